@@ -1,0 +1,3 @@
+#ifndef STUB_client
+#define STUB_client
+#endif

@@ -1,0 +1,3 @@
+#ifndef STUB_session
+#define STUB_session
+#endif

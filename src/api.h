@@ -1,0 +1,3 @@
+#ifndef STUB_api
+#define STUB_api
+#endif

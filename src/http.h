@@ -1,0 +1,3 @@
+#ifndef STUB_http
+#define STUB_http
+#endif

@@ -1,0 +1,3 @@
+#ifndef STUB_keys
+#define STUB_keys
+#endif

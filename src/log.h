@@ -1,0 +1,3 @@
+#ifndef STUB_log
+#define STUB_log
+#endif

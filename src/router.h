@@ -1,0 +1,3 @@
+#ifndef STUB_router
+#define STUB_router
+#endif

@@ -1,0 +1,3 @@
+#ifndef STUB_util
+#define STUB_util
+#endif
