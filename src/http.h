@@ -1,3 +1,87 @@
-#ifndef STUB_http
-#define STUB_http
+/*
+ * http.h: a small HTTP/1.1 server on the libev loop (http-parser glue).
+ *
+ * Owns listening sockets, connections, request parsing and response
+ * writing.  Knows nothing about routes: each complete request is handed to
+ * one handler, which answers now or later (asynchronously, e.g. after a
+ * database commit) with http_respond().  Bodies are bounded (413), headers
+ * are bounded (431), and a connection closed by the peer while its request
+ * is pending is noticed: http_respond() on it becomes a no-op.
+ */
+#ifndef PUSHGATE_HTTP_H
+#define PUSHGATE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ev.h>
+
+struct http_server;
+struct http_request;
+
+enum http_method_id { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_PUT, HTTP_M_DELETE, HTTP_M_HEAD };
+
+#define HTTP_MAX_HEADERS 32
+
+struct http_header { const char *name; const char *value; };
+
+/*
+ * One request.  Owned by the server; valid from the handler call until
+ * http_respond() is called for it (then freed).  Strings are NUL-terminated.
+ */
+struct http_request {
+	enum http_method_id method;
+	const char *method_name;     /* "GET", ... */
+	const char *path;            /* "/v1/messages/12" without the query */
+	const char *query;           /* "a=1&b=2" or "" */
+	struct http_header headers[HTTP_MAX_HEADERS];
+	unsigned    n_headers;
+	const char *body;            /* NUL-terminated copy, may contain NULs */
+	size_t      body_len;
+	char        peer[64];        /* "127.0.0.1:5555" */
+	void       *user;            /* free for the handler (e.g. a pending job) */
+	/* private fields follow in http.c */
+};
+
+/* The handler must eventually call http_respond() exactly once for req. */
+typedef void (*http_handler_fn)(struct http_request *req, void *arg);
+
+struct http_config {
+	const char *listen;          /* "127.0.0.1:8080" (port 0: pick one) */
+	size_t      max_body;        /* bytes; larger -> 413 */
+	size_t      max_header;      /* bytes of request line + headers; default 16 KiB -> 431 */
+	double      idle_timeout;    /* seconds a keep-alive connection may idle, default 60 */
+	unsigned    max_conns;       /* default 10000: beyond, new connections get 503 and close */
+};
+
+struct http_server *http_server_new(struct ev_loop *loop, const struct http_config *cfg,
+				    http_handler_fn handler, void *arg, char *err, size_t errlen);
+/* Port actually bound (useful with port 0). */
+int http_server_port(const struct http_server *srv);
+/* Stops accepting, closes idle connections; pending requests may still be answered. */
+void http_server_close(struct http_server *srv);
+void http_server_free(struct http_server *srv);
+
+/* Case-insensitive header lookup, NULL when absent. */
+const char *http_header(const struct http_request *req, const char *name);
+
+/*
+ * Sends the response and releases req.  extra_headers is NULL or a block of
+ * "Name: value\r\n" lines.  Content-Type is application/json unless
+ * extra_headers sets one.  Safe to call after the peer has gone.
+ */
+void http_respond(struct http_request *req, int status, const char *extra_headers,
+		  const char *body, size_t body_len);
+
+/* Reason phrase for a status code ("Accepted"). */
+const char *http_status_text(int status);
+
+/*
+ * For the fuzzer and unit tests: feeds raw bytes through the same parser
+ * the server uses, with the same limits; calls handler for each complete
+ * request (which must respond synchronously).  Returns 0, or the HTTP status
+ * the server would answer with before closing (400, 413, 431).
+ */
+int http_parse_buffer(const struct http_config *cfg, const char *data, size_t len,
+		      http_handler_fn handler, void *arg);
+
 #endif

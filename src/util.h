@@ -1,3 +1,55 @@
-#ifndef STUB_util
-#define STUB_util
+/*
+ * util.h: small helpers shared by every module: bounded string copies,
+ * address parsing, big-endian wire integers, number parsing.
+ */
+#ifndef PUSHGATE_UTIL_H
+#define PUSHGATE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Copies at most size-1 bytes and NUL-terminates; returns strlen(src). */
+size_t util_strlcpy(char *dst, const char *src, size_t size);
+
+/*
+ * "127.0.0.1:8080", "[::1]:8080", "localhost:25" -> sockaddr.  Returns 0, or
+ * -1 when the form or port is invalid (numeric hosts and "localhost" only:
+ * no DNS on the event loop).
+ */
+int util_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+
+/* "a.b.c.d:port" / "[v6]:port" of a socket address into out. */
+void util_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
+
+/* Strict decimal parsing: whole string, range-checked.  0 / -1. */
+int util_parse_long(const char *s, long min, long max, long *out);
+int util_parse_double(const char *s, double min, double max, double *out);
+
+/* Lower-cases in place; returns s. */
+char *util_lower(char *s);
+
+/* Sets O_NONBLOCK and FD_CLOEXEC.  0 / -1. */
+int util_set_nonblock(int fd);
+
+/* Milliseconds from a monotonic clock. */
+uint64_t util_now_ms(void);
+
+static inline uint32_t util_get_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint16_t util_get_be16(const uint8_t *p)
+{
+	return (uint16_t)(((unsigned)p[0] << 8) | p[1]);
+}
+static inline void util_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void util_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v;
+}
+
 #endif
