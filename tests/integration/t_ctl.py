@@ -1,2 +1,84 @@
-print("1..1")
-print("ok 1 - placeholder")
+"""t_ctl: the operator tool against a real database.
+
+migrate is idempotent, account add prints a key (alone) that the API takes,
+status shows a delivered message's states, an unknown id exits 1.
+"""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import DELIVERED_PATH, TAP
+
+tests = TAP()
+
+
+@tests.case
+def migrate_again_is_a_noop_that_says_so(env):
+    before = env.sql("SELECT * FROM schema_version ORDER BY 1")
+    tables = env.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    for _ in range(2):
+        r = env.ctl("migrate")
+        assert r.returncode == 0, r.stdout + r.stderr
+        said = (r.stdout + r.stderr).lower()
+        assert re.search(r"up to date|up-to-date|nothing to|no-op|already|no migration", said), \
+            f"migrate did not say it had nothing to do: {said!r}"
+    assert env.sql("SELECT * FROM schema_version ORDER BY 1") == before
+    assert env.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == tables
+    assert before, "schema_version is empty after migrate"
+
+
+@tests.case
+def account_add_prints_a_key_alone_that_the_api_accepts(env):
+    r = env.ctl("account", "add", "ctl-test")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].strip() == lines[0] and lines[0], r.stdout
+    key = lines[0]
+    body = env.send(["821012345670"], key=key)
+    owner = env.scalar(f"SELECT a.name FROM messages m JOIN accounts a ON a.id = m.account_id "
+                       f"WHERE m.id = {int(body['id'])}")
+    assert owner == "ctl-test", owner
+
+
+@tests.case
+def api_keys_are_stored_only_as_hashes(env):
+    key = env.create_account("hashed")
+    rows = env.sql("SELECT api_key_hash FROM accounts WHERE name = 'hashed'")
+    assert len(rows) == 1 and rows[0][0], rows
+    assert key not in rows[0][0], "the API key is stored in clear"
+
+
+@tests.case
+def two_accounts_get_different_keys(env):
+    a = env.create_account("one")
+    b = env.create_account("two")
+    assert a != b and len(a) >= 16, (a, b)
+
+
+@tests.case
+def status_of_a_delivered_message_lists_its_states(env):
+    body = env.send(["821012345671"])
+    rid = int(body["recipients"][0]["id"])
+    env.wait_for(lambda: env.scalar(f"SELECT state FROM recipients WHERE id = {rid}")
+                 == "SMS_DELIVERED", timeout=30, what="recipient delivered")
+    r = env.ctl("status", str(body["id"]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "821012345671" in out, out
+    for state in DELIVERED_PATH:
+        m = re.search(r"(?<![A-Z_])" + state + r"(?![A-Z_])", out)
+        assert m, f"{state} missing from status output:\n{out}"
+    events_only = DELIVERED_PATH[:4]
+    first = [re.search(r"(?<![A-Z_])" + s + r"(?![A-Z_])", out).start() for s in events_only]
+    assert first == sorted(first), f"states out of order:\n{out}"
+
+
+@tests.case
+def status_of_an_unknown_id_exits_1_with_an_error(env):
+    r = env.ctl("status", "987654321")
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr.strip(), "no error message on stderr"
+
+
+tests.run(dlr_delay_ms=50)

@@ -1,2 +1,178 @@
-print("1..1")
-print("ok 1 - placeholder")
+"""t_db_outage: PostgreSQL goes away and comes back; nothing acknowledged is lost.
+
+One scenario, observed by several cases: messages are accepted, PostgreSQL
+is stopped while receipts are still due (smsc-sim waits 500 ms before each
+receipt), POST gets 503 + Retry-After and /healthz says db down while the
+daemon keeps running; PostgreSQL is started again, POST gets 202 again
+within a bounded time, and every message that got a 202 (before, during or
+after the outage) reaches its expected final state exactly once.
+"""
+import collections
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import FINAL_STATES, TAP, expected_outcome
+
+tests = TAP()
+RECOVERY_WAIT = 30  # seconds from PostgreSQL start to the first 202
+FINAL_WAIT = 120
+OUTAGE_SECONDS = 3
+_obs = {}
+
+
+def batch(n):
+    """Ten recipients with every last digit, unique per call."""
+    base = 821030000000 + n * 10
+    return [str(base + d) for d in range(10)]
+
+
+def post(env, n):
+    return env.http("POST", "/v1/messages",
+                    {"from": "PUSHGATE", "to": batch(n), "text": f"outage {n}"}, timeout=30)
+
+
+def scenario(env):
+    """Run the outage once and remember what was seen."""
+    if _obs:
+        return _obs
+    acked = {}          # message id -> list of msisdns
+    seq = iter(range(10_000))
+    _obs["acked"] = acked
+    _obs["pid"] = env.pushgated.pid
+
+    def send_ok(label):
+        n = next(seq)
+        status, hdrs, js, raw = post(env, n)
+        if status == 202:
+            acked[js["id"]] = [r["to"] for r in js["recipients"]]
+        return status, hdrs, js, raw
+
+    for _ in range(5):
+        status, _, _, raw = send_ok("before")
+        if status != 202:
+            _obs["before_error"] = f"{status} {raw[:200]!r}"
+    _obs["before_count"] = len(acked)
+
+    env.stop_pg()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status, hdrs, js, raw = send_ok("during")
+            if status == 503:
+                _obs["outage_response"] = (status, hdrs, js, raw)
+                break
+            time.sleep(0.1)
+        try:
+            _obs["health_down"] = env.wait_for(
+                lambda: env.health().get("db") == "down" and env.health(),
+                timeout=10, what="healthz db == down")
+        except AssertionError as e:
+            _obs["health_down_error"] = str(e)
+        time.sleep(OUTAGE_SECONDS)  # receipts keep arriving while the database is down
+        _obs["alive_during"] = env.pushgated_alive()
+        try:
+            _obs["health_status_during"] = env.http("GET", "/healthz", key=None)[0]
+        except OSError as e:
+            _obs["health_status_during"] = repr(e)
+    finally:
+        env.start_pg()
+    started = time.monotonic()
+    try:
+        env.wait_for(lambda: send_ok("recovery")[0] == 202, timeout=RECOVERY_WAIT,
+                     interval=0.5, what="POST to be accepted after PostgreSQL restarted")
+        _obs["recovered_after"] = time.monotonic() - started
+    except AssertionError as e:
+        _obs["recovery_error"] = str(e)
+    if "recovery_error" not in _obs:
+        for _ in range(5):
+            send_ok("after")
+    try:
+        ids = ",".join(str(int(i)) for i in acked) or "0"
+        finals = ",".join(f"'{s}'" for s in sorted(FINAL_STATES))
+        env.wait_for(lambda: env.scalar(
+            f"SELECT count(*) FROM recipients WHERE message_id IN ({ids}) "
+            f"AND state NOT IN ({finals})") == "0",
+            timeout=FINAL_WAIT, interval=0.5, what="every acknowledged recipient final")
+    except AssertionError as e:
+        _obs["final_error"] = str(e)
+    return _obs
+
+
+@tests.case
+def messages_are_accepted_before_the_outage(env):
+    obs = scenario(env)
+    assert obs["before_count"] == 5, obs.get("before_error")
+
+
+@tests.case
+def post_during_outage_gets_503_unavailable_with_retry_after(env):
+    obs = scenario(env)
+    assert "outage_response" in obs, "POST never answered 503 while PostgreSQL was down"
+    status, hdrs, js, raw = obs["outage_response"]
+    assert isinstance(js, dict) and js.get("error", {}).get("code") == "unavailable", raw
+    assert hdrs.get("retry-after", "").strip().isdigit(), f"Retry-After: {hdrs}"
+
+
+@tests.case
+def healthz_says_db_down_while_the_daemon_stays_up(env):
+    obs = scenario(env)
+    assert "health_down" in obs, obs.get("health_down_error")
+    assert obs["health_down"]["status"] == "ok", obs["health_down"]
+    assert obs["alive_during"], "pushgated exited during the outage"
+    assert obs["health_status_during"] == 200, obs["health_status_during"]
+
+
+@tests.case
+def post_is_accepted_again_after_postgresql_returns(env):
+    obs = scenario(env)
+    assert "recovered_after" in obs, obs.get("recovery_error")
+    assert env.health().get("db") == "up", env.health()
+
+
+@tests.case
+def daemon_was_not_restarted(env):
+    obs = scenario(env)
+    assert env.pushgated_alive() and env.pushgated.pid == obs["pid"]
+
+
+@tests.case
+def every_acknowledged_recipient_reaches_its_final_state(env):
+    obs = scenario(env)
+    assert "final_error" not in obs, obs.get("final_error")
+    acked = obs["acked"]
+    assert len(acked) >= 11, f"only {len(acked)} messages acknowledged"
+    ids = ",".join(str(int(i)) for i in acked)
+    rows = env.sql(f"SELECT message_id, msisdn, state, error_code FROM recipients "
+                   f"WHERE message_id IN ({ids})")
+    stored = collections.defaultdict(list)
+    wrong = []
+    for mid, msisdn, state, code in rows:
+        stored[int(mid)].append(msisdn)
+        want = expected_outcome(msisdn)
+        if (state, int(code) if code is not None else None) != want:
+            wrong.append((mid, msisdn, state, code, want))
+    lost = {m: to for m, to in acked.items() if sorted(stored.get(int(m), [])) != sorted(to)}
+    assert not lost, f"acknowledged but not stored as acknowledged: {list(lost.items())[:5]}"
+    assert not wrong, f"{len(wrong)} in the wrong final state: {wrong[:10]}"
+
+
+@tests.case
+def no_destination_is_submitted_twice(env):
+    obs = scenario(env)
+    submits = collections.Counter()
+    for line in env.smsc_log().splitlines():
+        fields = line.split()
+        if "ev=submit_sm" in fields:
+            for f in fields:
+                if f.startswith("dst="):
+                    submits[f[4:].lstrip("+")] += 1
+    wanted = [n for to in obs["acked"].values() for n in to]
+    twice = {n: submits[n] for n in wanted if submits[n] > 1}
+    never = [n for n in wanted if submits[n] == 0]
+    assert not twice, f"submitted more than once: {list(twice.items())[:10]}"
+    assert not never, f"never submitted: {never[:10]}"
+
+
+tests.run(dlr_delay_ms=500)
