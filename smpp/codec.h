@@ -143,6 +143,11 @@ struct smpp_pdu {
 	/* TLVs, in wire order, as decoded (or to encode) */
 	unsigned        n_tlvs;
 	struct smpp_tlv tlvs[SMPP_MAX_TLVS];
+
+	/* query_sm_resp (with message_id above) */
+	char    final_date[17];
+	uint8_t query_message_state;       /* enum smpp_message_state */
+	uint8_t query_error_code;
 };
 
 /*
