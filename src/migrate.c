@@ -1,2 +1,197 @@
-/* placeholder */
+/*
+ * migrate.c: brings a database's schema up to the version this binary
+ * carries.  The migrations themselves (sql/NNN_*.sql) are compiled in by
+ * tools/embed-sql as migrations[]; the table schema_version records which
+ * ones a database has, one row per applied migration.
+ *
+ * Owns: the advisory lock MIGRATE_LOCK_KEY for the length of one
+ * migrate_apply() call, and the schema_version table.
+ * Each migration runs in its own transaction together with its
+ * schema_version row, so a failure leaves the previous version intact.
+ *
+ * Uses blocking libpq: it runs from pushgatectl and at daemon start-up,
+ * never on the event loop.  Never leaves the lock held or a transaction
+ * open on the caller's connection when it returns.
+ */
 #include "migrate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "pushgate" in ASCII, read as a big-endian 64-bit integer. */
+#define MIGRATE_LOCK_KEY "8103509996771308645"
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		err[0] = '\0';
+		return;
+	}
+	/* libpq messages end in a newline: keep the caller's line to one line. */
+	size_t len = strlen(err);
+	while (len > 0 && (err[len - 1] == '\n' || err[len - 1] == ' '))
+		err[--len] = '\0';
+}
+
+/* Runs one command without parameters; 0 when it returned `want`. */
+static int exec_simple(PGconn *conn, const char *sql, ExecStatusType want)
+{
+	PGresult *res = PQexec(conn, sql);
+	int ok = res && PQresultStatus(res) == want;
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* 1 when schema_version exists, 0 when not, -1 on error. */
+static int schema_version_exists(PGconn *conn)
+{
+	PGresult *res = PQexecParams(conn,
+		"SELECT to_regclass('schema_version') IS NOT NULL",
+		0, NULL, NULL, NULL, NULL, 0);
+	int rc = -1;
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return rc;
+}
+
+int migrate_current(PGconn *conn)
+{
+	int exists = schema_version_exists(conn);
+	if (exists <= 0)
+		return exists;
+	PGresult *res = PQexecParams(conn,
+		"SELECT coalesce(max(version), 0) FROM schema_version",
+		0, NULL, NULL, NULL, NULL, 0);
+	int version = -1;
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		long v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		if (v >= 0 && v <= 1000000)
+			version = (int)v;
+	}
+	PQclear(res);
+	return version;
+}
+
+/* Creates schema_version when missing; called with the lock held. */
+static int ensure_schema_version(PGconn *conn, char *err, size_t errlen)
+{
+	int exists = schema_version_exists(conn);
+	if (exists < 0) {
+		set_err(err, errlen, "cannot read schema_version: %s", PQerrorMessage(conn));
+		return -1;
+	}
+	if (exists)
+		return 0;
+	if (exec_simple(conn,
+			"CREATE TABLE schema_version ("
+			" version int PRIMARY KEY,"
+			" name text NOT NULL,"
+			" applied_at timestamptz NOT NULL DEFAULT now())",
+			PGRES_COMMAND_OK) < 0) {
+		set_err(err, errlen, "cannot create schema_version: %s", PQerrorMessage(conn));
+		return -1;
+	}
+	return 0;
+}
+
+/* One migration and its schema_version row in one transaction. */
+static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t errlen)
+{
+	if (exec_simple(conn, "BEGIN", PGRES_COMMAND_OK) < 0) {
+		set_err(err, errlen, "migration %s failed: %s", m->name, PQerrorMessage(conn));
+		return -1;
+	}
+	PGresult *res = PQexec(conn, m->sql);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	PQclear(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+		goto fail;
+
+	char version[16];
+	snprintf(version, sizeof(version), "%d", m->version);
+	const char *params[2] = { version, m->name };
+	res = PQexecParams(conn,
+		"INSERT INTO schema_version (version, name) VALUES ($1::int, $2)",
+		2, NULL, params, NULL, NULL, 0);
+	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	PQclear(res);
+	if (st != PGRES_COMMAND_OK)
+		goto fail;
+
+	/* A transaction that went bad answers COMMIT with "ROLLBACK". */
+	res = PQexec(conn, "COMMIT");
+	int committed = res && PQresultStatus(res) == PGRES_COMMAND_OK &&
+			strcmp(PQcmdStatus(res), "COMMIT") == 0;
+	PQclear(res);
+	if (!committed) {
+		set_err(err, errlen, "migration %s failed: %s", m->name,
+			PQerrorMessage(conn)[0] ? PQerrorMessage(conn) : "transaction rolled back");
+		return -1;
+	}
+	return 0;
+
+fail:
+	set_err(err, errlen, "migration %s failed: %s", m->name, PQerrorMessage(conn));
+	exec_simple(conn, "ROLLBACK", PGRES_COMMAND_OK);
+	return -1;
+}
+
+int migrate_apply(PGconn *conn, char *err, size_t errlen)
+{
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		set_err(err, errlen, "no database connection");
+		return -1;
+	}
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		set_err(err, errlen, "connection is inside a transaction");
+		return -1;
+	}
+	if (exec_simple(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
+			PGRES_TUPLES_OK) < 0) {
+		set_err(err, errlen, "cannot take the migration lock: %s", PQerrorMessage(conn));
+		return -1;
+	}
+
+	int applied = 0;
+	if (ensure_schema_version(conn, err, errlen) < 0)
+		goto fail;
+	int current = migrate_current(conn);
+	if (current < 0) {
+		set_err(err, errlen, "cannot read schema_version: %s", PQerrorMessage(conn));
+		goto fail;
+	}
+	int previous = 0;
+	for (size_t i = 0; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+		if (m->version <= previous) {
+			set_err(err, errlen, "migration %s: version %d out of order", m->name,
+				m->version);
+			goto fail;
+		}
+		previous = m->version;
+		if (m->version <= current)
+			continue;
+		if (apply_one(conn, m, err, errlen) < 0)
+			goto fail;
+		applied++;
+	}
+	exec_simple(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", PGRES_TUPLES_OK);
+	return applied;
+
+fail:
+	/* The lock is per session: if the connection is gone, so is the lock. */
+	exec_simple(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", PGRES_TUPLES_OK);
+	return -1;
+}

@@ -1,1 +1,703 @@
-int main(void) { return 0; }
+/*
+ * pushgatectl.c: the operator's command-line tool.  Applies schema
+ * migrations, creates and lists accounts, shows one message with its
+ * recipients and their events.
+ *
+ * Owns: one blocking libpq connection for the length of one command.
+ * Output contract: results on stdout (account add prints the new key alone,
+ * so scripts can capture it), everything else on stderr.  Exit 0 on
+ * success, 1 on a runtime error, 2 on a usage error.
+ *
+ * Never builds SQL from its arguments (every query is PQexecParams), never
+ * prints or stores an API key other than the one line of `account add`,
+ * and never writes bytes from the database to the terminal unescaped:
+ * message texts and receipts come from the network.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "keys.h"
+#include "migrate.h"
+
+#define PROG "pushgatectl"
+#define DEFAULT_CONNINFO "dbname=pushgate"
+#define CONNECT_TIMEOUT "10"
+#define ACCOUNT_NAME_MAX 128
+#define TEXT_SHOW_CHARS 60
+#define DETAIL_SHOW_CHARS 60
+#define FIELD_SHOW_CHARS 40
+#define STATUS_MAX_RECIPIENTS 1000
+/* Timestamps are shown in UTC, ISO 8601, independent of the server's settings. */
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+	"usage: " PROG " [-c INI] [-d CONNINFO] COMMAND ...\n"
+	"\n"
+	"commands:\n"
+	"  migrate              apply pending schema migrations\n"
+	"  account add NAME     create an account; prints its new API key (shown once)\n"
+	"  account list         list accounts: id, name, created_at\n"
+	"  status MESSAGE_ID    show a message, its recipients and their events\n"
+	"  help                 show this text\n"
+	"\n"
+	"options:\n"
+	"  -c INI        read [database] conninfo from this pushgate.ini\n"
+	"  -d CONNINFO   libpq connection string or URI\n"
+	"  -h            show this text\n"
+	"\n"
+	"The connection string is taken from -d, else $PUSHGATE_DB, else the\n"
+	"[database] conninfo of -c INI, else \"" DEFAULT_CONNINFO "\".\n"
+	"Exit status: 0 ok, 1 error, 2 usage error.\n";
+
+static void usage(FILE *out)
+{
+	fputs(usage_text, out);
+}
+
+static void fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void fail_msg(const char *fmt, ...)
+{
+	va_list ap;
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* Folds a libpq message (several lines, tabs, trailing newline) into one line. */
+static void one_line(const char *in, char *out, size_t outlen)
+{
+	size_t n = 0;
+	int space = 0;
+	if (outlen == 0)
+		return;
+	for (; *in && n + 1 < outlen; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c == '\n' || c == '\t' || c == '\r' || c == ' ') {
+			space = n > 0;
+			continue;
+		}
+		if (space && n + 2 < outlen)
+			out[n++] = ' ';
+		space = 0;
+		out[n++] = (char)(c < 0x20 || c == 0x7f ? '?' : c);
+	}
+	out[n] = '\0';
+}
+
+/* The message of a failed result, on one line, with a hint for a missing schema. */
+static void report_result(const char *what, const PGresult *res, PGconn *conn)
+{
+	char line[1024];
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+	if (!msg || !msg[0])
+		msg = PQerrorMessage(conn);
+	one_line(msg, line, sizeof(line));
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	int no_table = state && strcmp(state, "42P01") == 0;
+	fail_msg("%s: %s%s", what, line,
+		 no_table ? " (has `" PROG " migrate` been run?)" : "");
+}
+
+/* ---- display of untrusted text ------------------------------------------ */
+
+/*
+ * Copies `in` to `out` for a terminal: at most `max` characters, control
+ * characters escaped (\n, \r, \t, else ?), C1 controls and invalid UTF-8
+ * replaced by ?, "..." appended when cut.  Returns the characters written.
+ * outlen must be at least 4 * max + 4.
+ */
+static size_t display(const char *in, size_t max, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)(in ? in : "-");
+	size_t n = 0, chars = 0;
+	if (outlen < 4 * max + 4) {
+		if (outlen)
+			out[0] = '\0';
+		return 0;
+	}
+	while (*p) {
+		char chunk[4];
+		size_t clen = 0, ccols = 1, adv = 1;
+		unsigned char c = p[0];
+		if (c == '\n' || c == '\r' || c == '\t') {
+			chunk[0] = '\\';
+			chunk[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			clen = 2;
+			ccols = 2;
+		} else if (c < 0x20 || c == 0x7f) {
+			chunk[clen++] = '?';
+		} else if (c < 0x80) {
+			chunk[clen++] = (char)c;
+		} else {
+			size_t need = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+			size_t k = 1;
+			if (c >= 0xf5)
+				need = 0;
+			while (need && k < need && (p[k] & 0xc0) == 0x80)
+				k++;
+			if (need == 0 || k < need || (c == 0xc2 && p[1] < 0xa0)) {
+				/* invalid, truncated, or a C1 control (U+0080..U+009F) */
+				chunk[clen++] = '?';
+				adv = need && k == need ? need : 1;
+			} else {
+				memcpy(chunk, p, need);
+				clen = need;
+				adv = need;
+			}
+		}
+		if (chars + ccols > max) {
+			memcpy(out + n, "...", 3);
+			n += 3;
+			chars += 3;
+			break;
+		}
+		memcpy(out + n, chunk, clen);
+		n += clen;
+		chars += ccols;
+		p += adv;
+	}
+	out[n] = '\0';
+	return chars;
+}
+
+/* Room for the widest column: display() needs 4 bytes a character plus "...". */
+#define CELL_BUF (4 * ACCOUNT_NAME_MAX + 4)
+_Static_assert(ACCOUNT_NAME_MAX >= FIELD_SHOW_CHARS && ACCOUNT_NAME_MAX >= DETAIL_SHOW_CHARS,
+	       "CELL_BUF must hold every column");
+
+/* A value of a result for display: NULL becomes "-". */
+static const char *value(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/* Prints `text` padded with spaces to `width` characters (not after the last column). */
+static void print_cell(const char *text, size_t max, size_t width, int last)
+{
+	char buf[CELL_BUF];
+	size_t cols = display(text, max, buf, sizeof(buf));
+	fputs(buf, stdout);
+	if (!last) {
+		for (size_t i = cols; i < width + 2; i++)
+			fputc(' ', stdout);
+	}
+}
+
+static size_t cell_width(const char *text, size_t max)
+{
+	char buf[CELL_BUF];
+	return display(text, max, buf, sizeof(buf));
+}
+
+/*
+ * A column of a table: its header, the result column it shows, the most
+ * characters shown.
+ */
+struct column {
+	const char *header;
+	int         field;
+	size_t      max;
+	size_t      width;
+};
+
+static void columns_fit(struct column *cols, size_t ncols, const PGresult *res)
+{
+	for (size_t c = 0; c < ncols; c++) {
+		cols[c].width = strlen(cols[c].header);
+		for (int r = 0; r < PQntuples(res); r++) {
+			size_t w = cell_width(value(res, r, cols[c].field), cols[c].max);
+			if (w > cols[c].width)
+				cols[c].width = w;
+		}
+	}
+}
+
+static void print_header(const char *indent, const struct column *cols, size_t ncols)
+{
+	fputs(indent, stdout);
+	for (size_t c = 0; c < ncols; c++)
+		print_cell(cols[c].header, cols[c].max, cols[c].width, c + 1 == ncols);
+	fputc('\n', stdout);
+}
+
+static void print_row(const char *indent, const struct column *cols, size_t ncols,
+		      const PGresult *res, int row)
+{
+	fputs(indent, stdout);
+	for (size_t c = 0; c < ncols; c++)
+		print_cell(value(res, row, cols[c].field), cols[c].max, cols[c].width,
+			   c + 1 == ncols);
+	fputc('\n', stdout);
+}
+
+/* stdout must reach its reader: a full disk or closed pipe is an error. */
+static int flush_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fail_msg("cannot write to stdout: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+struct options {
+	const char *ini;
+	const char *conninfo;
+};
+
+/* Picks the connection string by the documented precedence. 0 / -1. */
+static int resolve_conninfo(const struct options *opt, struct config *cfg,
+			    const char **conninfo)
+{
+	const char *env = getenv("PUSHGATE_DB");
+	if (opt->conninfo) {
+		*conninfo = opt->conninfo;
+		return 0;
+	}
+	if (env && env[0]) {
+		*conninfo = env;
+		return 0;
+	}
+	if (opt->ini) {
+		char err[512] = "";
+		if (config_load(cfg, opt->ini, err, sizeof(err)) < 0) {
+			fail_msg("%s: %s", opt->ini, err[0] ? err : "cannot load configuration");
+			return -1;
+		}
+		if (cfg->conninfo[0]) {
+			*conninfo = cfg->conninfo;
+			return 0;
+		}
+	}
+	*conninfo = DEFAULT_CONNINFO;
+	return 0;
+}
+
+static PGconn *connect_db(const struct options *opt)
+{
+	static struct config cfg;
+	const char *conninfo;
+	if (resolve_conninfo(opt, &cfg, &conninfo) < 0)
+		return NULL;
+
+	/* Entries before dbname are overridden by the string, those after win. */
+	const char *keys[4], *vals[4];
+	int k = 0;
+	if (!getenv("PGCONNECT_TIMEOUT")) {
+		keys[k] = "connect_timeout";
+		vals[k++] = CONNECT_TIMEOUT;
+	}
+	keys[k] = "dbname";
+	vals[k++] = conninfo;
+	keys[k] = "fallback_application_name";
+	vals[k++] = PROG;
+	keys[k] = NULL;
+	vals[k] = NULL;
+
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn) {
+		fail_msg("cannot connect to PostgreSQL: out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char line[1024];
+		one_line(PQerrorMessage(conn), line, sizeof(line));
+		fail_msg("cannot connect to PostgreSQL: %s", line[0] ? line : "unknown error");
+		PQfinish(conn);
+		return NULL;
+	}
+	/* Server notices (e.g. from migrations) are not the operator's business here. */
+	PGresult *res = PQexecParams(conn, "SET client_min_messages = warning",
+				     0, NULL, NULL, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		report_result("cannot set up the session", res, conn);
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int cmd_migrate(PGconn *conn)
+{
+	char err[1024] = "";
+	int applied = migrate_apply(conn, err, sizeof(err));
+	if (applied < 0) {
+		fail_msg("%s", err[0] ? err : "migration failed");
+		return EXIT_FAIL;
+	}
+	int version = migrate_current(conn);
+	if (version < 0) {
+		fail_msg("cannot read schema_version: %s", PQerrorMessage(conn));
+		return EXIT_FAIL;
+	}
+	if (applied == 0)
+		printf("schema at version %d, nothing to do\n", version);
+	else
+		printf("applied %d migration(s), schema at version %d\n", applied, version);
+	return flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+/* Names are what operators type and read: printable, no control characters. */
+static int account_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > ACCOUNT_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return name[0] != ' ' && name[len - 1] != ' ';
+}
+
+static int exec_ok(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult *res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		report_result(what, res, conn);
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/*
+ * The key is written to stdout inside the transaction and the row committed
+ * only when that write succeeded: an account never exists with a key nobody saw.
+ */
+static int cmd_account_add(PGconn *conn, const char *name)
+{
+	char key[KEYS_API_KEY_LEN + 1];
+	char hash[2 + 2 * KEYS_HASH_LEN + 1];
+	char id[32];
+	int rc = EXIT_FAIL;
+
+	if (keys_generate(key, sizeof(key)) < 0) {
+		fail_msg("cannot generate a key: no randomness available");
+		return EXIT_FAIL;
+	}
+	keys_hash_bytea(key, strlen(key), hash, sizeof(hash));
+
+	if (exec_ok(conn, "BEGIN", "cannot begin a transaction") < 0)
+		goto out;
+	const char *params[2] = { name, hash };
+	PGresult *res = PQexecParams(conn,
+		"INSERT INTO accounts (name, api_key_hash) VALUES ($1, $2::bytea)"
+		" ON CONFLICT (name) DO NOTHING RETURNING id",
+		2, NULL, params, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		report_result("cannot create the account", res, conn);
+		PQclear(res);
+		goto rollback;
+	}
+	if (PQntuples(res) != 1) {
+		char shown[4 * ACCOUNT_NAME_MAX + 4];
+		display(name, ACCOUNT_NAME_MAX, shown, sizeof(shown));
+		fail_msg("account '%s' already exists", shown);
+		PQclear(res);
+		goto rollback;
+	}
+	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	printf("%s\n", key);
+	if (flush_stdout() < 0) {
+		fail_msg("account not created");
+		goto rollback;
+	}
+	if (exec_ok(conn, "COMMIT", "account not created") < 0)
+		goto out;
+	{
+		char shown[4 * ACCOUNT_NAME_MAX + 4];
+		display(name, ACCOUNT_NAME_MAX, shown, sizeof(shown));
+		fprintf(stderr, "account %s created (id %s); the key is shown once\n", shown, id);
+	}
+	rc = EXIT_OK;
+	goto out;
+
+rollback:
+	res = PQexecParams(conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+	PQclear(res);
+out:
+	memset(key, 0, sizeof(key));
+	return rc;
+}
+
+static int cmd_account_list(PGconn *conn)
+{
+	PGresult *res = PQexecParams(conn,
+		"SELECT id, name, " TS("created_at") " FROM accounts ORDER BY id",
+		0, NULL, NULL, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		report_result("cannot list accounts", res, conn);
+		PQclear(res);
+		return EXIT_FAIL;
+	}
+	struct column cols[] = {
+		{ "ID", 0, FIELD_SHOW_CHARS, 0 },
+		{ "NAME", 1, ACCOUNT_NAME_MAX, 0 },
+		{ "CREATED_AT", 2, FIELD_SHOW_CHARS, 0 },
+	};
+	size_t ncols = sizeof(cols) / sizeof(cols[0]);
+	columns_fit(cols, ncols, res);
+	print_header("", cols, ncols);
+	for (int r = 0; r < PQntuples(res); r++)
+		print_row("", cols, ncols, res, r);
+	PQclear(res);
+	return flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+/* Digits only, fits a bigint. */
+static int parse_id(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	if (!s[0] || strlen(s) > 19)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		int d = *p - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int cmd_status(PGconn *conn, int64_t message_id)
+{
+	char idbuf[32];
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)message_id);
+	const char *params[1] = { idbuf };
+	PGresult *msg = NULL, *rcp = NULL, *ev = NULL;
+	int rc = EXIT_FAIL;
+
+	msg = PQexecParams(conn,
+		"SELECT m.id, a.name, m.sender, " TS("m.created_at") ", m.body"
+		" FROM messages m JOIN accounts a ON a.id = m.account_id WHERE m.id = $1::bigint",
+		1, NULL, params, NULL, NULL, 0);
+	if (!msg || PQresultStatus(msg) != PGRES_TUPLES_OK) {
+		report_result("cannot read the message", msg, conn);
+		goto out;
+	}
+	if (PQntuples(msg) != 1) {
+		fail_msg("no message %s", idbuf);
+		goto out;
+	}
+
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", STATUS_MAX_RECIPIENTS + 1);
+	const char *rparams[2] = { idbuf, lim };
+	rcp = PQexecParams(conn,
+		"SELECT id, msisdn, state, channel, route, smsc_id, error_code, " TS("updated_at")
+		" FROM recipients WHERE message_id = $1::bigint ORDER BY id LIMIT $2::int",
+		2, NULL, rparams, NULL, NULL, 0);
+	if (!rcp || PQresultStatus(rcp) != PGRES_TUPLES_OK) {
+		report_result("cannot read the recipients", rcp, conn);
+		goto out;
+	}
+	int nrcp = PQntuples(rcp);
+	int more = nrcp > STATUS_MAX_RECIPIENTS;
+	if (more)
+		nrcp = STATUS_MAX_RECIPIENTS;
+
+	snprintf(lim, sizeof(lim), "%d", STATUS_MAX_RECIPIENTS);
+	ev = PQexecParams(conn,
+		"SELECT e.recipient_id, " TS("e.at") ", e.kind, e.state, e.error_code, e.detail"
+		" FROM events e WHERE e.recipient_id IN ("
+		"   SELECT r.id FROM recipients r WHERE r.message_id = $1::bigint"
+		"   ORDER BY r.id LIMIT $2::int)"
+		" ORDER BY e.recipient_id, e.id",
+		2, NULL, rparams, NULL, NULL, 0);
+	if (!ev || PQresultStatus(ev) != PGRES_TUPLES_OK) {
+		report_result("cannot read the events", ev, conn);
+		goto out;
+	}
+
+	char buf[4 * TEXT_SHOW_CHARS + 4];
+	printf("message %s\n", PQgetvalue(msg, 0, 0));
+	display(value(msg, 0, 1), ACCOUNT_NAME_MAX < TEXT_SHOW_CHARS ? ACCOUNT_NAME_MAX : TEXT_SHOW_CHARS,
+		buf, sizeof(buf));
+	printf("  account:    %s\n", buf);
+	display(value(msg, 0, 2), TEXT_SHOW_CHARS, buf, sizeof(buf));
+	printf("  from:       %s\n", buf);
+	printf("  created_at: %s\n", PQgetvalue(msg, 0, 3));
+	display(value(msg, 0, 4), TEXT_SHOW_CHARS, buf, sizeof(buf));
+	printf("  text:       %s\n", buf);
+	printf("recipients: %d%s\n", nrcp, more ? " (more not shown)" : "");
+	if (nrcp == 0)
+		goto done;
+
+	struct column rcols[] = {
+		{ "ID", 0, FIELD_SHOW_CHARS, 0 },
+		{ "TO", 1, FIELD_SHOW_CHARS, 0 },
+		{ "STATE", 2, FIELD_SHOW_CHARS, 0 },
+		{ "CHANNEL", 3, FIELD_SHOW_CHARS, 0 },
+		{ "ROUTE", 4, FIELD_SHOW_CHARS, 0 },
+		{ "SMSC_ID", 5, FIELD_SHOW_CHARS, 0 },
+		{ "ERROR", 6, FIELD_SHOW_CHARS, 0 },
+		{ "UPDATED_AT", 7, FIELD_SHOW_CHARS, 0 },
+	};
+	struct column ecols[] = {
+		{ "AT", 1, FIELD_SHOW_CHARS, 0 },
+		{ "KIND", 2, FIELD_SHOW_CHARS, 0 },
+		{ "STATE", 3, FIELD_SHOW_CHARS, 0 },
+		{ "ERROR", 4, FIELD_SHOW_CHARS, 0 },
+		{ "DETAIL", 5, DETAIL_SHOW_CHARS, 0 },
+	};
+	size_t nr = sizeof(rcols) / sizeof(rcols[0]), ne = sizeof(ecols) / sizeof(ecols[0]);
+	columns_fit(rcols, nr, rcp);
+	columns_fit(ecols, ne, ev);
+	print_header("", rcols, nr);
+
+	/* Both results are ordered by recipient id: walk them together. */
+	int e = 0, nev = PQntuples(ev);
+	for (int r = 0; r < nrcp; r++) {
+		print_row("", rcols, nr, rcp, r);
+		const char *rid = PQgetvalue(rcp, r, 0);
+		int first = 1;
+		while (e < nev && strcmp(PQgetvalue(ev, e, 0), rid) == 0) {
+			if (first)
+				print_header("    ", ecols, ne);
+			first = 0;
+			print_row("    ", ecols, ne, ev, e);
+			e++;
+		}
+		if (first)
+			printf("    (no events)\n");
+	}
+done:
+	rc = flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
+out:
+	PQclear(msg);
+	PQclear(rcp);
+	PQclear(ev);
+	return rc;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	struct options opt = { NULL, NULL };
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			opt.ini = optarg;
+			break;
+		case 'd':
+			opt.conninfo = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			if (optopt == 'c' || optopt == 'd')
+				return usage_error("option -%c needs an argument", optopt);
+			return usage_error("unknown option -%c", optopt);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		return usage_error("no command given");
+
+	const char *cmd = argv[0];
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_STATUS } which;
+	int64_t message_id = 0;
+
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	} else if (strcmp(cmd, "migrate") == 0) {
+		if (argc != 1)
+			return usage_error("migrate takes no arguments");
+		which = C_MIGRATE;
+	} else if (strcmp(cmd, "account") == 0) {
+		if (argc >= 2 && strcmp(argv[1], "add") == 0) {
+			if (argc != 3)
+				return usage_error("account add needs exactly one NAME");
+			if (!account_name_ok(argv[2]))
+				return usage_error("account name must be 1-%d printable characters, "
+						   "without leading or trailing spaces", ACCOUNT_NAME_MAX);
+			which = C_ACCOUNT_ADD;
+		} else if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+			if (argc != 2)
+				return usage_error("account list takes no arguments");
+			which = C_ACCOUNT_LIST;
+		} else {
+			return usage_error("account needs a subcommand: add NAME | list");
+		}
+	} else if (strcmp(cmd, "status") == 0) {
+		if (argc != 2)
+			return usage_error("status needs exactly one MESSAGE_ID");
+		if (parse_id(argv[1], &message_id) < 0) {
+			char shown[4 * 40 + 4];
+			display(argv[1], 40, shown, sizeof(shown));
+			return usage_error("status: MESSAGE_ID must be a number, not '%s'", shown);
+		}
+		which = C_STATUS;
+	} else {
+		char shown[4 * 40 + 4];
+		display(cmd, 40, shown, sizeof(shown));
+		return usage_error("unknown command '%s'", shown);
+	}
+
+	PGconn *conn = connect_db(&opt);
+	if (!conn)
+		return EXIT_FAIL;
+	int rc = EXIT_FAIL;
+	switch (which) {
+	case C_MIGRATE:
+		rc = cmd_migrate(conn);
+		break;
+	case C_ACCOUNT_ADD:
+		rc = cmd_account_add(conn, argv[2]);
+		break;
+	case C_ACCOUNT_LIST:
+		rc = cmd_account_list(conn);
+		break;
+	case C_STATUS:
+		rc = cmd_status(conn, message_id);
+		break;
+	}
+	PQfinish(conn);
+	return rc;
+}
