@@ -115,7 +115,10 @@ static void one_line(const char *in, char *out, size_t outlen)
 static void report_result(const char *what, const PGresult *res, PGconn *conn)
 {
 	char line[1024];
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+	/* The primary message reads best on one line; the full text is the fallback. */
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!msg || !msg[0])
+		msg = res ? PQresultErrorMessage(res) : NULL;
 	if (!msg || !msg[0])
 		msg = PQerrorMessage(conn);
 	one_line(msg, line, sizeof(line));
@@ -360,7 +363,9 @@ static int cmd_migrate(PGconn *conn)
 	}
 	int version = migrate_current(conn);
 	if (version < 0) {
-		fail_msg("cannot read schema_version: %s", PQerrorMessage(conn));
+		char line[1024];
+		one_line(PQerrorMessage(conn), line, sizeof(line));
+		fail_msg("cannot read schema_version: %s", line);
 		return EXIT_FAIL;
 	}
 	if (applied == 0)
