@@ -18,7 +18,8 @@ and never talks to anything but 127.0.0.1. Every wait is bounded.
 
 TAP output goes to stdout (automake's tap-driver counts it); the exit status
 is 0 unless the harness itself breaks. PUSHGATE_BUILDDIR / PUSHGATE_SRCDIR
-come from `make check` (defaults: ./build and .); PUSHGATE_KEEP=1 keeps the
+come from `make check` (defaults: the source tree holding this file and its
+build/ directory); PUSHGATE_KEEP=1 keeps the
 temporary directory of a failed run.
 """
 
@@ -117,8 +118,10 @@ class Env:
     """
 
     def __init__(self, dlr_delay_ms=50, smsc_args=(), ini=None, smsc=True, daemon=True):
-        self.builddir = os.path.abspath(os.environ.get("PUSHGATE_BUILDDIR", "build"))
-        self.srcdir = os.path.abspath(os.environ.get("PUSHGATE_SRCDIR", "."))
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.srcdir = os.path.abspath(os.environ.get("PUSHGATE_SRCDIR", here))
+        self.builddir = os.path.abspath(os.environ.get("PUSHGATE_BUILDDIR",
+                                                       os.path.join(self.srcdir, "build")))
         self.dlr_delay_ms = dlr_delay_ms
         self.smsc_args = list(smsc_args)
         self.ini_overrides = ini or {}
@@ -301,7 +304,12 @@ class Env:
         err.close()
         line = _read_line_matching(self.smsc, "ready port=", timeout=15)
         if line is None:
-            raise RuntimeError("smsc-sim did not print 'ready port=N' within 15 s; stderr:\n"
+            try:
+                code = self.smsc.wait(timeout=0.5)
+                why = f"smsc-sim exited with status {code} before printing 'ready port=N'"
+            except subprocess.TimeoutExpired:
+                why = "smsc-sim did not print 'ready port=N' within 15 s"
+            raise RuntimeError(why + "; stderr:\n"
                                + tail(os.path.join(self.tmp, "smsc-sim.stderr"), 20))
         self.smsc_port = int(line.split("ready port=", 1)[1].split()[0])
         # Keep draining stdout so a chatty simulator never blocks on a full pipe.
