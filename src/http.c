@@ -1,4 +1,1183 @@
-/* placeholder: written by its owner */
+/*
+ * http.c: the HTTP/1.1 server of pushgated (http-parser glue on libev).
+ *
+ * Owns the listening socket, every connection (struct http_conn: socket,
+ * input and output buffers, parser, idle timer) and every request object
+ * until the handler answers it with http_respond().  Requests on one
+ * connection are handled strictly one at a time, in order: the next
+ * pipelined request is not parsed until the current one has been answered,
+ * so responses leave in request order.  A request whose peer went away
+ * stays alive (its connection marked dead) until http_respond() frees it.
+ *
+ * Bounds: request line + headers <= max_header (431), body <= max_body
+ * (413, refused from Content-Length before any body byte is read), input
+ * buffer <= max_header + max_body + slack, queued output is back-pressured.
+ * Never blocks, never trusts a byte from the peer, never knows about routes.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "http.h"
-int http_placeholder(void);
-int http_placeholder(void) { return 0; }
+#include "log.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#define HTTP_DEFAULT_MAX_HEADER  (16u * 1024u)
+#define HTTP_DEFAULT_MAX_BODY    (1024u * 1024u)
+#define HTTP_DEFAULT_IDLE        60.0
+#define HTTP_DEFAULT_MAX_CONNS   10000u
+#define HTTP_IN_SLACK            4096u     /* chunk framing, pipelined heads */
+#define HTTP_IN_INITIAL          4096u
+#define HTTP_OUT_HIGH_WATER      (256u * 1024u) /* stop parsing while above */
+#define HTTP_LINGER_SECONDS      2.0
+#define HTTP_ACCEPT_RETRY        0.1
+
+/* Life of a connection; conn_enter() is the only writer of c->state. */
+enum conn_state {
+	CONN_READING,   /* parsing requests (or waiting for bytes) */
+	CONN_PENDING,   /* a request is with the handler */
+	CONN_LINGER,    /* final response sent, write side shut, draining input */
+	CONN_DEAD,      /* socket gone while a request was pending; freed by respond */
+};
+
+static const char *const conn_state_names[] = { "reading", "pending", "linger", "dead" };
+
+/* Which parser data callback ran last (to split header names from values). */
+enum last_cb { CB_NONE, CB_URL, CB_FIELD, CB_VALUE };
+
+struct http_conn;
+
+/* A request; pub must stay first.  Owned by its connection while parsed,
+ * by the handler from dispatch until http_respond(), which frees it. */
+struct req {
+	struct http_request pub;
+	struct http_conn *conn;
+	char    *arena;              /* url\0 name\0 value\0 ... */
+	size_t   arena_len, arena_cap;
+	size_t   url_len;
+	size_t   name_off[HTTP_MAX_HEADERS];
+	size_t   value_off[HTTP_MAX_HEADERS];
+	enum last_cb last;
+	char    *body_buf;           /* NUL-terminated, NULL when empty */
+	size_t   body_cap;
+	int      keep_alive;
+	int      is_head;
+	int      upgrade;
+	unsigned short http_minor;
+};
+
+/* One accepted socket (or, with fd < 0, the socketless http_parse_buffer
+ * run).  Owned by its server's list; a dead one is owned by its pending
+ * request. */
+struct http_conn {
+	struct http_server *srv;     /* NULL once dead or detached */
+	struct ev_loop *loop;        /* NULL in http_parse_buffer */
+	int      fd;
+	enum conn_state state;
+	ev_io    rio, wio;
+	ev_timer timer;
+	http_parser parser;
+	char    *in;
+	size_t   in_len, in_off, in_cap, in_cap_max;
+	char    *out;
+	size_t   out_len, out_off, out_cap;
+	struct req *cur;             /* being parsed */
+	struct req *pending;         /* with the handler */
+	size_t   head_bytes;         /* bytes of the current head fed so far */
+	int      headers_done;
+	int      msg_done;
+	int      close_after;        /* close once the output is flushed */
+	int      running;            /* inside conn_run(): respond must not recurse */
+	int      err_status;         /* set by a callback refusing the request */
+	const char *err_msg;
+	char     peer[64];
+	struct http_conn *prev, *next;
+};
+
+struct http_server {
+	struct ev_loop *loop;
+	http_handler_fn handler;
+	void   *arg;
+	size_t  max_body, max_header;
+	double  idle_timeout;
+	unsigned max_conns, nconns;
+	int     fd;
+	int     port;
+	int     closed;
+	ev_io   accept_w;
+	ev_timer accept_retry;
+	struct http_conn *conns;
+	char    listen[128];
+};
+
+static int on_message_begin(http_parser *p);
+static int on_url(http_parser *p, const char *at, size_t len);
+static int on_header_field(http_parser *p, const char *at, size_t len);
+static int on_header_value(http_parser *p, const char *at, size_t len);
+static int on_headers_complete(http_parser *p);
+static int on_body(http_parser *p, const char *at, size_t len);
+static int on_chunk_header(http_parser *p);
+static int on_message_complete(http_parser *p);
+
+static const http_parser_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_chunk_header = on_chunk_header,
+	.on_message_complete = on_message_complete,
+};
+
+static void conn_run(struct http_conn *c);
+static void conn_after_io(struct http_conn *c);
+static void conn_close(struct http_conn *c, const char *reason);
+
+/* ------------------------------------------------------------------------ */
+
+const char *http_status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default:  return "Unknown";
+	}
+}
+
+static const char *status_code_name(int status)
+{
+	switch (status) {
+	case 413: return "payload_too_large";
+	case 431: return "header_too_large";
+	case 503: return "unavailable";
+	default:  return "bad_request";
+	}
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	if (!req || !name)
+		return NULL;
+	for (unsigned i = 0; i < req->n_headers && i < HTTP_MAX_HEADERS; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* buffers */
+
+/* Makes room for extra more bytes in *buf (len used, cap allocated),
+ * never beyond max total.  0 or -1. */
+static int buf_reserve(char **buf, size_t *cap, size_t len, size_t extra, size_t max)
+{
+	if (extra > max || len > max - extra)
+		return -1;
+	size_t need = len + extra;
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap : 256;
+	while (ncap < need)
+		ncap = ncap > max / 2 ? max : ncap * 2;
+	char *nb = realloc(*buf, ncap);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = ncap;
+	return 0;
+}
+
+static int out_append(struct http_conn *c, const char *data, size_t len)
+{
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (buf_reserve(&c->out, &c->out_cap, c->out_len, len, SIZE_MAX / 2) < 0)
+		return -1;
+	if (len)
+		memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* requests */
+
+static void req_free(struct req *r)
+{
+	if (!r)
+		return;
+	free(r->arena);
+	free(r->body_buf);
+	free(r);
+}
+
+static int arena_append(struct req *r, const char *data, size_t len, size_t max)
+{
+	if (buf_reserve(&r->arena, &r->arena_cap, r->arena_len, len, max) < 0)
+		return -1;
+	if (len)
+		memcpy(r->arena + r->arena_len, data, len);
+	r->arena_len += len;
+	return 0;
+}
+
+/* Arena bound: every head byte once plus a NUL per string. */
+static size_t arena_max(const struct http_conn *c)
+{
+	return c->srv->max_header + 2 * HTTP_MAX_HEADERS + 8;
+}
+
+static int refuse(struct http_conn *c, int status, const char *msg)
+{
+	if (!c->err_status) {
+		c->err_status = status;
+		c->err_msg = msg;
+	}
+	return -1;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	req_free(c->cur);
+	c->cur = calloc(1, sizeof(*c->cur));
+	if (!c->cur)
+		return refuse(c, 503, "out of memory");
+	c->cur->conn = c;
+	c->headers_done = 0;
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	struct req *r = c->cur;
+	if (!r)
+		return refuse(c, 400, "no request");
+	if (memchr(at, '\0', len))
+		return refuse(c, 400, "NUL byte in request target");
+	if (arena_append(r, at, len, arena_max(c)) < 0)
+		return refuse(c, 431, "request line too large");
+	r->url_len += len;
+	r->last = CB_URL;
+	return 0;
+}
+
+/* Terminates the string being collected (url or value) with a NUL. */
+static int arena_terminate(struct http_conn *c, struct req *r)
+{
+	if (arena_append(r, "", 1, arena_max(c)) < 0)
+		return refuse(c, 431, "header fields too large");
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	struct req *r = c->cur;
+	if (!r)
+		return refuse(c, 400, "no request");
+	if (c->headers_done)
+		return 0;    /* chunked trailers: bounded by the parser, ignored */
+	if (memchr(at, '\0', len))
+		return refuse(c, 400, "NUL byte in header");
+	if (r->last != CB_FIELD) {
+		if (r->pub.n_headers >= HTTP_MAX_HEADERS)
+			return refuse(c, 431, "too many header fields");
+		if (arena_terminate(c, r) < 0)
+			return -1;
+		r->name_off[r->pub.n_headers++] = r->arena_len;
+		r->last = CB_FIELD;
+	}
+	if (arena_append(r, at, len, arena_max(c)) < 0)
+		return refuse(c, 431, "header fields too large");
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	struct req *r = c->cur;
+	if (!r)
+		return refuse(c, 400, "no request");
+	if (c->headers_done)
+		return 0;
+	if (memchr(at, '\0', len))
+		return refuse(c, 400, "NUL byte in header");
+	if (r->last != CB_VALUE) {
+		if (r->last != CB_FIELD || r->pub.n_headers == 0)
+			return refuse(c, 400, "header value without name");
+		if (arena_terminate(c, r) < 0)
+			return -1;
+		r->value_off[r->pub.n_headers - 1] = r->arena_len;
+		r->last = CB_VALUE;
+	}
+	if (arena_append(r, at, len, arena_max(c)) < 0)
+		return refuse(c, 431, "header fields too large");
+	return 0;
+}
+
+static enum http_method_id method_id(unsigned m)
+{
+	switch (m) {
+	case HTTP_GET:    return HTTP_M_GET;
+	case HTTP_POST:   return HTTP_M_POST;
+	case HTTP_PUT:    return HTTP_M_PUT;
+	case HTTP_DELETE: return HTTP_M_DELETE;
+	case HTTP_HEAD:   return HTTP_M_HEAD;
+	default:          return HTTP_M_OTHER;
+	}
+}
+
+static int is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* The arena is complete: point the public fields into it. */
+static void req_fix_pointers(struct req *r)
+{
+	struct http_request *q = &r->pub;
+	char *a = r->arena;
+	a[r->url_len] = '\0';   /* the terminator written after the url */
+	char *qm = memchr(a, '?', r->url_len);
+	if (qm) {
+		*qm = '\0';
+		q->query = qm + 1;
+	} else {
+		q->query = "";
+	}
+	q->path = a;
+	for (unsigned i = 0; i < q->n_headers; i++) {
+		q->headers[i].name = a + r->name_off[i];
+		char *v = r->value_off[i] ? a + r->value_off[i] : a + r->arena_len - 1;
+		while (is_ows(*v))
+			v++;
+		size_t vl = strlen(v);
+		while (vl > 0 && is_ows(v[vl - 1]))
+			v[--vl] = '\0';
+		q->headers[i].value = v;
+	}
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	struct req *r = c->cur;
+	if (!r)
+		return refuse(c, 400, "no request");
+	if (r->last == CB_FIELD)
+		return refuse(c, 400, "header name without value");
+	/* url\0 is written before the first name; without headers, write it now */
+	if (r->pub.n_headers == 0 && arena_terminate(c, r) < 0)
+		return -1;
+	if (arena_terminate(c, r) < 0)
+		return -1;
+	if (r->url_len == 0)
+		return refuse(c, 400, "empty request target");
+	c->headers_done = 1;
+	req_fix_pointers(r);
+	r->pub.method = method_id(p->method);
+	r->pub.method_name = http_method_str((enum http_method)p->method);
+	r->is_head = p->method == HTTP_HEAD;
+	r->http_minor = p->http_minor;
+	if (p->http_major != 1)
+		return refuse(c, 400, "unsupported HTTP version");
+
+	size_t max_body = c->srv->max_body;
+	int has_body = 0;
+	if (p->flags & F_CHUNKED) {
+		has_body = 1;
+	} else if (p->flags & F_CONTENTLENGTH) {
+		if (p->content_length > max_body)
+			return refuse(c, 413, "body too large");
+		if (p->content_length > 0) {
+			has_body = 1;
+			r->body_buf = malloc((size_t)p->content_length + 1);
+			if (!r->body_buf)
+				return refuse(c, 503, "out of memory");
+			r->body_cap = (size_t)p->content_length + 1;
+		}
+	}
+	const char *expect = http_header(&r->pub, "Expect");
+	if (expect && has_body && p->http_minor >= 1 && strcasecmp(expect, "100-continue") == 0) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (out_append(c, cont, sizeof(cont) - 1) < 0)
+			return refuse(c, 503, "out of memory");
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	struct req *r = c->cur;
+	if (!r)
+		return refuse(c, 400, "no request");
+	size_t max_body = c->srv->max_body;
+	if (len > max_body || r->pub.body_len > max_body - len)
+		return refuse(c, 413, "body too large");
+	if (buf_reserve(&r->body_buf, &r->body_cap, r->pub.body_len, len + 1, max_body + 1) < 0)
+		return refuse(c, 503, "out of memory");
+	memcpy(r->body_buf + r->pub.body_len, at, len);
+	r->pub.body_len += len;
+	return 0;
+}
+
+static int on_chunk_header(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	struct req *r = c->cur;
+	if (!r)
+		return refuse(c, 400, "no request");
+	/* p->content_length is the announced chunk size: refuse before reading it */
+	if (p->content_length > c->srv->max_body - r->pub.body_len)
+		return refuse(c, 413, "body too large");
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	struct req *r = c->cur;
+	if (!r || !c->headers_done)
+		return refuse(c, 400, "incomplete request");
+	if (r->body_buf) {
+		r->body_buf[r->pub.body_len] = '\0';
+		r->pub.body = r->body_buf;
+	} else {
+		r->pub.body = "";
+	}
+	r->keep_alive = http_should_keep_alive(p);
+	r->upgrade = p->upgrade;
+	memcpy(r->pub.peer, c->peer, sizeof(r->pub.peer));
+	c->msg_done = 1;
+	http_parser_pause(p, 1);   /* one request at a time */
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* connections */
+
+static void conn_enter(struct http_conn *c, enum conn_state next)
+{
+	if (c->state != next)
+		log_debug("http", "ev=conn_state peer=%s from=%s to=%s", c->peer,
+			  conn_state_names[c->state], conn_state_names[next]);
+	c->state = next;
+}
+
+static void conn_unlink(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+	if (!srv)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	srv->nconns--;
+	c->srv = NULL;
+}
+
+static void conn_stop_io(struct http_conn *c)
+{
+	if (c->loop) {
+		ev_io_stop(c->loop, &c->rio);
+		ev_io_stop(c->loop, &c->wio);
+		ev_timer_stop(c->loop, &c->timer);
+	}
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+static void conn_destroy(struct http_conn *c)
+{
+	conn_stop_io(c);
+	conn_unlink(c);
+	req_free(c->cur);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* The socket is gone; the connection lives on only for its pending request. */
+static void conn_kill(struct http_conn *c)
+{
+	conn_stop_io(c);
+	conn_unlink(c);
+	req_free(c->cur);
+	c->cur = NULL;
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_off = c->in_cap = 0;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = c->out_cap = 0;
+	conn_enter(c, CONN_DEAD);
+}
+
+static void conn_close(struct http_conn *c, const char *reason)
+{
+	log_debug("http", "ev=conn_close peer=%s state=%s reason=%s", c->peer,
+		  conn_state_names[c->state], reason);
+	if (c->state == CONN_PENDING || c->state == CONN_DEAD)
+		conn_kill(c);
+	else
+		conn_destroy(c);
+}
+
+/* Queues a final error response; the connection closes after it. */
+static void conn_send_error(struct http_conn *c, int status, const char *msg)
+{
+	char body[256], head[256];
+	int bl = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+			  status_code_name(status), msg);
+	if (bl < 0 || (size_t)bl >= sizeof(body))
+		bl = 0;
+	int hl = snprintf(head, sizeof(head),
+			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			  "Content-Length: %d\r\nConnection: close\r\n\r\n",
+			  status, http_status_text(status), bl);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		hl = 0;
+	log_debug("http", "ev=request_error peer=%s status=%d msg=\"%s\"", c->peer, status, msg);
+	c->err_status = status;
+	req_free(c->cur);
+	c->cur = NULL;
+	c->close_after = 1;
+	if (out_append(c, head, (size_t)hl) < 0 || out_append(c, body, (size_t)bl) < 0)
+		c->out_off = c->out_len = 0;   /* nothing sane to send: just close */
+}
+
+/* Feeds the parser once; may dispatch a request or refuse one. */
+static void conn_parse_step(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+	size_t feed = c->in_len - c->in_off;
+	if (!c->headers_done) {
+		if (c->head_bytes >= srv->max_header) {
+			conn_send_error(c, 431, "header fields too large");
+			return;
+		}
+		size_t room = srv->max_header - c->head_bytes;
+		if (feed > room)
+			feed = room;
+	}
+	size_t n = http_parser_execute(&c->parser, &parser_settings, c->in + c->in_off, feed);
+	if (n > feed)
+		n = feed;
+	c->in_off += n;
+	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+
+	if (c->msg_done) {
+		c->msg_done = 0;
+		c->head_bytes = 0;
+		c->headers_done = 0;
+		http_parser_pause(&c->parser, 0);
+		struct req *r = c->cur;
+		c->cur = NULL;
+		if (r->upgrade)
+			r->keep_alive = 0;   /* no protocol switch here: the rest is not HTTP */
+		c->pending = r;
+		conn_enter(c, CONN_PENDING);
+		srv->handler(&r->pub, srv->arg);
+		return;
+	}
+	if (e != HPE_OK) {
+		if (c->err_status)
+			conn_send_error(c, c->err_status, c->err_msg);
+		else if (e == HPE_HEADER_OVERFLOW)
+			conn_send_error(c, 431, "header fields too large");
+		else
+			conn_send_error(c, 400, http_errno_description(e));
+		return;
+	}
+	if (n < feed) {   /* the parser stopped without saying why */
+		conn_send_error(c, 400, "unparsable request");
+		return;
+	}
+	if (!c->headers_done)
+		c->head_bytes += n;
+}
+
+static struct http_conn *conn_alloc(struct http_server *srv, int fd)
+{
+	struct http_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->srv = srv;
+	c->loop = srv->loop;
+	c->fd = fd;
+	c->state = CONN_READING;
+	c->in_cap_max = srv->max_header + srv->max_body + HTTP_IN_SLACK;   /* no overflow: both <= SIZE_MAX/8 */
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	return c;
+}
+
+/* Writes queued output until done or EAGAIN.  0, or -1 on a socket error. */
+static int conn_flush(struct http_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -1;
+	}
+	c->out_off = c->out_len = 0;
+	if (c->out_cap > 64u * 1024u) {   /* do not keep a burst's buffer on an idle conn */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	return 0;
+}
+
+/* The final response is out: close now, or linger so the peer reads it. */
+static void conn_finish(struct http_conn *c)
+{
+	if (c->err_status == 0 && c->in_off == c->in_len) {
+		conn_close(c, "done");
+		return;
+	}
+	shutdown(c->fd, SHUT_WR);
+	conn_enter(c, CONN_LINGER);
+	ev_io_stop(c->loop, &c->wio);
+	ev_io_start(c->loop, &c->rio);
+	ev_timer_stop(c->loop, &c->timer);
+	c->timer.repeat = HTTP_LINGER_SECONDS;
+	ev_timer_again(c->loop, &c->timer);
+}
+
+/* After any progress: flush, then set watchers and timer for the state. */
+static void conn_after_io(struct http_conn *c)
+{
+	if (c->fd < 0) {           /* http_parse_buffer: output goes nowhere */
+		c->out_off = c->out_len = 0;
+		return;
+	}
+	if (conn_flush(c) < 0) {
+		conn_close(c, strerror(errno));
+		return;
+	}
+	int backlog = c->out_off < c->out_len;
+	if (backlog)
+		ev_io_start(c->loop, &c->wio);
+	else
+		ev_io_stop(c->loop, &c->wio);
+	if (c->close_after && c->state == CONN_READING) {
+		if (!backlog)
+			conn_finish(c);
+		else
+			ev_io_stop(c->loop, &c->rio);
+		return;
+	}
+	int room = c->in_len < c->in_cap || c->in_off > 0 || c->in_cap < c->in_cap_max;
+	if (room)
+		ev_io_start(c->loop, &c->rio);
+	else
+		ev_io_stop(c->loop, &c->rio);
+	if (c->state == CONN_PENDING) {
+		ev_timer_stop(c->loop, &c->timer);
+	} else {
+		c->timer.repeat = c->srv ? c->srv->idle_timeout : HTTP_DEFAULT_IDLE;
+		ev_timer_again(c->loop, &c->timer);
+	}
+}
+
+/* Parses and dispatches buffered requests while the connection may. */
+static void conn_run(struct http_conn *c)
+{
+	c->running = 1;
+	while (c->state == CONN_READING && !c->close_after && c->in_off < c->in_len &&
+	       c->out_len - c->out_off <= HTTP_OUT_HIGH_WATER)
+		conn_parse_step(c);
+	c->running = 0;
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+	conn_after_io(c);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_conn *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_LINGER) {
+		char sink[4096];
+		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			conn_destroy(c);
+		return;
+	}
+	if (c->in_off > 0) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	if (c->in_len == c->in_cap) {
+		size_t extra = c->in_cap ? c->in_cap : HTTP_IN_INITIAL;
+		if (c->in_cap + extra > c->in_cap_max)
+			extra = c->in_cap_max - c->in_cap;
+		if (extra == 0 || buf_reserve(&c->in, &c->in_cap, c->in_len, extra, c->in_cap_max) < 0) {
+			ev_io_stop(c->loop, &c->rio);   /* full: resume when parsing consumes */
+			return;
+		}
+	}
+	ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		conn_close(c, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		conn_close(c, "peer_closed");
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (c->state == CONN_READING)
+		conn_run(c);
+	else
+		conn_after_io(c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_conn *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_READING && !c->close_after)
+		conn_run(c);
+	else
+		conn_after_io(c);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_conn *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_LINGER)
+		conn_destroy(c);
+	else
+		conn_close(c, "idle_timeout");
+}
+
+/* ------------------------------------------------------------------------ */
+/* responses */
+
+static int has_content_type(const char *h)
+{
+	for (const char *line = h; line && *line; ) {
+		if (strncasecmp(line, "Content-Type:", 13) == 0)
+			return 1;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return 0;
+}
+
+void http_respond(struct http_request *pub, int status, const char *extra_headers,
+		  const char *body, size_t body_len)
+{
+	if (!pub)
+		return;
+	struct req *r = (struct req *)pub;
+	struct http_conn *c = r->conn;
+	if (!c || c->pending != r) {   /* not ours to answer: refuse to corrupt state */
+		log_warn("http", "ev=respond_unknown_request status=%d", status);
+		return;
+	}
+	c->pending = NULL;
+	if (c->state == CONN_DEAD) {
+		log_debug("http", "ev=respond_dropped peer=%s status=%d reason=peer_gone", c->peer, status);
+		req_free(r);
+		free(c);
+		return;
+	}
+	if (status < 100 || status > 999)
+		status = 500;
+	if (!body)
+		body_len = 0;
+	int closing = !r->keep_alive || c->close_after || (c->srv && c->srv->closed);
+	char head[512];
+	int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s",
+			  status, http_status_text(status),
+			  has_content_type(extra_headers) ? "" : "Content-Type: application/json\r\n",
+			  body_len,
+			  closing ? "Connection: close\r\n"
+				  : (r->http_minor == 0 ? "Connection: keep-alive\r\n" : ""));
+	int fail = hl < 0 || (size_t)hl >= sizeof(head) ||
+		   out_append(c, head, (size_t)hl) < 0 ||
+		   (extra_headers && out_append(c, extra_headers, strlen(extra_headers)) < 0) ||
+		   out_append(c, "\r\n", 2) < 0 ||
+		   (!r->is_head && body_len && out_append(c, body, body_len) < 0);
+	if (fail) {
+		c->out_off = c->out_len = 0;
+		closing = 1;
+	}
+	if (closing)
+		c->close_after = 1;
+	req_free(r);
+	conn_enter(c, CONN_READING);
+	if (c->running)
+		return;    /* answered from inside the handler call: conn_run goes on */
+	conn_run(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* server */
+
+static void format_peer(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		snprintf(out, outlen, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	} else {
+		snprintf(out, outlen, "unknown");
+	}
+}
+
+static void refuse_overload(int fd)
+{
+	static const char resp[] =
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+		"Content-Length: 66\r\nConnection: close\r\n\r\n"
+		"{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections\"}}";
+	ssize_t n = send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	close(fd);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_server *srv = w->data;
+	(void)revents;
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(srv->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* out of descriptors or memory: pause accepting briefly */
+			log_warn("http", "ev=accept_error err=\"%s\"", strerror(errno));
+			ev_io_stop(loop, &srv->accept_w);
+			ev_timer_start(loop, &srv->accept_retry);
+			return;
+		}
+		char peer[64];
+		format_peer((struct sockaddr *)&ss, peer, sizeof(peer));
+		if (srv->nconns >= srv->max_conns) {
+			log_debug("http", "ev=conn_refused peer=%s reason=max_conns max=%u", peer, srv->max_conns);
+			refuse_overload(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct http_conn *c = conn_alloc(srv, fd);
+		if (!c) {
+			log_warn("http", "ev=conn_refused peer=%s reason=out_of_memory", peer);
+			close(fd);
+			continue;
+		}
+		memcpy(c->peer, peer, sizeof(c->peer));
+		ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+		ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+		ev_init(&c->timer, conn_timer_cb);
+		c->rio.data = c->wio.data = c->timer.data = c;
+		c->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = c;
+		srv->conns = c;
+		srv->nconns++;
+		ev_io_start(loop, &c->rio);
+		c->timer.repeat = srv->idle_timeout;
+		ev_timer_again(loop, &c->timer);
+	}
+}
+
+static void accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http_server *srv = w->data;
+	(void)revents;
+	ev_timer_stop(loop, w);
+	if (!srv->closed)
+		ev_io_start(loop, &srv->accept_w);
+}
+
+/* "host:port", "[v6]:port", ":port" -> host (NULL = any) and port. */
+static int split_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon;
+	const char *h = listen;
+	size_t hl;
+	if (listen[0] == '[') {
+		const char *end = strchr(listen, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		h = listen + 1;
+		hl = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon)
+			return -1;
+		hl = (size_t)(colon - listen);
+	}
+	if (hl >= hostlen || strlen(colon + 1) >= portlen || colon[1] == '\0')
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	strcpy(port, colon + 1);
+	if (strcmp(host, "*") == 0)
+		host[0] = '\0';
+	return 0;
+}
+
+static int listen_on(const char *addr, int *port_out, char *err, size_t errlen)
+{
+	char host[128], port[16];
+	if (split_listen(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errlen, "bad listen address \"%s\" (want host:port or [v6]:port)", addr);
+		return -1;
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot resolve \"%s\": %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1;
+	int saved = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(saved));
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	*port_out = 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			*port_out = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		else if (ss.ss_family == AF_INET6)
+			*port_out = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	return fd;
+}
+
+static void server_apply_config(struct http_server *srv, const struct http_config *cfg)
+{
+	srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
+	srv->max_header = cfg->max_header ? cfg->max_header : HTTP_DEFAULT_MAX_HEADER;
+	srv->idle_timeout = cfg->idle_timeout > 0 ? cfg->idle_timeout : HTTP_DEFAULT_IDLE;
+	srv->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_DEFAULT_MAX_CONNS;
+	/* keep sums far from overflow */
+	if (srv->max_body > SIZE_MAX / 8)
+		srv->max_body = SIZE_MAX / 8;
+	if (srv->max_header > SIZE_MAX / 8)
+		srv->max_header = SIZE_MAX / 8;
+}
+
+struct http_server *http_server_new(struct ev_loop *loop, const struct http_config *cfg,
+				    http_handler_fn handler, void *arg, char *err, size_t errlen)
+{
+	char dummy[8];
+	if (!err) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	if (!loop || !cfg || !cfg->listen || !handler) {
+		snprintf(err, errlen, "http_server_new: missing loop, config, listen or handler");
+		return NULL;
+	}
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->loop = loop;
+	srv->handler = handler;
+	srv->arg = arg;
+	server_apply_config(srv, cfg);
+	snprintf(srv->listen, sizeof(srv->listen), "%s", cfg->listen);
+	srv->fd = listen_on(cfg->listen, &srv->port, err, errlen);
+	if (srv->fd < 0) {
+		free(srv);
+		return NULL;
+	}
+	ev_io_init(&srv->accept_w, accept_cb, srv->fd, EV_READ);
+	srv->accept_w.data = srv;
+	ev_timer_init(&srv->accept_retry, accept_retry_cb, HTTP_ACCEPT_RETRY, 0.);
+	srv->accept_retry.data = srv;
+	ev_io_start(loop, &srv->accept_w);
+	log_info("http", "ev=listen addr=%s port=%d max_body=%zu max_header=%zu max_conns=%u",
+		 srv->listen, srv->port, srv->max_body, srv->max_header, srv->max_conns);
+	return srv;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+	return srv ? srv->port : 0;
+}
+
+unsigned http_server_connections(const struct http_server *srv)
+{
+	return srv ? srv->nconns : 0;
+}
+
+void http_server_close(struct http_server *srv)
+{
+	if (!srv || srv->closed)
+		return;
+	srv->closed = 1;
+	ev_io_stop(srv->loop, &srv->accept_w);
+	ev_timer_stop(srv->loop, &srv->accept_retry);
+	if (srv->fd >= 0) {
+		close(srv->fd);
+		srv->fd = -1;
+	}
+	log_info("http", "ev=close addr=%s conns=%u", srv->listen, srv->nconns);
+	struct http_conn *next;
+	for (struct http_conn *c = srv->conns; c; c = next) {
+		next = c->next;
+		c->close_after = 1;
+		if (c->state == CONN_PENDING)
+			continue;          /* answered, then closed */
+		if (c->state == CONN_READING && c->out_off < c->out_len)
+			continue;          /* finishing a response, then closed */
+		conn_destroy(c);
+	}
+}
+
+void http_server_free(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	http_server_close(srv);
+	struct http_conn *next;
+	for (struct http_conn *c = srv->conns; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_PENDING)
+			conn_kill(c);      /* freed by http_respond() */
+		else
+			conn_destroy(c);
+	}
+	free(srv);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int http_parse_buffer(const struct http_config *cfg, const char *data, size_t len,
+		      http_handler_fn handler, void *arg)
+{
+	if (!cfg || !handler || (!data && len))
+		return 400;
+	struct http_server srv;
+	memset(&srv, 0, sizeof(srv));
+	srv.handler = handler;
+	srv.arg = arg;
+	srv.fd = -1;
+	server_apply_config(&srv, cfg);
+	struct http_conn *c = conn_alloc(&srv, -1);
+	if (!c)
+		return 503;
+	snprintf(c->peer, sizeof(c->peer), "buffer");
+	c->in = (char *)data;      /* borrowed: never written, never freed */
+	c->in_len = c->in_cap = c->in_cap_max = len;
+	c->running = 1;
+	while (c->state == CONN_READING && !c->close_after && c->in_off < c->in_len) {
+		conn_parse_step(c);
+		c->out_off = c->out_len = 0;
+	}
+	int status = c->err_status;
+	if (c->state == CONN_PENDING) {
+		/* the handler broke its promise to answer synchronously */
+		log_warn("http", "ev=parse_buffer_unanswered");
+		req_free(c->pending);
+		c->pending = NULL;
+	}
+	c->in = NULL;
+	c->srv = NULL;
+	req_free(c->cur);
+	free(c->out);
+	free(c);
+	return status;
+}

@@ -57,6 +57,8 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_conf
 				    http_handler_fn handler, void *arg, char *err, size_t errlen);
 /* Port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *srv);
+/* Open connections (a gauge for /metrics; also lets tests see a close). */
+unsigned http_server_connections(const struct http_server *srv);
 /* Stops accepting, closes idle connections; pending requests may still be answered. */
 void http_server_close(struct http_server *srv);
 void http_server_free(struct http_server *srv);
