@@ -1,1 +1,1048 @@
-int main(void) { return 0; }
+/*
+ * smsc-sim.c: a small SMSC that stands in for a carrier in the demo and in
+ * the integration tests.  Accepts many ESME binds (libev, nonblocking
+ * sockets), answers submit_sm with a unique message id, and after a delay
+ * sends the appendix-B delivery receipt on a receiver-capable bind of the
+ * same system_id, keeping receipts in memory while no receiver is bound and
+ * retrying those whose deliver_sm_resp does not come.  Outcomes are chosen by
+ * destination suffix rules.
+ * Owns: its sockets, per-connection input/output buffers, every receipt.
+ * Uses only smpp/codec.h from pushgate.  Never loses a receipt because a peer
+ * reads slowly (input is paused instead), never trusts a byte from the
+ * network, logs one key=value line per event.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1   /* accept4, gmtime_r */
+#endif
+#include "codec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#define OUT_HIGH_WATER   (1u << 20)   /* stop reading from a peer above this */
+#define OUT_HARD_LIMIT   (64u << 20)  /* a peer this far behind is closed */
+#define RECEIPT_TIMEOUT  10.0         /* seconds to wait for deliver_sm_resp */
+#define RECEIPT_RETRY    1.0          /* after a deliver_sm_resp with an error */
+#define RECEIPT_TRIES    3
+#define MAX_RULES        64
+#define READS_PER_EVENT  16
+
+enum outcome { O_DELIVRD, O_UNDELIV, O_REJECTD, O_EXPIRED, O_NORECEIPT, O_RESP };
+
+static const struct { const char *stat; const char *err; uint8_t state; } outcome_info[] = {
+	[O_DELIVRD]   = { "DELIVRD", "000", SMPP_STATE_DELIVERED },
+	[O_UNDELIV]   = { "UNDELIV", "001", SMPP_STATE_UNDELIVERABLE },
+	[O_REJECTD]   = { "REJECTD", "002", SMPP_STATE_REJECTED },
+	[O_EXPIRED]   = { "EXPIRED", "003", SMPP_STATE_EXPIRED },
+	[O_NORECEIPT] = { "NORECEIPT", "000", SMPP_STATE_NONE },
+	[O_RESP]      = { "RESP", "000", SMPP_STATE_NONE },
+};
+
+struct rule {
+	char         suffix[21];
+	size_t       len;
+	enum outcome outcome;
+	uint32_t     status;   /* O_RESP */
+};
+
+enum bind_mode { BIND_NONE, BIND_TX, BIND_RX, BIND_TRX };
+static const char *const mode_name[] = { "none", "tx", "rx", "trx" };
+
+struct conn;
+
+/* One receipt; it sits in exactly one rq at a time.  Owned by the sim. */
+struct receipt {
+	struct receipt *prev, *next;
+	uint64_t     id;
+	char         system_id[16];
+	uint32_t     origin_slot, origin_gen;
+	struct conn *conn;      /* in flight on this connection */
+	uint32_t     seq;       /* its deliver_sm sequence number */
+	double       at;        /* due time when scheduled, send time in flight */
+	uint8_t      tries;
+	uint8_t      outcome;
+	uint8_t      src_ton, src_npi, dst_ton, dst_npi;
+	char         src[21], dst[21];
+	char         submit_date[11], done_date[11];
+	char         text[21];
+};
+
+struct rq { struct receipt *head, *tail; size_t n; };
+
+/* One peer.  Owned by the sim's slot table; freed by conn_close(). */
+struct conn {
+	struct sim    *sim;
+	int            fd;
+	uint32_t       slot, gen;
+	ev_io          rio, wio;
+	uint8_t       *in;
+	size_t         in_len;
+	uint8_t       *out;
+	size_t         out_off, out_len, out_cap;
+	enum bind_mode mode;
+	char           system_id[16];
+	uint32_t       next_seq;
+	struct rq      inflight;   /* by send time */
+	int            closing;    /* stop reading, close once out is drained */
+	char           peer[64];
+};
+
+struct sim {
+	struct ev_loop *loop;
+	FILE          *log;
+	int            lfd;
+	ev_io          accept_io;
+	ev_timer       sched_timer, sweep_timer;
+	ev_signal      sigterm, sigint;
+	ev_prepare     flush_prep;
+
+	const char    *system_id, *password;   /* NULL = accept any */
+	double         dlr_delay;
+	int            id_hex, receipt_id_hex, receipt_tlvs;
+	struct rule    rules[MAX_RULES];
+	unsigned       n_rules;
+
+	uint64_t       next_id;
+	struct conn  **slots;
+	uint32_t       n_slots, slot_gen, rr;
+
+	struct rq      delay_q, retry_q, parked;
+	uint64_t       submits, receipts;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void rq_push(struct rq *q, struct receipt *r)
+{
+	r->next = NULL;
+	r->prev = q->tail;
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+	q->n++;
+}
+
+static void rq_remove(struct rq *q, struct receipt *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		q->head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		q->tail = r->prev;
+	r->prev = r->next = NULL;
+	q->n--;
+}
+
+static struct receipt *rq_pop(struct rq *q)
+{
+	struct receipt *r = q->head;
+	if (r)
+		rq_remove(q, r);
+	return r;
+}
+
+static void rq_free_all(struct rq *q)
+{
+	struct receipt *r;
+	while ((r = rq_pop(q)) != NULL)
+		free(r);
+}
+
+/* Untrusted text made safe for one key=value log field. */
+static const char *safe(const char *s, char *buf, size_t cap)
+{
+	size_t i = 0;
+	for (; s[i] && i + 1 < cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		buf[i] = (ch > 0x20 && ch < 0x7f && ch != '=') ? (char)ch : '?';
+	}
+	buf[i] = '\0';
+	if (i == 0 && cap > 1) {
+		buf[0] = '-';
+		buf[1] = '\0';
+	}
+	return buf;
+}
+
+static void sim_log(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sim_log(struct sim *s, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(s->log, "ts=%.3f ", ev_now(s->loop));
+	va_start(ap, fmt);
+	vfprintf(s->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', s->log);
+}
+
+static void date_yymmddhhmm(double t, char out[11])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	const int v[5] = { tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min };
+	for (int i = 0; i < 5; i++) {
+		unsigned u = (unsigned)v[i] % 100u;
+		out[2 * i] = (char)('0' + u / 10);
+		out[2 * i + 1] = (char)('0' + u % 10);
+	}
+	out[10] = '\0';
+}
+
+static void format_id(uint64_t id, int hex, char out[21])
+{
+	snprintf(out, 21, hex ? "%" PRIx64 : "%" PRIu64, id);
+}
+
+/* ---- rules --------------------------------------------------------------- */
+
+static int rule_set(struct sim *s, const char *suffix, const char *outcome)
+{
+	struct rule r;
+	memset(&r, 0, sizeof(r));
+	r.len = strlen(suffix);
+	if (r.len >= sizeof(r.suffix))
+		return -1;
+	memcpy(r.suffix, suffix, r.len + 1);
+	if (strcmp(outcome, "DELIVRD") == 0) r.outcome = O_DELIVRD;
+	else if (strcmp(outcome, "UNDELIV") == 0) r.outcome = O_UNDELIV;
+	else if (strcmp(outcome, "REJECTD") == 0) r.outcome = O_REJECTD;
+	else if (strcmp(outcome, "EXPIRED") == 0) r.outcome = O_EXPIRED;
+	else if (strcmp(outcome, "NORECEIPT") == 0) r.outcome = O_NORECEIPT;
+	else if (strncmp(outcome, "RESP:", 5) == 0) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(outcome + 5, &end, 16);
+		if (errno || end == outcome + 5 || *end || v == 0 || v > 0xffffffffUL)
+			return -1;
+		r.outcome = O_RESP;
+		r.status = (uint32_t)v;
+	} else {
+		return -1;
+	}
+	for (unsigned i = 0; i < s->n_rules; i++)
+		if (strcmp(s->rules[i].suffix, r.suffix) == 0) {
+			s->rules[i] = r;
+			return 0;
+		}
+	if (s->n_rules >= MAX_RULES)
+		return -1;
+	s->rules[s->n_rules++] = r;
+	return 0;
+}
+
+static const struct rule *rule_for(const struct sim *s, const char *dst)
+{
+	size_t dl = strlen(dst);
+	const struct rule *best = NULL;
+	for (unsigned i = 0; i < s->n_rules; i++) {
+		const struct rule *r = &s->rules[i];
+		if (r->len <= dl && memcmp(dst + dl - r->len, r->suffix, r->len) == 0 &&
+		    (best == NULL || r->len > best->len))
+			best = r;
+	}
+	return best;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static int conn_reserve(struct conn *c, size_t need)
+{
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_cap - c->out_len >= need)
+		return 0;
+	if (c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+		if (c->out_cap - c->out_len >= need)
+			return 0;
+	}
+	size_t cap = c->out_cap ? c->out_cap : 16384;
+	while (cap - c->out_len < need)
+		cap *= 2;
+	if (cap > OUT_HARD_LIMIT)
+		return -1;
+	uint8_t *p = realloc(c->out, cap);
+	if (p == NULL)
+		return -1;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+static void conn_send(struct conn *c, const struct smpp_pdu *pdu)
+{
+	if (conn_reserve(c, 2048) != 0) {
+		sim_log(c->sim, "ev=overflow peer=%s out=%zu", c->peer, c->out_len - c->out_off);
+		c->closing = 1;
+		ev_io_start(c->sim->loop, &c->wio);
+		return;
+	}
+	long n = smpp_encode(pdu, c->out + c->out_len, c->out_cap - c->out_len);
+	if (n < 0) {
+		sim_log(c->sim, "ev=encode_failed cmd=%s peer=%s",
+		      smpp_command_name(pdu->hdr.command_id), c->peer);
+		return;
+	}
+	c->out_len += (size_t)n;
+	ev_io_start(c->sim->loop, &c->wio);
+}
+
+static void conn_send_status(struct conn *c, uint32_t id, uint32_t seq, uint32_t status)
+{
+	struct smpp_pdu p;
+	smpp_pdu_init(&p, id, seq);
+	p.hdr.command_status = status;
+	conn_send(c, &p);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void receipt_dispatch(struct sim *s, struct receipt *r);
+
+static void conn_close(struct conn *c, const char *why)
+{
+	struct sim *s = c->sim;
+	ev_io_stop(s->loop, &c->rio);
+	ev_io_stop(s->loop, &c->wio);
+	close(c->fd);
+	c->fd = -1;
+	s->slots[c->slot] = NULL;
+	sim_log(s, "ev=close peer=%s system_id=%s why=%s inflight=%zu", c->peer,
+	      c->system_id[0] ? c->system_id : "-", why, c->inflight.n);
+	struct receipt *r;
+	while ((r = rq_pop(&c->inflight)) != NULL) {
+		r->conn = NULL;
+		receipt_dispatch(s, r);   /* another bind, or parked */
+	}
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* Writes what it can; returns -1 when the connection was closed. */
+static int conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev_io_start(c->sim->loop, &c->wio);
+			return 0;
+		}
+		conn_close(c, "write_error");
+		return -1;
+	}
+	c->out_off = c->out_len = 0;
+	ev_io_stop(c->sim->loop, &c->wio);
+	if (c->closing) {
+		conn_close(c, "done");
+		return -1;
+	}
+	return 0;
+}
+
+static void conn_process(struct conn *c);
+
+/*
+ * Writes pending output and, once a backed-up peer has drained, handles the
+ * PDUs that waited and reads again.
+ */
+static void conn_pump(struct conn *c)
+{
+	for (int i = 0; i < 4; i++) {
+		if (conn_flush(c) < 0)
+			return;
+		if (c->closing || ev_is_active(&c->rio) ||
+		    c->out_len - c->out_off >= OUT_HIGH_WATER / 2)
+			return;
+		conn_process(c);
+		if (!c->closing && c->out_len - c->out_off < OUT_HIGH_WATER)
+			ev_io_start(c->sim->loop, &c->rio);
+	}
+}
+
+static int rx_capable(const struct conn *c)
+{
+	return c->mode == BIND_RX || c->mode == BIND_TRX;
+}
+
+static struct conn *find_receiver(struct sim *s, const struct receipt *r)
+{
+	if (r->origin_slot < s->n_slots) {
+		struct conn *c = s->slots[r->origin_slot];
+		if (c && c->gen == r->origin_gen && rx_capable(c) && !c->closing)
+			return c;
+	}
+	for (uint32_t k = 0; k < s->n_slots; k++) {
+		uint32_t i = (s->rr + k) % s->n_slots;
+		struct conn *c = s->slots[i];
+		if (c && rx_capable(c) && !c->closing && strcmp(c->system_id, r->system_id) == 0) {
+			s->rr = i + 1;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* ---- receipts ------------------------------------------------------------ */
+
+static void sched_rearm(struct sim *s)
+{
+	double next = 0;
+	if (s->delay_q.head)
+		next = s->delay_q.head->at;
+	if (s->retry_q.head && (next == 0 || s->retry_q.head->at < next))
+		next = s->retry_q.head->at;
+	ev_timer_stop(s->loop, &s->sched_timer);
+	if (next > 0) {
+		double after = next - ev_now(s->loop);
+		ev_timer_set(&s->sched_timer, after > 0 ? after : 0, 0);
+		ev_timer_start(s->loop, &s->sched_timer);
+	}
+}
+
+static void receipt_send(struct sim *s, struct conn *c, struct receipt *r)
+{
+	struct smpp_pdu p;
+	char rid[21];
+	uint8_t state = outcome_info[r->outcome].state;
+	int dlvrd = r->outcome == O_DELIVRD;
+
+	if (r->tries == 0)
+		date_yymmddhhmm(ev_now(s->loop), r->done_date);
+	format_id(r->id, s->receipt_id_hex, rid);
+	if (c->next_seq == 0 || c->next_seq > 0x7fffffffu)
+		c->next_seq = 1;
+	smpp_pdu_init(&p, SMPP_DELIVER_SM, c->next_seq++);
+	p.source_addr_ton = r->dst_ton;
+	p.source_addr_npi = r->dst_npi;
+	memcpy(p.source_addr, r->dst, sizeof(p.source_addr));
+	p.dest_addr_ton = r->src_ton;
+	p.dest_addr_npi = r->src_npi;
+	memcpy(p.destination_addr, r->src, sizeof(p.destination_addr));
+	p.esm_class = 0x04;
+	int n = snprintf((char *)p.short_message, sizeof(p.short_message),
+			 "id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:%s",
+			 rid, dlvrd ? "001" : "000", r->submit_date, r->done_date,
+			 outcome_info[r->outcome].stat, outcome_info[r->outcome].err, r->text);
+	p.sm_length = (uint8_t)(n > 254 ? 254 : n);
+	if (s->receipt_tlvs) {
+		smpp_tlv_add(&p, SMPP_TLV_RECEIPTED_MESSAGE_ID, rid, (uint16_t)(strlen(rid) + 1));
+		smpp_tlv_add(&p, SMPP_TLV_MESSAGE_STATE, &state, 1);
+	}
+	r->seq = p.hdr.sequence_number;
+	r->conn = c;
+	r->at = ev_now(s->loop);
+	if (r->tries++ == 0)
+		s->receipts++;
+	rq_push(&c->inflight, r);
+	conn_send(c, &p);
+	char b1[24];
+	sim_log(s, "ev=receipt id=%s stat=%s dst=%s seq=%" PRIu32 " try=%u system_id=%s", rid,
+	      outcome_info[r->outcome].stat, safe(r->src, b1, sizeof(b1)), r->seq,
+	      (unsigned)r->tries, r->system_id);
+}
+
+static void receipt_dispatch(struct sim *s, struct receipt *r)
+{
+	struct conn *c = find_receiver(s, r);
+	if (c == NULL) {
+		char rid[21];
+		format_id(r->id, s->receipt_id_hex, rid);
+		rq_push(&s->parked, r);
+		sim_log(s, "ev=receipt_parked id=%s system_id=%s parked=%zu", rid, r->system_id,
+		      s->parked.n);
+		return;
+	}
+	receipt_send(s, c, r);
+}
+
+static void sched_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sim *s = w->data;
+	double now = ev_now(loop);
+	(void)revents;
+	while (s->delay_q.head && s->delay_q.head->at <= now)
+		receipt_dispatch(s, rq_pop(&s->delay_q));
+	while (s->retry_q.head && s->retry_q.head->at <= now)
+		receipt_dispatch(s, rq_pop(&s->retry_q));
+	sched_rearm(s);
+}
+
+/* Receipts whose deliver_sm_resp did not come in time. */
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sim *s = w->data;
+	double now = ev_now(loop);
+	(void)revents;
+	for (uint32_t i = 0; i < s->n_slots; i++) {
+		struct conn *c = s->slots[i];
+		if (c == NULL)
+			continue;
+		while (c->inflight.head && c->inflight.head->at + RECEIPT_TIMEOUT <= now) {
+			struct receipt *r = rq_pop(&c->inflight);
+			char rid[21];
+			format_id(r->id, s->receipt_id_hex, rid);
+			r->conn = NULL;
+			if (r->tries >= RECEIPT_TRIES) {
+				sim_log(s, "ev=receipt_dropped id=%s tries=%u", rid, (unsigned)r->tries);
+				free(r);
+				continue;
+			}
+			sim_log(s, "ev=receipt_timeout id=%s seq=%" PRIu32 " try=%u", rid, r->seq,
+			      (unsigned)r->tries);
+			receipt_dispatch(s, r);
+		}
+	}
+}
+
+static void unpark_for(struct sim *s, const char *system_id)
+{
+	struct rq keep = { 0 };
+	struct receipt *r;
+	while ((r = rq_pop(&s->parked)) != NULL) {
+		if (strcmp(r->system_id, system_id) == 0)
+			receipt_dispatch(s, r);
+		else
+			rq_push(&keep, r);
+	}
+	s->parked = keep;
+}
+
+/* ---- PDU handlers -------------------------------------------------------- */
+
+static void on_bind(struct conn *c, const struct smpp_pdu *req, enum bind_mode mode)
+{
+	struct sim *s = c->sim;
+	struct smpp_pdu resp;
+	uint32_t st = 0;
+	char b1[24];
+
+	if (c->mode != BIND_NONE)
+		st = SMPP_ESME_RALYBND;
+	else if (s->system_id && strcmp(s->system_id, req->system_id) != 0)
+		st = SMPP_ESME_RINVSYSID;
+	else if (s->password && strcmp(s->password, req->password) != 0)
+		st = SMPP_ESME_RINVPASWD;
+	smpp_pdu_resp(&resp, req, st);
+	strcpy(resp.system_id, "smscsim");
+	conn_send(c, &resp);
+	sim_log(s, "ev=bind system_id=%s mode=%s peer=%s status=0x%02" PRIx32,
+	      safe(req->system_id, b1, sizeof(b1)), mode_name[mode], c->peer, st);
+	if (st != 0)
+		return;
+	c->mode = mode;
+	memcpy(c->system_id, req->system_id, sizeof(c->system_id));
+	if (rx_capable(c))
+		unpark_for(s, c->system_id);
+}
+
+static void on_submit(struct conn *c, const struct smpp_pdu *req)
+{
+	struct sim *s = c->sim;
+	struct smpp_pdu resp;
+	char b1[24], b2[24];
+
+	if (c->mode != BIND_TX && c->mode != BIND_TRX) {
+		conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number,
+				 SMPP_ESME_RINVBNDSTS);
+		sim_log(s, "ev=submit_sm seq=%" PRIu32 " status=0x04 why=not_bound_tx peer=%s",
+		      req->hdr.sequence_number, c->peer);
+		return;
+	}
+	s->submits++;
+	const struct rule *rule = rule_for(s, req->destination_addr);
+	enum outcome oc = rule ? rule->outcome : O_DELIVRD;
+	if (oc == O_RESP) {
+		conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number, rule->status);
+		sim_log(s, "ev=submit_sm seq=%" PRIu32 " src=%s dst=%s id=- outcome=RESP:0x%02" PRIx32
+		      " len=%u", req->hdr.sequence_number, safe(req->source_addr, b1, sizeof(b1)),
+		      safe(req->destination_addr, b2, sizeof(b2)), rule->status,
+		      (unsigned)req->sm_length);
+		return;
+	}
+	uint64_t id = s->next_id++;
+	smpp_pdu_resp(&resp, req, 0);
+	format_id(id, s->id_hex, resp.message_id);
+	conn_send(c, &resp);
+	sim_log(s, "ev=submit_sm seq=%" PRIu32 " src=%s dst=%s id=%s outcome=%s len=%u",
+	      req->hdr.sequence_number, safe(req->source_addr, b1, sizeof(b1)),
+	      safe(req->destination_addr, b2, sizeof(b2)), resp.message_id,
+	      outcome_info[oc].stat, (unsigned)req->sm_length);
+	if (oc == O_NORECEIPT || (req->registered_delivery & 1) == 0)
+		return;
+
+	struct receipt *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		sim_log(s, "ev=oom what=receipt id=%s", resp.message_id);
+		return;
+	}
+	r->id = id;
+	memcpy(r->system_id, c->system_id, sizeof(r->system_id));
+	r->origin_slot = c->slot;
+	r->origin_gen = c->gen;
+	r->outcome = (uint8_t)oc;
+	r->src_ton = req->source_addr_ton;
+	r->src_npi = req->source_addr_npi;
+	r->dst_ton = req->dest_addr_ton;
+	r->dst_npi = req->dest_addr_npi;
+	memcpy(r->src, req->source_addr, sizeof(r->src));
+	memcpy(r->dst, req->destination_addr, sizeof(r->dst));
+	date_yymmddhhmm(ev_now(s->loop), r->submit_date);
+	size_t tl = req->sm_length < 20 ? req->sm_length : 20;
+	for (size_t i = 0; i < tl; i++) {
+		uint8_t ch = req->short_message[i];
+		r->text[i] = (ch >= 0x20 && ch != 0x7f) ? (char)ch : '.';
+	}
+	r->at = ev_now(s->loop) + s->dlr_delay;
+	int was_empty = s->delay_q.head == NULL;
+	rq_push(&s->delay_q, r);
+	if (was_empty)
+		sched_rearm(s);
+}
+
+static void on_deliver_resp(struct conn *c, const struct smpp_pdu *resp)
+{
+	struct sim *s = c->sim;
+	uint32_t seq = resp->hdr.sequence_number, st = resp->hdr.command_status;
+	struct receipt *r = c->inflight.head;
+	while (r && r->seq != seq)
+		r = r->next;
+	if (r == NULL) {
+		sim_log(s, "ev=deliver_sm_resp seq=%" PRIu32 " status=0x%02" PRIx32 " unknown=1", seq, st);
+		return;
+	}
+	char rid[21];
+	format_id(r->id, s->receipt_id_hex, rid);
+	sim_log(s, "ev=deliver_sm_resp seq=%" PRIu32 " status=0x%02" PRIx32 " id=%s", seq, st, rid);
+	rq_remove(&c->inflight, r);
+	r->conn = NULL;
+	if (st == 0) {
+		free(r);
+		return;
+	}
+	if (r->tries >= RECEIPT_TRIES) {
+		sim_log(s, "ev=receipt_dropped id=%s tries=%u", rid, (unsigned)r->tries);
+		free(r);
+		return;
+	}
+	r->at = ev_now(s->loop) + RECEIPT_RETRY;
+	int was_empty = s->retry_q.head == NULL;
+	rq_push(&s->retry_q, r);
+	if (was_empty)
+		sched_rearm(s);
+}
+
+static void on_pdu(struct conn *c, const uint8_t *buf, size_t len)
+{
+	struct sim *s = c->sim;
+	struct smpp_pdu p;
+	uint32_t st = smpp_decode(buf, len, &p);
+	uint32_t id = p.hdr.command_id, seq = p.hdr.sequence_number;
+
+	if (st != 0) {
+		sim_log(s, "ev=bad_pdu cmd=%s seq=%" PRIu32 " status=0x%02" PRIx32 " peer=%s",
+		      smpp_command_name(id), seq, st, c->peer);
+		conn_send_status(c, SMPP_GENERIC_NACK, seq, st);
+		return;
+	}
+	switch (id) {
+	case SMPP_BIND_TRANSMITTER:  on_bind(c, &p, BIND_TX); break;
+	case SMPP_BIND_RECEIVER:     on_bind(c, &p, BIND_RX); break;
+	case SMPP_BIND_TRANSCEIVER:  on_bind(c, &p, BIND_TRX); break;
+	case SMPP_SUBMIT_SM:         on_submit(c, &p); break;
+	case SMPP_DELIVER_SM_RESP:   on_deliver_resp(c, &p); break;
+	case SMPP_ENQUIRE_LINK:
+		conn_send_status(c, SMPP_ENQUIRE_LINK_RESP, seq, 0);
+		break;
+	case SMPP_UNBIND:
+		conn_send_status(c, SMPP_UNBIND_RESP, seq, 0);
+		sim_log(s, "ev=unbind system_id=%s peer=%s", c->system_id[0] ? c->system_id : "-",
+		      c->peer);
+		c->closing = 1;
+		break;
+	case SMPP_ENQUIRE_LINK_RESP:
+	case SMPP_UNBIND_RESP:
+		break;
+	case SMPP_OUTBIND:   /* only an SMSC sends it */
+		conn_send_status(c, SMPP_GENERIC_NACK, seq, SMPP_ESME_RINVCMDID);
+		break;
+	case SMPP_GENERIC_NACK:
+		sim_log(s, "ev=generic_nack seq=%" PRIu32 " status=0x%02" PRIx32 " peer=%s", seq,
+		      p.hdr.command_status, c->peer);
+		break;
+	default:
+		/* known to the codec but not offered by this SMSC */
+		if (smpp_is_resp(id)) {
+			sim_log(s, "ev=unexpected cmd=%s seq=%" PRIu32, smpp_command_name(id), seq);
+		} else {
+			conn_send_status(c, id | 0x80000000u, seq, SMPP_ESME_RINVCMDID);
+			sim_log(s, "ev=unsupported cmd=%s seq=%" PRIu32, smpp_command_name(id), seq);
+		}
+		break;
+	}
+}
+
+/* Handles every whole PDU in the input buffer, unless output backs up. */
+static void conn_process(struct conn *c)
+{
+	size_t off = 0;
+	while (!c->closing && c->out_len - c->out_off < OUT_HIGH_WATER) {
+		long n = smpp_frame(c->in + off, c->in_len - off);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			struct smpp_header h = { 0 };
+			if (c->in_len - off >= SMPP_HEADER_LEN)
+				smpp_read_header(c->in + off, &h);
+			sim_log(c->sim, "ev=bad_length command_length=%" PRIu32 " peer=%s",
+			      h.command_length, c->peer);
+			conn_send_status(c, SMPP_GENERIC_NACK, h.sequence_number,
+					 SMPP_ESME_RINVCMDLEN);
+			c->closing = 1;
+			off = c->in_len;
+			break;
+		}
+		on_pdu(c, c->in + off, (size_t)n);
+		off += (size_t)n;
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	if (c->closing || c->out_len - c->out_off >= OUT_HIGH_WATER)
+		ev_io_stop(c->sim->loop, &c->rio);
+}
+
+static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < READS_PER_EVENT && ev_is_active(&c->rio); i++) {
+		ssize_t n = read(c->fd, c->in + c->in_len, SMPP_MAX_PDU_LEN - c->in_len);
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			conn_process(c);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		conn_close(c, n == 0 ? "eof" : "read_error");
+		return;
+	}
+	conn_pump(c);
+}
+
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	(void)loop;
+	(void)revents;
+	conn_pump(c);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sim *s = w->data;
+	(void)revents;
+	for (int k = 0; k < 64; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				sim_log(s, "ev=accept_error errno=%d", errno);
+			return;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct conn *c = calloc(1, sizeof(*c));
+		uint8_t *in = malloc(SMPP_MAX_PDU_LEN);
+		uint32_t slot = 0;
+		while (slot < s->n_slots && s->slots[slot])
+			slot++;
+		if (slot == s->n_slots) {
+			uint32_t n = s->n_slots ? s->n_slots * 2 : 64;
+			struct conn **ns = realloc(s->slots, n * sizeof(*ns));
+			if (ns) {
+				memset(ns + s->n_slots, 0, (n - s->n_slots) * sizeof(*ns));
+				s->slots = ns;
+				s->n_slots = n;
+			}
+		}
+		if (c == NULL || in == NULL || slot >= s->n_slots) {
+			free(c);
+			free(in);
+			close(fd);
+			sim_log(s, "ev=oom what=connection");
+			continue;
+		}
+		c->sim = s;
+		c->fd = fd;
+		c->in = in;
+		c->slot = slot;
+		c->gen = ++s->slot_gen;
+		c->next_seq = 1;
+		char host[48] = "?", port[8] = "?";
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
+		s->slots[slot] = c;
+		ev_io_init(&c->rio, read_cb, fd, EV_READ);
+		ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+		c->rio.data = c->wio.data = c;
+		ev_io_start(loop, &c->rio);
+		sim_log(s, "ev=connect peer=%s", c->peer);
+	}
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct sim *s = w->data;
+	(void)loop;
+	(void)revents;
+	fflush(s->log);   /* every line is out before the loop waits */
+}
+
+/* ---- startup ------------------------------------------------------------- */
+
+static int listen_on(const char *spec, int *port_out)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
+		return -1;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	char *h = host;
+	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+		h[strlen(h) - 1] = '\0';
+		h++;
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res;
+	if (getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res) != 0)
+		return -1;
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		*port_out = ntohs(ss.ss_family == AF_INET6 ?
+				  ((struct sockaddr_in6 *)&ss)->sin6_port :
+				  ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: smsc-sim [--listen ADDR:PORT] [--system-id ID --password PW]\n"
+		"                [--dlr-delay-ms N] [--rule SUFFIX=OUTCOME]... [--log FILE]\n"
+		"                [--id-format hex|dec] [--receipt-id-format hex|dec]\n"
+		"                [--receipt-tlvs yes|no]\n"
+		"OUTCOME: DELIVRD UNDELIV REJECTD EXPIRED NORECEIPT RESP:0xNN\n");
+}
+
+static int parse_hexdec(const char *v, int *out)
+{
+	if (strcmp(v, "hex") == 0) *out = 1;
+	else if (strcmp(v, "dec") == 0) *out = 0;
+	else return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct sim sim;
+	struct sim *s = &sim;
+	const char *listen_spec = "127.0.0.1:2775", *log_path = NULL;
+	int receipt_fmt = -1;
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "system-id", required_argument, NULL, 's' },
+		{ "password", required_argument, NULL, 'p' },
+		{ "dlr-delay-ms", required_argument, NULL, 'd' },
+		{ "rule", required_argument, NULL, 'r' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "id-format", required_argument, NULL, 'i' },
+		{ "receipt-id-format", required_argument, NULL, 'I' },
+		{ "receipt-tlvs", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	s->dlr_delay = 0.2;
+	s->id_hex = 1;
+	s->receipt_tlvs = 1;
+	rule_set(s, "9", "UNDELIV");
+	rule_set(s, "8", "REJECTD");
+	rule_set(s, "7", "EXPIRED");
+	rule_set(s, "6", "RESP:0x0B");
+
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': listen_spec = optarg; break;
+		case 's': s->system_id = optarg; break;
+		case 'p': s->password = optarg; break;
+		case 'd': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 0 || v > 86400000) {
+				usage();
+				return 2;
+			}
+			s->dlr_delay = (double)v / 1000.0;
+			break;
+		}
+		case 'r': {
+			char buf[128];
+			char *eq;
+			if (strlen(optarg) >= sizeof(buf)) {
+				usage();
+				return 2;
+			}
+			strcpy(buf, optarg);
+			eq = strchr(buf, '=');
+			if (eq == NULL || (*eq = '\0', rule_set(s, buf, eq + 1) != 0)) {
+				fprintf(stderr, "smsc-sim: bad --rule %s\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'L': log_path = optarg; break;
+		case 'i':
+			if (parse_hexdec(optarg, &s->id_hex) != 0) { usage(); return 2; }
+			break;
+		case 'I':
+			if (parse_hexdec(optarg, &receipt_fmt) != 0) { usage(); return 2; }
+			break;
+		case 't':
+			if (strcmp(optarg, "yes") == 0) s->receipt_tlvs = 1;
+			else if (strcmp(optarg, "no") == 0) s->receipt_tlvs = 0;
+			else { usage(); return 2; }
+			break;
+		case 'h': usage(); return 0;
+		default: usage(); return 2;
+		}
+	}
+	if (optind != argc || (s->system_id == NULL) != (s->password == NULL)) {
+		usage();
+		return 2;
+	}
+	s->receipt_id_hex = receipt_fmt < 0 ? s->id_hex : receipt_fmt;
+
+	s->log = stderr;
+	if (log_path && (s->log = fopen(log_path, "a")) == NULL) {
+		fprintf(stderr, "smsc-sim: cannot open log %s: %s\n", log_path, strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	int port = 0;
+	s->lfd = listen_on(listen_spec, &port);
+	if (s->lfd < 0) {
+		fprintf(stderr, "smsc-sim: cannot listen on %s: %s\n", listen_spec, strerror(errno));
+		return 1;
+	}
+	/* a random-ish start so ids differ between runs */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->next_id = (((uint64_t)ts.tv_sec << 24) ^ ((uint64_t)ts.tv_nsec << 4) ^
+		      (uint64_t)getpid()) & 0x00ffffffffffffffULL;
+
+	s->loop = EV_DEFAULT;
+	ev_io_init(&s->accept_io, accept_cb, s->lfd, EV_READ);
+	s->accept_io.data = s;
+	ev_io_start(s->loop, &s->accept_io);
+	ev_init(&s->sched_timer, sched_cb);
+	s->sched_timer.data = s;
+	ev_timer_init(&s->sweep_timer, sweep_cb, 1.0, 1.0);
+	s->sweep_timer.data = s;
+	ev_timer_start(s->loop, &s->sweep_timer);
+	ev_signal_init(&s->sigterm, signal_cb, SIGTERM);
+	ev_signal_start(s->loop, &s->sigterm);
+	ev_signal_init(&s->sigint, signal_cb, SIGINT);
+	ev_signal_start(s->loop, &s->sigint);
+	ev_prepare_init(&s->flush_prep, flush_cb);
+	s->flush_prep.data = s;
+	ev_prepare_start(s->loop, &s->flush_prep);
+
+	sim_log(s, "ev=listen addr=%s port=%d dlr_delay_ms=%.0f rules=%u", listen_spec, port,
+	      s->dlr_delay * 1000.0, s->n_rules);
+	fflush(s->log);
+	printf("ready port=%d\n", port);
+	fflush(stdout);
+
+	ev_run(s->loop, 0);
+
+	for (uint32_t i = 0; i < s->n_slots; i++)
+		if (s->slots[i]) {
+			conn_flush(s->slots[i]);
+			if (s->slots[i])
+				conn_close(s->slots[i], "shutdown");
+		}
+	close(s->lfd);
+	sim_log(s, "ev=exit submits=%" PRIu64 " receipts=%" PRIu64 " parked=%zu pending=%zu",
+	      s->submits, s->receipts, s->parked.n, s->delay_q.n + s->retry_q.n);
+	fflush(s->log);
+	rq_free_all(&s->parked);
+	rq_free_all(&s->delay_q);
+	rq_free_all(&s->retry_q);
+	free(s->slots);
+	if (s->log != stderr)
+		fclose(s->log);
+	return 0;
+}
