@@ -1,4 +1,608 @@
-/* placeholder: written by its owner */
+/*
+ * session.c: one ESME-side SMPP session on the libev loop.
+ *
+ * Owns the socket, its input/output buffers, the bind FSM, the window of
+ * outstanding requests (slot = sequence_number % capacity) and the timers
+ * (connect/bind deadline, response timeouts, enquire_link, reconnect).
+ * sess_enter() is the only writer of s->state and logs every transition.
+ * Requests the peer sends are handed to the owner, except enquire_link and
+ * unbind, answered here.  A malformed PDU is answered with generic_nack;
+ * an unframeable stream closes the connection.  Never blocks; the only
+ * allocations are the buffers, sized at creation and grown within bounds.
+ */
 #include "session.h"
-int session_placeholder(void);
-int session_placeholder(void) { return 0; }
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "util.h"
+
+#define OUT_MAX  (8u * 1024u * 1024u)   /* output buffer bound: a peer that stops reading gets cut */
+#define IN_CAP   (SMPP_MAX_PDU_LEN + 4096u)
+
+struct slot {
+	uint32_t seq;
+	int      used;
+	uint64_t tag;
+	uint32_t command_id;
+	double   deadline;
+};
+
+struct smpp_session {
+	struct ev_loop *loop;
+	struct smpp_session_config cfg;
+	char name[32], host[128], system_id[16], password[9], system_type[13];
+	struct smpp_session_cb cb;
+	void *arg;
+
+	enum sess_state state;
+	int fd;
+	ev_io rio, wio;
+	ev_timer tick;          /* 0.25 s: response timeouts, enquire_link, bind deadline */
+	ev_timer reconnect;
+	double backoff;
+	double last_rx, state_since;
+	int stopping;
+	double stop_deadline;
+
+	uint8_t *in;
+	size_t in_len;
+	uint8_t *out;
+	size_t out_len, out_cap;
+
+	struct slot *slots;
+	unsigned cap;           /* power of two >= 2 * window */
+	unsigned used;
+	uint32_t next_seq;
+	uint32_t enquire_seq;   /* outstanding enquire_link, 0 when none */
+
+	struct smpp_session_stats stats;
+};
+
+static const char *const state_names[] = { "closed", "connecting", "binding", "bound", "unbinding" };
+
+const char *smpp_session_state_name(enum sess_state st) { return state_names[st]; }
+
+static void sess_close(struct smpp_session *s, const char *why);
+
+static void sess_enter(struct smpp_session *s, enum sess_state next)
+{
+	if (s->state == next)
+		return;
+	log_info("smpp", "bind=%s ev=state from=%s to=%s", s->name, state_names[s->state], state_names[next]);
+	enum sess_state prev = s->state;
+	s->state = next;
+	s->state_since = ev_now(s->loop);
+	if (next == SESS_BOUND && s->cb.on_bound)
+		s->cb.on_bound(s->arg);
+	if (prev == SESS_BOUND && next != SESS_BOUND && next != SESS_UNBINDING && s->cb.on_down)
+		s->cb.on_down(s->arg);
+	if (prev == SESS_UNBINDING && next == SESS_CLOSED && s->cb.on_down)
+		s->cb.on_down(s->arg);
+}
+
+/* --- output ------------------------------------------------------------------ */
+
+static void sess_flush(struct smpp_session *s)
+{
+	while (s->out_len > 0) {
+		ssize_t n = send(s->fd, s->out, s->out_len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			sess_close(s, strerror(errno));
+			return;
+		}
+		memmove(s->out, s->out + n, s->out_len - (size_t)n);
+		s->out_len -= (size_t)n;
+	}
+	if (s->out_len > 0)
+		ev_io_start(s->loop, &s->wio);
+	else
+		ev_io_stop(s->loop, &s->wio);
+}
+
+static int sess_write_pdu(struct smpp_session *s, const struct smpp_pdu *pdu)
+{
+	if (s->fd < 0)
+		return -1;
+	size_t need = s->out_len + SMPP_MAX_PDU_LEN;
+	if (need > s->out_cap) {
+		if (need > OUT_MAX) {
+			log_warn("smpp", "bind=%s ev=output_full bytes=%zu", s->name, s->out_len);
+			return -1;
+		}
+		size_t cap = s->out_cap * 2;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *o = realloc(s->out, cap);
+		if (!o)
+			return -1;
+		s->out = o;
+		s->out_cap = cap;
+	}
+	long n = smpp_encode(pdu, s->out + s->out_len, s->out_cap - s->out_len);
+	if (n < 0) {
+		log_warn("smpp", "bind=%s ev=encode_failed cmd=%s", s->name, smpp_command_name(pdu->hdr.command_id));
+		return -1;
+	}
+	s->out_len += (size_t)n;
+	if (!ev_is_active(&s->wio))
+		sess_flush(s);
+	return 0;
+}
+
+/* --- window ---------------------------------------------------------------------- */
+
+static struct slot *slot_of(struct smpp_session *s, uint32_t seq)
+{
+	return &s->slots[seq & (s->cap - 1)];
+}
+
+static uint32_t next_seq(struct smpp_session *s)
+{
+	s->next_seq++;
+	if (s->next_seq == 0 || s->next_seq > 0x7FFFFFFFu)
+		s->next_seq = 1;
+	return s->next_seq;
+}
+
+/* Hands every outstanding request back to the owner with `status`. */
+static void window_fail_all(struct smpp_session *s, uint32_t status)
+{
+	for (unsigned i = 0; i < s->cap && s->used > 0; i++) {
+		struct slot *sl = &s->slots[i];
+		if (!sl->used)
+			continue;
+		sl->used = 0;
+		s->used--;
+		if (sl->command_id != SMPP_ENQUIRE_LINK && sl->command_id != SMPP_UNBIND &&
+		    !(sl->command_id >= SMPP_BIND_RECEIVER && sl->command_id <= SMPP_BIND_TRANSCEIVER) &&
+		    s->cb.on_resp)
+			s->cb.on_resp(s->arg, sl->tag, status, NULL);
+	}
+	s->used = 0;
+}
+
+static int send_internal(struct smpp_session *s, uint32_t command_id, struct smpp_pdu *pdu)
+{
+	uint32_t seq = next_seq(s);
+	struct slot *sl = slot_of(s, seq);
+	if (sl->used)
+		return -1;
+	pdu->hdr.command_id = command_id;
+	pdu->hdr.sequence_number = seq;
+	if (sess_write_pdu(s, pdu) < 0)
+		return -1;
+	*sl = (struct slot){ seq, 1, 0, command_id, ev_now(s->loop) + s->cfg.response_timeout };
+	s->used++;
+	if (command_id == SMPP_ENQUIRE_LINK)
+		s->enquire_seq = seq;
+	return 0;
+}
+
+/* --- connection ---------------------------------------------------------------- */
+
+static void schedule_reconnect(struct smpp_session *s)
+{
+	if (s->stopping)
+		return;
+	double jitter = s->backoff * 0.2 * ((double)rand() / RAND_MAX);
+	ev_timer_stop(s->loop, &s->reconnect);
+	ev_timer_set(&s->reconnect, s->backoff + jitter, 0.);
+	ev_timer_start(s->loop, &s->reconnect);
+	log_info("smpp", "bind=%s ev=reconnect_scheduled in=%.2f", s->name, s->backoff + jitter);
+	s->backoff *= 2;
+	if (s->backoff > s->cfg.reconnect_max)
+		s->backoff = s->cfg.reconnect_max;
+}
+
+static void sess_close(struct smpp_session *s, const char *why)
+{
+	if (s->fd >= 0) {
+		log_info("smpp", "bind=%s ev=close why=\"%s\" in_flight=%u", s->name, why, s->used);
+		ev_io_stop(s->loop, &s->rio);
+		ev_io_stop(s->loop, &s->wio);
+		close(s->fd);
+		s->fd = -1;
+	}
+	s->in_len = s->out_len = 0;
+	s->enquire_seq = 0;
+	window_fail_all(s, SMPP_STATUS_LINK_LOST);
+	sess_enter(s, SESS_CLOSED);
+	schedule_reconnect(s);
+}
+
+static void send_bind(struct smpp_session *s)
+{
+	struct smpp_pdu pdu;
+	smpp_pdu_init(&pdu, s->cfg.bind_command, 0);
+	util_strlcpy(pdu.system_id, s->system_id, sizeof(pdu.system_id));
+	util_strlcpy(pdu.password, s->password, sizeof(pdu.password));
+	util_strlcpy(pdu.system_type, s->system_type, sizeof(pdu.system_type));
+	pdu.interface_version = 0x34;
+	if (send_internal(s, s->cfg.bind_command, &pdu) < 0) {
+		sess_close(s, "cannot send bind");
+		return;
+	}
+	sess_enter(s, SESS_BINDING);
+}
+
+static void on_connected(struct smpp_session *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+		sess_close(s, strerror(err ? err : errno));
+		return;
+	}
+	int one = 1;
+	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->last_rx = ev_now(s->loop);
+	ev_io_start(s->loop, &s->rio);
+	send_bind(s);
+}
+
+static void sess_connect(struct smpp_session *s)
+{
+	char addr[160];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	snprintf(addr, sizeof(addr), strchr(s->host, ':') ? "[%s]:%d" : "%s:%d", s->host, s->cfg.port);
+	if (util_parse_addr(addr, &ss, &sl) < 0) {
+		log_error("smpp", "bind=%s ev=bad_address addr=%s", s->name, addr);
+		schedule_reconnect(s);
+		return;
+	}
+	s->fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (s->fd < 0 || util_set_nonblock(s->fd) < 0) {
+		sess_close(s, strerror(errno));
+		return;
+	}
+	ev_io_set(&s->rio, s->fd, EV_READ);
+	ev_io_set(&s->wio, s->fd, EV_WRITE);
+	sess_enter(s, SESS_CONNECTING);
+	if (connect(s->fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		sess_close(s, strerror(errno));
+		return;
+	}
+	ev_io_start(s->loop, &s->wio);   /* writable = connected (or failed) */
+}
+
+/* --- input ------------------------------------------------------------------- */
+
+static void answer(struct smpp_session *s, const struct smpp_pdu *req, uint32_t status)
+{
+	struct smpp_pdu resp;
+	smpp_pdu_resp(&resp, req, status);
+	sess_write_pdu(s, &resp);
+}
+
+static void handle_resp(struct smpp_session *s, const struct smpp_pdu *pdu)
+{
+	uint32_t seq = pdu->hdr.sequence_number;
+	struct slot *sl = slot_of(s, seq);
+	if (!sl->used || sl->seq != seq) {
+		log_warn("smpp", "bind=%s ev=unexpected_resp cmd=%s seq=%u", s->name,
+			 smpp_command_name(pdu->hdr.command_id), seq);
+		return;
+	}
+	uint32_t req_id = sl->command_id;
+	uint64_t tag = sl->tag;
+	sl->used = 0;
+	s->used--;
+	s->stats.responses++;
+	if (pdu->hdr.command_id != SMPP_GENERIC_NACK && pdu->hdr.command_id != (req_id | 0x80000000u))
+		log_warn("smpp", "bind=%s ev=resp_mismatch seq=%u got=%s", s->name, seq,
+			 smpp_command_name(pdu->hdr.command_id));
+
+	if (req_id == SMPP_ENQUIRE_LINK) {
+		s->enquire_seq = 0;
+		return;
+	}
+	if (req_id == s->cfg.bind_command) {
+		if (pdu->hdr.command_status != 0) {
+			log_warn("smpp", "bind=%s ev=bind_refused status=0x%08x", s->name, pdu->hdr.command_status);
+			sess_close(s, "bind refused");
+			return;
+		}
+		s->backoff = s->cfg.reconnect_min;
+		log_info("smpp", "bind=%s ev=bound peer=%s", s->name, pdu->system_id);
+		sess_enter(s, SESS_BOUND);
+		return;
+	}
+	if (req_id == SMPP_UNBIND) {
+		sess_close(s, "unbound");
+		return;
+	}
+	if (s->cb.on_resp)
+		s->cb.on_resp(s->arg, tag, pdu->hdr.command_status, pdu);
+}
+
+static void handle_pdu(struct smpp_session *s, const uint8_t *buf, size_t len)
+{
+	struct smpp_pdu pdu;
+	uint32_t status = smpp_decode(buf, len, &pdu);
+	s->stats.received++;
+	if (status != 0) {
+		log_warn("smpp", "bind=%s ev=bad_pdu cmd=0x%08x seq=%u status=0x%02x", s->name,
+			 pdu.hdr.command_id, pdu.hdr.sequence_number, status);
+		if (!smpp_is_resp(pdu.hdr.command_id)) {
+			struct smpp_pdu nack;
+			smpp_pdu_init(&nack, SMPP_GENERIC_NACK, pdu.hdr.sequence_number);
+			nack.hdr.command_status = status;
+			sess_write_pdu(s, &nack);
+		}
+		return;
+	}
+	if (smpp_is_resp(pdu.hdr.command_id)) {
+		handle_resp(s, &pdu);
+		return;
+	}
+	switch (pdu.hdr.command_id) {
+	case SMPP_ENQUIRE_LINK:
+		answer(s, &pdu, 0);
+		return;
+	case SMPP_UNBIND:
+		answer(s, &pdu, 0);
+		sess_flush(s);
+		sess_close(s, "peer unbound");
+		return;
+	default:
+		if (s->state != SESS_BOUND && s->state != SESS_UNBINDING) {
+			answer(s, &pdu, SMPP_ESME_RINVBNDSTS);
+			return;
+		}
+		if (s->cb.on_request)
+			s->cb.on_request(s->arg, &pdu);
+		else
+			answer(s, &pdu, SMPP_ESME_RINVCMDID);
+	}
+}
+
+static void sess_read(struct smpp_session *s)
+{
+	for (int rounds = 0; rounds < 16 && s->fd >= 0; rounds++) {
+		ssize_t n = recv(s->fd, s->in + s->in_len, IN_CAP - s->in_len, 0);
+		if (n == 0) {
+			sess_close(s, "peer closed");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR)
+				continue;
+			sess_close(s, strerror(errno));
+			return;
+		}
+		s->in_len += (size_t)n;
+		s->last_rx = ev_now(s->loop);
+		size_t off = 0;
+		while (s->fd >= 0) {
+			long len = smpp_frame(s->in + off, s->in_len - off);
+			if (len < 0) {
+				struct smpp_pdu nack;
+				smpp_pdu_init(&nack, SMPP_GENERIC_NACK, 0);
+				nack.hdr.command_status = SMPP_ESME_RINVCMDLEN;
+				sess_write_pdu(s, &nack);
+				sess_flush(s);
+				sess_close(s, "invalid command_length");
+				return;
+			}
+			if (len == 0)
+				break;
+			handle_pdu(s, s->in + off, (size_t)len);
+			off += (size_t)len;
+		}
+		if (s->fd < 0)
+			return;
+		memmove(s->in, s->in + off, s->in_len - off);
+		s->in_len -= off;
+	}
+}
+
+static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop; (void)revents;
+	sess_read(w->data);
+}
+
+static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct smpp_session *s = w->data;
+	if (s->state == SESS_CONNECTING) {
+		ev_io_stop(s->loop, &s->wio);
+		on_connected(s);
+		return;
+	}
+	sess_flush(s);
+}
+
+/* --- timers ---------------------------------------------------------------------- */
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct smpp_session *s = w->data;
+	double now = ev_now(loop);
+	if (s->fd < 0)
+		return;
+	if ((s->state == SESS_CONNECTING || s->state == SESS_BINDING) &&
+	    now - s->state_since > s->cfg.response_timeout) {
+		sess_close(s, "connect/bind timed out");
+		return;
+	}
+	for (unsigned i = 0; i < s->cap && s->used > 0; i++) {
+		struct slot *sl = &s->slots[i];
+		if (!sl->used || sl->deadline > now)
+			continue;
+		if (sl->command_id == SMPP_ENQUIRE_LINK) {
+			sess_close(s, "enquire_link not answered");
+			return;
+		}
+		if (sl->command_id == SMPP_UNBIND) {
+			sess_close(s, "unbind not answered");
+			return;
+		}
+		sl->used = 0;
+		s->used--;
+		s->stats.timeouts++;
+		log_warn("smpp", "bind=%s ev=response_timeout cmd=%s seq=%u", s->name,
+			 smpp_command_name(sl->command_id), sl->seq);
+		if (s->cb.on_resp)
+			s->cb.on_resp(s->arg, sl->tag, SMPP_STATUS_TIMEOUT, NULL);
+		if (s->fd < 0)
+			return;
+	}
+	if (s->state == SESS_BOUND && !s->enquire_seq && now - s->last_rx >= s->cfg.enquire_link) {
+		struct smpp_pdu pdu;
+		smpp_pdu_init(&pdu, SMPP_ENQUIRE_LINK, 0);
+		if (send_internal(s, SMPP_ENQUIRE_LINK, &pdu) < 0)
+			sess_close(s, "cannot send enquire_link");
+		return;
+	}
+	if (s->stopping && s->state == SESS_BOUND && (s->used == 0 || now >= s->stop_deadline)) {
+		struct smpp_pdu pdu;
+		smpp_pdu_init(&pdu, SMPP_UNBIND, 0);
+		if (send_internal(s, SMPP_UNBIND, &pdu) < 0)
+			sess_close(s, "cannot send unbind");
+		else
+			sess_enter(s, SESS_UNBINDING);
+	}
+}
+
+static void reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct smpp_session *s = w->data;
+	if (s->state == SESS_CLOSED && !s->stopping)
+		sess_connect(s);
+}
+
+/* --- public ---------------------------------------------------------------------- */
+
+struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_session_config *cfg,
+				      const struct smpp_session_cb *cb, void *arg)
+{
+	struct smpp_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->cfg = *cfg;
+	util_strlcpy(s->name, cfg->name ? cfg->name : "smsc", sizeof(s->name));
+	util_strlcpy(s->host, cfg->host, sizeof(s->host));
+	util_strlcpy(s->system_id, cfg->system_id, sizeof(s->system_id));
+	util_strlcpy(s->password, cfg->password, sizeof(s->password));
+	util_strlcpy(s->system_type, cfg->system_type ? cfg->system_type : "", sizeof(s->system_type));
+	s->cfg.name = s->name;
+	s->cfg.host = s->host;
+	if (!s->cfg.bind_command)
+		s->cfg.bind_command = SMPP_BIND_TRANSCEIVER;
+	if (!s->cfg.window)
+		s->cfg.window = 10;
+	s->cap = 16;
+	while (s->cap < 2 * s->cfg.window)
+		s->cap *= 2;
+	s->slots = calloc(s->cap, sizeof(*s->slots));
+	s->in = malloc(IN_CAP);
+	s->out_cap = 2 * SMPP_MAX_PDU_LEN;
+	s->out = malloc(s->out_cap);
+	if (!s->slots || !s->in || !s->out) {
+		smpp_session_free(s);
+		return NULL;
+	}
+	s->cb = *cb;
+	s->arg = arg;
+	s->fd = -1;
+	s->state = SESS_CLOSED;
+	s->backoff = cfg->reconnect_min > 0 ? cfg->reconnect_min : 1;
+	ev_init(&s->rio, rio_cb);
+	s->rio.data = s;
+	ev_init(&s->wio, wio_cb);
+	s->wio.data = s;
+	ev_timer_init(&s->tick, tick_cb, 0.25, 0.25);
+	s->tick.data = s;
+	ev_init(&s->reconnect, reconnect_cb);
+	s->reconnect.data = s;
+	return s;
+}
+
+void smpp_session_start(struct smpp_session *s)
+{
+	s->stopping = 0;
+	ev_timer_start(s->loop, &s->tick);
+	if (s->state == SESS_CLOSED && s->fd < 0)
+		sess_connect(s);
+}
+
+void smpp_session_stop(struct smpp_session *s, double grace)
+{
+	s->stopping = 1;
+	s->stop_deadline = ev_now(s->loop) + grace;
+	ev_timer_stop(s->loop, &s->reconnect);
+	if (s->state != SESS_BOUND && s->state != SESS_UNBINDING && s->fd >= 0)
+		sess_close(s, "stopping");
+}
+
+enum sess_state smpp_session_state(const struct smpp_session *s) { return s->state; }
+
+unsigned smpp_session_window_free(const struct smpp_session *s)
+{
+	if (s->state != SESS_BOUND || s->stopping)
+		return 0;
+	return s->used >= s->cfg.window ? 0 : s->cfg.window - s->used;
+}
+
+int smpp_session_request(struct smpp_session *s, struct smpp_pdu *pdu, uint64_t tag)
+{
+	if (smpp_session_window_free(s) == 0)
+		return -1;
+	uint32_t seq = next_seq(s);
+	struct slot *sl = slot_of(s, seq);
+	if (sl->used)
+		return -1;
+	pdu->hdr.sequence_number = seq;
+	if (sess_write_pdu(s, pdu) < 0)
+		return -1;
+	*sl = (struct slot){ seq, 1, tag, pdu->hdr.command_id, ev_now(s->loop) + s->cfg.response_timeout };
+	s->used++;
+	s->stats.requests++;
+	return 0;
+}
+
+int smpp_session_send(struct smpp_session *s, const struct smpp_pdu *pdu)
+{
+	return sess_write_pdu(s, pdu);
+}
+
+const struct smpp_session_stats *smpp_session_stats(const struct smpp_session *s) { return &s->stats; }
+
+void smpp_session_free(struct smpp_session *s)
+{
+	if (!s)
+		return;
+	s->stopping = 1;
+	if (s->fd >= 0) {
+		ev_io_stop(s->loop, &s->rio);
+		ev_io_stop(s->loop, &s->wio);
+		close(s->fd);
+		s->fd = -1;
+	}
+	ev_timer_stop(s->loop, &s->tick);
+	ev_timer_stop(s->loop, &s->reconnect);
+	free(s->slots);
+	free(s->in);
+	free(s->out);
+	free(s);
+}

@@ -1,4 +1,511 @@
-/* placeholder: written by its owner */
+/*
+ * api.c: the HTTP API.  Routes requests, authenticates API keys (SHA-256
+ * looked up once, then cached for a minute), validates JSON bodies field by
+ * field, and hands stored work to the router's statements.  A 202 is sent
+ * only from the store's done() callback, i.e. after the commit.  Never
+ * blocks, never trusts a byte of the request: every field is type- and
+ * length-checked and every error names the field.
+ */
 #include "api.h"
-int api_placeholder(void);
-int api_placeholder(void) { return 0; }
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "keys.h"
+#include "log.h"
+#include "router.h"
+#include "util.h"
+
+#define AUTH_CACHE_SIZE 256
+#define AUTH_CACHE_TTL  60
+
+struct auth_entry {
+	unsigned char hash[KEYS_HASH_LEN];
+	long long     account_id;
+	time_t        expires;
+};
+
+struct api {
+	struct api_deps   d;
+	struct auth_entry cache[AUTH_CACHE_SIZE];
+};
+
+enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET };
+
+/* One request waiting for the store.  Owned by api.c; freed when answered. */
+struct pending {
+	struct store_job     job;
+	struct api          *api;
+	struct http_request *req;
+	enum pend_kind       kind;
+	enum pend_kind       next;        /* what to do after PEND_AUTH */
+	unsigned char        hash[KEYS_HASH_LEN];
+	char                 hash_text[2 + 2 * KEYS_HASH_LEN + 1];
+	long long            account_id;
+	long long            message_id;
+	const char          *params[6];
+	char                 p_account[24], p_validity[32], p_id[24];
+	char                *p_to;        /* text[] literal, malloc'd */
+	struct api_message   msg;
+	void                *json;
+	int                  bad;         /* body invalid: 400 once authenticated */
+	const char          *bad_code, *bad_field;
+	char                 bad_msg[256];
+};
+
+/* --- responses ----------------------------------------------------------- */
+
+static void respond_json(struct http_request *req, int status, const char *extra, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!text) {
+		http_respond(req, 500, NULL, "{\"error\":{\"code\":\"internal\"}}", 29);
+		return;
+	}
+	http_respond(req, status, extra, text, strlen(text));
+	free(text);
+}
+
+static void respond_error(struct http_request *req, int status, const char *code,
+			  const char *field, const char *message)
+{
+	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+	if (field)
+		json_object_set_new(err, "field", json_string(field));
+	const char *extra = NULL;
+	if (status == 503)
+		extra = "Retry-After: 1\r\n";
+	else if (status == 401)
+		extra = "WWW-Authenticate: Bearer\r\n";
+	else if (status == 405)
+		extra = "Allow: GET, POST\r\n";
+	respond_json(req, status, extra, json_pack("{s:o}", "error", err));
+}
+
+static void pending_free(struct pending *p)
+{
+	api_message_free(&p->msg, p->json);
+	free(p->p_to);
+	free(p);
+}
+
+static void respond_store_error(struct pending *p, enum store_error e, const char *err)
+{
+	if (e == STORE_UNAVAILABLE) {
+		respond_error(p->req, 503, "unavailable", NULL, "database unavailable, retry later");
+	} else {
+		log_error("api", "ev=store_error path=%s err=\"%s\"", p->req->path, err ? err : "");
+		respond_error(p->req, 500, "internal", NULL, "internal error");
+	}
+	pending_free(p);
+}
+
+/* --- validation ---------------------------------------------------------- */
+
+static int valid_msisdn(const char *s, char out[21])
+{
+	size_t n = 0;
+	if (*s == '+')
+		s++;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s) || n >= 20)
+			return -1;
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+	return n >= 3 ? 0 : -1;
+}
+
+static int valid_sender(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 20)
+		return -1;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return -1;
+	return 0;
+}
+
+void api_message_free(struct api_message *m, void *json_root)
+{
+	free(m->to);
+	m->to = NULL;
+	m->n_to = 0;
+	if (json_root)
+		json_decref((json_t *)json_root);
+}
+
+int api_parse_message(const char *body, size_t len, const struct config *cfg,
+		      struct api_message *out, void **json_root,
+		      const char **err_code, const char **err_field, char *msg, size_t msglen)
+{
+	json_error_t jerr;
+	memset(out, 0, sizeof(*out));
+	*json_root = NULL;
+	*err_code = "invalid_field";
+	*err_field = NULL;
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		*err_code = "invalid_json";
+		snprintf(msg, msglen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	*json_root = root;
+	if (!json_is_object(root)) {
+		*err_code = "invalid_json";
+		snprintf(msg, msglen, "the body must be a JSON object");
+		return -1;
+	}
+	json_t *from = json_object_get(root, "from");
+	json_t *to = json_object_get(root, "to");
+	json_t *text = json_object_get(root, "text");
+
+	*err_field = "from";
+	if (!from) {
+		snprintf(msg, msglen, "from is required");
+		return -1;
+	}
+	if (!json_is_string(from) || valid_sender(json_string_value(from)) < 0) {
+		snprintf(msg, msglen, "from must be a string of 1 to 20 printable ASCII characters");
+		return -1;
+	}
+	util_strlcpy(out->from, json_string_value(from), sizeof(out->from));
+
+	*err_field = "to";
+	if (!to) {
+		snprintf(msg, msglen, "to is required");
+		return -1;
+	}
+	if (json_is_string(to)) {
+		/* a single recipient may be given as a string */
+	} else if (!json_is_array(to) || json_array_size(to) == 0) {
+		snprintf(msg, msglen, "to must be a non-empty array of phone numbers");
+		return -1;
+	}
+	size_t n = json_is_string(to) ? 1 : json_array_size(to);
+	if (n > cfg->max_recipients) {
+		snprintf(msg, msglen, "to has %zu recipients; at most %zu are allowed per request",
+			 n, cfg->max_recipients);
+		return -1;
+	}
+	out->to = calloc(n, sizeof(*out->to));
+	if (!out->to) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_is_string(to) ? to : json_array_get(to, i);
+		char num[21];
+		if (!json_is_string(v) || valid_msisdn(json_string_value(v), num) < 0) {
+			snprintf(msg, msglen, "to[%zu] must be a phone number of 3 to 20 digits, optionally with a leading +", i);
+			return -1;
+		}
+		size_t j;
+		for (j = 0; j < out->n_to; j++)
+			if (strcmp(out->to[j], num) == 0)
+				break;
+		if (j == out->n_to)
+			memcpy(out->to[out->n_to++], num, sizeof(num));
+	}
+
+	*err_field = "text";
+	if (!text) {
+		snprintf(msg, msglen, "text is required");
+		return -1;
+	}
+	if (!json_is_string(text) || json_string_length(text) == 0) {
+		snprintf(msg, msglen, "text must be a non-empty string");
+		return -1;
+	}
+	if (json_string_length(text) > cfg->max_text) {
+		snprintf(msg, msglen, "text is %zu bytes; at most %zu are allowed",
+			 json_string_length(text), cfg->max_text);
+		return -1;
+	}
+	if (memchr(json_string_value(text), '\0', json_string_length(text))) {
+		snprintf(msg, msglen, "text must not contain NUL characters");
+		return -1;
+	}
+	out->text = json_string_value(text);
+	*err_field = NULL;
+	*err_code = NULL;
+	return 0;
+}
+
+/* --- auth ------------------------------------------------------------------ */
+
+static struct auth_entry *cache_slot(struct api *api, const unsigned char *hash)
+{
+	return &api->cache[hash[0] % AUTH_CACHE_SIZE];
+}
+
+static long long cache_lookup(struct api *api, const unsigned char *hash)
+{
+	struct auth_entry *e = cache_slot(api, hash);
+	if (e->account_id > 0 && e->expires > time(NULL) && keys_equal(e->hash, hash, KEYS_HASH_LEN))
+		return e->account_id;
+	return 0;
+}
+
+static void cache_store(struct api *api, const unsigned char *hash, long long account_id)
+{
+	struct auth_entry *e = cache_slot(api, hash);
+	memcpy(e->hash, hash, KEYS_HASH_LEN);
+	e->account_id = account_id;
+	e->expires = time(NULL) + AUTH_CACHE_TTL;
+}
+
+static void run_next(struct pending *p);
+
+static void auth_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct pending *p = job->arg;
+	if (e != STORE_OK) {
+		respond_store_error(p, e, err);
+		return;
+	}
+	if (PQntuples(job->res) != 1) {
+		respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
+		pending_free(p);
+		return;
+	}
+	p->account_id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
+	cache_store(p->api, p->hash, p->account_id);
+	run_next(p);
+}
+
+/* Returns 0 when the request can go on (maybe later, via run_next), -1 when answered. */
+static int authenticate(struct pending *p)
+{
+	const char *h = http_header(p->req, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		respond_error(p->req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <key>'");
+		return -1;
+	}
+	const char *key = h + 7;
+	while (*key == ' ')
+		key++;
+	size_t klen = strlen(key);
+	if (klen == 0 || klen > 256) {
+		respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
+		return -1;
+	}
+	keys_hash(key, klen, p->hash);
+	p->account_id = cache_lookup(p->api, p->hash);
+	if (p->account_id > 0)
+		return 0;
+	keys_hash_bytea(key, klen, p->hash_text, sizeof(p->hash_text));
+	p->kind = PEND_AUTH;
+	p->params[0] = p->hash_text;
+	p->job = (struct store_job){ .stmt = &router_stmt_auth, .nparams = 1, .params = p->params,
+				     .done = auth_done, .arg = p };
+	store_submit(p->api->d.store, &p->job);
+	return 1;
+}
+
+/* --- POST /v1/messages --------------------------------------------------------- */
+
+static void intake_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct pending *p = job->arg;
+	if (e != STORE_OK) {
+		respond_store_error(p, e, err);
+		return;
+	}
+	PGresult *res = job->res;
+	int rows = PQntuples(res);
+	json_t *list = json_array();
+	long long mid = rows > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	for (int i = 0; i < rows; i++)
+		json_array_append_new(list, json_pack("{s:s, s:I}", "to", PQgetvalue(res, i, 2),
+						      "id", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10)));
+	log_info("api", "ev=accepted message=%lld account=%lld recipients=%d", mid, p->account_id, rows);
+	respond_json(p->req, 202, NULL, json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
+	if (p->api->d.on_new_work)
+		p->api->d.on_new_work(p->api->d.work_arg);
+	pending_free(p);
+}
+
+static void intake_submit(struct pending *p)
+{
+	size_t cap = p->msg.n_to * 22 + 3;
+	p->p_to = malloc(cap);
+	if (!p->p_to) {
+		respond_error(p->req, 500, "internal", NULL, "out of memory");
+		pending_free(p);
+		return;
+	}
+	char *w = p->p_to;
+	*w++ = '{';
+	for (size_t i = 0; i < p->msg.n_to; i++) {
+		size_t l = strlen(p->msg.to[i]);
+		if (i)
+			*w++ = ',';
+		memcpy(w, p->msg.to[i], l);   /* digits only: no quoting needed */
+		w += l;
+	}
+	*w++ = '}';
+	*w = '\0';
+	snprintf(p->p_account, sizeof(p->p_account), "%lld", p->account_id);
+	snprintf(p->p_validity, sizeof(p->p_validity), "%.3f", p->api->d.cfg->smpp_validity);
+	p->kind = PEND_INTAKE;
+	p->params[0] = p->p_account;
+	p->params[1] = p->msg.from;
+	p->params[2] = p->msg.text;
+	p->params[3] = p->p_to;
+	p->params[4] = p->api->d.cfg->smpp_route;
+	p->params[5] = p->p_validity;
+	p->job = (struct store_job){ .stmt = &router_stmt_intake, .nparams = 6, .params = p->params,
+				     .done = intake_done, .arg = p };
+	store_submit(p->api->d.store, &p->job);
+}
+
+/* --- GET /v1/messages/{id} ----------------------------------------------------- */
+
+static void get_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct pending *p = job->arg;
+	if (e != STORE_OK) {
+		respond_store_error(p, e, err);
+		return;
+	}
+	if (PQntuples(job->res) != 1) {
+		respond_error(p->req, 404, "not_found", NULL, "no such message");
+	} else {
+		const char *body = PQgetvalue(job->res, 0, 0);
+		http_respond(p->req, 200, NULL, body, strlen(body));
+	}
+	pending_free(p);
+}
+
+static void get_submit(struct pending *p)
+{
+	snprintf(p->p_id, sizeof(p->p_id), "%lld", p->message_id);
+	snprintf(p->p_account, sizeof(p->p_account), "%lld", p->account_id);
+	p->kind = PEND_GET;
+	p->params[0] = p->p_id;
+	p->params[1] = p->p_account;
+	p->job = (struct store_job){ .stmt = &router_stmt_message_json, .nparams = 2, .params = p->params,
+				     .done = get_done, .arg = p };
+	store_submit(p->api->d.store, &p->job);
+}
+
+static void run_next(struct pending *p)
+{
+	if (p->bad) {
+		respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
+		pending_free(p);
+	} else if (p->next == PEND_INTAKE)
+		intake_submit(p);
+	else
+		get_submit(p);
+}
+
+/* --- routing --------------------------------------------------------------------- */
+
+static void handle_healthz(struct api *api, struct http_request *req)
+{
+	const char *smpp = api->d.smpp_state ? api->d.smpp_state(api->d.smpp_arg) : "down";
+	respond_json(req, 200, NULL, json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
+					       "db", store_is_up(api->d.store) ? "up" : "down",
+					       "smpp", smpp,
+					       "db_pending", (json_int_t)store_pending(api->d.store)));
+}
+
+static int parse_id(const char *s, long long *out)
+{
+	long v;
+	if (util_parse_long(s, 1, 0x7fffffffffffffffL, &v) < 0)
+		return -1;
+	for (const char *c = s; *c; c++)
+		if (!isdigit((unsigned char)*c))
+			return -1;
+	*out = v;
+	return 0;
+}
+
+void api_handle(struct http_request *req, void *arg)
+{
+	struct api *api = arg;
+	const char *path = req->path;
+
+	if (strcmp(path, "/healthz") == 0) {
+		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			return;
+		}
+		handle_healthz(api, req);
+		return;
+	}
+
+	enum pend_kind next;
+	long long id = 0;
+	if (strcmp(path, "/v1/messages") == 0) {
+		if (req->method != HTTP_M_POST) {
+			respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+			return;
+		}
+		next = PEND_INTAKE;
+	} else if (strncmp(path, "/v1/messages/", 13) == 0) {
+		if (req->method != HTTP_M_GET) {
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			return;
+		}
+		if (parse_id(path + 13, &id) < 0) {
+			respond_error(req, 404, "not_found", NULL, "no such message");
+			return;
+		}
+		next = PEND_GET;
+	} else {
+		respond_error(req, 404, "not_found", NULL, "no such resource");
+		return;
+	}
+
+	struct pending *p = calloc(1, sizeof(*p));
+	if (!p) {
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
+		return;
+	}
+	p->api = api;
+	p->req = req;
+	p->next = next;
+	p->message_id = id;
+
+	if (next == PEND_INTAKE) {
+		if (!store_is_up(api->d.store)) {
+			respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
+			pending_free(p);
+			return;
+		}
+		/* Validated now, answered after auth: an unknown key learns nothing. */
+		if (api_parse_message(req->body, req->body_len, api->d.cfg, &p->msg, &p->json,
+				      &p->bad_code, &p->bad_field, p->bad_msg, sizeof(p->bad_msg)) < 0)
+			p->bad = 1;
+	}
+	int auth_rc = authenticate(p);
+	if (auth_rc < 0)
+		pending_free(p);
+	else if (auth_rc == 0)
+		run_next(p);
+}
+
+struct api *api_new(const struct api_deps *deps)
+{
+	struct api *api = calloc(1, sizeof(*api));
+	if (!api)
+		return NULL;
+	api->d = *deps;
+	return api;
+}
+
+void api_free(struct api *api)
+{
+	free(api);
+}

@@ -1,3 +1,50 @@
-#ifndef STUB_api
-#define STUB_api
+/*
+ * api.h: the enterprise HTTP API (routes under /v1, /healthz).
+ */
+#ifndef PUSHGATE_API_H
+#define PUSHGATE_API_H
+
+#include <stddef.h>
+#include <ev.h>
+
+#include "config.h"
+#include "http.h"
+#include "store.h"
+
+struct api;
+
+struct api_deps {
+	struct ev_loop      *loop;
+	struct store        *store;
+	const struct config *cfg;
+	/* "bound" / "down": state of the SMPP link for /healthz */
+	const char        *(*smpp_state)(void *arg);
+	void                *smpp_arg;
+	/* called after intake committed new SMS work */
+	void               (*on_new_work)(void *arg);
+	void                *work_arg;
+};
+
+struct api *api_new(const struct api_deps *deps);
+void api_free(struct api *api);
+
+/* The http_handler_fn: answers every request (now or after the store). */
+void api_handle(struct http_request *req, void *arg);
+
+/*
+ * Validation of POST /v1/messages, separate for unit tests.  Fills the
+ * fields and returns 0, or -1 with the offending field name and a message.
+ * `to` is deduplicated (first occurrence kept) and '+' stripped.
+ */
+struct api_message {
+	char        from[21];
+	const char *text;            /* points into the parsed JSON */
+	size_t      n_to;
+	char      (*to)[21];         /* n_to MSISDNs, malloc'd */
+};
+int api_parse_message(const char *body, size_t len, const struct config *cfg,
+		      struct api_message *out, void **json_root,
+		      const char **err_code, const char **err_field, char *msg, size_t msglen);
+void api_message_free(struct api_message *m, void *json_root);
+
 #endif

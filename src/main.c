@@ -1,1 +1,194 @@
-int main(void) { return 0; }
+/*
+ * main.c: pushgated start-up and shutdown.
+ *
+ * Reads the configuration, applies pending migrations (blocking, before
+ * the loop starts), builds the one `struct server` (store, API, SMPP
+ * client) on one libev loop, and runs it.  SIGTERM/SIGINT stop intake,
+ * drain the SMPP window and the database batches (bounded), unbind, exit.
+ * The only place that may exit() besides config loading.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <libpq-fe.h>
+
+#include "api.h"
+#include "client.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "migrate.h"
+#include "store.h"
+#include "util.h"
+
+#define DRAIN_SECONDS 10.0
+
+struct server {
+	struct ev_loop     *loop;
+	struct config       cfg;
+	char                node[96];
+	struct store       *store;
+	struct api         *api;
+	struct http_server *http;
+	struct smpp_client *smpp;
+	ev_signal           sigterm, sigint;
+	ev_timer            drain;
+	double              drain_deadline;
+	int                 stopping;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pushgated [-c FILE]\n"
+		   "  -c FILE   configuration (default /etc/pushgate/pushgate.ini)\n"
+		   "  PUSHGATE_DB in the environment overrides [database] conninfo\n");
+}
+
+/* Migrations at start-up: a daemon never runs against an older schema. */
+static int migrate_at_start(const struct config *cfg)
+{
+	PGconn *conn = PQconnectdb(cfg->conninfo);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+		msg[strcspn(msg, "\n")] = '\0';
+		log_warn("main", "ev=migrate_skipped why=\"database unreachable: %s\"", msg);
+		PQfinish(conn);
+		return 0;   /* start anyway: the API answers 503 until it is back */
+	}
+	char err[512];
+	int n = migrate_apply(conn, err, sizeof(err));
+	PQfinish(conn);
+	if (n < 0) {
+		log_error("main", "ev=migrate_failed err=\"%s\"", err);
+		return -1;
+	}
+	if (n > 0)
+		log_info("main", "ev=migrated applied=%d", n);
+	return 0;
+}
+
+static void on_new_work(void *arg)
+{
+	struct server *srv = arg;
+	smpp_client_kick(srv->smpp);
+}
+
+static void on_store_up(void *arg)
+{
+	struct server *srv = arg;
+	if (srv->smpp)
+		smpp_client_kick(srv->smpp);
+}
+
+static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct server *srv = w->data;
+	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0;
+	if (busy && ev_now(loop) < srv->drain_deadline)
+		return;
+	if (busy)
+		log_warn("main", "ev=drain_timeout db_pending=%zu", store_pending(srv->store));
+	ev_timer_stop(loop, w);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	struct server *srv = w->data;
+	if (srv->stopping) {
+		log_warn("main", "ev=second_signal action=exit_now");
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	srv->stopping = 1;
+	log_info("main", "ev=stopping signal=%d", w->signum);
+	http_server_close(srv->http);
+	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
+	srv->drain_deadline = ev_now(loop) + DRAIN_SECONDS + 2;
+	ev_timer_init(&srv->drain, drain_cb, 0.05, 0.05);
+	srv->drain.data = srv;
+	ev_timer_start(loop, &srv->drain);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = "/etc/pushgate/pushgate.ini";
+	int opt;
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	static struct server srv;
+	char err[512];
+	if (config_load(&srv.cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pushgated: %s: %s\n", path, err);
+		return 1;
+	}
+	log_set_level((enum log_level)log_level_parse(srv.cfg.log_level));
+	if (srv.cfg.node_name[0]) {
+		util_strlcpy(srv.node, srv.cfg.node_name, sizeof(srv.node));
+	} else {
+		char host[64] = "localhost";
+		gethostname(host, sizeof(host) - 1);
+		snprintf(srv.node, sizeof(srv.node), "%s:%ld", host, (long)getpid());
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (migrate_at_start(&srv.cfg) < 0)
+		return 1;
+
+	srv.loop = ev_default_loop(EVFLAG_AUTO);
+	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 30.0 };
+	srv.store = store_new(srv.loop, &sc);
+	srv.smpp = srv.store ? smpp_client_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
+	struct api_deps deps = {
+		.loop = srv.loop, .store = srv.store, .cfg = &srv.cfg,
+		.smpp_state = smpp_client_state, .smpp_arg = srv.smpp,
+		.on_new_work = on_new_work, .work_arg = &srv,
+	};
+	srv.api = srv.smpp ? api_new(&deps) : NULL;
+	if (!srv.api) {
+		fprintf(stderr, "pushgated: out of memory\n");
+		return 1;
+	}
+	struct http_config hc = { .listen = srv.cfg.http_listen, .max_body = srv.cfg.max_body,
+				  .max_header = 16384, .idle_timeout = 60, .max_conns = 10000 };
+	srv.http = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));
+	if (!srv.http) {
+		fprintf(stderr, "pushgated: %s\n", err);
+		return 1;
+	}
+	store_on_up(srv.store, on_store_up, &srv);
+	store_start(srv.store);
+	smpp_client_start(srv.smpp);
+
+	ev_signal_init(&srv.sigterm, signal_cb, SIGTERM);
+	srv.sigterm.data = &srv;
+	ev_signal_start(srv.loop, &srv.sigterm);
+	ev_signal_init(&srv.sigint, signal_cb, SIGINT);
+	srv.sigint.data = &srv;
+	ev_signal_start(srv.loop, &srv.sigint);
+
+	log_info("main", "ev=started node=%s http=%s port=%d smsc=%s:%d route=%s", srv.node,
+		 srv.cfg.http_listen, http_server_port(srv.http), srv.cfg.smpp_host, srv.cfg.smpp_port,
+		 srv.cfg.smpp_route);
+	ev_run(srv.loop, 0);
+
+	/* store first: its last callbacks still find the API and the client alive */
+	store_free(srv.store);
+	smpp_client_free(srv.smpp);
+	http_server_free(srv.http);
+	api_free(srv.api);
+	ev_loop_destroy(srv.loop);
+	log_info("main", "ev=stopped");
+	return 0;
+}

@@ -1,3 +1,84 @@
-#ifndef STUB_store
-#define STUB_store
+/*
+ * store.h: PostgreSQL on the event loop (libpq, nonblocking, pipeline mode).
+ *
+ * Callers hand in jobs: one parameterised statement each.  The store sends
+ * every queued job in one pipeline and ends it with a Sync, so all jobs of a
+ * batch share one implicit transaction and one commit (group commit).  A
+ * job's done() runs only after that commit, or with ok=0 when its statement
+ * failed or the outcome is unknown.
+ */
+#ifndef PUSHGATE_STORE_H
+#define PUSHGATE_STORE_H
+
+#include <stddef.h>
+#include <ev.h>
+#include <libpq-fe.h>
+
+struct store;
+struct store_job;
+
+/* A statement, prepared once per connection under `name`. */
+struct store_stmt {
+	const char *name;
+	const char *sql;
+	int         nparams;
+};
+
+enum store_error {
+	STORE_OK = 0,
+	STORE_UNAVAILABLE,   /* no connection, or it broke before the commit was known */
+	STORE_SQL_ERROR,     /* this job's statement failed; err says why */
+};
+
+/*
+ * ok: res holds the statement's result (owned by the store, cleared after
+ * done returns).  Else error says why and err has the message.
+ */
+typedef void (*store_done_fn)(struct store_job *job, enum store_error error, const char *err);
+
+/*
+ * Embedded in the caller's own struct (no allocation in the store).  The
+ * caller fills stmt, params, done, arg; params[] and the strings they point
+ * to must stay valid until done() runs.
+ */
+struct store_job {
+	const struct store_stmt *stmt;
+	int                      nparams;
+	const char *const       *params;
+	store_done_fn            done;
+	void                    *arg;
+	int                      retry;   /* 1: when the connection breaks, run again later instead of failing */
+	PGresult                *res;     /* valid inside done() */
+	/* private */
+	struct store_job        *next;
+};
+
+struct store_config {
+	const char *conninfo;
+	size_t      batch_max;            /* jobs per pipeline/transaction */
+	double      reconnect_interval;   /* seconds; doubles up to 10x */
+	double      batch_timeout;        /* seconds before a silent server counts as gone (default 30) */
+};
+
+struct store *store_new(struct ev_loop *loop, const struct store_config *cfg);
+void store_free(struct store *st);   /* fails every pending job with STORE_UNAVAILABLE */
+
+/* Starts connecting (and keeps reconnecting while it fails). */
+void store_start(struct store *st);
+
+/* 1 when connected and usable. */
+int store_is_up(const struct store *st);
+
+/*
+ * Queues a job.  When the store is down and the job has retry=0, done() is
+ * called right away with STORE_UNAVAILABLE (before store_submit returns).
+ */
+void store_submit(struct store *st, struct store_job *job);
+
+/* Called once per successful (re)connection, e.g. to resume work. */
+void store_on_up(struct store *st, void (*fn)(void *arg), void *arg);
+
+/* Jobs waiting + in flight (for metrics and tests). */
+size_t store_pending(const struct store *st);
+
 #endif
