@@ -559,7 +559,7 @@ static void conn_kill(struct http_conn *c)
 
 static void conn_close(struct http_conn *c, const char *reason)
 {
-	log_debug("http", "ev=conn_close peer=%s state=%s reason=%s", c->peer,
+	log_debug("http", "ev=conn_close peer=%s state=%s reason=\"%s\"", c->peer,
 		  conn_state_names[c->state], reason);
 	if (c->state == CONN_PENDING || c->state == CONN_DEAD)
 		conn_kill(c);
