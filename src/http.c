@@ -185,7 +185,7 @@ const char *http_status_text(int status)
 static const char *status_code_name(int status)
 {
 	switch (status) {
-	case 413: return "payload_too_large";
+	case 413: return "too_large";
 	case 431: return "header_too_large";
 	case 503: return "unavailable";
 	default:  return "bad_request";

@@ -606,7 +606,7 @@ static void test_socket_oversized_content_length_gets_413_and_close(void **state
 	assert_int_equal(strncmp(buf, "HTTP/1.1 413 Payload Too Large\r\n", 32), 0);
 	assert_null(strstr(buf, "100 Continue"));
 	assert_non_null(strstr(buf, "Connection: close\r\n"));
-	assert_non_null(strstr(buf, "{\"error\":{\"code\":\"payload_too_large\""));
+	assert_non_null(strstr(buf, "{\"error\":{\"code\":\"too_large\""));
 	client_read(f, fd, buf, sizeof(buf), 1, 0, &closed);
 	assert_true(closed);
 	assert_int_equal(f->seen.n, 0);
