@@ -41,11 +41,14 @@ import traceback
 
 FINAL_STATES = {"SMS_DELIVERED", "SMS_FAILED", "SMS_EXPIRED", "SMS_UNKNOWN"}
 
+# error_code value meaning "whatever the receipt carried".
+ANY_CODE = "any"
+
 # Outcome smsc-sim gives a destination, by its last digit: (state, error_code).
 SIM_OUTCOMES = {
     "9": ("SMS_FAILED", 1),    # receipt UNDELIV err 1
     "8": ("SMS_FAILED", 2),    # receipt REJECTD err 2
-    "7": ("SMS_EXPIRED", None),
+    "7": ("SMS_EXPIRED", ANY_CODE),
     "6": ("SMS_FAILED", 11),   # submit_sm_resp status 0x0B
 }
 
@@ -62,6 +65,16 @@ _NULL_MARK = "\x1d"
 def expected_outcome(msisdn):
     """(final state, error_code) smsc-sim produces for a destination."""
     return SIM_OUTCOMES.get(str(msisdn)[-1], ("SMS_DELIVERED", None))
+
+
+def outcome_ok(msisdn, state, error_code):
+    """True when (state, error_code) from PostgreSQL is what smsc-sim causes."""
+    want_state, want_code = expected_outcome(msisdn)
+    if state != want_state:
+        return False
+    if want_code == ANY_CODE:
+        return True
+    return (int(error_code) if error_code is not None else None) == want_code
 
 
 def free_port():
