@@ -5,8 +5,12 @@
  * sends the appendix-B delivery receipt on a receiver-capable bind of the
  * same system_id, keeping receipts in memory while no receiver is bound and
  * retrying those whose deliver_sm_resp does not come.  Outcomes are chosen by
- * destination suffix rules.
- * Owns: its sockets, per-connection input/output buffers, every receipt.
+ * destination suffix rules; failure rules (throttling, queue full, no
+ * answer, duplicate, early or intermediate receipts, hex/decimal id mix-ups)
+ * and link-level faults (--drop-after, --max-binds, --tps) let the engine's
+ * tests provoke what real carriers do.
+ * Owns: its sockets, per-connection input/output buffers, every receipt,
+ * deferred responses and per-destination rule counters.
  * Uses only smpp/codec.h from pushgate.  Never loses a receipt because a peer
  * reads slowly (input is paused instead), never trusts a byte from the
  * network, logs one key=value line per event.
@@ -41,8 +45,19 @@
 #define RECEIPT_TRIES    3
 #define MAX_RULES        64
 #define READS_PER_EVENT  16
+#define EARLY_RESP_DELAY 0.2          /* EARLY: submit_sm_resp after the receipt */
+#define DUP_DELAY        0.05         /* DUP: second copy of the receipt */
+#define DST_BUCKETS      1024
+#define DST_MAX          1000000u     /* counted destinations; beyond, rules pass */
 
-enum outcome { O_DELIVRD, O_UNDELIV, O_REJECTD, O_EXPIRED, O_NORECEIPT, O_RESP };
+/*
+ * What a rule does with a submit.  The first five also name a receipt's stat
+ * (O_ENROUTE too, for the intermediate receipt); the others end in DELIVRD.
+ */
+enum outcome {
+	O_DELIVRD, O_UNDELIV, O_REJECTD, O_EXPIRED, O_NORECEIPT, O_RESP,
+	O_THROTTLE, O_QFULL, O_NORESP, O_DUP, O_EARLY, O_ENROUTE, O_HEXDEC,
+};
 
 static const struct { const char *stat; const char *err; uint8_t state; } outcome_info[] = {
 	[O_DELIVRD]   = { "DELIVRD", "000", SMPP_STATE_DELIVERED },
@@ -51,13 +66,36 @@ static const struct { const char *stat; const char *err; uint8_t state; } outcom
 	[O_EXPIRED]   = { "EXPIRED", "003", SMPP_STATE_EXPIRED },
 	[O_NORECEIPT] = { "NORECEIPT", "000", SMPP_STATE_NONE },
 	[O_RESP]      = { "RESP", "000", SMPP_STATE_NONE },
+	[O_THROTTLE]  = { "THROTTLE", "000", SMPP_STATE_NONE },
+	[O_QFULL]     = { "QFULL", "000", SMPP_STATE_NONE },
+	[O_NORESP]    = { "NORESP", "000", SMPP_STATE_NONE },
+	[O_DUP]       = { "DUP", "000", SMPP_STATE_NONE },
+	[O_EARLY]     = { "EARLY", "000", SMPP_STATE_NONE },
+	[O_ENROUTE]   = { "ENROUTE", "000", SMPP_STATE_ENROUTE },
+	[O_HEXDEC]    = { "HEXDEC", "000", SMPP_STATE_NONE },
 };
 
 struct rule {
 	char         suffix[21];
 	size_t       len;
 	enum outcome outcome;
-	uint32_t     status;   /* O_RESP */
+	uint32_t     status;   /* O_RESP, O_THROTTLE, O_QFULL */
+	uint32_t     count;    /* O_THROTTLE, O_QFULL: refusals per destination */
+};
+
+/* How many submits a THROTTLE/QFULL rule refused for one destination. */
+struct dst_count {
+	struct dst_count *next;
+	uint32_t          refused;
+	char              dst[21];
+};
+
+/* A submit_sm_resp held back (EARLY).  Owned by the sim's deferred list. */
+struct deferred_resp {
+	struct deferred_resp *next;
+	double    at;
+	uint32_t  slot, gen, seq;
+	char      message_id[65];
 };
 
 enum bind_mode { BIND_NONE, BIND_TX, BIND_RX, BIND_TRX };
@@ -75,7 +113,9 @@ struct receipt {
 	uint32_t     seq;       /* its deliver_sm sequence number */
 	double       at;        /* due time when scheduled, send time in flight */
 	uint8_t      tries;
-	uint8_t      outcome;
+	uint8_t      outcome;   /* the stat it carries: O_DELIVRD..O_EXPIRED, O_ENROUTE */
+	uint8_t      id_hex;    /* receipt id format */
+	uint8_t      copy;      /* DUP: 1 for the second copy */
 	uint8_t      src_ton, src_npi, dst_ton, dst_npi;
 	char         src[21], dst[21];
 	char         submit_date[11], done_date[11];
@@ -99,6 +139,9 @@ struct conn {
 	uint32_t       next_seq;
 	struct rq      inflight;   /* by send time */
 	int            closing;    /* stop reading, close once out is drained */
+	int            dropping;   /* --drop-after hit: close without waiting */
+	uint32_t       n_submits;  /* submit_sm received while bound */
+	double         tokens, tokens_at;   /* --tps bucket */
 	char           peer[64];
 };
 
@@ -108,7 +151,8 @@ struct sim {
 	int            lfd;
 	ev_io          accept_io;
 	ev_timer       sched_timer, sweep_timer;
-	ev_signal      sigterm, sigint;
+	ev_signal      sigterm, sigint, sigusr1;
+	ev_timer       deferred_timer;
 	ev_prepare     flush_prep;
 
 	const char    *system_id, *password;   /* NULL = accept any */
@@ -123,6 +167,16 @@ struct sim {
 
 	struct rq      delay_q, retry_q, parked;
 	uint64_t       submits, receipts;
+
+	uint32_t       drop_after;         /* 0 = never */
+	int            drop_every, dropped;
+	uint32_t       max_binds;          /* 0 = unlimited */
+	uint32_t       n_bound;            /* connections bound now */
+	uint64_t       bind_total;         /* successful binds since start */
+	double         tps;                /* 0 = unlimited */
+	struct dst_count *dst_counts[DST_BUCKETS];
+	size_t         n_dst_counts;
+	struct deferred_resp *deferred_head, *deferred_tail;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -136,6 +190,25 @@ static void rq_push(struct rq *q, struct receipt *r)
 	else
 		q->head = r;
 	q->tail = r;
+	q->n++;
+}
+
+/* Keeps q ordered by `at`; a new receipt usually goes last, so this is cheap. */
+static void rq_insert_sorted(struct rq *q, struct receipt *r)
+{
+	struct receipt *after = q->tail;
+	while (after && after->at > r->at)
+		after = after->prev;
+	r->prev = after;
+	r->next = after ? after->next : q->head;
+	if (r->next)
+		r->next->prev = r;
+	else
+		q->tail = r;
+	if (after)
+		after->next = r;
+	else
+		q->head = r;
 	q->n++;
 }
 
@@ -229,7 +302,23 @@ static int rule_set(struct sim *s, const char *suffix, const char *outcome)
 	else if (strcmp(outcome, "REJECTD") == 0) r.outcome = O_REJECTD;
 	else if (strcmp(outcome, "EXPIRED") == 0) r.outcome = O_EXPIRED;
 	else if (strcmp(outcome, "NORECEIPT") == 0) r.outcome = O_NORECEIPT;
-	else if (strncmp(outcome, "RESP:", 5) == 0) {
+	else if (strcmp(outcome, "NORESP") == 0) r.outcome = O_NORESP;
+	else if (strcmp(outcome, "DUP") == 0) r.outcome = O_DUP;
+	else if (strcmp(outcome, "EARLY") == 0) r.outcome = O_EARLY;
+	else if (strcmp(outcome, "ENROUTE") == 0) r.outcome = O_ENROUTE;
+	else if (strcmp(outcome, "HEXDEC") == 0) r.outcome = O_HEXDEC;
+	else if (strncmp(outcome, "THROTTLE:", 9) == 0 || strncmp(outcome, "QFULL:", 6) == 0) {
+		int thr = outcome[0] == 'T';
+		const char *num = outcome + (thr ? 9 : 6);
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(num, &end, 10);
+		if (errno || end == num || *end || *num == '-' || v > 0xffffffffUL)
+			return -1;
+		r.outcome = thr ? O_THROTTLE : O_QFULL;
+		r.status = thr ? SMPP_ESME_RTHROTTLED : SMPP_ESME_RMSGQFUL;
+		r.count = (uint32_t)v;
+	} else if (strncmp(outcome, "RESP:", 5) == 0) {
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(outcome + 5, &end, 16);
@@ -262,6 +351,48 @@ static const struct rule *rule_for(const struct sim *s, const char *dst)
 			best = r;
 	}
 	return best;
+}
+
+/*
+ * Counts one more refusal for `dst` under a THROTTLE/QFULL rule; returns 1
+ * while the destination is still within its first `limit` submits (refuse),
+ * 0 once past them (accept).
+ */
+static int dst_refuse(struct sim *s, const char *dst, uint32_t limit)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = dst; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	struct dst_count **head = &s->dst_counts[h % DST_BUCKETS], *d;
+	for (d = *head; d; d = d->next)
+		if (strcmp(d->dst, dst) == 0)
+			break;
+	if (d == NULL) {
+		if (limit == 0 || s->n_dst_counts >= DST_MAX ||
+		    (d = calloc(1, sizeof(*d))) == NULL)
+			return 0;
+		snprintf(d->dst, sizeof(d->dst), "%s", dst);
+		d->next = *head;
+		*head = d;
+		s->n_dst_counts++;
+	}
+	if (d->refused >= limit)
+		return 0;
+	d->refused++;
+	return 1;
+}
+
+static void dst_free_all(struct sim *s)
+{
+	for (size_t i = 0; i < DST_BUCKETS; i++) {
+		struct dst_count *d = s->dst_counts[i];
+		while (d) {
+			struct dst_count *n = d->next;
+			free(d);
+			d = n;
+		}
+		s->dst_counts[i] = NULL;
+	}
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -330,6 +461,8 @@ static void conn_close(struct conn *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	s->slots[c->slot] = NULL;
+	if (c->mode != BIND_NONE && s->n_bound > 0)
+		s->n_bound--;
 	sim_log(s, "ev=close peer=%s system_id=%s why=%s inflight=%zu", c->peer,
 	      c->system_id[0] ? c->system_id : "-", why, c->inflight.n);
 	struct receipt *r;
@@ -354,6 +487,10 @@ static int conn_flush(struct conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (c->dropping) {   /* a dropped link waits for nobody */
+				conn_close(c, "drop_after");
+				return -1;
+			}
 			ev_io_start(c->sim->loop, &c->wio);
 			return 0;
 		}
@@ -363,7 +500,7 @@ static int conn_flush(struct conn *c)
 	c->out_off = c->out_len = 0;
 	ev_io_stop(c->sim->loop, &c->wio);
 	if (c->closing) {
-		conn_close(c, "done");
+		conn_close(c, c->dropping ? "drop_after" : "done");
 		return -1;
 	}
 	return 0;
@@ -435,10 +572,11 @@ static void receipt_send(struct sim *s, struct conn *c, struct receipt *r)
 	char rid[21];
 	uint8_t state = outcome_info[r->outcome].state;
 	int dlvrd = r->outcome == O_DELIVRD;
+	int intermediate = r->outcome == O_ENROUTE;
 
 	if (r->tries == 0)
 		date_yymmddhhmm(ev_now(s->loop), r->done_date);
-	format_id(r->id, s->receipt_id_hex, rid);
+	format_id(r->id, r->id_hex, rid);
 	if (c->next_seq == 0 || c->next_seq > 0x7fffffffu)
 		c->next_seq = 1;
 	smpp_pdu_init(&p, SMPP_DELIVER_SM, c->next_seq++);
@@ -466,9 +604,10 @@ static void receipt_send(struct sim *s, struct conn *c, struct receipt *r)
 	rq_push(&c->inflight, r);
 	conn_send(c, &p);
 	char b1[24];
-	sim_log(s, "ev=receipt id=%s stat=%s dst=%s seq=%" PRIu32 " try=%u system_id=%s", rid,
+	sim_log(s, "ev=receipt id=%s stat=%s dst=%s seq=%" PRIu32 " try=%u system_id=%s%s%s", rid,
 	      outcome_info[r->outcome].stat, safe(r->src, b1, sizeof(b1)), r->seq,
-	      (unsigned)r->tries, r->system_id);
+	      (unsigned)r->tries, r->system_id, r->copy ? " copy=2" : "",
+	      intermediate ? " intermediate=1" : "");
 }
 
 static void receipt_dispatch(struct sim *s, struct receipt *r)
@@ -476,7 +615,7 @@ static void receipt_dispatch(struct sim *s, struct receipt *r)
 	struct conn *c = find_receiver(s, r);
 	if (c == NULL) {
 		char rid[21];
-		format_id(r->id, s->receipt_id_hex, rid);
+		format_id(r->id, r->id_hex, rid);
 		rq_push(&s->parked, r);
 		sim_log(s, "ev=receipt_parked id=%s system_id=%s parked=%zu", rid, r->system_id,
 		      s->parked.n);
@@ -510,7 +649,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		while (c->inflight.head && c->inflight.head->at + RECEIPT_TIMEOUT <= now) {
 			struct receipt *r = rq_pop(&c->inflight);
 			char rid[21];
-			format_id(r->id, s->receipt_id_hex, rid);
+			format_id(r->id, r->id_hex, rid);
 			r->conn = NULL;
 			if (r->tries >= RECEIPT_TRIES) {
 				sim_log(s, "ev=receipt_dropped id=%s tries=%u", rid, (unsigned)r->tries);
@@ -552,6 +691,8 @@ static void on_bind(struct conn *c, const struct smpp_pdu *req, enum bind_mode m
 		st = SMPP_ESME_RINVSYSID;
 	else if (s->password && strcmp(s->password, req->password) != 0)
 		st = SMPP_ESME_RINVPASWD;
+	else if (s->max_binds && s->n_bound >= s->max_binds)
+		st = SMPP_ESME_RBINDFAIL;
 	smpp_pdu_resp(&resp, req, st);
 	strcpy(resp.system_id, "smscsim");
 	conn_send(c, &resp);
@@ -560,56 +701,49 @@ static void on_bind(struct conn *c, const struct smpp_pdu *req, enum bind_mode m
 	if (st != 0)
 		return;
 	c->mode = mode;
+	s->n_bound++;
+	s->bind_total++;
+	c->tokens = s->tps;
+	c->tokens_at = ev_now(s->loop);
 	memcpy(c->system_id, req->system_id, sizeof(c->system_id));
 	if (rx_capable(c))
 		unpark_for(s, c->system_id);
 }
 
-static void on_submit(struct conn *c, const struct smpp_pdu *req)
+static void log_submit(struct conn *c, const struct smpp_pdu *req, const char *id,
+		       const char *status, const char *outcome)
+{
+	char b1[24], b2[24];
+	sim_log(c->sim, "ev=submit_sm seq=%" PRIu32 " src=%s dst=%s id=%s status=%s outcome=%s"
+		" len=%u", req->hdr.sequence_number, safe(req->source_addr, b1, sizeof(b1)),
+		safe(req->destination_addr, b2, sizeof(b2)), id, status, outcome,
+		(unsigned)req->sm_length);
+}
+
+static void log_submit_refused(struct conn *c, const struct smpp_pdu *req, uint32_t st,
+			       const char *outcome)
+{
+	char sts[16];
+	snprintf(sts, sizeof(sts), "0x%02" PRIx32, st);
+	log_submit(c, req, "-", sts, outcome);
+}
+
+/* A receipt for `req`, not yet queued anywhere. */
+static struct receipt *receipt_new(struct conn *c, const struct smpp_pdu *req, uint64_t id,
+				   enum outcome stat, int id_hex)
 {
 	struct sim *s = c->sim;
-	struct smpp_pdu resp;
-	char b1[24], b2[24];
-
-	if (c->mode != BIND_TX && c->mode != BIND_TRX) {
-		conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number,
-				 SMPP_ESME_RINVBNDSTS);
-		sim_log(s, "ev=submit_sm seq=%" PRIu32 " status=0x04 why=not_bound_tx peer=%s",
-		      req->hdr.sequence_number, c->peer);
-		return;
-	}
-	s->submits++;
-	const struct rule *rule = rule_for(s, req->destination_addr);
-	enum outcome oc = rule ? rule->outcome : O_DELIVRD;
-	if (oc == O_RESP) {
-		conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number, rule->status);
-		sim_log(s, "ev=submit_sm seq=%" PRIu32 " src=%s dst=%s id=- outcome=RESP:0x%02" PRIx32
-		      " len=%u", req->hdr.sequence_number, safe(req->source_addr, b1, sizeof(b1)),
-		      safe(req->destination_addr, b2, sizeof(b2)), rule->status,
-		      (unsigned)req->sm_length);
-		return;
-	}
-	uint64_t id = s->next_id++;
-	smpp_pdu_resp(&resp, req, 0);
-	format_id(id, s->id_hex, resp.message_id);
-	conn_send(c, &resp);
-	sim_log(s, "ev=submit_sm seq=%" PRIu32 " src=%s dst=%s id=%s outcome=%s len=%u",
-	      req->hdr.sequence_number, safe(req->source_addr, b1, sizeof(b1)),
-	      safe(req->destination_addr, b2, sizeof(b2)), resp.message_id,
-	      outcome_info[oc].stat, (unsigned)req->sm_length);
-	if (oc == O_NORECEIPT || (req->registered_delivery & 1) == 0)
-		return;
-
 	struct receipt *r = calloc(1, sizeof(*r));
 	if (r == NULL) {
-		sim_log(s, "ev=oom what=receipt id=%s", resp.message_id);
-		return;
+		sim_log(s, "ev=oom what=receipt");
+		return NULL;
 	}
 	r->id = id;
+	r->id_hex = (uint8_t)id_hex;
 	memcpy(r->system_id, c->system_id, sizeof(r->system_id));
 	r->origin_slot = c->slot;
 	r->origin_gen = c->gen;
-	r->outcome = (uint8_t)oc;
+	r->outcome = (uint8_t)stat;
 	r->src_ton = req->source_addr_ton;
 	r->src_npi = req->source_addr_npi;
 	r->dst_ton = req->dest_addr_ton;
@@ -622,11 +756,189 @@ static void on_submit(struct conn *c, const struct smpp_pdu *req)
 		uint8_t ch = req->short_message[i];
 		r->text[i] = (ch >= 0x20 && ch != 0x7f) ? (char)ch : '.';
 	}
-	r->at = ev_now(s->loop) + s->dlr_delay;
-	int was_empty = s->delay_q.head == NULL;
-	rq_push(&s->delay_q, r);
-	if (was_empty)
+	return r;
+}
+
+static void receipt_schedule(struct sim *s, struct receipt *r, double at)
+{
+	r->at = at;
+	rq_insert_sorted(&s->delay_q, r);
+	if (s->delay_q.head == r)
 		sched_rearm(s);
+}
+
+static void deferred_rearm(struct sim *s)
+{
+	ev_timer_stop(s->loop, &s->deferred_timer);
+	if (s->deferred_head) {
+		double after = s->deferred_head->at - ev_now(s->loop);
+		ev_timer_set(&s->deferred_timer, after > 0 ? after : 0, 0);
+		ev_timer_start(s->loop, &s->deferred_timer);
+	}
+}
+
+/* Holds a submit_sm_resp back (EARLY); the delay is constant, so FIFO is in order. */
+static void deferred_add(struct conn *c, uint32_t seq, const char *message_id)
+{
+	struct sim *s = c->sim;
+	struct deferred_resp *d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		sim_log(s, "ev=oom what=deferred_resp");
+		return;
+	}
+	d->at = ev_now(s->loop) + EARLY_RESP_DELAY;
+	d->slot = c->slot;
+	d->gen = c->gen;
+	d->seq = seq;
+	snprintf(d->message_id, sizeof(d->message_id), "%s", message_id);
+	if (s->deferred_tail)
+		s->deferred_tail->next = d;
+	else
+		s->deferred_head = d;
+	s->deferred_tail = d;
+	if (s->deferred_head == d)
+		deferred_rearm(s);
+}
+
+static void deferred_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sim *s = w->data;
+	double now = ev_now(loop);
+	(void)revents;
+	struct deferred_resp *d;
+	while ((d = s->deferred_head) != NULL && d->at <= now) {
+		s->deferred_head = d->next;
+		if (s->deferred_head == NULL)
+			s->deferred_tail = NULL;
+		struct conn *c = d->slot < s->n_slots ? s->slots[d->slot] : NULL;
+		if (c && c->gen == d->gen && !c->closing) {
+			struct smpp_pdu resp;
+			smpp_pdu_init(&resp, SMPP_SUBMIT_SM_RESP, d->seq);
+			memcpy(resp.message_id, d->message_id, sizeof(d->message_id));
+			conn_send(c, &resp);
+			sim_log(s, "ev=submit_sm_resp seq=%" PRIu32 " id=%s deferred=1", d->seq,
+				d->message_id);
+		} else {
+			sim_log(s, "ev=submit_sm_resp seq=%" PRIu32 " id=%s deferred=1 lost=1",
+				d->seq, d->message_id);
+		}
+		free(d);
+	}
+	deferred_rearm(s);
+}
+
+/* --tps: one token per submit, refilled at tps per second up to tps. */
+static int tps_allow(struct conn *c)
+{
+	struct sim *s = c->sim;
+	if (s->tps <= 0)
+		return 1;
+	double now = ev_now(s->loop);
+	c->tokens += (now - c->tokens_at) * s->tps;
+	c->tokens_at = now;
+	if (c->tokens > s->tps)
+		c->tokens = s->tps;
+	if (c->tokens < 1.0)
+		return 0;
+	c->tokens -= 1.0;
+	return 1;
+}
+
+static void on_submit(struct conn *c, const struct smpp_pdu *req)
+{
+	struct sim *s = c->sim;
+	struct smpp_pdu resp;
+	double now = ev_now(s->loop);
+
+	if (c->mode != BIND_TX && c->mode != BIND_TRX) {
+		conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number,
+				 SMPP_ESME_RINVBNDSTS);
+		sim_log(s, "ev=submit_sm seq=%" PRIu32 " status=0x04 why=not_bound_tx peer=%s",
+		      req->hdr.sequence_number, c->peer);
+		return;
+	}
+	s->submits++;
+	c->n_submits++;
+	if (s->drop_after && c->n_submits == s->drop_after && (s->drop_every || !s->dropped)) {
+		s->dropped = 1;
+		log_submit(c, req, "-", "none", "DROP");
+		sim_log(s, "ev=drop_after submits=%" PRIu32 " peer=%s system_id=%s", c->n_submits,
+			c->peer, c->system_id);
+		c->closing = 1;
+		c->dropping = 1;
+		return;
+	}
+	if (!tps_allow(c)) {
+		conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number,
+				 SMPP_ESME_RTHROTTLED);
+		log_submit_refused(c, req, SMPP_ESME_RTHROTTLED, "TPS");
+		return;
+	}
+	const struct rule *rule = rule_for(s, req->destination_addr);
+	enum outcome oc = rule ? rule->outcome : O_DELIVRD;
+	switch (oc) {
+	case O_RESP:
+		conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number, rule->status);
+		{
+			char name[24];
+			snprintf(name, sizeof(name), "RESP:0x%02" PRIx32, rule->status);
+			log_submit_refused(c, req, rule->status, name);
+		}
+		return;
+	case O_THROTTLE:
+	case O_QFULL:
+		if (dst_refuse(s, req->destination_addr, rule->count)) {
+			conn_send_status(c, SMPP_SUBMIT_SM_RESP, req->hdr.sequence_number,
+					 rule->status);
+			log_submit_refused(c, req, rule->status, outcome_info[oc].stat);
+			return;
+		}
+		oc = O_DELIVRD;   /* past its first N: an ordinary accepted message */
+		break;
+	case O_NORESP:
+		log_submit(c, req, "-", "none", "NORESP");
+		return;
+	default:
+		break;
+	}
+
+	uint64_t id = s->next_id++;
+	int want_receipt = oc != O_NORECEIPT && (req->registered_delivery & 1) != 0;
+	int rid_hex = oc == O_HEXDEC ? 0 : s->receipt_id_hex;
+	enum outcome stat = oc <= O_EXPIRED ? oc : O_DELIVRD;
+	smpp_pdu_resp(&resp, req, 0);
+	format_id(id, oc == O_HEXDEC ? 1 : s->id_hex, resp.message_id);
+	log_submit(c, req, resp.message_id, "0x00", outcome_info[oc].stat);
+
+	if (oc == O_EARLY) {
+		/* the receipt goes out first; the resp follows EARLY_RESP_DELAY later */
+		if (want_receipt) {
+			struct receipt *r = receipt_new(c, req, id, O_DELIVRD, rid_hex);
+			if (r)
+				receipt_dispatch(s, r);
+		}
+		deferred_add(c, req->hdr.sequence_number, resp.message_id);
+		return;
+	}
+	conn_send(c, &resp);
+	if (!want_receipt)
+		return;
+	if (oc == O_ENROUTE) {
+		struct receipt *r = receipt_new(c, req, id, O_ENROUTE, rid_hex);
+		if (r)
+			receipt_dispatch(s, r);
+	}
+	struct receipt *r = receipt_new(c, req, id, stat, rid_hex);
+	if (r == NULL)
+		return;
+	receipt_schedule(s, r, now + s->dlr_delay);
+	if (oc == O_DUP) {
+		struct receipt *r2 = receipt_new(c, req, id, O_DELIVRD, rid_hex);
+		if (r2) {
+			r2->copy = 1;
+			receipt_schedule(s, r2, now + s->dlr_delay + DUP_DELAY);
+		}
+	}
 }
 
 static void on_deliver_resp(struct conn *c, const struct smpp_pdu *resp)
@@ -641,7 +953,7 @@ static void on_deliver_resp(struct conn *c, const struct smpp_pdu *resp)
 		return;
 	}
 	char rid[21];
-	format_id(r->id, s->receipt_id_hex, rid);
+	format_id(r->id, r->id_hex, rid);
 	sim_log(s, "ev=deliver_sm_resp seq=%" PRIu32 " status=0x%02" PRIx32 " id=%s", seq, st, rid);
 	rq_remove(&c->inflight, r);
 	r->conn = NULL;
@@ -834,6 +1146,23 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static void stats_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct sim *s = w->data;
+	size_t conns = 0, inflight = 0;
+	(void)loop;
+	(void)revents;
+	for (uint32_t i = 0; i < s->n_slots; i++)
+		if (s->slots[i]) {
+			conns++;
+			inflight += s->slots[i]->inflight.n;
+		}
+	sim_log(s, "ev=stats submits=%" PRIu64 " receipts=%" PRIu64 " binds=%" PRIu32
+		" bind_total=%" PRIu64 " conns=%zu parked=%zu pending=%zu inflight=%zu",
+		s->submits, s->receipts, s->n_bound, s->bind_total, conns, s->parked.n,
+		s->delay_q.n + s->retry_q.n, inflight);
+}
+
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct sim *s = w->data;
@@ -891,8 +1220,33 @@ static void usage(void)
 		"usage: smsc-sim [--listen ADDR:PORT] [--system-id ID --password PW]\n"
 		"                [--dlr-delay-ms N] [--rule SUFFIX=OUTCOME]... [--log FILE]\n"
 		"                [--id-format hex|dec] [--receipt-id-format hex|dec]\n"
-		"                [--receipt-tlvs yes|no]\n"
-		"OUTCOME: DELIVRD UNDELIV REJECTD EXPIRED NORECEIPT RESP:0xNN\n");
+		"                [--receipt-tlvs yes|no] [--drop-after N [--drop-every]]\n"
+		"                [--max-binds N] [--tps N]\n"
+		"OUTCOME: DELIVRD UNDELIV REJECTD EXPIRED NORECEIPT RESP:0xNN\n"
+		"         THROTTLE:N QFULL:N NORESP DUP EARLY ENROUTE HEXDEC\n"
+		"  THROTTLE:N / QFULL:N  first N submits per destination get 0x58 / 0x14,\n"
+		"                        later ones are accepted (DELIVRD)\n"
+		"  NORESP     no submit_sm_resp, no receipt\n"
+		"  DUP        DELIVRD receipt sent twice, 50 ms apart\n"
+		"  EARLY      DELIVRD receipt at once, submit_sm_resp 200 ms later\n"
+		"  ENROUTE    ENROUTE receipt (message_state 1) at once, DELIVRD after the delay\n"
+		"  HEXDEC     resp id in hex, receipt id in decimal\n"
+		"--drop-after N  close the connection on its N-th submit_sm, unanswered\n"
+		"                (once per process; every connection with --drop-every)\n"
+		"--max-binds N   binds beyond N bound connections get 0x0D (ESME_RBINDFAIL)\n"
+		"--tps N         submits beyond N per second per bind get 0x58\n"
+		"SIGUSR1 logs ev=stats; SIGTERM exits 0.\n");
+}
+
+static int parse_count(const char *v, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || *v == '\0' || *v == '-' || *end || n > 0xffffffffUL)
+		return -1;
+	*out = (uint32_t)n;
+	return 0;
 }
 
 static int parse_hexdec(const char *v, int *out)
@@ -919,6 +1273,10 @@ int main(int argc, char **argv)
 		{ "id-format", required_argument, NULL, 'i' },
 		{ "receipt-id-format", required_argument, NULL, 'I' },
 		{ "receipt-tlvs", required_argument, NULL, 't' },
+		{ "drop-after", required_argument, NULL, 'D' },
+		{ "drop-every", no_argument, NULL, 'E' },
+		{ "max-binds", required_argument, NULL, 'B' },
+		{ "tps", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -974,6 +1332,19 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "no") == 0) s->receipt_tlvs = 0;
 			else { usage(); return 2; }
 			break;
+		case 'D':
+			if (parse_count(optarg, &s->drop_after) != 0) { usage(); return 2; }
+			break;
+		case 'E': s->drop_every = 1; break;
+		case 'B':
+			if (parse_count(optarg, &s->max_binds) != 0) { usage(); return 2; }
+			break;
+		case 'T': {
+			uint32_t v;
+			if (parse_count(optarg, &v) != 0) { usage(); return 2; }
+			s->tps = v;
+			break;
+		}
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -1016,12 +1387,18 @@ int main(int argc, char **argv)
 	ev_signal_start(s->loop, &s->sigterm);
 	ev_signal_init(&s->sigint, signal_cb, SIGINT);
 	ev_signal_start(s->loop, &s->sigint);
+	ev_signal_init(&s->sigusr1, stats_cb, SIGUSR1);
+	s->sigusr1.data = s;
+	ev_signal_start(s->loop, &s->sigusr1);
+	ev_init(&s->deferred_timer, deferred_cb);
+	s->deferred_timer.data = s;
 	ev_prepare_init(&s->flush_prep, flush_cb);
 	s->flush_prep.data = s;
 	ev_prepare_start(s->loop, &s->flush_prep);
 
-	sim_log(s, "ev=listen addr=%s port=%d dlr_delay_ms=%.0f rules=%u", listen_spec, port,
-	      s->dlr_delay * 1000.0, s->n_rules);
+	sim_log(s, "ev=listen addr=%s port=%d dlr_delay_ms=%.0f rules=%u drop_after=%" PRIu32
+		" max_binds=%" PRIu32 " tps=%.0f", listen_spec, port, s->dlr_delay * 1000.0,
+		s->n_rules, s->drop_after, s->max_binds, s->tps);
 	fflush(s->log);
 	printf("ready port=%d\n", port);
 	fflush(stdout);
@@ -1041,6 +1418,12 @@ int main(int argc, char **argv)
 	rq_free_all(&s->parked);
 	rq_free_all(&s->delay_q);
 	rq_free_all(&s->retry_q);
+	dst_free_all(s);
+	while (s->deferred_head) {
+		struct deferred_resp *d = s->deferred_head;
+		s->deferred_head = d->next;
+		free(d);
+	}
 	free(s->slots);
 	if (s->log != stderr)
 		fclose(s->log);
