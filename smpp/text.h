@@ -71,4 +71,10 @@ size_t text_udh(uint8_t *out, enum text_concat concat, uint16_t ref, uint8_t tot
 int text_coding_parse(const char *name);
 int text_concat_parse(const char *name);  /* "udh8", "udh16", "sar", "payload" */
 
+/*
+ * Like text_coding_parse, but tells "auto" (TEXT_AUTO == -1) from an unknown
+ * name: 0 and *out set, or -1 when unknown.
+ */
+int text_coding_lookup(const char *name, enum text_coding *out);
+
 #endif
