@@ -1,13 +1,15 @@
 /*
- * client.c: the SMPP client engine (ESME towards a carrier), first cut.
+ * client.c: the SMPP client engine (pushgate as ESME towards carriers).
  *
- * Owns one session (session.c), the lease of queued recipients, and three
- * batches headed for PostgreSQL: submit_sm_resp outcomes, receipts, and the
+ * Owns, per route, its sessions (session.c), a token bucket for the TPS
+ * limit, and the queue of leased recipients whose parts are not all sent;
+ * engine-wide, the batches headed for PostgreSQL: submit_sm_resp outcomes
+ * (one per recipient once every part is answered), receipts, and the
  * deliver_sm_resp PDUs that wait for the receipts' commit.  Every state
- * change goes through router.c's statements with retry=1, so a database
+ * change goes through router.c's statements with retry=1: a database
  * outage delays them but loses none; a receipt is acknowledged to the SMSC
- * only once stored (the SMSC resends otherwise).  Never blocks; text that
- * comes from the network is escaped before it reaches SQL parameters.
+ * only once stored.  Throttling answers (0x58, 0x14) slow the route down.
+ * Never blocks; bytes from the network are escaped before they reach SQL.
  */
 #include "client.h"
 
@@ -19,136 +21,160 @@
 #include "log.h"
 #include "router.h"
 #include "session.h"
+#include "text.h"
 #include "util.h"
 
-#define BATCH_MAX     2000      /* items per resp/receipt statement */
-#define FLUSH_DELAY   0.002     /* seconds an item may wait for company */
-#define POLL_INTERVAL 0.25      /* seconds between looks at the queue when idle */
+#define BATCH_MAX      2000     /* recipients per resp statement, receipts per receipt statement */
+#define PUMP_INTERVAL  0.01     /* seconds: TPS refill, batch flush */
+#define POLL_INTERVAL  0.25     /* seconds between looks at the queue when idle */
 #define SWEEP_INTERVAL 2.0
-#define DETAIL_MAX    512
+#define STATS_INTERVAL 5.0
+#define DETAIL_MAX     512
+#define MAX_TEXT_OCTETS 65535
+
+struct sms;
+struct sess;
+struct route_rt;
+
+/* One submit_sm in flight: the session's tag points here. */
+struct part {
+	struct sms  *sms;
+	struct sess *sess;
+	uint8_t      no;            /* 1-based part number */
+	uint8_t      answered;
+	uint32_t     status;
+	char         smsc_id[DLR_ID_MAX];
+};
+
+/* One leased recipient, until every part of this attempt is answered. */
+struct sms {
+	struct sms       *next;
+	struct route_rt  *rt;
+	long long         id;
+	char              msisdn[21];
+	char              sender[21];
+	enum text_coding  coding;
+	uint8_t           total;       /* parts of the whole text */
+	uint8_t           n_parts;     /* parts sent in this attempt */
+	uint8_t           next_part;   /* parts[] index of the next to send */
+	uint8_t           unanswered;
+	uint8_t          *enc;
+	size_t            enc_len;
+	struct text_part *slices;      /* total slices of enc */
+	struct part       parts[];     /* n_parts */
+};
+
+struct counters {
+	uint64_t submits, resp_ok, resp_temp, resp_perm, timeouts;
+	uint64_t receipts, receipts_delivered, receipts_failed, throttled, reconnects;
+};
+
+struct sess {
+	struct route_rt     *rt;
+	struct smpp_session *s;
+	char                 name[16];  /* "trx0", "tx0", "rx0" */
+	int                  can_tx, can_rx;
+	unsigned             generation;
+	int                  was_bound;
+	struct counters      c;
+};
+
+struct route_rt {
+	struct smpp_client        *e;
+	const struct route_config *cfg;
+	struct sess               *sess;
+	unsigned                   n_sess, rr;
+	enum dlr_id_format         id_format;
+	enum text_concat           concat;
+	enum text_coding           coding;
+	/* leased, parts still to send */
+	struct sms                *q_head, *q_tail;
+	size_t                     q_len;
+	/* TPS: token bucket at `rate` (<= cfg->tps), slowed by throttling */
+	double                     tokens, rate, last_refill;
+	double                     paused_until;
+	/* lease */
+	int                        lease_in_flight;
+	struct store_job           lease_job;
+	const char                *lease_params[5];
+	char                       p_limit[16], p_lease[16];
+	char                       p_routes[CONFIG_MAX_ROUTES * 34 + 3];
+};
 
 struct resp_item {
 	long long id;
+	char      outcome[8];           /* ok | perm | temp | retry | unknown */
 	int       status;
-	char      outcome[5];           /* ok | perm | temp */
+	int       parts;
+	char      smsc_id[DLR_ID_MAX];  /* first part accepted now, "" when none */
+	char      detail[128];
+};
+
+struct resp_part {
+	long long id;
+	int       no;
 	char      smsc_id[DLR_ID_MAX];
-	char      detail[96];
+	const char *route;              /* points into the config: lives as long as the engine */
 };
 
 struct rcpt_item {
-	char     smsc_id[DLR_ID_MAX];
-	char     state[16];             /* "" = intermediate */
-	int      err;                   /* -1 = none */
-	char     detail[DETAIL_MAX];
-	uint32_t seq, command_id;       /* deliver_sm to answer after commit */
-	unsigned generation;
+	const char  *route;
+	char         smsc_id[DLR_ID_MAX];
+	char         state[16];         /* "" = intermediate */
+	int          err;               /* -1 = none */
+	char         detail[DETAIL_MAX];
+	struct sess *sess;              /* answer on this session ... */
+	unsigned     generation;        /* ... if it is still the same connection */
+	uint32_t     seq, command_id;
 };
 
-/* A batch on its way to the store: items + the text[] literals built for it. */
+/* A batch on its way to the store: the text[] literals built for it. */
 struct batch {
-	struct store_job job;
-	struct smpp_client *c;
-	int      in_flight;
-	size_t   n;
-	const char *params[6];
-	char    *lit[6];
-	char     p_route[40], p_retry[32];
+	struct store_job    job;
+	struct smpp_client *e;
+	int                 in_flight;
+	size_t              n;
+	const char         *params[16];
+	char               *lit[16];
+	char                p_retry[32];
 };
 
 struct smpp_client {
-	struct ev_loop *loop;
-	struct store *store;
+	struct ev_loop      *loop;
+	struct store        *store;
 	const struct config *cfg;
-	char node[96];
-	enum dlr_id_format id_format;
-	struct smpp_session *sess;
-	unsigned generation;            /* bumps on every bind */
-	int stopping;
+	char                 node[96];
+	int                  stopping;
+	int                  freeing;           /* smpp_client_free running: no new work */
+	struct route_rt     *routes;
+	size_t               n_routes;
 
-	/* lease */
-	struct store_job lease_job;
-	const char *lease_params[4];
-	char p_limit[16], p_lease_secs[16];
-	int lease_in_flight;
-	int lease_more;                 /* the last lease filled its limit: look again soon */
-	ev_timer poll;
+	struct resp_item    *resp;
+	size_t               n_resp, cap_resp;
+	struct resp_part    *rparts;
+	size_t               n_rparts, cap_rparts;
+	struct batch         resp_batch;
 
-	/* submit_sm_resp outcomes */
-	struct resp_item *resp;
-	size_t n_resp, resp_cap;
-	struct batch resp_batch;
-	struct resp_item *resp_sending;
+	struct rcpt_item    *rcpt;
+	size_t               n_rcpt, cap_rcpt;
+	struct batch         rcpt_batch;
+	struct rcpt_item    *rcpt_sending;
 
-	/* receipts */
-	struct rcpt_item *rcpt;
-	size_t n_rcpt;
-	struct batch rcpt_batch;
-	struct rcpt_item *rcpt_sending;
+	struct store_job     parked_job;
+	int                  parked_in_flight, parked_wanted;
+	struct store_job     sweep_job;
+	int                  sweep_in_flight;
+	struct batch         stats_batch;
+	unsigned             stats_rounds;
 
-	/* parked receipts and housekeeping */
-	struct store_job parked_job;
-	int parked_in_flight, parked_wanted;
-	struct store_job sweep_job;
-	int sweep_in_flight;
-	ev_timer sweep;
-
-	ev_timer flush;
+	ev_timer             pump, poll, sweep, stats;
 };
 
-static void client_lease(struct smpp_client *c);
-static void client_flush(struct smpp_client *c);
+static void route_pump(struct route_rt *rt);
+static void route_lease(struct route_rt *rt);
+static void engine_flush(struct smpp_client *e);
 
-/* --- text ---------------------------------------------------------------------- */
-
-long smpp_client_encode_text(const char *utf8, size_t len, uint8_t *out, size_t cap, uint8_t *dc)
-{
-	int plain = 1;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)utf8[i];
-		/* ASCII that GSM 03.38's default table writes at the same code point */
-		if (ch >= 0x80 || (ch < 0x20 && ch != '\n' && ch != '\r') || strchr("@$_`{}[]~\\^|", ch)) {
-			plain = 0;
-			break;
-		}
-	}
-	if (plain) {
-		if (len > cap)
-			return -1;
-		memcpy(out, utf8, len);
-		*dc = 0;
-		return (long)len;
-	}
-	size_t o = 0;
-	for (size_t i = 0; i < len;) {
-		unsigned char b = (unsigned char)utf8[i];
-		uint32_t cp;
-		size_t n;
-		if (b < 0x80) { cp = b; n = 1; }
-		else if ((b & 0xE0) == 0xC0 && i + 1 < len) { cp = ((b & 0x1Fu) << 6) | (utf8[i + 1] & 0x3F); n = 2; }
-		else if ((b & 0xF0) == 0xE0 && i + 2 < len) {
-			cp = ((b & 0x0Fu) << 12) | ((utf8[i + 1] & 0x3Fu) << 6) | (utf8[i + 2] & 0x3F); n = 3;
-		} else if ((b & 0xF8) == 0xF0 && i + 3 < len) {
-			cp = ((b & 0x07u) << 18) | ((utf8[i + 1] & 0x3Fu) << 12) | ((utf8[i + 2] & 0x3Fu) << 6) |
-			     (utf8[i + 3] & 0x3F); n = 4;
-		} else { cp = 0xFFFD; n = 1; }
-		i += n;
-		if (cp >= 0x10000) {
-			if (o + 4 > cap)
-				return -1;
-			cp -= 0x10000;
-			util_put_be16(out + o, (uint16_t)(0xD800 + (cp >> 10)));
-			util_put_be16(out + o + 2, (uint16_t)(0xDC00 + (cp & 0x3FF)));
-			o += 4;
-		} else {
-			if (o + 2 > cap)
-				return -1;
-			util_put_be16(out + o, (uint16_t)cp);
-			o += 2;
-		}
-	}
-	*dc = 8;
-	return (long)o;
-}
+/* --- helpers ------------------------------------------------------------------- */
 
 /* Network bytes -> printable ASCII for SQL text (valid UTF-8, no NUL). */
 static void escape_text(const uint8_t *in, size_t len, char *out, size_t cap)
@@ -167,35 +193,40 @@ static void escape_text(const uint8_t *in, size_t len, char *out, size_t cap)
 	out[o] = '\0';
 }
 
-/* --- PostgreSQL array literals --------------------------------------------------- */
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 256;
+	while (c < need)
+		c *= 2;
+	void *n = realloc(*p, c * size);
+	if (!n)
+		return -1;
+	*p = n;
+	*cap = c;
+	return 0;
+}
 
+/* PostgreSQL array literals. */
 struct sbuf { char *p; size_t len, cap; int oom; };
 
 static void sb_put(struct sbuf *b, const char *s, size_t n)
 {
-	if (b->oom)
+	if (b->oom || grow((void **)&b->p, &b->cap, b->len + n + 1, 1) < 0) {
+		b->oom = 1;
 		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
 	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 }
 
-static void sb_elem_text(struct sbuf *b, const char *s, int first)
+static void sb_sep(struct sbuf *b, size_t i) { sb_put(b, i ? "," : "{", 1); }
+
+static void sb_text(struct sbuf *b, size_t i, const char *s)
 {
-	if (!first)
-		sb_put(b, ",", 1);
+	sb_sep(b, i);
 	if (!s) {
 		sb_put(b, "NULL", 4);
 		return;
@@ -209,22 +240,30 @@ static void sb_elem_text(struct sbuf *b, const char *s, int first)
 	sb_put(b, "\"", 1);
 }
 
-static void sb_elem_num(struct sbuf *b, long long v, int is_null, int first)
+static void sb_num(struct sbuf *b, size_t i, long long v, int is_null)
 {
 	char num[32];
-	if (!first)
-		sb_put(b, ",", 1);
-	if (is_null) {
-		sb_put(b, "NULL", 4);
-		return;
-	}
-	int n = snprintf(num, sizeof(num), "%lld", v);
+	sb_sep(b, i);
+	int n = is_null ? snprintf(num, sizeof(num), "NULL") : snprintf(num, sizeof(num), "%lld", v);
 	sb_put(b, num, (size_t)n);
+}
+
+static char *sb_done(struct sbuf *b, size_t n, int *oom)
+{
+	if (n == 0)
+		sb_put(b, "{", 1);
+	sb_put(b, "}", 1);
+	if (b->oom) {
+		*oom = 1;
+		free(b->p);
+		return NULL;
+	}
+	return b->p;
 }
 
 static void batch_reset(struct batch *bt)
 {
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 16; i++) {
 		free(bt->lit[i]);
 		bt->lit[i] = NULL;
 	}
@@ -232,192 +271,134 @@ static void batch_reset(struct batch *bt)
 	bt->n = 0;
 }
 
-/* --- submit_sm_resp outcomes --------------------------------------------------------- */
-
-static int status_is_temporary(uint32_t status)
+static int status_is_throttle(uint32_t status)
 {
-	switch (status) {
-	case SMPP_ESME_RTHROTTLED:
-	case SMPP_ESME_RMSGQFUL:
-	case SMPP_ESME_RSYSERR:
-	case SMPP_STATUS_TIMEOUT:
-	case SMPP_STATUS_LINK_LOST:
-		return 1;
-	default:
-		return 0;
-	}
+	return status == SMPP_ESME_RTHROTTLED || status == SMPP_ESME_RMSGQFUL;
 }
 
-static void resp_done(struct store_job *job, enum store_error e, const char *err)
-{
-	struct batch *bt = job->arg;
-	struct smpp_client *c = bt->c;
-	if (e != STORE_OK) {
-		/* retry=1 jobs only fail on an SQL error: a bug, not an outage */
-		log_error("smpp", "route=%s ev=resp_batch_failed n=%zu err=\"%s\"", c->cfg->smpp_route, bt->n, err);
-	} else {
-		log_debug("smpp", "route=%s ev=resp_batch_stored n=%zu", c->cfg->smpp_route, bt->n);
-	}
-	batch_reset(bt);
-	/* receipts that beat their response may be parked: apply them now */
-	c->parked_wanted = 1;
-	client_flush(c);
-	client_lease(c);
-}
+/* --- submit_sm_resp outcomes -------------------------------------------------------- */
 
-static void resp_send(struct smpp_client *c)
+static struct resp_item *resp_push(struct smpp_client *e)
 {
-	struct batch *bt = &c->resp_batch;
-	if (bt->in_flight || c->n_resp == 0)
-		return;
-	size_t n = c->n_resp < BATCH_MAX ? c->n_resp : BATCH_MAX;
-	struct sbuf ids = {0}, sids = {0}, st = {0}, oc = {0}, det = {0};
-	sb_put(&ids, "{", 1); sb_put(&sids, "{", 1); sb_put(&st, "{", 1); sb_put(&oc, "{", 1); sb_put(&det, "{", 1);
-	for (size_t i = 0; i < n; i++) {
-		struct resp_item *r = &c->resp[i];
-		sb_elem_num(&ids, r->id, 0, i == 0);
-		sb_elem_text(&sids, r->smsc_id[0] ? r->smsc_id : NULL, i == 0);
-		sb_elem_num(&st, r->status, 0, i == 0);
-		sb_elem_text(&oc, r->outcome, i == 0);
-		sb_elem_text(&det, r->detail[0] ? r->detail : NULL, i == 0);
-	}
-	sb_put(&ids, "}", 1); sb_put(&sids, "}", 1); sb_put(&st, "}", 1); sb_put(&oc, "}", 1); sb_put(&det, "}", 1);
-	if (ids.oom || sids.oom || st.oom || oc.oom || det.oom) {
-		free(ids.p); free(sids.p); free(st.p); free(oc.p); free(det.p);
-		return;   /* try again on the next flush */
-	}
-	memmove(c->resp, c->resp + n, (c->n_resp - n) * sizeof(*c->resp));
-	c->n_resp -= n;
-	bt->lit[0] = ids.p; bt->lit[1] = sids.p; bt->lit[2] = st.p; bt->lit[3] = oc.p; bt->lit[5] = det.p;
-	snprintf(bt->p_retry, sizeof(bt->p_retry), "%.3f", c->cfg->smpp_retry_min);
-	bt->params[0] = bt->lit[0];
-	bt->params[1] = bt->lit[1];
-	bt->params[2] = bt->lit[2];
-	bt->params[3] = bt->lit[3];
-	bt->params[4] = bt->p_retry;
-	bt->params[5] = bt->lit[5];
-	bt->n = n;
-	bt->in_flight = 1;
-	bt->job = (struct store_job){ .stmt = &router_stmt_sms_resp, .nparams = 6, .params = bt->params,
-				      .done = resp_done, .arg = bt, .retry = 1 };
-	store_submit(c->store, &bt->job);
-}
-
-static struct resp_item *resp_push(struct smpp_client *c)
-{
-	if (c->n_resp >= c->resp_cap) {
-		struct resp_item *r = realloc(c->resp, (c->resp_cap + BATCH_MAX) * sizeof(*r));
-		if (!r)
-			return NULL;
-		c->resp = r;
-		c->resp_cap += BATCH_MAX;
-	}
-	return &c->resp[c->n_resp++];
-}
-
-static void on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_pdu *resp)
-{
-	struct smpp_client *c = arg;
-	struct resp_item *r = resp_push(c);
-	if (!r) {
-		log_error("smpp", "route=%s ev=out_of_memory recipient=%llu", c->cfg->smpp_route, (unsigned long long)tag);
-		return;   /* the lease expires and the sweep resends it */
-	}
+	if (grow((void **)&e->resp, &e->cap_resp, e->n_resp + 1, sizeof(*e->resp)) < 0)
+		return NULL;
+	struct resp_item *r = &e->resp[e->n_resp++];
 	memset(r, 0, sizeof(*r));
-	r->id = (long long)tag;
-	if (status == 0 && resp) {
-		if (dlr_normalise_id(resp->message_id, c->id_format, 0, r->smsc_id, sizeof(r->smsc_id)) < 0) {
-			char esc[200];
-			escape_text((const uint8_t *)resp->message_id, strlen(resp->message_id), esc, sizeof(esc));
-			log_warn("smpp", "route=%s ev=bad_message_id recipient=%lld id=\"%s\"", c->cfg->smpp_route, r->id, esc);
-			util_strlcpy(r->outcome, "perm", sizeof(r->outcome));
-			r->status = SMPP_ESME_RINVMSGID;
-			snprintf(r->detail, sizeof(r->detail), "submit_sm_resp without a usable message_id");
-		} else {
-			util_strlcpy(r->outcome, "ok", sizeof(r->outcome));
-			snprintf(r->detail, sizeof(r->detail), "submit_sm_resp ok");
+	return r;
+}
+
+/* Every part of this attempt is answered: one outcome for the recipient. */
+static void sms_finish(struct sms *sms)
+{
+	struct route_rt *rt = sms->rt;
+	struct smpp_client *e = rt->e;
+	struct resp_item *r = resp_push(e);
+	if (!r || grow((void **)&e->rparts, &e->cap_rparts, e->n_rparts + sms->n_parts, sizeof(*e->rparts)) < 0) {
+		if (r)
+			e->n_resp--;
+		log_error("smpp", "route=%s ev=out_of_memory recipient=%lld", rt->cfg->name, sms->id);
+		goto out;   /* the lease expires and the sweep sends it again */
+	}
+	r->id = sms->id;
+	r->parts = sms->total;
+	uint32_t perm = 0, temp = 0, lost = 0;
+	unsigned ok = 0;
+	for (unsigned i = 0; i < sms->n_parts; i++) {
+		struct part *p = &sms->parts[i];
+		if (p->status == 0) {
+			ok++;
+			if (!r->smsc_id[0])
+				util_strlcpy(r->smsc_id, p->smsc_id, sizeof(r->smsc_id));
+			struct resp_part *rp = &e->rparts[e->n_rparts++];
+			rp->id = sms->id;
+			rp->no = p->no;
+			util_strlcpy(rp->smsc_id, p->smsc_id, sizeof(rp->smsc_id));
+			rp->route = rt->cfg->name;
+		} else if (p->status == SMPP_STATUS_TIMEOUT || p->status == SMPP_STATUS_LINK_LOST) {
+			if (!lost || p->status == SMPP_STATUS_TIMEOUT)
+				lost = p->status;
+		} else if (config_route_temporary(rt->cfg, p->status)) {
+			if (!temp)
+				temp = p->status;
+		} else if (!perm) {
+			perm = p->status;
 		}
-	} else if (status == SMPP_STATUS_TIMEOUT || status == SMPP_STATUS_LINK_LOST) {
+	}
+	const char *parts_note = sms->total > 1 ? " parts" : "";
+	if (perm) {
+		util_strlcpy(r->outcome, "perm", sizeof(r->outcome));
+		r->status = (int)perm;
+		snprintf(r->detail, sizeof(r->detail), "submit_sm_resp status 0x%08x%s", perm,
+			 perm == SMPP_ESME_RINVMSGLEN && !ok ? " (text can't be sent)" : "");
+	} else if (lost == SMPP_STATUS_TIMEOUT) {
+		int unknown = strcmp(rt->cfg->no_response, "unknown") == 0;
+		util_strlcpy(r->outcome, unknown ? "unknown" : "temp", sizeof(r->outcome));
+		r->status = -1;
+		snprintf(r->detail, sizeof(r->detail), "no submit_sm_resp within %.0fs: %s (policy %s)",
+			 rt->cfg->response_timeout, unknown ? "outcome unknown" : "resend", rt->cfg->no_response);
+	} else if (lost) {
+		util_strlcpy(r->outcome, "retry", sizeof(r->outcome));
+		r->status = -2;
+		snprintf(r->detail, sizeof(r->detail), "not answered: connection lost or closed, resend");
+	} else if (temp) {
 		util_strlcpy(r->outcome, "temp", sizeof(r->outcome));
-		r->status = status == SMPP_STATUS_TIMEOUT ? -1 : -2;
-		snprintf(r->detail, sizeof(r->detail), "no submit_sm_resp (%s): resend",
-			 status == SMPP_STATUS_TIMEOUT ? "timeout" : "connection lost");
+		r->status = (int)temp;
+		snprintf(r->detail, sizeof(r->detail), "submit_sm_resp status 0x%08x: temporary, retry later", temp);
 	} else {
-		util_strlcpy(r->outcome, status_is_temporary(status) ? "temp" : "perm", sizeof(r->outcome));
-		r->status = (int)status;
-		snprintf(r->detail, sizeof(r->detail), "submit_sm_resp status 0x%08x", status);
+		util_strlcpy(r->outcome, "ok", sizeof(r->outcome));
+		snprintf(r->detail, sizeof(r->detail), "submit_sm_resp ok (%u/%u%s via %s)", ok + (sms->total - sms->n_parts),
+			 (unsigned)sms->total, parts_note, rt->cfg->name);
 	}
-	client_flush(c);
+out:
+	free(sms->enc);
+	free(sms->slices);
+	free(sms);
 }
 
-/* --- receipts ------------------------------------------------------------------------ */
-
-static void rcpt_done(struct store_job *job, enum store_error e, const char *err)
+static void part_answered(struct part *p, uint32_t status, const char *message_id)
 {
-	struct batch *bt = job->arg;
-	struct smpp_client *c = bt->c;
-	struct rcpt_item *items = c->rcpt_sending;
-	size_t n = bt->n;
-	if (e != STORE_OK) {
-		log_error("smpp", "route=%s ev=receipt_batch_failed n=%zu err=\"%s\"", c->cfg->smpp_route, n, err);
-	} else {
-		long long matched = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
-		long long parked = strtoll(PQgetvalue(job->res, 0, 1), NULL, 10);
-		log_debug("smpp", "route=%s ev=receipts_stored n=%zu final=%lld parked=%lld",
-			  c->cfg->smpp_route, n, matched, parked);
-		if (parked > 0)
-			c->parked_wanted = 1;
-		/* stored: now the SMSC may forget them */
-		for (size_t i = 0; i < n; i++) {
-			if (items[i].generation != c->generation)
-				continue;   /* that connection is gone: the SMSC will resend */
-			struct smpp_pdu ack;
-			smpp_pdu_init(&ack, items[i].command_id | 0x80000000u, items[i].seq);
-			smpp_session_send(c->sess, &ack);
+	struct sms *sms = p->sms;
+	struct route_rt *rt = sms->rt;
+	struct counters *c = p->sess ? &p->sess->c : NULL;
+	if (p->answered)
+		return;
+	p->answered = 1;
+	p->status = status;
+	if (status == 0) {
+		if (dlr_normalise_id(message_id ? message_id : "", rt->id_format, 0, p->smsc_id, sizeof(p->smsc_id)) < 0) {
+			char esc[200];
+			escape_text((const uint8_t *)(message_id ? message_id : ""), strlen(message_id ? message_id : ""),
+				    esc, sizeof(esc));
+			log_warn("smpp", "route=%s ev=bad_message_id recipient=%lld id=\"%s\"", rt->cfg->name, sms->id, esc);
+			p->status = SMPP_ESME_RINVMSGID;
 		}
 	}
-	free(c->rcpt_sending);
-	c->rcpt_sending = NULL;
-	batch_reset(bt);
-	client_flush(c);
+	if (c) {
+		if (p->status == 0)
+			c->resp_ok++;
+		else if (p->status == SMPP_STATUS_TIMEOUT)
+			c->timeouts++;
+		else if (p->status == SMPP_STATUS_LINK_LOST || config_route_temporary(rt->cfg, p->status))
+			c->resp_temp++;
+		else
+			c->resp_perm++;
+	}
+	if (status_is_throttle(status)) {
+		double now = ev_now(rt->e->loop);
+		if (c)
+			c->throttled++;
+		if (rt->cfg->tps > 0) {
+			rt->rate = rt->rate / 2 > 1 ? rt->rate / 2 : 1;
+		} else {
+			rt->paused_until = now + 1.0;
+		}
+		log_info("smpp", "route=%s ev=throttled status=0x%02x rate=%.1f", rt->cfg->name, status, rt->rate);
+	}
+	if (--sms->unanswered == 0 && sms->next_part == sms->n_parts)
+		sms_finish(sms);
 }
 
-static void rcpt_send(struct smpp_client *c)
-{
-	struct batch *bt = &c->rcpt_batch;
-	if (bt->in_flight || c->n_rcpt == 0)
-		return;
-	size_t n = c->n_rcpt < BATCH_MAX ? c->n_rcpt : BATCH_MAX;
-	struct sbuf sids = {0}, st = {0}, er = {0}, det = {0};
-	sb_put(&sids, "{", 1); sb_put(&st, "{", 1); sb_put(&er, "{", 1); sb_put(&det, "{", 1);
-	for (size_t i = 0; i < n; i++) {
-		struct rcpt_item *r = &c->rcpt[i];
-		sb_elem_text(&sids, r->smsc_id, i == 0);
-		sb_elem_text(&st, r->state[0] ? r->state : NULL, i == 0);
-		sb_elem_num(&er, r->err, r->err < 0, i == 0);
-		sb_elem_text(&det, r->detail, i == 0);
-	}
-	sb_put(&sids, "}", 1); sb_put(&st, "}", 1); sb_put(&er, "}", 1); sb_put(&det, "}", 1);
-	struct rcpt_item *sending = malloc(n * sizeof(*sending));
-	if (sids.oom || st.oom || er.oom || det.oom || !sending) {
-		free(sids.p); free(st.p); free(er.p); free(det.p); free(sending);
-		return;
-	}
-	memcpy(sending, c->rcpt, n * sizeof(*sending));
-	memmove(c->rcpt, c->rcpt + n, (c->n_rcpt - n) * sizeof(*c->rcpt));
-	c->n_rcpt -= n;
-	c->rcpt_sending = sending;
-	util_strlcpy(bt->p_route, c->cfg->smpp_route, sizeof(bt->p_route));
-	bt->lit[1] = sids.p; bt->lit[2] = st.p; bt->lit[3] = er.p; bt->lit[4] = det.p;
-	bt->params[0] = bt->p_route;
-	for (int i = 1; i < 5; i++)
-		bt->params[i] = bt->lit[i];
-	bt->n = n;
-	bt->in_flight = 1;
-	bt->job = (struct store_job){ .stmt = &router_stmt_sms_receipts, .nparams = 5, .params = bt->params,
-				      .done = rcpt_done, .arg = bt, .retry = 1 };
-	store_submit(c->store, &bt->job);
-}
+/* --- receipts --------------------------------------------------------------------------- */
 
 static const char *state_for(enum dlr_outcome o)
 {
@@ -429,13 +410,20 @@ static const char *state_for(enum dlr_outcome o)
 	}
 }
 
+static void answer(struct sess *s, const struct smpp_pdu *req, uint32_t status)
+{
+	struct smpp_pdu ack;
+	smpp_pdu_resp(&ack, req, status);
+	smpp_session_send(s->s, &ack);
+}
+
 static void on_request(void *arg, const struct smpp_pdu *req)
 {
-	struct smpp_client *c = arg;
-	struct smpp_pdu ack;
+	struct sess *s = arg;
+	struct route_rt *rt = s->rt;
+	struct smpp_client *e = rt->e;
 	if (req->hdr.command_id != SMPP_DELIVER_SM && req->hdr.command_id != SMPP_DATA_SM) {
-		smpp_pdu_resp(&ack, req, SMPP_ESME_RINVCMDID);
-		smpp_session_send(c->sess, &ack);
+		answer(s, req, SMPP_ESME_RINVCMDID);
 		return;
 	}
 	const uint8_t *text = req->short_message;
@@ -446,36 +434,30 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 		text_len = payload->length;
 	}
 	if (!dlr_is_receipt(req)) {
-		/* mobile-originated messages are stored by the SMPP server role; log them for now */
+		/* mobile-originated messages belong to the SMPP server role; log them for now */
 		char esc[DETAIL_MAX];
 		escape_text(text, text_len, esc, sizeof(esc));
-		log_warn("smpp", "route=%s ev=mo_not_stored src=%s dst=%s text=\"%s\"", c->cfg->smpp_route,
-			 req->source_addr, req->destination_addr, esc);
-		smpp_pdu_resp(&ack, req, 0);
-		smpp_session_send(c->sess, &ack);
+		log_warn("smpp", "route=%s bind=%s ev=mo_not_stored src=%s dst=%s text=\"%s\"", rt->cfg->name,
+			 s->name, req->source_addr, req->destination_addr, esc);
+		answer(s, req, 0);
 		return;
 	}
 	struct dlr d;
 	char norm[DLR_ID_MAX];
-	if (dlr_from_pdu(req, &d) < 0 || dlr_normalise_id(d.id, c->id_format, 1, norm, sizeof(norm)) < 0) {
+	if (dlr_from_pdu(req, &d) < 0 || dlr_normalise_id(d.id, rt->id_format, 1, norm, sizeof(norm)) < 0) {
 		char esc[DETAIL_MAX];
 		escape_text(text, text_len, esc, sizeof(esc));
-		log_warn("smpp", "route=%s ev=receipt_unreadable text=\"%s\"", c->cfg->smpp_route, esc);
-		smpp_pdu_resp(&ack, req, 0);   /* resending it would not make it readable */
-		smpp_session_send(c->sess, &ack);
+		log_warn("smpp", "route=%s bind=%s ev=receipt_unreadable text=\"%s\"", rt->cfg->name, s->name, esc);
+		answer(s, req, 0);   /* sending it again would not make it readable */
 		return;
 	}
-	if (c->n_rcpt % 256 == 0) {
-		struct rcpt_item *r = realloc(c->rcpt, (c->n_rcpt + 256) * sizeof(*r));
-		if (!r) {
-			smpp_pdu_resp(&ack, req, 0x64);
-			smpp_session_send(c->sess, &ack);
-			return;
-		}
-		c->rcpt = r;
+	if (grow((void **)&e->rcpt, &e->cap_rcpt, e->n_rcpt + 1, sizeof(*e->rcpt)) < 0) {
+		answer(s, req, 0x64);   /* ESME_RX_T_APPN: temporary, the SMSC sends it again */
+		return;
 	}
-	struct rcpt_item *r = &c->rcpt[c->n_rcpt++];
+	struct rcpt_item *r = &e->rcpt[e->n_rcpt++];
 	memset(r, 0, sizeof(*r));
+	r->route = rt->cfg->name;
 	util_strlcpy(r->smsc_id, norm, sizeof(r->smsc_id));
 	util_strlcpy(r->state, state_for(d.outcome), sizeof(r->state));
 	r->err = d.outcome == DLR_DELIVERED ? -1 : d.err;
@@ -483,263 +465,817 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 		escape_text(text, text_len, r->detail, sizeof(r->detail));
 	else
 		snprintf(r->detail, sizeof(r->detail), "tlv message_state=%d", d.message_state);
+	r->sess = s;
+	r->generation = s->generation;
 	r->seq = req->hdr.sequence_number;
 	r->command_id = req->hdr.command_id;
-	r->generation = c->generation;
-	client_flush(c);
+	s->c.receipts++;
+	if (d.outcome == DLR_DELIVERED)
+		s->c.receipts_delivered++;
+	else if (d.outcome == DLR_FAILED || d.outcome == DLR_EXPIRED)
+		s->c.receipts_failed++;
 }
 
-/* --- parked receipts and housekeeping ----------------------------------------------- */
+/* --- batches to the store ------------------------------------------------------------- */
 
-static void parked_done(struct store_job *job, enum store_error e, const char *err)
+static void resp_done(struct store_job *job, enum store_error err, const char *msg)
 {
-	struct smpp_client *c = job->arg;
-	c->parked_in_flight = 0;
-	if (e != STORE_OK)
-		log_error("smpp", "route=%s ev=apply_parked_failed err=\"%s\"", c->cfg->smpp_route, err);
-	else if (strcmp(PQgetvalue(job->res, 0, 0), "0") != 0)
-		log_info("smpp", "route=%s ev=parked_applied receipts=%s final=%s", c->cfg->smpp_route,
-			 PQgetvalue(job->res, 0, 0), PQgetvalue(job->res, 0, 1));
-	client_flush(c);
+	struct batch *bt = job->arg;
+	struct smpp_client *e = bt->e;
+	if (err != STORE_OK)
+		log_error("smpp", "ev=resp_batch_failed n=%zu err=\"%s\"", bt->n, msg);
+	batch_reset(bt);
+	e->parked_wanted = 1;   /* receipts that beat their response may be parked */
+	engine_flush(e);
+	for (size_t i = 0; i < e->n_routes; i++)
+		route_lease(&e->routes[i]);
 }
 
-static void sweep_done(struct store_job *job, enum store_error e, const char *err)
+static void resp_send(struct smpp_client *e)
 {
-	struct smpp_client *c = job->arg;
-	c->sweep_in_flight = 0;
-	if (e != STORE_OK) {
-		if (e == STORE_SQL_ERROR)
-			log_error("smpp", "ev=sweep_failed err=\"%s\"", err);
+	struct batch *bt = &e->resp_batch;
+	if (bt->in_flight || e->n_resp == 0)
+		return;
+	size_t n = e->n_resp < BATCH_MAX ? e->n_resp : BATCH_MAX;
+	/* the parts of those n recipients: rparts are in recipient order */
+	size_t np = 0;
+	while (np < e->n_rparts && np < e->n_rparts) {
+		size_t k;
+		for (k = 0; k < n; k++)
+			if (e->resp[k].id == e->rparts[np].id)
+				break;
+		if (k == n)
+			break;
+		np++;
+	}
+	struct sbuf b[10] = {{0}};
+	for (size_t i = 0; i < n; i++) {
+		struct resp_item *r = &e->resp[i];
+		sb_num(&b[0], i, r->id, 0);
+		sb_text(&b[1], i, r->outcome);
+		sb_num(&b[2], i, r->status, 0);
+		sb_text(&b[3], i, r->detail);
+		sb_num(&b[4], i, r->parts, 0);
+		sb_text(&b[5], i, r->smsc_id[0] ? r->smsc_id : NULL);
+	}
+	for (size_t i = 0; i < np; i++) {
+		struct resp_part *p = &e->rparts[i];
+		sb_num(&b[6], i, p->id, 0);
+		sb_num(&b[7], i, p->no, 0);
+		sb_text(&b[8], i, p->smsc_id);
+		sb_text(&b[9], i, p->route);
+	}
+	int oom = 0;
+	char *lit[10];
+	for (int i = 0; i < 10; i++)
+		lit[i] = sb_done(&b[i], i < 6 ? n : np, &oom);
+	if (oom) {
+		for (int i = 0; i < 10; i++)
+			free(lit[i]);
+		return;   /* next pump tries again */
+	}
+	memmove(e->resp, e->resp + n, (e->n_resp - n) * sizeof(*e->resp));
+	e->n_resp -= n;
+	memmove(e->rparts, e->rparts + np, (e->n_rparts - np) * sizeof(*e->rparts));
+	e->n_rparts -= np;
+	/* $1 ids $2 outcome $3 status $4 detail $5 retry $6 parts $7 smsc_id $8..$11 part rows */
+	static const int slot[10] = { 0, 1, 2, 3, 5, 6, 7, 8, 9, 10 };
+	for (int i = 0; i < 10; i++) {
+		bt->lit[slot[i]] = lit[i];
+		bt->params[slot[i]] = lit[i];
+	}
+	snprintf(bt->p_retry, sizeof(bt->p_retry), "%.3f", e->cfg->smpp_retry_min);
+	bt->params[4] = bt->p_retry;
+	bt->n = n;
+	bt->in_flight = 1;
+	bt->job = (struct store_job){ .stmt = &router_stmt_sms_resp, .nparams = 11, .params = bt->params,
+				      .done = resp_done, .arg = bt, .retry = 1 };
+	store_submit(e->store, &bt->job);
+}
+
+static void rcpt_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct batch *bt = job->arg;
+	struct smpp_client *e = bt->e;
+	struct rcpt_item *items = e->rcpt_sending;
+	size_t n = bt->n;
+	if (err != STORE_OK) {
+		log_error("smpp", "ev=receipt_batch_failed n=%zu err=\"%s\"", n, msg);
+	} else {
+		if (strtoll(PQgetvalue(job->res, 0, 1), NULL, 10) > 0)
+			e->parked_wanted = 1;
+		/* stored: now the SMSC may forget them */
+		for (size_t i = 0; i < n; i++) {
+			struct rcpt_item *r = &items[i];
+			if (r->generation != r->sess->generation)
+				continue;   /* that connection is gone: the SMSC sends it again */
+			struct smpp_pdu ack;
+			smpp_pdu_init(&ack, r->command_id | 0x80000000u, r->seq);
+			smpp_session_send(r->sess->s, &ack);
+		}
+	}
+	free(e->rcpt_sending);
+	e->rcpt_sending = NULL;
+	batch_reset(bt);
+	engine_flush(e);
+}
+
+static void rcpt_send(struct smpp_client *e)
+{
+	struct batch *bt = &e->rcpt_batch;
+	if (bt->in_flight || e->n_rcpt == 0)
+		return;
+	size_t n = e->n_rcpt < BATCH_MAX ? e->n_rcpt : BATCH_MAX;
+	struct sbuf b[5] = {{0}};
+	for (size_t i = 0; i < n; i++) {
+		struct rcpt_item *r = &e->rcpt[i];
+		sb_text(&b[0], i, r->route);
+		sb_text(&b[1], i, r->smsc_id);
+		sb_text(&b[2], i, r->state[0] ? r->state : NULL);
+		sb_num(&b[3], i, r->err, r->err < 0);
+		sb_text(&b[4], i, r->detail);
+	}
+	int oom = 0;
+	char *lit[5];
+	for (int i = 0; i < 5; i++)
+		lit[i] = sb_done(&b[i], n, &oom);
+	struct rcpt_item *sending = oom ? NULL : malloc(n * sizeof(*sending));
+	if (!sending) {
+		for (int i = 0; i < 5; i++)
+			free(lit[i]);
 		return;
 	}
-	const char *a = PQgetvalue(job->res, 0, 0), *b = PQgetvalue(job->res, 0, 1), *d = PQgetvalue(job->res, 0, 2);
-	if (strcmp(a, "0") || strcmp(b, "0") || strcmp(d, "0"))
-		log_info("smpp", "ev=sweep requeued=%s expired=%s unknown=%s", a, b, d);
-	if (strcmp(a, "0"))
-		client_lease(c);
-}
-
-static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop; (void)revents;
-	struct smpp_client *c = w->data;
-	if (!c->sweep_in_flight && store_is_up(c->store)) {
-		c->sweep_in_flight = 1;
-		c->sweep_job = (struct store_job){ .stmt = &router_stmt_sweep, .done = sweep_done, .arg = c };
-		store_submit(c->store, &c->sweep_job);
+	memcpy(sending, e->rcpt, n * sizeof(*sending));
+	memmove(e->rcpt, e->rcpt + n, (e->n_rcpt - n) * sizeof(*e->rcpt));
+	e->n_rcpt -= n;
+	e->rcpt_sending = sending;
+	for (int i = 0; i < 5; i++) {
+		bt->lit[i] = lit[i];
+		bt->params[i] = lit[i];
 	}
-	c->parked_wanted = 1;
-	client_flush(c);
+	bt->n = n;
+	bt->in_flight = 1;
+	bt->job = (struct store_job){ .stmt = &router_stmt_sms_receipts, .nparams = 5, .params = bt->params,
+				      .done = rcpt_done, .arg = bt, .retry = 1 };
+	store_submit(e->store, &bt->job);
 }
 
-/* --- flushing ------------------------------------------------------------------------ */
-
-static void client_flush(struct smpp_client *c)
+static void parked_done(struct store_job *job, enum store_error err, const char *msg)
 {
-	resp_send(c);
-	rcpt_send(c);
-	if (c->parked_wanted && !c->parked_in_flight && !c->resp_batch.in_flight && store_is_up(c->store)) {
-		c->parked_wanted = 0;
-		c->parked_in_flight = 1;
-		c->parked_job = (struct store_job){ .stmt = &router_stmt_apply_parked, .done = parked_done,
-						    .arg = c, .retry = 1 };
-		store_submit(c->store, &c->parked_job);
+	struct smpp_client *e = job->arg;
+	e->parked_in_flight = 0;
+	if (err != STORE_OK)
+		log_error("smpp", "ev=apply_parked_failed err=\"%s\"", msg);
+	else if (strcmp(PQgetvalue(job->res, 0, 0), "0") != 0)
+		log_info("smpp", "ev=parked_applied receipts=%s final=%s", PQgetvalue(job->res, 0, 0),
+			 PQgetvalue(job->res, 0, 1));
+}
+
+static void engine_flush(struct smpp_client *e)
+{
+	resp_send(e);
+	rcpt_send(e);
+	if (e->parked_wanted && !e->parked_in_flight && !e->resp_batch.in_flight && store_is_up(e->store)) {
+		e->parked_wanted = 0;
+		e->parked_in_flight = 1;
+		e->parked_job = (struct store_job){ .stmt = &router_stmt_apply_parked, .done = parked_done,
+						    .arg = e, .retry = 1 };
+		store_submit(e->store, &e->parked_job);
 	}
 }
 
-static void flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* --- submitting ------------------------------------------------------------------------- */
+
+static struct sess *pick_tx(struct route_rt *rt)
 {
-	(void)loop; (void)revents;
-	client_flush(w->data);
+	for (unsigned k = 0; k < rt->n_sess; k++) {
+		struct sess *s = &rt->sess[(rt->rr + k) % rt->n_sess];
+		if (s->can_tx && smpp_session_window_free(s->s) > 0) {
+			rt->rr = (rt->rr + k + 1) % rt->n_sess;
+			return s;
+		}
+	}
+	return NULL;
 }
 
-/* --- lease and submit ---------------------------------------------------------------- */
+static unsigned tx_free(const struct route_rt *rt, unsigned *bound)
+{
+	unsigned free_slots = 0;
+	*bound = 0;
+	for (unsigned k = 0; k < rt->n_sess; k++) {
+		if (!rt->sess[k].can_tx || smpp_session_state(rt->sess[k].s) != SESS_BOUND)
+			continue;
+		(*bound)++;
+		free_slots += smpp_session_window_free(rt->sess[k].s);
+	}
+	return free_slots;
+}
 
-static void submit_row(struct smpp_client *c, long long id, const char *msisdn, const char *sender, const char *body)
+static void send_part(struct route_rt *rt, struct sess *s, struct sms *sms, struct part *p)
 {
 	struct smpp_pdu pdu;
-	static uint8_t text[65536];
+	uint8_t udh[8], ref_be[2], total = sms->total, seqn = p->no;
+	const struct text_part *sl = &sms->slices[p->no - 1];
+	uint16_t ref = (uint16_t)(rt->concat == TEXT_CONCAT_UDH8 ? (sms->id & 0xFF) : (sms->id & 0xFFFF));
+
 	smpp_pdu_init(&pdu, SMPP_SUBMIT_SM, 0);
-	int numeric = sender[0] != '\0';
-	for (const char *s = sender; *s; s++)
-		if (*s < '0' || *s > '9')
+	int numeric = sms->sender[0] != '\0';
+	for (const char *c = sms->sender; *c; c++)
+		if (*c < '0' || *c > '9')
 			numeric = 0;
-	pdu.source_addr_ton = numeric ? (uint8_t)c->cfg->smpp_source_ton : 5;
-	pdu.source_addr_npi = numeric ? (uint8_t)c->cfg->smpp_source_npi : 0;
-	util_strlcpy(pdu.source_addr, sender, sizeof(pdu.source_addr));
-	pdu.dest_addr_ton = (uint8_t)c->cfg->smpp_dest_ton;
-	pdu.dest_addr_npi = (uint8_t)c->cfg->smpp_dest_npi;
-	util_strlcpy(pdu.destination_addr, msisdn, sizeof(pdu.destination_addr));
+	pdu.source_addr_ton = numeric ? (uint8_t)rt->cfg->source_ton : 5;
+	pdu.source_addr_npi = numeric ? (uint8_t)rt->cfg->source_npi : 0;
+	util_strlcpy(pdu.source_addr, sms->sender, sizeof(pdu.source_addr));
+	pdu.dest_addr_ton = (uint8_t)rt->cfg->dest_ton;
+	pdu.dest_addr_npi = (uint8_t)rt->cfg->dest_npi;
+	util_strlcpy(pdu.destination_addr, sms->msisdn, sizeof(pdu.destination_addr));
 	pdu.registered_delivery = 1;
-	uint8_t dc;
-	long n = smpp_client_encode_text(body, strlen(body), text, sizeof(text), &dc);
-	pdu.data_coding = dc;
-	if (n < 0 || n > 65000) {
-		on_resp(c, (uint64_t)id, SMPP_ESME_RINVMSGLEN, NULL);
-		return;
-	}
-	if ((dc == 0 && n <= 160) || (dc == 8 && n <= 140)) {
-		memcpy(pdu.short_message, text, (size_t)n);
-		pdu.sm_length = (uint8_t)n;
+	pdu.data_coding = (uint8_t)sms->coding;
+	if (rt->concat == TEXT_CONCAT_PAYLOAD) {
+		smpp_tlv_add(&pdu, SMPP_TLV_MESSAGE_PAYLOAD, sms->enc, (uint16_t)sms->enc_len);
+	} else if (sms->total == 1) {
+		memcpy(pdu.short_message, sms->enc + sl->offset, sl->length);
+		pdu.sm_length = (uint8_t)sl->length;
+	} else if (rt->concat == TEXT_CONCAT_SAR) {
+		util_put_be16(ref_be, ref);
+		smpp_tlv_add(&pdu, SMPP_TLV_SAR_MSG_REF_NUM, ref_be, 2);
+		smpp_tlv_add(&pdu, SMPP_TLV_SAR_TOTAL_SEGMENTS, &total, 1);
+		smpp_tlv_add(&pdu, SMPP_TLV_SAR_SEGMENT_SEQNUM, &seqn, 1);
+		memcpy(pdu.short_message, sms->enc + sl->offset, sl->length);
+		pdu.sm_length = (uint8_t)sl->length;
 	} else {
-		smpp_tlv_add(&pdu, SMPP_TLV_MESSAGE_PAYLOAD, text, (uint16_t)n);
+		size_t ul = text_udh(udh, rt->concat, ref, total, seqn);
+		pdu.esm_class |= 0x40;
+		memcpy(pdu.short_message, udh, ul);
+		memcpy(pdu.short_message + ul, sms->enc + sl->offset, sl->length);
+		pdu.sm_length = (uint8_t)(ul + sl->length);
 	}
-	if (smpp_session_request(c->sess, &pdu, (uint64_t)id) < 0)
-		on_resp(c, (uint64_t)id, SMPP_STATUS_LINK_LOST, NULL);
+	p->sess = s;
+	sms->unanswered++;
+	s->c.submits++;
+	if (smpp_session_request(s->s, &pdu, (uint64_t)(uintptr_t)p) < 0)
+		part_answered(p, SMPP_STATUS_LINK_LOST, NULL);
 }
 
-static void lease_done(struct store_job *job, enum store_error e, const char *err)
+static void route_refill(struct route_rt *rt, double now)
 {
-	struct smpp_client *c = job->arg;
-	c->lease_in_flight = 0;
-	if (e != STORE_OK) {
-		if (e == STORE_SQL_ERROR)
-			log_error("smpp", "route=%s ev=lease_failed err=\"%s\"", c->cfg->smpp_route, err);
+	if (rt->cfg->tps <= 0)
+		return;
+	double dt = now - rt->last_refill;
+	rt->last_refill = now;
+	/* after throttling, creep back to the configured rate (+10% of it per second) */
+	if (rt->rate < rt->cfg->tps) {
+		rt->rate += rt->cfg->tps * 0.1 * dt;
+		if (rt->rate > rt->cfg->tps)
+			rt->rate = rt->cfg->tps;
+	}
+	double cap = rt->rate / 5 > 1 ? rt->rate / 5 : 1;
+	rt->tokens += dt * rt->rate;
+	if (rt->tokens > cap)
+		rt->tokens = cap;
+}
+
+static void route_pump(struct route_rt *rt)
+{
+	double now = ev_now(rt->e->loop);
+	route_refill(rt, now);
+	while (rt->q_head) {
+		if (rt->paused_until > now)
+			break;
+		if (rt->cfg->tps > 0 && rt->tokens < 1)
+			break;
+		struct sess *s = pick_tx(rt);
+		if (!s)
+			break;
+		struct sms *sms = rt->q_head;
+		struct part *p = &sms->parts[sms->next_part++];
+		if (sms->next_part == sms->n_parts) {
+			rt->q_head = sms->next;
+			if (!rt->q_head)
+				rt->q_tail = NULL;
+			rt->q_len--;
+		}
+		if (rt->cfg->tps > 0)
+			rt->tokens -= 1;
+		send_part(rt, s, sms, p);
+	}
+	route_lease(rt);
+}
+
+/* Leased recipients that can't go out (no bind, stopping): back to the queue in PostgreSQL. */
+static void route_give_back(struct route_rt *rt, const char *why)
+{
+	size_t n = 0;
+	while (rt->q_head) {
+		struct sms *sms = rt->q_head;
+		rt->q_head = sms->next;
+		rt->q_len--;
+		n++;
+		unsigned unsent = sms->n_parts - sms->next_part;
+		sms->next_part = sms->n_parts;
+		sms->unanswered += (uint8_t)unsent;
+		for (unsigned i = sms->n_parts - unsent; i < sms->n_parts; i++)
+			part_answered(&sms->parts[i], SMPP_STATUS_LINK_LOST, NULL);
+	}
+	rt->q_tail = NULL;
+	if (n)
+		log_info("smpp", "route=%s ev=gave_back recipients=%zu why=\"%s\"", rt->cfg->name, n, why);
+}
+
+/* A leased recipient becomes an sms with its parts. */
+static void route_enqueue(struct route_rt *rt, long long id, const char *msisdn, const char *sender,
+			  const char *body, const char *done_parts)
+{
+	static uint8_t enc[MAX_TEXT_OCTETS];
+	static struct text_part slices[TEXT_MAX_PARTS];
+	enum text_coding chosen;
+	size_t units;
+	long n = text_encode(body, strlen(body), rt->coding, enc, sizeof(enc), &chosen, &units);
+	if (n < 0 && rt->coding != TEXT_AUTO)
+		n = text_encode(body, strlen(body), TEXT_AUTO, enc, sizeof(enc), &chosen, &units);
+	int total = n < 0 ? -1 : text_split(enc, (size_t)n, chosen, rt->concat, slices, TEXT_MAX_PARTS);
+	if (total == 0) {   /* empty text: one empty part */
+		slices[0] = (struct text_part){ 0, 0 };
+		total = 1;
+	}
+	int failed = total < 0;
+	unsigned char done[TEXT_MAX_PARTS + 1] = {0};
+	unsigned n_done = 0;
+	for (const char *p = done_parts; !failed && *p;) {
+		if (*p >= '0' && *p <= '9') {
+			long v = strtol(p, (char **)&p, 10);
+			if (v >= 1 && v <= total && !done[v]) {
+				done[v] = 1;
+				n_done++;
+			}
+		} else {
+			p++;
+		}
+	}
+	unsigned n_parts = failed ? 1 : (unsigned)total - n_done;
+	struct sms *sms = calloc(1, sizeof(*sms) + (n_parts ? n_parts : 1) * sizeof(struct part));
+	if (!sms)
+		return;   /* the lease expires and the sweep sends it again */
+	sms->rt = rt;
+	sms->id = id;
+	util_strlcpy(sms->msisdn, msisdn, sizeof(sms->msisdn));
+	util_strlcpy(sms->sender, sender, sizeof(sms->sender));
+	if (failed) {
+		/* the text can't be carried: answer for it at once */
+		sms->total = 1;
+		sms->n_parts = 1;
+		sms->next_part = 1;
+		sms->unanswered = 1;
+		sms->parts[0] = (struct part){ .sms = sms, .no = 1 };
+		part_answered(&sms->parts[0], SMPP_ESME_RINVMSGLEN, NULL);
+		return;
+	}
+	sms->coding = chosen;
+	sms->total = (uint8_t)total;
+	sms->n_parts = (uint8_t)n_parts;
+	sms->enc = malloc((size_t)n ? (size_t)n : 1);
+	sms->slices = malloc((size_t)total * sizeof(*sms->slices));
+	if (!sms->enc || !sms->slices) {
+		free(sms->enc);
+		free(sms->slices);
+		free(sms);
+		return;
+	}
+	memcpy(sms->enc, enc, (size_t)n);
+	sms->enc_len = (size_t)n;
+	memcpy(sms->slices, slices, (size_t)total * sizeof(*slices));
+	unsigned k = 0;
+	for (int no = 1; no <= total; no++)
+		if (!done[no])
+			sms->parts[k++] = (struct part){ .sms = sms, .no = (uint8_t)no };
+	if (n_parts == 0) {
+		/* every part was accepted in an earlier attempt */
+		sms->n_parts = 0;
+		sms_finish(sms);
+		return;
+	}
+	if (rt->q_tail)
+		rt->q_tail->next = sms;
+	else
+		rt->q_head = sms;
+	rt->q_tail = sms;
+	rt->q_len++;
+}
+
+static void lease_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct route_rt *rt = job->arg;
+	rt->lease_in_flight = 0;
+	if (err != STORE_OK) {
+		if (err == STORE_SQL_ERROR)
+			log_error("smpp", "route=%s ev=lease_failed err=\"%s\"", rt->cfg->name, msg);
 		return;
 	}
 	int rows = PQntuples(job->res);
-	long limit = strtol(c->p_limit, NULL, 10);
 	for (int i = 0; i < rows; i++)
-		submit_row(c, strtoll(PQgetvalue(job->res, i, 0), NULL, 10), PQgetvalue(job->res, i, 1),
-			   PQgetvalue(job->res, i, 2), PQgetvalue(job->res, i, 3));
+		route_enqueue(rt, strtoll(PQgetvalue(job->res, i, 0), NULL, 10), PQgetvalue(job->res, i, 1),
+			      PQgetvalue(job->res, i, 2), PQgetvalue(job->res, i, 3), PQgetvalue(job->res, i, 5));
 	if (rows)
-		log_debug("smpp", "route=%s ev=leased n=%d", c->cfg->smpp_route, rows);
-	c->lease_more = rows >= limit;
-	if (c->lease_more)
-		client_lease(c);
+		log_debug("smpp", "route=%s ev=leased n=%d", rt->cfg->name, rows);
+	if (rt->e->stopping) {
+		route_give_back(rt, "stopping");
+		return;
+	}
+	route_pump(rt);
 }
 
-static void client_lease(struct smpp_client *c)
+static void route_lease(struct route_rt *rt)
 {
-	if (c->stopping || c->lease_in_flight || !store_is_up(c->store))
+	struct smpp_client *e = rt->e;
+	if (e->stopping || rt->lease_in_flight || !store_is_up(e->store))
 		return;
-	unsigned free_slots = smpp_session_window_free(c->sess);
-	/* wait for a meaningful chunk of the window unless it is nearly empty */
-	if (free_slots == 0 || (free_slots < c->cfg->smpp_window / 4 && free_slots < c->cfg->smpp_window))
+	unsigned bound;
+	unsigned free_slots = tx_free(rt, &bound);
+	if (!bound || free_slots <= rt->q_len)
 		return;
-	snprintf(c->p_limit, sizeof(c->p_limit), "%u", free_slots);
-	double lease = c->cfg->smpp_response_timeout * 6;
-	snprintf(c->p_lease_secs, sizeof(c->p_lease_secs), "%.0f", lease < 60 ? 60 : lease);
-	c->lease_params[0] = c->node;
-	c->lease_params[1] = c->cfg->smpp_route;
-	c->lease_params[2] = c->p_limit;
-	c->lease_params[3] = c->p_lease_secs;
-	c->lease_in_flight = 1;
-	c->lease_job = (struct store_job){ .stmt = &router_stmt_sms_lease, .nparams = 4,
-					   .params = c->lease_params, .done = lease_done, .arg = c };
-	store_submit(c->store, &c->lease_job);
+	size_t limit = free_slots - rt->q_len;
+	if (rt->cfg->tps > 0) {
+		size_t per_sec = (size_t)(rt->rate > 1 ? rt->rate : 1);
+		if (rt->q_len >= per_sec / 2 + 1)
+			return;   /* half a second of work is waiting already */
+		if (limit > per_sec)
+			limit = per_sec;
+	}
+	if (limit > 1000)
+		limit = 1000;
+	/* this route, and every route failing over to it while all its transmitters are down */
+	char *w = rt->p_routes;
+	w += sprintf(w, "{%s", rt->cfg->name);
+	for (size_t i = 0; i < e->n_routes; i++) {
+		struct route_rt *o = &e->routes[i];
+		unsigned ob;
+		if (o == rt || strcmp(o->cfg->failover, rt->cfg->name) != 0)
+			continue;
+		tx_free(o, &ob);
+		if (!ob)
+			w += sprintf(w, ",%s", o->cfg->name);
+	}
+	sprintf(w, "}");
+	snprintf(rt->p_limit, sizeof(rt->p_limit), "%zu", limit);
+	double lease = rt->cfg->response_timeout * 6;
+	snprintf(rt->p_lease, sizeof(rt->p_lease), "%.0f", lease < 60 ? 60 : lease);
+	rt->lease_params[0] = e->node;
+	rt->lease_params[1] = rt->p_routes;
+	rt->lease_params[2] = rt->p_limit;
+	rt->lease_params[3] = rt->p_lease;
+	rt->lease_params[4] = rt->cfg->name;
+	rt->lease_in_flight = 1;
+	rt->lease_job = (struct store_job){ .stmt = &router_stmt_sms_lease, .nparams = 5,
+					    .params = rt->lease_params, .done = lease_done, .arg = rt };
+	store_submit(e->store, &rt->lease_job);
+}
+
+/* --- session events ----------------------------------------------------------------------- */
+
+static void on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_pdu *resp)
+{
+	struct sess *s = arg;
+	struct part *p = (struct part *)(uintptr_t)tag;
+	part_answered(p, status, resp ? resp->message_id : NULL);
+	if (!s->rt->e->freeing)
+		route_pump(s->rt);
+}
+
+static void on_bound(void *arg)
+{
+	struct sess *s = arg;
+	s->generation++;
+	if (s->was_bound)
+		s->c.reconnects++;
+	s->was_bound = 1;
+	route_pump(s->rt);
+}
+
+static void on_down(void *arg)
+{
+	struct sess *s = arg;
+	struct route_rt *rt = s->rt;
+	s->generation++;   /* receipts of that connection will not be answered on another */
+	unsigned bound;
+	tx_free(rt, &bound);
+	log_warn("smpp", "route=%s bind=%s ev=link_down transmitters_left=%u", rt->cfg->name, s->name, bound);
+	if (!bound)
+		route_give_back(rt, "no transmitter bound");
+}
+
+/* --- timers --------------------------------------------------------------------------------- */
+
+static void pump_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct smpp_client *e = w->data;
+	for (size_t i = 0; i < e->n_routes; i++)
+		if (e->routes[i].q_head)
+			route_pump(&e->routes[i]);
+	engine_flush(e);
 }
 
 static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
-	client_lease(w->data);
+	struct smpp_client *e = w->data;
+	for (size_t i = 0; i < e->n_routes; i++)
+		route_lease(&e->routes[i]);
 }
 
-/* --- session events -------------------------------------------------------------------- */
-
-static void on_bound(void *arg)
+static void sweep_done(struct store_job *job, enum store_error err, const char *msg)
 {
-	struct smpp_client *c = arg;
-	c->generation++;
-	client_lease(c);
+	struct smpp_client *e = job->arg;
+	e->sweep_in_flight = 0;
+	if (err != STORE_OK) {
+		if (err == STORE_SQL_ERROR)
+			log_error("smpp", "ev=sweep_failed err=\"%s\"", msg);
+		return;
+	}
+	const char *a = PQgetvalue(job->res, 0, 0), *b = PQgetvalue(job->res, 0, 1), *d = PQgetvalue(job->res, 0, 2);
+	if (strcmp(a, "0") || strcmp(b, "0") || strcmp(d, "0"))
+		log_info("smpp", "ev=sweep requeued=%s expired=%s unknown=%s", a, b, d);
 }
 
-static void on_down(void *arg)
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct smpp_client *c = arg;
-	log_warn("smpp", "route=%s ev=link_down", c->cfg->smpp_route);
+	(void)loop; (void)revents;
+	struct smpp_client *e = w->data;
+	if (!e->sweep_in_flight && store_is_up(e->store)) {
+		e->sweep_in_flight = 1;
+		e->sweep_job = (struct store_job){ .stmt = &router_stmt_sweep, .done = sweep_done, .arg = e };
+		store_submit(e->store, &e->sweep_job);
+	}
+	e->parked_wanted = 1;
 }
 
-/* --- public ------------------------------------------------------------------------------ */
+static void stats_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct batch *bt = job->arg;
+	if (err == STORE_SQL_ERROR)
+		log_error("smpp", "ev=stats_failed err=\"%s\"", msg);
+	batch_reset(bt);
+}
+
+static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct smpp_client *e = w->data;
+	struct batch *bt = &e->stats_batch;
+	int log_now = (e->stats_rounds++ % 12) == 0;
+	struct sbuf b[15] = {{0}};
+	size_t n = 0;
+	for (size_t i = 0; i < e->n_routes; i++) {
+		struct route_rt *rt = &e->routes[i];
+		for (unsigned k = 0; k < rt->n_sess; k++, n++) {
+			struct sess *s = &rt->sess[k];
+			unsigned window = rt->cfg->window;
+			unsigned used = smpp_session_state(s->s) == SESS_BOUND ? window - smpp_session_window_free(s->s) : 0;
+			const char *st = smpp_session_state_name(smpp_session_state(s->s));
+			sb_text(&b[0], n, rt->cfg->name);
+			sb_text(&b[1], n, s->name);
+			sb_text(&b[2], n, st);
+			sb_num(&b[3], n, used, 0);
+			sb_num(&b[4], n, window, 0);
+			const uint64_t v[10] = { s->c.submits, s->c.resp_ok, s->c.resp_temp, s->c.resp_perm, s->c.timeouts,
+						 s->c.receipts, s->c.receipts_delivered, s->c.receipts_failed,
+						 s->c.throttled, s->c.reconnects };
+			for (int j = 0; j < 10; j++)
+				sb_num(&b[5 + j], n, (long long)v[j], 0);
+			if (log_now)
+				log_info("smpp", "route=%s bind=%s ev=stats state=%s window=%u/%u submits=%llu resp_ok=%llu "
+					 "resp_temp=%llu resp_perm=%llu timeouts=%llu receipts=%llu throttled=%llu reconnects=%llu",
+					 rt->cfg->name, s->name, st, used, window, (unsigned long long)v[0],
+					 (unsigned long long)v[1], (unsigned long long)v[2], (unsigned long long)v[3],
+					 (unsigned long long)v[4], (unsigned long long)v[5], (unsigned long long)v[8],
+					 (unsigned long long)v[9]);
+		}
+	}
+	int oom = 0;
+	char *lit[15];
+	for (int i = 0; i < 15; i++)
+		lit[i] = sb_done(&b[i], n, &oom);
+	if (oom || bt->in_flight || !store_is_up(e->store)) {
+		for (int i = 0; i < 15; i++)
+			free(lit[i]);
+		return;
+	}
+	bt->params[0] = e->node;
+	for (int i = 0; i < 15; i++) {
+		bt->lit[i] = lit[i];
+		bt->params[i + 1] = lit[i];
+	}
+	bt->in_flight = 1;
+	bt->job = (struct store_job){ .stmt = &router_stmt_bind_stats, .nparams = 16, .params = bt->params,
+				      .done = stats_done, .arg = bt };
+	store_submit(e->store, &bt->job);
+}
+
+/* --- public --------------------------------------------------------------------------------- */
+
+static int parse_enum(const char *name, int (*fn)(const char *), int fallback)
+{
+	int v = fn(name);
+	return v < 0 ? fallback : v;
+}
 
 struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 				    const struct config *cfg, const char *node)
 {
-	struct smpp_client *c = calloc(1, sizeof(*c));
-	if (!c)
+	struct smpp_client *e = calloc(1, sizeof(*e));
+	if (!e)
 		return NULL;
-	c->loop = loop;
-	c->store = store;
-	c->cfg = cfg;
-	util_strlcpy(c->node, node, sizeof(c->node));
-	int fmt = dlr_id_format_parse(cfg->smpp_id_format);
-	c->id_format = fmt < 0 ? DLR_ID_AUTO : (enum dlr_id_format)fmt;
-	struct smpp_session_config sc = {
-		.name = cfg->smpp_route, .host = cfg->smpp_host, .port = cfg->smpp_port,
-		.system_id = cfg->smpp_system_id, .password = cfg->smpp_password,
-		.system_type = cfg->smpp_system_type, .bind_command = SMPP_BIND_TRANSCEIVER,
-		.window = cfg->smpp_window, .enquire_link = cfg->smpp_enquire_link,
-		.response_timeout = cfg->smpp_response_timeout,
-		.reconnect_min = cfg->smpp_reconnect_min, .reconnect_max = cfg->smpp_reconnect_max,
-	};
-	struct smpp_session_cb cb = { on_bound, on_down, on_resp, on_request };
-	c->sess = smpp_session_new(loop, &sc, &cb, c);
-	c->resp_cap = (size_t)cfg->smpp_window * 4 + BATCH_MAX;
-	c->resp = malloc(c->resp_cap * sizeof(*c->resp));
-	if (!c->sess || !c->resp) {
-		smpp_client_free(c);
-		return NULL;
+	e->loop = loop;
+	e->store = store;
+	e->cfg = cfg;
+	util_strlcpy(e->node, node, sizeof(e->node));
+	e->n_routes = cfg->n_routes;
+	e->routes = calloc(cfg->n_routes, sizeof(*e->routes));
+	if (!e->routes)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		struct route_rt *rt = &e->routes[i];
+		const struct route_config *rc = &cfg->routes[i];
+		rt->e = e;
+		rt->cfg = rc;
+		rt->id_format = (enum dlr_id_format)parse_enum(rc->id_format, dlr_id_format_parse, DLR_ID_AUTO);
+		rt->concat = (enum text_concat)parse_enum(rc->concat, text_concat_parse, TEXT_CONCAT_UDH8);
+		rt->coding = (enum text_coding)parse_enum(rc->coding, text_coding_parse, TEXT_AUTO);
+		if (strcmp(rc->coding, "auto") == 0)
+			rt->coding = TEXT_AUTO;
+		rt->rate = rc->tps;
+		rt->tokens = rc->tps > 0 ? 1 : 0;
+		rt->last_refill = ev_now(loop);
+		int pair = strcmp(rc->bind_mode, "tx+rx") == 0;
+		rt->n_sess = rc->binds * (pair ? 2 : 1);
+		rt->sess = calloc(rt->n_sess, sizeof(*rt->sess));
+		if (!rt->sess)
+			goto fail;
+		for (unsigned k = 0; k < rt->n_sess; k++) {
+			struct sess *s = &rt->sess[k];
+			uint32_t bind = SMPP_BIND_TRANSCEIVER;
+			s->rt = rt;
+			if (pair) {
+				int tx = (k % 2) == 0;
+				bind = tx ? SMPP_BIND_TRANSMITTER : SMPP_BIND_RECEIVER;
+				s->can_tx = tx;
+				s->can_rx = !tx;
+				snprintf(s->name, sizeof(s->name), "%s%u", tx ? "tx" : "rx", k / 2);
+			} else {
+				s->can_tx = s->can_rx = 1;
+				snprintf(s->name, sizeof(s->name), "trx%u", k);
+			}
+			char sname[48];
+			snprintf(sname, sizeof(sname), "%s/%s", rc->name, s->name);
+			struct smpp_session_config sc = {
+				.name = sname, .host = rc->host, .port = rc->port,
+				.system_id = rc->system_id, .password = rc->password, .system_type = rc->system_type,
+				.bind_command = bind, .window = rc->window, .enquire_link = rc->enquire_link,
+				.response_timeout = rc->response_timeout,
+				.reconnect_min = rc->reconnect_min, .reconnect_max = rc->reconnect_max,
+			};
+			struct smpp_session_cb cb = { on_bound, on_down, on_resp, on_request };
+			s->s = smpp_session_new(loop, &sc, &cb, s);
+			if (!s->s)
+				goto fail;
+		}
 	}
-	c->resp_batch.c = c;
-	c->rcpt_batch.c = c;
-	ev_timer_init(&c->poll, poll_cb, POLL_INTERVAL, POLL_INTERVAL);
-	c->poll.data = c;
-	ev_timer_init(&c->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
-	c->sweep.data = c;
-	ev_timer_init(&c->flush, flush_cb, FLUSH_DELAY, FLUSH_DELAY);
-	c->flush.data = c;
-	return c;
+	e->resp_batch.e = e;
+	e->rcpt_batch.e = e;
+	e->stats_batch.e = e;
+	ev_timer_init(&e->pump, pump_cb, PUMP_INTERVAL, PUMP_INTERVAL);
+	e->pump.data = e;
+	ev_timer_init(&e->poll, poll_cb, POLL_INTERVAL, POLL_INTERVAL);
+	e->poll.data = e;
+	ev_timer_init(&e->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
+	e->sweep.data = e;
+	ev_timer_init(&e->stats, stats_cb, 0.5, STATS_INTERVAL);
+	e->stats.data = e;
+	return e;
+fail:
+	smpp_client_free(e);
+	return NULL;
 }
 
-void smpp_client_start(struct smpp_client *c)
+void smpp_client_start(struct smpp_client *e)
 {
-	ev_timer_start(c->loop, &c->poll);
-	ev_timer_start(c->loop, &c->sweep);
-	ev_timer_start(c->loop, &c->flush);
-	smpp_session_start(c->sess);
+	ev_timer_start(e->loop, &e->pump);
+	ev_timer_start(e->loop, &e->poll);
+	ev_timer_start(e->loop, &e->sweep);
+	ev_timer_start(e->loop, &e->stats);
+	for (size_t i = 0; i < e->n_routes; i++)
+		for (unsigned k = 0; k < e->routes[i].n_sess; k++)
+			smpp_session_start(e->routes[i].sess[k].s);
 }
 
-void smpp_client_kick(struct smpp_client *c)
+void smpp_client_kick(struct smpp_client *e)
 {
-	client_lease(c);
+	for (size_t i = 0; i < e->n_routes; i++)
+		route_lease(&e->routes[i]);
 }
 
-void smpp_client_stop(struct smpp_client *c, double grace)
+void smpp_client_stop(struct smpp_client *e, double grace)
 {
-	c->stopping = 1;
-	ev_timer_stop(c->loop, &c->poll);
-	ev_timer_stop(c->loop, &c->sweep);
-	smpp_session_stop(c->sess, grace);
+	e->stopping = 1;
+	ev_timer_stop(e->loop, &e->poll);
+	ev_timer_stop(e->loop, &e->sweep);
+	for (size_t i = 0; i < e->n_routes; i++) {
+		struct route_rt *rt = &e->routes[i];
+		route_give_back(rt, "stopping");
+		for (unsigned k = 0; k < rt->n_sess; k++)
+			smpp_session_stop(rt->sess[k].s, grace);
+	}
+	engine_flush(e);
 }
 
-int smpp_client_busy(const struct smpp_client *c)
+int smpp_client_busy(const struct smpp_client *e)
 {
-	enum sess_state st = smpp_session_state(c->sess);
-	int window = (st == SESS_BOUND || st == SESS_UNBINDING);
-	return (window && smpp_session_window_free(c->sess) != c->cfg->smpp_window && !c->stopping) ||
-	       st == SESS_UNBINDING || c->n_resp || c->n_rcpt || c->resp_batch.in_flight ||
-	       c->rcpt_batch.in_flight || c->lease_in_flight;
+	if (e->n_resp || e->n_rcpt || e->resp_batch.in_flight || e->rcpt_batch.in_flight || e->parked_in_flight)
+		return 1;
+	for (size_t i = 0; i < e->n_routes; i++) {
+		const struct route_rt *rt = &e->routes[i];
+		if (rt->lease_in_flight || rt->q_head)
+			return 1;
+		for (unsigned k = 0; k < rt->n_sess; k++) {
+			enum sess_state st = smpp_session_state(rt->sess[k].s);
+			if (st == SESS_UNBINDING || (st == SESS_BOUND && e->stopping))
+				return 1;
+		}
+	}
+	return 0;
 }
 
 const char *smpp_client_state(void *arg)
 {
-	struct smpp_client *c = arg;
-	return smpp_session_state(c->sess) == SESS_BOUND ? "bound" : "down";
+	struct smpp_client *e = arg;
+	size_t up = 0;
+	for (size_t i = 0; i < e->n_routes; i++) {
+		unsigned bound;
+		tx_free(&e->routes[i], &bound);
+		up += bound > 0;
+	}
+	return up == e->n_routes ? "bound" : up ? "partial" : "down";
 }
 
-void smpp_client_free(struct smpp_client *c)
+size_t smpp_client_metrics(void *arg, char *buf, size_t cap)
 {
-	if (!c)
+	struct smpp_client *e = arg;
+	size_t o = 0;
+	static const char *const names[] = { "submits", "resp_ok", "resp_temp", "resp_perm", "timeouts",
+					     "receipts", "receipts_delivered", "receipts_failed", "throttled",
+					     "reconnects" };
+	for (int j = -1; j < 10; j++) {
+		const char *name = j < 0 ? "bound" : names[j];
+		int n = snprintf(buf + o, o < cap ? cap - o : 0, "# TYPE pushgate_smpp_%s %s\n", name,
+				 j < 0 ? "gauge" : "counter");
+		o += n > 0 ? (size_t)n : 0;
+		for (size_t i = 0; i < e->n_routes; i++) {
+			struct route_rt *rt = &e->routes[i];
+			for (unsigned k = 0; k < rt->n_sess; k++) {
+				struct sess *s = &rt->sess[k];
+				const uint64_t v[10] = { s->c.submits, s->c.resp_ok, s->c.resp_temp, s->c.resp_perm,
+							 s->c.timeouts, s->c.receipts, s->c.receipts_delivered,
+							 s->c.receipts_failed, s->c.throttled, s->c.reconnects };
+				unsigned long long val = j < 0 ? (smpp_session_state(s->s) == SESS_BOUND) : v[j];
+				n = snprintf(buf + o, o < cap ? cap - o : 0,
+					     "pushgate_smpp_%s{route=\"%s\",bind=\"%s\"} %llu\n", name, rt->cfg->name,
+					     s->name, val);
+				o += n > 0 ? (size_t)n : 0;
+			}
+		}
+	}
+	return o < cap ? o : cap;
+}
+
+void smpp_client_free(struct smpp_client *e)
+{
+	if (!e)
 		return;
-	ev_timer_stop(c->loop, &c->poll);
-	ev_timer_stop(c->loop, &c->sweep);
-	ev_timer_stop(c->loop, &c->flush);
-	smpp_session_free(c->sess);
-	batch_reset(&c->resp_batch);
-	batch_reset(&c->rcpt_batch);
-	free(c->rcpt_sending);
-	free(c->resp);
-	free(c->rcpt);
-	free(c);
+	e->stopping = e->freeing = 1;
+	ev_timer_stop(e->loop, &e->pump);
+	ev_timer_stop(e->loop, &e->poll);
+	ev_timer_stop(e->loop, &e->sweep);
+	ev_timer_stop(e->loop, &e->stats);
+	for (size_t i = 0; e->routes && i < e->n_routes; i++) {
+		struct route_rt *rt = &e->routes[i];
+		while (rt->q_head) {
+			struct sms *sms = rt->q_head;
+			rt->q_head = sms->next;
+			free(sms->enc);
+			free(sms->slices);
+			free(sms);
+		}
+		for (unsigned k = 0; rt->sess && k < rt->n_sess; k++)
+			smpp_session_free(rt->sess[k].s);
+		free(rt->sess);
+	}
+	free(e->routes);
+	batch_reset(&e->resp_batch);
+	batch_reset(&e->rcpt_batch);
+	batch_reset(&e->stats_batch);
+	free(e->rcpt_sending);
+	free(e->resp);
+	free(e->rparts);
+	free(e->rcpt);
+	free(e);
 }

@@ -593,6 +593,7 @@ void smpp_session_free(struct smpp_session *s)
 	if (!s)
 		return;
 	s->stopping = 1;
+	window_fail_all(s, SMPP_STATUS_LINK_LOST);   /* the owner frees what the window still holds */
 	if (s->fd >= 0) {
 		ev_io_stop(s->loop, &s->rio);
 		ev_io_stop(s->loop, &s->wio);

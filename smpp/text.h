@@ -30,8 +30,8 @@ enum text_concat {
 #define TEXT_PART_MAX  160      /* octets of one part's short_message, UDH included */
 
 /*
- * Encodes UTF-8 `in` as `coding` (TEXT_AUTO picks GSM7, then Latin-1, then
- * UCS-2).  Writes at most cap octets; *chosen gets the coding used; *units
+ * Encodes UTF-8 `in` as `coding` (TEXT_AUTO picks GSM7 when every character
+ * is in the GSM tables, else UCS-2: never Latin-1, which many SMSCs mishandle).  Writes at most cap octets; *chosen gets the coding used; *units
  * gets the length in the coding's units (septets for GSM7, incl. escapes;
  * octets for Latin-1; UTF-16 code units for UCS-2).  Returns the octet
  * count, or -1 when a character can't be represented in a forced coding,

@@ -51,6 +51,7 @@ struct pending {
 	const char          *params[6];
 	char                 p_account[24], p_validity[32], p_id[24];
 	char                *p_to;        /* text[] literal, malloc'd */
+	char                *p_routes;    /* text[] literal, malloc'd */
 	struct api_message   msg;
 	void                *json;
 	int                  bad;         /* body invalid: 400 once authenticated */
@@ -92,6 +93,7 @@ static void pending_free(struct pending *p)
 {
 	api_message_free(&p->msg, p->json);
 	free(p->p_to);
+	free(p->p_routes);
 	free(p);
 }
 
@@ -337,7 +339,8 @@ static void intake_submit(struct pending *p)
 {
 	size_t cap = p->msg.n_to * 22 + 3;
 	p->p_to = malloc(cap);
-	if (!p->p_to) {
+	p->p_routes = malloc(p->msg.n_to * 35 + 3);
+	if (!p->p_to || !p->p_routes) {
 		respond_error(p->req, 500, "internal", NULL, "out of memory");
 		pending_free(p);
 		return;
@@ -353,6 +356,20 @@ static void intake_submit(struct pending *p)
 	}
 	*w++ = '}';
 	*w = '\0';
+	/* each recipient's route (names are [A-Za-z0-9_.-]: no quoting needed) */
+	w = p->p_routes;
+	*w++ = '{';
+	for (size_t i = 0; i < p->msg.n_to; i++) {
+		const struct route_config *r = config_route_for(p->api->d.cfg, p->msg.to[i]);
+		const char *name = r ? r->name : "NULL";
+		size_t l = strlen(name);
+		if (i)
+			*w++ = ',';
+		memcpy(w, name, l);
+		w += l;
+	}
+	*w++ = '}';
+	*w = '\0';
 	snprintf(p->p_account, sizeof(p->p_account), "%lld", p->account_id);
 	snprintf(p->p_validity, sizeof(p->p_validity), "%.3f", p->api->d.cfg->smpp_validity);
 	p->kind = PEND_INTAKE;
@@ -360,7 +377,7 @@ static void intake_submit(struct pending *p)
 	p->params[1] = p->msg.from;
 	p->params[2] = p->msg.text;
 	p->params[3] = p->p_to;
-	p->params[4] = p->api->d.cfg->smpp_route;
+	p->params[4] = p->p_routes;
 	p->params[5] = p->p_validity;
 	p->job = (struct store_job){ .stmt = &router_stmt_intake, .nparams = 6, .params = p->params,
 				     .done = intake_done, .arg = p };
@@ -419,6 +436,25 @@ static void handle_healthz(struct api *api, struct http_request *req)
 					       "db_pending", (json_int_t)store_pending(api->d.store)));
 }
 
+static void handle_metrics(struct api *api, struct http_request *req)
+{
+	size_t cap = 256 * 1024;
+	char *buf = malloc(cap);
+	if (!buf) {
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
+		return;
+	}
+	int n = snprintf(buf, cap,
+			 "# TYPE pushgate_db_up gauge\npushgate_db_up %d\n"
+			 "# TYPE pushgate_db_pending gauge\npushgate_db_pending %zu\n",
+			 store_is_up(api->d.store), store_pending(api->d.store));
+	size_t o = n > 0 ? (size_t)n : 0;
+	if (api->d.smpp_metrics)
+		o += api->d.smpp_metrics(api->d.smpp_arg, buf + o, cap - o);
+	http_respond(req, 200, "Content-Type: text/plain; version=0.0.4\r\n", buf, o);
+	free(buf);
+}
+
 static int parse_id(const char *s, long long *out)
 {
 	long v;
@@ -442,6 +478,15 @@ void api_handle(struct http_request *req, void *arg)
 			return;
 		}
 		handle_healthz(api, req);
+		return;
+	}
+
+	if (strcmp(path, "/metrics") == 0) {
+		if (req->method != HTTP_M_GET) {
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			return;
+		}
+		handle_metrics(api, req);
 		return;
 	}
 

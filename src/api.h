@@ -19,6 +19,8 @@ struct api_deps {
 	const struct config *cfg;
 	/* "bound" / "down": state of the SMPP link for /healthz */
 	const char        *(*smpp_state)(void *arg);
+	/* Prometheus text of the SMPP counters for /metrics */
+	size_t             (*smpp_metrics)(void *arg, char *buf, size_t cap);
 	void                *smpp_arg;
 	/* called after intake committed new SMS work */
 	void               (*on_new_work)(void *arg);

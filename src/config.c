@@ -1,13 +1,17 @@
 /*
  * config.c: reads pushgate.ini (libinih) into struct config.
  *
- * One table lists every key with its type, bounds and place in the struct,
- * so defaults, parsing and validation can't drift apart.  Unknown keys,
- * out-of-range values and over-long lines are errors naming the line: a
- * daemon that guesses at its configuration is worse than one that refuses.
+ * Two tables list every key with its type, bounds and place in its struct
+ * (server/database keys in struct config, route keys in struct
+ * route_config), so defaults, parsing and validation can't drift apart.
+ * [route NAME] sections are applied after the whole file is read, on top
+ * of [smpp], so section order does not matter.  Unknown keys, out-of-range
+ * values and over-long lines are errors naming the line: a daemon that
+ * guesses at its configuration is worse than one that refuses.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +22,10 @@
 #include "log.h"
 #include "util.h"
 
-enum key_type { K_STR, K_SIZE, K_INT, K_UINT, K_DOUBLE };
+enum key_type { K_STR, K_SIZE, K_INT, K_UINT, K_DOUBLE, K_BOOL };
 
 struct key_def {
-	const char   *section;
+	const char   *section;    /* NULL in the route table */
 	const char   *name;
 	enum key_type type;
 	size_t        offset;
@@ -30,61 +34,100 @@ struct key_def {
 	const char   *def;        /* default, as written in the ini */
 };
 
-#define STR(sec, key, field, d) { sec, key, K_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, d }
-#define NUM(sec, key, t, field, lo, hi, d) { sec, key, t, offsetof(struct config, field), 0, lo, hi, d }
+#define CSTR(sec, key, field, d) { sec, key, K_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, d }
+#define CNUM(sec, key, t, field, lo, hi, d) { sec, key, t, offsetof(struct config, field), 0, lo, hi, d }
+#define RSTR(key, field, d) { NULL, key, K_STR, offsetof(struct route_config, field), sizeof(((struct route_config *)0)->field), 0, 0, d }
+#define RNUM(key, t, field, lo, hi, d) { NULL, key, t, offsetof(struct route_config, field), 0, lo, hi, d }
 
-static const struct key_def keys[] = {
-	STR("server", "http_listen", http_listen, "127.0.0.1:8080"),
-	NUM("server", "max_body", K_SIZE, max_body, 1024, 1073741824.0, "1048576"),
-	NUM("server", "max_recipients", K_SIZE, max_recipients, 1, 1000000, "1000"),
-	NUM("server", "max_text", K_SIZE, max_text, 1, 65536, "4096"),
-	STR("server", "log_level", log_level, "info"),
-	STR("server", "node_name", node_name, ""),
-	STR("database", "conninfo", conninfo, "dbname=pushgate"),
-	NUM("database", "batch_max", K_SIZE, batch_max, 1, 100000, "500"),
-	NUM("database", "reconnect_interval", K_DOUBLE, reconnect_interval, 0.01, 3600, "1"),
-	STR("smpp", "host", smpp_host, "127.0.0.1"),
-	NUM("smpp", "port", K_INT, smpp_port, 1, 65535, "2775"),
-	STR("smpp", "system_id", smpp_system_id, "pushgate"),
-	STR("smpp", "password", smpp_password, "secret"),
-	STR("smpp", "system_type", smpp_system_type, ""),
-	STR("smpp", "route", smpp_route, "default"),
-	NUM("smpp", "window", K_UINT, smpp_window, 1, 10000, "100"),
-	NUM("smpp", "enquire_link", K_DOUBLE, smpp_enquire_link, 0.1, 3600, "30"),
-	NUM("smpp", "response_timeout", K_DOUBLE, smpp_response_timeout, 0.1, 3600, "10"),
-	NUM("smpp", "reconnect_min", K_DOUBLE, smpp_reconnect_min, 0.01, 3600, "1"),
-	NUM("smpp", "reconnect_max", K_DOUBLE, smpp_reconnect_max, 0.01, 86400, "30"),
-	NUM("smpp", "source_ton", K_INT, smpp_source_ton, 0, 6, "5"),
-	NUM("smpp", "source_npi", K_INT, smpp_source_npi, 0, 18, "0"),
-	NUM("smpp", "dest_ton", K_INT, smpp_dest_ton, 0, 6, "1"),
-	NUM("smpp", "dest_npi", K_INT, smpp_dest_npi, 0, 18, "1"),
-	STR("smpp", "id_format", smpp_id_format, "auto"),
-	NUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
-	NUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
+static const struct key_def global_keys[] = {
+	CSTR("server", "http_listen", http_listen, "127.0.0.1:8080"),
+	CNUM("server", "max_body", K_SIZE, max_body, 1024, 1073741824.0, "1048576"),
+	CNUM("server", "max_recipients", K_SIZE, max_recipients, 1, 1000000, "1000"),
+	CNUM("server", "max_text", K_SIZE, max_text, 1, 65536, "4096"),
+	CSTR("server", "log_level", log_level, "info"),
+	CSTR("server", "node_name", node_name, ""),
+	CSTR("database", "conninfo", conninfo, "dbname=pushgate"),
+	CNUM("database", "batch_max", K_SIZE, batch_max, 1, 100000, "500"),
+	CNUM("database", "reconnect_interval", K_DOUBLE, reconnect_interval, 0.01, 3600, "1"),
+	CNUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
+	CNUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
 };
-#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct key_def route_keys[] = {
+	RSTR("route", name, "default"),          /* [smpp] only: the single route's name */
+	RSTR("host", host, "127.0.0.1"),
+	RNUM("port", K_INT, port, 1, 65535, "2775"),
+	RSTR("system_id", system_id, "pushgate"),
+	RSTR("password", password, "secret"),
+	RSTR("system_type", system_type, ""),
+	RSTR("bind_mode", bind_mode, "trx"),
+	RNUM("binds", K_UINT, binds, 1, 64, "1"),
+	RNUM("window", K_UINT, window, 1, 10000, "100"),
+	RNUM("tps", K_DOUBLE, tps, 0, 1000000, "0"),
+	RSTR("prefixes", prefixes, ""),
+	RNUM("default", K_BOOL, is_default, 0, 1, "no"),
+	RSTR("failover", failover, ""),
+	RSTR("id_format", id_format, "auto"),
+	RSTR("concat", concat, "udh8"),
+	RSTR("coding", coding, "auto"),
+	RNUM("enquire_link", K_DOUBLE, enquire_link, 0.1, 3600, "30"),
+	RNUM("response_timeout", K_DOUBLE, response_timeout, 0.1, 3600, "10"),
+	RNUM("reconnect_min", K_DOUBLE, reconnect_min, 0.01, 3600, "1"),
+	RNUM("reconnect_max", K_DOUBLE, reconnect_max, 0.01, 86400, "30"),
+	RNUM("source_ton", K_INT, source_ton, 0, 6, "1"),
+	RNUM("source_npi", K_INT, source_npi, 0, 18, "1"),
+	RNUM("dest_ton", K_INT, dest_ton, 0, 6, "1"),
+	RNUM("dest_npi", K_INT, dest_npi, 0, 18, "1"),
+	RSTR("temporary_errors", temporary_errors, "0x58,0x14,0x08,0x64,0xfe"),
+	RSTR("no_response", no_response, "resend"),
+};
+
+#define N_GLOBAL (sizeof(global_keys) / sizeof(global_keys[0]))
+#define N_ROUTE  (sizeof(route_keys) / sizeof(route_keys[0]))
+
+/* A [route NAME] key seen while reading, applied at the end. */
+struct route_value {
+	unsigned route;
+	unsigned key;
+	int      line;
+	char    *value;
+};
 
 struct load_ctx {
-	struct config *cfg;
-	char          *err;
-	size_t         errlen;
-	int            failed;
+	struct config      *cfg;
+	char               *err;
+	size_t              errlen;
+	int                 failed;
+	int                 line;
+	struct route_value *vals;
+	size_t              n_vals, cap_vals;
+	int                 smpp_route_keys;   /* [smpp] set a connection key */
 };
 
-static int set_key(struct config *cfg, const struct key_def *k, const char *value,
+static int set_key(void *base, const struct key_def *k, const char *section, const char *value,
 		   char *err, size_t errlen)
 {
-	char *field = (char *)cfg + k->offset;
+	char *field = (char *)base + k->offset;
 	long l;
 	double d;
 	switch (k->type) {
 	case K_STR:
 		if (strlen(value) >= k->size) {
 			snprintf(err, errlen, "[%s] %s: value longer than %zu characters",
-				 k->section, k->name, k->size - 1);
+				 section, k->name, k->size - 1);
 			return -1;
 		}
 		util_strlcpy(field, value, k->size);
+		return 0;
+	case K_BOOL:
+		if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "on"))
+			*(int *)(void *)field = 1;
+		else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "off"))
+			*(int *)(void *)field = 0;
+		else {
+			snprintf(err, errlen, "[%s] %s: '%s' is not yes or no", section, k->name, value);
+			return -1;
+		}
 		return 0;
 	case K_SIZE:
 	case K_INT:
@@ -106,34 +149,199 @@ static int set_key(struct config *cfg, const struct key_def *k, const char *valu
 	}
 range:
 	snprintf(err, errlen, "[%s] %s: '%s' is not a number from %g to %g",
-		 k->section, k->name, value, k->min, k->max);
+		 section, k->name, value, k->min, k->max);
 	return -1;
+}
+
+static void route_defaults(struct route_config *r)
+{
+	char ignored[8];
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < N_ROUTE; i++)
+		set_key(r, &route_keys[i], "smpp", route_keys[i].def, ignored, sizeof(ignored));
 }
 
 void config_defaults(struct config *cfg)
 {
 	char ignored[8];
 	memset(cfg, 0, sizeof(*cfg));
-	for (size_t i = 0; i < N_KEYS; i++)
-		set_key(cfg, &keys[i], keys[i].def, ignored, sizeof(ignored));
+	for (size_t i = 0; i < N_GLOBAL; i++)
+		set_key(cfg, &global_keys[i], global_keys[i].section, global_keys[i].def, ignored, sizeof(ignored));
+	route_defaults(&cfg->smpp);
+	cfg->smpp.is_default = 1;
+	cfg->routes[0] = cfg->smpp;
+	cfg->n_routes = 1;
+}
+
+static int find_key(const struct key_def *table, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(table[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int route_name_valid(const char *s)
+{
+	if (!*s || strlen(s) >= sizeof(((struct route_config *)0)->name) || strcasecmp(s, "null") == 0)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return 0;
+	return 1;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *ctx = user;
+	struct config *cfg = ctx->cfg;
 	if (ctx->failed)
 		return 0;
-	for (size_t i = 0; i < N_KEYS; i++) {
-		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0) {
-			if (set_key(ctx->cfg, &keys[i], value, ctx->err, ctx->errlen) < 0) {
-				ctx->failed = 1;
-				return 0;
+	for (size_t i = 0; i < N_GLOBAL; i++) {
+		if (strcmp(global_keys[i].section, section) == 0 && strcmp(global_keys[i].name, name) == 0) {
+			if (set_key(cfg, &global_keys[i], section, value, ctx->err, ctx->errlen) < 0)
+				goto fail;
+			return 1;
+		}
+	}
+	if (strcmp(section, "smpp") == 0) {
+		int k = find_key(route_keys, N_ROUTE, name);
+		if (k >= 0) {
+			if (set_key(&cfg->smpp, &route_keys[k], section, value, ctx->err, ctx->errlen) < 0)
+				goto fail;
+			return 1;
+		}
+	} else if (strncmp(section, "route ", 6) == 0) {
+		const char *rname = section + 6;
+		while (*rname == ' ')
+			rname++;
+		int k = find_key(route_keys, N_ROUTE, name);
+		if (k > 0) {   /* 0 is "route", meaningless inside a [route] */
+			if (!route_name_valid(rname)) {
+				snprintf(ctx->err, ctx->errlen, "[%s]: route names are 1-31 letters, digits, '_', '-', '.'", section);
+				goto fail;
 			}
+			unsigned r;
+			for (r = 0; r < cfg->n_routes; r++)
+				if (strcmp(cfg->routes[r].name, rname) == 0)
+					break;
+			if (r == cfg->n_routes) {
+				if (r >= CONFIG_MAX_ROUTES) {
+					snprintf(ctx->err, ctx->errlen, "more than %d routes", CONFIG_MAX_ROUTES);
+					goto fail;
+				}
+				memset(&cfg->routes[r], 0, sizeof(cfg->routes[r]));
+				util_strlcpy(cfg->routes[r].name, rname, sizeof(cfg->routes[r].name));
+				cfg->n_routes++;
+			}
+			if (ctx->n_vals == ctx->cap_vals) {
+				size_t cap = ctx->cap_vals ? ctx->cap_vals * 2 : 32;
+				struct route_value *v = realloc(ctx->vals, cap * sizeof(*v));
+				if (!v) {
+					snprintf(ctx->err, ctx->errlen, "out of memory");
+					goto fail;
+				}
+				ctx->vals = v;
+				ctx->cap_vals = cap;
+			}
+			char *copy = strdup(value);
+			if (!copy) {
+				snprintf(ctx->err, ctx->errlen, "out of memory");
+				goto fail;
+			}
+			ctx->vals[ctx->n_vals++] = (struct route_value){ r, (unsigned)k, ctx->line, copy };
 			return 1;
 		}
 	}
 	snprintf(ctx->err, ctx->errlen, "unknown key '%s' in section [%s]", name, section);
+fail:
 	ctx->failed = 1;
+	return 0;
+}
+
+/* "0x58, 20,0x14" -> numbers.  0 / -1. */
+static int parse_status_list(struct route_config *r, char *err, size_t errlen)
+{
+	const char *p = r->temporary_errors;
+	r->n_temp = 0;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		char *end;
+		unsigned long v = strtoul(p, &end, 0);
+		if (end == p || (*end && *end != ',' && *end != ' ') || v > 0xFFFFFFFFul || r->n_temp >= CONFIG_MAX_TEMP) {
+			snprintf(err, errlen, "[route %s] temporary_errors: '%s' is not a list of command_status values",
+				 r->name, r->temporary_errors);
+			return -1;
+		}
+		r->temp[r->n_temp++] = (uint32_t)v;
+		p = end;
+	}
+	return 0;
+}
+
+static int parse_prefixes(struct route_config *r, char *err, size_t errlen)
+{
+	const char *p = r->prefixes;
+	r->n_prefixes = 0;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		size_t n = 0;
+		char buf[21];
+		if (*p == '+')
+			p++;
+		while (*p >= '0' && *p <= '9' && n < sizeof(buf) - 1)
+			buf[n++] = *p++;
+		buf[n] = '\0';
+		if (n == 0 || (*p && *p != ',' && *p != ' ') || r->n_prefixes >= CONFIG_MAX_PREFIXES) {
+			snprintf(err, errlen, "[route %s] prefixes: '%s' is not a list of digit prefixes", r->name, r->prefixes);
+			return -1;
+		}
+		memcpy(r->prefix[r->n_prefixes++], buf, n + 1);
+	}
+	return 0;
+}
+
+static int one_of(const char *v, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(v, *list) == 0)
+			return 1;
+	return 0;
+}
+
+static int validate_route(struct config *cfg, struct route_config *r, char *err, size_t errlen)
+{
+	static const char *const fmts[] = { "auto", "hex", "dec", "hex2dec", "raw", NULL };
+	static const char *const modes[] = { "trx", "tx+rx", NULL };
+	static const char *const concats[] = { "udh8", "udh16", "sar", "payload", NULL };
+	static const char *const codings[] = { "auto", "gsm7", "latin1", "ucs2", NULL };
+	static const char *const noresp[] = { "resend", "unknown", NULL };
+	const char *bad = NULL, *val = NULL;
+	if (!one_of(r->id_format, fmts)) bad = "id_format", val = r->id_format;
+	else if (!one_of(r->bind_mode, modes)) bad = "bind_mode", val = r->bind_mode;
+	else if (!one_of(r->concat, concats)) bad = "concat", val = r->concat;
+	else if (!one_of(r->coding, codings)) bad = "coding", val = r->coding;
+	else if (!one_of(r->no_response, noresp)) bad = "no_response", val = r->no_response;
+	if (bad) {
+		snprintf(err, errlen, "[route %s] %s: '%s' is not allowed", r->name, bad, val);
+		return -1;
+	}
+	if (r->reconnect_max < r->reconnect_min) {
+		snprintf(err, errlen, "[route %s] reconnect_max is smaller than reconnect_min", r->name);
+		return -1;
+	}
+	if (r->failover[0] && (!config_route(cfg, r->failover) || !strcmp(r->failover, r->name))) {
+		snprintf(err, errlen, "[route %s] failover: no other route named '%s'", r->name, r->failover);
+		return -1;
+	}
+	if (parse_prefixes(r, err, errlen) < 0 || parse_status_list(r, err, errlen) < 0)
+		return -1;
 	return 0;
 }
 
@@ -149,16 +357,19 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "[server] log_level: '%s' is not debug|info|warn|error", cfg->log_level);
 		return -1;
 	}
-	if (cfg->smpp_reconnect_max < cfg->smpp_reconnect_min) {
-		snprintf(err, errlen, "[smpp] reconnect_max is smaller than reconnect_min");
-		return -1;
+	int defaults = 0;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->routes[i].name, cfg->routes[j].name) == 0) {
+				snprintf(err, errlen, "route '%s' is declared twice", cfg->routes[i].name);
+				return -1;
+			}
+		if (validate_route(cfg, &cfg->routes[i], err, errlen) < 0)
+			return -1;
+		defaults += cfg->routes[i].is_default;
 	}
-	const char *fmts[] = { "auto", "hex", "dec", "hex2dec", "raw" };
-	int ok = 0;
-	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
-		ok |= strcmp(cfg->smpp_id_format, fmts[i]) == 0;
-	if (!ok) {
-		snprintf(err, errlen, "[smpp] id_format: '%s' is not auto|hex|dec|hex2dec|raw", cfg->smpp_id_format);
+	if (defaults > 1) {
+		snprintf(err, errlen, "more than one route says 'default = yes'");
 		return -1;
 	}
 	return 0;
@@ -166,51 +377,119 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 
 static int finish(struct config *cfg, struct load_ctx *ctx, int rc)
 {
+	int result = -1;
 	if (ctx->failed)
-		return -1;
+		goto out;
 	if (rc > 0) {
 		snprintf(ctx->err, ctx->errlen, "line %d: syntax error (or longer than 200 characters)", rc);
-		return -1;
+		goto out;
 	}
 	if (rc < 0) {
 		snprintf(ctx->err, ctx->errlen, "cannot read the configuration file");
-		return -1;
+		goto out;
+	}
+	if (cfg->n_routes == 0) {
+		/* [smpp] is the route */
+		cfg->routes[0] = cfg->smpp;
+		cfg->routes[0].is_default = 1;
+		cfg->n_routes = 1;
+	} else {
+		/* every [route] starts from [smpp], then its own keys, in file order */
+		for (size_t r = 0; r < cfg->n_routes; r++) {
+			char name[32];
+			util_strlcpy(name, cfg->routes[r].name, sizeof(name));
+			cfg->routes[r] = cfg->smpp;
+			cfg->routes[r].is_default = 0;
+			cfg->routes[r].prefixes[0] = '\0';
+			cfg->routes[r].failover[0] = '\0';
+			util_strlcpy(cfg->routes[r].name, name, sizeof(cfg->routes[r].name));
+		}
+		for (size_t i = 0; i < ctx->n_vals; i++) {
+			struct route_value *v = &ctx->vals[i];
+			char section[64];
+			snprintf(section, sizeof(section), "route %s", cfg->routes[v->route].name);
+			if (set_key(&cfg->routes[v->route], &route_keys[v->key], section, v->value,
+				    ctx->err, ctx->errlen) < 0)
+				goto out;
+		}
+		if (cfg->n_routes == 1)
+			cfg->routes[0].is_default = 1;
 	}
 	const char *env = getenv("PUSHGATE_DB");
 	if (env && *env) {
 		if (strlen(env) >= sizeof(cfg->conninfo)) {
 			snprintf(ctx->err, ctx->errlen, "PUSHGATE_DB is too long");
-			return -1;
+			goto out;
 		}
 		util_strlcpy(cfg->conninfo, env, sizeof(cfg->conninfo));
 	}
-	return validate(cfg, ctx->err, ctx->errlen);
+	result = validate(cfg, ctx->err, ctx->errlen);
+out:
+	for (size_t i = 0; i < ctx->n_vals; i++)
+		free(ctx->vals[i].value);
+	free(ctx->vals);
+	return result;
 }
 
-int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+static int load_common(struct config *cfg, const char *path, const char *text, char *err, size_t errlen)
 {
-	struct load_ctx ctx = { cfg, err, errlen, 0 };
+	struct load_ctx ctx = { .cfg = cfg, .err = err, .errlen = errlen };
 	config_defaults(cfg);
-	int rc = ini_parse(path, on_key, &ctx);
+	cfg->n_routes = 0;   /* [route] sections decide; none -> [smpp] */
+	int rc = path ? ini_parse(path, on_key, &ctx) : ini_parse_string(text, on_key, &ctx);
 	if (rc > 0 && ctx.failed) {
 		size_t n = strlen(err);
 		snprintf(err + n, errlen - n, " (line %d)", rc);
 	}
-	if (rc < 0 && !ctx.failed) {
+	if (rc < 0 && !ctx.failed && path) {
 		snprintf(err, errlen, "cannot open %s", path);
+		free(ctx.vals);
 		return -1;
 	}
 	return finish(cfg, &ctx, rc);
 }
 
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	return load_common(cfg, path, NULL, err, errlen);
+}
+
 int config_load_string(struct config *cfg, const char *text, char *err, size_t errlen)
 {
-	struct load_ctx ctx = { cfg, err, errlen, 0 };
-	config_defaults(cfg);
-	int rc = ini_parse_string(text, on_key, &ctx);
-	if (rc > 0 && ctx.failed) {
-		size_t n = strlen(err);
-		snprintf(err + n, errlen - n, " (line %d)", rc);
+	return load_common(cfg, NULL, text, err, errlen);
+}
+
+const struct route_config *config_route(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (strcmp(cfg->routes[i].name, name) == 0)
+			return &cfg->routes[i];
+	return NULL;
+}
+
+const struct route_config *config_route_for(const struct config *cfg, const char *msisdn)
+{
+	const struct route_config *best = NULL, *def = NULL;
+	size_t best_len = 0;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct route_config *r = &cfg->routes[i];
+		if (r->is_default)
+			def = r;
+		for (size_t p = 0; p < r->n_prefixes; p++) {
+			size_t l = strlen(r->prefix[p]);
+			if (l > best_len && strncmp(msisdn, r->prefix[p], l) == 0) {
+				best = r;
+				best_len = l;
+			}
+		}
 	}
-	return finish(cfg, &ctx, rc);
+	return best ? best : def;
+}
+
+int config_route_temporary(const struct route_config *r, uint32_t status)
+{
+	for (size_t i = 0; i < r->n_temp; i++)
+		if (r->temp[i] == status)
+			return 1;
+	return 0;
 }

@@ -1,10 +1,49 @@
 /*
  * config.h: pushgated's configuration (etc/pushgate.ini), with defaults.
+ *
+ * [smpp] holds engine-wide settings and the defaults of every route; each
+ * [route NAME] section is one carrier (SMSC) and overrides what it names.
+ * Without any [route ...] section, [smpp] itself is the one route, named by
+ * its `route` key (default "default").
  */
 #ifndef PUSHGATE_CONFIG_H
 #define PUSHGATE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_ROUTES   32
+#define CONFIG_MAX_PREFIXES 64
+#define CONFIG_MAX_TEMP     32
+
+struct route_config {
+	char     name[32];
+	char     host[128];
+	int      port;
+	char     system_id[16];
+	char     password[9];
+	char     system_type[13];
+	char     bind_mode[8];          /* "trx" | "tx+rx" */
+	unsigned binds;                 /* sessions (pairs for tx+rx) */
+	unsigned window;                /* per session */
+	double   tps;                   /* submits per second for the route, 0 = unlimited */
+	char     prefixes[512];         /* comma-separated MSISDN prefixes */
+	int      is_default;            /* "default = yes": numbers no prefix matches */
+	char     failover[32];          /* route to use while every bind of this one is down */
+	char     id_format[16];         /* auto | hex | dec | hex2dec | raw */
+	char     concat[16];            /* udh8 | udh16 | sar | payload */
+	char     coding[16];            /* auto | gsm7 | latin1 | ucs2 */
+	double   enquire_link, response_timeout, reconnect_min, reconnect_max;
+	int      source_ton, source_npi, dest_ton, dest_npi;
+	char     temporary_errors[256]; /* command_status values retried later */
+	char     no_response[16];       /* resend | unknown */
+
+	/* derived by config_load */
+	size_t   n_prefixes;
+	char     prefix[CONFIG_MAX_PREFIXES][21];
+	size_t   n_temp;
+	uint32_t temp[CONFIG_MAX_TEMP];
+};
 
 struct config {
 	/* [server] */
@@ -18,25 +57,16 @@ struct config {
 	char   conninfo[512];
 	size_t batch_max;
 	double reconnect_interval;
-	/* [smpp] */
-	char   smpp_host[128];
-	int    smpp_port;
-	char   smpp_system_id[16];
-	char   smpp_password[9];
-	char   smpp_system_type[13];
-	char   smpp_route[32];
-	unsigned smpp_window;
-	double smpp_enquire_link;
-	double smpp_response_timeout;
-	double smpp_reconnect_min;
-	double smpp_reconnect_max;
-	int    smpp_source_ton, smpp_source_npi, smpp_dest_ton, smpp_dest_npi;
-	char   smpp_id_format[16];
+	/* [smpp]: engine-wide */
 	double smpp_retry_min;
 	double smpp_validity;
+	struct route_config smpp;       /* defaults for routes; the route itself when none is declared */
+	/* [route NAME] */
+	struct route_config routes[CONFIG_MAX_ROUTES];
+	size_t n_routes;                /* >= 1 after config_load */
 };
 
-/* Fills every field with its documented default. */
+/* Fills every field with its documented default (one route: "default"). */
 void config_defaults(struct config *cfg);
 
 /*
@@ -48,5 +78,17 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /* Same from a string (for tests). */
 int config_load_string(struct config *cfg, const char *text, char *err, size_t errlen);
+
+/* Route by name, or NULL. */
+const struct route_config *config_route(const struct config *cfg, const char *name);
+
+/*
+ * The route for an MSISDN: longest matching prefix, else the default route,
+ * else NULL (no route: the recipient can't be sent by SMS).
+ */
+const struct route_config *config_route_for(const struct config *cfg, const char *msisdn);
+
+/* 1 when command_status is in the route's temporary_errors list. */
+int config_route_temporary(const struct route_config *r, uint32_t status);
 
 #endif

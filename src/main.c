@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 	srv.smpp = srv.store ? smpp_client_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	struct api_deps deps = {
 		.loop = srv.loop, .store = srv.store, .cfg = &srv.cfg,
-		.smpp_state = smpp_client_state, .smpp_arg = srv.smpp,
+		.smpp_state = smpp_client_state, .smpp_metrics = smpp_client_metrics, .smpp_arg = srv.smpp,
 		.on_new_work = on_new_work, .work_arg = &srv,
 	};
 	srv.api = srv.smpp ? api_new(&deps) : NULL;
@@ -178,9 +178,14 @@ int main(int argc, char **argv)
 	srv.sigint.data = &srv;
 	ev_signal_start(srv.loop, &srv.sigint);
 
-	log_info("main", "ev=started node=%s http=%s port=%d smsc=%s:%d route=%s", srv.node,
-		 srv.cfg.http_listen, http_server_port(srv.http), srv.cfg.smpp_host, srv.cfg.smpp_port,
-		 srv.cfg.smpp_route);
+	log_info("main", "ev=started node=%s http=%s port=%d routes=%zu", srv.node,
+		 srv.cfg.http_listen, http_server_port(srv.http), srv.cfg.n_routes);
+	for (size_t i = 0; i < srv.cfg.n_routes; i++) {
+		const struct route_config *r = &srv.cfg.routes[i];
+		log_info("main", "ev=route name=%s smsc=%s:%d bind_mode=%s binds=%u window=%u tps=%g prefixes=\"%s\" "
+			 "default=%s failover=%s", r->name, r->host, r->port, r->bind_mode, r->binds, r->window,
+			 r->tps, r->prefixes, r->is_default ? "yes" : "no", r->failover[0] ? r->failover : "-");
+	}
 	ev_run(srv.loop, 0);
 
 	/* store first: its last callbacks still find the API and the client alive */

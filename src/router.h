@@ -12,9 +12,10 @@
 
 /*
  * Intake: one message and its recipients, ACCEPTED then (no push channel yet)
- * SMS_QUEUED on `route`.  $1 account_id, $2 sender, $3 body, $4 text[] of
- * MSISDNs, $5 route, $6 validity seconds.  Rows: message_id, recipient_id,
- * msisdn in request order.
+ * SMS_QUEUED on their route, or SMS_FAILED when no route serves the number.
+ * $1 account_id, $2 sender, $3 body, $4 text[] of MSISDNs, $5 text[] of
+ * routes (NULL: none), $6 validity seconds.  Rows: message_id,
+ * recipient_id, msisdn in request order.
  */
 extern const struct store_stmt router_stmt_intake;
 
@@ -26,26 +27,33 @@ extern const struct store_stmt router_stmt_message_json;
 
 /*
  * SMS queue lease: SMS_QUEUED -> SMS_SUBMITTED for up to $3 recipients of
- * route $2 whose next attempt is due, leased to node $1 for $4 seconds.
- * Rows: recipient_id, msisdn, sender, body.
+ * the routes $2 (text[]: the route itself and those failing over to it)
+ * whose next attempt is due, leased to node $1 for $4 seconds and moved to
+ * route $5.  Rows: recipient_id, msisdn, sender, body, account_id, int[] of
+ * the parts already accepted by the SMSC in earlier attempts.
  */
 extern const struct store_stmt router_stmt_sms_lease;
 
 /*
- * submit_sm_resp outcomes, batched: $1 bigint[] recipient ids, $2 text[]
- * normalised SMSC ids (NULL on error), $3 int[] command_status, $4 text[]
- * outcome 'ok' | 'perm' | 'temp', $5 first retry delay in seconds (doubles
- * per attempt), $6 text[] detail.  ok -> SMS_ACCEPTED, perm -> SMS_FAILED,
- * temp -> SMS_QUEUED with backoff.  Only recipients still SMS_SUBMITTED move.
+ * submit_sm_resp outcomes, one per recipient once all its parts were
+ * answered: $1 bigint[] recipient ids, $2 text[] outcome 'ok' | 'perm' |
+ * 'temp' | 'retry' | 'unknown', $3 int[] command_status, $4 text[] detail, $5 first
+ * retry delay in seconds (doubles per attempt), $6 int[] parts, $7 text[]
+ * first part's SMSC id; and the parts the SMSC accepted: $8 bigint[]
+ * recipient ids, $9 int[] part numbers, $10 text[] normalised SMSC ids,
+ * $11 text[] routes.  ok -> SMS_ACCEPTED, perm -> SMS_FAILED, unknown ->
+ * SMS_UNKNOWN, temp -> SMS_QUEUED with backoff, retry -> SMS_QUEUED due now (accepted parts are kept and
+ * not sent again).  Only recipients still SMS_SUBMITTED move.
  */
 extern const struct store_stmt router_stmt_sms_resp;
 
 /*
- * Receipts, batched: $1 route, $2 text[] normalised SMSC ids, $3 text[]
+ * Receipts, batched: $1 text[] routes, $2 text[] normalised SMSC ids, $3 text[]
  * target state (SMS_DELIVERED | SMS_FAILED | SMS_EXPIRED, NULL for an
  * intermediate receipt), $4 int[] error code, $5 text[] raw receipt text.
- * Matched receipts finalise SMS_ACCEPTED recipients (duplicates only add a
- * receipt event); unmatched ones are parked in dlr_parked.
+ * A receipt finalises its part; a recipient is final once all its parts
+ * are (duplicates only add a receipt event); unmatched receipts are parked
+ * in dlr_parked.  Rows: recipients finalised, receipts parked.
  */
 extern const struct store_stmt router_stmt_sms_receipts;
 
@@ -57,5 +65,13 @@ extern const struct store_stmt router_stmt_apply_parked;
  * -> SMS_EXPIRED, SMS_ACCEPTED past validity -> SMS_UNKNOWN.  No parameters.
  */
 extern const struct store_stmt router_stmt_sweep;
+
+/*
+ * Live SMPP bind counters of node $1, one row per bind: $2 route[], $3
+ * bind[], $4 state[], $5 window_used[], $6 window_size[], $7..$16 counters
+ * (submits, resp_ok, resp_temp, resp_perm, timeouts, receipts,
+ * receipts_delivered, receipts_failed, throttled, reconnects).
+ */
+extern const struct store_stmt router_stmt_bind_stats;
 
 #endif

@@ -17,10 +17,12 @@ static void test_config_defaults_match_the_documented_values(void **state)
 	assert_string_equal(c.http_listen, "127.0.0.1:8080");
 	assert_int_equal(c.max_body, 1048576);
 	assert_int_equal(c.max_recipients, 1000);
-	assert_int_equal(c.smpp_port, 2775);
-	assert_int_equal(c.smpp_window, 100);
-	assert_string_equal(c.smpp_route, "default");
-	assert_string_equal(c.smpp_id_format, "auto");
+	assert_int_equal(c.n_routes, 1);
+	assert_int_equal(c.routes[0].port, 2775);
+	assert_int_equal(c.routes[0].window, 100);
+	assert_string_equal(c.routes[0].name, "default");
+	assert_string_equal(c.routes[0].id_format, "auto");
+	assert_true(c.routes[0].is_default);
 	assert_true(c.smpp_validity == 86400.0);
 }
 
@@ -39,9 +41,10 @@ static void test_config_reads_every_section(void **state)
 	assert_int_equal(c.max_body, 2048);
 	assert_string_equal(c.conninfo, "host=/tmp dbname=x");
 	assert_int_equal(c.batch_max, 7);
-	assert_int_equal(c.smpp_port, 2776);
-	assert_int_equal(c.smpp_window, 5);
-	assert_string_equal(c.smpp_system_id, "abc");
+	assert_int_equal(c.n_routes, 1);
+	assert_int_equal(c.routes[0].port, 2776);
+	assert_int_equal(c.routes[0].window, 5);
+	assert_string_equal(c.routes[0].system_id, "abc");
 }
 
 static void test_config_refuses_unknown_keys_naming_them(void **state)
@@ -108,6 +111,92 @@ static void test_config_missing_file_is_an_error(void **state)
 	assert_non_null(strstr(err, "/nonexistent/pushgate.ini"));
 }
 
+static const char *routes_ini =
+	"[route kt]\nport = 3000\nprefixes = 8210, 82101\nfailover = lg\n"
+	"[smpp]\nwindow = 7\nsystem_id = shared\n"
+	"[route lg]\nport = 3001\nprefixes = +8211\ndefault = yes\nbind_mode = tx+rx\nbinds = 2\ntps = 50\n"
+	"[route skt]\nport = 3002\nprefixes = 821012\ntemporary_errors = 0x58, 20 ,0x400\nno_response = unknown\n";
+
+static void test_config_routes_inherit_smpp_in_any_order(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[256];
+	assert_int_equal(config_load_string(&c, routes_ini, err, sizeof(err)), 0);
+	assert_int_equal(c.n_routes, 3);
+	const struct route_config *kt = config_route(&c, "kt"), *lg = config_route(&c, "lg");
+	assert_non_null(kt);
+	assert_non_null(lg);
+	assert_int_equal(kt->window, 7);                 /* from [smpp], though declared later */
+	assert_string_equal(kt->system_id, "shared");
+	assert_int_equal(kt->port, 3000);
+	assert_string_equal(kt->failover, "lg");
+	assert_false(kt->is_default);
+	assert_true(lg->is_default);
+	assert_string_equal(lg->bind_mode, "tx+rx");
+	assert_int_equal(lg->binds, 2);
+	assert_true(lg->tps == 50.0);
+	assert_null(config_route(&c, "nosuch"));
+}
+
+static void test_config_longest_prefix_wins_else_default(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[256];
+	assert_int_equal(config_load_string(&c, routes_ini, err, sizeof(err)), 0);
+	assert_string_equal(config_route_for(&c, "821012345678")->name, "skt");   /* 821012 beats 82101 */
+	assert_string_equal(config_route_for(&c, "821013345678")->name, "kt");    /* 82101 */
+	assert_string_equal(config_route_for(&c, "821099999999")->name, "kt");    /* 8210 */
+	assert_string_equal(config_route_for(&c, "821199999999")->name, "lg");
+	assert_string_equal(config_route_for(&c, "447700900000")->name, "lg");    /* default */
+}
+
+static void test_config_without_default_route_some_numbers_have_none(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[256];
+	assert_int_equal(config_load_string(&c, "[route a]\nprefixes = 82\n[route b]\nprefixes = 44\n",
+					    err, sizeof(err)), 0);
+	assert_string_equal(config_route_for(&c, "8210")->name, "a");
+	assert_null(config_route_for(&c, "3312345"));
+}
+
+static void test_config_temporary_errors_are_per_route(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[256];
+	assert_int_equal(config_load_string(&c, routes_ini, err, sizeof(err)), 0);
+	const struct route_config *skt = config_route(&c, "skt"), *kt = config_route(&c, "kt");
+	assert_true(config_route_temporary(skt, 0x58));
+	assert_true(config_route_temporary(skt, 20));
+	assert_true(config_route_temporary(skt, 0x400));
+	assert_false(config_route_temporary(skt, 0x08));
+	assert_true(config_route_temporary(kt, 0x08));    /* default list */
+	assert_false(config_route_temporary(kt, 0x0B));
+	assert_string_equal(skt->no_response, "unknown");
+}
+
+static void test_config_refuses_bad_routes(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[256];
+	assert_int_equal(config_load_string(&c, "[route a]\nfailover = b\n", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "failover"));
+	assert_int_equal(config_load_string(&c, "[route a]\nfailover = a\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[route a]\nprefixes = 82x\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[route a]\nbind_mode = rx\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[route a]\nconcat = udh7\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[route a]\ntemporary_errors = fast\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[route a b]\nport = 1\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[route null]\nport = 1\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[route a]\ndefault = yes\n[route b]\ndefault = yes\n",
+					    err, sizeof(err)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +208,11 @@ int main(void)
 		cmocka_unit_test(test_config_syntax_error_names_the_line),
 		cmocka_unit_test(test_config_environment_overrides_conninfo),
 		cmocka_unit_test(test_config_missing_file_is_an_error),
+		cmocka_unit_test(test_config_routes_inherit_smpp_in_any_order),
+		cmocka_unit_test(test_config_longest_prefix_wins_else_default),
+		cmocka_unit_test(test_config_without_default_route_some_numbers_have_none),
+		cmocka_unit_test(test_config_temporary_errors_are_per_route),
+		cmocka_unit_test(test_config_refuses_bad_routes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

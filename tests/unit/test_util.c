@@ -7,7 +7,6 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 
-#include "client.h"
 #include "keys.h"
 #include "util.h"
 
@@ -93,45 +92,6 @@ static void test_keys_are_random_prefixed_and_hash_stably(void **state)
 	assert_int_equal(keys_generate(k1, 10), -1);
 }
 
-static void test_text_plain_ascii_stays_data_coding_0(void **state)
-{
-	(void)state;
-	uint8_t out[64], dc = 99;
-	assert_int_equal(smpp_client_encode_text("hello", 5, out, sizeof(out), &dc), 5);
-	assert_int_equal(dc, 0);
-	assert_memory_equal(out, "hello", 5);
-}
-
-static void test_text_non_gsm_ascii_goes_ucs2(void **state)
-{
-	(void)state;
-	uint8_t out[64], dc = 99;
-	/* '@' is 0x00 in GSM 03.38: sending it as ASCII would change it */
-	assert_int_equal(smpp_client_encode_text("a@", 2, out, sizeof(out), &dc), 4);
-	assert_int_equal(dc, 8);
-	const uint8_t want[] = { 0x00, 'a', 0x00, '@' };
-	assert_memory_equal(out, want, 4);
-}
-
-static void test_text_korean_and_emoji_become_ucs2_with_surrogates(void **state)
-{
-	(void)state;
-	uint8_t out[64], dc = 99;
-	const char *s = "\xec\x95\x88\xf0\x9f\x98\x80";   /* U+C548, U+1F600 */
-	assert_int_equal(smpp_client_encode_text(s, strlen(s), out, sizeof(out), &dc), 6);
-	assert_int_equal(dc, 8);
-	const uint8_t want[] = { 0xC5, 0x48, 0xD8, 0x3D, 0xDE, 0x00 };
-	assert_memory_equal(out, want, 6);
-}
-
-static void test_text_refuses_output_that_does_not_fit(void **state)
-{
-	(void)state;
-	uint8_t out[3], dc;
-	assert_int_equal(smpp_client_encode_text("hello", 5, out, sizeof(out), &dc), -1);
-	assert_int_equal(smpp_client_encode_text("\xec\x95\x88\xec\x95\x88", 6, out, sizeof(out), &dc), -1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,10 +101,6 @@ int main(void)
 		cmocka_unit_test(test_util_strlcpy_truncates_and_terminates),
 		cmocka_unit_test(test_util_big_endian_helpers_round_trip),
 		cmocka_unit_test(test_keys_are_random_prefixed_and_hash_stably),
-		cmocka_unit_test(test_text_plain_ascii_stays_data_coding_0),
-		cmocka_unit_test(test_text_non_gsm_ascii_goes_ucs2),
-		cmocka_unit_test(test_text_korean_and_emoji_become_ucs2_with_surrogates),
-		cmocka_unit_test(test_text_refuses_output_that_does_not_fit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
