@@ -76,11 +76,23 @@ class Client:
         self.send(BIND_TRX, body)
         return self.read(2.0)
 
-    def submit(self, dst, text="hello", rd=1):
-        body = (cstr("") + bytes([1, 1]) + cstr("PUSHGATE") + bytes([1, 1]) + cstr(dst)
+    @staticmethod
+    def submit_body(dst, text="hello", rd=1):
+        return (cstr("") + bytes([1, 1]) + cstr("PUSHGATE") + bytes([1, 1]) + cstr(dst)
                 + bytes([0, 0, 0]) + cstr("") + cstr("") + bytes([rd, 0, 0, 0, len(text)])
                 + text.encode())
-        return self.send(SUBMIT, body)
+
+    def submit(self, dst, text="hello", rd=1):
+        return self.send(SUBMIT, self.submit_body(dst, text, rd))
+
+    def submit_burst(self, dst, n, rd=1):
+        """n submit_sm in one write, so they reach the simulator together."""
+        out = b""
+        body = self.submit_body(dst, rd=rd)
+        for _ in range(n):
+            self.seq += 1
+            out += struct.pack(">IIII", 16 + len(body), SUBMIT, 0, self.seq) + body
+        self.s.sendall(out)
 
     def read(self, timeout):
         """Next PDU as (cmd, status, seq, body), None on timeout, 'eof' on close."""
@@ -261,8 +273,7 @@ def hexdec_resp_hex_receipt_decimal():
 def drop_after_closes_on_nth_submit_once():
     sim = Sim("--drop-after", "3")
     c = Client(sim.port); c.bind()
-    for i in range(5):
-        c.submit(f"44770090000{i}")
+    c.submit_burst("447700900001", 5)
     ps = c.collect(2.0)
     resps = [p for p in ps if p != "eof" and p[0] == SUBMIT_RESP]
     assert len(resps) == 2 and ps[-1] == "eof", ps
@@ -283,7 +294,7 @@ def drop_every_drops_each_connection():
     sim = Sim("--drop-after", "2", "--drop-every")
     for _ in range(2):
         c = Client(sim.port); c.bind()
-        c.submit("447700900001"); c.submit("447700900001")
+        c.submit_burst("447700900001", 2)
         ps = c.collect(2.0)
         assert ps[-1] == "eof" and sum(p[0] == SUBMIT_RESP for p in ps[:-1]) == 1, ps
     assert sim.stop() == 0
@@ -304,8 +315,7 @@ def max_binds_refuses_with_0x0d_until_one_leaves():
 def tps_throttles_per_bind():
     sim = Sim("--tps", "5")
     c = Client(sim.port); c.bind()
-    for _ in range(8):
-        c.submit("447700900001", rd=0)
+    c.submit_burst("447700900001", 8, rd=0)
     ps = c.collect(0.5)
     sts = [p[1] for p in ps]
     assert sts.count(0) == 5 and sts.count(0x58) == 3, sts
