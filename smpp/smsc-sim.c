@@ -1171,6 +1171,145 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	fflush(s->log);   /* every line is out before the loop waits */
 }
 
+/* ---- --state: receipts that outlive a clean stop --------------------------- */
+
+static void hex_put(FILE *f, const char *s)
+{
+	if (*s == '\0')
+		fputc('-', f);
+	for (; *s; s++)
+		fprintf(f, "%02x", (unsigned)(unsigned char)*s);
+}
+
+/* Hex field -> C string of at most cap-1 bytes; "-" is empty. 0 / -1. */
+static int hex_get(const char *h, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (strcmp(h, "-") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	for (; h[0] && h[1]; h += 2) {
+		unsigned v;
+		if (n + 1 >= cap || sscanf(h, "%2x", &v) != 1 || v == 0)
+			return -1;
+		out[n++] = (char)v;
+	}
+	if (*h)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+static size_t state_save_q(struct sim *s, FILE *f, const struct rq *q)
+{
+	size_t n = 0;
+	double now = ev_now(s->loop);
+	for (const struct receipt *r = q->head; r; r = r->next, n++) {
+		double due = r->at - now;
+		fprintf(f, "r %" PRIu64 " %u %u %u %u %u %u %u %ld ", r->id, (unsigned)r->id_hex,
+			(unsigned)r->outcome, (unsigned)r->copy, (unsigned)r->src_ton,
+			(unsigned)r->src_npi, (unsigned)r->dst_ton, (unsigned)r->dst_npi,
+			q == &s->delay_q && due > 0 ? (long)(due * 1000) : 0L);
+		hex_put(f, r->system_id);
+		fputc(' ', f);
+		hex_put(f, r->src);
+		fputc(' ', f);
+		hex_put(f, r->dst);
+		fputc(' ', f);
+		hex_put(f, r->submit_date);
+		fputc(' ', f);
+		hex_put(f, r->text);
+		fputc('\n', f);
+	}
+	return n;
+}
+
+/* Writes every receipt not yet acknowledged (all connections are closed by now). */
+static void state_save(struct sim *s, const char *path)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		sim_log(s, "ev=state_save_failed why=path_too_long");
+		return;
+	}
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL) {
+		sim_log(s, "ev=state_save_failed errno=%d", errno);
+		return;
+	}
+	fprintf(f, "smsc-sim-state 1\n");
+	size_t n = state_save_q(s, f, &s->parked) + state_save_q(s, f, &s->delay_q) +
+		   state_save_q(s, f, &s->retry_q);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		sim_log(s, "ev=state_save_failed errno=%d", errno);
+		unlink(tmp);
+		return;
+	}
+	sim_log(s, "ev=state_saved receipts=%zu file=%s", n, path);
+}
+
+/*
+ * Loads receipts a clean stop saved; they are due after what was left of
+ * their delay and go to the first receiver of their system_id that binds.
+ * The file is removed once read, so a crash later loses them, as it would at
+ * a real SMSC without persistence.
+ */
+static void state_load(struct sim *s, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	char line[1024];
+	size_t n = 0, bad = 0;
+	double now = ev_now(s->loop);
+	if (fgets(line, sizeof(line), f) == NULL || strcmp(line, "smsc-sim-state 1\n") != 0) {
+		sim_log(s, "ev=state_load_failed why=bad_header file=%s", path);
+		fclose(f);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char sys[64], src[64], dst[64], sub[64], text[64];
+		unsigned idh, oc, cp, st, sn, dt, dn;
+		long due;
+		uint64_t id;
+		struct receipt *r;
+		if (sscanf(line, "r %" SCNu64 " %u %u %u %u %u %u %u %ld %63s %63s %63s %63s %63s",
+			   &id, &idh, &oc, &cp, &st, &sn, &dt, &dn, &due, sys, src, dst, sub,
+			   text) != 14 || oc > O_ENROUTE || idh > 1 || cp > 1 || st > 255 ||
+		    sn > 255 || dt > 255 || dn > 255 || due < 0 ||
+		    (r = calloc(1, sizeof(*r))) == NULL) {
+			bad++;
+			continue;
+		}
+		if (hex_get(sys, r->system_id, sizeof(r->system_id)) != 0 ||
+		    hex_get(src, r->src, sizeof(r->src)) != 0 ||
+		    hex_get(dst, r->dst, sizeof(r->dst)) != 0 ||
+		    hex_get(sub, r->submit_date, sizeof(r->submit_date)) != 0 ||
+		    hex_get(text, r->text, sizeof(r->text)) != 0) {
+			free(r);
+			bad++;
+			continue;
+		}
+		r->id = id;
+		r->id_hex = (uint8_t)idh;
+		r->outcome = (uint8_t)oc;
+		r->copy = (uint8_t)cp;
+		r->src_ton = (uint8_t)st;
+		r->src_npi = (uint8_t)sn;
+		r->dst_ton = (uint8_t)dt;
+		r->dst_npi = (uint8_t)dn;
+		r->origin_slot = UINT32_MAX;
+		r->at = now + (double)due / 1000.0;
+		rq_insert_sorted(&s->delay_q, r);
+		n++;
+	}
+	fclose(f);
+	unlink(path);
+	sched_rearm(s);
+	sim_log(s, "ev=state_loaded receipts=%zu bad=%zu file=%s", n, bad, path);
+}
+
 /* ---- startup ------------------------------------------------------------- */
 
 static int listen_on(const char *spec, int *port_out)
@@ -1221,7 +1360,7 @@ static void usage(void)
 		"                [--dlr-delay-ms N] [--rule SUFFIX=OUTCOME]... [--log FILE]\n"
 		"                [--id-format hex|dec] [--receipt-id-format hex|dec]\n"
 		"                [--receipt-tlvs yes|no] [--drop-after N [--drop-every]]\n"
-		"                [--max-binds N] [--tps N]\n"
+		"                [--max-binds N] [--tps N] [--state FILE]\n"
 		"OUTCOME: DELIVRD UNDELIV REJECTD EXPIRED NORECEIPT RESP:0xNN\n"
 		"         THROTTLE:N QFULL:N NORESP DUP EARLY ENROUTE HEXDEC\n"
 		"  THROTTLE:N / QFULL:N  first N submits per destination get 0x58 / 0x14,\n"
@@ -1235,6 +1374,8 @@ static void usage(void)
 		"                (once per process; every connection with --drop-every)\n"
 		"--max-binds N   binds beyond N bound connections get 0x0D (ESME_RBINDFAIL)\n"
 		"--tps N         submits beyond N per second per bind get 0x58\n"
+		"--state FILE    on SIGTERM/SIGINT save unacknowledged receipts to FILE;\n"
+		"                at start load them (and remove FILE)\n"
 		"SIGUSR1 logs ev=stats; SIGTERM exits 0.\n");
 }
 
@@ -1261,7 +1402,7 @@ int main(int argc, char **argv)
 {
 	static struct sim sim;
 	struct sim *s = &sim;
-	const char *listen_spec = "127.0.0.1:2775", *log_path = NULL;
+	const char *listen_spec = "127.0.0.1:2775", *log_path = NULL, *state_path = NULL;
 	int receipt_fmt = -1;
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -1277,6 +1418,7 @@ int main(int argc, char **argv)
 		{ "drop-every", no_argument, NULL, 'E' },
 		{ "max-binds", required_argument, NULL, 'B' },
 		{ "tps", required_argument, NULL, 'T' },
+		{ "state", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1336,6 +1478,7 @@ int main(int argc, char **argv)
 			if (parse_count(optarg, &s->drop_after) != 0) { usage(); return 2; }
 			break;
 		case 'E': s->drop_every = 1; break;
+		case 'S': state_path = optarg; break;
 		case 'B':
 			if (parse_count(optarg, &s->max_binds) != 0) { usage(); return 2; }
 			break;
@@ -1396,6 +1539,8 @@ int main(int argc, char **argv)
 	s->flush_prep.data = s;
 	ev_prepare_start(s->loop, &s->flush_prep);
 
+	if (state_path)   /* before "ready": a test may look at the file then */
+		state_load(s, state_path);
 	sim_log(s, "ev=listen addr=%s port=%d dlr_delay_ms=%.0f rules=%u drop_after=%" PRIu32
 		" max_binds=%" PRIu32 " tps=%.0f", listen_spec, port, s->dlr_delay * 1000.0,
 		s->n_rules, s->drop_after, s->max_binds, s->tps);
@@ -1412,6 +1557,8 @@ int main(int argc, char **argv)
 				conn_close(s->slots[i], "shutdown");
 		}
 	close(s->lfd);
+	if (state_path)
+		state_save(s, state_path);
 	sim_log(s, "ev=exit submits=%" PRIu64 " receipts=%" PRIu64 " parked=%zu pending=%zu",
 	      s->submits, s->receipts, s->parked.n, s->delay_q.n + s->retry_q.n);
 	fflush(s->log);

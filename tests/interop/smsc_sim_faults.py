@@ -22,6 +22,7 @@ BUILDDIR = os.environ.get("PUSHGATE_BUILDDIR", ".")
 SIM = os.environ.get("SMSC_SIM", os.path.join(BUILDDIR, "smsc-sim"))
 
 BIND_TRX, BIND_TRX_RESP = 0x09, 0x80000009
+BIND_TX = 0x02
 SUBMIT, SUBMIT_RESP = 0x04, 0x80000004
 DELIVER, DELIVER_RESP = 0x05, 0x80000005
 
@@ -51,6 +52,15 @@ class Sim:
         with open(self.log, encoding="utf-8", errors="replace") as f:
             return [l for l in f if f" ev={ev} " in l or l.rstrip().endswith(f" ev={ev}")]
 
+    def wait_lines(self, ev, n, timeout=3.0):
+        """The log's `ev` lines once there are at least n (the log trails the socket)."""
+        end = time.monotonic() + timeout
+        while True:
+            got = self.lines(ev)
+            if len(got) >= n or time.monotonic() > end:
+                return got
+            time.sleep(0.02)
+
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -71,9 +81,9 @@ class Client:
         self.s.sendall(struct.pack(">IIII", 16 + len(body), cmd, status, seq) + body)
         return seq
 
-    def bind(self):
+    def bind(self, cmd=BIND_TRX):
         body = cstr(self.system_id) + cstr("pw") + cstr("") + bytes([0x34, 0, 0]) + cstr("")
-        self.send(BIND_TRX, body)
+        self.send(cmd, body)
         return self.read(2.0)
 
     @staticmethod
@@ -179,7 +189,7 @@ def throttle_refuses_first_n_then_accepts_with_receipt():
     assert "stat:DELIVRD" in receipt_text(p[3])[1]
     # another destination under the same rule has its own count
     c.submit("447700900155"); assert c.read(2)[1] == 0x58
-    subs = sim.lines("submit_sm")
+    subs = sim.wait_lines("submit_sm", 4)
     assert sum("dst=447700900055 " in l for l in subs) == 3, subs
     assert sum("status=0x58 outcome=THROTTLE" in l for l in subs) == 3, subs
     assert sim.stop() == 0
@@ -200,7 +210,7 @@ def noresp_answers_nothing_and_sends_no_receipt():
     c = Client(sim.port); c.bind()
     c.submit("447700900053")
     assert c.collect(0.5) == []
-    l = sim.lines("submit_sm")
+    l = sim.wait_lines("submit_sm", 1)
     assert len(l) == 1 and "outcome=NORESP" in l[0] and "status=none" in l[0], l
     # the link stays usable
     c.submit("447700900001"); assert c.read(2)[1] == 0
@@ -285,7 +295,7 @@ def drop_after_closes_on_nth_submit_once():
     assert sum(1 for p in ps if p != "eof" and p[0] == SUBMIT_RESP) == 5, ps
     # the receipts for the two answered submits of the dropped link come here
     assert sum(1 for p in ps if p != "eof" and p[0] == DELIVER) >= 2
-    assert len(sim.lines("drop_after")) == 1
+    assert len(sim.wait_lines("drop_after", 1)) == 1
     assert sim.stop() == 0
 
 
@@ -321,7 +331,7 @@ def tps_throttles_per_bind():
     assert sts.count(0) == 5 and sts.count(0x58) == 3, sts
     time.sleep(0.5)   # refills 2.5 tokens
     c.submit("447700900001", rd=0); assert c.read(2)[1] == 0
-    assert len([l for l in sim.lines("submit_sm") if "outcome=TPS" in l]) == 3
+    assert len([l for l in sim.wait_lines("submit_sm", 9) if "outcome=TPS" in l]) == 3
     assert sim.stop() == 0
 
 
@@ -349,6 +359,29 @@ def kill9_and_restart_on_same_port():
     sim2 = Sim(port=sim.port)
     c = Client(sim2.port); assert c.bind()[1] == 0
     assert sim2.stop() == 0
+
+
+@case
+def state_file_carries_receipts_across_a_clean_restart():
+    state = os.path.join(tempfile.mkdtemp(prefix="simfaults-state-"), "receipts")
+    sim = Sim("--state", state, "--rule", "58=DUP")
+    c = Client(sim.port); assert c.bind(BIND_TX)[1] == 0   # no receiver: receipts park
+    ids = []
+    for dst in ("447700900001", "447700900009", "447700900058"):
+        c.submit(dst)
+        ids.append(resp_id(c.read(2)[3]))
+    time.sleep(0.3)
+    assert sim.stop() == 0 and os.path.exists(state)
+    sim2 = Sim("--state", state, port=sim.port)
+    assert not os.path.exists(state)   # read once, then gone
+    c = Client(sim2.port); assert c.bind()[1] == 0
+    got = [receipt_text(p[3])[1] for p in c.collect(1.0)]
+    assert len(got) == 4, got           # the DUP copy was pending too
+    stats = sorted(re.search(r"stat:(\S+)", t).group(1) for t in got)
+    assert stats == ["DELIVRD", "DELIVRD", "DELIVRD", "UNDELIV"], got
+    assert all(any(f"id:{i} " in t for t in got) for i in ids), (ids, got)
+    assert sim2.stop() == 0
+    shutil.rmtree(os.path.dirname(state), ignore_errors=True)
 
 
 def main():
