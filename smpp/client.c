@@ -1176,6 +1176,7 @@ void smpp_client_kick(struct smpp_client *e)
 
 void smpp_client_stop(struct smpp_client *e, double grace)
 {
+	stats_cb(e->loop, &e->stats, 0);   /* the counters as they stand, for operators */
 	e->stopping = 1;
 	ev_timer_stop(e->loop, &e->poll);
 	ev_timer_stop(e->loop, &e->sweep);

@@ -48,6 +48,8 @@ static const char usage_text[] =
 	"  account add NAME     create an account; prints its new API key (shown once)\n"
 	"  account list         list accounts: id, name, created_at\n"
 	"  status MESSAGE_ID    show a message, its recipients and their events\n"
+	"  binds                SMPP binds of every node: state, window, counters\n"
+	"  orphans              receipts no submit of ours matches (parked > 1 minute)\n"
 	"  help                 show this text\n"
 	"\n"
 	"options:\n"
@@ -461,28 +463,76 @@ out:
 	return rc;
 }
 
-static int cmd_account_list(PGconn *conn)
+/* Runs a query without parameters and prints its rows under cols. */
+static int print_table(PGconn *conn, const char *sql, struct column *cols, size_t ncols, const char *what)
 {
-	PGresult *res = PQexecParams(conn,
-		"SELECT id, name, " TS("created_at") " FROM accounts ORDER BY id",
-		0, NULL, NULL, NULL, NULL, 0);
+	PGresult *res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		report_result("cannot list accounts", res, conn);
+		report_result(what, res, conn);
 		PQclear(res);
 		return EXIT_FAIL;
 	}
-	struct column cols[] = {
-		{ "ID", 0, FIELD_SHOW_CHARS, 0 },
-		{ "NAME", 1, ACCOUNT_NAME_MAX, 0 },
-		{ "CREATED_AT", 2, FIELD_SHOW_CHARS, 0 },
-	};
-	size_t ncols = sizeof(cols) / sizeof(cols[0]);
 	columns_fit(cols, ncols, res);
 	print_header("", cols, ncols);
 	for (int r = 0; r < PQntuples(res); r++)
 		print_row("", cols, ncols, res, r);
 	PQclear(res);
 	return flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+static int cmd_account_list(PGconn *conn)
+{
+	struct column cols[] = {
+		{ "ID", 0, FIELD_SHOW_CHARS, 0 },
+		{ "NAME", 1, ACCOUNT_NAME_MAX, 0 },
+		{ "CREATED_AT", 2, FIELD_SHOW_CHARS, 0 },
+	};
+	return print_table(conn, "SELECT id, name, " TS("created_at") " FROM accounts ORDER BY id",
+			   cols, sizeof(cols) / sizeof(cols[0]), "cannot list accounts");
+}
+
+/* Every node's SMPP binds with their counters, as the engines last wrote them. */
+static int cmd_binds(PGconn *conn)
+{
+	struct column cols[] = {
+		{ "NODE", 0, FIELD_SHOW_CHARS, 0 },
+		{ "ROUTE", 1, FIELD_SHOW_CHARS, 0 },
+		{ "BIND", 2, FIELD_SHOW_CHARS, 0 },
+		{ "STATE", 3, FIELD_SHOW_CHARS, 0 },
+		{ "WINDOW", 4, FIELD_SHOW_CHARS, 0 },
+		{ "SUBMITS", 5, FIELD_SHOW_CHARS, 0 },
+		{ "OK", 6, FIELD_SHOW_CHARS, 0 },
+		{ "TEMP", 7, FIELD_SHOW_CHARS, 0 },
+		{ "PERM", 8, FIELD_SHOW_CHARS, 0 },
+		{ "TIMEOUTS", 9, FIELD_SHOW_CHARS, 0 },
+		{ "RECEIPTS", 10, FIELD_SHOW_CHARS, 0 },
+		{ "DELIVERED", 11, FIELD_SHOW_CHARS, 0 },
+		{ "FAILED", 12, FIELD_SHOW_CHARS, 0 },
+		{ "THROTTLED", 13, FIELD_SHOW_CHARS, 0 },
+		{ "RECONNECTS", 14, FIELD_SHOW_CHARS, 0 },
+		{ "UPDATED_AT", 15, FIELD_SHOW_CHARS, 0 },
+	};
+	return print_table(conn,
+		"SELECT node, route, bind, state, window_used || '/' || window_size, submits, resp_ok, resp_temp,"
+		" resp_perm, timeouts, receipts, receipts_delivered, receipts_failed, throttled, reconnects, "
+		TS("updated_at") " FROM smpp_binds ORDER BY route, node, bind",
+		cols, sizeof(cols) / sizeof(cols[0]), "cannot list binds");
+}
+
+/* Receipts parked longer than a minute: no submit of ours carries their id. */
+static int cmd_orphans(PGconn *conn)
+{
+	struct column cols[] = {
+		{ "ID", 0, FIELD_SHOW_CHARS, 0 },
+		{ "ROUTE", 1, FIELD_SHOW_CHARS, 0 },
+		{ "SMSC_ID", 2, FIELD_SHOW_CHARS, 0 },
+		{ "STATE", 3, FIELD_SHOW_CHARS, 0 },
+		{ "RECEIVED_AT", 4, FIELD_SHOW_CHARS, 0 },
+		{ "DETAIL", 5, TEXT_SHOW_CHARS, 0 },
+	};
+	return print_table(conn,
+		"SELECT id, route, smsc_id, state, " TS("received_at") ", detail FROM dlr_orphans ORDER BY id",
+		cols, sizeof(cols) / sizeof(cols[0]), "cannot list orphan receipts");
 }
 
 /* Digits only, fits a bigint. */
@@ -645,7 +695,7 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 
 	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_STATUS } which;
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_STATUS, C_BINDS, C_ORPHANS } which;
 	int64_t message_id = 0;
 
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
@@ -670,6 +720,10 @@ int main(int argc, char **argv)
 		} else {
 			return usage_error("account needs a subcommand: add NAME | list");
 		}
+	} else if (strcmp(cmd, "binds") == 0 || strcmp(cmd, "orphans") == 0) {
+		if (argc != 1)
+			return usage_error("%s takes no arguments", cmd);
+		which = cmd[0] == 'b' ? C_BINDS : C_ORPHANS;
 	} else if (strcmp(cmd, "status") == 0) {
 		if (argc != 2)
 			return usage_error("status needs exactly one MESSAGE_ID");
@@ -701,6 +755,12 @@ int main(int argc, char **argv)
 		break;
 	case C_STATUS:
 		rc = cmd_status(conn, message_id);
+		break;
+	case C_BINDS:
+		rc = cmd_binds(conn);
+		break;
+	case C_ORPHANS:
+		rc = cmd_orphans(conn);
 		break;
 	}
 	PQfinish(conn);

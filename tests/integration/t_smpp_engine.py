@@ -158,6 +158,9 @@ def bind_counters_are_visible_to_operators(env):
     text = raw.decode()
     assert 'pushgate_smpp_submits{route="default",bind="trx0"}' in text, text[:500]
     assert 'pushgate_smpp_bound{route="default",bind="trx0"} 1' in text
+    out = env.ctl("binds", check=True).stdout
+    line = [l for l in out.splitlines() if " trx0 " in l]
+    assert line and "default" in line[0] and "bound" in line[0], out
 
 
 tests.run(dlr_delay_ms=100, smsc_args=sum((["--rule", r] for r in RULES), []),
