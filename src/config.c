@@ -168,8 +168,8 @@ void config_defaults(struct config *cfg)
 	for (size_t i = 0; i < N_GLOBAL; i++)
 		set_key(cfg, &global_keys[i], global_keys[i].section, global_keys[i].def, ignored, sizeof(ignored));
 	route_defaults(&cfg->smpp);
-	cfg->smpp.is_default = 1;
 	cfg->routes[0] = cfg->smpp;
+	cfg->routes[0].is_default = 1;
 	cfg->n_routes = 1;
 }
 

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -197,6 +198,33 @@ static void test_config_refuses_bad_routes(void **state)
 					    err, sizeof(err)), -1);
 }
 
+/* etc/pushgate.ini documents every default: loading it must change nothing. */
+static void test_config_shipped_ini_matches_the_built_in_defaults(void **state)
+{
+	(void)state;
+	const char *src = getenv("PUSHGATE_SRCDIR");
+	char path[1024], err[256];
+	snprintf(path, sizeof(path), "%s/etc/pushgate.ini", src ? src : ".");
+	unsetenv("PUSHGATE_DB");
+	struct config def, file;
+	config_defaults(&def);
+	int rc = config_load(&file, path, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s: %s", path, err);
+	assert_memory_equal(&def.smpp, &file.smpp, sizeof(def.smpp));
+	assert_string_equal(def.http_listen, file.http_listen);
+	assert_int_equal(def.max_body, file.max_body);
+	assert_int_equal(def.max_recipients, file.max_recipients);
+	assert_int_equal(def.max_text, file.max_text);
+	assert_string_equal(def.log_level, file.log_level);
+	assert_string_equal(def.conninfo, file.conninfo);
+	assert_int_equal(def.batch_max, file.batch_max);
+	assert_true(def.reconnect_interval == file.reconnect_interval);
+	assert_true(def.smpp_retry_min == file.smpp_retry_min);
+	assert_true(def.smpp_validity == file.smpp_validity);
+	assert_int_equal(file.n_routes, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_config_without_default_route_some_numbers_have_none),
 		cmocka_unit_test(test_config_temporary_errors_are_per_route),
 		cmocka_unit_test(test_config_refuses_bad_routes),
+		cmocka_unit_test(test_config_shipped_ini_matches_the_built_in_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
