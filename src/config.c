@@ -259,50 +259,65 @@ fail:
 	return 0;
 }
 
-/* "0x58, 20,0x14" -> numbers.  0 / -1. */
-static int parse_status_list(struct route_config *r, char *err, size_t errlen)
+/*
+ * Calls item(r, token) for each comma/blank separated token of list (at
+ * most 63 characters each).  0, or -1 as soon as item refuses one.
+ */
+static int each_item(struct route_config *r, const char *list, int (*item)(struct route_config *, const char *))
 {
-	const char *p = r->temporary_errors;
-	r->n_temp = 0;
+	const char *p = list;
 	while (*p) {
 		while (*p == ' ' || *p == ',')
 			p++;
-		if (!*p)
+		size_t n = strcspn(p, " ,");
+		if (n == 0)
 			break;
-		char *end;
-		unsigned long v = strtoul(p, &end, 0);
-		if (end == p || (*end && *end != ',' && *end != ' ') || v > 0xFFFFFFFFul || r->n_temp >= CONFIG_MAX_TEMP) {
-			snprintf(err, errlen, "[route %s] temporary_errors: '%s' is not a list of command_status values",
-				 r->name, r->temporary_errors);
+		char tok[64];
+		if (n >= sizeof(tok))
 			return -1;
-		}
-		r->temp[r->n_temp++] = (uint32_t)v;
-		p = end;
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		if (item(r, tok) < 0)
+			return -1;
+		p += n;
 	}
 	return 0;
 }
 
-static int parse_prefixes(struct route_config *r, char *err, size_t errlen)
+/* "0x58", "20": a command_status value. */
+static int add_status(struct route_config *r, const char *tok)
 {
-	const char *p = r->prefixes;
-	r->n_prefixes = 0;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (!*p)
-			break;
-		size_t n = 0;
-		char buf[21];
-		if (*p == '+')
-			p++;
-		while (*p >= '0' && *p <= '9' && n < sizeof(buf) - 1)
-			buf[n++] = *p++;
-		buf[n] = '\0';
-		if (n == 0 || (*p && *p != ',' && *p != ' ') || r->n_prefixes >= CONFIG_MAX_PREFIXES) {
-			snprintf(err, errlen, "[route %s] prefixes: '%s' is not a list of digit prefixes", r->name, r->prefixes);
-			return -1;
-		}
-		memcpy(r->prefix[r->n_prefixes++], buf, n + 1);
+	char *end;
+	unsigned long v = strtoul(tok, &end, 0);
+	if (*end || !isdigit((unsigned char)tok[0]) || v > 0xFFFFFFFFul || r->n_temp >= CONFIG_MAX_TEMP)
+		return -1;
+	r->temp[r->n_temp++] = (uint32_t)v;
+	return 0;
+}
+
+/* "8210", "+8211": an MSISDN prefix of 1-20 digits. */
+static int add_prefix(struct route_config *r, const char *tok)
+{
+	if (*tok == '+')
+		tok++;
+	size_t n = strlen(tok);
+	if (n == 0 || n > 20 || strspn(tok, "0123456789") != n || r->n_prefixes >= CONFIG_MAX_PREFIXES)
+		return -1;
+	memcpy(r->prefix[r->n_prefixes++], tok, n + 1);
+	return 0;
+}
+
+static int parse_lists(struct route_config *r, char *err, size_t errlen)
+{
+	r->n_temp = r->n_prefixes = 0;
+	if (each_item(r, r->temporary_errors, add_status) < 0) {
+		snprintf(err, errlen, "[route %s] temporary_errors: '%s' is not a list of command_status values",
+			 r->name, r->temporary_errors);
+		return -1;
+	}
+	if (each_item(r, r->prefixes, add_prefix) < 0) {
+		snprintf(err, errlen, "[route %s] prefixes: '%s' is not a list of digit prefixes", r->name, r->prefixes);
+		return -1;
 	}
 	return 0;
 }
@@ -340,7 +355,7 @@ static int validate_route(struct config *cfg, struct route_config *r, char *err,
 		snprintf(err, errlen, "[route %s] failover: no other route named '%s'", r->name, r->failover);
 		return -1;
 	}
-	if (parse_prefixes(r, err, errlen) < 0 || parse_status_list(r, err, errlen) < 0)
+	if (parse_lists(r, err, errlen) < 0)
 		return -1;
 	return 0;
 }
