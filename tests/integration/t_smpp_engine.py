@@ -163,5 +163,27 @@ def bind_counters_are_visible_to_operators(env):
     assert line and "default" in line[0] and "bound" in line[0], out
 
 
+@tests.case
+def sigterm_drains_the_window_before_unbinding(env):
+    # responses to ...031 come 200 ms late: they are in the window when SIGTERM lands
+    tos = [f"82105559{i:02d}031" for i in range(20)]
+    body = env.send(tos, text="drain me")
+    ids = ",".join(str(r["id"]) for r in body["recipients"])
+    env.wait_for(lambda: sum(1 for l in env.smsc_log().splitlines()
+                             if "ev=submit_sm " in l and "031 " in l and "dst=82105559" in l) >= 20,
+                 timeout=15, what="all 20 submits at the SMSC")
+    env.pushgated.terminate()
+    assert env.pushgated.wait(timeout=20) == 0
+    log = env.smsc_log().splitlines()
+    deferred = [i for i, l in enumerate(log) if "ev=submit_sm_resp" in l and "deferred=1" in l]
+    unbind = [i for i, l in enumerate(log) if "ev=unbind" in l]
+    assert unbind and deferred, (unbind, deferred[-3:])
+    assert max(deferred) < unbind[-1], "unbound before the window drained"
+    assert not any("lost=1" in l for l in log), "a response was lost with the link"
+    states = env.sql(f"SELECT state, count(*) FROM recipients WHERE id IN ({ids}) GROUP BY 1")
+    assert all(st in ("SMS_ACCEPTED", "SMS_DELIVERED") for st, _ in states), states
+    assert sum(int(n) for _, n in states) == 20
+
+
 tests.run(dlr_delay_ms=100, smsc_args=sum((["--rule", r] for r in RULES), []),
           ini={"smpp": {"retry_min": "0.2", "response_timeout": "1", "no_response": "unknown"}})
