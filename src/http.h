@@ -86,4 +86,14 @@ const char *http_status_text(int status);
 int http_parse_buffer(const struct http_config *cfg, const char *data, size_t len,
 		      http_handler_fn handler, void *arg);
 
+/*
+ * Takes the connection of `req` away from the HTTP server (for a protocol
+ * upgrade).  On success the server forgets the connection and frees req;
+ * the caller owns *fd (nonblocking) and the *extra_len bytes the client
+ * already sent after the request (*extra is malloc'd, or NULL when none).
+ * Fails (-1, req still pending) when other requests are pipelined behind
+ * this one or the connection is already gone.
+ */
+int http_takeover(struct http_request *req, int *fd, char **extra, size_t *extra_len);
+
 #endif
