@@ -1,7 +1,8 @@
 /*
  * smsc-sim.c: a small SMSC that stands in for a carrier in the demo and in
  * the integration tests.  Accepts many ESME binds (libev, nonblocking
- * sockets), answers submit_sm with a unique message id, and after a delay
+ * sockets; TLS with --tls-cert/--tls-key, handshake per connection on the
+ * same watchers), answers submit_sm with a unique message id, and after a delay
  * sends the appendix-B delivery receipt on a receiver-capable bind of the
  * same system_id, keeping receipts in memory while no receiver is bound and
  * retrying those whose deliver_sm_resp does not come.  Outcomes are chosen by
@@ -37,6 +38,8 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define OUT_HIGH_WATER   (1u << 20)   /* stop reading from a peer above this */
 #define OUT_HARD_LIMIT   (64u << 20)  /* a peer this far behind is closed */
@@ -143,6 +146,10 @@ struct conn {
 	uint32_t       n_submits;  /* submit_sm received while bound */
 	double         tokens, tokens_at;   /* --tps bucket */
 	char           peer[64];
+	SSL           *ssl;        /* --tls-cert: this connection's TLS; freed by conn_close() */
+	int            tls_up;     /* handshake done */
+	int            tls_failed; /* fatal TLS error: no close_notify */
+	int            tls_rd_wants_write, tls_wr_wants_read;
 };
 
 struct sim {
@@ -177,6 +184,7 @@ struct sim {
 	struct dst_count *dst_counts[DST_BUCKETS];
 	size_t         n_dst_counts;
 	struct deferred_resp *deferred_head, *deferred_tail;
+	SSL_CTX       *tls;                /* --tls-cert/--tls-key: every connection speaks TLS */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -449,6 +457,78 @@ static void conn_send_status(struct conn *c, uint32_t id, uint32_t seq, uint32_t
 	conn_send(c, &p);
 }
 
+/* ---- TLS (--tls-cert) ----------------------------------------------------- */
+
+static void tls_log_error(struct conn *c, const char *during)
+{
+	char err[200] = "-";
+	unsigned long e = ERR_peek_error();
+	if (e != 0)
+		ERR_error_string_n(e, err, sizeof(err));
+	ERR_clear_error();
+	for (char *p = err; *p; p++)
+		if (*p == ' ' || *p == '"')
+			*p = '_';
+	c->tls_failed = 1;
+	sim_log(c->sim, "ev=tls_error peer=%s during=%s err=%s", c->peer, during, err);
+}
+
+/* read() or SSL_read(): >0 bytes, 0 end of stream, -1 with errno (EAGAIN: wait). */
+static ssize_t conn_read(struct conn *c, void *buf, size_t len)
+{
+	if (c->ssl == NULL)
+		return read(c->fd, buf, len);
+	ERR_clear_error();
+	int n = SSL_read(c->ssl, buf, (int)len);   /* len <= SMPP_MAX_PDU_LEN */
+	if (n > 0) {
+		c->tls_rd_wants_write = 0;
+		return n;
+	}
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:   /* write_cb resumes the read */
+		c->tls_rd_wants_write = 1;
+		ev_io_start(c->sim->loop, &c->wio);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		tls_log_error(c, "read");
+		errno = EIO;
+		return -1;
+	}
+}
+
+/* write() or SSL_write(); a retry after EAGAIN passes the same bytes (maybe more). */
+static ssize_t conn_write(struct conn *c, const void *buf, size_t len)
+{
+	if (c->ssl == NULL)
+		return write(c->fd, buf, len);
+	ERR_clear_error();
+	int n = SSL_write(c->ssl, buf, (int)len);   /* len <= OUT_HARD_LIMIT */
+	if (n > 0) {
+		c->tls_wr_wants_read = 0;
+		return n;
+	}
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_READ:   /* read_cb resumes the write, even past the high water */
+		c->tls_wr_wants_read = 1;
+		ev_io_start(c->sim->loop, &c->rio);
+		errno = EAGAIN;
+		return -1;
+	default:
+		tls_log_error(c, "write");
+		errno = EIO;
+		return -1;
+	}
+}
+
 /* ---- connections --------------------------------------------------------- */
 
 static void receipt_dispatch(struct sim *s, struct receipt *r);
@@ -458,6 +538,12 @@ static void conn_close(struct conn *c, const char *why)
 	struct sim *s = c->sim;
 	ev_io_stop(s->loop, &c->rio);
 	ev_io_stop(s->loop, &c->wio);
+	if (c->ssl != NULL) {
+		if (c->tls_up && !c->tls_failed)
+			SSL_shutdown(c->ssl);   /* close_notify, one nonblocking try */
+		SSL_free(c->ssl);
+		ERR_clear_error();
+	}
 	close(c->fd);
 	c->fd = -1;
 	s->slots[c->slot] = NULL;
@@ -479,7 +565,7 @@ static void conn_close(struct conn *c, const char *why)
 static int conn_flush(struct conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		ssize_t n = conn_write(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n > 0) {
 			c->out_off += (size_t)n;
 			continue;
@@ -491,7 +577,10 @@ static int conn_flush(struct conn *c)
 				conn_close(c, "drop_after");
 				return -1;
 			}
-			ev_io_start(c->sim->loop, &c->wio);
+			if (c->tls_wr_wants_read)
+				ev_io_stop(c->sim->loop, &c->wio);
+			else
+				ev_io_start(c->sim->loop, &c->wio);
 			return 0;
 		}
 		conn_close(c, "write_error");
@@ -521,8 +610,11 @@ static void conn_pump(struct conn *c)
 		    c->out_len - c->out_off >= OUT_HIGH_WATER / 2)
 			return;
 		conn_process(c);
-		if (!c->closing && c->out_len - c->out_off < OUT_HIGH_WATER)
+		if (!c->closing && c->out_len - c->out_off < OUT_HIGH_WATER) {
 			ev_io_start(c->sim->loop, &c->rio);
+			if (c->ssl != NULL && SSL_has_pending(c->ssl))   /* decrypted, not on the socket */
+				ev_feed_event(c->sim->loop, &c->rio, EV_READ);
+		}
 	}
 }
 
@@ -710,14 +802,58 @@ static void on_bind(struct conn *c, const struct smpp_pdu *req, enum bind_mode m
 		unpark_for(s, c->system_id);
 }
 
+/*
+ * How a submit_sm carries a long text, for the log: the UDH in hex when
+ * esm_class has UDHI (the UDHL octet plus UDHL octets; "bad" when that runs
+ * past sm_length), the SAR TLVs as ref/total/seq, the message_payload
+ * length.  "-" for each one absent.
+ */
+static void describe_concat(const struct smpp_pdu *req, char *udh, size_t udh_cap,
+			    char *sar, size_t sar_cap, char *payload, size_t payload_cap)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	snprintf(udh, udh_cap, "-");
+	if ((req->esm_class & 0x40) != 0) {
+		size_t ul = req->sm_length > 0 ? (size_t)req->short_message[0] + 1 : 0;
+		if (ul == 0 || ul > req->sm_length || ul * 2 + 1 > udh_cap) {
+			snprintf(udh, udh_cap, "bad");
+		} else {
+			for (size_t i = 0; i < ul; i++) {
+				udh[2 * i] = hex[req->short_message[i] >> 4];
+				udh[2 * i + 1] = hex[req->short_message[i] & 0x0F];
+			}
+			udh[2 * ul] = '\0';
+		}
+	}
+	const struct smpp_tlv *ref = smpp_tlv_find(req, SMPP_TLV_SAR_MSG_REF_NUM);
+	const struct smpp_tlv *tot = smpp_tlv_find(req, SMPP_TLV_SAR_TOTAL_SEGMENTS);
+	const struct smpp_tlv *seq = smpp_tlv_find(req, SMPP_TLV_SAR_SEGMENT_SEQNUM);
+	if (ref == NULL && tot == NULL && seq == NULL)
+		snprintf(sar, sar_cap, "-");
+	else if (ref == NULL || tot == NULL || seq == NULL || ref->length != 2 ||
+		 tot->length != 1 || seq->length != 1)
+		snprintf(sar, sar_cap, "bad");
+	else
+		snprintf(sar, sar_cap, "%u/%u/%u", (unsigned)ref->value[0] << 8 | ref->value[1],
+			 (unsigned)tot->value[0], (unsigned)seq->value[0]);
+	const struct smpp_tlv *pl = smpp_tlv_find(req, SMPP_TLV_MESSAGE_PAYLOAD);
+	if (pl == NULL)
+		snprintf(payload, payload_cap, "-");
+	else
+		snprintf(payload, payload_cap, "%u", (unsigned)pl->length);
+}
+
 static void log_submit(struct conn *c, const struct smpp_pdu *req, const char *id,
 		       const char *status, const char *outcome)
 {
-	char b1[24], b2[24];
+	char b1[24], b2[24], udh[2 * 256 + 1], sar[24], payload[8];
+	describe_concat(req, udh, sizeof(udh), sar, sizeof(sar), payload, sizeof(payload));
 	sim_log(c->sim, "ev=submit_sm seq=%" PRIu32 " src=%s dst=%s id=%s status=%s outcome=%s"
-		" len=%u", req->hdr.sequence_number, safe(req->source_addr, b1, sizeof(b1)),
-		safe(req->destination_addr, b2, sizeof(b2)), id, status, outcome,
-		(unsigned)req->sm_length);
+		" len=%u esm=0x%02x dcs=%u udh=%s sar=%s payload=%s", req->hdr.sequence_number,
+		safe(req->source_addr, b1, sizeof(b1)), safe(req->destination_addr, b2, sizeof(b2)),
+		id, status, outcome, (unsigned)req->sm_length, (unsigned)req->esm_class,
+		(unsigned)req->data_coding, udh, sar, payload);
 }
 
 static void log_submit_refused(struct conn *c, const struct smpp_pdu *req, uint32_t st,
@@ -1054,13 +1190,44 @@ static void conn_process(struct conn *c)
 		ev_io_stop(c->sim->loop, &c->rio);
 }
 
+/* Drives a TLS connection's handshake on its watchers; closes it on failure. */
+static void conn_tls_accept(struct conn *c)
+{
+	ERR_clear_error();
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		c->tls_up = 1;
+		ev_io_stop(c->sim->loop, &c->wio);
+		ev_feed_event(c->sim->loop, &c->rio, EV_READ);   /* a bind may already be buffered */
+		sim_log(c->sim, "ev=tls peer=%s version=%s cipher=%s", c->peer,
+			SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+		return;
+	}
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		ev_io_stop(c->sim->loop, &c->wio);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		ev_io_start(c->sim->loop, &c->wio);
+		return;
+	default:
+		tls_log_error(c, "handshake");
+		conn_close(c, "tls_handshake");
+	}
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 	(void)loop;
 	(void)revents;
+	if (c->ssl != NULL && !c->tls_up) {
+		conn_tls_accept(c);
+		return;
+	}
+	c->tls_wr_wants_read = 0;   /* conn_pump below writes again */
 	for (int i = 0; i < READS_PER_EVENT && ev_is_active(&c->rio); i++) {
-		ssize_t n = read(c->fd, c->in + c->in_len, SMPP_MAX_PDU_LEN - c->in_len);
+		ssize_t n = conn_read(c, c->in + c->in_len, SMPP_MAX_PDU_LEN - c->in_len);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			conn_process(c);
@@ -1073,14 +1240,24 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_close(c, n == 0 ? "eof" : "read_error");
 		return;
 	}
+	if (c->ssl != NULL && ev_is_active(&c->rio) && SSL_has_pending(c->ssl))
+		ev_feed_event(loop, &c->rio, EV_READ);   /* out of rounds with decrypted bytes left */
 	conn_pump(c);
 }
 
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
-	(void)loop;
 	(void)revents;
+	if (c->ssl != NULL && !c->tls_up) {
+		conn_tls_accept(c);
+		return;
+	}
+	if (c->tls_rd_wants_write) {
+		c->tls_rd_wants_write = 0;
+		read_cb(loop, &c->rio, EV_READ);   /* ends in conn_pump */
+		return;
+	}
 	conn_pump(c);
 }
 
@@ -1136,6 +1313,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->rio.data = c->wio.data = c;
 		ev_io_start(loop, &c->rio);
 		sim_log(s, "ev=connect peer=%s", c->peer);
+		if (s->tls != NULL) {   /* the handshake runs from read_cb/write_cb */
+			c->ssl = SSL_new(s->tls);
+			if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+				tls_log_error(c, "setup");
+				conn_close(c, "tls_setup");
+				continue;
+			}
+			SSL_set_accept_state(c->ssl);
+		}
 	}
 }
 
@@ -1353,6 +1539,28 @@ static int listen_on(const char *spec, int *port_out)
 	return fd;
 }
 
+enum { OPT_TLS_CERT = 0x100, OPT_TLS_KEY };
+
+static SSL_CTX *tls_server_ctx(const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		char err[200] = "-";
+		if (ERR_peek_error() != 0)
+			ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+		fprintf(stderr, "smsc-sim: cannot use --tls-cert %s --tls-key %s: %s\n", cert, key, err);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	return ctx;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -1361,6 +1569,7 @@ static void usage(void)
 		"                [--id-format hex|dec] [--receipt-id-format hex|dec]\n"
 		"                [--receipt-tlvs yes|no] [--drop-after N [--drop-every]]\n"
 		"                [--max-binds N] [--tps N] [--state FILE]\n"
+		"                [--tls-cert FILE --tls-key FILE]\n"
 		"OUTCOME: DELIVRD UNDELIV REJECTD EXPIRED NORECEIPT RESP:0xNN\n"
 		"         THROTTLE:N QFULL:N NORESP DUP EARLY ENROUTE HEXDEC\n"
 		"  THROTTLE:N / QFULL:N  first N submits per destination get 0x58 / 0x14,\n"
@@ -1376,6 +1585,7 @@ static void usage(void)
 		"--tps N         submits beyond N per second per bind get 0x58\n"
 		"--state FILE    on SIGTERM/SIGINT save unacknowledged receipts to FILE;\n"
 		"                at start load them (and remove FILE)\n"
+		"--tls-cert FILE --tls-key FILE  the listener speaks TLS (PEM chain, PEM key)\n"
 		"SIGUSR1 logs ev=stats; SIGTERM exits 0.\n");
 }
 
@@ -1403,6 +1613,7 @@ int main(int argc, char **argv)
 	static struct sim sim;
 	struct sim *s = &sim;
 	const char *listen_spec = "127.0.0.1:2775", *log_path = NULL, *state_path = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL;
 	int receipt_fmt = -1;
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -1419,6 +1630,8 @@ int main(int argc, char **argv)
 		{ "max-binds", required_argument, NULL, 'B' },
 		{ "tps", required_argument, NULL, 'T' },
 		{ "state", required_argument, NULL, 'S' },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1479,6 +1692,8 @@ int main(int argc, char **argv)
 			break;
 		case 'E': s->drop_every = 1; break;
 		case 'S': state_path = optarg; break;
+		case OPT_TLS_CERT: tls_cert = optarg; break;
+		case OPT_TLS_KEY: tls_key = optarg; break;
 		case 'B':
 			if (parse_count(optarg, &s->max_binds) != 0) { usage(); return 2; }
 			break;
@@ -1504,6 +1719,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if ((tls_cert == NULL) != (tls_key == NULL)) {
+		usage();
+		return 2;
+	}
+	if (tls_cert != NULL && (s->tls = tls_server_ctx(tls_cert, tls_key)) == NULL)
+		return 1;
 
 	int port = 0;
 	s->lfd = listen_on(listen_spec, &port);
@@ -1572,6 +1793,7 @@ int main(int argc, char **argv)
 		free(d);
 	}
 	free(s->slots);
+	SSL_CTX_free(s->tls);
 	if (s->log != stderr)
 		fclose(s->log);
 	return 0;
