@@ -2,13 +2,20 @@
  * session.c: one ESME-side SMPP session on the libev loop.
  *
  * Owns the socket, its input/output buffers, the bind FSM, the window of
- * outstanding requests (slot = sequence_number % capacity) and the timers
- * (connect/bind deadline, response timeouts, enquire_link, reconnect).
+ * outstanding requests (slot = sequence_number % capacity), the timers
+ * (connect/handshake/bind deadline, response timeouts, enquire_link,
+ * reconnect) and, when the route asks for TLS, the SSL_CTX (for the life of
+ * the session) and the SSL (for the life of the socket): a handshake state
+ * between connect and bind, then every byte goes through SSL_read/SSL_write,
+ * driven by the same two watchers.
  * sess_enter() is the only writer of s->state and logs every transition.
  * Requests the peer sends are handed to the owner, except enquire_link and
  * unbind, answered here.  A malformed PDU is answered with generic_nack;
- * an unframeable stream closes the connection.  Never blocks; the only
- * allocations are the buffers, sized at creation and grown within bounds.
+ * an unframeable stream closes the connection.  A failed handshake or peer
+ * verification closes the connection and retries with backoff.  Never
+ * blocks (no blocking TLS call either); the only allocations are the
+ * buffers, sized at creation and grown within bounds, and OpenSSL's per
+ * connection state.
  */
 #include "session.h"
 
@@ -17,9 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "log.h"
 #include "util.h"
@@ -39,6 +51,7 @@ struct smpp_session {
 	struct ev_loop *loop;
 	struct smpp_session_config cfg;
 	char name[32], host[128], system_id[16], password[9], system_type[13];
+	char tls_ca_file[256], tls_server_name[128];
 	struct smpp_session_cb cb;
 	void *arg;
 
@@ -63,10 +76,16 @@ struct smpp_session {
 	uint32_t next_seq;
 	uint32_t enquire_seq;   /* outstanding enquire_link, 0 when none */
 
+	SSL_CTX *tls_ctx;       /* cfg.tls: built at creation (again at connect if that failed) */
+	SSL *ssl;               /* one per connection, freed with the socket */
+	int tls_up;             /* handshake done: closing sends close_notify */
+	int tls_failed;         /* fatal TLS error: no close_notify */
+	int tls_read_wants_write, tls_write_wants_read;
+
 	struct smpp_session_stats stats;
 };
 
-static const char *const state_names[] = { "closed", "connecting", "binding", "bound", "unbinding" };
+static const char *const state_names[] = { "closed", "connecting", "tls_handshake", "binding", "bound", "unbinding" };
 
 const char *smpp_session_state_name(enum sess_state st) { return state_names[st]; }
 
@@ -90,25 +109,140 @@ static void sess_enter(struct smpp_session *s, enum sess_state next)
 
 /* --- output ------------------------------------------------------------------ */
 
-static void sess_flush(struct smpp_session *s)
+/* --- TLS -------------------------------------------------------------------- */
+
+/* The first queued OpenSSL error as text ('"' replaced), and the queue emptied. */
+static const char *tls_errstr(char *buf, size_t cap)
 {
-	while (s->out_len > 0) {
-		ssize_t n = send(s->fd, s->out, s->out_len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == EINTR)
-				continue;
-			sess_close(s, strerror(errno));
-			return;
-		}
-		memmove(s->out, s->out + n, s->out_len - (size_t)n);
-		s->out_len -= (size_t)n;
+	unsigned long e = ERR_peek_error();
+	if (e)
+		ERR_error_string_n(e, buf, cap);
+	else
+		util_strlcpy(buf, "-", cap);
+	ERR_clear_error();
+	for (char *p = buf; *p; p++)
+		if (*p == '"')
+			*p = '\'';
+	return buf;
+}
+
+static SSL_CTX *tls_ctx_new(struct smpp_session *s)
+{
+	char err[200];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		goto fail;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* SMPP frames itself: a TCP close without close_notify is an ordinary close */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (s->cfg.tls_verify) {
+		int ok = s->tls_ca_file[0] ? SSL_CTX_load_verify_file(ctx, s->tls_ca_file)
+					   : SSL_CTX_set_default_verify_paths(ctx);
+		if (ok != 1)
+			goto fail;
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
-	if (s->out_len > 0)
+	return ctx;
+fail:
+	log_error("smpp", "bind=%s ev=tls_config_error ca_file=\"%s\" err=\"%s\"", s->name,
+		  s->tls_ca_file[0] ? s->tls_ca_file : "(system)", tls_errstr(err, sizeof(err)));
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Logs why TLS failed on this connection; the caller closes it. */
+static void tls_log_failure(struct smpp_session *s, const char *during, int ssl_error)
+{
+	char err[200];
+	int saved = errno;
+	long vr = SSL_get_verify_result(s->ssl);
+	s->tls_failed = 1;
+	tls_errstr(err, sizeof(err));
+	if (ssl_error == SSL_ERROR_SYSCALL && saved && !strcmp(err, "-"))
+		util_strlcpy(err, strerror(saved), sizeof(err));
+	log_warn("smpp", "bind=%s ev=tls_error during=%s verify=\"%s\" err=\"%s\"", s->name, during,
+		 vr == X509_V_OK ? "ok" : X509_verify_cert_error_string(vr), err);
+}
+
+/* Frees the connection's TLS state; close_notify first when the link was healthy. */
+static void tls_drop(struct smpp_session *s)
+{
+	if (!s->ssl)
+		return;
+	if (s->tls_up && !s->tls_failed) {
+		ERR_clear_error();
+		SSL_shutdown(s->ssl);   /* one nonblocking attempt; the peer's reply is not awaited */
+	}
+	ERR_clear_error();
+	SSL_free(s->ssl);
+	s->ssl = NULL;
+	s->tls_up = s->tls_failed = 0;
+	s->tls_read_wants_write = s->tls_write_wants_read = 0;
+}
+
+/* --- output ------------------------------------------------------------------ */
+
+/* The write watcher runs while there is output TLS can take, or a read waits on it. */
+static void sess_want_write(struct smpp_session *s)
+{
+	if (s->tls_read_wants_write || (s->out_len > 0 && !s->tls_write_wants_read))
 		ev_io_start(s->loop, &s->wio);
 	else
 		ev_io_stop(s->loop, &s->wio);
+}
+
+/* Writes from buf: bytes written, 0 when it would block, -1 when the connection was closed. */
+static ssize_t sess_send(struct smpp_session *s, const uint8_t *buf, size_t len)
+{
+	if (!s->ssl) {
+		for (;;) {
+			ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
+			if (n >= 0)
+				return n;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno != EINTR) {
+				sess_close(s, strerror(errno));
+				return -1;
+			}
+		}
+	}
+	/* a retry after WANT_* passes the same bytes, maybe more: partial + moving buffer modes */
+	ERR_clear_error();
+	int n = SSL_write(s->ssl, buf, len > OUT_MAX ? (int)OUT_MAX : (int)len);
+	if (n > 0) {
+		s->tls_write_wants_read = 0;
+		return n;
+	}
+	int e = SSL_get_error(s->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE)
+		return 0;
+	if (e == SSL_ERROR_WANT_READ) {   /* the read watcher (always on) resumes us */
+		s->tls_write_wants_read = 1;
+		return 0;
+	}
+	tls_log_failure(s, "write", e);
+	sess_close(s, "tls write failed");
+	return -1;
+}
+
+static void sess_flush(struct smpp_session *s)
+{
+	if (s->fd < 0 || (s->ssl && !s->tls_up))
+		return;   /* nothing leaves before the handshake is done */
+	while (s->out_len > 0) {
+		ssize_t n = sess_send(s, s->out, s->out_len);
+		if (n < 0)
+			return;
+		if (n == 0)
+			break;
+		memmove(s->out, s->out + n, s->out_len - (size_t)n);
+		s->out_len -= (size_t)n;
+	}
+	sess_want_write(s);
 }
 
 static int sess_write_pdu(struct smpp_session *s, const struct smpp_pdu *pdu)
@@ -212,6 +346,7 @@ static void sess_close(struct smpp_session *s, const char *why)
 		log_info("smpp", "bind=%s ev=close why=\"%s\" in_flight=%u", s->name, why, s->used);
 		ev_io_stop(s->loop, &s->rio);
 		ev_io_stop(s->loop, &s->wio);
+		tls_drop(s);
 		close(s->fd);
 		s->fd = -1;
 	}
@@ -237,6 +372,63 @@ static void send_bind(struct smpp_session *s)
 	sess_enter(s, SESS_BINDING);
 }
 
+/* Drives the handshake; on success the bind goes out. */
+static void tls_handshake(struct smpp_session *s)
+{
+	ERR_clear_error();
+	int r = SSL_do_handshake(s->ssl);
+	if (r == 1) {
+		s->tls_up = 1;
+		ev_io_stop(s->loop, &s->wio);
+		long vr = SSL_get_verify_result(s->ssl);
+		log_info("smpp", "bind=%s ev=tls_established version=%s cipher=%s verified=%s", s->name,
+			 SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl),
+			 !s->cfg.tls_verify ? "no" : vr == X509_V_OK ? "yes" : "failed");
+		send_bind(s);
+		return;
+	}
+	int e = SSL_get_error(s->ssl, r);
+	if (e == SSL_ERROR_WANT_READ) {
+		ev_io_stop(s->loop, &s->wio);   /* the read watcher is on */
+		return;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		ev_io_start(s->loop, &s->wio);
+		return;
+	}
+	tls_log_failure(s, "handshake", e);
+	sess_close(s, "tls handshake failed");
+}
+
+static int is_ip_literal(const char *name)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+static void tls_start(struct smpp_session *s)
+{
+	char err[200];
+	if (!s->tls_ctx && !(s->tls_ctx = tls_ctx_new(s))) {
+		sess_close(s, "tls not configured");
+		return;
+	}
+	const char *name = s->tls_server_name[0] ? s->tls_server_name : s->host;
+	ERR_clear_error();
+	s->ssl = SSL_new(s->tls_ctx);
+	if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1 ||
+	    (!is_ip_literal(name) && SSL_set_tlsext_host_name(s->ssl, name) != 1) ||
+	    (s->cfg.tls_verify && SSL_set1_host(s->ssl, name) != 1)) {
+		log_error("smpp", "bind=%s ev=tls_setup_failed name=%s err=\"%s\"", s->name, name,
+			  tls_errstr(err, sizeof(err)));
+		sess_close(s, "tls setup failed");
+		return;
+	}
+	SSL_set_connect_state(s->ssl);
+	sess_enter(s, SESS_TLS_HANDSHAKE);
+	tls_handshake(s);
+}
+
 static void on_connected(struct smpp_session *s)
 {
 	int err = 0;
@@ -249,7 +441,10 @@ static void on_connected(struct smpp_session *s)
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->last_rx = ev_now(s->loop);
 	ev_io_start(s->loop, &s->rio);
-	send_bind(s);
+	if (s->cfg.tls)
+		tls_start(s);
+	else
+		send_bind(s);
 }
 
 static void sess_connect(struct smpp_session *s)
@@ -369,22 +564,55 @@ static void handle_pdu(struct smpp_session *s, const uint8_t *buf, size_t len)
 	}
 }
 
+/* Reads into buf: bytes read, 0 when nothing more for now, -1 when the connection was closed. */
+static ssize_t sess_recv(struct smpp_session *s, uint8_t *buf, size_t len)
+{
+	if (!s->ssl) {
+		for (;;) {
+			ssize_t n = recv(s->fd, buf, len, 0);
+			if (n > 0)
+				return n;
+			if (n == 0) {
+				sess_close(s, "peer closed");
+				return -1;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno != EINTR) {
+				sess_close(s, strerror(errno));
+				return -1;
+			}
+		}
+	}
+	ERR_clear_error();
+	int n = SSL_read(s->ssl, buf, (int)len);   /* len <= IN_CAP */
+	if (n > 0) {
+		s->tls_read_wants_write = 0;
+		return n;
+	}
+	int e = SSL_get_error(s->ssl, n);
+	if (e == SSL_ERROR_WANT_READ)
+		return 0;
+	if (e == SSL_ERROR_WANT_WRITE) {   /* the write watcher resumes the read */
+		s->tls_read_wants_write = 1;
+		sess_want_write(s);
+		return 0;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)) {
+		sess_close(s, "peer closed");
+		return -1;
+	}
+	tls_log_failure(s, "read", e);
+	sess_close(s, "tls read failed");
+	return -1;
+}
+
 static void sess_read(struct smpp_session *s)
 {
 	for (int rounds = 0; rounds < 16 && s->fd >= 0; rounds++) {
-		ssize_t n = recv(s->fd, s->in + s->in_len, IN_CAP - s->in_len, 0);
-		if (n == 0) {
-			sess_close(s, "peer closed");
+		ssize_t n = sess_recv(s, s->in + s->in_len, IN_CAP - s->in_len);
+		if (n <= 0)
 			return;
-		}
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			if (errno == EINTR)
-				continue;
-			sess_close(s, strerror(errno));
-			return;
-		}
 		s->in_len += (size_t)n;
 		s->last_rx = ev_now(s->loop);
 		size_t off = 0;
@@ -409,12 +637,24 @@ static void sess_read(struct smpp_session *s)
 		memmove(s->in, s->in + off, s->in_len - off);
 		s->in_len -= off;
 	}
+	/* out of rounds: what TLS already decrypted would not wake the socket watcher */
+	if (s->fd >= 0 && s->ssl && SSL_has_pending(s->ssl))
+		ev_feed_event(s->loop, &s->rio, EV_READ);
 }
 
 static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop; (void)revents;
-	sess_read(w->data);
+	struct smpp_session *s = w->data;
+	if (s->state == SESS_TLS_HANDSHAKE) {
+		tls_handshake(s);
+		return;
+	}
+	sess_read(s);
+	if (s->fd >= 0 && s->tls_write_wants_read) {
+		s->tls_write_wants_read = 0;
+		sess_flush(s);
+	}
 }
 
 static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -425,6 +665,16 @@ static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(s->loop, &s->wio);
 		on_connected(s);
 		return;
+	}
+	if (s->state == SESS_TLS_HANDSHAKE) {
+		tls_handshake(s);
+		return;
+	}
+	if (s->tls_read_wants_write) {
+		s->tls_read_wants_write = 0;
+		sess_read(s);
+		if (s->fd < 0)
+			return;
 	}
 	sess_flush(s);
 }
@@ -438,9 +688,11 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	double now = ev_now(loop);
 	if (s->fd < 0)
 		return;
-	if ((s->state == SESS_CONNECTING || s->state == SESS_BINDING) &&
+	if ((s->state == SESS_CONNECTING || s->state == SESS_TLS_HANDSHAKE || s->state == SESS_BINDING) &&
 	    now - s->state_since > s->cfg.response_timeout) {
-		sess_close(s, "connect/bind timed out");
+		char why[48];
+		snprintf(why, sizeof(why), "%s timed out", state_names[s->state]);
+		sess_close(s, why);
 		return;
 	}
 	for (unsigned i = 0; i < s->cap && s->used > 0; i++) {
@@ -505,8 +757,13 @@ struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_se
 	util_strlcpy(s->system_id, cfg->system_id, sizeof(s->system_id));
 	util_strlcpy(s->password, cfg->password, sizeof(s->password));
 	util_strlcpy(s->system_type, cfg->system_type ? cfg->system_type : "", sizeof(s->system_type));
+	util_strlcpy(s->tls_ca_file, cfg->tls_ca_file ? cfg->tls_ca_file : "", sizeof(s->tls_ca_file));
+	util_strlcpy(s->tls_server_name, cfg->tls_server_name ? cfg->tls_server_name : "",
+		     sizeof(s->tls_server_name));
 	s->cfg.name = s->name;
 	s->cfg.host = s->host;
+	s->cfg.tls_ca_file = s->tls_ca_file;
+	s->cfg.tls_server_name = s->tls_server_name;
 	if (!s->cfg.bind_command)
 		s->cfg.bind_command = SMPP_BIND_TRANSCEIVER;
 	if (!s->cfg.window)
@@ -535,12 +792,17 @@ struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_se
 	s->tick.data = s;
 	ev_init(&s->reconnect, reconnect_cb);
 	s->reconnect.data = s;
+	if (s->cfg.tls)
+		s->tls_ctx = tls_ctx_new(s);   /* NULL: logged, built again at each connect */
 	return s;
 }
 
 void smpp_session_start(struct smpp_session *s)
 {
 	s->stopping = 0;
+	if (s->cfg.tls && !s->cfg.tls_verify)
+		log_warn("smpp", "bind=%s ev=tls_unverified host=%s why=\"tls_verify = no: any certificate is accepted\"",
+			 s->name, s->host);
 	ev_timer_start(s->loop, &s->tick);
 	if (s->state == SESS_CLOSED && s->fd < 0)
 		sess_connect(s);
@@ -597,9 +859,11 @@ void smpp_session_free(struct smpp_session *s)
 	if (s->fd >= 0) {
 		ev_io_stop(s->loop, &s->rio);
 		ev_io_stop(s->loop, &s->wio);
+		tls_drop(s);
 		close(s->fd);
 		s->fd = -1;
 	}
+	SSL_CTX_free(s->tls_ctx);
 	ev_timer_stop(s->loop, &s->tick);
 	ev_timer_stop(s->loop, &s->reconnect);
 	free(s->slots);

@@ -4,7 +4,8 @@
  * Explicit states with one enter function; a window of requests awaiting
  * their response, keyed by sequence number; a response timeout per PDU;
  * enquire_link on an idle link and answers to the peer's; reconnect with
- * capped exponential backoff and jitter; graceful unbind.  The owner sees
+ * capped exponential backoff and jitter; graceful unbind; optional TLS
+ * (handshake between connect and bind, peer verification).  The owner sees
  * bound/down, each response (or its timeout) by tag, and each request the
  * peer sends, which it must answer with smpp_session_send().
  */
@@ -16,7 +17,7 @@
 
 #include "codec.h"
 
-enum sess_state { SESS_CLOSED, SESS_CONNECTING, SESS_BINDING, SESS_BOUND, SESS_UNBINDING };
+enum sess_state { SESS_CLOSED, SESS_CONNECTING, SESS_TLS_HANDSHAKE, SESS_BINDING, SESS_BOUND, SESS_UNBINDING };
 
 struct smpp_session;
 
@@ -44,6 +45,10 @@ struct smpp_session_config {
 	double      enquire_link;    /* idle seconds before enquire_link */
 	double      response_timeout;
 	double      reconnect_min, reconnect_max;
+	int         tls;             /* TLS between connect and bind; every PDU encrypted */
+	int         tls_verify;      /* check the peer's chain and name (else: warn, accept any) */
+	const char *tls_ca_file;     /* PEM trust anchors; NULL or "" = the system's */
+	const char *tls_server_name; /* SNI and the name checked; NULL or "" = host */
 };
 
 struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_session_config *cfg,
