@@ -1133,6 +1133,8 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 				.bind_command = bind, .window = rc->window, .enquire_link = rc->enquire_link,
 				.response_timeout = rc->response_timeout,
 				.reconnect_min = rc->reconnect_min, .reconnect_max = rc->reconnect_max,
+				.tls = rc->tls, .tls_verify = rc->tls_verify,
+				.tls_ca_file = rc->tls_ca_file, .tls_server_name = rc->tls_server_name,
 			};
 			struct smpp_session_cb cb = { on_bound, on_down, on_resp, on_request };
 			s->s = smpp_session_new(loop, &sc, &cb, s);

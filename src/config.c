@@ -80,6 +80,10 @@ static const struct key_def route_keys[] = {
 	RNUM("dest_npi", K_INT, dest_npi, 0, 18, "1"),
 	RSTR("temporary_errors", temporary_errors, "0x58,0x14,0x08,0x64,0xfe"),
 	RSTR("no_response", no_response, "resend"),
+	RNUM("tls", K_BOOL, tls, 0, 1, "no"),
+	RNUM("tls_verify", K_BOOL, tls_verify, 0, 1, "yes"),
+	RSTR("tls_ca_file", tls_ca_file, ""),
+	RSTR("tls_server_name", tls_server_name, ""),
 };
 
 #define N_GLOBAL (sizeof(global_keys) / sizeof(global_keys[0]))

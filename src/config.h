@@ -37,6 +37,10 @@ struct route_config {
 	int      source_ton, source_npi, dest_ton, dest_npi;
 	char     temporary_errors[256]; /* command_status values retried later */
 	char     no_response[16];       /* resend | unknown */
+	int      tls;                   /* TLS to the SMSC */
+	int      tls_verify;            /* check the SMSC's certificate chain and name */
+	char     tls_ca_file[256];      /* PEM trust anchors; empty = system default paths */
+	char     tls_server_name[128];  /* SNI + name checked; empty = host */
 
 	/* derived by config_load */
 	size_t   n_prefixes;
