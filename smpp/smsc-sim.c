@@ -1130,6 +1130,8 @@ static void on_pdu(struct conn *c, const uint8_t *buf, size_t len)
 	case SMPP_DELIVER_SM_RESP:   on_deliver_resp(c, &p); break;
 	case SMPP_ENQUIRE_LINK:
 		conn_send_status(c, SMPP_ENQUIRE_LINK_RESP, seq, 0);
+		sim_log(s, "ev=enquire_link seq=%" PRIu32 " system_id=%s peer=%s", seq,
+			c->system_id[0] ? c->system_id : "-", c->peer);
 		break;
 	case SMPP_UNBIND:
 		conn_send_status(c, SMPP_UNBIND_RESP, seq, 0);
