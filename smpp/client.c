@@ -993,8 +993,11 @@ static void sweep_done(struct store_job *job, enum store_error err, const char *
 		return;
 	}
 	const char *a = PQgetvalue(job->res, 0, 0), *b = PQgetvalue(job->res, 0, 1), *d = PQgetvalue(job->res, 0, 2);
-	if (strcmp(a, "0") || strcmp(b, "0") || strcmp(d, "0"))
-		log_info("smpp", "ev=sweep requeued=%s expired=%s unknown=%s", a, b, d);
+	const char *p = PQgetvalue(job->res, 0, 3);
+	if (strcmp(a, "0") || strcmp(b, "0") || strcmp(d, "0") || strcmp(p, "0"))
+		log_info("smpp", "ev=sweep requeued=%s expired=%s unknown=%s push_to_sms=%s", a, b, d, p);
+	if (strcmp(a, "0") || strcmp(p, "0"))
+		smpp_client_kick(e);
 }
 
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -16,8 +16,10 @@
 
 #include <jansson.h>
 
+#include "devices.h"
 #include "keys.h"
 #include "log.h"
+#include "push.h"
 #include "router.h"
 #include "util.h"
 
@@ -27,6 +29,7 @@
 struct auth_entry {
 	unsigned char hash[KEYS_HASH_LEN];
 	long long     account_id;
+	int           operator;
 	time_t        expires;
 };
 
@@ -35,7 +38,7 @@ struct api {
 	struct auth_entry cache[AUTH_CACHE_SIZE];
 };
 
-enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET };
+enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES };
 
 /* One request waiting for the store.  Owned by api.c; freed when answered. */
 struct pending {
@@ -47,9 +50,11 @@ struct pending {
 	unsigned char        hash[KEYS_HASH_LEN];
 	char                 hash_text[2 + 2 * KEYS_HASH_LEN + 1];
 	long long            account_id;
+	int                  operator;    /* the key has the operator role */
 	long long            message_id;
-	const char          *params[6];
-	char                 p_account[24], p_validity[32], p_id[24];
+	char                 msisdn[21];  /* PEND_DEVICES */
+	const char          *params[8];
+	char                 p_account[24], p_validity[32], p_id[24], p_push_timeout[32];
 	char                *p_to;        /* text[] literal, malloc'd */
 	char                *p_routes;    /* text[] literal, malloc'd */
 	struct api_message   msg;
@@ -61,7 +66,7 @@ struct pending {
 
 /* --- responses ----------------------------------------------------------- */
 
-static void respond_json(struct http_request *req, int status, const char *extra, json_t *body)
+void api_respond_json(struct http_request *req, int status, const char *extra, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
@@ -73,8 +78,8 @@ static void respond_json(struct http_request *req, int status, const char *extra
 	free(text);
 }
 
-static void respond_error(struct http_request *req, int status, const char *code,
-			  const char *field, const char *message)
+void api_respond_error(struct http_request *req, int status, const char *code,
+		       const char *field, const char *message)
 {
 	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
 	if (field)
@@ -82,11 +87,13 @@ static void respond_error(struct http_request *req, int status, const char *code
 	const char *extra = NULL;
 	if (status == 503)
 		extra = "Retry-After: 1\r\n";
+	else if (status == 429)
+		extra = "Retry-After: 30\r\n";
 	else if (status == 401)
 		extra = "WWW-Authenticate: Bearer\r\n";
 	else if (status == 405)
 		extra = "Allow: GET, POST\r\n";
-	respond_json(req, status, extra, json_pack("{s:o}", "error", err));
+	api_respond_json(req, status, extra, json_pack("{s:o}", "error", err));
 }
 
 static void pending_free(struct pending *p)
@@ -97,13 +104,13 @@ static void pending_free(struct pending *p)
 	free(p);
 }
 
-static void respond_store_error(struct pending *p, enum store_error e, const char *err)
+static void store_error_reply(struct pending *p, enum store_error e, const char *err)
 {
 	if (e == STORE_UNAVAILABLE) {
-		respond_error(p->req, 503, "unavailable", NULL, "database unavailable, retry later");
+		api_respond_error(p->req, 503, "unavailable", NULL, "database unavailable, retry later");
 	} else {
 		log_error("api", "ev=store_error path=%s err=\"%s\"", p->req->path, err ? err : "");
-		respond_error(p->req, 500, "internal", NULL, "internal error");
+		api_respond_error(p->req, 500, "internal", NULL, "internal error");
 	}
 	pending_free(p);
 }
@@ -248,19 +255,22 @@ static struct auth_entry *cache_slot(struct api *api, const unsigned char *hash)
 	return &api->cache[hash[0] % AUTH_CACHE_SIZE];
 }
 
-static long long cache_lookup(struct api *api, const unsigned char *hash)
+static long long cache_lookup(struct api *api, const unsigned char *hash, int *operator)
 {
 	struct auth_entry *e = cache_slot(api, hash);
-	if (e->account_id > 0 && e->expires > time(NULL) && keys_equal(e->hash, hash, KEYS_HASH_LEN))
+	if (e->account_id > 0 && e->expires > time(NULL) && keys_equal(e->hash, hash, KEYS_HASH_LEN)) {
+		*operator = e->operator;
 		return e->account_id;
+	}
 	return 0;
 }
 
-static void cache_store(struct api *api, const unsigned char *hash, long long account_id)
+static void cache_store(struct api *api, const unsigned char *hash, long long account_id, int operator)
 {
 	struct auth_entry *e = cache_slot(api, hash);
 	memcpy(e->hash, hash, KEYS_HASH_LEN);
 	e->account_id = account_id;
+	e->operator = operator;
 	e->expires = time(NULL) + AUTH_CACHE_TTL;
 }
 
@@ -270,16 +280,17 @@ static void auth_done(struct store_job *job, enum store_error e, const char *err
 {
 	struct pending *p = job->arg;
 	if (e != STORE_OK) {
-		respond_store_error(p, e, err);
+		store_error_reply(p, e, err);
 		return;
 	}
 	if (PQntuples(job->res) != 1) {
-		respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
+		api_respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
 		pending_free(p);
 		return;
 	}
 	p->account_id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
-	cache_store(p->api, p->hash, p->account_id);
+	p->operator = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
+	cache_store(p->api, p->hash, p->account_id, p->operator);
 	run_next(p);
 }
 
@@ -288,7 +299,7 @@ static int authenticate(struct pending *p)
 {
 	const char *h = http_header(p->req, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-		respond_error(p->req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <key>'");
+		api_respond_error(p->req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <key>'");
 		return -1;
 	}
 	const char *key = h + 7;
@@ -296,11 +307,11 @@ static int authenticate(struct pending *p)
 		key++;
 	size_t klen = strlen(key);
 	if (klen == 0 || klen > 256) {
-		respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
+		api_respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
 		return -1;
 	}
 	keys_hash(key, klen, p->hash);
-	p->account_id = cache_lookup(p->api, p->hash);
+	p->account_id = cache_lookup(p->api, p->hash, &p->operator);
 	if (p->account_id > 0)
 		return 0;
 	keys_hash_bytea(key, klen, p->hash_text, sizeof(p->hash_text));
@@ -318,7 +329,7 @@ static void intake_done(struct store_job *job, enum store_error e, const char *e
 {
 	struct pending *p = job->arg;
 	if (e != STORE_OK) {
-		respond_store_error(p, e, err);
+		store_error_reply(p, e, err);
 		return;
 	}
 	PGresult *res = job->res;
@@ -329,7 +340,7 @@ static void intake_done(struct store_job *job, enum store_error e, const char *e
 		json_array_append_new(list, json_pack("{s:s, s:I}", "to", PQgetvalue(res, i, 2),
 						      "id", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10)));
 	log_info("api", "ev=accepted message=%lld account=%lld recipients=%d", mid, p->account_id, rows);
-	respond_json(p->req, 202, NULL, json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
+	api_respond_json(p->req, 202, NULL, json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
 	if (p->api->d.on_new_work)
 		p->api->d.on_new_work(p->api->d.work_arg);
 	pending_free(p);
@@ -341,7 +352,7 @@ static void intake_submit(struct pending *p)
 	p->p_to = malloc(cap);
 	p->p_routes = malloc(p->msg.n_to * 35 + 3);
 	if (!p->p_to || !p->p_routes) {
-		respond_error(p->req, 500, "internal", NULL, "out of memory");
+		api_respond_error(p->req, 500, "internal", NULL, "out of memory");
 		pending_free(p);
 		return;
 	}
@@ -379,7 +390,9 @@ static void intake_submit(struct pending *p)
 	p->params[3] = p->p_to;
 	p->params[4] = p->p_routes;
 	p->params[5] = p->p_validity;
-	p->job = (struct store_job){ .stmt = &router_stmt_intake, .nparams = 6, .params = p->params,
+	snprintf(p->p_push_timeout, sizeof(p->p_push_timeout), "%.3f", p->api->d.cfg->push_timeout);
+	p->params[6] = p->p_push_timeout;
+	p->job = (struct store_job){ .stmt = &router_stmt_intake, .nparams = 7, .params = p->params,
 				     .done = intake_done, .arg = p };
 	store_submit(p->api->d.store, &p->job);
 }
@@ -390,11 +403,11 @@ static void get_done(struct store_job *job, enum store_error e, const char *err)
 {
 	struct pending *p = job->arg;
 	if (e != STORE_OK) {
-		respond_store_error(p, e, err);
+		store_error_reply(p, e, err);
 		return;
 	}
 	if (PQntuples(job->res) != 1) {
-		respond_error(p->req, 404, "not_found", NULL, "no such message");
+		api_respond_error(p->req, 404, "not_found", NULL, "no such message");
 	} else {
 		const char *body = PQgetvalue(job->res, 0, 0);
 		http_respond(p->req, 200, NULL, body, strlen(body));
@@ -417,12 +430,19 @@ static void get_submit(struct pending *p)
 static void run_next(struct pending *p)
 {
 	if (p->bad) {
-		respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
+		api_respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
 		pending_free(p);
-	} else if (p->next == PEND_INTAKE)
+	} else if (p->next == PEND_INTAKE) {
 		intake_submit(p);
-	else
+	} else if (p->next == PEND_DEVICES) {
+		if (!p->operator)
+			api_respond_error(p->req, 403, "forbidden", NULL, "listing devices needs an operator key");
+		else
+			devices_list(p->api->d.devices, p->req, p->msisdn);
+		pending_free(p);
+	} else {
 		get_submit(p);
+	}
 }
 
 /* --- routing --------------------------------------------------------------------- */
@@ -430,7 +450,7 @@ static void run_next(struct pending *p)
 static void handle_healthz(struct api *api, struct http_request *req)
 {
 	const char *smpp = api->d.smpp_state ? api->d.smpp_state(api->d.smpp_arg) : "down";
-	respond_json(req, 200, NULL, json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
+	api_respond_json(req, 200, NULL, json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
 					       "db", store_is_up(api->d.store) ? "up" : "down",
 					       "smpp", smpp,
 					       "db_pending", (json_int_t)store_pending(api->d.store)));
@@ -441,7 +461,7 @@ static void handle_metrics(struct api *api, struct http_request *req)
 	size_t cap = 256 * 1024;
 	char *buf = malloc(cap);
 	if (!buf) {
-		respond_error(req, 503, "unavailable", NULL, "out of memory");
+		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
 		return;
 	}
 	int n = snprintf(buf, cap,
@@ -451,7 +471,65 @@ static void handle_metrics(struct api *api, struct http_request *req)
 	size_t o = n > 0 ? (size_t)n : 0;
 	if (api->d.smpp_metrics)
 		o += api->d.smpp_metrics(api->d.smpp_arg, buf + o, cap - o);
+	if (api->d.push_metrics && api->d.push)
+		o += api->d.push_metrics(api->d.push, buf + o, cap - o);
 	http_respond(req, 200, "Content-Type: text/plain; version=0.0.4\r\n", buf, o);
+	free(buf);
+}
+
+/* --- the inbox page (web_root) ------------------------------------------------------ */
+
+#ifndef PUSHGATE_WEB_ROOT
+#define PUSHGATE_WEB_ROOT "/usr/local/share/pushgate/web"
+#endif
+
+static const char *content_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	if (!dot)
+		return "application/octet-stream";
+	if (!strcmp(dot, ".html"))
+		return "text/html; charset=utf-8";
+	if (!strcmp(dot, ".js") || !strcmp(dot, ".mjs"))
+		return "text/javascript; charset=utf-8";
+	if (!strcmp(dot, ".css"))
+		return "text/css; charset=utf-8";
+	if (!strcmp(dot, ".svg"))
+		return "image/svg+xml";
+	if (!strcmp(dot, ".png"))
+		return "image/png";
+	if (!strcmp(dot, ".json") || !strcmp(dot, ".webmanifest"))
+		return "application/json";
+	return "application/octet-stream";
+}
+
+/* Small local files: read whole (at most 1 MiB); names are one path segment, no dot first. */
+static void serve_static(struct api *api, struct http_request *req, const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 64 || name[0] == '.' || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+		api_respond_error(req, 404, "not_found", NULL, "no such file");
+		return;
+	}
+	const char *root = api->d.cfg->web_root[0] ? api->d.cfg->web_root : PUSHGATE_WEB_ROOT;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0;
+	if (f) {
+		buf = malloc(1024 * 1024);
+		len = buf ? fread(buf, 1, 1024 * 1024, f) : 0;
+		fclose(f);
+	}
+	if (!buf) {
+		api_respond_error(req, 404, "not_found", NULL, "no such file");
+		return;
+	}
+	char extra[160];
+	snprintf(extra, sizeof(extra), "Content-Type: %s\r\nCache-Control: no-cache\r\n"
+		 "X-Content-Type-Options: nosniff\r\n", content_type(name));
+	http_respond(req, 200, extra, buf, len);
 	free(buf);
 }
 
@@ -474,7 +552,7 @@ void api_handle(struct http_request *req, void *arg)
 
 	if (strcmp(path, "/healthz") == 0) {
 		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		handle_healthz(api, req);
@@ -483,49 +561,109 @@ void api_handle(struct http_request *req, void *arg)
 
 	if (strcmp(path, "/metrics") == 0) {
 		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		handle_metrics(api, req);
 		return;
 	}
 
+	if (strcmp(path, "/") == 0 || strncmp(path, "/web/", 5) == 0) {
+		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			return;
+		}
+		serve_static(api, req, path[1] ? path + 5 : "index.html");
+		return;
+	}
+
+	if (strcmp(path, "/v1/device") == 0 && api->d.push) {
+		if (req->method != HTTP_M_GET) {
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET with a WebSocket upgrade");
+			return;
+		}
+		push_accept(api->d.push, req);
+		return;
+	}
+
 	enum pend_kind next;
 	long long id = 0;
-	if (strcmp(path, "/v1/messages") == 0) {
+	const char *msisdn = NULL;
+	if ((strcmp(path, "/v1/devices") == 0 || strncmp(path, "/v1/devices/", 12) == 0) && api->d.devices) {
+		const char *rest = path[11] ? path + 12 : "";
+		const char *slash = strchr(rest, '/');
+		if (!*rest) {
+			if (req->method != HTTP_M_POST) {
+				api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+				return;
+			}
+			devices_register(api->d.devices, req);
+			return;
+		}
+		if (slash && strcmp(slash, "/verify") == 0) {
+			char num[24];
+			size_t n = (size_t)(slash - rest);
+			if (n >= sizeof(num) || (memcpy(num, rest, n), num[n] = '\0', parse_id(num, &id) < 0)) {
+				api_respond_error(req, 404, "not_found", NULL, "no such device");
+				return;
+			}
+			if (req->method != HTTP_M_POST) {
+				api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+				return;
+			}
+			devices_verify(api->d.devices, req, id);
+			return;
+		}
+		if (slash || parse_id(rest, &id) < 0) {
+			api_respond_error(req, 404, "not_found", NULL, "no such resource");
+			return;
+		}
+		if (req->method == HTTP_M_DELETE) {
+			devices_revoke(api->d.devices, req, id);
+			return;
+		}
+		if (req->method != HTTP_M_GET) {
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET or DELETE");
+			return;
+		}
+		msisdn = rest;   /* GET /v1/devices/{msisdn}: operators */
+		next = PEND_DEVICES;
+	} else if (strcmp(path, "/v1/messages") == 0) {
 		if (req->method != HTTP_M_POST) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
 			return;
 		}
 		next = PEND_INTAKE;
 	} else if (strncmp(path, "/v1/messages/", 13) == 0) {
 		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		if (parse_id(path + 13, &id) < 0) {
-			respond_error(req, 404, "not_found", NULL, "no such message");
+			api_respond_error(req, 404, "not_found", NULL, "no such message");
 			return;
 		}
 		next = PEND_GET;
 	} else {
-		respond_error(req, 404, "not_found", NULL, "no such resource");
+		api_respond_error(req, 404, "not_found", NULL, "no such resource");
 		return;
 	}
 
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p) {
-		respond_error(req, 503, "unavailable", NULL, "out of memory");
+		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
 		return;
 	}
 	p->api = api;
 	p->req = req;
 	p->next = next;
 	p->message_id = id;
+	if (msisdn)
+		util_strlcpy(p->msisdn, msisdn, sizeof(p->msisdn));
 
 	if (next == PEND_INTAKE) {
 		if (!store_is_up(api->d.store)) {
-			respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
+			api_respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
 			pending_free(p);
 			return;
 		}

@@ -12,6 +12,8 @@
 #include "store.h"
 
 struct api;
+struct push;
+struct devices;
 
 struct api_deps {
 	struct ev_loop      *loop;
@@ -25,6 +27,11 @@ struct api_deps {
 	/* called after intake committed new SMS work */
 	void               (*on_new_work)(void *arg);
 	void                *work_arg;
+	/* push channel and device registration (NULL: no push routes) */
+	struct push         *push;
+	struct devices      *devices;
+	/* Prometheus text of the push channel */
+	size_t             (*push_metrics)(void *arg, char *buf, size_t cap);
 };
 
 struct api *api_new(const struct api_deps *deps);
@@ -32,6 +39,16 @@ void api_free(struct api *api);
 
 /* The http_handler_fn: answers every request (now or after the store). */
 void api_handle(struct http_request *req, void *arg);
+
+/*
+ * Answers with a JSON body (takes ownership of body), or with the error
+ * shape every endpoint uses: {"error":{"code":..,"field":..,"message":..}}
+ * (field may be NULL).  503 adds Retry-After, 401 WWW-Authenticate.
+ */
+struct json_t;
+void api_respond_json(struct http_request *req, int status, const char *extra, struct json_t *body);
+void api_respond_error(struct http_request *req, int status, const char *code, const char *field,
+		       const char *message);
 
 /*
  * Validation of POST /v1/messages, separate for unit tests.  Fills the

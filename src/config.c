@@ -49,6 +49,12 @@ static const struct key_def global_keys[] = {
 	CSTR("database", "conninfo", conninfo, "dbname=pushgate"),
 	CNUM("database", "batch_max", K_SIZE, batch_max, 1, 100000, "500"),
 	CNUM("database", "reconnect_interval", K_DOUBLE, reconnect_interval, 0.01, 3600, "1"),
+	CNUM("push", "push_timeout", K_DOUBLE, push_timeout, 0.1, 30 * 86400.0, "30"),
+	CNUM("push", "heartbeat", K_DOUBLE, push_heartbeat, 0.1, 3600, "30"),
+	CSTR("push", "otp_sender", otp_sender, "pushgate"),
+	CNUM("push", "otp_ttl", K_DOUBLE, otp_ttl, 10, 86400, "300"),
+	CNUM("push", "otp_echo", K_BOOL, otp_echo, 0, 1, "no"),
+	CSTR("push", "web_root", web_root, ""),
 	CNUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
 	CNUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
 };

@@ -61,6 +61,13 @@ struct config {
 	char   conninfo[512];
 	size_t batch_max;
 	double reconnect_interval;
+	/* [push] */
+	double push_timeout;            /* seconds a push waits for the app's ack before SMS */
+	double push_heartbeat;          /* seconds between WebSocket pings */
+	char   otp_sender[21];          /* sender of registration codes */
+	double otp_ttl;                 /* seconds a registration code is valid */
+	int    otp_echo;                /* yes: the code is also in the HTTP answer (demo only) */
+	char   web_root[256];           /* directory of the inbox page; "" = built-in default */
 	/* [smpp]: engine-wide */
 	double smpp_retry_min;
 	double smpp_validity;

@@ -100,6 +100,7 @@ struct http_conn {
 	int      msg_done;
 	int      close_after;        /* close once the output is flushed */
 	int      running;            /* inside conn_run(): respond must not recurse */
+	int      detached;           /* taken over inside conn_run(): it frees c */
 	int      err_status;         /* set by a callback refusing the request */
 	const char *err_msg;
 	char     peer[64];
@@ -740,6 +741,10 @@ static void conn_run(struct http_conn *c)
 	       c->out_len - c->out_off <= HTTP_OUT_HIGH_WATER)
 		conn_parse_step(c);
 	c->running = 0;
+	if (c->detached) {         /* http_takeover() from inside the handler */
+		free(c);
+		return;
+	}
 	if (c->in_off == c->in_len)
 		c->in_off = c->in_len = 0;
 	conn_after_io(c);
@@ -1180,4 +1185,67 @@ int http_parse_buffer(const struct http_config *cfg, const char *data, size_t le
 	free(c->out);
 	free(c);
 	return status;
+}
+
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Hands the socket of a pending request to the caller (protocol upgrade).
+ * After an upgrade request every byte behind it belongs to the new
+ * protocol; behind a plain request such bytes are a pipelined request,
+ * and a response still queued must leave first: both refuse.  The
+ * connection's buffers go, the fd stays open; when called from inside
+ * the handler, conn_run() frees the struct once the handler returns.
+ */
+int http_takeover(struct http_request *pub, int *fd, char **extra, size_t *extra_len)
+{
+	if (!pub || !fd || !extra || !extra_len)
+		return -1;
+	struct req *r = (struct req *)pub;
+	struct http_conn *c = r->conn;
+	if (!c || c->pending != r || c->state != CONN_PENDING || c->fd < 0 || !c->srv ||
+	    c->srv->closed || c->close_after)
+		return -1;
+	size_t left = c->in_len - c->in_off;
+	if (left > 0 && !r->upgrade) {
+		log_debug("http", "ev=takeover_refused peer=%s reason=pipelined bytes=%zu", c->peer, left);
+		return -1;
+	}
+	if (conn_flush(c) < 0 || c->out_off < c->out_len) {
+		log_debug("http", "ev=takeover_refused peer=%s reason=output_pending", c->peer);
+		return -1;
+	}
+	char *copy = NULL;
+	if (left > 0) {
+		copy = malloc(left);
+		if (!copy)
+			return -1;
+		memcpy(copy, c->in + c->in_off, left);
+	}
+	log_debug("http", "ev=takeover peer=%s extra=%zu", c->peer, left);
+	ev_io_stop(c->loop, &c->rio);
+	ev_io_stop(c->loop, &c->wio);
+	ev_timer_stop(c->loop, &c->timer);
+	*fd = c->fd;
+	*extra = copy;
+	*extra_len = left;
+	c->fd = -1;
+	conn_unlink(c);
+	c->pending = NULL;
+	req_free(r);
+	req_free(c->cur);
+	c->cur = NULL;
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_off = c->in_cap = 0;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = c->out_cap = 0;
+	if (c->running) {
+		c->detached = 1;
+		conn_enter(c, CONN_DEAD);   /* stops conn_run's loop; it frees c */
+	} else {
+		free(c);
+	}
+	return 0;
 }

@@ -19,9 +19,11 @@
 #include "api.h"
 #include "client.h"
 #include "config.h"
+#include "devices.h"
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
+#include "push.h"
 #include "store.h"
 #include "util.h"
 
@@ -35,6 +37,8 @@ struct server {
 	struct api         *api;
 	struct http_server *http;
 	struct smpp_client *smpp;
+	struct push        *push;
+	struct devices     *devices;
 	ev_signal           sigterm, sigint;
 	ev_timer            drain;
 	double              drain_deadline;
@@ -81,6 +85,8 @@ static void on_new_work(void *arg)
 static void on_store_up(void *arg)
 {
 	struct server *srv = arg;
+	if (srv->push)
+		push_on_store_up(srv->push);
 	if (srv->smpp)
 		smpp_client_kick(srv->smpp);
 }
@@ -110,6 +116,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	srv->stopping = 1;
 	log_info("main", "ev=stopping signal=%d", w->signum);
 	http_server_close(srv->http);
+	push_close_all(srv->push);
 	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
 	srv->drain_deadline = ev_now(loop) + DRAIN_SECONDS + 2;
 	ev_timer_init(&srv->drain, drain_cb, 0.05, 0.05);
@@ -150,12 +157,15 @@ int main(int argc, char **argv)
 	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 30.0 };
 	srv.store = store_new(srv.loop, &sc);
 	srv.smpp = srv.store ? smpp_client_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
+	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
+	srv.devices = srv.push ? devices_new(srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	struct api_deps deps = {
 		.loop = srv.loop, .store = srv.store, .cfg = &srv.cfg,
 		.smpp_state = smpp_client_state, .smpp_metrics = smpp_client_metrics, .smpp_arg = srv.smpp,
 		.on_new_work = on_new_work, .work_arg = &srv,
+		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
 	};
-	srv.api = srv.smpp ? api_new(&deps) : NULL;
+	srv.api = srv.devices ? api_new(&deps) : NULL;
 	if (!srv.api) {
 		fprintf(stderr, "pushgated: out of memory\n");
 		return 1;
@@ -192,6 +202,8 @@ int main(int argc, char **argv)
 	store_free(srv.store);
 	smpp_client_free(srv.smpp);
 	http_server_free(srv.http);
+	push_free(srv.push);
+	devices_free(srv.devices);
 	api_free(srv.api);
 	ev_loop_destroy(srv.loop);
 	log_info("main", "ev=stopped");

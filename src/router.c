@@ -11,30 +11,55 @@
 
 const struct store_stmt router_stmt_auth = {
 	"auth",
-	"SELECT id FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled",
-	1,
+	"SELECT id, role FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled",
+	1, 0,
 };
+
+/* What an SMS-bound recipient becomes: queued on its route, or failed when none serves the number. */
+#define SMS_OR_FAILED(route) "CASE WHEN " route " IS NULL THEN 'SMS_FAILED' ELSE 'SMS_QUEUED' END"
 
 const struct store_stmt router_stmt_intake = {
 	"intake",
-	"WITH m AS ("
+	"WITH a AS (SELECT opt_out_policy FROM accounts WHERE id = $1),"
+	" m AS ("
 	"  INSERT INTO messages (account_id, sender, body) VALUES ($1, $2, $3) RETURNING id),"
 	" t AS ("
-	"  SELECT * FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS t(msisdn, route, ord)),"
+	"  SELECT t.msisdn, t.route, t.ord,"
+	"    EXISTS (SELECT 1 FROM devices d WHERE d.msisdn = t.msisdn"
+	"            AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL) AS app,"
+	"    EXISTS (SELECT 1 FROM opt_outs o WHERE o.msisdn = t.msisdn AND o.sender = $2) AS opted"
+	"  FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS t(msisdn, route, ord)),"
+	" k AS ("
+	"  SELECT t.*, CASE WHEN t.opted AND a.opt_out_policy = 'drop' THEN 'DROPPED'"
+	"    WHEN t.app AND NOT t.opted THEN 'PUSH_SENT'"
+	"    ELSE " SMS_OR_FAILED("t.route") " END AS state FROM t, a),"
 	" r AS ("
-	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, expires_at, final_at)"
-	"  SELECT m.id, $1, t.msisdn, CASE WHEN t.route IS NULL THEN 'SMS_FAILED' ELSE 'SMS_QUEUED' END, 'sms',"
-	"    t.route, now() + make_interval(secs => $6::float8), CASE WHEN t.route IS NULL THEN now() END"
-	"  FROM m, t ORDER BY t.ord"
+	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, expires_at, final_at, push_deadline)"
+	"  SELECT m.id, $1, k.msisdn, k.state,"
+	"    CASE k.state WHEN 'PUSH_SENT' THEN 'push' WHEN 'DROPPED' THEN NULL ELSE 'sms' END,"
+	"    k.route, now() + make_interval(secs => $6::float8),"
+	"    CASE WHEN k.state IN ('SMS_FAILED', 'DROPPED') THEN now() END,"
+	"    CASE WHEN k.state = 'PUSH_SENT' THEN now() + make_interval(secs => $7::float8) END"
+	"  FROM m, k ORDER BY k.ord"
 	"  RETURNING id, message_id, msisdn, state, route),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
-	"  SELECT r.id, r.message_id, $1, s.state, s.route, s.detail FROM r, LATERAL (VALUES"
+	"  SELECT r.id, r.message_id, $1, s.state, s.route, s.detail FROM r JOIN k ON k.msisdn = r.msisdn,"
+	"  LATERAL (VALUES"
 	"    (1, 'ACCEPTED', NULL, 'http'),"
-	"    (2, r.state, r.route, CASE WHEN r.route IS NULL THEN 'no route for this number' ELSE 'no push channel' END)"
-	"  ) AS s(o, state, route, detail) ORDER BY r.id, s.o)"
-	" SELECT r.message_id, r.id, r.msisdn FROM r ORDER BY r.id",
-	6,
+	"    (2, CASE WHEN k.opted THEN 'OPTED_OUT' END, NULL, 'the number blocked this sender in the app'),"
+	"    (3, r.state, r.route, CASE"
+	"       WHEN r.state = 'PUSH_SENT' THEN 'app installed: push first'"
+	"       WHEN r.state = 'DROPPED' THEN 'opt-out policy: drop'"
+	"       WHEN r.state = 'SMS_FAILED' THEN 'no route for this number'"
+	"       WHEN k.opted THEN 'opt-out policy: sms'"
+	"       ELSE 'no app for this number' END)"
+	"  ) AS s(o, state, route, detail) WHERE s.state IS NOT NULL ORDER BY r.id, s.o),"
+	" n AS ("
+	"  SELECT pg_notify('pushgate_push', (SELECT id FROM m)::text)"
+	"  WHERE EXISTS (SELECT 1 FROM k WHERE k.state = 'PUSH_SENT'))"
+	" SELECT r.message_id, r.id, r.msisdn, (SELECT count(*) FROM n) FROM r ORDER BY r.id",
+	7, 0,
 };
 
 const struct store_stmt router_stmt_message_json = {
@@ -49,7 +74,7 @@ const struct store_stmt router_stmt_message_json = {
 	"       ORDER BY e.id) FROM events e WHERE e.recipient_id = r.id), '[]'::json)"
 	"  ) ORDER BY r.id) FROM recipients r WHERE r.message_id = m.id), '[]'::json))::text"
 	" FROM messages m WHERE m.id = $1 AND m.account_id = $2",
-	2,
+	2, 0,
 };
 
 const struct store_stmt router_stmt_sms_lease = {
@@ -72,7 +97,7 @@ const struct store_stmt router_stmt_sms_lease = {
 	" SELECT u.id, u.msisdn, u.sender, u.body, u.account_id,"
 	"  coalesce((SELECT array_agg(part_no ORDER BY part_no) FROM sms_parts sp WHERE sp.recipient_id = u.id), '{}')"
 	" FROM u ORDER BY u.id",
-	5,
+	5, 0,
 };
 
 const struct store_stmt router_stmt_sms_resp = {
@@ -106,7 +131,7 @@ const struct store_stmt router_stmt_sms_resp = {
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, smsc_id, error_code, detail)"
 	"  SELECT id, message_id, account_id, state, route, smsc_id, NULLIF(status, 0), detail FROM u ORDER BY id)"
 	" SELECT count(*) FROM u",
-	11,
+	11, 0,
 };
 
 /*
@@ -171,7 +196,7 @@ const struct store_stmt router_stmt_sms_receipts = {
 	"  INSERT INTO dlr_parked (route, smsc_id, state, error_code, detail)"
 	"  SELECT route, smsc_id, coalesce(state, ''), err, detail FROM dm WHERE recipient_id IS NULL ORDER BY ord)"
 	" SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM dm WHERE recipient_id IS NULL)",
-	5,
+	5, 0,
 };
 
 const struct store_stmt router_stmt_apply_parked = {
@@ -184,7 +209,7 @@ const struct store_stmt router_stmt_apply_parked = {
 	" m AS (SELECT DISTINCT ON (ord) recipient_id, part_no, smsc_id, route, state, err, detail, ord FROM p ORDER BY ord),"
 	RECEIPT_APPLY("' (parked)'")
 	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
-	0,
+	0, 0,
 };
 
 const struct store_stmt router_stmt_sweep = {
@@ -201,12 +226,17 @@ const struct store_stmt router_stmt_sweep = {
 	"  UPDATE recipients SET state = 'SMS_UNKNOWN', final_at = now(), updated_at = now()"
 	"  WHERE state = 'SMS_ACCEPTED' AND expires_at < now()"
 	"  RETURNING id, message_id, account_id, state, route, 'no receipt within validity' AS detail),"
-	" x AS (SELECT * FROM a UNION ALL SELECT * FROM b UNION ALL SELECT * FROM c),"
+	" d AS ("
+	"  UPDATE recipients SET state = " SMS_OR_FAILED("route") ", channel = 'sms',"
+	"    final_at = CASE WHEN route IS NULL THEN now() END, next_attempt_at = now(), updated_at = now()"
+	"  WHERE state = 'PUSH_SENT' AND push_deadline < now()"
+	"  RETURNING id, message_id, account_id, state, route, 'no app receipt before the push deadline' AS detail),"
+	" x AS (SELECT * FROM a UNION ALL SELECT * FROM b UNION ALL SELECT * FROM c UNION ALL SELECT * FROM d),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
 	"  SELECT id, message_id, account_id, state, route, detail FROM x ORDER BY id)"
-	" SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b), (SELECT count(*) FROM c)",
-	0,
+	" SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b), (SELECT count(*) FROM c), (SELECT count(*) FROM d)",
+	0, 0,
 };
 
 const struct store_stmt router_stmt_bind_stats = {
@@ -222,5 +252,152 @@ const struct store_stmt router_stmt_bind_stats = {
 	"  receipts = excluded.receipts, receipts_delivered = excluded.receipts_delivered,"
 	"  receipts_failed = excluded.receipts_failed, throttled = excluded.throttled,"
 	"  reconnects = excluded.reconnects, updated_at = now()",
-	16,
+	16, 0,
+};
+
+/* --- push channel ---------------------------------------------------------------- */
+
+const struct store_stmt router_stmt_device_auth = {
+	"device_auth",
+	"UPDATE devices d SET last_seen_at = now() FROM unnest($1::text[]) WITH ORDINALITY AS x(h, ord)"
+	" WHERE d.token_hash = decode(x.h, 'hex') AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
+	" RETURNING x.ord, d.id, d.msisdn",
+	1, 0,
+};
+
+#define PUSH_MSG_COLUMNS \
+	" r.id, r.msisdn, m.sender, m.body," \
+	" to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+const struct store_stmt router_stmt_push_pending = {
+	"push_pending",
+	"SELECT" PUSH_MSG_COLUMNS
+	" FROM recipients r JOIN messages m ON m.id = r.message_id"
+	" WHERE r.msisdn = ANY($1::text[]) AND r.state = 'PUSH_SENT' ORDER BY r.id",
+	1, 0,
+};
+
+const struct store_stmt router_stmt_push_of_messages = {
+	"push_of_messages",
+	"SELECT" PUSH_MSG_COLUMNS
+	" FROM recipients r JOIN messages m ON m.id = r.message_id"
+	" WHERE r.message_id = ANY($1::bigint[]) AND r.state = 'PUSH_SENT' ORDER BY r.id",
+	1, 0,
+};
+
+const struct store_stmt router_stmt_push_acks = {
+	"push_acks",
+	"WITH x AS ("
+	"  SELECT DISTINCT ON (x.rid) x.rid, x.dev FROM unnest($1::bigint[], $2::bigint[]) AS x(rid, dev) ORDER BY x.rid),"
+	" u AS ("
+	"  UPDATE recipients r SET state = 'PUSH_DELIVERED', device_id = x.dev, final_at = now(), updated_at = now()"
+	"  FROM x, devices d WHERE r.id = x.rid AND d.id = x.dev AND d.msisdn = r.msisdn AND r.state = 'PUSH_SENT'"
+	"  RETURNING r.id, r.message_id, r.account_id, x.dev),"
+	" e AS ("
+	"  INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
+	"  SELECT id, message_id, account_id, 'PUSH_DELIVERED', 'stored in the inbox of device ' || dev FROM u ORDER BY id)"
+	" SELECT count(*) FROM u",
+	2, 0,
+};
+
+/* A reject moves the sender's pending pushes to that number through OPTED_OUT to the account's policy. */
+const struct store_stmt router_stmt_push_reject = {
+	"push_reject",
+	"WITH o AS ("
+	"  INSERT INTO opt_outs (msisdn, sender, source, device_id) VALUES ($1, $2, 'app', $3)"
+	"  ON CONFLICT (msisdn, sender) DO NOTHING),"
+	" l AS (INSERT INTO opt_out_log (msisdn, sender, action, source, device_id) VALUES ($1, $2, 'reject', 'app', $3)),"
+	" x AS ("
+	"  SELECT r.id, a.opt_out_policy FROM recipients r JOIN messages m ON m.id = r.message_id"
+	"  JOIN accounts a ON a.id = r.account_id"
+	"  WHERE r.msisdn = $1 AND m.sender = $2 AND r.state = 'PUSH_SENT' FOR UPDATE OF r),"
+	" u AS ("
+	"  UPDATE recipients r SET"
+	"    state = CASE WHEN x.opt_out_policy = 'drop' THEN 'DROPPED' ELSE " SMS_OR_FAILED("r.route") " END,"
+	"    channel = CASE WHEN x.opt_out_policy = 'drop' THEN r.channel ELSE 'sms' END,"
+	"    final_at = CASE WHEN x.opt_out_policy = 'drop' OR r.route IS NULL THEN now() END,"
+	"    next_attempt_at = now(), updated_at = now()"
+	"  FROM x WHERE r.id = x.id"
+	"  RETURNING r.id, r.message_id, r.account_id, r.state, r.route, x.opt_out_policy),"
+	" e AS ("
+	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
+	"  SELECT u.id, u.message_id, u.account_id, s.state, s.route, s.detail FROM u, LATERAL (VALUES"
+	"    (1, 'OPTED_OUT', NULL, 'sender rejected in the app on device ' || $3),"
+	"    (2, u.state, u.route, 'opt-out policy: ' || u.opt_out_policy)) AS s(o, state, route, detail)"
+	"  ORDER BY u.id, s.o)"
+	" SELECT count(*) FROM u",
+	3, 0,
+};
+
+const struct store_stmt router_stmt_push_allow = {
+	"push_allow",
+	"WITH d AS (DELETE FROM opt_outs WHERE msisdn = $1 AND sender = $2 RETURNING 1),"
+	" l AS (INSERT INTO opt_out_log (msisdn, sender, action, source, device_id) VALUES ($1, $2, 'allow', 'app', $3))"
+	" SELECT count(*) FROM d",
+	3, 0,
+};
+
+/*
+ * Registration: a pending device and the SMS carrying its one-time code,
+ * at most one per number per 30 seconds.  $1 msisdn, $2 platform, $3 code
+ * hash, $4 code lifetime seconds, $5 sender, $6 text, $7 route (NULL:
+ * none), $8 validity seconds.  One row (device id) or none (too soon).
+ */
+const struct store_stmt router_stmt_device_register = {
+	"device_register",
+	"WITH recent AS ("
+	"  SELECT 1 FROM devices WHERE msisdn = $1 AND created_at > now() - interval '30 seconds' LIMIT 1),"
+	" d AS ("
+	"  INSERT INTO devices (msisdn, platform, code_hash, code_expires_at)"
+	"  SELECT $1, $2, $3::bytea, now() + make_interval(secs => $4::float8) WHERE NOT EXISTS (SELECT 1 FROM recent)"
+	"  RETURNING id),"
+	" sys AS (SELECT id FROM accounts WHERE name = '_system'),"
+	" m AS ("
+	"  INSERT INTO messages (account_id, sender, body) SELECT sys.id, $5, $6 FROM d, sys RETURNING id, account_id),"
+	" r AS ("
+	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, expires_at, final_at)"
+	"  SELECT m.id, m.account_id, $1, " SMS_OR_FAILED("$7::text") ", 'sms', $7,"
+	"    now() + make_interval(secs => $8::float8), CASE WHEN $7::text IS NULL THEN now() END FROM m"
+	"  RETURNING id, message_id, account_id, state, route),"
+	" e AS ("
+	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
+	"  SELECT r.id, r.message_id, r.account_id, s.state, s.route, s.detail FROM r, LATERAL (VALUES"
+	"    (1, 'ACCEPTED', NULL, 'device registration code'), (2, r.state, r.route, 'codes go by SMS'))"
+	"    AS s(o, state, route, detail) ORDER BY s.o)"
+	" SELECT id FROM d",
+	8, 0,
+};
+
+/*
+ * Verification: $1 device id, $2 code hash, $3 token hash, $4 most attempts.
+ * Row: ok, msisdn, void (expired or too many attempts); none: no such pending device.
+ */
+const struct store_stmt router_stmt_device_verify = {
+	"device_verify",
+	"WITH c AS ("
+	"  SELECT id, code_hash = $2::bytea AND code_expires_at > now() AND code_attempts < $4 AS ok"
+	"  FROM devices WHERE id = $1 AND verified_at IS NULL AND revoked_at IS NULL FOR UPDATE)"
+	" UPDATE devices d SET code_attempts = d.code_attempts + 1,"
+	"   verified_at = CASE WHEN c.ok THEN now() END,"
+	"   token_hash = CASE WHEN c.ok THEN $3::bytea END,"
+	"   code_hash = CASE WHEN c.ok THEN NULL ELSE d.code_hash END"
+	" FROM c WHERE d.id = c.id"
+	" RETURNING c.ok, d.msisdn, NOT c.ok AND (d.code_attempts >= $4 OR d.code_expires_at <= now()) AS void",
+	4, 0,
+};
+
+/* Logout: $1 device id, $2 token hash.  Row when revoked. */
+const struct store_stmt router_stmt_device_revoke = {
+	"device_revoke",
+	"UPDATE devices SET revoked_at = now() WHERE id = $1 AND token_hash = $2::bytea AND revoked_at IS NULL RETURNING id",
+	2, 0,
+};
+
+/* Operators: a number's devices as JSON.  $1 msisdn. */
+const struct store_stmt router_stmt_devices_json = {
+	"devices_json",
+	"SELECT coalesce(json_agg(json_build_object('id', id, 'platform', platform, 'created_at', created_at,"
+	" 'verified_at', verified_at, 'revoked_at', revoked_at, 'last_seen_at', last_seen_at) ORDER BY id), '[]'::json)::text"
+	" FROM devices WHERE msisdn = $1",
+	1, 0,
 };

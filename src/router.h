@@ -11,15 +11,18 @@
 #include "store.h"
 
 /*
- * Intake: one message and its recipients, ACCEPTED then (no push channel yet)
- * SMS_QUEUED on their route, or SMS_FAILED when no route serves the number.
+ * Intake: one message and its recipients, each ACCEPTED then: PUSH_SENT when
+ * the number has a verified device and has not blocked the sender (deadline
+ * now + $7 s; a NOTIFY pushgate_push with the message id tells every node);
+ * OPTED_OUT then DROPPED or the SMS path per the account's opt-out policy;
+ * else SMS_QUEUED on its route (SMS_FAILED when no route serves it).
  * $1 account_id, $2 sender, $3 body, $4 text[] of MSISDNs, $5 text[] of
- * routes (NULL: none), $6 validity seconds.  Rows: message_id,
- * recipient_id, msisdn in request order.
+ * routes (NULL: none), $6 validity seconds, $7 push timeout seconds.
+ * Rows: message_id, recipient_id, msisdn in request order.
  */
 extern const struct store_stmt router_stmt_intake;
 
-/* API key lookup: $1 bytea hash.  Rows: account id. */
+/* API key lookup: $1 bytea hash.  Rows: account id, role. */
 extern const struct store_stmt router_stmt_auth;
 
 /* One message as the status API's JSON: $1 message id, $2 account id.  One text column or no row. */
@@ -62,7 +65,8 @@ extern const struct store_stmt router_stmt_apply_parked;
 
 /*
  * Housekeeping: expired leases back to SMS_QUEUED, SMS_QUEUED past validity
- * -> SMS_EXPIRED, SMS_ACCEPTED past validity -> SMS_UNKNOWN.  No parameters.
+ * -> SMS_EXPIRED, SMS_ACCEPTED past validity -> SMS_UNKNOWN, PUSH_SENT past
+ * its push deadline -> SMS_QUEUED.  No parameters; one row of four counts.
  */
 extern const struct store_stmt router_stmt_sweep;
 
@@ -73,5 +77,23 @@ extern const struct store_stmt router_stmt_sweep;
  * receipts_delivered, receipts_failed, throttled, reconnects).
  */
 extern const struct store_stmt router_stmt_bind_stats;
+
+/* Push channel.  Device hello: $1 text[] token hashes in hex -> rows (ordinal, device id, msisdn). */
+extern const struct store_stmt router_stmt_device_auth;
+/* Pending pushes: $1 text[] MSISDNs -> rows (recipient id, msisdn, sender, body, sent_at). */
+extern const struct store_stmt router_stmt_push_pending;
+/* Pushes of new messages: $1 bigint[] message ids -> same rows. */
+extern const struct store_stmt router_stmt_push_of_messages;
+/* Acks: $1 bigint[] recipient ids, $2 bigint[] device ids -> PUSH_DELIVERED (device must own the number). */
+extern const struct store_stmt router_stmt_push_acks;
+/* Reject: $1 msisdn, $2 sender, $3 device id -> opt-out + pending pushes to the policy. */
+extern const struct store_stmt router_stmt_push_reject;
+/* Allow: $1 msisdn, $2 sender, $3 device id -> opt-out cleared. */
+extern const struct store_stmt router_stmt_push_allow;
+/* Devices: registration, verification, logout, operator listing (see router.c). */
+extern const struct store_stmt router_stmt_device_register;
+extern const struct store_stmt router_stmt_device_verify;
+extern const struct store_stmt router_stmt_device_revoke;
+extern const struct store_stmt router_stmt_devices_json;
 
 #endif

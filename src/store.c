@@ -64,7 +64,20 @@ struct store {
 
 	void          (*on_up)(void *arg);
 	void           *on_up_arg;
+	void          (*on_notify)(void *arg, const char *channel, const char *payload);
+	void           *on_notify_arg;
 };
+
+/* Hands every notification libpq has read to the owner. */
+static void st_notifies(struct store *st)
+{
+	PGnotify *n;
+	while (st->conn && (n = PQnotifies(st->conn))) {
+		if (st->on_notify)
+			st->on_notify(st->on_notify_arg, n->relname, n->extra);
+		PQfreemem(n);
+	}
+}
 
 static void st_enter(struct store *st, enum st_state next);
 static void st_kick(struct store *st);
@@ -347,6 +360,12 @@ static void st_kick(struct store *st)
 	for (size_t i = 0; i < n; i++) {
 		struct store_job *job = queue_pop(st);
 		const struct store_stmt *stmt = job->stmt;
+		if (stmt->unprepared) {
+			st->ops[st->n_ops++] = (struct op){ OP_EXEC, stmt, job, NULL, 0 };
+			if (!PQsendQueryParams(st->conn, stmt->sql, job->nparams, NULL, job->params, NULL, NULL, 0))
+				goto send_failed;
+			continue;
+		}
 		if (!is_prepared(st, stmt)) {
 			if (st->n_prepared < MAX_PREPARED)
 				st->prepared[st->n_prepared++] = stmt;
@@ -445,6 +464,7 @@ static void st_read_results(struct store *st)
 		st_broken(st, "read failed");
 		return;
 	}
+	st_notifies(st);
 	while (st->state == ST_BUSY && !PQisBusy(st->conn)) {
 		PGresult *res = PQgetResult(st->conn);
 		if (st->cur_op >= st->n_ops) {
@@ -506,9 +526,7 @@ static void st_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 					st_broken(st, "server closed the connection");
 					return;
 				}
-				PGnotify *n;
-				while ((n = PQnotifies(st->conn)))
-					PQfreemem(n);
+				st_notifies(st);
 				return;
 			}
 			st_read_results(st);
@@ -579,6 +597,12 @@ void store_on_up(struct store *st, void (*fn)(void *arg), void *arg)
 {
 	st->on_up = fn;
 	st->on_up_arg = arg;
+}
+
+void store_on_notify(struct store *st, void (*fn)(void *arg, const char *channel, const char *payload), void *arg)
+{
+	st->on_notify = fn;
+	st->on_notify_arg = arg;
 }
 
 size_t store_pending(const struct store *st)

@@ -17,11 +17,16 @@
 struct store;
 struct store_job;
 
-/* A statement, prepared once per connection under `name`. */
+/*
+ * A statement, prepared once per connection under `name`; or, with
+ * unprepared=1 (utility commands such as LISTEN, which can't be prepared),
+ * sent as is each time.
+ */
 struct store_stmt {
 	const char *name;
 	const char *sql;
 	int         nparams;
+	int         unprepared;
 };
 
 enum store_error {
@@ -77,6 +82,12 @@ void store_submit(struct store *st, struct store_job *job);
 
 /* Called once per successful (re)connection, e.g. to resume work. */
 void store_on_up(struct store *st, void (*fn)(void *arg), void *arg);
+
+/*
+ * Called for each NOTIFY received on the connection (channel, payload).
+ * LISTEN is the caller's business (a job, typically from store_on_up).
+ */
+void store_on_notify(struct store *st, void (*fn)(void *arg, const char *channel, const char *payload), void *arg);
 
 /* Jobs waiting + in flight (for metrics and tests). */
 size_t store_pending(const struct store *st);

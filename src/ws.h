@@ -20,9 +20,26 @@
 struct ws_conn;
 
 struct ws_callbacks {
-	/* one complete text message (UTF-8 checked by wslay? no: check it yourself) */
+	/*
+	 * One complete text message, reassembled from its fragments.  It is
+	 * valid UTF-8: wslay checks every text frame and fails the connection
+	 * with 1007 itself (no on_text then).  data is not NUL-terminated and
+	 * is valid only during the call; may be empty.  ws_send_text() and
+	 * ws_close() may be called from here (not ws_accept's req, long gone).
+	 * Not called once the connection is closing.
+	 */
 	void (*on_text)(struct ws_conn *c, const char *data, size_t len, void *arg);
-	/* the connection is gone (peer close, error, timeout, ws_close); c is freed after this returns */
+	/*
+	 * The connection is gone (peer close, error, timeout, ws_close); c is
+	 * freed after this returns.  Called exactly once per connection that
+	 * ws_accept() returned, only from the event loop: never from inside
+	 * ws_accept(), ws_send_text() or ws_close().  code: the first close
+	 * code sent or received (ours for ws_close, 1001 for the idle timeout,
+	 * 1002/1003/1007/1008/1009 for a failed peer, the peer's own code, 1005
+	 * for a close frame without one), 1006 when the socket dropped without
+	 * a close frame.  Here ws_send_text() returns -1, ws_close() is a no-op,
+	 * ws_user() and ws_peer() still work.
+	 */
 	void (*on_close)(struct ws_conn *c, int code, void *arg);
 };
 
@@ -40,10 +57,20 @@ struct ws_config {
 struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const struct ws_config *cfg,
 			  const struct ws_callbacks *cb, void *arg);
 
-/* Queues a text message.  0, or -1 when closing/closed or out of memory. */
+/*
+ * Queues a text message (must be UTF-8; not checked).  wslay copies data:
+ * it is the caller's again on return.  Never sends or calls back from
+ * here; the loop writes it.  0, or -1 when closing/closed, out of memory,
+ * or when the peer does not read and more than 1 MiB (or 4096 frames)
+ * would be queued: that starts a close with 1008.
+ */
 int ws_send_text(struct ws_conn *c, const char *data, size_t len);
 
-/* Starts a close handshake with `code`; on_close follows once done (bounded). */
+/*
+ * Starts a close handshake with `code` (one a peer may receive, else 1000)
+ * and `reason` (cut to 123 bytes); no on_text after this.  on_close
+ * follows from the loop once the peer answered, or after 2 s.
+ */
 void ws_close(struct ws_conn *c, int code, const char *reason);
 
 /* Owner's pointer, free for the caller. */

@@ -720,6 +720,187 @@ static void test_socket_connections_beyond_max_conns_get_503(void **state)
 	fx_stop(f);
 }
 
+/* ---- http_takeover ----------------------------------------------------- */
+
+struct tk {
+	struct ev_loop *loop;
+	struct http_server *srv;
+	int hold;                    /* keep the request for the test to take over */
+	struct http_request *held;
+	int calls, rv, fd;
+	char extra[256];
+	size_t extra_len;
+};
+
+static void tk_take(struct tk *t, struct http_request *req)
+{
+	char *extra = NULL;
+	size_t extra_len = 0;
+	t->fd = -1;
+	t->rv = http_takeover(req, &t->fd, &extra, &extra_len);
+	if (t->rv == 0) {
+		t->extra_len = extra_len;
+		assert_true(extra_len < sizeof(t->extra));
+		if (extra_len)
+			memcpy(t->extra, extra, extra_len);
+		free(extra);
+	} else {
+		assert_null(extra);
+		http_respond(req, 200, NULL, "{}", 2);
+	}
+}
+
+static void tk_handler(struct http_request *req, void *arg)
+{
+	struct tk *t = arg;
+	t->calls++;
+	if (strcmp(req->path, "/take") != 0) {
+		http_respond(req, 200, NULL, "{}", 2);
+		return;
+	}
+	if (t->hold) {
+		t->held = req;
+		return;
+	}
+	tk_take(t, req);
+}
+
+static struct tk *tk_start(int hold)
+{
+	struct tk *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	t->loop = ev_loop_new(EVFLAG_AUTO);
+	t->hold = hold;
+	t->rv = 99;
+	t->fd = -1;
+	char err[256] = "";
+	t->srv = http_server_new(t->loop, &sock_cfg, tk_handler, t, err, sizeof(err));
+	if (!t->srv)
+		fail_msg("http_server_new: %s", err);
+	return t;
+}
+
+static void tk_stop(struct tk *t)
+{
+	http_server_free(t->srv);
+	ev_loop_destroy(t->loop);
+	free(t);
+}
+
+static int tk_connect(struct tk *t)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)http_server_port(t->srv)) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void tk_pump(struct tk *t, const int *until, int want)
+{
+	double end = now_s() + 2.0;
+	while (now_s() < end && *until < want) {
+		ev_run(t->loop, EVRUN_NOWAIT);
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void test_takeover_hands_over_fd_and_the_bytes_after_an_upgrade(void **state)
+{
+	(void)state;
+	struct tk *t = tk_start(0);
+	int fd = tk_connect(t);
+	client_send(fd, "GET /take HTTP/1.1\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n\x81\x02rest");
+	tk_pump(t, &t->calls, 1);
+	assert_int_equal(t->calls, 1);
+	assert_int_equal(t->rv, 0);
+	assert_true(t->fd >= 0);
+	assert_int_equal(t->extra_len, 6);          /* exactly what followed the head */
+	assert_memory_equal(t->extra, "\x81\x02rest", 6);
+	assert_int_equal(http_server_connections(t->srv), 0);
+	/* the fd is open and ours: bytes go straight through, http.c writes nothing */
+	assert_int_equal(send(t->fd, "raw", 3, MSG_NOSIGNAL), 3);
+	char buf[16];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 3);
+	assert_memory_equal(buf, "raw", 3);
+	close(t->fd);
+	close(fd);
+	tk_stop(t);
+}
+
+static void test_takeover_later_from_outside_the_handler_works(void **state)
+{
+	(void)state;
+	struct tk *t = tk_start(1);
+	int fd = tk_connect(t);
+	client_send(fd, "GET /take HTTP/1.1\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n");
+	tk_pump(t, &t->calls, 1);
+	assert_non_null(t->held);
+	tk_take(t, t->held);
+	assert_int_equal(t->rv, 0);
+	assert_int_equal(t->extra_len, 0);
+	assert_int_equal(http_server_connections(t->srv), 0);
+	close(t->fd);
+	close(fd);
+	tk_stop(t);
+}
+
+static void test_takeover_refused_when_a_request_is_pipelined_behind(void **state)
+{
+	(void)state;
+	struct tk *t = tk_start(0);
+	int fd = tk_connect(t);
+	client_send(fd, "GET /take HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+	tk_pump(t, &t->calls, 2);
+	assert_int_equal(t->calls, 2);              /* the second request is still served */
+	assert_int_equal(t->rv, -1);
+	char buf[2048];
+	size_t len = 0;
+	double end = now_s() + 2.0;
+	while (now_s() < end && len < sizeof(buf) - 1) {
+		ev_run(t->loop, EVRUN_NOWAIT);
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+		if (n > 0)
+			len += (size_t)n;
+		buf[len] = '\0';
+		char *second = strstr(buf, "HTTP/1.1 200");
+		if (second && strstr(second + 1, "HTTP/1.1 200") && strstr(strstr(second + 1, "HTTP/1.1 200"), "{}"))
+			break;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		poll(&pfd, 1, 1);
+	}
+	char *first = strstr(buf, "HTTP/1.1 200");
+	assert_non_null(first);
+	assert_non_null(strstr(first + 1, "HTTP/1.1 200"));
+	close(fd);
+	tk_stop(t);
+}
+
+static void test_takeover_refused_when_the_peer_is_gone(void **state)
+{
+	(void)state;
+	struct tk *t = tk_start(1);
+	int fd = tk_connect(t);
+	client_send(fd, "GET /take HTTP/1.1\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n");
+	tk_pump(t, &t->calls, 1);
+	assert_non_null(t->held);
+	close(fd);
+	double end = now_s() + 2.0;
+	while (now_s() < end && http_server_connections(t->srv) > 0) {
+		ev_run(t->loop, EVRUN_NOWAIT);
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(http_server_connections(t->srv), 0);
+	tk_take(t, t->held);                        /* refused, then answered: frees the request */
+	assert_int_equal(t->rv, -1);
+	tk_stop(t);
+}
+
 static void test_server_listens_on_ipv6_loopback(void **state)
 {
 	(void)state;
@@ -779,6 +960,10 @@ int main(void)
 		cmocka_unit_test(test_socket_request_pending_across_server_free_is_answered_safely),
 		cmocka_unit_test(test_socket_idle_connection_is_closed_after_timeout),
 		cmocka_unit_test(test_socket_connections_beyond_max_conns_get_503),
+		cmocka_unit_test(test_takeover_hands_over_fd_and_the_bytes_after_an_upgrade),
+		cmocka_unit_test(test_takeover_later_from_outside_the_handler_works),
+		cmocka_unit_test(test_takeover_refused_when_a_request_is_pipelined_behind),
+		cmocka_unit_test(test_takeover_refused_when_the_peer_is_gone),
 		cmocka_unit_test(test_server_listens_on_ipv6_loopback),
 		cmocka_unit_test(test_server_rejects_bad_listen_address),
 	};

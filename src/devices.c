@@ -1,0 +1,353 @@
+/*
+ * devices.c: registration of app installs.  A number proves it is yours by
+ * a one-time code that pushgate sends by SMS through its own engine (the
+ * code's SMS and the pending device are stored in one statement, at most
+ * one per number per 30 s); verifying it returns a device token, stored
+ * only as its SHA-256; five wrong codes or an expired one void the
+ * registration.  Logout revokes the token and closes live connections.
+ * Owns nothing but in-flight requests; never logs a code or a token.
+ */
+#include "devices.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "api.h"
+#include "keys.h"
+#include "log.h"
+#include "push.h"
+#include "router.h"
+#include "util.h"
+
+#define MAX_CODE_ATTEMPTS "5"
+
+struct devices {
+	struct store        *store;
+	const struct config *cfg;
+	struct push         *push;
+	void               (*on_new_work)(void *arg);
+	void                *work_arg;
+};
+
+/* One request waiting for the store. */
+struct dreq {
+	struct store_job     job;
+	struct devices      *d;
+	struct http_request *req;
+	long long            id;
+	const char          *params[8];
+	char                 msisdn[21], platform[33], code[7];
+	char                 p_hash[2 + 2 * KEYS_HASH_LEN + 1], p_token_hash[2 + 2 * KEYS_HASH_LEN + 1];
+	char                 p_id[24], p_ttl[32], p_validity[32];
+	char                 text[96];
+	char                 token[KEYS_API_KEY_LEN + 1];
+};
+
+static struct dreq *dreq_new(struct devices *d, struct http_request *req)
+{
+	struct dreq *r = calloc(1, sizeof(*r));
+	if (!r) {
+		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		return NULL;
+	}
+	r->d = d;
+	r->req = req;
+	return r;
+}
+
+/* Store failures answer 503 (retry) or 500; the request is freed. */
+static int store_failed(struct dreq *r, enum store_error e, const char *err)
+{
+	if (e == STORE_OK)
+		return 0;
+	if (e == STORE_UNAVAILABLE) {
+		api_respond_error(r->req, 503, "unavailable", NULL, "database unavailable, retry later");
+	} else {
+		log_error("devices", "ev=store_error err=\"%s\"", err ? err : "");
+		api_respond_error(r->req, 500, "internal", NULL, "internal error");
+	}
+	free(r);
+	return 1;
+}
+
+/* Body must be a JSON object; returns it or answers 400 and returns NULL. */
+static json_t *body_object(struct http_request *req)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root || !json_is_object(root)) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "the body must be a JSON object%s%s", root ? "" : ": ", root ? "" : jerr.text);
+		api_respond_error(req, 400, "invalid_json", NULL, msg);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+static int msisdn_of(const char *s, char out[21])
+{
+	size_t n = 0;
+	if (!s)
+		return -1;
+	if (*s == '+')
+		s++;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s) || n >= 20)
+			return -1;
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+	return n >= 3 ? 0 : -1;
+}
+
+/* --- POST /v1/devices ---------------------------------------------------------------- */
+
+static void register_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct dreq *r = job->arg;
+	if (store_failed(r, e, err))
+		return;
+	if (PQntuples(job->res) != 1) {
+		api_respond_error(r->req, 429, "too_many_requests", "msisdn",
+				  "a code was sent to this number less than 30 seconds ago");
+		free(r);
+		return;
+	}
+	long long id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
+	log_info("devices", "ev=registration device=%lld msisdn=%s platform=\"%s\"", id, r->msisdn, r->platform);
+	json_t *out = json_pack("{s:I, s:f}", "device_id", (json_int_t)id, "expires_in", r->d->cfg->otp_ttl);
+	if (r->d->cfg->otp_echo)
+		json_object_set_new(out, "code", json_string(r->code));
+	api_respond_json(r->req, 202, NULL, out);
+	if (r->d->on_new_work)
+		r->d->on_new_work(r->d->work_arg);
+	free(r);
+}
+
+void devices_register(struct devices *d, struct http_request *req)
+{
+	json_t *root = body_object(req);
+	if (!root)
+		return;
+	const char *platform = json_string_value(json_object_get(root, "platform"));
+	char msisdn[21];
+	if (msisdn_of(json_string_value(json_object_get(root, "msisdn")), msisdn) < 0) {
+		api_respond_error(req, 400, "invalid_field", "msisdn",
+				  "msisdn must be a phone number of 3 to 20 digits, optionally with a leading +");
+		json_decref(root);
+		return;
+	}
+	if (json_object_get(root, "platform") && (!platform || strlen(platform) > 32)) {
+		api_respond_error(req, 400, "invalid_field", "platform", "platform must be a string of at most 32 characters");
+		json_decref(root);
+		return;
+	}
+	struct dreq *r = dreq_new(d, req);
+	if (!r) {
+		json_decref(root);
+		return;
+	}
+	util_strlcpy(r->msisdn, msisdn, sizeof(r->msisdn));
+	util_strlcpy(r->platform, platform ? platform : "", sizeof(r->platform));
+	json_decref(root);
+	for (char *c = r->platform; *c; c++)
+		if ((unsigned char)*c < 0x20)
+			*c = ' ';
+
+	unsigned char rnd[4];
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		api_respond_error(req, 503, "unavailable", NULL, "no randomness");
+		free(r);
+		return;
+	}
+	uint32_t v = ((uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3]) % 1000000u;
+	snprintf(r->code, sizeof(r->code), "%06u", v);
+	char salted[32];
+	snprintf(salted, sizeof(salted), "otp:%s", r->code);
+	keys_hash_bytea(salted, strlen(salted), r->p_hash, sizeof(r->p_hash));
+	snprintf(r->p_ttl, sizeof(r->p_ttl), "%.0f", d->cfg->otp_ttl);
+	snprintf(r->p_validity, sizeof(r->p_validity), "%.0f", d->cfg->otp_ttl);
+	snprintf(r->text, sizeof(r->text), "[pushgate] your code is %s (valid %.0f minutes)", r->code,
+		 d->cfg->otp_ttl / 60 < 1 ? 1 : d->cfg->otp_ttl / 60);
+	const struct route_config *route = config_route_for(d->cfg, r->msisdn);
+	r->params[0] = r->msisdn;
+	r->params[1] = r->platform;
+	r->params[2] = r->p_hash;
+	r->params[3] = r->p_ttl;
+	r->params[4] = d->cfg->otp_sender;
+	r->params[5] = r->text;
+	r->params[6] = route ? route->name : NULL;
+	r->params[7] = r->p_validity;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 8, .params = r->params,
+				     .done = register_done, .arg = r };
+	store_submit(d->store, &r->job);
+}
+
+/* --- POST /v1/devices/{id}/verify ------------------------------------------------------- */
+
+static void verify_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct dreq *r = job->arg;
+	if (store_failed(r, e, err))
+		return;
+	if (PQntuples(job->res) != 1) {
+		api_respond_error(r->req, 404, "not_found", NULL, "no registration waiting for a code");
+	} else if (strcmp(PQgetvalue(job->res, 0, 0), "t") == 0) {
+		const char *msisdn = PQgetvalue(job->res, 0, 1);
+		log_info("devices", "ev=verified device=%lld msisdn=%s", r->id, msisdn);
+		api_respond_json(r->req, 200, NULL, json_pack("{s:I, s:s, s:s}", "device_id", (json_int_t)r->id,
+							      "msisdn", msisdn, "token", r->token));
+	} else if (strcmp(PQgetvalue(job->res, 0, 2), "t") == 0) {
+		api_respond_error(r->req, 410, "gone", "code", "the code expired or was tried too often: register again");
+	} else {
+		api_respond_error(r->req, 400, "invalid_code", "code", "wrong code");
+	}
+	OPENSSL_cleanse(r->token, sizeof(r->token));
+	free(r);
+}
+
+void devices_verify(struct devices *d, struct http_request *req, long long id)
+{
+	json_t *root = body_object(req);
+	if (!root)
+		return;
+	const char *code = json_string_value(json_object_get(root, "code"));
+	if (!code || strlen(code) != 6 || strspn(code, "0123456789") != 6) {
+		api_respond_error(req, 400, "invalid_field", "code", "code must be the 6 digits sent by SMS");
+		json_decref(root);
+		return;
+	}
+	struct dreq *r = dreq_new(d, req);
+	if (!r) {
+		json_decref(root);
+		return;
+	}
+	char salted[32];
+	snprintf(salted, sizeof(salted), "otp:%s", code);
+	json_decref(root);
+	keys_hash_bytea(salted, strlen(salted), r->p_hash, sizeof(r->p_hash));
+	if (keys_generate(r->token, sizeof(r->token)) < 0) {
+		api_respond_error(req, 503, "unavailable", NULL, "no randomness");
+		free(r);
+		return;
+	}
+	memcpy(r->token, "dt_", 3);
+	keys_hash_bytea(r->token, strlen(r->token), r->p_token_hash, sizeof(r->p_token_hash));
+	r->id = id;
+	snprintf(r->p_id, sizeof(r->p_id), "%lld", id);
+	r->params[0] = r->p_id;
+	r->params[1] = r->p_hash;
+	r->params[2] = r->p_token_hash;
+	r->params[3] = MAX_CODE_ATTEMPTS;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_verify, .nparams = 4, .params = r->params,
+				     .done = verify_done, .arg = r };
+	store_submit(d->store, &r->job);
+}
+
+/* --- DELETE /v1/devices/{id} ---------------------------------------------------------------- */
+
+static void revoke_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct dreq *r = job->arg;
+	if (store_failed(r, e, err))
+		return;
+	if (PQntuples(job->res) != 1) {
+		api_respond_error(r->req, 404, "not_found", NULL, "no live device with this id and token");
+	} else {
+		log_info("devices", "ev=revoked device=%lld", r->id);
+		if (r->d->push)
+			push_device_revoked(r->d->push, r->id);
+		http_respond(r->req, 204, NULL, "", 0);
+	}
+	free(r);
+}
+
+void devices_revoke(struct devices *d, struct http_request *req, long long id)
+{
+	const char *h = http_header(req, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256) {
+		api_respond_error(req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <device token>'");
+		return;
+	}
+	struct dreq *r = dreq_new(d, req);
+	if (!r)
+		return;
+	const char *token = h + 7;
+	while (*token == ' ')
+		token++;
+	keys_hash_bytea(token, strlen(token), r->p_token_hash, sizeof(r->p_token_hash));
+	r->id = id;
+	snprintf(r->p_id, sizeof(r->p_id), "%lld", id);
+	r->params[0] = r->p_id;
+	r->params[1] = r->p_token_hash;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_revoke, .nparams = 2, .params = r->params,
+				     .done = revoke_done, .arg = r };
+	store_submit(d->store, &r->job);
+}
+
+/* --- GET /v1/devices/{msisdn} ------------------------------------------------------------------- */
+
+static void list_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct dreq *r = job->arg;
+	if (store_failed(r, e, err))
+		return;
+	json_error_t jerr;
+	json_t *list = json_loads(PQgetvalue(job->res, 0, 0), 0, &jerr);
+	if (!json_is_array(list)) {
+		json_decref(list);
+		api_respond_error(r->req, 500, "internal", NULL, "internal error");
+		free(r);
+		return;
+	}
+	size_t i;
+	json_t *dev;
+	json_array_foreach(list, i, dev) {
+		long long id = (long long)json_integer_value(json_object_get(dev, "id"));
+		json_object_set_new(dev, "connected", json_boolean(r->d->push && push_device_connected(r->d->push, id)));
+	}
+	api_respond_json(r->req, 200, NULL, json_pack("{s:s, s:o}", "msisdn", r->msisdn, "devices", list));
+	free(r);
+}
+
+void devices_list(struct devices *d, struct http_request *req, const char *msisdn)
+{
+	char num[21];
+	if (msisdn_of(msisdn, num) < 0) {
+		api_respond_error(req, 404, "not_found", NULL, "no such number");
+		return;
+	}
+	struct dreq *r = dreq_new(d, req);
+	if (!r)
+		return;
+	util_strlcpy(r->msisdn, num, sizeof(r->msisdn));
+	r->params[0] = r->msisdn;
+	r->job = (struct store_job){ .stmt = &router_stmt_devices_json, .nparams = 1, .params = r->params,
+				     .done = list_done, .arg = r };
+	store_submit(d->store, &r->job);
+}
+
+struct devices *devices_new(struct store *store, const struct config *cfg, struct push *push,
+			    void (*on_new_work)(void *arg), void *work_arg)
+{
+	struct devices *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->store = store;
+	d->cfg = cfg;
+	d->push = push;
+	d->on_new_work = on_new_work;
+	d->work_arg = work_arg;
+	return d;
+}
+
+void devices_free(struct devices *d)
+{
+	free(d);
+}

@@ -1,0 +1,38 @@
+/*
+ * push.h: the push channel — devices connected over WebSocket
+ * (docs/device-protocol.md), what they are sent, what they answer.
+ */
+#ifndef PUSHGATE_PUSH_H
+#define PUSHGATE_PUSH_H
+
+#include <stddef.h>
+#include <ev.h>
+
+#include "config.h"
+#include "http.h"
+#include "store.h"
+
+struct push;
+
+struct push *push_new(struct ev_loop *loop, struct store *store, const struct config *cfg);
+void push_free(struct push *p);
+
+/* GET /v1/device: upgrades the request (or answers it with an error). */
+void push_accept(struct push *p, struct http_request *req);
+
+/* The store (re)connected: LISTEN again and resend what connected devices may have missed. */
+void push_on_store_up(struct push *p);
+
+/* A device was revoked (logout): its live connections are closed. */
+void push_device_revoked(struct push *p, long long device_id);
+
+/* 1 when the device has a live, authenticated connection to this process. */
+int push_device_connected(const struct push *p, long long device_id);
+
+/* Closes every device connection (shutdown). */
+void push_close_all(struct push *p);
+
+/* Prometheus text: connections, messages sent, acks, rejects. */
+size_t push_metrics(void *p, char *buf, size_t cap);
+
+#endif
