@@ -148,6 +148,26 @@ const steps = {
     return { state: await page.locator('#block-state').textContent() };
   },
 
+  /* Wait for the connection indicator to reach a state (live, offline, ...). */
+  async wait_conn({ state, ms }) {
+    await page.locator(`#conn[data-state=${JSON.stringify(state)}]`)
+      .waitFor({ state: 'attached', timeout: ms || STEP_MS });
+    return {
+      text: await page.locator('#conn-text').textContent(),
+      stats: await page.evaluate(() => window.pushgateInbox.stats),
+    };
+  },
+
+  /* Log out: the page revokes its token and shows registration again. */
+  async logout() {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Phone number (with country code)').waitFor({ state: 'visible' });
+    return {
+      conn: await page.locator('#conn').getAttribute('data-state'),
+      stored: await page.evaluate(() => localStorage.getItem('pushgate.device')),
+    };
+  },
+
   async screenshot({ name }) {
     fs.mkdirSync(artifactDir, { recursive: true });
     const file = path.join(artifactDir, `inbox-${name.replace(/[^a-z0-9-]/gi, '_')}.png`);
@@ -171,10 +191,11 @@ async function run(line) {
   const step = cmd && steps[cmd.cmd];
   if (!step) return { ok: false, error: 'unknown command ' + JSON.stringify(cmd && cmd.cmd) };
   if (cmd.cmd !== 'open' && !page) return { ok: false, error: 'no page: send open first' };
+  // A step may ask for a longer wait ("ms"), up to a minute.
+  const limit = Math.min(Math.max(STEP_MS, Number(cmd.ms) || 0), 60000) + 5000;
   let timer;
   const bound = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`step ${cmd.cmd} exceeded ${STEP_MS + 5000} ms`)),
-      STEP_MS + 5000);
+    timer = setTimeout(() => reject(new Error(`step ${cmd.cmd} exceeded ${limit} ms`)), limit);
   });
   try {
     return { ok: true, ...(await Promise.race([step(cmd), bound])) };
