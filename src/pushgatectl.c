@@ -45,7 +45,11 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  migrate              apply pending schema migrations\n"
-	"  account add NAME     create an account; prints its new API key (shown once)\n"
+	"  account add [--operator] NAME\n"
+	"                       create an account; prints its new API key (shown once);\n"
+	"                       --operator: the key may also list devices\n"
+	"  account policy NAME sms|drop\n"
+	"                       what happens to recipients who blocked the account's sender\n"
 	"  account list         list accounts: id, name, created_at\n"
 	"  status MESSAGE_ID    show a message, its recipients and their events\n"
 	"  binds                SMPP binds of every node: state, window, counters\n"
@@ -405,7 +409,7 @@ static int exec_ok(PGconn *conn, const char *sql, const char *what)
  * The key is written to stdout inside the transaction and the row committed
  * only when that write succeeded: an account never exists with a key nobody saw.
  */
-static int cmd_account_add(PGconn *conn, const char *name)
+static int cmd_account_add(PGconn *conn, const char *name, const char *role)
 {
 	char key[KEYS_API_KEY_LEN + 1];
 	char hash[2 + 2 * KEYS_HASH_LEN + 1];
@@ -420,11 +424,11 @@ static int cmd_account_add(PGconn *conn, const char *name)
 
 	if (exec_ok(conn, "BEGIN", "cannot begin a transaction") < 0)
 		goto out;
-	const char *params[2] = { name, hash };
+	const char *params[3] = { name, hash, role };
 	PGresult *res = PQexecParams(conn,
-		"INSERT INTO accounts (name, api_key_hash) VALUES ($1, $2::bytea)"
+		"INSERT INTO accounts (name, api_key_hash, role) VALUES ($1, $2::bytea, $3)"
 		" ON CONFLICT (name) DO NOTHING RETURNING id",
-		2, NULL, params, NULL, NULL, 0);
+		3, NULL, params, NULL, NULL, 0);
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		report_result("cannot create the account", res, conn);
 		PQclear(res);
@@ -489,6 +493,30 @@ static int cmd_account_list(PGconn *conn)
 	};
 	return print_table(conn, "SELECT id, name, " TS("created_at") " FROM accounts ORDER BY id",
 			   cols, sizeof(cols) / sizeof(cols[0]), "cannot list accounts");
+}
+
+/* What a recipient who blocked the sender gets: sms (fall back) or drop. */
+static int cmd_account_policy(PGconn *conn, const char *name, const char *policy)
+{
+	const char *params[2] = { name, policy };
+	PGresult *res = PQexecParams(conn,
+		"UPDATE accounts SET opt_out_policy = $2 WHERE name = $1 AND role <> 'system' RETURNING id",
+		2, NULL, params, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		report_result("cannot set the policy", res, conn);
+		PQclear(res);
+		return EXIT_FAIL;
+	}
+	int found = PQntuples(res) == 1;
+	PQclear(res);
+	if (!found) {
+		char shown[4 * ACCOUNT_NAME_MAX + 4];
+		display(name, ACCOUNT_NAME_MAX, shown, sizeof(shown));
+		fail_msg("no account '%s'", shown);
+		return EXIT_FAIL;
+	}
+	fprintf(stderr, "opt-out policy of %s is now %s\n", name, policy);
+	return EXIT_OK;
 }
 
 /* Every node's SMPP binds with their counters, as the engines last wrote them. */
@@ -695,7 +723,8 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 
 	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_STATUS, C_BINDS, C_ORPHANS } which;
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_STATUS, C_BINDS, C_ORPHANS } which;
+	const char *role = "client", *account_name = NULL, *policy = NULL;
 	int64_t message_id = 0;
 
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
@@ -707,18 +736,30 @@ int main(int argc, char **argv)
 		which = C_MIGRATE;
 	} else if (strcmp(cmd, "account") == 0) {
 		if (argc >= 2 && strcmp(argv[1], "add") == 0) {
+			if (argc == 4 && strcmp(argv[2], "--operator") == 0) {
+				role = "operator";
+				argv[2] = argv[3];
+				argc = 3;
+			}
 			if (argc != 3)
 				return usage_error("account add needs exactly one NAME");
+			account_name = argv[2];
 			if (!account_name_ok(argv[2]))
 				return usage_error("account name must be 1-%d printable characters, "
 						   "without leading or trailing spaces", ACCOUNT_NAME_MAX);
 			which = C_ACCOUNT_ADD;
+		} else if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
+			if (argc != 4 || (strcmp(argv[3], "sms") != 0 && strcmp(argv[3], "drop") != 0))
+				return usage_error("account policy needs NAME and sms or drop");
+			account_name = argv[2];
+			policy = argv[3];
+			which = C_ACCOUNT_POLICY;
 		} else if (argc >= 2 && strcmp(argv[1], "list") == 0) {
 			if (argc != 2)
 				return usage_error("account list takes no arguments");
 			which = C_ACCOUNT_LIST;
 		} else {
-			return usage_error("account needs a subcommand: add NAME | list");
+			return usage_error("account needs a subcommand: add [--operator] NAME | policy NAME sms|drop | list");
 		}
 	} else if (strcmp(cmd, "binds") == 0 || strcmp(cmd, "orphans") == 0) {
 		if (argc != 1)
@@ -748,7 +789,10 @@ int main(int argc, char **argv)
 		rc = cmd_migrate(conn);
 		break;
 	case C_ACCOUNT_ADD:
-		rc = cmd_account_add(conn, argv[2]);
+		rc = cmd_account_add(conn, account_name, role);
+		break;
+	case C_ACCOUNT_POLICY:
+		rc = cmd_account_policy(conn, account_name, policy);
 		break;
 	case C_ACCOUNT_LIST:
 		rc = cmd_account_list(conn);
