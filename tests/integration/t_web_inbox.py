@@ -173,6 +173,9 @@ def message_from_acme_shows_in_its_folder_with_an_unread_badge(env):
     assert got["unread"] == 1 and got["total_unread"] == 1, got
     assert got["title"].startswith("(1) "), got
     assert SENDER in got["toast"], got
+    # stored in IndexedDB, acked, and announced with the WebAudio beep
+    assert got["stats"]["stored"] == 1 and got["stats"]["acks"] == 1, got
+    assert got["stats"]["beeps"] >= 1, got
     b.call("screenshot", name="after-receive")
 
 
