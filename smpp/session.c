@@ -7,7 +7,8 @@
  * reconnect) and, when the route asks for TLS, the SSL_CTX (for the life of
  * the session) and the SSL (for the life of the socket): a handshake state
  * between connect and bind, then every byte goes through SSL_read/SSL_write,
- * driven by the same two watchers.
+ * driven by the same two watchers.  PDUs written during one loop iteration
+ * leave together just before the loop waits (one send, one TLS record).
  * sess_enter() is the only writer of s->state and logs every transition.
  * Requests the peer sends are handed to the owner, except enquire_link and
  * unbind, answered here.  A malformed PDU is answered with generic_nack;
@@ -58,6 +59,7 @@ struct smpp_session {
 	enum sess_state state;
 	int fd;
 	ev_io rio, wio;
+	ev_prepare flush_prep;  /* what callbacks wrote leaves in one write before the loop waits */
 	ev_timer tick;          /* 0.25 s: response timeouts, enquire_link, bind deadline */
 	ev_timer reconnect;
 	double backoff;
@@ -271,8 +273,15 @@ static int sess_write_pdu(struct smpp_session *s, const struct smpp_pdu *pdu)
 	}
 	s->out_len += (size_t)n;
 	if (!ev_is_active(&s->wio))
-		sess_flush(s);
+		ev_prepare_start(s->loop, &s->flush_prep);   /* one send / TLS record for the batch */
 	return 0;
+}
+
+static void flush_prep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	ev_prepare_stop(loop, w);
+	sess_flush(w->data);
 }
 
 /* --- window ---------------------------------------------------------------------- */
@@ -350,6 +359,7 @@ static void sess_close(struct smpp_session *s, const char *why)
 		close(s->fd);
 		s->fd = -1;
 	}
+	ev_prepare_stop(s->loop, &s->flush_prep);
 	s->in_len = s->out_len = 0;
 	s->enquire_seq = 0;
 	window_fail_all(s, SMPP_STATUS_LINK_LOST);
@@ -788,6 +798,8 @@ struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_se
 	s->rio.data = s;
 	ev_init(&s->wio, wio_cb);
 	s->wio.data = s;
+	ev_prepare_init(&s->flush_prep, flush_prep_cb);
+	s->flush_prep.data = s;
 	ev_timer_init(&s->tick, tick_cb, 0.25, 0.25);
 	s->tick.data = s;
 	ev_init(&s->reconnect, reconnect_cb);
@@ -864,6 +876,7 @@ void smpp_session_free(struct smpp_session *s)
 		s->fd = -1;
 	}
 	SSL_CTX_free(s->tls_ctx);
+	ev_prepare_stop(s->loop, &s->flush_prep);
 	ev_timer_stop(s->loop, &s->tick);
 	ev_timer_stop(s->loop, &s->reconnect);
 	free(s->slots);
