@@ -57,3 +57,11 @@ CREATE INDEX opt_out_log_msisdn ON opt_out_log (msisdn, id);
 -- the push queue: what a device gets when it connects, and the deadline sweep
 CREATE INDEX recipients_push_pending ON recipients (msisdn, id) WHERE state = 'PUSH_SENT';
 CREATE INDEX recipients_push_deadline ON recipients (push_deadline) WHERE state = 'PUSH_SENT';
+
+-- Install invitations ([0036]): when pushgate last invited a number with
+-- no app to install it, so invitations stay rate-limited per number.
+CREATE TABLE invitations (
+    msisdn        text PRIMARY KEY,
+    last_sent_at  timestamptz NOT NULL,
+    sent          integer NOT NULL DEFAULT 1
+);

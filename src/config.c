@@ -55,6 +55,9 @@ static const struct key_def global_keys[] = {
 	CNUM("push", "otp_ttl", K_DOUBLE, otp_ttl, 10, 86400, "300"),
 	CNUM("push", "otp_echo", K_BOOL, otp_echo, 0, 1, "no"),
 	CSTR("push", "web_root", web_root, ""),
+	CNUM("push", "invite", K_BOOL, invite, 0, 1, "no"),
+	CNUM("push", "invite_period", K_DOUBLE, invite_period, 60, 3650 * 86400.0, "2592000"),
+	CSTR("push", "invite_text", invite_text, "Get your messages free in the pushgate app: https://pushgate.example/app"),
 	CNUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
 	CNUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
 };

@@ -68,6 +68,9 @@ struct config {
 	double otp_ttl;                 /* seconds a registration code is valid */
 	int    otp_echo;                /* yes: the code is also in the HTTP answer (demo only) */
 	char   web_root[256];           /* directory of the inbox page; "" = built-in default */
+	int    invite;                  /* yes: numbers with no app get an install invitation by SMS */
+	double invite_period;           /* seconds between two invitations to one number */
+	char   invite_text[160];        /* the invitation (GSM 03.38 keeps it one SMS) */
 	/* [smpp]: engine-wide */
 	double smpp_retry_min;
 	double smpp_validity;

@@ -58,7 +58,7 @@ const struct store_stmt router_stmt_intake = {
 	" n AS ("
 	"  SELECT pg_notify('pushgate_push', (SELECT id FROM m)::text)"
 	"  WHERE EXISTS (SELECT 1 FROM k WHERE k.state = 'PUSH_SENT'))"
-	" SELECT r.message_id, r.id, r.msisdn, (SELECT count(*) FROM n) FROM r ORDER BY r.id",
+	" SELECT r.message_id, r.id, r.msisdn, r.state, r.route, (SELECT count(*) FROM n) FROM r ORDER BY r.id",
 	7, 0,
 };
 
@@ -400,4 +400,36 @@ const struct store_stmt router_stmt_devices_json = {
 	" 'verified_at', verified_at, 'revoked_at', revoked_at, 'last_seen_at', last_seen_at) ORDER BY id), '[]'::json)::text"
 	" FROM devices WHERE msisdn = $1",
 	1, 0,
+};
+
+/*
+ * Install invitations for numbers with no app, at most one per number per
+ * $2 seconds: $1 text[] MSISDNs, $3 sender, $4 text, $5 text[] routes,
+ * $6 validity seconds.  Rows: the numbers invited now.
+ */
+const struct store_stmt router_stmt_invite = {
+	"invite",
+	"WITH c AS (SELECT DISTINCT ON (msisdn) msisdn, route FROM unnest($1::text[], $5::text[]) AS c(msisdn, route)"
+	"  WHERE route IS NOT NULL),"
+	" i AS ("
+	"  INSERT INTO invitations (msisdn, last_sent_at) SELECT msisdn, now() FROM c"
+	"  ON CONFLICT (msisdn) DO UPDATE SET last_sent_at = now(), sent = invitations.sent + 1"
+	"  WHERE invitations.last_sent_at < now() - make_interval(secs => $2::float8)"
+	"  RETURNING msisdn),"
+	" sys AS (SELECT id FROM accounts WHERE name = '_system'),"
+	" m AS ("
+	"  INSERT INTO messages (account_id, sender, body) SELECT sys.id, $3, $4 FROM sys"
+	"  WHERE EXISTS (SELECT 1 FROM i) RETURNING id, account_id),"
+	" r AS ("
+	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, expires_at)"
+	"  SELECT m.id, m.account_id, i.msisdn, 'SMS_QUEUED', 'sms', c.route, now() + make_interval(secs => $6::float8)"
+	"  FROM m, i JOIN c ON c.msisdn = i.msisdn ORDER BY i.msisdn"
+	"  RETURNING id, message_id, account_id, route),"
+	" e AS ("
+	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
+	"  SELECT r.id, r.message_id, r.account_id, s.state, s.route, s.detail FROM r, LATERAL (VALUES"
+	"    (1, 'ACCEPTED', NULL, 'install invitation'), (2, 'SMS_QUEUED', r.route, 'no app for this number'))"
+	"    AS s(o, state, route, detail) ORDER BY r.id, s.o)"
+	" SELECT msisdn FROM i",
+	6, 0,
 };

@@ -18,7 +18,7 @@
  * else SMS_QUEUED on its route (SMS_FAILED when no route serves it).
  * $1 account_id, $2 sender, $3 body, $4 text[] of MSISDNs, $5 text[] of
  * routes (NULL: none), $6 validity seconds, $7 push timeout seconds.
- * Rows: message_id, recipient_id, msisdn in request order.
+ * Rows: message_id, recipient_id, msisdn, state, route in request order.
  */
 extern const struct store_stmt router_stmt_intake;
 
@@ -90,6 +90,8 @@ extern const struct store_stmt router_stmt_push_acks;
 extern const struct store_stmt router_stmt_push_reject;
 /* Allow: $1 msisdn, $2 sender, $3 device id -> opt-out cleared. */
 extern const struct store_stmt router_stmt_push_allow;
+/* Install invitations to numbers without the app, rate-limited per number (see router.c). */
+extern const struct store_stmt router_stmt_invite;
 /* Devices: registration, verification, logout, operator listing (see router.c). */
 extern const struct store_stmt router_stmt_device_register;
 extern const struct store_stmt router_stmt_device_verify;

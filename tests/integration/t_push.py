@@ -125,11 +125,19 @@ def offline_device_gets_its_message_once_on_reconnect(env):
 
 
 @tests.case
-def number_without_app_goes_by_sms(env):
+def number_without_app_goes_by_sms_with_one_install_invitation(env):
     rid = send_one(env, "821066600021")
     env.wait_for(lambda: state(env, rid) == "SMS_DELIVERED", timeout=15)
     assert states(env, rid)[:2] == ["ACCEPTED", "SMS_QUEUED"], states(env, rid)
     assert "no app" in env.scalar(f"SELECT detail FROM events WHERE recipient_id = {rid} AND state = 'SMS_QUEUED'")
+    invites = lambda: env.sql("SELECT r.state FROM recipients r JOIN messages m ON m.id = r.message_id "
+                              "JOIN accounts a ON a.id = m.account_id "
+                              "WHERE a.name = '_system' AND r.msisdn = '821066600021' AND m.body LIKE '%app%'")
+    env.wait_for(lambda: invites() == [("SMS_DELIVERED",)], timeout=15, what="one invitation delivered")
+    rid2 = send_one(env, "821066600021", text="again")
+    env.wait_for(lambda: state(env, rid2) == "SMS_DELIVERED", timeout=15)
+    assert len(invites()) == 1, "invited twice within the period"
+    assert env.scalar("SELECT sent FROM invitations WHERE msisdn = '821066600021'") == "1"
 
 
 @tests.case
@@ -292,4 +300,4 @@ def logout_revokes_the_token_and_closes_its_connection(env):
     assert states(env, rid)[:2] == ["ACCEPTED", "SMS_QUEUED"]
 
 
-tests.run(ini={"push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT), "heartbeat": "5"}})
+tests.run(ini={"push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT), "heartbeat": "5", "invite": "yes"}})
