@@ -242,6 +242,11 @@
     const ttl = Number.isSafeInteger(r.data.expires_in) && r.data.expires_in > 0 ? r.data.expires_in : 300;
     writeJson(KEY_PENDING, { device_id: r.data.device_id, msisdn, expires_at: Date.now() + ttl * 1000 });
     showCodeStep();
+    // A demo server (otp_echo = yes) also answers the code: show it, as the SMS would.
+    if (typeof r.data.code === 'string' && /^[0-9]{6}$/.test(r.data.code)) {
+      el.codeSent.textContent += ' Demo server: the code is ' + r.data.code + '.';
+      el.code.value = r.data.code;
+    }
   }
 
   async function onCodeSubmit(ev) {
