@@ -488,6 +488,53 @@ static void refuse(struct http_request *req, int status, const char *code, const
 		     body, (size_t)n);
 }
 
+/* A connection not yet started: struct and wslay context.  NULL when out of memory. */
+static struct ws_conn *ws_conn_new(struct ev_loop *loop, const struct ws_config *cfg,
+				   const struct ws_callbacks *cb, void *arg, const char *peer)
+{
+	struct ws_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (wslay_event_context_server_init(&c->ws, &ws_wslay_callbacks, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	c->fd = -1;
+	c->loop = loop;
+	c->cb = *cb;
+	c->arg = arg;
+	c->max_message = cfg && cfg->max_message ? cfg->max_message : WS_DEFAULT_MAX_MESSAGE;
+	c->ping_interval = cfg && cfg->ping_interval > 0 ? cfg->ping_interval : WS_DEFAULT_PING;
+	c->idle_timeout = cfg && cfg->idle_timeout > 0 ? cfg->idle_timeout : 3 * c->ping_interval;
+	wslay_event_config_set_max_recv_msg_length(c->ws, c->max_message);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	return c;
+}
+
+/* Watchers and timer on fd; from here the loop runs c and on_close will come. */
+static void ws_conn_start(struct ws_conn *c, int fd)
+{
+	struct ev_loop *loop = c->loop;
+	c->fd = fd;
+	ev_io_init(&c->rio, ws_read_cb, fd, EV_READ);
+	ev_io_init(&c->wio, ws_write_cb, fd, EV_WRITE);
+	ev_init(&c->timer, ws_timer_cb);
+	c->rio.data = c->wio.data = c->timer.data = c;
+	ev_tstamp now = ev_now(loop);
+	c->last_rx = now;
+	c->next_ping = now + c->ping_interval;
+	ev_timer_set(&c->timer, c->ping_interval < c->idle_timeout ? c->ping_interval : c->idle_timeout, 0.);
+	ev_timer_start(loop, &c->timer);
+	ev_io_start(loop, &c->rio);
+	if (c->hs)
+		ev_io_start(loop, &c->wio);
+	if (c->pre)     /* frames that came with the request: parse them from the loop, not from here */
+		ev_feed_event(loop, &c->rio, EV_READ);
+	ws_open_count++;
+	log_debug("ws", "ev=open peer=%s extra=%zu max_message=%zu ping=%.1f idle=%.1f", c->peer, c->pre_len,
+		  c->max_message, c->ping_interval, c->idle_timeout);
+}
+
 struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const struct ws_config *cfg,
 			  const struct ws_callbacks *cb, void *arg)
 {
@@ -518,24 +565,11 @@ struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const 
 	}
 
 	/* everything that can fail for lack of memory, while req can still be answered */
-	struct ws_conn *c = calloc(1, sizeof(*c));
+	struct ws_conn *c = ws_conn_new(loop, cfg, cb, arg, req->peer);
 	if (!c) {
 		refuse(req, 503, "unavailable", "out of memory");
 		return NULL;
 	}
-	if (wslay_event_context_server_init(&c->ws, &ws_wslay_callbacks, c) != 0) {
-		free(c);
-		refuse(req, 503, "unavailable", "out of memory");
-		return NULL;
-	}
-	c->loop = loop;
-	c->cb = *cb;
-	c->arg = arg;
-	c->max_message = cfg && cfg->max_message ? cfg->max_message : WS_DEFAULT_MAX_MESSAGE;
-	c->ping_interval = cfg && cfg->ping_interval > 0 ? cfg->ping_interval : WS_DEFAULT_PING;
-	c->idle_timeout = cfg && cfg->idle_timeout > 0 ? cfg->idle_timeout : 3 * c->ping_interval;
-	wslay_event_config_set_max_recv_msg_length(c->ws, c->max_message);
-	snprintf(c->peer, sizeof(c->peer), "%s", req->peer);
 
 	int fd = -1;
 	char *extra = NULL;
@@ -584,23 +618,21 @@ struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const 
 		return NULL;
 	}
 
-	ev_io_init(&c->rio, ws_read_cb, fd, EV_READ);
-	ev_io_init(&c->wio, ws_write_cb, fd, EV_WRITE);
-	ev_init(&c->timer, ws_timer_cb);
-	c->rio.data = c->wio.data = c->timer.data = c;
-	ev_tstamp now = ev_now(loop);
-	c->last_rx = now;
-	c->next_ping = now + c->ping_interval;
-	ev_timer_set(&c->timer, c->ping_interval < c->idle_timeout ? c->ping_interval : c->idle_timeout, 0.);
-	ev_timer_start(loop, &c->timer);
-	ev_io_start(loop, &c->rio);
-	if (c->hs)
-		ev_io_start(loop, &c->wio);
-	if (c->pre)     /* frames that came with the request: parse them from the loop, not from here */
-		ev_feed_event(loop, &c->rio, EV_READ);
-	ws_open_count++;
-	log_debug("ws", "ev=open peer=%s extra=%zu max_message=%zu ping=%.1f idle=%.1f", c->peer, c->pre_len,
-		  c->max_message, c->ping_interval, c->idle_timeout);
+	ws_conn_start(c, fd);
+	return c;
+}
+
+struct ws_conn *ws_adopt(struct ev_loop *loop, int fd, const char *peer, const struct ws_config *cfg,
+			 const struct ws_callbacks *cb, void *arg)
+{
+	if (fd < 0)
+		return NULL;
+	struct ws_conn *c = loop && cb ? ws_conn_new(loop, cfg, cb, arg, peer ? peer : "adopted") : NULL;
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	ws_conn_start(c, fd);
 	return c;
 }
 
@@ -630,9 +662,9 @@ void ws_close(struct ws_conn *c, int code, const char *reason)
 {
 	if (!c || c->state != WS_OPEN)
 		return;
-	/* codes a peer may not receive (RFC 6455 7.4) become a plain 1000 */
-	if (code < 1000 || code > 4999 || code == 1004 || code == 1005 || code == 1006 || code == 1015 ||
-	    (code > 1011 && code < 3000))
+	/* codes a peer may not receive (RFC 6455 7.4, IANA registry) become a plain 1000 */
+	if (code < 1000 || code > 4999 || code == 1004 || code == 1005 || code == 1006 ||
+	    (code > 1014 && code < 3000))
 		code = 1000;
 	ws_start_close(c, code, reason);
 	ws_after_io(c);

@@ -58,6 +58,14 @@ struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const 
 			  const struct ws_callbacks *cb, void *arg);
 
 /*
+ * Runs an already upgraded connection on fd (nonblocking; owned from now
+ * on, closed on failure) exactly as ws_accept() does after its 101: for
+ * the fuzzer and tests.  NULL when out of memory.
+ */
+struct ws_conn *ws_adopt(struct ev_loop *loop, int fd, const char *peer, const struct ws_config *cfg,
+			 const struct ws_callbacks *cb, void *arg);
+
+/*
  * Queues a text message (must be UTF-8; not checked).  wslay copies data:
  * it is the caller's again on return.  Never sends or calls back from
  * here; the loop writes it.  0, or -1 when closing/closed, out of memory,
