@@ -95,7 +95,7 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
 	struct server *srv = w->data;
-	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0;
+	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 || push_open(srv->push) > 0;
 	if (busy && ev_now(loop) < srv->drain_deadline)
 		return;
 	if (busy)

@@ -561,6 +561,11 @@ void push_close_all(struct push *p)
 	close_where(p, 0, 1, 1001, "server going away");
 }
 
+size_t push_open(const struct push *p)
+{
+	return p->n_conns;
+}
+
 size_t push_metrics(void *arg, char *buf, size_t cap)
 {
 	struct push *p = arg;

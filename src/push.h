@@ -29,8 +29,9 @@ void push_device_revoked(struct push *p, long long device_id);
 /* 1 when the device has a live, authenticated connection to this process. */
 int push_device_connected(const struct push *p, long long device_id);
 
-/* Closes every device connection (shutdown). */
+/* Closes every device connection (shutdown); push_open() says how many are still closing. */
 void push_close_all(struct push *p);
+size_t push_open(const struct push *p);
 
 /* Prometheus text: connections, messages sent, acks, rejects. */
 size_t push_metrics(void *p, char *buf, size_t cap);
