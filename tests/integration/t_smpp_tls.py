@@ -15,9 +15,12 @@ but never answers.  pushgated gets one route per case:
 
 Messages over sec and plain are delivered with their receipts; the failing
 routes are logged with the reason, retried with backoff, and pushgated keeps
-running.
+running.  Where tshark can capture on lo, a capture shows TLS application
+records on the sec link and no destination number in clear, while the plain
+link shows its submit_sm (the control that the capture works).
 """
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -154,6 +157,66 @@ def messages_over_tls_are_delivered_with_receipts(env):
         assert sum(1 for l in sim_log.splitlines() if "ev=submit_sm " in l and f"dst={n}" in l) == 1, n
 
 
+def start_capture(env, ports):
+    """tshark on lo for `ports`, or (None, why not)."""
+    if shutil.which("tshark") is None:
+        return None, "tshark is not installed"
+    pcap = os.path.join(env.tmp, "wire.pcapng")
+    err_path = os.path.join(env.tmp, "tshark.stderr")
+    open(pcap, "wb").close()
+    os.chmod(pcap, 0o666)   # dumpcap may drop privileges before writing
+    filt = " or ".join(f"tcp port {p}" for p in ports)
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(["tshark", "-i", "lo", "-f", filt, "-w", pcap, "-a", "duration:120"],
+                                stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+    extra["tshark"] = proc
+    env.wait_for(lambda: b"Capturing on" in open(err_path, "rb").read() or proc.poll() is not None,
+                 timeout=20, what="tshark capturing")
+    if proc.poll() is not None:
+        return None, "tshark cannot capture on lo: " + harness.tail(err_path, 3).replace("\n", " ")
+    return (proc, pcap), None
+
+
+def tshark_fields(pcap, decode_as, display, field):
+    r = subprocess.run(["tshark", "-r", pcap, *decode_as, "-Y", display, "-T", "fields", "-e", field],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-500:]
+    return [l for l in r.stdout.splitlines() if l.strip()]
+
+
+@tests.case
+def tls_link_carries_no_cleartext_on_the_wire(env):
+    tls_port = extra["tls"][1]
+    cap, why = start_capture(env, (tls_port, env.smsc_port))
+    if cap is None:
+        print(f"# cleartext check not run: {why}", flush=True)
+        return
+    proc, pcap = cap
+
+    polls = {"n": 0}
+
+    def probe_seen():
+        # "Capturing on" comes before packets are really caught: a plain probe proves it
+        if polls["n"] % 20 == 0:
+            env.send([f"4477009001{polls['n'] // 20:02d}"], text="probe")
+        polls["n"] += 1
+        return b"4477009001" in open(pcap, "rb").read()
+    env.wait_for(probe_seen, timeout=30, interval=0.2, what="a plain probe in the capture")
+    send_final(env, ["821000000021", "447700900021"])
+    time.sleep(0.5)   # let the receipts' frames reach the capture
+    proc.terminate()
+    proc.wait(timeout=20)
+    app = tshark_fields(pcap, ["-d", f"tcp.port=={tls_port},tls"],
+                        f"tcp.port == {tls_port} && tls.record.content_type == 23", "frame.number")
+    assert len(app) >= 2, f"no TLS application records on the sec link: {app}"
+    plain = tshark_fields(pcap, ["-d", f"tcp.port=={env.smsc_port},smpp"], "smpp.destination_addr",
+                          "smpp.destination_addr")
+    assert "447700900021" in plain, plain
+    raw = open(pcap, "rb").read()
+    assert b"447700900021" in raw, "the capture misses the plain link's bytes"
+    assert b"821000000021" not in raw, "a destination number crossed the TLS link in clear"
+
+
 @tests.case
 def plain_route_still_works_alongside(env):
     ids = send_final(env, ["447700900001"])
@@ -236,6 +299,8 @@ def everything_stops_cleanly(env):
 
 
 def teardown_extra():
+    if "tshark" in extra:
+        harness._stop_process(extra["tshark"])
     if "tls" in extra:
         harness._stop_process(extra["tls"][0])
     if "silent" in extra:
