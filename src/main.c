@@ -8,6 +8,7 @@
  * The only place that may exit() besides config loading.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,14 @@ int main(int argc, char **argv)
 		snprintf(srv.node, sizeof(srv.node), "%s:%ld", host, (long)getpid());
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* every device holds a socket: take all the descriptors the system allows */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("main", "ev=fd_limit nofile=%llu", (unsigned long long)rl.rlim_cur);
 	if (migrate_at_start(&srv.cfg) < 0)
 		return 1;
 
