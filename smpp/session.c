@@ -109,8 +109,6 @@ static void sess_enter(struct smpp_session *s, enum sess_state next)
 		s->cb.on_down(s->arg);
 }
 
-/* --- output ------------------------------------------------------------------ */
-
 /* --- TLS -------------------------------------------------------------------- */
 
 /* The first queued OpenSSL error as text ('"' replaced), and the queue emptied. */
