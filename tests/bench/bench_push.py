@@ -19,7 +19,7 @@
     Rates come from PostgreSQL's clock: events.at is clock_timestamp().
 
 It reuses tests/harness.py's Env (private PostgreSQL with synchronous_commit
-and fsync on, smsc-sim, pushgated on free 127.0.0.1 ports).  RLIMIT_NOFILE
+and fsync on, pushgated on free 127.0.0.1 ports; smsc-sim only with BENCH_SMSC=1).  RLIMIT_NOFILE
 is raised for itself and its children (pushgated, pushgate-device) when
 allowed.  Every wait is bounded; everything it starts is stopped on exit.
 Standard library only.
@@ -31,6 +31,8 @@ Environment (defaults in brackets):
   BENCH_REPS [3; 1 with BENCH_QUICK=1]       repetitions of (b)
   BENCH_MODE [notify]                        notify | http (see above)
   BENCH_STATEMENTS [1]                       print the top pg_stat_statements per rep
+  BENCH_SMSC [0]                             1: start smsc-sim too, so the SMPP engine is bound
+                                             and polls for SMS work beside the pushes
   BENCH_SOURCES [N / 20000 + 1]              127.0.0.2 ... source addresses
   PUSHGATE_BUILDDIR / PUSHGATE_SRCDIR        as for the integration tests
 """
@@ -310,6 +312,7 @@ def main():
     reps = env_int("BENCH_REPS", 1 if quick else 3)
     mode = os.environ.get("BENCH_MODE", "notify")
     show_stmts = os.environ.get("BENCH_STATEMENTS", "1") == "1"
+    with_smsc = os.environ.get("BENCH_SMSC", "0") == "1"
     if mode not in ("notify", "http"):
         print(f"BENCH_MODE must be notify or http, not {mode!r}", file=sys.stderr)
         return 2
@@ -323,11 +326,12 @@ def main():
     nsrc = env_int("BENCH_SOURCES", n // 20000 + 1)
     sources = [f"127.0.0.{2 + i}" for i in range(nsrc)]
     print(f"# push benchmark: N={n} devices, M={m} pushes per rep, reps={reps}, mode={mode}, "
-          f"sources={nsrc}, RLIMIT_NOFILE={nofile} (synchronous_commit=on, fsync=on)", flush=True)
+          f"sources={nsrc}, RLIMIT_NOFILE={nofile}, smsc-sim={'yes' if with_smsc else 'no'} "
+          f"(synchronous_commit=on, fsync=on)", flush=True)
     if n < 1:
         return 1
     env = BenchEnv(ini={"push": {"push_timeout": 3600, "heartbeat": 300},
-                   "server": {"max_recipients": PER_MESSAGE}}, daemon=False)
+                        "server": {"max_recipients": PER_MESSAGE}}, daemon=False, smsc=with_smsc)
     dev = None
     results = []
     ok = True
