@@ -95,6 +95,7 @@ struct route_rt {
 	double                     paused_until;
 	/* lease */
 	int                        lease_in_flight;
+	double                     lease_idle_until;   /* the queue was empty: next look at the poll or a kick */
 	struct store_job           lease_job;
 	const char                *lease_params[5];
 	char                       p_limit[16], p_lease[16];
@@ -146,6 +147,7 @@ struct smpp_client {
 	char                 node[96];
 	int                  stopping;
 	int                  freeing;           /* smpp_client_free running: no new work */
+	uint64_t             leases;            /* lease statements sent (an idle engine sends 4 a second) */
 	struct route_rt     *routes;
 	size_t               n_routes;
 
@@ -164,6 +166,10 @@ struct smpp_client {
 	int                  parked_in_flight, parked_wanted;
 	struct store_job     sweep_job;
 	int                  sweep_in_flight;
+	struct store_job     release_job;
+	int                  release_in_flight;
+	const char          *release_params[4];
+	char                 p_start[8], p_end[8], p_push_timeout[32];
 	struct batch         stats_batch;
 	unsigned             stats_rounds;
 
@@ -881,13 +887,16 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 		route_give_back(rt, "stopping");
 		return;
 	}
+	/* nothing due: don't ask again before the poll timer (or a kick) says so */
+	if (rows == 0)
+		rt->lease_idle_until = ev_now(rt->e->loop) + POLL_INTERVAL;
 	route_pump(rt);
 }
 
 static void route_lease(struct route_rt *rt)
 {
 	struct smpp_client *e = rt->e;
-	if (e->stopping || rt->lease_in_flight || !store_is_up(e->store))
+	if (e->stopping || rt->lease_in_flight || !store_is_up(e->store) || ev_now(e->loop) < rt->lease_idle_until)
 		return;
 	unsigned bound;
 	unsigned free_slots = tx_free(rt, &bound);
@@ -925,6 +934,7 @@ static void route_lease(struct route_rt *rt)
 	rt->lease_params[3] = rt->p_lease;
 	rt->lease_params[4] = rt->cfg->name;
 	rt->lease_in_flight = 1;
+	e->leases++;
 	rt->lease_job = (struct store_job){ .stmt = &router_stmt_sms_lease, .nparams = 5,
 					    .params = rt->lease_params, .done = lease_done, .arg = rt };
 	store_submit(e->store, &rt->lease_job);
@@ -979,8 +989,10 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
 	struct smpp_client *e = w->data;
-	for (size_t i = 0; i < e->n_routes; i++)
+	for (size_t i = 0; i < e->n_routes; i++) {
+		e->routes[i].lease_idle_until = 0;
 		route_lease(&e->routes[i]);
+	}
 }
 
 static void sweep_done(struct store_job *job, enum store_error err, const char *msg)
@@ -1000,10 +1012,41 @@ static void sweep_done(struct store_job *job, enum store_error err, const char *
 		smpp_client_kick(e);
 }
 
+static void release_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct smpp_client *e = job->arg;
+	e->release_in_flight = 0;
+	if (err == STORE_SQL_ERROR)
+		log_error("smpp", "ev=release_failed err=\"%s\"", msg);
+	if (err == STORE_OK && strcmp(PQgetvalue(job->res, 0, 0), "0") != 0) {
+		log_info("smpp", "ev=released recipients=%s", PQgetvalue(job->res, 0, 0));
+		smpp_client_kick(e);
+	}
+}
+
+/* Scheduled recipients whose time came, and ads whose window opened (router_stmt_release). */
+static void release_due(struct smpp_client *e)
+{
+	if (e->release_in_flight || !store_is_up(e->store))
+		return;
+	snprintf(e->p_start, sizeof(e->p_start), "%d", e->cfg->ad_start_hour);
+	snprintf(e->p_end, sizeof(e->p_end), "%d", e->cfg->ad_end_hour);
+	snprintf(e->p_push_timeout, sizeof(e->p_push_timeout), "%.3f", e->cfg->push_timeout);
+	e->release_params[0] = e->p_start;
+	e->release_params[1] = e->p_end;
+	e->release_params[2] = e->cfg->timezone;
+	e->release_params[3] = e->p_push_timeout;
+	e->release_in_flight = 1;
+	e->release_job = (struct store_job){ .stmt = &router_stmt_release, .nparams = 4, .params = e->release_params,
+					     .done = release_done, .arg = e };
+	store_submit(e->store, &e->release_job);
+}
+
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
 	struct smpp_client *e = w->data;
+	release_due(e);
 	if (!e->sweep_in_flight && store_is_up(e->store)) {
 		e->sweep_in_flight = 1;
 		e->sweep_job = (struct store_job){ .stmt = &router_stmt_sweep, .done = sweep_done, .arg = e };
@@ -1175,8 +1218,10 @@ void smpp_client_start(struct smpp_client *e)
 
 void smpp_client_kick(struct smpp_client *e)
 {
-	for (size_t i = 0; i < e->n_routes; i++)
+	for (size_t i = 0; i < e->n_routes; i++) {
+		e->routes[i].lease_idle_until = 0;
 		route_lease(&e->routes[i]);
+	}
 }
 
 void smpp_client_stop(struct smpp_client *e, double grace)
@@ -1226,7 +1271,9 @@ const char *smpp_client_state(void *arg)
 size_t smpp_client_metrics(void *arg, char *buf, size_t cap)
 {
 	struct smpp_client *e = arg;
-	size_t o = 0;
+	int m = snprintf(buf, cap, "# TYPE pushgate_smpp_leases counter\npushgate_smpp_leases %llu\n",
+			 (unsigned long long)e->leases);
+	size_t o = m > 0 ? (size_t)m : 0;
 	static const char *const names[] = { "submits", "resp_ok", "resp_temp", "resp_perm", "timeouts",
 					     "receipts", "receipts_delivered", "receipts_failed", "throttled",
 					     "reconnects" };

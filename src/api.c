@@ -54,10 +54,9 @@ struct pending {
 	int                  operator;    /* the key has the operator role */
 	long long            message_id;
 	char                 msisdn[21];  /* PEND_DEVICES */
-	const char          *params[8];
-	char                 p_account[24], p_validity[32], p_id[24], p_push_timeout[32];
-	char                *p_to;        /* text[] literal, malloc'd */
-	char                *p_routes;    /* text[] literal, malloc'd */
+	const char          *params[2];
+	char                 p_account[24], p_id[24];
+	struct intake        intake;      /* PEND_INTAKE */
 	struct api_message   msg;
 	void                *json;
 	int                  bad;         /* body invalid: 400 once authenticated */
@@ -100,8 +99,7 @@ void api_respond_error(struct http_request *req, int status, const char *code,
 static void pending_free(struct pending *p)
 {
 	api_message_free(&p->msg, p->json);
-	free(p->p_to);
-	free(p->p_routes);
+	intake_release(&p->intake);
 	free(p);
 }
 
@@ -140,6 +138,100 @@ static int valid_sender(const char *s)
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
 			return -1;
+	return 0;
+}
+
+/* The delivery options of a message, each checked; unknown fields are ignored. */
+static int parse_options(json_t *root, const struct config *cfg, struct intake_opts *o,
+			 const char **err_field, char *msg, size_t msglen)
+{
+	json_t *v;
+	intake_opts_default(o);
+	if ((v = json_object_get(root, "channels"))) {
+		*err_field = "channels";
+		int push = 0, sms = 0;
+		size_t n = json_is_array(v) ? json_array_size(v) : 0;
+		char list[16] = "{";
+		for (size_t i = 0; i < n; i++) {
+			const char *c = json_string_value(json_array_get(v, i));
+			int is_push = c && !strcmp(c, "push"), is_sms = c && !strcmp(c, "sms");
+			if ((!is_push && !is_sms) || (is_push && push) || (is_sms && sms))
+				goto bad_channels;
+			push |= is_push;
+			sms |= is_sms;
+			strcat(list, i ? "," : "");
+			strcat(list, c);
+		}
+		if (n == 0) {
+bad_channels:
+			snprintf(msg, msglen, "channels must list \"push\" and/or \"sms\", each once, in the order to try");
+			return -1;
+		}
+		strcat(list, "}");
+		util_strlcpy(o->channels, list, sizeof(o->channels));
+	}
+	if ((v = json_object_get(root, "push_timeout"))) {
+		*err_field = "push_timeout";
+		if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 7 * 86400) {
+			snprintf(msg, msglen, "push_timeout must be a number of seconds from 1 to 604800");
+			return -1;
+		}
+		o->push_timeout = json_number_value(v);
+	}
+	if ((v = json_object_get(root, "sms_text"))) {
+		*err_field = "sms_text";
+		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > cfg->max_text ||
+		    memchr(json_string_value(v), '\0', json_string_length(v))) {
+			snprintf(msg, msglen, "sms_text must be a non-empty string of at most %zu bytes", cfg->max_text);
+			return -1;
+		}
+		o->sms_text = json_string_value(v);
+	}
+	if ((v = json_object_get(root, "purpose"))) {
+		*err_field = "purpose";
+		const char *pu = json_string_value(v);
+		if (!pu || (strcmp(pu, "NORMAL") && strcmp(pu, "AUTH") && strcmp(pu, "AD"))) {
+			snprintf(msg, msglen, "purpose must be NORMAL, AUTH or AD");
+			return -1;
+		}
+		util_strlcpy(o->purpose, pu, sizeof(o->purpose));
+	}
+	if ((v = json_object_get(root, "send_at"))) {
+		*err_field = "send_at";
+		const char *t = json_string_value(v);
+		if (!t || strlen(t) >= sizeof(o->send_at) || !intake_valid_time(t)) {
+			snprintf(msg, msglen, "send_at must be an ISO 8601 time with its zone, e.g. 2026-11-24T21:30:00+09:00");
+			return -1;
+		}
+		util_strlcpy(o->send_at, t, sizeof(o->send_at));
+	}
+	if ((v = json_object_get(root, "validity"))) {
+		*err_field = "validity";
+		if (!json_is_number(v) || json_number_value(v) < 60 || json_number_value(v) > 30 * 86400) {
+			snprintf(msg, msglen, "validity must be a number of seconds from 60 to 2592000");
+			return -1;
+		}
+		o->validity = json_number_value(v);
+	}
+	if ((v = json_object_get(root, "opt_out_policy"))) {
+		*err_field = "opt_out_policy";
+		const char *pol = json_string_value(v);
+		if (!pol || (strcmp(pol, "sms") && strcmp(pol, "drop"))) {
+			snprintf(msg, msglen, "opt_out_policy must be \"sms\" or \"drop\"");
+			return -1;
+		}
+		util_strlcpy(o->opt_out_policy, pol, sizeof(o->opt_out_policy));
+	}
+	if ((v = json_object_get(root, "callback_url"))) {
+		*err_field = "callback_url";
+		const char *u = json_string_value(v);
+		if (!u || strlen(u) > 512 || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) ||
+		    strpbrk(u, " \t\r\n")) {
+			snprintf(msg, msglen, "callback_url must be an http:// or https:// URL of at most 512 characters");
+			return -1;
+		}
+		o->callback_url = u;
+	}
 	return 0;
 }
 
@@ -244,6 +336,8 @@ int api_parse_message(const char *body, size_t len, const struct config *cfg,
 		return -1;
 	}
 	out->text = json_string_value(text);
+	if (parse_options(root, cfg, &out->opts, err_field, msg, msglen) < 0)
+		return -1;
 	*err_field = NULL;
 	*err_code = NULL;
 	return 0;
@@ -394,9 +488,12 @@ static void intake_done(struct store_job *job, enum store_error e, const char *e
 	for (int i = 0; i < rows; i++)
 		json_array_append_new(list, json_pack("{s:s, s:I}", "to", PQgetvalue(res, i, 2),
 						      "id", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10)));
-	log_info("api", "ev=accepted message=%lld account=%lld recipients=%d", mid, p->account_id, rows);
-	api_respond_json(p->req, 202, NULL, json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
-	if (p->api->d.cfg->invite)
+	int replay = rows > 0 && strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+	log_info("api", "ev=%s message=%lld account=%lld recipients=%d", replay ? "replayed" : "accepted", mid,
+		 p->account_id, rows);
+	api_respond_json(p->req, 202, replay ? "Idempotent-Replayed: true\r\n" : NULL,
+			 json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
+	if (p->api->d.cfg->invite && !replay)
 		invite_no_app(p->api, res);
 	if (p->api->d.on_new_work)
 		p->api->d.on_new_work(p->api->d.work_arg);
@@ -405,53 +502,30 @@ static void intake_done(struct store_job *job, enum store_error e, const char *e
 
 static void intake_submit(struct pending *p)
 {
-	size_t cap = p->msg.n_to * 22 + 3;
-	p->p_to = malloc(cap);
-	p->p_routes = malloc(p->msg.n_to * 35 + 3);
-	if (!p->p_to || !p->p_routes) {
-		api_respond_error(p->req, 500, "internal", NULL, "out of memory");
+	const char *key = http_header(p->req, "Idempotency-Key");
+	if (key) {
+		size_t n = strlen(key);
+		int ok = n > 0 && n < sizeof(p->msg.opts.idempotency_key);
+		for (size_t i = 0; ok && i < n; i++)
+			ok = key[i] > 0x20 && key[i] < 0x7f;
+		if (!ok) {
+			api_respond_error(p->req, 400, "invalid_field", "Idempotency-Key",
+					  "Idempotency-Key must be 1 to 128 printable ASCII characters");
+			pending_free(p);
+			return;
+		}
+		util_strlcpy(p->msg.opts.idempotency_key, key, sizeof(p->msg.opts.idempotency_key));
+	}
+	p->kind = PEND_INTAKE;
+	if (intake_prepare(&p->intake, p->api->d.cfg, p->account_id, p->msg.from, p->msg.text, p->msg.n_to,
+			   (const char (*)[21])p->msg.to, NULL, &p->msg.opts) < 0) {
+		api_respond_error(p->req, 503, "unavailable", NULL, "out of memory");
 		pending_free(p);
 		return;
 	}
-	char *w = p->p_to;
-	*w++ = '{';
-	for (size_t i = 0; i < p->msg.n_to; i++) {
-		size_t l = strlen(p->msg.to[i]);
-		if (i)
-			*w++ = ',';
-		memcpy(w, p->msg.to[i], l);   /* digits only: no quoting needed */
-		w += l;
-	}
-	*w++ = '}';
-	*w = '\0';
-	/* each recipient's route (names are [A-Za-z0-9_.-]: no quoting needed) */
-	w = p->p_routes;
-	*w++ = '{';
-	for (size_t i = 0; i < p->msg.n_to; i++) {
-		const struct route_config *r = config_route_for(p->api->d.cfg, p->msg.to[i]);
-		const char *name = r ? r->name : "NULL";
-		size_t l = strlen(name);
-		if (i)
-			*w++ = ',';
-		memcpy(w, name, l);
-		w += l;
-	}
-	*w++ = '}';
-	*w = '\0';
-	snprintf(p->p_account, sizeof(p->p_account), "%lld", p->account_id);
-	snprintf(p->p_validity, sizeof(p->p_validity), "%.3f", p->api->d.cfg->smpp_validity);
-	p->kind = PEND_INTAKE;
-	p->params[0] = p->p_account;
-	p->params[1] = p->msg.from;
-	p->params[2] = p->msg.text;
-	p->params[3] = p->p_to;
-	p->params[4] = p->p_routes;
-	p->params[5] = p->p_validity;
-	snprintf(p->p_push_timeout, sizeof(p->p_push_timeout), "%.3f", p->api->d.cfg->push_timeout);
-	p->params[6] = p->p_push_timeout;
-	p->job = (struct store_job){ .stmt = &router_stmt_intake, .nparams = 7, .params = p->params,
-				     .done = intake_done, .arg = p };
-	store_submit(p->api->d.store, &p->job);
+	p->intake.job.done = intake_done;
+	p->intake.job.arg = p;
+	store_submit(p->api->d.store, &p->intake.job);
 }
 
 /* --- GET /v1/messages/{id} ----------------------------------------------------- */

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "intake.h"
 #include "store.h"
 
 struct api;
@@ -60,6 +61,7 @@ struct api_message {
 	const char *text;            /* points into the parsed JSON */
 	size_t      n_to;
 	char      (*to)[21];         /* n_to MSISDNs, malloc'd */
+	struct intake_opts opts;     /* strings point into the parsed JSON */
 };
 int api_parse_message(const char *body, size_t len, const struct config *cfg,
 		      struct api_message *out, void **json_root,

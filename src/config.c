@@ -58,6 +58,17 @@ static const struct key_def global_keys[] = {
 	CNUM("push", "invite", K_BOOL, invite, 0, 1, "no"),
 	CNUM("push", "invite_period", K_DOUBLE, invite_period, 60, 3650 * 86400.0, "2592000"),
 	CSTR("push", "invite_text", invite_text, "Get your messages free in the pushgate app: https://pushgate.example/app"),
+	CNUM("rules", "ad_start_hour", K_INT, ad_start_hour, 0, 23, "8"),
+	CNUM("rules", "ad_end_hour", K_INT, ad_end_hour, 1, 24, "21"),
+	CSTR("rules", "timezone", timezone, "Asia/Seoul"),
+	CSTR("rules", "ad_prefix", ad_prefix, "(광고)"),
+	CSTR("rules", "ad_optout_line", ad_optout_line, "무료수신거부 {number}"),
+	CNUM("webhook", "batch_max", K_SIZE, webhook_batch_max, 1, 1000, "100"),
+	CNUM("webhook", "timeout", K_DOUBLE, webhook_timeout, 0.1, 300, "10"),
+	CNUM("webhook", "max_age", K_DOUBLE, webhook_max_age, 1, 30 * 86400.0, "86400"),
+	CNUM("webhook", "concurrency", K_SIZE, webhook_concurrency, 1, 1000, "20"),
+	CNUM("webhook", "backoff_min", K_DOUBLE, webhook_backoff_min, 0.01, 86400, "1"),
+	CNUM("webhook", "backoff_max", K_DOUBLE, webhook_backoff_max, 0.01, 86400, "3600"),
 	CNUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
 	CNUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
 };
@@ -379,6 +390,10 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 	socklen_t len;
 	if (util_parse_addr(cfg->http_listen, &ss, &len) < 0) {
 		snprintf(err, errlen, "[server] http_listen: '%s' is not host:port", cfg->http_listen);
+		return -1;
+	}
+	if (cfg->ad_end_hour <= cfg->ad_start_hour) {
+		snprintf(err, errlen, "[rules] ad_end_hour must be after ad_start_hour");
 		return -1;
 	}
 	if (log_level_parse(cfg->log_level) < 0) {

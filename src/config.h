@@ -71,6 +71,19 @@ struct config {
 	int    invite;                  /* yes: numbers with no app get an install invitation by SMS */
 	double invite_period;           /* seconds between two invitations to one number */
 	char   invite_text[160];        /* the invitation (GSM 03.38 keeps it one SMS) */
+	/* [rules]: what carriers and regulators expect */
+	int    ad_start_hour;           /* ads only from this local hour ... */
+	int    ad_end_hour;             /* ... until this one (exclusive) */
+	char   timezone[64];            /* of those hours */
+	char   ad_prefix[64];           /* put before an ad's text */
+	char   ad_optout_line[128];     /* put after it; {number} = the account's opt-out number */
+	/* [webhook] */
+	size_t webhook_batch_max;       /* events per POST */
+	double webhook_timeout;         /* seconds per request */
+	double webhook_max_age;         /* seconds an event is retried before it is given up */
+	size_t webhook_concurrency;     /* requests in flight */
+	double webhook_backoff_min;     /* seconds before the first retry (doubles per attempt) */
+	double webhook_backoff_max;     /* seconds, the longest wait between two attempts */
 	/* [smpp]: engine-wide */
 	double smpp_retry_min;
 	double smpp_validity;

@@ -9,6 +9,8 @@
  */
 #include "router.h"
 
+#include <stdio.h>
+
 const struct store_stmt router_stmt_auth = {
 	"auth",
 	"SELECT id, role FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled",
@@ -18,48 +20,111 @@ const struct store_stmt router_stmt_auth = {
 /* What an SMS-bound recipient becomes: queued on its route, or failed when none serves the number. */
 #define SMS_OR_FAILED(route) "CASE WHEN " route " IS NULL THEN 'SMS_FAILED' ELSE 'SMS_QUEUED' END"
 
+/* The columns a decided recipient gets (state s), given its message m and push timeout pt. */
+#define DECIDED_CHANNEL(s) "CASE " s " WHEN 'PUSH_SENT' THEN 'push' WHEN 'SMS_QUEUED' THEN 'sms' WHEN 'SMS_FAILED' THEN 'sms' END"
+#define DECIDED_FINAL(s)   "CASE WHEN " s " IN ('SMS_FAILED', 'DROPPED', 'CANCELED') THEN now() END"
+
 const struct store_stmt router_stmt_intake = {
 	"intake",
-	"WITH a AS (SELECT opt_out_policy FROM accounts WHERE id = $1),"
+	"WITH a AS (SELECT opt_out_policy, ad_night_consent, auth_sms_first, opt_out_number FROM accounts WHERE id = $1),"
 	" m AS ("
-	"  INSERT INTO messages (account_id, sender, body) VALUES ($1, $2, $3) RETURNING id),"
+	"  INSERT INTO messages (account_id, sender, body, channels, push_timeout, sms_text, purpose, send_at,"
+	"    validity, opt_out_policy, callback_url, batch_id, idempotency_key)"
+	"  SELECT $1, $2::text,"
+	"    CASE WHEN $10::text = 'AD' THEN concat_ws(' ', NULLIF($20::text, ''), $3::text)"
+	"      || CASE WHEN $21::text = '' THEN '' ELSE E'\\n' || replace($21::text, '{number}', coalesce(a.opt_out_number, '')) END"
+	"      ELSE $3::text END,"
+	"    $8::text[], $7::float8, $9::text, $10::text, $11::timestamptz, $6::float8, $12::text, $13::text, $15::bigint, $14::text FROM a"
+	"  ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+	"  RETURNING id, channels, purpose, coalesce(opt_out_policy, (SELECT opt_out_policy FROM a)) AS policy),"
 	" t AS ("
-	"  SELECT t.msisdn, t.route, t.ord,"
+	"  SELECT t.msisdn, t.route, t.text, t.ord,"
 	"    EXISTS (SELECT 1 FROM devices d WHERE d.msisdn = t.msisdn"
 	"            AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL) AS app,"
-	"    EXISTS (SELECT 1 FROM opt_outs o WHERE o.msisdn = t.msisdn AND o.sender = $2) AS opted"
-	"  FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS t(msisdn, route, ord)),"
+	"    EXISTS (SELECT 1 FROM opt_outs o WHERE o.msisdn = t.msisdn AND o.sender = $2::text) AS opted"
+	"  FROM unnest($4::text[], $5::text[], coalesce($16::text[], array_fill(NULL::text, ARRAY[cardinality($4::text[])])))"
+	"    WITH ORDINALITY AS t(msisdn, route, text, ord)),"
 	" k AS ("
-	"  SELECT t.*, CASE WHEN t.opted AND a.opt_out_policy = 'drop' THEN 'DROPPED'"
-	"    WHEN t.app AND NOT t.opted THEN 'PUSH_SENT'"
-	"    ELSE " SMS_OR_FAILED("t.route") " END AS state FROM t, a),"
+	"  SELECT t.*, w.release_at,"
+	"    CASE WHEN w.release_at IS NULL"
+	"      THEN recipient_decide(t.app, t.opted, t.route, m.channels, m.purpose, m.policy, a.auth_sms_first)"
+	"      WHEN $11::timestamptz > now() THEN 'SCHEDULED' ELSE 'HELD' END AS state"
+	"  FROM t, m, a, LATERAL (SELECT CASE WHEN $11::timestamptz > now() THEN $11::timestamptz"
+	"      ELSE ad_hold_until(m.purpose, a.ad_night_consent, now(), $17::int, $18::int, $19::text) END AS release_at) w),"
 	" r AS ("
-	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, expires_at, final_at, push_deadline)"
-	"  SELECT m.id, $1, k.msisdn, k.state,"
-	"    CASE k.state WHEN 'PUSH_SENT' THEN 'push' WHEN 'DROPPED' THEN NULL ELSE 'sms' END,"
-	"    k.route, now() + make_interval(secs => $6::float8),"
-	"    CASE WHEN k.state IN ('SMS_FAILED', 'DROPPED') THEN now() END,"
+	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, text, batch_id, release_at,"
+	"    expires_at, final_at, push_deadline)"
+	"  SELECT m.id, $1, k.msisdn, k.state, " DECIDED_CHANNEL("k.state") ", k.route, k.text, $15::bigint, k.release_at,"
+	"    coalesce(k.release_at, now()) + make_interval(secs => $6::float8), " DECIDED_FINAL("k.state") ","
 	"    CASE WHEN k.state = 'PUSH_SENT' THEN now() + make_interval(secs => $7::float8) END"
 	"  FROM m, k ORDER BY k.ord"
-	"  RETURNING id, message_id, msisdn, state, route),"
+	"  RETURNING id, message_id, msisdn, state, route, release_at),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
-	"  SELECT r.id, r.message_id, $1, s.state, s.route, s.detail FROM r JOIN k ON k.msisdn = r.msisdn,"
+	"  SELECT r.id, r.message_id, $1, s.state, s.route, s.detail FROM r JOIN k ON k.msisdn = r.msisdn, m,"
 	"  LATERAL (VALUES"
-	"    (1, 'ACCEPTED', NULL, 'http'),"
-	"    (2, CASE WHEN k.opted THEN 'OPTED_OUT' END, NULL, 'the number blocked this sender in the app'),"
-	"    (3, r.state, r.route, CASE"
-	"       WHEN r.state = 'PUSH_SENT' THEN 'app installed: push first'"
-	"       WHEN r.state = 'DROPPED' THEN 'opt-out policy: drop'"
-	"       WHEN r.state = 'SMS_FAILED' THEN 'no route for this number'"
-	"       WHEN k.opted THEN 'opt-out policy: sms'"
-	"       ELSE 'no app for this number' END)"
+	"    (1, 'ACCEPTED', NULL, coalesce($22::text, 'http')),"
+	"    (2, CASE WHEN k.opted AND r.state NOT IN ('SCHEDULED', 'HELD') THEN 'OPTED_OUT' END, NULL,"
+	"        'the number blocked this sender in the app'),"
+	"    (3, r.state, r.route, CASE r.state"
+	"       WHEN 'SCHEDULED' THEN 'scheduled for ' || r.release_at"
+	"       WHEN 'HELD' THEN 'ad held outside the allowed hours until ' || r.release_at"
+	"       ELSE recipient_decide_why(r.state, k.app, k.opted, m.channels, m.purpose) END)"
 	"  ) AS s(o, state, route, detail) WHERE s.state IS NOT NULL ORDER BY r.id, s.o),"
 	" n AS ("
 	"  SELECT pg_notify('pushgate_push', (SELECT id FROM m)::text)"
-	"  WHERE EXISTS (SELECT 1 FROM k WHERE k.state = 'PUSH_SENT'))"
-	" SELECT r.message_id, r.id, r.msisdn, r.state, r.route, (SELECT count(*) FROM n) FROM r ORDER BY r.id",
-	7, 0,
+	"  WHERE EXISTS (SELECT 1 FROM k WHERE k.state = 'PUSH_SENT')),"
+	" old AS ("
+	"  SELECT id FROM messages WHERE account_id = $1 AND idempotency_key = $14::text AND NOT EXISTS (SELECT 1 FROM m))"
+	" SELECT r.message_id, r.id, r.msisdn, r.state, r.route, false AS replay, (SELECT count(*) FROM n) FROM r"
+	" UNION ALL"
+	" SELECT x.message_id, x.id, x.msisdn, x.state, x.route, true, 0 FROM recipients x JOIN old ON x.message_id = old.id"
+	" ORDER BY 2",
+	22, 0,
+};
+
+/*
+ * Scheduled recipients whose time came and held ads whose window opened:
+ * decided now like at intake (or held again).  $1 ad window start hour, $2::text
+ * end hour, $3::text time zone, $4 default push timeout seconds.  Row: released.
+ */
+const struct store_stmt router_stmt_release = {
+	"release",
+	"WITH x AS ("
+	"  SELECT r.id, r.message_id, r.account_id, r.route, m.channels, m.purpose, m.push_timeout,"
+	"    coalesce(m.opt_out_policy, a.opt_out_policy) AS policy, a.auth_sms_first,"
+	"    ad_hold_until(m.purpose, a.ad_night_consent, now(), $1::int, $2::int, $3::text) AS hold,"
+	"    EXISTS (SELECT 1 FROM devices d WHERE d.msisdn = r.msisdn"
+	"            AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL) AS app,"
+	"    EXISTS (SELECT 1 FROM opt_outs o WHERE o.msisdn = r.msisdn AND o.sender = m.sender) AS opted"
+	"  FROM recipients r JOIN messages m ON m.id = r.message_id JOIN accounts a ON a.id = r.account_id"
+	"  WHERE r.state IN ('SCHEDULED', 'HELD') AND r.release_at <= now()"
+	"  ORDER BY r.release_at LIMIT 5000 FOR UPDATE OF r SKIP LOCKED),"
+	" d AS ("
+	"  SELECT x.*, CASE WHEN x.hold IS NOT NULL THEN 'HELD'"
+	"    ELSE recipient_decide(x.app, x.opted, x.route, x.channels, x.purpose, x.policy, x.auth_sms_first) END AS state"
+	"  FROM x),"
+	" u AS ("
+	"  UPDATE recipients r SET state = d.state, release_at = d.hold,"
+	"    channel = " DECIDED_CHANNEL("d.state") ", final_at = " DECIDED_FINAL("d.state") ","
+	"    push_deadline = CASE WHEN d.state = 'PUSH_SENT'"
+	"      THEN now() + make_interval(secs => coalesce(d.push_timeout, $4::float8)) END,"
+	"    next_attempt_at = now(), updated_at = now()"
+	"  FROM d WHERE r.id = d.id"
+	"  RETURNING r.id, r.message_id, r.account_id, r.state, r.route, r.release_at),"
+	" e AS ("
+	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
+	"  SELECT u.id, u.message_id, u.account_id, s.state, s.route, s.detail FROM u JOIN d ON d.id = u.id,"
+	"  LATERAL (VALUES"
+	"    (1, CASE WHEN d.opted AND u.state <> 'HELD' THEN 'OPTED_OUT' END, NULL, 'the number blocked this sender in the app'),"
+	"    (2, u.state, u.route, CASE WHEN u.state = 'HELD' THEN 'ad held outside the allowed hours until ' || u.release_at"
+	"       ELSE 'released: ' || recipient_decide_why(u.state, d.app, d.opted, d.channels, d.purpose) END)"
+	"  ) AS s(o, state, route, detail) WHERE s.state IS NOT NULL ORDER BY u.id, s.o),"
+	" n AS ("
+	"  SELECT pg_notify('pushgate_push', message_id::text) FROM (SELECT DISTINCT message_id FROM u"
+	"  WHERE state = 'PUSH_SENT') q)"
+	" SELECT count(*), (SELECT count(*) FROM n) FROM u",
+	4, 0,
 };
 
 const struct store_stmt router_stmt_message_json = {
@@ -88,7 +153,8 @@ const struct store_stmt router_stmt_sms_lease = {
 	"    lease_until = now() + make_interval(secs => $4::float8), attempts = r.attempts + 1,"
 	"    submitted_at = now(), updated_at = now()"
 	"  FROM q, messages m, recipients old WHERE r.id = q.id AND old.id = q.id AND m.id = r.message_id"
-	"  RETURNING r.id, r.message_id, r.account_id, r.msisdn, m.sender, m.body, r.attempts, old.route AS was),"
+	"  RETURNING r.id, r.message_id, r.account_id, r.msisdn, m.sender, coalesce(r.text, m.sms_text, m.body) AS body,"
+	"    r.attempts, old.route AS was),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
 	"  SELECT id, message_id, account_id, 'SMS_SUBMITTED', $5,"
@@ -227,10 +293,12 @@ const struct store_stmt router_stmt_sweep = {
 	"  WHERE state = 'SMS_ACCEPTED' AND expires_at < now()"
 	"  RETURNING id, message_id, account_id, state, route, 'no receipt within validity' AS detail),"
 	" d AS ("
-	"  UPDATE recipients SET state = " SMS_OR_FAILED("route") ", channel = 'sms',"
-	"    final_at = CASE WHEN route IS NULL THEN now() END, next_attempt_at = now(), updated_at = now()"
-	"  WHERE state = 'PUSH_SENT' AND push_deadline < now()"
-	"  RETURNING id, message_id, account_id, state, route, 'no app receipt before the push deadline' AS detail),"
+	"  UPDATE recipients r SET state = CASE WHEN 'sms' = ANY(m.channels) THEN " SMS_OR_FAILED("r.route") " ELSE 'DROPPED' END,"
+	"    channel = CASE WHEN 'sms' = ANY(m.channels) THEN 'sms' ELSE r.channel END,"
+	"    final_at = CASE WHEN r.route IS NULL OR NOT 'sms' = ANY(m.channels) THEN now() END,"
+	"    next_attempt_at = now(), updated_at = now()"
+	"  FROM messages m WHERE m.id = r.message_id AND r.state = 'PUSH_SENT' AND r.push_deadline < now()"
+	"  RETURNING r.id, r.message_id, r.account_id, r.state, r.route, 'no app receipt before the push deadline' AS detail),"
 	" x AS (SELECT * FROM a UNION ALL SELECT * FROM b UNION ALL SELECT * FROM c UNION ALL SELECT * FROM d),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
@@ -266,7 +334,7 @@ const struct store_stmt router_stmt_device_auth = {
 };
 
 #define PUSH_MSG_COLUMNS \
-	" r.id, r.msisdn, m.sender, m.body," \
+	" r.id, r.msisdn, m.sender, coalesce(r.text, m.body)," \
 	" to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 const struct store_stmt router_stmt_push_pending = {
@@ -308,7 +376,9 @@ const struct store_stmt router_stmt_push_reject = {
 	"  ON CONFLICT (msisdn, sender) DO NOTHING),"
 	" l AS (INSERT INTO opt_out_log (msisdn, sender, action, source, device_id) VALUES ($1, $2, 'reject', 'app', $3)),"
 	" x AS ("
-	"  SELECT r.id, a.opt_out_policy FROM recipients r JOIN messages m ON m.id = r.message_id"
+	"  SELECT r.id, CASE WHEN m.purpose = 'AD' OR NOT 'sms' = ANY(m.channels) THEN 'drop'"
+	"    ELSE coalesce(m.opt_out_policy, a.opt_out_policy) END AS opt_out_policy"
+	"  FROM recipients r JOIN messages m ON m.id = r.message_id"
 	"  JOIN accounts a ON a.id = r.account_id"
 	"  WHERE r.msisdn = $1 AND m.sender = $2 AND r.state = 'PUSH_SENT' FOR UPDATE OF r),"
 	" u AS ("
@@ -432,4 +502,111 @@ const struct store_stmt router_stmt_invite = {
 	"    AS s(o, state, route, detail) ORDER BY r.id, s.o)"
 	" SELECT msisdn FROM i",
 	6, 0,
+};
+
+/* --- reports (sql/006_reports.sql) ------------------------------------------------ */
+
+static int take_digits(const char **p, int n, int *val)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return -1;   /* also stops at the NUL: nothing past it is read */
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*val = v;
+	return 0;
+}
+
+int router_parse_since(const char *in, char *out, size_t outlen)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	const char *p = in;
+	int y, mo, d, h = 0, mi = 0, s = 0, tzh = 0, tzm = 0;
+	char frac[7] = "", sign = '+';
+
+	if (take_digits(&p, 4, &y) < 0 || *p++ != '-' || take_digits(&p, 2, &mo) < 0 || *p++ != '-'
+	    || take_digits(&p, 2, &d) < 0)
+		return -1;
+	if (*p == 'T' || *p == ' ') {
+		p++;
+		if (take_digits(&p, 2, &h) < 0 || *p++ != ':' || take_digits(&p, 2, &mi) < 0)
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (take_digits(&p, 2, &s) < 0)
+				return -1;
+			if (*p == '.') {
+				size_t n = 0;
+				for (p++; *p >= '0' && *p <= '9'; p++) {
+					if (n + 1 >= sizeof(frac))
+						return -1;
+					frac[n++] = *p;
+				}
+				if (n == 0)
+					return -1;
+				frac[n] = '\0';
+			}
+		}
+		if (*p == 'Z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			sign = *p++;
+			if (take_digits(&p, 2, &tzh) < 0)
+				return -1;
+			if (*p == ':')
+				p++;
+			if (*p && take_digits(&p, 2, &tzm) < 0)
+				return -1;
+		}
+	}
+	if (*p != '\0')
+		return -1;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 59
+	    || tzh > 14 || tzm > 59)
+		return -1;
+	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return -1;
+	int n = snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d%s%s%c%02d:%02d", y, mo, d, h, mi, s,
+			 frac[0] ? "." : "", frac, sign, tzh, tzm);
+	return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* The summary object of GET /v1/reports/summary; o is report_outcomes() (LEFT JOINed: no row = zeros). */
+#define REPORT_SUMMARY_JSON(ACCOUNT) \
+	"SELECT json_build_object('account', " ACCOUNT "," \
+	" 'since', to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
+	" 'recipients', coalesce(o.recipients, 0), 'push_delivered', coalesce(o.push_delivered, 0)," \
+	" 'sms_delivered', coalesce(o.sms_delivered, 0), 'failed', coalesce(o.failed, 0)," \
+	" 'opted_out', coalesce(o.opted_out, 0), 'unknown', coalesce(o.unknown, 0)," \
+	" 'dropped', coalesce(o.dropped, 0), 'canceled', coalesce(o.canceled, 0)," \
+	" 'pending', coalesce(o.pending, 0), 'push_share', o.push_share, 'sms_saved', coalesce(o.sms_saved, 0)," \
+	" 'latency_ms', json_build_object(" \
+	"   'push', json_build_object('p50', o.push_p50_ms, 'p95', o.push_p95_ms)," \
+	"   'sms', json_build_object('p50', o.sms_p50_ms, 'p95', o.sms_p95_ms)))::text"
+
+/* Unprepared: planned with the values, so report_outcomes() is inlined with constants and uses the indexes. */
+const struct store_stmt router_stmt_report_account = {
+	"report_account",
+	REPORT_SUMMARY_JSON("a.name")
+	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
+	" WHERE a.id = $2::bigint",
+	2, 1,
+};
+
+const struct store_stmt router_stmt_report_named = {
+	"report_named",
+	REPORT_SUMMARY_JSON("a.name")
+	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
+	" WHERE a.name = $2",
+	2, 1,
+};
+
+const struct store_stmt router_stmt_report_all = {
+	"report_all",
+	REPORT_SUMMARY_JSON("NULL::text")
+	" FROM (SELECT 1) s LEFT JOIN report_outcomes($1::timestamptz, 'total') o ON true",
+	1, 1,
 };

@@ -11,19 +11,28 @@
 #include "store.h"
 
 /*
- * Intake: one message and its recipients, each ACCEPTED then: PUSH_SENT when
- * the number has a verified device and has not blocked the sender (deadline
- * now + $7 s; a NOTIFY pushgate_push with the message id tells every node);
- * OPTED_OUT then DROPPED or the SMS path per the account's opt-out policy;
- * else SMS_QUEUED on its route (SMS_FAILED when no route serves it).
- * $1 account_id, $2 sender, $3 body, $4 text[] of MSISDNs, $5 text[] of
- * routes (NULL: none), $6 validity seconds, $7 push timeout seconds.
- * Rows: message_id, recipient_id, msisdn, state, route in request order.
+ * Intake: one message and its recipients.  Each is ACCEPTED, then SCHEDULED
+ * (send_at in the future), HELD (an ad outside the allowed hours without
+ * night consent), or decided now by recipient_decide() (sql/005): PUSH_SENT
+ * (deadline now + push timeout; NOTIFY pushgate_push tells every node),
+ * OPTED_OUT then DROPPED or the SMS path, SMS_QUEUED on its route, or
+ * SMS_FAILED (no route).  An Idempotency-Key already used by the account
+ * returns the original recipients instead (replay = true).
+ * $1 account_id, $2 sender, $3 text, $4 text[] MSISDNs, $5 text[] routes
+ * (NULL: none), $6 validity s, $7 push timeout s, $8 text[] channels, $9
+ * sms_text, $10 purpose, $11 send_at, $12 opt_out_policy override, $13
+ * callback_url, $14 idempotency key, $15 batch id, $16 text[] per-recipient
+ * texts (NULL: none), $17 ad window start hour, $18 end hour, $19 time zone,
+ * $20 ad prefix, $21 ad opt-out line ({number}), $22 intake source.
+ * Rows: message_id, recipient_id, msisdn, state, route, replay, notified.
  */
 extern const struct store_stmt router_stmt_intake;
 
 /* API key lookup: $1 bytea hash.  Rows: account id, role. */
 extern const struct store_stmt router_stmt_auth;
+
+/* Scheduled and held recipients released (see router.c). */
+extern const struct store_stmt router_stmt_release;
 
 /* One message as the status API's JSON: $1 message id, $2 account id.  One text column or no row. */
 extern const struct store_stmt router_stmt_message_json;
@@ -97,5 +106,25 @@ extern const struct store_stmt router_stmt_device_register;
 extern const struct store_stmt router_stmt_device_verify;
 extern const struct store_stmt router_stmt_device_revoke;
 extern const struct store_stmt router_stmt_devices_json;
+
+/*
+ * Reports (sql/006_reports.sql).  A report window's start: "YYYY-MM-DD"
+ * (00:00 UTC) or "YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|+HH[:MM]|-HH[:MM]]"
+ * (UTC when no offset; a space may replace the T), checked field by field
+ * (real calendar dates, year >= 1970), written to out as a timestamptz
+ * literal PostgreSQL reads the same whatever its settings.  0 / -1.
+ */
+int router_parse_since(const char *in, char *out, size_t outlen);
+#define ROUTER_SINCE_MAX 48
+
+/*
+ * The summary of GET /v1/reports/summary as one JSON text column:
+ * report_account ($1 since, $2 account id; one row), report_named ($1
+ * since, $2 account name; no row: no such account), report_all ($1 since;
+ * every account).
+ */
+extern const struct store_stmt router_stmt_report_account;
+extern const struct store_stmt router_stmt_report_named;
+extern const struct store_stmt router_stmt_report_all;
 
 #endif

@@ -9,6 +9,7 @@ exactly once, with the history in events saying how.
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import TAP
@@ -161,6 +162,26 @@ def bind_counters_are_visible_to_operators(env):
     out = env.ctl("binds", check=True).stdout
     line = [l for l in out.splitlines() if " trx0 " in l]
     assert line and "default" in line[0] and "bound" in line[0], out
+
+
+def leases(env):
+    _, _, _, raw = env.http("GET", "/metrics", key=None)
+    for line in raw.decode().splitlines():
+        if line.startswith("pushgate_smpp_leases "):
+            return int(line.split()[1])
+    raise AssertionError("no pushgate_smpp_leases in /metrics")
+
+
+@tests.case
+def idle_engine_looks_at_the_queue_a_few_times_a_second_not_thousands(env):
+    # regression: an empty lease used to trigger the next one at once (~4,000 queries/s)
+    env.wait_for(lambda: env.scalar("SELECT count(*) FROM recipients WHERE state IN "
+                                    "('SMS_QUEUED','SMS_SUBMITTED','SMS_ACCEPTED')") == "0",
+                 timeout=30, what="queue drained")
+    a = leases(env)
+    time.sleep(2.0)
+    b = leases(env)
+    assert b - a <= 20, f"{b - a} lease statements in 2 s of idling"
 
 
 @tests.case
