@@ -39,7 +39,7 @@ struct api {
 	struct auth_entry cache[AUTH_CACHE_SIZE];
 };
 
-enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES };
+enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT };
 
 /* One request waiting for the store.  Owned by api.c; freed when answered. */
 struct pending {
@@ -62,6 +62,8 @@ struct pending {
 	int                  bad;         /* body invalid: 400 once authenticated */
 	const char          *bad_code, *bad_field;
 	char                 bad_msg[256];
+	char                 r_since[ROUTER_SINCE_MAX], r_account[129];   /* PEND_REPORT */
+	const char          *r_params[3];
 };
 
 /* --- responses ----------------------------------------------------------- */
@@ -558,6 +560,143 @@ static void get_submit(struct pending *p)
 	store_submit(p->api->d.store, &p->job);
 }
 
+/* --- GET /v1/reports/summary ------------------------------------------------------ */
+
+/* Percent-decodes a query value into out (at most outlen - 1 bytes).  '+' stays '+' (RFC 3986). 0 / -1. */
+static int query_decode(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '%') {
+			if (i + 2 >= len || !isxdigit((unsigned char)in[i + 1]) || !isxdigit((unsigned char)in[i + 2]))
+				return -1;
+			char hex[3] = { in[i + 1], in[i + 2], '\0' };
+			c = (unsigned char)strtol(hex, NULL, 16);
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f || n + 1 >= outlen)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* since=, batch=, account= of the query into p; an error is kept for after auth. */
+static void report_parse(struct pending *p)
+{
+	const char *q = p->req->query;
+	char since[64] = "";
+	int seen_since = 0, seen_batch = 0, seen_account = 0;
+	while (q && *q) {
+		size_t len = strcspn(q, "&");
+		const char *eq = memchr(q, '=', len);
+		size_t klen = eq ? (size_t)(eq - q) : len;
+		const char *v = eq ? eq + 1 : q + len;
+		size_t vlen = (size_t)(q + len - v);
+		const char *field = NULL;
+		int rc = -1;
+		char num[24];
+		long id;
+		if (klen == 5 && memcmp(q, "since", 5) == 0 && !seen_since++) {
+			field = "since";
+			rc = query_decode(v, vlen, since, sizeof(since));
+			if (rc == 0)
+				rc = router_parse_since(since, p->r_since, sizeof(p->r_since));
+		} else if (klen == 5 && memcmp(q, "batch", 5) == 0 && !seen_batch++) {
+			field = "batch";
+			rc = query_decode(v, vlen, num, sizeof(num));
+			if (rc == 0 && (strspn(num, "0123456789") != strlen(num)
+					|| util_parse_long(num, 1, 0x7fffffffffffffffL, &id) < 0))
+				rc = -1;
+			if (rc == 0)
+				p->message_id = id;
+		} else if (klen == 7 && memcmp(q, "account", 7) == 0 && !seen_account++) {
+			field = "account";
+			rc = query_decode(v, vlen, p->r_account, sizeof(p->r_account));
+			if (rc == 0 && !p->r_account[0])
+				rc = -1;
+		}
+		if (rc < 0) {
+			p->bad = 1;
+			p->bad_code = "invalid_field";
+			p->bad_field = field;
+			snprintf(p->bad_msg, sizeof(p->bad_msg), "%s",
+				 !field ? "unknown or repeated query parameter: use since, batch, account"
+				 : field[0] == 's' ? "since must be YYYY-MM-DD or an ISO 8601 time (YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM])"
+				 : field[0] == 'b' ? "batch must be a batch id"
+				 : "account must be an account name");
+			return;
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	if (!seen_since) {
+		/* the last 24 hours; with a batch: all of it */
+		time_t t = time(NULL) - 86400;
+		struct tm tm;
+		if (seen_batch)
+			util_strlcpy(p->r_since, "-infinity", sizeof(p->r_since));
+		else if (gmtime_r(&t, &tm))
+			strftime(p->r_since, sizeof(p->r_since), "%Y-%m-%d %H:%M:%S+00:00", &tm);
+	}
+}
+
+static void report_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct pending *p = job->arg;
+	if (e != STORE_OK) {
+		store_error_reply(p, e, err);
+		return;
+	}
+	if (PQntuples(job->res) != 1) {
+		api_respond_error(p->req, 404, "not_found", p->message_id ? "batch" : "account",
+				  p->message_id ? "no such batch" : "no such account");
+	} else {
+		const char *body = PQgetvalue(job->res, 0, 0);
+		http_respond(p->req, 200, NULL, body, strlen(body));
+	}
+	pending_free(p);
+}
+
+/* Clients see their own account; operators any account (account=NAME) or all of them. */
+static void report_submit(struct pending *p)
+{
+	const struct store_stmt *stmt;
+	int n = 2;
+	if (p->r_account[0] && !p->operator) {
+		api_respond_error(p->req, 403, "forbidden", "account", "account= needs an operator key");
+		pending_free(p);
+		return;
+	}
+	snprintf(p->p_account, sizeof(p->p_account), "%lld", p->account_id);
+	snprintf(p->p_id, sizeof(p->p_id), "%lld", p->message_id);
+	p->r_params[0] = p->r_since;
+	p->r_params[1] = NULL;
+	p->r_params[2] = NULL;
+	if (p->message_id) {
+		stmt = &router_stmt_report_batch;
+		p->r_params[1] = p->p_id;
+		p->r_params[2] = p->operator ? NULL : p->p_account;
+		n = 3;
+	} else if (p->r_account[0]) {
+		stmt = &router_stmt_report_named;
+		p->r_params[1] = p->r_account;
+	} else if (p->operator) {
+		stmt = &router_stmt_report_all;
+		n = 1;
+	} else {
+		stmt = &router_stmt_report_account;
+		p->r_params[1] = p->p_account;
+	}
+	p->kind = PEND_REPORT;
+	p->job = (struct store_job){ .stmt = stmt, .nparams = n, .params = p->r_params,
+				     .done = report_done, .arg = p };
+	store_submit(p->api->d.store, &p->job);
+}
+
 static void run_next(struct pending *p)
 {
 	if (p->bad) {
@@ -565,6 +704,8 @@ static void run_next(struct pending *p)
 		pending_free(p);
 	} else if (p->next == PEND_INTAKE) {
 		intake_submit(p);
+	} else if (p->next == PEND_REPORT) {
+		report_submit(p);
 	} else if (p->next == PEND_DEVICES) {
 		if (!p->operator)
 			api_respond_error(p->req, 403, "forbidden", NULL, "listing devices needs an operator key");
@@ -775,6 +916,12 @@ void api_handle(struct http_request *req, void *arg)
 			return;
 		}
 		next = PEND_GET;
+	} else if (strcmp(path, "/v1/reports/summary") == 0) {
+		if (req->method != HTTP_M_GET) {
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			return;
+		}
+		next = PEND_REPORT;
 	} else {
 		api_respond_error(req, 404, "not_found", NULL, "no such resource");
 		return;
@@ -791,6 +938,8 @@ void api_handle(struct http_request *req, void *arg)
 	p->message_id = id;
 	if (msisdn)
 		util_strlcpy(p->msisdn, msisdn, sizeof(p->msisdn));
+	if (next == PEND_REPORT)
+		report_parse(p);   /* a bad query is answered after auth */
 
 	if (next == PEND_INTAKE) {
 		if (!store_is_up(api->d.store)) {

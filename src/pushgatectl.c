@@ -1,7 +1,7 @@
 /*
  * pushgatectl.c: the operator's command-line tool.  Applies schema
  * migrations, creates and lists accounts, shows one message with its
- * recipients and their events.
+ * recipients and their events, prints delivery reports (sql/006_reports.sql).
  *
  * Owns: one blocking libpq connection for the length of one command.
  * Output contract: results on stdout (account add prints the new key alone,
@@ -19,13 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "config.h"
 #include "keys.h"
 #include "migrate.h"
+#include "router.h"
 
 #define PROG "pushgatectl"
 #define DEFAULT_CONNINFO "dbname=pushgate"
@@ -54,6 +57,10 @@ static const char usage_text[] =
 	"  status MESSAGE_ID    show a message, its recipients and their events\n"
 	"  binds                SMPP binds of every node: state, window, counters\n"
 	"  orphans              receipts no submit of ours matches (parked > 1 minute)\n"
+	"  report [--batch ID | --since DATE] [--format table|csv|json]\n"
+	"                       delivery report: per route and per sender since DATE\n"
+	"                       (YYYY-MM-DD or ISO 8601 time, UTC by default; default:\n"
+	"                       the last 24 hours), or one batch by state with its totals\n"
 	"  help                 show this text\n"
 	"\n"
 	"options:\n"
@@ -692,6 +699,197 @@ out:
 	return rc;
 }
 
+/* ---- report ---------------------------------------------------------------- */
+
+enum report_format { FMT_TABLE, FMT_CSV, FMT_JSON };
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF. */
+static void csv_field(const char *s)
+{
+	if (!s)
+		return;
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, stdout);
+		return;
+	}
+	fputc('"', stdout);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', stdout);
+		fputc(*s, stdout);
+	}
+	fputc('"', stdout);
+}
+
+/* A result value as JSON: numbers for integer and numeric columns, else strings. */
+static json_t *json_value(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	const char *v = PQgetvalue(res, row, col);
+	switch (PQftype(res, col)) {
+	case 20: case 21: case 23:   /* int8, int2, int4 */
+		return json_integer(strtoll(v, NULL, 10));
+	case 700: case 701: case 1700:   /* float4, float8, numeric */
+		return json_real(strtod(v, NULL));
+	default:
+		return json_string(v);
+	}
+}
+
+static json_t *json_row(const PGresult *res, int row)
+{
+	json_t *o = json_object();
+	for (int c = 0; c < PQnfields(res); c++)
+		json_object_set_new(o, PQfname(res, c), json_value(res, row, c));
+	return o;
+}
+
+/*
+ * Prints one section of a report: table (a title line, then aligned
+ * columns), csv (a header line whose first field is "section", then rows,
+ * CRLF line ends, a blank line after), or json (added to `out` under
+ * `name`: an array of row objects, or one object (or null) when `one`).
+ */
+static void report_section(const char *name, const char *title, const PGresult *res, int one,
+			   enum report_format fmt, json_t *out)
+{
+	int nf = PQnfields(res), nr = PQntuples(res);
+	if (fmt == FMT_JSON) {
+		if (one) {
+			json_object_set_new(out, name, nr > 0 ? json_row(res, 0) : json_null());
+		} else {
+			json_t *a = json_array();
+			for (int r = 0; r < nr; r++)
+				json_array_append_new(a, json_row(res, r));
+			json_object_set_new(out, name, a);
+		}
+		return;
+	}
+	if (fmt == FMT_CSV) {
+		fputs("section", stdout);
+		for (int c = 0; c < nf; c++) {
+			fputc(',', stdout);
+			csv_field(PQfname(res, c));
+		}
+		fputs("\r\n", stdout);
+		for (int r = 0; r < nr; r++) {
+			csv_field(name);
+			for (int c = 0; c < nf; c++) {
+				fputc(',', stdout);
+				csv_field(value(res, r, c));
+			}
+			fputs("\r\n", stdout);
+		}
+		fputs("\r\n", stdout);
+		return;
+	}
+	struct column cols[32];
+	char heads[32][40];
+	size_t n = 0;
+	for (int c = 0; c < nf && n < sizeof(cols) / sizeof(cols[0]); c++, n++) {
+		size_t i = 0;
+		for (const char *h = PQfname(res, c); *h && i + 1 < sizeof(heads[0]); h++)
+			heads[n][i++] = (char)(*h >= 'a' && *h <= 'z' ? *h - 'a' + 'A' : *h);
+		heads[n][i] = '\0';
+		cols[n] = (struct column){ heads[n], c, ACCOUNT_NAME_MAX, 0 };
+	}
+	printf("%s\n", title);
+	columns_fit(cols, n, res);
+	print_header("  ", cols, n);
+	for (int r = 0; r < nr; r++)
+		print_row("  ", cols, n, res, r);
+	if (nr == 0)
+		printf("  (none)\n");
+	fputc('\n', stdout);
+}
+
+static PGresult *report_query(PGconn *conn, const char *sql, const char *param, const char *what)
+{
+	const char *params[1] = { param };
+	PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		report_result(what, res, conn);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+#define REPORT_OUTCOME_COLUMNS \
+	" recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending," \
+	" push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms"
+
+/*
+ * The reports of sql/006_reports.sql.  batch: that batch, its recipients
+ * per state and its totals; else messages accepted since `since` (a
+ * timestamptz literal) per route and per sender.
+ */
+static int cmd_report(PGconn *conn, const char *since, const char *batch, enum report_format fmt)
+{
+	PGresult *res[3] = { NULL, NULL, NULL };
+	json_t *out = fmt == FMT_JSON ? json_object() : NULL;
+	int rc = EXIT_FAIL;
+
+	/* Reports are short scans of many rows: compiling them costs more than it saves. */
+	PQclear(PQexecParams(conn, "SET jit = off", 0, NULL, NULL, NULL, NULL, 0));
+	if (batch) {
+		res[0] = report_query(conn,
+			"SELECT b.id AS batch, a.name AS account, b.name, b.state, b.total, " TS("b.created_at")
+			" AS created_at FROM batches b JOIN accounts a ON a.id = b.account_id WHERE b.id = $1::bigint",
+			batch, "cannot read the batch");
+		if (!res[0])
+			goto out;
+		if (PQntuples(res[0]) != 1) {
+			fail_msg("no batch %s", batch);
+			goto out;
+		}
+		res[1] = report_query(conn, "SELECT state, recipients FROM report_by_batch_state"
+				      " WHERE batch_id = $1::bigint ORDER BY state", batch, "cannot read the batch's states");
+		res[2] = res[1] ? report_query(conn, "SELECT" REPORT_OUTCOME_COLUMNS " FROM report_by_batch"
+					       " WHERE batch_id = $1::bigint", batch, "cannot read the batch's totals") : NULL;
+		if (!res[2])
+			goto out;
+		report_section("batch", "batch", res[0], 1, fmt, out);
+		report_section("states", "recipients by state", res[1], 0, fmt, out);
+		report_section("totals", "totals (latency in ms: accepted -> delivered)", res[2], 1, fmt, out);
+	} else {
+		res[0] = report_query(conn, "SELECT " TS("$1::timestamptz") " AS since", since, "bad --since");
+		if (!res[0])
+			goto out;
+		res[1] = report_query(conn,
+			"SELECT route, recipients, submitted, delivered, failed, unknown, pending, delivery_rate,"
+			" receipt_p50_ms, receipt_p95_ms FROM report_routes($1::timestamptz) ORDER BY route",
+			since, "cannot read the report per route");
+		res[2] = res[1] ? report_query(conn, "SELECT account, sender," REPORT_OUTCOME_COLUMNS
+					       " FROM report_outcomes($1::timestamptz, 'sender') ORDER BY account, sender",
+					       since, "cannot read the report per sender") : NULL;
+		if (!res[2])
+			goto out;
+		if (fmt == FMT_JSON)
+			json_object_set_new(out, "since", json_string(PQgetvalue(res[0], 0, 0)));
+		else if (fmt == FMT_TABLE)
+			printf("messages accepted since %s\n\n", PQgetvalue(res[0], 0, 0));
+		report_section("routes", "SMS per route (receipt latency in ms: submitted -> receipt)", res[1], 0, fmt, out);
+		report_section("senders", "per sender (latency in ms: accepted -> delivered)", res[2], 0, fmt, out);
+	}
+	if (fmt == FMT_JSON) {
+		char *text = json_dumps(out, JSON_COMPACT);
+		if (!text) {
+			fail_msg("out of memory");
+			goto out;
+		}
+		puts(text);
+		free(text);
+	}
+	rc = flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
+out:
+	for (size_t i = 0; i < 3; i++)
+		PQclear(res[i]);
+	json_decref(out);
+	return rc;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -723,9 +921,12 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 
 	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_STATUS, C_BINDS, C_ORPHANS } which;
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_STATUS, C_BINDS, C_ORPHANS, C_REPORT } which;
 	const char *role = "client", *account_name = NULL, *policy = NULL;
 	int64_t message_id = 0;
+	const char *report_batch = NULL;
+	char report_since[ROUTER_SINCE_MAX] = "";
+	enum report_format report_fmt = FMT_TABLE;
 
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
 		usage(stdout);
@@ -774,6 +975,51 @@ int main(int argc, char **argv)
 			return usage_error("status: MESSAGE_ID must be a number, not '%s'", shown);
 		}
 		which = C_STATUS;
+	} else if (strcmp(cmd, "report") == 0) {
+		for (int i = 1; i < argc; i++) {
+			const char *opt_name = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
+			char shown[4 * 40 + 4];
+			if (strcmp(opt_name, "--batch") != 0 && strcmp(opt_name, "--since") != 0
+			    && strcmp(opt_name, "--format") != 0) {
+				display(opt_name, 40, shown, sizeof(shown));
+				return usage_error("report: unknown option '%s'", shown);
+			}
+			if (!arg)
+				return usage_error("report: %s needs a value", opt_name);
+			i++;
+			display(arg, 40, shown, sizeof(shown));
+			if (opt_name[2] == 'f') {
+				if (strcmp(arg, "table") == 0)
+					report_fmt = FMT_TABLE;
+				else if (strcmp(arg, "csv") == 0)
+					report_fmt = FMT_CSV;
+				else if (strcmp(arg, "json") == 0)
+					report_fmt = FMT_JSON;
+				else
+					return usage_error("report: --format must be table, csv or json, not '%s'", shown);
+			} else if (opt_name[2] == 'b') {
+				int64_t bid;
+				if (parse_id(arg, &bid) < 0 || bid == 0) {
+					fail_msg("report: --batch must be a batch id, not '%s'", shown);
+					return EXIT_FAIL;
+				}
+				report_batch = arg;
+			} else if (router_parse_since(arg, report_since, sizeof(report_since)) < 0) {
+				fail_msg("report: bad --since '%s': use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]", shown);
+				return EXIT_FAIL;
+			}
+		}
+		if (report_batch && report_since[0])
+			return usage_error("report: give --batch or --since, not both");
+		if (!report_batch && !report_since[0]) {
+			time_t t = time(NULL) - 24 * 3600;
+			struct tm tm;
+			if (!gmtime_r(&t, &tm) || !strftime(report_since, sizeof(report_since), "%Y-%m-%d %H:%M:%S+00:00", &tm)) {
+				fail_msg("report: cannot read the clock");
+				return EXIT_FAIL;
+			}
+		}
+		which = C_REPORT;
 	} else {
 		char shown[4 * 40 + 4];
 		display(cmd, 40, shown, sizeof(shown));
@@ -805,6 +1051,9 @@ int main(int argc, char **argv)
 		break;
 	case C_ORPHANS:
 		rc = cmd_orphans(conn);
+		break;
+	case C_REPORT:
+		rc = cmd_report(conn, report_since, report_batch, report_fmt);
 		break;
 	}
 	PQfinish(conn);

@@ -575,8 +575,8 @@ int router_parse_since(const char *in, char *out, size_t outlen)
 }
 
 /* The summary object of GET /v1/reports/summary; o is report_outcomes() (LEFT JOINed: no row = zeros). */
-#define REPORT_SUMMARY_JSON(ACCOUNT) \
-	"SELECT json_build_object('account', " ACCOUNT "," \
+#define REPORT_SUMMARY_JSON(ACCOUNT, BATCH) \
+	"SELECT json_build_object('account', " ACCOUNT ", 'batch', " BATCH "," \
 	" 'since', to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
 	" 'recipients', coalesce(o.recipients, 0), 'push_delivered', coalesce(o.push_delivered, 0)," \
 	" 'sms_delivered', coalesce(o.sms_delivered, 0), 'failed', coalesce(o.failed, 0)," \
@@ -590,7 +590,7 @@ int router_parse_since(const char *in, char *out, size_t outlen)
 /* Unprepared: planned with the values, so report_outcomes() is inlined with constants and uses the indexes. */
 const struct store_stmt router_stmt_report_account = {
 	"report_account",
-	REPORT_SUMMARY_JSON("a.name")
+	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
 	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
 	" WHERE a.id = $2::bigint",
 	2, 1,
@@ -598,7 +598,7 @@ const struct store_stmt router_stmt_report_account = {
 
 const struct store_stmt router_stmt_report_named = {
 	"report_named",
-	REPORT_SUMMARY_JSON("a.name")
+	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
 	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
 	" WHERE a.name = $2",
 	2, 1,
@@ -606,7 +606,17 @@ const struct store_stmt router_stmt_report_named = {
 
 const struct store_stmt router_stmt_report_all = {
 	"report_all",
-	REPORT_SUMMARY_JSON("NULL::text")
+	REPORT_SUMMARY_JSON("NULL::text", "NULL::bigint")
 	" FROM (SELECT 1) s LEFT JOIN report_outcomes($1::timestamptz, 'total') o ON true",
 	1, 1,
+};
+
+/* The join on b.id = $2 reaches report_outcomes() as batch_id = $2: one batch's rows are read. */
+const struct store_stmt router_stmt_report_batch = {
+	"report_batch",
+	REPORT_SUMMARY_JSON("a.name", "b.id")
+	" FROM batches b JOIN accounts a ON a.id = b.account_id"
+	" LEFT JOIN report_outcomes($1::timestamptz, 'batch') o ON o.batch_id = b.id"
+	" WHERE b.id = $2::bigint AND ($3::bigint IS NULL OR b.account_id = $3::bigint)",
+	3, 1,
 };

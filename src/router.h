@@ -126,5 +126,7 @@ int router_parse_since(const char *in, char *out, size_t outlen);
 extern const struct store_stmt router_stmt_report_account;
 extern const struct store_stmt router_stmt_report_named;
 extern const struct store_stmt router_stmt_report_all;
+/* report_batch: $1 since, $2 batch id, $3 account id (NULL: any).  No row: no such batch of this account. */
+extern const struct store_stmt router_stmt_report_batch;
 
 #endif
