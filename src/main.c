@@ -3,8 +3,9 @@
  *
  * Reads the configuration, applies pending migrations (blocking, before
  * the loop starts), builds the one `struct server` (store, API, SMPP
- * client) on one libev loop, and runs it.  SIGTERM/SIGINT stop intake,
- * drain the SMPP window and the database batches (bounded), unbind, exit.
+ * client, webhooks) on one libev loop, and runs it.  SIGTERM/SIGINT stop
+ * intake, drain the SMPP window, the webhook POSTs in flight and the
+ * database batches (bounded), unbind, exit.
  * The only place that may exit() besides config loading.
  */
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include "push.h"
 #include "store.h"
 #include "util.h"
+#include "webhook.h"
 
 #define DRAIN_SECONDS 10.0
 
@@ -40,6 +42,7 @@ struct server {
 	struct smpp_client *smpp;
 	struct push        *push;
 	struct devices     *devices;
+	struct webhook     *webhook;
 	ev_signal           sigterm, sigint;
 	ev_timer            drain;
 	double              drain_deadline;
@@ -90,13 +93,29 @@ static void on_store_up(void *arg)
 		push_on_store_up(srv->push);
 	if (srv->smpp)
 		smpp_client_kick(srv->smpp);
+	webhook_kick(srv->webhook);
+}
+
+/* /metrics: the SMPP counters, then the webhook ones (api.h has one slot for both) */
+static const char *smpp_state_of(void *arg)
+{
+	struct server *srv = arg;
+	return smpp_client_state(srv->smpp);
+}
+
+static size_t smpp_and_webhook_metrics(void *arg, char *buf, size_t cap)
+{
+	struct server *srv = arg;
+	size_t o = smpp_client_metrics(srv->smpp, buf, cap);
+	return o + webhook_metrics(srv->webhook, buf + o, cap - o);
 }
 
 static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
 	struct server *srv = w->data;
-	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 || push_open(srv->push) > 0;
+	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 || push_open(srv->push) > 0 ||
+		   webhook_busy(srv->webhook);
 	if (busy && ev_now(loop) < srv->drain_deadline)
 		return;
 	if (busy)
@@ -119,6 +138,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	http_server_close(srv->http);
 	push_close_all(srv->push);
 	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
+	webhook_stop(srv->webhook);
 	srv->drain_deadline = ev_now(loop) + DRAIN_SECONDS + 2;
 	ev_timer_init(&srv->drain, drain_cb, 0.05, 0.05);
 	srv->drain.data = srv;
@@ -168,13 +188,14 @@ int main(int argc, char **argv)
 	srv.smpp = srv.store ? smpp_client_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
 	srv.devices = srv.push ? devices_new(srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
+	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	struct api_deps deps = {
 		.loop = srv.loop, .store = srv.store, .cfg = &srv.cfg,
-		.smpp_state = smpp_client_state, .smpp_metrics = smpp_client_metrics, .smpp_arg = srv.smpp,
+		.smpp_state = smpp_state_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
 		.on_new_work = on_new_work, .work_arg = &srv,
 		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
 	};
-	srv.api = srv.devices ? api_new(&deps) : NULL;
+	srv.api = srv.webhook ? api_new(&deps) : NULL;
 	if (!srv.api) {
 		fprintf(stderr, "pushgated: out of memory\n");
 		return 1;
@@ -189,6 +210,7 @@ int main(int argc, char **argv)
 	store_on_up(srv.store, on_store_up, &srv);
 	store_start(srv.store);
 	smpp_client_start(srv.smpp);
+	webhook_start(srv.webhook);
 
 	ev_signal_init(&srv.sigterm, signal_cb, SIGTERM);
 	srv.sigterm.data = &srv;
@@ -213,6 +235,7 @@ int main(int argc, char **argv)
 	http_server_free(srv.http);
 	push_free(srv.push);
 	devices_free(srv.devices);
+	webhook_free(srv.webhook);
 	api_free(srv.api);
 	ev_loop_destroy(srv.loop);
 	log_info("main", "ev=stopped");

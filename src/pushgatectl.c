@@ -9,7 +9,9 @@
  * success, 1 on a runtime error, 2 on a usage error.
  *
  * Never builds SQL from its arguments (every query is PQexecParams), never
- * prints or stores an API key other than the one line of `account add`,
+ * prints or stores an API key other than the one line of `account add`
+ * (nor a webhook secret other than the one line of `account webhook`
+ * when it made the secret up),
  * and never writes bytes from the database to the terminal unescaped:
  * message texts and receipts come from the network.
  */
@@ -54,6 +56,9 @@ static const char usage_text[] =
 	"  account policy NAME sms|drop\n"
 	"                       what happens to recipients who blocked the account's sender\n"
 	"  account list         list accounts: id, name, created_at\n"
+	"  account webhook NAME URL [SECRET] | account webhook NAME off\n"
+	"                       POST every recipient state change to URL (http or https),\n"
+	"                       signed with SECRET; without one a new secret is printed once\n"
 	"  status MESSAGE_ID    show a message, its recipients and their events\n"
 	"  binds                SMPP binds of every node: state, window, counters\n"
 	"  orphans              receipts no submit of ours matches (parked > 1 minute)\n"
@@ -526,6 +531,81 @@ static int cmd_account_policy(PGconn *conn, const char *name, const char *policy
 	return EXIT_OK;
 }
 
+/* "http://..." or "https://...", printable, no blanks: what the webhook sender accepts. */
+static int webhook_url_ok(const char *u)
+{
+	size_t n = strlen(u);
+	if (n > 2000 || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0))
+		return 0;
+	for (; *u; u++)
+		if ((unsigned char)*u <= 0x20 || (unsigned char)*u >= 0x7f)
+			return 0;
+	return n > 8;
+}
+
+/*
+ * Sets (url) or clears (url NULL) the account's webhook.  A made-up secret
+ * is printed inside the transaction, committed only once it was written.
+ */
+static int cmd_account_webhook(PGconn *conn, const char *name, const char *url, const char *secret)
+{
+	char made[KEYS_API_KEY_LEN + 1], sec[6 + 64 + 1];
+	int rc = EXIT_FAIL;
+	if (url && !secret) {
+		if (keys_generate(made, sizeof(made)) < 0) {
+			fail_msg("cannot generate a secret: no randomness available");
+			return EXIT_FAIL;
+		}
+		snprintf(sec, sizeof(sec), "whsec_%s", made + 3);   /* the 64 random hex digits */
+		memset(made, 0, sizeof(made));
+		secret = sec;
+	} else {
+		sec[0] = '\0';
+	}
+	if (exec_ok(conn, "BEGIN", "cannot begin a transaction") < 0)
+		goto out;
+	const char *params[3] = { name, url, url ? secret : NULL };
+	PGresult *res = PQexecParams(conn,
+		"UPDATE accounts SET webhook_url = $2, webhook_secret = $3 WHERE name = $1 AND role <> 'system' RETURNING id",
+		3, NULL, params, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		report_result("cannot set the webhook", res, conn);
+		PQclear(res);
+		goto rollback;
+	}
+	int found = PQntuples(res) == 1;
+	PQclear(res);
+	if (!found) {
+		char shown[4 * ACCOUNT_NAME_MAX + 4];
+		display(name, ACCOUNT_NAME_MAX, shown, sizeof(shown));
+		fail_msg("no account '%s'", shown);
+		goto rollback;
+	}
+	if (sec[0]) {
+		printf("%s\n", sec);
+		if (flush_stdout() < 0) {
+			fail_msg("webhook not set");
+			goto rollback;
+		}
+	}
+	if (exec_ok(conn, "COMMIT", "webhook not set") < 0)
+		goto out;
+	{
+		char shown[4 * ACCOUNT_NAME_MAX + 4];
+		display(name, ACCOUNT_NAME_MAX, shown, sizeof(shown));
+		fprintf(stderr, "webhook of %s %s\n", shown,
+			!url ? "is off" : sec[0] ? "set; the secret is shown once" : "set");
+	}
+	rc = EXIT_OK;
+	goto out;
+rollback:
+	res = PQexecParams(conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+	PQclear(res);
+out:
+	memset(sec, 0, sizeof(sec));
+	return rc;
+}
+
 /* Every node's SMPP binds with their counters, as the engines last wrote them. */
 static int cmd_binds(PGconn *conn)
 {
@@ -921,8 +1001,8 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 
 	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_STATUS, C_BINDS, C_ORPHANS, C_REPORT } which;
-	const char *role = "client", *account_name = NULL, *policy = NULL;
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS, C_REPORT } which;
+	const char *role = "client", *account_name = NULL, *policy = NULL, *hook_url = NULL, *hook_secret = NULL;
 	int64_t message_id = 0;
 	const char *report_batch = NULL;
 	char report_since[ROUTER_SINCE_MAX] = "";
@@ -955,12 +1035,26 @@ int main(int argc, char **argv)
 			account_name = argv[2];
 			policy = argv[3];
 			which = C_ACCOUNT_POLICY;
+		} else if (argc >= 2 && strcmp(argv[1], "webhook") == 0) {
+			if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[3], "off") == 0))
+				return usage_error("account webhook needs NAME and URL [SECRET], or NAME off");
+			account_name = argv[2];
+			if (strcmp(argv[3], "off") != 0) {
+				if (!webhook_url_ok(argv[3]))
+					return usage_error("account webhook: URL must be http:// or https://, printable, "
+							   "without blanks, at most 2000 characters");
+				hook_url = argv[3];
+				hook_secret = argc == 5 ? argv[4] : NULL;
+				if (hook_secret && (!hook_secret[0] || strlen(hook_secret) > 200))
+					return usage_error("account webhook: SECRET must be 1-200 characters");
+			}
+			which = C_ACCOUNT_WEBHOOK;
 		} else if (argc >= 2 && strcmp(argv[1], "list") == 0) {
 			if (argc != 2)
 				return usage_error("account list takes no arguments");
 			which = C_ACCOUNT_LIST;
 		} else {
-			return usage_error("account needs a subcommand: add [--operator] NAME | policy NAME sms|drop | list");
+			return usage_error("account needs a subcommand: add [--operator] NAME | policy NAME sms|drop | webhook NAME URL|off | list");
 		}
 	} else if (strcmp(cmd, "binds") == 0 || strcmp(cmd, "orphans") == 0) {
 		if (argc != 1)
@@ -1039,6 +1133,9 @@ int main(int argc, char **argv)
 		break;
 	case C_ACCOUNT_POLICY:
 		rc = cmd_account_policy(conn, account_name, policy);
+		break;
+	case C_ACCOUNT_WEBHOOK:
+		rc = cmd_account_webhook(conn, account_name, hook_url, hook_secret);
 		break;
 	case C_ACCOUNT_LIST:
 		rc = cmd_account_list(conn);

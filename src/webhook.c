@@ -1,0 +1,915 @@
+/*
+ * webhook.c: delivers the webhook outbox (webhook_outbox, filled by a
+ * trigger on events) to receivers over HTTP(S), with libcurl's multi
+ * interface driven by the libev loop (socket + timer callbacks).
+ *
+ * Owns the leased rows from the lease until their outcome is committed,
+ * the batches built from them (one POST per (account, url), whole runs of
+ * one recipient's events, at most batch_max), the curl handles, and the
+ * counters.  Order per recipient and URL comes from the lease statement:
+ * it only leases the earliest undelivered event of a recipient together
+ * with the events behind it, never one behind an event that is in flight
+ * or waiting for its retry.  Several nodes share the work (FOR UPDATE SKIP
+ * LOCKED); a lease that runs out (dead node) returns the rows.  Outcomes
+ * are written with one statement per finished batch, retry=1.
+ * Never blocks, never follows redirects, never speaks anything but http(s),
+ * never logs a URL or a secret.
+ */
+#include "webhook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "log.h"
+#include "pgarr.h"
+
+#define POLL_INTERVAL   0.2       /* seconds between looks at the outbox when idle */
+#define STATS_INTERVAL  5.0       /* backlog count */
+#define SCAN_MAX        5000      /* rows one lease looks at */
+#define ERR_MAX         200       /* last_error kept per row */
+
+enum req_state { REQ_QUEUED, REQ_POSTING, REQ_WRITING };
+
+/* One POST: a batch of leased rows for one (account, url).  Owned by the webhook until freed. */
+struct wh_req {
+	struct webhook   *w;
+	struct wh_req    *next;          /* queue, or the in-flight list */
+	enum req_state    state;
+	long long         account_id;
+	char             *url;
+	char             *secret;        /* NULL: unsigned */
+	char             *body;
+	size_t            body_len;
+	long long        *ids;           /* outbox ids, increasing */
+	size_t            n;
+	int               attempts;      /* most attempts of any row before this one */
+	CURL             *easy;
+	struct curl_slist *headers;
+	size_t            answered;      /* answer bytes seen */
+	char              errbuf[CURL_ERROR_SIZE];
+	/* the outcome's write */
+	struct store_job  job;
+	const char       *params[5];
+	char             *p_ids;
+	char              p_err[ERR_MAX + 1];
+	char              p_delay[32], p_max_age[32];
+};
+
+/* A socket libcurl asked us to watch. */
+struct wh_sock {
+	ev_io           io;
+	curl_socket_t   fd;
+	struct webhook *w;
+	struct wh_sock *next;
+};
+
+struct counters {
+	unsigned long long delivered, delivered_posts, failed, failed_posts, given_up;
+};
+
+struct webhook {
+	struct ev_loop      *loop;
+	struct store        *store;
+	const struct config *cfg;
+	char                 node[96];
+	CURLM               *multi;
+	ev_timer             curl_timer;
+	ev_timer             poll;
+	ev_timer             stats;
+	struct wh_sock      *socks;
+	struct wh_req       *q_head, *q_tail;   /* leased, waiting for a slot */
+	size_t               q_len;
+	struct wh_req       *posting;           /* in flight */
+	size_t               n_posting, events_posting;
+	size_t               n_writing;         /* outcomes on their way to PostgreSQL */
+	int                  stopping, freeing, started;
+	unsigned long long   rng;
+	/* lease */
+	int                  lease_in_flight, lease_again;
+	struct store_job     lease_job;
+	const char          *lease_params[4];
+	char                 p_scan[16], p_lease[32], p_batch[16];
+	/* backlog */
+	int                  stats_in_flight;
+	struct store_job     stats_job;
+	long long            backlog;
+	struct counters      c;
+};
+
+/* --- statements ------------------------------------------------------------------ */
+
+#define PENDING(t) t ".delivered_at IS NULL AND " t ".given_up_at IS NULL"
+
+/*
+ * $1 node, $2 rows to look at, $3 lease seconds, $4 most events of one
+ * recipient per batch.  Looks at due rows (oldest first, skipping rows
+ * other nodes hold); per (recipient, url) it leases the run that starts
+ * at the recipient's earliest undelivered event and has no gap (a row
+ * held elsewhere), and pushes the rows that wait behind an undelivered
+ * earlier event back to when that one is due, so they stop being looked at.
+ * A leased row is not due until its lease runs out (next_attempt_at).
+ */
+static const struct store_stmt stmt_lease = {
+	"webhook_lease",
+	"WITH c AS ("
+	"  SELECT o.id, o.recipient_id, o.url FROM webhook_outbox o"
+	"  WHERE " PENDING("o") " AND o.next_attempt_at <= now()"
+	"  ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+	" g AS (SELECT recipient_id, url, min(id) AS first FROM c GROUP BY recipient_id, url),"
+	" gb AS ("
+	"  SELECT g.recipient_id, g.url,"
+	"   (SELECT b.next_attempt_at FROM webhook_outbox b WHERE b.recipient_id = g.recipient_id AND b.url = g.url"
+	"      AND b.id < g.first AND " PENDING("b") " ORDER BY b.id LIMIT 1) AS blocked_until,"
+	"   (SELECT min(b.id) FROM webhook_outbox b WHERE b.recipient_id = g.recipient_id AND b.url = g.url"
+	"      AND b.id > g.first AND " PENDING("b") " AND NOT EXISTS (SELECT 1 FROM c WHERE c.id = b.id)) AS gap"
+	"  FROM g),"
+	" k AS ("
+	"  SELECT c.id, gb.blocked_until, gb.gap,"
+	"    row_number() OVER (PARTITION BY c.recipient_id, c.url ORDER BY c.id) AS n"
+	"  FROM c JOIN gb ON gb.recipient_id = c.recipient_id AND gb.url = c.url),"
+	" d AS ("
+	"  UPDATE webhook_outbox o SET next_attempt_at = greatest(k.blocked_until, now() + interval '1 second')"
+	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NOT NULL RETURNING o.id),"
+	" l AS ("
+	"  UPDATE webhook_outbox o SET lease_owner = $1,"
+	"    lease_until = now() + make_interval(secs => $3::float8),"
+	"    next_attempt_at = now() + make_interval(secs => $3::float8)"
+	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NULL AND (k.gap IS NULL OR k.id < k.gap) AND k.n <= $4"
+	"  RETURNING o.id, o.account_id, o.url, o.recipient_id, o.payload, o.attempts)"
+	" SELECT l.id, l.account_id, l.url, l.recipient_id, l.payload::text, l.attempts, a.webhook_secret,"
+	"  (SELECT count(*) FROM d)"
+	" FROM l JOIN accounts a ON a.id = l.account_id"
+	" ORDER BY l.account_id, l.url, l.recipient_id, l.id",
+	4, 0,
+};
+
+/*
+ * $1 ids: delivered (whoever holds them now: the receiver has them).  The
+ * rows that waited behind them become due now.
+ */
+static const struct store_stmt stmt_delivered = {
+	"webhook_delivered",
+	"WITH d AS ("
+	"  UPDATE webhook_outbox o SET delivered_at = now(), attempts = o.attempts + 1,"
+	"    lease_owner = NULL, lease_until = NULL, last_error = NULL"
+	"  WHERE o.id = ANY($1::bigint[]) AND " PENDING("o")
+	"  RETURNING o.recipient_id, o.url),"
+	" f AS ("
+	"  UPDATE webhook_outbox o SET next_attempt_at = now()"
+	"  FROM (SELECT DISTINCT recipient_id, url FROM d) g"
+	"  WHERE o.recipient_id = g.recipient_id AND o.url = g.url AND " PENDING("o")
+	"    AND o.lease_owner IS NULL AND o.next_attempt_at > now() AND o.id <> ALL($1::bigint[])"
+	"  RETURNING 1)"
+	" SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM f)",
+	1, 0,
+};
+
+/*
+ * $1 ids, $2 node (only rows still ours), $3 error, $4 seconds to the next
+ * attempt, $5 max_age: the next attempt is never later than max_age after
+ * the event; an attempt that fails after that gives the row up.
+ */
+static const struct store_stmt stmt_failed = {
+	"webhook_failed",
+	"WITH f AS ("
+	"  UPDATE webhook_outbox o SET attempts = o.attempts + 1, last_error = $3,"
+	"    lease_owner = NULL, lease_until = NULL,"
+	"    next_attempt_at = least(now() + make_interval(secs => $4::float8),"
+	"                            o.created_at + make_interval(secs => $5::float8)),"
+	"    given_up_at = CASE WHEN o.created_at + make_interval(secs => $5::float8) <= now() THEN now() END"
+	"  WHERE o.id = ANY($1::bigint[]) AND o.lease_owner = $2 AND " PENDING("o")
+	"  RETURNING o.id, o.given_up_at IS NOT NULL AS gave_up)"
+	" SELECT count(*) FILTER (WHERE NOT gave_up), count(*) FILTER (WHERE gave_up),"
+	"  min(id) FILTER (WHERE gave_up), max(id) FILTER (WHERE gave_up) FROM f",
+	5, 0,
+};
+
+/* $1 ids, $2 node: leased rows handed back unsent (stopping). */
+static const struct store_stmt stmt_give_back = {
+	"webhook_give_back",
+	"UPDATE webhook_outbox o SET lease_owner = NULL, lease_until = NULL, next_attempt_at = now()"
+	" WHERE o.id = ANY($1::bigint[]) AND o.lease_owner = $2 AND " PENDING("o"),
+	2, 0,
+};
+
+/* Undelivered rows, counted up to a bound (a gauge, not an audit). */
+static const struct store_stmt stmt_backlog = {
+	"webhook_backlog",
+	"SELECT count(*) FROM (SELECT 1 FROM webhook_outbox o WHERE " PENDING("o") " LIMIT 10000000) s",
+	0, 0,
+};
+
+/* --- pure helpers ---------------------------------------------------------------- */
+
+int webhook_sign(const char *secret, size_t secret_len, long long t, const char *body, size_t body_len,
+		 char out[WEBHOOK_SIG_HEX + 1])
+{
+	char prefix[32];
+	int plen = snprintf(prefix, sizeof(prefix), "%lld.", t);
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	size_t mac_len = 0;
+	int rc = -1;
+	char digest[] = "SHA256";
+	OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+				 OSSL_PARAM_construct_end() };
+	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+	if (!ctx || plen <= 0)
+		goto out;
+	if (EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params) != 1 ||
+	    EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) != 1 ||
+	    EVP_MAC_update(ctx, (const unsigned char *)body, body_len) != 1 ||
+	    EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac)) != 1 || mac_len != WEBHOOK_SIG_HEX / 2)
+		goto out;
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < mac_len; i++) {
+		out[2 * i] = hex[mac[i] >> 4];
+		out[2 * i + 1] = hex[mac[i] & 15];
+	}
+	out[WEBHOOK_SIG_HEX] = '\0';
+	rc = 0;
+out:
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(m);
+	return rc;
+}
+
+double webhook_backoff(int attempts, double backoff_min, double backoff_max, double r)
+{
+	if (attempts < 0)
+		attempts = 0;
+	double d = backoff_min;
+	for (int i = 0; i < attempts && d < backoff_max; i++)
+		d *= 2;
+	if (d > backoff_max)
+		d = backoff_max;
+	if (r < 0)
+		r = 0;
+	if (r >= 1)
+		r = 0.999999;
+	return d * (1.0 - r / 4.0);
+}
+
+char *webhook_body(const char *const *payloads, size_t n, size_t *len)
+{
+	static const char head[] = "{\"events\":[", tail[] = "]}";
+	size_t total = sizeof(head) - 1 + sizeof(tail) - 1 + 1;
+	for (size_t i = 0; i < n; i++)
+		total += strlen(payloads[i]) + 1;
+	char *b = malloc(total);
+	if (!b)
+		return NULL;
+	size_t o = 0;
+	memcpy(b, head, sizeof(head) - 1);
+	o += sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			b[o++] = ',';
+		size_t l = strlen(payloads[i]);
+		memcpy(b + o, payloads[i], l);
+		o += l;
+	}
+	memcpy(b + o, tail, sizeof(tail));   /* with its NUL */
+	o += sizeof(tail) - 1;
+	*len = o;
+	return b;
+}
+
+/* --- requests ---------------------------------------------------------------------- */
+
+static void pump(struct webhook *w);
+
+static double rng_unit(struct webhook *w)
+{
+	/* xorshift64*: jitter only, no secrecy needed */
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return (double)((w->rng * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+
+static void req_free(struct wh_req *r)
+{
+	if (!r)
+		return;
+	if (r->easy) {
+		if (r->w->multi)
+			curl_multi_remove_handle(r->w->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+	}
+	curl_slist_free_all(r->headers);
+	free(r->url);
+	free(r->secret);
+	free(r->body);
+	free(r->ids);
+	free(r->p_ids);
+	free(r);
+}
+
+/* printable ASCII only, no quotes: error texts go to logs and last_error */
+static void clean_text(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+	for (; *src && o + 1 < cap; src++)
+		dst[o++] = (*src >= 0x20 && *src < 0x7f && *src != '"' && *src != '\\') ? *src : '?';
+	while (o > 0 && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+}
+
+static char *ids_literal(const struct wh_req *r)
+{
+	struct pgarr a = {0};
+	for (size_t i = 0; i < r->n; i++)
+		pgarr_num(&a, r->ids[i], 0);
+	return pgarr_take(&a);
+}
+
+static void write_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct wh_req *r = job->arg;
+	struct webhook *w = r->w;
+	w->n_writing--;
+	if (err != STORE_OK) {
+		log_error("webhook", "ev=outcome_write_failed account=%lld delivery=%lld-%lld err=\"%s\"",
+			  r->account_id, r->ids[0], r->ids[r->n - 1], msg);
+	} else if (job->stmt == &stmt_failed && PQntuples(job->res) == 1) {
+		long long gave_up = strtoll(PQgetvalue(job->res, 0, 1), NULL, 10);
+		if (gave_up > 0) {
+			w->c.given_up += (unsigned long long)gave_up;
+			log_warn("webhook", "ev=given_up account=%lld events=%lld first=%s last=%s max_age=%g",
+				 r->account_id, gave_up, PQgetvalue(job->res, 0, 2), PQgetvalue(job->res, 0, 3),
+				 w->cfg->webhook_max_age);
+		}
+	}
+	req_free(r);
+	if (!w->freeing)
+		pump(w);
+}
+
+/* The outcome of a POST (or a hand-back) to PostgreSQL: one statement. */
+static void req_write(struct wh_req *r, const struct store_stmt *stmt)
+{
+	struct webhook *w = r->w;
+	r->state = REQ_WRITING;
+	r->p_ids = ids_literal(r);
+	if (!r->p_ids) {
+		log_error("webhook", "ev=outcome_dropped why=\"out of memory\" delivery=%lld-%lld",
+			  r->ids[0], r->ids[r->n - 1]);
+		req_free(r);   /* the lease runs out and the rows return */
+		return;
+	}
+	r->params[0] = r->p_ids;
+	r->params[1] = w->node;
+	r->params[2] = r->p_err;
+	r->params[3] = r->p_delay;
+	r->params[4] = r->p_max_age;
+	w->n_writing++;
+	r->job = (struct store_job){ .stmt = stmt, .nparams = stmt->nparams, .params = r->params,
+				     .done = write_done, .arg = r, .retry = 1 };
+	store_submit(w->store, &r->job);
+}
+
+static void req_finished(struct wh_req *r, CURLcode cc, long status)
+{
+	struct webhook *w = r->w;
+	curl_multi_remove_handle(w->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	if (cc == CURLE_OK && status >= 200 && status < 300) {
+		w->c.delivered += r->n;
+		w->c.delivered_posts++;
+		log_debug("webhook", "ev=delivered account=%lld delivery=%lld-%lld events=%zu status=%ld",
+			  r->account_id, r->ids[0], r->ids[r->n - 1], r->n, status);
+		req_write(r, &stmt_delivered);
+		return;
+	}
+	char http[32];
+	snprintf(http, sizeof(http), "http %ld", status);
+	clean_text(r->p_err, sizeof(r->p_err),
+		   cc == CURLE_OK ? http : r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+	double delay = webhook_backoff(r->attempts, w->cfg->webhook_backoff_min, w->cfg->webhook_backoff_max,
+				       rng_unit(w));
+	snprintf(r->p_delay, sizeof(r->p_delay), "%.3f", delay);
+	snprintf(r->p_max_age, sizeof(r->p_max_age), "%.3f", w->cfg->webhook_max_age);
+	w->c.failed += r->n;
+	w->c.failed_posts++;
+	log_warn("webhook", "ev=post_failed account=%lld delivery=%lld-%lld events=%zu attempt=%d err=\"%s\" retry_in=%.3f",
+		 r->account_id, r->ids[0], r->ids[r->n - 1], r->n, r->attempts + 1, r->p_err, delay);
+	req_write(r, &stmt_failed);
+}
+
+static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
+{
+	(void)data;
+	struct wh_req *r = arg;
+	size_t n = size * nmemb;
+	r->answered += n;   /* read and dropped: only the status matters */
+	return n;
+}
+
+static int req_post(struct webhook *w, struct wh_req *r)
+{
+	char line[160];
+	r->easy = curl_easy_init();
+	if (!r->easy)
+		return -1;
+	struct curl_slist *h = NULL, *t;
+#define ADD_HEADER(s) do { t = curl_slist_append(h, (s)); if (!t) goto fail; h = t; } while (0)
+	ADD_HEADER("Content-Type: application/json");
+	ADD_HEADER("Expect:");
+	snprintf(line, sizeof(line), "X-Pushgate-Delivery: %lld-%lld", r->ids[0], r->ids[r->n - 1]);
+	ADD_HEADER(line);
+	if (r->secret && r->secret[0]) {
+		long long now = (long long)time(NULL);
+		char sig[WEBHOOK_SIG_HEX + 1];
+		if (webhook_sign(r->secret, strlen(r->secret), now, r->body, r->body_len, sig) < 0)
+			goto fail;
+		snprintf(line, sizeof(line), "X-Pushgate-Signature: t=%lld,v1=%s", now, sig);
+		ADD_HEADER(line);
+	}
+#undef ADD_HEADER
+	r->headers = h;
+	long timeout_ms = (long)(w->cfg->webhook_timeout * 1000);
+	CURL *e = r->easy;
+	r->errbuf[0] = '\0';
+	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
+		goto fail;
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-webhook/1");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	if (curl_multi_add_handle(w->multi, e) != CURLM_OK)
+		goto fail;
+	r->state = REQ_POSTING;
+	r->next = w->posting;
+	w->posting = r;
+	w->n_posting++;
+	w->events_posting += r->n;
+	return 0;
+fail:
+	curl_slist_free_all(h);
+	r->headers = NULL;
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	return -1;
+}
+
+static void posting_unlink(struct webhook *w, struct wh_req *r)
+{
+	for (struct wh_req **p = &w->posting; *p; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			r->next = NULL;
+			w->n_posting--;
+			w->events_posting -= r->n;
+			return;
+		}
+	}
+}
+
+/* Takes every finished transfer off the multi handle. */
+static void collect(struct webhook *w)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(w->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		CURL *e = m->easy_handle;
+		CURLcode cc = m->data.result;
+		char *priv = NULL;
+		long status = 0;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+		struct wh_req *r = (struct wh_req *)(void *)priv;
+		if (!r)
+			continue;
+		posting_unlink(w, r);
+		req_finished(r, cc, status);
+	}
+	if (!w->freeing)
+		pump(w);
+}
+
+/* --- libcurl on libev ------------------------------------------------------------------ */
+
+static void sock_cb_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+	(void)loop;
+	struct wh_sock *s = io->data;
+	struct webhook *w = s->w;
+	int action = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) | ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	int running;
+	curl_multi_socket_action(w->multi, s->fd, action, &running);   /* may free s */
+	collect(w);
+}
+
+static void sock_drop(struct webhook *w, struct wh_sock *s)
+{
+	ev_io_stop(w->loop, &s->io);
+	for (struct wh_sock **p = &w->socks; *p; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	}
+	free(s);
+}
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	(void)e;
+	struct webhook *w = userp;
+	struct wh_sock *s = socketp;
+	if (what == CURL_POLL_REMOVE) {
+		if (s) {
+			if (!w->freeing)
+				curl_multi_assign(w->multi, fd, NULL);
+			sock_drop(w, s);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -1;
+		s->fd = fd;
+		s->w = w;
+		s->next = w->socks;
+		w->socks = s;
+		ev_init(&s->io, sock_cb_io);
+		s->io.data = s;
+		curl_multi_assign(w->multi, fd, s);
+	}
+	int events = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	ev_io_stop(w->loop, &s->io);
+	ev_io_set(&s->io, fd, events);
+	if (events)
+		ev_io_start(w->loop, &s->io);
+	return 0;
+}
+
+static void curl_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop; (void)revents;
+	struct webhook *w = t->data;
+	int running;
+	curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	collect(w);
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	(void)multi;
+	struct webhook *w = userp;
+	ev_timer_stop(w->loop, &w->curl_timer);
+	if (timeout_ms >= 0 && !w->freeing) {
+		ev_timer_set(&w->curl_timer, (double)timeout_ms / 1000.0, 0.);
+		ev_timer_start(w->loop, &w->curl_timer);
+	}
+	return 0;
+}
+
+/* --- leasing ------------------------------------------------------------------------- */
+
+static void queue_push(struct webhook *w, struct wh_req *r)
+{
+	r->state = REQ_QUEUED;
+	r->next = NULL;
+	if (w->q_tail)
+		w->q_tail->next = r;
+	else
+		w->q_head = r;
+	w->q_tail = r;
+	w->q_len++;
+}
+
+static struct wh_req *queue_pop(struct webhook *w)
+{
+	struct wh_req *r = w->q_head;
+	if (!r)
+		return NULL;
+	w->q_head = r->next;
+	if (!w->q_head)
+		w->q_tail = NULL;
+	w->q_len--;
+	r->next = NULL;
+	return r;
+}
+
+struct row_ref { long long id; int row; };
+
+static int by_id(const void *a, const void *b)
+{
+	const struct row_ref *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Rows [from, to) of the lease result (one account + url) become one batch. */
+static struct wh_req *batch_from_rows(struct webhook *w, PGresult *res, int from, int to)
+{
+	size_t n = (size_t)(to - from);
+	struct wh_req *r = calloc(1, sizeof(*r));
+	struct row_ref *refs = calloc(n, sizeof(*refs));
+	const char **payloads = calloc(n, sizeof(*payloads));
+	if (!r || !refs || !payloads)
+		goto fail;
+	r->w = w;
+	r->n = n;
+	r->account_id = strtoll(PQgetvalue(res, from, 1), NULL, 10);
+	r->url = strdup(PQgetvalue(res, from, 2));
+	if (!PQgetisnull(res, from, 6))
+		r->secret = strdup(PQgetvalue(res, from, 6));
+	r->ids = calloc(n, sizeof(*r->ids));
+	if (!r->url || !r->ids || (!PQgetisnull(res, from, 6) && !r->secret))
+		goto fail;
+	for (int i = from; i < to; i++) {
+		refs[i - from] = (struct row_ref){ strtoll(PQgetvalue(res, i, 0), NULL, 10), i };
+		int a = (int)strtol(PQgetvalue(res, i, 5), NULL, 10);
+		if (a > r->attempts)
+			r->attempts = a;
+	}
+	qsort(refs, n, sizeof(*refs), by_id);
+	for (size_t i = 0; i < n; i++) {
+		r->ids[i] = refs[i].id;
+		payloads[i] = PQgetvalue(res, refs[i].row, 4);
+	}
+	r->body = webhook_body(payloads, n, &r->body_len);
+	if (!r->body)
+		goto fail;
+	free(refs);
+	free(payloads);
+	return r;
+fail:
+	free(refs);
+	free(payloads);
+	req_free(r);
+	return NULL;
+}
+
+static int same_target(PGresult *res, int a, int b)
+{
+	return strcmp(PQgetvalue(res, a, 1), PQgetvalue(res, b, 1)) == 0 &&
+	       strcmp(PQgetvalue(res, a, 2), PQgetvalue(res, b, 2)) == 0;
+}
+
+static int same_recipient(PGresult *res, int a, int b)
+{
+	return same_target(res, a, b) && strcmp(PQgetvalue(res, a, 3), PQgetvalue(res, b, 3)) == 0;
+}
+
+static void hand_back(struct webhook *w, struct wh_req *r)
+{
+	r->p_err[0] = '\0';
+	req_write(r, &stmt_give_back);
+}
+
+static void lease_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct webhook *w = job->arg;
+	w->lease_in_flight = 0;
+	if (err != STORE_OK) {
+		if (err == STORE_SQL_ERROR)
+			log_error("webhook", "ev=lease_failed err=\"%s\"", msg);
+		return;
+	}
+	PGresult *res = job->res;
+	int rows = PQntuples(res);
+	size_t max = w->cfg->webhook_batch_max;
+	/* rows come by account, url, recipient, id: whole recipient runs, at most batch_max per POST */
+	int i = 0;
+	while (i < rows) {
+		int j = i;
+		while (j < rows && same_target(res, i, j)) {
+			int k = j;
+			while (k < rows && same_recipient(res, j, k))
+				k++;
+			if (j > i && (size_t)(k - i) > max)
+				break;
+			j = k;
+		}
+		struct wh_req *r = batch_from_rows(w, res, i, j);
+		if (r)
+			queue_push(w, r);
+		else
+			log_error("webhook", "ev=batch_dropped why=\"out of memory\" events=%d", j - i);
+		i = j;
+	}
+	if (rows > 0)
+		log_debug("webhook", "ev=leased events=%d batches=%zu deferred=%s", rows, w->q_len,
+			  PQgetvalue(res, 0, 7));
+	w->lease_again = rows > 0;   /* maybe more is due; else wait for the poll */
+	if (w->stopping || w->freeing) {
+		struct wh_req *r;
+		while ((r = queue_pop(w)))
+			hand_back(w, r);
+		return;
+	}
+	pump(w);
+}
+
+static void lease(struct webhook *w, size_t slots)
+{
+	size_t scan = slots * w->cfg->webhook_batch_max;
+	if (scan > SCAN_MAX)
+		scan = SCAN_MAX;
+	snprintf(w->p_scan, sizeof(w->p_scan), "%zu", scan);
+	snprintf(w->p_batch, sizeof(w->p_batch), "%zu", w->cfg->webhook_batch_max);
+	/* long enough for a queued batch to wait for its slot and then time out */
+	snprintf(w->p_lease, sizeof(w->p_lease), "%.3f", w->cfg->webhook_timeout * 3 + 30);
+	w->lease_params[0] = w->node;
+	w->lease_params[1] = w->p_scan;
+	w->lease_params[2] = w->p_lease;
+	w->lease_params[3] = w->p_batch;
+	w->lease_in_flight = 1;
+	w->lease_again = 0;
+	w->lease_job = (struct store_job){ .stmt = &stmt_lease, .nparams = 4, .params = w->lease_params,
+					   .done = lease_done, .arg = w };
+	store_submit(w->store, &w->lease_job);
+}
+
+/* Starts queued batches while there are slots; leases more when the queue is empty. */
+static void pump(struct webhook *w)
+{
+	size_t max = w->cfg->webhook_concurrency;
+	while (!w->stopping && w->n_posting < max && w->q_head) {
+		struct wh_req *r = queue_pop(w);
+		if (req_post(w, r) < 0) {
+			log_error("webhook", "ev=post_not_started account=%lld delivery=%lld-%lld",
+				  r->account_id, r->ids[0], r->ids[r->n - 1]);
+			hand_back(w, r);
+		}
+	}
+	if (w->stopping || !w->started || w->lease_in_flight || w->q_head || w->n_posting >= max ||
+	    !store_is_up(w->store))
+		return;
+	if (w->lease_again)
+		lease(w, max - w->n_posting);
+}
+
+static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop; (void)revents;
+	struct webhook *w = t->data;
+	w->lease_again = 1;
+	pump(w);
+}
+
+static void stats_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct webhook *w = job->arg;
+	w->stats_in_flight = 0;
+	if (err == STORE_SQL_ERROR)
+		log_error("webhook", "ev=backlog_failed err=\"%s\"", msg);
+	else if (err == STORE_OK && PQntuples(job->res) == 1)
+		w->backlog = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
+}
+
+static void stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop; (void)revents;
+	struct webhook *w = t->data;
+	if (w->stats_in_flight || !store_is_up(w->store))
+		return;
+	w->stats_in_flight = 1;
+	w->stats_job = (struct store_job){ .stmt = &stmt_backlog, .done = stats_done, .arg = w };
+	store_submit(w->store, &w->stats_job);
+}
+
+/* --- public ---------------------------------------------------------------------------- */
+
+struct webhook *webhook_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
+			    const char *node)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return NULL;
+	struct webhook *w = calloc(1, sizeof(*w));
+	if (!w) {
+		curl_global_cleanup();
+		return NULL;
+	}
+	w->loop = loop;
+	w->store = store;
+	w->cfg = cfg;
+	snprintf(w->node, sizeof(w->node), "%s", node);
+	w->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)getpid() ^ 0x9e3779b97f4a7c15ull;
+	w->lease_again = 1;
+	w->multi = curl_multi_init();
+	if (!w->multi) {
+		webhook_free(w);
+		return NULL;
+	}
+	curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+	curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+	curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->webhook_concurrency);
+	ev_init(&w->curl_timer, curl_timer_cb);
+	w->curl_timer.data = w;
+	ev_timer_init(&w->poll, poll_cb, POLL_INTERVAL, POLL_INTERVAL);
+	w->poll.data = w;
+	ev_timer_init(&w->stats, stats_cb, 1.0, STATS_INTERVAL);
+	w->stats.data = w;
+	return w;
+}
+
+void webhook_start(struct webhook *w)
+{
+	w->started = 1;
+	ev_timer_start(w->loop, &w->poll);
+	ev_timer_start(w->loop, &w->stats);
+}
+
+void webhook_kick(struct webhook *w)
+{
+	if (!w)
+		return;
+	w->lease_again = 1;
+	pump(w);
+}
+
+void webhook_stop(struct webhook *w)
+{
+	if (!w || w->stopping)
+		return;
+	w->stopping = 1;
+	ev_timer_stop(w->loop, &w->poll);
+	ev_timer_stop(w->loop, &w->stats);
+	struct wh_req *r;
+	size_t n = 0;
+	while ((r = queue_pop(w))) {
+		hand_back(w, r);
+		n++;
+	}
+	log_info("webhook", "ev=stopping posting=%zu handed_back=%zu", w->n_posting, n);
+}
+
+int webhook_busy(const struct webhook *w)
+{
+	return w && (w->n_posting > 0 || w->q_head || w->n_writing > 0 || w->lease_in_flight);
+}
+
+size_t webhook_metrics(void *arg, char *buf, size_t cap)
+{
+	struct webhook *w = arg;
+	if (!w)
+		return 0;
+	int n = snprintf(buf, cap,
+			 "# TYPE pushgate_webhook_delivered counter\npushgate_webhook_delivered %llu\n"
+			 "# TYPE pushgate_webhook_delivered_posts counter\npushgate_webhook_delivered_posts %llu\n"
+			 "# TYPE pushgate_webhook_failed counter\npushgate_webhook_failed %llu\n"
+			 "# TYPE pushgate_webhook_failed_posts counter\npushgate_webhook_failed_posts %llu\n"
+			 "# TYPE pushgate_webhook_given_up counter\npushgate_webhook_given_up %llu\n"
+			 "# TYPE pushgate_webhook_in_flight gauge\npushgate_webhook_in_flight %zu\n"
+			 "# TYPE pushgate_webhook_in_flight_events gauge\npushgate_webhook_in_flight_events %zu\n"
+			 "# TYPE pushgate_webhook_backlog gauge\npushgate_webhook_backlog %lld\n",
+			 w->c.delivered, w->c.delivered_posts, w->c.failed, w->c.failed_posts, w->c.given_up,
+			 w->n_posting, w->events_posting, w->backlog);
+	if (n < 0)
+		return 0;
+	return (size_t)n < cap ? (size_t)n : cap;
+}
+
+void webhook_free(struct webhook *w)
+{
+	if (!w)
+		return;
+	w->freeing = w->stopping = 1;
+	ev_timer_stop(w->loop, &w->poll);
+	ev_timer_stop(w->loop, &w->stats);
+	ev_timer_stop(w->loop, &w->curl_timer);
+	struct wh_req *r;
+	while ((r = queue_pop(w)))
+		req_free(r);
+	while ((r = w->posting)) {
+		posting_unlink(w, r);
+		req_free(r);   /* its lease runs out and the rows return */
+	}
+	if (w->multi)
+		curl_multi_cleanup(w->multi);
+	w->multi = NULL;
+	while (w->socks)
+		sock_drop(w, w->socks);
+	free(w);
+	curl_global_cleanup();
+}
