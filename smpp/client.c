@@ -19,6 +19,7 @@
 
 #include "dlr.h"
 #include "log.h"
+#include "pgarr.h"
 #include "router.h"
 #include "session.h"
 #include "text.h"
@@ -107,6 +108,7 @@ struct resp_item {
 	char      outcome[8];           /* ok | perm | temp | retry | unknown */
 	int       status;
 	int       parts;
+	unsigned  n_rparts;             /* its accepted parts, next in the rparts list */
 	char      smsc_id[DLR_ID_MAX];  /* first part accepted now, "" when none */
 	char      detail[128];
 };
@@ -214,59 +216,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
 	return 0;
 }
 
-/* PostgreSQL array literals. */
-struct sbuf { char *p; size_t len, cap; int oom; };
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom || grow((void **)&b->p, &b->cap, b->len + n + 1, 1) < 0) {
-		b->oom = 1;
-		return;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_sep(struct sbuf *b, size_t i) { sb_put(b, i ? "," : "{", 1); }
-
-static void sb_text(struct sbuf *b, size_t i, const char *s)
-{
-	sb_sep(b, i);
-	if (!s) {
-		sb_put(b, "NULL", 4);
-		return;
-	}
-	sb_put(b, "\"", 1);
-	for (const char *q = s; *q; q++) {
-		if (*q == '"' || *q == '\\')
-			sb_put(b, "\\", 1);
-		sb_put(b, q, 1);
-	}
-	sb_put(b, "\"", 1);
-}
-
-static void sb_num(struct sbuf *b, size_t i, long long v, int is_null)
-{
-	char num[32];
-	sb_sep(b, i);
-	int n = is_null ? snprintf(num, sizeof(num), "NULL") : snprintf(num, sizeof(num), "%lld", v);
-	sb_put(b, num, (size_t)n);
-}
-
-static char *sb_done(struct sbuf *b, size_t n, int *oom)
-{
-	if (n == 0)
-		sb_put(b, "{", 1);
-	sb_put(b, "}", 1);
-	if (b->oom) {
-		*oom = 1;
-		free(b->p);
-		return NULL;
-	}
-	return b->p;
-}
-
 static void batch_reset(struct batch *bt)
 {
 	for (int i = 0; i < 16; i++) {
@@ -316,6 +265,7 @@ static void sms_finish(struct sms *sms)
 			if (!r->smsc_id[0])
 				util_strlcpy(r->smsc_id, p->smsc_id, sizeof(r->smsc_id));
 			struct resp_part *rp = &e->rparts[e->n_rparts++];
+			r->n_rparts++;
 			rp->id = sms->id;
 			rp->no = p->no;
 			util_strlcpy(rp->smsc_id, p->smsc_id, sizeof(rp->smsc_id));
@@ -503,38 +453,31 @@ static void resp_send(struct smpp_client *e)
 	if (bt->in_flight || e->n_resp == 0)
 		return;
 	size_t n = e->n_resp < BATCH_MAX ? e->n_resp : BATCH_MAX;
-	/* the parts of those n recipients: rparts are in recipient order */
+	/* the parts of those n recipients come first in rparts, in the same order */
 	size_t np = 0;
-	while (np < e->n_rparts && np < e->n_rparts) {
-		size_t k;
-		for (k = 0; k < n; k++)
-			if (e->resp[k].id == e->rparts[np].id)
-				break;
-		if (k == n)
-			break;
-		np++;
-	}
-	struct sbuf b[10] = {{0}};
+	for (size_t i = 0; i < n; i++)
+		np += e->resp[i].n_rparts;
+	struct pgarr b[10] = {{0}};
 	for (size_t i = 0; i < n; i++) {
 		struct resp_item *r = &e->resp[i];
-		sb_num(&b[0], i, r->id, 0);
-		sb_text(&b[1], i, r->outcome);
-		sb_num(&b[2], i, r->status, 0);
-		sb_text(&b[3], i, r->detail);
-		sb_num(&b[4], i, r->parts, 0);
-		sb_text(&b[5], i, r->smsc_id[0] ? r->smsc_id : NULL);
+		pgarr_num(&b[0], r->id, 0);
+		pgarr_text(&b[1], r->outcome);
+		pgarr_num(&b[2], r->status, 0);
+		pgarr_text(&b[3], r->detail);
+		pgarr_num(&b[4], r->parts, 0);
+		pgarr_text(&b[5], r->smsc_id[0] ? r->smsc_id : NULL);
 	}
 	for (size_t i = 0; i < np; i++) {
 		struct resp_part *p = &e->rparts[i];
-		sb_num(&b[6], i, p->id, 0);
-		sb_num(&b[7], i, p->no, 0);
-		sb_text(&b[8], i, p->smsc_id);
-		sb_text(&b[9], i, p->route);
+		pgarr_num(&b[6], p->id, 0);
+		pgarr_num(&b[7], p->no, 0);
+		pgarr_text(&b[8], p->smsc_id);
+		pgarr_text(&b[9], p->route);
 	}
 	int oom = 0;
 	char *lit[10];
 	for (int i = 0; i < 10; i++)
-		lit[i] = sb_done(&b[i], i < 6 ? n : np, &oom);
+		oom |= !(lit[i] = pgarr_take(&b[i]));
 	if (oom) {
 		for (int i = 0; i < 10; i++)
 			free(lit[i]);
@@ -589,22 +532,28 @@ static void rcpt_done(struct store_job *job, enum store_error err, const char *m
 static void rcpt_send(struct smpp_client *e)
 {
 	struct batch *bt = &e->rcpt_batch;
-	if (bt->in_flight || e->n_rcpt == 0)
+	/*
+	 * A receipt usually follows its submit_sm_resp by milliseconds.  Sending
+	 * receipts only once every response received so far is in the store's
+	 * queue means the receipt statement runs after the response statement
+	 * (one connection, FIFO): it finds the SMSC id instead of parking.
+	 */
+	if (bt->in_flight || e->n_rcpt == 0 || e->n_resp > 0)
 		return;
 	size_t n = e->n_rcpt < BATCH_MAX ? e->n_rcpt : BATCH_MAX;
-	struct sbuf b[5] = {{0}};
+	struct pgarr b[5] = {{0}};
 	for (size_t i = 0; i < n; i++) {
 		struct rcpt_item *r = &e->rcpt[i];
-		sb_text(&b[0], i, r->route);
-		sb_text(&b[1], i, r->smsc_id);
-		sb_text(&b[2], i, r->state[0] ? r->state : NULL);
-		sb_num(&b[3], i, r->err, r->err < 0);
-		sb_text(&b[4], i, r->detail);
+		pgarr_text(&b[0], r->route);
+		pgarr_text(&b[1], r->smsc_id);
+		pgarr_text(&b[2], r->state[0] ? r->state : NULL);
+		pgarr_num(&b[3], r->err, r->err < 0);
+		pgarr_text(&b[4], r->detail);
 	}
 	int oom = 0;
 	char *lit[5];
 	for (int i = 0; i < 5; i++)
-		lit[i] = sb_done(&b[i], n, &oom);
+		oom |= !(lit[i] = pgarr_take(&b[i]));
 	struct rcpt_item *sending = oom ? NULL : malloc(n * sizeof(*sending));
 	if (!sending) {
 		for (int i = 0; i < 5; i++)
@@ -902,16 +851,22 @@ static void route_lease(struct route_rt *rt)
 	unsigned free_slots = tx_free(rt, &bound);
 	if (!bound || free_slots <= rt->q_len)
 		return;
-	size_t limit = free_slots - rt->q_len;
+	size_t limit = free_slots - rt->q_len, cap = 1000;
 	if (rt->cfg->tps > 0) {
 		size_t per_sec = (size_t)(rt->rate > 1 ? rt->rate : 1);
 		if (rt->q_len >= per_sec / 2 + 1)
 			return;   /* half a second of work is waiting already */
-		if (limit > per_sec)
-			limit = per_sec;
+		if (cap > per_sec)
+			cap = per_sec;
 	}
-	if (limit > 1000)
-		limit = 1000;
+	if (limit > cap)
+		limit = cap;
+	/* lease in chunks of a quarter of the windows: one row per freed slot costs a statement per submit */
+	size_t chunk = (size_t)bound * rt->cfg->window / 4;
+	if (chunk > cap)
+		chunk = cap;
+	if (limit < chunk && limit < free_slots)
+		return;
 	/* this route, and every route failing over to it while all its transmitters are down */
 	char *w = rt->p_routes;
 	w += sprintf(w, "{%s", rt->cfg->name);
@@ -1069,7 +1024,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct smpp_client *e = w->data;
 	struct batch *bt = &e->stats_batch;
 	int log_now = (e->stats_rounds++ % 12) == 0;
-	struct sbuf b[15] = {{0}};
+	struct pgarr b[15] = {{0}};
 	size_t n = 0;
 	for (size_t i = 0; i < e->n_routes; i++) {
 		struct route_rt *rt = &e->routes[i];
@@ -1078,16 +1033,16 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			unsigned window = rt->cfg->window;
 			unsigned used = smpp_session_state(s->s) == SESS_BOUND ? window - smpp_session_window_free(s->s) : 0;
 			const char *st = smpp_session_state_name(smpp_session_state(s->s));
-			sb_text(&b[0], n, rt->cfg->name);
-			sb_text(&b[1], n, s->name);
-			sb_text(&b[2], n, st);
-			sb_num(&b[3], n, used, 0);
-			sb_num(&b[4], n, window, 0);
+			pgarr_text(&b[0], rt->cfg->name);
+			pgarr_text(&b[1], s->name);
+			pgarr_text(&b[2], st);
+			pgarr_num(&b[3], used, 0);
+			pgarr_num(&b[4], window, 0);
 			const uint64_t v[10] = { s->c.submits, s->c.resp_ok, s->c.resp_temp, s->c.resp_perm, s->c.timeouts,
 						 s->c.receipts, s->c.receipts_delivered, s->c.receipts_failed,
 						 s->c.throttled, s->c.reconnects };
 			for (int j = 0; j < 10; j++)
-				sb_num(&b[5 + j], n, (long long)v[j], 0);
+				pgarr_num(&b[5 + j], (long long)v[j], 0);
 			if (log_now)
 				log_info("smpp", "route=%s bind=%s ev=stats state=%s window=%u/%u submits=%llu resp_ok=%llu "
 					 "resp_temp=%llu resp_perm=%llu timeouts=%llu receipts=%llu throttled=%llu reconnects=%llu",
@@ -1100,7 +1055,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	int oom = 0;
 	char *lit[15];
 	for (int i = 0; i < 15; i++)
-		lit[i] = sb_done(&b[i], n, &oom);
+		oom |= !(lit[i] = pgarr_take(&b[i]));
 	if (oom || bt->in_flight || !store_is_up(e->store)) {
 		for (int i = 0; i < 15; i++)
 			free(lit[i]);

@@ -183,7 +183,7 @@ int main(int argc, char **argv)
 		return 1;
 
 	srv.loop = ev_default_loop(EVFLAG_AUTO);
-	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 30.0 };
+	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
 	srv.store = store_new(srv.loop, &sc);
 	srv.smpp = srv.store ? smpp_client_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;

@@ -207,32 +207,35 @@ const struct store_stmt router_stmt_sms_resp = {
  * receipts (state NULL) only leave an event.
  */
 #define RECEIPT_APPLY(DETAIL_SUFFIX) \
-	" pu AS ("                                                                               \
+	" pu AS MATERIALIZED ("                                                                  \
 	"  UPDATE sms_parts sp SET state = m.state,"                                              \
 	"    error_code = CASE WHEN m.state = 'SMS_DELIVERED' THEN NULL ELSE m.err END, updated_at = now()" \
 	"  FROM m WHERE sp.recipient_id = m.recipient_id AND sp.part_no = m.part_no"             \
 	"    AND m.state IS NOT NULL AND sp.state = 'SMS_ACCEPTED'"                               \
 	"  RETURNING sp.recipient_id, sp.part_no, sp.state, sp.error_code),"                      \
-	" np AS ("                                                                                \
+	" np AS MATERIALIZED ("                                                                   \
 	"  SELECT recipient_id, part_no, state, error_code FROM pu"                               \
 	"  UNION ALL"                                                                             \
 	"  SELECT sp.recipient_id, sp.part_no, sp.state, sp.error_code FROM sms_parts sp"        \
-	"  WHERE sp.recipient_id IN (SELECT recipient_id FROM pu)"                                \
+	"  WHERE sp.recipient_id = ANY (ARRAY(SELECT recipient_id FROM pu))"                      \
 	"    AND NOT EXISTS (SELECT 1 FROM pu WHERE pu.recipient_id = sp.recipient_id AND pu.part_no = sp.part_no)),"  \
-	" agg AS ("                                                                               \
+	" agg AS MATERIALIZED ("                                                                  \
 	"  SELECT recipient_id, count(*) AS n,"                                                   \
 	"    count(*) FILTER (WHERE state = 'SMS_DELIVERED') AS dl,"                              \
 	"    count(*) FILTER (WHERE state = 'SMS_FAILED') AS fl,"                                 \
 	"    count(*) FILTER (WHERE state = 'SMS_EXPIRED') AS ex,"                                \
 	"    max(error_code) FILTER (WHERE state <> 'SMS_DELIVERED') AS err"                      \
 	"  FROM np GROUP BY recipient_id),"                                                       \
+	" fin AS MATERIALIZED ("                                                                  \
+	"  SELECT array_agg(recipient_id) AS ids, array_agg(CASE WHEN fl > 0 THEN 'SMS_FAILED'"   \
+	"      WHEN ex > 0 THEN 'SMS_EXPIRED' ELSE 'SMS_DELIVERED' END) AS states,"               \
+	"    array_agg(CASE WHEN fl + ex > 0 THEN err END) AS errs, array_agg(n) AS ns"            \
+	"  FROM agg WHERE dl + fl + ex = n),"                                                      \
 	" u AS ("                                                                                 \
-	"  UPDATE recipients x SET state = CASE WHEN agg.fl > 0 THEN 'SMS_FAILED'"               \
-	"      WHEN agg.ex > 0 THEN 'SMS_EXPIRED' ELSE 'SMS_DELIVERED' END,"                       \
-	"    error_code = CASE WHEN agg.fl + agg.ex > 0 THEN agg.err END,"                        \
+	"  UPDATE recipients x SET state = v.state, error_code = v.err,"                          \
 	"    final_at = now(), updated_at = now()"                                                \
-	"  FROM agg WHERE x.id = agg.recipient_id AND x.state = 'SMS_ACCEPTED'"                  \
-	"    AND agg.dl + agg.fl + agg.ex = agg.n AND agg.n >= coalesce(x.parts, 1)"             \
+	"  FROM fin, unnest(fin.ids, fin.states, fin.errs, fin.ns) AS v(id, state, err, n)"       \
+	"  WHERE x.id = v.id AND x.state = 'SMS_ACCEPTED' AND v.n >= coalesce(x.parts, 1)"       \
 	"  RETURNING x.id, x.message_id, x.account_id, x.state, x.route, x.smsc_id, x.error_code)," \
 	" ev AS ("                                                                                \
 	"  INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, smsc_id, error_code, detail)" \
