@@ -66,7 +66,22 @@ struct store {
 	void           *on_up_arg;
 	void          (*on_notify)(void *arg, const char *channel, const char *payload);
 	void           *on_notify_arg;
+	struct store_job setup_job;        /* first statement of every connection */
 };
+
+/*
+ * Session settings sent first on every connection.  JIT compiles plans
+ * whose estimated cost is high (a lease over a big queue): hundreds of
+ * milliseconds spent on statements that run in a few: never worth it here.
+ */
+static const struct store_stmt stmt_setup = { "setup", "SET jit = off", 0, 1 };
+
+static void setup_done(struct store_job *job, enum store_error e, const char *err)
+{
+	(void)job;
+	if (e == STORE_SQL_ERROR)
+		log_warn("store", "ev=setup_failed err=\"%s\"", err ? err : "");
+}
 
 /* Hands every notification libpq has read to the owner. */
 static void st_notifies(struct store *st)
@@ -216,6 +231,9 @@ static void st_connected(struct store *st)
 	}
 	st->n_prepared = 0;
 	st->backoff = st->reconnect_interval;
+	st->setup_job = (struct store_job){ .stmt = &stmt_setup, .done = setup_done, .arg = st, .retry = 0 };
+	st->setup_job.next = NULL;
+	queue_push_front_chain(st, &st->setup_job, &st->setup_job, 1);
 	st_enter(st, ST_READY);
 	st_watch(st, EV_READ);
 	log_info("store", "ev=connected server_version=%d", PQserverVersion(st->conn));
