@@ -36,7 +36,8 @@ struct server {
 	struct ev_loop     *loop;
 	struct config       cfg;
 	char                node[96];
-	struct store       *store;
+	struct store       *store;        /* API, push channel, devices */
+	struct store       *engine_store; /* the SMPP engine: its own connection, its own backend core */
 	struct api         *api;
 	struct http_server *http;
 	struct smpp_client *smpp;
@@ -91,9 +92,14 @@ static void on_store_up(void *arg)
 	struct server *srv = arg;
 	if (srv->push)
 		push_on_store_up(srv->push);
+	webhook_kick(srv->webhook);
+}
+
+static void on_engine_store_up(void *arg)
+{
+	struct server *srv = arg;
 	if (srv->smpp)
 		smpp_client_kick(srv->smpp);
-	webhook_kick(srv->webhook);
 }
 
 /* /metrics: the SMPP counters, then the webhook ones (api.h has one slot for both) */
@@ -114,8 +120,8 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)revents;
 	struct server *srv = w->data;
-	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 || push_open(srv->push) > 0 ||
-		   webhook_busy(srv->webhook);
+	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 ||
+		   store_pending(srv->engine_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook);
 	if (busy && ev_now(loop) < srv->drain_deadline)
 		return;
 	if (busy)
@@ -185,7 +191,8 @@ int main(int argc, char **argv)
 	srv.loop = ev_default_loop(EVFLAG_AUTO);
 	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
 	srv.store = store_new(srv.loop, &sc);
-	srv.smpp = srv.store ? smpp_client_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
+	srv.engine_store = store_new(srv.loop, &sc);
+	srv.smpp = srv.store && srv.engine_store ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
 	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
 	srv.devices = srv.push ? devices_new(srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
@@ -208,7 +215,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	store_on_up(srv.store, on_store_up, &srv);
+	store_on_up(srv.engine_store, on_engine_store_up, &srv);
 	store_start(srv.store);
+	store_start(srv.engine_store);
 	smpp_client_start(srv.smpp);
 	webhook_start(srv.webhook);
 
@@ -229,7 +238,8 @@ int main(int argc, char **argv)
 	}
 	ev_run(srv.loop, 0);
 
-	/* store first: its last callbacks still find the API and the client alive */
+	/* stores first: their last callbacks still find the API and the client alive */
+	store_free(srv.engine_store);
 	store_free(srv.store);
 	smpp_client_free(srv.smpp);
 	http_server_free(srv.http);
