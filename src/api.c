@@ -16,7 +16,9 @@
 
 #include <jansson.h>
 
+#include "batches.h"
 #include "devices.h"
+#include "kannel.h"
 #include "keys.h"
 #include "log.h"
 #include "pgarr.h"
@@ -418,6 +420,83 @@ static int authenticate(struct pending *p)
 				     .done = auth_done, .arg = p };
 	store_submit(p->api->d.store, &p->job);
 	return 1;
+}
+
+/* api_auth: the same key cache and statement for the other entry points. */
+struct auth_req {
+	struct store_job     job;
+	struct api          *api;
+	struct http_request *req;
+	api_auth_fn          fn;
+	void                *arg;
+	unsigned char        hash[KEYS_HASH_LEN];
+	char                 hash_text[2 + 2 * KEYS_HASH_LEN + 1];
+	const char          *params[1];
+};
+
+static void api_auth_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct auth_req *a = job->arg;
+	long long id = 0;
+	int op = 0;
+	if (e == STORE_UNAVAILABLE) {
+		api_respond_error(a->req, 503, "unavailable", NULL, "database unavailable, retry later");
+	} else if (e != STORE_OK) {
+		log_error("api", "ev=store_error path=%s err=\"%s\"", a->req->path, err ? err : "");
+		api_respond_error(a->req, 500, "internal", NULL, "internal error");
+	} else if (PQntuples(job->res) != 1) {
+		api_respond_error(a->req, 401, "unauthorized", NULL, "unknown API key");
+	} else {
+		id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
+		op = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
+		cache_store(a->api, a->hash, id, op);
+	}
+	a->fn(a->arg, id, op);
+	free(a);
+}
+
+void api_auth(struct api *api, struct http_request *req, const char *key, api_auth_fn fn, void *arg)
+{
+	if (!key) {
+		const char *h = http_header(req, "Authorization");
+		key = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+		while (key && *key == ' ')
+			key++;
+	}
+	size_t klen = key ? strlen(key) : 0;
+	if (klen == 0 || klen > 256) {
+		api_respond_error(req, 401, "unauthorized", NULL, key ? "unknown API key" : "missing API key");
+		fn(arg, 0, 0);
+		return;
+	}
+	struct auth_req *a = calloc(1, sizeof(*a));
+	if (!a) {
+		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		fn(arg, 0, 0);
+		return;
+	}
+	keys_hash(key, klen, a->hash);
+	int op = 0;
+	long long id = cache_lookup(api, a->hash, &op);
+	if (id > 0) {
+		free(a);
+		fn(arg, id, op);
+		return;
+	}
+	a->api = api;
+	a->req = req;
+	a->fn = fn;
+	a->arg = arg;
+	keys_hash_bytea(key, klen, a->hash_text, sizeof(a->hash_text));
+	a->params[0] = a->hash_text;
+	a->job = (struct store_job){ .stmt = &router_stmt_auth, .nparams = 1, .params = a->params,
+				     .done = api_auth_done, .arg = a };
+	store_submit(api->d.store, &a->job);
+}
+
+const struct api_deps *api_deps_of(const struct api *api)
+{
+	return &api->d;
 }
 
 /* --- POST /v1/messages --------------------------------------------------------- */
@@ -846,6 +925,16 @@ void api_handle(struct http_request *req, void *arg)
 			return;
 		}
 		serve_static(api, req, path[1] ? path + 5 : "index.html");
+		return;
+	}
+
+	if (strcmp(path, "/cgi-bin/sendsms") == 0) {
+		kannel_sendsms(api, req);
+		return;
+	}
+
+	if (strcmp(path, "/v1/batches") == 0 || strncmp(path, "/v1/batches/", 12) == 0) {
+		batches_handle(api, req);
 		return;
 	}
 

@@ -52,6 +52,19 @@ void api_respond_error(struct http_request *req, int status, const char *code, c
 		       const char *message);
 
 /*
+ * Authentication for other entry points (campaigns, Kannel's sendsms):
+ * resolves an API key (key NULL: the request's "Authorization: Bearer"),
+ * cached for a minute.  fn gets account_id > 0 and the operator flag; or 0
+ * when the request was already answered (401, 503, 500): then only clean up.
+ * fn may run before api_auth returns.
+ */
+typedef void (*api_auth_fn)(void *arg, long long account_id, int operator);
+void api_auth(struct api *api, struct http_request *req, const char *key, api_auth_fn fn, void *arg);
+
+/* What the API was built with (store, config, ...). */
+const struct api_deps *api_deps_of(const struct api *api);
+
+/*
  * Validation of POST /v1/messages, separate for unit tests.  Fills the
  * fields and returns 0, or -1 with the offending field name and a message.
  * `to` is deduplicated (first occurrence kept) and '+' stripped.
