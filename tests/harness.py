@@ -188,6 +188,40 @@ class Env:
         self.teardown()
         os._exit(128 + signum)
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer")
+
+    def stop_and_check_logs(self):
+        """Stops pushgated and smsc-sim (SIGTERM) and lists what went wrong:
+        a non-zero exit, or a sanitizer report in any log under the temp dir."""
+        problems = []
+        for name, proc in (("pushgated", self.pushgated), ("smsc-sim", self.smsc)):
+            if proc is None:
+                continue
+            running = proc.poll() is None
+            _stop_process(proc)
+            if running and proc.returncode not in (0, None):
+                problems.append(f"{name} exited with status {proc.returncode} on SIGTERM")
+        if self.tmp and os.path.isdir(self.tmp):
+            for root, _, files in os.walk(self.tmp):
+                if os.path.basename(root) == "pg" or "/pg/" in root:
+                    continue
+                for f in files:
+                    if not f.endswith((".log", ".stderr", ".stdout")):
+                        continue
+                    path = os.path.join(root, f)
+                    try:
+                        with open(path, encoding="utf-8", errors="replace") as fh:
+                            text = fh.read()
+                    except OSError:
+                        continue
+                    for mark in self.SANITIZER_MARKS:
+                        if mark in text:
+                            at = text.index(mark)
+                            problems.append(f"{f}: {text[max(0, at - 200):at + 1500]}")
+                            break
+        return problems
+
     def teardown(self):
         if self._torn_down:
             return
@@ -577,7 +611,9 @@ class TAP:
         return fn
 
     def run(self, **env_kwargs):
-        print(f"1..{len(self.cases)}", flush=True)
+        # one more case than registered: the daemons stopped cleanly, and
+        # their logs hold no sanitizer report (ASan/UBSan builds)
+        print(f"1..{len(self.cases) + 1}", flush=True)
         env = Env(**env_kwargs)
         try:
             try:
@@ -600,6 +636,14 @@ class TAP:
                     _diag(env.diagnostics())
                 else:
                     print(f"ok {i} - {name}", flush=True)
+            i = len(self.cases) + 1
+            problems = env.stop_and_check_logs()
+            if problems:
+                env.failed = True
+                print(f"not ok {i} - daemons stop cleanly and their logs are sanitizer-clean", flush=True)
+                _diag("\n".join(problems))
+            else:
+                print(f"ok {i} - daemons stop cleanly and their logs are sanitizer-clean", flush=True)
         finally:
             env.teardown()
             sys.stdout.flush()
