@@ -49,6 +49,7 @@ struct wh_req {
 	char             *body;
 	size_t            body_len;
 	long long        *ids;           /* outbox ids, increasing */
+	long long        *rids;          /* their recipients */
 	size_t            n;
 	int               attempts;      /* most attempts of any row before this one */
 	CURL             *easy;
@@ -58,7 +59,7 @@ struct wh_req {
 	/* the outcome's write */
 	struct store_job  job;
 	const char       *params[5];
-	char             *p_ids;
+	char             *p_ids, *p_rids;
 	char              p_err[ERR_MAX + 1];
 	char              p_delay[32], p_max_age[32];
 };
@@ -94,6 +95,7 @@ struct webhook {
 	unsigned long long   rng;
 	/* lease */
 	int                  lease_in_flight, lease_again;
+	double               lease_sent;
 	struct store_job     lease_job;
 	const char          *lease_params[4];
 	char                 p_scan[16], p_lease[32], p_batch[16];
@@ -111,10 +113,12 @@ struct webhook {
 /*
  * $1 node, $2 rows to look at, $3 lease seconds, $4 most events of one
  * recipient per batch.  Looks at due rows (oldest first, skipping rows
- * other nodes hold); per (recipient, url) it leases the run that starts
- * at the recipient's earliest undelivered event and has no gap (a row
- * held elsewhere), and pushes the rows that wait behind an undelivered
- * earlier event back to when that one is due, so they stop being looked at.
+ * other nodes hold); per (recipient, url), when the first of them is the
+ * recipient's earliest undelivered event, it leases them (up to $4), or
+ * only that first one when an undelivered row it did not get lies between
+ * them (held elsewhere, or not due).  Rows that wait behind an earlier
+ * undelivered event are pushed back to when that one is due, so they stop
+ * being looked at.  Window functions only: no join between the CTEs.
  * A leased row is not due until its lease runs out (next_attempt_at).
  */
 static const struct store_stmt stmt_lease = {
@@ -123,18 +127,24 @@ static const struct store_stmt stmt_lease = {
 	"  SELECT o.id, o.recipient_id, o.url FROM webhook_outbox o"
 	"  WHERE " PENDING("o") " AND o.next_attempt_at <= now()"
 	"  ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE SKIP LOCKED),"
-	" g AS (SELECT recipient_id, url, min(id) AS first FROM c GROUP BY recipient_id, url),"
-	" gb AS ("
-	"  SELECT g.recipient_id, g.url,"
-	"   (SELECT b.next_attempt_at FROM webhook_outbox b WHERE b.recipient_id = g.recipient_id AND b.url = g.url"
-	"      AND b.id < g.first AND " PENDING("b") " ORDER BY b.id LIMIT 1) AS blocked_until,"
-	"   (SELECT min(b.id) FROM webhook_outbox b WHERE b.recipient_id = g.recipient_id AND b.url = g.url"
-	"      AND b.id > g.first AND " PENDING("b") " AND NOT EXISTS (SELECT 1 FROM c WHERE c.id = b.id)) AS gap"
-	"  FROM g),"
+	" w AS ("
+	"  SELECT c.id, c.recipient_id, c.url,"
+	"    row_number() OVER (PARTITION BY c.recipient_id, c.url ORDER BY c.id) AS n,"
+	"    count(*) OVER (PARTITION BY c.recipient_id, c.url) AS cnt,"
+	"    max(c.id) OVER (PARTITION BY c.recipient_id, c.url) AS last"
+	"  FROM c),"
+	" h AS ("
+	"  SELECT w.*,"
+	"   CASE WHEN w.n = 1 THEN (SELECT b.next_attempt_at FROM webhook_outbox b"
+	"     WHERE b.recipient_id = w.recipient_id AND b.url = w.url AND b.id < w.id AND " PENDING("b")
+	"     ORDER BY b.id LIMIT 1) END AS blocker,"
+	"   CASE WHEN w.n = 1 AND w.cnt > 1 THEN (SELECT count(*) FROM webhook_outbox b"
+	"     WHERE b.recipient_id = w.recipient_id AND b.url = w.url AND b.id > w.id AND b.id <= w.last"
+	"     AND " PENDING("b") ") <> w.cnt - 1 END AS gap"
+	"  FROM w),"
 	" k AS ("
-	"  SELECT c.id, gb.blocked_until, gb.gap,"
-	"    row_number() OVER (PARTITION BY c.recipient_id, c.url ORDER BY c.id) AS n"
-	"  FROM c JOIN gb ON gb.recipient_id = c.recipient_id AND gb.url = c.url),"
+	"  SELECT h.id, h.n, max(h.blocker) OVER p AS blocked_until, coalesce(bool_or(h.gap) OVER p, false) AS gapped"
+	"  FROM h WINDOW p AS (PARTITION BY h.recipient_id, h.url)),"
 	" d AS ("
 	"  UPDATE webhook_outbox o SET next_attempt_at = greatest(k.blocked_until, now() + interval '1 second')"
 	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NOT NULL RETURNING o.id),"
@@ -142,7 +152,7 @@ static const struct store_stmt stmt_lease = {
 	"  UPDATE webhook_outbox o SET lease_owner = $1,"
 	"    lease_until = now() + make_interval(secs => $3::float8),"
 	"    next_attempt_at = now() + make_interval(secs => $3::float8)"
-	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NULL AND (k.gap IS NULL OR k.id < k.gap) AND k.n <= $4"
+	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NULL AND k.n <= CASE WHEN k.gapped THEN 1 ELSE $4 END"
 	"  RETURNING o.id, o.account_id, o.url, o.recipient_id, o.payload, o.attempts)"
 	" SELECT l.id, l.account_id, l.url, l.recipient_id, l.payload::text, l.attempts, a.webhook_secret,"
 	"  (SELECT count(*) FROM d)"
@@ -153,7 +163,7 @@ static const struct store_stmt stmt_lease = {
 
 /*
  * $1 ids: delivered (whoever holds them now: the receiver has them).  The
- * rows that waited behind them become due now.
+ * rows that waited behind them ($2: their recipients) become due now.
  */
 static const struct store_stmt stmt_delivered = {
 	"webhook_delivered",
@@ -165,11 +175,12 @@ static const struct store_stmt stmt_delivered = {
 	" f AS ("
 	"  UPDATE webhook_outbox o SET next_attempt_at = now()"
 	"  FROM (SELECT DISTINCT recipient_id, url FROM d) g"
-	"  WHERE o.recipient_id = g.recipient_id AND o.url = g.url AND " PENDING("o")
+	"  WHERE o.recipient_id = ANY($2::bigint[]) AND o.recipient_id = g.recipient_id AND o.url = g.url"
+	"    AND " PENDING("o")
 	"    AND o.lease_owner IS NULL AND o.next_attempt_at > now() AND o.id <> ALL($1::bigint[])"
 	"  RETURNING 1)"
 	" SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM f)",
-	1, 0,
+	2, 0,
 };
 
 /*
@@ -310,7 +321,9 @@ static void req_free(struct wh_req *r)
 	free(r->secret);
 	free(r->body);
 	free(r->ids);
+	free(r->rids);
 	free(r->p_ids);
+	free(r->p_rids);
 	free(r);
 }
 
@@ -325,11 +338,11 @@ static void clean_text(char *dst, size_t cap, const char *src)
 	dst[o] = '\0';
 }
 
-static char *ids_literal(const struct wh_req *r)
+static char *ids_literal(const long long *ids, size_t n)
 {
 	struct pgarr a = {0};
-	for (size_t i = 0; i < r->n; i++)
-		pgarr_num(&a, r->ids[i], 0);
+	for (size_t i = 0; i < n; i++)
+		pgarr_num(&a, ids[i], 0);
 	return pgarr_take(&a);
 }
 
@@ -360,15 +373,16 @@ static void req_write(struct wh_req *r, const struct store_stmt *stmt)
 {
 	struct webhook *w = r->w;
 	r->state = REQ_WRITING;
-	r->p_ids = ids_literal(r);
-	if (!r->p_ids) {
+	r->p_ids = ids_literal(r->ids, r->n);
+	r->p_rids = stmt == &stmt_delivered ? ids_literal(r->rids, r->n) : NULL;
+	if (!r->p_ids || (stmt == &stmt_delivered && !r->p_rids)) {
 		log_error("webhook", "ev=outcome_dropped why=\"out of memory\" delivery=%lld-%lld",
 			  r->ids[0], r->ids[r->n - 1]);
 		req_free(r);   /* the lease runs out and the rows return */
 		return;
 	}
 	r->params[0] = r->p_ids;
-	r->params[1] = w->node;
+	r->params[1] = stmt == &stmt_delivered ? r->p_rids : w->node;
 	r->params[2] = r->p_err;
 	r->params[3] = r->p_delay;
 	r->params[4] = r->p_max_age;
@@ -641,7 +655,8 @@ static struct wh_req *batch_from_rows(struct webhook *w, PGresult *res, int from
 	if (!PQgetisnull(res, from, 6))
 		r->secret = strdup(PQgetvalue(res, from, 6));
 	r->ids = calloc(n, sizeof(*r->ids));
-	if (!r->url || !r->ids || (!PQgetisnull(res, from, 6) && !r->secret))
+	r->rids = calloc(n, sizeof(*r->rids));
+	if (!r->url || !r->ids || !r->rids || (!PQgetisnull(res, from, 6) && !r->secret))
 		goto fail;
 	for (int i = from; i < to; i++) {
 		refs[i - from] = (struct row_ref){ strtoll(PQgetvalue(res, i, 0), NULL, 10), i };
@@ -652,6 +667,7 @@ static struct wh_req *batch_from_rows(struct webhook *w, PGresult *res, int from
 	qsort(refs, n, sizeof(*refs), by_id);
 	for (size_t i = 0; i < n; i++) {
 		r->ids[i] = refs[i].id;
+		r->rids[i] = strtoll(PQgetvalue(res, refs[i].row, 3), NULL, 10);
 		payloads[i] = PQgetvalue(res, refs[i].row, 4);
 	}
 	r->body = webhook_body(payloads, n, &r->body_len);
@@ -716,8 +732,8 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 		i = j;
 	}
 	if (rows > 0)
-		log_debug("webhook", "ev=leased events=%d batches=%zu deferred=%s", rows, w->q_len,
-			  PQgetvalue(res, 0, 7));
+		log_debug("webhook", "ev=leased events=%d batches=%zu deferred=%s ms=%.1f", rows, w->q_len,
+			  PQgetvalue(res, 0, 7), (ev_time() - w->lease_sent) * 1000);
 	w->lease_again = rows > 0;   /* maybe more is due; else wait for the poll */
 	if (w->stopping || w->freeing) {
 		struct wh_req *r;
@@ -743,12 +759,13 @@ static void lease(struct webhook *w, size_t slots)
 	w->lease_params[3] = w->p_batch;
 	w->lease_in_flight = 1;
 	w->lease_again = 0;
+	w->lease_sent = ev_time();
 	w->lease_job = (struct store_job){ .stmt = &stmt_lease, .nparams = 4, .params = w->lease_params,
 					   .done = lease_done, .arg = w };
 	store_submit(w->store, &w->lease_job);
 }
 
-/* Starts queued batches while there are slots; leases more when the queue is empty. */
+/* Starts queued batches while there are slots; leases more while fewer than 2 x concurrency are on hand. */
 static void pump(struct webhook *w)
 {
 	size_t max = w->cfg->webhook_concurrency;
@@ -760,11 +777,12 @@ static void pump(struct webhook *w)
 			hand_back(w, r);
 		}
 	}
-	if (w->stopping || !w->started || w->lease_in_flight || w->q_head || w->n_posting >= max ||
-	    !store_is_up(w->store))
+	/* keep up to one round of batches queued behind the ones in flight */
+	size_t have = w->n_posting + w->q_len;
+	if (w->stopping || !w->started || w->lease_in_flight || have >= 2 * max || !store_is_up(w->store))
 		return;
 	if (w->lease_again)
-		lease(w, max - w->n_posting);
+		lease(w, 2 * max - have);
 }
 
 static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
