@@ -358,11 +358,12 @@ const struct store_stmt router_stmt_push_of_messages = {
 
 const struct store_stmt router_stmt_push_acks = {
 	"push_acks",
-	"WITH x AS ("
+	"WITH x AS MATERIALIZED ("
 	"  SELECT DISTINCT ON (x.rid) x.rid, x.dev FROM unnest($1::bigint[], $2::bigint[]) AS x(rid, dev) ORDER BY x.rid),"
 	" u AS ("
 	"  UPDATE recipients r SET state = 'PUSH_DELIVERED', device_id = x.dev, final_at = now(), updated_at = now()"
-	"  FROM x, devices d WHERE r.id = x.rid AND d.id = x.dev AND d.msisdn = r.msisdn AND r.state = 'PUSH_SENT'"
+	"  FROM x, devices d WHERE r.id = ANY ($1::bigint[]) AND r.id = x.rid AND d.id = x.dev"
+	"    AND d.msisdn = r.msisdn AND r.state = 'PUSH_SENT'"
 	"  RETURNING r.id, r.message_id, r.account_id, x.dev),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
