@@ -42,6 +42,7 @@ struct key_def {
 static const struct key_def global_keys[] = {
 	CSTR("server", "http_listen", http_listen, "127.0.0.1:8080"),
 	CNUM("server", "max_body", K_SIZE, max_body, 1024, 1073741824.0, "1048576"),
+	CNUM("server", "max_batch_body", K_SIZE, max_batch_body, 1024, 4294967296.0, "67108864"),
 	CNUM("server", "max_recipients", K_SIZE, max_recipients, 1, 1000000, "1000"),
 	CNUM("server", "max_text", K_SIZE, max_text, 1, 65536, "4096"),
 	CSTR("server", "log_level", log_level, "info"),

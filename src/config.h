@@ -53,6 +53,7 @@ struct config {
 	/* [server] */
 	char   http_listen[128];
 	size_t max_body;
+	size_t max_batch_body;          /* POST /v1/batches: CSV or JSON campaign bodies */
 	size_t max_recipients;
 	size_t max_text;
 	char   log_level[16];

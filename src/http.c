@@ -10,7 +10,8 @@
  * stays alive (its connection marked dead) until http_respond() frees it.
  *
  * Bounds: request line + headers <= max_header (431), body <= max_body
- * (413, refused from Content-Length before any body byte is read), input
+ * (or max_upload for paths under upload_prefix; 413, refused from
+ * Content-Length before any body byte is read), input
  * buffer <= max_header + max_body + slack, queued output is back-pressured.
  * Never blocks, never trusts a byte from the peer, never knows about routes.
  */
@@ -72,6 +73,7 @@ struct req {
 	enum last_cb last;
 	char    *body_buf;           /* NUL-terminated, NULL when empty */
 	size_t   body_cap;
+	size_t   max_body;           /* this request's limit, set with the headers */
 	int      keep_alive;
 	int      is_head;
 	int      upgrade;
@@ -112,6 +114,8 @@ struct http_server {
 	http_handler_fn handler;
 	void   *arg;
 	size_t  max_body, max_header;
+	size_t  max_upload;          /* for paths under upload_prefix */
+	char    upload_prefix[64];
 	double  idle_timeout;
 	unsigned max_conns, nconns;
 	int     fd;
@@ -421,6 +425,11 @@ static int on_headers_complete(http_parser *p)
 		return refuse(c, 400, "unsupported HTTP version");
 
 	size_t max_body = c->srv->max_body;
+	size_t plen = strlen(c->srv->upload_prefix);
+	if (plen && strncmp(r->pub.path, c->srv->upload_prefix, plen) == 0 &&
+	    (r->pub.path[plen] == '\0' || r->pub.path[plen] == '/'))
+		max_body = c->srv->max_upload;
+	r->max_body = max_body;
 	int has_body = 0;
 	if (p->flags & F_CHUNKED) {
 		has_body = 1;
@@ -450,7 +459,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	struct req *r = c->cur;
 	if (!r)
 		return refuse(c, 400, "no request");
-	size_t max_body = c->srv->max_body;
+	size_t max_body = r->max_body;
 	if (len > max_body || r->pub.body_len > max_body - len)
 		return refuse(c, 413, "body too large");
 	if (buf_reserve(&r->body_buf, &r->body_cap, r->pub.body_len, len + 1, max_body + 1) < 0)
@@ -467,7 +476,7 @@ static int on_chunk_header(http_parser *p)
 	if (!r)
 		return refuse(c, 400, "no request");
 	/* p->content_length is the announced chunk size: refuse before reading it */
-	if (p->content_length > c->srv->max_body - r->pub.body_len)
+	if (p->content_length > r->max_body - r->pub.body_len)
 		return refuse(c, 413, "body too large");
 	return 0;
 }
@@ -1057,6 +1066,12 @@ static void server_apply_config(struct http_server *srv, const struct http_confi
 	/* keep sums far from overflow */
 	if (srv->max_body > SIZE_MAX / 8)
 		srv->max_body = SIZE_MAX / 8;
+	srv->max_upload = cfg->max_upload > srv->max_body ? cfg->max_upload : srv->max_body;
+	if (srv->max_upload > SIZE_MAX / 8)
+		srv->max_upload = SIZE_MAX / 8;
+	srv->upload_prefix[0] = '\0';
+	if (cfg->upload_prefix && strlen(cfg->upload_prefix) < sizeof(srv->upload_prefix))
+		snprintf(srv->upload_prefix, sizeof(srv->upload_prefix), "%s", cfg->upload_prefix);
 	if (srv->max_header > SIZE_MAX / 8)
 		srv->max_header = SIZE_MAX / 8;
 }

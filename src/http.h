@@ -7,6 +7,10 @@
  * database commit) with http_respond().  Bodies are bounded (413), headers
  * are bounded (431), and a connection closed by the peer while its request
  * is pending is noticed: http_respond() on it becomes a no-op.
+ *
+ * A server whose config names tls_cert and tls_key speaks HTTPS: every
+ * connection does a nonblocking TLS handshake first (bounded by
+ * idle_timeout), then every byte goes through OpenSSL.
  */
 #ifndef PUSHGATE_HTTP_H
 #define PUSHGATE_HTTP_H
@@ -17,6 +21,7 @@
 
 struct http_server;
 struct http_request;
+struct ssl_st;        /* OpenSSL's SSL, for http_takeover_tls() */
 
 enum http_method_id { HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_POST, HTTP_M_PUT, HTTP_M_DELETE, HTTP_M_HEAD };
 
@@ -48,13 +53,22 @@ typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 struct http_config {
 	const char *listen;          /* "127.0.0.1:8080" (port 0: pick one) */
 	size_t      max_body;        /* bytes; larger -> 413 */
+	size_t      max_upload;      /* bytes for paths under upload_prefix (0: max_body) */
+	const char *upload_prefix;   /* e.g. "/v1/batches" (NULL: none) */
 	size_t      max_header;      /* bytes of request line + headers; default 16 KiB -> 431 */
 	double      idle_timeout;    /* seconds a keep-alive connection may idle, default 60 */
 	unsigned    max_conns;       /* default 10000: beyond, new connections get 503 and close */
+	/* HTTPS: both NULL/empty = plain HTTP.  PEM files, read once by http_server_new. */
+	const char *tls_cert;        /* certificate chain, leaf first */
+	const char *tls_key;         /* its private key */
+	const char *tls_min_version; /* "1.2" (default) or "1.3" */
 };
 
+/* NULL with a message in err when the address, the certificate or the key is unusable. */
 struct http_server *http_server_new(struct ev_loop *loop, const struct http_config *cfg,
 				    http_handler_fn handler, void *arg, char *err, size_t errlen);
+/* 1 when the server speaks HTTPS. */
+int http_server_is_tls(const struct http_server *srv);
 /* Port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *srv);
 /* Open connections (a gauge for /metrics; also lets tests see a close). */
@@ -92,8 +106,17 @@ int http_parse_buffer(const struct http_config *cfg, const char *data, size_t le
  * the caller owns *fd (nonblocking) and the *extra_len bytes the client
  * already sent after the request (*extra is malloc'd, or NULL when none).
  * Fails (-1, req still pending) when other requests are pipelined behind
- * this one or the connection is already gone.
+ * this one or the connection is already gone, and on a TLS connection
+ * (whose bytes only http_takeover_tls can hand over).
  */
 int http_takeover(struct http_request *req, int *fd, char **extra, size_t *extra_len);
+
+/*
+ * The same for plain and TLS connections: *ssl is the connection's
+ * established SSL (the caller owns it now: SSL_read/SSL_write on *fd,
+ * SSL_free when done; decrypted bytes may already wait in it, see
+ * SSL_has_pending), or NULL on a plain connection.
+ */
+int http_takeover_tls(struct http_request *req, int *fd, struct ssl_st **ssl, char **extra, size_t *extra_len);
 
 #endif

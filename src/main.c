@@ -208,6 +208,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct http_config hc = { .listen = srv.cfg.http_listen, .max_body = srv.cfg.max_body,
+				  .max_upload = srv.cfg.max_batch_body, .upload_prefix = "/v1/batches",
 				  .max_header = 16384, .idle_timeout = 60, .max_conns = 10000 };
 	srv.http = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));
 	if (!srv.http) {

@@ -245,6 +245,39 @@ static void test_parse_chunked_body_over_max_body_is_413(void **state)
 	free(b);
 }
 
+static void test_parse_upload_prefix_gets_the_larger_body_limit_and_nothing_else_does(void **state)
+{
+	(void)state;
+	struct http_config cfg = small_cfg;
+	cfg.max_upload = 3 * small_cfg.max_body;
+	cfg.upload_prefix = "/v1/batches";
+	size_t n = 2 * small_cfg.max_body;
+	char *b = malloc(n + 160);
+	assert_non_null(b);
+	const char *paths[] = { "/v1/batches", "/v1/batches?from=X", "/v1/batches/7/cancel",
+				"/v1/batchesX", "/v1/messages", "/v1/batch" };
+	const int want[] = { 0, 0, 0, 413, 413, 413 };
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		int hl = snprintf(b, 160, "POST %s HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", paths[i], n);
+		memset(b + hl, 'z', n);
+		struct seen s;
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(http_parse_buffer(&cfg, b, (size_t)hl + n, sync_handler, &s), want[i]);
+		assert_int_equal(s.n, want[i] ? 0 : 1);
+		if (!want[i])   /* the recorder keeps a prefix of the body */
+			assert_true(s.r[0].body_len > small_cfg.max_body / 2);
+	}
+	/* the larger limit is still a limit, for Content-Length and for chunks */
+	struct seen s;
+	memset(&s, 0, sizeof(s));
+	const char *over = "POST /v1/batches HTTP/1.1\r\nContent-Length: 12289\r\n\r\n";
+	assert_int_equal(http_parse_buffer(&cfg, over, strlen(over), sync_handler, &s), 413);
+	const char *chunk = "POST /v1/batches HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3001\r\n";
+	assert_int_equal(http_parse_buffer(&cfg, chunk, strlen(chunk), sync_handler, &s), 413);
+	assert_int_equal(s.n, 0);
+	free(b);
+}
+
 static void test_parse_malformed_requests_are_400(void **state)
 {
 	(void)state;
@@ -944,6 +977,7 @@ int main(void)
 		cmocka_unit_test(test_parse_content_length_over_max_body_is_413_before_body),
 		cmocka_unit_test(test_parse_content_length_at_max_body_is_accepted),
 		cmocka_unit_test(test_parse_chunked_body_over_max_body_is_413),
+		cmocka_unit_test(test_parse_upload_prefix_gets_the_larger_body_limit_and_nothing_else_does),
 		cmocka_unit_test(test_parse_malformed_requests_are_400),
 		cmocka_unit_test(test_parse_error_after_good_request_still_answers_the_first),
 		cmocka_unit_test(test_header_lookup_is_case_insensitive_and_trims_values),
