@@ -254,10 +254,10 @@ const struct store_stmt router_stmt_sms_receipts = {
 	"WITH d AS ("
 	"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) WITH ORDINALITY"
 	"  AS d(route, smsc_id, state, err, detail, ord)),"
-	" dm AS ("
-	"  SELECT DISTINCT ON (d.ord) d.*, sp.recipient_id, sp.part_no"
-	"  FROM d LEFT JOIN sms_parts sp ON sp.route = d.route AND sp.smsc_id = d.smsc_id"
-	"  ORDER BY d.ord, sp.recipient_id DESC),"
+	" dm AS MATERIALIZED ("
+	"  SELECT d.*, sp.recipient_id, sp.part_no FROM d"
+	"  LEFT JOIN LATERAL (SELECT recipient_id, part_no FROM sms_parts sp"
+	"    WHERE sp.route = d.route AND sp.smsc_id = d.smsc_id ORDER BY recipient_id DESC LIMIT 1) sp ON true),"
 	" m AS (SELECT recipient_id, part_no, smsc_id, route, state, err, detail, ord FROM dm"
 	"  WHERE recipient_id IS NOT NULL),"
 	RECEIPT_APPLY("''") ","
@@ -358,13 +358,22 @@ const struct store_stmt router_stmt_push_of_messages = {
 
 const struct store_stmt router_stmt_push_acks = {
 	"push_acks",
+	/*
+	 * Driven from the acks: each looked up by primary key (LIMIT 1 keeps the
+	 * planner from turning it into a scan of every pending push), then the
+	 * updates by primary key from arrays.  The acking device must own the number.
+	 */
 	"WITH x AS MATERIALIZED ("
 	"  SELECT DISTINCT ON (x.rid) x.rid, x.dev FROM unnest($1::bigint[], $2::bigint[]) AS x(rid, dev) ORDER BY x.rid),"
+	" k AS MATERIALIZED ("
+	"  SELECT r.id, x.dev FROM x"
+	"  CROSS JOIN LATERAL (SELECT id, msisdn FROM recipients WHERE id = x.rid AND state = 'PUSH_SENT' LIMIT 1) r"
+	"  CROSS JOIN LATERAL (SELECT 1 FROM devices d WHERE d.id = x.dev AND d.msisdn = r.msisdn LIMIT 1) d),"
 	" u AS ("
-	"  UPDATE recipients r SET state = 'PUSH_DELIVERED', device_id = x.dev, final_at = now(), updated_at = now()"
-	"  FROM x, devices d WHERE r.id = ANY ($1::bigint[]) AND r.id = x.rid AND d.id = x.dev"
-	"    AND d.msisdn = r.msisdn AND r.state = 'PUSH_SENT'"
-	"  RETURNING r.id, r.message_id, r.account_id, x.dev),"
+	"  UPDATE recipients r SET state = 'PUSH_DELIVERED', device_id = v.dev, final_at = now(), updated_at = now()"
+	"  FROM unnest((SELECT array_agg(id) FROM k), (SELECT array_agg(dev) FROM k)) AS v(id, dev)"
+	"  WHERE r.id = v.id AND r.state = 'PUSH_SENT'"
+	"  RETURNING r.id, r.message_id, r.account_id, v.dev),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
 	"  SELECT id, message_id, account_id, 'PUSH_DELIVERED', 'stored in the inbox of device ' || dev FROM u ORDER BY id)"
@@ -623,4 +632,10 @@ const struct store_stmt router_stmt_report_batch = {
 	" LEFT JOIN report_outcomes($1::timestamptz, 'batch') o ON o.batch_id = b.id"
 	" WHERE b.id = $2::bigint AND ($3::bigint IS NULL OR b.account_id = $3::bigint)",
 	3, 1,
+};
+
+const struct store_stmt router_stmt_kannel_auth = {
+	"kannel_auth",
+	"SELECT id FROM accounts WHERE api_key_hash = $1::bytea AND name = $2::text AND NOT disabled",
+	2, 0,
 };
