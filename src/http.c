@@ -13,6 +13,13 @@
  * (or max_upload for paths under upload_prefix; 413, refused from
  * Content-Length before any body byte is read), input
  * buffer <= max_header + max_body + slack, queued output is back-pressured.
+ *
+ * HTTPS: a server built with a certificate owns one SSL_CTX; each of its
+ * connections owns an SSL, does a nonblocking SSL_accept (bounded by the
+ * idle timeout) and then reads and writes only through it.  A read that
+ * needs the socket writable, or a write that needs it readable, is
+ * remembered and resumed by the other watcher.  Idle connections keep no
+ * TLS record buffers (SSL_MODE_RELEASE_BUFFERS).
  * Never blocks, never trusts a byte from the peer, never knows about routes.
  */
 #ifndef _GNU_SOURCE
@@ -34,6 +41,9 @@
 #include <unistd.h>
 
 #include <http_parser.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define HTTP_DEFAULT_MAX_HEADER  (16u * 1024u)
 #define HTTP_DEFAULT_MAX_BODY    (1024u * 1024u)
@@ -51,9 +61,10 @@ enum conn_state {
 	CONN_PENDING,   /* a request is with the handler */
 	CONN_LINGER,    /* final response sent, write side shut, draining input */
 	CONN_DEAD,      /* socket gone while a request was pending; freed by respond */
+	CONN_HANDSHAKE, /* TLS listener: SSL_accept in progress, no HTTP yet */
 };
 
-static const char *const conn_state_names[] = { "reading", "pending", "linger", "dead" };
+static const char *const conn_state_names[] = { "reading", "pending", "linger", "dead", "tls_handshake" };
 
 /* Which parser data callback ran last (to split header names from values). */
 enum last_cb { CB_NONE, CB_URL, CB_FIELD, CB_VALUE };
@@ -105,6 +116,10 @@ struct http_conn {
 	int      detached;           /* taken over inside conn_run(): it frees c */
 	int      err_status;         /* set by a callback refusing the request */
 	const char *err_msg;
+	SSL     *ssl;                /* TLS listener only: owned, freed with the socket */
+	int      tls_up;             /* handshake done */
+	int      tls_failed;         /* fatal TLS error: no close_notify */
+	int      tls_read_wants_write, tls_write_wants_read;
 	char     peer[64];
 	struct http_conn *prev, *next;
 };
@@ -121,6 +136,7 @@ struct http_server {
 	int     fd;
 	int     port;
 	int     closed;
+	SSL_CTX *tls_ctx;            /* owned; NULL for plain HTTP */
 	ev_io   accept_w;
 	ev_timer accept_retry;
 	struct http_conn *conns;
@@ -150,6 +166,7 @@ static const http_parser_settings parser_settings = {
 static void conn_run(struct http_conn *c);
 static void conn_after_io(struct http_conn *c);
 static void conn_close(struct http_conn *c, const char *reason);
+static void conn_on_readable(struct http_conn *c);
 
 /* ------------------------------------------------------------------------ */
 
@@ -528,6 +545,216 @@ static void conn_unlink(struct http_conn *c)
 	c->srv = NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* TLS */
+
+/* The first queued OpenSSL error as text ('"' replaced), and the queue emptied. */
+static const char *tls_errstr(char *buf, size_t cap)
+{
+	unsigned long e = ERR_peek_error();
+	if (e)
+		ERR_error_string_n(e, buf, cap);
+	else
+		snprintf(buf, cap, "-");
+	ERR_clear_error();
+	for (char *p = buf; *p; p++)
+		if (*p == '"')
+			*p = '\'';
+	return buf;
+}
+
+/* Notes a fatal TLS error on c (no close_notify after it) and logs why. */
+static void tls_failure(struct http_conn *c, const char *during, int ssl_error)
+{
+	char err[200];
+	int saved = errno;
+	c->tls_failed = 1;
+	tls_errstr(err, sizeof(err));
+	if (ssl_error == SSL_ERROR_SYSCALL && saved && !strcmp(err, "-"))
+		snprintf(err, sizeof(err), "%s", strerror(saved));
+	log_debug("http", "ev=tls_error peer=%s during=%s ssl_error=%d err=\"%s\"", c->peer, during,
+		  ssl_error, err);
+}
+
+/* Frees the connection's SSL; close_notify first (one nonblocking try) when the link is healthy. */
+static void tls_drop(struct http_conn *c)
+{
+	if (!c->ssl)
+		return;
+	ERR_clear_error();
+	if (c->tls_up && !c->tls_failed && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+		SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+}
+
+/* "1.2" / "1.3" -> TLS1_2_VERSION / TLS1_3_VERSION, 0 otherwise. */
+static int tls_version_parse(const char *v)
+{
+	if (!v || !*v || !strcmp(v, "1.2"))
+		return TLS1_2_VERSION;
+	if (!strcmp(v, "1.3"))
+		return TLS1_3_VERSION;
+	return 0;
+}
+
+static SSL_CTX *tls_ctx_new(const struct http_config *cfg, char *err, size_t errlen)
+{
+	char detail[200];
+	int minv = tls_version_parse(cfg->tls_min_version);
+	if (!minv) {
+		snprintf(err, errlen, "tls_min_version: '%s' is not 1.2 or 1.3", cfg->tls_min_version);
+		return NULL;
+	}
+	if (!cfg->tls_cert || !*cfg->tls_cert || !cfg->tls_key || !*cfg->tls_key) {
+		snprintf(err, errlen, "https needs both tls_cert and tls_key");
+		return NULL;
+	}
+	ERR_clear_error();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		snprintf(err, errlen, "SSL_CTX_new: %s", tls_errstr(detail, sizeof(detail)));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, minv);
+	/* HTTP and WebSocket frame themselves: a TCP close without close_notify is an ordinary close */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	/* partial + moving: a retried write may pass the same bytes from another address;
+	 * release: an idle connection gives its record buffers back */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			 SSL_MODE_RELEASE_BUFFERS);
+	/* no server-side session cache (memory per device); TLS 1.3 tickets still resume */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		snprintf(err, errlen, "tls_cert %s: %s", cfg->tls_cert, tls_errstr(detail, sizeof(detail)));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen, "tls_key %s: %s", cfg->tls_key, tls_errstr(detail, sizeof(detail)));
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "tls_key %s does not match tls_cert %s", cfg->tls_key, cfg->tls_cert);
+		goto fail;
+	}
+	ERR_clear_error();
+	return ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/*
+ * Reads into buf: bytes read (> 0), 0 at the peer's end, -1 with errno
+ * EAGAIN when it would block (a TLS read that needs the socket writable
+ * sets tls_read_wants_write), -1 with another errno on an error.
+ */
+static ssize_t conn_recv(struct http_conn *c, char *buf, size_t len)
+{
+	if (!c->ssl) {
+		for (;;) {
+			ssize_t n = recv(c->fd, buf, len, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EWOULDBLOCK)
+				errno = EAGAIN;
+			return n;
+		}
+	}
+	ERR_clear_error();
+	int n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0) {
+		c->tls_read_wants_write = 0;
+		return n;
+	}
+	int e = SSL_get_error(c->ssl, n);
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		c->tls_read_wants_write = 1;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:   /* close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+		return 0;
+	default:
+		tls_failure(c, "read", e);
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* Writes from buf: bytes written (> 0), or -1 with errno (EAGAIN: would block). */
+static ssize_t conn_send(struct http_conn *c, const char *buf, size_t len)
+{
+	if (!c->ssl) {
+		for (;;) {
+			ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EWOULDBLOCK)
+				errno = EAGAIN;
+			return n;
+		}
+	}
+	ERR_clear_error();
+	int n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0) {
+		c->tls_write_wants_read = 0;
+		return n;
+	}
+	int e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_WANT_READ) {   /* the read watcher resumes us */
+		c->tls_write_wants_read = 1;
+		errno = EAGAIN;
+		return -1;
+	}
+	tls_failure(c, "write", e);
+	errno = EPROTO;
+	return -1;
+}
+
+/* Drives SSL_accept; once done the connection reads HTTP. */
+static void conn_handshake(struct http_conn *c)
+{
+	ERR_clear_error();
+	int r = SSL_accept(c->ssl);
+	if (r == 1) {
+		c->tls_up = 1;
+		log_debug("http", "ev=tls_established peer=%s version=%s cipher=%s resumed=%d", c->peer,
+			  SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), SSL_session_reused(c->ssl));
+		conn_enter(c, CONN_READING);
+		ev_io_stop(c->loop, &c->wio);
+		ev_io_start(c->loop, &c->rio);
+		c->timer.repeat = c->srv ? c->srv->idle_timeout : HTTP_DEFAULT_IDLE;
+		ev_timer_again(c->loop, &c->timer);
+		conn_on_readable(c);   /* the request may have come with the client's Finished */
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ) {
+		ev_io_stop(c->loop, &c->wio);
+		return;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		ev_io_start(c->loop, &c->wio);
+		return;
+	}
+	tls_failure(c, "handshake", e);
+	conn_close(c, "tls_handshake_failed");
+}
+
+/* ------------------------------------------------------------------------ */
+
 static void conn_stop_io(struct http_conn *c)
 {
 	if (c->loop) {
@@ -535,6 +762,7 @@ static void conn_stop_io(struct http_conn *c)
 		ev_io_stop(c->loop, &c->wio);
 		ev_timer_stop(c->loop, &c->timer);
 	}
+	tls_drop(c);
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -670,15 +898,15 @@ static struct http_conn *conn_alloc(struct http_server *srv, int fd)
 static int conn_flush(struct http_conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n > 0) {
 			c->out_off += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && errno == EAGAIN)
 			return 0;
+		if (n == 0)
+			errno = EPIPE;
 		return -1;
 	}
 	c->out_off = c->out_len = 0;
@@ -696,6 +924,11 @@ static void conn_finish(struct http_conn *c)
 	if (c->err_status == 0 && c->in_off == c->in_len) {
 		conn_close(c, "done");
 		return;
+	}
+	if (c->ssl && c->tls_up && !c->tls_failed) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);   /* close_notify, one try; the linger reads raw bytes from here */
+		ERR_clear_error();
 	}
 	shutdown(c->fd, SHUT_WR);
 	conn_enter(c, CONN_LINGER);
@@ -718,22 +951,27 @@ static void conn_after_io(struct http_conn *c)
 		return;
 	}
 	int backlog = c->out_off < c->out_len;
-	if (backlog)
+	if ((backlog && !c->tls_write_wants_read) || c->tls_read_wants_write)
 		ev_io_start(c->loop, &c->wio);
 	else
 		ev_io_stop(c->loop, &c->wio);
 	if (c->close_after && c->state == CONN_READING) {
 		if (!backlog)
 			conn_finish(c);
+		else if (c->tls_write_wants_read)
+			ev_io_start(c->loop, &c->rio);
 		else
 			ev_io_stop(c->loop, &c->rio);
 		return;
 	}
 	int room = c->in_len < c->in_cap || c->in_off > 0 || c->in_cap < c->in_cap_max;
-	if (room)
+	if (room || c->tls_write_wants_read)
 		ev_io_start(c->loop, &c->rio);
 	else
 		ev_io_stop(c->loop, &c->rio);
+	/* decrypted bytes waiting inside OpenSSL never make the socket readable */
+	if (room && c->ssl && c->tls_up && SSL_has_pending(c->ssl))
+		ev_feed_event(c->loop, &c->rio, EV_READ);
 	if (c->state == CONN_PENDING) {
 		ev_timer_stop(c->loop, &c->timer);
 	} else {
@@ -764,6 +1002,21 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct http_conn *c = w->data;
 	(void)loop;
 	(void)revents;
+	if (c->state == CONN_HANDSHAKE) {
+		conn_handshake(c);
+		return;
+	}
+	if (c->tls_write_wants_read && c->state != CONN_LINGER) {
+		c->tls_write_wants_read = 0;   /* the blocked SSL_write goes first */
+		conn_after_io(c);
+		return;
+	}
+	conn_on_readable(c);
+}
+
+/* Input can be read (or buffered TLS data is waiting): read once, then run. */
+static void conn_on_readable(struct http_conn *c)
+{
 	if (c->state == CONN_LINGER) {
 		char sink[4096];
 		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
@@ -785,11 +1038,14 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 	}
-	ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		if (errno == EAGAIN) {
+			if (c->tls_read_wants_write)
+				ev_io_start(c->loop, &c->wio);
 			return;
-		conn_close(c, strerror(errno));
+		}
+		conn_close(c, c->ssl ? "tls_error" : strerror(errno));
 		return;
 	}
 	if (n == 0) {
@@ -808,6 +1064,15 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct http_conn *c = w->data;
 	(void)loop;
 	(void)revents;
+	if (c->state == CONN_HANDSHAKE) {
+		conn_handshake(c);
+		return;
+	}
+	if (c->tls_read_wants_write) {
+		c->tls_read_wants_write = 0;   /* the blocked SSL_read goes first */
+		conn_on_readable(c);
+		return;
+	}
 	if (c->state == CONN_READING && !c->close_after)
 		conn_run(c);
 	else
@@ -822,7 +1087,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->state == CONN_LINGER)
 		conn_destroy(c);
 	else
-		conn_close(c, "idle_timeout");
+		conn_close(c, c->state == CONN_HANDSHAKE ? "tls_handshake_timeout" : "idle_timeout");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -944,7 +1209,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		format_peer((struct sockaddr *)&ss, peer, sizeof(peer));
 		if (srv->nconns >= srv->max_conns) {
 			log_debug("http", "ev=conn_refused peer=%s reason=max_conns max=%u", peer, srv->max_conns);
-			refuse_overload(fd);
+			if (srv->tls_ctx)
+				close(fd);     /* a plain 503 means nothing to a TLS client */
+			else
+				refuse_overload(fd);
 			continue;
 		}
 		int one = 1;
@@ -956,6 +1224,21 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		memcpy(c->peer, peer, sizeof(c->peer));
+		if (srv->tls_ctx) {
+			ERR_clear_error();
+			c->ssl = SSL_new(srv->tls_ctx);
+			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+				char e[200];
+				log_warn("http", "ev=conn_refused peer=%s reason=tls_setup err=\"%s\"", peer,
+					 tls_errstr(e, sizeof(e)));
+				SSL_free(c->ssl);
+				free(c);
+				close(fd);
+				continue;
+			}
+			SSL_set_accept_state(c->ssl);
+			c->state = CONN_HANDSHAKE;
+		}
 		ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 		ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
 		ev_init(&c->timer, conn_timer_cb);
@@ -1098,8 +1381,16 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_conf
 	srv->arg = arg;
 	server_apply_config(srv, cfg);
 	snprintf(srv->listen, sizeof(srv->listen), "%s", cfg->listen);
+	if ((cfg->tls_cert && *cfg->tls_cert) || (cfg->tls_key && *cfg->tls_key)) {
+		srv->tls_ctx = tls_ctx_new(cfg, err, errlen);
+		if (!srv->tls_ctx) {
+			free(srv);
+			return NULL;
+		}
+	}
 	srv->fd = listen_on(cfg->listen, &srv->port, err, errlen);
 	if (srv->fd < 0) {
+		SSL_CTX_free(srv->tls_ctx);
 		free(srv);
 		return NULL;
 	}
@@ -1108,9 +1399,15 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_conf
 	ev_timer_init(&srv->accept_retry, accept_retry_cb, HTTP_ACCEPT_RETRY, 0.);
 	srv->accept_retry.data = srv;
 	ev_io_start(loop, &srv->accept_w);
-	log_info("http", "ev=listen addr=%s port=%d max_body=%zu max_header=%zu max_conns=%u",
-		 srv->listen, srv->port, srv->max_body, srv->max_header, srv->max_conns);
+	log_info("http", "ev=listen addr=%s port=%d tls=%s max_body=%zu max_header=%zu max_conns=%u",
+		 srv->listen, srv->port, srv->tls_ctx ? "yes" : "no", srv->max_body, srv->max_header,
+		 srv->max_conns);
 	return srv;
+}
+
+int http_server_is_tls(const struct http_server *srv)
+{
+	return srv && srv->tls_ctx;
 }
 
 int http_server_port(const struct http_server *srv)
@@ -1160,6 +1457,7 @@ void http_server_free(struct http_server *srv)
 		else
 			conn_destroy(c);
 	}
+	SSL_CTX_free(srv->tls_ctx);
 	free(srv);
 }
 
@@ -1212,7 +1510,7 @@ int http_parse_buffer(const struct http_config *cfg, const char *data, size_t le
  * connection's buffers go, the fd stays open; when called from inside
  * the handler, conn_run() frees the struct once the handler returns.
  */
-int http_takeover(struct http_request *pub, int *fd, char **extra, size_t *extra_len)
+static int takeover(struct http_request *pub, int *fd, SSL **ssl, char **extra, size_t *extra_len)
 {
 	if (!pub || !fd || !extra || !extra_len)
 		return -1;
@@ -1221,6 +1519,10 @@ int http_takeover(struct http_request *pub, int *fd, char **extra, size_t *extra
 	if (!c || c->pending != r || c->state != CONN_PENDING || c->fd < 0 || !c->srv ||
 	    c->srv->closed || c->close_after)
 		return -1;
+	if (c->ssl && (!ssl || !c->tls_up || c->tls_failed || c->tls_read_wants_write || c->tls_write_wants_read)) {
+		log_debug("http", "ev=takeover_refused peer=%s reason=tls", c->peer);
+		return -1;
+	}
 	size_t left = c->in_len - c->in_off;
 	if (left > 0 && !r->upgrade) {
 		log_debug("http", "ev=takeover_refused peer=%s reason=pipelined bytes=%zu", c->peer, left);
@@ -1244,6 +1546,9 @@ int http_takeover(struct http_request *pub, int *fd, char **extra, size_t *extra
 	*fd = c->fd;
 	*extra = copy;
 	*extra_len = left;
+	if (ssl)
+		*ssl = c->ssl;
+	c->ssl = NULL;
 	c->fd = -1;
 	conn_unlink(c);
 	c->pending = NULL;
@@ -1263,4 +1568,17 @@ int http_takeover(struct http_request *pub, int *fd, char **extra, size_t *extra
 		free(c);
 	}
 	return 0;
+}
+
+int http_takeover(struct http_request *pub, int *fd, char **extra, size_t *extra_len)
+{
+	return takeover(pub, fd, NULL, extra, extra_len);
+}
+
+int http_takeover_tls(struct http_request *pub, int *fd, SSL **ssl, char **extra, size_t *extra_len)
+{
+	if (!ssl)
+		return -1;
+	*ssl = NULL;
+	return takeover(pub, fd, ssl, extra, extra_len);
 }

@@ -13,7 +13,11 @@
  * Never blocks, never calls on_close from inside a call made by the owner
  * (ws_send_text, ws_close, ws_accept): teardown runs only from its own
  * watchers, after wslay has returned.  An idle connection holds no buffer
- * of its own: only the struct and wslay's context.
+ * of its own: only the struct and wslay's context (and, over TLS, the SSL
+ * handed over by http.c, owned from then on: every byte goes through
+ * SSL_read/SSL_write; a read that needs the socket writable or a write
+ * that needs it readable is resumed by the other watcher; close_notify
+ * goes out with our FIN; idle, it holds no record buffers).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,7 +33,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <limits.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <wslay/wslay.h>
 
 #define WS_DEFAULT_MAX_MESSAGE  65536u
@@ -58,6 +65,9 @@ struct ws_conn {
 	struct ev_loop *loop;
 	wslay_event_context_ptr ws;     /* owned */
 	int      fd;                    /* owned */
+	SSL     *ssl;                   /* owned; NULL on a plain connection */
+	int      tls_failed;            /* fatal TLS error: no close_notify */
+	int      tls_read_wants_write, tls_write_wants_read;
 	enum ws_state state;
 	int      close_code;            /* first close code sent by us or received, 0 = none yet */
 	int      eof;                   /* recv saw the peer's FIN */
@@ -119,6 +129,113 @@ static void ws_enter(struct ws_conn *c, enum ws_state next)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* socket or TLS */
+
+static void ws_tls_failure(struct ws_conn *c, const char *during, int ssl_error)
+{
+	char err[200] = "-";
+	int saved = errno;
+	unsigned long e = ERR_peek_error();
+	if (e)
+		ERR_error_string_n(e, err, sizeof(err));
+	else if (ssl_error == SSL_ERROR_SYSCALL && saved)
+		snprintf(err, sizeof(err), "%s", strerror(saved));
+	ERR_clear_error();
+	for (char *p = err; *p; p++)
+		if (*p == '"')
+			*p = '\'';
+	c->tls_failed = 1;
+	log_debug("ws", "ev=tls_error peer=%s during=%s ssl_error=%d err=\"%s\"", c->peer, during, ssl_error, err);
+}
+
+/* Bytes read (> 0), 0 at the peer's end, -1 with errno (EAGAIN: would block). */
+static ssize_t ws_io_recv(struct ws_conn *c, void *buf, size_t len)
+{
+	if (!c->ssl) {
+		for (;;) {
+			ssize_t n = recv(c->fd, buf, len, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EWOULDBLOCK)
+				errno = EAGAIN;
+			return n;
+		}
+	}
+	ERR_clear_error();
+	int n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0) {
+		c->tls_read_wants_write = 0;
+		return n;
+	}
+	int e = SSL_get_error(c->ssl, n);
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		c->tls_read_wants_write = 1;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		ws_tls_failure(c, "read", e);
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* Bytes written (> 0), or -1 with errno (EAGAIN: would block). */
+static ssize_t ws_io_send(struct ws_conn *c, const void *buf, size_t len, int more)
+{
+	if (!c->ssl) {
+		for (;;) {
+			ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EWOULDBLOCK)
+				errno = EAGAIN;
+			if (n == 0 && len > 0) {
+				errno = EAGAIN;
+				return -1;
+			}
+			return n;
+		}
+	}
+	if (len == 0)
+		return 0;
+	ERR_clear_error();
+	int n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (n > 0) {
+		c->tls_write_wants_read = 0;
+		return n;
+	}
+	int e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_WANT_READ) {
+		c->tls_write_wants_read = 1;
+		errno = EAGAIN;
+		return -1;
+	}
+	ws_tls_failure(c, "write", e);
+	errno = EPROTO;
+	return -1;
+}
+
+/* close_notify (one nonblocking try) when the link is healthy and none went yet. */
+static void ws_tls_notify(struct ws_conn *c)
+{
+	if (!c->ssl || c->tls_failed || (SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+		return;
+	ERR_clear_error();
+	SSL_shutdown(c->ssl);
+	ERR_clear_error();
+}
+
 /* Closes the fd, calls on_close once, frees c. */
 static void ws_teardown(struct ws_conn *c, const char *why)
 {
@@ -133,6 +250,11 @@ static void ws_teardown(struct ws_conn *c, const char *why)
 	ev_io_stop(c->loop, &c->rio);
 	ev_io_stop(c->loop, &c->wio);
 	ev_timer_stop(c->loop, &c->timer);
+	if (c->ssl) {
+		ws_tls_notify(c);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	close(c->fd);
 	c->fd = -1;
 	wslay_event_context_free(c->ws);
@@ -199,43 +321,34 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 	}
 	if (len > c->rx_budget)
 		len = c->rx_budget;
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, len, 0);
-		if (n > 0) {
-			c->rx_budget -= (size_t)n;
-			return n;
-		}
-		if (n == 0) {
-			c->eof = 1;
-			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-			return -1;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		else
-			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	ssize_t n = ws_io_recv(c, buf, len);
+	if (n > 0) {
+		c->rx_budget -= (size_t)n;
+		return n;
+	}
+	if (n == 0) {
+		c->eof = 1;
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 		return -1;
 	}
+	if (errno == EAGAIN)
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	else
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
 }
 
 static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
 {
 	struct ws_conn *c = user;
-	int sflags = MSG_NOSIGNAL | ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0);
-	for (;;) {
-		ssize_t n = send(c->fd, data, len, sflags);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		else
-			wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
+	ssize_t n = ws_io_send(c, data, len, (flags & WSLAY_MSG_MORE) != 0);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN)
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+	else
+		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	return -1;
 }
 
 static void ws_frame_start_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_frame_recv_start_arg *arg,
@@ -285,14 +398,12 @@ static const struct wslay_event_callbacks ws_wslay_callbacks = {
 static int ws_flush_handshake(struct ws_conn *c)
 {
 	while (c->hs && c->hs_off < c->hs_len) {
-		ssize_t n = send(c->fd, c->hs + c->hs_off, c->hs_len - c->hs_off, MSG_NOSIGNAL);
+		ssize_t n = ws_io_send(c, c->hs + c->hs_off, c->hs_len - c->hs_off, 0);
 		if (n > 0) {
 			c->hs_off += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && errno == EAGAIN)
 			return 0;
 		return -1;
 	}
@@ -313,6 +424,7 @@ static void ws_after_io(struct ws_conn *c)
 		ws_enter(c, WS_CLOSING);   /* wslay answered a close or failed the connection itself */
 	if (c->state == WS_CLOSING && !c->hs && !wslay_event_want_read(ws) && !wslay_event_want_write(ws)) {
 		/* our last frame is out: FIN, then wait (bounded) for the peer's */
+		ws_tls_notify(c);
 		shutdown(c->fd, SHUT_WR);
 		ws_enter(c, WS_DRAINING);
 	}
@@ -321,14 +433,19 @@ static void ws_after_io(struct ws_conn *c)
 		ev_io_start(c->loop, &c->rio);
 		return;
 	}
-	if (wslay_event_want_read(ws))
+	int want_read = wslay_event_want_read(ws);
+	int want_write = c->hs || wslay_event_want_write(ws);
+	if (want_read || (want_write && c->tls_write_wants_read))
 		ev_io_start(c->loop, &c->rio);
 	else
 		ev_io_stop(c->loop, &c->rio);
-	if (c->hs || wslay_event_want_write(ws))
+	if ((want_write && !c->tls_write_wants_read) || (want_read && c->tls_read_wants_write))
 		ev_io_start(c->loop, &c->wio);
 	else
 		ev_io_stop(c->loop, &c->wio);
+	/* decrypted bytes waiting inside OpenSSL never make the socket readable */
+	if (want_read && c->ssl && !c->tls_read_wants_write && SSL_has_pending(c->ssl))
+		ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
 static void ws_drain(struct ws_conn *c)
@@ -347,6 +464,8 @@ static void ws_drain(struct ws_conn *c)
 	}
 }
 
+static void ws_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+
 static void ws_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ws_conn *c = w->data;
@@ -354,6 +473,11 @@ static void ws_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (c->state == WS_DRAINING) {
 		ws_drain(c);
+		return;
+	}
+	if (c->tls_write_wants_read) {
+		c->tls_write_wants_read = 0;   /* the blocked SSL_write goes first */
+		ws_write_cb(loop, &c->wio, EV_WRITE);
 		return;
 	}
 	c->rx_budget = WS_RX_BUDGET;
@@ -377,6 +501,11 @@ static void ws_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct ws_conn *c = w->data;
 	(void)loop;
 	(void)revents;
+	if (c->tls_read_wants_write && c->state != WS_DRAINING) {
+		c->tls_read_wants_write = 0;   /* the blocked SSL_read goes first */
+		ws_read_cb(loop, &c->rio, EV_READ);
+		return;
+	}
 	if (ws_flush_handshake(c) < 0) {
 		ws_teardown(c, "send_error");
 		return;
@@ -528,7 +657,8 @@ static void ws_conn_start(struct ws_conn *c, int fd)
 	ev_io_start(loop, &c->rio);
 	if (c->hs)
 		ev_io_start(loop, &c->wio);
-	if (c->pre)     /* frames that came with the request: parse them from the loop, not from here */
+	/* frames that came with the request: parse them from the loop, not from here */
+	if (c->pre || (c->ssl && SSL_has_pending(c->ssl)))
 		ev_feed_event(loop, &c->rio, EV_READ);
 	ws_open_count++;
 	log_debug("ws", "ev=open peer=%s extra=%zu max_message=%zu ping=%.1f idle=%.1f", c->peer, c->pre_len,
@@ -572,9 +702,10 @@ struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const 
 	}
 
 	int fd = -1;
+	SSL *ssl = NULL;
 	char *extra = NULL;
 	size_t extra_len = 0;
-	if (http_takeover(req, &fd, &extra, &extra_len) < 0) {
+	if (http_takeover_tls(req, &fd, &ssl, &extra, &extra_len) < 0) {
 		wslay_event_context_free(c->ws);
 		free(c);
 		refuse(req, 400, "bad_request", "connection cannot be upgraded (requests pipelined behind it)");
@@ -582,6 +713,7 @@ struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const 
 	}
 	/* req is gone from here on */
 	c->fd = fd;
+	c->ssl = ssl;
 	c->pre = extra;
 	c->pre_len = extra ? extra_len : 0;
 
@@ -591,14 +723,12 @@ struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const 
 			  "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
 	size_t sent = 0;
 	while (rl > 0 && sent < (size_t)rl) {
-		ssize_t n = send(fd, resp + sent, (size_t)rl - sent, MSG_NOSIGNAL);
+		ssize_t n = ws_io_send(c, resp + sent, (size_t)rl - sent, 0);
 		if (n > 0) {
 			sent += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && errno == EAGAIN)
 			break;
 		sent = SIZE_MAX;
 		break;
@@ -611,6 +741,7 @@ struct ws_conn *ws_accept(struct ev_loop *loop, struct http_request *req, const 
 	}
 	if (sent == SIZE_MAX || (c->hs_len && !c->hs)) {
 		log_debug("ws", "ev=handshake_failed peer=%s err=\"%s\"", c->peer, strerror(errno));
+		SSL_free(c->ssl);
 		close(fd);
 		wslay_event_context_free(c->ws);
 		free(c->pre);
