@@ -41,6 +41,11 @@ struct key_def {
 
 static const struct key_def global_keys[] = {
 	CSTR("server", "http_listen", http_listen, "127.0.0.1:8080"),
+	CSTR("server", "https_listen", https_listen, ""),
+	CSTR("server", "tls_cert", tls_cert, ""),
+	CSTR("server", "tls_key", tls_key, ""),
+	CSTR("server", "tls_min_version", tls_min_version, "1.2"),
+	CNUM("server", "idle_timeout", K_DOUBLE, http_idle_timeout, 0.1, 86400, "60"),
 	CNUM("server", "max_body", K_SIZE, max_body, 1024, 1073741824.0, "1048576"),
 	CNUM("server", "max_batch_body", K_SIZE, max_batch_body, 1024, 4294967296.0, "67108864"),
 	CNUM("server", "max_recipients", K_SIZE, max_recipients, 1, 1000000, "1000"),
@@ -389,8 +394,26 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (util_parse_addr(cfg->http_listen, &ss, &len) < 0) {
+	if (!cfg->http_listen[0] && !cfg->https_listen[0]) {
+		snprintf(err, errlen, "[server] http_listen and https_listen are both empty: nothing to listen on");
+		return -1;
+	}
+	if (cfg->http_listen[0] && util_parse_addr(cfg->http_listen, &ss, &len) < 0) {
 		snprintf(err, errlen, "[server] http_listen: '%s' is not host:port", cfg->http_listen);
+		return -1;
+	}
+	if (cfg->https_listen[0]) {
+		if (util_parse_addr(cfg->https_listen, &ss, &len) < 0) {
+			snprintf(err, errlen, "[server] https_listen: '%s' is not host:port", cfg->https_listen);
+			return -1;
+		}
+		if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+			snprintf(err, errlen, "[server] https_listen needs tls_cert and tls_key");
+			return -1;
+		}
+	}
+	if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
+		snprintf(err, errlen, "[server] tls_min_version: '%s' is not 1.2 or 1.3", cfg->tls_min_version);
 		return -1;
 	}
 	if (cfg->ad_end_hour <= cfg->ad_start_hour) {

@@ -51,7 +51,12 @@ struct route_config {
 
 struct config {
 	/* [server] */
-	char   http_listen[128];
+	char   http_listen[128];          /* plain HTTP; empty = none (then https_listen is required) */
+	char   https_listen[128];         /* HTTPS + wss; empty = none */
+	char   tls_cert[256];             /* PEM certificate chain for https_listen, leaf first */
+	char   tls_key[256];              /* PEM private key of tls_cert */
+	char   tls_min_version[8];        /* "1.2" | "1.3" */
+	double http_idle_timeout;         /* seconds a connection may idle (and a TLS handshake may take) */
 	size_t max_body;
 	size_t max_batch_body;          /* POST /v1/batches: CSV or JSON campaign bodies */
 	size_t max_recipients;

@@ -39,7 +39,8 @@ struct server {
 	struct store       *store;        /* API, push channel, devices */
 	struct store       *engine_store; /* the SMPP engine: its own connection, its own backend core */
 	struct api         *api;
-	struct http_server *http;
+	struct http_server *http;         /* [server] http_listen; NULL when empty */
+	struct http_server *https;        /* [server] https_listen; NULL when empty */
 	struct smpp_client *smpp;
 	struct push        *push;
 	struct devices     *devices;
@@ -142,6 +143,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	srv->stopping = 1;
 	log_info("main", "ev=stopping signal=%d", w->signum);
 	http_server_close(srv->http);
+	http_server_close(srv->https);
 	push_close_all(srv->push);
 	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
 	webhook_stop(srv->webhook);
@@ -209,11 +211,24 @@ int main(int argc, char **argv)
 	}
 	struct http_config hc = { .listen = srv.cfg.http_listen, .max_body = srv.cfg.max_body,
 				  .max_upload = srv.cfg.max_batch_body, .upload_prefix = "/v1/batches",
-				  .max_header = 16384, .idle_timeout = 60, .max_conns = 10000 };
-	srv.http = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));
-	if (!srv.http) {
-		fprintf(stderr, "pushgated: %s\n", err);
-		return 1;
+				  .max_header = 16384, .idle_timeout = srv.cfg.http_idle_timeout, .max_conns = 10000 };
+	if (srv.cfg.http_listen[0]) {
+		srv.http = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));
+		if (!srv.http) {
+			fprintf(stderr, "pushgated: http_listen: %s\n", err);
+			return 1;
+		}
+	}
+	if (srv.cfg.https_listen[0]) {
+		hc.listen = srv.cfg.https_listen;
+		hc.tls_cert = srv.cfg.tls_cert;
+		hc.tls_key = srv.cfg.tls_key;
+		hc.tls_min_version = srv.cfg.tls_min_version;
+		srv.https = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));
+		if (!srv.https) {
+			fprintf(stderr, "pushgated: https_listen: %s\n", err);
+			return 1;
+		}
 	}
 	store_on_up(srv.store, on_store_up, &srv);
 	store_on_up(srv.engine_store, on_engine_store_up, &srv);
@@ -229,8 +244,10 @@ int main(int argc, char **argv)
 	srv.sigint.data = &srv;
 	ev_signal_start(srv.loop, &srv.sigint);
 
-	log_info("main", "ev=started node=%s http=%s port=%d routes=%zu", srv.node,
-		 srv.cfg.http_listen, http_server_port(srv.http), srv.cfg.n_routes);
+	log_info("main", "ev=started node=%s http=%s port=%d https=%s https_port=%d routes=%zu", srv.node,
+		 srv.cfg.http_listen[0] ? srv.cfg.http_listen : "-", http_server_port(srv.http),
+		 srv.cfg.https_listen[0] ? srv.cfg.https_listen : "-", http_server_port(srv.https),
+		 srv.cfg.n_routes);
 	for (size_t i = 0; i < srv.cfg.n_routes; i++) {
 		const struct route_config *r = &srv.cfg.routes[i];
 		log_info("main", "ev=route name=%s smsc=%s:%d bind_mode=%s binds=%u window=%u tps=%g prefixes=\"%s\" "
@@ -244,6 +261,7 @@ int main(int argc, char **argv)
 	store_free(srv.store);
 	smpp_client_free(srv.smpp);
 	http_server_free(srv.http);
+	http_server_free(srv.https);
 	push_free(srv.push);
 	devices_free(srv.devices);
 	webhook_free(srv.webhook);
