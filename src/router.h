@@ -129,4 +129,7 @@ extern const struct store_stmt router_stmt_report_all;
 /* report_batch: $1 since, $2 batch id, $3 account id (NULL: any).  No row: no such batch of this account. */
 extern const struct store_stmt router_stmt_report_batch;
 
+/* Kannel's sendsms: $1 bytea hash of the password (an API key), $2 account name.  Row: account id. */
+extern const struct store_stmt router_stmt_kannel_auth;
+
 #endif

@@ -11,7 +11,9 @@
  * with the events behind it, never one behind an event that is in flight
  * or waiting for its retry.  Several nodes share the work (FOR UPDATE SKIP
  * LOCKED); a lease that runs out (dead node) returns the rows.  Outcomes
- * are written with one statement per finished batch, retry=1.
+ * are written with one statement per finished batch, retry=1.  Rows
+ * with method GET (Kannel dlr-urls, sql/007_kannel.sql) are a GET of their
+ * already substituted URL instead: no body, no signature.
  * Never blocks, never follows redirects, never speaks anything but http(s),
  * never logs a URL or a secret.
  */
@@ -45,6 +47,7 @@ struct wh_req {
 	enum req_state    state;
 	long long         account_id;
 	char             *url;
+	int               get;           /* a Kannel dlr-url (sql/007): a GET of url, no body */
 	char             *secret;        /* NULL: unsigned */
 	char             *body;
 	size_t            body_len;
@@ -153,9 +156,9 @@ static const struct store_stmt stmt_lease = {
 	"    lease_until = now() + make_interval(secs => $3::float8),"
 	"    next_attempt_at = now() + make_interval(secs => $3::float8)"
 	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NULL AND k.n <= CASE WHEN k.gapped THEN 1 ELSE $4 END"
-	"  RETURNING o.id, o.account_id, o.url, o.recipient_id, o.payload, o.attempts)"
+	"  RETURNING o.id, o.account_id, o.url, o.recipient_id, o.payload, o.attempts, o.method)"
 	" SELECT l.id, l.account_id, l.url, l.recipient_id, l.payload::text, l.attempts, a.webhook_secret,"
-	"  (SELECT count(*) FROM d)"
+	"  (SELECT count(*) FROM d), l.method"
 	" FROM l JOIN accounts a ON a.id = l.account_id"
 	" ORDER BY l.account_id, l.url, l.recipient_id, l.id",
 	4, 0,
@@ -438,11 +441,13 @@ static int req_post(struct webhook *w, struct wh_req *r)
 		return -1;
 	struct curl_slist *h = NULL, *t;
 #define ADD_HEADER(s) do { t = curl_slist_append(h, (s)); if (!t) goto fail; h = t; } while (0)
-	ADD_HEADER("Content-Type: application/json");
-	ADD_HEADER("Expect:");
+	if (!r->get) {
+		ADD_HEADER("Content-Type: application/json");
+		ADD_HEADER("Expect:");
+	}
 	snprintf(line, sizeof(line), "X-Pushgate-Delivery: %lld-%lld", r->ids[0], r->ids[r->n - 1]);
 	ADD_HEADER(line);
-	if (r->secret && r->secret[0]) {
+	if (!r->get && r->secret && r->secret[0]) {
 		long long now = (long long)time(NULL);
 		char sig[WEBHOOK_SIG_HEX + 1];
 		if (webhook_sign(r->secret, strlen(r->secret), now, r->body, r->body_len, sig) < 0)
@@ -461,9 +466,13 @@ static int req_post(struct webhook *w, struct wh_req *r)
 		goto fail;
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+	if (r->get) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-webhook/1");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
@@ -652,6 +661,7 @@ static struct wh_req *batch_from_rows(struct webhook *w, PGresult *res, int from
 	r->n = n;
 	r->account_id = strtoll(PQgetvalue(res, from, 1), NULL, 10);
 	r->url = strdup(PQgetvalue(res, from, 2));
+	r->get = strcmp(PQgetvalue(res, from, 8), "GET") == 0;
 	if (!PQgetisnull(res, from, 6))
 		r->secret = strdup(PQgetvalue(res, from, 6));
 	r->ids = calloc(n, sizeof(*r->ids));
@@ -686,7 +696,8 @@ fail:
 static int same_target(PGresult *res, int a, int b)
 {
 	return strcmp(PQgetvalue(res, a, 1), PQgetvalue(res, b, 1)) == 0 &&
-	       strcmp(PQgetvalue(res, a, 2), PQgetvalue(res, b, 2)) == 0;
+	       strcmp(PQgetvalue(res, a, 2), PQgetvalue(res, b, 2)) == 0 &&
+	       strcmp(PQgetvalue(res, a, 8), PQgetvalue(res, b, 8)) == 0;
 }
 
 static int same_recipient(PGresult *res, int a, int b)
