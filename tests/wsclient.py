@@ -2,7 +2,9 @@
 
 Standard library only.  Text frames in and out, masked as a client must,
 fragmented messages reassembled, close frames parsed; every read has a
-timeout.  Not for production: tests use it to speak the device protocol.
+timeout.  With ssl_context (an ssl.SSLContext) it speaks wss:// over TLS,
+checking the server's certificate as the context says.  Not for
+production: tests use it to speak the device protocol.
 """
 import base64
 import hashlib
@@ -24,8 +26,15 @@ class Closed(Exception):
 
 
 class WS:
-    def __init__(self, host, port, path="/v1/device", timeout=10.0, headers=None):
+    def __init__(self, host, port, path="/v1/device", timeout=10.0, headers=None,
+                 ssl_context=None, server_hostname=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:
+            try:
+                self.sock = ssl_context.wrap_socket(self.sock, server_hostname=server_hostname or host)
+            except BaseException:
+                self.sock.close()
+                raise
         self.sock.settimeout(timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
