@@ -239,6 +239,12 @@ bad_channels:
 	return 0;
 }
 
+int api_parse_options(json_t *root, const struct config *cfg, struct intake_opts *o,
+		      const char **err_field, char *msg, size_t msglen)
+{
+	return parse_options(root, cfg, o, err_field, msg, msglen);
+}
+
 void api_message_free(struct api_message *m, void *json_root)
 {
 	free(m->to);

@@ -81,4 +81,13 @@ int api_parse_message(const char *body, size_t len, const struct config *cfg,
 		      const char **err_code, const char **err_field, char *msg, size_t msglen);
 void api_message_free(struct api_message *m, void *json_root);
 
+/*
+ * The delivery options of POST /v1/messages (channels, push_timeout,
+ * sms_text, purpose, send_at, validity, opt_out_policy, callback_url) from
+ * a JSON object, for the other entry points: 0, or -1 with the field and a
+ * message.  Strings in o point into root.
+ */
+int api_parse_options(struct json_t *root, const struct config *cfg, struct intake_opts *o,
+		      const char **err_field, char *msg, size_t msglen);
+
 #endif

@@ -1,11 +1,1088 @@
 /*
- * batches.c: campaigns.  Not written yet: answers 501 so clients learn it
- * at once.
+ * batches.c: campaigns.  POST /v1/batches takes a JSON object with a
+ * recipients array, or a CSV body (text/csv, template and options in the
+ * query string), checks every row (a bad number, a missing variable, a
+ * duplicate or an overlong text rejects that row alone, reported by line),
+ * then loads the valid rows through the one intake statement in chunks of
+ * BATCH_CHUNK recipients (one messages row per chunk, all sharing
+ * batch_id), one chunk at a time, and answers 202 only after the last
+ * chunk committed.  GET /v1/batches/{id} counts recipients by state (and
+ * marks the batch DONE once all are final); POST /v1/batches/{id}/cancel
+ * moves the not-yet-sent part to CANCELED.
+ *
+ * Owns the request's load state (struct load).  The body is held whole by
+ * http.c (bounded by [server] max_batch_body); this module never copies it
+ * and never holds more than one chunk of rendered texts.  Never answers
+ * before the commit, never shows a batch to another account.
  */
 #include "batches.h"
 
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "router.h"
+#include "util.h"
+
+/* --- template --------------------------------------------------------------- */
+
+static int name_start(int c)
+{
+	return isalpha(c) || c == '_';
+}
+
+static int name_char(int c)
+{
+	return isalnum(c) || c == '_';
+}
+
+int batch_tpl_compile(struct batch_tpl *t, const char *src, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	t->src = src;
+	size_t i = 0, lit = 0;
+	while (src[i]) {
+		size_t n = 0;
+		if (src[i] == '{' && name_start((unsigned char)src[i + 1])) {
+			n = 1;
+			while (name_char((unsigned char)src[i + 1 + n]) && n <= BATCH_NAME_MAX)
+				n++;
+			if (n > BATCH_NAME_MAX || src[i + 1 + n] != '}')
+				n = 0;
+		}
+		if (n == 0) {
+			i++;
+			continue;
+		}
+		/* a variable at src[i+1 .. i+1+n) */
+		size_t v;
+		for (v = 0; v < t->nvars; v++)
+			if (strlen(t->vars[v]) == n && memcmp(t->vars[v], src + i + 1, n) == 0)
+				break;
+		if (v == t->nvars) {
+			if (t->nvars == BATCH_TPL_MAX_VARS) {
+				snprintf(err, errlen, "text has more than %d different {variables}", BATCH_TPL_MAX_VARS);
+				return -1;
+			}
+			memcpy(t->vars[v], src + i + 1, n);
+			t->vars[v][n] = '\0';
+			t->nvars++;
+		}
+		if (t->nseg + 2 > BATCH_TPL_MAX_SEGS) {
+			snprintf(err, errlen, "text has more than %d {variables}", BATCH_TPL_MAX_SEGS / 2 - 1);
+			return -1;
+		}
+		if (i > lit)
+			t->seg[t->nseg++] = (struct batch_seg){ lit, i - lit, -1 };
+		t->seg[t->nseg++] = (struct batch_seg){ 0, 0, (int)v };
+		i += n + 2;
+		lit = i;
+	}
+	if (i > lit) {
+		if (t->nseg + 1 > BATCH_TPL_MAX_SEGS) {
+			snprintf(err, errlen, "text has too many {variables}");
+			return -1;
+		}
+		t->seg[t->nseg++] = (struct batch_seg){ lit, i - lit, -1 };
+	}
+	return 0;
+}
+
+long batch_tpl_render(const struct batch_tpl *t, const char *const *vals, const size_t *lens, char *out,
+		      size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < t->nseg; i++) {
+		const char *p = t->seg[i].var < 0 ? t->src + t->seg[i].off : vals[t->seg[i].var];
+		size_t n = t->seg[i].var < 0 ? t->seg[i].len : lens[t->seg[i].var];
+		if (n >= cap - o)
+			return -1;
+		memcpy(out + o, p, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+/* --- numbers seen ----------------------------------------------------------- */
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+int batch_seen_add(struct batch_seen *s, const char *msisdn)
+{
+	if (s->n + 1 > s->cap / 2) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		uint64_t *slot = calloc(cap, sizeof(*slot));
+		if (!slot)
+			return -1;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slot[i])
+				continue;
+			size_t j = (size_t)(s->slot[i] & (cap - 1));
+			while (slot[j])
+				j = (j + 1) & (cap - 1);
+			slot[j] = s->slot[i];
+		}
+		free(s->slot);
+		s->slot = slot;
+		s->cap = cap;
+	}
+	uint64_t h = fnv1a(msisdn);
+	size_t j = (size_t)(h & (s->cap - 1));
+	while (s->slot[j]) {
+		if (s->slot[j] == h)
+			return 0;
+		j = (j + 1) & (s->cap - 1);
+	}
+	s->slot[j] = h;
+	s->n++;
+	return 1;
+}
+
+void batch_seen_reset(struct batch_seen *s)
+{
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
+}
+
+/* --- rows ------------------------------------------------------------------- */
+
+int batch_msisdn(const char *s, size_t len, char out[21])
+{
+	while (len && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len && *s == '+') {
+		s++;
+		len--;
+	}
+	if (len < 3 || len > 20)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		out[i] = s[i];
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+int batch_text_ok(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		unsigned c = p[i];
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+				return 0;
+			i++;
+			continue;
+		}
+		size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+		if (n == 0 || c > 0xf4 || i + n > len)
+			return 0;
+		for (size_t k = 1; k < n; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+		/* overlongs, surrogates, > U+10FFFF */
+		if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0) ||
+		    (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90))
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+int batch_csv_record(const char *p, size_t len, size_t *rec_len, size_t *next)
+{
+	int quoted = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '"')
+			quoted = !quoted;
+		else if (p[i] == '\n' && !quoted) {
+			*rec_len = i > 0 && p[i - 1] == '\r' ? i - 1 : i;
+			*next = i + 1;
+			return 1;
+		}
+	}
+	*rec_len = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
+	*next = len;
+	return 0;
+}
+
+/*
+ * Splits a record into at most max fields (RFC 4180: "" inside quotes is
+ * a quote), unquoted into scratch (at least len + 1 bytes).  Field count,
+ * or -1 (too many fields, or a quote in the middle of a field).
+ */
+static long csv_split(const char *rec, size_t len, char *scratch, const char **val, size_t *vlen, size_t max)
+{
+	size_t nf = 0, o = 0, i = 0;
+	for (;;) {
+		if (nf == max)
+			return -1;
+		val[nf] = scratch + o;
+		size_t start = o;
+		if (i < len && rec[i] == '"') {
+			i++;
+			for (;;) {
+				if (i >= len)
+					return -1;   /* unterminated */
+				if (rec[i] == '"') {
+					if (i + 1 < len && rec[i + 1] == '"') {
+						scratch[o++] = '"';
+						i += 2;
+						continue;
+					}
+					i++;
+					break;
+				}
+				scratch[o++] = rec[i++];
+			}
+			if (i < len && rec[i] != ',')
+				return -1;
+		} else {
+			while (i < len && rec[i] != ',') {
+				if (rec[i] == '"')
+					return -1;
+				scratch[o++] = rec[i++];
+			}
+		}
+		vlen[nf] = o - start;
+		scratch[o++] = '\0';
+		nf++;
+		if (i >= len)
+			return (long)nf;
+		i++;   /* the comma */
+	}
+}
+
+int batch_csv_open(struct batch_csv *c, const char *rec, size_t len, const char *tpl_text, size_t max_text,
+		   const char **field, char *msg, size_t msglen)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_text = max_text;
+	*field = "text";
+	if (batch_tpl_compile(&c->tpl, tpl_text, msg, msglen) < 0)
+		return -1;
+	*field = "csv";
+	if (len >= 3 && memcmp(rec, "\xef\xbb\xbf", 3) == 0) {   /* UTF-8 byte order mark */
+		rec += 3;
+		len -= 3;
+	}
+	size_t maxf = BATCH_TPL_MAX_VARS * 4 + 1;
+	c->scratch = malloc(BATCH_RECORD_MAX + 1);
+	c->val = calloc(maxf, sizeof(*c->val));
+	c->vlen = calloc(maxf, sizeof(*c->vlen));
+	c->text = malloc(max_text + 1);
+	if (!c->scratch || !c->val || !c->vlen || !c->text) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	long nf = len > BATCH_RECORD_MAX ? -1 : csv_split(rec, len, c->scratch, c->val, c->vlen, maxf);
+	if (nf < 0) {
+		snprintf(msg, msglen, "the header (line 1) must be comma-separated column names, at most %zu", maxf);
+		return -1;
+	}
+	c->cols = calloc((size_t)nf, sizeof(*c->cols));
+	if (!c->cols) {
+		snprintf(msg, msglen, "out of memory");
+		return -1;
+	}
+	c->ncols = (size_t)nf;
+	int have_to = 0;
+	for (size_t i = 0; i < c->ncols; i++) {
+		const char *v = c->val[i];
+		size_t n = c->vlen[i];
+		while (n && (*v == ' ' || *v == '\t')) {
+			v++;
+			n--;
+		}
+		while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		int ok = n > 0 && n <= BATCH_NAME_MAX && name_start((unsigned char)v[0]);
+		for (size_t k = 1; ok && k < n; k++)
+			ok = name_char((unsigned char)v[k]);
+		if (!ok) {
+			snprintf(msg, msglen, "column %zu of the header is not a name (letters, digits, _; at most %d)",
+				 i + 1, BATCH_NAME_MAX);
+			return -1;
+		}
+		c->cols[i] = strndup(v, n);
+		if (!c->cols[i]) {
+			snprintf(msg, msglen, "out of memory");
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(c->cols[k], c->cols[i]) == 0) {
+				snprintf(msg, msglen, "column '%s' appears twice in the header", c->cols[i]);
+				return -1;
+			}
+		}
+		if (strcmp(c->cols[i], "to") == 0) {
+			c->to_col = i;
+			have_to = 1;
+		}
+	}
+	if (!have_to) {
+		snprintf(msg, msglen, "the header (line 1) needs a 'to' column");
+		return -1;
+	}
+	*field = "text";
+	for (size_t v = 0; v < c->tpl.nvars; v++) {
+		c->var_col[v] = -1;
+		for (size_t i = 0; i < c->ncols; i++)
+			if (strcmp(c->cols[i], c->tpl.vars[v]) == 0)
+				c->var_col[v] = (int)i;
+		if (c->var_col[v] < 0) {
+			snprintf(msg, msglen, "text uses {%s} but the CSV has no such column", c->tpl.vars[v]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+enum batch_row batch_csv_row(struct batch_csv *c, const char *rec, size_t len, char to[21], const char **text,
+			     const char **field, char *msg, size_t msglen)
+{
+	size_t blank = 0;
+	while (blank < len && (rec[blank] == ' ' || rec[blank] == '\t'))
+		blank++;
+	if (blank == len)
+		return BATCH_ROW_EMPTY;
+	*field = "csv";
+	if (len > BATCH_RECORD_MAX) {
+		snprintf(msg, msglen, "record longer than %d bytes", BATCH_RECORD_MAX);
+		return BATCH_ROW_BAD;
+	}
+	long nf = csv_split(rec, len, c->scratch, c->val, c->vlen, c->ncols + 1);
+	if (nf != (long)c->ncols) {
+		snprintf(msg, msglen, nf < 0 && nf != -1 ? "bad quoting" : "expected %zu fields as in the header",
+			 c->ncols);
+		if (nf == -1 && memchr(rec, '"', len))
+			snprintf(msg, msglen, "expected %zu fields as in the header (or bad quoting)", c->ncols);
+		return BATCH_ROW_BAD;
+	}
+	*field = "to";
+	if (batch_msisdn(c->val[c->to_col], c->vlen[c->to_col], to) < 0) {
+		snprintf(msg, msglen, "not a phone number of 3 to 20 digits");
+		return BATCH_ROW_BAD;
+	}
+	*text = NULL;
+	if (c->tpl.nvars) {
+		const char *vals[BATCH_TPL_MAX_VARS];
+		size_t lens[BATCH_TPL_MAX_VARS];
+		for (size_t v = 0; v < c->tpl.nvars; v++) {
+			vals[v] = c->val[c->var_col[v]];
+			lens[v] = c->vlen[c->var_col[v]];
+			if (!batch_text_ok(vals[v], lens[v])) {
+				*field = c->tpl.vars[v];
+				snprintf(msg, msglen, "not valid UTF-8 text");
+				return BATCH_ROW_BAD;
+			}
+		}
+		*field = "text";
+		if (batch_tpl_render(&c->tpl, vals, lens, c->text, c->max_text + 1) < 0) {
+			snprintf(msg, msglen, "the rendered text is longer than %zu bytes", c->max_text);
+			return BATCH_ROW_BAD;
+		}
+		*text = c->text;
+	}
+	int fresh = batch_seen_add(&c->seen, to);
+	if (fresh < 0)
+		return BATCH_ROW_NOMEM;
+	if (!fresh) {
+		*field = "to";
+		snprintf(msg, msglen, "duplicate of an earlier row");
+		return BATCH_ROW_BAD;
+	}
+	return BATCH_ROW_OK;
+}
+
+void batch_csv_close(struct batch_csv *c)
+{
+	for (size_t i = 0; c->cols && i < c->ncols; i++)
+		free(c->cols[i]);
+	free(c->cols);
+	free(c->scratch);
+	free(c->val);
+	free(c->vlen);
+	free(c->text);
+	batch_seen_reset(&c->seen);
+	memset(c, 0, sizeof(*c));
+}
+
+/* --- the HTTP side ------------------------------------------------------------ */
+
+enum load_step { LOAD_AUTH, LOAD_CREATE, LOAD_CHUNK, LOAD_DONE, LOAD_RECANCEL, LOAD_FAIL, LOAD_GET, LOAD_CANCEL };
+
+/* One request.  Owned by this module from batches_handle() until answered and every job returned. */
+struct load {
+	struct api          *api;
+	struct http_request *req;
+	const struct config *cfg;
+	long long            account_id;
+	enum load_step       step;
+	long long            batch_id;
+	int                  answered;
+	/* POST: the parsed request */
+	int                  is_csv;
+	json_t              *root;          /* JSON body, or the CSV query as an object */
+	const char          *from, *text, *name;
+	struct intake_opts   opts;
+	struct batch_tpl     tpl;           /* JSON: the template */
+	struct batch_csv     csv;           /* CSV: header and template */
+	size_t               pos, line;     /* cursor: byte offset (CSV) or index (JSON); line of the next record */
+	size_t               n_rows;        /* JSON: array size */
+	size_t               total, rejected_count;
+	json_t              *rejected;
+	int                  bad;           /* answered after auth */
+	const char          *bad_field;
+	char                 bad_msg[256];
+	/* the chunk in flight */
+	char               (*to)[21];
+	char               **texts;
+	size_t               n_chunk, loaded;
+	char                *arena;
+	size_t               arena_len, arena_cap;
+	struct intake        in;
+	/* other statements */
+	struct store_job     job;
+	const char          *params[4];
+	char                 p_id[24], p_account[24], p_total[24];
+	char                 err[160];
+};
+
+static void load_free(struct load *l)
+{
+	intake_release(&l->in);
+	if (l->root)
+		json_decref(l->root);
+	if (l->rejected)
+		json_decref(l->rejected);
+	batch_csv_close(&l->csv);
+	free(l->to);
+	if (l->texts)
+		free(l->texts);
+	free(l->arena);
+	free(l);
+}
+
+static void load_error(struct load *l, enum store_error e, const char *err)
+{
+	if (l->answered)
+		return;
+	l->answered = 1;
+	if (e == STORE_UNAVAILABLE) {
+		api_respond_error(l->req, 503, "unavailable", NULL, "database unavailable, retry later");
+	} else {
+		log_error("batches", "ev=store_error batch=%lld err=\"%s\"", l->batch_id, err ? err : "");
+		api_respond_error(l->req, 500, "internal", NULL, "internal error");
+	}
+}
+
+static void reject(struct load *l, size_t where, const char *field, const char *msg)
+{
+	l->rejected_count++;
+	if (json_array_size(l->rejected) < BATCH_REJECTED_SHOWN)
+		json_array_append_new(l->rejected, json_pack("{s:I, s:s, s:s}", l->is_csv ? "line" : "index",
+							     (json_int_t)where, "field", field, "message", msg));
+}
+
+/*
+ * The next valid recipient from the cursor: 1 with to and *text (NULL: the
+ * message's text), 0 at the end, -1 out of memory.  Bad rows are counted
+ * (and listed) when `count` is set: the validation pass.
+ */
+static int next_row(struct load *l, char to[21], const char **text, int count)
+{
+	char msg[160];
+	const char *field = NULL;
+	if (l->is_csv) {
+		const char *body = l->req->body;
+		size_t len = l->req->body_len;
+		while (l->pos < len) {
+			size_t rl, next;
+			size_t at = l->line;
+			batch_csv_record(body + l->pos, len - l->pos, &rl, &next);
+			const char *rec = body + l->pos;
+			for (size_t i = 0; i < next; i++)
+				l->line += rec[i] == '\n';
+			if (l->pos + next == len && next > 0 && rec[next - 1] != '\n')
+				l->line++;
+			l->pos += next;
+			enum batch_row r = batch_csv_row(&l->csv, rec, rl, to, text, &field, msg, sizeof(msg));
+			if (r == BATCH_ROW_OK)
+				return 1;
+			if (r == BATCH_ROW_NOMEM)
+				return -1;
+			if (r == BATCH_ROW_BAD && count)
+				reject(l, at, field, msg);
+		}
+		return 0;
+	}
+	json_t *list = json_object_get(l->root, "recipients");
+	while (l->pos < l->n_rows) {
+		size_t at = l->pos++;
+		json_t *row = json_array_get(list, at);
+		const char *num = json_string_value(json_object_get(row, "to"));
+		field = "to";
+		if (!json_is_object(row)) {
+			snprintf(msg, sizeof(msg), "must be an object with \"to\"");
+		} else if (!num || batch_msisdn(num, strlen(num), to) < 0) {
+			snprintf(msg, sizeof(msg), "not a phone number of 3 to 20 digits");
+		} else {
+			const char *vals[BATCH_TPL_MAX_VARS];
+			size_t lens[BATCH_TPL_MAX_VARS];
+			char nums[BATCH_TPL_MAX_VARS][32];
+			field = NULL;
+			for (size_t v = 0; v < l->tpl.nvars && !field; v++) {
+				json_t *x = json_object_get(row, l->tpl.vars[v]);
+				if (json_is_string(x) && !memchr(json_string_value(x), '\0', json_string_length(x))) {
+					vals[v] = json_string_value(x);
+					lens[v] = json_string_length(x);
+				} else if (json_is_integer(x) || json_is_real(x)) {
+					int n = json_is_integer(x)
+						? snprintf(nums[v], sizeof(nums[v]), "%" JSON_INTEGER_FORMAT, json_integer_value(x))
+						: snprintf(nums[v], sizeof(nums[v]), "%.15g", json_real_value(x));
+					vals[v] = nums[v];
+					lens[v] = n > 0 ? (size_t)n : 0;
+				} else {
+					field = l->tpl.vars[v];
+					snprintf(msg, sizeof(msg), "missing, or not a string or number, but the text uses {%s}",
+						 field);
+				}
+			}
+			if (!field && l->tpl.nvars) {
+				if (batch_tpl_render(&l->tpl, vals, lens, l->csv.text, l->cfg->max_text + 1) < 0) {
+					field = "text";
+					snprintf(msg, sizeof(msg), "the rendered text is longer than %zu bytes", l->cfg->max_text);
+				}
+			}
+			if (!field) {
+				*text = l->tpl.nvars ? l->csv.text : NULL;
+				int fresh = batch_seen_add(&l->csv.seen, to);
+				if (fresh < 0)
+					return -1;
+				if (fresh)
+					return 1;
+				field = "to";
+				snprintf(msg, sizeof(msg), "duplicate of an earlier row");
+			}
+		}
+		if (count)
+			reject(l, at, field, msg);
+	}
+	return 0;
+}
+
+/* Back to the first data row, for the loading pass. */
+static void rewind_rows(struct load *l, size_t first_pos, size_t first_line)
+{
+	l->pos = first_pos;
+	l->line = first_line;
+	batch_seen_reset(&l->csv.seen);
+}
+
+static void step_done(struct store_job *job, enum store_error e, const char *err);
+
+static void submit(struct load *l, enum load_step step, const struct store_stmt *stmt, int n)
+{
+	l->step = step;
+	l->job = (struct store_job){ .stmt = stmt, .nparams = n, .params = l->params, .done = step_done, .arg = l };
+	store_submit(api_deps_of(l->api)->store, &l->job);
+}
+
+static void fail_batch(struct load *l, const char *why)
+{
+	util_strlcpy(l->err, why, sizeof(l->err));
+	snprintf(l->p_id, sizeof(l->p_id), "%lld", l->batch_id);
+	l->params[0] = l->p_id;
+	l->params[1] = NULL;
+	l->params[2] = "FAILED";
+	l->params[3] = l->err;
+	submit(l, LOAD_FAIL, &router_stmt_batch_cancel, 4);
+}
+
+static void chunk_done(struct store_job *job, enum store_error e, const char *err);
+
+/* Fills and submits the next chunk; or, when none is left, the "loaded" statement. */
+static void next_chunk(struct load *l)
+{
+	intake_release(&l->in);
+	l->n_chunk = 0;
+	l->arena_len = 0;
+	size_t offs[BATCH_CHUNK];
+	int has_text = 0;
+	while (l->n_chunk < BATCH_CHUNK) {
+		const char *text = NULL;
+		int r = next_row(l, l->to[l->n_chunk], &text, 0);
+		if (r < 0) {
+			load_error(l, STORE_SQL_ERROR, "out of memory");
+			fail_batch(l, "out of memory while loading");
+			return;
+		}
+		if (r == 0)
+			break;
+		if (text) {
+			size_t n = strlen(text) + 1;
+			if (l->arena_cap - l->arena_len < n) {
+				size_t cap = (l->arena_cap ? l->arena_cap * 2 : 64 * 1024) + n;
+				char *a = realloc(l->arena, cap);
+				if (!a) {
+					load_error(l, STORE_SQL_ERROR, "out of memory");
+					fail_batch(l, "out of memory while loading");
+					return;
+				}
+				l->arena = a;
+				l->arena_cap = cap;
+			}
+			memcpy(l->arena + l->arena_len, text, n);
+			offs[l->n_chunk] = l->arena_len;
+			l->arena_len += n;
+			has_text = 1;
+		}
+		l->n_chunk++;
+	}
+	if (l->n_chunk == 0) {
+		snprintf(l->p_id, sizeof(l->p_id), "%lld", l->batch_id);
+		snprintf(l->p_total, sizeof(l->p_total), "%zu", l->loaded);
+		l->params[0] = l->p_id;
+		l->params[1] = l->p_total;
+		submit(l, LOAD_DONE, &router_stmt_batch_loaded, 2);
+		return;
+	}
+	for (size_t i = 0; has_text && i < l->n_chunk; i++)
+		l->texts[i] = l->arena + offs[i];
+	l->opts.batch_id = l->batch_id;
+	if (intake_prepare(&l->in, l->cfg, l->account_id, l->from, l->text, l->n_chunk, (const char (*)[21])l->to,
+			   has_text ? (const char *const *)l->texts : NULL, &l->opts) < 0) {
+		load_error(l, STORE_SQL_ERROR, "out of memory");
+		fail_batch(l, "out of memory while loading");
+		return;
+	}
+	l->step = LOAD_CHUNK;
+	l->in.job.done = chunk_done;
+	l->in.job.arg = l;
+	store_submit(api_deps_of(l->api)->store, &l->in.job);
+}
+
+static void chunk_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct load *l = job->arg;
+	if (e != STORE_OK) {
+		load_error(l, e, err);
+		fail_batch(l, e == STORE_UNAVAILABLE ? "database unavailable while loading" : "statement failed while loading");
+		return;
+	}
+	l->loaded += (size_t)PQntuples(job->res);
+	const struct api_deps *d = api_deps_of(l->api);
+	if (d->on_new_work)
+		d->on_new_work(d->work_arg);
+	next_chunk(l);
+}
+
+static void answer_loaded(struct load *l, const char *state)
+{
+	if (l->answered)
+		return;
+	l->answered = 1;
+	log_info("batches", "ev=loaded batch=%lld account=%lld total=%zu rejected=%zu state=%s", l->batch_id,
+		 l->account_id, l->loaded, l->rejected_count, state);
+	json_t *rej = l->rejected;
+	l->rejected = NULL;
+	api_respond_json(l->req, 202, NULL,
+			 json_pack("{s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)l->batch_id, "state", state,
+				   "total", (json_int_t)l->loaded, "rejected_count", (json_int_t)l->rejected_count,
+				   "rejected", rej));
+}
+
+static void step_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct load *l = job->arg;
+	PGresult *res = job->res;
+	if (e != STORE_OK) {
+		load_error(l, e, err);
+		if (l->step == LOAD_CREATE || l->step == LOAD_FAIL || l->step == LOAD_GET || l->step == LOAD_CANCEL ||
+		    l->step == LOAD_RECANCEL) {
+			load_free(l);
+			return;
+		}
+		fail_batch(l, "database error at the end of loading");
+		return;
+	}
+	switch (l->step) {
+	case LOAD_CREATE:
+		l->batch_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		log_info("batches", "ev=loading batch=%lld account=%lld total=%zu", l->batch_id, l->account_id, l->total);
+		next_chunk(l);
+		return;
+	case LOAD_DONE: {
+		const char *state = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "RUNNING";
+		answer_loaded(l, state);
+		if (strcmp(state, "CANCELED") == 0) {
+			/* canceled while loading: the chunks loaded after the cancel go too */
+			l->params[0] = l->p_id;
+			l->params[1] = NULL;
+			l->params[2] = "CANCELED";
+			l->params[3] = "batch canceled";
+			submit(l, LOAD_RECANCEL, &router_stmt_batch_cancel, 4);
+			return;
+		}
+		load_free(l);
+		return;
+	}
+	case LOAD_FAIL:
+		log_warn("batches", "ev=load_failed batch=%lld loaded=%zu err=\"%s\"", l->batch_id, l->loaded, l->err);
+		load_free(l);
+		return;
+	case LOAD_GET:
+		if (PQntuples(res) != 1) {
+			api_respond_error(l->req, 404, "not_found", NULL, "no such batch");
+		} else {
+			const char *body = PQgetvalue(res, 0, 0);
+			http_respond(l->req, 200, NULL, body, strlen(body));
+		}
+		load_free(l);
+		return;
+	case LOAD_CANCEL:
+		if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+			api_respond_error(l->req, 404, "not_found", NULL, "no such batch");
+		} else {
+			log_info("batches", "ev=canceled batch=%lld account=%lld recipients=%s", l->batch_id,
+				 l->account_id, PQgetvalue(res, 0, 2));
+			api_respond_json(l->req, 200, NULL,
+					 json_pack("{s:I, s:s, s:b, s:I}", "id", (json_int_t)l->batch_id,
+						   "state", PQgetvalue(res, 0, 0), "changed", strcmp(PQgetvalue(res, 0, 1), "0") != 0,
+						   "canceled", (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10)));
+		}
+		load_free(l);
+		return;
+	case LOAD_RECANCEL:
+	default:
+		load_free(l);
+		return;
+	}
+}
+
+/* Percent-decodes one query value ('+' is a space, as HTML forms send it).  0 / -1. */
+static int query_value(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '%') {
+			if (i + 2 >= len ||
+			    !isxdigit((unsigned char)in[i + 1]) || !isxdigit((unsigned char)in[i + 2]))
+				return -1;
+			char hex[3] = { in[i + 1], in[i + 2], '\0' };
+			c = (unsigned char)strtol(hex, NULL, 16);
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (c == 0 || n + 1 >= outlen)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* The CSV query string as the JSON object the options parser reads.  0, or -1 with l->bad_*. */
+static int query_object(struct load *l)
+{
+	static const char *const numeric[] = { "push_timeout", "validity" };
+	l->root = json_object();
+	const char *q = l->req->query;
+	char *val = malloc(l->cfg->max_text * 6 + 1024);
+	if (!l->root || !val) {
+		free(val);
+		snprintf(l->bad_msg, sizeof(l->bad_msg), "out of memory");
+		return -1;
+	}
+	size_t vcap = l->cfg->max_text * 6 + 1024;
+	while (q && *q) {
+		size_t len = strcspn(q, "&");
+		const char *eq = memchr(q, '=', len);
+		size_t klen = eq ? (size_t)(eq - q) : len;
+		char key[32];
+		if (klen == 0 || klen >= sizeof(key)) {
+			l->bad_field = "query";
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "unknown query parameter");
+			free(val);
+			return -1;
+		}
+		memcpy(key, q, klen);
+		key[klen] = '\0';
+		const char *v = eq ? eq + 1 : q + len;
+		l->bad_field = json_object_get(l->root, key) ? "query" : key;
+		if (json_object_get(l->root, key) || query_value(v, (size_t)(q + len - v), val, vcap) < 0 ||
+		    !batch_text_ok(val, strlen(val))) {
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "%s: repeated, badly percent-encoded or not UTF-8 text", key);
+			free(val);
+			return -1;
+		}
+		json_t *j = NULL;
+		for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++) {
+			double d;
+			if (strcmp(key, numeric[i]) == 0 && util_parse_double(val, -1e18, 1e18, &d) == 0)
+				j = json_real(d);
+		}
+		if (!j && strcmp(key, "channels") == 0) {
+			j = json_array();
+			for (char *s = val, *tok; (tok = strsep(&s, ","));)
+				json_array_append_new(j, json_string(tok));
+		}
+		if (!j)
+			j = json_string(val);
+		json_object_set_new(l->root, key, j);
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	free(val);
+	return 0;
+}
+
+/* from, text, name, options; then the CSV header or the recipients array.  0, or -1 with l->bad_*. */
+static int parse_post(struct load *l)
+{
+	const char *ctype = http_header(l->req, "Content-Type");
+	l->is_csv = ctype && strncasecmp(ctype, "text/csv", 8) == 0;
+	l->bad_field = NULL;
+	if (l->is_csv) {
+		if (query_object(l) < 0)
+			return -1;
+	} else {
+		json_error_t jerr;
+		if (ctype && strncasecmp(ctype, "application/json", 16) != 0) {
+			l->bad_field = "Content-Type";
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "send application/json or text/csv");
+			return -1;
+		}
+		l->root = json_loadb(l->req->body, l->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!l->root || !json_is_object(l->root)) {
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "invalid JSON (line %d column %d: %s): the body must be an object",
+				 jerr.line, jerr.column, l->root ? "not an object" : jerr.text);
+			return -1;
+		}
+	}
+	json_t *from = json_object_get(l->root, "from"), *text = json_object_get(l->root, "text");
+	json_t *name = json_object_get(l->root, "name");
+	l->bad_field = "from";
+	const char *f = json_string_value(from);
+	size_t flen = f ? strlen(f) : 0;
+	int ok = flen >= 1 && flen <= 20;
+	for (size_t i = 0; ok && i < flen; i++)
+		ok = f[i] >= 0x20 && f[i] <= 0x7e;
+	if (!ok) {
+		snprintf(l->bad_msg, sizeof(l->bad_msg), "from must be a string of 1 to 20 printable ASCII characters");
+		return -1;
+	}
+	l->from = f;
+	l->bad_field = "text";
+	l->text = json_string_value(text);
+	if (!l->text || !l->text[0] || json_string_length(text) > l->cfg->max_text ||
+	    memchr(l->text, '\0', json_string_length(text))) {
+		snprintf(l->bad_msg, sizeof(l->bad_msg), "text must be a non-empty string of at most %zu bytes",
+			 l->cfg->max_text);
+		return -1;
+	}
+	l->bad_field = "name";
+	if (name && (!json_is_string(name) || json_string_length(name) > 200 ||
+		     !batch_text_ok(json_string_value(name), json_string_length(name)))) {
+		snprintf(l->bad_msg, sizeof(l->bad_msg), "name must be a string of at most 200 bytes");
+		return -1;
+	}
+	l->name = name ? json_string_value(name) : NULL;
+	if (api_parse_options(l->root, l->cfg, &l->opts, &l->bad_field, l->bad_msg, sizeof(l->bad_msg)) < 0)
+		return -1;
+	l->opts.source = "batch";
+	l->bad_field = "text";
+	if (l->is_csv) {
+		size_t rl, next;
+		batch_csv_record(l->req->body, l->req->body_len, &rl, &next);
+		if (l->req->body_len == 0) {
+			l->bad_field = "csv";
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "the body is empty: a header line with a 'to' column is required");
+			return -1;
+		}
+		if (batch_csv_open(&l->csv, l->req->body, rl, l->text, l->cfg->max_text, &l->bad_field, l->bad_msg,
+				   sizeof(l->bad_msg)) < 0)
+			return -1;
+		l->pos = next;
+		l->line = 2;
+		l->tpl = l->csv.tpl;
+	} else {
+		if (batch_tpl_compile(&l->tpl, l->text, l->bad_msg, sizeof(l->bad_msg)) < 0)
+			return -1;
+		json_t *list = json_object_get(l->root, "recipients");
+		l->bad_field = "recipients";
+		if (!json_is_array(list) || json_array_size(list) == 0) {
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "recipients must be a non-empty array of {\"to\": ...} objects");
+			return -1;
+		}
+		l->n_rows = json_array_size(list);
+		l->csv.text = malloc(l->cfg->max_text + 1);
+		if (!l->csv.text) {
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "out of memory");
+			return -1;
+		}
+	}
+	if (l->tpl.nvars && strcmp(l->opts.purpose, "AD") == 0) {
+		l->bad_field = "text";
+		snprintf(l->bad_msg, sizeof(l->bad_msg), "ads take one fixed text: {variables} are not allowed with purpose AD");
+		return -1;
+	}
+	if (l->tpl.nvars && l->opts.sms_text) {
+		l->bad_field = "sms_text";
+		snprintf(l->bad_msg, sizeof(l->bad_msg), "sms_text cannot be combined with a text using {variables}");
+		return -1;
+	}
+	return 0;
+}
+
+static void post_authed(void *arg, long long account_id, int operator)
+{
+	struct load *l = arg;
+	(void)operator;
+	if (account_id <= 0) {
+		load_free(l);
+		return;
+	}
+	l->account_id = account_id;
+	if (l->bad) {
+		api_respond_error(l->req, 400, "invalid_field", l->bad_field, l->bad_msg);
+		load_free(l);
+		return;
+	}
+	/* validation pass: count the valid rows, list the bad ones */
+	size_t first_pos = l->pos, first_line = l->line;
+	char to[21];
+	const char *text;
+	int r;
+	while ((r = next_row(l, to, &text, 1)) > 0)
+		l->total++;
+	if (r < 0) {
+		api_respond_error(l->req, 503, "unavailable", NULL, "out of memory");
+		load_free(l);
+		return;
+	}
+	if (l->total == 0) {
+		json_t *rej = l->rejected;
+		l->rejected = NULL;
+		api_respond_json(l->req, 400, NULL,
+				 json_pack("{s:{s:s, s:s, s:s}, s:I, s:o}", "error", "code", "invalid_field", "field",
+					   "recipients", "message", "no valid recipient: nothing was stored",
+					   "rejected_count", (json_int_t)l->rejected_count, "rejected", rej));
+		load_free(l);
+		return;
+	}
+	rewind_rows(l, first_pos, first_line);
+	l->to = calloc(BATCH_CHUNK, sizeof(*l->to));
+	l->texts = calloc(BATCH_CHUNK, sizeof(*l->texts));
+	if (!l->to || !l->texts) {
+		api_respond_error(l->req, 503, "unavailable", NULL, "out of memory");
+		load_free(l);
+		return;
+	}
+	snprintf(l->p_account, sizeof(l->p_account), "%lld", l->account_id);
+	snprintf(l->p_total, sizeof(l->p_total), "%zu", l->total);
+	l->params[0] = l->p_account;
+	l->params[1] = l->name;
+	l->params[2] = l->p_total;
+	submit(l, LOAD_CREATE, &router_stmt_batch_create, 3);
+}
+
+static void id_authed(void *arg, long long account_id, int operator)
+{
+	struct load *l = arg;
+	(void)operator;
+	if (account_id <= 0) {
+		load_free(l);
+		return;
+	}
+	l->account_id = account_id;
+	snprintf(l->p_id, sizeof(l->p_id), "%lld", l->batch_id);
+	snprintf(l->p_account, sizeof(l->p_account), "%lld", l->account_id);
+	l->params[0] = l->p_id;
+	l->params[1] = l->p_account;
+	if (l->step == LOAD_GET) {
+		submit(l, LOAD_GET, &router_stmt_batch_json, 2);
+	} else {
+		l->params[2] = "CANCELED";
+		l->params[3] = "batch canceled";
+		submit(l, LOAD_CANCEL, &router_stmt_batch_cancel, 4);
+	}
+}
+
 void batches_handle(struct api *api, struct http_request *req)
 {
-	(void)api;
-	api_respond_error(req, 501, "not_implemented", NULL, "batches are not available yet");
+	const struct api_deps *d = api_deps_of(api);
+	const char *rest = req->path[11] ? req->path + 12 : NULL;   /* after "/v1/batches/" */
+	enum load_step step;
+	long long id = 0;
+	if (!rest) {
+		if (req->method != HTTP_M_POST) {
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+			return;
+		}
+		step = LOAD_CREATE;
+	} else {
+		size_t n = strspn(rest, "0123456789");
+		const char *tail = rest + n;
+		long v;
+		char num[24];
+		if (n == 0 || n >= sizeof(num) || (strcmp(tail, "") && strcmp(tail, "/cancel")) ||
+		    (memcpy(num, rest, n), num[n] = '\0', util_parse_long(num, 1, 0x7fffffffffffffffL, &v) < 0)) {
+			api_respond_error(req, 404, "not_found", NULL, "no such batch");
+			return;
+		}
+		id = v;
+		step = *tail ? LOAD_CANCEL : LOAD_GET;
+		if (req->method != (step == LOAD_GET ? HTTP_M_GET : HTTP_M_POST)) {
+			api_respond_error(req, 405, "method_not_allowed", NULL, step == LOAD_GET ? "use GET" : "use POST");
+			return;
+		}
+	}
+	if (!store_is_up(d->store)) {
+		api_respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
+		return;
+	}
+	struct load *l = calloc(1, sizeof(*l));
+	if (!l || !(l->rejected = json_array())) {
+		free(l);
+		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		return;
+	}
+	l->api = api;
+	l->req = req;
+	l->cfg = d->cfg;
+	l->step = step;
+	l->batch_id = id;
+	if (step != LOAD_CREATE) {
+		api_auth(api, req, NULL, id_authed, l);
+		return;
+	}
+	/* validated now, answered after auth: an unknown key learns nothing */
+	if (parse_post(l) < 0)
+		l->bad = 1;
+	api_auth(api, req, NULL, post_authed, l);
 }

@@ -1,7 +1,9 @@
 /*
  * pushgatectl.c: the operator's command-line tool.  Applies schema
  * migrations, creates and lists accounts, shows one message with its
- * recipients and their events, prints delivery reports (sql/006_reports.sql).
+ * recipients and their events, prints delivery reports (sql/006_reports.sql),
+ * loads CSV campaigns (send: streamed in chunks through the intake
+ * statement, never the whole file in memory).
  *
  * Owns: one blocking libpq connection for the length of one command.
  * Output contract: results on stdout (account add prints the new key alone,
@@ -23,14 +25,17 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "batches.h"
 #include "config.h"
 #include "keys.h"
 #include "migrate.h"
 #include "router.h"
+#include "util.h"
 
 #define PROG "pushgatectl"
 #define DEFAULT_CONNINFO "dbname=pushgate"
@@ -66,6 +71,13 @@ static const char usage_text[] =
 	"                       delivery report: per route and per sender since DATE\n"
 	"                       (YYYY-MM-DD or ISO 8601 time, UTC by default; default:\n"
 	"                       the last 24 hours), or one batch by state with its totals\n"
+	"  send --csv FILE --from SENDER --text TEXT [--account NAME] [--name NAME]\n"
+	"       [--channels push,sms] [--push-timeout S] [--sms-text T] [--purpose P]\n"
+	"       [--send-at TIME] [--validity S] [--opt-out-policy sms|drop]\n"
+	"       [--callback-url URL] [--chunk N]\n"
+	"                       a campaign from a CSV file (- for stdin): a 'to' column\n"
+	"                       plus the {variables} of TEXT; streamed in chunks, bad\n"
+	"                       rows reported by line; prints the batch id\n"
 	"  help                 show this text\n"
 	"\n"
 	"options:\n"
@@ -972,6 +984,356 @@ out:
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* --- send: a CSV campaign from the shell ------------------------------------- */
+
+#define SEND_BUF (2 * BATCH_RECORD_MAX + 2)
+
+struct send_args {
+	const char *csv, *from, *text, *account, *name;
+	size_t      chunk;
+};
+
+static PGresult *send_exec(PGconn *conn, const char *sql, int n, const char *const *params, const char *what)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		report_result(what, res, conn);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static void send_progress(size_t done_bytes, size_t size, size_t rows, int tty, int *last_tenth)
+{
+	if (size == 0)
+		return;
+	int pct = (int)(done_bytes * 100 / size);
+	if (tty) {
+		char bar[41];
+		int fill = pct * 40 / 100;
+		for (int i = 0; i < 40; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[40] = '\0';
+		fprintf(stderr, "\r[%s] %3d%% %zu recipients", bar, pct, rows);
+		fflush(stderr);
+	} else if (pct / 10 > *last_tenth) {
+		*last_tenth = pct / 10;
+		fprintf(stderr, PROG ": send: %d%% (%zu recipients)\n", *last_tenth * 10, rows);
+	}
+}
+
+/* One chunk through the intake statement.  0 / -1. */
+static int send_chunk(PGconn *conn, const struct config *cfg, long long account, const struct send_args *a,
+		      size_t n, char (*to)[21], char **texts, struct intake_opts *o)
+{
+	struct intake in;
+	if (intake_prepare(&in, cfg, account, a->from, a->text, n, (const char (*)[21])to,
+			   texts ? (const char *const *)texts : NULL, o) < 0) {
+		fail_msg("send: out of memory");
+		return -1;
+	}
+	PGresult *res = PQexecPrepared(conn, "intake", in.job.nparams, in.job.params, NULL, NULL, 0);
+	int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (!ok)
+		report_result("send: intake", res, conn);
+	PQclear(res);
+	intake_release(&in);
+	return ok ? 0 : -1;
+}
+
+static int cmd_send(const struct options *opt, int argc, char **argv)
+{
+	struct send_args a = { .chunk = BATCH_CHUNK };
+	json_t *root = json_object();
+	for (int i = 0; i < argc; i++) {
+		static const char *const passed[] = { "channels", "push-timeout", "sms-text", "purpose", "send-at",
+						      "validity", "opt-out-policy", "callback-url" };
+		const char *k = argv[i];
+		if (strncmp(k, "--", 2) != 0 || i + 1 >= argc) {
+			json_decref(root);
+			return usage_error("send: expected --OPTION VALUE, not '%.40s'", k);
+		}
+		const char *v = argv[++i];
+		k += 2;
+		if (!strcmp(k, "csv")) a.csv = v;
+		else if (!strcmp(k, "from")) a.from = v;
+		else if (!strcmp(k, "text")) a.text = v;
+		else if (!strcmp(k, "account")) a.account = v;
+		else if (!strcmp(k, "name")) a.name = v;
+		else if (!strcmp(k, "chunk")) {
+			long c;
+			if (util_parse_long(v, 1, BATCH_CHUNK, &c) < 0) {
+				json_decref(root);
+				return usage_error("send: --chunk must be 1 to %d", BATCH_CHUNK);
+			}
+			a.chunk = (size_t)c;
+		} else {
+			size_t j;
+			for (j = 0; j < sizeof(passed) / sizeof(passed[0]); j++)
+				if (!strcmp(k, passed[j]))
+					break;
+			if (j == sizeof(passed) / sizeof(passed[0])) {
+				json_decref(root);
+				return usage_error("send: unknown option '--%.40s'", k);
+			}
+			char key[32];
+			util_strlcpy(key, k, sizeof(key));
+			for (char *c = key; *c; c++)
+				if (*c == '-')
+					*c = '_';
+			double d;
+			json_t *val;
+			if ((!strcmp(key, "push_timeout") || !strcmp(key, "validity")) && util_parse_double(v, -1e18, 1e18, &d) == 0)
+				val = json_real(d);
+			else if (!strcmp(key, "channels")) {
+				val = json_array();
+				char tmp[64];
+				util_strlcpy(tmp, v, sizeof(tmp));
+				for (char *s = tmp, *tok; (tok = strsep(&s, ","));)
+					json_array_append_new(val, json_string(tok));
+			} else
+				val = json_string(v);
+			json_object_set_new(root, key, val);
+		}
+	}
+	if (!a.csv || !a.from || !a.text) {
+		json_decref(root);
+		return usage_error("send needs --csv FILE --from SENDER --text TEXT");
+	}
+	size_t flen = strlen(a.from);
+	int from_ok = flen >= 1 && flen <= 20;
+	for (size_t i = 0; from_ok && i < flen; i++)
+		from_ok = a.from[i] >= 0x20 && a.from[i] <= 0x7e;
+	if (!from_ok) {
+		json_decref(root);
+		return usage_error("send: --from must be 1 to 20 printable ASCII characters");
+	}
+
+	struct config cfg;
+	config_defaults(&cfg);
+	if (opt->ini) {
+		char err[512] = "";
+		if (config_load(&cfg, opt->ini, err, sizeof(err)) < 0) {
+			fail_msg("%s: %s", opt->ini, err[0] ? err : "cannot load configuration");
+			json_decref(root);
+			return EXIT_FAIL;
+		}
+	}
+	if (!a.text[0] || strlen(a.text) > cfg.max_text || !batch_text_ok(a.text, strlen(a.text))) {
+		json_decref(root);
+		return usage_error("send: --text must be 1 to %zu bytes of UTF-8 text", cfg.max_text);
+	}
+	struct intake_opts o;
+	const char *field = NULL;
+	char msg[256];
+	if (api_parse_options(root, &cfg, &o, &field, msg, sizeof(msg)) < 0) {
+		json_decref(root);
+		return usage_error("send: --%s: %s", field ? field : "?", msg);
+	}
+	o.source = "batch";
+
+	FILE *f = strcmp(a.csv, "-") == 0 ? stdin : fopen(a.csv, "rb");
+	if (!f) {
+		fail_msg("send: %s: %s", a.csv, strerror(errno));
+		json_decref(root);
+		return EXIT_FAIL;
+	}
+	struct stat st;
+	size_t size = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
+	int rc = EXIT_FAIL;
+	PGconn *conn = NULL;
+	char *buf = malloc(SEND_BUF), (*to)[21] = calloc(a.chunk, sizeof(*to));
+	char **texts = calloc(a.chunk, sizeof(*texts)), *arena = NULL;
+	size_t arena_cap = 0, arena_len = 0;
+	size_t len = 0, off = 0, consumed = 0, line = 1, n = 0, loaded = 0, rejected = 0;
+	long long account = 0, batch = 0;
+	int eof = 0, tty = isatty(2), tenth = 0, header = 1;
+	struct batch_csv csv;
+	memset(&csv, 0, sizeof(csv));
+	size_t *offs = calloc(a.chunk, sizeof(*offs));
+	if (!buf || !to || !texts || !offs) {
+		fail_msg("send: out of memory");
+		goto out;
+	}
+	if (!(conn = connect_db(opt)))
+		goto out;
+	{
+		const char *p[1] = { a.account };
+		PGresult *res = send_exec(conn, a.account
+			? "SELECT id FROM accounts WHERE name = $1 AND NOT disabled"
+			: "SELECT id FROM accounts WHERE NOT disabled", a.account ? 1 : 0, p, "send: account");
+		if (!res)
+			goto out;
+		if (PQntuples(res) != 1) {
+			fail_msg("send: %s", a.account ? "no such account (or disabled)"
+				 : "several accounts: say which with --account NAME");
+			PQclear(res);
+			goto out;
+		}
+		account = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	{
+		PGresult *res = PQprepare(conn, "intake", router_stmt_intake.sql, router_stmt_intake.nparams, NULL);
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			report_result("send: prepare", res, conn);
+		PQclear(res);
+		if (!ok)
+			goto out;
+	}
+	for (;;) {
+		/* one record from the buffer, refilled as needed */
+		size_t rl, next;
+		int complete = batch_csv_record(buf + off, len - off, &rl, &next);
+		if (!complete && !eof) {
+			if (len - off >= BATCH_RECORD_MAX + 1) {
+				fail_msg("send: line %zu: record longer than %d bytes (an unclosed quote?)", line, BATCH_RECORD_MAX);
+				goto fail;
+			}
+			memmove(buf, buf + off, len - off);
+			len -= off;
+			off = 0;
+			size_t got = fread(buf + len, 1, SEND_BUF - len, f);
+			if (got == 0) {
+				if (ferror(f)) {
+					fail_msg("send: %s: read error", a.csv);
+					goto fail;
+				}
+				eof = 1;
+			}
+			len += got;
+			continue;
+		}
+		if (!complete && off == len)
+			break;   /* end of file */
+		const char *rec = buf + off;
+		size_t at = line;
+		for (size_t i = 0; i < next; i++)
+			line += rec[i] == '\n';
+		off += next;
+		consumed += next;
+		if (header) {
+			header = 0;
+			if (batch_csv_open(&csv, rec, rl, a.text, cfg.max_text, &field, msg, sizeof(msg)) < 0) {
+				fail_msg("send: %s: %s", field, msg);
+				goto out;
+			}
+			if (csv.tpl.nvars && (strcmp(o.purpose, "AD") == 0 || o.sms_text)) {
+				fail_msg("send: a --text with {variables} cannot be combined with --purpose AD or --sms-text");
+				goto out;
+			}
+			const char *p[3] = { NULL, a.name, "0" };
+			char acc[24];
+			snprintf(acc, sizeof(acc), "%lld", account);
+			p[0] = acc;
+			PGresult *res = send_exec(conn, router_stmt_batch_create.sql, 3, p, "send: batch");
+			if (!res)
+				goto out;
+			batch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			PQclear(res);
+			o.batch_id = batch;
+			continue;
+		}
+		char num[21];
+		const char *text = NULL;
+		enum batch_row r = batch_csv_row(&csv, rec, rl, num, &text, &field, msg, sizeof(msg));
+		if (r == BATCH_ROW_NOMEM) {
+			fail_msg("send: out of memory");
+			goto fail;
+		}
+		if (r == BATCH_ROW_BAD) {
+			if (rejected++ < BATCH_REJECTED_SHOWN) {
+				if (tty)
+					fputc('\n', stderr);
+				fprintf(stderr, PROG ": send: line %zu rejected: %s: %s\n", at, field, msg);
+			}
+		}
+		if (r == BATCH_ROW_OK) {
+			memcpy(to[n], num, sizeof(num));
+			if (text) {
+				size_t tl = strlen(text) + 1;
+				if (arena_cap - arena_len < tl) {
+					size_t cap = (arena_cap ? arena_cap * 2 : 64 * 1024) + tl;
+					char *na = realloc(arena, cap);
+					if (!na) {
+						fail_msg("send: out of memory");
+						goto fail;
+					}
+					arena = na;
+					arena_cap = cap;
+				}
+				memcpy(arena + arena_len, text, tl);
+				offs[n] = arena_len;
+				arena_len += tl;
+			}
+			n++;
+		}
+		if (n == a.chunk || (n > 0 && eof && off == len)) {
+			for (size_t i = 0; csv.tpl.nvars && i < n; i++)
+				texts[i] = arena + offs[i];
+			if (send_chunk(conn, &cfg, account, &a, n, to, csv.tpl.nvars ? texts : NULL, &o) < 0)
+				goto fail;
+			loaded += n;
+			n = 0;
+			arena_len = 0;
+			send_progress(consumed, size, loaded, tty, &tenth);
+		}
+	}
+	if (header) {
+		fail_msg("send: %s is empty: a header line with a 'to' column is required", a.csv);
+		goto out;
+	}
+	if (n > 0) {
+		for (size_t i = 0; csv.tpl.nvars && i < n; i++)
+			texts[i] = arena + offs[i];
+		if (send_chunk(conn, &cfg, account, &a, n, to, csv.tpl.nvars ? texts : NULL, &o) < 0)
+			goto fail;
+		loaded += n;
+	}
+	send_progress(size, size, loaded, tty, &tenth);
+	if (tty && size)
+		fputc('\n', stderr);
+	{
+		char id[24], total[24];
+		snprintf(id, sizeof(id), "%lld", batch);
+		snprintf(total, sizeof(total), "%zu", loaded);
+		const char *p[2] = { id, total };
+		PGresult *res = send_exec(conn, router_stmt_batch_loaded.sql, 2, p, "send: batch loaded");
+		if (!res)
+			goto fail;
+		PQclear(res);
+	}
+	fprintf(stderr, PROG ": send: batch %lld: %zu recipients loaded, %zu rows rejected\n", batch, loaded, rejected);
+	printf("%lld\n", batch);
+	rc = flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
+	goto out;
+fail:
+	if (batch) {
+		char id[24];
+		snprintf(id, sizeof(id), "%lld", batch);
+		const char *p[4] = { id, NULL, "FAILED", "pushgatectl send failed while loading" };
+		PGresult *res = send_exec(conn, router_stmt_batch_cancel.sql, 4, p, "send: marking the batch failed");
+		if (res)
+			PQclear(res);
+		fail_msg("send: batch %lld failed after %zu recipients; its loaded part was canceled", batch, loaded);
+	}
+out:
+	batch_csv_close(&csv);
+	if (conn)
+		PQfinish(conn);
+	if (f && f != stdin)
+		fclose(f);
+	free(buf);
+	free(to);
+	free(texts);
+	free(offs);
+	free(arena);
+	json_decref(root);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt = { NULL, NULL };
@@ -1114,6 +1476,8 @@ int main(int argc, char **argv)
 			}
 		}
 		which = C_REPORT;
+	} else if (strcmp(cmd, "send") == 0) {
+		return cmd_send(&opt, argc - 1, argv + 1);
 	} else {
 		char shown[4 * 40 + 4];
 		display(cmd, 40, shown, sizeof(shown));

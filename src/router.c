@@ -639,3 +639,58 @@ const struct store_stmt router_stmt_kannel_auth = {
 	"SELECT id FROM accounts WHERE api_key_hash = $1::bytea AND name = $2::text AND NOT disabled",
 	2, 0,
 };
+
+/* --- campaigns (batches.c, pushgatectl send) ------------------------------------ */
+
+/* States after which nothing more happens to a recipient. */
+#define BATCH_FINAL "'PUSH_DELIVERED', 'DROPPED', 'CANCELED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN'"
+/* Not yet handed to a carrier nor acked by an app: what a cancel stops. */
+#define BATCH_CANCELABLE "'ACCEPTED', 'SCHEDULED', 'HELD', 'SMS_QUEUED', 'PUSH_SENT', 'OPTED_OUT'"
+
+const struct store_stmt router_stmt_batch_create = {
+	"batch_create",
+	"INSERT INTO batches (account_id, name, state, total) VALUES ($1, $2::text, 'LOADING', $3::int) RETURNING id",
+	3, 0,
+};
+
+const struct store_stmt router_stmt_batch_loaded = {
+	"batch_loaded",
+	"UPDATE batches SET state = CASE WHEN state = 'LOADING' THEN 'RUNNING' ELSE state END,"
+	" total = $2::int, loaded_at = now() WHERE id = $1 RETURNING state",
+	2, 0,
+};
+
+const struct store_stmt router_stmt_batch_json = {
+	"batch_json",
+	"WITH b AS (SELECT * FROM batches WHERE id = $1 AND account_id = $2),"
+	" s AS (SELECT state, count(*) AS n FROM recipients WHERE batch_id = (SELECT id FROM b) GROUP BY state),"
+	" t AS (SELECT coalesce(sum(n), 0)::bigint AS loaded,"
+	"   coalesce(sum(n) FILTER (WHERE state IN (" BATCH_FINAL ")), 0)::bigint AS final FROM s),"
+	" d AS (UPDATE batches x SET state = 'DONE' FROM b, t WHERE x.id = b.id AND x.state = 'RUNNING'"
+	"   AND b.loaded_at IS NOT NULL AND t.final >= t.loaded AND t.loaded >= b.total RETURNING x.state)"
+	" SELECT json_build_object('id', b.id, 'name', b.name, 'state', coalesce((SELECT state FROM d), b.state),"
+	"  'total', b.total, 'loaded', t.loaded, 'final', t.final, 'pending', b.total - t.final,"
+	"  'by_state', (SELECT coalesce(json_object_agg(state, n ORDER BY state), '{}'::json) FROM s),"
+	"  'created_at', b.created_at, 'loaded_at', b.loaded_at, 'canceled_at', b.canceled_at, 'error', b.error)::text"
+	" FROM b, t",
+	2, 0,
+};
+
+const struct store_stmt router_stmt_batch_cancel = {
+	"batch_cancel",
+	"WITH b AS (SELECT id FROM batches WHERE id = $1 AND ($2::bigint IS NULL OR account_id = $2)),"
+	" bs AS (UPDATE batches x SET state = $3::text, canceled_at = CASE WHEN $3::text = 'CANCELED' THEN now() END,"
+	"   error = CASE WHEN $3::text = 'FAILED' THEN $4::text END"
+	"   FROM b WHERE x.id = b.id AND x.state IN ('LOADING', 'RUNNING') RETURNING x.state),"
+	" c AS (SELECT r.id FROM recipients r WHERE r.batch_id = (SELECT id FROM b)"
+	"   AND r.state IN (" BATCH_CANCELABLE ") ORDER BY r.id FOR UPDATE),"
+	" u AS (UPDATE recipients r SET state = 'CANCELED', final_at = now(), updated_at = now(),"
+	"   release_at = NULL, push_deadline = NULL FROM c WHERE r.id = c.id AND r.state IN (" BATCH_CANCELABLE ")"
+	"   RETURNING r.id, r.message_id, r.account_id),"
+	" e AS (INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
+	"   SELECT id, message_id, account_id, 'CANCELED', $4::text FROM u ORDER BY id)"
+	" SELECT coalesce((SELECT state FROM bs), (SELECT state FROM batches WHERE id = (SELECT id FROM b))),"
+	"  (SELECT count(*) FROM bs), (SELECT count(*) FROM u)"
+	" FROM (SELECT 1) one WHERE EXISTS (SELECT 1 FROM b)",
+	4, 0,
+};

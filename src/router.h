@@ -132,4 +132,22 @@ extern const struct store_stmt router_stmt_report_batch;
 /* Kannel's sendsms: $1 bytea hash of the password (an API key), $2 account name.  Row: account id. */
 extern const struct store_stmt router_stmt_kannel_auth;
 
+/*
+ * Campaigns.  batch_create: $1 account id, $2 name, $3 expected total ->
+ * id (state LOADING).  batch_loaded: $1 id, $2 total loaded -> state
+ * (RUNNING, or CANCELED when canceled while loading).  batch_json: $1 id, $2
+ * account id -> the progress JSON (no row: not this account's batch);
+ * marks a RUNNING batch DONE once every recipient is final.
+ * batch_cancel: $1 id, $2 account id (NULL: any), $3 the batch's new
+ * state (CANCELED | FAILED), $4 the events' detail (FAILED: also the
+ * batch's error) -> one row (batch state, 1 if the batch changed state,
+ * recipients canceled) or none (no such batch).  Recipients not yet handed
+ * to a carrier nor acked (ACCEPTED, SCHEDULED, HELD, SMS_QUEUED,
+ * PUSH_SENT, OPTED_OUT) become CANCELED with an event; the others go on.
+ */
+extern const struct store_stmt router_stmt_batch_create;
+extern const struct store_stmt router_stmt_batch_loaded;
+extern const struct store_stmt router_stmt_batch_json;
+extern const struct store_stmt router_stmt_batch_cancel;
+
 #endif

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""t_batches.py: campaigns end to end.
+
+POST /v1/batches with a JSON recipients array and with a CSV upload, the
+{name} template rendered per recipient (in PostgreSQL, at the SMSC, in the
+push msg), bad rows reported by line while the good ones load, live
+progress by state, cancel of the not-yet-sent part (nothing more reaches
+the SMSC), another account gets 404, and `pushgatectl send --csv` with
+5,000 rows.  The SMS route is paced ([smpp] tps) so a campaign is still
+running while the test looks at it.
+"""
+
+import os
+import re
+import time
+import urllib.parse
+
+import harness
+from harness import TAP
+from wsclient import WS
+
+tests = TAP()
+TPS = 200
+_FINAL = {"PUSH_DELIVERED", "DROPPED", "CANCELED", "SMS_DELIVERED", "SMS_FAILED", "SMS_EXPIRED", "SMS_UNKNOWN"}
+
+
+def register(env, msisdn):
+    st, _, body, raw = env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": "test"}, key=None)
+    assert st == 202, (st, raw)
+    st, _, v, raw = env.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]}, key=None)
+    assert st == 200, (st, raw)
+    return v["token"]
+
+
+def post_csv(env, csv_text, key=harness._USE_ENV_KEY, **query):
+    q = urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+    return env.http("POST", "/v1/batches?" + q, csv_text.encode(), headers={"Content-Type": "text/csv"}, key=key,
+                    timeout=120)
+
+
+def batch(env, bid, key=harness._USE_ENV_KEY):
+    st, _, b, raw = env.http("GET", f"/v1/batches/{bid}", key=key)
+    assert st == 200, (st, raw)
+    return b
+
+
+def submits(env, numbers):
+    """submit_sm lines at the SMSC for these destinations: {dst: [len, ...]}."""
+    out = {}
+    for line in env.smsc_log().splitlines():
+        m = re.search(r"ev=submit_sm .*dst=(\d+) .*len=(\d+)", line)
+        if m and m.group(1) in numbers:
+            out.setdefault(m.group(1), []).append(int(m.group(2)))
+    return out
+
+
+@tests.case
+def json_batch_renders_each_recipients_text_for_push_and_sms(env):
+    token = register(env, "821070000001")
+    ws = WS("127.0.0.1", env.http_port)
+    ws.send({"type": "hello", "token": token})
+    assert ws.recv()["type"] == "welcome"
+    people = {"821070000001": "Kim", "821070000002": "Lee", "821070000003": "Park Ji-sung"}
+    st, _, b, raw = env.http("POST", "/v1/batches", {
+        "from": "ACME", "text": "Hi {name}, your order {order} shipped", "name": "json campaign",
+        "recipients": [{"to": "+" + n, "name": nm, "order": i * 111} for i, (n, nm) in enumerate(people.items(), 1)]})
+    assert st == 202, (st, raw)
+    assert b["total"] == 3 and b["rejected_count"] == 0 and b["rejected"] == [] and b["state"] == "RUNNING", b
+    bid = b["id"]
+    want = {n: f"Hi {nm}, your order {i * 111} shipped" for i, (n, nm) in enumerate(people.items(), 1)}
+    rows = dict(env.sql(f"SELECT msisdn, text FROM recipients WHERE batch_id = {bid}"))
+    assert rows == want, rows
+    msg = ws.recv_type("msg")
+    assert msg["text"] == want["821070000001"] and msg["sender"] == "ACME", msg
+    ws.send({"type": "ack", "id": msg["id"]})
+    env.wait_for(lambda: batch(env, bid)["state"] == "DONE", timeout=30, what="batch DONE")
+    b = batch(env, bid)
+    assert b["total"] == 3 and b["final"] == 3 and b["pending"] == 0 and b["name"] == "json campaign", b
+    assert b["by_state"] == {"PUSH_DELIVERED": 1, "SMS_DELIVERED": 2}, b
+    # the SMSC got the rendered texts (7-bit ASCII: sm_length = characters), not the template
+    s = submits(env, {"821070000002", "821070000003"})
+    assert s == {n: [len(want[n])] for n in ("821070000002", "821070000003")}, s
+    ws.close()
+
+
+@tests.case
+def csv_batch_stores_good_rows_and_reports_bad_ones_by_line(env):
+    csv = ("to,name,city\r\n"                        # line 1
+           "821071000001,Kim,Seoul\r\n"               # 2 ok
+           "82107100000x,Lee,Busan\r\n"               # 3 bad number
+           "821071000003,\"Park, Ji\",\"Dae\ngu\"\r\n"  # 4-5 ok: comma and newline inside quotes
+           "821071000004,Choi\r\n"                    # 6 too few fields
+           "\r\n"                                     # 7 blank: skipped, not an error
+           "+821071000001,Kim again,Seoul\r\n"        # 8 duplicate of line 2
+           "821071000005,\"Jung \"\"JJ\"\"\",Incheon") # 9 ok, no final newline
+    st, _, b, raw = post_csv(env, csv, **{"from": "SHOP", "text": "{name} in {city}", "channels": "sms"})
+    assert st == 202, (st, raw)
+    assert b["total"] == 3 and b["rejected_count"] == 3, b
+    assert [(r["line"], r["field"]) for r in b["rejected"]] == [(3, "to"), (6, "csv"), (8, "to")], b["rejected"]
+    assert "duplicate" in b["rejected"][2]["message"], b["rejected"]
+    rows = dict(env.sql(f"SELECT msisdn, text FROM recipients WHERE batch_id = {b['id']}"))
+    assert rows == {"821071000001": "Kim in Seoul", "821071000003": "Park, Ji in Dae\ngu",
+                    "821071000005": 'Jung "JJ" in Incheon'}, rows
+    assert env.scalar(f"SELECT count(DISTINCT message_id) FROM recipients WHERE batch_id = {b['id']}") == "1"
+
+
+@tests.case
+def bad_campaigns_are_refused_whole_and_store_nothing(env):
+    before = env.scalar("SELECT count(*) FROM batches")
+    cases = [
+        (lambda: post_csv(env, "number,name\n821072000001,Kim\n", **{"from": "A", "text": "hi"}), "csv"),
+        (lambda: post_csv(env, "to,name\n821072000001,Kim\n", **{"from": "A", "text": "hi {nick}"}), "text"),
+        (lambda: post_csv(env, "to\n", **{"from": "A", "text": "hi"}), "recipients"),
+        (lambda: post_csv(env, "to\nabc\n12\n", **{"from": "A", "text": "hi"}), "recipients"),
+        (lambda: post_csv(env, "to\n821072000001\n", **{"text": "hi"}), "from"),
+        (lambda: post_csv(env, "to\n821072000001\n", **{"from": "A", "text": "hi", "validity": "5"}), "validity"),
+        (lambda: post_csv(env, "to,name\n821072000001,Kim\n", **{"from": "A", "text": "{name}", "purpose": "AD"}),
+         "text"),
+        (lambda: env.http("POST", "/v1/batches", {"from": "A", "text": "hi", "recipients": []}), "recipients"),
+        (lambda: env.http("POST", "/v1/batches", {"from": "A", "text": "hi", "recipients": [{"to": "1x"}]}),
+         "recipients"),
+        (lambda: env.http("POST", "/v1/batches", {"from": "A", "text": "hi", "channels": ["fax"],
+                                                  "recipients": [{"to": "821072000001"}]}), "channels"),
+    ]
+    for i, (fn, field) in enumerate(cases):
+        st, _, b, raw = fn()
+        assert st == 400 and b["error"]["field"] == field, (i, st, raw)
+    st, _, b, _ = env.http("POST", "/v1/batches", {"from": "A", "text": "hi {x}", "recipients": [{"to": "1x"}]})
+    assert st == 400 and b["rejected"][0]["index"] == 0 and b["rejected_count"] == 1, b
+    st, _, _, _ = post_csv(env, "to\n821072000001\n", key="wrong", **{"from": "A", "text": "hi"})
+    assert st == 401
+    st, _, _, _ = env.http("GET", "/v1/batches")
+    assert st == 405
+    assert env.scalar("SELECT count(*) FROM batches") == before
+    assert env.scalar("SELECT count(*) FROM recipients WHERE msisdn = '821072000001'") == "0"
+
+
+@tests.case
+def progress_is_live_and_the_batch_is_done_when_every_recipient_is_final(env):
+    n = 600
+    csv = "to\n" + "".join(f"8210730{i:05d}\n" for i in range(n))
+    st, _, b, raw = post_csv(env, csv, **{"from": "PROG", "text": "progress"})
+    assert st == 202 and b["total"] == n, raw
+    bid = b["id"]
+    seen_running = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        p = batch(env, bid)
+        assert sum(p["by_state"].values()) == n and p["loaded"] == n, p
+        assert p["final"] == sum(v for k, v in p["by_state"].items() if k in _FINAL), p
+        assert p["pending"] == n - p["final"], p
+        if p["state"] == "RUNNING" and p["pending"] > 0:
+            seen_running = True
+        if p["state"] == "DONE":
+            break
+        time.sleep(0.2)
+    assert seen_running, "never saw the batch running"
+    assert p["state"] == "DONE" and p["final"] == n, p
+
+
+@tests.case
+def cancel_stops_the_unsent_part_and_nothing_more_reaches_the_smsc(env):
+    n = 3000
+    numbers = [f"8210740{i:05d}" for i in range(n)]
+    st, _, b, raw = env.http("POST", "/v1/batches", {"from": "CXL", "text": "sale {n}",
+                                                     "recipients": [{"to": m, "n": i} for i, m in enumerate(numbers)]})
+    assert st == 202 and b["total"] == n, raw
+    bid = b["id"]
+    env.wait_for(lambda: len(submits(env, set(numbers))) >= 100, timeout=30, what="first submits")
+    st, _, c, raw = env.http("POST", f"/v1/batches/{bid}/cancel")
+    assert st == 200 and c["state"] == "CANCELED" and c["changed"] is True, (st, raw)
+    assert 0 < c["canceled"] < n, c
+    env.wait_for(lambda: "SMS_SUBMITTED" not in batch(env, bid)["by_state"], timeout=30, what="in-flight submits")
+    sent = submits(env, set(numbers))
+    time.sleep(2)
+    assert submits(env, set(numbers)) == sent, "submits after the cancel"
+    p = batch(env, bid)
+    assert p["state"] == "CANCELED" and p["by_state"]["CANCELED"] == c["canceled"] and p["pending"] == 0, p
+    canceled = {m for (m,) in env.sql(f"SELECT msisdn FROM recipients WHERE batch_id = {bid} AND state = 'CANCELED'")}
+    assert not canceled & set(sent), "a canceled recipient reached the SMSC"
+    assert len(sent) + len(canceled) == n, (len(sent), len(canceled))
+    ev = env.scalar(f"SELECT count(*) FROM events e JOIN recipients r ON r.id = e.recipient_id "
+                    f"WHERE r.batch_id = {bid} AND e.state = 'CANCELED'")
+    assert int(ev) == c["canceled"], ev
+    st, _, c2, _ = env.http("POST", f"/v1/batches/{bid}/cancel")
+    assert st == 200 and c2["changed"] is False and c2["canceled"] == 0, c2
+
+
+@tests.case
+def another_account_cannot_see_or_cancel_a_batch(env):
+    other = env.create_account("other")
+    st, _, b, raw = env.http("POST", "/v1/batches", {"from": "MINE", "text": "x", "send_at": "2099-01-01T00:00:00Z",
+                                                     "recipients": [{"to": "821075000001"}]})
+    assert st == 202, raw
+    for method, path in (("GET", f"/v1/batches/{b['id']}"), ("POST", f"/v1/batches/{b['id']}/cancel"),
+                         ("GET", "/v1/batches/999999"), ("GET", "/v1/batches/1x")):
+        st, _, e, raw = env.http(method, path, key=other)
+        assert st == 404 and e["error"]["code"] == "not_found", (path, st, raw)
+    assert batch(env, b["id"])["by_state"] == {"SCHEDULED": 1}
+    st, _, c, _ = env.http("POST", f"/v1/batches/{b['id']}/cancel")
+    assert st == 200 and c["canceled"] == 1
+
+
+@tests.case
+def pushgatectl_send_streams_a_5000_row_csv(env):
+    path = os.path.join(env.tmp, "campaign.csv")
+    with open(path, "w") as f:
+        f.write("to,name\n")
+        for i in range(5000):
+            f.write(f"8210760{i:05d},Member {i}\n")
+        f.write("not-a-number,Nobody\n")
+    r = env.ctl("send", "--csv", path, "--from", "CTL", "--text", "Dear {name}", "--account", "test",
+                "--channels", "push", "--name", "from the shell", "--chunk", "500", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bid = int(r.stdout.strip())
+    assert "line 5002 rejected: to:" in r.stderr, r.stderr
+    progress = [l for l in r.stderr.splitlines() if re.search(r"send: \d+% \(", l)]
+    assert len(progress) >= 5 and progress[-1].startswith("pushgatectl: send: 100%"), r.stderr
+    assert env.sql(f"SELECT total, state, name FROM batches WHERE id = {bid}") == [("5000", "RUNNING", "from the shell")]
+    assert env.scalar(f"SELECT count(*) FROM recipients WHERE batch_id = {bid}") == "5000"
+    assert env.scalar(f"SELECT count(DISTINCT message_id) FROM recipients WHERE batch_id = {bid}") == "10"
+    assert env.scalar(f"SELECT text FROM recipients WHERE batch_id = {bid} AND msisdn = '821076004321'") \
+        == "Dear Member 4321"
+    # push only and no app: every one is dropped at once, so the batch is done
+    env.wait_for(lambda: batch(env, bid)["state"] == "DONE", timeout=30, what="DONE")
+    assert batch(env, bid)["by_state"] == {"DROPPED": 5000}
+    r = env.ctl("send", "--csv", path, "--from", "CTL", "--text", "x", "--account", "nobody")
+    assert r.returncode == 1 and "no such account" in r.stderr, r.stderr
+    r = env.ctl("send", "--from", "CTL", "--text", "x")
+    assert r.returncode == 2, r.stderr
+
+
+tests.run(ini={"push": {"otp_echo": "yes", "push_timeout": "5"}, "smpp": {"tps": str(TPS)}})
