@@ -726,11 +726,13 @@ static void route_give_back(struct route_rt *rt, const char *why)
 		rt->q_head = sms->next;
 		rt->q_len--;
 		n++;
-		unsigned unsent = sms->n_parts - sms->next_part;
+		unsigned n_parts = sms->n_parts, unsent = n_parts - sms->next_part;
 		sms->next_part = sms->n_parts;
 		sms->unanswered += (uint8_t)unsent;
-		for (unsigned i = sms->n_parts - unsent; i < sms->n_parts; i++)
-			part_answered(&sms->parts[i], SMPP_STATUS_LINK_LOST, NULL);
+		/* the last answer may finish (free) the sms: bounds and parts taken beforehand */
+		struct part *parts = sms->parts;
+		for (unsigned i = n_parts - unsent; i < n_parts; i++)
+			part_answered(&parts[i], SMPP_STATUS_LINK_LOST, NULL);
 	}
 	rt->q_tail = NULL;
 	if (n)
@@ -1264,6 +1266,16 @@ void smpp_client_free(struct smpp_client *e)
 	ev_timer_stop(e->loop, &e->poll);
 	ev_timer_stop(e->loop, &e->sweep);
 	ev_timer_stop(e->loop, &e->stats);
+	/*
+	 * Sessions first: their windows answer every part in flight (LINK_LOST),
+	 * which finishes (frees) the sms that are out of the queue; what is
+	 * still queued is freed after, when nothing refers to it any more.
+	 */
+	for (size_t i = 0; e->routes && i < e->n_routes; i++) {
+		struct route_rt *rt = &e->routes[i];
+		for (unsigned k = 0; rt->sess && k < rt->n_sess; k++)
+			smpp_session_free(rt->sess[k].s);
+	}
 	for (size_t i = 0; e->routes && i < e->n_routes; i++) {
 		struct route_rt *rt = &e->routes[i];
 		while (rt->q_head) {
@@ -1273,8 +1285,6 @@ void smpp_client_free(struct smpp_client *e)
 			free(sms->slices);
 			free(sms);
 		}
-		for (unsigned k = 0; rt->sess && k < rt->n_sess; k++)
-			smpp_session_free(rt->sess[k].s);
 		free(rt->sess);
 	}
 	free(e->routes);
