@@ -1,12 +1,19 @@
 /*
  * kannel.h: Kannel's sendsms HTTP interface (GET|POST /cgi-bin/sendsms), so
  * applications written for Kannel's smsbox switch to pushgate unchanged.
+ * The subset honoured is documented in docs/kannel.md.
+ *
+ * A dlr-url/dlr-mask reaches the intake statement as its callback_url
+ * "kannel-dlr:MASK:URL" (the API itself accepts only http(s) URLs there);
+ * sql/007_kannel.sql moves it to messages.dlr_url/dlr_mask and turns each
+ * matching state change into a GET row of the webhook outbox.
  */
 #ifndef PUSHGATE_KANNEL_H
 #define PUSHGATE_KANNEL_H
 
 #include "api.h"
 
+/* Answers req (now, or after the account check and the intake commit). */
 void kannel_sendsms(struct api *api, struct http_request *req);
 
 #endif

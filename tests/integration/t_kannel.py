@@ -233,6 +233,38 @@ def korean_text_arrives_as_utf8_from_utf8_euc_kr_and_ucs2(env):
     assert messages_count(env) == before
 
 
+
+@tests.case
+def hostile_input_is_refused_with_a_400_and_nothing_stored(env):
+    before = messages_count(env)
+    base = f"username=test&password={env.key}"
+    cases = [
+        ("&from=ACME&to=821055500090&text=%00", b"Charset or body misformed, rejected"),
+        ("&from=ACME&to=821055500090%00&text=x", b"Number(s) has/have been denied by white- and/or black-lists."),
+        ("&from=AC%00ME&to=821055500090&text=x", b"Sender field misformed, rejected"),
+        ("&from=" + "A" * 21 + "&to=821055500090&text=x", b"Sender field misformed, rejected"),
+        ("&from=ACME&to=821055500090&text=x&dlr-mask=1&dlr-url=http://h/" + "a" * 1100,
+         b"DLR-URL field misformed, rejected"),
+        ("&from=ACME&to=821055500090&text=x&dlr-mask=1&dlr-url=http://h/a%20b", b"DLR-URL field misformed, rejected"),
+        ("&from=ACME&to=821055500090&text=x&dlr-mask=-5", b"DLR-Mask field misformed, rejected"),
+        ("&from=ACME&to=821055500090&text=x&dlr-mask=99999999999999999999", b"DLR-Mask field misformed, rejected"),
+        ("&from=ACME&to=" + "+".join(["8210555%05d" % i for i in range(1001)]) + "&text=x",
+         b"Too many receivers, rejected"),
+        ("&from=ACME&to=821055500090&text=" + "a" * 5000, b"Text too long, rejected"),
+        ("&from=ACME&to=821055500090&text=x&charset=" + "A" * 100, b"Charset or body misformed, rejected"),
+        ("&from=ACME&to=821055500090&text=x&charset=UTF-8%00", b"Charset or body misformed, rejected"),
+        ("&from=ACME&to=123456789012345678901&text=x", b"Number(s) has/have been denied by white- and/or black-lists."),
+    ]
+    for q, want in cases:
+        st, _, _, raw = env.http("GET", "/cgi-bin/sendsms?" + base + q, key=None)
+        assert st == 400 and raw == want, (q[:80], st, raw)
+    # a lone or truncated percent sign is kept as it is
+    st, _, _, raw = env.http("GET", "/cgi-bin/sendsms?" + base + "&from=ACME&to=821055500091&text=100%25+%+%4", key=None)
+    assert st == 202, (st, raw)
+    assert last_message(env)[2] == "100% % %4"
+    assert messages_count(env) == before + 1
+
+
 def _wait_outbox_settled(env, mid, timeout=30):
     def settled():
         n, done = env.sql("SELECT count(*), count(delivered_at) FROM webhook_outbox "
