@@ -120,31 +120,6 @@ static void store_error_reply(struct pending *p, enum store_error e, const char 
 
 /* --- validation ---------------------------------------------------------- */
 
-static int valid_msisdn(const char *s, char out[21])
-{
-	size_t n = 0;
-	if (*s == '+')
-		s++;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s) || n >= 20)
-			return -1;
-		out[n++] = *s;
-	}
-	out[n] = '\0';
-	return n >= 3 ? 0 : -1;
-}
-
-static int valid_sender(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 1 || n > 20)
-		return -1;
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			return -1;
-	return 0;
-}
-
 /* The delivery options of a message, each checked; unknown fields are ignored. */
 static int parse_options(json_t *root, const struct config *cfg, struct intake_opts *o,
 			 const char **err_field, char *msg, size_t msglen)
@@ -284,7 +259,7 @@ int api_parse_message(const char *body, size_t len, const struct config *cfg,
 		snprintf(msg, msglen, "from is required");
 		return -1;
 	}
-	if (!json_is_string(from) || valid_sender(json_string_value(from)) < 0) {
+	if (!json_is_string(from) || !util_valid_sender(json_string_value(from))) {
 		snprintf(msg, msglen, "from must be a string of 1 to 20 printable ASCII characters");
 		return -1;
 	}
@@ -315,7 +290,7 @@ int api_parse_message(const char *body, size_t len, const struct config *cfg,
 	for (size_t i = 0; i < n; i++) {
 		json_t *v = json_is_string(to) ? to : json_array_get(to, i);
 		char num[21];
-		if (!json_is_string(v) || valid_msisdn(json_string_value(v), num) < 0) {
+		if (!json_is_string(v) || util_msisdn(json_string_value(v), num) < 0) {
 			snprintf(msg, msglen, "to[%zu] must be a phone number of 3 to 20 digits, optionally with a leading +", i);
 			return -1;
 		}

@@ -90,22 +90,6 @@ static json_t *body_object(struct http_request *req)
 	return root;
 }
 
-static int msisdn_of(const char *s, char out[21])
-{
-	size_t n = 0;
-	if (!s)
-		return -1;
-	if (*s == '+')
-		s++;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s) || n >= 20)
-			return -1;
-		out[n++] = *s;
-	}
-	out[n] = '\0';
-	return n >= 3 ? 0 : -1;
-}
-
 /* --- POST /v1/devices ---------------------------------------------------------------- */
 
 static void register_done(struct store_job *job, enum store_error e, const char *err)
@@ -137,7 +121,7 @@ void devices_register(struct devices *d, struct http_request *req)
 		return;
 	const char *platform = json_string_value(json_object_get(root, "platform"));
 	char msisdn[21];
-	if (msisdn_of(json_string_value(json_object_get(root, "msisdn")), msisdn) < 0) {
+	if (util_msisdn(json_string_value(json_object_get(root, "msisdn")), msisdn) < 0) {
 		api_respond_error(req, 400, "invalid_field", "msisdn",
 				  "msisdn must be a phone number of 3 to 20 digits, optionally with a leading +");
 		json_decref(root);
@@ -319,7 +303,7 @@ static void list_done(struct store_job *job, enum store_error e, const char *err
 void devices_list(struct devices *d, struct http_request *req, const char *msisdn)
 {
 	char num[21];
-	if (msisdn_of(msisdn, num) < 0) {
+	if (util_msisdn(msisdn, num) < 0) {
 		api_respond_error(req, 404, "not_found", NULL, "no such number");
 		return;
 	}

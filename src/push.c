@@ -361,17 +361,6 @@ static void bad_frame(struct dconn *c, int code, const char *why)
 	ws_close(c->ws, code, why);
 }
 
-static int valid_sender(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 1 || n > 20)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			return 0;
-	return 1;
-}
-
 static void on_text(struct ws_conn *ws, const char *data, size_t len, void *arg)
 {
 	struct dconn *c = arg;   /* may run inside ws_accept, before it returned ws */
@@ -413,7 +402,7 @@ static void on_text(struct ws_conn *ws, const char *data, size_t len, void *arg)
 		}
 	} else if (strcmp(type, "reject") == 0 || strcmp(type, "allow") == 0) {
 		const char *sender = json_string_value(json_object_get(root, "sender"));
-		if (!sender || !valid_sender(sender))
+		if (!sender || !util_valid_sender(sender))
 			send_json(c, json_pack("{s:s, s:s, s:s}", "type", "error", "code", "invalid_field",
 					       "message", "sender must be 1 to 20 printable ASCII characters"));
 		else

@@ -113,6 +113,33 @@ int util_parse_double(const char *s, double min, double max, double *out)
 	return 0;
 }
 
+int util_msisdn(const char *s, char out[21])
+{
+	size_t n = 0;
+	if (!s)
+		return -1;
+	if (*s == '+')
+		s++;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s) || n >= 20)
+			return -1;
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+	return n >= 3 ? 0 : -1;
+}
+
+int util_valid_sender(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 1 || n > 20)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
 char *util_lower(char *s)
 {
 	for (char *p = s; *p; p++)

@@ -26,6 +26,15 @@ void util_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
 int util_parse_long(const char *s, long min, long max, long *out);
 int util_parse_double(const char *s, double min, double max, double *out);
 
+/*
+ * A phone number as pushgate stores it: 3 to 20 digits, an optional
+ * leading '+' dropped.  0 with the digits in out, or -1 (also for NULL).
+ */
+int util_msisdn(const char *s, char out[21]);
+
+/* A sender (SMPP source address): 1 to 20 printable ASCII characters.  1 / 0. */
+int util_valid_sender(const char *s);
+
 /* Lower-cases in place; returns s. */
 char *util_lower(char *s);
 

@@ -92,6 +92,33 @@ static void test_keys_are_random_prefixed_and_hash_stably(void **state)
 	assert_int_equal(keys_generate(k1, 10), -1);
 }
 
+static void test_util_msisdn_keeps_digits_and_drops_the_plus(void **state)
+{
+	(void)state;
+	char out[21];
+	assert_int_equal(util_msisdn("+821012345678", out), 0);
+	assert_string_equal(out, "821012345678");
+	assert_int_equal(util_msisdn("123", out), 0);
+	assert_int_equal(util_msisdn("12", out), -1);
+	assert_int_equal(util_msisdn("12345678901234567890", out), 0);
+	assert_int_equal(util_msisdn("123456789012345678901", out), -1);
+	assert_int_equal(util_msisdn("82 10", out), -1);
+	assert_int_equal(util_msisdn("++8210", out), -1);
+	assert_int_equal(util_msisdn(NULL, out), -1);
+}
+
+static void test_util_sender_is_short_printable_ascii(void **state)
+{
+	(void)state;
+	assert_true(util_valid_sender("ACME"));
+	assert_true(util_valid_sender("12345678901234567890"));
+	assert_false(util_valid_sender("123456789012345678901"));
+	assert_false(util_valid_sender(""));
+	assert_false(util_valid_sender(NULL));
+	assert_false(util_valid_sender("a\nb"));
+	assert_false(util_valid_sender("\xec\x95\x88"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -101,6 +128,8 @@ int main(void)
 		cmocka_unit_test(test_util_strlcpy_truncates_and_terminates),
 		cmocka_unit_test(test_util_big_endian_helpers_round_trip),
 		cmocka_unit_test(test_keys_are_random_prefixed_and_hash_stably),
+		cmocka_unit_test(test_util_msisdn_keeps_digits_and_drops_the_plus),
+		cmocka_unit_test(test_util_sender_is_short_printable_ascii),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
