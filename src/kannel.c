@@ -263,7 +263,11 @@ static int append_denied(struct kreq *k, const char *w, size_t n)
 	if (!d)
 		return -1;
 	d[have] = ' ';
-	memcpy(d + have + 1, w, n);
+	/* echoed in a text/html answer: printable ASCII without markup, the rest as '?' */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)w[i];
+		d[have + 1 + i] = c > 0x20 && c < 0x7f && !strchr("<>&\"'", c) ? (char)c : '?';
+	}
 	d[have + n + 1] = '\0';
 	k->denied = d;
 	return 0;

@@ -203,6 +203,10 @@ def several_receivers_split_on_spaces_with_denied_ones_listed(env):
     assert st == 202 and raw == ACCEPTED + b" Denied receivers are: 12ab", (st, raw)
     mid = last_message(env)[0]
     assert recipients_of(env, mid) == ["821055500010", "821055500011", "821055500012"]
+    # denied receivers are echoed without markup
+    st, _, _, raw = env.http("GET", f"/cgi-bin/sendsms?username=test&password={env.key}&from=ACME&text=x"
+                             "&to=821055500013+%3Cscript%3E", key=None)
+    assert st == 202 and raw == ACCEPTED + b" Denied receivers are: ?script?", (st, raw)
 
 
 @tests.case
