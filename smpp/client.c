@@ -1139,7 +1139,8 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 				.tls = rc->tls, .tls_verify = rc->tls_verify,
 				.tls_ca_file = rc->tls_ca_file, .tls_server_name = rc->tls_server_name,
 			};
-			struct smpp_session_cb cb = { on_bound, on_down, on_resp, on_request };
+			struct smpp_session_cb cb = { .on_bound = on_bound, .on_down = on_down, .on_resp = on_resp,
+						      .on_request = on_request };
 			s->s = smpp_session_new(loop, &sc, &cb, s);
 			if (!s->s)
 				goto fail;

@@ -415,6 +415,7 @@ static void batch_complete(struct store *st)
 	struct store_job *rh = NULL, *rt = NULL;
 	size_t nr = 0;
 	struct store_job *bad = NULL;
+	int transient = 0;   /* the failure was a deadlock or serialization conflict */
 	char err[512] = "";
 
 	ev_timer_stop(st->loop, &st->batch_timer);
@@ -441,6 +442,8 @@ static void batch_complete(struct store *st)
 			if (op->failed && !bad) {
 				bad = op->job;
 				snprintf(err, sizeof(err), "%s", op->res ? PQresultErrorMessage(op->res) : "failed");
+				const char *state = op->res ? PQresultErrorField(op->res, PG_DIAG_SQLSTATE) : NULL;
+				transient = state && (!strcmp(state, "40001") || !strcmp(state, "40P01"));
 			} else if (op->job != bad) {
 				op->job->next = NULL;
 				if (rt) rt->next = op->job; else rh = op->job;
@@ -461,6 +464,21 @@ static void batch_complete(struct store *st)
 		err[strcspn(err, "\n")] = '\0';
 		log_warn("store", "ev=statement_failed stmt=%s err=\"%s\" requeued=%zu",
 			 bad && bad->stmt ? bad->stmt->name : "?", err, nr);
+		if (bad && transient && bad->retry) {
+			/* a deadlock or serialization conflict says nothing about the job: the whole batch runs again, in order */
+			rh = rt = NULL;
+			nr = 0;
+			for (size_t i = 0; i < n_ops; i++) {
+				struct store_job *job = ops[i].kind == OP_EXEC ? ops[i].job : NULL;
+				if (!job)
+					continue;
+				job->next = NULL;
+				if (rt) rt->next = job; else rh = job;
+				rt = job;
+				nr++;
+			}
+			bad = NULL;
+		}
 		queue_push_front_chain(st, rh, rt, nr);
 		if (bad) {
 			bad->res = NULL;
