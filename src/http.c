@@ -27,6 +27,7 @@
 #endif
 #include "http.h"
 #include "log.h"
+#include "netio.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -118,8 +119,7 @@ struct http_conn {
 	const char *err_msg;
 	SSL     *ssl;                /* TLS listener only: owned, freed with the socket */
 	int      tls_up;             /* handshake done */
-	int      tls_failed;         /* fatal TLS error: no close_notify */
-	int      tls_read_wants_write, tls_write_wants_read;
+	struct netio_tls tls;        /* TLS waits and failure (netio.c) */
 	char     peer[64];
 	struct http_conn *prev, *next;
 };
@@ -567,13 +567,29 @@ static const char *tls_errstr(char *buf, size_t cap)
 static void tls_failure(struct http_conn *c, const char *during, int ssl_error)
 {
 	char err[200];
-	int saved = errno;
-	c->tls_failed = 1;
-	tls_errstr(err, sizeof(err));
-	if (ssl_error == SSL_ERROR_SYSCALL && saved && !strcmp(err, "-"))
-		snprintf(err, sizeof(err), "%s", strerror(saved));
+	netio_tls_reason(ssl_error, errno, err, sizeof(err));
+	c->tls.failed = 1;
 	log_debug("http", "ev=tls_error peer=%s during=%s ssl_error=%d err=\"%s\"", c->peer, during,
 		  ssl_error, err);
+}
+
+/* Reads and writes on c's socket or TLS (netio.c); a TLS failure is logged here. */
+static ssize_t conn_recv(struct http_conn *c, char *buf, size_t len)
+{
+	char err[200];
+	ssize_t n = netio_recv(c->fd, c->ssl, &c->tls, buf, len, err, sizeof(err));
+	if (n < 0 && errno == EPROTO && c->ssl)
+		log_debug("http", "ev=tls_error peer=%s during=read err=\"%s\"", c->peer, err);
+	return n;
+}
+
+static ssize_t conn_send(struct http_conn *c, const char *buf, size_t len)
+{
+	char err[200];
+	ssize_t n = netio_send(c->fd, c->ssl, &c->tls, buf, len, 0, err, sizeof(err));
+	if (n < 0 && errno == EPROTO && c->ssl)
+		log_debug("http", "ev=tls_error peer=%s during=write err=\"%s\"", c->peer, err);
+	return n;
 }
 
 /* Frees the connection's SSL; close_notify first (one nonblocking try) when the link is healthy. */
@@ -582,7 +598,7 @@ static void tls_drop(struct http_conn *c)
 	if (!c->ssl)
 		return;
 	ERR_clear_error();
-	if (c->tls_up && !c->tls_failed && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+	if (c->tls_up && !c->tls.failed && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
 		SSL_shutdown(c->ssl);
 	ERR_clear_error();
 	SSL_free(c->ssl);
@@ -646,81 +662,6 @@ fail:
 	ERR_clear_error();
 	SSL_CTX_free(ctx);
 	return NULL;
-}
-
-/*
- * Reads into buf: bytes read (> 0), 0 at the peer's end, -1 with errno
- * EAGAIN when it would block (a TLS read that needs the socket writable
- * sets tls_read_wants_write), -1 with another errno on an error.
- */
-static ssize_t conn_recv(struct http_conn *c, char *buf, size_t len)
-{
-	if (!c->ssl) {
-		for (;;) {
-			ssize_t n = recv(c->fd, buf, len, 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EWOULDBLOCK)
-				errno = EAGAIN;
-			return n;
-		}
-	}
-	ERR_clear_error();
-	int n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	if (n > 0) {
-		c->tls_read_wants_write = 0;
-		return n;
-	}
-	int e = SSL_get_error(c->ssl, n);
-	switch (e) {
-	case SSL_ERROR_WANT_READ:
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_WANT_WRITE:
-		c->tls_read_wants_write = 1;
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_ZERO_RETURN:   /* close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
-		return 0;
-	default:
-		tls_failure(c, "read", e);
-		errno = EPROTO;
-		return -1;
-	}
-}
-
-/* Writes from buf: bytes written (> 0), or -1 with errno (EAGAIN: would block). */
-static ssize_t conn_send(struct http_conn *c, const char *buf, size_t len)
-{
-	if (!c->ssl) {
-		for (;;) {
-			ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EWOULDBLOCK)
-				errno = EAGAIN;
-			return n;
-		}
-	}
-	ERR_clear_error();
-	int n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	if (n > 0) {
-		c->tls_write_wants_read = 0;
-		return n;
-	}
-	int e = SSL_get_error(c->ssl, n);
-	if (e == SSL_ERROR_WANT_WRITE) {
-		errno = EAGAIN;
-		return -1;
-	}
-	if (e == SSL_ERROR_WANT_READ) {   /* the read watcher resumes us */
-		c->tls_write_wants_read = 1;
-		errno = EAGAIN;
-		return -1;
-	}
-	tls_failure(c, "write", e);
-	errno = EPROTO;
-	return -1;
 }
 
 /* Drives SSL_accept; once done the connection reads HTTP. */
@@ -925,7 +866,7 @@ static void conn_finish(struct http_conn *c)
 		conn_close(c, "done");
 		return;
 	}
-	if (c->ssl && c->tls_up && !c->tls_failed) {
+	if (c->ssl && c->tls_up && !c->tls.failed) {
 		ERR_clear_error();
 		SSL_shutdown(c->ssl);   /* close_notify, one try; the linger reads raw bytes from here */
 		ERR_clear_error();
@@ -951,21 +892,21 @@ static void conn_after_io(struct http_conn *c)
 		return;
 	}
 	int backlog = c->out_off < c->out_len;
-	if ((backlog && !c->tls_write_wants_read) || c->tls_read_wants_write)
+	if ((backlog && !c->tls.write_wants_read) || c->tls.read_wants_write)
 		ev_io_start(c->loop, &c->wio);
 	else
 		ev_io_stop(c->loop, &c->wio);
 	if (c->close_after && c->state == CONN_READING) {
 		if (!backlog)
 			conn_finish(c);
-		else if (c->tls_write_wants_read)
+		else if (c->tls.write_wants_read)
 			ev_io_start(c->loop, &c->rio);
 		else
 			ev_io_stop(c->loop, &c->rio);
 		return;
 	}
 	int room = c->in_len < c->in_cap || c->in_off > 0 || c->in_cap < c->in_cap_max;
-	if (room || c->tls_write_wants_read)
+	if (room || c->tls.write_wants_read)
 		ev_io_start(c->loop, &c->rio);
 	else
 		ev_io_stop(c->loop, &c->rio);
@@ -1006,8 +947,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_handshake(c);
 		return;
 	}
-	if (c->tls_write_wants_read && c->state != CONN_LINGER) {
-		c->tls_write_wants_read = 0;   /* the blocked SSL_write goes first */
+	if (c->tls.write_wants_read && c->state != CONN_LINGER) {
+		c->tls.write_wants_read = 0;   /* the blocked SSL_write goes first */
 		conn_after_io(c);
 		return;
 	}
@@ -1041,7 +982,7 @@ static void conn_on_readable(struct http_conn *c)
 	ssize_t n = conn_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
 	if (n < 0) {
 		if (errno == EAGAIN) {
-			if (c->tls_read_wants_write)
+			if (c->tls.read_wants_write)
 				ev_io_start(c->loop, &c->wio);
 			return;
 		}
@@ -1068,8 +1009,8 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_handshake(c);
 		return;
 	}
-	if (c->tls_read_wants_write) {
-		c->tls_read_wants_write = 0;   /* the blocked SSL_read goes first */
+	if (c->tls.read_wants_write) {
+		c->tls.read_wants_write = 0;   /* the blocked SSL_read goes first */
 		conn_on_readable(c);
 		return;
 	}
@@ -1519,7 +1460,7 @@ static int takeover(struct http_request *pub, int *fd, SSL **ssl, char **extra, 
 	if (!c || c->pending != r || c->state != CONN_PENDING || c->fd < 0 || !c->srv ||
 	    c->srv->closed || c->close_after)
 		return -1;
-	if (c->ssl && (!ssl || !c->tls_up || c->tls_failed || c->tls_read_wants_write || c->tls_write_wants_read)) {
+	if (c->ssl && (!ssl || !c->tls_up || c->tls.failed || c->tls.read_wants_write || c->tls.write_wants_read)) {
 		log_debug("http", "ev=takeover_refused peer=%s reason=tls", c->peer);
 		return -1;
 	}

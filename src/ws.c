@@ -24,6 +24,7 @@
 #endif
 #include "ws.h"
 #include "log.h"
+#include "netio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -66,8 +67,7 @@ struct ws_conn {
 	wslay_event_context_ptr ws;     /* owned */
 	int      fd;                    /* owned */
 	SSL     *ssl;                   /* owned; NULL on a plain connection */
-	int      tls_failed;            /* fatal TLS error: no close_notify */
-	int      tls_read_wants_write, tls_write_wants_read;
+	struct netio_tls tls;           /* TLS waits and failure (netio.c) */
 	enum ws_state state;
 	int      close_code;            /* first close code sent by us or received, 0 = none yet */
 	int      eof;                   /* recv saw the peer's FIN */
@@ -132,104 +132,29 @@ static void ws_enter(struct ws_conn *c, enum ws_state next)
 /* ------------------------------------------------------------------------ */
 /* socket or TLS */
 
-static void ws_tls_failure(struct ws_conn *c, const char *during, int ssl_error)
-{
-	char err[200] = "-";
-	int saved = errno;
-	unsigned long e = ERR_peek_error();
-	if (e)
-		ERR_error_string_n(e, err, sizeof(err));
-	else if (ssl_error == SSL_ERROR_SYSCALL && saved)
-		snprintf(err, sizeof(err), "%s", strerror(saved));
-	ERR_clear_error();
-	for (char *p = err; *p; p++)
-		if (*p == '"')
-			*p = '\'';
-	c->tls_failed = 1;
-	log_debug("ws", "ev=tls_error peer=%s during=%s ssl_error=%d err=\"%s\"", c->peer, during, ssl_error, err);
-}
-
-/* Bytes read (> 0), 0 at the peer's end, -1 with errno (EAGAIN: would block). */
+/* Reads and writes on c's socket or TLS (netio.c); a TLS failure is logged here. */
 static ssize_t ws_io_recv(struct ws_conn *c, void *buf, size_t len)
 {
-	if (!c->ssl) {
-		for (;;) {
-			ssize_t n = recv(c->fd, buf, len, 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EWOULDBLOCK)
-				errno = EAGAIN;
-			return n;
-		}
-	}
-	ERR_clear_error();
-	int n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	if (n > 0) {
-		c->tls_read_wants_write = 0;
-		return n;
-	}
-	int e = SSL_get_error(c->ssl, n);
-	switch (e) {
-	case SSL_ERROR_WANT_READ:
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_WANT_WRITE:
-		c->tls_read_wants_write = 1;
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	default:
-		ws_tls_failure(c, "read", e);
-		errno = EPROTO;
-		return -1;
-	}
+	char err[200];
+	ssize_t n = netio_recv(c->fd, c->ssl, &c->tls, buf, len, err, sizeof(err));
+	if (n < 0 && errno == EPROTO && c->ssl)
+		log_debug("ws", "ev=tls_error peer=%s during=read err=\"%s\"", c->peer, err);
+	return n;
 }
 
-/* Bytes written (> 0), or -1 with errno (EAGAIN: would block). */
 static ssize_t ws_io_send(struct ws_conn *c, const void *buf, size_t len, int more)
 {
-	if (!c->ssl) {
-		for (;;) {
-			ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EWOULDBLOCK)
-				errno = EAGAIN;
-			if (n == 0 && len > 0) {
-				errno = EAGAIN;
-				return -1;
-			}
-			return n;
-		}
-	}
-	if (len == 0)
-		return 0;
-	ERR_clear_error();
-	int n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-	if (n > 0) {
-		c->tls_write_wants_read = 0;
-		return n;
-	}
-	int e = SSL_get_error(c->ssl, n);
-	if (e == SSL_ERROR_WANT_WRITE) {
-		errno = EAGAIN;
-		return -1;
-	}
-	if (e == SSL_ERROR_WANT_READ) {
-		c->tls_write_wants_read = 1;
-		errno = EAGAIN;
-		return -1;
-	}
-	ws_tls_failure(c, "write", e);
-	errno = EPROTO;
-	return -1;
+	char err[200];
+	ssize_t n = netio_send(c->fd, c->ssl, &c->tls, buf, len, more, err, sizeof(err));
+	if (n < 0 && errno == EPROTO && c->ssl)
+		log_debug("ws", "ev=tls_error peer=%s during=write err=\"%s\"", c->peer, err);
+	return n;
 }
 
 /* close_notify (one nonblocking try) when the link is healthy and none went yet. */
 static void ws_tls_notify(struct ws_conn *c)
 {
-	if (!c->ssl || c->tls_failed || (SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+	if (!c->ssl || c->tls.failed || (SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
 		return;
 	ERR_clear_error();
 	SSL_shutdown(c->ssl);
@@ -435,16 +360,16 @@ static void ws_after_io(struct ws_conn *c)
 	}
 	int want_read = wslay_event_want_read(ws);
 	int want_write = c->hs || wslay_event_want_write(ws);
-	if (want_read || (want_write && c->tls_write_wants_read))
+	if (want_read || (want_write && c->tls.write_wants_read))
 		ev_io_start(c->loop, &c->rio);
 	else
 		ev_io_stop(c->loop, &c->rio);
-	if ((want_write && !c->tls_write_wants_read) || (want_read && c->tls_read_wants_write))
+	if ((want_write && !c->tls.write_wants_read) || (want_read && c->tls.read_wants_write))
 		ev_io_start(c->loop, &c->wio);
 	else
 		ev_io_stop(c->loop, &c->wio);
 	/* decrypted bytes waiting inside OpenSSL never make the socket readable */
-	if (want_read && c->ssl && !c->tls_read_wants_write && SSL_has_pending(c->ssl))
+	if (want_read && c->ssl && !c->tls.read_wants_write && SSL_has_pending(c->ssl))
 		ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
@@ -475,8 +400,8 @@ static void ws_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ws_drain(c);
 		return;
 	}
-	if (c->tls_write_wants_read) {
-		c->tls_write_wants_read = 0;   /* the blocked SSL_write goes first */
+	if (c->tls.write_wants_read) {
+		c->tls.write_wants_read = 0;   /* the blocked SSL_write goes first */
 		ws_write_cb(loop, &c->wio, EV_WRITE);
 		return;
 	}
@@ -501,8 +426,8 @@ static void ws_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct ws_conn *c = w->data;
 	(void)loop;
 	(void)revents;
-	if (c->tls_read_wants_write && c->state != WS_DRAINING) {
-		c->tls_read_wants_write = 0;   /* the blocked SSL_read goes first */
+	if (c->tls.read_wants_write && c->state != WS_DRAINING) {
+		c->tls.read_wants_write = 0;   /* the blocked SSL_read goes first */
 		ws_read_cb(loop, &c->rio, EV_READ);
 		return;
 	}
