@@ -176,6 +176,15 @@ struct smpp_client {
 	unsigned             stats_rounds;
 
 	ev_timer             pump, poll, sweep, stats;
+	smpp_client_mo_fn    mo_fn;             /* MO messages: the SMPP server's handler */
+	void                *mo_arg;
+};
+
+/* An MO handed to mo_fn: answered on its connection if that is still the same one. */
+struct mo_ack {
+	struct sess *sess;
+	unsigned     generation;
+	uint32_t     seq, command_id;
 };
 
 static void route_pump(struct route_rt *rt);
@@ -373,6 +382,18 @@ static void answer(struct sess *s, const struct smpp_pdu *req, uint32_t status)
 	smpp_session_send(s->s, &ack);
 }
 
+static void mo_done(void *ctx, uint32_t status)
+{
+	struct mo_ack *ack = ctx;
+	if (ack->generation == ack->sess->generation) {
+		struct smpp_pdu resp;
+		smpp_pdu_init(&resp, ack->command_id | 0x80000000u, ack->seq);
+		resp.hdr.command_status = status;
+		smpp_session_send(ack->sess->s, &resp);
+	}
+	free(ack);
+}
+
 static void on_request(void *arg, const struct smpp_pdu *req)
 {
 	struct sess *s = arg;
@@ -389,8 +410,18 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 		text = payload->value;
 		text_len = payload->length;
 	}
+	if (!dlr_is_receipt(req) && e->mo_fn) {
+		struct mo_ack *ack = malloc(sizeof(*ack));
+		if (!ack) {
+			answer(s, req, 0x64);   /* ESME_RX_T_APPN: temporary, the SMSC sends it again */
+			return;
+		}
+		*ack = (struct mo_ack){ s, s->generation, req->hdr.sequence_number, req->hdr.command_id };
+		e->mo_fn(e->mo_arg, rt->cfg->name, req, mo_done, ack);
+		return;
+	}
 	if (!dlr_is_receipt(req)) {
-		/* mobile-originated messages belong to the SMPP server role; log them for now */
+		/* no SMPP server to take mobile-originated messages: logged only */
 		char esc[DETAIL_MAX];
 		escape_text(text, text_len, esc, sizeof(esc));
 		log_warn("smpp", "route=%s bind=%s ev=mo_not_stored src=%s dst=%s text=\"%s\"", rt->cfg->name,
@@ -1256,6 +1287,12 @@ size_t smpp_client_metrics(void *arg, char *buf, size_t cap)
 		}
 	}
 	return o < cap ? o : cap;
+}
+
+void smpp_client_on_mo(struct smpp_client *e, smpp_client_mo_fn fn, void *arg)
+{
+	e->mo_fn = fn;
+	e->mo_arg = arg;
 }
 
 void smpp_client_free(struct smpp_client *e)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <ev.h>
 
+#include "codec.h"
 #include "config.h"
 #include "store.h"
 
@@ -33,5 +34,15 @@ const char *smpp_client_state(void *c);
 /* Prometheus text of the per-bind counters; returns bytes written (truncated to cap). */
 size_t smpp_client_metrics(void *c, char *buf, size_t cap);
 void smpp_client_free(struct smpp_client *c);
+
+/*
+ * Mobile-originated messages (deliver_sm / data_sm that are not receipts)
+ * go to fn, which calls done(ctx, status) once it stored them: the carrier
+ * gets its deliver_sm_resp with that status then.  Without fn they are
+ * logged and acknowledged.
+ */
+typedef void (*smpp_client_mo_fn)(void *arg, const char *route, const struct smpp_pdu *pdu,
+				  void (*done)(void *ctx, uint32_t status), void *ctx);
+void smpp_client_on_mo(struct smpp_client *c, smpp_client_mo_fn fn, void *arg);
 
 #endif

@@ -16,7 +16,10 @@
  * verification closes the connection and retries with backoff.  Never
  * blocks (no blocking TLS call either); the only allocations are the
  * buffers, sized at creation and grown within bounds, and OpenSSL's per
- * connection state.
+ * connection state.  The same FSM serves the SMSC side (smpp/server.c):
+ * an accepted socket starts in SESS_OPEN (after the TLS handshake, as the
+ * TLS server), a bind moves it to SESS_BINDING until the owner answers,
+ * then SESS_BOUND; it never reconnects.
  */
 #include "session.h"
 
@@ -85,9 +88,16 @@ struct smpp_session {
 	int tls_read_wants_write, tls_write_wants_read;
 
 	struct smpp_session_stats stats;
+
+	/* server side (smpp_session_accept) */
+	int server;
+	int tls_ctx_borrowed;   /* tls_ctx belongs to the listener */
+	uint32_t bind_cmd, bind_seq;
+	int bind_pending;
 };
 
-static const char *const state_names[] = { "closed", "connecting", "tls_handshake", "binding", "bound", "unbinding" };
+static const char *const state_names[] = { "closed", "connecting", "tls_handshake", "binding", "bound", "unbinding",
+					   "open" };
 
 const char *smpp_session_state_name(enum sess_state st) { return state_names[st]; }
 
@@ -103,6 +113,11 @@ static void sess_enter(struct smpp_session *s, enum sess_state next)
 	s->state_since = ev_now(s->loop);
 	if (next == SESS_BOUND && s->cb.on_bound)
 		s->cb.on_bound(s->arg);
+	if (s->server) {
+		if (next == SESS_CLOSED && s->cb.on_down)
+			s->cb.on_down(s->arg);
+		return;
+	}
 	if (prev == SESS_BOUND && next != SESS_BOUND && next != SESS_UNBINDING && s->cb.on_down)
 		s->cb.on_down(s->arg);
 	if (prev == SESS_UNBINDING && next == SESS_CLOSED && s->cb.on_down)
@@ -335,7 +350,7 @@ static int send_internal(struct smpp_session *s, uint32_t command_id, struct smp
 
 static void schedule_reconnect(struct smpp_session *s)
 {
-	if (s->stopping)
+	if (s->stopping || s->server)
 		return;
 	double jitter = s->backoff * 0.2 * ((double)rand() / RAND_MAX);
 	ev_timer_stop(s->loop, &s->reconnect);
@@ -392,7 +407,10 @@ static void tls_handshake(struct smpp_session *s)
 		log_info("smpp", "bind=%s ev=tls_established version=%s cipher=%s verified=%s", s->name,
 			 SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl),
 			 !s->cfg.tls_verify ? "no" : vr == X509_V_OK ? "yes" : "failed");
-		send_bind(s);
+		if (s->server)
+			sess_enter(s, SESS_OPEN);
+		else
+			send_bind(s);
 		return;
 	}
 	int e = SSL_get_error(s->ssl, r);
@@ -560,6 +578,27 @@ static void handle_pdu(struct smpp_session *s, const uint8_t *buf, size_t len)
 		sess_flush(s);
 		sess_close(s, "peer unbound");
 		return;
+	case SMPP_BIND_RECEIVER:
+	case SMPP_BIND_TRANSMITTER:
+	case SMPP_BIND_TRANSCEIVER:
+		if (!s->server) {
+			answer(s, &pdu, SMPP_ESME_RINVCMDID);
+			return;
+		}
+		if (s->state != SESS_OPEN) {
+			log_warn("smpp", "bind=%s ev=unexpected_bind state=%s", s->name, state_names[s->state]);
+			answer(s, &pdu, SMPP_ESME_RALYBND);
+			return;
+		}
+		s->bind_cmd = pdu.hdr.command_id;
+		s->bind_seq = pdu.hdr.sequence_number;
+		s->bind_pending = 1;
+		sess_enter(s, SESS_BINDING);
+		if (s->cb.on_bind)
+			s->cb.on_bind(s->arg, &pdu);
+		else
+			smpp_session_answer_bind(s, SMPP_ESME_RBINDFAIL, "");
+		return;
 	default:
 		if (s->state != SESS_BOUND && s->state != SESS_UNBINDING) {
 			answer(s, &pdu, SMPP_ESME_RINVBNDSTS);
@@ -696,8 +735,9 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	double now = ev_now(loop);
 	if (s->fd < 0)
 		return;
-	if ((s->state == SESS_CONNECTING || s->state == SESS_TLS_HANDSHAKE || s->state == SESS_BINDING) &&
-	    now - s->state_since > s->cfg.response_timeout) {
+	if ((s->state == SESS_CONNECTING || s->state == SESS_TLS_HANDSHAKE || s->state == SESS_BINDING ||
+	     s->state == SESS_OPEN) &&
+	    now - s->state_since > s->cfg.response_timeout * (s->state == SESS_BINDING && s->server ? 3 : 1)) {
 		char why[48];
 		snprintf(why, sizeof(why), "%s timed out", state_names[s->state]);
 		sess_close(s, why);
@@ -807,6 +847,72 @@ struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_se
 	return s;
 }
 
+struct smpp_session *smpp_session_accept(struct ev_loop *loop, int fd, struct ssl_ctx_st *tls,
+					 const struct smpp_session_config *cfg,
+					 const struct smpp_session_cb *cb, void *arg)
+{
+	struct smpp_session_config c = *cfg;
+	char err[200];
+	c.host = c.host ? c.host : "";
+	c.system_id = c.system_id ? c.system_id : "";
+	c.password = c.password ? c.password : "";
+	c.tls = 0;   /* no client context */
+	struct smpp_session *s = smpp_session_new(loop, &c, cb, arg);
+	if (!s || util_set_nonblock(fd) < 0) {
+		smpp_session_free(s);
+		close(fd);
+		return NULL;
+	}
+	s->server = 1;
+	s->stopping = 0;
+	s->fd = fd;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev_io_set(&s->rio, fd, EV_READ);
+	ev_io_set(&s->wio, fd, EV_WRITE);
+	s->last_rx = ev_now(loop);
+	ev_io_start(loop, &s->rio);
+	ev_timer_start(loop, &s->tick);
+	if (!tls) {
+		sess_enter(s, SESS_OPEN);
+		return s;
+	}
+	s->tls_ctx = (SSL_CTX *)tls;
+	s->tls_ctx_borrowed = 1;
+	ERR_clear_error();
+	s->ssl = SSL_new(s->tls_ctx);
+	if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+		log_error("smpp", "bind=%s ev=tls_setup_failed err=\"%s\"", s->name, tls_errstr(err, sizeof(err)));
+		sess_close(s, "tls setup failed");
+		return s;   /* closed: the owner sees on_down at once... */
+	}
+	SSL_set_accept_state(s->ssl);
+	sess_enter(s, SESS_TLS_HANDSHAKE);
+	tls_handshake(s);
+	return s;
+}
+
+int smpp_session_answer_bind(struct smpp_session *s, uint32_t status, const char *system_id)
+{
+	if (!s->server || !s->bind_pending || s->state != SESS_BINDING || s->fd < 0)
+		return -1;
+	struct smpp_pdu resp;
+	smpp_pdu_init(&resp, s->bind_cmd | 0x80000000u, s->bind_seq);
+	resp.hdr.command_status = status;
+	util_strlcpy(resp.system_id, system_id ? system_id : "", sizeof(resp.system_id));
+	s->bind_pending = 0;
+	sess_write_pdu(s, &resp);
+	if (status != 0) {
+		sess_flush(s);
+		sess_close(s, "bind refused");
+		return 0;
+	}
+	sess_enter(s, SESS_BOUND);
+	return 0;
+}
+
+uint32_t smpp_session_bind_command(const struct smpp_session *s) { return s->bind_cmd; }
+
 void smpp_session_start(struct smpp_session *s)
 {
 	s->stopping = 0;
@@ -873,7 +979,8 @@ void smpp_session_free(struct smpp_session *s)
 		close(s->fd);
 		s->fd = -1;
 	}
-	SSL_CTX_free(s->tls_ctx);
+	if (!s->tls_ctx_borrowed)
+		SSL_CTX_free(s->tls_ctx);
 	ev_prepare_stop(s->loop, &s->flush_prep);
 	ev_timer_stop(s->loop, &s->tick);
 	ev_timer_stop(s->loop, &s->reconnect);

@@ -1,5 +1,7 @@
 /*
- * session.h: one SMPP session as an ESME (we connect and bind).
+ * session.h: one SMPP session, as an ESME (we connect and bind) or, after
+ * smpp_session_accept(), as the SMSC side of a connection an ESME opened
+ * (it binds; the owner checks the credentials and answers the bind).
  *
  * Explicit states with one enter function; a window of requests awaiting
  * their response, keyed by sequence number; a response timeout per PDU;
@@ -17,7 +19,13 @@
 
 #include "codec.h"
 
-enum sess_state { SESS_CLOSED, SESS_CONNECTING, SESS_TLS_HANDSHAKE, SESS_BINDING, SESS_BOUND, SESS_UNBINDING };
+/*
+ * SESS_OPEN is the server side's first state (after a TLS handshake when
+ * there is one): connected, waiting for a bind.  There, SESS_BINDING means
+ * a bind arrived and its check is pending.
+ */
+enum sess_state { SESS_CLOSED, SESS_CONNECTING, SESS_TLS_HANDSHAKE, SESS_BINDING, SESS_BOUND, SESS_UNBINDING,
+		  SESS_OPEN };
 
 struct smpp_session;
 
@@ -33,6 +41,13 @@ struct smpp_session_cb {
 	void (*on_resp)(void *arg, uint64_t tag, uint32_t status, const struct smpp_pdu *resp);
 	/* a request from the peer (deliver_sm, data_sm, ...) other than enquire_link/unbind */
 	void (*on_request)(void *arg, const struct smpp_pdu *req);
+	/*
+	 * Server side only: a bind_transmitter/receiver/transceiver arrived in
+	 * SESS_OPEN.  The owner answers it later with smpp_session_answer_bind().
+	 * On the server side on_down runs once, whenever the connection closes
+	 * (from any state); the owner must not free the session inside a callback.
+	 */
+	void (*on_bind)(void *arg, const struct smpp_pdu *bind);
 };
 
 struct smpp_session_config {
@@ -54,6 +69,27 @@ struct smpp_session_config {
 struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_session_config *cfg,
 				      const struct smpp_session_cb *cb, void *arg);
 void smpp_session_free(struct smpp_session *s);
+
+struct ssl_ctx_st;
+/*
+ * Server side: takes a connected socket an ESME opened (made nonblocking
+ * here; closed by the session).  tls: a server SSL_CTX (owned by the caller,
+ * must outlive the session) for a handshake before the bind, or NULL.
+ * cfg->response_timeout bounds the handshake and the wait for a bind, and
+ * each request we send; host/system_id/password are not used.  NULL (fd
+ * closed) when out of memory.
+ */
+struct smpp_session *smpp_session_accept(struct ev_loop *loop, int fd, struct ssl_ctx_st *tls,
+					 const struct smpp_session_config *cfg,
+					 const struct smpp_session_cb *cb, void *arg);
+/*
+ * Server side: answers the pending bind.  status 0: bind_*_resp carrying
+ * system_id, SESS_BOUND.  Else the error response leaves and the
+ * connection closes.  -1 when no bind is pending.
+ */
+int smpp_session_answer_bind(struct smpp_session *s, uint32_t status, const char *system_id);
+/* Server side: the bind command the ESME sent (0 before a bind). */
+uint32_t smpp_session_bind_command(const struct smpp_session *s);
 
 void smpp_session_start(struct smpp_session *s);
 /* Unbinds (after the window drained, at most `grace` seconds), then stays closed. */

@@ -75,6 +75,18 @@ static const struct key_def global_keys[] = {
 	CNUM("webhook", "concurrency", K_SIZE, webhook_concurrency, 1, 1000, "20"),
 	CNUM("webhook", "backoff_min", K_DOUBLE, webhook_backoff_min, 0.01, 86400, "1"),
 	CNUM("webhook", "backoff_max", K_DOUBLE, webhook_backoff_max, 0.01, 86400, "3600"),
+	CSTR("smpp_server", "listen", smpps_listen, ""),
+	CSTR("smpp_server", "tls_listen", smpps_tls_listen, ""),
+	CSTR("smpp_server", "tls_cert", smpps_tls_cert, ""),
+	CSTR("smpp_server", "tls_key", smpps_tls_key, ""),
+	CNUM("smpp_server", "bind_timeout", K_DOUBLE, smpps_bind_timeout, 0.1, 3600, "10"),
+	CNUM("smpp_server", "enquire_link", K_DOUBLE, smpps_enquire_link, 0.1, 3600, "30"),
+	CNUM("smpp_server", "auth_delay", K_DOUBLE, smpps_auth_delay, 0, 60, "1"),
+	CNUM("smpp_server", "receipt_retry", K_DOUBLE, smpps_receipt_retry, 0.1, 86400, "30"),
+	CNUM("smpp_server", "reassembly_timeout", K_DOUBLE, smpps_reassembly_timeout, 0.1, 86400, "60"),
+	CSTR("smpp_server", "delivered_states", smpps_delivered_states, "PUSH_DELIVERED,SMS_DELIVERED"),
+	CSTR("smpp_server", "mo_keywords", smpps_mo_keywords, "STOP,STOPALL,UNSUBSCRIBE,END,QUIT,CANCEL,수신거부,거부"),
+	CNUM("smpp_server", "max_conns", K_SIZE, smpps_max_conns, 1, 100000, "1000"),
 	CNUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
 	CNUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
 };
@@ -411,6 +423,15 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "[server] https_listen needs tls_cert and tls_key");
 			return -1;
 		}
+	}
+	if ((cfg->smpps_listen[0] && util_parse_addr(cfg->smpps_listen, &ss, &len) < 0) ||
+	    (cfg->smpps_tls_listen[0] && util_parse_addr(cfg->smpps_tls_listen, &ss, &len) < 0)) {
+		snprintf(err, errlen, "[smpp_server] listen / tls_listen: not host:port");
+		return -1;
+	}
+	if (cfg->smpps_tls_listen[0] && (!cfg->smpps_tls_cert[0] || !cfg->smpps_tls_key[0])) {
+		snprintf(err, errlen, "[smpp_server] tls_listen needs tls_cert and tls_key");
+		return -1;
 	}
 	if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
 		snprintf(err, errlen, "[server] tls_min_version: '%s' is not 1.2 or 1.3", cfg->tls_min_version);

@@ -90,6 +90,19 @@ struct config {
 	size_t webhook_concurrency;     /* requests in flight */
 	double webhook_backoff_min;     /* seconds before the first retry (doubles per attempt) */
 	double webhook_backoff_max;     /* seconds, the longest wait between two attempts */
+	/* [smpp_server]: pushgate as an SMSC for customers' ESMEs (smpp/server.c) */
+	char   smpps_listen[128];         /* plain SMPP; empty = none */
+	char   smpps_tls_listen[128];     /* SMPP over TLS; empty = none */
+	char   smpps_tls_cert[256];       /* PEM chain for tls_listen, leaf first */
+	char   smpps_tls_key[256];
+	double smpps_bind_timeout;        /* seconds from connect (and TLS) to bind, and per deliver_sm */
+	double smpps_enquire_link;        /* idle seconds before we send enquire_link */
+	double smpps_auth_delay;          /* seconds before a refused bind is answered */
+	double smpps_receipt_retry;       /* seconds before an unanswered deliver_sm is sent again */
+	double smpps_reassembly_timeout;  /* seconds a long message waits for its missing parts */
+	char   smpps_delivered_states[128]; /* recipient states reported as DELIVRD */
+	char   smpps_mo_keywords[256];    /* MO texts that opt the handset out (comma-separated) */
+	size_t smpps_max_conns;
 	/* [smpp]: engine-wide */
 	double smpp_retry_min;
 	double smpp_validity;

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "push.h"
+#include "server.h"
 #include "store.h"
 #include "util.h"
 #include "webhook.h"
@@ -42,6 +43,8 @@ struct server {
 	struct http_server *http;         /* [server] http_listen; NULL when empty */
 	struct http_server *https;        /* [server] https_listen; NULL when empty */
 	struct smpp_client *smpp;
+	struct store       *smpps_store;  /* the SMPP server role: its own connection; NULL when off */
+	struct smpp_server *smpps;        /* [smpp_server]; NULL when no listener is configured */
 	struct push        *push;
 	struct devices     *devices;
 	struct webhook     *webhook;
@@ -96,6 +99,13 @@ static void on_store_up(void *arg)
 	webhook_kick(srv->webhook);
 }
 
+/* Carriers' MO messages go to the SMPP server role (stored, keywords, forwarded). */
+static void mo_to_server(void *arg, const char *route, const struct smpp_pdu *pdu,
+			 void (*done)(void *ctx, uint32_t status), void *ctx)
+{
+	smpp_server_mo(arg, route, pdu, done, ctx);
+}
+
 static void on_engine_store_up(void *arg)
 {
 	struct server *srv = arg;
@@ -114,7 +124,8 @@ static size_t smpp_and_webhook_metrics(void *arg, char *buf, size_t cap)
 {
 	struct server *srv = arg;
 	size_t o = smpp_client_metrics(srv->smpp, buf, cap);
-	return o + webhook_metrics(srv->webhook, buf + o, cap - o);
+	o += webhook_metrics(srv->webhook, buf + o, cap - o);
+	return o + smpp_server_metrics(srv->smpps, buf + o, cap - o);
 }
 
 static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -122,7 +133,8 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct server *srv = w->data;
 	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 ||
-		   store_pending(srv->engine_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook);
+		   store_pending(srv->engine_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
+		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0);
 	if (busy && ev_now(loop) < srv->drain_deadline)
 		return;
 	if (busy)
@@ -146,6 +158,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	http_server_close(srv->https);
 	push_close_all(srv->push);
 	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
+	smpp_server_stop(srv->smpps, DRAIN_SECONDS);
 	webhook_stop(srv->webhook);
 	srv->drain_deadline = ev_now(loop) + DRAIN_SECONDS + 2;
 	ev_timer_init(&srv->drain, drain_cb, 0.05, 0.05);
@@ -230,6 +243,17 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (srv.cfg.smpps_listen[0] || srv.cfg.smpps_tls_listen[0]) {
+		srv.smpps_store = store_new(srv.loop, &sc);
+		srv.smpps = srv.smpps_store ? smpp_server_new(srv.loop, srv.smpps_store, &srv.cfg, srv.node, on_new_work,
+							      &srv, err, sizeof(err)) : NULL;
+		if (!srv.smpps) {
+			fprintf(stderr, "pushgated: [smpp_server]: %s\n", srv.smpps_store ? err : "out of memory");
+			return 1;
+		}
+		smpp_client_on_mo(srv.smpp, mo_to_server, srv.smpps);
+		store_start(srv.smpps_store);
+	}
 	store_on_up(srv.store, on_store_up, &srv);
 	store_on_up(srv.engine_store, on_engine_store_up, &srv);
 	store_start(srv.store);
@@ -254,11 +278,16 @@ int main(int argc, char **argv)
 			 "default=%s failover=%s", r->name, r->host, r->port, r->bind_mode, r->binds, r->window,
 			 r->tps, r->prefixes, r->is_default ? "yes" : "no", r->failover[0] ? r->failover : "-");
 	}
+	if (srv.smpps)
+		log_info("main", "ev=smpp_server port=%d tls_port=%d", smpp_server_port(srv.smpps),
+			 smpp_server_tls_port(srv.smpps));
 	ev_run(srv.loop, 0);
 
 	/* stores first: their last callbacks still find the API and the client alive */
 	store_free(srv.engine_store);
 	store_free(srv.store);
+	store_free(srv.smpps_store);
+	smpp_server_free(srv.smpps);
 	smpp_client_free(srv.smpp);
 	http_server_free(srv.http);
 	http_server_free(srv.https);

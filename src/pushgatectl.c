@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "accounts.h"
 #include "batches.h"
 #include "config.h"
 #include "keys.h"
@@ -78,6 +79,10 @@ static const char usage_text[] =
 	"                       a campaign from a CSV file (- for stdin): a 'to' column\n"
 	"                       plus the {variables} of TEXT; streamed in chunks, bad\n"
 	"                       rows reported by line; prints the batch id\n"
+	"  smpp-account add NAME --system-id ID [--password P] [--binds N] [--window N]\n"
+	"       [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]\n"
+	"                       an SMPP server login for account NAME (prints a generated\n"
+	"                       password once); smpp-account list shows them\n"
 	"  help                 show this text\n"
 	"\n"
 	"options:\n"
@@ -1478,6 +1483,13 @@ int main(int argc, char **argv)
 		which = C_REPORT;
 	} else if (strcmp(cmd, "send") == 0) {
 		return cmd_send(&opt, argc - 1, argv + 1);
+	} else if (strcmp(cmd, "smpp-account") == 0) {
+		int src = smpp_accounts_ctl(NULL, argc, argv);   /* arguments checked before connecting */
+		PGconn *sconn = src == EXIT_OK ? connect_db(&opt) : NULL;
+		if (src == EXIT_OK)
+			src = sconn ? smpp_accounts_ctl(sconn, argc, argv) : EXIT_FAIL;
+		PQfinish(sconn);
+		return src;
 	} else {
 		char shown[4 * 40 + 4];
 		display(cmd, 40, shown, sizeof(shown));

@@ -1,0 +1,166 @@
+/*
+ * accounts.c: pushgatectl smpp-account: the SMPP server's accounts.
+ *
+ *   smpp-account add NAME --system-id ID [--password P] [--binds N]
+ *       [--window N] [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]
+ *   smpp-account list
+ *
+ * Owns nothing beyond one command's run.  The password is hashed here
+ * (passwd.c) and never stored or printed, except a generated one, printed
+ * once.  Arguments are checked before any connection is made (called with
+ * conn == NULL for that); the database checks the CIDRs.
+ */
+#include "accounts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "passwd.h"
+#include "util.h"
+
+static int usage(const char *msg)
+{
+	fprintf(stderr, "pushgatectl: smpp-account: %s\n"
+		"usage: pushgatectl smpp-account add NAME --system-id ID [--password P] [--binds N] [--window N]\n"
+		"                                 [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]\n"
+		"       pushgatectl smpp-account list\n", msg);
+	return 2;
+}
+
+static int printable(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > max)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* "a,b,c" -> "{a,b,c}" (items printable, no quotes or braces); 0 / -1. */
+static int to_array(const char *list, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[o++] = '{';
+	for (const char *p = list; *p; p++) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p > 0x7e || strchr("{}\"\\", *p) || o + 2 >= cap)
+			return -1;
+		out[o++] = *p;
+	}
+	out[o++] = '}';
+	out[o] = '\0';
+	return o > 2 ? 0 : -1;
+}
+
+static int list(PGconn *conn)
+{
+	PGresult *r = PQexec(conn, "SELECT s.system_id, a.name, s.max_binds, s.window_size, s.tps,"
+				   " coalesce(s.allowed_sources::text, 'any'), coalesce(s.mo_addresses::text, '-'),"
+				   " CASE WHEN s.disabled THEN 'disabled' ELSE 'enabled' END"
+				   " FROM smpp_accounts s JOIN accounts a ON a.id = s.account_id ORDER BY s.id");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pushgatectl: smpp-account list: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return 1;
+	}
+	printf("%-16s %-20s %5s %6s %8s %-24s %-16s %s\n", "system_id", "account", "binds", "window", "tps",
+	       "allowed_sources", "mo_addresses", "state");
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("%-16s %-20s %5s %6s %8s %-24s %-16s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		       PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
+		       PQgetvalue(r, i, 6), PQgetvalue(r, i, 7));
+	PQclear(r);
+	return 0;
+}
+
+int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "list") == 0)
+		return conn ? list(conn) : 0;
+	if (argc < 3 || strcmp(argv[1], "add") != 0)
+		return usage("needs a subcommand: add NAME --system-id ID ... | list");
+	const char *name = argv[2], *system_id = NULL, *password = NULL, *sources = NULL, *mo = NULL;
+	long binds = 4, window = 100;
+	double tps = 0;
+	for (int i = 3; i < argc; i += 2) {
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v)
+			return usage("every option needs a value");
+		if (!strcmp(k, "--system-id"))
+			system_id = v;
+		else if (!strcmp(k, "--password"))
+			password = v;
+		else if (!strcmp(k, "--binds")) {
+			if (util_parse_long(v, 1, 1000, &binds) < 0)
+				return usage("--binds must be 1 to 1000");
+		} else if (!strcmp(k, "--window")) {
+			if (util_parse_long(v, 1, 10000, &window) < 0)
+				return usage("--window must be 1 to 10000");
+		} else if (!strcmp(k, "--tps")) {
+			if (util_parse_double(v, 0, 1000000, &tps) < 0)
+				return usage("--tps must be 0 (no limit) to 1000000");
+		} else if (!strcmp(k, "--allowed-sources"))
+			sources = v;
+		else if (!strcmp(k, "--mo-addresses"))
+			mo = v;
+		else
+			return usage("unknown option");
+	}
+	if (!system_id || !printable(system_id, 15))
+		return usage("--system-id must be 1 to 15 printable characters");
+	if (password && !printable(password, 8))
+		return usage("--password must be 1 to 8 printable characters (SMPP 3.4 allows no more)");
+	char src_arr[1024], mo_arr[1024];
+	if (sources && to_array(sources, src_arr, sizeof(src_arr)) < 0)
+		return usage("--allowed-sources must be a comma-separated list of CIDRs");
+	if (mo && to_array(mo, mo_arr, sizeof(mo_arr)) < 0)
+		return usage("--mo-addresses must be a comma-separated list of numbers or short codes");
+	if (!conn)
+		return 0;
+
+	char generated[9];
+	if (!password) {
+		static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+		unsigned char rnd[8];
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			fprintf(stderr, "pushgatectl: smpp-account add: no random bytes\n");
+			return 1;
+		}
+		for (int i = 0; i < 8; i++)
+			generated[i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+		generated[8] = '\0';
+		password = generated;
+	}
+	char hash[SMPP_PASSWD_HASH_MAX], p_binds[16], p_window[16], p_tps[32];
+	if (smpp_passwd_hash(password, SMPP_PASSWD_ITERATIONS, hash, sizeof(hash)) < 0) {
+		fprintf(stderr, "pushgatectl: smpp-account add: cannot hash the password\n");
+		return 1;
+	}
+	snprintf(p_binds, sizeof(p_binds), "%ld", binds);
+	snprintf(p_window, sizeof(p_window), "%ld", window);
+	snprintf(p_tps, sizeof(p_tps), "%g", tps);
+	const char *params[8] = { name, system_id, hash, p_binds, p_window, p_tps, sources ? src_arr : NULL,
+				  mo ? mo_arr : NULL };
+	PGresult *r = PQexecParams(conn,
+				   "INSERT INTO smpp_accounts (account_id, system_id, password_hash, max_binds, window_size,"
+				   " tps, allowed_sources, mo_addresses)"
+				   " SELECT id, $2, $3, $4::int, $5::int, $6::float8, $7::cidr[], $8::text[]"
+				   " FROM accounts WHERE name = $1 RETURNING id",
+				   8, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pushgatectl: smpp-account add: %s", PQerrorMessage(conn));
+		rc = 1;
+	} else if (PQntuples(r) != 1) {
+		fprintf(stderr, "pushgatectl: smpp-account add: no account named '%s' (pushgatectl account add)\n", name);
+		rc = 1;
+	} else if (password == generated) {
+		printf("%s\n", generated);
+	}
+	PQclear(r);
+	return rc;
+}

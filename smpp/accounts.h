@@ -1,0 +1,13 @@
+/*
+ * accounts.h: pushgatectl's smpp-account commands (SMPP server accounts,
+ * sql/008): add, list, password, disable/enable.
+ */
+#ifndef PUSHGATE_SMPP_ACCOUNTS_H
+#define PUSHGATE_SMPP_ACCOUNTS_H
+
+#include <libpq-fe.h>
+
+/* argv[0] is "smpp-account".  Returns the exit status: 0 ok, 1 error, 2 usage error. */
+int smpp_accounts_ctl(PGconn *conn, int argc, char **argv);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * server.h: pushgate as an SMSC for customers' ESMEs ([smpp_server]).
+ *
+ * ESMEs bind (transmitter, receiver, transceiver) with an SMPP account
+ * (sql/008: PBKDF2 password hash, limits, allowed client networks); each
+ * submit_sm / data_sm enters the same intake statement as the HTTP API and
+ * is answered after the commit with pushgate's id of the recipient (hex).
+ * Long messages (UDH, SAR, message_payload) are reassembled first.  Final
+ * states come back as receipts (deliver_sm, esm_class 0x04) and carriers'
+ * MO messages as deliver_sm, from a durable per-account outbox.
+ */
+#ifndef PUSHGATE_SMPP_SERVER_H
+#define PUSHGATE_SMPP_SERVER_H
+
+#include <stddef.h>
+#include <ev.h>
+
+#include "codec.h"
+#include "config.h"
+#include "store.h"
+
+struct smpp_server;
+
+/*
+ * NULL with err set when a listener can't be opened.  on_new_work(arg)
+ * runs after an intake commit that queued work (the SMS engine looks now).
+ */
+struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
+				    const char *node, void (*on_new_work)(void *), void *arg,
+				    char *err, size_t errlen);
+/* Bound ports (0 when that listener is off), for logs and tests. */
+int smpp_server_port(const struct smpp_server *srv);
+int smpp_server_tls_port(const struct smpp_server *srv);
+/* Stops accepting; answers what is in flight, unbinds every ESME (at most grace seconds). */
+void smpp_server_stop(struct smpp_server *srv, double grace);
+/* 1 while submits or outbox updates wait for the store, or sessions are open. */
+int smpp_server_busy(const struct smpp_server *srv);
+/* Prometheus text; bytes written (truncated to cap). */
+size_t smpp_server_metrics(const struct smpp_server *srv, char *buf, size_t cap);
+void smpp_server_free(struct smpp_server *srv);
+
+/*
+ * A mobile-originated message a carrier route delivered (deliver_sm that is
+ * not a receipt): stored in mo_messages, opt-out keywords applied, and
+ * queued for the owning SMPP account.  done(ctx, status) runs once it is
+ * committed (status 0) or could not be (non-zero): the caller answers the
+ * carrier then.  route: the carrier route's name.
+ */
+void smpp_server_mo(struct smpp_server *srv, const char *route, const struct smpp_pdu *pdu,
+		    void (*done)(void *ctx, uint32_t status), void *ctx);
+
+#endif

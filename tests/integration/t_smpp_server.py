@@ -1,0 +1,174 @@
+"""t_smpp_server: pushgate as an SMSC, driven by an ESME it shares no code with.
+
+tests/interop/netsmpp_esme.pl is an ESME built on Debian's Net::SMPP: it
+binds, submits with a window (async mode), answers deliver_sm and logs every
+event.  pushgated listens as an SMSC ([smpp_server] listen) and routes each
+submit through the same intake as the HTTP API (push first, then SMS through
+smsc-sim); final states come back as receipts.
+"""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness
+from harness import TAP
+
+tests = TAP()
+PORT = harness.free_port()
+INI = {"smpp_server": {"listen": f"127.0.0.1:{PORT}", "auth_delay": "0.3", "receipt_retry": "2",
+                       "reassembly_timeout": "2", "enquire_link": "5"},
+       "smpp": {"window": "200"}}
+run = {"n": 0}
+STAT = {"SMS_DELIVERED": ("DELIVRD", "2"), "SMS_FAILED": ("UNDELIV", "5"), "SMS_EXPIRED": ("EXPIRED", "3")}
+
+
+def fields(line):
+    out = {}
+    for tok in line.split():
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def esme(env, *args, timeout=180, **opts):
+    """Runs netsmpp_esme.pl to completion; returns (exit code, [event dicts])."""
+    run["n"] += 1
+    log = os.path.join(env.tmp, f"esme{run['n']}.log")
+    cmd = ["perl", os.path.join(env.srcdir, "tests", "interop", "netsmpp_esme.pl"), "--port", str(PORT),
+           "--log", log]
+    for k, v in opts.items():
+        cmd += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
+    cmd += list(args)
+    with open(log + ".stderr", "wb") as err:
+        code = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                              timeout=timeout).returncode
+    with open(log, encoding="utf-8", errors="replace") as f:
+        evs = [fields(l) for l in f if l.startswith("ev=")]
+    return code, evs
+
+
+def of(evs, name):
+    return [e for e in evs if e.get("ev") == name]
+
+
+@tests.case
+def pushgated_listens_as_an_smsc_and_accounts_are_created_with_pushgatectl(env):
+    env.create_account("acme")
+    r = env.ctl("smpp-account", "add", "acme", "--system-id", "acme", "--password", "s3cret", "--window", "100",
+                "--binds", "3")
+    assert r.returncode == 0 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    r = env.ctl("smpp-account", "add", "acme", "--system-id", "gen")
+    generated = r.stdout.strip()
+    assert r.returncode == 0 and len(generated) == 8, (r.stdout, r.stderr)
+    run["generated"] = generated
+    r = env.ctl("smpp-account", "add", "acme", "--system-id", "waytoolongsystemid")
+    assert r.returncode == 2, r
+    for sid in ("r1", "r2", "r3"):
+        env.ctl("smpp-account", "add", "acme", "--system-id", sid, "--password", "pw" + sid, check=True)
+    stored = env.scalar("SELECT password_hash FROM smpp_accounts WHERE system_id = 'acme'")
+    assert stored.startswith("pbkdf2-sha256$") and "s3cret" not in stored, stored
+
+
+@tests.case
+def bind_with_good_credentials_works_and_bad_ones_get_0x0e_or_0x0f_after_a_delay(env):
+    for mode in ("trx", "tx", "rx"):
+        code, evs = esme(env, system_id="acme", password="s3cret", mode=mode)
+        assert code == 0 and of(evs, "bind")[0]["status"] == "0x00", (mode, evs)
+    code, evs = esme(env, system_id="gen", password=run["generated"])
+    assert code == 0, evs
+    t0 = time.monotonic()
+    code, evs = esme(env, system_id="acme", password="wrong")
+    took = time.monotonic() - t0
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0e", evs
+    assert took >= 0.3, took
+    code, evs = esme(env, system_id="nobody", password="x")
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0f", evs
+
+
+@tests.case
+def submits_are_answered_after_the_commit_with_the_recipient_id(env):
+    code, evs = esme(env, system_id="acme", password="s3cret", count=60, window=10,
+                     kinds="gsm,ucs2,payload", prefix="8210555", unbind_after_resps=True)
+    resps = of(evs, "resp")
+    assert code == 0 and len(resps) == 60, (code, evs[-3:])
+    bad = [r for r in resps if r["status"] != "0x00"]
+    assert not bad, bad[:3]
+    ids = {int(r["id"], 16): r["dst"] for r in resps}
+    rows = env.sql("SELECT r.id, r.msisdn, m.smpp_account_id IS NOT NULL, m.sender, "
+                   "(SELECT detail FROM events e WHERE e.recipient_id = r.id AND e.state = 'ACCEPTED') "
+                   f"FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id IN ({','.join(map(str, ids))})")
+    assert len(rows) == 60, len(rows)
+    for rid, msisdn, linked, sender, detail in rows:
+        assert ids[int(rid)] == msisdn and linked == "t" and sender == "ESME" and detail == "smpp", \
+            (rid, msisdn, linked, sender, detail)
+    texts = env.sql("SELECT r.msisdn, coalesce(r.text, m.body) FROM recipients r JOIN messages m "
+                    f"ON m.id = r.message_id WHERE r.id IN ({','.join(map(str, ids))}) ORDER BY r.msisdn")
+    by = dict(texts)
+    assert by["821055500001"].startswith("푸시게이트 1 번"), by["821055500001"]
+    assert by["821055500000"].startswith("ESME 0 says hello"), by["821055500000"]
+    assert len(by["821055500002"]) == 700, len(by["821055500002"])
+
+
+def check_receipts(env, resps, receipts):
+    """Every submit got exactly one receipt, matched by id, with the stat smsc-sim causes."""
+    by_id = {r["id"]: r for r in resps}
+    got = {}
+    for rc in receipts:
+        assert rc["esm"] == "0x04" and rc["tlv_id"] == rc["id"], rc
+        assert rc["dup"] == "0", rc
+        got[rc["tlv_id"]] = rc
+    assert set(got) == set(by_id), (len(got), len(by_id), sorted(set(by_id) ^ set(got))[:5])
+    for rid, rc in got.items():
+        dst = by_id[rid]["dst"]
+        want = STAT[harness.expected_outcome(dst)[0]]
+        assert (rc["stat"], rc["state"]) == want, (dst, rc)
+        assert rc["src"] == dst and rc["dst"] == "ESME", rc
+
+
+@tests.case
+def every_submit_gets_exactly_one_receipt_matched_by_its_id(env):
+    code, evs = esme(env, system_id="r1", password="pwr1", count=100, window=20, prefix="4477001",
+                     kinds="gsm,ucs2", expect_receipts=100, max_seconds=90)
+    resps, receipts = of(evs, "resp"), of(evs, "receipt")
+    assert code == 0 and len(resps) == 100 and all(r["status"] == "0x00" for r in resps), (code, evs[-3:])
+    check_receipts(env, resps, receipts)
+    assert env.scalar("SELECT count(*) FROM smpp_outbox o JOIN smpp_accounts s ON s.id = o.smpp_account_id "
+                      "WHERE s.system_id = 'r1' AND delivered_at IS NULL") == "0"
+
+
+@tests.case
+def receipts_wait_in_postgresql_while_no_receiver_is_bound_and_arrive_in_order_on_rebind(env):
+    code, evs = esme(env, system_id="r2", password="pwr2", mode="tx", count=50, window=50,
+                     prefix="4477002", kinds="gsm", unbind_after_resps=True)
+    resps = of(evs, "resp")
+    assert code == 0 and len(resps) == 50 and all(r["status"] == "0x00" for r in resps), evs[-3:]
+    ids = ",".join(str(int(r["id"], 16)) for r in resps)
+    env.wait_for(lambda: env.scalar(f"SELECT count(*) FROM smpp_outbox WHERE recipient_id IN ({ids})") == "50",
+                 timeout=60, what="50 receipts in the outbox")
+    time.sleep(0.5)
+    assert env.scalar(f"SELECT count(*) FROM smpp_outbox WHERE recipient_id IN ({ids}) "
+                      "AND delivered_at IS NULL AND attempts = 0") == "50"
+    code, evs = esme(env, system_id="r2", password="pwr2", mode="rx", expect_receipts=50, max_seconds=60)
+    receipts = of(evs, "receipt")
+    check_receipts(env, resps, receipts)
+    order = dict(env.sql(f"SELECT to_hex(recipient_id), id FROM smpp_outbox WHERE recipient_id IN ({ids})"))
+    seq = [int(order[r["tlv_id"]]) for r in receipts]
+    assert seq == sorted(seq), seq
+
+
+@tests.case
+def a_receipt_left_unanswered_is_sent_again(env):
+    code, evs = esme(env, system_id="r3", password="pwr3", count=5, window=5, prefix="4477003",
+                     kinds="gsm", expect_receipts=5, no_ack=2, max_seconds=60)
+    resps, receipts = of(evs, "resp"), of(evs, "receipt")
+    assert code == 0 and len(of(evs, "not_acked")) == 2, evs
+    check_receipts(env, resps, receipts)
+    ids = ",".join(str(int(r["id"], 16)) for r in resps)
+    attempts = sorted(int(a) for (a,) in env.sql(f"SELECT attempts FROM smpp_outbox WHERE recipient_id IN ({ids})"))
+    assert attempts[:3] == [1, 1, 1] and attempts[3] >= 2 and attempts[4] >= 2, attempts
+
+
+tests.run(dlr_delay_ms=50, ini=INI)
