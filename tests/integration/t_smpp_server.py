@@ -7,6 +7,9 @@ submit through the same intake as the HTTP API (push first, then SMS through
 smsc-sim); final states come back as receipts.
 """
 import os
+import socket
+import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -169,6 +172,120 @@ def a_receipt_left_unanswered_is_sent_again(env):
     ids = ",".join(str(int(r["id"], 16)) for r in resps)
     attempts = sorted(int(a) for (a,) in env.sql(f"SELECT attempts FROM smpp_outbox WHERE recipient_id IN ({ids})"))
     assert attempts[:3] == [1, 1, 1] and attempts[3] >= 2 and attempts[4] >= 2, attempts
+
+
+@tests.case
+def tps_over_the_account_limit_is_answered_0x58(env):
+    env.ctl("smpp-account", "add", "acme", "--system-id", "slow", "--password", "pwslow", "--tps", "20",
+            check=True)
+    code, evs = esme(env, system_id="slow", password="pwslow", count=200, window=20, prefix="4477004",
+                     unbind_after_resps=True)
+    resps = of(evs, "resp")
+    summary = of(evs, "submitted")[0]
+    ok = [r for r in resps if r["status"] == "0x00"]
+    throttled = [r for r in resps if r["status"] == "0x58"]
+    seconds = float(summary["seconds"])
+    assert code == 0 and len(resps) == 200 and len(ok) + len(throttled) == 200, summary
+    assert throttled and len(ok) <= 20 + 20 * seconds + 2, (len(ok), len(throttled), seconds)
+    ids = ",".join(str(int(r["id"], 16)) for r in ok)
+    assert env.scalar(f"SELECT count(*) FROM recipients WHERE id IN ({ids})") == str(len(ok))
+
+
+@tests.case
+def window_bind_count_and_client_address_limits_hold(env):
+    env.ctl("smpp-account", "add", "acme", "--system-id", "narrow", "--password", "pwnarrow", "--window", "4",
+            "--binds", "1", check=True)
+    env.ctl("smpp-account", "add", "acme", "--system-id", "far", "--password", "pwfar",
+            "--allowed-sources", "10.0.0.0/8,192.168.0.0/16", check=True)
+    env.ctl("smpp-account", "add", "acme", "--system-id", "near", "--password", "pwnear",
+            "--allowed-sources", "10.0.0.0/8,127.0.0.0/8", check=True)
+    # more outstanding than the account's window of 4: the excess is throttled, the rest accepted
+    code, evs = esme(env, system_id="narrow", password="pwnarrow", count=40, window=40, prefix="4477005",
+                     unbind_after_resps=True)
+    st = [r["status"] for r in of(evs, "resp")]
+    assert code == 0 and len(st) == 40 and set(st) <= {"0x00", "0x58"} and "0x58" in st and "0x00" in st, st
+    # one bind allowed: a second one while the first lingers is refused
+    log = os.path.join(env.tmp, "linger.log")
+    holder = subprocess.Popen(["perl", os.path.join(env.srcdir, "tests", "interop", "netsmpp_esme.pl"), "--port",
+                               str(PORT), "--system-id", "narrow", "--password", "pwnarrow", "--linger", "3",
+                               "--log", log], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env.wait_for(lambda: os.path.exists(log) and "status=0x00" in open(log).read(), timeout=10,
+                     what="first bind")
+        code, evs = esme(env, system_id="narrow", password="pwnarrow")
+        assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
+    finally:
+        holder.wait(timeout=20)
+    code, evs = esme(env, system_id="far", password="pwfar")
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
+    code, evs = esme(env, system_id="near", password="pwnear")
+    assert code == 0 and of(evs, "bind")[0]["status"] == "0x00", evs
+
+
+def cstr(s):
+    return s.encode() + b"\0"
+
+
+def raw_pdu(cmd, seq, body=b""):
+    return struct.pack(">IIII", 16 + len(body), cmd, 0, seq) + body
+
+
+def raw_read(sock):
+    head = b""
+    while len(head) < 16:
+        chunk = sock.recv(16 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    length, cmd, status, seq = struct.unpack(">IIII", head)
+    body = b""
+    while len(body) < length - 16:
+        chunk = sock.recv(length - 16 - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return cmd, status, seq, body
+
+
+@tests.case
+def tls_listener_binds_and_accepts_submits_and_drops_cleartext(env):
+    for args in (["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                  "-keyout", "smpps.key", "-out", "smpps.pem", "-days", "2", "-subj", "/CN=localhost",
+                  "-addext", "subjectAltName=DNS:localhost"],):
+        r = subprocess.run(["openssl", *args], cwd=env.tmp, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr[-500:]
+    tls_port = harness.free_port()
+    env.ini_overrides["smpp_server"].update({"tls_listen": f"127.0.0.1:{tls_port}",
+                                             "tls_cert": os.path.join(env.tmp, "smpps.pem"),
+                                             "tls_key": os.path.join(env.tmp, "smpps.key")})
+    env.write_ini()
+    env.restart_pushgated()
+    ctx = ssl.create_default_context(cafile=os.path.join(env.tmp, "smpps.pem"))
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as plain:
+        with ctx.wrap_socket(plain, server_hostname="localhost") as s:
+            # a transmitter: no receipts of acme's earlier submits come in between
+            s.sendall(raw_pdu(0x02, 1, cstr("acme") + cstr("s3cret") + cstr("") + bytes([0x34, 0, 0]) + cstr("")))
+            cmd, status, seq, body = raw_read(s)
+            assert (cmd, status, seq) == (0x80000002, 0, 1), (hex(cmd), status, seq)
+            text = b"over TLS"
+            s.sendall(raw_pdu(0x04, 2, cstr("") + bytes([5, 0]) + cstr("ESME") + bytes([1, 1])
+                              + cstr("447700600001") + bytes([0, 0, 0]) + cstr("") + cstr("")
+                              + bytes([1, 0, 0, 0, len(text)]) + text))
+            cmd, status, seq, body = raw_read(s)
+            assert (cmd, status, seq) == (0x80000004, 0, 2), (hex(cmd), status, seq)
+            rid = int(body.rstrip(b"\0").decode(), 16)
+            assert env.scalar(f"SELECT body FROM messages m JOIN recipients r ON r.message_id = m.id "
+                              f"WHERE r.id = {rid}") == "over TLS"
+            s.sendall(raw_pdu(0x06, 3))
+            cmd, status, seq, body = raw_read(s)
+            assert (cmd, status, seq) == (0x80000006, 0, 3), (hex(cmd), status, seq)
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as s:
+        s.sendall(raw_pdu(0x09, 1, cstr("acme") + cstr("s3cret") + cstr("") + bytes([0x34, 0, 0]) + cstr("")))
+        try:
+            got = raw_read(s)
+        except ConnectionResetError:
+            got = None
+        assert got is None, got   # the TLS handshake failed: closed, no bind answered
 
 
 tests.run(dlr_delay_ms=50, ini=INI)
