@@ -19,6 +19,7 @@ struct devices;
 struct api_deps {
 	struct ev_loop      *loop;
 	struct store        *store;
+	struct store        *bulk_store;   /* campaign loading: its own connection (NULL: store) */
 	const struct config *cfg;
 	/* "bound" / "down": state of the SMPP link for /healthz */
 	const char        *(*smpp_state)(void *arg);

@@ -680,7 +680,9 @@ static void next_chunk(struct load *l)
 	l->step = LOAD_CHUNK;
 	l->in.job.done = chunk_done;
 	l->in.job.arg = l;
-	store_submit(api_deps_of(l->api)->store, &l->in.job);
+	/* chunks go on the bulk connection: a long load never queues API requests and acks behind it */
+	const struct api_deps *d = api_deps_of(l->api);
+	store_submit(d->bulk_store ? d->bulk_store : d->store, &l->in.job);
 }
 
 static void chunk_done(struct store_job *job, enum store_error e, const char *err)

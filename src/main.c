@@ -39,6 +39,7 @@ struct server {
 	char                node[96];
 	struct store       *store;        /* API, push channel, devices */
 	struct store       *engine_store; /* the SMPP engine: its own connection, its own backend core */
+	struct store       *bulk_store;   /* campaign loading */
 	struct api         *api;
 	struct http_server *http;         /* [server] http_listen; NULL when empty */
 	struct http_server *https;        /* [server] https_listen; NULL when empty */
@@ -133,7 +134,7 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct server *srv = w->data;
 	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 ||
-		   store_pending(srv->engine_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
+		   store_pending(srv->engine_store) > 0 || store_pending(srv->bulk_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
 		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0);
 	if (busy && ev_now(loop) < srv->drain_deadline)
 		return;
@@ -207,12 +208,13 @@ int main(int argc, char **argv)
 	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
 	srv.store = store_new(srv.loop, &sc);
 	srv.engine_store = store_new(srv.loop, &sc);
+	srv.bulk_store = store_new(srv.loop, &sc);
 	srv.smpp = srv.store && srv.engine_store ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
 	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
 	srv.devices = srv.push ? devices_new(srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	struct api_deps deps = {
-		.loop = srv.loop, .store = srv.store, .cfg = &srv.cfg,
+		.loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .cfg = &srv.cfg,
 		.smpp_state = smpp_state_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
 		.on_new_work = on_new_work, .work_arg = &srv,
 		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
@@ -258,6 +260,7 @@ int main(int argc, char **argv)
 	store_on_up(srv.engine_store, on_engine_store_up, &srv);
 	store_start(srv.store);
 	store_start(srv.engine_store);
+	store_start(srv.bulk_store);
 	smpp_client_start(srv.smpp);
 	webhook_start(srv.webhook);
 
@@ -285,6 +288,7 @@ int main(int argc, char **argv)
 
 	/* stores first: their last callbacks still find the API and the client alive */
 	store_free(srv.engine_store);
+	store_free(srv.bulk_store);
 	store_free(srv.store);
 	store_free(srv.smpps_store);
 	smpp_server_free(srv.smpps);

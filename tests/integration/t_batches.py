@@ -11,10 +11,12 @@ running while the test looks at it.
 """
 
 import os
+import sys
 import re
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import harness
 from harness import TAP
 from wsclient import WS
