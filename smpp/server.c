@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -58,6 +59,8 @@ struct submit {
 	long long      smpp_account_id, account_id;
 	char           sender[21], to[21];
 	uint8_t        registered;
+	char           send_at[40];  /* schedule_delivery_time as ISO 8601 UTC, "" = now */
+	double         validity;     /* seconds from now, < 0 = the default */
 	char          *text;        /* UTF-8, malloc'd */
 	unsigned       n_ans;
 	struct ans     ans[];
@@ -77,6 +80,8 @@ struct reasm {
 	uint16_t         ref;
 	uint8_t          total, got, coding, registered;
 	double           deadline;
+	char             send_at[40];
+	double           validity;
 	struct part_slot part[];
 };
 
@@ -375,6 +380,40 @@ static int coding_of(uint8_t dcs)
 	}
 }
 
+/*
+ * SMPP 3.4 time (7.1.1): "YYMMDDhhmmsstnnp", absolute (p '+'/'-': nn
+ * quarter hours from UTC) or relative (p 'R').  Unix time in *out; 1 when
+ * given, 0 when empty, -1 when malformed.
+ */
+static int smpp_time(const char *s, time_t now, time_t *out)
+{
+	if (!*s)
+		return 0;
+	int v[7];
+	if (strlen(s) != 16)
+		return -1;
+	for (int i = 0; i < 15; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	for (int i = 0; i < 6; i++)
+		v[i] = (s[2 * i] - '0') * 10 + (s[2 * i + 1] - '0');
+	v[6] = (s[13] - '0') * 10 + (s[14] - '0');   /* nn */
+	if (s[15] == 'R') {
+		*out = now + (time_t)v[0] * 365 * 86400 + (time_t)v[1] * 30 * 86400 + (time_t)v[2] * 86400 +
+		       (time_t)v[3] * 3600 + (time_t)v[4] * 60 + v[5];
+		return 1;
+	}
+	if ((s[15] != '+' && s[15] != '-') || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 ||
+	    v[4] > 59 || v[5] > 59 || v[6] > 48)
+		return -1;
+	struct tm tm = { .tm_year = 100 + v[0], .tm_mon = v[1] - 1, .tm_mday = v[2], .tm_hour = v[3],
+			 .tm_min = v[4], .tm_sec = v[5] };
+	time_t t = timegm(&tm);
+	long off = (long)v[6] * 15 * 60;
+	*out = s[15] == '+' ? t - off : t + off;
+	return 1;
+}
+
 /* "1a2f" -> 6703; -1 when not 1-16 hex digits. */
 static long long parse_hex_id(const char *s)
 {
@@ -664,7 +703,8 @@ static void flush_group(struct smpp_server *srv)
 	/* no number twice in a statement: its events are joined to recipients by number */
 	for (struct submit *s = first; s && n < GROUP_MAX; s = s->next) {
 		if (s->smpp_account_id != first->smpp_account_id || s->registered != first->registered ||
-		    strcmp(s->sender, first->sender) != 0)
+		    strcmp(s->sender, first->sender) != 0 || strcmp(s->send_at, first->send_at) != 0 ||
+		    s->validity != first->validity)
 			break;
 		int dup = 0;
 		for (struct submit *t = first; t != s && !dup; t = t->next)
@@ -693,6 +733,8 @@ static void flush_group(struct smpp_server *srv)
 	}
 	intake_opts_default(&j->opts);
 	j->opts.source = "smpp";
+	util_strlcpy(j->opts.send_at, first->send_at, sizeof(j->opts.send_at));
+	j->opts.validity = first->validity;
 	snprintf(j->callback, sizeof(j->callback), "smpp:%lld:%u", first->smpp_account_id, first->registered);
 	j->opts.callback_url = j->callback;
 	if (intake_prepare(&j->in, srv->cfg, first->account_id, first->sender, first->text, n,
@@ -761,6 +803,28 @@ static char *decode_text(const uint8_t *oct, size_t len, int coding)
 	return out;
 }
 
+/* schedule_delivery_time and validity_period of a submit; 0, or the status to refuse it with. */
+static uint32_t submit_times(const struct smpp_pdu *req, time_t now, char send_at[40], double *validity)
+{
+	time_t t;
+	send_at[0] = '\0';
+	*validity = -1;
+	int r = smpp_time(req->schedule_delivery_time, now, &t);
+	if (r < 0)
+		return 0x61;   /* ESME_RINVSCHED */
+	if (r > 0 && t > now) {
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(send_at, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	r = smpp_time(req->validity_period, now, &t);
+	if (r < 0 || (r > 0 && t <= now))
+		return 0x62;   /* ESME_RINVEXPIRY */
+	if (r > 0)
+		*validity = (double)(t - now);
+	return 0;
+}
+
 static struct submit *submit_new(struct conn *c, const struct smpp_pdu *req, char *text, unsigned n_ans)
 {
 	struct submit *sub = calloc(1, sizeof(*sub) + n_ans * sizeof(struct ans));
@@ -815,7 +879,7 @@ static void reasm_expire(struct smpp_server *srv, int all)
  * Returns 0 when taken (answered later), else the status to answer now.
  */
 static uint32_t reasm_add(struct conn *c, const struct smpp_pdu *req, int coding, uint16_t ref, uint8_t total,
-			  uint8_t seq, const uint8_t *oct, size_t len)
+			  uint8_t seq, const uint8_t *oct, size_t len, const char *send_at, double validity)
 {
 	struct smpp_server *srv = c->srv;
 	char to[21];
@@ -839,6 +903,8 @@ static uint32_t reasm_add(struct conn *c, const struct smpp_pdu *req, int coding
 		r->total = total;
 		r->coding = (uint8_t)coding;
 		r->registered = req->registered_delivery & 0x03;
+		util_strlcpy(r->send_at, send_at, sizeof(r->send_at));
+		r->validity = validity;
 		r->deadline = ev_now(srv->loop) + srv->cfg->smpps_reassembly_timeout;
 		r->next = srv->reasm;
 		srv->reasm = r;
@@ -889,6 +955,8 @@ static uint32_t reasm_add(struct conn *c, const struct smpp_pdu *req, int coding
 	memcpy(sub->sender, r->sender, sizeof(sub->sender));
 	memcpy(sub->to, r->to, sizeof(sub->to));
 	sub->registered = r->registered;
+	memcpy(sub->send_at, r->send_at, sizeof(sub->send_at));
+	sub->validity = r->validity;
 	sub->text = text;
 	sub->n_ans = total;
 	for (unsigned i = 0; i < total; i++)
@@ -948,6 +1016,13 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
 		answer_now(c, req, SMPP_ESME_RSUBMITFAIL);
 		return;
 	}
+	char send_at[40];
+	double validity;
+	uint32_t st = submit_times(req, time(NULL), send_at, &validity);
+	if (st) {
+		answer_now(c, req, st);
+		return;
+	}
 	const uint8_t *oct = req->short_message;
 	size_t len = req->sm_length;
 	const struct smpp_tlv *payload = smpp_tlv_find(req, SMPP_TLV_MESSAGE_PAYLOAD);
@@ -962,7 +1037,6 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
 	const struct smpp_tlv *sar_ref = smpp_tlv_find(req, SMPP_TLV_SAR_MSG_REF_NUM);
 	const struct smpp_tlv *sar_tot = smpp_tlv_find(req, SMPP_TLV_SAR_TOTAL_SEGMENTS);
 	const struct smpp_tlv *sar_seq = smpp_tlv_find(req, SMPP_TLV_SAR_SEGMENT_SEQNUM);
-	uint32_t st = 0;
 	if ((req->esm_class & 0x40) && !payload) {
 		/* UDH: length, then IEs; concatenation IE 0x00 (8-bit ref) or 0x08 (16-bit) */
 		if (len < 1 || (size_t)oct[0] + 1 > len) {
@@ -987,7 +1061,7 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
 		oct += udhl + 1;
 		len -= udhl + 1;
 		if (found && total > 1) {
-			st = reasm_add(c, req, coding, ref, total, seq, oct, len);
+			st = reasm_add(c, req, coding, ref, total, seq, oct, len, send_at, validity);
 			if (st)
 				answer_now(c, req, st);
 			return;
@@ -999,7 +1073,8 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
 		}
 		uint16_t ref = (uint16_t)(sar_ref->value[0] << 8 | sar_ref->value[1]);
 		if (sar_tot->value[0] > 1) {
-			st = reasm_add(c, req, coding, ref, sar_tot->value[0], sar_seq->value[0], oct, len);
+			st = reasm_add(c, req, coding, ref, sar_tot->value[0], sar_seq->value[0], oct, len, send_at,
+				       validity);
 			if (st)
 				answer_now(c, req, st);
 			return;
@@ -1022,6 +1097,8 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
 		return;
 	}
 	sub->ans[0] = (struct ans){ c, req->hdr.sequence_number, req->hdr.command_id };
+	memcpy(sub->send_at, send_at, sizeof(sub->send_at));
+	sub->validity = validity;
 	c->refs++;
 	c->in_flight++;
 	enqueue(srv, sub);

@@ -248,6 +248,68 @@ def raw_read(sock):
 
 
 @tests.case
+def long_messages_in_udh_or_sar_parts_become_one_message_with_one_receipt(env):
+    env.ctl("smpp-account", "add", "acme", "--system-id", "long", "--password", "pwlong", check=True)
+    code, evs = esme(env, system_id="long", password="pwlong", count=20, window=30, prefix="4477007",
+                     kinds="long_udh,long_sar", expect_receipts=20, max_seconds=90)
+    resps, receipts = of(evs, "resp"), of(evs, "receipt")
+    assert code == 0 and len(resps) == 60 and all(r["status"] == "0x00" for r in resps), evs[-3:]
+    per = {}
+    for r in resps:
+        per.setdefault(r["n"], set()).add(r["id"])
+    assert len(per) == 20 and all(len(v) == 1 for v in per.values()), per   # one id for the parts
+    one = {r["n"]: r for r in resps}
+    check_receipts(env, list(one.values()), receipts)
+    ids = ",".join(str(int(r["id"], 16)) for r in one.values())
+    rows = env.sql(f"SELECT r.msisdn, coalesce(r.text, m.body) FROM recipients r JOIN messages m "
+                   f"ON m.id = r.message_id WHERE r.id IN ({ids})")
+    assert len(rows) == 20
+    for msisdn, text in rows:
+        n = int(msisdn[-5:])
+        if n % 2 == 0:
+            assert len(text) == 400 and text.startswith(f"ESME {n} says hello"), (msisdn, text[:40])
+        else:
+            assert len(text) == 150 and text.startswith(f"푸시게이트 {n} 번"), (msisdn, text[:40])
+
+
+@tests.case
+def parts_of_a_long_message_that_never_completes_are_refused_after_the_timeout(env):
+    before = env.scalar("SELECT count(*) FROM messages")
+    t0 = time.monotonic()
+    code, evs = esme(env, system_id="long", password="pwlong", count=2, window=10, prefix="4477008",
+                     kinds="long_udh", skip_part=2, unbind_after_resps=True)
+    took = time.monotonic() - t0
+    st = [r["status"] for r in of(evs, "resp")]
+    assert code == 0 and st == ["0x45"] * 4, evs
+    assert took >= 2, took
+    assert env.scalar("SELECT count(*) FROM messages") == before
+
+
+@tests.case
+def query_sm_answers_the_state_and_cancel_sm_cancels_a_scheduled_recipient(env):
+    env.ctl("smpp-account", "add", "acme", "--system-id", "qc", "--password", "pwqc", check=True)
+    code, evs = esme(env, system_id="qc", password="pwqc", mode="tx", count=2, window=2, prefix="4477010",
+                     schedule="000000010000000R", unbind_after_resps=True)
+    resps = of(evs, "resp")
+    assert code == 0 and [r["status"] for r in resps] == ["0x00", "0x00"], evs
+    a, b = resps[0]["id"], resps[1]["id"]
+    assert env.scalar(f"SELECT state FROM recipients WHERE id = {int(a, 16)}") == "SCHEDULED"
+    code, evs = esme(env, system_id="qc", password="pwqc", cancel=f"{a},{a},ffffff", query=f"{a},{b},ffffff",
+                     expect_receipts=1, max_seconds=30)
+    assert code == 0, evs
+    cancels = [c["status"] for c in of(evs, "cancel_resp")]
+    assert cancels == ["0x00", "0x11", "0x0c"], cancels
+    q = of(evs, "query_resp")
+    assert [x["status"] for x in q] == ["0x00", "0x00", "0x0c"], q
+    assert q[0]["id"] == a and q[0]["state"] == "4" and q[0]["final"] != "", q[0]   # DELETED
+    assert q[1]["state"] == "1", q[1]   # ENROUTE: still scheduled
+    receipts = of(evs, "receipt")
+    assert len(receipts) == 1 and receipts[0]["tlv_id"] == a and receipts[0]["stat"] == "DELETED", receipts
+    assert env.scalar(f"SELECT state FROM recipients WHERE id = {int(a, 16)}") == "CANCELED"
+    assert env.scalar(f"SELECT state FROM recipients WHERE id = {int(b, 16)}") == "SCHEDULED"
+
+
+@tests.case
 def tls_listener_binds_and_accepts_submits_and_drops_cleartext(env):
     for args in (["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                   "-keyout", "smpps.key", "-out", "smpps.pem", "-days", "2", "-subj", "/CN=localhost",

@@ -8,6 +8,9 @@
 #   ev=summary sent=.. ok=.. throttled=.. failed=.. receipts=.. seconds=..
 # Kinds of text (--kinds, cycled): gsm, ucs2, long_udh (3 GSM parts, 8-bit
 # UDH), long_sar (3 UCS-2 parts, SAR TLVs), payload (one message_payload).
+# --schedule T sets schedule_delivery_time; --skip-part K leaves part K of
+# every long message out (pushgate must refuse the others after its timeout).
+# --cancel/--query ID,... send cancel_sm, then query_sm, after the submits.
 # --no-ack N leaves the first N deliver_sm unanswered (pushgate must resend them).
 # Exit 0 when the run finished (the test judges the log), 1 on a protocol
 # error or timeout, 2 when the bind was refused.
@@ -22,10 +25,10 @@ use Net::SMPP;
 my %o = (port => 2775, mode => 'trx', count => 0, window => 10, prefix => '4477009', kinds => 'gsm',
          'expect-receipts' => 0, 'max-seconds' => 120, 'system-id' => 'esme', password => 'pw',
          'linger' => 0, 'unbind-after-resps' => 0, source => 'ESME', 'expect-mo' => 0, 'query' => '',
-         'cancel' => '', 'registered' => 1, 'no-ack' => 0);
+         'cancel' => '', 'registered' => 1, 'no-ack' => 0, 'schedule' => '', 'skip-part' => 0);
 GetOptions(\%o, 'port=i', 'mode=s', 'count=i', 'window=i', 'prefix=s', 'kinds=s', 'expect-receipts=i',
            'max-seconds=f', 'system-id=s', 'password=s', 'log=s', 'linger=f', 'unbind-after-resps',
-           'source=s', 'expect-mo=i', 'query=s', 'cancel=s', 'registered=i', 'first=i', 'no-ack=i') or exit 1;
+           'source=s', 'expect-mo=i', 'query=s', 'cancel=s', 'registered=i', 'first=i', 'no-ack=i', 'schedule=s', 'skip-part=i') or exit 1;
 open(my $log, '>>', $o{log} // '/dev/stdout') or die "log: $!\n";
 $log->autoflush(1);
 sub out { print $log join(' ', @_), "\n"; }
@@ -79,7 +82,11 @@ my $first = $o{first} // 0;
 for my $n ($first .. $first + $o{count} - 1) {
     my $kind = $kinds[$n % @kinds];
     my $dst = sprintf('%s%05d', $o{prefix}, $n);
-    push @queue, [$n, $dst, $_] for @{pdus_of($kind, $n)};
+    my @parts = @{pdus_of($kind, $n)};
+    for my $k (0 .. $#parts) {
+        next if $o{'skip-part'} && @parts > 1 && $k + 1 == $o{'skip-part'};
+        push @queue, [$n, $dst, $parts[$k]];
+    }
 }
 my ($sent, $ok, $throttled, $failed, $receipts, $mo) = (0, 0, 0, 0, 0, 0);
 my %seen_receipt;
@@ -95,7 +102,7 @@ sub handle {
         my $p = delete $pending{$pdu->{seq}};
         my $st = sprintf('0x%02x', $pdu->{status});
         if ($cmd == Net::SMPP::CMD_query_sm_resp) {
-            my $ms = defined $pdu->{message_state} ? (ref $pdu->{message_state} ? -1 : $pdu->{message_state}) : -1;
+            my $ms = $pdu->{message_state} // -1;
             out("ev=query_resp status=$st id=" . ($pdu->{message_id} // '-') . " state=$ms err="
                 . ($pdu->{error_code} // '-') . " final=" . ($pdu->{final_date} // '-'));
             return;
@@ -152,7 +159,8 @@ while (@queue || %pending) {
         my $seq = $smpp->submit_sm(source_addr_ton => 5, source_addr => $o{source}, dest_addr_ton => 1,
                                    dest_addr_npi => 1, destination_addr => $dst, short_message => $sm,
                                    data_coding => $dcs, esm_class => $esm,
-                                   registered_delivery => $o{registered}, %tlv);
+                                   registered_delivery => $o{registered},
+                                   schedule_delivery_time => $o{schedule}, %tlv);
         $pending{$seq} = [$n, $dst];
         $sent++;
     }
@@ -163,13 +171,13 @@ my $submit_seconds = time - $t0;
 out(sprintf('ev=submitted sent=%d ok=%d throttled=%d failed=%d seconds=%.3f', $sent, $ok, $throttled, $failed,
             $submit_seconds));
 
-for my $id (grep { length } split /,/, $o{query}) {
-    my $seq = $smpp->query_sm(message_id => $id, source_addr => $o{source});
+for my $id (grep { length } split /,/, $o{cancel}) {
+    my $seq = $smpp->cancel_sm(message_id => $id, source_addr => $o{source}, destination_addr => '');
     $pending{$seq} = 1;
     handle($smpp->read_pdu() // do { out('ev=read_failed'); exit 1; }) while exists $pending{$seq};
 }
-for my $id (grep { length } split /,/, $o{cancel}) {
-    my $seq = $smpp->cancel_sm(message_id => $id, source_addr => $o{source}, destination_addr => '');
+for my $id (grep { length } split /,/, $o{query}) {
+    my $seq = $smpp->query_sm(message_id => $id, source_addr => $o{source});
     $pending{$seq} = 1;
     handle($smpp->read_pdu() // do { out('ev=read_failed'); exit 1; }) while exists $pending{$seq};
 }
