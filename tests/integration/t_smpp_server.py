@@ -7,6 +7,8 @@ submit through the same intake as the HTTP API (push first, then SMS through
 smsc-sim); final states come back as receipts.
 """
 import os
+import shutil
+import signal
 import socket
 import ssl
 import struct
@@ -56,6 +58,27 @@ def esme(env, *args, timeout=180, **opts):
 
 def of(evs, name):
     return [e for e in evs if e.get("ev") == name]
+
+
+@tests.case
+def tshark_captures_the_esme_traffic_from_the_start(env):
+    run["pcap"] = None
+    if shutil.which("tshark") is None:
+        print("# tshark not installed: the wire checks are skipped", flush=True)
+        return
+    run["pcap"] = os.path.join(env.tmp, "smpps.pcapng")
+    run["tshark_err"] = os.path.join(env.tmp, "tshark.stderr")
+    open(run["pcap"], "wb").close()
+    os.chmod(run["pcap"], 0o666)
+    with open(run["tshark_err"], "wb") as err:
+        run["tshark"] = subprocess.Popen(["tshark", "-i", "lo", "-f", f"tcp port {PORT}", "-w", run["pcap"],
+                                          "-a", "duration:900"], stdout=subprocess.DEVNULL, stderr=err,
+                                         stdin=subprocess.DEVNULL)
+    env.wait_for(lambda: b"Capturing on" in open(run["tshark_err"], "rb").read()
+                 or run["tshark"].poll() is not None, timeout=20, what="tshark capturing")
+    if run["tshark"].poll() is not None:
+        print("# tshark cannot capture here (needs root or dumpcap capabilities): wire checks skipped", flush=True)
+        run["pcap"] = None
 
 
 @tests.case
@@ -452,6 +475,59 @@ def tls_listener_binds_and_accepts_submits_and_drops_cleartext(env):
         except ConnectionResetError:
             got = None
         assert got is None, got   # the TLS handshake failed: closed, no bind answered
+
+
+@tests.case
+def ten_thousand_mixed_messages_with_window_100_get_every_resp_and_one_receipt_each(env):
+    env.ctl("smpp-account", "add", "acme", "--system-id", "bulk", "--password", "pwbulk", "--window", "100",
+            check=True)
+    code, evs = esme(env, system_id="bulk", password="pwbulk", count=10000, window=100, prefix="4478",
+                     kinds="gsm,ucs2,long_udh,long_sar,payload", expect_receipts=10000, max_seconds=600,
+                     timeout=660)
+    resps, receipts = of(evs, "resp"), of(evs, "receipt")
+    summary = of(evs, "summary")
+    assert code == 0 and summary, evs[-3:]
+    bad = [r for r in resps if r["status"] != "0x00"]
+    assert not bad and len(resps) == 18000, (len(resps), bad[:3])
+    one = {}
+    for r in resps:
+        assert one.setdefault(r["n"], r)["id"] == r["id"], (one[r["n"]], r)
+    assert len(one) == 10000
+    check_receipts(env, list(one.values()), receipts)
+    sub = of(evs, "submitted")[0]
+    print(f"# 10,000 messages (18,000 submit_sm) accepted in {float(sub['seconds']):.1f} s, "
+          f"{len(receipts)} receipts by {float(summary[0]['seconds']):.1f} s", flush=True)
+
+
+@tests.case
+def tshark_decodes_every_frame_of_these_tests_as_smpp_without_malformed_ones(env):
+    if not run.get("pcap"):
+        print("# skipped: no capture", flush=True)
+        return
+    time.sleep(0.5)
+    t = run["tshark"]
+    t.send_signal(signal.SIGINT)
+    t.wait(timeout=30)
+
+    def decode(*args):
+        r = subprocess.run(["tshark", "-r", run["pcap"], "-d", f"tcp.port=={PORT},smpp", *args],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-1000:]
+        return r.stdout
+
+    malformed = decode("-Y", "_ws.malformed").strip()
+    assert not malformed, malformed[:2000]
+    cmds = decode("-Y", "smpp", "-T", "fields", "-e", "smpp.command_id").split()
+    counts = {}
+    for field in cmds:
+        for c in field.split(","):
+            counts[c] = counts.get(c, 0) + 1
+    assert "0x80000000" not in counts, counts   # no generic_nack either way
+    for want in ("0x00000004", "0x80000004", "0x00000005", "0x80000005", "0x00000009", "0x80000009",
+                 "0x00000003", "0x00000008", "0x00000006"):
+        assert counts.get(want, 0) > 0, (want, counts)
+    print(f"# {sum(counts.values())} SMPP PDUs decoded, 0 malformed: " +
+          ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), flush=True)
 
 
 tests.run(dlr_delay_ms=50, ini=INI)
