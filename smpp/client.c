@@ -5,7 +5,11 @@
  * limit, and the queue of leased recipients whose parts are not all sent;
  * engine-wide, the batches headed for PostgreSQL: submit_sm_resp outcomes
  * (one per recipient once every part is answered), receipts, and the
- * deliver_sm_resp PDUs that wait for the receipts' commit.  Every state
+ * deliver_sm_resp PDUs that wait for the receipts' commit.  Leases and
+ * responses go to one store (connection), receipts and the housekeeping
+ * statements to another, so PostgreSQL works on both in parallel; a
+ * receipt batch waits until every response received before it committed,
+ * so it finds its SMSC id instead of parking.  Every state
  * change goes through router.c's statements with retry=1: a database
  * outage delays them but loses none; a receipt is acknowledged to the SMSC
  * only once stored.  Throttling answers (0x58, 0x14) slow the route down.
@@ -129,6 +133,7 @@ struct rcpt_item {
 	struct sess *sess;              /* answer on this session ... */
 	unsigned     generation;        /* ... if it is still the same connection */
 	uint32_t     seq, command_id;
+	uint64_t     after;             /* resp items pushed before it: sent once that many are done */
 };
 
 /* A batch on its way to the store: the text[] literals built for it. */
@@ -144,7 +149,8 @@ struct batch {
 
 struct smpp_client {
 	struct ev_loop      *loop;
-	struct store        *store;
+	struct store        *store;             /* leases, responses */
+	struct store        *rstore;            /* receipts, parked, sweep, release, stats (may be store) */
 	const struct config *cfg;
 	char                 node[96];
 	int                  stopping;
@@ -155,6 +161,8 @@ struct smpp_client {
 
 	struct resp_item    *resp;
 	size_t               n_resp, cap_resp;
+	uint64_t             resp_pushed;       /* resp items ever queued ... */
+	uint64_t             resp_committed;    /* ... and ever done (committed or failed), in that order */
 	struct resp_part    *rparts;
 	size_t               n_rparts, cap_rparts;
 	struct batch         resp_batch;
@@ -248,6 +256,7 @@ static struct resp_item *resp_push(struct smpp_client *e)
 		return NULL;
 	struct resp_item *r = &e->resp[e->n_resp++];
 	memset(r, 0, sizeof(*r));
+	e->resp_pushed++;
 	return r;
 }
 
@@ -258,8 +267,10 @@ static void sms_finish(struct sms *sms)
 	struct smpp_client *e = rt->e;
 	struct resp_item *r = resp_push(e);
 	if (!r || grow((void **)&e->rparts, &e->cap_rparts, e->n_rparts + sms->n_parts, sizeof(*e->rparts)) < 0) {
-		if (r)
+		if (r) {
 			e->n_resp--;
+			e->resp_pushed--;
+		}
 		log_error("smpp", "route=%s ev=out_of_memory recipient=%lld", rt->cfg->name, sms->id);
 		goto out;   /* the lease expires and the sweep sends it again */
 	}
@@ -456,6 +467,7 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 	r->generation = s->generation;
 	r->seq = req->hdr.sequence_number;
 	r->command_id = req->hdr.command_id;
+	r->after = e->resp_pushed;
 	s->c.receipts++;
 	if (d.outcome == DLR_DELIVERED)
 		s->c.receipts_delivered++;
@@ -471,6 +483,7 @@ static void resp_done(struct store_job *job, enum store_error err, const char *m
 	struct smpp_client *e = bt->e;
 	if (err != STORE_OK)
 		log_error("smpp", "ev=resp_batch_failed n=%zu err=\"%s\"", bt->n, msg);
+	e->resp_committed += bt->n;
 	batch_reset(bt);
 	e->parked_wanted = 1;   /* receipts that beat their response may be parked */
 	engine_flush(e);
@@ -564,14 +577,18 @@ static void rcpt_send(struct smpp_client *e)
 {
 	struct batch *bt = &e->rcpt_batch;
 	/*
-	 * A receipt usually follows its submit_sm_resp by milliseconds.  Sending
-	 * receipts only once every response received so far is in the store's
-	 * queue means the receipt statement runs after the response statement
-	 * (one connection, FIFO): it finds the SMSC id instead of parking.
+	 * A receipt usually follows its submit_sm_resp by milliseconds.  A
+	 * receipt goes out only once every response received before it is
+	 * committed (responses travel on the other connection): the receipt
+	 * statement finds the SMSC id instead of parking.
 	 */
-	if (bt->in_flight || e->n_rcpt == 0 || e->n_resp > 0)
+	if (bt->in_flight || e->n_rcpt == 0)
 		return;
-	size_t n = e->n_rcpt < BATCH_MAX ? e->n_rcpt : BATCH_MAX;
+	size_t n = 0;
+	while (n < e->n_rcpt && n < BATCH_MAX && e->rcpt[n].after <= e->resp_committed)
+		n++;
+	if (n == 0)
+		return;
 	struct pgarr b[5] = {{0}};
 	for (size_t i = 0; i < n; i++) {
 		struct rcpt_item *r = &e->rcpt[i];
@@ -603,7 +620,7 @@ static void rcpt_send(struct smpp_client *e)
 	bt->in_flight = 1;
 	bt->job = (struct store_job){ .stmt = &router_stmt_sms_receipts, .nparams = 5, .params = bt->params,
 				      .done = rcpt_done, .arg = bt, .retry = 1 };
-	store_submit(e->store, &bt->job);
+	store_submit(e->rstore, &bt->job);
 }
 
 static void parked_done(struct store_job *job, enum store_error err, const char *msg)
@@ -621,12 +638,12 @@ static void engine_flush(struct smpp_client *e)
 {
 	resp_send(e);
 	rcpt_send(e);
-	if (e->parked_wanted && !e->parked_in_flight && !e->resp_batch.in_flight && store_is_up(e->store)) {
+	if (e->parked_wanted && !e->parked_in_flight && !e->resp_batch.in_flight && store_is_up(e->rstore)) {
 		e->parked_wanted = 0;
 		e->parked_in_flight = 1;
 		e->parked_job = (struct store_job){ .stmt = &router_stmt_apply_parked, .done = parked_done,
 						    .arg = e, .retry = 1 };
-		store_submit(e->store, &e->parked_job);
+		store_submit(e->rstore, &e->parked_job);
 	}
 }
 
@@ -1015,7 +1032,7 @@ static void release_done(struct store_job *job, enum store_error err, const char
 /* Scheduled recipients whose time came, and ads whose window opened (router_stmt_release). */
 static void release_due(struct smpp_client *e)
 {
-	if (e->release_in_flight || !store_is_up(e->store))
+	if (e->release_in_flight || !store_is_up(e->rstore))
 		return;
 	snprintf(e->p_start, sizeof(e->p_start), "%d", e->cfg->ad_start_hour);
 	snprintf(e->p_end, sizeof(e->p_end), "%d", e->cfg->ad_end_hour);
@@ -1027,7 +1044,7 @@ static void release_due(struct smpp_client *e)
 	e->release_in_flight = 1;
 	e->release_job = (struct store_job){ .stmt = &router_stmt_release, .nparams = 4, .params = e->release_params,
 					     .done = release_done, .arg = e };
-	store_submit(e->store, &e->release_job);
+	store_submit(e->rstore, &e->release_job);
 }
 
 static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1035,10 +1052,10 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop; (void)revents;
 	struct smpp_client *e = w->data;
 	release_due(e);
-	if (!e->sweep_in_flight && store_is_up(e->store)) {
+	if (!e->sweep_in_flight && store_is_up(e->rstore)) {
 		e->sweep_in_flight = 1;
 		e->sweep_job = (struct store_job){ .stmt = &router_stmt_sweep, .done = sweep_done, .arg = e };
-		store_submit(e->store, &e->sweep_job);
+		store_submit(e->rstore, &e->sweep_job);
 	}
 	e->parked_wanted = 1;
 }
@@ -1089,7 +1106,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	char *lit[15];
 	for (int i = 0; i < 15; i++)
 		oom |= !(lit[i] = pgarr_take(&b[i]));
-	if (oom || bt->in_flight || !store_is_up(e->store)) {
+	if (oom || bt->in_flight || !store_is_up(e->rstore)) {
 		for (int i = 0; i < 15; i++)
 			free(lit[i]);
 		return;
@@ -1102,7 +1119,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	bt->in_flight = 1;
 	bt->job = (struct store_job){ .stmt = &router_stmt_bind_stats, .nparams = 16, .params = bt->params,
 				      .done = stats_done, .arg = bt };
-	store_submit(e->store, &bt->job);
+	store_submit(e->rstore, &bt->job);
 }
 
 /* --- public --------------------------------------------------------------------------------- */
@@ -1121,6 +1138,7 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 		return NULL;
 	e->loop = loop;
 	e->store = store;
+	e->rstore = store;
 	e->cfg = cfg;
 	util_strlcpy(e->node, node, sizeof(e->node));
 	e->n_routes = cfg->n_routes;
@@ -1203,6 +1221,11 @@ void smpp_client_start(struct smpp_client *e)
 	for (size_t i = 0; i < e->n_routes; i++)
 		for (unsigned k = 0; k < e->routes[i].n_sess; k++)
 			smpp_session_start(e->routes[i].sess[k].s);
+}
+
+void smpp_client_set_receipt_store(struct smpp_client *e, struct store *rstore)
+{
+	e->rstore = rstore ? rstore : e->store;
 }
 
 void smpp_client_kick(struct smpp_client *e)

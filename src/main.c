@@ -38,7 +38,8 @@ struct server {
 	struct config       cfg;
 	char                node[96];
 	struct store       *store;        /* API, push channel, devices */
-	struct store       *engine_store; /* the SMPP engine: its own connection, its own backend core */
+	struct store       *engine_store; /* the SMPP engine's leases and responses: its own connection */
+	struct store       *receipt_store; /* the SMPP engine's receipts: a second backend working in parallel */
 	struct store       *bulk_store;   /* campaign loading */
 	struct api         *api;
 	struct http_server *http;         /* [server] http_listen; NULL when empty */
@@ -134,7 +135,8 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct server *srv = w->data;
 	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 ||
-		   store_pending(srv->engine_store) > 0 || store_pending(srv->bulk_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
+		   store_pending(srv->engine_store) > 0 || store_pending(srv->receipt_store) > 0 ||
+		   store_pending(srv->bulk_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
 		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0);
 	if (busy && ev_now(loop) < srv->drain_deadline)
 		return;
@@ -208,8 +210,12 @@ int main(int argc, char **argv)
 	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
 	srv.store = store_new(srv.loop, &sc);
 	srv.engine_store = store_new(srv.loop, &sc);
+	srv.receipt_store = store_new(srv.loop, &sc);
 	srv.bulk_store = store_new(srv.loop, &sc);
-	srv.smpp = srv.store && srv.engine_store ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
+	srv.smpp = srv.store && srv.engine_store && srv.receipt_store
+		   ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
+	if (srv.smpp)
+		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
 	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
 	srv.devices = srv.push ? devices_new(srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
@@ -258,8 +264,10 @@ int main(int argc, char **argv)
 	}
 	store_on_up(srv.store, on_store_up, &srv);
 	store_on_up(srv.engine_store, on_engine_store_up, &srv);
+	store_on_up(srv.receipt_store, on_engine_store_up, &srv);
 	store_start(srv.store);
 	store_start(srv.engine_store);
+	store_start(srv.receipt_store);
 	store_start(srv.bulk_store);
 	smpp_client_start(srv.smpp);
 	webhook_start(srv.webhook);
@@ -288,6 +296,7 @@ int main(int argc, char **argv)
 
 	/* stores first: their last callbacks still find the API and the client alive */
 	store_free(srv.engine_store);
+	store_free(srv.receipt_store);
 	store_free(srv.bulk_store);
 	store_free(srv.store);
 	store_free(srv.smpps_store);
