@@ -14,6 +14,12 @@
  * Content-Length before any body byte is read), input
  * buffer <= max_header + max_body + slack, queued output is back-pressured.
  *
+ * Streamed bodies (config wants_stream): the request goes to the handler
+ * with its headers (CONN_STREAMING) and its body bytes to the handler's
+ * sink as they are parsed; while the sink is paused (or not set yet) the
+ * socket is not read, and bytes the parser had already produced wait in
+ * the request (at most one parser feed).  The body limit still counts.
+ *
  * HTTPS: a server built with a certificate owns one SSL_CTX; each of its
  * connections owns an SSL, does a nonblocking SSL_accept (bounded by the
  * idle timeout) and then reads and writes only through it.  A read that
@@ -52,6 +58,7 @@
 #define HTTP_DEFAULT_MAX_CONNS   10000u
 #define HTTP_IN_SLACK            4096u     /* chunk framing, pipelined heads */
 #define HTTP_IN_INITIAL          4096u
+#define HTTP_STREAM_READ         (64u * 1024u) /* input buffer while streaming a body */
 #define HTTP_OUT_HIGH_WATER      (256u * 1024u) /* stop parsing while above */
 #define HTTP_LINGER_SECONDS      2.0
 #define HTTP_ACCEPT_RETRY        0.1
@@ -63,9 +70,11 @@ enum conn_state {
 	CONN_LINGER,    /* final response sent, write side shut, draining input */
 	CONN_DEAD,      /* socket gone while a request was pending; freed by respond */
 	CONN_HANDSHAKE, /* TLS listener: SSL_accept in progress, no HTTP yet */
+	CONN_STREAMING, /* a request is with the handler, its body goes to the sink */
 };
 
-static const char *const conn_state_names[] = { "reading", "pending", "linger", "dead", "tls_handshake" };
+static const char *const conn_state_names[] = { "reading", "pending", "linger", "dead", "tls_handshake",
+						"streaming" };
 
 /* Which parser data callback ran last (to split header names from values). */
 enum last_cb { CB_NONE, CB_URL, CB_FIELD, CB_VALUE };
@@ -86,6 +95,16 @@ struct req {
 	char    *body_buf;           /* NUL-terminated, NULL when empty */
 	size_t   body_cap;
 	size_t   max_body;           /* this request's limit, set with the headers */
+	size_t   received;           /* body bytes parsed so far */
+	/* streamed body (pub.body_streamed) */
+	http_sink_data_fn sink_data; /* NULL until the handler sets the sink */
+	http_sink_end_fn  sink_end;
+	void    *sink_arg;
+	int      paused;             /* the sink said HTTP_SINK_PAUSE */
+	int      body_over;          /* no more bytes: end_status is due after held */
+	int      end_status;         /* 0 complete, 400/413 refused, -1 peer gone */
+	char    *held;               /* parsed while the sink could not take them */
+	size_t   held_len, held_cap;
 	int      keep_alive;
 	int      is_head;
 	int      upgrade;
@@ -116,6 +135,11 @@ struct http_conn {
 	int      running;            /* inside conn_run(): respond must not recurse */
 	int      detached;           /* taken over inside conn_run(): it frees c */
 	int      err_status;         /* set by a callback refusing the request */
+	struct req *streaming;       /* == pending while its body streams (CONN_STREAMING or dead) */
+	int      stream_dispatch;    /* headers of a streamed request complete: hand it over */
+	int      in_sink;            /* inside a sink call */
+	int      stream_cut;         /* answered before its body was over: stop parsing */
+	int      unread_body;        /* part of a body was never read: linger before close */
 	const char *err_msg;
 	SSL     *ssl;                /* TLS listener only: owned, freed with the socket */
 	int      tls_up;             /* handshake done */
@@ -130,6 +154,7 @@ struct http_server {
 	void   *arg;
 	size_t  max_body, max_header;
 	size_t  max_upload;          /* for paths under upload_prefix */
+	http_wants_stream_fn wants_stream;
 	char    upload_prefix[64];
 	double  idle_timeout;
 	unsigned max_conns, nconns;
@@ -268,6 +293,7 @@ static void req_free(struct req *r)
 		return;
 	free(r->arena);
 	free(r->body_buf);
+	free(r->held);
 	free(r);
 }
 
@@ -296,6 +322,12 @@ static int refuse(struct http_conn *c, int status, const char *msg)
 	return -1;
 }
 
+/* The request the parser's bytes belong to: a streaming one, or the one being read. */
+static struct req *parsing_req(const struct http_conn *c)
+{
+	return c->streaming ? c->streaming : c->cur;
+}
+
 static int on_message_begin(http_parser *p)
 {
 	struct http_conn *c = p->data;
@@ -311,7 +343,7 @@ static int on_message_begin(http_parser *p)
 static int on_url(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
-	struct req *r = c->cur;
+	struct req *r = parsing_req(c);
 	if (!r)
 		return refuse(c, 400, "no request");
 	if (memchr(at, '\0', len))
@@ -334,7 +366,7 @@ static int arena_terminate(struct http_conn *c, struct req *r)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
-	struct req *r = c->cur;
+	struct req *r = parsing_req(c);
 	if (!r)
 		return refuse(c, 400, "no request");
 	if (c->headers_done)
@@ -357,7 +389,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
-	struct req *r = c->cur;
+	struct req *r = parsing_req(c);
 	if (!r)
 		return refuse(c, 400, "no request");
 	if (c->headers_done)
@@ -453,13 +485,18 @@ static int on_headers_complete(http_parser *p)
 	} else if (p->flags & F_CONTENTLENGTH) {
 		if (p->content_length > max_body)
 			return refuse(c, 413, "body too large");
-		if (p->content_length > 0) {
-			has_body = 1;
-			r->body_buf = malloc((size_t)p->content_length + 1);
-			if (!r->body_buf)
-				return refuse(c, 503, "out of memory");
-			r->body_cap = (size_t)p->content_length + 1;
-		}
+		has_body = p->content_length > 0;
+	}
+	if (has_body && c->srv->wants_stream && c->srv->wants_stream(&r->pub, c->srv->arg)) {
+		r->pub.body_streamed = 1;
+		r->keep_alive = http_should_keep_alive(p);
+		r->upgrade = p->upgrade;
+		c->stream_dispatch = 1;   /* conn_parse_step hands it over after this feed */
+	} else if (has_body && !(p->flags & F_CHUNKED)) {
+		r->body_buf = malloc((size_t)p->content_length + 1);
+		if (!r->body_buf)
+			return refuse(c, 503, "out of memory");
+		r->body_cap = (size_t)p->content_length + 1;
 	}
 	const char *expect = http_header(&r->pub, "Expect");
 	if (expect && has_body && p->http_minor >= 1 && strcasecmp(expect, "100-continue") == 0) {
@@ -470,15 +507,40 @@ static int on_headers_complete(http_parser *p)
 	return 0;
 }
 
+/* Streamed body bytes: to the sink when it can take them, else held for it. */
+static int stream_body(struct http_conn *c, struct req *r, const char *at, size_t len)
+{
+	if (c->streaming == r && r->sink_data && !r->paused && !c->in_sink && r->held_len == 0) {
+		c->in_sink = 1;
+		int answer = r->sink_data(r->sink_arg, at, len);
+		c->in_sink = 0;
+		if (c->stream_cut)
+			return -1;   /* answered from inside the sink: r is gone */
+		if (answer == HTTP_SINK_PAUSE)
+			r->paused = 1;
+		return 0;
+	}
+	if (buf_reserve(&r->held, &r->held_cap, r->held_len, len, r->max_body) < 0)
+		return refuse(c, 503, "out of memory");
+	memcpy(r->held + r->held_len, at, len);
+	r->held_len += len;
+	return 0;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
-	struct req *r = c->cur;
+	struct req *r = parsing_req(c);
+	if (c->stream_cut)
+		return -1;
 	if (!r)
 		return refuse(c, 400, "no request");
 	size_t max_body = r->max_body;
-	if (len > max_body || r->pub.body_len > max_body - len)
+	if (len > max_body || r->received > max_body - len)
 		return refuse(c, 413, "body too large");
+	r->received += len;
+	if (r->pub.body_streamed)
+		return stream_body(c, r, at, len);
 	if (buf_reserve(&r->body_buf, &r->body_cap, r->pub.body_len, len + 1, max_body + 1) < 0)
 		return refuse(c, 503, "out of memory");
 	memcpy(r->body_buf + r->pub.body_len, at, len);
@@ -489,11 +551,13 @@ static int on_body(http_parser *p, const char *at, size_t len)
 static int on_chunk_header(http_parser *p)
 {
 	struct http_conn *c = p->data;
-	struct req *r = c->cur;
+	struct req *r = parsing_req(c);
+	if (c->stream_cut)
+		return -1;
 	if (!r)
 		return refuse(c, 400, "no request");
 	/* p->content_length is the announced chunk size: refuse before reading it */
-	if (p->content_length > r->max_body - r->pub.body_len)
+	if (p->content_length > r->max_body - r->received)
 		return refuse(c, 413, "body too large");
 	return 0;
 }
@@ -501,9 +565,19 @@ static int on_chunk_header(http_parser *p)
 static int on_message_complete(http_parser *p)
 {
 	struct http_conn *c = p->data;
-	struct req *r = c->cur;
+	struct req *r = parsing_req(c);
+	if (c->stream_cut)
+		return -1;
 	if (!r || !c->headers_done)
 		return refuse(c, 400, "incomplete request");
+	if (r->pub.body_streamed) {
+		r->body_over = 1;   /* the end goes to the sink after any held bytes */
+		r->end_status = 0;
+		r->keep_alive = http_should_keep_alive(p);
+		c->msg_done = 1;
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	if (r->body_buf) {
 		r->body_buf[r->pub.body_len] = '\0';
 		r->pub.body = r->body_buf;
@@ -720,9 +794,29 @@ static void conn_destroy(struct http_conn *c)
 	free(c);
 }
 
+/* 1 when the streaming request's sink may be called now. */
+static int stream_ready(const struct http_conn *c)
+{
+	return c->streaming && c->streaming->sink_data && !c->streaming->paused && !c->in_sink;
+}
+
+/* Has the sink fed from the event loop (never from inside a handler or sink call). */
+static void stream_kick(struct http_conn *c)
+{
+	if (c->running || !c->loop)
+		return;    /* conn_run's loop (or http_parse_buffer's) goes on by itself */
+	ev_feed_event(c->loop, &c->wio, EV_WRITE);
+}
+
 /* The socket is gone; the connection lives on only for its pending request. */
 static void conn_kill(struct http_conn *c)
 {
+	struct req *s = c->streaming;
+	if (s) {   /* its sink learns it at its next turn */
+		s->held_len = 0;
+		s->body_over = 1;
+		s->end_status = -1;
+	}
 	conn_stop_io(c);
 	conn_unlink(c);
 	req_free(c->cur);
@@ -734,13 +828,15 @@ static void conn_kill(struct http_conn *c)
 	c->out = NULL;
 	c->out_len = c->out_off = c->out_cap = 0;
 	conn_enter(c, CONN_DEAD);
+	if (s && stream_ready(c))
+		stream_kick(c);
 }
 
 static void conn_close(struct http_conn *c, const char *reason)
 {
 	log_debug("http", "ev=conn_close peer=%s state=%s reason=\"%s\"", c->peer,
 		  conn_state_names[c->state], reason);
-	if (c->state == CONN_PENDING || c->state == CONN_DEAD)
+	if (c->state == CONN_PENDING || c->state == CONN_DEAD || c->state == CONN_STREAMING)
 		conn_kill(c);
 	else
 		conn_destroy(c);
@@ -769,6 +865,42 @@ static void conn_send_error(struct http_conn *c, int status, const char *msg)
 		c->out_off = c->out_len = 0;   /* nothing sane to send: just close */
 }
 
+/* A streamed body is refused (bad framing, too large): its sink gets the status as its end. */
+static void stream_refuse(struct http_conn *c, int status, const char *msg)
+{
+	struct req *r = c->streaming;
+	log_debug("http", "ev=stream_refused peer=%s status=%d msg=\"%s\" received=%zu", c->peer, status, msg,
+		  r->received);
+	r->held_len = 0;
+	r->body_over = 1;
+	r->end_status = status;
+	c->err_status = status;
+	c->close_after = 1;
+	c->unread_body = 1;
+}
+
+/* Hands a streamed request to the handler once its headers are parsed. */
+static void stream_dispatch(struct http_conn *c)
+{
+	struct req *r = c->cur;
+	c->cur = NULL;
+	c->stream_dispatch = 0;
+	if (c->msg_done) {   /* the whole body came with the headers */
+		c->msg_done = 0;
+		c->head_bytes = 0;
+		c->headers_done = 0;
+		http_parser_pause(&c->parser, 0);
+	}
+	if (r->upgrade)
+		r->keep_alive = 0;
+	r->pub.body = "";
+	memcpy(r->pub.peer, c->peer, sizeof(r->pub.peer));
+	c->streaming = r;
+	c->pending = r;
+	conn_enter(c, CONN_STREAMING);
+	c->srv->handler(&r->pub, c->srv->arg);
+}
+
 /* Feeds the parser once; may dispatch a request or refuse one. */
 static void conn_parse_step(struct http_conn *c)
 {
@@ -789,11 +921,19 @@ static void conn_parse_step(struct http_conn *c)
 	c->in_off += n;
 	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 
+	if (c->stream_cut)
+		return;    /* answered from its sink: the rest is never parsed */
+	if (c->stream_dispatch && (e == HPE_OK || c->msg_done)) {
+		stream_dispatch(c);
+		return;
+	}
 	if (c->msg_done) {
 		c->msg_done = 0;
 		c->head_bytes = 0;
 		c->headers_done = 0;
 		http_parser_pause(&c->parser, 0);
+		if (c->streaming)
+			return;    /* conn_stream_step hands the end to the sink */
 		struct req *r = c->cur;
 		c->cur = NULL;
 		if (r->upgrade)
@@ -804,12 +944,14 @@ static void conn_parse_step(struct http_conn *c)
 		return;
 	}
 	if (e != HPE_OK) {
-		if (c->err_status)
-			conn_send_error(c, c->err_status, c->err_msg);
-		else if (e == HPE_HEADER_OVERFLOW)
-			conn_send_error(c, 431, "header fields too large");
+		int status = c->err_status ? c->err_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+		const char *msg = c->err_status ? c->err_msg
+			: e == HPE_HEADER_OVERFLOW ? "header fields too large" : http_errno_description(e);
+		c->stream_dispatch = 0;
+		if (c->streaming)
+			stream_refuse(c, status, msg);
 		else
-			conn_send_error(c, 400, http_errno_description(e));
+			conn_send_error(c, status, msg);
 		return;
 	}
 	if (n < feed) {   /* the parser stopped without saying why */
@@ -818,6 +960,48 @@ static void conn_parse_step(struct http_conn *c)
 	}
 	if (!c->headers_done)
 		c->head_bytes += n;
+}
+
+/* A streaming request whose sink is ready: held bytes first, then its end, else parse more. */
+static void conn_stream_step(struct http_conn *c)
+{
+	struct req *r = c->streaming;
+	if (r->held_len) {
+		size_t n = r->held_len;
+		r->held_len = 0;
+		c->in_sink = 1;
+		int answer = r->sink_data(r->sink_arg, r->held, n);
+		c->in_sink = 0;
+		if (!c->stream_cut && answer == HTTP_SINK_PAUSE)
+			r->paused = 1;
+		return;
+	}
+	if (r->body_over) {
+		c->streaming = NULL;
+		if (c->state == CONN_STREAMING)
+			conn_enter(c, CONN_PENDING);
+		log_debug("http", "ev=stream_end peer=%s status=%d bytes=%zu", c->peer, r->end_status, r->received);
+		r->sink_end(r->sink_arg, r->end_status);   /* may answer (and free a dead c) */
+		return;
+	}
+	conn_parse_step(c);
+}
+
+/* Parses, dispatches and streams while the connection may; output dropped when discard_out. */
+static void conn_run_steps(struct http_conn *c, int discard_out)
+{
+	for (;;) {
+		if (c->state == CONN_READING && !c->close_after && c->in_off < c->in_len &&
+		    c->out_len - c->out_off <= HTTP_OUT_HIGH_WATER)
+			conn_parse_step(c);
+		else if (c->state == CONN_STREAMING && stream_ready(c) &&
+			 (c->streaming->held_len || c->streaming->body_over || c->in_off < c->in_len))
+			conn_stream_step(c);
+		else
+			break;
+		if (discard_out)
+			c->out_off = c->out_len = 0;
+	}
 }
 
 static struct http_conn *conn_alloc(struct http_server *srv, int fd)
@@ -862,7 +1046,7 @@ static int conn_flush(struct http_conn *c)
 /* The final response is out: close now, or linger so the peer reads it. */
 static void conn_finish(struct http_conn *c)
 {
-	if (c->err_status == 0 && c->in_off == c->in_len) {
+	if (c->err_status == 0 && c->in_off == c->in_len && !c->unread_body) {
 		conn_close(c, "done");
 		return;
 	}
@@ -905,7 +1089,9 @@ static void conn_after_io(struct http_conn *c)
 			ev_io_stop(c->loop, &c->rio);
 		return;
 	}
-	int room = c->in_len < c->in_cap || c->in_off > 0 || c->in_cap < c->in_cap_max;
+	/* a streamed body is not read while its sink cannot take it: that is the flow control */
+	int stream_wait = c->state == CONN_STREAMING && (!stream_ready(c) || c->streaming->body_over);
+	int room = !stream_wait && (c->in_len < c->in_cap || c->in_off > 0 || c->in_cap < c->in_cap_max);
 	if (room || c->tls.write_wants_read)
 		ev_io_start(c->loop, &c->rio);
 	else
@@ -913,7 +1099,7 @@ static void conn_after_io(struct http_conn *c)
 	/* decrypted bytes waiting inside OpenSSL never make the socket readable */
 	if (room && c->ssl && c->tls_up && SSL_has_pending(c->ssl))
 		ev_feed_event(c->loop, &c->rio, EV_READ);
-	if (c->state == CONN_PENDING) {
+	if (c->state == CONN_PENDING || stream_wait) {
 		ev_timer_stop(c->loop, &c->timer);
 	} else {
 		c->timer.repeat = c->srv ? c->srv->idle_timeout : HTTP_DEFAULT_IDLE;
@@ -925,9 +1111,7 @@ static void conn_after_io(struct http_conn *c)
 static void conn_run(struct http_conn *c)
 {
 	c->running = 1;
-	while (c->state == CONN_READING && !c->close_after && c->in_off < c->in_len &&
-	       c->out_len - c->out_off <= HTTP_OUT_HIGH_WATER)
-		conn_parse_step(c);
+	conn_run_steps(c, 0);
 	c->running = 0;
 	if (c->detached) {         /* http_takeover() from inside the handler */
 		free(c);
@@ -970,6 +1154,12 @@ static void conn_on_readable(struct http_conn *c)
 		c->in_len -= c->in_off;
 		c->in_off = 0;
 	}
+	size_t stream_cap = HTTP_STREAM_READ < c->in_cap_max ? HTTP_STREAM_READ : c->in_cap_max;
+	if (c->state == CONN_STREAMING && c->in_cap < stream_cap &&
+	    buf_reserve(&c->in, &c->in_cap, 0, stream_cap, c->in_cap_max) < 0) {
+		conn_close(c, "out_of_memory");
+		return;
+	}
 	if (c->in_len == c->in_cap) {
 		size_t extra = c->in_cap ? c->in_cap : HTTP_IN_INITIAL;
 		if (c->in_cap + extra > c->in_cap_max)
@@ -994,7 +1184,7 @@ static void conn_on_readable(struct http_conn *c)
 		return;
 	}
 	c->in_len += (size_t)n;
-	if (c->state == CONN_READING)
+	if (c->state == CONN_READING || c->state == CONN_STREAMING)
 		conn_run(c);
 	else
 		conn_after_io(c);
@@ -1009,12 +1199,17 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_handshake(c);
 		return;
 	}
+	if (c->state == CONN_DEAD) {   /* fed by stream_kick: the sink learns the peer is gone */
+		if (stream_ready(c))
+			conn_stream_step(c);
+		return;
+	}
 	if (c->tls.read_wants_write) {
 		c->tls.read_wants_write = 0;   /* the blocked SSL_read goes first */
 		conn_on_readable(c);
 		return;
 	}
-	if (c->state == CONN_READING && !c->close_after)
+	if ((c->state == CONN_READING && !c->close_after) || c->state == CONN_STREAMING)
 		conn_run(c);
 	else
 		conn_after_io(c);
@@ -1058,8 +1253,18 @@ void http_respond(struct http_request *pub, int status, const char *extra_header
 		return;
 	}
 	c->pending = NULL;
+	if (c->streaming == r) {   /* answered before its body was over: the rest is never read */
+		c->streaming = NULL;
+		c->stream_cut = 1;
+		c->unread_body = 1;
+		c->close_after = 1;
+	}
 	if (c->state == CONN_DEAD) {
 		log_debug("http", "ev=respond_dropped peer=%s status=%d reason=peer_gone", c->peer, status);
+		if (c->loop) {   /* drop a stream_kick still queued for it */
+			ev_io_stop(c->loop, &c->rio);
+			ev_io_stop(c->loop, &c->wio);
+		}
 		req_free(r);
 		free(c);
 		return;
@@ -1285,6 +1490,7 @@ static void server_apply_config(struct http_server *srv, const struct http_confi
 {
 	srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
 	srv->max_header = cfg->max_header ? cfg->max_header : HTTP_DEFAULT_MAX_HEADER;
+	srv->wants_stream = cfg->wants_stream;
 	srv->idle_timeout = cfg->idle_timeout > 0 ? cfg->idle_timeout : HTTP_DEFAULT_IDLE;
 	srv->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_DEFAULT_MAX_CONNS;
 	/* keep sums far from overflow */
@@ -1377,7 +1583,7 @@ void http_server_close(struct http_server *srv)
 	for (struct http_conn *c = srv->conns; c; c = next) {
 		next = c->next;
 		c->close_after = 1;
-		if (c->state == CONN_PENDING)
+		if (c->state == CONN_PENDING || c->state == CONN_STREAMING)
 			continue;          /* answered, then closed */
 		if (c->state == CONN_READING && c->out_off < c->out_len)
 			continue;          /* finishing a response, then closed */
@@ -1393,7 +1599,7 @@ void http_server_free(struct http_server *srv)
 	struct http_conn *next;
 	for (struct http_conn *c = srv->conns; c; c = next) {
 		next = c->next;
-		if (c->state == CONN_PENDING)
+		if (c->state == CONN_PENDING || c->state == CONN_STREAMING)
 			conn_kill(c);      /* freed by http_respond() */
 		else
 			conn_destroy(c);
@@ -1422,16 +1628,14 @@ int http_parse_buffer(const struct http_config *cfg, const char *data, size_t le
 	c->in = (char *)data;      /* borrowed: never written, never freed */
 	c->in_len = c->in_cap = c->in_cap_max = len;
 	c->running = 1;
-	while (c->state == CONN_READING && !c->close_after && c->in_off < c->in_len) {
-		conn_parse_step(c);
-		c->out_off = c->out_len = 0;
-	}
+	conn_run_steps(c, 1);
 	int status = c->err_status;
-	if (c->state == CONN_PENDING) {
+	if (c->state == CONN_PENDING || c->state == CONN_STREAMING) {
 		/* the handler broke its promise to answer synchronously */
 		log_warn("http", "ev=parse_buffer_unanswered");
 		req_free(c->pending);
 		c->pending = NULL;
+		c->streaming = NULL;
 	}
 	c->in = NULL;
 	c->srv = NULL;
@@ -1522,4 +1726,35 @@ int http_takeover_tls(struct http_request *pub, int *fd, SSL **ssl, char **extra
 		return -1;
 	*ssl = NULL;
 	return takeover(pub, fd, ssl, extra, extra_len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* streamed bodies */
+
+int http_request_set_sink(struct http_request *pub, http_sink_data_fn on_data, http_sink_end_fn on_end, void *arg)
+{
+	if (!pub || !on_data || !on_end)
+		return -1;
+	struct req *r = (struct req *)pub;
+	struct http_conn *c = r->conn;
+	if (!c || c->pending != r || c->streaming != r || r->sink_data || c->state == CONN_DEAD)
+		return -1;
+	r->sink_data = on_data;
+	r->sink_end = on_end;
+	r->sink_arg = arg;
+	stream_kick(c);
+	return 0;
+}
+
+void http_request_resume(struct http_request *pub)
+{
+	if (!pub)
+		return;
+	struct req *r = (struct req *)pub;
+	struct http_conn *c = r->conn;
+	if (!c || c->pending != r || c->streaming != r || !r->paused)
+		return;
+	r->paused = 0;
+	if (!c->in_sink)
+		stream_kick(c);
 }

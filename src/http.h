@@ -8,6 +8,13 @@
  * are bounded (431), and a connection closed by the peer while its request
  * is pending is noticed: http_respond() on it becomes a no-op.
  *
+ * Streaming: for requests that the config's wants_stream() picks, the
+ * handler is called as soon as the headers are complete (body empty,
+ * body_streamed set) and receives the body through a sink it sets with
+ * http_request_set_sink(), with flow control: while the sink says
+ * HTTP_SINK_PAUSE the socket is not read, so a body of any size costs
+ * the server one input buffer.
+ *
  * A server whose config names tls_cert and tls_key speaks HTTPS: every
  * connection does a nonblocking TLS handshake first (bounded by
  * idle_timeout), then every byte goes through OpenSSL.
@@ -43,6 +50,7 @@ struct http_request {
 	const char *body;            /* NUL-terminated copy, may contain NULs */
 	size_t      body_len;
 	char        peer[64];        /* "127.0.0.1:5555" */
+	int         body_streamed;   /* 1: body not read yet, see http_request_set_sink() */
 	void       *user;            /* free for the handler (e.g. a pending job) */
 	/* private fields follow in http.c */
 };
@@ -50,11 +58,30 @@ struct http_request {
 /* The handler must eventually call http_respond() exactly once for req. */
 typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 
+/*
+ * Called (with the handler's arg) once the headers of a request with a body
+ * are complete; 1 to have that body streamed to a sink instead of buffered.
+ * req has method, path, query and headers, no body.
+ */
+typedef int (*http_wants_stream_fn)(const struct http_request *req, void *arg);
+
+/* What a sink's data callback answers. */
+enum http_sink_answer { HTTP_SINK_MORE = 0, HTTP_SINK_PAUSE = 1 };
+/* Body bytes in order; HTTP_SINK_PAUSE: no more calls until http_request_resume(). */
+typedef int (*http_sink_data_fn)(void *arg, const char *data, size_t len);
+/*
+ * The body is over: status 0 when complete, 400 (bad chunk framing) or 413
+ * (over the limit) when refused, -1 when the peer went away.  Called once,
+ * never while paused; the handler still answers with http_respond().
+ */
+typedef void (*http_sink_end_fn)(void *arg, int status);
+
 struct http_config {
 	const char *listen;          /* "127.0.0.1:8080" (port 0: pick one) */
 	size_t      max_body;        /* bytes; larger -> 413 */
 	size_t      max_upload;      /* bytes for paths under upload_prefix (0: max_body) */
 	const char *upload_prefix;   /* e.g. "/v1/batches" (NULL: none) */
+	http_wants_stream_fn wants_stream; /* NULL: every body is buffered whole */
 	size_t      max_header;      /* bytes of request line + headers; default 16 KiB -> 431 */
 	double      idle_timeout;    /* seconds a keep-alive connection may idle, default 60 */
 	unsigned    max_conns;       /* default 10000: beyond, new connections get 503 and close */
@@ -87,6 +114,21 @@ const char *http_header(const struct http_request *req, const char *name);
  */
 void http_respond(struct http_request *req, int status, const char *extra_headers,
 		  const char *body, size_t body_len);
+
+/*
+ * For a request with body_streamed set: where its body goes.  The sink is
+ * first called after this returns (from the event loop, or after the
+ * handler returns when set from inside it); on_data never runs while the
+ * sink is paused nor inside another sink call.  A response sent before the
+ * body is over ends the stream: no more sink calls, the rest of the body
+ * is never read and the connection closes after the response.  Until the
+ * sink is set, the socket is not read.  0, or -1 (not a streamed request,
+ * sink already set, or the connection is gone: answer it, a no-op).
+ */
+int http_request_set_sink(struct http_request *req, http_sink_data_fn on_data, http_sink_end_fn on_end,
+			  void *arg);
+/* Undoes a HTTP_SINK_PAUSE: the sink gets the next bytes (or its end) from the event loop. */
+void http_request_resume(struct http_request *req);
 
 /* Reason phrase for a status code ("Accepted"). */
 const char *http_status_text(int status);
