@@ -10,10 +10,18 @@
  * marks the batch DONE once all are final); POST /v1/batches/{id}/cancel
  * moves the not-yet-sent part to CANCELED.
  *
- * Owns the request's load state (struct load).  The body is held whole by
- * http.c (bounded by [server] max_batch_body); this module never copies it
- * and never holds more than one chunk of rendered texts.  Never answers
- * before the commit, never shows a batch to another account.
+ * A CSV upload is streamed (batches_wants_stream): its records are read as
+ * the bytes arrive (a partial record waits for the next bytes; a record is
+ * at most BATCH_RECORD_MAX), the batch row is created with the first full
+ * chunk, and while a chunk is with PostgreSQL the upload is paused, so a
+ * file of any size costs one chunk of rows plus one input buffer.  A body
+ * that fails late (over max_batch_body, broken framing, the client gone)
+ * moves the batch to FAILED and cancels its committed recipients.  JSON
+ * bodies are held whole by http.c (bounded by max_batch_body) and checked
+ * whole before the batch row is created.
+ *
+ * Owns the request's load state (struct load).  Never answers before the
+ * commit, never shows a batch to another account.
  */
 #include "batches.h"
 
@@ -448,8 +456,19 @@ struct load {
 	struct intake_opts   opts;
 	struct batch_tpl     tpl;           /* JSON: the template */
 	struct batch_csv     csv;           /* CSV: header and template */
-	size_t               pos, line;     /* cursor: byte offset (CSV) or index (JSON); line of the next record */
+	size_t               pos;           /* JSON: index of the next row */
 	size_t               n_rows;        /* JSON: array size */
+	/* CSV: bytes not yet read as records (streamed: owned; buffered: the request's body) */
+	char                *ibuf;
+	size_t               ioff, ilen, icap, iscan;
+	int                  iquoted;       /* the scan at iscan is inside quotes */
+	int                  ibuf_owned;
+	size_t               line;          /* line of the record at ioff */
+	int                  skipping;      /* inside a record longer than BATCH_RECORD_MAX */
+	size_t               skip_line;
+	int                  header_done, body_over, paused, finishing, created;
+	int                  fail_status;   /* answer after the FAILED statement (0: already answered) */
+	int                  depth, dead;   /* inside load_pump(); load_free() asked meanwhile */
 	size_t               total, rejected_count;
 	json_t              *rejected;
 	int                  bad;           /* answered after auth */
@@ -458,6 +477,8 @@ struct load {
 	/* the chunk in flight */
 	char               (*to)[21];
 	char               **texts;
+	size_t              *offs;          /* texts as offsets into arena while filling */
+	int                  has_text;
 	size_t               n_chunk, loaded;
 	char                *arena;
 	size_t               arena_len, arena_cap;
@@ -471,7 +492,14 @@ struct load {
 
 static void load_free(struct load *l)
 {
+	if (l->depth) {   /* load_pump() frees it when it returns */
+		l->dead = 1;
+		return;
+	}
 	intake_release(&l->in);
+	if (l->ibuf_owned)
+		free(l->ibuf);
+	free(l->offs);
 	if (l->root)
 		json_decref(l->root);
 	if (l->rejected)
@@ -506,37 +534,14 @@ static void reject(struct load *l, size_t where, const char *field, const char *
 }
 
 /*
- * The next valid recipient from the cursor: 1 with to and *text (NULL: the
- * message's text), 0 at the end, -1 out of memory.  Bad rows are counted
- * (and listed) when `count` is set: the validation pass.
+ * JSON: the next valid recipient from the cursor: 1 with to and *text
+ * (NULL: the message's text), 0 at the end, -1 out of memory.  Bad rows are
+ * counted (and listed) when `count` is set: the validation pass.
  */
 static int next_row(struct load *l, char to[21], const char **text, int count)
 {
 	char msg[160];
 	const char *field = NULL;
-	if (l->is_csv) {
-		const char *body = l->req->body;
-		size_t len = l->req->body_len;
-		while (l->pos < len) {
-			size_t rl, next;
-			size_t at = l->line;
-			batch_csv_record(body + l->pos, len - l->pos, &rl, &next);
-			const char *rec = body + l->pos;
-			for (size_t i = 0; i < next; i++)
-				l->line += rec[i] == '\n';
-			if (l->pos + next == len && next > 0 && rec[next - 1] != '\n')
-				l->line++;
-			l->pos += next;
-			enum batch_row r = batch_csv_row(&l->csv, rec, rl, to, text, &field, msg, sizeof(msg));
-			if (r == BATCH_ROW_OK)
-				return 1;
-			if (r == BATCH_ROW_NOMEM)
-				return -1;
-			if (r == BATCH_ROW_BAD && count)
-				reject(l, at, field, msg);
-		}
-		return 0;
-	}
 	json_t *list = json_object_get(l->root, "recipients");
 	while (l->pos < l->n_rows) {
 		size_t at = l->pos++;
@@ -592,11 +597,10 @@ static int next_row(struct load *l, char to[21], const char **text, int count)
 	return 0;
 }
 
-/* Back to the first data row, for the loading pass. */
-static void rewind_rows(struct load *l, size_t first_pos, size_t first_line)
+/* JSON: back to the first row, for the loading pass. */
+static void rewind_rows(struct load *l)
 {
-	l->pos = first_pos;
-	l->line = first_line;
+	l->pos = 0;
 	batch_seen_reset(&l->csv.seen);
 }
 
@@ -621,58 +625,39 @@ static void fail_batch(struct load *l, const char *why)
 }
 
 static void chunk_done(struct store_job *job, enum store_error e, const char *err);
+static int load_pump(struct load *l);
 
-/* Fills and submits the next chunk; or, when none is left, the "loaded" statement. */
-static void next_chunk(struct load *l)
+/* Adds one recipient to the chunk being filled.  0 / -1 (out of memory). */
+static int chunk_add(struct load *l, const char to[21], const char *text)
 {
-	intake_release(&l->in);
-	l->n_chunk = 0;
-	l->arena_len = 0;
-	size_t offs[BATCH_CHUNK];
-	int has_text = 0;
-	while (l->n_chunk < BATCH_CHUNK) {
-		const char *text = NULL;
-		int r = next_row(l, l->to[l->n_chunk], &text, 0);
-		if (r < 0) {
-			load_error(l, STORE_SQL_ERROR, "out of memory");
-			fail_batch(l, "out of memory while loading");
-			return;
+	memcpy(l->to[l->n_chunk], to, 21);
+	if (text) {
+		size_t n = strlen(text) + 1;
+		if (l->arena_cap - l->arena_len < n) {
+			size_t cap = (l->arena_cap ? l->arena_cap * 2 : 64 * 1024) + n;
+			char *a = realloc(l->arena, cap);
+			if (!a)
+				return -1;
+			l->arena = a;
+			l->arena_cap = cap;
 		}
-		if (r == 0)
-			break;
-		if (text) {
-			size_t n = strlen(text) + 1;
-			if (l->arena_cap - l->arena_len < n) {
-				size_t cap = (l->arena_cap ? l->arena_cap * 2 : 64 * 1024) + n;
-				char *a = realloc(l->arena, cap);
-				if (!a) {
-					load_error(l, STORE_SQL_ERROR, "out of memory");
-					fail_batch(l, "out of memory while loading");
-					return;
-				}
-				l->arena = a;
-				l->arena_cap = cap;
-			}
-			memcpy(l->arena + l->arena_len, text, n);
-			offs[l->n_chunk] = l->arena_len;
-			l->arena_len += n;
-			has_text = 1;
-		}
-		l->n_chunk++;
+		memcpy(l->arena + l->arena_len, text, n);
+		l->offs[l->n_chunk] = l->arena_len;
+		l->arena_len += n;
+		l->has_text = 1;
 	}
-	if (l->n_chunk == 0) {
-		snprintf(l->p_id, sizeof(l->p_id), "%lld", l->batch_id);
-		snprintf(l->p_total, sizeof(l->p_total), "%zu", l->loaded);
-		l->params[0] = l->p_id;
-		l->params[1] = l->p_total;
-		submit(l, LOAD_DONE, &router_stmt_batch_loaded, 2);
-		return;
-	}
-	for (size_t i = 0; has_text && i < l->n_chunk; i++)
-		l->texts[i] = l->arena + offs[i];
+	l->n_chunk++;
+	return 0;
+}
+
+/* The full (or last) chunk goes to the bulk connection; chunk_done() follows. */
+static void chunk_send(struct load *l)
+{
+	for (size_t i = 0; l->has_text && i < l->n_chunk; i++)
+		l->texts[i] = l->arena + l->offs[i];
 	l->opts.batch_id = l->batch_id;
 	if (intake_prepare(&l->in, l->cfg, l->account_id, l->from, l->text, l->n_chunk, (const char (*)[21])l->to,
-			   has_text ? (const char *const *)l->texts : NULL, &l->opts) < 0) {
+			   l->has_text ? (const char *const *)l->texts : NULL, &l->opts) < 0) {
 		load_error(l, STORE_SQL_ERROR, "out of memory");
 		fail_batch(l, "out of memory while loading");
 		return;
@@ -683,6 +668,39 @@ static void next_chunk(struct load *l)
 	/* chunks go on the bulk connection: a long load never queues API requests and acks behind it */
 	const struct api_deps *d = api_deps_of(l->api);
 	store_submit(d->bulk_store ? d->bulk_store : d->store, &l->in.job);
+}
+
+/* The "loaded" statement: the total is what the chunks stored. */
+static void load_done(struct load *l)
+{
+	snprintf(l->p_id, sizeof(l->p_id), "%lld", l->batch_id);
+	snprintf(l->p_total, sizeof(l->p_total), "%zu", l->loaded);
+	l->params[0] = l->p_id;
+	l->params[1] = l->p_total;
+	submit(l, LOAD_DONE, &router_stmt_batch_loaded, 2);
+}
+
+/* JSON: fills and submits the next chunk; or, when none is left, the "loaded" statement. */
+static void next_chunk(struct load *l)
+{
+	while (l->n_chunk < BATCH_CHUNK) {
+		char to[21];
+		const char *text = NULL;
+		int r = next_row(l, to, &text, 0);
+		if (r > 0 && chunk_add(l, to, text) < 0)
+			r = -1;
+		if (r < 0) {
+			load_error(l, STORE_SQL_ERROR, "out of memory");
+			fail_batch(l, "out of memory while loading");
+			return;
+		}
+		if (r == 0)
+			break;
+	}
+	if (l->n_chunk == 0)
+		load_done(l);
+	else
+		chunk_send(l);
 }
 
 static void chunk_done(struct store_job *job, enum store_error e, const char *err)
@@ -697,7 +715,15 @@ static void chunk_done(struct store_job *job, enum store_error e, const char *er
 	const struct api_deps *d = api_deps_of(l->api);
 	if (d->on_new_work)
 		d->on_new_work(d->work_arg);
-	next_chunk(l);
+	intake_release(&l->in);
+	l->n_chunk = 0;
+	l->arena_len = 0;
+	l->has_text = 0;
+	l->step = LOAD_AUTH;
+	if (l->is_csv)
+		load_pump(l);
+	else
+		next_chunk(l);
 }
 
 static void answer_loaded(struct load *l, const char *state)
@@ -732,8 +758,12 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 	switch (l->step) {
 	case LOAD_CREATE:
 		l->batch_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		l->created = 1;
 		log_info("batches", "ev=loading batch=%lld account=%lld total=%zu", l->batch_id, l->account_id, l->total);
-		next_chunk(l);
+		if (l->is_csv)
+			chunk_send(l);
+		else
+			next_chunk(l);
 		return;
 	case LOAD_DONE: {
 		const char *state = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "RUNNING";
@@ -752,6 +782,11 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 	}
 	case LOAD_FAIL:
 		log_warn("batches", "ev=load_failed batch=%lld loaded=%zu err=\"%s\"", l->batch_id, l->loaded, l->err);
+		if (!l->answered) {   /* a late upload failure: answered once its rows are canceled */
+			l->answered = 1;
+			api_respond_error(l->req, l->fail_status > 0 ? l->fail_status : 400,
+					  l->fail_status == 413 ? "too_large" : "bad_request", NULL, l->err);
+		}
 		load_free(l);
 		return;
 	case LOAD_GET:
@@ -918,23 +953,9 @@ static int parse_post(struct load *l)
 		return -1;
 	l->opts.source = "batch";
 	l->bad_field = "text";
-	if (l->is_csv) {
-		size_t rl, next;
-		batch_csv_record(l->req->body, l->req->body_len, &rl, &next);
-		if (l->req->body_len == 0) {
-			l->bad_field = "csv";
-			snprintf(l->bad_msg, sizeof(l->bad_msg), "the body is empty: a header line with a 'to' column is required");
-			return -1;
-		}
-		if (batch_csv_open(&l->csv, l->req->body, rl, l->text, l->cfg->max_text, &l->bad_field, l->bad_msg,
-				   sizeof(l->bad_msg)) < 0)
-			return -1;
-		l->pos = next;
-		l->line = 2;
-		l->tpl = l->csv.tpl;
-	} else {
-		if (batch_tpl_compile(&l->tpl, l->text, l->bad_msg, sizeof(l->bad_msg)) < 0)
-			return -1;
+	if (batch_tpl_compile(&l->tpl, l->text, l->bad_msg, sizeof(l->bad_msg)) < 0)
+		return -1;
+	if (!l->is_csv) {   /* CSV: the header and the rows are read by load_pump() */
 		json_t *list = json_object_get(l->root, "recipients");
 		l->bad_field = "recipients";
 		if (!json_is_array(list) || json_array_size(list) == 0) {
@@ -961,6 +982,239 @@ static int parse_post(struct load *l)
 	return 0;
 }
 
+/* --- CSV, read as it arrives ------------------------------------------------- */
+
+static void batch_create(struct load *l);
+
+/* Answers a campaign refused whole (nothing was stored) and frees it. */
+static void refuse_whole(struct load *l, const char *field, const char *msg)
+{
+	l->answered = 1;
+	api_respond_error(l->req, 400, "invalid_field", field, msg);
+	load_free(l);
+}
+
+/* The upload failed after rows may have been stored: FAILED, committed rows canceled, then answered. */
+static void fail_upload(struct load *l, int status, const char *why)
+{
+	log_warn("batches", "ev=upload_failed batch=%lld status=%d loaded=%zu why=\"%s\"", l->batch_id, status,
+		 l->loaded, why);
+	if (!l->created) {
+		l->answered = 1;
+		api_respond_error(l->req, status > 0 ? status : 400, status == 413 ? "too_large" : "bad_request", NULL,
+				  why);
+		load_free(l);
+		return;
+	}
+	l->fail_status = status;
+	l->finishing = 1;
+	fail_batch(l, why);
+}
+
+/*
+ * The next record of the CSV input: 1 with *rec (rl bytes, no line end)
+ * starting on line *at; 2 when a record longer than BATCH_RECORD_MAX
+ * ended (its bytes were dropped as they came); 0 when more bytes are
+ * needed (or, once the body is over, at the end).
+ */
+static int take_record(struct load *l, const char **rec, size_t *rl, size_t *at)
+{
+	const char *b = l->ibuf;
+	size_t i = l->iscan;
+	int q = l->iquoted;
+	for (; i < l->ilen; i++) {
+		if (b[i] == '"')
+			q = !q;
+		else if (b[i] == '\n' && !q)
+			break;
+	}
+	if (i == l->ilen && !l->body_over) {
+		if (i - l->ioff > BATCH_RECORD_MAX) {   /* overlong: drop it as it comes, report it at its end */
+			if (!l->skipping)
+				l->skip_line = l->line;
+			l->skipping = 1;
+			for (size_t k = l->ioff; k < i; k++)
+				l->line += b[k] == '\n';
+			l->ioff = i;
+		}
+		l->iscan = i;
+		l->iquoted = q;
+		return 0;
+	}
+	if (i == l->ilen && l->ioff == l->ilen && !l->skipping)
+		return 0;   /* the end, after a line end */
+	size_t start = l->ioff, next = i < l->ilen ? i + 1 : i;
+	*at = l->skipping ? l->skip_line : l->line;
+	for (size_t k = start; k < next; k++)
+		l->line += b[k] == '\n';
+	size_t len = i - start;
+	if (len && b[i - 1] == '\r')
+		len--;
+	l->ioff = l->iscan = next;
+	l->iquoted = 0;
+	if (l->skipping || len > BATCH_RECORD_MAX) {
+		l->skipping = 0;
+		return 2;
+	}
+	*rec = b + start;
+	*rl = len;
+	return 1;
+}
+
+/* The body is read: the last chunk, or the "loaded" statement; or 400 when nothing was valid. */
+static void finish_csv(struct load *l)
+{
+	if (!l->header_done) {
+		refuse_whole(l, "csv", "the body is empty: a header line with a 'to' column is required");
+		return;
+	}
+	if (l->n_chunk) {   /* the last chunk; after its commit this runs again */
+		if (l->created) {
+			chunk_send(l);
+		} else {
+			l->total = l->n_chunk;
+			batch_create(l);
+		}
+		return;
+	}
+	if (!l->created) {
+		json_t *rej = l->rejected;
+		l->rejected = NULL;
+		l->answered = 1;
+		api_respond_json(l->req, 400, NULL,
+				 json_pack("{s:{s:s, s:s, s:s}, s:I, s:o}", "error", "code", "invalid_field", "field",
+					   "recipients", "message", "no valid recipient: nothing was stored",
+					   "rejected_count", (json_int_t)l->rejected_count, "rejected", rej));
+		load_free(l);
+		return;
+	}
+	l->finishing = 1;
+	load_done(l);
+}
+
+/*
+ * Reads records until a chunk is full (then submits it and waits for its
+ * commit, the upload paused), the input runs dry (then asks http.c for
+ * more) or the body is over (then finishes).  -1 when l was freed.
+ */
+static int load_pump(struct load *l)
+{
+	l->depth++;
+	while (!l->answered && !l->finishing && l->step != LOAD_CHUNK && l->step != LOAD_CREATE) {
+		const char *rec = NULL;
+		size_t rl = 0, at = 0;
+		int got = take_record(l, &rec, &rl, &at);
+		if (got == 0) {
+			if (l->body_over) {
+				finish_csv(l);
+			} else if (l->paused) {
+				l->paused = 0;
+				http_request_resume(l->req);
+			}
+			break;
+		}
+		char msg[160];
+		const char *field = "csv";
+		if (!l->header_done) {
+			if (got == 2 || batch_csv_open(&l->csv, rec, rl, l->text, l->cfg->max_text, &field, msg,
+						      sizeof(msg)) < 0) {
+				if (got == 2)
+					snprintf(msg, sizeof(msg), "the header (line 1) is longer than %d bytes", BATCH_RECORD_MAX);
+				refuse_whole(l, field, msg);
+				break;
+			}
+			l->header_done = 1;
+			continue;
+		}
+		if (got == 2) {
+			snprintf(msg, sizeof(msg), "record longer than %d bytes (an unclosed quote?)", BATCH_RECORD_MAX);
+			reject(l, at, "csv", msg);
+			continue;
+		}
+		char to[21];
+		const char *text = NULL;
+		enum batch_row r = batch_csv_row(&l->csv, rec, rl, to, &text, &field, msg, sizeof(msg));
+		if (r == BATCH_ROW_BAD)
+			reject(l, at, field, msg);
+		if (r == BATCH_ROW_NOMEM || (r == BATCH_ROW_OK && chunk_add(l, to, text) < 0)) {
+			fail_upload(l, 503, "out of memory while loading");
+			break;
+		}
+		if (l->n_chunk == BATCH_CHUNK) {
+			if (l->created) {
+				chunk_send(l);
+			} else {
+				l->total = l->n_chunk;
+				batch_create(l);
+			}
+			break;
+		}
+	}
+	if (--l->depth == 0 && l->dead) {
+		l->dead = 0;
+		load_free(l);
+		return -1;
+	}
+	return 0;
+}
+
+/* http.c sink: more bytes of a streamed CSV upload. */
+static int csv_data(void *arg, const char *data, size_t len)
+{
+	struct load *l = arg;
+	if (l->answered || l->finishing)
+		return HTTP_SINK_PAUSE;   /* failing: the answer ends the upload */
+	if (l->ioff > 0) {   /* drop what was read */
+		memmove(l->ibuf, l->ibuf + l->ioff, l->ilen - l->ioff);
+		l->ilen -= l->ioff;
+		l->iscan -= l->ioff;
+		l->ioff = 0;
+	}
+	if (l->icap - l->ilen < len) {
+		size_t cap = l->ilen + len + 4096;
+		char *b = realloc(l->ibuf, cap);
+		if (!b) {
+			fail_upload(l, 503, "out of memory while loading");
+			return HTTP_SINK_MORE;
+		}
+		l->ibuf = b;
+		l->icap = cap;
+		l->ibuf_owned = 1;
+	}
+	memcpy(l->ibuf + l->ilen, data, len);
+	l->ilen += len;
+	if (load_pump(l) < 0)
+		return HTTP_SINK_MORE;
+	if (l->step == LOAD_CHUNK || l->step == LOAD_CREATE) {   /* with PostgreSQL: wait for the commit */
+		l->paused = 1;
+		return HTTP_SINK_PAUSE;
+	}
+	return HTTP_SINK_MORE;
+}
+
+/* http.c sink: the upload is over (status 0) or failed (413, 400, -1: the client went away). */
+static void csv_end(void *arg, int status)
+{
+	struct load *l = arg;
+	if (l->answered || l->finishing)
+		return;
+	if (status != 0) {
+		fail_upload(l, status, status == 413 ? "the upload is larger than max_batch_body"
+				       : status < 0 ? "the client went away during the upload" : "broken upload framing");
+		return;
+	}
+	l->body_over = 1;
+	load_pump(l);
+}
+
+int batches_wants_stream(const struct http_request *req, void *arg)
+{
+	(void)arg;
+	const char *ctype = http_header(req, "Content-Type");
+	return req->method == HTTP_M_POST && strcmp(req->path, "/v1/batches") == 0 && ctype &&
+	       strncasecmp(ctype, "text/csv", 8) == 0;
+}
+
 static void post_authed(void *arg, long long account_id, int operator)
 {
 	struct load *l = arg;
@@ -975,8 +1229,31 @@ static void post_authed(void *arg, long long account_id, int operator)
 		load_free(l);
 		return;
 	}
-	/* validation pass: count the valid rows, list the bad ones */
-	size_t first_pos = l->pos, first_line = l->line;
+	l->to = calloc(BATCH_CHUNK, sizeof(*l->to));
+	l->texts = calloc(BATCH_CHUNK, sizeof(*l->texts));
+	l->offs = calloc(BATCH_CHUNK, sizeof(*l->offs));
+	if (!l->to || !l->texts || !l->offs) {
+		api_respond_error(l->req, 503, "unavailable", NULL, "out of memory");
+		load_free(l);
+		return;
+	}
+	if (l->is_csv) {
+		l->line = 1;
+		l->step = LOAD_AUTH;   /* LOAD_CREATE / LOAD_CHUNK: a statement in flight */
+		if (l->req->body_streamed) {
+			if (http_request_set_sink(l->req, csv_data, csv_end, l) < 0) {
+				api_respond_error(l->req, 400, "bad_request", NULL, "the upload is gone");
+				load_free(l);
+			}
+			return;
+		}
+		l->ibuf = (char *)l->req->body;   /* buffered: read in place */
+		l->ilen = l->req->body_len;
+		l->body_over = 1;
+		load_pump(l);
+		return;
+	}
+	/* JSON validation pass: count the valid rows, list the bad ones */
 	char to[21];
 	const char *text;
 	int r;
@@ -997,14 +1274,12 @@ static void post_authed(void *arg, long long account_id, int operator)
 		load_free(l);
 		return;
 	}
-	rewind_rows(l, first_pos, first_line);
-	l->to = calloc(BATCH_CHUNK, sizeof(*l->to));
-	l->texts = calloc(BATCH_CHUNK, sizeof(*l->texts));
-	if (!l->to || !l->texts) {
-		api_respond_error(l->req, 503, "unavailable", NULL, "out of memory");
-		load_free(l);
-		return;
-	}
+	rewind_rows(l);
+	batch_create(l);
+}
+
+static void batch_create(struct load *l)
+{
 	snprintf(l->p_account, sizeof(l->p_account), "%lld", l->account_id);
 	snprintf(l->p_total, sizeof(l->p_total), "%zu", l->total);
 	l->params[0] = l->p_account;

@@ -13,6 +13,8 @@
 #include "api.h"
 
 void batches_handle(struct api *api, struct http_request *req);
+/* http_config.wants_stream: a CSV POST /v1/batches is streamed (JSON bodies stay buffered). */
+int batches_wants_stream(const struct http_request *req, void *arg);
 
 /* Recipients per intake statement (one messages row each, sharing batch_id). */
 #define BATCH_CHUNK 5000

@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "api.h"
+#include "batches.h"
 #include "client.h"
 #include "config.h"
 #include "devices.h"
@@ -232,6 +233,7 @@ int main(int argc, char **argv)
 	}
 	struct http_config hc = { .listen = srv.cfg.http_listen, .max_body = srv.cfg.max_body,
 				  .max_upload = srv.cfg.max_batch_body, .upload_prefix = "/v1/batches",
+				  .wants_stream = batches_wants_stream,
 				  .max_header = 16384, .idle_timeout = srv.cfg.http_idle_timeout, .max_conns = 10000 };
 	if (srv.cfg.http_listen[0]) {
 		srv.http = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));
