@@ -232,4 +232,116 @@ def pushgatectl_send_streams_a_5000_row_csv(env):
     assert r.returncode == 2, r.stderr
 
 
-tests.run(ini={"push": {"otp_echo": "yes", "push_timeout": "5"}, "smpp": {"tps": str(TPS)}})
+def _status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {key} in /proc/{pid}/status")
+
+
+BIG_ROWS = 100_000
+BIG_PAD = 280      # an unused column: ~300 bytes a row, ~30 MB in all
+CHUNK_BYTES = 5000 * (BIG_PAD + 20)   # one BATCH_CHUNK of these rows
+
+
+@tests.case
+def a_30mb_csv_sent_slowly_in_chunks_streams_with_bounded_memory(env):
+    """The upload is streamed: pushgated's peak RSS grows by less than 3 chunks of rows
+    (3 x 5,000 x 300 B = 4.5 MB), against the 30 MB a buffered body would cost."""
+    import socket
+    pid = env.pushgated.pid
+    peak_reset = True
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")   # VmHWM := VmRSS
+    except OSError:
+        peak_reset = False
+    rss0 = _status_kib(pid, "VmRSS") if peak_reset else _status_kib(pid, "VmHWM")
+    q = urllib.parse.urlencode({"from": "BIG", "text": "Hi {name}", "send_at": "2099-01-01T00:00:00Z",
+                                "name": "streamed"}, quote_via=urllib.parse.quote)
+    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=60)
+    s.sendall((f"POST /v1/batches?{q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {env.key}\r\n"
+               "Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
+    pad = "x" * BIG_PAD
+    sent = 0
+    piece = ["to,name,note\n"]
+    for i in range(BIG_ROWS + 1):
+        if i < BIG_ROWS:
+            piece.append(f"821077{i:06d},Member {i},{pad}\n")
+        if len(piece) >= 700 or i == BIG_ROWS:   # ~210 KB pieces, split across chunk frames
+            data = "".join(piece).encode()
+            piece = []
+            half = len(data) // 2
+            for part in (data[:half], data[half:]):
+                s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+            sent += len(data)
+            time.sleep(0.002)
+    s.sendall(b"0\r\n\r\n")
+    assert sent > 30_000_000, sent
+    resp = b""
+    deadline = time.monotonic() + 120
+    while b"\r\n\r\n" not in resp or len(resp) < resp.index(b"\r\n\r\n") + 4 + int(
+            re.search(rb"Content-Length: (\d+)", resp).group(1)):
+        assert time.monotonic() < deadline, resp
+        chunk = s.recv(65536)
+        assert chunk, resp
+        resp += chunk
+    s.close()
+    head, body = resp.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 202"), resp[:300]
+    import json
+    b = json.loads(body)
+    assert b["total"] == BIG_ROWS and b["rejected_count"] == 0, b
+    hwm = _status_kib(pid, "VmHWM")
+    grew = (hwm - rss0) * 1024
+    print(f"# streamed {sent} bytes: pushgated peak RSS {rss0} KiB -> {hwm} KiB (+{grew / 1048576:.1f} MiB), "
+          f"bound {3 * CHUNK_BYTES / 1048576:.1f} MiB", file=sys.stderr)
+    if peak_reset:
+        assert grew < 3 * CHUNK_BYTES, (rss0, hwm, grew)
+    assert env.sql(f"SELECT total, state FROM batches WHERE id = {b['id']}") == [(str(BIG_ROWS), "RUNNING")]
+    assert env.scalar(f"SELECT count(*) FROM recipients WHERE batch_id = {b['id']}") == str(BIG_ROWS)
+    assert env.scalar(f"SELECT text FROM recipients WHERE batch_id = {b['id']} AND msisdn = '821077054321'") \
+        == "Hi Member 54321"
+    st, _, c, _ = env.http("POST", f"/v1/batches/{b['id']}/cancel")
+    assert st == 200 and c["canceled"] == BIG_ROWS, c
+
+
+@tests.case
+def an_upload_over_max_batch_body_fails_and_its_committed_rows_are_canceled(env):
+    import socket
+    q = urllib.parse.urlencode({"from": "OVER", "text": "x", "send_at": "2099-01-01T00:00:00Z"})
+    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=60)
+    s.sendall((f"POST /v1/batches?{q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {env.key}\r\n"
+               "Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
+    pad = "y" * BIG_PAD
+    rows = "to,note\n" + "".join(f"821078{i:06d},{pad}\n" for i in range(112_000))   # ~33.6 MB > 31 MiB
+    data = rows.encode()
+    resp = b""
+    try:
+        for off in range(0, len(data), 32768):
+            part = data[off:off + 32768]
+            s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        s.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass   # the server may close once it answered
+    s.settimeout(30)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            resp += chunk
+    except OSError:
+        pass
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 413"), resp[:300]
+    bid = env.scalar("SELECT max(id) FROM batches")
+    assert env.scalar(f"SELECT state FROM batches WHERE id = {bid}") == "FAILED"
+    loaded = int(env.scalar(f"SELECT count(*) FROM recipients WHERE batch_id = {bid}"))
+    assert loaded >= 5000, loaded   # chunks had committed before the limit was hit ...
+    assert env.scalar(f"SELECT count(*) FROM recipients WHERE batch_id = {bid} AND state <> 'CANCELED'") == "0"
+
+
+tests.run(ini={"push": {"otp_echo": "yes", "push_timeout": "5"}, "smpp": {"tps": str(TPS)},
+               "server": {"max_batch_body": "32505856"}})

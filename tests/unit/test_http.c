@@ -934,6 +934,179 @@ static void test_takeover_refused_when_the_peer_is_gone(void **state)
 	tk_stop(t);
 }
 
+/* ---- streamed bodies ----------------------------------------------------- */
+
+struct sink_fx {
+	char   got[65536];
+	size_t len;
+	int    calls, ends, end_status, pause_first, others;
+	struct http_request *req;
+	struct ev_loop *loop;
+	struct http_server *srv;
+};
+
+static int wants_up(const struct http_request *req, void *arg)
+{
+	(void)arg;
+	return strcmp(req->path, "/up") == 0;
+}
+
+static int sink_data(void *arg, const char *data, size_t len)
+{
+	struct sink_fx *s = arg;
+	assert_true(s->len + len <= sizeof(s->got));
+	memcpy(s->got + s->len, data, len);
+	s->len += len;
+	s->calls++;
+	return s->pause_first && s->calls == 1 ? HTTP_SINK_PAUSE : HTTP_SINK_MORE;
+}
+
+static void sink_end(void *arg, int status)
+{
+	struct sink_fx *s = arg;
+	s->ends++;
+	s->end_status = status;
+	char body[64];
+	int n = snprintf(body, sizeof(body), "{\"len\":%zu}", s->len);
+	struct http_request *req = s->req;
+	s->req = NULL;
+	http_respond(req, status == 0 ? 200 : status > 0 ? status : 400, NULL, body, (size_t)n);
+}
+
+static void stream_handler(struct http_request *req, void *arg)
+{
+	struct sink_fx *s = arg;
+	if (!req->body_streamed) {
+		s->others++;
+		http_respond(req, 200, NULL, "{}", 2);
+		return;
+	}
+	assert_int_equal(req->body_len, 0);
+	assert_string_equal(req->path, "/up");
+	s->req = req;
+	assert_int_equal(http_request_set_sink(req, sink_data, sink_end, s), 0);
+	assert_int_equal(http_request_set_sink(req, sink_data, sink_end, s), -1);   /* once */
+}
+
+static const struct http_config stream_cfg = {
+	.listen = "127.0.0.1:0", .max_body = 64, .max_header = 1024, .max_upload = 4000,
+	.upload_prefix = "/up", .wants_stream = wants_up, .idle_timeout = 5, .max_conns = 8,
+};
+
+static void test_stream_sink_gets_every_chunked_byte_in_order_then_the_pipelined_request_runs(void **state)
+{
+	(void)state;
+	struct sink_fx s;
+	memset(&s, 0, sizeof(s));
+	const char in[] = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+			  "5\r\nto,na\r\n7\r\nme\n1,a\n\r\n3\r\n2,b\r\n0\r\n\r\n"
+			  "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(http_parse_buffer(&stream_cfg, in, sizeof(in) - 1, stream_handler, &s), 0);
+	assert_int_equal(s.len, 15);
+	assert_memory_equal(s.got, "to,name\n1,a\n2,b", 15);
+	assert_true(s.calls >= 1);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(s.end_status, 0);
+	assert_int_equal(s.others, 1);   /* the GET behind it was parsed after the stream ended */
+}
+
+static void test_stream_over_the_upload_limit_ends_the_sink_with_413(void **state)
+{
+	(void)state;
+	struct sink_fx s;
+	memset(&s, 0, sizeof(s));
+	char in[8192];
+	int n = snprintf(in, sizeof(in), "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 5; i++) {   /* 5 x 1000 bytes against max_upload 4000 */
+		n += snprintf(in + n, sizeof(in) - (size_t)n, "3e8\r\n");
+		memset(in + n, 'a' + i, 1000);
+		n += 1000;
+		n += snprintf(in + n, sizeof(in) - (size_t)n, "\r\n");
+	}
+	n += snprintf(in + n, sizeof(in) - (size_t)n, "0\r\n\r\n");
+	assert_int_equal(http_parse_buffer(&stream_cfg, in, (size_t)n, stream_handler, &s), 413);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(s.end_status, 413);
+	assert_int_equal(s.len, 4000);   /* every byte under the limit, none beyond */
+	assert_int_equal(s.got[3999], 'd');
+}
+
+static void stream_socket_handler(struct http_request *req, void *arg)
+{
+	stream_handler(req, arg);
+}
+
+static void test_socket_stream_pause_stops_reading_until_resume(void **state)
+{
+	(void)state;
+	struct sink_fx s;
+	memset(&s, 0, sizeof(s));
+	s.pause_first = 1;
+	s.loop = ev_loop_new(EVFLAG_AUTO);
+	char err[256] = "";
+	s.srv = http_server_new(s.loop, &stream_cfg, stream_socket_handler, &s, err, sizeof(err));
+	assert_non_null(s.srv);
+	struct fx f = { .loop = s.loop, .srv = s.srv };
+	int fd = client_connect(&f);
+	client_send(fd, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n");
+	char part[1000];
+	memset(part, 'p', sizeof(part));
+	assert_int_equal(send(fd, part, sizeof(part), MSG_NOSIGNAL), (ssize_t)sizeof(part));
+	pump_until(&f, &s.calls, 2.0);
+	assert_int_equal(s.calls, 1);
+	size_t first = s.len;
+	assert_true(first > 0 && first <= 1000);
+	/* paused: the rest of the body is sent but must not reach the sink */
+	memset(part, 'q', sizeof(part));
+	assert_int_equal(send(fd, part, sizeof(part), MSG_NOSIGNAL), (ssize_t)sizeof(part));
+	assert_int_equal(send(fd, part, sizeof(part), MSG_NOSIGNAL), (ssize_t)sizeof(part));
+	pump_until(&f, NULL, 0.2);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.len, first);
+	assert_int_equal(s.ends, 0);
+	http_request_resume(s.req);
+	pump_until(&f, &s.ends, 2.0);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(s.end_status, 0);
+	assert_int_equal(s.len, 3000);
+	assert_int_equal(s.got[999], 'p');
+	assert_int_equal(s.got[1000], 'q');
+	char buf[1024];
+	int closed;
+	size_t n = client_read(&f, fd, buf, sizeof(buf), 1, 0, &closed);
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
+	assert_non_null(strstr(buf, "{\"len\":3000}"));
+	close(fd);
+	http_server_free(s.srv);
+	ev_loop_destroy(s.loop);
+}
+
+static void test_socket_stream_client_gone_mid_body_ends_the_sink_with_minus_one(void **state)
+{
+	(void)state;
+	struct sink_fx s;
+	memset(&s, 0, sizeof(s));
+	s.loop = ev_loop_new(EVFLAG_AUTO);
+	char err[256] = "";
+	s.srv = http_server_new(s.loop, &stream_cfg, stream_socket_handler, &s, err, sizeof(err));
+	assert_non_null(s.srv);
+	struct fx f = { .loop = s.loop, .srv = s.srv };
+	int fd = client_connect(&f);
+	client_send(fd, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\nto,name\n");
+	pump_until(&f, &s.calls, 2.0);
+	assert_int_equal(s.calls, 1);
+	close(fd);
+	pump_until(&f, &s.ends, 2.0);
+	assert_int_equal(s.ends, 1);
+	assert_int_equal(s.end_status, -1);
+	assert_int_equal(s.len, 8);
+	pump_until(&f, NULL, 0.05);
+	assert_int_equal(http_server_connections(s.srv), 0);
+	http_server_free(s.srv);
+	ev_loop_destroy(s.loop);
+}
+
 static void test_server_listens_on_ipv6_loopback(void **state)
 {
 	(void)state;
@@ -998,6 +1171,10 @@ int main(void)
 		cmocka_unit_test(test_takeover_later_from_outside_the_handler_works),
 		cmocka_unit_test(test_takeover_refused_when_a_request_is_pipelined_behind),
 		cmocka_unit_test(test_takeover_refused_when_the_peer_is_gone),
+		cmocka_unit_test(test_stream_sink_gets_every_chunked_byte_in_order_then_the_pipelined_request_runs),
+		cmocka_unit_test(test_stream_over_the_upload_limit_ends_the_sink_with_413),
+		cmocka_unit_test(test_socket_stream_pause_stops_reading_until_resume),
+		cmocka_unit_test(test_socket_stream_client_gone_mid_body_ends_the_sink_with_minus_one),
 		cmocka_unit_test(test_server_listens_on_ipv6_loopback),
 		cmocka_unit_test(test_server_rejects_bad_listen_address),
 	};
