@@ -265,17 +265,24 @@ static const struct store_stmt stmt_outbox_lease = {
 	4, 0,
 };
 
+/*
+ * Answered rows: $1 bigint[] ids.  Driven from the array by primary key;
+ * no predicate on delivered_at in WHERE, so the planner never walks the
+ * partial index of every undelivered row instead.
+ */
 static const struct store_stmt stmt_outbox_ack = {
 	"smpps_outbox_ack",
-	"UPDATE smpp_outbox SET delivered_at = now(), lease_owner = NULL, lease_until = NULL"
-	" WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL",
+	"UPDATE smpp_outbox o SET delivered_at = coalesce(o.delivered_at, now()), lease_owner = NULL, lease_until = NULL"
+	" FROM unnest($1::bigint[]) AS x(id) WHERE o.id = x.id",
 	1, 0,
 };
 
+/* Rows sent on a link that went down (or not sent): $1 bigint[] ids, $2 node.  Free for the next lease. */
 static const struct store_stmt stmt_outbox_release = {
 	"smpps_outbox_release",
-	"UPDATE smpp_outbox SET lease_until = NULL"
-	" WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND delivered_at IS NULL",
+	"UPDATE smpp_outbox o SET lease_until = CASE WHEN o.lease_owner = $2 AND o.delivered_at IS NULL"
+	"  THEN NULL ELSE o.lease_until END"
+	" FROM unnest($1::bigint[]) AS x(id) WHERE o.id = x.id",
 	2, 0,
 };
 

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""bench_smpp_server.py: pushgate's SMPP server role under one ESME bind.
+
+One bind_transceiver (a raw-socket ESME in this file: prebuilt PDUs, a
+window of outstanding submit_sm, every deliver_sm answered at once) submits
+N short GSM messages as fast as the window allows.  pushgated accepts each
+(intake statement committed, then submit_sm_resp), routes it (no app: SMS
+through smsc-sim, whose receipts become deliver_sm receipts back to the
+ESME).  Reported per repetition:
+
+  accepted/s  = N / (last submit_sm_resp - first submit_sm)
+  receipts/s  = receipts received by then / the same time, and the time until all N arrived
+  CPU seconds of pushgated, smsc-sim and PostgreSQL (/proc)
+
+Each repetition uses a fresh SMPP account; min/median/max at the end.
+It reuses tests/harness.py's Env (private PostgreSQL with fsync and
+synchronous_commit on, smsc-sim, pushgated on free 127.0.0.1 ports).
+Every wait is bounded; everything it starts is stopped on exit.
+
+Environment (defaults in brackets):
+  BENCH_N [100000; 20000 with BENCH_QUICK=1]   messages per repetition
+  BENCH_REPS [3; 1 with BENCH_QUICK=1]
+  BENCH_WINDOW [1000]                         ESME window (and the account's)
+  BENCH_TIMEOUT [max(60, N/1000*3)]           seconds a repetition may take
+  BENCH_STATEMENTS [1]                        print the top pg_stat_statements per repetition
+"""
+
+import os
+import selectors
+import socket
+import statistics
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from bench_engine import BenchEnv  # noqa: E402  (PostgreSQL with pg_stat_statements)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def env_int(name, default):
+    v = os.environ.get(name, "")
+    return int(v) if v.strip() else default
+
+
+def proc_cpu(pid, children=False):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLK_TCK
+
+
+def postgres_cpu(pg_data):
+    with open(os.path.join(pg_data, "postmaster.pid")) as f:
+        pm = int(f.readline())
+    total = proc_cpu(pm, children=True)
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pm:
+                total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def cstr(s):
+    return s.encode() + b"\0"
+
+
+def pdu(cmd, seq, body=b"", status=0):
+    return struct.pack(">IIII", 16 + len(body), cmd, status, seq) + body
+
+
+def run_esme(port, system_id, password, n, window, timeout):
+    """Returns (accept_seconds, receipts by then, seconds until all receipts, failed resps)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(pdu(0x09, 1, cstr(system_id) + cstr(password) + cstr("") + bytes([0x34, 0, 0]) + cstr("")))
+    head = s.recv(16, socket.MSG_WAITALL)
+    length, cmd, status, _ = struct.unpack(">IIII", head)
+    s.recv(length - 16, socket.MSG_WAITALL)
+    if cmd != 0x80000009 or status != 0:
+        raise RuntimeError(f"bind refused: 0x{status:02x}")
+    # destinations ending 0..5: smsc-sim delivers them
+    subs = []
+    for i in range(n):
+        text = f"pushgate server benchmark {i:07d}".encode()
+        body = (cstr("") + bytes([5, 0]) + cstr("BENCH") + bytes([1, 1]) + cstr(f"4671{i // 6:07d}{i % 6}")
+                + bytes([0, 0, 0]) + cstr("") + cstr("") + bytes([1, 0, 0, 0, len(text)]) + text)
+        subs.append(pdu(0x04, i + 2, body))
+    s.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_READ)
+    buf = bytearray()
+    out = bytearray()
+    sent = answered = failed = receipts = 0
+    t0 = time.monotonic()
+    t_accept = t_all = None
+    deadline = t0 + timeout
+    while (answered < n or receipts < n) and time.monotonic() < deadline:
+        while sent < n and sent - answered < window:
+            out += subs[sent]
+            sent += 1
+        if out:
+            try:
+                k = s.send(out)
+                del out[:k]
+            except BlockingIOError:
+                pass
+        for _ in sel.select(0.05):
+            try:
+                chunk = s.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise RuntimeError("pushgated closed the connection")
+            buf += chunk
+        off = 0
+        while len(buf) - off >= 16:
+            length, cmd, status, seq = struct.unpack_from(">IIII", buf, off)
+            if len(buf) - off < length:
+                break
+            if cmd == 0x80000004:
+                answered += 1
+                failed += status != 0
+                if answered == n:
+                    t_accept = time.monotonic() - t0
+                    receipts_at_accept = receipts
+            elif cmd == 0x05:
+                receipts += 1
+                out += pdu(0x80000005, seq, b"\0")
+                if receipts == n:
+                    t_all = time.monotonic() - t0
+            elif cmd == 0x15:
+                out += pdu(0x80000015, seq)
+            off += length
+        del buf[:off]
+    s.setblocking(True)
+    s.sendall(pdu(0x06, 1 << 30))
+    s.close()
+    if t_accept is None or t_all is None:
+        raise RuntimeError(f"timed out: {answered} answered, {receipts} receipts of {n}")
+    return t_accept, receipts_at_accept, t_all, failed
+
+
+def main():
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    n = env_int("BENCH_N", 20000 if quick else 100000)
+    reps = env_int("BENCH_REPS", 1 if quick else 3)
+    window = env_int("BENCH_WINDOW", 1000)
+    timeout = env_int("BENCH_TIMEOUT", max(60, n // 1000 * 3))
+    port = harness.free_port()
+    env = BenchEnv(dlr_delay_ms=50, ini={"smpp_server": {"listen": f"127.0.0.1:{port}"},
+                                    "smpp": {"window": "1000", "binds": "2"}})
+    results = []
+    with env:
+        env.create_account("bench")
+        env.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        for rep in range(1, reps + 1):
+            sid = f"bench{rep}"
+            env.ctl("smpp-account", "add", "bench", "--system-id", sid, "--password", "benchpw", "--window",
+                    str(window), check=True)
+            cpu0 = (proc_cpu(env.pushgated.pid), proc_cpu(env.smsc.pid), postgres_cpu(env.pg_data))
+            t_accept, rc_at_accept, t_all, failed = run_esme(port, sid, "benchpw", n, window, timeout)
+            cpu1 = (proc_cpu(env.pushgated.pid), proc_cpu(env.smsc.pid), postgres_cpu(env.pg_data))
+            cpu = [b - a for a, b in zip(cpu0, cpu1)]
+            r = {"accepted/s": n / t_accept, "receipts/s": n / t_all, "accept_s": t_accept, "all_s": t_all,
+                 "receipts_at_accept": rc_at_accept, "failed": failed}
+            results.append(r)
+            if os.environ.get("BENCH_STATEMENTS", "1") == "1":
+                for row in env.sql("SELECT round(total_exec_time)::int, calls, round(mean_exec_time::numeric, 2), "
+                                   "regexp_replace(left(query, 90), '\\s+', ' ', 'g') FROM pg_stat_statements "
+                                   "ORDER BY total_exec_time DESC LIMIT 6"):
+                    print(f"#   {row[0]:>7} ms {row[1]:>7} calls {row[2]:>8} ms/call  {row[3]}", flush=True)
+                env.psql("SELECT pg_stat_statements_reset()")
+            print(f"rep {rep}: N={n} window={window}: {r['accepted/s']:,.0f} submit_sm/s accepted and committed "
+                  f"(all in {t_accept:.2f} s, {rc_at_accept:,} receipts back by then, {failed} refused); "
+                  f"all {n:,} receipts in {t_all:.2f} s ({r['receipts/s']:,.0f}/s); CPU s: pushgated "
+                  f"{cpu[0]:.1f}, smsc-sim {cpu[1]:.1f}, PostgreSQL {cpu[2]:.1f}", flush=True)
+    for key in ("accepted/s", "receipts/s"):
+        v = [r[key] for r in results]
+        print(f"{key}: min {min(v):,.0f}  median {statistics.median(v):,.0f}  max {max(v):,.0f}")
+    return 0 if all(r["failed"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
