@@ -297,7 +297,9 @@ def a_30mb_csv_sent_slowly_in_chunks_streams_with_bounded_memory(env):
     grew = (hwm - rss0) * 1024
     print(f"# streamed {sent} bytes: pushgated peak RSS {rss0} KiB -> {hwm} KiB (+{grew / 1048576:.1f} MiB), "
           f"bound {3 * CHUNK_BYTES / 1048576:.1f} MiB", file=sys.stderr)
-    if peak_reset:
+    with open(f"/proc/{pid}/maps") as f:
+        asan = "libasan" in f.read()   # ASan's quarantine keeps freed memory: RSS says nothing there
+    if peak_reset and not asan:
         assert grew < 3 * CHUNK_BYTES, (rss0, hwm, grew)
     assert env.sql(f"SELECT total, state FROM batches WHERE id = {b['id']}") == [(str(BIG_ROWS), "RUNNING")]
     assert env.scalar(f"SELECT count(*) FROM recipients WHERE batch_id = {b['id']}") == str(BIG_ROWS)
