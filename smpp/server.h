@@ -28,6 +28,12 @@ struct smpp_server;
 struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
 				    const char *node, void (*on_new_work)(void *), void *arg,
 				    char *err, size_t errlen);
+/*
+ * Takes a connection accepted elsewhere (socket activation, tests, the fuzz
+ * target) as if the listener had: tls = 1 needs [smpp_server] tls_listen's
+ * context.  0, or -1 (fd closed).
+ */
+int smpp_server_adopt(struct smpp_server *srv, int fd, int tls);
 /* Bound ports (0 when that listener is off), for logs and tests. */
 int smpp_server_port(const struct smpp_server *srv);
 int smpp_server_tls_port(const struct smpp_server *srv);
