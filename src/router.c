@@ -144,24 +144,28 @@ const struct store_stmt router_stmt_message_json = {
 
 const struct store_stmt router_stmt_sms_lease = {
 	"sms_lease",
+	/* q's route is the locked row's: the route before this lease (failover) */
 	"WITH q AS ("
-	"  SELECT id FROM recipients"
+	"  SELECT id, route AS was FROM recipients"
 	"  WHERE state = 'SMS_QUEUED' AND route = ANY($2::text[]) AND next_attempt_at <= now() AND expires_at > now()"
 	"  ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),"
 	" u AS ("
 	"  UPDATE recipients r SET state = 'SMS_SUBMITTED', lease_owner = $1, route = $5,"
 	"    lease_until = now() + make_interval(secs => $4::float8), attempts = r.attempts + 1,"
 	"    submitted_at = now(), updated_at = now()"
-	"  FROM q, messages m, recipients old WHERE r.id = q.id AND old.id = q.id AND m.id = r.message_id"
+	"  FROM q, messages m WHERE r.id = q.id AND m.id = r.message_id"
 	"  RETURNING r.id, r.message_id, r.account_id, r.msisdn, m.sender, coalesce(r.text, m.sms_text, m.body) AS body,"
-	"    r.attempts, old.route AS was),"
+	"    r.attempts, q.was),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
 	"  SELECT id, message_id, account_id, 'SMS_SUBMITTED', $5,"
 	"    'attempt ' || attempts || CASE WHEN was <> $5 THEN ' via ' || $5 || ' (failover from ' || was || ')' ELSE '' END"
 	"  FROM u ORDER BY id)"
+	/* parts accepted in an earlier attempt: none on the first (only sms_resp writes them, after a lease) */
 	" SELECT u.id, u.msisdn, u.sender, u.body, u.account_id,"
-	"  coalesce((SELECT array_agg(part_no ORDER BY part_no) FROM sms_parts sp WHERE sp.recipient_id = u.id), '{}')"
+	"  CASE WHEN u.attempts > 1 THEN"
+	"    coalesce((SELECT array_agg(part_no ORDER BY part_no) FROM sms_parts sp WHERE sp.recipient_id = u.id), '{}')"
+	"  ELSE '{}' END"
 	" FROM u ORDER BY u.id",
 	5, 0,
 };
@@ -204,9 +208,12 @@ const struct store_stmt router_stmt_sms_resp = {
  * Applies matched receipts `m` (recipient_id, part_no, smsc_id, route, state,
  * err, detail, ord) to their parts, and finalises a recipient once all its
  * parts are final: failed beats expired beats delivered.  Intermediate
- * receipts (state NULL) only leave an event.
+ * receipts (state NULL) only leave an event.  MR: m with each receipt's
+ * message_id, account_id and parts (its recipient's) for the events.  The
+ * other parts of a recipient are read by key (OFFSET 0 keeps the lateral
+ * a nested loop): a scan there would cost the whole sms_parts table.
  */
-#define RECEIPT_APPLY(DETAIL_SUFFIX) \
+#define RECEIPT_APPLY(DETAIL_SUFFIX, MR) \
 	" pu AS MATERIALIZED ("                                                                  \
 	"  UPDATE sms_parts sp SET state = m.state,"                                              \
 	"    error_code = CASE WHEN m.state = 'SMS_DELIVERED' THEN NULL ELSE m.err END, updated_at = now()" \
@@ -216,9 +223,11 @@ const struct store_stmt router_stmt_sms_resp = {
 	" np AS MATERIALIZED ("                                                                   \
 	"  SELECT recipient_id, part_no, state, error_code FROM pu"                               \
 	"  UNION ALL"                                                                             \
-	"  SELECT sp.recipient_id, sp.part_no, sp.state, sp.error_code FROM sms_parts sp"        \
-	"  WHERE sp.recipient_id = ANY (ARRAY(SELECT recipient_id FROM pu))"                      \
-	"    AND NOT EXISTS (SELECT 1 FROM pu WHERE pu.recipient_id = sp.recipient_id AND pu.part_no = sp.part_no)),"  \
+	"  SELECT sp.recipient_id, sp.part_no, sp.state, sp.error_code"                           \
+	"  FROM (SELECT DISTINCT recipient_id FROM pu) k"                                         \
+	"  CROSS JOIN LATERAL (SELECT recipient_id, part_no, state, error_code FROM sms_parts s"  \
+	"    WHERE s.recipient_id = k.recipient_id OFFSET 0) sp"                                  \
+	"  WHERE NOT EXISTS (SELECT 1 FROM pu WHERE pu.recipient_id = sp.recipient_id AND pu.part_no = sp.part_no)),"  \
 	" agg AS MATERIALIZED ("                                                                  \
 	"  SELECT recipient_id, count(*) AS n,"                                                   \
 	"    count(*) FILTER (WHERE state = 'SMS_DELIVERED') AS dl,"                              \
@@ -240,10 +249,10 @@ const struct store_stmt router_stmt_sms_resp = {
 	" ev AS ("                                                                                \
 	"  INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, smsc_id, error_code, detail)" \
 	"  SELECT rid, message_id, account_id, kind, state, route, smsc_id, err, detail FROM ("  \
-	"    SELECT m.ord, 0 AS k, m.recipient_id AS rid, r.message_id, r.account_id, 'receipt' AS kind, m.state," \
-	"      m.route, m.smsc_id, m.err, m.detail || CASE WHEN r.parts > 1 THEN ' (part ' || m.part_no || '/' || r.parts || ')' ELSE '' END" \
+	"    SELECT m.ord, 0 AS k, m.recipient_id AS rid, m.message_id, m.account_id, 'receipt' AS kind, m.state," \
+	"      m.route, m.smsc_id, m.err, m.detail || CASE WHEN m.parts > 1 THEN ' (part ' || m.part_no || '/' || m.parts || ')' ELSE '' END" \
 	"        || " DETAIL_SUFFIX " AS detail"                                                   \
-	"    FROM m JOIN recipients r ON r.id = m.recipient_id"                                  \
+	"    FROM " MR " m"                                                                       \
 	"    UNION ALL"                                                                           \
 	"    SELECT o.ord, 1, u.id, u.message_id, u.account_id, 'state', u.state, u.route, u.smsc_id, u.error_code, NULL" \
 	"    FROM u JOIN (SELECT recipient_id, max(ord) AS ord FROM m GROUP BY recipient_id) o ON o.recipient_id = u.id" \
@@ -254,13 +263,15 @@ const struct store_stmt router_stmt_sms_receipts = {
 	"WITH d AS ("
 	"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) WITH ORDINALITY"
 	"  AS d(route, smsc_id, state, err, detail, ord)),"
+	/* the part and its recipient by key, whatever the planner's statistics say (LIMIT: a nested loop) */
 	" dm AS MATERIALIZED ("
-	"  SELECT d.*, sp.recipient_id, sp.part_no FROM d"
-	"  LEFT JOIN LATERAL (SELECT recipient_id, part_no FROM sms_parts sp"
-	"    WHERE sp.route = d.route AND sp.smsc_id = d.smsc_id ORDER BY recipient_id DESC LIMIT 1) sp ON true),"
-	" m AS (SELECT recipient_id, part_no, smsc_id, route, state, err, detail, ord FROM dm"
+	"  SELECT d.*, sp.recipient_id, sp.part_no, sp.message_id, sp.account_id, sp.parts FROM d"
+	"  LEFT JOIN LATERAL (SELECT sp.recipient_id, sp.part_no, r.message_id, r.account_id, r.parts FROM sms_parts sp"
+	"    JOIN recipients r ON r.id = sp.recipient_id"
+	"    WHERE sp.route = d.route AND sp.smsc_id = d.smsc_id ORDER BY sp.recipient_id DESC LIMIT 1) sp ON true),"
+	" m AS (SELECT recipient_id, part_no, smsc_id, route, state, err, detail, ord, message_id, account_id, parts FROM dm"
 	"  WHERE recipient_id IS NOT NULL),"
-	RECEIPT_APPLY("''") ","
+	RECEIPT_APPLY("''", "m") ","
 	" pk AS ("
 	"  INSERT INTO dlr_parked (route, smsc_id, state, error_code, detail)"
 	"  SELECT route, smsc_id, coalesce(state, ''), err, detail FROM dm WHERE recipient_id IS NULL ORDER BY ord)"
@@ -276,7 +287,8 @@ const struct store_stmt router_stmt_apply_parked = {
 	"  RETURNING dp.id AS ord, dp.route, dp.smsc_id, NULLIF(dp.state, '') AS state, dp.error_code AS err,"
 	"    dp.detail, sp.recipient_id, sp.part_no),"
 	" m AS (SELECT DISTINCT ON (ord) recipient_id, part_no, smsc_id, route, state, err, detail, ord FROM p ORDER BY ord),"
-	RECEIPT_APPLY("' (parked)'")
+	RECEIPT_APPLY("' (parked)'",
+		      "(SELECT m.*, r.message_id, r.account_id, r.parts FROM m JOIN recipients r ON r.id = m.recipient_id)")
 	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
 	0, 0,
 };
