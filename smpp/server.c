@@ -109,6 +109,7 @@ struct conn {
 	struct acct         *acct;          /* once bound */
 	int                  can_tx, can_rx;
 	unsigned             in_flight;     /* submits not yet answered */
+	unsigned             ob_in_flight;  /* deliver_sm sent, not yet answered (at most the account's window) */
 	/* bind check */
 	char                 system_id[16], password[9];
 	struct store_job     auth_job;
@@ -290,7 +291,9 @@ static const struct store_stmt stmt_outbox_release = {
  * A carrier's MO: $1 route, $2 source, $3 destination, $4 text, $5
  * data_coding, $6 text[] opt-out keywords (upper case).  Stored, owner found
  * by destination, keyword -> opt_outs (+ log) for that handset and
- * destination, and queued in the owner's outbox.  Row: mo id, owner account.
+ * destination, queued in the owner's outbox (deliver_sm), and, when the
+ * owner's account has a webhook URL, in the webhook outbox too (kind 'mo',
+ * event_id 0).  Row: mo id, owner SMPP account, opt-out, rows written.
  */
 static const struct store_stmt stmt_mo = {
 	"smpps_mo",
@@ -307,9 +310,13 @@ static const struct store_stmt stmt_mo = {
 	"  WHERE m.opt_out RETURNING 1),"
 	" q AS (INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, source_addr, dest_addr, body)"
 	"  SELECT m.smpp_account_id, m.account_id, 'mo', $2, $3, $4 FROM m WHERE m.smpp_account_id IS NOT NULL"
-	"  RETURNING 1)"
+	"  RETURNING 1),"
+	" w AS (INSERT INTO webhook_outbox (account_id, url, event_id, payload)"
+	"  SELECT m.account_id, a.webhook_url, 0, jsonb_build_object('kind', 'mo', 'mo_id', m.id, 'from', $2::text,"
+	"   'to', $3::text, 'text', $4::text, 'opt_out', m.opt_out, 'at', now())"
+	"  FROM m JOIN accounts a ON a.id = m.account_id WHERE a.webhook_url IS NOT NULL RETURNING 1)"
 	" SELECT m.id, coalesce(m.smpp_account_id, 0), m.opt_out, (SELECT count(*) FROM x) + (SELECT count(*) FROM l)"
-	"  + (SELECT count(*) FROM q) FROM m",
+	"  + (SELECT count(*) FROM q) + (SELECT count(*) FROM w) FROM m",
 	6, 0,
 };
 
@@ -1246,6 +1253,8 @@ static void on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_
 	(void)resp;
 	if (c->acct && c->acct->outbox_in_flight > 0)
 		c->acct->outbox_in_flight--;
+	if (c->ob_in_flight > 0)
+		c->ob_in_flight--;
 	long long id = (long long)tag;
 	if (status == 0) {
 		if (grow((void **)&srv->acked, &srv->cap_acked, srv->n_acked + 1, sizeof(*srv->acked)) == 0)
@@ -1260,12 +1269,22 @@ static void on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_
 	/* any other answer: the lease runs out and it is sent again */
 }
 
+/* deliver_sm this bind may take now: the session's window, bounded by the account's. */
+static unsigned rx_room(const struct conn *c)
+{
+	if (c->closed || !c->acct || !c->can_rx)
+		return 0;
+	unsigned w = smpp_session_window_free(c->s);
+	unsigned acct = c->acct->window > c->ob_in_flight ? c->acct->window - c->ob_in_flight : 0;
+	return w < acct ? w : acct;
+}
+
 static struct conn *pick_rx(struct smpp_server *srv, struct acct *a)
 {
 	unsigned k = 0;
 	struct conn *found = NULL;
 	for (struct conn *c = srv->conns; c; c = c->next) {
-		if (c->closed || c->acct != a || !c->can_rx || smpp_session_window_free(c->s) == 0)
+		if (c->acct != a || rx_room(c) == 0)
 			continue;
 		if (k++ == a->rr % (a->rx_binds ? a->rx_binds : 1) || !found)
 			found = c;
@@ -1392,6 +1411,7 @@ static int outbox_send(struct smpp_server *srv, PGresult *res, int row)
 	if (smpp_session_request(c->s, &pdu, (uint64_t)id) < 0)
 		return -1;
 	a->outbox_in_flight++;
+	c->ob_in_flight++;
 	if (strcmp(kind, "receipt") == 0)
 		srv->c.receipts_sent++;
 	else
@@ -1461,8 +1481,8 @@ static void outbox_lease(struct smpp_server *srv)
 			continue;
 		unsigned room = 0;
 		for (struct conn *c = srv->conns; c; c = c->next)
-			if (!c->closed && c->acct == a && c->can_rx)
-				room += smpp_session_window_free(c->s);
+			if (c->acct == a)
+				room += rx_room(c);
 		if (room < 1)
 			continue;
 		pgarr_num(&ids, a->id, 0);

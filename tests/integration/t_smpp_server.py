@@ -6,6 +6,8 @@ event.  pushgated listens as an SMSC ([smpp_server] listen) and routes each
 submit through the same intake as the HTTP API (push first, then SMS through
 smsc-sim); final states come back as receipts.
 """
+import http.server
+import json
 import os
 import shutil
 import signal
@@ -390,10 +392,47 @@ class MoCarrier:
         return seq
 
 
+class HookHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        run.setdefault("hooks", []).append(body.decode(errors="replace"))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def mo_posts():
+    """Every object with kind 'mo' POSTed to the account's webhook."""
+    found = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            if x.get("kind") == "mo":
+                found.append(x)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    for body in run.get("hooks", []):
+        try:
+            walk(json.loads(body))
+        except ValueError:
+            pass
+    return found
+
+
 @tests.case
 def mo_from_a_carrier_is_stored_forwarded_to_its_owner_and_stop_opts_out(env):
     env.ctl("smpp-account", "add", "acme", "--system-id", "mo1", "--password", "pwmo1", "--mo-addresses",
             "1588,15880000", check=True)
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HookHandler)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    env.ctl("account", "webhook", "acme", f"http://127.0.0.1:{hook.server_address[1]}/hook", "hooksecret",
+            check=True)
     carrier = MoCarrier()
     env.ini_overrides["route mo"] = {"host": "127.0.0.1", "port": str(carrier.port), "prefixes": "999999",
                                      "system_id": "pg", "password": "pw"}
@@ -403,6 +442,8 @@ def mo_from_a_carrier_is_stored_forwarded_to_its_owner_and_stop_opts_out(env):
         mo_case(env, carrier)
     finally:
         del env.ini_overrides["route mo"]   # the mock carrier ends with this case
+        env.ctl("account", "webhook", "acme", "off")
+        hook.shutdown()
 
 
 def mo_case(env, carrier):
@@ -423,6 +464,11 @@ def mo_case(env, carrier):
                                      "ORDER BY msisdn")]
     assert outs == [["821099990002", "1588", "sms"], ["821099990003", "1588", "sms"],
                     ["821099990004", "7777", "sms"]], outs
+    # the owner's account has a webhook: the three MO are POSTed there too
+    env.wait_for(lambda: len(mo_posts()) == 3, timeout=20, what="3 MO webhooks")
+    assert sorted((m["from"], m["to"], m["text"], m["opt_out"]) for m in mo_posts()) == [
+        ("821099990001", "1588", "hello there", False), ("821099990002", "1588", " stop ", True),
+        ("821099990003", "1588", "수신거부", True)], mo_posts()
     code, evs = esme(env, system_id="mo1", password="pwmo1", mode="rx", expect_mo=3, max_seconds=30)
     mos = of(evs, "mo")
     assert code == 0 and len(mos) == 3, evs
