@@ -546,6 +546,28 @@ def ten_thousand_mixed_messages_with_window_100_get_every_resp_and_one_receipt_e
 
 
 @tests.case
+def sigterm_unbinds_the_bound_esmes_before_pushgated_exits(env):
+    log = os.path.join(env.tmp, "sigterm-esme.log")
+    esme_proc = subprocess.Popen(["perl", os.path.join(env.srcdir, "tests", "interop", "netsmpp_esme.pl"),
+                                  "--port", str(PORT), "--system-id", "r3", "--password", "pwr3", "--linger", "30",
+                                  "--log", log], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env.wait_for(lambda: os.path.exists(log) and "status=0x00" in open(log).read(), timeout=15,
+                     what="the ESME bound")
+        t0 = time.monotonic()
+        env.stop_pushgated()
+        took = time.monotonic() - t0
+        assert env.pushgated.returncode == 0 and took < 10, (env.pushgated.returncode, took)
+        assert esme_proc.wait(timeout=15) == 0
+        assert "ev=unbound_by_peer" in open(log).read(), open(log).read()
+    finally:
+        if esme_proc.poll() is None:
+            esme_proc.kill()
+            esme_proc.wait(timeout=5)
+    env.start_pushgated()
+
+
+@tests.case
 def tshark_decodes_every_frame_of_these_tests_as_smpp_without_malformed_ones(env):
     if not run.get("pcap"):
         print("# skipped: no capture", flush=True)
