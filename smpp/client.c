@@ -895,7 +895,9 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 static void route_lease(struct route_rt *rt)
 {
 	struct smpp_client *e = rt->e;
-	if (e->stopping || rt->lease_in_flight || !store_is_up(e->store) || ev_now(e->loop) < rt->lease_idle_until)
+	/* no new submits while their receipts could not be stored (receipt connection down) */
+	if (e->stopping || rt->lease_in_flight || !store_is_up(e->store) || !store_is_up(e->rstore)
+	    || ev_now(e->loop) < rt->lease_idle_until)
 		return;
 	unsigned bound;
 	unsigned free_slots = tx_free(rt, &bound);
