@@ -201,38 +201,6 @@ static void engine_flush(struct smpp_client *e);
 
 /* --- helpers ------------------------------------------------------------------- */
 
-/* Network bytes -> printable ASCII for SQL text (valid UTF-8, no NUL). */
-static void escape_text(const uint8_t *in, size_t len, char *out, size_t cap)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (size_t i = 0; i < len && o + 5 < cap; i++) {
-		uint8_t ch = in[i];
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
-			out[o++] = (char)ch;
-		} else {
-			out[o++] = '\\'; out[o++] = 'x';
-			out[o++] = hex[ch >> 4]; out[o++] = hex[ch & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 256;
-	while (c < need)
-		c *= 2;
-	void *n = realloc(*p, c * size);
-	if (!n)
-		return -1;
-	*p = n;
-	*cap = c;
-	return 0;
-}
-
 static void batch_reset(struct batch *bt)
 {
 	for (int i = 0; i < 16; i++) {
@@ -252,7 +220,7 @@ static int status_is_throttle(uint32_t status)
 
 static struct resp_item *resp_push(struct smpp_client *e)
 {
-	if (grow((void **)&e->resp, &e->cap_resp, e->n_resp + 1, sizeof(*e->resp)) < 0)
+	if (util_grow((void **)&e->resp, &e->cap_resp, e->n_resp + 1, sizeof(*e->resp)) < 0)
 		return NULL;
 	struct resp_item *r = &e->resp[e->n_resp++];
 	memset(r, 0, sizeof(*r));
@@ -266,7 +234,7 @@ static void sms_finish(struct sms *sms)
 	struct route_rt *rt = sms->rt;
 	struct smpp_client *e = rt->e;
 	struct resp_item *r = resp_push(e);
-	if (!r || grow((void **)&e->rparts, &e->cap_rparts, e->n_rparts + sms->n_parts, sizeof(*e->rparts)) < 0) {
+	if (!r || util_grow((void **)&e->rparts, &e->cap_rparts, e->n_rparts + sms->n_parts, sizeof(*e->rparts)) < 0) {
 		if (r) {
 			e->n_resp--;
 			e->resp_pushed--;
@@ -343,7 +311,7 @@ static void part_answered(struct part *p, uint32_t status, const char *message_i
 	if (status == 0) {
 		if (dlr_normalise_id(message_id ? message_id : "", rt->id_format, 0, p->smsc_id, sizeof(p->smsc_id)) < 0) {
 			char esc[200];
-			escape_text((const uint8_t *)(message_id ? message_id : ""), strlen(message_id ? message_id : ""),
+			util_escape((const uint8_t *)(message_id ? message_id : ""), strlen(message_id ? message_id : ""),
 				    esc, sizeof(esc));
 			log_warn("smpp", "route=%s ev=bad_message_id recipient=%lld id=\"%s\"", rt->cfg->name, sms->id, esc);
 			p->status = SMPP_ESME_RINVMSGID;
@@ -434,7 +402,7 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 	if (!dlr_is_receipt(req)) {
 		/* no SMPP server to take mobile-originated messages: logged only */
 		char esc[DETAIL_MAX];
-		escape_text(text, text_len, esc, sizeof(esc));
+		util_escape(text, text_len, esc, sizeof(esc));
 		log_warn("smpp", "route=%s bind=%s ev=mo_not_stored src=%s dst=%s text=\"%s\"", rt->cfg->name,
 			 s->name, req->source_addr, req->destination_addr, esc);
 		answer(s, req, 0);
@@ -444,12 +412,12 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 	char norm[DLR_ID_MAX];
 	if (dlr_from_pdu(req, &d) < 0 || dlr_normalise_id(d.id, rt->id_format, 1, norm, sizeof(norm)) < 0) {
 		char esc[DETAIL_MAX];
-		escape_text(text, text_len, esc, sizeof(esc));
+		util_escape(text, text_len, esc, sizeof(esc));
 		log_warn("smpp", "route=%s bind=%s ev=receipt_unreadable text=\"%s\"", rt->cfg->name, s->name, esc);
 		answer(s, req, 0);   /* sending it again would not make it readable */
 		return;
 	}
-	if (grow((void **)&e->rcpt, &e->cap_rcpt, e->n_rcpt + 1, sizeof(*e->rcpt)) < 0) {
+	if (util_grow((void **)&e->rcpt, &e->cap_rcpt, e->n_rcpt + 1, sizeof(*e->rcpt)) < 0) {
 		answer(s, req, 0x64);   /* ESME_RX_T_APPN: temporary, the SMSC sends it again */
 		return;
 	}
@@ -460,7 +428,7 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 	util_strlcpy(r->state, state_for(d.outcome), sizeof(r->state));
 	r->err = d.outcome == DLR_DELIVERED ? -1 : d.err;
 	if (text_len)
-		escape_text(text, text_len, r->detail, sizeof(r->detail));
+		util_escape(text, text_len, r->detail, sizeof(r->detail));
 	else
 		snprintf(r->detail, sizeof(r->detail), "tlv message_state=%d", d.message_state);
 	r->sess = s;

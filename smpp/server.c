@@ -322,35 +322,6 @@ static const struct store_stmt stmt_mo = {
 
 /* --- helpers ------------------------------------------------------------------------- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap * 2 : 64;
-	while (c < need)
-		c *= 2;
-	void *n = realloc(*p, c * size);
-	if (!n)
-		return -1;
-	*p = n;
-	*cap = c;
-	return 0;
-}
-
-/* Printable ASCII of network bytes for a log line. */
-static void escape(const char *in, char *out, size_t cap)
-{
-	size_t o = 0;
-	for (; *in && o + 5 < cap; in++) {
-		unsigned char ch = (unsigned char)*in;
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-			out[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-	}
-	out[o] = '\0';
-}
-
 /* 1 when s holds valid UTF-8 without NUL or C0 controls other than tab/CR/LF. */
 static int utf8_ok(const char *s, size_t len)
 {
@@ -525,7 +496,7 @@ static void refuse_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void refuse(struct conn *c, uint32_t status, const char *why, double delay)
 {
 	char sys[80];
-	escape(c->system_id, sys, sizeof(sys));
+	util_escape(c->system_id, strlen(c->system_id), sys, sizeof(sys));
 	c->srv->c.bind_refused++;
 	log_warn("smpps", "conn=%s ev=bind_refused system_id=\"%s\" peer=%s status=0x%02x why=\"%s\"", c->name, sys,
 		 c->peer, status, why);
@@ -608,7 +579,7 @@ static void bind_accept(struct conn *c, long long smpp_account_id, long long acc
 		a->rx_binds++;
 	srv->c.binds++;
 	char sys[80];
-	escape(c->system_id, sys, sizeof(sys));
+	util_escape(c->system_id, strlen(c->system_id), sys, sizeof(sys));
 	log_info("smpps", "conn=%s ev=bound system_id=\"%s\" mode=%s peer=%s tls=%s window=%u tps=%g binds=%u/%u",
 		 c->name, sys, bind_mode(cmd), c->peer, c->tls ? "yes" : "no", a->window, a->tps, a->binds,
 		 a->max_binds);
@@ -1257,11 +1228,11 @@ static void on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_
 		c->ob_in_flight--;
 	long long id = (long long)tag;
 	if (status == 0) {
-		if (grow((void **)&srv->acked, &srv->cap_acked, srv->n_acked + 1, sizeof(*srv->acked)) == 0)
+		if (util_grow((void **)&srv->acked, &srv->cap_acked, srv->n_acked + 1, sizeof(*srv->acked)) == 0)
 			srv->acked[srv->n_acked++] = id;
 		srv->c.receipts_acked++;
 	} else if (status == SMPP_STATUS_LINK_LOST) {
-		if (grow((void **)&srv->released, &srv->cap_released, srv->n_released + 1, sizeof(*srv->released)) == 0)
+		if (util_grow((void **)&srv->released, &srv->cap_released, srv->n_released + 1, sizeof(*srv->released)) == 0)
 			srv->released[srv->n_released++] = id;
 	} else {
 		log_warn("smpps", "conn=%s ev=deliver_sm_refused outbox=%lld status=0x%08x", c->name, id, status);
@@ -1459,10 +1430,10 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 		int r = (int)order[2 * i + 1];
 		int sent = outbox_send(srv, job->res, r);
 		if (sent == 0) {
-			if (grow((void **)&srv->acked, &srv->cap_acked, srv->n_acked + 1, sizeof(*srv->acked)) == 0)
+			if (util_grow((void **)&srv->acked, &srv->cap_acked, srv->n_acked + 1, sizeof(*srv->acked)) == 0)
 				srv->acked[srv->n_acked++] = order[2 * i];
 		} else if (sent < 0) {
-			if (grow((void **)&srv->released, &srv->cap_released, srv->n_released + 1,
+			if (util_grow((void **)&srv->released, &srv->cap_released, srv->n_released + 1,
 				 sizeof(*srv->released)) == 0)
 				srv->released[srv->n_released++] = order[2 * i];
 		}
@@ -1603,7 +1574,7 @@ void smpp_server_mo(struct smpp_server *srv, const char *route, const struct smp
 		}
 		pgarr_reset(&kw);
 		char esc[64];
-		escape(pdu->source_addr, esc, sizeof(esc));
+		util_escape(pdu->source_addr, strlen(pdu->source_addr), esc, sizeof(esc));
 		log_warn("smpps", "ev=mo_unreadable route=%s src=\"%s\" dcs=0x%02x", route ? route : "-", esc,
 			 pdu->data_coding);
 		free(text);

@@ -140,6 +140,39 @@ int util_valid_sender(const char *s)
 	return 1;
 }
 
+int util_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	while (c < need)
+		c *= 2;
+	void *n = realloc(*p, c * size);
+	if (!n)
+		return -1;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+void util_escape(const void *in, size_t len, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *b = in;
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 5 < cap; i++) {
+		unsigned char ch = b[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"') {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '\\'; out[o++] = 'x';
+			out[o++] = hex[ch >> 4]; out[o++] = hex[ch & 15];
+		}
+	}
+	if (cap)
+		out[o < cap ? o : cap - 1] = '\0';
+}
+
 char *util_lower(char *s)
 {
 	for (char *p = s; *p; p++)

@@ -35,6 +35,18 @@ int util_msisdn(const char *s, char out[21]);
 /* A sender (SMPP source address): 1 to 20 printable ASCII characters.  1 / 0. */
 int util_valid_sender(const char *s);
 
+/*
+ * Grows *p (an array of *cap elements of `size` bytes) to hold at least
+ * `need`, doubling.  0, or -1 when out of memory (*p untouched).
+ */
+int util_grow(void **p, size_t *cap, size_t need, size_t size);
+
+/*
+ * Network bytes as printable ASCII for logs and SQL text: anything else,
+ * and '"' and '\\', as \xNN.  out always NUL-terminated (cap > 0).
+ */
+void util_escape(const void *in, size_t len, char *out, size_t cap);
+
 /* Lower-cases in place; returns s. */
 char *util_lower(char *s);
 
