@@ -524,17 +524,18 @@ static int cmd_account_list(PGconn *conn)
 			   cols, sizeof(cols) / sizeof(cols[0]), "cannot list accounts");
 }
 
-/* What a recipient who blocked the sender gets: sms (fall back) or drop. */
-static int cmd_account_policy(PGconn *conn, const char *name, const char *policy)
+/*
+ * Runs an UPDATE of one account found by name ($1, never the system
+ * account) that returns its id.  0 when it was found, -1 after saying why.
+ */
+static int update_account(PGconn *conn, const char *name, const char *sql, int nparams,
+			  const char *const *params, const char *what)
 {
-	const char *params[2] = { name, policy };
-	PGresult *res = PQexecParams(conn,
-		"UPDATE accounts SET opt_out_policy = $2 WHERE name = $1 AND role <> 'system' RETURNING id",
-		2, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		report_result("cannot set the policy", res, conn);
+		report_result(what, res, conn);
 		PQclear(res);
-		return EXIT_FAIL;
+		return -1;
 	}
 	int found = PQntuples(res) == 1;
 	PQclear(res);
@@ -542,8 +543,19 @@ static int cmd_account_policy(PGconn *conn, const char *name, const char *policy
 		char shown[4 * ACCOUNT_NAME_MAX + 4];
 		display(name, ACCOUNT_NAME_MAX, shown, sizeof(shown));
 		fail_msg("no account '%s'", shown);
-		return EXIT_FAIL;
+		return -1;
 	}
+	return 0;
+}
+
+/* What a recipient who blocked the sender gets: sms (fall back) or drop. */
+static int cmd_account_policy(PGconn *conn, const char *name, const char *policy)
+{
+	const char *params[2] = { name, policy };
+	if (update_account(conn, name,
+			   "UPDATE accounts SET opt_out_policy = $2 WHERE name = $1 AND role <> 'system' RETURNING id",
+			   2, params, "cannot set the policy") < 0)
+		return EXIT_FAIL;
 	fprintf(stderr, "opt-out policy of %s is now %s\n", name, policy);
 	return EXIT_OK;
 }
@@ -582,22 +594,10 @@ static int cmd_account_webhook(PGconn *conn, const char *name, const char *url, 
 	if (exec_ok(conn, "BEGIN", "cannot begin a transaction") < 0)
 		goto out;
 	const char *params[3] = { name, url, url ? secret : NULL };
-	PGresult *res = PQexecParams(conn,
-		"UPDATE accounts SET webhook_url = $2, webhook_secret = $3 WHERE name = $1 AND role <> 'system' RETURNING id",
-		3, NULL, params, NULL, NULL, 0);
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		report_result("cannot set the webhook", res, conn);
-		PQclear(res);
+	if (update_account(conn, name,
+			   "UPDATE accounts SET webhook_url = $2, webhook_secret = $3 WHERE name = $1 AND role <> 'system'"
+			   " RETURNING id", 3, params, "cannot set the webhook") < 0)
 		goto rollback;
-	}
-	int found = PQntuples(res) == 1;
-	PQclear(res);
-	if (!found) {
-		char shown[4 * ACCOUNT_NAME_MAX + 4];
-		display(name, ACCOUNT_NAME_MAX, shown, sizeof(shown));
-		fail_msg("no account '%s'", shown);
-		goto rollback;
-	}
 	if (sec[0]) {
 		printf("%s\n", sec);
 		if (flush_stdout() < 0) {
@@ -616,8 +616,7 @@ static int cmd_account_webhook(PGconn *conn, const char *name, const char *url, 
 	rc = EXIT_OK;
 	goto out;
 rollback:
-	res = PQexecParams(conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-	PQclear(res);
+	PQclear(PQexecParams(conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0));
 out:
 	memset(sec, 0, sizeof(sec));
 	return rc;
