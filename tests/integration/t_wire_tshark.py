@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,17 @@ def case_capture_starts_then_pushgated_binds(env):
     env.wait_for(lambda: b"Capturing on" in open(st["tshark_err"], "rb").read()
                  or st["tshark"].poll() is not None, timeout=20, what="tshark capturing")
     assert st["tshark"].poll() is None, harness.tail(st["tshark_err"])
+    # "Capturing on" can come before packets are really captured (seen under
+    # load: the bind was missing): knock on the port until the file grows.
+    size0 = os.path.getsize(st["pcap"])
+    deadline = time.monotonic() + 10
+    while os.path.getsize(st["pcap"]) <= size0 and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", env.smsc_port), timeout=1).close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    time.sleep(0.5)
     env.start_pushgated()
 
 
