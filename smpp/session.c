@@ -321,9 +321,12 @@ static void window_fail_all(struct smpp_session *s, uint32_t status)
 			continue;
 		sl->used = 0;
 		s->used--;
-		if (sl->command_id != SMPP_ENQUIRE_LINK && sl->command_id != SMPP_UNBIND &&
-		    !(sl->command_id >= SMPP_BIND_RECEIVER && sl->command_id <= SMPP_BIND_TRANSCEIVER) &&
-		    s->cb.on_resp)
+		/* the session's own requests stay here; every other one (submit_sm is 0x04,
+		 * between the bind ids: no range test) goes back to its owner */
+		int internal = sl->command_id == SMPP_ENQUIRE_LINK || sl->command_id == SMPP_UNBIND ||
+			       sl->command_id == SMPP_BIND_RECEIVER || sl->command_id == SMPP_BIND_TRANSMITTER ||
+			       sl->command_id == SMPP_BIND_TRANSCEIVER;
+		if (!internal && s->cb.on_resp)
 			s->cb.on_resp(s->arg, sl->tag, status, NULL);
 	}
 	s->used = 0;

@@ -144,6 +144,11 @@ def connection_dropped_with_a_full_window_loses_and_duplicates_nothing(env):
     assert not wrong, wrong[:5]
     resent = int(env.scalar(f"SELECT count(*) FROM recipients WHERE id IN ({idl}) AND attempts > 1"))
     assert resent > 0, "no recipient was caught in the dropped window"
+    # regression: submits in the dropped window come back at once as "connection lost",
+    # not a minute later when their lease expires
+    why = env.sql(f"SELECT detail FROM events WHERE recipient_id IN ({idl}) AND state = 'SMS_QUEUED' "
+                  "AND detail NOT IN ('no app for this number')")
+    assert why and all("connection lost" in d for (d,) in why), why[:5]
 
 
 def teardown_extra():
