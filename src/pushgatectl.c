@@ -83,6 +83,9 @@ static const char usage_text[] =
 	"       [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]\n"
 	"                       an SMPP server login for account NAME (prints a generated\n"
 	"                       password once); smpp-account list shows them\n"
+	"  plan [STATEMENT]     the plan PostgreSQL keeps for one of pushgated's hot\n"
+	"                       statements (its generic plan, nothing executed);\n"
+	"                       without STATEMENT, the names\n"
 	"  help                 show this text\n"
 	"\n"
 	"options:\n"
@@ -652,6 +655,53 @@ static int cmd_binds(PGconn *conn)
 		" resp_perm, timeouts, receipts, receipts_delivered, receipts_failed, throttled, reconnects, "
 		TS("updated_at") " FROM smpp_binds ORDER BY route, node, bind",
 		cols, sizeof(cols) / sizeof(cols[0]), "cannot list binds");
+}
+
+/* pushgated's hot statements, by the name they are prepared under. */
+static const struct store_stmt *const plan_stmts[] = {
+	&router_stmt_intake, &router_stmt_release, &router_stmt_sms_lease, &router_stmt_sms_resp,
+	&router_stmt_sms_receipts, &router_stmt_apply_parked, &router_stmt_sweep, &router_stmt_push_acks,
+};
+
+static const struct store_stmt *plan_stmt(const char *name)
+{
+	for (size_t i = 0; i < sizeof(plan_stmts) / sizeof(plan_stmts[0]); i++)
+		if (strcmp(plan_stmts[i]->name, name) == 0)
+			return plan_stmts[i];
+	return NULL;
+}
+
+/*
+ * EXPLAIN of the generic plan: the plan a prepared statement settles on after
+ * its first executions, which knows no parameter values (array sizes, LIMIT).
+ * Statements whose data-modifying parts must find rows by key are checked by
+ * the tests through this.  EXPLAIN without ANALYZE runs nothing.
+ */
+static int cmd_plan(PGconn *conn, const struct store_stmt *st)
+{
+	char sql[64 + 6 * 32];
+	int n = snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE plan_stmt");
+	for (int i = 0; i < st->nparams && i < 32; i++)
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%sNULL", i ? ", " : "(");
+	snprintf(sql + n, sizeof(sql) - (size_t)n, "%s", st->nparams ? ")" : "");
+	if (exec_ok(conn, "SET plan_cache_mode = force_generic_plan", "plan") < 0)
+		return EXIT_FAIL;
+	PGresult *res = PQprepare(conn, "plan_stmt", st->sql, st->nparams, NULL);
+	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		report_result(st->name, res, conn);
+	PQclear(res);
+	if (!ok)
+		return EXIT_FAIL;
+	res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (!ok)
+		report_result(st->name, res, conn);
+	for (int i = 0; ok && i < PQntuples(res); i++)
+		if (printf("%s\n", PQgetvalue(res, i, 0)) < 0)
+			ok = 0;
+	PQclear(res);
+	return ok && fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 /* Receipts parked longer than a minute: no submit of ours carries their id. */
@@ -1371,7 +1421,9 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 
 	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS, C_REPORT } which;
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS,
+	       C_REPORT, C_PLAN } which;
+	const struct store_stmt *plan = NULL;
 	const char *role = "client", *account_name = NULL, *policy = NULL, *hook_url = NULL, *hook_secret = NULL;
 	int64_t message_id = 0;
 	const char *report_batch = NULL;
@@ -1484,6 +1536,18 @@ int main(int argc, char **argv)
 			}
 		}
 		which = C_REPORT;
+	} else if (strcmp(cmd, "plan") == 0) {
+		if (argc == 1) {
+			for (size_t i = 0; i < sizeof(plan_stmts) / sizeof(plan_stmts[0]); i++)
+				printf("%s\n", plan_stmts[i]->name);
+			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+		}
+		if (argc != 2 || !(plan = plan_stmt(argv[1]))) {
+			char shown[4 * 40 + 4];
+			display(argc == 2 ? argv[1] : "", 40, shown, sizeof(shown));
+			return usage_error("plan needs one STATEMENT (`" PROG " plan` lists them), not '%s'", shown);
+		}
+		which = C_PLAN;
 	} else if (strcmp(cmd, "send") == 0) {
 		return cmd_send(&opt, argc - 1, argv + 1);
 	} else if (strcmp(cmd, "smpp-account") == 0) {
@@ -1530,6 +1594,9 @@ int main(int argc, char **argv)
 		break;
 	case C_REPORT:
 		rc = cmd_report(conn, report_since, report_batch, report_fmt);
+		break;
+	case C_PLAN:
+		rc = cmd_plan(conn, plan);
 		break;
 	}
 	PQfinish(conn);

@@ -144,7 +144,12 @@ const struct store_stmt router_stmt_message_json = {
 
 const struct store_stmt router_stmt_sms_lease = {
 	"sms_lease",
-	/* q's route is the locked row's: the route before this lease (failover) */
+	/*
+	 * q's route is the locked row's: the route before this lease (failover).
+	 * The UPDATE finds its rows by primary key (= ANY of q's ids): a prepared
+	 * statement's generic plan guesses LIMIT $3 at a tenth of the table and
+	 * otherwise merge-joins q with a scan of the whole primary key.
+	 */
 	"WITH q AS ("
 	"  SELECT id, route AS was FROM recipients"
 	"  WHERE state = 'SMS_QUEUED' AND route = ANY($2::text[]) AND next_attempt_at <= now() AND expires_at > now()"
@@ -153,7 +158,7 @@ const struct store_stmt router_stmt_sms_lease = {
 	"  UPDATE recipients r SET state = 'SMS_SUBMITTED', lease_owner = $1, route = $5,"
 	"    lease_until = now() + make_interval(secs => $4::float8), attempts = r.attempts + 1,"
 	"    submitted_at = now(), updated_at = now()"
-	"  FROM q, messages m WHERE r.id = q.id AND m.id = r.message_id"
+	"  FROM q, messages m WHERE r.id = ANY (ARRAY(SELECT id FROM q)) AND r.id = q.id AND m.id = r.message_id"
 	"  RETURNING r.id, r.message_id, r.account_id, r.msisdn, m.sender, coalesce(r.text, m.sms_text, m.body) AS body,"
 	"    r.attempts, q.was),"
 	" e AS ("
@@ -175,13 +180,6 @@ const struct store_stmt router_stmt_sms_resp = {
 	"WITH d AS ("
 	"  SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $6::int[], $7::text[])"
 	"  AS d(id, outcome, status, detail, parts, smsc_id)),"
-	" p AS ("
-	"  INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state)"
-	"  SELECT x.rid, x.part_no, r.account_id, x.route, x.smsc_id, 'SMS_ACCEPTED'"
-	"  FROM unnest($8::bigint[], $9::int[], $10::text[], $11::text[]) AS x(rid, part_no, smsc_id, route)"
-	"  JOIN recipients r ON r.id = x.rid AND r.state = 'SMS_SUBMITTED'"
-	"  ON CONFLICT (recipient_id, part_no) DO UPDATE SET smsc_id = excluded.smsc_id, route = excluded.route,"
-	"    state = 'SMS_ACCEPTED', error_code = NULL, updated_at = now()),"
 	" u AS ("
 	"  UPDATE recipients r SET"
 	"    state = CASE d.outcome WHEN 'ok' THEN 'SMS_ACCEPTED' WHEN 'perm' THEN 'SMS_FAILED'"
@@ -197,6 +195,14 @@ const struct store_stmt router_stmt_sms_resp = {
 	"    updated_at = now()"
 	"  FROM d WHERE r.id = d.id AND r.state = 'SMS_SUBMITTED'"
 	"  RETURNING r.id, r.message_id, r.account_id, r.state, r.route, d.smsc_id, d.status, d.detail),"
+	/* the accepted parts of the recipients u took (still SMS_SUBMITTED: this lease's) */
+	" p AS ("
+	"  INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state)"
+	"  SELECT x.rid, x.part_no, u.account_id, x.route, x.smsc_id, 'SMS_ACCEPTED'"
+	"  FROM unnest($8::bigint[], $9::int[], $10::text[], $11::text[]) AS x(rid, part_no, smsc_id, route)"
+	"  JOIN u ON u.id = x.rid"
+	"  ON CONFLICT (recipient_id, part_no) DO UPDATE SET smsc_id = excluded.smsc_id, route = excluded.route,"
+	"    state = 'SMS_ACCEPTED', error_code = NULL, updated_at = now()),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, smsc_id, error_code, detail)"
 	"  SELECT id, message_id, account_id, state, route, smsc_id, NULLIF(status, 0), detail FROM u ORDER BY id)"
@@ -211,7 +217,8 @@ const struct store_stmt router_stmt_sms_resp = {
  * receipts (state NULL) only leave an event.  MR: m with each receipt's
  * message_id, account_id and parts (its recipient's) for the events.  The
  * other parts of a recipient are read by key (OFFSET 0 keeps the lateral
- * a nested loop): a scan there would cost the whole sms_parts table.
+ * a nested loop): a scan there would cost the whole sms_parts table; a
+ * recipient of one part (most) has none to read.
  */
 #define RECEIPT_APPLY(DETAIL_SUFFIX, MR) \
 	" pu AS MATERIALIZED ("                                                                  \
@@ -219,12 +226,12 @@ const struct store_stmt router_stmt_sms_resp = {
 	"    error_code = CASE WHEN m.state = 'SMS_DELIVERED' THEN NULL ELSE m.err END, updated_at = now()" \
 	"  FROM m WHERE sp.recipient_id = m.recipient_id AND sp.part_no = m.part_no"             \
 	"    AND m.state IS NOT NULL AND sp.state = 'SMS_ACCEPTED'"                               \
-	"  RETURNING sp.recipient_id, sp.part_no, sp.state, sp.error_code),"                      \
+	"  RETURNING sp.recipient_id, sp.part_no, sp.state, sp.error_code, m.parts),"             \
 	" np AS MATERIALIZED ("                                                                   \
 	"  SELECT recipient_id, part_no, state, error_code FROM pu"                               \
 	"  UNION ALL"                                                                             \
 	"  SELECT sp.recipient_id, sp.part_no, sp.state, sp.error_code"                           \
-	"  FROM (SELECT DISTINCT recipient_id FROM pu) k"                                         \
+	"  FROM (SELECT DISTINCT recipient_id FROM pu WHERE coalesce(parts, 2) > 1) k"            \
 	"  CROSS JOIN LATERAL (SELECT recipient_id, part_no, state, error_code FROM sms_parts s"  \
 	"    WHERE s.recipient_id = k.recipient_id OFFSET 0) sp"                                  \
 	"  WHERE NOT EXISTS (SELECT 1 FROM pu WHERE pu.recipient_id = sp.recipient_id AND pu.part_no = sp.part_no)),"  \
@@ -285,10 +292,12 @@ const struct store_stmt router_stmt_apply_parked = {
 	"  DELETE FROM dlr_parked dp USING sms_parts sp"
 	"  WHERE sp.route = dp.route AND sp.smsc_id = dp.smsc_id"
 	"  RETURNING dp.id AS ord, dp.route, dp.smsc_id, NULLIF(dp.state, '') AS state, dp.error_code AS err,"
-	"    dp.detail, sp.recipient_id, sp.part_no),"
-	" m AS (SELECT DISTINCT ON (ord) recipient_id, part_no, smsc_id, route, state, err, detail, ord FROM p ORDER BY ord),"
+	"    dp.detail, sp.recipient_id, sp.part_no,"
+	"    (SELECT r.parts FROM recipients r WHERE r.id = sp.recipient_id) AS parts),"
+	" m AS (SELECT DISTINCT ON (ord) recipient_id, part_no, smsc_id, route, state, err, detail, ord, p.parts FROM p"
+	"  ORDER BY ord),"
 	RECEIPT_APPLY("' (parked)'",
-		      "(SELECT m.*, r.message_id, r.account_id, r.parts FROM m JOIN recipients r ON r.id = m.recipient_id)")
+		      "(SELECT m.*, r.message_id, r.account_id FROM m JOIN recipients r ON r.id = m.recipient_id)")
 	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
 	0, 0,
 };

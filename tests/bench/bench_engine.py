@@ -28,6 +28,7 @@ Environment (defaults in brackets):
   BENCH_AUTO_EXPLAIN_MS=MS                     auto_explain plans of statements slower than MS
   BENCH_ANALYZE [1]                            VACUUM ANALYZE after the preload
   BENCH_PG_OPTS="-c k=v ..."                   extra PostgreSQL settings (plan experiments)
+  BENCH_SETUP_SQL="..."                        SQL run once after the migrations (schema experiments)
   BENCH_TIMEOUT [max(60, N/1000*1.5)]          seconds a repetition may take
   BENCH_PG_LOG=PREFIX                          keep PREFIX.postgres.log, PREFIX.pushgated.log
   PUSHGATE_BUILDDIR / PUSHGATE_SRCDIR          as for the integration tests
@@ -342,6 +343,8 @@ def main():
     try:
         env.start()
         env.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        if os.environ.get("BENCH_SETUP_SQL", "").strip():
+            env.psql(os.environ["BENCH_SETUP_SQL"])
         for rep in range(1, reps + 1):
             r = one_rep(env, n, rep, perf_file)
             if r is None:
