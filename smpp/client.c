@@ -454,9 +454,10 @@ static void resp_done(struct store_job *job, enum store_error err, const char *m
 	e->resp_committed += bt->n;
 	batch_reset(bt);
 	e->parked_wanted = 1;   /* receipts that beat their response may be parked */
-	engine_flush(e);
+	/* leases first: on the same connection they would otherwise wait for the next response batch */
 	for (size_t i = 0; i < e->n_routes; i++)
 		route_lease(&e->routes[i]);
+	engine_flush(e);
 }
 
 static void resp_send(struct smpp_client *e)

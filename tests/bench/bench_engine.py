@@ -19,6 +19,9 @@ stopped on exit.  Standard library only.
 Environment (defaults in brackets):
   BENCH_N [100000; 20000 with BENCH_QUICK=1]  recipients per repetition
   BENCH_REPS [3; 1 with BENCH_QUICK=1]         repetitions
+  BENCH_WARMUP [1; 0 with BENCH_QUICK=1]       repetitions run first and not counted: a fresh
+                                               cluster creates (zero-fills) its WAL segments
+                                               during its first run, a running one recycles them
   BENCH_BINDS [2]  BENCH_WINDOW [1000]         [smpp] binds and window
   BENCH_BATCH_MAX [500]                        [database] batch_max
   BENCH_DLR_DELAY_MS [50]                      smsc-sim --dlr-delay-ms
@@ -190,7 +193,7 @@ def one_rep(env, n, rep, perf_file):
         env.stop_pushgated()
     reset_tables(env)
     preload(env, n)
-    env.psql("SELECT pg_stat_statements_reset()")
+    env.psql("SELECT pg_stat_statements_reset(), pg_stat_reset()")
     pg0 = postgres_cpu(env.pg_data)
     smsc0 = proc_cpu(env.smsc.pid)
     perf = None
@@ -261,13 +264,17 @@ def one_rep(env, n, rep, perf_file):
         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'pushgate')
         ORDER BY total_exec_time DESC""")
     env.stop_pushgated()
+    # row updates that stayed on their page without new index entries (HOT), per table
+    hot = env.sql("""
+        SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+        WHERE relname IN ('recipients', 'sms_parts') ORDER BY relname""")
     return {
         "rep": rep, "ok": ok, "t_acc_poll": t_acc, "t_fin_poll": t_fin,
         "first_submit": first_sub, "t_acc": last_acc, "t_fin": last_fin,
         "submit_rate": n / last_acc, "final_rate": n / last_fin,
         "steady_submit_rate": n / (last_acc - first_sub),
         "cpu_pushgated": pushgated_cpu, "cpu_smsc": smsc_cpu, "cpu_pg": pg_cpu,
-        "events": n_events, "polls": polls, "stmts": stmts,
+        "events": n_events, "polls": polls, "stmts": stmts, "hot": hot,
     }
 
 
@@ -306,7 +313,8 @@ def print_statements(r, n):
         m[2] += nrows
         m[3] += wal
         m[4] += blks
-    print(f"#   pg_stat_statements, rep {r['rep']} (exec time {total / 1000:.2f} s in all):")
+    print(f"#   pg_stat_statements, rep {r['rep']} (exec time {total / 1000:.2f} s in all); HOT updates: "
+          + ", ".join(f"{rel} {int(h):,}/{int(u):,}" for rel, u, h in r["hot"]))
     print("#   statement      calls   total s  share  ms/call  rows/call  WAL MB  blocks/call")
     for name, (calls, ms, nrows, wal, blks) in sorted(merged.items(), key=lambda kv: -kv[1][1])[:9]:
         print(f"#   {name[:13]:<13} {calls:>6} {ms / 1000:>9.2f} {100 * ms / total if total else 0:>5.1f}%"
@@ -325,6 +333,7 @@ def main():
     quick = os.environ.get("BENCH_QUICK") == "1"
     n = env_int("BENCH_N", 20000 if quick else 100000)
     reps = env_int("BENCH_REPS", 1 if quick else 3)
+    warmup = env_int("BENCH_WARMUP", 0 if quick else 1)
     binds = env_int("BENCH_BINDS", 2)
     window = env_int("BENCH_WINDOW", 1000)
     batch_max = env_int("BENCH_BATCH_MAX", 500)
@@ -334,7 +343,7 @@ def main():
     perf_file = os.environ.get("BENCH_PERF") or None
     ini = {"smpp": {"binds": binds, "window": window, "bind_mode": bind_mode},
            "database": {"batch_max": batch_max}}
-    print(f"# engine benchmark: N={n} reps={reps} binds={binds} bind_mode={bind_mode} "
+    print(f"# engine benchmark: N={n} reps={reps} (+{warmup} warm-up) binds={binds} bind_mode={bind_mode} "
           f"window={window} batch_max={batch_max} dlr_delay_ms={dlr_delay} "
           f"(synchronous_commit=on, fsync=on)", flush=True)
     env = BenchEnv(dlr_delay_ms=dlr_delay, ini=ini, daemon=False)
@@ -345,13 +354,16 @@ def main():
         env.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         if os.environ.get("BENCH_SETUP_SQL", "").strip():
             env.psql(os.environ["BENCH_SETUP_SQL"])
-        for rep in range(1, reps + 1):
+        for rep in range(1 - warmup, reps + 1):
             r = one_rep(env, n, rep, perf_file)
             if r is None:
                 failed_reps += 1
                 break
-            results.append(r)
-            print(f"rep {rep}: submit_sm/s {r['submit_rate']:,.0f} (all accepted at {r['t_acc']:.2f} s; "
+            if rep >= 1:
+                results.append(r)
+            elif not r["ok"]:
+                failed_reps += 1
+            print(f"rep {rep}{' (warm-up, not counted)' if rep < 1 else ''}: submit_sm/s {r['submit_rate']:,.0f} (all accepted at {r['t_acc']:.2f} s; "
                   f"first submit at {r['first_submit']:.2f} s; steady {r['steady_submit_rate']:,.0f}/s)  "
                   f"final/s {r['final_rate']:,.0f} (all final at {r['t_fin']:.2f} s; seen by poll at "
                   f"{r['t_fin_poll']:.2f} s)  CPU s: pushgated {r['cpu_pushgated']:.2f} "
