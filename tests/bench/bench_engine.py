@@ -26,10 +26,15 @@ Environment (defaults in brackets):
   BENCH_BATCH_MAX [500]                        [database] batch_max
   BENCH_DLR_DELAY_MS [50]                      smsc-sim --dlr-delay-ms
   BENCH_BIND_MODE [trx]                        [smpp] bind_mode (trx | tx+rx)
-  BENCH_STATEMENTS [1]                         print pg_stat_statements per rep
+  BENCH_STATEMENTS [0]                         print pg_stat_statements per rep (its tracking
+                                               costs ~5% of the rate: off unless asked for)
   BENCH_PERF=FILE                              `perf record -a -g` during rep 1
   BENCH_AUTO_EXPLAIN_MS=MS                     auto_explain plans of statements slower than MS
   BENCH_ANALYZE [1]                            VACUUM ANALYZE after the preload
+  BENCH_BACKLOG [0]                            also preload this many recipients waiting for
+                                               a receipt that never comes (SMS_ACCEPTED, one
+                                               part each, route 'backlog'): receipts must not
+                                               slow down with the number of those waiting
   BENCH_PG_OPTS="-c k=v ..."                   extra PostgreSQL settings (plan experiments)
   BENCH_SETUP_SQL="..."                        SQL run once after the migrations (schema experiments)
   BENCH_TIMEOUT [max(60, N/1000*1.5)]          seconds a repetition may take
@@ -68,10 +73,15 @@ class BenchEnv(Env):
                      f" -c auto_explain.log_buffers=on -c auto_explain.log_nested_statements=on")
         opts = (f"-k {self.pg_sock} -p {self.pg_port} -c listen_addresses=127.0.0.1 "
                 f"-c max_connections=50 -c shared_preload_libraries={libs} "
-                f"-c pg_stat_statements.track=all -c pg_stat_statements.max=500" + extra
+                f"-c pg_stat_statements.track={'all' if statements_wanted() else 'none'} "
+                f"-c pg_stat_statements.max=500" + extra
                 + " " + os.environ.get("BENCH_PG_OPTS", "")).rstrip()
         self._pg_ctl("start", "-w", "-t", "60", "-l", self.pg_log, "-o", opts, timeout=90)
         self._pg_started = True
+
+
+def statements_wanted():
+    return os.environ.get("BENCH_STATEMENTS", "0") == "1"
 
 
 def proc_cpu(pid, children=False):
@@ -128,6 +138,22 @@ def preload(env, n):
                        (2, 'SMS_QUEUED', 'default', 'no push channel')) AS s(o, state, route, detail)
           ORDER BY i, s.o;
     """)
+    backlog = env_int("BENCH_BACKLOG", 0)
+    if backlog > 0:
+        bmsgs = (backlog + 999) // 1000
+        env.psql(f"""
+            INSERT INTO messages (id, account_id, sender, body)
+              SELECT {msgs} + g, {acct}, 'BACKLOG', 'waiting for a receipt' FROM generate_series(1, {bmsgs}) g;
+            SELECT setval('messages_id_seq', {msgs + bmsgs});
+            INSERT INTO recipients (id, message_id, account_id, msisdn, state, channel, route, smsc_id,
+                                    parts, attempts, expires_at)
+              SELECT {n} + i, {msgs} + (i - 1) / 1000 + 1, {acct}, '4671' || lpad(i::text, 8, '0'),
+                     'SMS_ACCEPTED', 'sms', 'backlog', 'B' || i, 1, 1, now() + interval '1 day'
+              FROM generate_series(1, {backlog}) i;
+            SELECT setval('recipients_id_seq', {n + backlog});
+            INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state)
+              SELECT {n} + i, 1, {acct}, 'backlog', 'B' || i, 'SMS_ACCEPTED' FROM generate_series(1, {backlog}) i;
+        """)
     if os.environ.get("BENCH_ANALYZE", "1") == "1":
         for t in ("messages", "recipients", "events", "sms_parts", "dlr_parked"):
             env.psql(f"VACUUM ANALYZE {t}")
@@ -161,7 +187,8 @@ def statement_name(query):
 class Poller:
     """One psql session kept open for the progress polls (no backend per poll)."""
 
-    def __init__(self, env):
+    def __init__(self, env, n):
+        self.n = n
         cmd = ["psql", "-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", str(env.pg_port),
                "-U", "postgres", "-d", "pushgate"]
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -171,7 +198,7 @@ class Poller:
         """(not yet accepted, not yet final) recipients."""
         self.p.stdin.write(
             "SELECT count(*) FILTER (WHERE state IN ('SMS_QUEUED','SMS_SUBMITTED')) || ' ' ||"
-            f" count(*) FILTER (WHERE state NOT IN ({FINALS_SQL})) FROM recipients;\n")
+            f" count(*) FILTER (WHERE state NOT IN ({FINALS_SQL})) FROM recipients WHERE id <= {self.n};\n")
         self.p.stdin.flush()
         line = self.p.stdout.readline()
         if not line:
@@ -201,7 +228,7 @@ def one_rep(env, n, rep, perf_file):
         perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o", perf_file],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
-    poller = Poller(env)
+    poller = Poller(env, n)
     t0 = time.time()
     env.start_pushgated(wait_smpp=False)
     t_acc = t_fin = None
@@ -252,9 +279,9 @@ def one_rep(env, n, rep, perf_file):
         FROM events WHERE kind IN ('state', 'receipt') AND id > 2 * {n}""")[0]
     first_sub, last_acc, last_fin = (float(x) - t0 for x in row[:3])
     n_events, n_receipts = int(row[3]) + 2 * n, int(row[4])
-    delivered = int(env.scalar("SELECT count(*) FROM recipients WHERE state = 'SMS_DELIVERED'"))
+    delivered = int(env.scalar("SELECT count(*) FROM recipients WHERE state = 'SMS_DELIVERED' AND route = 'default'"))
     parked = int(env.scalar("SELECT count(*) FROM dlr_parked"))
-    attempts = int(env.scalar("SELECT coalesce(sum(attempts), 0) FROM recipients"))
+    attempts = int(env.scalar("SELECT coalesce(sum(attempts), 0) FROM recipients WHERE route = 'default'"))
     ok = delivered == n and parked == 0 and n_receipts == n and attempts == n
     if not ok:
         print(f"# rep {rep}: CHECK FAILED delivered={delivered}/{n} parked={parked} "
@@ -313,8 +340,7 @@ def print_statements(r, n):
         m[2] += nrows
         m[3] += wal
         m[4] += blks
-    print(f"#   pg_stat_statements, rep {r['rep']} (exec time {total / 1000:.2f} s in all); HOT updates: "
-          + ", ".join(f"{rel} {int(h):,}/{int(u):,}" for rel, u, h in r["hot"]))
+    print(f"#   pg_stat_statements, rep {r['rep']} (exec time {total / 1000:.2f} s in all):")
     print("#   statement      calls   total s  share  ms/call  rows/call  WAL MB  blocks/call")
     for name, (calls, ms, nrows, wal, blks) in sorted(merged.items(), key=lambda kv: -kv[1][1])[:9]:
         print(f"#   {name[:13]:<13} {calls:>6} {ms / 1000:>9.2f} {100 * ms / total if total else 0:>5.1f}%"
@@ -339,7 +365,7 @@ def main():
     batch_max = env_int("BENCH_BATCH_MAX", 500)
     dlr_delay = env_int("BENCH_DLR_DELAY_MS", 50)
     bind_mode = os.environ.get("BENCH_BIND_MODE", "trx")
-    show_stmts = os.environ.get("BENCH_STATEMENTS", "1") == "1"
+    show_stmts = statements_wanted()
     perf_file = os.environ.get("BENCH_PERF") or None
     ini = {"smpp": {"binds": binds, "window": window, "bind_mode": bind_mode},
            "database": {"batch_max": batch_max}}
@@ -369,6 +395,8 @@ def main():
                   f"{r['t_fin_poll']:.2f} s)  CPU s: pushgated {r['cpu_pushgated']:.2f} "
                   f"smsc-sim {r['cpu_smsc']:.2f} postgres {r['cpu_pg']:.2f}  "
                   f"{'ok' if r['ok'] else 'CHECK FAILED'}", flush=True)
+            print("#   HOT row updates (no new index entries): "
+                  + ", ".join(f"{rel} {int(h):,} of {int(u):,}" for rel, u, h in r["hot"]), flush=True)
             if show_stmts:
                 print_statements(r, n)
     except BaseException:
