@@ -43,7 +43,6 @@ Environment (defaults in brackets):
 """
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -51,13 +50,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from harness import Env, FINAL_STATES  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import env_int, postgres_cpu, proc_cpu, statements_wanted, summary  # noqa: E402
 FINALS_SQL = ",".join(f"'{s}'" for s in sorted(FINAL_STATES))
-
-
-def env_int(name, default):
-    v = os.environ.get(name, "")
-    return int(v) if v.strip() else default
 
 
 class BenchEnv(Env):
@@ -78,41 +72,6 @@ class BenchEnv(Env):
                 + " " + os.environ.get("BENCH_PG_OPTS", "")).rstrip()
         self._pg_ctl("start", "-w", "-t", "60", "-l", self.pg_log, "-o", opts, timeout=90)
         self._pg_started = True
-
-
-def statements_wanted():
-    return os.environ.get("BENCH_STATEMENTS", "0") == "1"
-
-
-def proc_cpu(pid, children=False):
-    """utime+stime (+ reaped children's with children=True) of pid, in seconds."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])          # utime, stime
-    if children:
-        ticks += int(fields[13]) + int(fields[14])     # cutime, cstime
-    return ticks / CLK_TCK
-
-
-def postgres_cpu(pg_data):
-    """CPU seconds of the whole cluster: postmaster (with exited backends) + live children."""
-    with open(os.path.join(pg_data, "postmaster.pid")) as f:
-        pm = int(f.readline())
-    total = proc_cpu(pm, children=True)
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pm:
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
 
 
 def preload(env, n):
@@ -347,12 +306,6 @@ def print_statements(r, n):
               f" {ms / calls if calls else 0:>8.2f} {nrows / calls if calls else 0:>10.1f}"
               f" {wal / 1e6:>7.1f} {blks / calls if calls else 0:>12.0f}")
     sys.stdout.flush()
-
-
-def summary(label, values, fmt="{:,.0f}"):
-    vs = sorted(values)
-    return (f"{label:<28} " + " ".join(fmt.format(v).rjust(10) for v in
-                                       (vs[0], statistics.median(vs), vs[-1])))
 
 
 def main():

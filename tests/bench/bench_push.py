@@ -41,7 +41,6 @@ import hashlib
 import os
 import resource
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -50,14 +49,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from harness import Env  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import env_int, postgres_cpu, proc_cpu, summary  # noqa: E402
 MSISDN_BASE = 821090000000
 PER_MESSAGE = 1000
-
-
-def env_int(name, default):
-    v = os.environ.get(name, "")
-    return int(v) if v.strip() else default
 
 
 def token_of(i):
@@ -70,35 +64,6 @@ def rss_bytes(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def proc_cpu(pid, children=False):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / CLK_TCK
-
-
-def postgres_cpu(pg_data):
-    with open(os.path.join(pg_data, "postmaster.pid")) as f:
-        pm = int(f.readline())
-    total = proc_cpu(pm, children=True)
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pm:
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
 
 
 def raise_nofile(need):
@@ -298,11 +263,6 @@ def one_rep(env, dev, n_dev, m, rep, mode):
     return {"rep": rep, "t_last": t_last, "t_first": t_first, "ack_txns": ack_txns, "t_poll": t_poll, "rate": m / t_last, "intake_s": intake_s,
             "events_ok": delivered_events == m, "acks": acks,
             "cpu_pushgated": cpu1[0] - cpu0[0], "cpu_device": cpu1[1] - cpu0[1], "cpu_pg": cpu1[2] - cpu0[2]}
-
-
-def summary(label, values, fmt="{:,.0f}"):
-    vs = sorted(values)
-    return f"{label:<30} " + " ".join(fmt.format(v).rjust(10) for v in (vs[0], statistics.median(vs), vs[-1]))
 
 
 def main():

@@ -22,7 +22,8 @@ Environment (defaults in brackets):
   BENCH_REPS [3; 1 with BENCH_QUICK=1]
   BENCH_WINDOW [1000]                         ESME window (and the account's)
   BENCH_TIMEOUT [max(60, N/1000*3)]           seconds a repetition may take
-  BENCH_STATEMENTS [1]                        print the top pg_stat_statements per repetition
+  BENCH_STATEMENTS [0]                        print the top pg_stat_statements per repetition
+                                              (their tracking costs a few % of the rate)
 """
 
 import os
@@ -38,40 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from bench_engine import BenchEnv  # noqa: E402  (PostgreSQL with pg_stat_statements)
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def env_int(name, default):
-    v = os.environ.get(name, "")
-    return int(v) if v.strip() else default
-
-
-def proc_cpu(pid, children=False):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / CLK_TCK
-
-
-def postgres_cpu(pg_data):
-    with open(os.path.join(pg_data, "postmaster.pid")) as f:
-        pm = int(f.readline())
-    total = proc_cpu(pm, children=True)
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pm:
-                total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+from benchlib import env_int, postgres_cpu, proc_cpu, statements_wanted  # noqa: E402
 
 
 def cstr(s):
@@ -178,7 +146,7 @@ def main():
             r = {"accepted/s": n / t_accept, "receipts/s": n / t_all, "accept_s": t_accept, "all_s": t_all,
                  "receipts_at_accept": rc_at_accept, "failed": failed}
             results.append(r)
-            if os.environ.get("BENCH_STATEMENTS", "1") == "1":
+            if statements_wanted():
                 for row in env.sql("SELECT round(total_exec_time)::int, calls, round(mean_exec_time::numeric, 2), "
                                    "regexp_replace(left(query, 90), '\\s+', ' ', 'g') FROM pg_stat_statements "
                                    "ORDER BY total_exec_time DESC LIMIT 6"):
