@@ -46,11 +46,9 @@ static void die(const char *what)
 	exit(1);
 }
 
-static void fill_submit_gsm(struct smpp_pdu *p, uint32_t seq)
+/* A submit_sm between two international numbers asking for a receipt: no text yet. */
+static void fill_submit(struct smpp_pdu *p, uint32_t seq, uint8_t data_coding)
 {
-	static const char text[] =
-		"Your pushgate verification code is 482913. It expires in 10 minutes. "
-		"Do not share it with anyone. If you did not ask for it, please ignore this SMS now. Thanks!";
 	smpp_pdu_init(p, SMPP_SUBMIT_SM, seq);
 	p->source_addr_ton = 1;
 	p->source_addr_npi = 1;
@@ -59,7 +57,16 @@ static void fill_submit_gsm(struct smpp_pdu *p, uint32_t seq)
 	p->dest_addr_npi = 1;
 	strcpy(p->destination_addr, "447700900456");
 	p->registered_delivery = 1;
-	p->data_coding = 0;
+	p->data_coding = data_coding;
+	p->sm_length = 0;
+}
+
+static void fill_submit_gsm(struct smpp_pdu *p, uint32_t seq)
+{
+	static const char text[] =
+		"Your pushgate verification code is 482913. It expires in 10 minutes. "
+		"Do not share it with anyone. If you did not ask for it, please ignore this SMS now. Thanks!";
+	fill_submit(p, seq, 0);
 	_Static_assert(sizeof(text) - 1 == 160, "a full single GSM segment");
 	memcpy(p->short_message, text, 160);
 	p->sm_length = 160;
@@ -67,16 +74,7 @@ static void fill_submit_gsm(struct smpp_pdu *p, uint32_t seq)
 
 static void fill_submit_ucs2(struct smpp_pdu *p, uint32_t seq)
 {
-	smpp_pdu_init(p, SMPP_SUBMIT_SM, seq);
-	p->source_addr_ton = 1;
-	p->source_addr_npi = 1;
-	strcpy(p->source_addr, "447700900123");
-	p->dest_addr_ton = 1;
-	p->dest_addr_npi = 1;
-	strcpy(p->destination_addr, "447700900456");
-	p->registered_delivery = 1;
-	p->data_coding = 0x08;
-	p->sm_length = 0;
+	fill_submit(p, seq, 0x08);
 	if (smpp_tlv_add(p, SMPP_TLV_MESSAGE_PAYLOAD, ucs2_text, sizeof(ucs2_text)) != 0)
 		die("cannot add message_payload");
 }
