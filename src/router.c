@@ -292,12 +292,10 @@ const struct store_stmt router_stmt_apply_parked = {
 	"  DELETE FROM dlr_parked dp USING sms_parts sp"
 	"  WHERE sp.route = dp.route AND sp.smsc_id = dp.smsc_id"
 	"  RETURNING dp.id AS ord, dp.route, dp.smsc_id, NULLIF(dp.state, '') AS state, dp.error_code AS err,"
-	"    dp.detail, sp.recipient_id, sp.part_no,"
-	"    (SELECT r.parts FROM recipients r WHERE r.id = sp.recipient_id) AS parts),"
-	" m AS (SELECT DISTINCT ON (ord) recipient_id, part_no, smsc_id, route, state, err, detail, ord, p.parts FROM p"
-	"  ORDER BY ord),"
-	RECEIPT_APPLY("' (parked)'",
-		      "(SELECT m.*, r.message_id, r.account_id FROM m JOIN recipients r ON r.id = m.recipient_id)")
+	"    dp.detail, sp.recipient_id, sp.part_no),"
+	" m AS (SELECT DISTINCT ON (p.ord) p.recipient_id, p.part_no, p.smsc_id, p.route, p.state, p.err, p.detail,"
+	"  p.ord, r.message_id, r.account_id, r.parts FROM p JOIN recipients r ON r.id = p.recipient_id ORDER BY p.ord),"
+	RECEIPT_APPLY("' (parked)'", "m")
 	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
 	0, 0,
 };
