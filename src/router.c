@@ -212,15 +212,15 @@ const struct store_stmt router_stmt_sms_resp = {
 
 /*
  * Applies matched receipts `m` (recipient_id, part_no, smsc_id, route, state,
- * err, detail, ord) to their parts, and finalises a recipient once all its
- * parts are final: failed beats expired beats delivered.  Intermediate
- * receipts (state NULL) only leave an event.  MR: m with each receipt's
- * message_id, account_id and parts (its recipient's) for the events.  The
+ * err, detail, ord, and the recipient's message_id, account_id and parts) to
+ * their parts, and finalises a recipient once all its parts are final: failed
+ * beats expired beats delivered.  Intermediate receipts (state NULL) only
+ * leave an event.  The
  * other parts of a recipient are read by key (OFFSET 0 keeps the lateral
  * a nested loop): a scan there would cost the whole sms_parts table; a
  * recipient of one part (most) has none to read.
  */
-#define RECEIPT_APPLY(DETAIL_SUFFIX, MR) \
+#define RECEIPT_APPLY(DETAIL_SUFFIX) \
 	" pu AS MATERIALIZED ("                                                                  \
 	"  UPDATE sms_parts sp SET state = m.state,"                                              \
 	"    error_code = CASE WHEN m.state = 'SMS_DELIVERED' THEN NULL ELSE m.err END, updated_at = now()" \
@@ -259,7 +259,7 @@ const struct store_stmt router_stmt_sms_resp = {
 	"    SELECT m.ord, 0 AS k, m.recipient_id AS rid, m.message_id, m.account_id, 'receipt' AS kind, m.state," \
 	"      m.route, m.smsc_id, m.err, m.detail || CASE WHEN m.parts > 1 THEN ' (part ' || m.part_no || '/' || m.parts || ')' ELSE '' END" \
 	"        || " DETAIL_SUFFIX " AS detail"                                                   \
-	"    FROM " MR " m"                                                                       \
+	"    FROM m"                                                                              \
 	"    UNION ALL"                                                                           \
 	"    SELECT o.ord, 1, u.id, u.message_id, u.account_id, 'state', u.state, u.route, u.smsc_id, u.error_code, NULL" \
 	"    FROM u JOIN (SELECT recipient_id, max(ord) AS ord FROM m GROUP BY recipient_id) o ON o.recipient_id = u.id" \
@@ -278,7 +278,7 @@ const struct store_stmt router_stmt_sms_receipts = {
 	"    WHERE sp.route = d.route AND sp.smsc_id = d.smsc_id ORDER BY sp.recipient_id DESC LIMIT 1) sp ON true),"
 	" m AS (SELECT recipient_id, part_no, smsc_id, route, state, err, detail, ord, message_id, account_id, parts FROM dm"
 	"  WHERE recipient_id IS NOT NULL),"
-	RECEIPT_APPLY("''", "m") ","
+	RECEIPT_APPLY("''") ","
 	" pk AS ("
 	"  INSERT INTO dlr_parked (route, smsc_id, state, error_code, detail)"
 	"  SELECT route, smsc_id, coalesce(state, ''), err, detail FROM dm WHERE recipient_id IS NULL ORDER BY ord)"
@@ -295,7 +295,7 @@ const struct store_stmt router_stmt_apply_parked = {
 	"    dp.detail, sp.recipient_id, sp.part_no),"
 	" m AS (SELECT DISTINCT ON (p.ord) p.recipient_id, p.part_no, p.smsc_id, p.route, p.state, p.err, p.detail,"
 	"  p.ord, r.message_id, r.account_id, r.parts FROM p JOIN recipients r ON r.id = p.recipient_id ORDER BY p.ord),"
-	RECEIPT_APPLY("' (parked)'", "m")
+	RECEIPT_APPLY("' (parked)'")
 	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
 	0, 0,
 };
