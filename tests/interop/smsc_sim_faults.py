@@ -52,7 +52,7 @@ class Sim:
         with open(self.log, encoding="utf-8", errors="replace") as f:
             return [l for l in f if f" ev={ev} " in l or l.rstrip().endswith(f" ev={ev}")]
 
-    def wait_lines(self, ev, n, timeout=3.0):
+    def wait_lines(self, ev, n, timeout=15.0):
         """The log's `ev` lines once there are at least n (the log trails the socket)."""
         end = time.monotonic() + timeout
         while True:
@@ -315,8 +315,14 @@ def max_binds_refuses_with_0x0d_until_one_leaves():
     sim = Sim("--max-binds", "1")
     a = Client(sim.port); assert a.bind()[1] == 0
     b = Client(sim.port); assert b.bind()[1] == 0x0D
+    a_peer = "peer=127.0.0.1:%d " % a.s.getsockname()[1]
     a.s.close()
-    time.sleep(0.2)
+    # the bind is free once the simulator has seen a leave (its log says so), not after a guess
+    sim_saw = lambda: [l for l in sim.lines("close") if a_peer in l]
+    end = time.monotonic() + 15
+    while not sim_saw() and time.monotonic() < end:
+        time.sleep(0.02)
+    assert sim_saw(), "smsc-sim never logged the first bind's close"
     c = Client(sim.port); assert c.bind()[1] == 0
     assert sim.stop() == 0
 
