@@ -61,7 +61,7 @@ struct wh_req {
 	char              errbuf[CURL_ERROR_SIZE];
 	/* the outcome's write */
 	struct store_job  job;
-	const char       *params[5];
+	const char       *params[6];
 	char             *p_ids, *p_rids;
 	char              p_err[ERR_MAX + 1];
 	char              p_delay[32], p_max_age[32];
@@ -188,8 +188,11 @@ static const struct store_stmt stmt_delivered = {
 
 /*
  * $1 ids, $2 node (only rows still ours), $3 error, $4 seconds to the next
- * attempt, $5 max_age: the next attempt is never later than max_age after
- * the event; an attempt that fails after that gives the row up.
+ * attempt, $5 max_age, $6 their recipients: the next attempt is never later
+ * than max_age after the event; an attempt that fails after that gives the
+ * row up.  Rows that the lease pushed back behind these (to their lease's
+ * end) are due again with them, or now behind a row given up: a failure
+ * must not leave them waiting for a lease that is over.
  */
 static const struct store_stmt stmt_failed = {
 	"webhook_failed",
@@ -200,10 +203,19 @@ static const struct store_stmt stmt_failed = {
 	"                            o.created_at + make_interval(secs => $5::float8)),"
 	"    given_up_at = CASE WHEN o.created_at + make_interval(secs => $5::float8) <= now() THEN now() END"
 	"  WHERE o.id = ANY($1::bigint[]) AND o.lease_owner = $2 AND " PENDING("o")
-	"  RETURNING o.id, o.given_up_at IS NOT NULL AS gave_up)"
+	"  RETURNING o.id, o.recipient_id, o.url,"
+	"    CASE WHEN o.given_up_at IS NULL THEN o.next_attempt_at ELSE now() END AS due,"
+	"    o.given_up_at IS NOT NULL AS gave_up),"
+	" g AS (SELECT recipient_id, url, min(due) AS due FROM f GROUP BY recipient_id, url),"
+	" w AS ("
+	"  UPDATE webhook_outbox o SET next_attempt_at = g.due"
+	"  FROM g WHERE o.recipient_id = ANY($6::bigint[]) AND o.recipient_id = g.recipient_id AND o.url = g.url"
+	"    AND " PENDING("o") " AND o.lease_owner IS NULL AND o.next_attempt_at > g.due"
+	"    AND o.id <> ALL($1::bigint[])"
+	"  RETURNING 1)"
 	" SELECT count(*) FILTER (WHERE NOT gave_up), count(*) FILTER (WHERE gave_up),"
-	"  min(id) FILTER (WHERE gave_up), max(id) FILTER (WHERE gave_up) FROM f",
-	5, 0,
+	"  min(id) FILTER (WHERE gave_up), max(id) FILTER (WHERE gave_up), (SELECT count(*) FROM w) FROM f",
+	6, 0,
 };
 
 /* $1 ids, $2 node: leased rows handed back unsent (stopping). */
@@ -377,8 +389,9 @@ static void req_write(struct wh_req *r, const struct store_stmt *stmt)
 	struct webhook *w = r->w;
 	r->state = REQ_WRITING;
 	r->p_ids = ids_literal(r->ids, r->n);
-	r->p_rids = stmt == &stmt_delivered ? ids_literal(r->rids, r->n) : NULL;
-	if (!r->p_ids || (stmt == &stmt_delivered && !r->p_rids)) {
+	int with_rids = stmt == &stmt_delivered || stmt == &stmt_failed;
+	r->p_rids = with_rids ? ids_literal(r->rids, r->n) : NULL;
+	if (!r->p_ids || (with_rids && !r->p_rids)) {
 		log_error("webhook", "ev=outcome_dropped why=\"out of memory\" delivery=%lld-%lld",
 			  r->ids[0], r->ids[r->n - 1]);
 		req_free(r);   /* the lease runs out and the rows return */
@@ -389,6 +402,7 @@ static void req_write(struct wh_req *r, const struct store_stmt *stmt)
 	r->params[2] = r->p_err;
 	r->params[3] = r->p_delay;
 	r->params[4] = r->p_max_age;
+	r->params[5] = r->p_rids;
 	w->n_writing++;
 	r->job = (struct store_job){ .stmt = stmt, .nparams = stmt->nparams, .params = r->params,
 				     .done = write_done, .arg = r, .retry = 1 };

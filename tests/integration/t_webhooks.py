@@ -18,15 +18,19 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import TAP, free_port
+from harness import DELIVERED_PATH, TAP, free_port
 
 tests = TAP()
 SECRET = "whsec_test_0123456789"
 BATCH_MAX = 10
+SLOW_ANSWER = 1.0          # seconds a 'slow500' receiver holds each POST
+TIMEOUT = 2                # [webhook] timeout of this run
+LEASE = TIMEOUT * 3 + 30   # what webhook.c leases a row for
 
 
 class Receiver:
-    """A webhook receiver: mode 'ok' (200, recorded) or '500' (refused, counted); down() closes the port."""
+    """A webhook receiver: mode 'ok' (200, recorded), '500' (refused, counted) or 'slow500'
+    (refused after SLOW_ANSWER seconds); down() closes the port."""
 
     def __init__(self, secret=SECRET):
         self.port = free_port()
@@ -52,7 +56,11 @@ class Receiver:
                 body = self.rfile.read(n) if 0 <= n <= 10 * 1024 * 1024 else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with rec.lock:
-                    ok = rec.mode == "ok"
+                    mode = rec.mode
+                if mode == "slow500":
+                    time.sleep(SLOW_ANSWER)
+                with rec.lock:
+                    ok = mode == "ok"
                     if ok:
                         rec.posts.append((headers, body))
                     else:
@@ -316,5 +324,26 @@ def events_older_than_max_age_are_given_up_and_logged(env):
     assert not any(e["message_id"] == mid for e in rec.events()), "a given-up event was sent"
 
 
-tests.run(ini={"webhook": {"batch_max": str(BATCH_MAX), "timeout": "2", "backoff_min": "0.2",
+@tests.case
+def events_behind_a_failing_post_are_not_held_for_its_lease(env):
+    # regression: the lease pushes an event that waits behind an earlier one in flight to
+    # that one's lease end (LEASE s); when the earlier one failed (or was given up) the
+    # waiting one stayed there. Here the receiver holds the first POST while the later
+    # events are written, and max_age (2 s, from the case above) gives everything up:
+    # that must take max_age plus a few backoffs, not the lease.
+    rec = receiver()
+    rec.set_mode("slow500")
+    mid = send_batch(env, 1, base=4000)["id"]
+
+    def all_given_up():
+        rows = env.sql("SELECT count(*), count(given_up_at) FROM webhook_outbox "
+                       f"WHERE message_id = {int(mid)} AND url = '{rec.url}'")
+        n, gave = (int(x) for x in rows[0])
+        return n >= len(DELIVERED_PATH) and gave == n
+    env.wait_for(all_given_up, timeout=LEASE / 2, interval=0.2,
+                 what=f"every event given up well before a lease ({LEASE} s) ends")
+    rec.set_mode("ok")
+
+
+tests.run(ini={"webhook": {"batch_max": str(BATCH_MAX), "timeout": str(TIMEOUT), "backoff_min": "0.2",
                            "backoff_max": "1", "max_age": "600", "concurrency": "4"}})
