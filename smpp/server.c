@@ -1,7 +1,8 @@
 /*
  * server.c: the SMSC role: customers' ESMEs bind to pushgate.
  *
- * Owns the listeners (plain and TLS, with the TLS server context), one
+ * Owns the listeners (plain and TLS, with the TLS server context; bound
+ * when built, accepting from smpp_server_open), one
  * connection per accepted socket around a session.c session in server mode
  * (the same FSM and codec as the carrier-facing engine), the per-account
  * runtime (binds, TPS bucket), the long messages being reassembled, the
@@ -167,7 +168,8 @@ struct smpp_server {
 	char                 node[96];
 	void               (*on_new_work)(void *);
 	void                *work_arg;
-	int                  lfd, tls_lfd, port, tls_port;
+	int                  lfd, tls_lfd, port, tls_port;   /* bound by smpp_server_new */
+	int                  open;                            /* listening: smpp_server_open */
 	ev_io                lio, tlio;
 	SSL_CTX             *tls;
 	ev_timer             tick;
@@ -1690,7 +1692,7 @@ static int listen_on(const char *addr, int *port, char *err, size_t errlen)
 	}
 	int fd = socket(ss.ss_family, SOCK_STREAM, 0), one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 512) < 0 || util_set_nonblock(fd) < 0) {
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || util_set_nonblock(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -1796,21 +1798,35 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, c
 	srv->lio.data = srv;
 	ev_io_init(&srv->tlio, accept_cb, srv->tls_lfd, EV_READ);
 	srv->tlio.data = srv;
-	if (srv->lfd >= 0)
-		ev_io_start(loop, &srv->lio);
-	if (srv->tls_lfd >= 0)
-		ev_io_start(loop, &srv->tlio);
 	ev_prepare_init(&srv->flush_prep, flush_prep_cb);
 	srv->flush_prep.data = srv;
 	ev_timer_init(&srv->tick, tick_cb, TICK_INTERVAL, TICK_INTERVAL);
 	srv->tick.data = srv;
 	ev_timer_start(loop, &srv->tick);
-	log_info("smpps", "ev=listening port=%d tls_port=%d delivered=\"%s\" keywords=%zu", srv->port, srv->tls_port,
+	log_info("smpps", "ev=bound port=%d tls_port=%d delivered=\"%s\" keywords=%zu", srv->port, srv->tls_port,
 		 cfg->smpps_delivered_states, srv->n_keywords);
 	return srv;
 fail:
 	smpp_server_free(srv);
 	return NULL;
+}
+
+int smpp_server_open(struct smpp_server *srv, char *err, size_t errlen)
+{
+	if (!srv || srv->open)
+		return 0;
+	if (srv->stopping || (srv->lfd >= 0 && listen(srv->lfd, 512) < 0) ||
+	    (srv->tls_lfd >= 0 && listen(srv->tls_lfd, 512) < 0)) {
+		snprintf(err, errlen, "listen: %s", srv->stopping ? "stopping" : strerror(errno));
+		return -1;
+	}
+	srv->open = 1;
+	if (srv->lfd >= 0)
+		ev_io_start(srv->loop, &srv->lio);
+	if (srv->tls_lfd >= 0)
+		ev_io_start(srv->loop, &srv->tlio);
+	log_info("smpps", "ev=listening port=%d tls_port=%d", srv->port, srv->tls_port);
+	return 0;
 }
 
 int smpp_server_port(const struct smpp_server *srv) { return srv ? srv->port : 0; }

@@ -782,13 +782,39 @@ static void run_next(struct pending *p)
 
 /* --- routing --------------------------------------------------------------------- */
 
+static void readiness(struct api *api, struct api_readiness *r)
+{
+	*r = (struct api_readiness){ .db_up = store_is_up(api->d.store), .open = 1, .smpp = "down" };
+	if (api->d.readiness)
+		api->d.readiness(api->d.smpp_arg, r);
+}
+
+/* Liveness: the loop answers.  What is up is said, the status is always 200. */
 static void handle_healthz(struct api *api, struct http_request *req)
 {
-	const char *smpp = api->d.smpp_state ? api->d.smpp_state(api->d.smpp_arg) : "down";
+	struct api_readiness r;
+	readiness(api, &r);
 	api_respond_json(req, 200, NULL, json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
-					       "db", store_is_up(api->d.store) ? "up" : "down",
-					       "smpp", smpp,
+					       "db", r.db_up ? "up" : "down", "smpp", r.smpp,
 					       "db_pending", (json_int_t)store_pending(api->d.store)));
+}
+
+/*
+ * Readiness: 200 when every database connection is up, the listeners are
+ * open, at least one SMPP route has a bound transmitter (or none is
+ * configured) and the daemon is not draining; else 503 naming what is not.
+ */
+static void handle_readyz(struct api *api, struct http_request *req)
+{
+	struct api_readiness r;
+	readiness(api, &r);
+	const char *why = !r.db_up ? "database unavailable" : !r.open ? "starting" : r.draining ? "draining"
+			: !strcmp(r.smpp, "down") ? "no SMPP route bound" : NULL;
+	json_t *body = json_pack("{s:b, s:s, s:s, s:b}", "ready", why == NULL, "db", r.db_up ? "up" : "down",
+				 "smpp", r.smpp, "draining", r.draining);
+	if (body && why)
+		json_object_set_new(body, "reason", json_string(why));
+	api_respond_json(req, why ? 503 : 200, why ? "Retry-After: 1\r\n" : NULL, body);
 }
 
 static void handle_metrics(struct api *api, struct http_request *req)
@@ -885,12 +911,14 @@ void api_handle(struct http_request *req, void *arg)
 	struct api *api = arg;
 	const char *path = req->path;
 
-	if (strcmp(path, "/healthz") == 0) {
-		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
+	int healthz = strcmp(path, "/healthz") == 0;
+	if (healthz || strcmp(path, "/readyz") == 0) {
+		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD)
 			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
-			return;
-		}
-		handle_healthz(api, req);
+		else if (healthz)
+			handle_healthz(api, req);
+		else
+			handle_readyz(api, req);
 		return;
 	}
 

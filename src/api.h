@@ -16,13 +16,24 @@ struct api;
 struct push;
 struct devices;
 
+/*
+ * The daemon's readiness, for /healthz (liveness: always 200 while the loop
+ * runs) and /readyz (200 only when ready to take traffic, else 503).
+ */
+struct api_readiness {
+	int         db_up;      /* every database connection of the daemon is up */
+	int         open;       /* the listeners accept connections */
+	int         draining;   /* stopping: no new work */
+	const char *smpp;       /* "bound" (every route), "partial", "down" */
+};
+
 struct api_deps {
 	struct ev_loop      *loop;
 	struct store        *store;
 	struct store        *bulk_store;   /* campaign loading: its own connection (NULL: store) */
 	const struct config *cfg;
-	/* "bound" / "down": state of the SMPP link for /healthz */
-	const char        *(*smpp_state)(void *arg);
+	/* what /healthz and /readyz report (NULL: database of `store` only, SMPP "down") */
+	void               (*readiness)(void *arg, struct api_readiness *out);
 	/* Prometheus text of the SMPP counters for /metrics */
 	size_t             (*smpp_metrics)(void *arg, char *buf, size_t cap);
 	void                *smpp_arg;

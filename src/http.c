@@ -1,7 +1,10 @@
 /*
  * http.c: the HTTP/1.1 server of pushgated (http-parser glue on libev).
  *
- * Owns the listening socket, every connection (struct http_conn: socket,
+ * Owns the listening socket (bound when built; listening and accepting
+ * from http_server_open, which a config with `deferred` leaves to its
+ * owner, so nothing connects before the daemon can serve), every
+ * connection (struct http_conn: socket,
  * input and output buffers, parser, idle timer) and every request object
  * until the handler answers it with http_respond().  Requests on one
  * connection are handled strictly one at a time, in order: the next
@@ -162,7 +165,8 @@ struct http_server {
 	int     port;
 	int     closed;
 	SSL_CTX *tls_ctx;            /* owned; NULL for plain HTTP */
-	ev_io   accept_w;
+	ev_io   accept_w;       /* started by http_server_open */
+	int     open;           /* listen() done: connections are accepted */
 	ev_timer accept_retry;
 	struct http_conn *conns;
 	char    listen[128];
@@ -1463,15 +1467,15 @@ static int listen_on(const char *addr, int *port_out, char *err, size_t errlen)
 		}
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-			break;
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;   /* listen() comes with http_server_open() */
 		saved = errno;
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(saved));
+		snprintf(err, errlen, "cannot bind %s: %s", addr, strerror(saved));
 		return -1;
 	}
 	struct sockaddr_storage ss;
@@ -1545,11 +1549,28 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_conf
 	srv->accept_w.data = srv;
 	ev_timer_init(&srv->accept_retry, accept_retry_cb, HTTP_ACCEPT_RETRY, 0.);
 	srv->accept_retry.data = srv;
-	ev_io_start(loop, &srv->accept_w);
-	log_info("http", "ev=listen addr=%s port=%d tls=%s max_body=%zu max_header=%zu max_conns=%u",
+	log_info("http", "ev=bound addr=%s port=%d tls=%s max_body=%zu max_header=%zu max_conns=%u",
 		 srv->listen, srv->port, srv->tls_ctx ? "yes" : "no", srv->max_body, srv->max_header,
 		 srv->max_conns);
+	if (!cfg->deferred && http_server_open(srv, err, errlen) < 0) {
+		http_server_free(srv);
+		return NULL;
+	}
 	return srv;
+}
+
+int http_server_open(struct http_server *srv, char *err, size_t errlen)
+{
+	if (!srv || srv->open)
+		return 0;
+	if (srv->closed || listen(srv->fd, 1024) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", srv->listen, srv->closed ? "closed" : strerror(errno));
+		return -1;
+	}
+	srv->open = 1;
+	ev_io_start(srv->loop, &srv->accept_w);
+	log_info("http", "ev=listen addr=%s port=%d", srv->listen, srv->port);
+	return 0;
 }
 
 int http_server_is_tls(const struct http_server *srv)

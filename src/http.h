@@ -89,11 +89,16 @@ struct http_config {
 	const char *tls_cert;        /* certificate chain, leaf first */
 	const char *tls_key;         /* its private key */
 	const char *tls_min_version; /* "1.2" (default) or "1.3" */
+	/* 1: http_server_new only binds the address; connections are refused
+	 * until http_server_open() (a daemon opens once it can serve). */
+	int         deferred;
 };
 
 /* NULL with a message in err when the address, the certificate or the key is unusable. */
 struct http_server *http_server_new(struct ev_loop *loop, const struct http_config *cfg,
 				    http_handler_fn handler, void *arg, char *err, size_t errlen);
+/* Starts listening and accepting (once; 0 when already open), or -1 with err. */
+int http_server_open(struct http_server *srv, char *err, size_t errlen);
 /* 1 when the server speaks HTTPS. */
 int http_server_is_tls(const struct http_server *srv);
 /* Port actually bound (useful with port 0). */

@@ -2,8 +2,10 @@
  * main.c: pushgated start-up and shutdown.
  *
  * Reads the configuration, applies pending migrations (blocking, before
- * the loop starts), builds the one `struct server` (store, API, SMPP
- * client, webhooks) on one libev loop, and runs it.  SIGTERM/SIGINT stop
+ * any listener opens), builds the one `struct server` (store, API, SMPP
+ * client, webhooks) on one libev loop, and runs it.  Listeners are bound
+ * at start but accept only once every database connection is up and the
+ * schema is current (the gate; "ev=ready" in the log, /readyz).  SIGTERM/SIGINT stop
  * intake, drain the SMPP window, the webhook POSTs in flight and the
  * database batches (bounded), unbind, exit.
  * The only place that may exit() besides config loading.
@@ -55,6 +57,10 @@ struct server {
 	ev_timer            drain;
 	double              drain_deadline;
 	int                 stopping;
+	int                 migrated;     /* the schema is current */
+	int                 open;         /* listeners accept: every store was up once, schema current */
+	ev_timer            gate_retry;   /* migrations could not run yet */
+	int                 exit_code;    /* 1: the gate could not open (migration or listen failed) */
 };
 
 static void usage(FILE *f)
@@ -64,17 +70,21 @@ static void usage(FILE *f)
 		   "  PUSHGATE_DB in the environment overrides [database] conninfo\n");
 }
 
-/* Migrations at start-up: a daemon never runs against an older schema. */
-static int migrate_at_start(const struct config *cfg)
+/*
+ * Migrations (blocking, before any listener opens): a daemon never serves
+ * an older schema.  1 done, 0 database unreachable (try again when a
+ * connection comes up), -1 a migration failed.
+ */
+static int migrate_now(const struct config *cfg)
 {
 	PGconn *conn = PQconnectdb(cfg->conninfo);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
 		msg[strcspn(msg, "\n")] = '\0';
-		log_warn("main", "ev=migrate_skipped why=\"database unreachable: %s\"", msg);
+		log_warn("main", "ev=migrate_deferred why=\"database unreachable: %s\"", msg);
 		PQfinish(conn);
-		return 0;   /* start anyway: the API answers 503 until it is back */
+		return 0;
 	}
 	char err[512];
 	int n = migrate_apply(conn, err, sizeof(err));
@@ -85,7 +95,58 @@ static int migrate_at_start(const struct config *cfg)
 	}
 	if (n > 0)
 		log_info("main", "ev=migrated applied=%d", n);
-	return 0;
+	return 1;
+}
+
+/* 1 when every database connection of the daemon is up. */
+static int stores_up(const struct server *srv)
+{
+	return store_is_up(srv->store) && store_is_up(srv->engine_store) && store_is_up(srv->receipt_store) &&
+	       store_is_up(srv->bulk_store) && (!srv->smpps_store || store_is_up(srv->smpps_store));
+}
+
+/*
+ * The start-up gate: listeners are bound from the start (a busy port fails
+ * at once) but accept only once every store connected and the schema is
+ * current, so no request meets a daemon that cannot serve it yet.  Runs on
+ * every store's first connection; after that an outage is answered with 503.
+ */
+static void gate_check(struct server *srv)
+{
+	if (srv->open || srv->stopping || !stores_up(srv))
+		return;
+	if (!srv->migrated) {
+		int m = migrate_now(&srv->cfg);
+		if (m < 0) {
+			srv->exit_code = 1;
+			ev_break(srv->loop, EVBREAK_ALL);
+			return;
+		}
+		if (m == 0) {
+			ev_timer_start(srv->loop, &srv->gate_retry);
+			return;
+		}
+		srv->migrated = 1;
+	}
+	char err[256];
+	if (http_server_open(srv->http, err, sizeof(err)) < 0 || http_server_open(srv->https, err, sizeof(err)) < 0 ||
+	    smpp_server_open(srv->smpps, err, sizeof(err)) < 0) {
+		log_error("main", "ev=open_failed err=\"%s\"", err);
+		srv->exit_code = 1;
+		ev_break(srv->loop, EVBREAK_ALL);
+		return;
+	}
+	srv->open = 1;
+	log_info("main", "ev=ready http_port=%d https_port=%d smpp_server_port=%d smpp_server_tls_port=%d",
+		 http_server_port(srv->http), http_server_port(srv->https), smpp_server_port(srv->smpps),
+		 smpp_server_tls_port(srv->smpps));
+}
+
+static void gate_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	ev_timer_stop(loop, w);
+	gate_check(w->data);
 }
 
 static void on_new_work(void *arg)
@@ -97,6 +158,7 @@ static void on_new_work(void *arg)
 static void on_store_up(void *arg)
 {
 	struct server *srv = arg;
+	gate_check(srv);
 	if (srv->push)
 		push_on_store_up(srv->push);
 	webhook_kick(srv->webhook);
@@ -112,17 +174,27 @@ static void mo_to_server(void *arg, const char *route, const struct smpp_pdu *pd
 static void on_engine_store_up(void *arg)
 {
 	struct server *srv = arg;
+	gate_check(srv);
 	if (srv->smpp)
 		smpp_client_kick(srv->smpp);
 }
 
-/* /metrics: the SMPP counters, then the webhook ones (api.h has one slot for both) */
-static const char *smpp_state_of(void *arg)
+/* A store with nothing to resume: only the gate cares that it came up. */
+static void on_other_store_up(void *arg)
 {
-	struct server *srv = arg;
-	return smpp_client_state(srv->smpp);
+	gate_check(arg);
 }
 
+static void readiness_of(void *arg, struct api_readiness *r)
+{
+	struct server *srv = arg;
+	r->db_up = stores_up(srv);
+	r->open = srv->open;
+	r->draining = srv->stopping;
+	r->smpp = smpp_client_state(srv->smpp);
+}
+
+/* /metrics: the SMPP counters, then the webhook ones (api.h has one slot for both) */
 static size_t smpp_and_webhook_metrics(void *arg, char *buf, size_t cap)
 {
 	struct server *srv = arg;
@@ -157,6 +229,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	srv->stopping = 1;
+	ev_timer_stop(loop, &srv->gate_retry);
 	log_info("main", "ev=stopping signal=%d", w->signum);
 	http_server_close(srv->http);
 	http_server_close(srv->https);
@@ -204,8 +277,10 @@ int main(int argc, char **argv)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		log_info("main", "ev=fd_limit nofile=%llu", (unsigned long long)rl.rlim_cur);
-	if (migrate_at_start(&srv.cfg) < 0)
+	int m = migrate_now(&srv.cfg);
+	if (m < 0)
 		return 1;
+	srv.migrated = m;   /* else when the database answers, before any listener opens */
 
 	srv.loop = ev_default_loop(EVFLAG_AUTO);
 	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
@@ -222,7 +297,7 @@ int main(int argc, char **argv)
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	struct api_deps deps = {
 		.loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .cfg = &srv.cfg,
-		.smpp_state = smpp_state_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
+		.readiness = readiness_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
 		.on_new_work = on_new_work, .work_arg = &srv,
 		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
 	};
@@ -234,7 +309,8 @@ int main(int argc, char **argv)
 	struct http_config hc = { .listen = srv.cfg.http_listen, .max_body = srv.cfg.max_body,
 				  .max_upload = srv.cfg.max_batch_body, .upload_prefix = "/v1/batches",
 				  .wants_stream = batches_wants_stream,
-				  .max_header = 16384, .idle_timeout = srv.cfg.http_idle_timeout, .max_conns = 10000 };
+				  .max_header = 16384, .idle_timeout = srv.cfg.http_idle_timeout, .max_conns = 10000,
+				  .deferred = 1 };
 	if (srv.cfg.http_listen[0]) {
 		srv.http = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));
 		if (!srv.http) {
@@ -262,8 +338,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		smpp_client_on_mo(srv.smpp, mo_to_server, srv.smpps);
-		store_start(srv.smpps_store);
+		store_on_up(srv.smpps_store, on_other_store_up, &srv);
 	}
+	ev_timer_init(&srv.gate_retry, gate_retry_cb, 1.0, 0.);
+	srv.gate_retry.data = &srv;
+	store_on_up(srv.bulk_store, on_other_store_up, &srv);
 	store_on_up(srv.store, on_store_up, &srv);
 	store_on_up(srv.engine_store, on_engine_store_up, &srv);
 	store_on_up(srv.receipt_store, on_engine_store_up, &srv);
@@ -271,6 +350,8 @@ int main(int argc, char **argv)
 	store_start(srv.engine_store);
 	store_start(srv.receipt_store);
 	store_start(srv.bulk_store);
+	if (srv.smpps_store)
+		store_start(srv.smpps_store);
 	smpp_client_start(srv.smpp);
 	webhook_start(srv.webhook);
 
@@ -312,5 +393,5 @@ int main(int argc, char **argv)
 	api_free(srv.api);
 	ev_loop_destroy(srv.loop);
 	log_info("main", "ev=stopped");
-	return 0;
+	return srv.exit_code;
 }

@@ -364,11 +364,7 @@ class Env:
         threading.Thread(target=_drain, args=(self.smsc.stdout, out_path), daemon=True).start()
 
     def smsc_log(self):
-        try:
-            with open(self.smsc_log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return _read_text(self.smsc_log_path)
 
     # --- pushgated --------------------------------------------------------
     def write_ini(self):
@@ -398,6 +394,11 @@ class Env:
                 f.write("\n")
 
     def start_pushgated(self, wait_smpp=True):
+        self.spawn_pushgated()
+        self.wait_ready(wait_smpp)
+
+    def spawn_pushgated(self):
+        """Starts pushgated without waiting for anything (start_pushgated waits)."""
         self.pushgated_log = os.path.join(self.tmp, "pushgated.log")
         log = open(self.pushgated_log, "ab")
         self.pushgated = subprocess.Popen(
@@ -405,11 +406,25 @@ class Env:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=self._child_env())
         log.close()
-        self.wait_for(lambda: self._health_status() == 200, timeout=15,
-                      what="GET /healthz == 200 after starting pushgated")
-        if wait_smpp and self.smsc is not None:
-            self.wait_for(lambda: self.health().get("smpp") == "bound", timeout=15,
-                          what="healthz smpp == bound")
+
+    def pushgated_log_text(self):
+        return _read_text(self.pushgated_log)
+
+    def wait_ready(self, wait_smpp=True, timeout=30):
+        """Waits on pushgated's own readiness, not on time: /readyz answers
+        only once every database connection is up and the schema is current
+        (the listeners open then); with wait_smpp (and a simulator) every
+        route must also be bound (200 and "smpp": "bound")."""
+        want_smpp = wait_smpp and self.smsc is not None
+
+        def ready():
+            st, body = self._readyz()
+            if body is None or body.get("db") != "up":
+                return False
+            return not want_smpp or (st == 200 and body.get("smpp") == "bound")
+
+        self.wait_for(ready, timeout=timeout,
+                      what="/readyz: database up" + (" and every route bound" if want_smpp else ""))
 
     def stop_pushgated(self):
         _stop_process(self.pushgated)
@@ -468,13 +483,15 @@ class Env:
                 parsed = None
         return status, rh, parsed, raw
 
-    def _health_status(self):
+    def _readyz(self):
+        """(status, body) of GET /readyz, or (None, None) while nothing answers."""
         if self.pushgated is not None and self.pushgated.poll() is not None:
             raise Fatal(f"pushgated exited with status {self.pushgated.returncode}")
         try:
-            return self.http("GET", "/healthz", key=None, timeout=2)[0]
+            st, _, body, _ = self.http("GET", "/readyz", key=None, timeout=5)
         except (OSError, http.client.HTTPException):
-            return None
+            return None, None
+        return st, body if isinstance(body, dict) else None
 
     def health(self):
         status, _, body, raw = self.http("GET", "/healthz", key=None, timeout=5)
@@ -552,6 +569,15 @@ class Env:
             detail = tail(log, 20) if log else ""
             raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}\n{detail}")
         return r
+
+
+def _read_text(path):
+    """A whole log file as text ("" while it does not exist)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _stop_process(proc, timeout=10):
