@@ -37,7 +37,8 @@ const struct store_stmt router_stmt_intake = {
 	"    $8::text[], $7::float8, $9::text, $10::text, $11::timestamptz, $6::float8, $12::text, $13::text, $15::bigint, $14::text FROM a"
 	"  ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 	"  RETURNING id, channels, purpose, coalesce(opt_out_policy, (SELECT opt_out_policy FROM a)) AS policy),"
-	" t AS ("
+	/* MATERIALIZED: app and opted stay plain columns, so recipient_decide() is inlined (not planned per row) */
+	" t AS MATERIALIZED ("
 	"  SELECT t.msisdn, t.route, t.text, t.ord,"
 	"    EXISTS (SELECT 1 FROM devices d WHERE d.msisdn = t.msisdn"
 	"            AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL) AS app,"

@@ -127,10 +127,12 @@ class Env:
     Keyword arguments: dlr_delay_ms (smsc-sim receipt delay, default 50),
     smsc_args (extra smsc-sim arguments), ini ({section: {key: value}}
     overrides for pushgate.ini), smsc (False: do not start smsc-sim),
-    daemon (False: do not start pushgated).
+    daemon (False: do not start pushgated), stat_statements (True: the
+    cluster loads pg_stat_statements, tracking nested statements and planning).
     """
 
-    def __init__(self, dlr_delay_ms=50, smsc_args=(), ini=None, smsc=True, daemon=True):
+    def __init__(self, dlr_delay_ms=50, smsc_args=(), ini=None, smsc=True, daemon=True,
+                 stat_statements=False):
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.srcdir = os.path.abspath(os.environ.get("PUSHGATE_SRCDIR", here))
         self.builddir = os.path.abspath(os.environ.get("PUSHGATE_BUILDDIR",
@@ -140,6 +142,7 @@ class Env:
         self.ini_overrides = ini or {}
         self.want_smsc = smsc
         self.want_daemon = daemon
+        self.stat_statements = stat_statements
         self.failed = False
         self.tmp = None
         self.pg_port = None
@@ -279,6 +282,9 @@ class Env:
         """Start (or restart) the private cluster on its fixed port."""
         opts = (f"-k {self.pg_sock} -p {self.pg_port} -c listen_addresses=127.0.0.1 "
                 f"-c max_connections=50")
+        if self.stat_statements:
+            opts += (" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+                     " -c pg_stat_statements.track_planning=on")
         self._pg_ctl("start", "-w", "-t", "60", "-l", self.pg_log, "-o", opts, timeout=90)
         self._pg_started = True
 
@@ -289,6 +295,8 @@ class Env:
 
     def _create_database(self):
         self.psql("CREATE DATABASE pushgate", dbname="postgres")
+        if self.stat_statements:
+            self.psql("CREATE EXTENSION pg_stat_statements")
         self.ctl("migrate", check=True)
 
     def psql(self, query, dbname="pushgate", check=True):
