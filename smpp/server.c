@@ -128,7 +128,6 @@ struct ijob {
 	size_t              n;
 	char              (*to)[21];
 	const char        **texts;
-	char                callback[48];
 	struct intake_opts  opts;
 };
 
@@ -742,8 +741,8 @@ static void flush_group(struct smpp_server *srv)
 	j->opts.source = "smpp";
 	util_strlcpy(j->opts.send_at, first->send_at, sizeof(j->opts.send_at));
 	j->opts.validity = first->validity;
-	snprintf(j->callback, sizeof(j->callback), "smpp:%lld:%u", first->smpp_account_id, first->registered);
-	j->opts.callback_url = j->callback;
+	j->opts.smpp_account_id = first->smpp_account_id;
+	j->opts.smpp_registered = (int)first->registered;
 	if (intake_prepare(&j->in, srv->cfg, first->account_id, first->sender, first->text, n,
 			   (const char (*)[21])to, texts, &j->opts) < 0) {
 		free(to);

@@ -61,7 +61,7 @@ struct pending {
 	char                 msisdn[21];  /* PEND_DEVICES */
 	const char          *params[2];
 	char                 p_account[24], p_id[24];
-	struct intake        intake;      /* PEND_INTAKE */
+	struct intake_req    intake;      /* PEND_INTAKE */
 	struct api_message   msg;
 	void                *json;
 	int                  bad;         /* body invalid: 400 once authenticated */
@@ -106,7 +106,6 @@ void api_respond_error(struct http_request *req, int status, const char *code,
 static void pending_free(struct pending *p)
 {
 	api_message_free(&p->msg, p->json);
-	intake_release(&p->intake);
 	free(p);
 }
 
@@ -505,10 +504,10 @@ static void invite_done(struct store_job *job, enum store_error e, const char *e
 	free(ij);
 }
 
-static void invite_no_app(struct api *api, PGresult *res)
+static void invite_no_app(struct api *api, PGresult *res, int first, int rows)
 {
 	struct pgarr to = {0}, routes = {0};
-	for (int i = 0; i < PQntuples(res); i++) {
+	for (int i = first; i < first + rows; i++) {
 		if (strcmp(PQgetvalue(res, i, 3), "SMS_QUEUED") != 0)
 			continue;
 		pgarr_text(&to, PQgetvalue(res, i, 2));
@@ -539,33 +538,32 @@ static void invite_no_app(struct api *api, PGresult *res)
 	store_submit(api->d.store, &ij->job);
 }
 
-static void intake_done(struct store_job *job, enum store_error e, const char *err)
+static void intake_done(struct intake_req *r, enum store_error e, const char *err, PGresult *res, int first,
+			int rows)
 {
-	struct pending *p = job->arg;
+	struct pending *p = r->arg;
 	if (e != STORE_OK) {
 		store_error_reply(p, e, err);
 		return;
 	}
-	PGresult *res = job->res;
-	int rows = PQntuples(res);
 	json_t *list = json_array();
-	long long mid = rows > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-	for (int i = 0; i < rows; i++)
+	long long mid = rows > 0 ? strtoll(PQgetvalue(res, first, 0), NULL, 10) : 0;
+	for (int i = first; i < first + rows; i++)
 		json_array_append_new(list, json_pack("{s:s, s:I}", "to", PQgetvalue(res, i, 2),
 						      "id", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10)));
-	int replay = rows > 0 && strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+	int replay = rows > 0 && strcmp(PQgetvalue(res, first, 5), "t") == 0;
 	log_info("api", "ev=%s message=%lld account=%lld recipients=%d", replay ? "replayed" : "accepted", mid,
 		 p->account_id, rows);
 	api_respond_json(p->req, 202, replay ? "Idempotent-Replayed: true\r\n" : NULL,
 			 json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
 	if (p->api->d.cfg->invite && !replay)
-		invite_no_app(p->api, res);
+		invite_no_app(p->api, res, first, rows);
 	if (p->api->d.on_new_work)
 		p->api->d.on_new_work(p->api->d.work_arg);
 	pending_free(p);
 }
 
-static void intake_submit(struct pending *p)
+static void message_submit(struct pending *p)
 {
 	const char *key = http_header(p->req, "Idempotency-Key");
 	if (key) {
@@ -582,15 +580,12 @@ static void intake_submit(struct pending *p)
 		util_strlcpy(p->msg.opts.idempotency_key, key, sizeof(p->msg.opts.idempotency_key));
 	}
 	p->kind = PEND_INTAKE;
-	if (intake_prepare(&p->intake, p->api->d.cfg, p->account_id, p->msg.from, p->msg.text, p->msg.n_to,
-			   (const char (*)[21])p->msg.to, NULL, &p->msg.opts) < 0) {
-		api_respond_error(p->req, 503, "unavailable", NULL, "out of memory");
-		pending_free(p);
-		return;
-	}
-	p->intake.job.done = intake_done;
-	p->intake.job.arg = p;
-	store_submit(p->api->d.store, &p->intake.job);
+	p->intake = (struct intake_req){
+		.msg = { p->account_id, p->msg.from, p->msg.text, p->msg.n_to, (const char (*)[21])p->msg.to, NULL,
+			 &p->msg.opts },
+		.done = intake_done, .arg = p,
+	};
+	intake_submit(p->api->d.intake, &p->intake);
 }
 
 /* --- GET /v1/messages/{id} ----------------------------------------------------- */
@@ -766,7 +761,7 @@ static void run_next(struct pending *p)
 		api_respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
 		pending_free(p);
 	} else if (p->next == PEND_INTAKE) {
-		intake_submit(p);
+		message_submit(p);
 	} else if (p->next == PEND_REPORT) {
 		report_submit(p);
 	} else if (p->next == PEND_DEVICES) {

@@ -31,6 +31,7 @@ struct api_deps {
 	struct ev_loop      *loop;
 	struct store        *store;
 	struct store        *bulk_store;   /* campaign loading: its own connection (NULL: store) */
+	struct intake_queue *intake;       /* POST /v1/messages and sendsms store their messages here */
 	const struct config *cfg;
 	/* what /healthz and /readyz report (NULL: database of `store` only, SMPP "down") */
 	void               (*readiness)(void *arg, struct api_readiness *out);

@@ -1,10 +1,16 @@
 /*
- * intake.c: turns an accepted request into the parameters of the intake
- * statement (router.c), whichever door it came in by.  Picks each
- * recipient's SMS route by prefix, applies the configured defaults, and
- * builds the array literals.  Owns only those literals.  Never touches the
- * database itself: the caller submits the job, so the answer to the client
- * still waits for the commit.
+ * intake.c: stores accepted messages, whichever door they came in by.
+ *
+ * intake_prepare_many turns a group of messages into the parameters of the
+ * intake statement (router.c): picks each recipient's SMS route by prefix,
+ * applies the configured defaults and builds the array literals.  The
+ * intake queue owns the requests waiting for a statement and the group in
+ * flight: one statement (one commit) for everything that arrived during a
+ * loop turn, and while a group is in the database everything that arrives
+ * meanwhile waits for the next one (so the group grows with the load, and
+ * an idle daemon sends a lone request at once).  Each request is answered
+ * with its own rows, only after the commit.  Never touches the database
+ * itself except through its store.
  */
 #include "intake.h"
 
@@ -13,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "pgarr.h"
 #include "router.h"
 #include "util.h"
@@ -27,71 +34,290 @@ void intake_opts_default(struct intake_opts *o)
 	o->source = "http";
 }
 
-int intake_prepare(struct intake *in, const struct config *cfg, long long account_id, const char *from,
-		   const char *text, size_t n_to, const char (*to)[21], const char *const *texts,
-		   const struct intake_opts *o)
+/* The message columns ($1..$18) and the recipient columns ($19..$22), in parameter order. */
+enum { L_ACCOUNT, L_SENDER, L_BODY, L_CHANNELS, L_PUSH_TIMEOUT, L_SMS_TEXT, L_PURPOSE, L_SEND_AT, L_VALIDITY,
+       L_POLICY, L_CALLBACK, L_IDEM, L_BATCH, L_SOURCE, L_DLR_URL, L_DLR_MASK, L_SMPP_ACCOUNT, L_SMPP_REG,
+       L_ORD, L_TO, L_ROUTE, L_TEXT };
+
+static const char *empty_null(const char *s)
 {
-	struct pgarr t = {0}, r = {0}, x = {0};
+	return s && s[0] ? s : NULL;
+}
+
+int intake_prepare_many(struct intake *in, const struct config *cfg, const struct intake_msg *msgs, size_t n)
+{
+	struct pgarr a[INTAKE_LITERALS];
+	memset(a, 0, sizeof(a));
 	memset(in, 0, sizeof(*in));
-	for (size_t i = 0; i < n_to; i++) {
-		const struct route_config *route = config_route_for(cfg, to[i]);
-		pgarr_text(&t, to[i]);
-		pgarr_text(&r, route ? route->name : NULL);
-		if (texts)
-			pgarr_text(&x, texts[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct intake_msg *m = &msgs[i];
+		const struct intake_opts *o = m->opts;
+		char num[40], chan[sizeof(o->channels)];
+		pgarr_num(&a[L_ACCOUNT], m->account_id, 0);
+		pgarr_text(&a[L_SENDER], m->from);
+		pgarr_text(&a[L_BODY], m->text);
+		/* "{push,sms}" -> "push,sms": an element of a text[] parameter */
+		size_t cl = strlen(o->channels);
+		util_strlcpy(chan, o->channels[0] == '{' ? o->channels + 1 : o->channels, sizeof(chan));
+		cl = strlen(chan);
+		if (cl && chan[cl - 1] == '}')
+			chan[cl - 1] = '\0';
+		pgarr_text(&a[L_CHANNELS], chan);
+		snprintf(num, sizeof(num), "%.3f", o->push_timeout >= 0 ? o->push_timeout : cfg->push_timeout);
+		pgarr_text(&a[L_PUSH_TIMEOUT], num);
+		pgarr_text(&a[L_SMS_TEXT], o->sms_text);
+		pgarr_text(&a[L_PURPOSE], o->purpose);
+		pgarr_text(&a[L_SEND_AT], empty_null(o->send_at));
+		snprintf(num, sizeof(num), "%.3f", o->validity >= 0 ? o->validity : cfg->smpp_validity);
+		pgarr_text(&a[L_VALIDITY], num);
+		pgarr_text(&a[L_POLICY], empty_null(o->opt_out_policy));
+		pgarr_text(&a[L_CALLBACK], o->callback_url);
+		pgarr_text(&a[L_IDEM], empty_null(o->idempotency_key));
+		pgarr_num(&a[L_BATCH], o->batch_id, o->batch_id <= 0);
+		pgarr_text(&a[L_SOURCE], o->source);
+		pgarr_text(&a[L_DLR_URL], o->dlr_url);
+		pgarr_num(&a[L_DLR_MASK], o->dlr_mask, o->dlr_url == NULL);
+		pgarr_num(&a[L_SMPP_ACCOUNT], o->smpp_account_id, o->smpp_account_id <= 0);
+		pgarr_num(&a[L_SMPP_REG], o->smpp_registered, o->smpp_account_id <= 0);
+		for (size_t j = 0; j < m->n_to; j++) {
+			const struct route_config *route = config_route_for(cfg, m->to[j]);
+			pgarr_num(&a[L_ORD], (long long)i + 1, 0);
+			pgarr_text(&a[L_TO], m->to[j]);
+			pgarr_text(&a[L_ROUTE], route ? route->name : NULL);
+			pgarr_text(&a[L_TEXT], m->texts ? m->texts[j] : NULL);
+		}
 	}
-	in->p_to = pgarr_take(&t);
-	in->p_routes = pgarr_take(&r);
-	in->p_texts = texts ? pgarr_take(&x) : NULL;
-	if (!in->p_to || !in->p_routes || (texts && !in->p_texts)) {
+	int oom = 0;
+	for (int i = 0; i < INTAKE_LITERALS; i++) {
+		in->lit[i] = pgarr_take(&a[i]);
+		oom |= in->lit[i] == NULL;
+		in->params[i] = in->lit[i];
+	}
+	if (oom) {
 		intake_release(in);
 		return -1;
 	}
-	snprintf(in->p_account, sizeof(in->p_account), "%lld", account_id);
-	snprintf(in->p_validity, sizeof(in->p_validity), "%.3f", o->validity >= 0 ? o->validity : cfg->smpp_validity);
-	snprintf(in->p_push_timeout, sizeof(in->p_push_timeout), "%.3f",
-		 o->push_timeout >= 0 ? o->push_timeout : cfg->push_timeout);
-	if (o->batch_id > 0)
-		snprintf(in->p_batch, sizeof(in->p_batch), "%lld", o->batch_id);
-	const char **p = in->params;
-	p[0] = in->p_account;
-	p[1] = from;
-	p[2] = text;
-	p[3] = in->p_to;
-	p[4] = in->p_routes;
-	p[5] = in->p_validity;
-	p[6] = in->p_push_timeout;
-	p[7] = o->channels;
-	p[8] = o->sms_text;
-	p[9] = o->purpose;
-	p[10] = o->send_at[0] ? o->send_at : NULL;
-	p[11] = o->opt_out_policy[0] ? o->opt_out_policy : NULL;
-	p[12] = o->callback_url;
-	p[13] = o->idempotency_key[0] ? o->idempotency_key : NULL;
-	p[14] = o->batch_id > 0 ? in->p_batch : NULL;
-	p[15] = in->p_texts;
-	/* [rules]: formatted once per request, cheap */
-	static char start[8], end[8];
-	snprintf(start, sizeof(start), "%d", cfg->ad_start_hour);
-	snprintf(end, sizeof(end), "%d", cfg->ad_end_hour);
-	p[16] = start;
-	p[17] = end;
-	p[18] = cfg->timezone;
-	p[19] = cfg->ad_prefix;
-	p[20] = cfg->ad_optout_line;
-	p[21] = o->source;
+	snprintf(in->p_hours[0], sizeof(in->p_hours[0]), "%d", cfg->ad_start_hour);
+	snprintf(in->p_hours[1], sizeof(in->p_hours[1]), "%d", cfg->ad_end_hour);
+	in->params[22] = in->p_hours[0];
+	in->params[23] = in->p_hours[1];
+	in->params[24] = cfg->timezone;
+	in->params[25] = cfg->ad_prefix;
+	in->params[26] = cfg->ad_optout_line;
 	in->job.stmt = &router_stmt_intake;
-	in->job.nparams = 22;
+	in->job.nparams = 27;
 	in->job.params = in->params;
 	return 0;
 }
 
+int intake_prepare(struct intake *in, const struct config *cfg, long long account_id, const char *from,
+		   const char *text, size_t n_to, const char (*to)[21], const char *const *texts,
+		   const struct intake_opts *o)
+{
+	struct intake_msg m = { account_id, from, text, n_to, to, texts, o };
+	return intake_prepare_many(in, cfg, &m, 1);
+}
+
 void intake_release(struct intake *in)
 {
-	free(in->p_to);
-	free(in->p_routes);
-	free(in->p_texts);
-	in->p_to = in->p_routes = in->p_texts = NULL;
+	for (int i = 0; i < INTAKE_LITERALS; i++) {
+		free(in->lit[i]);
+		in->lit[i] = NULL;
+	}
+}
+
+/* --- the queue ----------------------------------------------------------------------- */
+
+/* One statement in flight: its requests in order (message ordinal i + 1 is reqs[i]). */
+struct group {
+	struct intake        in;
+	struct intake_queue *q;
+	struct intake_req  **reqs;
+	struct intake_msg   *msgs;
+	size_t               n;
+};
+
+struct intake_queue {
+	struct ev_loop      *loop;
+	struct store        *store;
+	const struct config *cfg;
+	size_t               max_recipients;
+	struct intake_req   *head, *tail;    /* waiting, in arrival order */
+	size_t               n_waiting;
+	struct group        *flight;         /* the group in the database (at most one) */
+	ev_prepare           flush;          /* end of the loop turn: send what came */
+	int                  freeing;
+};
+
+static void group_free(struct group *g)
+{
+	intake_release(&g->in);
+	free(g->reqs);
+	free(g->msgs);
+	free(g);
+}
+
+static void queue_front(struct intake_queue *q, struct intake_req **reqs, size_t n)
+{
+	for (size_t i = n; i-- > 0;) {
+		reqs[i]->next = q->head;
+		q->head = reqs[i];
+		if (!q->tail)
+			q->tail = reqs[i];
+		q->n_waiting++;
+	}
+}
+
+static void flush_soon(struct intake_queue *q)
+{
+	if (q->head && !q->flight && !q->freeing)
+		ev_prepare_start(q->loop, &q->flush);
+}
+
+static void group_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct group *g = job->arg;
+	struct intake_queue *q = g->q;
+	q->flight = NULL;
+	if (e == STORE_SQL_ERROR && g->n > 1) {
+		/* which message failed is unknown: each goes again on its own, in order */
+		log_warn("intake", "ev=group_failed messages=%zu err=\"%s\" action=one_by_one", g->n, err ? err : "");
+		for (size_t i = 0; i < g->n; i++)
+			g->reqs[i]->alone = 1;
+		queue_front(q, g->reqs, g->n);
+		group_free(g);
+		flush_soon(q);
+		return;
+	}
+	PGresult *res = e == STORE_OK ? job->res : NULL;
+	int rows = res ? PQntuples(res) : 0, row = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		struct intake_req *r = g->reqs[i];
+		if (!res) {
+			r->done(r, e, err, NULL, 0, 0);
+			continue;
+		}
+		/* rows come by message ordinal, then recipient id */
+		int first = row;
+		while (row < rows && strtol(PQgetvalue(res, row, 6), NULL, 10) == (long)i + 1)
+			row++;
+		r->done(r, STORE_OK, NULL, res, first, row - first);
+	}
+	group_free(g);
+	flush_soon(q);
+}
+
+/* Same account and idempotency key as a request already in the group (they must go apart). */
+static int same_key(struct group *g, const struct intake_req *r)
+{
+	const char *key = r->msg.opts->idempotency_key;
+	if (!key[0])
+		return 0;
+	for (size_t i = 0; i < g->n; i++)
+		if (g->msgs[i].account_id == r->msg.account_id && !strcmp(g->msgs[i].opts->idempotency_key, key))
+			return 1;
+	return 0;
+}
+
+static void queue_flush(struct intake_queue *q)
+{
+	if (q->flight || !q->head || q->freeing)
+		return;
+	size_t cap = q->n_waiting;
+	struct group *g = calloc(1, sizeof(*g));
+	if (g) {
+		g->reqs = calloc(cap, sizeof(*g->reqs));
+		g->msgs = calloc(cap, sizeof(*g->msgs));
+	}
+	if (!g || !g->reqs || !g->msgs) {
+		if (g)
+			group_free(g);
+		log_error("intake", "ev=out_of_memory waiting=%zu", q->n_waiting);
+		return;   /* the next loop turn tries again */
+	}
+	g->q = q;
+	size_t recipients = 0;
+	while (q->head) {
+		struct intake_req *r = q->head;
+		if (g->n > 0 && (r->alone || g->reqs[0]->alone || recipients + r->msg.n_to > q->max_recipients ||
+				 same_key(g, r)))
+			break;
+		q->head = r->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->n_waiting--;
+		r->next = NULL;
+		g->reqs[g->n] = r;
+		g->msgs[g->n] = r->msg;
+		g->n++;
+		recipients += r->msg.n_to;
+	}
+	if (intake_prepare_many(&g->in, q->cfg, g->msgs, g->n) < 0) {
+		log_error("intake", "ev=out_of_memory messages=%zu", g->n);
+		queue_front(q, g->reqs, g->n);
+		group_free(g);
+		return;
+	}
+	g->in.job.done = group_done;
+	g->in.job.arg = g;
+	q->flight = g;
+	store_submit(q->store, &g->in.job);   /* may answer at once (database down) */
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	ev_prepare_stop(loop, w);
+	queue_flush(w->data);
+}
+
+struct intake_queue *intake_queue_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
+				      size_t max_recipients)
+{
+	struct intake_queue *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->loop = loop;
+	q->store = store;
+	q->cfg = cfg;
+	q->max_recipients = max_recipients ? max_recipients : 1000;
+	ev_prepare_init(&q->flush, flush_cb);
+	q->flush.data = q;
+	return q;
+}
+
+void intake_submit(struct intake_queue *q, struct intake_req *r)
+{
+	r->next = NULL;
+	r->alone = 0;
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+	q->n_waiting++;
+	flush_soon(q);
+}
+
+size_t intake_queue_pending(const struct intake_queue *q)
+{
+	return q ? q->n_waiting + (q->flight ? q->flight->n : 0) : 0;
+}
+
+void intake_queue_free(struct intake_queue *q)
+{
+	if (!q)
+		return;
+	q->freeing = 1;
+	ev_prepare_stop(q->loop, &q->flush);
+	while (q->head) {
+		struct intake_req *r = q->head;
+		q->head = r->next;
+		q->n_waiting--;
+		r->done(r, STORE_UNAVAILABLE, "shutting down", NULL, 0, 0);
+	}
+	q->tail = NULL;
+	free(q);
 }
 
 int intake_valid_time(const char *s)

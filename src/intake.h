@@ -1,6 +1,12 @@
 /*
- * intake.h: the parameters of router_stmt_intake, built from a request of
- * any entry point (HTTP API, campaigns, Kannel's sendsms, SMPP server).
+ * intake.h: storing accepted messages, whichever door they came in by
+ * (HTTP API, campaigns, Kannel's sendsms, SMPP server, pushgatectl).
+ *
+ * intake_prepare_many builds the parameters of router_stmt_intake for a
+ * group of messages; intake_prepare for one.  The intake queue groups the
+ * requests that arrive during one loop turn (while the previous group is
+ * in the database, everything that arrives meanwhile) into one statement
+ * and one commit, and answers each request with its own rows.
  */
 #ifndef PUSHGATE_INTAKE_H
 #define PUSHGATE_INTAKE_H
@@ -23,30 +29,78 @@ struct intake_opts {
 	char        idempotency_key[129];/* "": none */
 	long long   batch_id;            /* 0: none */
 	const char *source;              /* "http", "batch", "kannel", "smpp" */
+	/* where the message came from, for its reports */
+	const char *dlr_url;             /* Kannel dlr-url template (NULL: none) */
+	int         dlr_mask;            /* with dlr_url */
+	long long   smpp_account_id;     /* 0: not from an ESME */
+	int         smpp_registered;     /* its registered_delivery */
 };
 
 void intake_opts_default(struct intake_opts *o);
 
+/* One message of an intake group.  Every pointer must outlive the statement. */
+struct intake_msg {
+	long long                 account_id;
+	const char               *from, *text;
+	size_t                    n_to;
+	const char              (*to)[21];      /* n_to validated MSISDNs (digits) */
+	const char *const        *texts;        /* NULL, or one rendered text per recipient */
+	const struct intake_opts *opts;
+};
+
+#define INTAKE_LITERALS 22
+
 /* One intake statement's parameters (embedded in the caller's request). */
 struct intake {
 	struct store_job job;
-	const char      *params[22];
-	char             p_account[24], p_validity[32], p_push_timeout[32], p_batch[24];
-	char            *p_to, *p_routes, *p_texts;   /* text[] literals, malloc'd */
+	const char      *params[27];
+	char            *lit[INTAKE_LITERALS];   /* $1..$22: array literals, malloc'd */
+	char             p_hours[2][8];
 };
 
 /*
- * Fills in->params and in->job.stmt/nparams; the caller sets job.done/arg
- * and submits.  to: n_to validated MSISDNs (digits); texts: NULL or one
- * rendered text per recipient.  from, text and every option string must
- * outlive the job.  0, or -1 when out of memory.
+ * Fills in->params and in->job.stmt/nparams for n messages; the caller sets
+ * job.done/arg and submits.  0, or -1 when out of memory.
  */
+int intake_prepare_many(struct intake *in, const struct config *cfg, const struct intake_msg *msgs, size_t n);
+
+/* The same for one message: to has n_to recipients, texts NULL or one each. */
 int intake_prepare(struct intake *in, const struct config *cfg, long long account_id, const char *from,
 		   const char *text, size_t n_to, const char (*to)[21], const char *const *texts,
 		   const struct intake_opts *o);
 
-/* Frees what intake_prepare allocated. */
+/* Frees what intake_prepare(_many) allocated. */
 void intake_release(struct intake *in);
+
+/*
+ * The intake queue.  A request (embedded in the caller's struct) carries
+ * one message; done() gets the statement's result and the rows of that
+ * message (first, n), or an error: STORE_UNAVAILABLE (answer 503), or
+ * STORE_SQL_ERROR when the message failed alone (a group that fails is
+ * run again one message at a time, so one bad request never fails its
+ * neighbours).  done() runs after the commit, never inside intake_submit.
+ */
+struct intake_req;
+typedef void (*intake_done_fn)(struct intake_req *r, enum store_error e, const char *err, PGresult *res,
+			       int first, int n);
+struct intake_req {
+	struct intake_msg   msg;
+	intake_done_fn      done;
+	void               *arg;
+	/* private */
+	struct intake_req  *next;
+	int                 alone;   /* its group failed: goes on its own */
+};
+
+struct intake_queue;
+/* max_recipients: the most recipients of one statement (a larger message still goes alone). */
+struct intake_queue *intake_queue_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
+				      size_t max_recipients);
+void intake_submit(struct intake_queue *q, struct intake_req *r);
+/* Requests waiting or in the database (drain, metrics). */
+size_t intake_queue_pending(const struct intake_queue *q);
+/* Fails what waits with STORE_UNAVAILABLE ("shutting down"); the group in flight is the store's. */
+void intake_queue_free(struct intake_queue *q);
 
 /*
  * Validates an ISO 8601 timestamp with a zone ("2026-11-24T21:30:00+09:00",

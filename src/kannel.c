@@ -6,10 +6,11 @@
  * Reads the parameters (query string, form body, or a raw text body with
  * X-Kannel-* headers), converts the text from its charset to UTF-8 (iconv),
  * checks the account (username = account name, password = its API key, one
- * statement) and submits the one intake statement every entry point uses.
- * "0: Accepted for delivery" (202) goes out only after that commit.  A
- * dlr-url and dlr-mask travel with the message (sql/007_kannel.sql turns
- * them into GET reports in the webhook outbox).
+ * statement) and hands the message to the intake queue every entry point
+ * uses (one statement for all that arrive together).  "0: Accepted for
+ * delivery" (202) goes out only after that commit.  A dlr-url and dlr-mask
+ * travel with the message (sql/007_kannel.sql turns them into GET reports
+ * in the webhook outbox).
  * Owns one request record per call, freed when answered.  Never logs the
  * password or the text, never blocks, never trusts a byte of the request.
  */
@@ -50,9 +51,10 @@ struct kreq {
 	size_t               n_to;
 	char               (*to)[21];        /* malloc'd */
 	char                *denied;         /* " 12ab 34-" receivers refused, malloc'd or NULL */
-	char                *callback;       /* "kannel-dlr:MASK:URL", malloc'd or NULL */
+	char                *dlr_url;        /* malloc'd, NULL: no reports (or mask 0) */
+	int                  dlr_mask;
 	struct intake_opts   opts;
-	struct intake        intake;
+	struct intake_req    intake;
 	/* a request error, answered once the account is known (an unknown user learns nothing) */
 	int                  bad_status;
 	const char          *bad_text;
@@ -76,11 +78,10 @@ static void reply(struct http_request *req, int status, const char *text)
 
 static void kreq_free(struct kreq *k)
 {
-	intake_release(&k->intake);
 	free(k->text);
 	free(k->to);
 	free(k->denied);
-	free(k->callback);
+	free(k->dlr_url);
 	free(k);
 }
 
@@ -406,13 +407,9 @@ static int parse_request(struct kreq *k, const struct ksrc *src, const char *raw
 			BAD("DLR-URL field misformed, rejected");
 		}
 		if (mask > 0) {
-			size_t cap = ulen + 32;
-			k->callback = malloc(cap);
-			if (!k->callback) {
-				free(url);
-				goto oom;
-			}
-			snprintf(k->callback, cap, "kannel-dlr:%ld:%s", mask, url);
+			k->dlr_url = url;   /* kept */
+			url = NULL;
+			k->dlr_mask = (int)mask;
 		}
 	}
 	free(url);
@@ -462,7 +459,8 @@ static int parse_request(struct kreq *k, const struct ksrc *src, const char *raw
 	/* validity, deferred (minutes), channels (pushgate's) */
 	intake_opts_default(&k->opts);
 	k->opts.source = "kannel";
-	k->opts.callback_url = k->callback;
+	k->opts.dlr_url = k->dlr_url;
+	k->opts.dlr_mask = k->dlr_mask;
 	if (param_int(src, "validity", NULL, "Validity", 1, VALIDITY_MAX, &validity) < 0)
 		BAD("Validity field misformed, rejected");
 	if (validity > 0)
@@ -514,17 +512,17 @@ static void store_failed(struct kreq *k, enum store_error e, const char *err)
 	kreq_free(k);
 }
 
-static void intake_done(struct store_job *job, enum store_error e, const char *err)
+static void intake_done(struct intake_req *r, enum store_error e, const char *err, PGresult *res, int first,
+			int rows)
 {
-	struct kreq *k = job->arg;
+	struct kreq *k = r->arg;
 	if (e != STORE_OK) {
 		store_failed(k, e, err);
 		return;
 	}
-	int rows = PQntuples(job->res);
-	long long mid = rows > 0 ? strtoll(PQgetvalue(job->res, 0, 0), NULL, 10) : 0;
+	long long mid = rows > 0 ? strtoll(PQgetvalue(res, first, 0), NULL, 10) : 0;
 	log_info("kannel", "ev=accepted message=%lld account=%lld recipients=%d denied=%d dlr=%s", mid,
-		 k->account_id, rows, k->denied != NULL, k->callback ? "yes" : "no");
+		 k->account_id, rows, k->denied != NULL, k->dlr_url ? "yes" : "no");
 	if (k->denied) {
 		static const char head[] = "0: Accepted for delivery Denied receivers are:";
 		size_t n = sizeof(head) - 1 + strlen(k->denied);
@@ -566,15 +564,11 @@ static void auth_done(struct store_job *job, enum store_error e, const char *err
 		return;
 	}
 	const struct api_deps *d = api_deps_of(k->api);
-	if (intake_prepare(&k->intake, d->cfg, k->account_id, k->from, k->text, k->n_to,
-			   (const char (*)[21])k->to, NULL, &k->opts) < 0) {
-		reply(k->req, 503, "Sending failed.");
-		kreq_free(k);
-		return;
-	}
-	k->intake.job.done = intake_done;
-	k->intake.job.arg = k;
-	store_submit(d->store, &k->intake.job);
+	k->intake = (struct intake_req){
+		.msg = { k->account_id, k->from, k->text, k->n_to, (const char (*)[21])k->to, NULL, &k->opts },
+		.done = intake_done, .arg = k,
+	};
+	intake_submit(d->intake, &k->intake);
 }
 
 /* --- entry --------------------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "devices.h"
 #include "http.h"
+#include "intake.h"
 #include "log.h"
 #include "migrate.h"
 #include "push.h"
@@ -35,12 +36,15 @@
 #include "webhook.h"
 
 #define DRAIN_SECONDS 10.0
+#define INTAKE_GROUP_MAX 2000   /* recipients in one intake statement */
 
 struct server {
 	struct ev_loop     *loop;
 	struct config       cfg;
 	char                node[96];
-	struct store       *store;        /* API, push channel, devices */
+	struct store       *store;        /* API (auth, status, reports), push channel, devices, webhooks */
+	struct store       *intake_store; /* the intake queue: messages of every door, grouped */
+	struct intake_queue *intake;
 	struct store       *engine_store; /* the SMPP engine's leases and responses: its own connection */
 	struct store       *receipt_store; /* the SMPP engine's receipts: a second backend working in parallel */
 	struct store       *bulk_store;   /* campaign loading */
@@ -101,7 +105,8 @@ static int migrate_now(const struct config *cfg)
 /* 1 when every database connection of the daemon is up. */
 static int stores_up(const struct server *srv)
 {
-	return store_is_up(srv->store) && store_is_up(srv->engine_store) && store_is_up(srv->receipt_store) &&
+	return store_is_up(srv->store) && store_is_up(srv->intake_store) && store_is_up(srv->engine_store) &&
+	       store_is_up(srv->receipt_store) &&
 	       store_is_up(srv->bulk_store) && (!srv->smpps_store || store_is_up(srv->smpps_store));
 }
 
@@ -208,6 +213,7 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct server *srv = w->data;
 	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 ||
+		   intake_queue_pending(srv->intake) > 0 || store_pending(srv->intake_store) > 0 ||
 		   store_pending(srv->engine_store) > 0 || store_pending(srv->receipt_store) > 0 ||
 		   store_pending(srv->bulk_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
 		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0);
@@ -285,10 +291,12 @@ int main(int argc, char **argv)
 	srv.loop = ev_default_loop(EVFLAG_AUTO);
 	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
 	srv.store = store_new(srv.loop, &sc);
+	srv.intake_store = store_new(srv.loop, &sc);
+	srv.intake = srv.intake_store ? intake_queue_new(srv.loop, srv.intake_store, &srv.cfg, INTAKE_GROUP_MAX) : NULL;
 	srv.engine_store = store_new(srv.loop, &sc);
 	srv.receipt_store = store_new(srv.loop, &sc);
 	srv.bulk_store = store_new(srv.loop, &sc);
-	srv.smpp = srv.store && srv.engine_store && srv.receipt_store
+	srv.smpp = srv.store && srv.intake && srv.engine_store && srv.receipt_store
 		   ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
@@ -296,7 +304,7 @@ int main(int argc, char **argv)
 	srv.devices = srv.push ? devices_new(srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	struct api_deps deps = {
-		.loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .cfg = &srv.cfg,
+		.loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .intake = srv.intake, .cfg = &srv.cfg,
 		.readiness = readiness_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
 		.on_new_work = on_new_work, .work_arg = &srv,
 		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
@@ -343,10 +351,12 @@ int main(int argc, char **argv)
 	ev_timer_init(&srv.gate_retry, gate_retry_cb, 1.0, 0.);
 	srv.gate_retry.data = &srv;
 	store_on_up(srv.bulk_store, on_other_store_up, &srv);
+	store_on_up(srv.intake_store, on_other_store_up, &srv);
 	store_on_up(srv.store, on_store_up, &srv);
 	store_on_up(srv.engine_store, on_engine_store_up, &srv);
 	store_on_up(srv.receipt_store, on_engine_store_up, &srv);
 	store_start(srv.store);
+	store_start(srv.intake_store);
 	store_start(srv.engine_store);
 	store_start(srv.receipt_store);
 	store_start(srv.bulk_store);
@@ -377,7 +387,9 @@ int main(int argc, char **argv)
 			 smpp_server_tls_port(srv.smpps));
 	ev_run(srv.loop, 0);
 
-	/* stores first: their last callbacks still find the API and the client alive */
+	/* stores first: their last callbacks still find the API, the intake queue and the client alive */
+	store_free(srv.intake_store);
+	intake_queue_free(srv.intake);
 	store_free(srv.engine_store);
 	store_free(srv.receipt_store);
 	store_free(srv.bulk_store);

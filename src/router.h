@@ -11,20 +11,22 @@
 #include "store.h"
 
 /*
- * Intake: one message and its recipients.  Each is ACCEPTED, then SCHEDULED
- * (send_at in the future), HELD (an ad outside the allowed hours without
- * night consent), or decided now by recipient_decide() (sql/005): PUSH_SENT
- * (deadline now + push timeout; NOTIFY pushgate_push tells every node),
- * OPTED_OUT then DROPPED or the SMS path, SMS_QUEUED on its route, or
- * SMS_FAILED (no route).  An Idempotency-Key already used by the account
- * returns the original recipients instead (replay = true).
- * $1 account_id, $2 sender, $3 text, $4 text[] MSISDNs, $5 text[] routes
- * (NULL: none), $6 validity s, $7 push timeout s, $8 text[] channels, $9
- * sms_text, $10 purpose, $11 send_at, $12 opt_out_policy override, $13
- * callback_url, $14 idempotency key, $15 batch id, $16 text[] per-recipient
- * texts (NULL: none), $17 ad window start hour, $18 end hour, $19 time zone,
- * $20 ad prefix, $21 ad opt-out line ({number}), $22 intake source.
- * Rows: message_id, recipient_id, msisdn, state, route, replay, notified.
+ * The intake: a group of messages (any number of requests, from any door)
+ * stored in one statement.  Each message gets its messages row, each
+ * recipient its decided state (push first, SMS, scheduled, held, dropped)
+ * and the events of that decision; a message whose (account, idempotency
+ * key) exists already stores nothing and returns the original recipients
+ * instead (replay = true).  No key may appear twice in one group.
+ * Per message ($1..$18, arrays of one element per message): account id,
+ * sender, text, channels ("push,sms"), push timeout s, sms_text, purpose,
+ * send_at, validity s, opt_out_policy override, callback_url, idempotency
+ * key, batch id, source, Kannel dlr_url and dlr_mask, SMPP account id and
+ * registered_delivery.  Per recipient ($19..$22): message ordinal (1-based),
+ * MSISDN, route (NULL: none), text (NULL: the message's).  Then $23 ad
+ * window start hour, $24 end hour, $25 time zone, $26 ad prefix, $27 ad
+ * opt-out line ({number}).
+ * Rows, by message ordinal then recipient id: message_id, recipient_id,
+ * msisdn, state, route, replay, message ordinal, notified.
  */
 extern const struct store_stmt router_stmt_intake;
 

@@ -26,6 +26,8 @@ Environment (defaults in brackets):
   BENCH_CONNS [50]                           wrk connections (2 threads)
   BENCH_DLR_DELAY_MS [50]                    smsc-sim --dlr-delay-ms
   BENCH_PG_OPTS="-c k=v ..."                 extra PostgreSQL settings
+  BENCH_AUTO_EXPLAIN_MS=MS                   auto_explain plans of statements slower than MS
+  BENCH_PG_LOG=PREFIX                        keep PREFIX.postgres.log, PREFIX.pushgated.log
   PUSHGATE_BUILDDIR / PUSHGATE_SRCDIR        as for the integration tests
 """
 
@@ -140,7 +142,7 @@ def intake_stats(env):
     rows = env.sql("""
         SELECT calls, plans, total_plan_time, total_exec_time FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'pushgate')
-          AND query LIKE 'WITH a AS (SELECT opt_out_policy%'""")
+          AND query LIKE '%INSERT INTO messages (id, account_id, sender, body%'""")
     calls = plans = 0
     plan_ms = exec_ms = 0.0
     for c, p, pt, et in rows:
@@ -176,6 +178,11 @@ def one_run(env, lua, history, seconds, conns, run):
                                   f"WHERE id >= {first_new}"))
     pg_cpu, pd_cpu = postgres_cpu(env.pg_data) - pg0, proc_cpu(env.pushgated.pid) - pd0
     calls, plans, plan_ms, exec_ms = intake_stats(env)
+    top = env.sql("""
+        SELECT calls, plans, total_plan_time + total_exec_time, rows,
+               left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'pushgate')
+        ORDER BY total_plan_time + total_exec_time DESC LIMIT 8""")
     bad = int(env.scalar(f"SELECT count(*) FROM recipients WHERE id >= {first_new} "
                          "AND state <> 'SMS_DELIVERED'"))
     env.stop_pushgated()
@@ -184,6 +191,7 @@ def one_run(env, lua, history, seconds, conns, run):
         "e2e_rate": accepted / (last_final - t0), "pg_us": pg_cpu / max(accepted, 1) * 1e6,
         "pd_us": pd_cpu / max(accepted, 1) * 1e6, "calls": calls, "plans": plans,
         "plan_ms": plan_ms / max(calls, 1), "exec_ms": exec_ms / max(calls, 1), "not_delivered": bad,
+        "top": top,
     }
 
 
@@ -222,8 +230,19 @@ def main():
                   f"pushgated {r['pd_us']:.0f} us CPU per request; intake: {r['calls']:,} calls, "
                   f"{r['plans']:,} plans, {r['plan_ms']:.3f} ms planning + {r['exec_ms']:.3f} ms execution "
                   f"per call; {r['not_delivered']} not delivered", flush=True)
+            print("#   where PostgreSQL spent its time (pg_stat_statements, planning + execution):")
+            for c, p, ms, nrows, q in r["top"]:
+                c, p, ms, nrows = int(c), int(p), float(ms), int(nrows)
+                print(f"#   {c:>8,} calls {p:>6,} plans {ms / 1000:>7.2f} s {ms * 1000 / max(c, 1):>8.0f} us/call "
+                      f"{nrows / max(c, 1):>7.1f} rows/call  {q}", flush=True)
     finally:
         os.unlink(lua)
+        keep_log = os.environ.get("BENCH_PG_LOG")
+        if keep_log and env.tmp:
+            for name in ("postgres.log", "pushgated.log"):
+                src = os.path.join(env.tmp, name)
+                if os.path.exists(src):
+                    shutil.copyfile(src, f"{keep_log}.{name}")
         env.teardown()
     print("single-message summary (history, accepted/s, p99 ms, end-to-end msg/s, PostgreSQL us/request, "
           "intake plans/calls):")
