@@ -6,7 +6,8 @@
  * connection per accepted socket around a session.c session in server mode
  * (the same FSM and codec as the carrier-facing engine), the per-account
  * runtime (binds, TPS bucket), the long messages being reassembled, the
- * intake jobs in flight and the deliver_sm PDUs of the outbox in flight.
+ * submits handed to the intake queue (one message each, grouped there with
+ * every other door's) and the deliver_sm PDUs of the outbox in flight.
  * A submit is answered only after the intake statement that stored it
  * committed; a deliver_sm counts as delivered only after the ESME answered
  * it.  Every byte from an ESME is untrusted: addresses, UDH, TLVs and text
@@ -41,7 +42,6 @@
 #include "util.h"
 
 #define TICK_INTERVAL   0.05      /* reaping, reassembly timeouts, outbox polling */
-#define GROUP_MAX       1000      /* submits per intake statement */
 #define TEXT_MAX        65536     /* octets of one reassembled message */
 #define OUTBOX_BATCH    2000
 #define MAX_KEYWORDS    32
@@ -54,9 +54,11 @@ struct ans {
 	uint32_t     seq, cmd;
 };
 
-/* One logical message on its way to the intake statement. */
+/* One logical message (a submit_sm, data_sm or reassembled long message) on its way to the intake queue. */
 struct submit {
-	struct submit *next;
+	struct intake_req   req;         /* req.arg is the submit */
+	struct smpp_server *srv;
+	struct intake_opts  opts;
 	long long      smpp_account_id, account_id;
 	char           sender[21], to[21];
 	uint8_t        registered;
@@ -120,17 +122,6 @@ struct conn {
 	uint32_t             refuse_status;
 };
 
-/* An intake statement for a group of submits of one account and sender. */
-struct ijob {
-	struct intake       in;
-	struct smpp_server *srv;
-	struct submit      *subs;           /* in order, n of them */
-	size_t              n;
-	char              (*to)[21];
-	const char        **texts;
-	struct intake_opts  opts;
-};
-
 /* query_sm / cancel_sm: one statement, answered after it. */
 struct qjob {
 	struct store_job    job;
@@ -172,15 +163,13 @@ struct smpp_server {
 	ev_io                lio, tlio;
 	SSL_CTX             *tls;
 	ev_timer             tick;
-	ev_prepare           flush_prep;
 	int                  stopping;
 	unsigned             next_id;
 	size_t               n_conns;
 	struct conn         *conns;
 	struct acct         *accts;
 	struct reasm        *reasm;
-	struct submit       *q_head, *q_tail;
-	size_t               q_len;
+	struct intake_queue *intake;       /* where submits are stored (shared with the other doors) */
 	size_t               jobs_in_flight;
 	/* outbox */
 	struct obatch        lease, ack, release;
@@ -198,7 +187,6 @@ struct smpp_server {
 };
 
 static void conn_answer(struct ans *a, uint32_t status, const char *message_id);
-static void server_flush(struct smpp_server *srv);
 static const char *stat_of(struct smpp_server *srv, const char *state, uint8_t *ms);
 
 /* The recipient states a receipt reports (sql/008 smpp_outbox_fill). */
@@ -656,141 +644,50 @@ static void submit_free(struct submit *sub)
 
 /* --- intake ------------------------------------------------------------------------------ */
 
-static void ijob_free(struct ijob *j)
+/* The intake committed this submit (or could not): the ESME gets its answer(s) now. */
+static void submit_done(struct intake_req *r, enum store_error err, const char *msg, PGresult *res, int first,
+			int rows)
 {
-	intake_release(&j->in);
-	while (j->subs) {
-		struct submit *s = j->subs;
-		j->subs = s->next;
-		submit_free(s);
-	}
-	free(j->to);
-	free(j->texts);
-	free(j);
-}
-
-static void intake_done(struct store_job *job, enum store_error err, const char *msg)
-{
-	struct ijob *j = job->arg;
-	struct smpp_server *srv = j->srv;
+	struct submit *sub = r->arg;
+	struct smpp_server *srv = sub->srv;
 	srv->jobs_in_flight--;
-	int rows = err == STORE_OK ? PQntuples(job->res) : 0;
-	if (err != STORE_OK || (size_t)rows != j->n) {
-		log_error("smpps", "ev=intake_failed n=%zu rows=%d err=\"%s\"", j->n, rows,
-			  err != STORE_OK ? (msg ? msg : "") : "row count");
-		for (struct submit *s = j->subs; s; s = s->next)
-			for (unsigned k = 0; k < s->n_ans; k++)
-				conn_answer(&s->ans[k], SMPP_ESME_RSYSERR, NULL);
-		ijob_free(j);
+	if (err != STORE_OK || rows != 1) {
+		if (err != STORE_UNAVAILABLE)
+			log_error("smpps", "ev=intake_failed to=%s rows=%d err=\"%s\"", sub->to, rows,
+				  err != STORE_OK ? (msg ? msg : "") : "row count");
+		for (unsigned k = 0; k < sub->n_ans; k++)
+			conn_answer(&sub->ans[k], SMPP_ESME_RSYSERR, NULL);
+		submit_free(sub);
 		return;
 	}
-	int i = 0, notified = 0;
-	for (struct submit *s = j->subs; s; s = s->next, i++) {
-		char id[24];
-		snprintf(id, sizeof(id), "%llx", strtoll(PQgetvalue(job->res, i, 1), NULL, 10));
-		const char *state = PQgetvalue(job->res, i, 3);
-		notified |= strcmp(state, "SMS_QUEUED") == 0;
-		for (unsigned k = 0; k < s->n_ans; k++)
-			conn_answer(&s->ans[k], 0, id);
-		srv->c.submits++;
-		log_debug("smpps", "ev=accepted recipient=%s to=%s state=%s", id, s->to, state);
-	}
-	if (notified && srv->on_new_work)
+	char id[24];
+	snprintf(id, sizeof(id), "%llx", strtoll(PQgetvalue(res, first, 1), NULL, 10));
+	const char *state = PQgetvalue(res, first, 3);
+	for (unsigned k = 0; k < sub->n_ans; k++)
+		conn_answer(&sub->ans[k], 0, id);
+	srv->c.submits++;
+	log_debug("smpps", "ev=accepted recipient=%s to=%s state=%s", id, sub->to, state);
+	if (strcmp(state, "SMS_QUEUED") == 0 && srv->on_new_work)
 		srv->on_new_work(srv->work_arg);
-	ijob_free(j);
+	submit_free(sub);
 }
 
-/* One intake statement for the first run of the queue with one account, sender and registered_delivery. */
-static void flush_group(struct smpp_server *srv)
-{
-	struct submit *first = srv->q_head;
-	size_t n = 0;
-	struct submit *last = NULL;
-	/* no number twice in a statement: its events are joined to recipients by number */
-	for (struct submit *s = first; s && n < GROUP_MAX; s = s->next) {
-		if (s->smpp_account_id != first->smpp_account_id || s->registered != first->registered ||
-		    strcmp(s->sender, first->sender) != 0 || strcmp(s->send_at, first->send_at) != 0 ||
-		    s->validity != first->validity)
-			break;
-		int dup = 0;
-		for (struct submit *t = first; t != s && !dup; t = t->next)
-			dup = strcmp(t->to, s->to) == 0;
-		if (dup)
-			break;
-		n++;
-		last = s;
-	}
-	struct ijob *j = calloc(1, sizeof(*j));
-	char (*to)[21] = calloc(n, sizeof(*to));
-	const char **texts = calloc(n, sizeof(*texts));
-	if (!j || !to || !texts) {
-		free(j);
-		free(to);
-		free(texts);
-		return;   /* the next flush tries again */
-	}
-	j->srv = srv;
-	j->to = to;
-	j->texts = texts;
-	size_t i = 0;
-	for (struct submit *s = first; i < n; s = s->next, i++) {
-		memcpy(to[i], s->to, sizeof(to[i]));
-		texts[i] = s->text;
-	}
-	intake_opts_default(&j->opts);
-	j->opts.source = "smpp";
-	util_strlcpy(j->opts.send_at, first->send_at, sizeof(j->opts.send_at));
-	j->opts.validity = first->validity;
-	j->opts.smpp_account_id = first->smpp_account_id;
-	j->opts.smpp_registered = (int)first->registered;
-	if (intake_prepare(&j->in, srv->cfg, first->account_id, first->sender, first->text, n,
-			   (const char (*)[21])to, texts, &j->opts) < 0) {
-		free(to);
-		free(texts);
-		free(j);
-		return;
-	}
-	srv->q_head = last->next;
-	if (!srv->q_head)
-		srv->q_tail = NULL;
-	last->next = NULL;
-	srv->q_len -= n;
-	j->subs = first;
-	j->n = n;
-	j->in.job.done = intake_done;
-	j->in.job.arg = j;
-	srv->jobs_in_flight++;
-	store_submit(srv->store, &j->in.job);
-}
-
-static void server_flush(struct smpp_server *srv)
-{
-	size_t guard = 0;
-	while (srv->q_head && guard++ < 10000) {
-		size_t before = srv->q_len;
-		flush_group(srv);
-		if (srv->q_len == before)
-			break;   /* out of memory: next time */
-	}
-}
-
-static void flush_prep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-	(void)revents;
-	ev_prepare_stop(loop, w);
-	server_flush(w->data);
-}
-
+/* One message per submit; the intake queue groups the submits of every ESME (and every other door). */
 static void enqueue(struct smpp_server *srv, struct submit *sub)
 {
-	sub->next = NULL;
-	if (srv->q_tail)
-		srv->q_tail->next = sub;
-	else
-		srv->q_head = sub;
-	srv->q_tail = sub;
-	srv->q_len++;
-	ev_prepare_start(srv->loop, &srv->flush_prep);
+	sub->srv = srv;
+	intake_opts_default(&sub->opts);
+	sub->opts.source = "smpp";
+	util_strlcpy(sub->opts.send_at, sub->send_at, sizeof(sub->opts.send_at));
+	sub->opts.validity = sub->validity;
+	sub->opts.smpp_account_id = sub->smpp_account_id;
+	sub->opts.smpp_registered = sub->registered;
+	sub->req = (struct intake_req){
+		.msg = { sub->account_id, sub->sender, sub->text, 1, (const char (*)[21])&sub->to, NULL, &sub->opts },
+		.done = submit_done, .arg = sub,
+	};
+	srv->jobs_in_flight++;
+	intake_submit(srv->intake, &sub->req);
 }
 
 /* Decodes octets to a malloc'd UTF-8 string; NULL when they are not a text pushgate can carry. */
@@ -1768,8 +1665,8 @@ static void parse_lists(struct smpp_server *srv)
 	}
 }
 
-struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
-				    const char *node, void (*on_new_work)(void *), void *arg,
+struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, struct intake_queue *intake,
+				    const struct config *cfg, const char *node, void (*on_new_work)(void *), void *arg,
 				    char *err, size_t errlen)
 {
 	struct smpp_server *srv = calloc(1, sizeof(*srv));
@@ -1779,6 +1676,7 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, c
 	}
 	srv->loop = loop;
 	srv->store = store;
+	srv->intake = intake;
 	srv->cfg = cfg;
 	srv->on_new_work = on_new_work;
 	srv->work_arg = arg;
@@ -1797,8 +1695,6 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, c
 	srv->lio.data = srv;
 	ev_io_init(&srv->tlio, accept_cb, srv->tls_lfd, EV_READ);
 	srv->tlio.data = srv;
-	ev_prepare_init(&srv->flush_prep, flush_prep_cb);
-	srv->flush_prep.data = srv;
 	ev_timer_init(&srv->tick, tick_cb, TICK_INTERVAL, TICK_INTERVAL);
 	srv->tick.data = srv;
 	ev_timer_start(loop, &srv->tick);
@@ -1839,7 +1735,6 @@ void smpp_server_stop(struct smpp_server *srv, double grace)
 	ev_io_stop(srv->loop, &srv->lio);
 	ev_io_stop(srv->loop, &srv->tlio);
 	reasm_expire(srv, 1);   /* parts of a message never completed: refused, the ESME resends them */
-	server_flush(srv);
 	for (struct conn *c = srv->conns; c; c = c->next)
 		if (!c->closed)
 			smpp_session_stop(c->s, grace);
@@ -1849,7 +1744,7 @@ int smpp_server_busy(const struct smpp_server *srv)
 {
 	if (!srv)
 		return 0;
-	if (srv->q_head || srv->jobs_in_flight || srv->lease.in_flight || srv->ack.in_flight ||
+	if (srv->jobs_in_flight || srv->lease.in_flight || srv->ack.in_flight ||
 	    srv->release.in_flight || srv->n_acked || srv->n_released)
 		return 1;
 	for (const struct conn *c = srv->conns; c; c = c->next)
@@ -1886,7 +1781,6 @@ void smpp_server_free(struct smpp_server *srv)
 		return;
 	srv->stopping = 1;
 	ev_timer_stop(srv->loop, &srv->tick);
-	ev_prepare_stop(srv->loop, &srv->flush_prep);
 	ev_io_stop(srv->loop, &srv->lio);
 	ev_io_stop(srv->loop, &srv->tlio);
 	if (srv->lfd >= 0)
@@ -1897,11 +1791,6 @@ void smpp_server_free(struct smpp_server *srv)
 		struct reasm *r = srv->reasm;
 		srv->reasm = r->next;
 		reasm_free(r);
-	}
-	while (srv->q_head) {
-		struct submit *s = srv->q_head;
-		srv->q_head = s->next;
-		submit_free(s);
 	}
 	/* sessions first (their windows hand back deliver_sm in flight), then the connections */
 	for (struct conn *c = srv->conns; c; c = c->next) {

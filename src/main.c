@@ -339,7 +339,7 @@ int main(int argc, char **argv)
 	}
 	if (srv.cfg.smpps_listen[0] || srv.cfg.smpps_tls_listen[0]) {
 		srv.smpps_store = store_new(srv.loop, &sc);
-		srv.smpps = srv.smpps_store ? smpp_server_new(srv.loop, srv.smpps_store, &srv.cfg, srv.node, on_new_work,
+		srv.smpps = srv.smpps_store ? smpp_server_new(srv.loop, srv.smpps_store, srv.intake, &srv.cfg, srv.node, on_new_work,
 							      &srv, err, sizeof(err)) : NULL;
 		if (!srv.smpps) {
 			fprintf(stderr, "pushgated: [smpp_server]: %s\n", srv.smpps_store ? err : "out of memory");

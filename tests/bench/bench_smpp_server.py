@@ -21,6 +21,7 @@ Environment (defaults in brackets):
   BENCH_N [100000; 20000 with BENCH_QUICK=1]   messages per repetition
   BENCH_REPS [3; 1 with BENCH_QUICK=1]
   BENCH_WINDOW [1000]                         ESME window (and the account's)
+  BENCH_NUMBERS [0]                           distinct destinations, repeated (0: every one new)
   BENCH_TIMEOUT [max(60, N/1000*3)]           seconds a repetition may take
   BENCH_STATEMENTS [0]                        print the top pg_stat_statements per repetition
                                               (their tracking costs a few % of the rate)
@@ -60,11 +61,13 @@ def run_esme(port, system_id, password, n, window, timeout):
     s.recv(length - 16, socket.MSG_WAITALL)
     if cmd != 0x80000009 or status != 0:
         raise RuntimeError(f"bind refused: 0x{status:02x}")
-    # destinations ending 0..5: smsc-sim delivers them
+    # destinations ending 0..5: smsc-sim delivers them; BENCH_NUMBERS > 0: only that many, repeated
+    numbers = env_int("BENCH_NUMBERS", 0)
     subs = []
     for i in range(n):
         text = f"pushgate server benchmark {i:07d}".encode()
-        body = (cstr("") + bytes([5, 0]) + cstr("BENCH") + bytes([1, 1]) + cstr(f"4671{i // 6:07d}{i % 6}")
+        d = i % numbers if numbers > 0 else i
+        body = (cstr("") + bytes([5, 0]) + cstr("BENCH") + bytes([1, 1]) + cstr(f"4671{d // 6:07d}{d % 6}")
                 + bytes([0, 0, 0]) + cstr("") + cstr("") + bytes([1, 0, 0, 0, len(text)]) + text)
         subs.append(pdu(0x04, i + 2, body))
     s.setblocking(False)
