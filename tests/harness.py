@@ -579,6 +579,16 @@ class Env:
         return r
 
 
+def serve_http(port, handler):
+    """A ThreadingHTTPServer on 127.0.0.1:port serving handler from a daemon thread; returns it
+    (shutdown() and server_close() stop it)."""
+    import http.server
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
 def _read_text(path):
     """A whole log file as text ("" while it does not exist)."""
     try:

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import TAP, free_port  # noqa: E402
+from harness import TAP, free_port, serve_http  # noqa: E402
 from wsclient import WS  # noqa: E402
 
 tests = TAP()
@@ -54,10 +54,7 @@ class DlrReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        self.server = serve_http(self.port, Handler)
 
     def down(self):
         self.server.shutdown()

@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import DELIVERED_PATH, TAP, free_port
+from harness import DELIVERED_PATH, TAP, free_port, serve_http
 
 tests = TAP()
 SECRET = "whsec_test_0123456789"
@@ -73,10 +73,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        self.server = serve_http(self.port, Handler)
 
     def down(self):
         self.server.shutdown()
