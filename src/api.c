@@ -2,9 +2,9 @@
  * api.c: the HTTP API.  Routes requests (messages, devices, the device
  * WebSocket, batches, Kannel's sendsms, reports, the inbox page, health and
  * metrics), authenticates API keys (SHA-256 looked up once, then cached for
- * a minute), validates JSON bodies field by field, and hands stored work to
- * the router's statements.  A 202 is sent only from the store's done()
- * callback, i.e. after the commit.  Never waits on the network or the
+ * a minute), validates JSON bodies field by field, and hands messages to
+ * the intake queue (intake.c) and other work to the router's statements.
+ * A 202 is sent only from a done() callback, i.e. after the commit.  Never waits on the network or the
  * database; the one disk read is the inbox page's few small files.  Never
  * trusts a byte of the request: every field is type- and length-checked
  * and every error names the field.

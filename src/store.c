@@ -1,5 +1,6 @@
 /*
- * store.c: the one PostgreSQL connection of a pushgated process.
+ * store.c: one PostgreSQL connection on the event loop (pushgated opens
+ * several, one per kind of work: docs/architecture.md lists them).
  *
  * Owns the PGconn, its libev watchers, the queue of waiting jobs and the
  * batch in flight.  All waiting jobs go out in one pipeline (prepared
