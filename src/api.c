@@ -36,6 +36,7 @@ struct auth_entry {
 	unsigned char hash[KEYS_HASH_LEN];
 	long long     account_id;
 	int           operator;
+	char          name[API_NAME_MAX];   /* the account's name (sendsms's username) */
 	time_t        expires;
 };
 
@@ -337,23 +338,39 @@ static struct auth_entry *cache_slot(struct api *api, const unsigned char *hash)
 	return &api->cache[hash[0] % AUTH_CACHE_SIZE];
 }
 
-static long long cache_lookup(struct api *api, const unsigned char *hash, int *operator)
+/* The account of a key hash seen within AUTH_CACHE_TTL (name NULL: any name), else 0. */
+static long long cache_lookup(struct api *api, const unsigned char *hash, const char *name, int *operator)
 {
 	struct auth_entry *e = cache_slot(api, hash);
-	if (e->account_id > 0 && e->expires > time(NULL) && keys_equal(e->hash, hash, KEYS_HASH_LEN)) {
+	if (e->account_id > 0 && e->expires > time(NULL) && keys_equal(e->hash, hash, KEYS_HASH_LEN) &&
+	    (!name || strcmp(e->name, name) == 0)) {
 		*operator = e->operator;
 		return e->account_id;
 	}
 	return 0;
 }
 
-static void cache_store(struct api *api, const unsigned char *hash, long long account_id, int operator)
+/* Remembers a lookup's row (id, role, name) for its key hash. */
+static void cache_store(struct api *api, const unsigned char *hash, PGresult *res)
 {
 	struct auth_entry *e = cache_slot(api, hash);
 	memcpy(e->hash, hash, KEYS_HASH_LEN);
-	e->account_id = account_id;
-	e->operator = operator;
+	e->account_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	e->operator = strcmp(PQgetvalue(res, 0, 1), "operator") == 0;
+	util_strlcpy(e->name, PQgetvalue(res, 0, 2), sizeof(e->name));
 	e->expires = time(NULL) + AUTH_CACHE_TTL;
+}
+
+long long api_key_cached(struct api *api, const unsigned char *hash, const char *name)
+{
+	int op;
+	return cache_lookup(api, hash, name, &op);
+}
+
+void api_key_remember(struct api *api, const unsigned char *hash, PGresult *res)
+{
+	if (PQntuples(res) == 1 && PQnfields(res) >= 3)
+		cache_store(api, hash, res);
 }
 
 static void run_next(struct pending *p);
@@ -372,7 +389,7 @@ static void auth_done(struct store_job *job, enum store_error e, const char *err
 	}
 	p->account_id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
 	p->operator = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
-	cache_store(p->api, p->hash, p->account_id, p->operator);
+	cache_store(p->api, p->hash, job->res);
 	run_next(p);
 }
 
@@ -393,7 +410,7 @@ static int authenticate(struct pending *p)
 		return -1;
 	}
 	keys_hash(key, klen, p->hash);
-	p->account_id = cache_lookup(p->api, p->hash, &p->operator);
+	p->account_id = cache_lookup(p->api, p->hash, NULL, &p->operator);
 	if (p->account_id > 0)
 		return 0;
 	keys_hash_bytea(key, klen, p->hash_text, sizeof(p->hash_text));
@@ -432,7 +449,7 @@ static void api_auth_done(struct store_job *job, enum store_error e, const char 
 	} else {
 		id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
 		op = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
-		cache_store(a->api, a->hash, id, op);
+		cache_store(a->api, a->hash, job->res);
 	}
 	a->fn(a->arg, id, op);
 	free(a);
@@ -460,7 +477,7 @@ void api_auth(struct api *api, struct http_request *req, const char *key, api_au
 	}
 	keys_hash(key, klen, a->hash);
 	int op = 0;
-	long long id = cache_lookup(api, a->hash, &op);
+	long long id = cache_lookup(api, a->hash, NULL, &op);
 	if (id > 0) {
 		free(a);
 		fn(arg, id, op);

@@ -74,6 +74,16 @@ void api_respond_error(struct http_request *req, int status, const char *code, c
 typedef void (*api_auth_fn)(void *arg, long long account_id, int operator);
 void api_auth(struct api *api, struct http_request *req, const char *key, api_auth_fn fn, void *arg);
 
+/*
+ * The key cache that API requests and sendsms share: a key hash (keys.h)
+ * looked up within the last minute, with the account's name (NULL: any
+ * name); 0 when not cached.  api_key_remember takes a row of
+ * router_stmt_auth or router_stmt_kannel_auth (id, role, name).
+ */
+#define API_NAME_MAX 65
+long long api_key_cached(struct api *api, const unsigned char *hash, const char *name);
+void api_key_remember(struct api *api, const unsigned char *hash, PGresult *res);
+
 /* What the API was built with (store, config, ...). */
 const struct api_deps *api_deps_of(const struct api *api);
 

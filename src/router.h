@@ -30,7 +30,7 @@
  */
 extern const struct store_stmt router_stmt_intake;
 
-/* API key lookup: $1 bytea hash.  Rows: account id, role. */
+/* API key lookup: $1 bytea hash.  Rows: account id, role, name. */
 extern const struct store_stmt router_stmt_auth;
 
 /* Scheduled and held recipients released (see router.c). */

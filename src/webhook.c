@@ -11,9 +11,11 @@
  * with the events behind it, never one behind an event that is in flight
  * or waiting for its retry.  Several nodes share the work (FOR UPDATE SKIP
  * LOCKED); a lease that runs out (dead node) returns the rows.  Outcomes
- * are written with one statement per finished batch, retry=1.  Rows
- * with method GET (Kannel dlr-urls, sql/007_kannel.sql) are a GET of their
- * already substituted URL instead: no body, no signature.
+ * are written with retry=1: the deliveries of a loop turn (and of the time
+ * the previous write was in the database) by one statement together, a
+ * failure by one statement per batch.  Rows with method GET (Kannel
+ * dlr-urls, sql/007_kannel.sql) are a GET of their already substituted URL
+ * instead, one request per event: no body, no signature.
  * Never blocks, never follows redirects, never speaks anything but http(s),
  * never logs a URL or a secret.
  */
@@ -102,6 +104,14 @@ struct webhook {
 	struct store_job     lease_job;
 	const char          *lease_params[4];
 	char                 p_scan[16], p_lease[32], p_batch[16];
+	/* delivered outcomes: everything answered 2xx during a loop turn (and while the previous
+	 * write is in the database) is written by one statement */
+	struct wh_req       *dl_head;           /* answered, waiting for the next write */
+	struct wh_req       *dl_flight;         /* in the write in flight */
+	struct store_job     dl_job;
+	const char          *dl_params[2];
+	char                *dl_ids, *dl_rids;
+	ev_prepare           dl_flush;
 	/* backlog */
 	int                  stats_in_flight;
 	struct store_job     stats_job;
@@ -383,13 +393,13 @@ static void write_done(struct store_job *job, enum store_error err, const char *
 		pump(w);
 }
 
-/* The outcome of a POST (or a hand-back) to PostgreSQL: one statement. */
+/* The outcome of a failed POST (or a hand-back) to PostgreSQL: one statement (deliveries go together: delivered_add). */
 static void req_write(struct wh_req *r, const struct store_stmt *stmt)
 {
 	struct webhook *w = r->w;
 	r->state = REQ_WRITING;
 	r->p_ids = ids_literal(r->ids, r->n);
-	int with_rids = stmt == &stmt_delivered || stmt == &stmt_failed;
+	int with_rids = stmt == &stmt_failed;
 	r->p_rids = with_rids ? ids_literal(r->rids, r->n) : NULL;
 	if (!r->p_ids || (with_rids && !r->p_rids)) {
 		log_error("webhook", "ev=outcome_dropped why=\"out of memory\" delivery=%lld-%lld",
@@ -398,7 +408,7 @@ static void req_write(struct wh_req *r, const struct store_stmt *stmt)
 		return;
 	}
 	r->params[0] = r->p_ids;
-	r->params[1] = stmt == &stmt_delivered ? r->p_rids : w->node;
+	r->params[1] = w->node;
 	r->params[2] = r->p_err;
 	r->params[3] = r->p_delay;
 	r->params[4] = r->p_max_age;
@@ -407,6 +417,78 @@ static void req_write(struct wh_req *r, const struct store_stmt *stmt)
 	r->job = (struct store_job){ .stmt = stmt, .nparams = stmt->nparams, .params = r->params,
 				     .done = write_done, .arg = r, .retry = 1 };
 	store_submit(w->store, &r->job);
+}
+
+static void delivered_flush(struct webhook *w);
+
+static void delivered_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct webhook *w = job->arg;
+	struct wh_req *r = w->dl_flight;
+	if (err != STORE_OK && r)
+		log_error("webhook", "ev=outcome_write_failed delivery=%lld-%lld err=\"%s\"", r->ids[0],
+			  r->ids[r->n - 1], msg);   /* their leases run out; the receiver may get them again */
+	w->dl_flight = NULL;
+	while (r) {
+		struct wh_req *next = r->next;
+		w->n_writing--;
+		req_free(r);
+		r = next;
+	}
+	free(w->dl_ids);
+	free(w->dl_rids);
+	w->dl_ids = w->dl_rids = NULL;
+	if (w->freeing)
+		return;
+	if (w->dl_head)
+		delivered_flush(w);
+	pump(w);
+}
+
+/* One stmt_delivered for every request answered 2xx that waits (one write in flight at a time). */
+static void delivered_flush(struct webhook *w)
+{
+	if (w->dl_flight || !w->dl_head || w->freeing)
+		return;
+	struct pgarr ids = {0}, rids = {0};
+	for (struct wh_req *r = w->dl_head; r; r = r->next)
+		for (size_t i = 0; i < r->n; i++) {
+			pgarr_num(&ids, r->ids[i], 0);
+			pgarr_num(&rids, r->rids[i], 0);
+		}
+	w->dl_ids = pgarr_take(&ids);
+	w->dl_rids = pgarr_take(&rids);
+	if (!w->dl_ids || !w->dl_rids) {
+		free(w->dl_ids);
+		free(w->dl_rids);
+		w->dl_ids = w->dl_rids = NULL;
+		log_error("webhook", "ev=outcome_write_delayed why=\"out of memory\"");
+		return;   /* the next answer or poll tries again */
+	}
+	w->dl_flight = w->dl_head;
+	w->dl_head = NULL;
+	w->dl_params[0] = w->dl_ids;
+	w->dl_params[1] = w->dl_rids;
+	w->dl_job = (struct store_job){ .stmt = &stmt_delivered, .nparams = 2, .params = w->dl_params,
+					.done = delivered_done, .arg = w, .retry = 1 };
+	store_submit(w->store, &w->dl_job);
+}
+
+static void dl_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	(void)revents;
+	ev_prepare_stop(loop, p);
+	delivered_flush(p->data);
+}
+
+/* A request the receiver answered 2xx: its rows are marked delivered with the others of this turn. */
+static void delivered_add(struct webhook *w, struct wh_req *r)
+{
+	r->state = REQ_WRITING;
+	r->next = w->dl_head;
+	w->dl_head = r;
+	w->n_writing++;
+	ev_prepare_start(w->loop, &w->dl_flush);
 }
 
 static void req_finished(struct wh_req *r, CURLcode cc, long status)
@@ -420,7 +502,7 @@ static void req_finished(struct wh_req *r, CURLcode cc, long status)
 		w->c.delivered_posts++;
 		log_debug("webhook", "ev=delivered account=%lld delivery=%lld-%lld events=%zu status=%ld",
 			  r->account_id, r->ids[0], r->ids[r->n - 1], r->n, status);
-		req_write(r, &stmt_delivered);
+		delivered_add(w, r);
 		return;
 	}
 	char http[32];
@@ -737,11 +819,16 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 	PGresult *res = job->res;
 	int rows = PQntuples(res);
 	size_t max = w->cfg->webhook_batch_max;
-	/* rows come by account, url, recipient, id: whole recipient runs, at most batch_max per POST */
+	/*
+	 * rows come by account, url, recipient, id: whole recipient runs, at most batch_max per POST.
+	 * A GET (a Kannel dlr-url) carries one event and no body: each row is a request of its own,
+	 * even when several events substitute to the same URL.
+	 */
 	int i = 0;
 	while (i < rows) {
-		int j = i;
-		while (j < rows && same_target(res, i, j)) {
+		int get = strcmp(PQgetvalue(res, i, 8), "GET") == 0;
+		int j = get ? i + 1 : i;
+		while (!get && j < rows && same_target(res, i, j)) {
 			int k = j;
 			while (k < rows && same_recipient(res, j, k))
 				k++;
@@ -868,6 +955,8 @@ struct webhook *webhook_new(struct ev_loop *loop, struct store *store, const str
 	curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
 	curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->webhook_concurrency);
 	ev_init(&w->curl_timer, curl_timer_cb);
+	ev_prepare_init(&w->dl_flush, dl_flush_cb);
+	w->dl_flush.data = w;
 	w->curl_timer.data = w;
 	ev_timer_init(&w->poll, poll_cb, POLL_INTERVAL, POLL_INTERVAL);
 	w->poll.data = w;
@@ -941,9 +1030,14 @@ void webhook_free(struct webhook *w)
 	ev_timer_stop(w->loop, &w->poll);
 	ev_timer_stop(w->loop, &w->stats);
 	ev_timer_stop(w->loop, &w->curl_timer);
+	ev_prepare_stop(w->loop, &w->dl_flush);
 	struct wh_req *r;
 	while ((r = queue_pop(w)))
 		req_free(r);
+	while ((r = w->dl_head)) {   /* answered, never written: their leases run out */
+		w->dl_head = r->next;
+		req_free(r);
+	}
 	while ((r = w->posting)) {
 		posting_unlink(w, r);
 		req_free(r);   /* its lease runs out and the rows return */

@@ -579,6 +579,60 @@ class Env:
         return r
 
 
+def kannel_smsc(smsc_id, port, username, password, window):
+    """One Kannel `group = smsc` binding as an SMPP transceiver to 127.0.0.1:port."""
+    return f"""
+group = smsc
+smsc = smpp
+smsc-id = {smsc_id}
+host = 127.0.0.1
+port = {port}
+transceiver-mode = true
+smsc-username = {username}
+smsc-password = {password}
+system-type = ""
+msg-id-type = 0x03
+enquire-link-interval = 30
+max-pending-submits = {window}
+source-addr-ton = 5
+source-addr-npi = 0
+dest-addr-ton = 1
+dest-addr-npi = 1
+"""
+
+
+def kannel_conf(tmp, admin, box, sendsms, smsc_groups, core_extra="dlr-storage = internal",
+                sendsms_user="username = app\npassword = apppw\nmax-messages = 10", extra=""):
+    """A Kannel 1.4.5 configuration (bearerbox + smsbox on 127.0.0.1, logs in tmp): admin, box and
+    sendsms ports, the smsc groups' text, more core settings, the sendsms-user and other groups."""
+    return f"""group = core
+admin-port = {admin}
+admin-password = adminpw
+smsbox-port = {box}
+admin-interface = 127.0.0.1
+box-allow-ip = "127.0.0.1"
+log-file = "{tmp}/bearerbox.log"
+log-level = 0
+{core_extra}
+{smsc_groups}
+{extra}
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = {box}
+sendsms-port = {sendsms}
+sendsms-interface = 127.0.0.1
+log-file = "{tmp}/smsbox.log"
+log-level = 0
+
+group = sendsms-user
+{sendsms_user}
+
+group = sms-service
+keyword = default
+text = "no service"
+"""
+
+
 def serve_http(port, handler):
     """A ThreadingHTTPServer on 127.0.0.1:port serving handler from a daemon thread; returns it
     (shutdown() and server_close() stop it)."""

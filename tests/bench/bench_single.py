@@ -43,19 +43,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from harness import FINAL_STATES  # noqa: E402
 
 from bench_engine import BenchEnv  # noqa: E402
-from benchlib import env_int, postgres_cpu, proc_cpu  # noqa: E402
+from benchlib import WRK_THREADS_LUA, env_int, postgres_cpu, proc_cpu  # noqa: E402
 
 FINALS_SQL = ",".join(f"'{s}'" for s in sorted(FINAL_STATES))
 
 # One request = one message to one new number.  Each wrk thread numbers its
 # own requests; numbers end in 0..5 (smsc-sim delivers those).
-WRK_LUA = r"""
-local tid = 0
+WRK_LUA = WRK_THREADS_LUA + r"""
 local run = os.getenv("BENCH_RUN") or "1"
-function setup(thread)
-  tid = tid + 1
-  thread:set("tid", tid)
-end
 function init(args)
   n = 0
   hdrs = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY") }
@@ -153,6 +148,23 @@ def intake_stats(env):
     return calls, plans, plan_ms, exec_ms
 
 
+def top_statements(env, n=8):
+    """(calls, plans, ms, rows, query) of the statements PostgreSQL spent most time on."""
+    return env.sql(f"""
+        SELECT calls, plans, total_plan_time + total_exec_time, rows,
+               left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'pushgate')
+        ORDER BY total_plan_time + total_exec_time DESC LIMIT {int(n)}""")
+
+
+def print_top(top):
+    print("#   where PostgreSQL spent its time (pg_stat_statements, planning + execution):")
+    for c, p, ms, nrows, q in top:
+        c, p, ms, nrows = int(c), int(p), float(ms), int(nrows)
+        print(f"#   {c:>8,} calls {p:>6,} plans {ms / 1000:>7.2f} s {ms * 1000 / max(c, 1):>8.0f} us/call "
+              f"{nrows / max(c, 1):>7.1f} rows/call  {q}", flush=True)
+
+
 def one_run(env, lua, history, seconds, conns, run):
     if env.pushgated_alive():
         env.stop_pushgated()
@@ -178,11 +190,7 @@ def one_run(env, lua, history, seconds, conns, run):
                                   f"WHERE id >= {first_new}"))
     pg_cpu, pd_cpu = postgres_cpu(env.pg_data) - pg0, proc_cpu(env.pushgated.pid) - pd0
     calls, plans, plan_ms, exec_ms = intake_stats(env)
-    top = env.sql("""
-        SELECT calls, plans, total_plan_time + total_exec_time, rows,
-               left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
-        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'pushgate')
-        ORDER BY total_plan_time + total_exec_time DESC LIMIT 8""")
+    top = top_statements(env)
     bad = int(env.scalar(f"SELECT count(*) FROM recipients WHERE id >= {first_new} "
                          "AND state <> 'SMS_DELIVERED'"))
     env.stop_pushgated()
@@ -230,11 +238,7 @@ def main():
                   f"pushgated {r['pd_us']:.0f} us CPU per request; intake: {r['calls']:,} calls, "
                   f"{r['plans']:,} plans, {r['plan_ms']:.3f} ms planning + {r['exec_ms']:.3f} ms execution "
                   f"per call; {r['not_delivered']} not delivered", flush=True)
-            print("#   where PostgreSQL spent its time (pg_stat_statements, planning + execution):")
-            for c, p, ms, nrows, q in r["top"]:
-                c, p, ms, nrows = int(c), int(p), float(ms), int(nrows)
-                print(f"#   {c:>8,} calls {p:>6,} plans {ms / 1000:>7.2f} s {ms * 1000 / max(c, 1):>8.0f} us/call "
-                      f"{nrows / max(c, 1):>7.1f} rows/call  {q}", flush=True)
+            print_top(r["top"])
     finally:
         os.unlink(lua)
         keep_log = os.environ.get("BENCH_PG_LOG")

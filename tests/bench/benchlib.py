@@ -58,3 +58,14 @@ def summary(label, values, fmt="{:,.0f}", width=28):
     """One line: label, then min, median and max of values."""
     vs = sorted(values)
     return f"{label:<{width}} " + " ".join(fmt.format(v).rjust(10) for v in (vs[0], statistics.median(vs), vs[-1]))
+
+
+# The start of a wrk Lua script: each thread knows its number (tid, from 1) and counts its
+# requests (n); the rest of a script defines request().
+WRK_THREADS_LUA = r"""
+local tid = 0
+function setup(thread)
+  tid = tid + 1
+  thread:set("tid", tid)
+end
+"""

@@ -320,6 +320,28 @@ def dlr_url_gets_delivered_and_failed_reports_with_substitutions_only_for_the_ma
 
 
 @tests.case
+def every_message_gets_its_own_report_even_when_the_dlr_urls_are_the_same(env):
+    # regression: GET reports that substituted to the same URL (no per-message escape such as
+    # %I) were leased into one batch and sent as one GET, and the others marked delivered
+    rec = DlrReceiver()
+    try:
+        url = rec.url("tag=same&type=%d")
+        mids = []
+        for i in range(6):
+            st, _, raw = sendsms(env, params=auth(env, to="821055500061", text=f"same url {i}",
+                                                  **{"dlr-mask": "1", "dlr-url": url}))
+            assert st == 202 and raw == ACCEPTED, (st, raw)
+            mids.append(int(last_message(env)[0]))
+        env.wait_for(lambda: env.recipients_final(mids), timeout=30, what="recipients final")
+        for mid in mids:
+            _wait_outbox_settled(env, mid)
+        gets = rec.for_tag("same")
+        assert len(gets) == 6 and all(g["type"] == "1" for g in gets), gets
+    finally:
+        rec.down()
+
+
+@tests.case
 def a_dlr_receiver_that_was_down_gets_its_reports_once_it_is_up(env):
     rec = DlrReceiver()
     rec.down()

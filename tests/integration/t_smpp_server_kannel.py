@@ -75,51 +75,11 @@ def kannel_bearerbox_binds_to_pushgate_as_its_smsc(env):
     st["sendsms"] = sendsms
     conf = os.path.join(env.tmp, "kannel.conf")
     with open(conf, "w") as f:
-        f.write(f"""group = core
-admin-port = {admin}
-admin-password = adminpw
-smsbox-port = {box}
-admin-interface = 127.0.0.1
-box-allow-ip = "127.0.0.1"
-log-file = "{env.tmp}/bearerbox.log"
-log-level = 0
-dlr-storage = internal
+        smsc = harness.kannel_smsc("pushgate", PORT, "kannel", "kpw", 20)
+        f.write(harness.kannel_conf(env.tmp, admin, box, sendsms, smsc,
+                                    sendsms_user="username = app\npassword = apppw\nmax-messages = 10\n"
+                                                 "concatenation = true"))
 
-group = smsc
-smsc = smpp
-smsc-id = pushgate
-host = 127.0.0.1
-port = {PORT}
-transceiver-mode = true
-smsc-username = kannel
-smsc-password = kpw
-system-type = ""
-msg-id-type = 0x03
-enquire-link-interval = 30
-max-pending-submits = 20
-source-addr-ton = 5
-source-addr-npi = 0
-dest-addr-ton = 1
-dest-addr-npi = 1
-
-group = smsbox
-bearerbox-host = 127.0.0.1
-bearerbox-port = {box}
-sendsms-port = {sendsms}
-sendsms-interface = 127.0.0.1
-log-file = "{env.tmp}/smsbox.log"
-log-level = 0
-
-group = sendsms-user
-username = app
-password = apppw
-max-messages = 10
-concatenation = true
-
-group = sms-service
-keyword = default
-text = "no service"
-""")
     for prog in ("bearerbox", "smsbox"):
         with open(os.path.join(env.tmp, f"{prog}.stderr"), "wb") as err:
             st["procs"].append(subprocess.Popen([prog, conf], stdout=subprocess.DEVNULL, stderr=err,
