@@ -21,6 +21,7 @@ Environment (defaults in brackets):
   BENCH_SECONDS [20; 5 with BENCH_QUICK=1]   wrk duration for each gateway
   BENCH_CONNS [50]                           wrk connections (2 threads)
   BENCH_GATEWAYS [pushgate,kannel]           which to measure
+  BENCH_AUTO_EXPLAIN_MS=MS, BENCH_PG_LOG=PREFIX  plans of slow statements, logs kept (as bench_engine)
   PUSHGATE_BUILDDIR / PUSHGATE_SRCDIR        as for the integration tests
 """
 
@@ -253,6 +254,10 @@ def main():
             print("# " + line("kannel", w, acc, rate, got), flush=True)
     finally:
         os.unlink(lua)
+        if os.environ.get("BENCH_PG_LOG") and env.tmp:
+            for name in ("postgres.log", "pushgated.log"):
+                if os.path.exists(os.path.join(env.tmp, name)):
+                    shutil.copyfile(os.path.join(env.tmp, name), f"{os.environ['BENCH_PG_LOG']}.{name}")
         stop(procs)
         if sink:
             sink.stop()
