@@ -30,6 +30,7 @@ struct op {
 	struct store_job        *job;    /* OP_EXEC */
 	PGresult                *res;
 	int                      failed;
+	int                      aborted;   /* not run: an earlier statement of the pipeline failed */
 };
 
 #define MAX_PREPARED 64
@@ -391,7 +392,7 @@ static void st_kick(struct store *st)
 		struct store_job *job = queue_pop(st);
 		const struct store_stmt *stmt = job->stmt;
 		if (stmt->unprepared) {
-			st->ops[st->n_ops++] = (struct op){ OP_EXEC, stmt, job, NULL, 0 };
+			st->ops[st->n_ops++] = (struct op){ OP_EXEC, stmt, job, NULL, 0, 0 };
 			if (!PQsendQueryParams(st->conn, stmt->sql, job->nparams, NULL, job->params, NULL, NULL, 0))
 				goto send_failed;
 			continue;
@@ -399,11 +400,11 @@ static void st_kick(struct store *st)
 		if (!is_prepared(st, stmt)) {
 			if (st->n_prepared < MAX_PREPARED)
 				st->prepared[st->n_prepared++] = stmt;
-			st->ops[st->n_ops++] = (struct op){ OP_PREPARE, stmt, NULL, NULL, 0 };
+			st->ops[st->n_ops++] = (struct op){ OP_PREPARE, stmt, NULL, NULL, 0, 0 };
 			if (!PQsendPrepare(st->conn, stmt->name, stmt->sql, stmt->nparams, NULL))
 				goto send_failed;
 		}
-		st->ops[st->n_ops++] = (struct op){ OP_EXEC, stmt, job, NULL, 0 };
+		st->ops[st->n_ops++] = (struct op){ OP_EXEC, stmt, job, NULL, 0, 0 };
 		if (!PQsendQueryPrepared(st->conn, stmt->name, job->nparams, job->params, NULL, NULL, 0))
 			goto send_failed;
 	}
@@ -440,6 +441,8 @@ static void batch_complete(struct store *st)
 	for (size_t i = 0; i < n_ops; i++) {
 		struct op *op = &ops[i];
 		if (op->kind == OP_PREPARE) {
+			if (op->aborted && !op->failed)
+				forget_prepared(st, op->stmt);   /* never reached the server: prepared again next time */
 			if (op->failed) {
 				forget_prepared(st, op->stmt);
 				if (!bad && i + 1 < n_ops && ops[i + 1].kind == OP_EXEC) {
@@ -538,6 +541,7 @@ static void st_read_results(struct store *st)
 		case PGRES_TUPLES_OK:
 			break;
 		case PGRES_PIPELINE_ABORTED:
+			op->aborted = 1;
 			break;
 		default:
 			op->failed = 1;
