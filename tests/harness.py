@@ -579,6 +579,32 @@ class Env:
         return r
 
 
+def port_open(port):
+    """True when something accepts a TCP connection on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def start_kannel(env, conf, procs):
+    """bearerbox, then smsbox once bearerbox listens for it (smsbox gives up when it finds no
+    bearerbox), then waits for smsbox's sendsms port: both appended to procs. Ports from conf."""
+    ports = {}
+    for line in open(conf, encoding="utf-8"):
+        key = line.split("=", 1)[0].strip()
+        if key in ("smsbox-port", "sendsms-port"):
+            ports[key] = int(line.split("=", 1)[1])
+    for prog, port in (("bearerbox", ports["smsbox-port"]), ("smsbox", ports["sendsms-port"])):
+        with open(os.path.join(env.tmp, f"{prog}.stderr"), "wb") as err:
+            procs.append(subprocess.Popen([prog, conf], stdout=subprocess.DEVNULL, stderr=err,
+                                          stdin=subprocess.DEVNULL))
+        proc = procs[-1]
+        env.wait_for(lambda: proc.poll() is None and port_open(port), timeout=60,
+                     what=f"{prog} listening on {port}")
+
+
 def kannel_smsc(smsc_id, port, username, password, window):
     """One Kannel `group = smsc` binding as an SMPP transceiver to 127.0.0.1:port."""
     return f"""

@@ -181,25 +181,10 @@ field-status = status
 field-boxc-id = boxc
 """))
     procs = [sim]
-    for prog in ("bearerbox", "smsbox"):
-        with open(os.path.join(tmp, f"{prog}.stderr"), "wb") as err:
-            procs.append(subprocess.Popen([prog, conf], stdout=subprocess.DEVNULL, stderr=err,
-                                          stdin=subprocess.DEVNULL))
-        if prog == "bearerbox":
-            env.wait_for(lambda: harness._read_text(sim_log).count("ev=bind ") >= 4, timeout=60,
-                         what="Kannel's four binds at its smsc-sim")
+    harness.start_kannel(env, conf, procs)
+    env.wait_for(lambda: harness._read_text(sim_log).count("ev=bind ") >= 4, timeout=60,
+                 what="Kannel's four binds at its smsc-sim")
 
-    def sendsms_up():
-        import http.client
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", sendsms, timeout=2)
-            c.request("GET", "/cgi-bin/sendsms")
-            c.getresponse().read()
-            c.close()
-            return True
-        except OSError:
-            return False
-    env.wait_for(sendsms_up, timeout=60, what="smsbox's sendsms port")
     return procs, sendsms
 
 

@@ -80,11 +80,7 @@ def kannel_bearerbox_binds_to_pushgate_as_its_smsc(env):
                                     sendsms_user="username = app\npassword = apppw\nmax-messages = 10\n"
                                                  "concatenation = true"))
 
-    for prog in ("bearerbox", "smsbox"):
-        with open(os.path.join(env.tmp, f"{prog}.stderr"), "wb") as err:
-            st["procs"].append(subprocess.Popen([prog, conf], stdout=subprocess.DEVNULL, stderr=err,
-                                                stdin=subprocess.DEVNULL))
-        time.sleep(0.5)
+    harness.start_kannel(env, conf, st["procs"])
     env.wait_for(lambda: "ev=bound" in open(env.pushgated_log, errors="replace").read()
                  and 'system_id="kannel"' in open(env.pushgated_log, errors="replace").read(),
                  timeout=30, what="Kannel's bind at pushgated")
