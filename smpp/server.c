@@ -156,8 +156,6 @@ struct smpp_server {
 	struct store        *store;
 	const struct config *cfg;
 	char                 node[96];
-	void               (*on_new_work)(void *);
-	void                *work_arg;
 	int                  lfd, tls_lfd, port, tls_port;   /* bound by smpp_server_new */
 	int                  open;                            /* listening: smpp_server_open */
 	ev_io                lio, tlio;
@@ -667,8 +665,6 @@ static void submit_done(struct intake_req *r, enum store_error err, const char *
 		conn_answer(&sub->ans[k], 0, id);
 	srv->c.submits++;
 	log_debug("smpps", "ev=accepted recipient=%s to=%s state=%s", id, sub->to, state);
-	if (strcmp(state, "SMS_QUEUED") == 0 && srv->on_new_work)
-		srv->on_new_work(srv->work_arg);
 	submit_free(sub);
 }
 
@@ -1666,8 +1662,7 @@ static void parse_lists(struct smpp_server *srv)
 }
 
 struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, struct intake_queue *intake,
-				    const struct config *cfg, const char *node, void (*on_new_work)(void *), void *arg,
-				    char *err, size_t errlen)
+				    const struct config *cfg, const char *node, char *err, size_t errlen)
 {
 	struct smpp_server *srv = calloc(1, sizeof(*srv));
 	if (!srv) {
@@ -1678,8 +1673,6 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, s
 	srv->store = store;
 	srv->intake = intake;
 	srv->cfg = cfg;
-	srv->on_new_work = on_new_work;
-	srv->work_arg = arg;
 	srv->lfd = srv->tls_lfd = -1;
 	util_strlcpy(srv->node, node, sizeof(srv->node));
 	parse_lists(srv);

@@ -25,13 +25,11 @@ struct smpp_server;
 /*
  * NULL with err set when a listener's address can't be bound.  Nothing is
  * accepted before smpp_server_open.  Submits are stored through intake
- * (one message each); store holds binds, queries and the outbox.
- * on_new_work(arg) runs after an intake commit that queued work (the SMS
- * engine looks now).
+ * (one message each; the queue tells the SMS engine); store holds binds,
+ * queries and the outbox.
  */
 struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, struct intake_queue *intake,
-				    const struct config *cfg, const char *node, void (*on_new_work)(void *), void *arg,
-				    char *err, size_t errlen);
+				    const struct config *cfg, const char *node, char *err, size_t errlen);
 /* Starts listening and accepting (once; 0 when already open), or -1 with err. */
 int smpp_server_open(struct smpp_server *srv, char *err, size_t errlen);
 /*

@@ -501,60 +501,6 @@ const struct api_deps *api_deps_of(const struct api *api)
 
 /* --- POST /v1/messages --------------------------------------------------------- */
 
-/* Install invitations: one job after the intake, for the numbers that went SMS for lack of an app. */
-struct invite_job {
-	struct store_job job;
-	const char      *params[6];
-	char            *to, *routes;
-	char             p_period[32], p_validity[32];
-};
-
-static void invite_done(struct store_job *job, enum store_error e, const char *err)
-{
-	struct invite_job *ij = job->arg;
-	if (e == STORE_SQL_ERROR)
-		log_error("api", "ev=invite_failed err=\"%s\"", err ? err : "");
-	else if (e == STORE_OK && PQntuples(job->res) > 0)
-		log_info("api", "ev=invited numbers=%d", PQntuples(job->res));
-	free(ij->to);
-	free(ij->routes);
-	free(ij);
-}
-
-static void invite_no_app(struct api *api, PGresult *res, int first, int rows)
-{
-	struct pgarr to = {0}, routes = {0};
-	for (int i = first; i < first + rows; i++) {
-		if (strcmp(PQgetvalue(res, i, 3), "SMS_QUEUED") != 0)
-			continue;
-		pgarr_text(&to, PQgetvalue(res, i, 2));
-		pgarr_text(&routes, PQgetvalue(res, i, 4));
-	}
-	struct invite_job *ij = to.n ? calloc(1, sizeof(*ij)) : NULL;
-	if (!ij) {
-		pgarr_reset(&to);
-		pgarr_reset(&routes);
-		return;
-	}
-	ij->to = pgarr_take(&to);
-	ij->routes = pgarr_take(&routes);
-	snprintf(ij->p_period, sizeof(ij->p_period), "%.0f", api->d.cfg->invite_period);
-	snprintf(ij->p_validity, sizeof(ij->p_validity), "%.0f", api->d.cfg->smpp_validity);
-	ij->params[0] = ij->to;
-	ij->params[1] = ij->p_period;
-	ij->params[2] = api->d.cfg->otp_sender;
-	ij->params[3] = api->d.cfg->invite_text;
-	ij->params[4] = ij->routes;
-	ij->params[5] = ij->p_validity;
-	if (!ij->to || !ij->routes) {
-		invite_done(&ij->job, STORE_SQL_ERROR, "out of memory");
-		return;
-	}
-	ij->job = (struct store_job){ .stmt = &router_stmt_invite, .nparams = 6, .params = ij->params,
-				      .done = invite_done, .arg = ij };
-	store_submit(api->d.store, &ij->job);
-}
-
 static void intake_done(struct intake_req *r, enum store_error e, const char *err, PGresult *res, int first,
 			int rows)
 {
@@ -573,10 +519,6 @@ static void intake_done(struct intake_req *r, enum store_error e, const char *er
 		 p->account_id, rows);
 	api_respond_json(p->req, 202, replay ? "Idempotent-Replayed: true\r\n" : NULL,
 			 json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
-	if (p->api->d.cfg->invite && !replay)
-		invite_no_app(p->api, res, first, rows);
-	if (p->api->d.on_new_work)
-		p->api->d.on_new_work(p->api->d.work_arg);
 	pending_free(p);
 }
 

@@ -9,7 +9,8 @@
  * loop turn, and while a group is in the database everything that arrives
  * meanwhile waits for the next one (so the group grows with the load, and
  * an idle daemon sends a lone request at once).  Each request is answered
- * with its own rows, only after the commit.  Never touches the database
+ * with its own rows, only after the commit; then, once per group and for
+ * every door alike, the SMS engine is told and install invitations go out.  Never touches the database
  * itself except through its store.
  */
 #include "intake.h"
@@ -144,6 +145,8 @@ struct intake_queue {
 	struct intake_req   *head, *tail;    /* waiting, in arrival order */
 	size_t               n_waiting;
 	struct group        *flight;         /* the group in the database (at most one) */
+	void               (*on_new_work)(void *arg);   /* after a group queued SMS work */
+	void                *work_arg;
 	ev_prepare           flush;          /* end of the loop turn: send what came */
 	int                  freeing;
 };
@@ -171,6 +174,67 @@ static void flush_soon(struct intake_queue *q)
 {
 	if (q->head && !q->flight && !q->freeing)
 		ev_prepare_start(q->loop, &q->flush);
+}
+
+/* Install invitations: one statement per group, for the numbers that went SMS for lack of an app. */
+struct invite_job {
+	struct store_job job;
+	const char      *params[6];
+	char            *to, *routes;
+	char             p_period[32], p_validity[32];
+};
+
+static void invite_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct invite_job *ij = job->arg;
+	if (e == STORE_SQL_ERROR)
+		log_error("intake", "ev=invite_failed err=\"%s\"", err ? err : "");
+	else if (e == STORE_OK && PQntuples(job->res) > 0)
+		log_info("intake", "ev=invited numbers=%d", PQntuples(job->res));
+	free(ij->to);
+	free(ij->routes);
+	free(ij);
+}
+
+/* What a stored group sets going: the SMS engine (once), and invitations when configured. */
+static void group_follow_up(struct intake_queue *q, PGresult *res)
+{
+	struct pgarr to = {0}, routes = {0};
+	int queued = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (strcmp(PQgetvalue(res, i, 3), "SMS_QUEUED") != 0 || strcmp(PQgetvalue(res, i, 5), "f") != 0)
+			continue;   /* not SMS, or a replay's recipient stored before */
+		queued = 1;
+		if (q->cfg->invite) {
+			pgarr_text(&to, PQgetvalue(res, i, 2));
+			pgarr_text(&routes, PQgetvalue(res, i, 4));
+		}
+	}
+	if (queued && q->on_new_work)
+		q->on_new_work(q->work_arg);
+	struct invite_job *ij = to.n ? calloc(1, sizeof(*ij)) : NULL;
+	if (!ij) {
+		pgarr_reset(&to);
+		pgarr_reset(&routes);
+		return;
+	}
+	ij->to = pgarr_take(&to);
+	ij->routes = pgarr_take(&routes);
+	snprintf(ij->p_period, sizeof(ij->p_period), "%.0f", q->cfg->invite_period);
+	snprintf(ij->p_validity, sizeof(ij->p_validity), "%.0f", q->cfg->smpp_validity);
+	ij->params[0] = ij->to;
+	ij->params[1] = ij->p_period;
+	ij->params[2] = q->cfg->otp_sender;
+	ij->params[3] = q->cfg->invite_text;
+	ij->params[4] = ij->routes;
+	ij->params[5] = ij->p_validity;
+	if (!ij->to || !ij->routes) {
+		invite_done(&ij->job, STORE_SQL_ERROR, "out of memory");
+		return;
+	}
+	ij->job = (struct store_job){ .stmt = &router_stmt_invite, .nparams = 6, .params = ij->params,
+				      .done = invite_done, .arg = ij };
+	store_submit(q->store, &ij->job);
 }
 
 static void group_done(struct store_job *job, enum store_error e, const char *err)
@@ -204,6 +268,8 @@ static void group_done(struct store_job *job, enum store_error e, const char *er
 	}
 	if (res && row != rows)   /* rows out of ordinal order: a bug in the statement, not in the data */
 		log_error("intake", "ev=rows_unmatched rows=%d matched=%d messages=%zu", rows, row, g->n);
+	if (res && !q->freeing)
+		group_follow_up(q, res);
 	group_free(g);
 	flush_soon(q);
 }
@@ -273,7 +339,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 
 struct intake_queue *intake_queue_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
-				      size_t max_recipients)
+				      size_t max_recipients, void (*on_new_work)(void *arg), void *work_arg)
 {
 	struct intake_queue *q = calloc(1, sizeof(*q));
 	if (!q)
@@ -282,6 +348,8 @@ struct intake_queue *intake_queue_new(struct ev_loop *loop, struct store *store,
 	q->store = store;
 	q->cfg = cfg;
 	q->max_recipients = max_recipients ? max_recipients : 1000;
+	q->on_new_work = on_new_work;
+	q->work_arg = work_arg;
 	ev_prepare_init(&q->flush, flush_cb);
 	q->flush.data = q;
 	return q;

@@ -93,9 +93,13 @@ struct intake_req {
 };
 
 struct intake_queue;
-/* max_recipients: the most recipients of one statement (a larger message still goes alone). */
+/*
+ * max_recipients: the most recipients of one statement (a larger message
+ * still goes alone).  on_new_work(work_arg) runs once per stored group
+ * that queued SMS work ([push] invite: invitations are sent then too).
+ */
 struct intake_queue *intake_queue_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
-				      size_t max_recipients);
+				      size_t max_recipients, void (*on_new_work)(void *arg), void *work_arg);
 void intake_submit(struct intake_queue *q, struct intake_req *r);
 /* Requests waiting or in the database (drain, metrics). */
 size_t intake_queue_pending(const struct intake_queue *q);

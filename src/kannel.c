@@ -539,9 +539,6 @@ static void intake_done(struct intake_req *r, enum store_error e, const char *er
 	} else {
 		reply(k->req, 202, "0: Accepted for delivery");
 	}
-	const struct api_deps *d = api_deps_of(k->api);
-	if (d->on_new_work)
-		d->on_new_work(d->work_arg);
 	kreq_free(k);
 }
 

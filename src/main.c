@@ -292,7 +292,8 @@ int main(int argc, char **argv)
 	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
 	srv.store = store_new(srv.loop, &sc);
 	srv.intake_store = store_new(srv.loop, &sc);
-	srv.intake = srv.intake_store ? intake_queue_new(srv.loop, srv.intake_store, &srv.cfg, INTAKE_GROUP_MAX) : NULL;
+	srv.intake = srv.intake_store ? intake_queue_new(srv.loop, srv.intake_store, &srv.cfg, INTAKE_GROUP_MAX,
+										 on_new_work, &srv) : NULL;
 	srv.engine_store = store_new(srv.loop, &sc);
 	srv.receipt_store = store_new(srv.loop, &sc);
 	srv.bulk_store = store_new(srv.loop, &sc);
@@ -339,8 +340,8 @@ int main(int argc, char **argv)
 	}
 	if (srv.cfg.smpps_listen[0] || srv.cfg.smpps_tls_listen[0]) {
 		srv.smpps_store = store_new(srv.loop, &sc);
-		srv.smpps = srv.smpps_store ? smpp_server_new(srv.loop, srv.smpps_store, srv.intake, &srv.cfg, srv.node, on_new_work,
-							      &srv, err, sizeof(err)) : NULL;
+		srv.smpps = srv.smpps_store ? smpp_server_new(srv.loop, srv.smpps_store, srv.intake, &srv.cfg, srv.node,
+							      err, sizeof(err)) : NULL;
 		if (!srv.smpps) {
 			fprintf(stderr, "pushgated: [smpp_server]: %s\n", srv.smpps_store ? err : "out of memory");
 			return 1;
