@@ -204,10 +204,17 @@ const struct store_stmt router_stmt_sms_lease = {
 	5, 0,
 };
 
+/*
+ * submit_sm_resp outcomes, one row per recipient.  The update compares the
+ * state with d.was, not with a literal, for the reason given at
+ * RECEIPT_APPLY: against 'SMS_SUBMITTED' the generic plan hashed every
+ * recipient in flight (index recipients_sms_inflight) for each batch.
+ */
 const struct store_stmt router_stmt_sms_resp = {
 	"sms_resp",
-	"WITH d AS ("
-	"  SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $6::int[], $7::text[])"
+	"WITH d AS MATERIALIZED ("
+	"  SELECT *, 'SMS_SUBMITTED'::text AS was"
+	"  FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $6::int[], $7::text[])"
 	"  AS d(id, outcome, status, detail, parts, smsc_id)),"
 	" u AS ("
 	"  UPDATE recipients r SET"
@@ -222,7 +229,7 @@ const struct store_stmt router_stmt_sms_resp = {
 	"      WHEN 'retry' THEN now() ELSE r.next_attempt_at END,"
 	"    final_at = CASE WHEN d.outcome IN ('perm', 'unknown') THEN now() END,"
 	"    updated_at = now()"
-	"  FROM d WHERE r.id = d.id AND r.state = 'SMS_SUBMITTED'"
+	"  FROM d WHERE r.id = d.id AND r.state = d.was"
 	"  RETURNING r.id, r.message_id, r.account_id, r.state, r.route, d.smsc_id, d.status, d.detail),"
 	/* the accepted parts of the recipients u took (still SMS_SUBMITTED: this lease's) */
 	" p AS ("
@@ -247,7 +254,12 @@ const struct store_stmt router_stmt_sms_resp = {
  * leave an event.  The
  * other parts of a recipient are read by key (OFFSET 0 keeps the lateral
  * a nested loop): a scan there would cost the whole sms_parts table; a
- * recipient of one part (most) has none to read.
+ * recipient of one part (most) has none to read.  The final update compares
+ * the state with fin.waiting, not with the literal: against the literal, a
+ * generic plan made while few recipients waited for receipts read every
+ * waiting recipient (index recipients_sms_waiting) into a hash for each
+ * statement, a cost that grew with the receipts still outstanding; compared
+ * with a column, only the primary key can find the rows.
  */
 #define RECEIPT_APPLY(DETAIL_SUFFIX) \
 	" pu AS MATERIALIZED ("                                                                  \
@@ -274,13 +286,14 @@ const struct store_stmt router_stmt_sms_resp = {
 	" fin AS MATERIALIZED ("                                                                  \
 	"  SELECT array_agg(recipient_id) AS ids, array_agg(CASE WHEN fl > 0 THEN 'SMS_FAILED'"   \
 	"      WHEN ex > 0 THEN 'SMS_EXPIRED' ELSE 'SMS_DELIVERED' END) AS states,"               \
-	"    array_agg(CASE WHEN fl + ex > 0 THEN err END) AS errs, array_agg(n) AS ns"            \
+	"    array_agg(CASE WHEN fl + ex > 0 THEN err END) AS errs, array_agg(n) AS ns,"           \
+	"    'SMS_ACCEPTED'::text AS waiting"                                                     \
 	"  FROM agg WHERE dl + fl + ex = n),"                                                      \
 	" u AS ("                                                                                 \
 	"  UPDATE recipients x SET state = v.state, error_code = v.err,"                          \
 	"    final_at = now(), updated_at = now()"                                                \
 	"  FROM fin, unnest(fin.ids, fin.states, fin.errs, fin.ns) AS v(id, state, err, n)"       \
-	"  WHERE x.id = v.id AND x.state = 'SMS_ACCEPTED' AND v.n >= coalesce(x.parts, 1)"       \
+	"  WHERE x.id = v.id AND x.state = fin.waiting AND v.n >= coalesce(x.parts, 1)"          \
 	"  RETURNING x.id, x.message_id, x.account_id, x.state, x.route, x.smsc_id, x.error_code)," \
 	" ev AS ("                                                                                \
 	"  INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, smsc_id, error_code, detail)" \

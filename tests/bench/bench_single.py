@@ -152,7 +152,7 @@ def top_statements(env, n=8):
     """(calls, plans, ms, rows, query) of the statements PostgreSQL spent most time on."""
     return env.sql(f"""
         SELECT calls, plans, total_plan_time + total_exec_time, rows,
-               left(regexp_replace(query, '\\s+', ' ', 'g'), 60)
+               left(regexp_replace(query, '\\s+', ' ', 'g'), {int(os.environ.get("BENCH_QUERY_CHARS", "60"))})
         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'pushgate')
         ORDER BY total_plan_time + total_exec_time DESC LIMIT {int(n)}""")
 
@@ -190,7 +190,7 @@ def one_run(env, lua, history, seconds, conns, run):
                                   f"WHERE id >= {first_new}"))
     pg_cpu, pd_cpu = postgres_cpu(env.pg_data) - pg0, proc_cpu(env.pushgated.pid) - pd0
     calls, plans, plan_ms, exec_ms = intake_stats(env)
-    top = top_statements(env)
+    top = top_statements(env, env_int("BENCH_TOP", 8))
     bad = int(env.scalar(f"SELECT count(*) FROM recipients WHERE id >= {first_new} "
                          "AND state <> 'SMS_DELIVERED'"))
     env.stop_pushgated()

@@ -130,4 +130,33 @@ def sms_lease_updates_its_rows_by_key_in_the_generic_plan(env):
         env.psql(f"DELETE FROM recipients WHERE message_id = {mid}; DELETE FROM messages WHERE id = {mid}")
 
 
+@tests.case
+def engine_updates_find_recipients_by_key_in_the_generic_plan(env):
+    """Regression: the response and receipt statements compared the state with
+    a literal, and a generic plan made while few recipients were in flight or
+    waiting for a receipt read all of them (indexes recipients_sms_inflight and
+    recipients_sms_waiting) into a hash for every batch: a cost that grew with
+    the receipts outstanding.  They must find their rows by primary key."""
+    acct = int(env.scalar("SELECT id FROM accounts ORDER BY id LIMIT 1"))
+    mid = int(env.scalar(f"INSERT INTO messages (account_id, sender, body) VALUES ({acct}, 'PLAN', 'x') "
+                         "RETURNING id"))
+    # a table of some size whose statistics say nobody is in flight or waiting
+    env.psql(f"""
+        INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, final_at)
+          SELECT {mid}, {acct}, '4671' || lpad(i::text, 8, '0'), 'SMS_DELIVERED', 'sms', 'plan-test', now()
+          FROM generate_series(1, 30000) i;
+        ANALYZE recipients;""")
+    try:
+        for name, alias in (("sms_resp", "r"), ("sms_receipts", "x")):
+            r = env.ctl("plan", name)
+            assert r.returncode == 0, r.stderr
+            plan = r.stdout
+            update = plan[plan.index(f"Update on recipients {alias}"):]
+            assert "recipients_sms_inflight" not in update and "recipients_sms_waiting" not in update, plan
+            assert re.search(rf"Index Scan using recipients_pkey on recipients {alias} .*\n\s+Index Cond: "
+                             rf"\(id = ", update), plan
+    finally:
+        env.psql(f"DELETE FROM recipients WHERE message_id = {mid}; DELETE FROM messages WHERE id = {mid}")
+
+
 tests.run(dlr_delay_ms=50)
