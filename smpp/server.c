@@ -161,6 +161,7 @@ struct smpp_server {
 	ev_io                lio, tlio;
 	SSL_CTX             *tls;
 	ev_timer             tick;
+	ev_prepare           pump;          /* end of the loop turn: acks out, the next outbox lease */
 	int                  stopping;
 	unsigned             next_id;
 	size_t               n_conns;
@@ -173,7 +174,7 @@ struct smpp_server {
 	struct obatch        lease, ack, release;
 	long long           *acked, *released;
 	size_t               n_acked, cap_acked, n_released, cap_released;
-	double               next_lease;
+	double               next_lease;    /* no lease before (the last found nothing) */
 	/* receipt text: which states say DELIVRD */
 	char                 delivered[128];
 	char                 keywords[MAX_KEYWORDS][64];
@@ -1132,6 +1133,8 @@ static void on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_
 		log_warn("smpps", "conn=%s ev=deliver_sm_refused outbox=%lld status=0x%08x", c->name, id, status);
 	}
 	/* any other answer: the lease runs out and it is sent again */
+	if (!srv->stopping)
+		ev_prepare_start(srv->loop, &srv->pump);   /* the ack, and room for the next lease */
 }
 
 /* deliver_sm this bind may take now: the session's window, bounded by the account's. */
@@ -1306,11 +1309,14 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 	if (err != STORE_OK) {
 		if (err == STORE_SQL_ERROR)
 			log_error("smpps", "ev=outbox_lease_failed err=\"%s\"", msg ? msg : "");
+		srv->next_lease = ev_now(srv->loop) + 0.2;
 		return;
 	}
 	int rows = PQntuples(job->res);
-	if (rows == 0)
+	if (rows == 0) {
+		srv->next_lease = ev_now(srv->loop) + 0.2;   /* nothing waits: look again in a while */
 		return;
+	}
 	/* oldest first: row numbers sorted by outbox id */
 	long long *order = malloc((size_t)rows * 2 * sizeof(*order));
 	if (!order)
@@ -1333,7 +1339,7 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 		}
 	}
 	free(order);
-	srv->next_lease = 0;   /* more may be waiting */
+	srv->next_lease = 0;   /* more may be waiting: leased again as soon as the ESME makes room */
 }
 
 static void outbox_lease(struct smpp_server *srv)
@@ -1353,8 +1359,7 @@ static void outbox_lease(struct smpp_server *srv)
 		pgarr_num(&ids, a->id, 0);
 		pgarr_num(&lims, room > OUTBOX_BATCH ? OUTBOX_BATCH : room, 0);
 	}
-	srv->next_lease = ev_now(srv->loop) + 0.2;
-	if (ids.n == 0) {
+	if (ids.n == 0) {   /* no room: the answers that make some start the pump */
 		pgarr_reset(&ids);
 		pgarr_reset(&lims);
 		return;
@@ -1620,6 +1625,21 @@ fail:;
 
 /* --- tick ---------------------------------------------------------------------------------------------- */
 
+/*
+ * The outbox between ticks: answered deliver_sm are marked delivered and,
+ * while rows wait, the room they freed is leased at the end of the loop turn
+ * in which the answers came, one statement of each in flight (a tick-paced
+ * outbox sent at most one window per tick).
+ */
+static void pump_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	struct smpp_server *srv = w->data;
+	ev_prepare_stop(loop, w);
+	outbox_updates(srv);
+	outbox_lease(srv);
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
@@ -1690,6 +1710,8 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, s
 	srv->tlio.data = srv;
 	ev_timer_init(&srv->tick, tick_cb, TICK_INTERVAL, TICK_INTERVAL);
 	srv->tick.data = srv;
+	ev_prepare_init(&srv->pump, pump_cb);
+	srv->pump.data = srv;
 	ev_timer_start(loop, &srv->tick);
 	log_info("smpps", "ev=bound port=%d tls_port=%d delivered=\"%s\" keywords=%zu", srv->port, srv->tls_port,
 		 cfg->smpps_delivered_states, srv->n_keywords);
@@ -1774,6 +1796,7 @@ void smpp_server_free(struct smpp_server *srv)
 		return;
 	srv->stopping = 1;
 	ev_timer_stop(srv->loop, &srv->tick);
+	ev_prepare_stop(srv->loop, &srv->pump);
 	ev_io_stop(srv->loop, &srv->lio);
 	ev_io_stop(srv->loop, &srv->tlio);
 	if (srv->lfd >= 0)
