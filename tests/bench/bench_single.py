@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from harness import FINAL_STATES  # noqa: E402
 
 from bench_engine import BenchEnv  # noqa: E402
-from benchlib import WRK_THREADS_LUA, env_int, postgres_cpu, proc_cpu  # noqa: E402
+from benchlib import WRK_THREADS_LUA, env_int, postgres_cpu, preload_history, proc_cpu  # noqa: E402
 
 FINALS_SQL = ",".join(f"'{s}'" for s in sorted(FINAL_STATES))
 
@@ -62,38 +62,6 @@ function request()
   return wrk.format("POST", "/v1/messages", hdrs, body)
 end
 """
-
-
-def preload_history(env, n):
-    """N delivered single-recipient messages with the rows the real path leaves."""
-    if n <= 0:
-        return
-    acct = int(env.scalar("SELECT id FROM accounts ORDER BY id LIMIT 1"))
-    env.psql(f"""
-        INSERT INTO messages (id, account_id, sender, body, created_at)
-          SELECT g, {acct}, 'PUSHGATE', 'Your pushgate code is ' || (100000 + g % 900000),
-                 now() - interval '1 day' + g * interval '1 ms'
-          FROM generate_series(1, {n}) g;
-        SELECT setval('messages_id_seq', {n});
-        INSERT INTO recipients (id, message_id, account_id, msisdn, state, channel, route, smsc_id, parts,
-                                attempts, expires_at, final_at)
-          SELECT g, g, {acct}, '8218' || lpad((g % 5000000)::text, 8, '0'), 'SMS_DELIVERED', 'sms', 'default',
-                 'H' || g, 1, 1, now() + interval '1 day', now() - interval '1 day' + g * interval '1 ms'
-          FROM generate_series(1, {n}) g;
-        SELECT setval('recipients_id_seq', {n});
-        INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state)
-          SELECT g, 1, {acct}, 'default', 'H' || g, 'SMS_DELIVERED' FROM generate_series(1, {n}) g;
-        INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)
-          SELECT g, g, {acct}, s.state, s.route, s.detail
-          FROM generate_series(1, {n}) g,
-               (VALUES (1, 'ACCEPTED', NULL, 'http'), (2, 'SMS_QUEUED', 'default', 'no push channel'),
-                       (3, 'SMS_SUBMITTED', 'default', NULL), (4, 'SMS_ACCEPTED', 'default', NULL),
-                       (5, 'SMS_DELIVERED', 'default', 'DELIVRD')) AS s(o, state, route, detail)
-          ORDER BY g, s.o;
-    """)
-    for t in ("messages", "recipients", "events", "sms_parts"):
-        env.psql(f"VACUUM ANALYZE {t}")
-    env.psql("CHECKPOINT")
 
 
 def reset_tables(env):

@@ -25,6 +25,9 @@ Environment (defaults in brackets):
   BENCH_NUMBERS [0]                           distinct destinations, repeated (0: every one new)
   BENCH_MIX [0]                               every BENCH_MIX-th message is long (two parts), by
                                               turns UDH parts, SAR parts and one message_payload
+  BENCH_HISTORY [0]                           preload this many delivered messages (with their
+                                              recipients, parts and events) before the first
+                                              repetition, then VACUUM ANALYZE (benchlib)
   BENCH_TIMEOUT [max(60, N/1000*3)]           seconds a repetition may take
   BENCH_STATEMENTS [0]                        print the top pg_stat_statements per repetition
                                               (their tracking costs a few % of the rate)
@@ -44,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from bench_engine import BenchEnv  # noqa: E402  (PostgreSQL with pg_stat_statements)
 
-from benchlib import env_int, postgres_cpu, proc_cpu, statements_wanted  # noqa: E402
+from benchlib import env_int, postgres_cpu, preload_history, proc_cpu, statements_wanted  # noqa: E402
 
 
 def cstr(s):
@@ -193,6 +196,14 @@ def main():
     with env:
         env.create_account("bench")
         env.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        history = env_int("BENCH_HISTORY", 0)
+        if history > 0:
+            env.stop_pushgated()
+            t = time.monotonic()
+            preload_history(env, history)
+            env.start_pushgated()
+            print(f"# history: {history:,} delivered messages preloaded in {time.monotonic() - t:.0f} s",
+                  flush=True)
         for rep in range(1, reps + 1):
             sid = f"bench{rep}"
             env.ctl("smpp-account", "add", "bench", "--system-id", sid, "--password", "benchpw", "--window",

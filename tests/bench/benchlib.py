@@ -1,7 +1,6 @@
 """benchlib.py: what the Python benchmarks share (CPU seconds from /proc, knobs, summaries).
 
-Standard library only; imported by bench_engine.py, bench_push.py and
-bench_smpp_server.py from their own directory.
+Standard library only; imported by the benchmarks from their own directory.
 """
 
 import os
@@ -69,3 +68,37 @@ function setup(thread)
   thread:set("tid", tid)
 end
 """
+
+
+def preload_history(env, n):
+    """N delivered single-recipient messages of the first account, with the rows
+    the real path leaves (recipient, SMS part, five events), then VACUUM ANALYZE
+    and a checkpoint: the history a database has after a while in service."""
+    if n <= 0:
+        return
+    acct = int(env.scalar("SELECT id FROM accounts ORDER BY id LIMIT 1"))
+    env.psql(f"""
+        INSERT INTO messages (id, account_id, sender, body, created_at)
+          SELECT g, {acct}, 'PUSHGATE', 'Your pushgate code is ' || (100000 + g % 900000),
+                 now() - interval '1 day' + g * interval '1 ms'
+          FROM generate_series(1, {n}) g;
+        SELECT setval('messages_id_seq', {n});
+        INSERT INTO recipients (id, message_id, account_id, msisdn, state, channel, route, smsc_id, parts,
+                                attempts, expires_at, final_at)
+          SELECT g, g, {acct}, '8218' || lpad((g % 5000000)::text, 8, '0'), 'SMS_DELIVERED', 'sms', 'default',
+                 'H' || g, 1, 1, now() + interval '1 day', now() - interval '1 day' + g * interval '1 ms'
+          FROM generate_series(1, {n}) g;
+        SELECT setval('recipients_id_seq', {n});
+        INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state)
+          SELECT g, 1, {acct}, 'default', 'H' || g, 'SMS_DELIVERED' FROM generate_series(1, {n}) g;
+        INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)
+          SELECT g, g, {acct}, s.state, s.route, s.detail
+          FROM generate_series(1, {n}) g,
+               (VALUES (1, 'ACCEPTED', NULL, 'http'), (2, 'SMS_QUEUED', 'default', 'no push channel'),
+                       (3, 'SMS_SUBMITTED', 'default', NULL), (4, 'SMS_ACCEPTED', 'default', NULL),
+                       (5, 'SMS_DELIVERED', 'default', 'DELIVRD')) AS s(o, state, route, detail)
+          ORDER BY g, s.o;
+    """)
+    for t in ("messages", "recipients", "events", "sms_parts"):
+        env.psql(f"VACUUM ANALYZE {t}")
+    env.psql("CHECKPOINT")
