@@ -73,6 +73,10 @@ struct config {
 	char   otp_sender[21];          /* sender of registration codes */
 	double otp_ttl;                 /* seconds a registration code is valid */
 	int    otp_echo;                /* yes: the code is also in the HTTP answer (demo only) */
+	char   code_prefixes[256];      /* numbers a code SMS may go to (comma-separated prefixes; "*": any) */
+	double code_per_ip;             /* code SMS per client address per hour */
+	double code_rate;               /* code SMS per second, this node, all clients */
+	size_t code_daily_cap;          /* code SMS per UTC day, every node together (0: no cap) */
 	char   web_root[256];           /* directory of the inbox page; "" = built-in default */
 	int    invite;                  /* yes: numbers with no app get an install invitation by SMS */
 	double invite_period;           /* seconds between two invitations to one number */

@@ -5,7 +5,11 @@
  * one per number per 30 s); verifying it returns a device token, stored
  * only as its SHA-256; five wrong codes or an expired one void the
  * registration.  Logout revokes the token and closes live connections.
- * Owns nothing but in-flight requests; never logs a code or a token.
+ * A code is an SMS anyone may ask for, so before anything is stored the
+ * number must match [push] code_prefixes and the request must fit this
+ * node's buckets (per client address and overall, ratelimit.c); the daily
+ * cap of every node together is taken in the registration statement.
+ * Owns the buckets and in-flight requests; never logs a code or a token.
  */
 #include "devices.h"
 
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -21,6 +26,7 @@
 #include "keys.h"
 #include "log.h"
 #include "push.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "util.h"
 
@@ -32,6 +38,8 @@ struct devices {
 	struct push         *push;
 	void               (*on_new_work)(void *arg);
 	void                *work_arg;
+	struct ratelimit    *per_ip;      /* code SMS per client address */
+	struct ratelimit    *overall;     /* code SMS of this node */
 };
 
 /* One request waiting for the store. */
@@ -40,10 +48,10 @@ struct dreq {
 	struct devices      *d;
 	struct http_request *req;
 	long long            id;
-	const char          *params[8];
+	const char          *params[9];
 	char                 msisdn[21], platform[33], code[7];
 	char                 p_hash[2 + 2 * KEYS_HASH_LEN + 1], p_token_hash[2 + 2 * KEYS_HASH_LEN + 1];
-	char                 p_id[24], p_ttl[32], p_validity[32];
+	char                 p_id[24], p_ttl[32], p_validity[32], p_cap[24];
 	char                 text[96];
 	char                 token[KEYS_API_KEY_LEN + 1];
 };
@@ -92,14 +100,58 @@ static json_t *body_object(struct http_request *req)
 
 /* --- POST /v1/devices ---------------------------------------------------------------- */
 
+/* 429 with the seconds to wait (at least 1). */
+static void too_many(struct http_request *req, double wait, const char *field, const char *message)
+{
+	char extra[48];
+	long secs = (long)wait + ((double)(long)wait < wait);   /* rounded up */
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
+	json_t *err = json_pack("{s:s, s:s}", "code", "too_many_requests", "message", message);
+	if (field)
+		json_object_set_new(err, "field", json_string(field));
+	api_respond_json(req, 429, extra, json_pack("{s:o}", "error", err));
+}
+
+/* 1 when a code may go to msisdn: it starts with one of the comma-separated prefixes, or the list is "*". */
+static int code_prefix_ok(const char *list, const char *msisdn)
+{
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ", ");
+		if (n == 1 && *p == '*')
+			return 1;
+		if (n > 0 && strncmp(msisdn, p, n) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* The client's address without its port: "127.0.0.1:5555" -> "127.0.0.1", "[::1]:5" -> "[::1]". */
+static void client_of(const char *peer, char *out, size_t len)
+{
+	util_strlcpy(out, peer, len);
+	char *colon = strrchr(out, ':');
+	if (colon && (out[0] == '[' ? colon > strchr(out, ']') : strchr(out, ':') == colon))
+		*colon = '\0';
+}
+
 static void register_done(struct store_job *job, enum store_error e, const char *err)
 {
 	struct dreq *r = job->arg;
 	if (store_failed(r, e, err))
 		return;
-	if (PQntuples(job->res) != 1) {
-		api_respond_error(r->req, 429, "too_many_requests", "msisdn",
-				  "a code was sent to this number less than 30 seconds ago");
+	if (PQntuples(job->res) != 1 || PQgetisnull(job->res, 0, 0)) {
+		if (PQntuples(job->res) == 1 && strcmp(PQgetvalue(job->res, 0, 1), "t") == 0) {
+			too_many(r->req, 30, "msisdn", "a code was sent to this number less than 30 seconds ago");
+		} else {
+			time_t now = time(NULL);
+			log_warn("devices", "ev=code_daily_cap_reached cap=%zu", r->d->cfg->code_daily_cap);
+			too_many(r->req, 86400 - (double)(now % 86400), NULL,
+				 "the registration codes of the day are used up: try again tomorrow");
+		}
 		free(r);
 		return;
 	}
@@ -129,6 +181,29 @@ void devices_register(struct devices *d, struct http_request *req)
 	}
 	if (json_object_get(root, "platform") && (!platform || strlen(platform) > 32)) {
 		api_respond_error(req, 400, "invalid_field", "platform", "platform must be a string of at most 32 characters");
+		json_decref(root);
+		return;
+	}
+	if (!code_prefix_ok(d->cfg->code_prefixes, msisdn)) {
+		api_respond_error(req, 403, "forbidden", "msisdn", "registration codes are not sent to this number's country");
+		json_decref(root);
+		return;
+	}
+	/* the address first: requests it refuses must not use up the share of everyone else */
+	char client[64];
+	client_of(req->peer, client, sizeof(client));
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9, wait;
+	if ((wait = ratelimit_take(d->per_ip, client, now)) > 0) {
+		log_warn("devices", "ev=code_refused why=per_ip client=%s", client);
+		too_many(req, wait, NULL, "too many registration codes asked from this address");
+		json_decref(root);
+		return;
+	}
+	if ((wait = ratelimit_take(d->overall, "", now)) > 0) {
+		log_warn("devices", "ev=code_refused why=rate client=%s", client);
+		too_many(req, wait, NULL, "too many registration codes asked right now");
 		json_decref(root);
 		return;
 	}
@@ -168,7 +243,9 @@ void devices_register(struct devices *d, struct http_request *req)
 	r->params[5] = r->text;
 	r->params[6] = route ? route->name : NULL;
 	r->params[7] = r->p_validity;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 8, .params = r->params,
+	snprintf(r->p_cap, sizeof(r->p_cap), "%zu", d->cfg->code_daily_cap);
+	r->params[8] = r->p_cap;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 9, .params = r->params,
 				     .done = register_done, .arg = r };
 	store_submit(d->store, &r->job);
 }
@@ -328,10 +405,21 @@ struct devices *devices_new(struct store *store, const struct config *cfg, struc
 	d->push = push;
 	d->on_new_work = on_new_work;
 	d->work_arg = work_arg;
+	/* per address: code_per_ip an hour, all of them at once at most */
+	d->per_ip = ratelimit_new(8192, cfg->code_per_ip / 3600, cfg->code_per_ip);
+	d->overall = ratelimit_new(16, cfg->code_rate, cfg->code_rate < 1 ? 1 : cfg->code_rate);
+	if (!d->per_ip || !d->overall) {
+		devices_free(d);
+		return NULL;
+	}
 	return d;
 }
 
 void devices_free(struct devices *d)
 {
+	if (!d)
+		return;
+	ratelimit_free(d->per_ip);
+	ratelimit_free(d->overall);
 	free(d);
 }

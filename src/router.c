@@ -483,17 +483,25 @@ const struct store_stmt router_stmt_push_allow = {
 
 /*
  * Registration: a pending device and the SMS carrying its one-time code,
- * at most one per number per 30 seconds.  $1 msisdn, $2 platform, $3 code
- * hash, $4 code lifetime seconds, $5 sender, $6 text, $7 route (NULL:
- * none), $8 validity seconds.  One row (device id) or none (too soon).
+ * at most one per number per 30 seconds and $9 per UTC day for every node
+ * together (0: no cap; counted in code_sms_daily).  $1 msisdn, $2 platform,
+ * $3 code hash, $4 code lifetime seconds, $5 sender, $6 text, $7 route
+ * (NULL: none), $8 validity seconds.  One row: the device id (NULL when
+ * refused), and whether a code went to this number less than 30 s ago.
  */
 const struct store_stmt router_stmt_device_register = {
 	"device_register",
 	"WITH recent AS ("
 	"  SELECT 1 FROM devices WHERE msisdn = $1 AND created_at > now() - interval '30 seconds' LIMIT 1),"
+	" cap AS ("
+	"  INSERT INTO code_sms_daily AS c (day, sent)"
+	"  SELECT (now() AT TIME ZONE 'UTC')::date, 1 WHERE NOT EXISTS (SELECT 1 FROM recent) AND $9::int <> 0"
+	"  ON CONFLICT (day) DO UPDATE SET sent = c.sent + 1 WHERE c.sent < $9::int"
+	"  RETURNING sent),"
 	" d AS ("
 	"  INSERT INTO devices (msisdn, platform, code_hash, code_expires_at)"
-	"  SELECT $1, $2, $3::bytea, now() + make_interval(secs => $4::float8) WHERE NOT EXISTS (SELECT 1 FROM recent)"
+	"  SELECT $1, $2, $3::bytea, now() + make_interval(secs => $4::float8)"
+	"  WHERE NOT EXISTS (SELECT 1 FROM recent) AND ($9::int = 0 OR EXISTS (SELECT 1 FROM cap))"
 	"  RETURNING id),"
 	" sys AS (SELECT id FROM accounts WHERE name = '_system'),"
 	" m AS ("
@@ -508,8 +516,8 @@ const struct store_stmt router_stmt_device_register = {
 	"  SELECT r.id, r.message_id, r.account_id, s.state, s.route, s.detail FROM r, LATERAL (VALUES"
 	"    (1, 'ACCEPTED', NULL, 'device registration code'), (2, r.state, r.route, 'codes go by SMS'))"
 	"    AS s(o, state, route, detail) ORDER BY s.o)"
-	" SELECT id FROM d",
-	8, 0,
+	" SELECT (SELECT id FROM d), EXISTS (SELECT 1 FROM recent)",
+	9, 0,
 };
 
 /*

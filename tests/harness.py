@@ -383,6 +383,8 @@ class Env:
         values = {
             "server": {"http_listen": f"127.0.0.1:{self.http_port}"},
             "database": {"conninfo": self.conninfo},
+            # the suite registers many devices from 127.0.0.1; t_abuse tests the caps themselves
+            "push": {"code_per_ip": "1000000", "code_rate": "100000", "code_daily_cap": "0"},
             "smpp": {"host": "127.0.0.1", "port": str(self.smsc_port or free_port()),
                      "reconnect_min": "1", "reconnect_max": "2"},
         }
@@ -451,11 +453,12 @@ class Env:
         return env
 
     # --- HTTP -------------------------------------------------------------
-    def http(self, method, path, body=None, headers=None, key=_USE_ENV_KEY, timeout=15):
+    def http(self, method, path, body=None, headers=None, key=_USE_ENV_KEY, timeout=15, source=None):
         """One HTTP request to pushgated: (status, headers, json or None, raw bytes).
 
         body: dict/list -> JSON; str/bytes -> sent as is. key: API key for the
-        Bearer header (default: the test account's; None: no header)."""
+        Bearer header (default: the test account's; None: no header).
+        source: the client's address (any 127.x.y.z), for per-address limits."""
         hdrs = {}
         if key is _USE_ENV_KEY:
             key = self.key
@@ -471,7 +474,8 @@ class Env:
                 data = bytes(body)
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
-        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         try:
             try:
                 conn.request(method, path, body=data, headers=hdrs)

@@ -1,0 +1,106 @@
+/*
+ * ratelimit.c: token buckets keyed by string in an open-addressed table
+ * (see ratelimit.h).  Lookups probe at most PROBE slots; a new key takes a
+ * free slot, else a bucket that would be full again by now (forgetting it
+ * changes nothing), else the least recently used slot of its window, which
+ * at worst grants that key's next request early.
+ */
+#include "ratelimit.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX 64
+#define PROBE   16
+
+struct bucket {
+	char   key[KEY_MAX];
+	int    used;
+	double tokens;
+	double at;              /* when tokens was computed */
+};
+
+struct ratelimit {
+	struct bucket *b;
+	size_t         mask;
+	double         rate, burst;
+};
+
+struct ratelimit *ratelimit_new(size_t slots, double rate, double burst)
+{
+	if (rate <= 0 || burst < 1)
+		return NULL;
+	size_t n = 16;
+	while (n < slots && n < ((size_t)1 << 24))
+		n <<= 1;
+	struct ratelimit *rl = calloc(1, sizeof(*rl));
+	if (!rl || !(rl->b = calloc(n, sizeof(*rl->b)))) {
+		free(rl);
+		return NULL;
+	}
+	rl->mask = n - 1;
+	rl->rate = rate;
+	rl->burst = burst;
+	return rl;
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+	if (!rl)
+		return;
+	free(rl->b);
+	free(rl);
+}
+
+static uint64_t hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static double level(const struct ratelimit *rl, const struct bucket *b, double now)
+{
+	double t = b->tokens + (now - b->at) * rl->rate;
+	return t > rl->burst ? rl->burst : t;
+}
+
+double ratelimit_take(struct ratelimit *rl, const char *key, double now)
+{
+	char k[KEY_MAX];
+	size_t len = strlen(key);
+	if (len >= KEY_MAX)
+		len = KEY_MAX - 1;
+	memcpy(k, key, len);
+	k[len] = '\0';
+	size_t start = (size_t)hash(k) & rl->mask;
+	struct bucket *found = NULL, *spare = NULL, *oldest = NULL;
+	for (size_t i = 0; i < PROBE; i++) {
+		struct bucket *b = &rl->b[(start + i) & rl->mask];
+		if (b->used && strcmp(b->key, k) == 0) {
+			found = b;
+			break;
+		}
+		if (!spare && (!b->used || level(rl, b, now) >= rl->burst))
+			spare = b;
+		if (!oldest || b->at < oldest->at)
+			oldest = b;
+	}
+	if (!found) {
+		found = spare ? spare : oldest;
+		memcpy(found->key, k, len + 1);
+		found->used = 1;
+		found->tokens = rl->burst;
+		found->at = now;
+	}
+	double t = level(rl, found, now);
+	found->at = now;
+	if (t >= 1) {
+		found->tokens = t - 1;
+		return 0;
+	}
+	found->tokens = t;
+	return (1 - t) / rl->rate;
+}

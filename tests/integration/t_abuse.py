@@ -1,0 +1,115 @@
+"""t_abuse: what strangers can make pushgate spend (issue: abuse and tenants).
+
+Registration codes (POST /v1/devices) are SMS that need no key: an SMS-pumping
+fraud asks for codes to many numbers from many addresses.  Real PostgreSQL,
+smsc-sim and pushgated; clients on several loopback addresses (127.0.0.x).
+Checks: numbers outside [push] code_prefixes get no code (403); one address
+gets code_per_ip codes, then 429 with Retry-After; every node together
+sends at most code_daily_cap codes a day (429 until the next UTC day); a
+pumping attempt from 20 addresses to 200 numbers sends nothing beyond the
+caps while the service keeps answering; code_rate caps the node's codes
+per second whoever asks.  Each refusal stores nothing: no device, no SMS.
+"""
+import concurrent.futures
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import TAP
+
+tests = TAP()
+PER_IP = 3
+DAILY_CAP = 5
+
+
+def codes_sent(env):
+    """Code SMS stored (one message of the _system account each)."""
+    return int(env.scalar("SELECT count(*) FROM messages m JOIN accounts a ON a.id = m.account_id "
+                          "WHERE a.name = '_system' AND m.body LIKE '[pushgate] your code is%'"))
+
+
+def ask(env, msisdn, source="127.0.0.1"):
+    return env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": "test"}, key=None, source=source)
+
+
+@tests.case
+def a_number_outside_the_code_prefixes_gets_no_code(env):
+    before = codes_sent(env)
+    st, _, b, raw = ask(env, "15551230001")
+    assert st == 403 and b["error"]["field"] == "msisdn", (st, raw)
+    assert env.scalar("SELECT count(*) FROM devices WHERE msisdn = '15551230001'") == "0"
+    assert codes_sent(env) == before
+
+
+@tests.case
+def one_address_gets_code_per_ip_codes_then_429(env):
+    for i in range(PER_IP):
+        st, _, b, raw = ask(env, f"8210555000{i:02d}")
+        assert st == 202, (i, st, raw)
+    st, h, b, raw = ask(env, "821055500099")
+    assert st == 429 and b["error"]["code"] == "too_many_requests", (st, raw)
+    # one token per 1200 s (3 an hour): the wait says so
+    assert 1 <= int(h["retry-after"]) <= 1200, h
+    assert env.scalar("SELECT count(*) FROM devices WHERE msisdn = '821055500099'") == "0"
+    assert codes_sent(env) == PER_IP
+    # another address is not held back by this one
+    st, _, b, raw = ask(env, "821055500100", source="127.0.0.2")
+    assert st == 202, (st, raw)
+
+
+@tests.case
+def every_node_together_sends_at_most_the_daily_cap(env):
+    sent = codes_sent(env)
+    assert sent == PER_IP + 1
+    for i in range(DAILY_CAP - sent):
+        st, _, b, raw = ask(env, f"82105550020{i}", source="127.0.0.3")
+        assert st == 202, (i, st, raw)
+    st, h, b, raw = ask(env, "821055500299", source="127.0.0.4")
+    assert st == 429 and "tomorrow" in b["error"]["message"], (st, raw)
+    assert 1 <= int(h["retry-after"]) <= 86400, h
+    assert env.scalar("SELECT sent FROM code_sms_daily WHERE day = (now() AT TIME ZONE 'UTC')::date") \
+        == str(DAILY_CAP)
+    assert env.scalar("SELECT count(*) FROM devices WHERE msisdn = '821055500299'") == "0"
+    assert codes_sent(env) == DAILY_CAP
+    assert "ev=code_daily_cap_reached" in env.pushgated_log_text()
+
+
+@tests.case
+def an_sms_pumping_attempt_is_capped_and_the_service_keeps_answering(env):
+    """200 numbers from 20 addresses at once, as a pumping script would: nothing
+    beyond the caps is stored or sent, every request gets its answer, and
+    the service still answers everyone else."""
+    before = codes_sent(env)
+
+    def one(i):
+        return ask(env, f"8210666{i:05d}", source=f"127.0.1.{10 + i % 20}")[0]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(one, range(200)))
+    assert statuses.count(429) == 200, sorted(set(statuses))
+    assert codes_sent(env) == before == DAILY_CAP
+    assert env.scalar("SELECT count(*) FROM devices WHERE msisdn LIKE '8210666%'") == "0"
+    st, _, _, raw = env.http("GET", "/healthz", key=None)
+    assert st == 200, raw
+    # keyed traffic is not affected by the code caps
+    st, _, b, raw = env.http("POST", "/v1/messages", {"from": "ACME", "to": ["821066699999"], "text": "hello"})
+    assert st == 202, (st, raw)
+
+
+@tests.case
+def code_rate_caps_the_node_whoever_asks(env):
+    env.stop_pushgated()
+    env.psql("DELETE FROM code_sms_daily")
+    # one code per 100 s for the node, no daily cap, no per-address limit to speak of
+    env.ini_overrides["push"].update({"code_rate": "0.01", "code_per_ip": "1000", "code_daily_cap": "0"})
+    env.write_ini()
+    env.start_pushgated()
+    before = codes_sent(env)
+    statuses = [ask(env, f"82107770000{i}", source=f"127.0.2.{i + 1}")[0] for i in range(5)]
+    assert statuses == [202, 429, 429, 429, 429], statuses
+    assert codes_sent(env) == before + 1
+    assert env.scalar("SELECT count(*) FROM code_sms_daily") == "0"   # cap 0: nothing counted
+
+
+tests.run(ini={"push": {"otp_echo": "yes", "code_per_ip": str(PER_IP), "code_rate": "1000",
+                        "code_daily_cap": str(DAILY_CAP), "code_prefixes": "8210, 8211"}})
