@@ -21,6 +21,9 @@ Environment (defaults in brackets):
   BENCH_SECONDS [20; 5 with BENCH_QUICK=1]   wrk duration for each gateway
   BENCH_CONNS [50]                           wrk connections (2 threads)
   BENCH_GATEWAYS [pushgate,kannel]           which to measure
+  BENCH_HISTORY [0]                          preload pushgate's database with this many delivered
+                                             messages first (benchlib.preload_history); pushgate
+                                             gets a 3 s warm-up run either way
   BENCH_AUTO_EXPLAIN_MS=MS, BENCH_PG_LOG=PREFIX  plans of slow statements, logs kept (as bench_engine)
   PUSHGATE_BUILDDIR / PUSHGATE_SRCDIR        as for the integration tests
 """
@@ -40,7 +43,7 @@ import harness  # noqa: E402
 
 from bench_engine import BenchEnv  # noqa: E402
 from bench_single import parse_wrk, print_top, top_statements  # noqa: E402
-from benchlib import WRK_THREADS_LUA, env_int  # noqa: E402
+from benchlib import WRK_THREADS_LUA, env_int, preload_history  # noqa: E402
 
 TO = "821055500001"   # one number for every message; smsc-sim delivers it
 
@@ -128,6 +131,16 @@ def end_to_end(sink, seg, accepted, t0, timeout):
 
 
 def run_pushgate(env, sink, lua, seconds, conns):
+    history = env_int("BENCH_HISTORY", 0)
+    if history > 0:
+        env.stop_pushgated()
+        t = time.monotonic()
+        preload_history(env, history)
+        env.start_pushgated()
+        print(f"# pushgate: {history:,} delivered messages preloaded in {time.monotonic() - t:.0f} s", flush=True)
+    # warm-up: connections, caches, plans; its reports arrive before the measured run
+    w = wrk(env.http_port, sendsms_path("test", env.key, sink.port, "w"), 3, conns, lua)
+    end_to_end(sink, "w", w["requests"] - w["non2xx"], time.time(), 120)
     path = sendsms_path("test", env.key, sink.port, "p")
     env.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     env.psql("SELECT pg_stat_statements_reset()")
