@@ -20,6 +20,7 @@
 #include <ini.h>
 
 #include "log.h"
+#include "netpolicy.h"
 #include "util.h"
 
 enum key_type { K_STR, K_SIZE, K_INT, K_UINT, K_DOUBLE, K_BOOL };
@@ -77,6 +78,7 @@ static const struct key_def global_keys[] = {
 	CNUM("webhook", "timeout", K_DOUBLE, webhook_timeout, 0.1, 300, "10"),
 	CNUM("webhook", "max_age", K_DOUBLE, webhook_max_age, 1, 30 * 86400.0, "86400"),
 	CNUM("webhook", "concurrency", K_SIZE, webhook_concurrency, 1, 1000, "20"),
+	CSTR("webhook", "allow_internal", webhook_allow_internal, ""),
 	CNUM("webhook", "backoff_min", K_DOUBLE, webhook_backoff_min, 0.01, 86400, "1"),
 	CNUM("webhook", "backoff_max", K_DOUBLE, webhook_backoff_max, 0.01, 86400, "3600"),
 	CSTR("smpp_server", "listen", smpps_listen, ""),
@@ -437,6 +439,13 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "[smpp_server] tls_listen needs tls_cert and tls_key");
 		return -1;
 	}
+	char why[160];
+	struct netpolicy *np = netpolicy_new(cfg->webhook_allow_internal, why, sizeof(why));
+	if (!np) {
+		snprintf(err, errlen, "[webhook] allow_internal: %s", why);
+		return -1;
+	}
+	netpolicy_free(np);
 	if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
 		snprintf(err, errlen, "[server] tls_min_version: '%s' is not 1.2 or 1.3", cfg->tls_min_version);
 		return -1;

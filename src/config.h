@@ -94,6 +94,7 @@ struct config {
 	size_t webhook_concurrency;     /* requests in flight */
 	double webhook_backoff_min;     /* seconds before the first retry (doubles per attempt) */
 	double webhook_backoff_max;     /* seconds, the longest wait between two attempts */
+	char   webhook_allow_internal[512]; /* address ranges webhooks and dlr-urls may reach although internal */
 	/* [smpp_server]: pushgate as an SMSC for customers' ESMEs (smpp/server.c) */
 	char   smpps_listen[128];         /* plain SMPP; empty = none */
 	char   smpps_tls_listen[128];     /* SMPP over TLS; empty = none */

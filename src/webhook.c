@@ -16,8 +16,11 @@
  * failure by one statement per batch.  Rows with method GET (Kannel
  * dlr-urls, sql/007_kannel.sql) are a GET of their already substituted URL
  * instead, one request per event: no body, no signature.
+ * Every address connected to passes the outbound policy first
+ * (netpolicy.c: no loopback, private, link-local or metadata address unless
+ * [webhook] allow_internal says so), checked on the resolved address.
  * Never blocks, never follows redirects, never speaks anything but http(s),
- * never logs a URL or a secret.
+ * uses no proxy from the environment, never logs a URL or a secret.
  */
 #include "webhook.h"
 
@@ -26,6 +29,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <openssl/core_names.h>
@@ -33,6 +39,7 @@
 #include <openssl/params.h>
 
 #include "log.h"
+#include "netpolicy.h"
 #include "pgarr.h"
 
 #define POLL_INTERVAL   0.2       /* seconds between looks at the outbox when idle */
@@ -61,6 +68,7 @@ struct wh_req {
 	struct curl_slist *headers;
 	size_t            answered;      /* answer bytes seen */
 	char              errbuf[CURL_ERROR_SIZE];
+	char              refused[128];  /* the outbound policy's reason, when it refused the address */
 	/* the outcome's write */
 	struct store_job  job;
 	const char       *params[6];
@@ -93,6 +101,7 @@ struct webhook {
 	struct wh_sock      *socks;
 	struct wh_req       *q_head, *q_tail;   /* leased, waiting for a slot */
 	size_t               q_len;
+	struct netpolicy    *policy;            /* addresses a customer's URL may reach */
 	struct wh_req       *posting;           /* in flight */
 	size_t               n_posting, events_posting;
 	size_t               n_writing;         /* outcomes on their way to PostgreSQL */
@@ -508,7 +517,7 @@ static void req_finished(struct wh_req *r, CURLcode cc, long status)
 	char http[32];
 	snprintf(http, sizeof(http), "http %ld", status);
 	clean_text(r->p_err, sizeof(r->p_err),
-		   cc == CURLE_OK ? http : r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+		   r->refused[0] ? r->refused : cc == CURLE_OK ? http : r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
 	double delay = webhook_backoff(r->attempts, w->cfg->webhook_backoff_min, w->cfg->webhook_backoff_max,
 				       rng_unit(w));
 	snprintf(r->p_delay, sizeof(r->p_delay), "%.3f", delay);
@@ -527,6 +536,30 @@ static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	r->answered += n;   /* read and dropped: only the status matters */
 	return n;
+}
+
+/*
+ * Every connection libcurl opens for a customer's URL: the address it is
+ * about to connect to (after DNS, so a name rebound to an internal address
+ * is caught too) must pass the outbound policy.  A refusal fails the
+ * request with a reason in its error text; it is retried like any failure.
+ */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct wh_req *r = arg;
+	(void)purpose;
+	const char *why = NULL;
+	if (!netpolicy_allows(r->w->policy, &addr->addr, &why)) {
+		char host[INET6_ADDRSTRLEN] = "?";
+		if (addr->family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&addr->addr)->sin_addr, host, sizeof(host));
+		else if (addr->family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr, host, sizeof(host));
+		snprintf(r->refused, sizeof(r->refused), "address %s refused by the outbound policy (%s)", host, why);
+		log_warn("webhook", "ev=address_refused addr=%s why=\"%s\" account=%lld", host, why, r->account_id);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 static int req_post(struct webhook *w, struct wh_req *r)
@@ -556,6 +589,7 @@ static int req_post(struct webhook *w, struct wh_req *r)
 	long timeout_ms = (long)(w->cfg->webhook_timeout * 1000);
 	CURL *e = r->easy;
 	r->errbuf[0] = '\0';
+	r->refused[0] = '\0';
 	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
@@ -577,6 +611,9 @@ static int req_post(struct webhook *w, struct wh_req *r)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");   /* no proxy from the environment: the policy sees the real peer */
 	if (curl_multi_add_handle(w->multi, e) != CURLM_OK)
 		goto fail;
 	r->state = REQ_POSTING;
@@ -945,7 +982,8 @@ struct webhook *webhook_new(struct ev_loop *loop, struct store *store, const str
 	w->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)getpid() ^ 0x9e3779b97f4a7c15ull;
 	w->lease_again = 1;
 	w->multi = curl_multi_init();
-	if (!w->multi) {
+	char why[160];
+	if (!w->multi || !(w->policy = netpolicy_new(cfg->webhook_allow_internal, why, sizeof(why)))) {
 		webhook_free(w);
 		return NULL;
 	}
@@ -1047,6 +1085,7 @@ void webhook_free(struct webhook *w)
 	w->multi = NULL;
 	while (w->socks)
 		sock_drop(w, w->socks);
+	netpolicy_free(w->policy);
 	free(w);
 	curl_global_cleanup();
 }

@@ -9,13 +9,17 @@ sends at most code_daily_cap codes a day (429 until the next UTC day); a
 pumping attempt from 20 addresses to 200 numbers sends nothing beyond the
 caps while the service keeps answering; code_rate caps the node's codes
 per second whoever asks.  Each refusal stores nothing: no device, no SMS.
+Webhook and dlr-url receivers on internal addresses (by address or by a
+name) are never connected to.
 """
 import concurrent.futures
+import http.server
 import os
 import sys
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import TAP
+from harness import TAP, free_port, serve_http
 
 tests = TAP()
 PER_IP = 3
@@ -109,6 +113,58 @@ def code_rate_caps_the_node_whoever_asks(env):
     assert statuses == [202, 429, 429, 429, 429], statuses
     assert codes_sent(env) == before + 1
     assert env.scalar("SELECT count(*) FROM code_sms_daily") == "0"   # cap 0: nothing counted
+
+
+@tests.case
+def webhooks_and_dlr_urls_never_reach_internal_addresses(env):
+    """callback_url and Kannel's dlr-url are customers' input: a URL on
+    loopback, by address or by a name resolving to it, is refused at
+    connect time (the receiver gets nothing) and the outbox row says why."""
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *a):
+            pass
+
+    port = free_port()
+    receiver = serve_http(port, Handler)
+    try:
+        env.stop_pushgated()
+        env.ini_overrides["webhook"] = {"allow_internal": "", "backoff_min": "60"}
+        env.write_ini()
+        env.start_pushgated()
+        first = int(env.scalar("SELECT coalesce(max(id), 0) FROM webhook_outbox"))
+        callbacks = (f"http://127.0.0.1:{port}/cb", f"http://localhost:{port}/cb",
+                     f"http://[::ffff:127.0.0.1]:{port}/cb")
+        for url in callbacks:
+            st, _, b, raw = env.http("POST", "/v1/messages", {"from": "ACME", "to": ["821088800001"], "text": "x",
+                                                             "callback_url": url})
+            assert st == 202, (st, raw)
+        q = urllib.parse.urlencode({"username": "test", "password": env.key, "from": "ACME", "to": "821088800002",
+                                    "text": "x", "dlr-mask": "31", "dlr-url": f"http://127.0.0.1:{port}/dlr?t=%d"})
+        st, _, _, raw = env.http("GET", "/cgi-bin/sendsms?" + q, key=None)
+        assert st == 202, (st, raw)
+        # every URL was tried and refused: each has an attempt with the policy's reason
+        def refused():
+            rows = env.sql(f"SELECT DISTINCT url FROM webhook_outbox WHERE id > {first} "
+                           "AND last_error LIKE '%refused by the outbound policy (loopback)%'")
+            urls = {r[0] for r in rows}
+            return len(urls & set(callbacks)) == 3 and any("/dlr?t=" in u for u in urls)
+        env.wait_for(refused, timeout=30, interval=0.2, what="every internal URL refused")
+        assert env.scalar(f"SELECT count(*) FROM webhook_outbox WHERE id > {first} AND delivered_at IS NOT NULL") \
+            == "0"
+        assert hits == [], hits
+        assert "ev=address_refused" in env.pushgated_log_text()
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 tests.run(ini={"push": {"otp_echo": "yes", "code_per_ip": str(PER_IP), "code_rate": "1000",
