@@ -76,6 +76,7 @@ static const struct key_def global_keys[] = {
 	CSTR("rules", "ad_optout_line", ad_optout_line, "무료수신거부 {number}"),
 	CNUM("webhook", "batch_max", K_SIZE, webhook_batch_max, 1, 1000, "100"),
 	CNUM("webhook", "timeout", K_DOUBLE, webhook_timeout, 0.1, 300, "10"),
+	CNUM("webhook", "connect_timeout", K_DOUBLE, webhook_connect_timeout, 0.1, 300, "3"),
 	CNUM("webhook", "max_age", K_DOUBLE, webhook_max_age, 1, 30 * 86400.0, "86400"),
 	CNUM("webhook", "concurrency", K_SIZE, webhook_concurrency, 1, 1000, "20"),
 	CSTR("webhook", "allow_internal", webhook_allow_internal, ""),

@@ -90,6 +90,7 @@ struct config {
 	/* [webhook] */
 	size_t webhook_batch_max;       /* events per POST */
 	double webhook_timeout;         /* seconds per request */
+	double webhook_connect_timeout; /* seconds to connect (and TLS), within timeout */
 	double webhook_max_age;         /* seconds an event is retried before it is given up */
 	size_t webhook_concurrency;     /* requests in flight */
 	double webhook_backoff_min;     /* seconds before the first retry (doubles per attempt) */

@@ -606,7 +606,10 @@ static int req_post(struct webhook *w, struct wh_req *r)
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-webhook/1");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+	long connect_ms = (long)(w->cfg->webhook_connect_timeout * 1000);
+	if (connect_ms > timeout_ms)
+		connect_ms = timeout_ms;
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms > 0 ? connect_ms : 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
