@@ -175,6 +175,7 @@ struct smpp_server {
 	long long           *acked, *released;
 	size_t               n_acked, cap_acked, n_released, cap_released;
 	double               next_lease;    /* no lease before (the last found nothing) */
+	char                 stand_in_hash[SMPP_PASSWD_HASH_MAX];   /* checked for unknown system_ids */
 	/* receipt text: which states say DELIVRD */
 	char                 delivered[128];
 	char                 keywords[MAX_KEYWORDS][64];
@@ -514,22 +515,30 @@ static void auth_done(struct store_job *job, enum store_error err, const char *m
 		refuse(c, SMPP_ESME_RSYSERR, "database unavailable", 0);
 		return;
 	}
+	/*
+	 * Every credential failure answers the same status after the same delay,
+	 * and the password is checked last, against a stand-in hash when the
+	 * system_id is unknown: the answer tells nothing of which part was wrong
+	 * (only the log does), so it can't be used to find system_ids, or to try
+	 * passwords from an address the account does not allow.
+	 */
 	if (PQntuples(job->res) != 1) {
-		refuse(c, SMPP_ESME_RINVSYSID, "unknown system_id", delay);
+		smpp_passwd_verify(c->password, srv->stand_in_hash);
+		refuse(c, SMPP_ESME_RBINDFAIL, "unknown system_id", delay);
 		return;
 	}
-	int ok = smpp_passwd_verify(c->password, PQgetvalue(job->res, 0, 2));
-	OPENSSL_cleanse(c->password, sizeof(c->password));
-	if (ok != 1) {
-		refuse(c, SMPP_ESME_RINVPASWD, ok < 0 ? "stored hash unreadable" : "wrong password", delay);
+	if (strcmp(PQgetvalue(job->res, 0, 6), "t") != 0) {
+		refuse(c, SMPP_ESME_RBINDFAIL, "client address not allowed", delay);
 		return;
 	}
 	if (strcmp(PQgetvalue(job->res, 0, 7), "t") == 0) {
 		refuse(c, SMPP_ESME_RBINDFAIL, "account disabled", delay);
 		return;
 	}
-	if (strcmp(PQgetvalue(job->res, 0, 6), "t") != 0) {
-		refuse(c, SMPP_ESME_RBINDFAIL, "client address not allowed", delay);
+	int ok = smpp_passwd_verify(c->password, PQgetvalue(job->res, 0, 2));
+	OPENSSL_cleanse(c->password, sizeof(c->password));
+	if (ok != 1) {
+		refuse(c, SMPP_ESME_RBINDFAIL, ok < 0 ? "stored hash unreadable" : "wrong password", delay);
 		return;
 	}
 	bind_accept(c, strtoll(PQgetvalue(job->res, 0, 0), NULL, 10), strtoll(PQgetvalue(job->res, 0, 1), NULL, 10),
@@ -587,7 +596,7 @@ static void on_bind(void *arg, const struct smpp_pdu *bind)
 		return;
 	}
 	if (!c->system_id[0]) {
-		refuse(c, SMPP_ESME_RINVSYSID, "empty system_id", srv->cfg->smpps_auth_delay);
+		refuse(c, SMPP_ESME_RBINDFAIL, "empty system_id", srv->cfg->smpps_auth_delay);
 		return;
 	}
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
@@ -1696,6 +1705,11 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, s
 	srv->lfd = srv->tls_lfd = -1;
 	util_strlcpy(srv->node, node, sizeof(srv->node));
 	parse_lists(srv);
+	/* an unknown system_id costs the same PBKDF2 as a known one (auth_done) */
+	if (smpp_passwd_hash("stand-in", SMPP_PASSWD_ITERATIONS, srv->stand_in_hash, sizeof(srv->stand_in_hash)) < 0) {
+		snprintf(err, errlen, "no randomness for the stand-in password hash");
+		goto fail;
+	}
 	if (cfg->smpps_listen[0] && (srv->lfd = listen_on(cfg->smpps_listen, &srv->port, err, errlen)) < 0)
 		goto fail;
 	if (cfg->smpps_tls_listen[0]) {

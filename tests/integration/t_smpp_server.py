@@ -102,7 +102,7 @@ def pushgated_listens_as_an_smsc_and_accounts_are_created_with_pushgatectl(env):
 
 
 @tests.case
-def bind_with_good_credentials_works_and_bad_ones_get_0x0e_or_0x0f_after_a_delay(env):
+def bind_with_good_credentials_works_and_every_bad_one_gets_0x0d_after_a_delay(env):
     for mode in ("trx", "tx", "rx"):
         code, evs = esme(env, system_id="acme", password="s3cret", mode=mode)
         assert code == 0 and of(evs, "bind")[0]["status"] == "0x00", (mode, evs)
@@ -111,10 +111,14 @@ def bind_with_good_credentials_works_and_bad_ones_get_0x0e_or_0x0f_after_a_delay
     t0 = time.monotonic()
     code, evs = esme(env, system_id="acme", password="wrong")
     took = time.monotonic() - t0
-    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0e", evs
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
     assert took >= 0.3, took
+    # regression: an unknown system_id got 0x0F, a wrong password 0x0E: an oracle for system_ids
+    t0 = time.monotonic()
     code, evs = esme(env, system_id="nobody", password="x")
-    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0f", evs
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
+    assert time.monotonic() - t0 >= 0.3
+    assert 'system_id="nobody" peer=127.0.0.1 status=0x0d why="unknown system_id"' in env.pushgated_log_text()
 
 
 @tests.case
@@ -246,6 +250,12 @@ def window_bind_count_and_client_address_limits_hold(env):
         holder.wait(timeout=20)
     code, evs = esme(env, system_id="far", password="pwfar")
     assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
+    # regression: from a forbidden address the password was checked first, so a right one
+    # answered 0x0D and a wrong one 0x0E: the same answer now, and the log says the address
+    code, evs = esme(env, system_id="far", password="wrong")
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
+    assert env.pushgated_log_text().count('system_id="far" peer=127.0.0.1 status=0x0d why="client address not allowed"') \
+        == 2
     code, evs = esme(env, system_id="near", password="pwnear")
     assert code == 0 and of(evs, "bind")[0]["status"] == "0x00", evs
 
