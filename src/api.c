@@ -4,6 +4,11 @@
  * metrics), authenticates API keys (SHA-256 looked up once, then cached for
  * a minute), validates JSON bodies field by field, and hands messages to
  * the intake queue (intake.c) and other work to the router's statements.
+ * Every body arrives streamed (api_wants_stream) and is read only once its
+ * request may have it (api_body_gate): a request that needs a key has it
+ * checked from its headers first (no 100-continue, no body byte read for
+ * an unknown key), the public ones (device registration, Kannel's sendsms)
+ * get a few KiB, the others none.
  * A 202 is sent only from a done() callback, i.e. after the commit.  Never waits on the network or the
  * database; the one disk read is the inbox page's few small files.  Never
  * trusts a byte of the request: every field is type- and length-checked
@@ -31,6 +36,8 @@
 
 #define AUTH_CACHE_SIZE 256
 #define AUTH_CACHE_TTL  60
+#define PUBLIC_BODY_MAX  4096u           /* device registration and verification: a few fields */
+#define SENDSMS_BODY_MAX (64u * 1024u)  /* Kannel's POST form: credentials may be inside, so read unauthenticated */
 
 struct auth_entry {
 	unsigned char hash[KEYS_HASH_LEN];
@@ -465,7 +472,7 @@ void api_auth(struct api *api, struct http_request *req, const char *key, api_au
 	}
 	size_t klen = key ? strlen(key) : 0;
 	if (klen == 0 || klen > 256) {
-		api_respond_error(req, 401, "unauthorized", NULL, key ? "unknown API key" : "missing API key");
+		api_respond_error(req, 401, "unauthorized", NULL, key ? "unknown API key" : "missing 'Authorization: Bearer <key>'");
 		fn(arg, 0, 0);
 		return;
 	}
@@ -860,9 +867,103 @@ static int parse_id(const char *s, long long *out)
 	return 0;
 }
 
+static void api_route(struct api *api, struct http_request *req);
+
+/* --- bodies: read only once the request may have one ------------------------------ */
+
+int api_wants_stream(const struct http_request *req, void *arg)
+{
+	(void)req;
+	(void)arg;
+	return 1;   /* every body: api_body_gate decides whether, and how much of it, is read */
+}
+
+/* Paths whose handlers authenticate an API key (all of /v1 but the devices' own). */
+static int needs_key(const char *path)
+{
+	return strncmp(path, "/v1/", 4) == 0 && strcmp(path, "/v1/device") != 0 &&
+	       strcmp(path, "/v1/devices") != 0 && strncmp(path, "/v1/devices/", 12) != 0;
+}
+
+static size_t body_limit(const struct api *api, const char *path)
+{
+	if (strcmp(path, "/cgi-bin/sendsms") == 0)
+		return api->d.cfg->max_body < SENDSMS_BODY_MAX ? api->d.cfg->max_body : SENDSMS_BODY_MAX;
+	if (strcmp(path, "/v1/devices") == 0 || strncmp(path, "/v1/devices/", 12) == 0)
+		return PUBLIC_BODY_MAX;
+	if (strcmp(path, "/v1/batches") == 0)
+		return api->d.cfg->max_batch_body;
+	return api->d.cfg->max_body;
+}
+
+static void gate_body(struct http_request *req, int status, void *arg)
+{
+	struct api *api = arg;
+	if (status == 0) {
+		api_route(api, req);
+		return;
+	}
+	char msg[96];
+	if (status == 413) {
+		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes", body_limit(api, req->path));
+		api_respond_error(req, 413, "too_large", NULL, msg);
+	} else if (status == 400) {
+		api_respond_error(req, 400, "bad_request", NULL, "broken body framing");
+	} else if (status == 503) {
+		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+	} else {
+		api_respond_error(req, 400, "bad_request", NULL, "the client went away");   /* nobody reads it */
+	}
+}
+
+static void gate_authed(void *arg, long long account_id, int operator)
+{
+	struct http_request *req = arg;
+	(void)operator;
+	if (account_id <= 0)
+		return;   /* answered (401, 503): the body is never read */
+	struct api *api = req->user;
+	req->user = NULL;
+	if (http_request_read_body(req, body_limit(api, req->path), gate_body, api) < 0)
+		api_respond_error(req, 400, "bad_request", NULL, "the body can't be read");
+}
+
+/*
+ * A request whose body has not been read: the key first when its path needs
+ * one (from the headers; the handler finds it cached afterwards), the body
+ * up to its path's limit then; paths that take no body are answered at once
+ * (404, 405) without reading it.
+ */
+static void api_body_gate(struct api *api, struct http_request *req)
+{
+	const char *path = req->path;
+	int takes_body = needs_key(path) || strcmp(path, "/cgi-bin/sendsms") == 0 || strcmp(path, "/v1/devices") == 0 ||
+			 strncmp(path, "/v1/devices/", 12) == 0;
+	if (!takes_body) {
+		api_route(api, req);   /* health, metrics, pages, the WebSocket, unknown paths: none reads a body */
+		return;
+	}
+	if (needs_key(path)) {
+		req->user = api;
+		api_auth(api, req, NULL, gate_authed, req);
+		return;
+	}
+	if (http_request_read_body(req, body_limit(api, path), gate_body, api) < 0)
+		api_respond_error(req, 400, "bad_request", NULL, "the body can't be read");
+}
+
 void api_handle(struct http_request *req, void *arg)
 {
 	struct api *api = arg;
+	if (req->body_streamed && !batches_wants_stream(req, NULL)) {
+		api_body_gate(api, req);   /* a CSV upload streams to batches.c, which authenticates first */
+		return;
+	}
+	api_route(api, req);
+}
+
+static void api_route(struct api *api, struct http_request *req)
+{
 	const char *path = req->path;
 
 	int healthz = strcmp(path, "/healthz") == 0;

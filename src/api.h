@@ -53,6 +53,8 @@ void api_free(struct api *api);
 
 /* The http_handler_fn: answers every request (now or after the store). */
 void api_handle(struct http_request *req, void *arg);
+/* The http_wants_stream_fn: every body is streamed, read only once its request may have it. */
+int api_wants_stream(const struct http_request *req, void *arg);
 
 /*
  * Answers with a JSON body (takes ownership of body), or with the error

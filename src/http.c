@@ -12,6 +12,8 @@
  * so responses leave in request order.  A request whose peer went away
  * stays alive (its connection marked dead) until http_respond() frees it.
  *
+ * After a final response with input left unread, the connection lingers
+ * (write side shut) discarding at most 2 s or 256 KiB of it, then closes.
  * Bounds: request line + headers <= max_header (431), body <= max_body
  * (or max_upload for paths under upload_prefix; 413, refused from
  * Content-Length before any body byte is read), input
@@ -64,6 +66,7 @@
 #define HTTP_STREAM_READ         (64u * 1024u) /* input buffer while streaming a body */
 #define HTTP_OUT_HIGH_WATER      (256u * 1024u) /* stop parsing while above */
 #define HTTP_LINGER_SECONDS      2.0
+#define HTTP_LINGER_BYTES        (256u * 1024u)  /* discarded at most while lingering, then reset */
 #define HTTP_ACCEPT_RETRY        0.1
 
 /* Life of a connection; conn_enter() is the only writer of c->state. */
@@ -108,6 +111,11 @@ struct req {
 	int      end_status;         /* 0 complete, 400/413 refused, -1 peer gone */
 	char    *held;               /* parsed while the sink could not take them */
 	size_t   held_len, held_cap;
+	int      expect_continue;    /* "Expect: 100-continue": sent when the sink is set, not before */
+	/* http_request_read_body: the body gathered into body_buf, then collect_fn */
+	http_body_fn collect_fn;
+	void    *collect_arg;
+	size_t   collect_limit;
 	int      keep_alive;
 	int      is_head;
 	int      upgrade;
@@ -143,6 +151,7 @@ struct http_conn {
 	int      in_sink;            /* inside a sink call */
 	int      stream_cut;         /* answered before its body was over: stop parsing */
 	int      unread_body;        /* part of a body was never read: linger before close */
+	size_t   linger_bytes;       /* discarded while lingering */
 	const char *err_msg;
 	SSL     *ssl;                /* TLS listener only: owned, freed with the socket */
 	int      tls_up;             /* handshake done */
@@ -504,9 +513,13 @@ static int on_headers_complete(http_parser *p)
 	}
 	const char *expect = http_header(&r->pub, "Expect");
 	if (expect && has_body && p->http_minor >= 1 && strcasecmp(expect, "100-continue") == 0) {
-		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		if (out_append(c, cont, sizeof(cont) - 1) < 0)
-			return refuse(c, 503, "out of memory");
+		if (r->pub.body_streamed) {
+			r->expect_continue = 1;   /* only once the handler wants the body (http_request_set_sink) */
+		} else {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			if (out_append(c, cont, sizeof(cont) - 1) < 0)
+				return refuse(c, 503, "out of memory");
+		}
 	}
 	return 0;
 }
@@ -1149,7 +1162,11 @@ static void conn_on_readable(struct http_conn *c)
 	if (c->state == CONN_LINGER) {
 		char sink[4096];
 		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		if (n > 0)
+			c->linger_bytes += (size_t)n;
+		/* a peer that keeps sending a body nobody wants is cut off, not read for 2 s */
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
+		    c->linger_bytes > HTTP_LINGER_BYTES)
 			conn_destroy(c);
 		return;
 	}
@@ -1763,8 +1780,58 @@ int http_request_set_sink(struct http_request *pub, http_sink_data_fn on_data, h
 	r->sink_data = on_data;
 	r->sink_end = on_end;
 	r->sink_arg = arg;
+	if (r->expect_continue) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		r->expect_continue = 0;
+		if (c->fd >= 0 && out_append(c, cont, sizeof(cont) - 1) < 0)
+			log_warn("http", "ev=continue_lost peer=%s", c->peer);   /* the client sends the body anyway */
+	}
 	stream_kick(c);
 	return 0;
+}
+
+static int collect_data(void *arg, const char *data, size_t len)
+{
+	struct req *r = arg;
+	if (len > r->collect_limit || r->pub.body_len > r->collect_limit - len) {
+		r->collect_limit = 0;
+		r->collect_fn(&r->pub, 413, r->collect_arg);   /* answers: the rest is never read */
+		return HTTP_SINK_PAUSE;
+	}
+	if (buf_reserve(&r->body_buf, &r->body_cap, r->pub.body_len, len + 1, r->collect_limit + 1) < 0) {
+		r->collect_fn(&r->pub, 503, r->collect_arg);
+		return HTTP_SINK_PAUSE;
+	}
+	memcpy(r->body_buf + r->pub.body_len, data, len);
+	r->pub.body_len += len;
+	return HTTP_SINK_MORE;
+}
+
+static void collect_end(void *arg, int status)
+{
+	struct req *r = arg;
+	if (status == 0) {
+		if (!r->body_buf && !(r->body_buf = malloc(1))) {
+			r->collect_fn(&r->pub, 503, r->collect_arg);
+			return;
+		}
+		r->body_buf[r->pub.body_len] = '\0';
+		r->pub.body = r->body_buf;
+		r->pub.body_streamed = 0;
+	}
+	r->collect_fn(&r->pub, status, r->collect_arg);
+}
+
+int http_request_read_body(struct http_request *pub, size_t limit, http_body_fn fn, void *arg)
+{
+	if (!pub || !fn || !pub->body_streamed)
+		return -1;
+	struct req *r = (struct req *)pub;
+	r->collect_fn = fn;
+	r->collect_arg = arg;
+	r->collect_limit = limit;
+	r->pub.body_len = 0;
+	return http_request_set_sink(pub, collect_data, collect_end, r);
 }
 
 void http_request_resume(struct http_request *pub)

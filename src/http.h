@@ -121,7 +121,8 @@ void http_respond(struct http_request *req, int status, const char *extra_header
 		  const char *body, size_t body_len);
 
 /*
- * For a request with body_streamed set: where its body goes.  The sink is
+ * For a request with body_streamed set: where its body goes ("Expect:
+ * 100-continue" is answered now, not with the headers).  The sink is
  * first called after this returns (from the event loop, or after the
  * handler returns when set from inside it); on_data never runs while the
  * sink is paused nor inside another sink call.  A response sent before the
@@ -134,6 +135,19 @@ int http_request_set_sink(struct http_request *req, http_sink_data_fn on_data, h
 			  void *arg);
 /* Undoes a HTTP_SINK_PAUSE: the sink gets the next bytes (or its end) from the event loop. */
 void http_request_resume(struct http_request *req);
+
+/*
+ * For a request with body_streamed set, once the handler has decided it
+ * wants the body (e.g. after checking the key from the headers): reads it
+ * whole, at most `limit` bytes, then calls fn from the event loop with
+ * status 0 and req->body / body_len set (body_streamed cleared), or with
+ * 413 (over limit: the rest is never read), 400 (bad framing), 503 (no
+ * memory) or -1 (the peer went away); the handler answers in every case.
+ * "Expect: 100-continue" is answered only now.  0, or -1 as for
+ * http_request_set_sink.
+ */
+typedef void (*http_body_fn)(struct http_request *req, int status, void *arg);
+int http_request_read_body(struct http_request *req, size_t limit, http_body_fn fn, void *arg);
 
 /* Reason phrase for a status code ("Accepted"). */
 const char *http_status_text(int status);

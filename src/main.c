@@ -317,7 +317,7 @@ int main(int argc, char **argv)
 	}
 	struct http_config hc = { .listen = srv.cfg.http_listen, .max_body = srv.cfg.max_body,
 				  .max_upload = srv.cfg.max_batch_body, .upload_prefix = "/v1/batches",
-				  .wants_stream = batches_wants_stream,
+				  .wants_stream = api_wants_stream,
 				  .max_header = 16384, .idle_timeout = srv.cfg.http_idle_timeout, .max_conns = 10000,
 				  .deferred = 1 };
 	if (srv.cfg.http_listen[0]) {

@@ -10,11 +10,15 @@ pumping attempt from 20 addresses to 200 numbers sends nothing beyond the
 caps while the service keeps answering; code_rate caps the node's codes
 per second whoever asks.  Each refusal stores nothing: no device, no SMS.
 Webhook and dlr-url receivers on internal addresses (by address or by a
-name) are never connected to.
+name) are never connected to.  A body is not read (nor 100-continue sent)
+before its key is checked: a 30 MB body without a key costs nothing.
 """
 import concurrent.futures
 import http.server
+import json
 import os
+import re
+import socket
 import sys
 import urllib.parse
 
@@ -165,6 +169,97 @@ def webhooks_and_dlr_urls_never_reach_internal_addresses(env):
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def raw_exchange(env, head, body_chunks=(), read_timeout=10):
+    """Sends head (and then body_chunks, until the server stops taking them) on a
+    new connection; returns (everything the server answered, body bytes it took)."""
+    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=read_timeout)
+    sent = 0
+    try:
+        s.sendall(head)
+        for chunk in body_chunks:
+            try:
+                s.sendall(chunk)
+                sent += len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        out = b""
+        while True:
+            try:
+                data = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not data:
+                break
+            out += data
+            if b"\r\n\r\n" in out and not out.startswith(b"HTTP/1.1 100"):
+                hdr, _, rest = out.partition(b"\r\n\r\n")
+                m = re.search(rb"Content-Length: (\d+)", hdr)
+                if m and len(rest) >= int(m.group(1)):
+                    break
+        return out, sent
+    finally:
+        s.close()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+@tests.case
+def a_body_is_not_read_before_its_key_is_checked(env):
+    """Regression: a 30 MB JSON batch without a key was read and parsed before
+    the 401 (pushgated's RSS grew by ~120 MB, /healthz stalled), and
+    100-continue was sent before the key was checked."""
+    big = 30_000_000
+    for auth in (b"", b"Authorization: Bearer pk_not_a_key\r\n"):
+        head = (b"POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Expect: 100-continue\r\n" + auth + f"Content-Length: {big}\r\n\r\n".encode())
+        out, _ = raw_exchange(env, head)
+        assert out.startswith(b"HTTP/1.1 401 "), out[:200]
+        assert b"100 Continue" not in out, out[:200]
+    # a length over max_body is refused from the headers (413); a chunked body of 30 MB sent
+    # anyway, without waiting for 100-continue, is refused long before its end
+    rss0 = rss_kib(env.pushgated.pid)
+    head = b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = b"1," * 32768
+    chunk = f"{len(data):x}\r\n".encode() + data + b"\r\n"
+    out, took = raw_exchange(env, head, (chunk for _ in range(big // len(data))))
+    assert out.startswith(b"HTTP/1.1 401 "), out[:200]
+    assert took < 8_000_000, took   # what sat in socket buffers, not what pushgated read
+    assert rss_kib(env.pushgated.pid) - rss0 < 16 * 1024, (rss0, rss_kib(env.pushgated.pid))
+    st, _, _, raw = env.http("GET", "/healthz", key=None)
+    assert st == 200, raw
+    # with the key: 100-continue once the key is known good, then the answer
+    body = json.dumps({"from": "ACME", "to": ["821099900001"], "text": "continued"}).encode()
+    head = (b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\nAuthorization: Bearer " + env.key.encode()
+            + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=10)
+    try:
+        s.sendall(head)
+        first = s.recv(4096)
+        assert first.startswith(b"HTTP/1.1 100 Continue"), first
+        s.sendall(body)
+        rest = b""
+        while b"\r\n\r\n" not in rest:
+            data = s.recv(4096)
+            if not data:
+                break
+            rest += data
+        assert (first + rest).split(b"\r\n\r\n", 1)[1].lstrip().startswith(b"HTTP/1.1 202 ") or \
+            rest.startswith(b"HTTP/1.1 202 "), first + rest
+    finally:
+        s.close()
+    # the public endpoints read a few KiB at most
+    st, _, b, raw = env.http("POST", "/v1/devices", {"msisdn": "821011112222", "platform": "x" * 8000}, key=None)
+    assert st == 413 and b["error"]["code"] == "too_large", (st, raw)
+    # a path that takes no body answers without reading it
+    out, _ = raw_exchange(env, b"POST /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                               b"Content-Length: 1000000\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 405 "), out[:200]
 
 
 tests.run(ini={"push": {"otp_echo": "yes", "code_per_ip": str(PER_IP), "code_rate": "1000",
