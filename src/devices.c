@@ -4,7 +4,8 @@
  * code's SMS and the pending device are stored in one statement, at most
  * one per number per 30 s); verifying it returns a device token, stored
  * only as its SHA-256; five wrong codes or an expired one void the
- * registration.  Logout revokes the token and closes live connections.
+ * registration, a newer code voids the older ones, and a number gets ten
+ * tries a day whatever its registrations.  Device ids are random.  Logout revokes the token and closes live connections.
  * A code is an SMS anyone may ask for, so before anything is stored the
  * number must match [push] code_prefixes and the request must fit this
  * node's buckets (per client address and overall, ratelimit.c); the daily
@@ -30,7 +31,8 @@
 #include "router.h"
 #include "util.h"
 
-#define MAX_CODE_ATTEMPTS "5"
+#define MAX_CODE_ATTEMPTS   "5"    /* per registration */
+#define MAX_NUMBER_ATTEMPTS "10"   /* per number and day, every registration together */
 
 struct devices {
 	struct store        *store;
@@ -48,10 +50,10 @@ struct dreq {
 	struct devices      *d;
 	struct http_request *req;
 	long long            id;
-	const char          *params[9];
+	const char          *params[10];
 	char                 msisdn[21], platform[33], code[7];
 	char                 p_hash[2 + 2 * KEYS_HASH_LEN + 1], p_token_hash[2 + 2 * KEYS_HASH_LEN + 1];
-	char                 p_id[24], p_ttl[32], p_validity[32], p_cap[24];
+	char                 p_id[24], p_ttl[32], p_validity[32], p_cap[24], p_new_id[24];
 	char                 text[96];
 	char                 token[KEYS_API_KEY_LEN + 1];
 };
@@ -219,13 +221,20 @@ void devices_register(struct devices *d, struct http_request *req)
 		if ((unsigned char)*c < 0x20)
 			*c = ' ';
 
-	unsigned char rnd[4];
+	unsigned char rnd[12];
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		api_respond_error(req, 503, "unavailable", NULL, "no randomness");
 		free(r);
 		return;
 	}
 	uint32_t v = ((uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3]) % 1000000u;
+	/* the device id: 52 random bits (never 0; exact as a JavaScript number): another
+	 * registration's id can't be guessed */
+	uint64_t nid = 0;
+	for (int i = 4; i < 12; i++)
+		nid = nid << 8 | rnd[i];
+	nid = (nid >> 12) | 1;
+	snprintf(r->p_new_id, sizeof(r->p_new_id), "%llu", (unsigned long long)nid);
 	snprintf(r->code, sizeof(r->code), "%06u", v);
 	char salted[32];
 	snprintf(salted, sizeof(salted), "otp:%s", r->code);
@@ -245,7 +254,8 @@ void devices_register(struct devices *d, struct http_request *req)
 	r->params[7] = r->p_validity;
 	snprintf(r->p_cap, sizeof(r->p_cap), "%zu", d->cfg->code_daily_cap);
 	r->params[8] = r->p_cap;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 9, .params = r->params,
+	r->params[9] = r->p_new_id;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 10, .params = r->params,
 				     .done = register_done, .arg = r };
 	store_submit(d->store, &r->job);
 }
@@ -306,7 +316,8 @@ void devices_verify(struct devices *d, struct http_request *req, long long id)
 	r->params[1] = r->p_hash;
 	r->params[2] = r->p_token_hash;
 	r->params[3] = MAX_CODE_ATTEMPTS;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_verify, .nparams = 4, .params = r->params,
+	r->params[4] = MAX_NUMBER_ATTEMPTS;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_verify, .nparams = 5, .params = r->params,
 				     .done = verify_done, .arg = r };
 	store_submit(d->store, &r->job);
 }

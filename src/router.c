@@ -486,8 +486,10 @@ const struct store_stmt router_stmt_push_allow = {
  * at most one per number per 30 seconds and $9 per UTC day for every node
  * together (0: no cap; counted in code_sms_daily).  $1 msisdn, $2 platform,
  * $3 code hash, $4 code lifetime seconds, $5 sender, $6 text, $7 route
- * (NULL: none), $8 validity seconds.  One row: the device id (NULL when
- * refused), and whether a code went to this number less than 30 s ago.
+ * (NULL: none), $8 validity seconds, $10 the device id (random: ids can't
+ * be guessed).  A new code voids the number's older pending ones.  One row:
+ * the device id (NULL when refused), and whether a code went to this number
+ * less than 30 s ago.
  */
 const struct store_stmt router_stmt_device_register = {
 	"device_register",
@@ -499,10 +501,13 @@ const struct store_stmt router_stmt_device_register = {
 	"  ON CONFLICT (day) DO UPDATE SET sent = c.sent + 1 WHERE c.sent < $9::int"
 	"  RETURNING sent),"
 	" d AS ("
-	"  INSERT INTO devices (msisdn, platform, code_hash, code_expires_at)"
-	"  SELECT $1, $2, $3::bytea, now() + make_interval(secs => $4::float8)"
+	"  INSERT INTO devices (id, msisdn, platform, code_hash, code_expires_at)"
+	"  SELECT $10::bigint, $1, $2, $3::bytea, now() + make_interval(secs => $4::float8)"
 	"  WHERE NOT EXISTS (SELECT 1 FROM recent) AND ($9::int = 0 OR EXISTS (SELECT 1 FROM cap))"
 	"  RETURNING id),"
+	" v AS ("
+	"  UPDATE devices SET code_hash = NULL"
+	"  WHERE msisdn = $1 AND verified_at IS NULL AND code_hash IS NOT NULL AND EXISTS (SELECT 1 FROM d)),"
 	" sys AS (SELECT id FROM accounts WHERE name = '_system'),"
 	" m AS ("
 	"  INSERT INTO messages (account_id, sender, body) SELECT sys.id, $5, $6 FROM d, sys RETURNING id, account_id),"
@@ -517,25 +522,34 @@ const struct store_stmt router_stmt_device_register = {
 	"    (1, 'ACCEPTED', NULL, 'device registration code'), (2, r.state, r.route, 'codes go by SMS'))"
 	"    AS s(o, state, route, detail) ORDER BY s.o)"
 	" SELECT (SELECT id FROM d), EXISTS (SELECT 1 FROM recent)",
-	9, 0,
+	10, 0,
 };
 
 /*
- * Verification: $1 device id, $2 code hash, $3 token hash, $4 most attempts.
- * Row: ok, msisdn, void (expired or too many attempts); none: no such pending device.
+ * Verification: $1 device id, $2 code hash, $3 token hash, $4 most attempts
+ * per registration, $5 most attempts per number in a day, whatever the
+ * registrations (new ones would otherwise bring new tries every 30 s).
+ * Row: ok, msisdn, void (expired, too many attempts, or the number's
+ * budget spent); none: no such pending device (or its code was voided by
+ * a newer one).
  */
 const struct store_stmt router_stmt_device_verify = {
 	"device_verify",
 	"WITH c AS ("
-	"  SELECT id, code_hash = $2::bytea AND code_expires_at > now() AND code_attempts < $4 AS ok"
-	"  FROM devices WHERE id = $1 AND verified_at IS NULL AND revoked_at IS NULL FOR UPDATE)"
+	"  SELECT id, code_hash = $2::bytea AND code_expires_at > now() AND code_attempts < $4"
+	"    AND (SELECT coalesce(sum(o.code_attempts), 0) FROM devices o"
+	"         WHERE o.msisdn = x.msisdn AND o.created_at > now() - interval '1 day') < $5 AS ok"
+	"  FROM devices x WHERE id = $1 AND verified_at IS NULL AND revoked_at IS NULL AND code_hash IS NOT NULL"
+	"  FOR UPDATE)"
 	" UPDATE devices d SET code_attempts = d.code_attempts + 1,"
 	"   verified_at = CASE WHEN c.ok THEN now() END,"
 	"   token_hash = CASE WHEN c.ok THEN $3::bytea END,"
 	"   code_hash = CASE WHEN c.ok THEN NULL ELSE d.code_hash END"
 	" FROM c WHERE d.id = c.id"
-	" RETURNING c.ok, d.msisdn, NOT c.ok AND (d.code_attempts >= $4 OR d.code_expires_at <= now()) AS void",
-	4, 0,
+	" RETURNING c.ok, d.msisdn, NOT c.ok AND (d.code_attempts >= $4 OR d.code_expires_at <= now()"
+	"   OR (SELECT coalesce(sum(o.code_attempts), 0) FROM devices o"
+	"       WHERE o.msisdn = d.msisdn AND o.created_at > now() - interval '1 day') >= $5) AS void",
+	5, 0,
 };
 
 /* Logout: $1 device id, $2 token hash.  Row when revoked. */
@@ -549,7 +563,8 @@ const struct store_stmt router_stmt_device_revoke = {
 const struct store_stmt router_stmt_devices_json = {
 	"devices_json",
 	"SELECT coalesce(json_agg(json_build_object('id', id, 'platform', platform, 'created_at', created_at,"
-	" 'verified_at', verified_at, 'revoked_at', revoked_at, 'last_seen_at', last_seen_at) ORDER BY id), '[]'::json)::text"
+	" 'verified_at', verified_at, 'revoked_at', revoked_at, 'last_seen_at', last_seen_at) ORDER BY created_at, id),"
+	" '[]'::json)::text"
 	" FROM devices WHERE msisdn = $1",
 	1, 0,
 };

@@ -262,5 +262,59 @@ def a_body_is_not_read_before_its_key_is_checked(env):
     assert out.startswith(b"HTTP/1.1 405 "), out[:200]
 
 
+@tests.case
+def registration_codes_cannot_be_guessed_across_registrations(env):
+    """Regression: device ids were sequential (another registration's id was
+    known), older pending codes stayed valid, and each new registration (one
+    per 30 s) brought five new tries: ~1.4% a day to take over a number's
+    pushes.  Now ids are random, a new code voids the older ones, and a
+    number gets ten tries a day whatever its registrations."""
+    env.stop_pushgated()
+    env.psql("DELETE FROM code_sms_daily")
+    env.ini_overrides["push"].update({"code_rate": "1000", "code_per_ip": "1000", "code_daily_cap": "0"})
+    env.write_ini()
+    env.start_pushgated()
+    number = "821099000001"
+
+    def register(source):
+        st, _, b, raw = ask(env, number, source=source)
+        assert st == 202, (st, raw)
+        # the next registration of this number may come now, not in 30 s
+        env.psql(f"UPDATE devices SET created_at = created_at - interval '31 seconds' WHERE msisdn = '{number}'")
+        return b["device_id"], b["code"]
+
+    def verify(dev, code):
+        return env.http("POST", f"/v1/devices/{dev}/verify", {"code": code}, key=None)
+
+    def wrong(code):
+        return "000000" if code != "000000" else "111111"
+
+    first, code1 = register("127.0.3.1")
+    second, code2 = register("127.0.3.2")
+    assert abs(second - first) > 1000 and max(first, second) > 2 ** 32, (first, second)
+    assert max(first, second) < 2 ** 53, (first, second)   # exact as a JavaScript number
+    # the newer code voided the older registration
+    st, _, b, raw = verify(first, code1)
+    assert st == 404, (st, raw)
+    # five wrong tries void a registration; the number's budget (10) is shared by all of them
+    for _ in range(5):
+        st, _, _, raw = verify(second, wrong(code2))
+    assert st == 410, (st, raw)
+    third, code3 = register("127.0.3.3")
+    for _ in range(4):
+        st, _, _, raw = verify(third, wrong(code3))
+        assert st == 400, (st, raw)
+    st, _, _, raw = verify(third, wrong(code3))
+    assert st == 410, (st, raw)   # the tenth wrong try of the day
+    fourth, code4 = register("127.0.3.4")
+    st, _, b, raw = verify(fourth, code4)
+    assert st == 410, (st, raw)   # even the right code: no tries left today for this number
+    assert env.scalar(f"SELECT count(*) FROM devices WHERE msisdn = '{number}' AND verified_at IS NOT NULL") == "0"
+    # another number is not affected
+    st, _, b, raw = ask(env, "821099000002", source="127.0.3.5")
+    st, _, v, raw = verify(b["device_id"], b["code"])
+    assert st == 200 and v["token"].startswith("dt_"), (st, raw)
+
+
 tests.run(ini={"push": {"otp_echo": "yes", "code_per_ip": str(PER_IP), "code_rate": "1000",
                         "code_daily_cap": str(DAILY_CAP), "code_prefixes": "8210, 8211"}})
