@@ -11,10 +11,11 @@
  * A submit is answered only after the intake statement that stored it
  * committed; a deliver_sm counts as delivered only after the ESME answered
  * it.  Every byte from an ESME is untrusted: addresses, UDH, TLVs and text
- * are checked before they reach SQL.  Never blocks, except for the PBKDF2
- * check of a bind (a few milliseconds, once per bind); never frees a
- * session inside one of its callbacks (closed connections are reaped by
- * the tick).
+ * are checked before they reach SQL.  A bind's password is checked on
+ * authpool.c's threads (bounded queue); addresses and system_ids that
+ * failed too often are locked out (ratelimit.c), and connections that have
+ * not bound are capped.  Never blocks; never frees a session inside one of
+ * its callbacks (closed connections are reaped by the tick).
  */
 #include "server.h"
 
@@ -32,10 +33,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "authpool.h"
 #include "intake.h"
 #include "log.h"
 #include "passwd.h"
 #include "pgarr.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "session.h"
 #include "text.h"
@@ -117,7 +120,12 @@ struct conn {
 	char                 system_id[16], password[9];
 	struct store_job     auth_job;
 	const char          *auth_params[2];
-	int                  auth_in_flight;
+	int                  auth_in_flight;    /* the lookup, then the password check (authpool) */
+	/* the account's row while its password is checked */
+	int                  auth_known, auth_source_ok, auth_disabled;
+	long long            auth_smpp_account, auth_account;
+	unsigned             auth_binds, auth_window;
+	double               auth_tps;
 	ev_timer             delay;         /* a refused bind waits before its answer */
 	uint32_t             refuse_status;
 };
@@ -176,13 +184,16 @@ struct smpp_server {
 	size_t               n_acked, cap_acked, n_released, cap_released;
 	double               next_lease;    /* no lease before (the last found nothing) */
 	char                 stand_in_hash[SMPP_PASSWD_HASH_MAX];   /* checked for unknown system_ids */
+	struct authpool     *auth_pool;     /* PBKDF2 off the loop */
+	struct ratelimit    *fail_ip;       /* failed binds per client address: a lockout when spent */
+	struct ratelimit    *fail_sys;      /* and per system_id */
 	/* receipt text: which states say DELIVRD */
 	char                 delivered[128];
 	char                 keywords[MAX_KEYWORDS][64];
 	size_t               n_keywords;
 	struct {
 		uint64_t accepted, binds, bind_refused, submits, submit_refused, throttled, receipts_sent,
-			 receipts_acked, mo_received, mo_forwarded;
+			 receipts_acked, mo_received, mo_forwarded, unbound_refused, locked_out, auth_busy;
 	} c;
 };
 
@@ -502,11 +513,53 @@ static void refuse(struct conn *c, uint32_t status, const char *why, double dela
 static void bind_accept(struct conn *c, long long smpp_account_id, long long account_id, unsigned max_binds,
 			unsigned window, double tps);
 
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A credential failure: refused after the delay, and counted against the address and the system_id. */
+static void refuse_credentials(struct conn *c, const char *why)
+{
+	struct smpp_server *srv = c->srv;
+	double now = mono_now();
+	ratelimit_take(srv->fail_ip, c->peer, now);
+	ratelimit_take(srv->fail_sys, c->system_id, now);
+	refuse(c, SMPP_ESME_RBINDFAIL, why, srv->cfg->smpps_auth_delay);
+}
+
+/* The password checked (off the loop): now every part of the answer is known. */
+static void password_checked(void *arg, int ok)
+{
+	struct conn *c = arg;
+	c->auth_in_flight = 0;
+	if (c->closed)
+		return;
+	if (!c->auth_known) {
+		refuse_credentials(c, "unknown system_id");
+		return;
+	}
+	if (!c->auth_source_ok) {
+		refuse_credentials(c, "client address not allowed");
+		return;
+	}
+	if (c->auth_disabled) {
+		refuse_credentials(c, "account disabled");
+		return;
+	}
+	if (ok != 1) {
+		refuse_credentials(c, ok < 0 ? "stored hash unreadable" : "wrong password");
+		return;
+	}
+	bind_accept(c, c->auth_smpp_account, c->auth_account, c->auth_binds, c->auth_window, c->auth_tps);
+}
+
 static void auth_done(struct store_job *job, enum store_error err, const char *msg)
 {
 	struct conn *c = job->arg;
 	struct smpp_server *srv = c->srv;
-	double delay = srv->cfg->smpps_auth_delay;
 	c->auth_in_flight = 0;
 	if (c->closed)
 		return;
@@ -517,33 +570,32 @@ static void auth_done(struct store_job *job, enum store_error err, const char *m
 	}
 	/*
 	 * Every credential failure answers the same status after the same delay,
-	 * and the password is checked last, against a stand-in hash when the
-	 * system_id is unknown: the answer tells nothing of which part was wrong
-	 * (only the log does), so it can't be used to find system_ids, or to try
-	 * passwords from an address the account does not allow.
+	 * and costs the same password check (against a stand-in hash when the
+	 * system_id is unknown), run off the loop (authpool.c): the answer tells
+	 * nothing of which part was wrong (only the log does), so it can't be
+	 * used to find system_ids, or to try passwords from an address the
+	 * account does not allow.
 	 */
-	if (PQntuples(job->res) != 1) {
-		smpp_passwd_verify(c->password, srv->stand_in_hash);
-		refuse(c, SMPP_ESME_RBINDFAIL, "unknown system_id", delay);
-		return;
+	c->auth_known = PQntuples(job->res) == 1;
+	const char *stored = srv->stand_in_hash;
+	if (c->auth_known) {
+		c->auth_smpp_account = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
+		c->auth_account = strtoll(PQgetvalue(job->res, 0, 1), NULL, 10);
+		c->auth_binds = (unsigned)strtoul(PQgetvalue(job->res, 0, 3), NULL, 10);
+		c->auth_window = (unsigned)strtoul(PQgetvalue(job->res, 0, 4), NULL, 10);
+		c->auth_tps = strtod(PQgetvalue(job->res, 0, 5), NULL);
+		c->auth_source_ok = strcmp(PQgetvalue(job->res, 0, 6), "t") == 0;
+		c->auth_disabled = strcmp(PQgetvalue(job->res, 0, 7), "t") == 0;
+		stored = PQgetvalue(job->res, 0, 2);
 	}
-	if (strcmp(PQgetvalue(job->res, 0, 6), "t") != 0) {
-		refuse(c, SMPP_ESME_RBINDFAIL, "client address not allowed", delay);
-		return;
-	}
-	if (strcmp(PQgetvalue(job->res, 0, 7), "t") == 0) {
-		refuse(c, SMPP_ESME_RBINDFAIL, "account disabled", delay);
-		return;
-	}
-	int ok = smpp_passwd_verify(c->password, PQgetvalue(job->res, 0, 2));
+	int queued = authpool_verify(srv->auth_pool, c->password, stored, password_checked, c);
 	OPENSSL_cleanse(c->password, sizeof(c->password));
-	if (ok != 1) {
-		refuse(c, SMPP_ESME_RBINDFAIL, ok < 0 ? "stored hash unreadable" : "wrong password", delay);
+	if (queued < 0) {
+		srv->c.auth_busy++;
+		refuse(c, SMPP_ESME_RSYSERR, "password checks busy", 0);   /* try again: not a credential answer */
 		return;
 	}
-	bind_accept(c, strtoll(PQgetvalue(job->res, 0, 0), NULL, 10), strtoll(PQgetvalue(job->res, 0, 1), NULL, 10),
-		    (unsigned)strtoul(PQgetvalue(job->res, 0, 3), NULL, 10),
-		    (unsigned)strtoul(PQgetvalue(job->res, 0, 4), NULL, 10), strtod(PQgetvalue(job->res, 0, 5), NULL));
+	c->auth_in_flight = 1;
 }
 
 /* The credentials are good: the account's limits, then bound (or refused for too many binds). */
@@ -605,6 +657,18 @@ static void on_bind(void *arg, const struct smpp_pdu *bind)
 	bind_accept(c, 1, 1, 1000, 100, 0);
 	return;
 #endif
+	/* an address or a system_id that failed too often is refused at once: no lookup, no PBKDF2 */
+	double now = mono_now();
+	if (ratelimit_peek(srv->fail_ip, c->peer, now) > 0) {
+		srv->c.locked_out++;
+		refuse(c, SMPP_ESME_RBINDFAIL, "address locked out after failed binds", srv->cfg->smpps_auth_delay);
+		return;
+	}
+	if (ratelimit_peek(srv->fail_sys, c->system_id, now) > 0) {
+		srv->c.locked_out++;
+		refuse(c, SMPP_ESME_RBINDFAIL, "system_id locked out after failed binds", srv->cfg->smpps_auth_delay);
+		return;
+	}
 	c->auth_params[0] = c->system_id;
 	c->auth_params[1] = c->peer;
 	c->auth_in_flight = 1;
@@ -1515,9 +1579,23 @@ void smpp_server_mo(struct smpp_server *srv, const char *route, const struct smp
 
 /* --- listeners -------------------------------------------------------------------------------------- */
 
+static unsigned unbound_conns(const struct smpp_server *srv)
+{
+	unsigned n = 0;
+	for (const struct conn *c = srv->conns; c; c = c->next)
+		n += !c->closed && !c->acct;
+	return n;
+}
+
 static void accept_one(struct smpp_server *srv, int fd, const struct sockaddr_storage *ss, int tls)
 {
 	if (srv->n_conns >= srv->cfg->smpps_max_conns || srv->stopping) {
+		close(fd);
+		return;
+	}
+	/* connections that have not bound yet cost a session each, and may all be bad binds */
+	if (unbound_conns(srv) >= srv->cfg->smpps_max_unbound) {
+		srv->c.unbound_refused++;
 		close(fd);
 		return;
 	}
@@ -1711,7 +1789,18 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, s
 		snprintf(err, errlen, "no randomness for the stand-in password hash");
 		goto fail;
 	}
+	if (!(srv->auth_pool = authpool_new(loop, (unsigned)cfg->smpps_auth_threads, (unsigned)cfg->smpps_auth_queue))) {
+		snprintf(err, errlen, "cannot start the password-check threads");
+		goto fail;
+	}
 #endif
+	/* failures an address (a system_id: twice as many) may make; then one more a minute */
+	srv->fail_ip = ratelimit_new(8192, 1.0 / 60, (double)cfg->smpps_bind_failures);
+	srv->fail_sys = ratelimit_new(8192, 1.0 / 60, 2.0 * (double)cfg->smpps_bind_failures);
+	if (!srv->fail_ip || !srv->fail_sys) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (cfg->smpps_listen[0] && (srv->lfd = listen_on(cfg->smpps_listen, &srv->port, err, errlen)) < 0)
 		goto fail;
 	if (cfg->smpps_tls_listen[0]) {
@@ -1798,10 +1887,16 @@ size_t smpp_server_metrics(const struct smpp_server *srv, char *buf, size_t cap)
 			 "# TYPE pushgate_smpps_bind_refused counter\npushgate_smpps_bind_refused %llu\n"
 			 "# TYPE pushgate_smpps_receipts_sent counter\npushgate_smpps_receipts_sent %llu\n"
 			 "# TYPE pushgate_smpps_deliver_sm_acked counter\npushgate_smpps_deliver_sm_acked %llu\n"
-			 "# TYPE pushgate_smpps_mo_received counter\npushgate_smpps_mo_received %llu\n",
+			 "# TYPE pushgate_smpps_mo_received counter\npushgate_smpps_mo_received %llu\n"
+			 "# TYPE pushgate_smpps_unbound_refused counter\npushgate_smpps_unbound_refused %llu\n"
+			 "# TYPE pushgate_smpps_bind_locked_out counter\npushgate_smpps_bind_locked_out %llu\n"
+			 "# TYPE pushgate_smpps_bind_checks_busy counter\npushgate_smpps_bind_checks_busy %llu\n"
+			 "# TYPE pushgate_smpps_bind_checks_queued gauge\npushgate_smpps_bind_checks_queued %u\n",
 			 bound, (unsigned long long)srv->c.submits, (unsigned long long)srv->c.throttled,
 			 (unsigned long long)srv->c.bind_refused, (unsigned long long)srv->c.receipts_sent,
-			 (unsigned long long)srv->c.receipts_acked, (unsigned long long)srv->c.mo_received);
+			 (unsigned long long)srv->c.receipts_acked, (unsigned long long)srv->c.mo_received,
+			 (unsigned long long)srv->c.unbound_refused, (unsigned long long)srv->c.locked_out,
+			 (unsigned long long)srv->c.auth_busy, srv->auth_pool ? authpool_queued(srv->auth_pool) : 0u);
 	size_t o = n > 0 ? (size_t)n : 0;
 	return o < cap ? o : cap;
 }
@@ -1811,6 +1906,8 @@ void smpp_server_free(struct smpp_server *srv)
 	if (!srv)
 		return;
 	srv->stopping = 1;
+	authpool_free(srv->auth_pool);   /* joined first: no answer arrives for a freed connection */
+	srv->auth_pool = NULL;
 	ev_timer_stop(srv->loop, &srv->tick);
 	ev_prepare_stop(srv->loop, &srv->pump);
 	ev_io_stop(srv->loop, &srv->lio);
@@ -1847,6 +1944,8 @@ void smpp_server_free(struct smpp_server *srv)
 	obatch_reset(&srv->release);
 	free(srv->acked);
 	free(srv->released);
+	ratelimit_free(srv->fail_ip);
+	ratelimit_free(srv->fail_sys);
 	SSL_CTX_free(srv->tls);
 	free(srv);
 }

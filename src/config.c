@@ -94,6 +94,10 @@ static const struct key_def global_keys[] = {
 	CSTR("smpp_server", "delivered_states", smpps_delivered_states, "PUSH_DELIVERED,SMS_DELIVERED"),
 	CSTR("smpp_server", "mo_keywords", smpps_mo_keywords, "STOP,STOPALL,UNSUBSCRIBE,END,QUIT,CANCEL,수신거부,거부"),
 	CNUM("smpp_server", "max_conns", K_SIZE, smpps_max_conns, 1, 100000, "1000"),
+	CNUM("smpp_server", "max_unbound", K_SIZE, smpps_max_unbound, 1, 100000, "100"),
+	CNUM("smpp_server", "auth_threads", K_SIZE, smpps_auth_threads, 1, 64, "1"),
+	CNUM("smpp_server", "auth_queue", K_SIZE, smpps_auth_queue, 1, 100000, "32"),
+	CNUM("smpp_server", "bind_failures", K_SIZE, smpps_bind_failures, 1, 100000, "10"),
 	CNUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
 	CNUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
 };

@@ -109,6 +109,10 @@ struct config {
 	char   smpps_delivered_states[128]; /* recipient states reported as DELIVRD */
 	char   smpps_mo_keywords[256];    /* MO texts that opt the handset out (comma-separated) */
 	size_t smpps_max_conns;
+	size_t smpps_max_unbound;         /* connections not bound yet */
+	size_t smpps_auth_threads;        /* threads checking bind passwords (PBKDF2) */
+	size_t smpps_auth_queue;          /* password checks waiting at most; beyond, a bind gets 0x08 */
+	size_t smpps_bind_failures;       /* failed binds of an address (system_id: twice) before a lockout */
 	/* [smpp]: engine-wide */
 	double smpp_retry_min;
 	double smpp_validity;

@@ -67,6 +67,25 @@ static double level(const struct ratelimit *rl, const struct bucket *b, double n
 	return t > rl->burst ? rl->burst : t;
 }
 
+double ratelimit_peek(const struct ratelimit *rl, const char *key, double now)
+{
+	char k[KEY_MAX];
+	size_t len = strlen(key);
+	if (len >= KEY_MAX)
+		len = KEY_MAX - 1;
+	memcpy(k, key, len);
+	k[len] = '\0';
+	size_t start = (size_t)hash(k) & rl->mask;
+	for (size_t i = 0; i < PROBE; i++) {
+		const struct bucket *b = &rl->b[(start + i) & rl->mask];
+		if (b->used && strcmp(b->key, k) == 0) {
+			double t = level(rl, b, now);
+			return t >= 1 ? 0 : (1 - t) / rl->rate;
+		}
+	}
+	return 0;
+}
+
 double ratelimit_take(struct ratelimit *rl, const char *key, double now)
 {
 	char k[KEY_MAX];

@@ -24,4 +24,7 @@ void ratelimit_free(struct ratelimit *rl);
  */
 double ratelimit_take(struct ratelimit *rl, const char *key, double now);
 
+/* The same answer as ratelimit_take, taking nothing (a key not in the table has a full bucket). */
+double ratelimit_peek(const struct ratelimit *rl, const char *key, double now);
+
 #endif

@@ -12,18 +12,27 @@ per second whoever asks.  Each refusal stores nothing: no device, no SMS.
 Webhook and dlr-url receivers on internal addresses (by address or by a
 name) are never connected to.  A body is not read (nor 100-continue sent)
 before its key is checked: a 30 MB body without a key costs nothing.
+SMPP binds: an address that failed too often is locked out, and 1,000
+wrong binds at once leave /healthz quick (password checks off the loop,
+unbound connections capped).
 """
 import concurrent.futures
 import http.server
 import json
 import os
 import re
+import selectors
 import socket
+import struct
+import subprocess
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import TAP, free_port, serve_http
+
+SMPP_PORT = free_port()
 
 tests = TAP()
 PER_IP = 3
@@ -316,5 +325,113 @@ def registration_codes_cannot_be_guessed_across_registrations(env):
     assert st == 200 and v["token"].startswith("dt_"), (st, raw)
 
 
+# /healthz every 20 ms until the stop file appears; prints each answer's seconds
+HEALTHZ_PROBE = r"""
+import http.client, os, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+while not os.path.exists(stop):
+    t = time.monotonic()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/healthz")
+    r = c.getresponse()
+    r.read()
+    c.close()
+    if r.status != 200:
+        sys.exit(1)
+    print(time.monotonic() - t, flush=True)
+    time.sleep(0.02)
+"""
+
+
+def bind_pdu(system_id, password, seq=1):
+    body = system_id.encode() + b"\0" + password.encode() + b"\0" + b"\0" + bytes([0x34, 0, 0]) + b"\0"
+    return struct.pack(">IIII", 16 + len(body), 0x09, 0, seq) + body
+
+
+def bind_status(source, system_id, password):
+    """One bind_transceiver from source: its command_status, or None when closed unanswered."""
+    s = socket.create_connection(("127.0.0.1", SMPP_PORT), timeout=15, source_address=(source, 0))
+    try:
+        s.sendall(bind_pdu(system_id, password))
+        head = s.recv(16, socket.MSG_WAITALL)
+        if len(head) < 16:
+            return None
+        return struct.unpack(">IIII", head)[2]
+    except (ConnectionResetError, socket.timeout):
+        return None
+    finally:
+        s.close()
+
+
+@tests.case
+def bad_smpp_binds_are_locked_out_and_a_flood_of_them_leaves_the_service_responsive(env):
+    """Regression: PBKDF2 ran on the event loop with no limit per address or
+    system_id: 900 parallel wrong binds pushed /healthz from 5 ms to 1.9 s."""
+    env.ctl("smpp-account", "add", "test", "--system-id", "abuse", "--password", "rightpw", check=True)
+    # one address: bind_failures (3 here) wrong passwords, then even the right one is refused
+    for _ in range(3):
+        assert bind_status("127.0.5.1", "abuse", "wrongpw") == 0x0D
+    assert bind_status("127.0.5.1", "abuse", "rightpw") == 0x0D
+    assert 'peer=127.0.5.1 status=0x0d why="address locked out after failed binds"' in env.pushgated_log_text()
+    assert bind_status("127.0.5.2", "abuse", "rightpw") == 0   # another address binds
+    # 1,000 wrong binds at once from 250 addresses while /healthz is timed, from a process of
+    # its own (a thread here would time this process's own scheduling)
+    stop_file = os.path.join(env.tmp, "probe.stop")
+    prober = subprocess.Popen([sys.executable, "-c", HEALTHZ_PROBE, str(env.http_port), stop_file],
+                              stdout=subprocess.PIPE, text=True)
+    sel = selectors.DefaultSelector()
+    socks = []
+    for i in range(1000):
+        s = socket.socket()
+        s.setblocking(False)
+        s.bind((f"127.0.6.{1 + i % 250}", 0))
+        s.connect_ex(("127.0.0.1", SMPP_PORT))
+        sel.register(s, selectors.EVENT_WRITE, i)
+        socks.append(s)
+    answers, closed, deadline = {}, 0, time.monotonic() + 60
+    pending = set(range(1000))
+    while pending and time.monotonic() < deadline:
+        for key, ev in sel.select(0.2):
+            s, i = key.fileobj, key.data
+            if ev & selectors.EVENT_WRITE:
+                try:
+                    s.send(bind_pdu(f"nobody{i % 7}", "guess"))
+                    sel.modify(s, selectors.EVENT_READ, i)
+                except OSError:
+                    sel.unregister(s)
+                    pending.discard(i)
+                    closed += 1
+                continue
+            try:
+                head = s.recv(16)
+            except OSError:
+                head = b""
+            sel.unregister(s)
+            pending.discard(i)
+            if len(head) >= 16:
+                answers[i] = struct.unpack(">IIII", head[:16])[2]
+            else:
+                closed += 1
+    open(stop_file, "w").close()
+    out, _ = prober.communicate(timeout=60)
+    latencies = [float(x) for x in out.split()]
+    for s in socks:
+        s.close()
+    assert not pending, len(pending)
+    # refused as bad credentials, as busy (try again), or closed before binding (the unbound cap)
+    assert set(answers.values()) <= {0x0D, 0x08}, set(answers.values())
+    assert closed + len(answers) == 1000
+    metrics = env.http("GET", "/metrics", key=None)[3].decode()
+    assert re.search(r"pushgate_smpps_unbound_refused [1-9]", metrics), metrics
+    latencies.sort()
+    assert len(latencies) >= 10 and prober.returncode == 0, (prober.returncode, latencies)
+    # the loop never waited on a password check: /healthz stayed quick throughout (before, each
+    # bad bind held the loop for its PBKDF2: seconds of stall for the whole flood)
+    assert latencies[len(latencies) // 2] < 0.05 and latencies[-1] < 1.5, latencies
+    # and the right password from an address that did nothing wrong still binds
+    assert bind_status("127.0.5.3", "abuse", "rightpw") == 0
+
+
 tests.run(ini={"push": {"otp_echo": "yes", "code_per_ip": str(PER_IP), "code_rate": "1000",
-                        "code_daily_cap": str(DAILY_CAP), "code_prefixes": "8210, 8211"}})
+                        "code_daily_cap": str(DAILY_CAP), "code_prefixes": "8210, 8211"},
+               "smpp_server": {"listen": f"127.0.0.1:{SMPP_PORT}", "bind_failures": "3", "auth_delay": "0.2"}})

@@ -28,6 +28,21 @@ static void test_ratelimit_grants_the_burst_then_refills_at_rate(void **state)
 	ratelimit_free(rl);
 }
 
+static void test_ratelimit_peek_takes_nothing(void **state)
+{
+	(void)state;
+	struct ratelimit *rl = ratelimit_new(64, 1, 2);
+	assert_true(ratelimit_peek(rl, "x", 0.0) == 0);   /* unknown: a full bucket */
+	assert_true(ratelimit_take(rl, "x", 0.0) == 0);
+	assert_true(ratelimit_peek(rl, "x", 0.0) == 0);
+	assert_true(ratelimit_peek(rl, "x", 0.0) == 0);   /* peeking twice leaves the token */
+	assert_true(ratelimit_take(rl, "x", 0.0) == 0);
+	double w = ratelimit_peek(rl, "x", 0.5);
+	assert_true(w > 0.49 && w < 0.51);
+	assert_true(ratelimit_peek(rl, "x", 1.0) == 0);
+	ratelimit_free(rl);
+}
+
 static void test_ratelimit_keys_are_independent(void **state)
 {
 	(void)state;
@@ -86,6 +101,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ratelimit_grants_the_burst_then_refills_at_rate),
+		cmocka_unit_test(test_ratelimit_peek_takes_nothing),
 		cmocka_unit_test(test_ratelimit_keys_are_independent),
 		cmocka_unit_test(test_ratelimit_a_full_table_keeps_limiting_the_busy_key),
 		cmocka_unit_test(test_ratelimit_the_empty_key_is_a_key),
