@@ -916,6 +916,12 @@ static uint32_t reasm_add(struct conn *c, const struct smpp_pdu *req, int coding
 		text = decode_text(oct_all, all, r->coding);
 	}
 	free(oct_all);
+	if (text && strlen(text) > srv->cfg->max_text) {   /* [server] max_text, as for every door */
+		free(text);
+		reasm_fail(r, SMPP_ESME_RINVMSGLEN);
+		reasm_free(r);
+		return 0;
+	}
 	struct submit *sub = text ? calloc(1, sizeof(*sub) + total * sizeof(struct ans)) : NULL;
 	if (!sub) {
 		free(text);
@@ -1061,6 +1067,12 @@ static void handle_submit(struct conn *c, const struct smpp_pdu *req)
 	if (!text) {
 		srv->c.submit_refused++;
 		answer_now(c, req, SMPP_ESME_RSUBMITFAIL);
+		return;
+	}
+	if (strlen(text) > srv->cfg->max_text) {   /* [server] max_text (UTF-8 bytes), as for every door */
+		free(text);
+		srv->c.submit_refused++;
+		answer_now(c, req, SMPP_ESME_RINVMSGLEN);
 		return;
 	}
 	struct submit *sub = submit_new(c, req, text, 1);

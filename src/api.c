@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "batches.h"
 #include "devices.h"
@@ -778,8 +779,28 @@ static void handle_readyz(struct api *api, struct http_request *req)
 	api_respond_json(req, why ? 503 : 200, why ? "Retry-After: 1\r\n" : NULL, body);
 }
 
+/* 1 when the peer ("127.0.0.1:5555", "[::1]:5555") is this host. */
+static int peer_is_loopback(const char *peer)
+{
+	return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]:", 6) == 0 || strncmp(peer, "[::ffff:127.", 12) == 0;
+}
+
 static void handle_metrics(struct api *api, struct http_request *req)
 {
+	/* [server] metrics_token set: that bearer token from anywhere; else this host only */
+	const char *token = api->d.cfg->metrics_token;
+	if (token[0]) {
+		const char *h = http_header(req, "Authorization");
+		const char *got = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
+		size_t n = strlen(token);
+		if (strlen(got) != n || CRYPTO_memcmp(got, token, n) != 0) {
+			api_respond_error(req, 401, "unauthorized", NULL, "missing or wrong metrics token");
+			return;
+		}
+	} else if (!peer_is_loopback(req->peer)) {
+		api_respond_error(req, 403, "forbidden", NULL, "metrics are served to this host only, or with metrics_token");
+		return;
+	}
 	size_t cap = 256 * 1024;
 	char *buf = malloc(cap);
 	if (!buf) {
@@ -848,9 +869,14 @@ static void serve_static(struct api *api, struct http_request *req, const char *
 		api_respond_error(req, 404, "not_found", NULL, "no such file");
 		return;
 	}
-	char extra[160];
+	/* the page's own script, styles and WebSocket only, and never inside another site's frame
+	 * (its Reject button must not be clickable through an overlay) */
+	char extra[512];
 	snprintf(extra, sizeof(extra), "Content-Type: %s\r\nCache-Control: no-cache\r\n"
-		 "X-Content-Type-Options: nosniff\r\n", content_type(name));
+		 "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
+		 "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+		 " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n",
+		 content_type(name));
 	http_respond(req, 200, extra, buf, len);
 	free(buf);
 }

@@ -62,6 +62,7 @@ struct config {
 	size_t max_recipients;
 	size_t max_text;
 	char   log_level[16];
+	char   metrics_token[128];      /* GET /metrics needs it as a bearer token; "" = this host only */
 	char   node_name[64];
 	/* [database] */
 	char   conninfo[512];

@@ -432,6 +432,60 @@ def bad_smpp_binds_are_locked_out_and_a_flood_of_them_leaves_the_service_respons
     assert bind_status("127.0.5.3", "abuse", "rightpw") == 0
 
 
-tests.run(ini={"push": {"otp_echo": "yes", "code_per_ip": str(PER_IP), "code_rate": "1000",
+@tests.case
+def the_inbox_page_cannot_be_framed_and_metrics_need_the_token_when_one_is_set(env):
+    st, h, _, raw = env.http("GET", "/", key=None)
+    assert st == 200, raw
+    csp = h.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and h.get("x-frame-options") == "DENY", h
+    env.stop_pushgated()
+    env.ini_overrides.setdefault("server", {})["metrics_token"] = "m3tr1cs-s3cret"
+    env.write_ini()
+    env.start_pushgated()
+    st, _, b, raw = env.http("GET", "/metrics", key=None)
+    assert st == 401, (st, raw)
+    st, _, b, raw = env.http("GET", "/metrics", key="wrong-token")
+    assert st == 401, (st, raw)
+    st, _, _, raw = env.http("GET", "/metrics", key="m3tr1cs-s3cret")
+    assert st == 200 and b"pushgate_db_up 1" in raw, (st, raw[:200])
+
+
+@tests.case
+def smpp_submits_obey_max_text_like_every_door(env):
+    """Regression: submit_sm skipped [server] max_text (200 here): a payload or a
+    long message reassembled from parts beyond it is 0x01, a short one 0x00."""
+    s = socket.create_connection(("127.0.0.1", SMPP_PORT), timeout=15, source_address=("127.0.7.1", 0))
+
+    def pdu_resp():
+        head = s.recv(16, socket.MSG_WAITALL)
+        length, cmd, status, seq = struct.unpack(">IIII", head)
+        s.recv(length - 16, socket.MSG_WAITALL)
+        return cmd, status, seq
+
+    def submit(seq, text, esm=0, tlvs=b""):
+        body = (b"\0" + bytes([5, 0]) + b"ESME\0" + bytes([1, 1]) + b"821012340000\0" + bytes([esm, 0, 0])
+                + b"\0\0" + bytes([1, 0, 0, 0, len(text)]) + text + tlvs)
+        s.sendall(struct.pack(">IIII", 16 + len(body), 0x04, 0, seq) + body)
+
+    try:
+        s.sendall(bind_pdu("abuse", "rightpw"))
+        assert pdu_resp()[1] == 0
+        long_text = b"x" * 300
+        submit(10, b"", tlvs=struct.pack(">HH", 0x0424, len(long_text)) + long_text)
+        assert pdu_resp() == (0x80000004, 0x01, 10)
+        submit(11, bytes([5, 0, 3, 9, 2, 1]) + b"y" * 150, esm=0x40)
+        submit(12, bytes([5, 0, 3, 9, 2, 2]) + b"y" * 150, esm=0x40)
+        got = sorted([pdu_resp(), pdu_resp()])
+        assert got == [(0x80000004, 0x01, 11), (0x80000004, 0x01, 12)], got
+        submit(13, b"short enough")
+        cmd, status, seq = pdu_resp()
+        assert (cmd, status, seq) == (0x80000004, 0, 13)
+    finally:
+        s.close()
+
+
+
+WEB_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "web")
+tests.run(ini={"server": {"max_text": "200"}, "push": {"otp_echo": "yes", "web_root": WEB_ROOT, "code_per_ip": str(PER_IP), "code_rate": "1000",
                         "code_daily_cap": str(DAILY_CAP), "code_prefixes": "8210, 8211"},
                "smpp_server": {"listen": f"127.0.0.1:{SMPP_PORT}", "bind_failures": "3", "auth_delay": "0.2"}})
