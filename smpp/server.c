@@ -1751,6 +1751,20 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* --- public -------------------------------------------------------------------------------------------- */
 
+void smpp_server_account_disabled(struct smpp_server *srv, long long account_id)
+{
+	if (!srv)
+		return;
+	unsigned n = 0;
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->closed || !c->acct || c->acct->account_id != account_id)
+			continue;
+		smpp_session_stop(c->s, 2.0);   /* unbind: its submits in flight are still answered */
+		n++;
+	}
+	log_info("smpps", "ev=account_disabled account=%lld binds_closed=%u", account_id, n);
+}
+
 static void parse_lists(struct smpp_server *srv)
 {
 	/* ",A,B," so a state is found as ",NAME," */

@@ -59,4 +59,7 @@ void smpp_server_free(struct smpp_server *srv);
 void smpp_server_mo(struct smpp_server *srv, const char *route, const struct smpp_pdu *pdu,
 		    void (*done)(void *ctx, uint32_t status), void *ctx);
 
+/* An account was disabled (NOTIFY pushgate_accounts): its ESMEs are unbound; new binds check the flag. */
+void smpp_server_account_disabled(struct smpp_server *srv, long long account_id);
+
 #endif

@@ -369,6 +369,17 @@ static void cache_store(struct api *api, const unsigned char *hash, PGresult *re
 	e->expires = time(NULL) + AUTH_CACHE_TTL;
 }
 
+void api_accounts_changed(struct api *api, long long account_id)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < AUTH_CACHE_SIZE; i++)
+		if (api->cache[i].account_id == account_id) {
+			OPENSSL_cleanse(&api->cache[i], sizeof(api->cache[i]));
+			n++;
+		}
+	log_info("api", "ev=account_changed account=%lld cached_keys_forgotten=%zu", account_id, n);
+}
+
 long long api_key_cached(struct api *api, const unsigned char *hash, const char *name)
 {
 	int op;

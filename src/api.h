@@ -53,6 +53,11 @@ void api_free(struct api *api);
 
 /* The http_handler_fn: answers every request (now or after the store). */
 void api_handle(struct http_request *req, void *arg);
+/*
+ * An account was disabled or enabled (NOTIFY pushgate_accounts, from any
+ * node): its cached keys are forgotten, so the next request looks it up.
+ */
+void api_accounts_changed(struct api *api, long long account_id);
 /* The http_wants_stream_fn: every body is streamed, read only once its request may have it. */
 int api_wants_stream(const struct http_request *req, void *arg);
 

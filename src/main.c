@@ -65,6 +65,8 @@ struct server {
 	int                 open;         /* listeners accept: every store was up once, schema current */
 	ev_timer            gate_retry;   /* migrations could not run yet */
 	int                 exit_code;    /* 1: the gate could not open (migration or listen failed) */
+	struct store_job    listen_accounts;   /* LISTEN pushgate_accounts on `store`, at each (re)connect */
+	int                 listen_in_flight;
 };
 
 static void usage(FILE *f)
@@ -160,9 +162,40 @@ static void on_new_work(void *arg)
 	smpp_client_kick(srv->smpp);
 }
 
+/* pushgatectl account disable/enable, from any node: "ID:disabled" or "ID:enabled". */
+static void accounts_notify(void *arg, const char *channel, const char *payload)
+{
+	struct server *srv = arg;
+	if (strcmp(channel, "pushgate_accounts") != 0)
+		return;
+	char *end;
+	long long id = strtoll(payload, &end, 10);
+	if (id <= 0 || (*end != ':' && *end != '\0'))
+		return;
+	api_accounts_changed(srv->api, id);
+	if (strcmp(end, ":disabled") == 0)
+		smpp_server_account_disabled(srv->smpps, id);
+}
+
+static const struct store_stmt stmt_listen_accounts = { "listen_accounts", "LISTEN pushgate_accounts", 0, 1 };
+
+static void listen_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct server *srv = job->arg;
+	srv->listen_in_flight = 0;
+	if (e == STORE_SQL_ERROR)
+		log_error("main", "ev=listen_failed channel=pushgate_accounts err=\"%s\"", err ? err : "");
+}
+
 static void on_store_up(void *arg)
 {
 	struct server *srv = arg;
+	if (!srv->listen_in_flight) {
+		srv->listen_in_flight = 1;
+		srv->listen_accounts = (struct store_job){ .stmt = &stmt_listen_accounts, .done = listen_done, .arg = srv,
+							   .retry = 1 };
+		store_submit(srv->store, &srv->listen_accounts);
+	}
 	gate_check(srv);
 	if (srv->push)
 		push_on_store_up(srv->push);
@@ -354,6 +387,7 @@ int main(int argc, char **argv)
 	store_on_up(srv.bulk_store, on_other_store_up, &srv);
 	store_on_up(srv.intake_store, on_other_store_up, &srv);
 	store_on_up(srv.store, on_store_up, &srv);
+	store_on_notify(srv.store, accounts_notify, &srv);
 	store_on_up(srv.engine_store, on_engine_store_up, &srv);
 	store_on_up(srv.receipt_store, on_engine_store_up, &srv);
 	store_start(srv.store);

@@ -61,7 +61,10 @@ static const char usage_text[] =
 	"                       --operator: the key may also list devices\n"
 	"  account policy NAME sms|drop\n"
 	"                       what happens to recipients who blocked the account's sender\n"
-	"  account list         list accounts: id, name, created_at\n"
+	"  account disable NAME | account enable NAME\n"
+	"                       stop (or allow again) the account's keys and SMPP binds, on every\n"
+	"                       node at once; its ESMEs are unbound\n"
+	"  account list         list accounts: id, name, created_at, disabled\n"
 	"  account webhook NAME URL [SECRET] | account webhook NAME off\n"
 	"                       POST every recipient state change to URL (http or https),\n"
 	"                       signed with SECRET; without one a new secret is printed once\n"
@@ -526,8 +529,10 @@ static int cmd_account_list(PGconn *conn)
 		{ "ID", 0, FIELD_SHOW_CHARS, 0 },
 		{ "NAME", 1, ACCOUNT_NAME_MAX, 0 },
 		{ "CREATED_AT", 2, FIELD_SHOW_CHARS, 0 },
+		{ "DISABLED", 3, FIELD_SHOW_CHARS, 0 },
 	};
-	return print_table(conn, "SELECT id, name, " TS("created_at") " FROM accounts ORDER BY id",
+	return print_table(conn, "SELECT id, name, " TS("created_at") ", CASE WHEN disabled THEN 'yes' ELSE 'no' END"
+			   " FROM accounts ORDER BY id",
 			   cols, sizeof(cols) / sizeof(cols[0]), "cannot list accounts");
 }
 
@@ -553,6 +558,19 @@ static int update_account(PGconn *conn, const char *name, const char *sql, int n
 		return -1;
 	}
 	return 0;
+}
+
+/* Disabled: no key works, no bind succeeds; every pushgated hears it at the commit (NOTIFY). */
+static int cmd_account_disable(PGconn *conn, const char *name, int disable)
+{
+	const char *params[2] = { name, disable ? "t" : "f" };
+	return update_account(conn, name,
+			      "WITH u AS (UPDATE accounts SET disabled = $2::boolean WHERE name = $1 AND role <> 'system'"
+			      " RETURNING id)"
+			      " SELECT id, pg_notify('pushgate_accounts', id || CASE WHEN $2::boolean THEN ':disabled'"
+			      " ELSE ':enabled' END) FROM u",
+			      2, params, disable ? "cannot disable the account" : "cannot enable the account") < 0
+		       ? EXIT_FAIL : EXIT_OK;
 }
 
 /* What a recipient who blocked the sender gets: sms (fall back) or drop. */
@@ -1421,7 +1439,7 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 
 	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS,
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_DISABLE, C_ACCOUNT_ENABLE, C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS,
 	       C_REPORT, C_PLAN } which;
 	const struct store_stmt *plan = NULL;
 	const char *role = "client", *account_name = NULL, *policy = NULL, *hook_url = NULL, *hook_secret = NULL;
@@ -1451,6 +1469,11 @@ int main(int argc, char **argv)
 				return usage_error("account name must be 1-%d printable characters, "
 						   "without leading or trailing spaces", ACCOUNT_NAME_MAX);
 			which = C_ACCOUNT_ADD;
+		} else if (argc >= 2 && (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0)) {
+			if (argc != 3)
+				return usage_error("account %s needs exactly one NAME", argv[1]);
+			account_name = argv[2];
+			which = strcmp(argv[1], "disable") == 0 ? C_ACCOUNT_DISABLE : C_ACCOUNT_ENABLE;
 		} else if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
 			if (argc != 4 || (strcmp(argv[3], "sms") != 0 && strcmp(argv[3], "drop") != 0))
 				return usage_error("account policy needs NAME and sms or drop");
@@ -1576,6 +1599,10 @@ int main(int argc, char **argv)
 		break;
 	case C_ACCOUNT_POLICY:
 		rc = cmd_account_policy(conn, account_name, policy);
+		break;
+	case C_ACCOUNT_DISABLE:
+	case C_ACCOUNT_ENABLE:
+		rc = cmd_account_disable(conn, account_name, which == C_ACCOUNT_DISABLE);
 		break;
 	case C_ACCOUNT_WEBHOOK:
 		rc = cmd_account_webhook(conn, account_name, hook_url, hook_secret);

@@ -66,8 +66,11 @@ struct store {
 
 	void          (*on_up)(void *arg);
 	void           *on_up_arg;
-	void          (*on_notify)(void *arg, const char *channel, const char *payload);
-	void           *on_notify_arg;
+	struct {
+		void  (*fn)(void *arg, const char *channel, const char *payload);
+		void   *arg;
+	} on_notify[4];                    /* every owner that listens on this connection */
+	size_t          n_on_notify;
 	struct store_job setup_job;        /* first statement of every connection */
 };
 
@@ -101,8 +104,8 @@ static void st_notifies(struct store *st)
 {
 	PGnotify *n;
 	while (st->conn && (n = PQnotifies(st->conn))) {
-		if (st->on_notify)
-			st->on_notify(st->on_notify_arg, n->relname, n->extra);
+		for (size_t i = 0; i < st->n_on_notify; i++)
+			st->on_notify[i].fn(st->on_notify[i].arg, n->relname, n->extra);
 		PQfreemem(n);
 	}
 }
@@ -651,10 +654,14 @@ void store_on_up(struct store *st, void (*fn)(void *arg), void *arg)
 	st->on_up_arg = arg;
 }
 
-void store_on_notify(struct store *st, void (*fn)(void *arg, const char *channel, const char *payload), void *arg)
+int store_on_notify(struct store *st, void (*fn)(void *arg, const char *channel, const char *payload), void *arg)
 {
-	st->on_notify = fn;
-	st->on_notify_arg = arg;
+	if (st->n_on_notify == sizeof(st->on_notify) / sizeof(st->on_notify[0]))
+		return -1;
+	st->on_notify[st->n_on_notify].fn = fn;
+	st->on_notify[st->n_on_notify].arg = arg;
+	st->n_on_notify++;
+	return 0;
 }
 
 size_t store_pending(const struct store *st)

@@ -84,10 +84,11 @@ void store_submit(struct store *st, struct store_job *job);
 void store_on_up(struct store *st, void (*fn)(void *arg), void *arg);
 
 /*
- * Called for each NOTIFY received on the connection (channel, payload).
+ * fn is called for each NOTIFY received on the connection (channel,
+ * payload), with every other listener of it (at most 4; -1 beyond).
  * LISTEN is the caller's business (a job, typically from store_on_up).
  */
-void store_on_notify(struct store *st, void (*fn)(void *arg, const char *channel, const char *payload), void *arg);
+int store_on_notify(struct store *st, void (*fn)(void *arg, const char *channel, const char *payload), void *arg);
 
 /* Jobs waiting + in flight (for metrics and tests). */
 size_t store_pending(const struct store *st);

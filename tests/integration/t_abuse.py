@@ -484,6 +484,41 @@ def smpp_submits_obey_max_text_like_every_door(env):
         s.close()
 
 
+@tests.case
+def a_disabled_account_stops_at_once_on_keys_and_binds(env):
+    """Regression: a disabled account's cached key worked for up to 60 s, and its
+    ESMEs stayed bound.  Now the disable reaches every node at its commit."""
+    key = env.create_account("tenant2")
+    env.ctl("smpp-account", "add", "tenant2", "--system-id", "t2", "--password", "t2pw", check=True)
+    msg = {"from": "ACME", "to": ["821077711111"], "text": "hello"}
+    st, _, _, raw = env.http("POST", "/v1/messages", msg, key=key)
+    assert st == 202, raw                       # the key is cached now
+    esme = socket.create_connection(("127.0.0.1", SMPP_PORT), timeout=15, source_address=("127.0.8.1", 0))
+    try:
+        esme.sendall(bind_pdu("t2", "t2pw"))
+        head = esme.recv(16, socket.MSG_WAITALL)
+        length, cmd, status, _ = struct.unpack(">IIII", head)
+        esme.recv(length - 16, socket.MSG_WAITALL)
+        assert (cmd, status) == (0x80000009, 0), (cmd, status)
+        t0 = time.monotonic()
+        env.ctl("account", "disable", "tenant2", check=True)
+        env.wait_for(lambda: env.http("POST", "/v1/messages", msg, key=key)[0] == 401, timeout=10,
+                     what="the disabled key refused")
+        assert time.monotonic() - t0 < 10
+        # the ESME is unbound by pushgated
+        esme.settimeout(10)
+        head = esme.recv(16, socket.MSG_WAITALL)
+        assert len(head) == 16 and struct.unpack(">IIII", head)[1] == 0x06, head
+    finally:
+        esme.close()
+    assert bind_status("127.0.8.2", "t2", "t2pw") == 0x0D
+    assert "yes" in [line.split()[-1] for line in env.ctl("account", "list").stdout.splitlines() if "tenant2" in line]
+    env.ctl("account", "enable", "tenant2", check=True)
+    env.wait_for(lambda: env.http("POST", "/v1/messages", msg, key=key)[0] == 202, timeout=10,
+                 what="the enabled key accepted")
+    assert bind_status("127.0.8.3", "t2", "t2pw") == 0
+
+
 
 WEB_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "web")
 tests.run(ini={"server": {"max_text": "200"}, "push": {"otp_echo": "yes", "web_root": WEB_ROOT, "code_per_ip": str(PER_IP), "code_rate": "1000",
