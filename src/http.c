@@ -12,6 +12,10 @@
  * so responses leave in request order.  A request whose peer went away
  * stays alive (its connection marked dead) until http_respond() frees it.
  *
+ * However active a client keeps it, a request's headers must be complete
+ * header_timeout after its first byte, and its body must average
+ * min_body_rate after 10 s (time its sink held the reading back does not
+ * count); one client address has at most max_conns_per_ip connections.
  * After a final response with input left unread, the connection lingers
  * (write side shut) discarding at most 2 s or 256 KiB of it, then closes.
  * Bounds: request line + headers <= max_header (431), body <= max_body
@@ -67,6 +71,11 @@
 #define HTTP_OUT_HIGH_WATER      (256u * 1024u) /* stop parsing while above */
 #define HTTP_LINGER_SECONDS      2.0
 #define HTTP_LINGER_BYTES        (256u * 1024u)  /* discarded at most while lingering, then reset */
+#define HTTP_DEFAULT_HEADER_TIMEOUT 10.0   /* seconds from a request's first byte to its last header */
+#define HTTP_DEFAULT_MIN_BODY_RATE  1024.0 /* bytes/s a body must average, after BODY_GRACE */
+#define HTTP_DEFAULT_PER_IP         256u
+#define HTTP_BODY_GRACE          10.0
+#define HTTP_IP_BUCKETS          1024
 #define HTTP_ACCEPT_RETRY        0.1
 
 /* Life of a connection; conn_enter() is the only writer of c->state. */
@@ -157,7 +166,18 @@ struct http_conn {
 	int      tls_up;             /* handshake done */
 	struct netio_tls tls;        /* TLS waits and failure (netio.c) */
 	char     peer[64];
+	struct ip_count *ipc;        /* this connection's address in the server's counts */
+	double   req_start;          /* first byte of the request being read (0: none) */
+	double   body_start;         /* its headers complete, moved on by the time its sink made it wait */
+	double   wait_since;         /* the sink stopped the reading (0: it does not) */
 	struct http_conn *prev, *next;
+};
+
+/* Open connections of one client address. */
+struct ip_count {
+	struct ip_count *next;
+	unsigned n;
+	char     ip[48];
 };
 
 struct http_server {
@@ -169,7 +189,9 @@ struct http_server {
 	http_wants_stream_fn wants_stream;
 	char    upload_prefix[64];
 	double  idle_timeout;
-	unsigned max_conns, nconns;
+	double  header_timeout, min_body_rate;
+	unsigned max_conns, nconns, max_per_ip;
+	struct ip_count *ips[HTTP_IP_BUCKETS];
 	int     fd;
 	int     port;
 	int     closed;
@@ -344,6 +366,9 @@ static struct req *parsing_req(const struct http_conn *c)
 static int on_message_begin(http_parser *p)
 {
 	struct http_conn *c = p->data;
+	c->req_start = c->loop ? ev_now(c->loop) : 0;
+	c->body_start = 0;
+	c->wait_since = 0;
 	req_free(c->cur);
 	c->cur = calloc(1, sizeof(*c->cur));
 	if (!c->cur)
@@ -478,6 +503,7 @@ static int on_headers_complete(http_parser *p)
 	if (r->url_len == 0)
 		return refuse(c, 400, "empty request target");
 	c->headers_done = 1;
+	c->body_start = c->loop ? ev_now(c->loop) : 0;
 	req_fix_pointers(r);
 	r->pub.method = method_id(p->method);
 	r->pub.method_name = http_method_str((enum http_method)p->method);
@@ -633,6 +659,18 @@ static void conn_unlink(struct http_conn *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	srv->nconns--;
+	if (c->ipc && --c->ipc->n == 0) {
+		unsigned h = 0;
+		for (const char *q = c->ipc->ip; *q; q++)
+			h = h * 31 + (unsigned char)*q;
+		for (struct ip_count **pp = &srv->ips[h % HTTP_IP_BUCKETS]; *pp; pp = &(*pp)->next)
+			if (*pp == c->ipc) {
+				*pp = c->ipc->next;
+				free(c->ipc);
+				break;
+			}
+	}
+	c->ipc = NULL;
 	c->srv = NULL;
 }
 
@@ -1081,6 +1119,50 @@ static void conn_finish(struct http_conn *c)
 	ev_timer_again(c->loop, &c->timer);
 }
 
+/*
+ * Seconds until the request being read breaks a deadline however active its
+ * peer is (0: none applies): its headers must be complete header_timeout
+ * after its first byte, and its body must average min_body_rate from
+ * BODY_GRACE after the headers.  A peer that trickles a byte now and then
+ * keeps a connection only that long, not for as long as it keeps trickling.
+ */
+static double next_deadline(const struct http_conn *c)
+{
+	const struct http_server *srv = c->srv;
+	if (!srv || !c->loop || (c->state != CONN_READING && c->state != CONN_STREAMING) || c->close_after)
+		return 0;
+	double now = ev_now(c->loop);
+	if (c->cur && !c->headers_done && c->req_start > 0) {
+		double left = c->req_start + srv->header_timeout - now;
+		return left > 0.001 ? left : 0.001;
+	}
+	struct req *r = parsing_req(c);
+	if (r && c->headers_done && c->body_start > 0 && srv->min_body_rate > 0) {
+		/* when the bytes received so far stop being enough */
+		double due = c->body_start + HTTP_BODY_GRACE + (double)r->received / srv->min_body_rate;
+		double left = due - now;
+		return left > 0.001 ? left : 0.001;
+	}
+	return 0;
+}
+
+/* The deadline next_deadline() armed has passed: what was broken, or NULL. */
+static const char *deadline_broken(const struct http_conn *c)
+{
+	const struct http_server *srv = c->srv;
+	if (!srv || !c->loop || (c->state != CONN_READING && c->state != CONN_STREAMING) || c->close_after)
+		return NULL;
+	double now = ev_now(c->loop);
+	if (c->cur && !c->headers_done && c->req_start > 0)
+		return now - c->req_start >= srv->header_timeout ? "header_timeout" : NULL;
+	struct req *r = parsing_req(c);
+	if (r && c->headers_done && c->body_start > 0 && srv->min_body_rate > 0 &&
+	    now - c->body_start >= HTTP_BODY_GRACE &&
+	    (double)r->received < (now - c->body_start - HTTP_BODY_GRACE) * srv->min_body_rate)
+		return "body_too_slow";
+	return NULL;
+}
+
 /* After any progress: flush, then set watchers and timer for the state. */
 static void conn_after_io(struct http_conn *c)
 {
@@ -1116,10 +1198,19 @@ static void conn_after_io(struct http_conn *c)
 	/* decrypted bytes waiting inside OpenSSL never make the socket readable */
 	if (room && c->ssl && c->tls_up && SSL_has_pending(c->ssl))
 		ev_feed_event(c->loop, &c->rio, EV_READ);
+	/* time the handler's sink held the body back is not the client's slowness */
+	if (stream_wait && c->wait_since == 0) {
+		c->wait_since = ev_now(c->loop);
+	} else if (!stream_wait && c->wait_since > 0) {
+		if (c->body_start > 0)
+			c->body_start += ev_now(c->loop) - c->wait_since;
+		c->wait_since = 0;
+	}
 	if (c->state == CONN_PENDING || stream_wait) {
 		ev_timer_stop(c->loop, &c->timer);
 	} else {
-		c->timer.repeat = c->srv ? c->srv->idle_timeout : HTTP_DEFAULT_IDLE;
+		double t = c->srv ? c->srv->idle_timeout : HTTP_DEFAULT_IDLE, d = next_deadline(c);
+		c->timer.repeat = d > 0 && d < t ? d : t;
 		ev_timer_again(c->loop, &c->timer);
 	}
 }
@@ -1241,10 +1332,19 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct http_conn *c = w->data;
 	(void)loop;
 	(void)revents;
-	if (c->state == CONN_LINGER)
+	if (c->state == CONN_LINGER) {
 		conn_destroy(c);
-	else
-		conn_close(c, c->state == CONN_HANDSHAKE ? "tls_handshake_timeout" : "idle_timeout");
+		return;
+	}
+	const char *why = deadline_broken(c);
+	double idle = c->srv ? c->srv->idle_timeout : HTTP_DEFAULT_IDLE;
+	if (!why && c->timer.repeat < idle) {
+		conn_after_io(c);   /* armed for a deadline that is not quite due: arm again */
+		return;
+	}
+	if (why)
+		log_info("http", "ev=request_too_slow peer=%s why=%s", c->peer, why);
+	conn_close(c, why ? why : c->state == CONN_HANDSHAKE ? "tls_handshake_timeout" : "idle_timeout");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1382,14 +1482,47 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				refuse_overload(fd);
 			continue;
 		}
+		/* connections of one address: a few clients must not take every slot */
+		char ip[48];
+		size_t iplen = strcspn(peer, "]");
+		if (peer[0] == '[')
+			snprintf(ip, sizeof(ip), "%.*s", (int)(iplen > 1 ? iplen - 1 : 0), peer + 1);
+		else
+			snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(peer, ":"), peer);
+		unsigned h = 0;
+		for (const char *q = ip; *q; q++)
+			h = h * 31 + (unsigned char)*q;
+		struct ip_count *ipc = srv->ips[h % HTTP_IP_BUCKETS];
+		while (ipc && strcmp(ipc->ip, ip) != 0)
+			ipc = ipc->next;
+		if (ipc && ipc->n >= srv->max_per_ip) {
+			log_debug("http", "ev=conn_refused peer=%s reason=max_conns_per_ip max=%u", peer, srv->max_per_ip);
+			if (srv->tls_ctx)
+				close(fd);
+			else
+				refuse_overload(fd);
+			continue;
+		}
+		if (!ipc && (ipc = calloc(1, sizeof(*ipc)))) {
+			snprintf(ipc->ip, sizeof(ipc->ip), "%s", ip);
+			ipc->next = srv->ips[h % HTTP_IP_BUCKETS];
+			srv->ips[h % HTTP_IP_BUCKETS] = ipc;
+		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct http_conn *c = conn_alloc(srv, fd);
-		if (!c) {
+		if (!c || !ipc) {
 			log_warn("http", "ev=conn_refused peer=%s reason=out_of_memory", peer);
+			if (ipc && ipc->n == 0) {
+				srv->ips[h % HTTP_IP_BUCKETS] = ipc->next;
+				free(ipc);
+			}
+			free(c);
 			close(fd);
 			continue;
 		}
+		c->ipc = ipc;
+		ipc->n++;
 		memcpy(c->peer, peer, sizeof(c->peer));
 		if (srv->tls_ctx) {
 			ERR_clear_error();
@@ -1513,6 +1646,10 @@ static void server_apply_config(struct http_server *srv, const struct http_confi
 	srv->max_header = cfg->max_header ? cfg->max_header : HTTP_DEFAULT_MAX_HEADER;
 	srv->wants_stream = cfg->wants_stream;
 	srv->idle_timeout = cfg->idle_timeout > 0 ? cfg->idle_timeout : HTTP_DEFAULT_IDLE;
+	srv->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : HTTP_DEFAULT_HEADER_TIMEOUT;
+	srv->min_body_rate = cfg->min_body_rate > 0 ? cfg->min_body_rate : cfg->min_body_rate < 0 ? 0
+			     : HTTP_DEFAULT_MIN_BODY_RATE;
+	srv->max_per_ip = cfg->max_conns_per_ip ? cfg->max_conns_per_ip : HTTP_DEFAULT_PER_IP;
 	srv->max_conns = cfg->max_conns ? cfg->max_conns : HTTP_DEFAULT_MAX_CONNS;
 	/* keep sums far from overflow */
 	if (srv->max_body > SIZE_MAX / 8)
@@ -1642,6 +1779,12 @@ void http_server_free(struct http_server *srv)
 		else
 			conn_destroy(c);
 	}
+	for (unsigned i = 0; i < HTTP_IP_BUCKETS; i++)
+		while (srv->ips[i]) {
+			struct ip_count *n = srv->ips[i];
+			srv->ips[i] = n->next;
+			free(n);
+		}
 	SSL_CTX_free(srv->tls_ctx);
 	free(srv);
 }

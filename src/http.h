@@ -85,6 +85,9 @@ struct http_config {
 	size_t      max_header;      /* bytes of request line + headers; default 16 KiB -> 431 */
 	double      idle_timeout;    /* seconds a keep-alive connection may idle, default 60 */
 	unsigned    max_conns;       /* default 10000: beyond, new connections get 503 and close */
+	unsigned    max_conns_per_ip; /* default 256: connections of one client address */
+	double      header_timeout;  /* seconds from a request's first byte to its last header, default 10 */
+	double      min_body_rate;   /* bytes/s a body must average after 10 s; default 1024, < 0: none */
 	/* HTTPS: both NULL/empty = plain HTTP.  PEM files, read once by http_server_new. */
 	const char *tls_cert;        /* certificate chain, leaf first */
 	const char *tls_key;         /* its private key */

@@ -352,6 +352,9 @@ int main(int argc, char **argv)
 				  .max_upload = srv.cfg.max_batch_body, .upload_prefix = "/v1/batches",
 				  .wants_stream = api_wants_stream,
 				  .max_header = 16384, .idle_timeout = srv.cfg.http_idle_timeout, .max_conns = 10000,
+				  .header_timeout = srv.cfg.http_header_timeout,
+				  .min_body_rate = srv.cfg.http_min_body_rate > 0 ? srv.cfg.http_min_body_rate : -1,
+				  .max_conns_per_ip = (unsigned)srv.cfg.http_max_conns_per_ip,
 				  .deferred = 1 };
 	if (srv.cfg.http_listen[0]) {
 		srv.http = http_server_new(srv.loop, &hc, api_handle, srv.api, err, sizeof(err));

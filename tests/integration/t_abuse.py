@@ -519,8 +519,80 @@ def a_disabled_account_stops_at_once_on_keys_and_binds(env):
     assert bind_status("127.0.8.3", "t2", "t2pw") == 0
 
 
+@tests.case
+def slow_requests_and_crowds_from_one_address_are_cut_off(env):
+    """Regression (slowloris): the idle timer restarted on every byte, so a header
+    line every 40 s held a connection for over 160 s; there was no per-address
+    cap.  Now headers must be complete header_timeout (2 s here) after the
+    first byte, a body must average min_body_rate after 10 s, and one address
+    has at most max_conns_per_ip (20 here) connections."""
+    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=30, source_address=("127.0.9.1", 0))
+    t0 = time.monotonic()
+    closed_at = None
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        for i in range(40):                       # a header byte every 0.25 s, for up to 10 s
+            try:
+                s.sendall(b"X" if i else b"X-Slow: ")
+                s.settimeout(0.25)
+                data = s.recv(4096)
+                if data == b"" or b"408" in data or b"HTTP/1.1" in data:
+                    closed_at = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                closed_at = time.monotonic() - t0
+                break
+    finally:
+        s.close()
+    assert closed_at is not None and closed_at < 8, closed_at
+    assert "why=header_timeout" in env.pushgated_log_text()
+    # a body that trickles: 1 byte a second is cut off once its 10 s grace is over
+    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=30, source_address=("127.0.9.2", 0))
+    t0 = time.monotonic()
+    closed_at = None
+    try:
+        s.sendall(b"POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 3000\r\n\r\n")
+        for _ in range(30):
+            try:
+                s.sendall(b" ")
+                s.settimeout(1.0)
+                data = s.recv(4096)
+                if data == b"" or b"HTTP/1.1" in data:
+                    closed_at = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                closed_at = time.monotonic() - t0
+                break
+    finally:
+        s.close()
+    assert closed_at is not None and 9 < closed_at < 20, closed_at
+    assert "why=body_too_slow" in env.pushgated_log_text()
+    # at most 20 connections of one address; another address still gets in
+    crowd = [socket.create_connection(("127.0.0.1", env.http_port), timeout=10, source_address=("127.0.9.3", 0))
+             for _ in range(20)]
+    try:
+        time.sleep(0.2)
+        extra = socket.create_connection(("127.0.0.1", env.http_port), timeout=10,
+                                         source_address=("127.0.9.3", 0))
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = extra.recv(4096)
+        extra.close()
+        assert answer.startswith(b"HTTP/1.1 503") or answer == b"", answer[:100]
+        st, _, _, raw = env.http("GET", "/healthz", key=None, source="127.0.9.4")
+        assert st == 200, raw
+    finally:
+        for c in crowd:
+            c.close()
+
+
 
 WEB_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "web")
-tests.run(ini={"server": {"max_text": "200"}, "push": {"otp_echo": "yes", "web_root": WEB_ROOT, "code_per_ip": str(PER_IP), "code_rate": "1000",
+tests.run(ini={"server": {"max_text": "200", "header_timeout": "2", "max_conns_per_ip": "20"},
+               "push": {"otp_echo": "yes", "web_root": WEB_ROOT, "code_per_ip": str(PER_IP), "code_rate": "1000",
                         "code_daily_cap": str(DAILY_CAP), "code_prefixes": "8210, 8211"},
                "smpp_server": {"listen": f"127.0.0.1:{SMPP_PORT}", "bind_failures": "3", "auth_delay": "0.2"}})
