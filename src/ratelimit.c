@@ -67,15 +67,23 @@ static double level(const struct ratelimit *rl, const struct bucket *b, double n
 	return t > rl->burst ? rl->burst : t;
 }
 
-double ratelimit_peek(const struct ratelimit *rl, const char *key, double now)
+/* key cut to a slot's size into k; its first slot.  Returns the length. */
+static size_t key_of(const struct ratelimit *rl, const char *key, char k[KEY_MAX], size_t *start)
 {
-	char k[KEY_MAX];
 	size_t len = strlen(key);
 	if (len >= KEY_MAX)
 		len = KEY_MAX - 1;
 	memcpy(k, key, len);
 	k[len] = '\0';
-	size_t start = (size_t)hash(k) & rl->mask;
+	*start = (size_t)hash(k) & rl->mask;
+	return len;
+}
+
+double ratelimit_peek(const struct ratelimit *rl, const char *key, double now)
+{
+	char k[KEY_MAX];
+	size_t start;
+	key_of(rl, key, k, &start);
 	for (size_t i = 0; i < PROBE; i++) {
 		const struct bucket *b = &rl->b[(start + i) & rl->mask];
 		if (b->used && strcmp(b->key, k) == 0) {
@@ -89,12 +97,7 @@ double ratelimit_peek(const struct ratelimit *rl, const char *key, double now)
 double ratelimit_take(struct ratelimit *rl, const char *key, double now)
 {
 	char k[KEY_MAX];
-	size_t len = strlen(key);
-	if (len >= KEY_MAX)
-		len = KEY_MAX - 1;
-	memcpy(k, key, len);
-	k[len] = '\0';
-	size_t start = (size_t)hash(k) & rl->mask;
+	size_t start, len = key_of(rl, key, k, &start);
 	struct bucket *found = NULL, *spare = NULL, *oldest = NULL;
 	for (size_t i = 0; i < PROBE; i++) {
 		struct bucket *b = &rl->b[(start + i) & rl->mask];

@@ -43,7 +43,7 @@ import harness  # noqa: E402
 
 from bench_engine import BenchEnv  # noqa: E402
 from bench_single import parse_wrk, print_top, top_statements  # noqa: E402
-from benchlib import WRK_THREADS_LUA, env_int, preload_history  # noqa: E402
+from benchlib import WRK_THREADS_LUA, env_int, preload_history_stopped  # noqa: E402
 
 TO = "821055500001"   # one number for every message; smsc-sim delivers it
 
@@ -131,13 +131,7 @@ def end_to_end(sink, seg, accepted, t0, timeout):
 
 
 def run_pushgate(env, sink, lua, seconds, conns):
-    history = env_int("BENCH_HISTORY", 0)
-    if history > 0:
-        env.stop_pushgated()
-        t = time.monotonic()
-        preload_history(env, history)
-        env.start_pushgated()
-        print(f"# pushgate: {history:,} delivered messages preloaded in {time.monotonic() - t:.0f} s", flush=True)
+    preload_history_stopped(env, env_int("BENCH_HISTORY", 0), "pushgate")
     # warm-up: connections, caches, plans; its reports arrive before the measured run
     w = wrk(env.http_port, sendsms_path("test", env.key, sink.port, "w"), 3, conns, lua)
     end_to_end(sink, "w", w["requests"] - w["non2xx"], time.time(), 120)

@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from bench_engine import BenchEnv  # noqa: E402  (PostgreSQL with pg_stat_statements)
 
-from benchlib import env_int, postgres_cpu, preload_history, proc_cpu, statements_wanted  # noqa: E402
+from benchlib import env_int, postgres_cpu, preload_history_stopped, proc_cpu, statements_wanted  # noqa: E402
 
 
 def cstr(s):
@@ -196,14 +196,7 @@ def main():
     with env:
         env.create_account("bench")
         env.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        history = env_int("BENCH_HISTORY", 0)
-        if history > 0:
-            env.stop_pushgated()
-            t = time.monotonic()
-            preload_history(env, history)
-            env.start_pushgated()
-            print(f"# history: {history:,} delivered messages preloaded in {time.monotonic() - t:.0f} s",
-                  flush=True)
+        preload_history_stopped(env, env_int("BENCH_HISTORY", 0))
         for rep in range(1, reps + 1):
             sid = f"bench{rep}"
             env.ctl("smpp-account", "add", "bench", "--system-id", sid, "--password", "benchpw", "--window",

@@ -526,50 +526,35 @@ def slow_requests_and_crowds_from_one_address_are_cut_off(env):
     cap.  Now headers must be complete header_timeout (2 s here) after the
     first byte, a body must average min_body_rate after 10 s, and one address
     has at most max_conns_per_ip (20 here) connections."""
-    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=30, source_address=("127.0.9.1", 0))
-    t0 = time.monotonic()
-    closed_at = None
-    try:
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        for i in range(40):                       # a header byte every 0.25 s, for up to 10 s
-            try:
-                s.sendall(b"X" if i else b"X-Slow: ")
-                s.settimeout(0.25)
-                data = s.recv(4096)
-                if data == b"" or b"408" in data or b"HTTP/1.1" in data:
-                    closed_at = time.monotonic() - t0
-                    break
-            except socket.timeout:
-                continue
-            except (ConnectionResetError, BrokenPipeError):
-                closed_at = time.monotonic() - t0
-                break
-    finally:
-        s.close()
+    def trickle(source, head, piece, every, times):
+        """Sends head, then piece every `every` seconds; seconds until pushgated
+        answered or closed (None: it never did)."""
+        s = socket.create_connection(("127.0.0.1", env.http_port), timeout=30, source_address=(source, 0))
+        t0 = time.monotonic()
+        try:
+            s.sendall(head)
+            for _ in range(times):
+                try:
+                    s.sendall(piece)
+                    s.settimeout(every)
+                    data = s.recv(4096)
+                    if data == b"" or b"HTTP/1.1" in data:
+                        return time.monotonic() - t0
+                except socket.timeout:
+                    continue
+                except (ConnectionResetError, BrokenPipeError):
+                    return time.monotonic() - t0
+            return None
+        finally:
+            s.close()
+
+    # a header byte every 0.25 s, for up to 10 s
+    closed_at = trickle("127.0.9.1", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"X", 0.25, 40)
     assert closed_at is not None and closed_at < 8, closed_at
     assert "why=header_timeout" in env.pushgated_log_text()
     # a body that trickles: 1 byte a second is cut off once its 10 s grace is over
-    s = socket.create_connection(("127.0.0.1", env.http_port), timeout=30, source_address=("127.0.9.2", 0))
-    t0 = time.monotonic()
-    closed_at = None
-    try:
-        s.sendall(b"POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 3000\r\n\r\n")
-        for _ in range(30):
-            try:
-                s.sendall(b" ")
-                s.settimeout(1.0)
-                data = s.recv(4096)
-                if data == b"" or b"HTTP/1.1" in data:
-                    closed_at = time.monotonic() - t0
-                    break
-            except socket.timeout:
-                continue
-            except (ConnectionResetError, BrokenPipeError):
-                closed_at = time.monotonic() - t0
-                break
-    finally:
-        s.close()
+    closed_at = trickle("127.0.9.2", b"POST /v1/devices HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 3000\r\n\r\n", b" ", 1.0, 30)
     assert closed_at is not None and 9 < closed_at < 20, closed_at
     assert "why=body_too_slow" in env.pushgated_log_text()
     # at most 20 connections of one address; another address still gets in
