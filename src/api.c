@@ -32,6 +32,7 @@
 #include "log.h"
 #include "pgarr.h"
 #include "push.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "util.h"
 
@@ -45,12 +46,14 @@ struct auth_entry {
 	long long     account_id;
 	int           operator;
 	char          name[API_NAME_MAX];   /* the account's name (sendsms's username) */
+	int           rate_limit;           /* recipients per minute on this node, 0: none */
 	time_t        expires;
 };
 
 struct api {
 	struct api_deps   d;
 	struct auth_entry cache[AUTH_CACHE_SIZE];
+	struct ratelimit *per_account;      /* recipients of accounts with a rate_limit */
 };
 
 enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT };
@@ -366,7 +369,40 @@ static void cache_store(struct api *api, const unsigned char *hash, PGresult *re
 	e->account_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	e->operator = strcmp(PQgetvalue(res, 0, 1), "operator") == 0;
 	util_strlcpy(e->name, PQgetvalue(res, 0, 2), sizeof(e->name));
+	e->rate_limit = PQnfields(res) >= 4 ? atoi(PQgetvalue(res, 0, 3)) : 0;
 	e->expires = time(NULL) + AUTH_CACHE_TTL;
+}
+
+double api_admit(struct api *api, long long account_id, size_t recipients)
+{
+	int limit = 0;
+	for (size_t i = 0; i < AUTH_CACHE_SIZE && !limit; i++)
+		if (api->cache[i].account_id == account_id)
+			limit = api->cache[i].rate_limit;
+	if (limit <= 0 || !api->per_account)
+		return 0;
+	char key[24];
+	snprintf(key, sizeof(key), "%lld", account_id);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double wait = ratelimit_take_n(api->per_account, key, (double)ts.tv_sec + ts.tv_nsec / 1e9,
+				       (double)recipients, limit / 60.0, (double)limit);
+	if (wait > 0)
+		log_info("api", "ev=rate_limited account=%lld recipients=%zu limit_per_minute=%d", account_id, recipients,
+			 limit);
+	return wait;
+}
+
+void api_respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst)
+{
+	char extra[48], msg[160];
+	long secs = wait > 86400 ? 60 : (long)wait + ((double)(long)wait < wait);
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
+	if (over_burst)
+		snprintf(msg, sizeof(msg), "%zu recipients are more than the account may send in a minute", recipients);
+	else
+		snprintf(msg, sizeof(msg), "the account's rate limit is reached: retry after %ld s", secs < 1 ? 1 : secs);
+	api_respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
 }
 
 void api_accounts_changed(struct api *api, long long account_id)
@@ -739,6 +775,12 @@ static void run_next(struct pending *p)
 		api_respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
 		pending_free(p);
 	} else if (p->next == PEND_INTAKE) {
+		double wait = api_admit(p->api, p->account_id, p->msg.n_to);
+		if (wait > 0) {
+			api_respond_rate_limited(p->req, wait, p->msg.n_to, wait >= 1e9);
+			pending_free(p);
+			return;
+		}
 		message_submit(p);
 	} else if (p->next == PEND_REPORT) {
 		report_submit(p);
@@ -1158,10 +1200,18 @@ struct api *api_new(const struct api_deps *deps)
 	if (!api)
 		return NULL;
 	api->d = *deps;
+	/* rates come with each call (the account's own); the table's matter only for slot reuse */
+	if (!(api->per_account = ratelimit_new(4096, 1, 1e9))) {
+		free(api);
+		return NULL;
+	}
 	return api;
 }
 
 void api_free(struct api *api)
 {
+	if (!api)
+		return;
+	ratelimit_free(api->per_account);
 	free(api);
 }

@@ -570,6 +570,16 @@ static void authorized(struct kreq *k)
 		kreq_free(k);
 		return;
 	}
+	double wait = api_admit(k->api, k->account_id, k->n_to);
+	if (wait > 0) {   /* the account's rate limit: nothing stored, the client retries later */
+		char extra[80];
+		long secs = wait >= 1e9 ? 60 : (long)wait + ((double)(long)wait < wait);
+		snprintf(extra, sizeof(extra), TEXT_HTML "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
+		static const char text[] = "Rate limit exceeded for this account";
+		http_respond(k->req, 429, extra, text, sizeof(text) - 1);
+		kreq_free(k);
+		return;
+	}
 	const struct api_deps *d = api_deps_of(k->api);
 	k->intake = (struct intake_req){
 		.msg = { k->account_id, k->from, k->text, k->n_to, (const char (*)[21])k->to, NULL, &k->opts },

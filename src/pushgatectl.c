@@ -61,6 +61,8 @@ static const char usage_text[] =
 	"                       --operator: the key may also list devices\n"
 	"  account policy NAME sms|drop\n"
 	"                       what happens to recipients who blocked the account's sender\n"
+	"  account limit NAME N recipients a minute the account may send over HTTP and sendsms,\n"
+	"                       on each node (0: no limit); every node hears it at once\n"
 	"  account disable NAME | account enable NAME\n"
 	"                       stop (or allow again) the account's keys and SMPP binds, on every\n"
 	"                       node at once; its ESMEs are unbound\n"
@@ -530,9 +532,10 @@ static int cmd_account_list(PGconn *conn)
 		{ "NAME", 1, ACCOUNT_NAME_MAX, 0 },
 		{ "CREATED_AT", 2, FIELD_SHOW_CHARS, 0 },
 		{ "DISABLED", 3, FIELD_SHOW_CHARS, 0 },
+		{ "RATE_LIMIT", 4, FIELD_SHOW_CHARS, 0 },
 	};
-	return print_table(conn, "SELECT id, name, " TS("created_at") ", CASE WHEN disabled THEN 'yes' ELSE 'no' END"
-			   " FROM accounts ORDER BY id",
+	return print_table(conn, "SELECT id, name, " TS("created_at") ", CASE WHEN disabled THEN 'yes' ELSE 'no' END,"
+			   " CASE WHEN rate_limit > 0 THEN rate_limit || '/min' ELSE '-' END FROM accounts ORDER BY id",
 			   cols, sizeof(cols) / sizeof(cols[0]), "cannot list accounts");
 }
 
@@ -558,6 +561,17 @@ static int update_account(PGconn *conn, const char *name, const char *sql, int n
 		return -1;
 	}
 	return 0;
+}
+
+/* Recipients a minute over HTTP and sendsms, per node; every pushgated hears it at the commit (NOTIFY). */
+static int cmd_account_limit(PGconn *conn, const char *name, const char *limit)
+{
+	const char *params[2] = { name, limit };
+	return update_account(conn, name,
+			      "WITH u AS (UPDATE accounts SET rate_limit = $2::int WHERE name = $1 AND role <> 'system'"
+			      " RETURNING id)"
+			      " SELECT id, pg_notify('pushgate_accounts', id || ':limit') FROM u",
+			      2, params, "cannot set the rate limit") < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 /* Disabled: no key works, no bind succeeds; every pushgated hears it at the commit (NOTIFY). */
@@ -1439,7 +1453,8 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 
 	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_DISABLE, C_ACCOUNT_ENABLE, C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS,
+	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_DISABLE, C_ACCOUNT_ENABLE, C_ACCOUNT_LIMIT,
+	       C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS,
 	       C_REPORT, C_PLAN } which;
 	const struct store_stmt *plan = NULL;
 	const char *role = "client", *account_name = NULL, *policy = NULL, *hook_url = NULL, *hook_secret = NULL;
@@ -1469,6 +1484,13 @@ int main(int argc, char **argv)
 				return usage_error("account name must be 1-%d printable characters, "
 						   "without leading or trailing spaces", ACCOUNT_NAME_MAX);
 			which = C_ACCOUNT_ADD;
+		} else if (argc >= 2 && strcmp(argv[1], "limit") == 0) {
+			long n;
+			if (argc != 4 || util_parse_long(argv[3], 0, 100000000, &n) < 0)
+				return usage_error("account limit needs NAME and a number of recipients a minute (0: none)");
+			account_name = argv[2];
+			policy = argv[3];
+			which = C_ACCOUNT_LIMIT;
 		} else if (argc >= 2 && (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0)) {
 			if (argc != 3)
 				return usage_error("account %s needs exactly one NAME", argv[1]);
@@ -1599,6 +1621,9 @@ int main(int argc, char **argv)
 		break;
 	case C_ACCOUNT_POLICY:
 		rc = cmd_account_policy(conn, account_name, policy);
+		break;
+	case C_ACCOUNT_LIMIT:
+		rc = cmd_account_limit(conn, account_name, policy);
 		break;
 	case C_ACCOUNT_DISABLE:
 	case C_ACCOUNT_ENABLE:

@@ -61,10 +61,15 @@ static uint64_t hash(const char *s)
 	return h;
 }
 
+static double level_at(const struct bucket *b, double now, double rate, double burst)
+{
+	double t = b->tokens + (now - b->at) * rate;
+	return t > burst ? burst : t;
+}
+
 static double level(const struct ratelimit *rl, const struct bucket *b, double now)
 {
-	double t = b->tokens + (now - b->at) * rl->rate;
-	return t > rl->burst ? rl->burst : t;
+	return level_at(b, now, rl->rate, rl->burst);
 }
 
 /* key cut to a slot's size into k; its first slot.  Returns the length. */
@@ -94,7 +99,7 @@ double ratelimit_peek(const struct ratelimit *rl, const char *key, double now)
 	return 0;
 }
 
-double ratelimit_take(struct ratelimit *rl, const char *key, double now)
+double ratelimit_take_n(struct ratelimit *rl, const char *key, double now, double cost, double rate, double burst)
 {
 	char k[KEY_MAX];
 	size_t start, len = key_of(rl, key, k, &start);
@@ -114,15 +119,20 @@ double ratelimit_take(struct ratelimit *rl, const char *key, double now)
 		found = spare ? spare : oldest;
 		memcpy(found->key, k, len + 1);
 		found->used = 1;
-		found->tokens = rl->burst;
+		found->tokens = burst;
 		found->at = now;
 	}
-	double t = level(rl, found, now);
+	double t = level_at(found, now, rate, burst);
 	found->at = now;
-	if (t >= 1) {
-		found->tokens = t - 1;
+	if (t >= cost) {
+		found->tokens = t - cost;
 		return 0;
 	}
 	found->tokens = t;
-	return (1 - t) / rl->rate;
+	return cost > burst ? 1e9 : (cost - t) / rate;
+}
+
+double ratelimit_take(struct ratelimit *rl, const char *key, double now)
+{
+	return ratelimit_take_n(rl, key, now, 1, rl->rate, rl->burst);
 }

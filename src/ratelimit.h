@@ -24,6 +24,13 @@ void ratelimit_free(struct ratelimit *rl);
  */
 double ratelimit_take(struct ratelimit *rl, const char *key, double now);
 
+/*
+ * ratelimit_take for `cost` tokens of a bucket with its own rate and burst
+ * (the table's are ignored; keep them the same for a key).  A cost above
+ * the burst is never granted.
+ */
+double ratelimit_take_n(struct ratelimit *rl, const char *key, double now, double cost, double rate, double burst);
+
 /* The same answer as ratelimit_take, taking nothing (a key not in the table has a full bucket). */
 double ratelimit_peek(const struct ratelimit *rl, const char *key, double now);
 

@@ -13,7 +13,7 @@
 
 const struct store_stmt router_stmt_auth = {
 	"auth",
-	"SELECT id, role, name FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled",
+	"SELECT id, role, name, rate_limit FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled",
 	1, 0,
 };
 
@@ -720,7 +720,7 @@ const struct store_stmt router_stmt_report_batch = {
 
 const struct store_stmt router_stmt_kannel_auth = {
 	"kannel_auth",
-	"SELECT id, role, name FROM accounts WHERE api_key_hash = $1::bytea AND name = $2::text AND NOT disabled",
+	"SELECT id, role, name, rate_limit FROM accounts WHERE api_key_hash = $1::bytea AND name = $2::text AND NOT disabled",
 	2, 0,
 };
 

@@ -512,7 +512,7 @@ def a_disabled_account_stops_at_once_on_keys_and_binds(env):
     finally:
         esme.close()
     assert bind_status("127.0.8.2", "t2", "t2pw") == 0x0D
-    assert "yes" in [line.split()[-1] for line in env.ctl("account", "list").stdout.splitlines() if "tenant2" in line]
+    assert [line.split()[-2] for line in env.ctl("account", "list").stdout.splitlines() if "tenant2" in line] == ["yes"]
     env.ctl("account", "enable", "tenant2", check=True)
     env.wait_for(lambda: env.http("POST", "/v1/messages", msg, key=key)[0] == 202, timeout=10,
                  what="the enabled key accepted")
@@ -573,6 +573,40 @@ def slow_requests_and_crowds_from_one_address_are_cut_off(env):
     finally:
         for c in crowd:
             c.close()
+
+
+@tests.case
+def an_account_rate_limit_is_enforced_on_the_api_and_sendsms(env):
+    """Tenants: accounts.rate_limit, recipients a minute per node (bursts up to a
+    minute's worth); over it 429 with Retry-After, nothing stored; a request
+    bigger than a minute's worth never passes."""
+    key = env.create_account("tenant3")
+    env.ctl("account", "limit", "tenant3", "10", check=True)
+    assert [line.split()[-1] for line in env.ctl("account", "list").stdout.splitlines() if "tenant3" in line] \
+        == ["10/min"]
+    before = int(env.scalar("SELECT count(*) FROM recipients r JOIN accounts a ON a.id = r.account_id "
+                            "WHERE a.name = 'tenant3'"))
+    big = {"from": "ACME", "to": [f"8210777{i:05d}" for i in range(11)], "text": "x"}
+    st, h, b, raw = env.http("POST", "/v1/messages", big, key=key)
+    assert st == 429 and b["error"]["code"] == "rate_limited" and "retry-after" in h, (st, raw)
+    eight = {"from": "ACME", "to": [f"8210778{i:05d}" for i in range(8)], "text": "x"}
+    st, _, _, raw = env.http("POST", "/v1/messages", eight, key=key)
+    assert st == 202, raw
+    # 2 left of 10 (one more every 6 s): 5 more are refused, by the API and by sendsms alike
+    five = {"from": "ACME", "to": [f"8210779{i:05d}" for i in range(5)], "text": "x"}
+    st, h, b, raw = env.http("POST", "/v1/messages", five, key=key)
+    assert st == 429 and 1 <= int(h["retry-after"]) <= 60, (st, h, raw)
+    q = urllib.parse.urlencode({"username": "tenant3", "password": key, "from": "ACME",
+                                "to": " ".join(five["to"]), "text": "x"})
+    st, h, _, raw = env.http("GET", "/cgi-bin/sendsms?" + q, key=None)
+    assert st == 429 and "retry-after" in h, (st, raw)
+    after = int(env.scalar("SELECT count(*) FROM recipients r JOIN accounts a ON a.id = r.account_id "
+                           "WHERE a.name = 'tenant3'"))
+    assert after - before == 8, (before, after)
+    # lifted at once on every node
+    env.ctl("account", "limit", "tenant3", "0", check=True)
+    env.wait_for(lambda: env.http("POST", "/v1/messages", five, key=key)[0] == 202, timeout=10,
+                 what="the lifted limit")
 
 
 

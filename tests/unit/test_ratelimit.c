@@ -43,6 +43,21 @@ static void test_ratelimit_peek_takes_nothing(void **state)
 	ratelimit_free(rl);
 }
 
+static void test_ratelimit_take_n_charges_the_cost_at_the_keys_own_rate(void **state)
+{
+	(void)state;
+	struct ratelimit *rl = ratelimit_new(64, 1, 1e9);   /* the table's rate is not the keys' */
+	/* 10 a minute, a minute's worth at once */
+	assert_true(ratelimit_take_n(rl, "acct", 0.0, 8, 10 / 60.0, 10) == 0);
+	double w = ratelimit_take_n(rl, "acct", 0.0, 5, 10 / 60.0, 10);
+	assert_true(w > 17.9 && w < 18.1);   /* 3 missing at 1/6 a second */
+	assert_true(ratelimit_take_n(rl, "acct", 0.0, 2, 10 / 60.0, 10) == 0);
+	/* more than the burst at once never passes */
+	assert_true(ratelimit_take_n(rl, "acct", 1e6, 11, 10 / 60.0, 10) >= 1e9);
+	assert_true(ratelimit_take_n(rl, "acct", 1e6, 10, 10 / 60.0, 10) == 0);
+	ratelimit_free(rl);
+}
+
 static void test_ratelimit_keys_are_independent(void **state)
 {
 	(void)state;
@@ -102,6 +117,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ratelimit_grants_the_burst_then_refills_at_rate),
 		cmocka_unit_test(test_ratelimit_peek_takes_nothing),
+		cmocka_unit_test(test_ratelimit_take_n_charges_the_cost_at_the_keys_own_rate),
 		cmocka_unit_test(test_ratelimit_keys_are_independent),
 		cmocka_unit_test(test_ratelimit_a_full_table_keeps_limiting_the_busy_key),
 		cmocka_unit_test(test_ratelimit_the_empty_key_is_a_key),
