@@ -62,6 +62,8 @@ static const struct key_def global_keys[] = {
 	CNUM("database", "reconnect_interval", K_DOUBLE, reconnect_interval, 0.01, 3600, "1"),
 	CNUM("push", "push_timeout", K_DOUBLE, push_timeout, 0.1, 30 * 86400.0, "30"),
 	CNUM("push", "heartbeat", K_DOUBLE, push_heartbeat, 0.1, 3600, "30"),
+	CNUM("push", "max_connections", K_SIZE, push_max_connections, 1, 10000000, "100000"),
+	CNUM("push", "max_connections_per_ip", K_SIZE, push_max_connections_per_ip, 1, 10000000, "1000"),
 	CSTR("push", "otp_sender", otp_sender, "pushgate"),
 	CNUM("push", "otp_ttl", K_DOUBLE, otp_ttl, 10, 86400, "300"),
 	CNUM("push", "otp_echo", K_BOOL, otp_echo, 0, 1, "no"),

@@ -74,6 +74,8 @@ struct config {
 	/* [push] */
 	double push_timeout;            /* seconds a push waits for the app's ack before SMS */
 	double push_heartbeat;          /* seconds between WebSocket pings */
+	size_t push_max_connections;    /* device connections of this node */
+	size_t push_max_connections_per_ip;
 	char   otp_sender[21];          /* sender of registration codes */
 	double otp_ttl;                 /* seconds a registration code is valid */
 	int    otp_echo;                /* yes: the code is also in the HTTP answer (demo only) */

@@ -41,6 +41,7 @@
 #define _GNU_SOURCE
 #endif
 #include "http.h"
+#include "ipcount.h"
 #include "log.h"
 #include "netio.h"
 
@@ -75,7 +76,6 @@
 #define HTTP_DEFAULT_MIN_BODY_RATE  1024.0 /* bytes/s a body must average, after BODY_GRACE */
 #define HTTP_DEFAULT_PER_IP         256u
 #define HTTP_BODY_GRACE          10.0
-#define HTTP_IP_BUCKETS          1024
 #define HTTP_ACCEPT_RETRY        0.1
 
 /* Life of a connection; conn_enter() is the only writer of c->state. */
@@ -166,19 +166,13 @@ struct http_conn {
 	int      tls_up;             /* handshake done */
 	struct netio_tls tls;        /* TLS waits and failure (netio.c) */
 	char     peer[64];
-	struct ip_count *ipc;        /* this connection's address in the server's counts */
+	struct ipcount_entry *ipc;   /* this connection's address in the server's counts */
 	double   req_start;          /* first byte of the request being read (0: none) */
 	double   body_start;         /* its headers complete, moved on by the time its sink made it wait */
 	double   wait_since;         /* the sink stopped the reading (0: it does not) */
 	struct http_conn *prev, *next;
 };
 
-/* Open connections of one client address. */
-struct ip_count {
-	struct ip_count *next;
-	unsigned n;
-	char     ip[48];
-};
 
 struct http_server {
 	struct ev_loop *loop;
@@ -191,7 +185,7 @@ struct http_server {
 	double  idle_timeout;
 	double  header_timeout, min_body_rate;
 	unsigned max_conns, nconns, max_per_ip;
-	struct ip_count *ips[HTTP_IP_BUCKETS];
+	struct ipcount *ips;         /* connections per client address */
 	int     fd;
 	int     port;
 	int     closed;
@@ -659,17 +653,7 @@ static void conn_unlink(struct http_conn *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	srv->nconns--;
-	if (c->ipc && --c->ipc->n == 0) {
-		unsigned h = 0;
-		for (const char *q = c->ipc->ip; *q; q++)
-			h = h * 31 + (unsigned char)*q;
-		for (struct ip_count **pp = &srv->ips[h % HTTP_IP_BUCKETS]; *pp; pp = &(*pp)->next)
-			if (*pp == c->ipc) {
-				*pp = c->ipc->next;
-				free(c->ipc);
-				break;
-			}
-	}
+	ipcount_release(srv->ips, c->ipc);
 	c->ipc = NULL;
 	c->srv = NULL;
 }
@@ -1484,18 +1468,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		/* connections of one address: a few clients must not take every slot */
 		char ip[48];
-		size_t iplen = strcspn(peer, "]");
-		if (peer[0] == '[')
-			snprintf(ip, sizeof(ip), "%.*s", (int)(iplen > 1 ? iplen - 1 : 0), peer + 1);
-		else
-			snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(peer, ":"), peer);
-		unsigned h = 0;
-		for (const char *q = ip; *q; q++)
-			h = h * 31 + (unsigned char)*q;
-		struct ip_count *ipc = srv->ips[h % HTTP_IP_BUCKETS];
-		while (ipc && strcmp(ipc->ip, ip) != 0)
-			ipc = ipc->next;
-		if (ipc && ipc->n >= srv->max_per_ip) {
+		ipcount_addr_of(peer, ip, sizeof(ip));
+		struct ipcount_entry *ipc = ipcount_take(srv->ips, ip, srv->max_per_ip);
+		if (!ipc) {
 			log_debug("http", "ev=conn_refused peer=%s reason=max_conns_per_ip max=%u", peer, srv->max_per_ip);
 			if (srv->tls_ctx)
 				close(fd);
@@ -1503,26 +1478,16 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				refuse_overload(fd);
 			continue;
 		}
-		if (!ipc && (ipc = calloc(1, sizeof(*ipc)))) {
-			snprintf(ipc->ip, sizeof(ipc->ip), "%s", ip);
-			ipc->next = srv->ips[h % HTTP_IP_BUCKETS];
-			srv->ips[h % HTTP_IP_BUCKETS] = ipc;
-		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct http_conn *c = conn_alloc(srv, fd);
-		if (!c || !ipc) {
+		if (!c) {
 			log_warn("http", "ev=conn_refused peer=%s reason=out_of_memory", peer);
-			if (ipc && ipc->n == 0) {
-				srv->ips[h % HTTP_IP_BUCKETS] = ipc->next;
-				free(ipc);
-			}
-			free(c);
+			ipcount_release(srv->ips, ipc);
 			close(fd);
 			continue;
 		}
 		c->ipc = ipc;
-		ipc->n++;
 		memcpy(c->peer, peer, sizeof(c->peer));
 		if (srv->tls_ctx) {
 			ERR_clear_error();
@@ -1686,9 +1651,15 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_conf
 	srv->arg = arg;
 	server_apply_config(srv, cfg);
 	snprintf(srv->listen, sizeof(srv->listen), "%s", cfg->listen);
+	if (!(srv->ips = ipcount_new())) {
+		snprintf(err, errlen, "out of memory");
+		free(srv);
+		return NULL;
+	}
 	if ((cfg->tls_cert && *cfg->tls_cert) || (cfg->tls_key && *cfg->tls_key)) {
 		srv->tls_ctx = tls_ctx_new(cfg, err, errlen);
 		if (!srv->tls_ctx) {
+			ipcount_free(srv->ips);
 			free(srv);
 			return NULL;
 		}
@@ -1696,6 +1667,7 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_conf
 	srv->fd = listen_on(cfg->listen, &srv->port, err, errlen);
 	if (srv->fd < 0) {
 		SSL_CTX_free(srv->tls_ctx);
+		ipcount_free(srv->ips);
 		free(srv);
 		return NULL;
 	}
@@ -1779,12 +1751,7 @@ void http_server_free(struct http_server *srv)
 		else
 			conn_destroy(c);
 	}
-	for (unsigned i = 0; i < HTTP_IP_BUCKETS; i++)
-		while (srv->ips[i]) {
-			struct ip_count *n = srv->ips[i];
-			srv->ips[i] = n->next;
-			free(n);
-		}
+	ipcount_free(srv->ips);
 	SSL_CTX_free(srv->tls_ctx);
 	free(srv);
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "keys.h"
+#include "ipcount.h"
 #include "log.h"
 #include "pgarr.h"
 #include "router.h"
@@ -40,6 +41,7 @@ struct dconn {
 	char           msisdn[21];
 	struct dconn  *next;            /* same bucket of the MSISDN map */
 	struct dconn  *all_prev, *all_next;   /* every open connection */
+	struct ipcount_entry *ipc;      /* its client address in the counts */
 	ev_timer       hello_timer;
 };
 
@@ -77,6 +79,7 @@ struct push {
 	struct dconn        *map[1u << MAP_BITS];
 	struct dconn        *all;
 	size_t               n_conns, n_ready;
+	struct ipcount      *ips;          /* device connections per client address */
 	struct batch         auth, pending, notified, acks;
 	struct store_job     listen_job;
 	int                  listen_in_flight;
@@ -435,6 +438,8 @@ static void on_close(struct ws_conn *ws, int code, void *arg)
 	c->state = DC_CLOSED;
 	c->ws = NULL;
 	p->n_conns--;
+	ipcount_release(p->ips, c->ipc);
+	c->ipc = NULL;
 	c->refs++;
 	conn_unref(c);
 }
@@ -451,11 +456,24 @@ static void hello_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 void push_accept(struct push *p, struct http_request *req)
 {
+	/* device connections outlive their HTTP request: counted and capped here, overall and per address */
+	char ip[48];
+	ipcount_addr_of(req->peer, ip, sizeof(ip));
+	struct ipcount_entry *ipc = p->n_conns < p->cfg->push_max_connections
+		? ipcount_take(p->ips, ip, (unsigned)p->cfg->push_max_connections_per_ip) : NULL;
+	if (!ipc) {
+		static const char busy[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many device connections\"}}";
+		log_warn("push", "ev=device_conn_refused peer=%s conns=%zu", req->peer, p->n_conns);
+		http_respond(req, 503, "Retry-After: 30\r\n", busy, sizeof(busy) - 1);
+		return;
+	}
 	struct dconn *c = calloc(1, sizeof(*c));
 	if (!c) {
+		ipcount_release(p->ips, ipc);
 		http_respond(req, 503, NULL, "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}", 61);
 		return;
 	}
+	c->ipc = ipc;
 	struct ws_config wc = { .max_message = 65536, .ping_interval = p->cfg->push_heartbeat,
 				.idle_timeout = 3 * p->cfg->push_heartbeat };
 	struct ws_callbacks cb = { on_text, on_close };
@@ -472,6 +490,7 @@ void push_accept(struct push *p, struct http_request *req)
 	struct ws_conn *ws = ws_accept(p->loop, req, &wc, &cb, c);
 	if (!ws) {
 		p->n_conns--;
+		ipcount_release(p->ips, c->ipc);
 		p->all = c->all_next;
 		if (p->all)
 			p->all->all_prev = NULL;
@@ -580,6 +599,10 @@ struct push *push_new(struct ev_loop *loop, struct store *store, const struct co
 	p->loop = loop;
 	p->store = store;
 	p->cfg = cfg;
+	if (!(p->ips = ipcount_new())) {
+		free(p);
+		return NULL;
+	}
 	batch_init(&p->auth, p, &router_stmt_device_auth, auth_done, 0);
 	batch_init(&p->pending, p, &router_stmt_push_pending, pending_done, 0);
 	batch_init(&p->notified, p, &router_stmt_push_of_messages, pending_done, 0);
@@ -600,5 +623,6 @@ void push_free(struct push *p)
 	batch_drop(&p->pending);
 	batch_drop(&p->notified);
 	batch_drop(&p->acks);
+	ipcount_free(p->ips);
 	free(p);
 }

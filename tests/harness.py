@@ -384,7 +384,8 @@ class Env:
             "server": {"http_listen": f"127.0.0.1:{self.http_port}"},
             "database": {"conninfo": self.conninfo},
             # the suite registers many devices from 127.0.0.1; t_abuse tests the caps themselves
-            "push": {"code_per_ip": "1000000", "code_rate": "100000", "code_daily_cap": "0"},
+            "push": {"code_per_ip": "1000000", "code_rate": "100000", "code_daily_cap": "0",
+                     "max_connections_per_ip": "1000000"},
             # the suite's webhook and dlr-url receivers listen on loopback; t_abuse tests the refusal
             "webhook": {"allow_internal": "127.0.0.0/8, ::1"},
             "smpp": {"host": "127.0.0.1", "port": str(self.smsc_port or free_port()),

@@ -609,9 +609,48 @@ def an_account_rate_limit_is_enforced_on_the_api_and_sendsms(env):
                  what="the lifted limit")
 
 
+@tests.case
+def device_connections_are_capped_per_address(env):
+    """Regression: WebSocket connections left the HTTP server's count at the
+    upgrade and were never capped.  [push] max_connections_per_ip is 3 here."""
+    def upgrade(source):
+        s = socket.create_connection(("127.0.0.1", env.http_port), timeout=10, source_address=(source, 0))
+        s.sendall(b"GET /v1/device HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = s.recv(4096)
+            if not data:
+                break
+            head += data
+        return s, head.split(b"\r\n", 1)[0]
+
+    held = []
+    try:
+        for _ in range(3):
+            s, status = upgrade("127.0.10.1")
+            held.append(s)
+            assert status == b"HTTP/1.1 101 Switching Protocols", status
+        s, status = upgrade("127.0.10.1")
+        held.append(s)
+        assert status.startswith(b"HTTP/1.1 503"), status
+        s, status = upgrade("127.0.10.2")
+        held.append(s)
+        assert status == b"HTTP/1.1 101 Switching Protocols", status
+    finally:
+        for s in held:
+            s.close()
+    # closed connections give their places back
+    def place_again():
+        s, status = upgrade("127.0.10.1")
+        s.close()
+        return status == b"HTTP/1.1 101 Switching Protocols"
+    env.wait_for(place_again, timeout=10, what="a place for 127.0.10.1 again")
+
+
 
 WEB_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "web")
 tests.run(ini={"server": {"max_text": "200", "header_timeout": "2", "max_conns_per_ip": "20"},
-               "push": {"otp_echo": "yes", "web_root": WEB_ROOT, "code_per_ip": str(PER_IP), "code_rate": "1000",
+               "push": {"otp_echo": "yes", "max_connections_per_ip": "3", "web_root": WEB_ROOT, "code_per_ip": str(PER_IP), "code_rate": "1000",
                         "code_daily_cap": str(DAILY_CAP), "code_prefixes": "8210, 8211"},
                "smpp_server": {"listen": f"127.0.0.1:{SMPP_PORT}", "bind_failures": "3", "auth_delay": "0.2"}})
