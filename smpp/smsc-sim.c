@@ -844,16 +844,35 @@ static void describe_concat(const struct smpp_pdu *req, char *udh, size_t udh_ca
 		snprintf(payload, payload_cap, "%u", (unsigned)pl->length);
 }
 
+/*
+ * The short_message as one log token: printable ASCII of a GSM default
+ * alphabet text without UDH, a space as '_', '=' and anything else as '?';
+ * "-" when none.  Lets tests see what the SMSC got (a registration code).
+ */
+static const char *text_of(const struct smpp_pdu *req, char *buf, size_t cap)
+{
+	size_t o = 0;
+	if (req->data_coding == 0 && !(req->esm_class & 0x40))
+		for (size_t i = 0; i < req->sm_length && o + 1 < cap; i++) {
+			unsigned char ch = req->short_message[i];
+			buf[o++] = ch == ' ' ? '_' : ch > 0x20 && ch < 0x7f && ch != '=' ? (char)ch : '?';
+		}
+	if (o == 0)
+		buf[o++] = '-';
+	buf[o] = '\0';
+	return buf;
+}
+
 static void log_submit(struct conn *c, const struct smpp_pdu *req, const char *id,
 		       const char *status, const char *outcome)
 {
-	char b1[24], b2[24], udh[2 * 256 + 1], sar[24], payload[8];
+	char b1[24], b2[24], udh[2 * 256 + 1], sar[24], payload[8], text[257];
 	describe_concat(req, udh, sizeof(udh), sar, sizeof(sar), payload, sizeof(payload));
 	sim_log(c->sim, "ev=submit_sm seq=%" PRIu32 " src=%s dst=%s id=%s status=%s outcome=%s"
-		" len=%u esm=0x%02x dcs=%u udh=%s sar=%s payload=%s", req->hdr.sequence_number,
+		" len=%u esm=0x%02x dcs=%u udh=%s sar=%s payload=%s text=%s", req->hdr.sequence_number,
 		safe(req->source_addr, b1, sizeof(b1)), safe(req->destination_addr, b2, sizeof(b2)),
 		id, status, outcome, (unsigned)req->sm_length, (unsigned)req->esm_class,
-		(unsigned)req->data_coding, udh, sar, payload);
+		(unsigned)req->data_coding, udh, sar, payload, text_of(req, text, sizeof(text)));
 }
 
 static void log_submit_refused(struct conn *c, const struct smpp_pdu *req, uint32_t st,

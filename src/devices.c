@@ -6,6 +6,9 @@
  * only as its SHA-256; five wrong codes or an expired one void the
  * registration, a newer code voids the older ones, and a number gets ten
  * tries a day whatever its registrations.  Device ids are random.  Logout revokes the token and closes live connections.
+ * The code's SMS text is its recipient's only until that SMS is final
+ * (then a timer removes it; the message keeps the text masked), so the
+ * database holds no usable code once it is sent.
  * A code is an SMS anyone may ask for, so before anything is stored the
  * number must match [push] code_prefixes and the request must fit this
  * node's buckets (per client address and overall, ratelimit.c); the daily
@@ -33,6 +36,7 @@
 
 #define MAX_CODE_ATTEMPTS   "5"    /* per registration */
 #define MAX_NUMBER_ATTEMPTS "10"   /* per number and day, every registration together */
+#define SCRUB_INTERVAL      5.0    /* seconds between looks for code SMS that are done */
 
 struct devices {
 	struct store        *store;
@@ -42,6 +46,10 @@ struct devices {
 	void                *work_arg;
 	struct ratelimit    *per_ip;      /* code SMS per client address */
 	struct ratelimit    *overall;     /* code SMS of this node */
+	struct ev_loop      *loop;
+	ev_timer             scrub;       /* codes out of the database once their SMS is final */
+	struct store_job     scrub_job;
+	int                  scrub_in_flight;
 };
 
 /* One request waiting for the store. */
@@ -50,10 +58,11 @@ struct dreq {
 	struct devices      *d;
 	struct http_request *req;
 	long long            id;
-	const char          *params[10];
+	const char          *params[11];
 	char                 msisdn[21], platform[33], code[7];
 	char                 p_hash[2 + 2 * KEYS_HASH_LEN + 1], p_token_hash[2 + 2 * KEYS_HASH_LEN + 1];
 	char                 p_id[24], p_ttl[32], p_validity[32], p_cap[24], p_new_id[24];
+	char                 masked[96];
 	char                 text[96];
 	char                 token[KEYS_API_KEY_LEN + 1];
 };
@@ -243,6 +252,8 @@ void devices_register(struct devices *d, struct http_request *req)
 	snprintf(r->p_validity, sizeof(r->p_validity), "%.0f", d->cfg->otp_ttl);
 	snprintf(r->text, sizeof(r->text), "[pushgate] your code is %s (valid %.0f minutes)", r->code,
 		 d->cfg->otp_ttl / 60 < 1 ? 1 : d->cfg->otp_ttl / 60);
+	snprintf(r->masked, sizeof(r->masked), "[pushgate] your code is ****** (valid %.0f minutes)",
+		 d->cfg->otp_ttl / 60 < 1 ? 1 : d->cfg->otp_ttl / 60);
 	const struct route_config *route = config_route_for(d->cfg, r->msisdn);
 	r->params[0] = r->msisdn;
 	r->params[1] = r->platform;
@@ -255,7 +266,8 @@ void devices_register(struct devices *d, struct http_request *req)
 	snprintf(r->p_cap, sizeof(r->p_cap), "%zu", d->cfg->code_daily_cap);
 	r->params[8] = r->p_cap;
 	r->params[9] = r->p_new_id;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 10, .params = r->params,
+	r->params[10] = r->masked;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 11, .params = r->params,
 				     .done = register_done, .arg = r };
 	store_submit(d->store, &r->job);
 }
@@ -405,12 +417,32 @@ void devices_list(struct devices *d, struct http_request *req, const char *msisd
 	store_submit(d->store, &r->job);
 }
 
-struct devices *devices_new(struct store *store, const struct config *cfg, struct push *push,
+static void scrub_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct devices *d = job->arg;
+	d->scrub_in_flight = 0;
+	if (e == STORE_SQL_ERROR)
+		log_error("devices", "ev=code_scrub_failed err=\"%s\"", err ? err : "");
+}
+
+static void scrub_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct devices *d = w->data;
+	if (d->scrub_in_flight || !store_is_up(d->store))
+		return;
+	d->scrub_in_flight = 1;
+	d->scrub_job = (struct store_job){ .stmt = &router_stmt_code_scrub, .done = scrub_done, .arg = d };
+	store_submit(d->store, &d->scrub_job);
+}
+
+struct devices *devices_new(struct ev_loop *loop, struct store *store, const struct config *cfg, struct push *push,
 			    void (*on_new_work)(void *arg), void *work_arg)
 {
 	struct devices *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
+	d->loop = loop;
 	d->store = store;
 	d->cfg = cfg;
 	d->push = push;
@@ -423,6 +455,10 @@ struct devices *devices_new(struct store *store, const struct config *cfg, struc
 		devices_free(d);
 		return NULL;
 	}
+	ev_timer_init(&d->scrub, scrub_cb, SCRUB_INTERVAL, SCRUB_INTERVAL);
+	d->scrub.data = d;
+	ev_timer_start(loop, &d->scrub);
+	ev_unref(loop);   /* housekeeping keeps no loop running */
 	return d;
 }
 
@@ -430,6 +466,10 @@ void devices_free(struct devices *d)
 {
 	if (!d)
 		return;
+	if (ev_is_active(&d->scrub)) {
+		ev_ref(d->loop);
+		ev_timer_stop(d->loop, &d->scrub);
+	}
 	ratelimit_free(d->per_ip);
 	ratelimit_free(d->overall);
 	free(d);

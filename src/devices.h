@@ -12,7 +12,7 @@
 struct devices;
 struct push;
 
-struct devices *devices_new(struct store *store, const struct config *cfg, struct push *push,
+struct devices *devices_new(struct ev_loop *loop, struct store *store, const struct config *cfg, struct push *push,
 			    void (*on_new_work)(void *arg), void *work_arg);
 void devices_free(struct devices *d);
 

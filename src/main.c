@@ -335,7 +335,7 @@ int main(int argc, char **argv)
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
 	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
-	srv.devices = srv.push ? devices_new(srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
+	srv.devices = srv.push ? devices_new(srv.loop, srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	struct api_deps deps = {
 		.loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .intake = srv.intake, .cfg = &srv.cfg,

@@ -1066,7 +1066,7 @@ static int db_newest_code(PGconn *pg, const char *msisdn, long long *id, char co
 {
 	const char *params[1] = { msisdn };
 	PGresult *r = PQexecParams(pg,
-				   "SELECT m.id, m.body FROM messages m JOIN recipients r ON r.message_id = m.id"
+				   "SELECT m.id, coalesce(r.text, m.body) FROM messages m JOIN recipients r ON r.message_id = m.id"
 				   " WHERE r.msisdn = $1 ORDER BY m.id DESC LIMIT 1", 1, NULL, params, NULL, NULL, 0);
 	*id = 0;
 	code[0] = '\0';

@@ -487,7 +487,10 @@ const struct store_stmt router_stmt_push_allow = {
  * together (0: no cap; counted in code_sms_daily).  $1 msisdn, $2 platform,
  * $3 code hash, $4 code lifetime seconds, $5 sender, $6 text, $7 route
  * (NULL: none), $8 validity seconds, $10 the device id (random: ids can't
- * be guessed).  A new code voids the number's older pending ones.  One row:
+ * be guessed), $11 the text with the code masked.  The text with the code
+ * is the recipient's own until its SMS is final (code_sms_pending,
+ * router_stmt_code_scrub); the message keeps the masked one.  A new code
+ * voids the number's older pending ones.  One row:
  * the device id (NULL when refused), and whether a code went to this number
  * less than 30 s ago.
  */
@@ -510,19 +513,38 @@ const struct store_stmt router_stmt_device_register = {
 	"  WHERE msisdn = $1 AND verified_at IS NULL AND code_hash IS NOT NULL AND EXISTS (SELECT 1 FROM d)),"
 	" sys AS (SELECT id FROM accounts WHERE name = '_system'),"
 	" m AS ("
-	"  INSERT INTO messages (account_id, sender, body) SELECT sys.id, $5, $6 FROM d, sys RETURNING id, account_id),"
+	"  INSERT INTO messages (account_id, sender, body) SELECT sys.id, $5, $11 FROM d, sys RETURNING id, account_id),"
 	" r AS ("
-	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, expires_at, final_at)"
+	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, expires_at, final_at, text)"
 	"  SELECT m.id, m.account_id, $1, " SMS_OR_FAILED("$7::text") ", 'sms', $7,"
-	"    now() + make_interval(secs => $8::float8), CASE WHEN $7::text IS NULL THEN now() END FROM m"
+	"    now() + make_interval(secs => $8::float8), CASE WHEN $7::text IS NULL THEN now() END, $6 FROM m"
 	"  RETURNING id, message_id, account_id, state, route),"
+	" cp AS (INSERT INTO code_sms_pending (recipient_id) SELECT id FROM r),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
 	"  SELECT r.id, r.message_id, r.account_id, s.state, s.route, s.detail FROM r, LATERAL (VALUES"
 	"    (1, 'ACCEPTED', NULL, 'device registration code'), (2, r.state, r.route, 'codes go by SMS'))"
 	"    AS s(o, state, route, detail) ORDER BY s.o)"
 	" SELECT (SELECT id FROM d), EXISTS (SELECT 1 FROM recent)",
-	10, 0,
+	11, 0,
+};
+
+/*
+ * Codes out of the database: the text of each code SMS that is final (or a
+ * day old) is removed from its recipient (the message keeps it masked).
+ * Driven from the small pending table, each recipient by key.
+ */
+const struct store_stmt router_stmt_code_scrub = {
+	"code_scrub",
+	"WITH f AS MATERIALIZED ("
+	"  SELECT c.recipient_id FROM code_sms_pending c"
+	"  CROSS JOIN LATERAL (SELECT 1 FROM recipients r WHERE r.id = c.recipient_id"
+	"    AND (r.final_at IS NOT NULL OR c.created_at < now() - interval '1 day') OFFSET 0) x"
+	"  LIMIT 1000),"
+	" d AS (DELETE FROM code_sms_pending c WHERE c.recipient_id IN (SELECT recipient_id FROM f)"
+	"  RETURNING c.recipient_id)"
+	" UPDATE recipients r SET text = NULL WHERE r.id = ANY (ARRAY(SELECT recipient_id FROM d))",
+	0, 0,
 };
 
 /*

@@ -105,6 +105,7 @@ extern const struct store_stmt router_stmt_push_allow;
 extern const struct store_stmt router_stmt_invite;
 /* Devices: registration, verification, logout, operator listing (see router.c). */
 extern const struct store_stmt router_stmt_device_register;
+extern const struct store_stmt router_stmt_code_scrub;
 extern const struct store_stmt router_stmt_device_verify;
 extern const struct store_stmt router_stmt_device_revoke;
 extern const struct store_stmt router_stmt_devices_json;

@@ -375,6 +375,16 @@ class Env:
         return _read_text(self.smsc_log_path)
 
     # --- pushgated --------------------------------------------------------
+
+    def smsc_texts(self, msisdn):
+        """The texts smsc-sim got for msisdn, oldest first (its log's text= token, '_' back to ' ')."""
+        out = []
+        for line in self.smsc_log().splitlines():
+            fields = line.split()
+            if "ev=submit_sm" in fields and f"dst={msisdn}" in fields:
+                text = next((f[5:] for f in fields if f.startswith("text=")), "-")
+                out.append("" if text == "-" else text.replace("_", " "))
+        return out
     def write_ini(self):
         cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
         cp.optionxform = str

@@ -648,6 +648,30 @@ def device_connections_are_capped_per_address(env):
     env.wait_for(place_again, timeout=10, what="a place for 127.0.10.1 again")
 
 
+@tests.case
+def no_usable_code_stays_in_the_database_once_its_sms_is_done(env):
+    """Regression: the code SMS's text, code included, was stored in
+    messages.body for good (the code's hash is no help then).  Now the
+    message keeps it masked and the recipient's copy goes once it is final."""
+    number = "821055577770"       # smsc-sim delivers numbers ending 0-5
+    st, _, b, raw = ask(env, number, source="127.0.11.1")
+    assert st == 202, (st, raw)
+    code = b["code"]
+    rid = env.scalar(f"SELECT max(r.id) FROM recipients r WHERE r.msisdn = '{number}'")
+    env.wait_for(lambda: env.scalar(f"SELECT state FROM recipients WHERE id = {rid}") == "SMS_DELIVERED",
+                 timeout=30, what="the code SMS delivered")
+    env.wait_for(lambda: env.scalar(f"SELECT count(*) FROM code_sms_pending WHERE recipient_id = {rid}") == "0",
+                 timeout=30, what="the code text removed")
+    found = env.scalar(f"SELECT (SELECT count(*) FROM messages WHERE body LIKE '%{code}%')"
+                       f" + (SELECT count(*) FROM recipients WHERE text LIKE '%{code}%')")
+    assert found == "0", found
+    assert env.scalar(f"SELECT m.body FROM messages m JOIN recipients r ON r.message_id = m.id WHERE r.id = {rid}") \
+        .startswith("[pushgate] your code is ******")
+    # the code still works: it was sent, and its hash is kept
+    st, _, v, raw = env.http("POST", f"/v1/devices/{b['device_id']}/verify", {"code": code}, key=None)
+    assert st == 200, (st, raw)
+
+
 
 WEB_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "web")
 tests.run(ini={"server": {"max_text": "200", "header_timeout": "2", "max_conns_per_ip": "20"},
