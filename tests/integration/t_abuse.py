@@ -212,6 +212,17 @@ def raw_exchange(env, head, body_chunks=(), read_timeout=10):
         s.close()
 
 
+def read_head(s):
+    """Bytes from s up to the end of a response head (or until it closes)."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = s.recv(4096)
+        if not data:
+            break
+        head += data
+    return head
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
@@ -252,12 +263,7 @@ def a_body_is_not_read_before_its_key_is_checked(env):
         first = s.recv(4096)
         assert first.startswith(b"HTTP/1.1 100 Continue"), first
         s.sendall(body)
-        rest = b""
-        while b"\r\n\r\n" not in rest:
-            data = s.recv(4096)
-            if not data:
-                break
-            rest += data
+        rest = read_head(s)
         assert (first + rest).split(b"\r\n\r\n", 1)[1].lstrip().startswith(b"HTTP/1.1 202 ") or \
             rest.startswith(b"HTTP/1.1 202 "), first + rest
     finally:
@@ -617,13 +623,7 @@ def device_connections_are_capped_per_address(env):
         s = socket.create_connection(("127.0.0.1", env.http_port), timeout=10, source_address=(source, 0))
         s.sendall(b"GET /v1/device HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = s.recv(4096)
-            if not data:
-                break
-            head += data
-        return s, head.split(b"\r\n", 1)[0]
+        return s, read_head(s).split(b"\r\n", 1)[0]
 
     held = []
     try:
