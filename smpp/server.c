@@ -515,9 +515,7 @@ static void bind_accept(struct conn *c, long long smpp_account_id, long long acc
 
 static double mono_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)util_now_ms() / 1000;
 }
 
 /* A credential failure: refused after the delay, and counted against the address and the system_id. */

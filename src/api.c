@@ -373,20 +373,16 @@ static void cache_store(struct api *api, const unsigned char *hash, PGresult *re
 	e->expires = time(NULL) + AUTH_CACHE_TTL;
 }
 
-double api_admit(struct api *api, long long account_id, size_t recipients)
+double api_admit(struct api *api, const unsigned char *hash, long long account_id, size_t recipients)
 {
-	int limit = 0;
-	for (size_t i = 0; i < AUTH_CACHE_SIZE && !limit; i++)
-		if (api->cache[i].account_id == account_id)
-			limit = api->cache[i].rate_limit;
+	const struct auth_entry *e = cache_slot(api, hash);   /* the key just authenticated: its row */
+	int limit = e->account_id == account_id ? e->rate_limit : 0;
 	if (limit <= 0 || !api->per_account)
 		return 0;
 	char key[24];
 	snprintf(key, sizeof(key), "%lld", account_id);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	double wait = ratelimit_take_n(api->per_account, key, (double)ts.tv_sec + ts.tv_nsec / 1e9,
-				       (double)recipients, limit / 60.0, (double)limit);
+	double wait = ratelimit_take_n(api->per_account, key, (double)util_now_ms() / 1000, (double)recipients,
+				       limit / 60.0, (double)limit);
 	if (wait > 0)
 		log_info("api", "ev=rate_limited account=%lld recipients=%zu limit_per_minute=%d", account_id, recipients,
 			 limit);
@@ -396,12 +392,12 @@ double api_admit(struct api *api, long long account_id, size_t recipients)
 void api_respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst)
 {
 	char extra[48], msg[160];
-	long secs = wait > 86400 ? 60 : (long)wait + ((double)(long)wait < wait);
-	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
+	long secs = util_retry_after(wait);
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs);
 	if (over_burst)
 		snprintf(msg, sizeof(msg), "%zu recipients are more than the account may send in a minute", recipients);
 	else
-		snprintf(msg, sizeof(msg), "the account's rate limit is reached: retry after %ld s", secs < 1 ? 1 : secs);
+		snprintf(msg, sizeof(msg), "the account's rate limit is reached: retry after %ld s", secs);
 	api_respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
 }
 
@@ -775,7 +771,7 @@ static void run_next(struct pending *p)
 		api_respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
 		pending_free(p);
 	} else if (p->next == PEND_INTAKE) {
-		double wait = api_admit(p->api, p->account_id, p->msg.n_to);
+		double wait = api_admit(p->api, p->hash, p->account_id, p->msg.n_to);
 		if (wait > 0) {
 			api_respond_rate_limited(p->req, wait, p->msg.n_to, wait >= 1e9);
 			pending_free(p);

@@ -57,9 +57,10 @@ void api_handle(struct http_request *req, void *arg);
  * The account's rate limit (accounts.rate_limit: recipients per minute on
  * this node, bursts up to a minute's worth) for `recipients` more: 0 when
  * admitted (taken), else seconds to wait (>= 1e9: more than a minute's
- * worth at once).  Needs the account's key authenticated just before.
+ * worth at once).  hash: the key authenticated just before (its cached
+ * row has the limit).
  */
-double api_admit(struct api *api, long long account_id, size_t recipients);
+double api_admit(struct api *api, const unsigned char *hash, long long account_id, size_t recipients);
 /* 429 rate_limited with Retry-After for api_admit's wait. */
 void api_respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst);
 

@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 
 #include "api.h"
+#include "ipcount.h"
 #include "keys.h"
 #include "log.h"
 #include "push.h"
@@ -115,8 +116,7 @@ static json_t *body_object(struct http_request *req)
 static void too_many(struct http_request *req, double wait, const char *field, const char *message)
 {
 	char extra[48];
-	long secs = (long)wait + ((double)(long)wait < wait);   /* rounded up */
-	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", util_retry_after(wait));
 	json_t *err = json_pack("{s:s, s:s}", "code", "too_many_requests", "message", message);
 	if (field)
 		json_object_set_new(err, "field", json_string(field));
@@ -138,15 +138,6 @@ static int code_prefix_ok(const char *list, const char *msisdn)
 		p += n;
 	}
 	return 0;
-}
-
-/* The client's address without its port: "127.0.0.1:5555" -> "127.0.0.1", "[::1]:5" -> "[::1]". */
-static void client_of(const char *peer, char *out, size_t len)
-{
-	util_strlcpy(out, peer, len);
-	char *colon = strrchr(out, ':');
-	if (colon && (out[0] == '[' ? colon > strchr(out, ']') : strchr(out, ':') == colon))
-		*colon = '\0';
 }
 
 static void register_done(struct store_job *job, enum store_error e, const char *err)
@@ -201,11 +192,9 @@ void devices_register(struct devices *d, struct http_request *req)
 		return;
 	}
 	/* the address first: requests it refuses must not use up the share of everyone else */
-	char client[64];
-	client_of(req->peer, client, sizeof(client));
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9, wait;
+	char client[48];
+	ipcount_addr_of(req->peer, client, sizeof(client));
+	double now = (double)util_now_ms() / 1000, wait;
 	if ((wait = ratelimit_take(d->per_ip, client, now)) > 0) {
 		log_warn("devices", "ev=code_refused why=per_ip client=%s", client);
 		too_many(req, wait, NULL, "too many registration codes asked from this address");

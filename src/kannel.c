@@ -570,11 +570,10 @@ static void authorized(struct kreq *k)
 		kreq_free(k);
 		return;
 	}
-	double wait = api_admit(k->api, k->account_id, k->n_to);
+	double wait = api_admit(k->api, k->hash, k->account_id, k->n_to);
 	if (wait > 0) {   /* the account's rate limit: nothing stored, the client retries later */
 		char extra[80];
-		long secs = wait >= 1e9 ? 60 : (long)wait + ((double)(long)wait < wait);
-		snprintf(extra, sizeof(extra), TEXT_HTML "Retry-After: %ld\r\n", secs < 1 ? 1 : secs);
+		snprintf(extra, sizeof(extra), TEXT_HTML "Retry-After: %ld\r\n", util_retry_after(wait));
 		static const char text[] = "Rate limit exceeded for this account";
 		http_respond(k->req, 429, extra, text, sizeof(text) - 1);
 		kreq_free(k);

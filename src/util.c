@@ -197,3 +197,11 @@ uint64_t util_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+long util_retry_after(double wait)
+{
+	if (wait >= 1e9)
+		return 60;
+	long secs = (long)wait + ((double)(long)wait < wait);
+	return secs < 1 ? 1 : secs;
+}

@@ -56,6 +56,9 @@ int util_set_nonblock(int fd);
 /* Milliseconds from a monotonic clock. */
 uint64_t util_now_ms(void);
 
+/* A Retry-After value for a wait in seconds: rounded up, at least 1; a wait that never ends (>= 1e9) is 60. */
+long util_retry_after(double wait);
+
 static inline uint32_t util_get_be32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
