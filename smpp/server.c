@@ -730,6 +730,19 @@ static void submit_done(struct intake_req *r, enum store_error err, const char *
 		submit_free(sub);
 		return;
 	}
+	int wait;
+	enum intake_refusal why = intake_refusal_of(res, first, rows, &wait);
+	if (why != INTAKE_ADMITTED) {
+		/* the account's limits: a sender not its own is 0x0A, its rate 0x58 (try again), a used-up quota or balance 0x45 */
+		uint32_t status = why == INTAKE_REFUSED_SENDER ? SMPP_ESME_RINVSRCADR
+				  : why == INTAKE_REFUSED_RATE ? SMPP_ESME_RTHROTTLED : SMPP_ESME_RSUBMITFAIL;
+		log_info("smpps", "ev=refused account=%lld why=%s to=%s", sub->account_id, intake_refusal_name(why), sub->to);
+		srv->c.submit_refused++;
+		for (unsigned k = 0; k < sub->n_ans; k++)
+			conn_answer(&sub->ans[k], status, NULL);
+		submit_free(sub);
+		return;
+	}
 	char id[24];
 	snprintf(id, sizeof(id), "%llx", strtoll(PQgetvalue(res, first, 1), NULL, 10));
 	const char *state = PQgetvalue(res, first, 3);

@@ -56,7 +56,7 @@ struct api {
 	struct ratelimit *per_account;      /* recipients of accounts with a rate_limit */
 };
 
-enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT };
+enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT };
 
 /* One request waiting for the store.  Owned by api.c; freed when answered. */
 struct pending {
@@ -371,6 +371,11 @@ static void cache_store(struct api *api, const unsigned char *hash, PGresult *re
 	util_strlcpy(e->name, PQgetvalue(res, 0, 2), sizeof(e->name));
 	e->rate_limit = PQnfields(res) >= 4 ? atoi(PQgetvalue(res, 0, 3)) : 0;
 	e->expires = time(NULL) + AUTH_CACHE_TTL;
+	if (PQnfields(res) >= 5 && !PQgetisnull(res, 0, 4)) {   /* a replaced key: cached no longer than its grace */
+		double left = strtod(PQgetvalue(res, 0, 4), NULL);
+		if (left < AUTH_CACHE_TTL)
+			e->expires = time(NULL) + (time_t)(left > 0 ? left : 0);
+	}
 }
 
 double api_admit(struct api *api, const unsigned char *hash, long long account_id, size_t recipients)
@@ -399,6 +404,40 @@ void api_respond_rate_limited(struct http_request *req, double wait, size_t reci
 	else
 		snprintf(msg, sizeof(msg), "the account's rate limit is reached: retry after %ld s", secs);
 	api_respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
+}
+
+void api_respond_refused(struct http_request *req, enum intake_refusal why, int retry_after, json_t *more)
+{
+	char extra[48];
+	extra[0] = '\0';
+	if (retry_after > 0)
+		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", retry_after);
+	int status = 429;
+	const char *code = "rate_limited", *field = NULL, *msg = "the account's rate limit across the nodes is reached";
+	switch (why) {
+	case INTAKE_REFUSED_SENDER:
+		status = 403, code = "sender_not_allowed", field = "from";
+		msg = "this sender is not approved for the account";
+		break;
+	case INTAKE_REFUSED_DAILY_QUOTA:
+		code = "quota_exceeded", msg = "the account's daily quota (recipients per UTC day) is used up";
+		break;
+	case INTAKE_REFUSED_MONTHLY_QUOTA:
+		code = "quota_exceeded", msg = "the account's monthly quota (recipients per UTC month) is used up";
+		break;
+	case INTAKE_REFUSED_BALANCE:
+		status = 402, code = "balance_exhausted", msg = "the account's balance cannot pay for these recipients";
+		break;
+	case INTAKE_REFUSED_RATE:
+	case INTAKE_ADMITTED:
+		break;
+	}
+	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (field)
+		json_object_set_new(err, "field", json_string(field));
+	json_t *body = more ? more : json_object();
+	json_object_set_new(body, "error", err);
+	api_respond_json(req, status, extra[0] ? extra : NULL, body);
 }
 
 void api_accounts_changed(struct api *api, long long account_id)
@@ -560,6 +599,15 @@ static void intake_done(struct intake_req *r, enum store_error e, const char *er
 		store_error_reply(p, e, err);
 		return;
 	}
+	int wait;
+	enum intake_refusal why = intake_refusal_of(res, first, rows, &wait);
+	if (why != INTAKE_ADMITTED) {
+		log_info("api", "ev=refused account=%lld why=%s recipients=%zu", p->account_id, intake_refusal_name(why),
+			 p->msg.n_to);
+		api_respond_refused(p->req, why, wait, NULL);
+		pending_free(p);
+		return;
+	}
 	json_t *list = json_array();
 	long long mid = rows > 0 ? strtoll(PQgetvalue(res, first, 0), NULL, 10) : 0;
 	for (int i = first; i < first + rows; i++)
@@ -625,6 +673,54 @@ static void get_submit(struct pending *p)
 	p->params[1] = p->p_account;
 	p->job = (struct store_job){ .stmt = &router_stmt_message_json, .nparams = 2, .params = p->params,
 				     .done = get_done, .arg = p };
+	store_submit(p->api->d.store, &p->job);
+}
+
+/* --- GET /v1/account --------------------------------------------------------------- */
+
+/* The account's own limits, usage (UTC day and month), balance and senders (sql/018); $1 account. */
+static const struct store_stmt stmt_account_json = {
+	"account_json",
+	"SELECT json_build_object('id', a.id, 'name', a.name,"
+	"  'limits', json_build_object('recipients_per_minute', NULLIF(a.rate_limit, 0),"
+	"    'daily_quota', NULLIF(a.daily_quota, 0), 'monthly_quota', NULLIF(a.monthly_quota, 0)),"
+	"  'usage', json_build_object("
+	"    'today', coalesce((SELECT u.recipients FROM account_usage u WHERE u.account_id = a.id"
+	"                       AND u.day = (now() AT TIME ZONE 'UTC')::date), 0),"
+	"    'this_month', coalesce((SELECT sum(u.recipients) FROM account_usage u WHERE u.account_id = a.id"
+	"                       AND u.day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0)),"
+	"  'balance', a.balance,"
+	"  'senders', json_build_object('policy', CASE WHEN a.senders_listed THEN 'listed' ELSE 'any' END,"
+	"    'approved', coalesce((SELECT json_agg(s.sender ORDER BY s.sender) FROM account_senders s"
+	"                          WHERE s.account_id = a.id), '[]'::json)),"
+	"  'previous_key_until', to_char(a.prev_key_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
+	" FROM accounts a WHERE a.id = $1::bigint",
+	1, 0,
+};
+
+static void account_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct pending *p = job->arg;
+	if (e != STORE_OK) {
+		store_error_reply(p, e, err);
+		return;
+	}
+	if (PQntuples(job->res) != 1) {
+		api_respond_error(p->req, 404, "not_found", NULL, "no such account");
+	} else {
+		const char *body = PQgetvalue(job->res, 0, 0);
+		http_respond(p->req, 200, NULL, body, strlen(body));
+	}
+	pending_free(p);
+}
+
+static void account_submit(struct pending *p)
+{
+	snprintf(p->p_account, sizeof(p->p_account), "%lld", p->account_id);
+	p->kind = PEND_ACCOUNT;
+	p->params[0] = p->p_account;
+	p->job = (struct store_job){ .stmt = &stmt_account_json, .nparams = 1, .params = p->params,
+				     .done = account_done, .arg = p };
 	store_submit(p->api->d.store, &p->job);
 }
 
@@ -780,6 +876,8 @@ static void run_next(struct pending *p)
 		message_submit(p);
 	} else if (p->next == PEND_REPORT) {
 		report_submit(p);
+	} else if (p->next == PEND_ACCOUNT) {
+		account_submit(p);
 	} else if (p->next == PEND_DEVICES) {
 		if (!p->operator)
 			api_respond_error(p->req, 403, "forbidden", NULL, "listing devices needs an operator key");
@@ -1153,6 +1251,12 @@ static void api_route(struct api *api, struct http_request *req)
 			return;
 		}
 		next = PEND_REPORT;
+	} else if (strcmp(path, "/v1/account") == 0) {
+		if (req->method != HTTP_M_GET) {
+			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			return;
+		}
+		next = PEND_ACCOUNT;
 	} else {
 		api_respond_error(req, 404, "not_found", NULL, "no such resource");
 		return;

@@ -63,6 +63,13 @@ void api_handle(struct http_request *req, void *arg);
 double api_admit(struct api *api, const unsigned char *hash, long long account_id, size_t recipients);
 /* 429 rate_limited with Retry-After for api_admit's wait. */
 void api_respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst);
+/*
+ * What the intake refused (sql/018): 403 sender, 429 rate or quota
+ * (Retry-After), 402 balance.  more (taken; NULL: none) is the body the
+ * "error" object is added to.
+ */
+struct json_t;
+void api_respond_refused(struct http_request *req, enum intake_refusal why, int retry_after, struct json_t *more);
 
 /*
  * An account was disabled or enabled (NOTIFY pushgate_accounts, from any

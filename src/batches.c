@@ -468,6 +468,8 @@ struct load {
 	size_t               skip_line;
 	int                  header_done, body_over, paused, finishing, created;
 	int                  fail_status;   /* answer after the FAILED statement (0: already answered) */
+	enum intake_refusal  refused;       /* the account's limits stopped the loading (sql/018) */
+	int                  refused_wait;  /* its Retry-After seconds */
 	int                  depth, dead;   /* inside load_pump(); load_free() asked meanwhile */
 	size_t               total, rejected_count;
 	json_t              *rejected;
@@ -711,6 +713,22 @@ static void chunk_done(struct store_job *job, enum store_error e, const char *er
 		fail_batch(l, e == STORE_UNAVAILABLE ? "database unavailable while loading" : "statement failed while loading");
 		return;
 	}
+	int wait;
+	enum intake_refusal why = intake_refusal_of(job->res, 0, PQntuples(job->res), &wait);
+	if (why != INTAKE_ADMITTED) {
+		/* what was loaded stays (it is paid for and on its way); the rest is not read */
+		log_info("batches", "ev=refused batch=%lld account=%lld why=%s loaded=%zu", l->batch_id, l->account_id,
+			 intake_refusal_name(why), l->loaded);
+		l->refused = why;
+		l->refused_wait = wait;
+		intake_release(&l->in);
+		l->n_chunk = 0;
+		l->arena_len = 0;
+		l->has_text = 0;
+		l->finishing = 1;
+		load_done(l);
+		return;
+	}
 	l->loaded += (size_t)PQntuples(job->res);
 	const struct api_deps *d = api_deps_of(l->api);
 	if (d->on_new_work)
@@ -735,6 +753,13 @@ static void answer_loaded(struct load *l, const char *state)
 		 l->account_id, l->loaded, l->rejected_count, state);
 	json_t *rej = l->rejected;
 	l->rejected = NULL;
+	if (l->refused != INTAKE_ADMITTED) {
+		api_respond_refused(l->req, l->refused, l->refused_wait,
+				    json_pack("{s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)l->batch_id, "state", state,
+					      "total", (json_int_t)l->loaded, "rejected_count",
+					      (json_int_t)l->rejected_count, "rejected", rej));
+		return;
+	}
 	api_respond_json(l->req, 202, NULL,
 			 json_pack("{s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)l->batch_id, "state", state,
 				   "total", (json_int_t)l->loaded, "rejected_count", (json_int_t)l->rejected_count,

@@ -38,7 +38,13 @@ void intake_opts_default(struct intake_opts *o)
 /* The message columns ($1..$18) and the recipient columns ($19..$22), in parameter order. */
 enum { L_ACCOUNT, L_SENDER, L_BODY, L_CHANNELS, L_PUSH_TIMEOUT, L_SMS_TEXT, L_PURPOSE, L_SEND_AT, L_VALIDITY,
        L_POLICY, L_CALLBACK, L_IDEM, L_BATCH, L_SOURCE, L_DLR_URL, L_DLR_MASK, L_SMPP_ACCOUNT, L_SMPP_REG,
-       L_ORD, L_TO, L_ROUTE, L_TEXT };
+       L_ORD, L_TO, L_ROUTE, L_TEXT, L_COUNT };
+
+/* Parameter slot of literal i: $1..$22, then the recipient count of each message is $28. */
+static int param_of(int i)
+{
+	return i < L_COUNT ? i : 27;
+}
 
 static const char *empty_null(const char *s)
 {
@@ -79,6 +85,7 @@ int intake_prepare_many(struct intake *in, const struct config *cfg, const struc
 		pgarr_num(&a[L_DLR_MASK], o->dlr_mask, o->dlr_url == NULL);
 		pgarr_num(&a[L_SMPP_ACCOUNT], o->smpp_account_id, o->smpp_account_id <= 0);
 		pgarr_num(&a[L_SMPP_REG], o->smpp_registered, o->smpp_account_id <= 0);
+		pgarr_num(&a[L_COUNT], (long long)m->n_to, 0);
 		for (size_t j = 0; j < m->n_to; j++) {
 			const struct route_config *route = config_route_for(cfg, m->to[j]);
 			pgarr_num(&a[L_ORD], (long long)i + 1, 0);
@@ -91,7 +98,7 @@ int intake_prepare_many(struct intake *in, const struct config *cfg, const struc
 	for (int i = 0; i < INTAKE_LITERALS; i++) {
 		in->lit[i] = pgarr_take(&a[i]);
 		oom |= in->lit[i] == NULL;
-		in->params[i] = in->lit[i];
+		in->params[param_of(i)] = in->lit[i];
 	}
 	if (oom) {
 		intake_release(in);
@@ -105,7 +112,7 @@ int intake_prepare_many(struct intake *in, const struct config *cfg, const struc
 	in->params[25] = cfg->ad_prefix;
 	in->params[26] = cfg->ad_optout_line;
 	in->job.stmt = &router_stmt_intake;
-	in->job.nparams = 27;
+	in->job.nparams = 28;
 	in->job.params = in->params;
 	return 0;
 }
@@ -116,6 +123,31 @@ int intake_prepare(struct intake *in, const struct config *cfg, long long accoun
 {
 	struct intake_msg m = { account_id, from, text, n_to, to, texts, o };
 	return intake_prepare_many(in, cfg, &m, 1);
+}
+
+static const char *const refusal_names[] = {
+	[INTAKE_ADMITTED] = "", [INTAKE_REFUSED_SENDER] = "sender", [INTAKE_REFUSED_RATE] = "rate",
+	[INTAKE_REFUSED_DAILY_QUOTA] = "daily_quota", [INTAKE_REFUSED_MONTHLY_QUOTA] = "monthly_quota",
+	[INTAKE_REFUSED_BALANCE] = "balance",
+};
+
+const char *intake_refusal_name(enum intake_refusal r)
+{
+	return (size_t)r < sizeof(refusal_names) / sizeof(refusal_names[0]) ? refusal_names[r] : "";
+}
+
+enum intake_refusal intake_refusal_of(const PGresult *res, int first, int n, int *retry_after)
+{
+	*retry_after = 0;
+	if (n != 1 || strcmp(PQgetvalue(res, first, 3), "REFUSED") != 0)
+		return INTAKE_ADMITTED;
+	const char *why = PQgetvalue(res, first, 4);
+	if (!PQgetisnull(res, first, 7))
+		*retry_after = (int)strtol(PQgetvalue(res, first, 7), NULL, 10);
+	for (size_t i = 1; i < sizeof(refusal_names) / sizeof(refusal_names[0]); i++)
+		if (!strcmp(why, refusal_names[i]))
+			return (enum intake_refusal)i;
+	return INTAKE_REFUSED_SENDER;   /* unknown: refused all the same, never stored */
 }
 
 void intake_release(struct intake *in)

@@ -48,13 +48,13 @@ struct intake_msg {
 	const struct intake_opts *opts;
 };
 
-#define INTAKE_LITERALS 22
+#define INTAKE_LITERALS 23
 
 /* One intake statement's parameters (embedded in the caller's request). */
 struct intake {
 	struct store_job job;
-	const char      *params[27];
-	char            *lit[INTAKE_LITERALS];   /* $1..$22: array literals, malloc'd */
+	const char      *params[28];
+	char            *lit[INTAKE_LITERALS];   /* $1..$22 and $28: array literals, malloc'd */
 	char             p_hours[2][8];
 };
 
@@ -105,6 +105,28 @@ void intake_submit(struct intake_queue *q, struct intake_req *r);
 size_t intake_queue_pending(const struct intake_queue *q);
 /* Fails what waits with STORE_UNAVAILABLE ("shutting down"); the group in flight is the store's. */
 void intake_queue_free(struct intake_queue *q);
+
+/*
+ * What the account's limits or senders refused (sql/018_tenants.sql): a
+ * message refused stored nothing and has one row.  Each door answers it in
+ * its own protocol.
+ */
+enum intake_refusal {
+	INTAKE_ADMITTED = 0,
+	INTAKE_REFUSED_SENDER,         /* the sender is not approved for the account (or is another's) */
+	INTAKE_REFUSED_RATE,           /* recipients a minute across every node */
+	INTAKE_REFUSED_DAILY_QUOTA,
+	INTAKE_REFUSED_MONTHLY_QUOTA,
+	INTAKE_REFUSED_BALANCE,        /* the prepaid balance cannot pay for the recipients */
+};
+
+/*
+ * The verdict on the message whose rows are [first, first + n) of res;
+ * *retry_after gets the seconds until it may pass (0: not by waiting).
+ */
+enum intake_refusal intake_refusal_of(const PGresult *res, int first, int n, int *retry_after);
+/* A word for logs and error codes: "sender", "rate", "daily_quota", "monthly_quota", "balance". */
+const char *intake_refusal_name(enum intake_refusal r);
 
 /*
  * Validates an ISO 8601 timestamp with a zone ("2026-11-24T21:30:00+09:00",

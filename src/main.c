@@ -94,6 +94,17 @@ static int migrate_now(const struct config *cfg)
 	}
 	char err[512];
 	int n = migrate_apply(conn, err, sizeof(err));
+	if (n >= 0) {
+		/* pushgate's own code sender is the system account's: no account may send as it (sql/018) */
+		const char *params[1] = { cfg->otp_sender };
+		PGresult *r = PQexecParams(conn,
+			"INSERT INTO account_senders (account_id, sender)"
+			" SELECT id, $1 FROM accounts WHERE role = 'system' ON CONFLICT DO NOTHING",
+			1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			log_warn("main", "ev=code_sender_not_reserved err=\"%s\"", PQerrorMessage(conn));
+		PQclear(r);
+	}
 	PQfinish(conn);
 	if (n < 0) {
 		log_error("main", "ev=migrate_failed err=\"%s\"", err);

@@ -6,12 +6,14 @@
  * statement, never the whole file in memory).
  *
  * Owns: one blocking libpq connection for the length of one command.
+ * Account limits, senders and key rotation are tenants.c's.
  * Output contract: results on stdout (account add prints the new key alone,
  * so scripts can capture it), everything else on stderr.  Exit 0 on
  * success, 1 on a runtime error, 2 on a usage error.
  *
  * Never builds SQL from its arguments (every query is PQexecParams), never
  * prints or stores an API key other than the one line of `account add`
+ * (or `account rotate`)
  * (nor a webhook secret other than the one line of `account webhook`
  * when it made the secret up),
  * and never writes bytes from the database to the terminal unescaped:
@@ -31,6 +33,7 @@
 #include <libpq-fe.h>
 
 #include "accounts.h"
+#include "tenants.h"
 #include "batches.h"
 #include "config.h"
 #include "keys.h"
@@ -56,9 +59,19 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  migrate              apply pending schema migrations\n"
-	"  account add [--operator] NAME\n"
+	"  account add [--operator] [--any-sender] NAME\n"
 	"                       create an account; prints its new API key (shown once);\n"
-	"                       --operator: the key may also list devices\n"
+	"                       --operator: the key may also list devices; --any-sender: it may\n"
+	"                       send from any sender no other account owns (default: approved only)\n"
+	"  account quota NAME DAILY MONTHLY\n"
+	"                       recipients per UTC day and month, on every node together (0: none)\n"
+	"  account balance NAME add N | set N | off\n"
+	"                       prepaid recipients, taken at intake (off: postpaid)\n"
+	"  account senders NAME listed|any | account sender NAME allow|revoke SENDER\n"
+	"                       which senders the account may send from; an approved sender is its own\n"
+	"  account rotate NAME [GRACE_SECONDS]\n"
+	"                       a new API key (printed once); the old one works GRACE (86400) more s\n"
+	"  account show NAME    limits, usage today and this month, balance, senders\n"
 	"  account policy NAME sms|drop\n"
 	"                       what happens to recipients who blocked the account's sender\n"
 	"  account limit NAME N recipients a minute the account may send over HTTP and sendsms,\n"
@@ -450,7 +463,7 @@ static int exec_ok(PGconn *conn, const char *sql, const char *what)
  * The key is written to stdout inside the transaction and the row committed
  * only when that write succeeded: an account never exists with a key nobody saw.
  */
-static int cmd_account_add(PGconn *conn, const char *name, const char *role)
+static int cmd_account_add(PGconn *conn, const char *name, const char *role, int any_sender)
 {
 	char key[KEYS_API_KEY_LEN + 1];
 	char hash[2 + 2 * KEYS_HASH_LEN + 1];
@@ -465,11 +478,12 @@ static int cmd_account_add(PGconn *conn, const char *name, const char *role)
 
 	if (exec_ok(conn, "BEGIN", "cannot begin a transaction") < 0)
 		goto out;
-	const char *params[3] = { name, hash, role };
+	/* senders_listed: a new account sends from the senders the operator approves, unless told otherwise */
+	const char *params[4] = { name, hash, role, any_sender ? "f" : "t" };
 	PGresult *res = PQexecParams(conn,
-		"INSERT INTO accounts (name, api_key_hash, role) VALUES ($1, $2::bytea, $3)"
+		"INSERT INTO accounts (name, api_key_hash, role, senders_listed) VALUES ($1, $2::bytea, $3, $4::boolean)"
 		" ON CONFLICT (name) DO NOTHING RETURNING id",
-		3, NULL, params, NULL, NULL, 0);
+		4, NULL, params, NULL, NULL, 0);
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		report_result("cannot create the account", res, conn);
 		PQclear(res);
@@ -1127,6 +1141,16 @@ static int send_chunk(PGconn *conn, const struct config *cfg, long long account,
 	int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 	if (!ok)
 		report_result("send: intake", res, conn);
+	int wait;
+	enum intake_refusal why = ok ? intake_refusal_of(res, 0, PQntuples(res), &wait) : INTAKE_ADMITTED;
+	if (why != INTAKE_ADMITTED) {
+		ok = 0;
+		if (wait > 0)
+			fail_msg("send: refused by the account's limits (%s); it may pass in %d s", intake_refusal_name(why),
+				 wait);
+		else
+			fail_msg("send: refused by the account's limits (%s)", intake_refusal_name(why));
+	}
 	PQclear(res);
 	intake_release(&in);
 	return ok ? 0 : -1;
@@ -1459,6 +1483,7 @@ int main(int argc, char **argv)
 	const struct store_stmt *plan = NULL;
 	const char *role = "client", *account_name = NULL, *policy = NULL, *hook_url = NULL, *hook_secret = NULL;
 	int64_t message_id = 0;
+	int any_sender = 0;
 	const char *report_batch = NULL;
 	char report_since[ROUTER_SINCE_MAX] = "";
 	enum report_format report_fmt = FMT_TABLE;
@@ -1471,11 +1496,21 @@ int main(int argc, char **argv)
 			return usage_error("migrate takes no arguments");
 		which = C_MIGRATE;
 	} else if (strcmp(cmd, "account") == 0) {
-		if (argc >= 2 && strcmp(argv[1], "add") == 0) {
-			if (argc == 4 && strcmp(argv[2], "--operator") == 0) {
-				role = "operator";
-				argv[2] = argv[3];
-				argc = 3;
+		if (argc >= 2 && tenants_handles(argv[1])) {
+			int trc = tenants_ctl(NULL, argc - 1, argv + 1);   /* arguments checked before connecting */
+			PGconn *tconn = trc == EXIT_OK ? connect_db(&opt) : NULL;
+			if (trc == EXIT_OK)
+				trc = tconn ? tenants_ctl(tconn, argc - 1, argv + 1) : EXIT_FAIL;
+			PQfinish(tconn);
+			return trc;
+		} else if (argc >= 2 && strcmp(argv[1], "add") == 0) {
+			while (argc >= 4 && (strcmp(argv[2], "--operator") == 0 || strcmp(argv[2], "--any-sender") == 0)) {
+				if (argv[2][2] == 'o')
+					role = "operator";
+				else
+					any_sender = 1;
+				memmove(&argv[2], &argv[3], (size_t)(argc - 3) * sizeof(argv[0]));
+				argc--;
 			}
 			if (argc != 3)
 				return usage_error("account add needs exactly one NAME");
@@ -1521,7 +1556,9 @@ int main(int argc, char **argv)
 				return usage_error("account list takes no arguments");
 			which = C_ACCOUNT_LIST;
 		} else {
-			return usage_error("account needs a subcommand: add [--operator] NAME | policy NAME sms|drop | webhook NAME URL|off | list");
+			return usage_error("account needs a subcommand: add [--operator] [--any-sender] NAME | policy NAME sms|drop |"
+					   " webhook NAME URL|off | limit NAME N | disable|enable NAME | quota | balance |"
+					   " senders | sender | rotate | show | list");
 		}
 	} else if (strcmp(cmd, "binds") == 0 || strcmp(cmd, "orphans") == 0) {
 		if (argc != 1)
@@ -1617,7 +1654,7 @@ int main(int argc, char **argv)
 		rc = cmd_migrate(conn);
 		break;
 	case C_ACCOUNT_ADD:
-		rc = cmd_account_add(conn, account_name, role);
+		rc = cmd_account_add(conn, account_name, role, any_sender);
 		break;
 	case C_ACCOUNT_POLICY:
 		rc = cmd_account_policy(conn, account_name, policy);

@@ -13,7 +13,12 @@
 
 const struct store_stmt router_stmt_auth = {
 	"auth",
-	"SELECT id, role, name, rate_limit FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled",
+	/* the current key, or the one it replaced while its grace lasts (seconds left last) */
+	"SELECT id, role, name, rate_limit, NULL::float8 FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled"
+	" UNION ALL"
+	" SELECT id, role, name, rate_limit, extract(epoch FROM prev_key_until - now())::float8 FROM accounts"
+	" WHERE prev_key_hash = $1::bytea AND prev_key_until > now() AND NOT disabled"
+	" LIMIT 1",
 	1, 0,
 };
 
@@ -28,7 +33,9 @@ const struct store_stmt router_stmt_intake = {
 	"intake",
 	/* the messages of the group, each with its account's settings and its id taken now */
 	/* ids are drawn over ordered subqueries: they follow the order of arrival */
-	"WITH mi AS MATERIALIZED ("
+	/* what the accounts' limits and senders refuse (sql/018): stored nothing, answered apart */
+	"WITH q AS MATERIALIZED (SELECT * FROM intake_admit($1::bigint[], $28::int[], $2::text[], $12::text[])),"
+	" mi AS MATERIALIZED ("
 	"  SELECT y.*, nextval('messages_id_seq') AS id FROM ("
 	"   SELECT x.*, string_to_array(x.channels, ',') AS chan,"
 	"    a.opt_out_policy AS a_policy, a.ad_night_consent, a.auth_sms_first, a.opt_out_number"
@@ -38,7 +45,7 @@ const struct store_stmt router_stmt_intake = {
 	"     WITH ORDINALITY AS x(account_id, sender, body, channels, push_timeout, sms_text, purpose, send_at, validity,"
 	"                          opt_out_policy, callback_url, idempotency_key, batch_id, source, dlr_url, dlr_mask,"
 	"                          smpp_account_id, smpp_registered, mord)"
-	"   JOIN accounts a ON a.id = x.account_id ORDER BY x.mord) y),"
+	"   JOIN accounts a ON a.id = x.account_id WHERE x.mord NOT IN (SELECT q.mord FROM q) ORDER BY x.mord) y),"
 	" m AS ("
 	"  INSERT INTO messages (id, account_id, sender, body, channels, push_timeout, sms_text, purpose, send_at,"
 	"    validity, opt_out_policy, callback_url, batch_id, idempotency_key, dlr_url, dlr_mask, smpp_account_id,"
@@ -105,8 +112,11 @@ const struct store_stmt router_stmt_intake = {
 	"   AND o.idempotency_key IS NOT NULL"
 	" JOIN recipients x ON x.message_id = o.id"
 	" WHERE mi.idempotency_key IS NOT NULL AND mi.id NOT IN (SELECT id FROM m)"
+	" UNION ALL"
+	/* a refused message: one row, state REFUSED, the refusal as its route, Retry-After seconds last */
+	" SELECT NULL, NULL, NULL, 'REFUSED', q.refusal, false, q.mord, q.retry_after FROM q"
 	" ORDER BY 7, 2",
-	27, 0,
+	28, 0,
 };
 
 /*

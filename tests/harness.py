@@ -340,8 +340,10 @@ class Env:
                                f"{r.stdout}{r.stderr}")
         return r
 
-    def create_account(self, name):
-        r = self.ctl("account", "add", name, check=True)
+    def create_account(self, name, any_sender=True):
+        """A new account's key.  any_sender: it may send from any sender no
+        other account owns (tests send from many); else approved ones only."""
+        r = self.ctl("account", "add", *(["--any-sender"] if any_sender else []), name, check=True)
         key = r.stdout.strip()
         if not key or "\n" in key or " " in key:
             raise RuntimeError(f"pushgatectl account add printed {r.stdout!r}, not a key alone")

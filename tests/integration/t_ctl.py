@@ -37,7 +37,12 @@ def account_add_prints_a_key_alone_that_the_api_accepts(env):
     lines = r.stdout.splitlines()
     assert len(lines) == 1 and lines[0].strip() == lines[0] and lines[0], r.stdout
     key = lines[0]
-    body = env.send(["821012345670"], key=key)
+    # a new account sends from approved senders only
+    st, _, b, raw = env.http("POST", "/v1/messages", {"from": "CTLTEST", "to": ["821012345670"], "text": "hi"},
+                             key=key)
+    assert st == 403 and b["error"]["field"] == "from", (st, raw)
+    env.ctl("account", "sender", "ctl-test", "allow", "CTLTEST", check=True)
+    body = env.send(["821012345670"], sender="CTLTEST", key=key)
     owner = env.scalar(f"SELECT a.name FROM messages m JOIN accounts a ON a.id = m.account_id "
                        f"WHERE m.id = {int(body['id'])}")
     assert owner == "ctl-test", owner

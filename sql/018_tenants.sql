@@ -1,0 +1,173 @@
+-- 018_tenants: what an account may send, decided in the intake statement
+-- itself, so every pushgated node sharing the database enforces the same
+-- limits on the same counters (a refused message stores nothing):
+--   * quotas: recipients per UTC day and per UTC month (0: none);
+--   * a prepaid balance: recipients it may still send (NULL: postpaid),
+--     taken in the intake transaction;
+--   * a rate limit across the nodes (accounts.rate_limit, recipients a
+--     minute: each node also paces it alone, sql/016); the cluster count is
+--     a sliding minute (the previous minute's count weighted by what is
+--     left of it, plus this minute's);
+--   * sender IDs: an account with senders_listed sends only from the
+--     senders the operator approved for it; any other account may use any
+--     sender that is not approved for somebody else (an approved sender is
+--     owned: "BANK" approved for a bank is nobody else's, nor pushgate's
+--     own code sender, which pushgated registers for the system account).
+--   * key rotation: a new key replaces api_key_hash, the old one keeps
+--     working until prev_key_until (the grace the operator gave).
+-- Every intake counts its recipients in account_usage (one row per account
+-- and UTC day), whatever the limits, for GET /v1/account and pushgatectl.
+-- A replay of an idempotency key is not counted again.
+
+ALTER TABLE accounts
+    ADD COLUMN daily_quota    bigint NOT NULL DEFAULT 0 CHECK (daily_quota >= 0),
+    ADD COLUMN monthly_quota  bigint NOT NULL DEFAULT 0 CHECK (monthly_quota >= 0),
+    ADD COLUMN balance        bigint CHECK (balance >= 0),
+    ADD COLUMN senders_listed boolean NOT NULL DEFAULT false,
+    ADD COLUMN prev_key_hash  bytea,
+    ADD COLUMN prev_key_until timestamptz;
+CREATE UNIQUE INDEX accounts_prev_key ON accounts (prev_key_hash) WHERE prev_key_hash IS NOT NULL;
+-- accounts that exist keep sending as before; new ones send from approved senders only
+ALTER TABLE accounts ALTER COLUMN senders_listed SET DEFAULT true;
+
+CREATE TABLE account_senders (
+    account_id   bigint NOT NULL REFERENCES accounts(id),
+    sender       text NOT NULL,
+    approved_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (account_id, sender)
+);
+CREATE INDEX account_senders_sender ON account_senders (sender);
+
+CREATE TABLE account_usage (
+    account_id  bigint NOT NULL REFERENCES accounts(id),
+    day         date NOT NULL,               -- UTC
+    recipients  bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, day)
+);
+
+CREATE TABLE account_rate (
+    account_id  bigint PRIMARY KEY REFERENCES accounts(id),
+    minute      timestamptz NOT NULL,        -- the current minute
+    cur         bigint NOT NULL,             -- recipients in it
+    prev        bigint NOT NULL              -- recipients in the minute before
+);
+
+-- One verdict per refused message of an intake group: p_* are per message
+-- (in order); refusal is 'sender', 'rate', 'daily_quota', 'monthly_quota'
+-- or 'balance', retry_after the seconds until it may pass (NULL: not by
+-- waiting).  Counts what it admits.  Accounts are taken in id order, so
+-- groups of two nodes never wait for each other in a cycle.
+CREATE FUNCTION intake_admit(p_account bigint[], p_n int[], p_sender text[], p_idem text[])
+RETURNS TABLE (mord int, refusal text, retry_after int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    a          record;
+    i          int;
+    n_msgs     int := coalesce(array_length(p_account, 1), 0);
+    today      date := (now() AT TIME ZONE 'UTC')::date;
+    month0     date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+    day_used   bigint;
+    month_used bigint;
+    w          record;
+    this_min   timestamptz := date_trunc('minute', now());
+    rate_est   float8;
+    taken      bigint;
+    why        text;
+    wait       int;
+    listed     text[];
+BEGIN
+    FOR a IN SELECT x.id, x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed
+             FROM accounts x WHERE x.id = ANY (p_account) ORDER BY x.id
+    LOOP
+        taken := 0;
+        IF a.daily_quota = 0 AND a.monthly_quota = 0 AND a.balance IS NULL AND a.rate_limit = 0
+           AND NOT a.senders_listed THEN
+            -- no limit but the senders others own: count what passes
+            FOR i IN 1 .. n_msgs LOOP
+                CONTINUE WHEN p_account[i] <> a.id;
+                IF EXISTS (SELECT 1 FROM account_senders s WHERE s.sender = p_sender[i] AND s.account_id <> a.id) THEN
+                    mord := i; refusal := 'sender'; retry_after := NULL;
+                    RETURN NEXT;
+                ELSIF p_idem[i] IS NULL OR NOT EXISTS (SELECT 1 FROM messages m
+                        WHERE m.account_id = a.id AND m.idempotency_key = p_idem[i]) THEN
+                    taken := taken + p_n[i];
+                END IF;
+            END LOOP;
+            IF taken > 0 THEN
+                INSERT INTO account_usage AS u (account_id, day, recipients) VALUES (a.id, today, taken)
+                ON CONFLICT (account_id, day) DO UPDATE SET recipients = u.recipients + EXCLUDED.recipients;
+            END IF;
+            CONTINUE;
+        END IF;
+
+        -- limited: the account's row is the lock every node's intake of it waits for
+        SELECT x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed INTO a.daily_quota,
+               a.monthly_quota, a.balance, a.rate_limit, a.senders_listed
+        FROM accounts x WHERE x.id = a.id FOR NO KEY UPDATE;
+        SELECT coalesce(sum(u.recipients) FILTER (WHERE u.day = today), 0), coalesce(sum(u.recipients), 0)
+        INTO day_used, month_used
+        FROM account_usage u WHERE u.account_id = a.id AND u.day >= month0;
+        rate_est := 0;
+        IF a.rate_limit > 0 THEN
+            SELECT r.minute, r.cur, r.prev INTO w FROM account_rate r WHERE r.account_id = a.id;
+            IF FOUND AND w.minute = this_min THEN
+                rate_est := w.prev * (1 - extract(epoch FROM now() - this_min) / 60) + w.cur;
+            ELSIF FOUND AND w.minute = this_min - interval '1 minute' THEN
+                rate_est := w.cur * (1 - extract(epoch FROM now() - this_min) / 60);
+            END IF;
+        END IF;
+        IF a.senders_listed THEN
+            SELECT array_agg(s.sender) INTO listed FROM account_senders s WHERE s.account_id = a.id;
+        END IF;
+
+        FOR i IN 1 .. n_msgs LOOP
+            CONTINUE WHEN p_account[i] <> a.id;
+            why := NULL; wait := NULL;
+            IF p_idem[i] IS NOT NULL AND EXISTS (SELECT 1 FROM messages m
+                    WHERE m.account_id = a.id AND m.idempotency_key = p_idem[i]) THEN
+                CONTINUE;   -- a replay: answered with what was stored, nothing taken
+            END IF;
+            IF a.senders_listed AND NOT (p_sender[i] = ANY (coalesce(listed, '{}'))) THEN
+                why := 'sender';
+            ELSIF NOT a.senders_listed AND EXISTS (SELECT 1 FROM account_senders s
+                    WHERE s.sender = p_sender[i] AND s.account_id <> a.id) THEN
+                why := 'sender';
+            ELSIF a.balance IS NOT NULL AND taken + p_n[i] > a.balance THEN
+                why := 'balance';
+            ELSIF a.daily_quota > 0 AND day_used + taken + p_n[i] > a.daily_quota THEN
+                why := 'daily_quota';
+                wait := ceil(extract(epoch FROM (today + 1)::timestamp - (now() AT TIME ZONE 'UTC')));
+            ELSIF a.monthly_quota > 0 AND month_used + taken + p_n[i] > a.monthly_quota THEN
+                why := 'monthly_quota';
+                wait := ceil(extract(epoch FROM (month0 + interval '1 month') - (now() AT TIME ZONE 'UTC')));
+            ELSIF a.rate_limit > 0 AND rate_est + taken + p_n[i] > a.rate_limit THEN
+                why := 'rate';
+                -- the sliding count falls by at least rate_limit / 60 a second once this minute is past
+                wait := least(60, greatest(1, ceil((rate_est + taken + p_n[i] - a.rate_limit) * 60.0 / a.rate_limit)));
+            END IF;
+            IF why IS NOT NULL THEN
+                mord := i; refusal := why; retry_after := greatest(wait, 1);
+                IF wait IS NULL THEN retry_after := NULL; END IF;
+                RETURN NEXT;
+            ELSE
+                taken := taken + p_n[i];
+            END IF;
+        END LOOP;
+
+        IF taken > 0 THEN
+            INSERT INTO account_usage AS u (account_id, day, recipients) VALUES (a.id, today, taken)
+            ON CONFLICT (account_id, day) DO UPDATE SET recipients = u.recipients + EXCLUDED.recipients;
+            IF a.balance IS NOT NULL THEN
+                UPDATE accounts SET balance = balance - taken WHERE id = a.id;
+            END IF;
+            IF a.rate_limit > 0 THEN
+                INSERT INTO account_rate AS r (account_id, minute, cur, prev) VALUES (a.id, this_min, taken, 0)
+                ON CONFLICT (account_id) DO UPDATE SET
+                    prev = CASE WHEN r.minute = this_min THEN r.prev
+                                WHEN r.minute = this_min - interval '1 minute' THEN r.cur ELSE 0 END,
+                    cur = CASE WHEN r.minute = this_min THEN r.cur ELSE 0 END + EXCLUDED.cur,
+                    minute = this_min;
+            END IF;
+        END IF;
+    END LOOP;
+END $$;

@@ -1,0 +1,232 @@
+/*
+ * tenants.c: pushgatectl's commands for what an account may send
+ * (sql/018_tenants.sql) and for its key:
+ *
+ *   account quota NAME DAILY MONTHLY          recipients per UTC day / month (0: none)
+ *   account balance NAME add N | set N | off  prepaid recipients (off: postpaid)
+ *   account senders NAME listed | any         approved senders only, or any not owned
+ *   account sender NAME allow | revoke SENDER the operator's approval of a sender ID
+ *   account rotate NAME [GRACE_SECONDS]       a new key; the old one works for the grace
+ *   account show NAME                         limits, usage, balance, senders
+ *
+ * Owns nothing beyond one command's run.  Arguments are checked before any
+ * connection is made (called with conn == NULL for that).  Every change
+ * NOTIFYs pushgate_accounts, so each pushgated forgets its cached keys of
+ * the account at the commit.  A new key is printed on stdout before the
+ * commit and committed only when that write succeeded, like account add.
+ */
+#include "tenants.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "keys.h"
+#include "util.h"
+
+#define SENDER_MAX 20   /* what an SMPP source_addr or an API "from" can carry */
+
+static int usage(const char *msg)
+{
+	fprintf(stderr, "pushgatectl: account: %s\n"
+		"usage: pushgatectl account quota NAME DAILY MONTHLY\n"
+		"       pushgatectl account balance NAME add N | set N | off\n"
+		"       pushgatectl account senders NAME listed | any\n"
+		"       pushgatectl account sender NAME allow | revoke SENDER\n"
+		"       pushgatectl account rotate NAME [GRACE_SECONDS]\n"
+		"       pushgatectl account show NAME\n", msg);
+	return 2;
+}
+
+int tenants_handles(const char *sub)
+{
+	static const char *const subs[] = { "quota", "balance", "senders", "sender", "rotate", "show" };
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(sub, subs[i]))
+			return 1;
+	return 0;
+}
+
+static int count_ok(const char *s, long long max)
+{
+	long v;
+	return util_parse_long(s, 0, max, &v) == 0;
+}
+
+static int sender_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > SENDER_MAX)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Runs sql (its rows: one per account changed) and says what happened.  0 / 1. */
+static int run(PGconn *conn, const char *sql, int n, const char *const *params, const char *name, const char *done)
+{
+	PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pushgatectl: account: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return 1;
+	}
+	int found = PQntuples(r) > 0;
+	PQclear(r);
+	if (!found) {
+		fprintf(stderr, "pushgatectl: account: no account '%.64s'\n", name);
+		return 1;
+	}
+	fprintf(stderr, "%s\n", done);
+	return 0;
+}
+
+/* The accounts statement every change goes through: $1 is the name, never the system account. */
+#define CHANGE(set) \
+	"WITH u AS (UPDATE accounts SET " set " WHERE name = $1 AND role <> 'system' RETURNING id)" \
+	" SELECT id, pg_notify('pushgate_accounts', id || ':changed') FROM u"
+
+static int show(PGconn *conn, const char *name)
+{
+	const char *params[1] = { name };
+	PGresult *r = PQexecParams(conn,
+		"SELECT a.id, a.name, CASE WHEN a.disabled THEN 'yes' ELSE 'no' END, a.rate_limit, a.daily_quota,"
+		"  a.monthly_quota, coalesce(a.balance::text, 'postpaid'),"
+		"  coalesce((SELECT u.recipients FROM account_usage u WHERE u.account_id = a.id"
+		"            AND u.day = (now() AT TIME ZONE 'UTC')::date), 0),"
+		"  coalesce((SELECT sum(u.recipients) FROM account_usage u WHERE u.account_id = a.id"
+		"            AND u.day >= date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0),"
+		"  CASE WHEN a.senders_listed THEN 'listed' ELSE 'any' END,"
+		"  coalesce((SELECT string_agg(s.sender, ' ' ORDER BY s.sender) FROM account_senders s"
+		"            WHERE s.account_id = a.id), '-'),"
+		"  coalesce(to_char(a.prev_key_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-')"
+		" FROM accounts a WHERE a.name = $1",
+		1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pushgatectl: account show: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return 1;
+	}
+	if (PQntuples(r) != 1) {
+		fprintf(stderr, "pushgatectl: account: no account '%.64s'\n", name);
+		PQclear(r);
+		return 1;
+	}
+	static const char *const label[] = { "id", "name", "disabled", "rate_limit_per_minute", "daily_quota",
+					     "monthly_quota", "balance", "used_today", "used_this_month", "senders",
+					     "approved_senders", "previous_key_until" };
+	for (int i = 0; i < PQnfields(r); i++)
+		printf("%-22s %s\n", label[i], PQgetvalue(r, 0, i));
+	PQclear(r);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* A new key; the old one keeps working for grace seconds (0: stops at the commit). */
+static int rotate(PGconn *conn, const char *name, const char *grace)
+{
+	char key[KEYS_API_KEY_LEN + 1], hash[2 + 2 * KEYS_HASH_LEN + 1];
+	if (keys_generate(key, sizeof(key)) < 0) {
+		fprintf(stderr, "pushgatectl: account rotate: no randomness available\n");
+		return 1;
+	}
+	keys_hash_bytea(key, strlen(key), hash, sizeof(hash));
+	int rc = 1;
+	PGresult *r = PQexec(conn, "BEGIN");
+	PQclear(r);
+	const char *params[3] = { name, hash, grace };
+	r = PQexecParams(conn,
+		CHANGE("prev_key_hash = CASE WHEN $3::float8 > 0 THEN api_key_hash END,"
+		       " prev_key_until = CASE WHEN $3::float8 > 0 THEN now() + make_interval(secs => $3::float8) END,"
+		       " api_key_hash = $2::bytea"),
+		3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pushgatectl: account rotate: %s", PQerrorMessage(conn));
+	} else if (PQntuples(r) != 1) {
+		fprintf(stderr, "pushgatectl: account: no account '%.64s'\n", name);
+	} else {
+		printf("%s\n", key);
+		rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+	}
+	PQclear(r);
+	r = PQexec(conn, rc == 0 ? "COMMIT" : "ROLLBACK");
+	if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "pushgatectl: account rotate: not committed: %s", PQerrorMessage(conn));
+		rc = 1;
+	}
+	PQclear(r);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0)
+		fprintf(stderr, "account %.64s has a new key (shown once); the old one works for %s s\n", name, grace);
+	return rc;
+}
+
+int tenants_ctl(PGconn *conn, int argc, char **argv)
+{
+	/* argv[0] is the subcommand, argv[1] the account's name */
+	if (argc < 2)
+		return usage("a NAME is needed");
+	const char *sub = argv[0], *name = argv[1];
+	if (!strcmp(sub, "show")) {
+		if (argc != 2)
+			return usage("show takes one NAME");
+		return conn ? show(conn, name) : 0;
+	}
+	if (!strcmp(sub, "quota")) {
+		if (argc != 4 || !count_ok(argv[2], 2000000000L) || !count_ok(argv[3], 2000000000L))
+			return usage("quota needs NAME, recipients a UTC day and a UTC month (0: none)");
+		if (!conn)
+			return 0;
+		const char *p[3] = { name, argv[2], argv[3] };
+		return run(conn, CHANGE("daily_quota = $2::bigint, monthly_quota = $3::bigint"), 3, p, name, "quota set");
+	}
+	if (!strcmp(sub, "balance")) {
+		int off = argc == 3 && !strcmp(argv[2], "off");
+		int add = argc == 4 && !strcmp(argv[2], "add"), set = argc == 4 && !strcmp(argv[2], "set");
+		if (!off && !((add || set) && count_ok(argv[3], 2000000000L)))
+			return usage("balance needs NAME and add N, set N or off");
+		if (!conn)
+			return 0;
+		const char *p[2] = { name, off ? NULL : argv[3] };
+		if (off)
+			return run(conn, CHANGE("balance = NULL"), 1, p, name, "balance off: postpaid");
+		return run(conn, add ? CHANGE("balance = coalesce(balance, 0) + $2::bigint") : CHANGE("balance = $2::bigint"),
+			   2, p, name, add ? "balance credited" : "balance set");
+	}
+	if (!strcmp(sub, "senders")) {
+		if (argc != 3 || (strcmp(argv[2], "listed") && strcmp(argv[2], "any")))
+			return usage("senders needs NAME and listed or any");
+		if (!conn)
+			return 0;
+		const char *p[2] = { name, !strcmp(argv[2], "listed") ? "t" : "f" };
+		return run(conn, CHANGE("senders_listed = $2::boolean"), 2, p, name, "sender policy set");
+	}
+	if (!strcmp(sub, "sender")) {
+		if (argc != 4 || (strcmp(argv[2], "allow") && strcmp(argv[2], "revoke")) || !sender_ok(argv[3]))
+			return usage("sender needs NAME, allow or revoke, and a SENDER of 1-20 printable characters");
+		if (!conn)
+			return 0;
+		const char *p[2] = { name, argv[3] };
+		if (!strcmp(argv[2], "allow"))
+			return run(conn,
+				   "WITH a AS (SELECT id FROM accounts WHERE name = $1 AND role <> 'system'),"
+				   " i AS (INSERT INTO account_senders (account_id, sender) SELECT id, $2 FROM a"
+				   "       ON CONFLICT DO NOTHING)"
+				   " SELECT id, pg_notify('pushgate_accounts', id || ':changed') FROM a",
+				   2, p, name, "sender approved");
+		return run(conn,
+			   "WITH a AS (SELECT id FROM accounts WHERE name = $1 AND role <> 'system'),"
+			   " d AS (DELETE FROM account_senders s USING a WHERE s.account_id = a.id AND s.sender = $2)"
+			   " SELECT id, pg_notify('pushgate_accounts', id || ':changed') FROM a",
+			   2, p, name, "sender approval revoked");
+	}
+	if (!strcmp(sub, "rotate")) {
+		if (argc > 3 || (argc == 3 && !count_ok(argv[2], 90L * 86400)))
+			return usage("rotate needs NAME and at most GRACE_SECONDS (0 to 7776000; default 86400)");
+		return conn ? rotate(conn, name, argc == 3 ? argv[2] : "86400") : 0;
+	}
+	return usage("unknown subcommand");
+}

@@ -1,0 +1,311 @@
+"""t_tenants: what an account may send, on every node at once (issue: abuse and tenants).
+
+Two pushgated nodes share one PostgreSQL; requests for one account go to both
+at the same time.  Checks: a daily quota, a prepaid balance and a rate limit
+hold for the nodes together (exactly the allowed number of recipients
+stored, the others 429 / 402 with nothing stored); a replayed idempotency
+key is not charged again; a new account sends only from senders the
+operator approved, an approved sender is nobody else's (pushgate's own code
+sender included), over HTTP and SMPP; GET /v1/account and pushgatectl
+account show tell the account its limits, usage, balance and senders; a
+rotated key keeps working for its grace and not after; a batch stops where
+the quota ends.
+"""
+import concurrent.futures
+import http.client
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness
+from harness import TAP, free_port
+
+SMPP_PORT = free_port()
+tests = TAP()
+second = {}
+
+
+def node_b(env):
+    """The second pushgated (same ini, its own HTTP port), started once."""
+    if "port" in second:
+        return second["port"]
+    port = free_port()
+    ini = os.path.join(env.tmp, "second.ini")
+    with open(env.ini_path) as f:
+        text = f.read().replace(f"127.0.0.1:{env.http_port}", f"127.0.0.1:{port}")
+        text = text.replace(f"127.0.0.1:{SMPP_PORT}", f"127.0.0.1:{free_port()}")
+    with open(ini, "w") as f:
+        f.write(text)
+    log = open(os.path.join(env.tmp, "pushgated-2.log"), "ab")
+    second["proc"] = subprocess.Popen([os.path.join(env.builddir, "pushgated"), "-c", ini], stdout=log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env._child_env())
+    log.close()
+
+    def up():
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/readyz")
+            return json.loads(c.getresponse().read()).get("db") == "up"
+        except (OSError, ValueError):
+            return False
+    env.wait_for(up, timeout=30, what="second pushgated ready")
+    second["port"] = port
+    return port
+
+
+def post(port, key, body, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    h = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    h.update(headers or {})
+    c.request("POST", "/v1/messages", body=json.dumps(body).encode(), headers=h)
+    r = c.getresponse()
+    raw = r.read()
+    c.close()
+    try:
+        b = json.loads(raw)
+    except ValueError:
+        b = None
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, b
+
+
+def both_nodes_at_once(env, key, n, first_number):
+    """n one-recipient messages, half to each node, all in flight together: [(status, headers, body)]."""
+    ports = [env.http_port, node_b(env)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        futs = [ex.submit(post, ports[i % 2], key,
+                          {"from": "TENANT", "to": [str(first_number + i)], "text": f"n{i}"}) for i in range(n)]
+        return [f.result() for f in futs]
+
+
+def stored(env, name):
+    return int(env.scalar(f"SELECT count(*) FROM recipients r JOIN accounts a ON a.id = r.account_id"
+                          f" WHERE a.name = '{name}'"))
+
+
+def used_today(env, name):
+    return int(env.scalar(f"SELECT coalesce(sum(u.recipients), 0) FROM account_usage u JOIN accounts a"
+                          f" ON a.id = u.account_id WHERE a.name = '{name}'"
+                          f" AND u.day = (now() AT TIME ZONE 'UTC')::date"))
+
+
+@tests.case
+def a_daily_quota_holds_for_two_nodes_together(env):
+    key = env.create_account("quota")
+    env.ctl("account", "quota", "quota", "10", "0", check=True)
+    res = both_nodes_at_once(env, key, 30, 821030000000)
+    ok = [r for r in res if r[0] == 202]
+    refused = [r for r in res if r[0] != 202]
+    assert len(ok) == 10, [r[0] for r in res]
+    assert all(r[0] == 429 and r[2]["error"]["code"] == "quota_exceeded" for r in refused), refused[:2]
+    # until the next UTC day, at most a day away
+    assert all(0 < int(r[1]["retry-after"]) <= 86400 for r in refused), refused[0][1]
+    assert stored(env, "quota") == 10 and used_today(env, "quota") == 10
+    # a monthly quota below what was used refuses the next one too; 0 0 lifts both
+    env.ctl("account", "quota", "quota", "0", "10", check=True)
+    st, _, b = post(env.http_port, key, {"from": "TENANT", "to": ["821030000100"], "text": "m"})
+    assert st == 429 and "monthly" in b["error"]["message"], (st, b)
+    env.ctl("account", "quota", "quota", "0", "0", check=True)
+    st, _, b = post(node_b(env), key, {"from": "TENANT", "to": ["821030000101"], "text": "m"})
+    assert st == 202, (st, b)
+
+
+@tests.case
+def a_prepaid_balance_is_taken_at_intake_on_both_nodes_and_never_goes_below_zero(env):
+    key = env.create_account("prepaid")
+    env.ctl("account", "balance", "prepaid", "set", "7", check=True)
+    res = both_nodes_at_once(env, key, 20, 821031000000)
+    ok = [r for r in res if r[0] == 202]
+    assert len(ok) == 7, [r[0] for r in res]
+    assert all(r[0] == 402 and r[2]["error"]["code"] == "balance_exhausted" for r in res if r[0] != 202)
+    assert stored(env, "prepaid") == 7
+    assert env.scalar("SELECT balance FROM accounts WHERE name = 'prepaid'") == "0"
+    # a message of three recipients needs three
+    env.ctl("account", "balance", "prepaid", "add", "2", check=True)
+    st, _, b = post(env.http_port, key, {"from": "TENANT", "to": ["821031000100", "821031000101", "821031000102"],
+                                         "text": "three"})
+    assert st == 402 and stored(env, "prepaid") == 7, (st, b)
+    st, _, b = post(env.http_port, key, {"from": "TENANT", "to": ["821031000100", "821031000101"], "text": "two"})
+    assert st == 202 and env.scalar("SELECT balance FROM accounts WHERE name = 'prepaid'") == "0", (st, b)
+
+
+@tests.case
+def a_replayed_idempotency_key_is_not_charged_again(env):
+    key = env.create_account("replay")
+    env.ctl("account", "balance", "replay", "set", "1", check=True)
+    msg = {"from": "TENANT", "to": ["821032000000"], "text": "once"}
+    st, _, first = post(env.http_port, key, msg, {"Idempotency-Key": "k-1"})
+    assert st == 202, (st, first)
+    for port in (env.http_port, node_b(env)):
+        st, h, again = post(port, key, msg, {"Idempotency-Key": "k-1"})
+        assert st == 202 and h.get("idempotent-replayed") == "true" and again["id"] == first["id"], (st, again)
+    assert used_today(env, "replay") == 1
+    assert env.scalar("SELECT balance FROM accounts WHERE name = 'replay'") == "0"
+
+
+@tests.case
+def a_rate_limit_holds_for_two_nodes_together(env):
+    """Each node alone would let 20 a minute through; together they let 20 through too."""
+    key = env.create_account("paced")
+    env.ctl("account", "limit", "paced", "20", check=True)
+    res = both_nodes_at_once(env, key, 40, 821033000000)
+    ok = [r for r in res if r[0] == 202]
+    assert len(ok) == 20, [r[0] for r in res]
+    assert all(r[0] == 429 and r[2]["error"]["code"] == "rate_limited" and int(r[1]["retry-after"]) >= 1
+               for r in res if r[0] != 202), [r for r in res if r[0] != 202][:2]
+    assert stored(env, "paced") == 20
+
+
+@tests.case
+def a_new_account_sends_only_from_senders_the_operator_approved(env):
+    key = env.create_account("bank", any_sender=False)
+    st, _, b = post(env.http_port, key, {"from": "BANK", "to": ["821034000000"], "text": "x"})
+    assert st == 403 and b["error"]["code"] == "sender_not_allowed" and b["error"]["field"] == "from", (st, b)
+    assert stored(env, "bank") == 0
+    env.ctl("account", "sender", "bank", "allow", "BANK", check=True)
+    st, _, b = post(node_b(env), key, {"from": "BANK", "to": ["821034000001"], "text": "x"})
+    assert st == 202, (st, b)
+    # an approved sender is the bank's: an account that may use any sender may not use this one
+    st, _, b = post(env.http_port, env.key, {"from": "BANK", "to": ["821034000002"], "text": "x"})
+    assert st == 403 and b["error"]["field"] == "from", (st, b)
+    env.ctl("account", "sender", "bank", "revoke", "BANK", check=True)
+    st, _, b = post(env.http_port, key, {"from": "BANK", "to": ["821034000003"], "text": "x"})
+    assert st == 403, (st, b)
+    assert stored(env, "bank") == 1
+
+
+@tests.case
+def nobody_sends_as_pushgate_s_own_code_sender(env):
+    """Regression: any account could send from "pushgate" a text that looks like a code."""
+    st, _, b = post(env.http_port, env.key, {"from": "pushgate", "to": ["821035000000"],
+                                             "text": "[pushgate] your code is 123456"})
+    assert st == 403 and b["error"]["field"] == "from", (st, b)
+    assert env.scalar("SELECT count(*) FROM recipients WHERE msisdn = '821035000000'") == "0"
+
+
+def cstr(s):
+    return s.encode() + b"\0"
+
+
+def smpp_pdu(cmd, seq, body=b""):
+    return struct.pack(">IIII", 16 + len(body), cmd, 0, seq) + body
+
+
+def smpp_read(sock):
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise AssertionError("closed")
+            buf += chunk
+        return buf
+    length, cmd, status, seq = struct.unpack(">IIII", exact(16))
+    return cmd, status, seq, exact(length - 16)
+
+
+def submit_status(sock, seq, source, dest, text):
+    body = (cstr("") + bytes([1, 1]) + cstr(source) + bytes([1, 1]) + cstr(dest) + bytes([0, 0, 0])
+            + cstr("") + cstr("") + bytes([0, 0, 0, 0]) + bytes([len(text)]) + text.encode())
+    sock.sendall(smpp_pdu(0x04, seq, body))
+    while True:
+        cmd, status, rseq, _ = smpp_read(sock)
+        if cmd == 0x80000004 and rseq == seq:
+            return status
+
+
+@tests.case
+def an_esme_of_a_listed_account_gets_0x0a_for_a_sender_not_approved_and_0x58_0x45_for_its_limits(env):
+    env.create_account("esmeco", any_sender=False)
+    env.ctl("account", "sender", "esmeco", "allow", "ESMECO", check=True)
+    env.ctl("smpp-account", "add", "esmeco", "--system-id", "esmeco", "--password", "esmepw", check=True)
+    s = socket.create_connection(("127.0.0.1", SMPP_PORT), timeout=15)
+    s.sendall(smpp_pdu(0x09, 1, cstr("esmeco") + cstr("esmepw") + cstr("") + bytes([0x34, 1, 1]) + cstr("")))
+    cmd, status, _, _ = smpp_read(s)
+    assert cmd == 0x80000009 and status == 0, (hex(cmd), status)
+    assert submit_status(s, 2, "OTHER", "821036000000", "x") == 0x0A
+    assert submit_status(s, 3, "ESMECO", "821036000001", "x") == 0
+    env.ctl("account", "balance", "esmeco", "set", "0", check=True)
+    assert submit_status(s, 4, "ESMECO", "821036000002", "x") == 0x45
+    env.ctl("account", "balance", "esmeco", "off", check=True)
+    env.ctl("account", "limit", "esmeco", "1", check=True)
+    assert submit_status(s, 5, "ESMECO", "821036000003", "x") == 0
+    assert submit_status(s, 6, "ESMECO", "821036000004", "x") == 0x58   # one a minute, across the nodes
+    s.sendall(smpp_pdu(0x06, 7))
+    s.close()
+    assert env.scalar("SELECT count(*) FROM recipients WHERE msisdn LIKE '82103600000%'") == "2"
+
+
+@tests.case
+def get_v1_account_and_account_show_tell_limits_usage_balance_and_senders(env):
+    key = env.create_account("viewer", any_sender=False)
+    env.ctl("account", "sender", "viewer", "allow", "VIEW", check=True)
+    env.ctl("account", "quota", "viewer", "100", "1000", check=True)
+    env.ctl("account", "balance", "viewer", "set", "50", check=True)
+    env.ctl("account", "limit", "viewer", "600", check=True)
+    st, _, b = post(env.http_port, key, {"from": "VIEW", "to": ["821037000000", "821037000001"], "text": "x"})
+    assert st == 202, (st, b)
+    st, _, a, raw = env.http("GET", "/v1/account", key=key)
+    assert st == 200, (st, raw)
+    assert a["name"] == "viewer" and a["balance"] == 48, a
+    assert a["limits"] == {"recipients_per_minute": 600, "daily_quota": 100, "monthly_quota": 1000}, a
+    assert a["usage"] == {"today": 2, "this_month": 2}, a
+    assert a["senders"] == {"policy": "listed", "approved": ["VIEW"]}, a
+    st, _, _, _ = env.http("GET", "/v1/account", key="pk_nope")
+    assert st == 401
+    r = env.ctl("account", "show", "viewer", check=True)
+    rows = dict(line.split(None, 1) for line in r.stdout.splitlines())
+    assert rows["balance"] == "48" and rows["used_today"] == "2" and rows["approved_senders"] == "VIEW", r.stdout
+    assert env.ctl("account", "quota", "viewer", "-1", "0").returncode == 2
+    assert env.ctl("account", "show", "nobody").returncode == 1
+
+
+@tests.case
+def a_rotated_key_works_for_its_grace_and_not_after_on_every_node(env):
+    old = env.create_account("rotor")
+    for port in (env.http_port, node_b(env)):   # both nodes have the old key cached
+        assert post(port, old, {"from": "ROT", "to": ["821038000000"], "text": "x"})[0] == 202
+    r = env.ctl("account", "rotate", "rotor", "3", check=True)
+    new = r.stdout.strip()
+    assert new and new != old and "\n" not in new
+    for port in (env.http_port, node_b(env)):
+        assert post(port, new, {"from": "ROT", "to": ["821038000001"], "text": "x"})[0] == 202
+        assert post(port, old, {"from": "ROT", "to": ["821038000002"], "text": "x"})[0] == 202   # grace
+    time.sleep(3.5)
+    for port in (env.http_port, node_b(env)):
+        assert post(port, old, {"from": "ROT", "to": ["821038000003"], "text": "x"})[0] == 401
+        assert post(port, new, {"from": "ROT", "to": ["821038000004"], "text": "x"})[0] == 202
+    # no grace: the replaced key stops at the commit, cached or not
+    newer = env.ctl("account", "rotate", "rotor", "0", check=True).stdout.strip()
+    env.wait_for(lambda: all(post(p, new, {"from": "ROT", "to": ["821038000005"], "text": "x"})[0] == 401
+                             for p in (env.http_port, node_b(env))), timeout=5, what="the old key refused")
+    assert post(env.http_port, newer, {"from": "ROT", "to": ["821038000006"], "text": "x"})[0] == 202
+    assert env.scalar("SELECT count(*) FROM accounts WHERE name = 'rotor' AND api_key_hash IS NOT NULL"
+                      " AND prev_key_hash IS NULL") == "1"
+
+
+@tests.case
+def a_batch_stops_where_the_quota_ends_and_says_so(env):
+    key = env.create_account("campaign")
+    env.ctl("account", "quota", "campaign", "5", "0", check=True)
+    rows = "to\n" + "".join(f"82103900{i:04d}\n" for i in range(20))
+    st, h, b, raw = env.http("POST", "/v1/batches?from=CAMP&text=hello", rows, key=key,
+                             headers={"Content-Type": "text/csv"})
+    assert st == 429 and b["error"]["code"] == "quota_exceeded" and b["total"] == 0, (st, raw)
+    assert int(h["retry-after"]) > 0
+    assert stored(env, "campaign") == 0 and used_today(env, "campaign") == 0
+
+
+@tests.case
+def the_second_node_stops_cleanly(env):
+    if "proc" in second:
+        harness._stop_process(second["proc"])
+    log = harness._read_text(os.path.join(env.tmp, "pushgated-2.log"))
+    assert "level=error" not in log and "ERROR: AddressSanitizer" not in log, log[-2000:]
+
+
+tests.run(ini={"smpp_server": {"listen": f"127.0.0.1:{SMPP_PORT}"}})
