@@ -1,14 +1,16 @@
 /*
  * accounts.c: pushgatectl smpp-account: the SMPP server's accounts.
  *
- *   smpp-account add NAME --system-id ID [--password P] [--binds N]
+ *   smpp-account add NAME --system-id ID [--password-file FILE|-] [--binds N]
  *       [--window N] [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]
  *   smpp-account list
  *
- * Owns nothing beyond one command's run.  The password is hashed here
- * (passwd.c) and never stored or printed, except a generated one, printed
- * once.  Arguments are checked before any connection is made (called with
- * conn == NULL for that); the database checks the CIDRs.
+ * Owns nothing beyond one command's run.  The password is read from a file
+ * or stdin (never from the command line, which every user of the machine
+ * can read), hashed here (passwd.c) and never stored or printed, except a
+ * generated one, printed once.  Arguments are checked before any
+ * connection is made (called with conn == NULL for that); the password is
+ * read in the second call; the database checks the CIDRs.
  */
 #include "accounts.h"
 
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "passwd.h"
@@ -24,7 +27,7 @@
 static int usage(const char *msg)
 {
 	fprintf(stderr, "pushgatectl: smpp-account: %s\n"
-		"usage: pushgatectl smpp-account add NAME --system-id ID [--password P] [--binds N] [--window N]\n"
+		"usage: pushgatectl smpp-account add NAME --system-id ID [--password-file FILE|-] [--binds N] [--window N]\n"
 		"                                 [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]\n"
 		"       pushgatectl smpp-account list\n", msg);
 	return 2;
@@ -83,7 +86,9 @@ int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 		return conn ? list(conn) : 0;
 	if (argc < 3 || strcmp(argv[1], "add") != 0)
 		return usage("needs a subcommand: add NAME --system-id ID ... | list");
-	const char *name = argv[2], *system_id = NULL, *password = NULL, *sources = NULL, *mo = NULL;
+	const char *name = argv[2], *system_id = NULL, *password = NULL, *password_file = NULL, *sources = NULL,
+		   *mo = NULL;
+	char given[64];
 	long binds = 4, window = 100;
 	double tps = 0;
 	for (int i = 3; i < argc; i += 2) {
@@ -93,7 +98,10 @@ int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 		if (!strcmp(k, "--system-id"))
 			system_id = v;
 		else if (!strcmp(k, "--password"))
-			password = v;
+			return usage("a password is never taken on the command line (other users see it):"
+				     " --password-file FILE, or - to read it from stdin");
+		else if (!strcmp(k, "--password-file"))
+			password_file = v;
 		else if (!strcmp(k, "--binds")) {
 			if (util_parse_long(v, 1, 1000, &binds) < 0)
 				return usage("--binds must be 1 to 1000");
@@ -112,8 +120,6 @@ int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 	}
 	if (!system_id || !printable(system_id, 15))
 		return usage("--system-id must be 1 to 15 printable characters");
-	if (password && !printable(password, 8))
-		return usage("--password must be 1 to 8 printable characters (SMPP 3.4 allows no more)");
 	char src_arr[1024], mo_arr[1024];
 	if (sources && to_array(sources, src_arr, sizeof(src_arr)) < 0)
 		return usage("--allowed-sources must be a comma-separated list of CIDRs");
@@ -121,6 +127,23 @@ int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 		return usage("--mo-addresses must be a comma-separated list of numbers or short codes");
 	if (!conn)
 		return 0;
+	if (password_file) {
+		/* its first line, without the line end */
+		FILE *f = strcmp(password_file, "-") == 0 ? stdin : fopen(password_file, "r");
+		if (!f) {
+			fprintf(stderr, "pushgatectl: smpp-account add: cannot read the password file\n");
+			return 1;
+		}
+		int got = fgets(given, sizeof(given), f) != NULL;
+		if (f != stdin)
+			fclose(f);
+		given[strcspn(given, "\r\n")] = '\0';
+		if (!got || !printable(given, 8)) {
+			OPENSSL_cleanse(given, sizeof(given));
+			return usage("the password must be 1 to 8 printable characters (SMPP 3.4 allows no more)");
+		}
+		password = given;
+	}
 
 	char generated[9];
 	if (!password) {
@@ -162,5 +185,6 @@ int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 		printf("%s\n", generated);
 	}
 	PQclear(r);
+	OPENSSL_cleanse(given, sizeof(given));
 	return rc;
 }

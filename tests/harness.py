@@ -331,10 +331,19 @@ class Env:
 
     # --- pushgatectl ------------------------------------------------------
     def ctl(self, *args, check=False, timeout=60):
-        """Run build/pushgatectl -d CONNINFO ARGS; returns CompletedProcess (text)."""
-        cmd = [os.path.join(self.builddir, "pushgatectl"), "-d", self.conninfo] + list(args)
+        """Run build/pushgatectl -d CONNINFO ARGS; returns CompletedProcess (text).
+        A "--password", PW pair goes as "--password-file -" with PW on stdin
+        (pushgatectl takes no password on its command line)."""
+        args = list(args)
+        given = None
+        if "--password" in args:
+            i = args.index("--password")
+            given = args[i + 1] + "\n"
+            args[i:i + 2] = ["--password-file", "-"]
+        cmd = [os.path.join(self.builddir, "pushgatectl"), "-d", self.conninfo] + args
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                           env=self._child_env(), stdin=subprocess.DEVNULL)
+                           env=self._child_env(), input=given,
+                           stdin=subprocess.DEVNULL if given is None else None)
         if check and r.returncode != 0:
             raise RuntimeError(f"pushgatectl {' '.join(args)} exited {r.returncode}:\n"
                                f"{r.stdout}{r.stderr}")

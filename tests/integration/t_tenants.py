@@ -9,7 +9,7 @@ operator approved, an approved sender is nobody else's (pushgate's own code
 sender included), over HTTP and SMPP; GET /v1/account and pushgatectl
 account show tell the account its limits, usage, balance and senders; a
 rotated key keeps working for its grace and not after; a batch stops where
-the quota ends.
+the quota ends; pushgatectl takes SMPP passwords from a file or stdin only.
 """
 import concurrent.futures
 import http.client
@@ -238,6 +238,27 @@ def an_esme_of_a_listed_account_gets_0x0a_for_a_sender_not_approved_and_0x58_0x4
     s.sendall(smpp_pdu(0x06, 7))
     s.close()
     assert env.scalar("SELECT count(*) FROM recipients WHERE msisdn LIKE '82103600000%'") == "2"
+
+
+@tests.case
+def pushgatectl_takes_no_password_on_its_command_line(env):
+    """Regression: smpp-account add --password P put the password where every user sees it (ps)."""
+    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", env.conninfo]
+    r = subprocess.run(ctl + ["smpp-account", "add", "esmeco", "--system-id", "argv", "--password", "pw"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "--password-file" in r.stderr, (r.returncode, r.stderr)
+    pwfile = os.path.join(env.tmp, "pw")
+    with open(pwfile, "w") as f:
+        f.write("filepw\n")
+    r = subprocess.run(ctl + ["smpp-account", "add", "esmeco", "--system-id", "fromfile", "--password-file", pwfile],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    s = socket.create_connection(("127.0.0.1", SMPP_PORT), timeout=15)
+    s.sendall(smpp_pdu(0x09, 1, cstr("fromfile") + cstr("filepw") + cstr("") + bytes([0x34, 1, 1]) + cstr("")))
+    cmd, status, _, _ = smpp_read(s)
+    assert cmd == 0x80000009 and status == 0, (hex(cmd), status)
+    s.close()
+    assert env.scalar("SELECT count(*) FROM smpp_accounts WHERE system_id = 'argv'") == "0"
 
 
 @tests.case
