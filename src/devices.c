@@ -5,7 +5,8 @@
  * one per number per 30 s); verifying it returns a device token, stored
  * only as its SHA-256; five wrong codes or an expired one void the
  * registration, a newer code voids the older ones, and a number gets ten
- * tries a day whatever its registrations.  Device ids are random.  Logout revokes the token and closes live connections.
+ * tries a day whatever its registrations; the number's app installs get a
+ * push saying that another device asked (in the same statement).  Device ids are random.  Logout revokes the token and closes live connections.
  * The code's SMS text is its recipient's only until that SMS is final
  * (then a timer removes it; the message keeps the text masked), so the
  * database holds no usable code once it is sent.
@@ -38,6 +39,9 @@
 #define MAX_CODE_ATTEMPTS   "5"    /* per registration */
 #define MAX_NUMBER_ATTEMPTS "10"   /* per number and day, every registration together */
 #define SCRUB_INTERVAL      5.0    /* seconds between looks for code SMS that are done */
+/* pushed to the number's app installs when another device asks for a code (until the code expires) */
+#define NEW_DEVICE_NOTICE   "[pushgate] A new device asked to register this number. If it was not you, " \
+			    "never give anyone the code you receive by SMS."
 
 struct devices {
 	struct store        *store;
@@ -59,10 +63,10 @@ struct dreq {
 	struct devices      *d;
 	struct http_request *req;
 	long long            id;
-	const char          *params[11];
+	const char          *params[13];
 	char                 msisdn[21], platform[33], code[7];
 	char                 p_hash[2 + 2 * KEYS_HASH_LEN + 1], p_token_hash[2 + 2 * KEYS_HASH_LEN + 1];
-	char                 p_id[24], p_ttl[32], p_validity[32], p_cap[24], p_new_id[24];
+	char                 p_id[24], p_ttl[32], p_validity[32], p_cap[24], p_new_id[24], p_notice_ttl[32];
 	char                 masked[96];
 	char                 text[96];
 	char                 token[KEYS_API_KEY_LEN + 1];
@@ -256,7 +260,10 @@ void devices_register(struct devices *d, struct http_request *req)
 	r->params[8] = r->p_cap;
 	r->params[9] = r->p_new_id;
 	r->params[10] = r->masked;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 11, .params = r->params,
+	r->params[11] = NEW_DEVICE_NOTICE;
+	snprintf(r->p_notice_ttl, sizeof(r->p_notice_ttl), "%.0f", d->cfg->otp_ttl);
+	r->params[12] = r->p_notice_ttl;
+	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 13, .params = r->params,
 				     .done = register_done, .arg = r };
 	store_submit(d->store, &r->job);
 }

@@ -534,9 +534,27 @@ const struct store_stmt router_stmt_device_register = {
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
 	"  SELECT r.id, r.message_id, r.account_id, s.state, s.route, s.detail FROM r, LATERAL (VALUES"
 	"    (1, 'ACCEPTED', NULL, 'device registration code'), (2, r.state, r.route, 'codes go by SMS'))"
-	"    AS s(o, state, route, detail) ORDER BY s.o)"
-	" SELECT (SELECT id FROM d), EXISTS (SELECT 1 FROM recent)",
-	11, 0,
+	"    AS s(o, state, route, detail) ORDER BY s.o),"
+	/* the number's app installs hear of the new registration (a push only: $12 its text, $13 its deadline) */
+	" od AS ("
+	"  SELECT 1 FROM devices WHERE msisdn = $1 AND verified_at IS NOT NULL AND revoked_at IS NULL"
+	"    AND EXISTS (SELECT 1 FROM d) LIMIT 1),"
+	" wm AS ("
+	"  INSERT INTO messages (account_id, sender, body, channels) SELECT sys.id, $5, $12, '{push}' FROM od, sys"
+	"  RETURNING id, account_id),"
+	" wr AS ("
+	"  INSERT INTO recipients (message_id, account_id, msisdn, state, channel, expires_at, push_deadline)"
+	"  SELECT wm.id, wm.account_id, $1, 'PUSH_SENT', 'push', now() + make_interval(secs => $13::float8),"
+	"    now() + make_interval(secs => $13::float8) FROM wm"
+	"  RETURNING id, message_id, account_id),"
+	" we AS ("
+	"  INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
+	"  SELECT wr.id, wr.message_id, wr.account_id, s.state, s.detail FROM wr, LATERAL (VALUES"
+	"    (1, 'ACCEPTED', 'a new device asked to register this number'), (2, 'PUSH_SENT', 'to the app installs of the number'))"
+	"    AS s(o, state, detail) ORDER BY s.o),"
+	" wn AS (SELECT pg_notify('pushgate_push', wm.id::text) FROM wm)"
+	" SELECT (SELECT id FROM d), EXISTS (SELECT 1 FROM recent), (SELECT count(*) FROM wn)",
+	13, 0,
 };
 
 /*

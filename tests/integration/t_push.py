@@ -5,7 +5,8 @@ Real PostgreSQL, smsc-sim and pushgated; devices are WebSocket clients
 Covers: registration errors, push to a connected device acked within a
 second, an offline device receiving its message once on reconnect,
 reject/allow and the opt-out policies, no device -> SMS, no ack -> SMS
-after the push deadline, a second pushgated process reaching a device
+after the push deadline, a number's app installs told of a new registration,
+a second pushgated process reaching a device
 connected to the first, bad tokens and bad frames, logout, operators.
 """
 import os
@@ -194,6 +195,25 @@ def account_with_drop_policy_drops_opted_out_recipients(env):
     assert state(env, rid) == "DROPPED", states(env, rid)
     assert states(env, rid) == ["ACCEPTED", "OPTED_OUT", "DROPPED"]
     env.ctl("account", "policy", "test", "sms", check=True)
+    ws.close()
+
+
+@tests.case
+def the_app_installs_of_a_number_hear_when_another_device_asks_to_register_it(env):
+    number = "821066600077"
+    dev, token = register(env, number)
+    ws = connect(env, token)
+    # older than the 30 s a number waits between two codes
+    env.sql(f"UPDATE devices SET created_at = now() - interval '1 minute' WHERE msisdn = '{number}'")
+    st, _, b, raw = env.http("POST", "/v1/devices", {"msisdn": number, "platform": "intruder"}, key=None)
+    assert st == 202, (st, raw)
+    m = ws.recv_type("msg")
+    assert "new device asked to register this number" in m["text"] and m["sender"] == "pushgate", m
+    ws.send({"type": "ack", "id": m["id"]})
+    env.wait_for(lambda: state(env, m["id"]) == "PUSH_DELIVERED", timeout=5, what="the notice delivered")
+    # a push only: the code went by SMS, the notice never does
+    assert env.scalar(f"SELECT channels::text FROM messages m JOIN recipients r ON r.message_id = m.id"
+                      f" WHERE r.id = {int(m['id'])}") == "{push}"
     ws.close()
 
 
