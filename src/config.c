@@ -57,6 +57,8 @@ static const struct key_def global_keys[] = {
 	CSTR("server", "log_level", log_level, "info"),
 	CSTR("server", "metrics_token", metrics_token, ""),
 	CSTR("server", "node_name", node_name, ""),
+	CSTR("server", "user", run_as, ""),
+	CNUM("server", "allow_root", K_BOOL, allow_root, 0, 1, "no"),
 	CSTR("database", "conninfo", conninfo, "dbname=pushgate"),
 	CNUM("database", "batch_max", K_SIZE, batch_max, 1, 100000, "500"),
 	CNUM("database", "reconnect_interval", K_DOUBLE, reconnect_interval, 0.01, 3600, "1"),

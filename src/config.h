@@ -55,6 +55,8 @@ struct config {
 	char   https_listen[128];         /* HTTPS + wss; empty = none */
 	char   tls_cert[256];             /* PEM certificate chain for https_listen, leaf first */
 	char   tls_key[256];              /* PEM private key of tls_cert */
+	char   run_as[33];                /* [server] user: switched to after binding when started as root */
+	int    allow_root;                /* yes: may keep running as root (no user) */
 	char   tls_min_version[8];        /* "1.2" | "1.3" */
 	double http_idle_timeout;         /* seconds a connection may idle (and a TLS handshake may take) */
 	size_t max_body;

@@ -29,6 +29,7 @@
 #include "intake.h"
 #include "log.h"
 #include "migrate.h"
+#include "privs.h"
 #include "push.h"
 #include "server.h"
 #include "store.h"
@@ -310,6 +311,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pushgated: %s: %s\n", path, err);
 		return 1;
 	}
+	if (privs_check_start(&srv.cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pushgated: %s\n", err);
+		return 1;
+	}
 	log_set_level((enum log_level)log_level_parse(srv.cfg.log_level));
 	if (srv.cfg.node_name[0]) {
 		util_strlcpy(srv.node, srv.cfg.node_name, sizeof(srv.node));
@@ -396,6 +401,13 @@ int main(int argc, char **argv)
 		smpp_client_on_mo(srv.smpp, mo_to_server, srv.smpps);
 		store_on_up(srv.smpps_store, on_other_store_up, &srv);
 	}
+	/* every port is bound and every key loaded: root is no longer needed */
+	if (privs_drop(&srv.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pushgated: %s\n", err);
+		return 1;
+	}
+	if (srv.cfg.run_as[0])
+		log_info("main", "ev=user_switched user=%s uid=%ld", srv.cfg.run_as, (long)getuid());
 	ev_timer_init(&srv.gate_retry, gate_retry_cb, 1.0, 0.);
 	srv.gate_retry.data = &srv;
 	store_on_up(srv.bulk_store, on_other_store_up, &srv);

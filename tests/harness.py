@@ -402,7 +402,9 @@ class Env:
         template = os.path.join(self.srcdir, "etc", "pushgate.ini")
         cp.read(template, encoding="utf-8")
         values = {
-            "server": {"http_listen": f"127.0.0.1:{self.http_port}"},
+            # the suite runs pushgated as whoever runs it (root in CI); t_tenants tests the switch
+            "server": {"http_listen": f"127.0.0.1:{self.http_port}",
+                       "allow_root": "yes" if os.geteuid() == 0 else "no"},
             "database": {"conninfo": self.conninfo},
             # the suite registers many devices from 127.0.0.1; t_abuse tests the caps themselves
             "push": {"code_per_ip": "1000000", "code_rate": "100000", "code_daily_cap": "0",
@@ -419,13 +421,19 @@ class Env:
                 cp.add_section(section)
             for k, v in kv.items():
                 cp.set(section, k, v)
-        with open(self.ini_path, "w", encoding="utf-8") as f:
+        # pushgated refuses a configuration open to other users (it holds passwords)
+        with open(os.open(self.ini_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
             f.write(f"; written by tests/harness.py from {template}\n")
             for section in cp.sections():
                 f.write(f"[{section}]\n")
                 for k, v in cp.items(section):
                     f.write(f"{k} = {v}\n" if v != "" else f"{k} =\n")
                 f.write("\n")
+
+    def write_private(self, path, text):
+        """Writes a file only its owner may read (pushgated refuses an ini open to others)."""
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+            f.write(text)
 
     def start_pushgated(self, wait_smpp=True):
         self.spawn_pushgated()

@@ -100,8 +100,7 @@ def start_node(env, k):
     port = harness.free_port()
     with open(env.ini_path) as f:
         text = f.read().replace(f"127.0.0.1:{env.http_port}", f"127.0.0.1:{port}")
-    with open(ini, "w") as f:
-        f.write(text)
+    env.write_private(ini, text)
     log = open(os.path.join(env.tmp, f"pushgated-{k}.log"), "ab")
     proc = subprocess.Popen([os.path.join(env.builddir, "pushgated"), "-c", ini], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env._child_env())

@@ -223,8 +223,7 @@ def second_pushgated_process_reaches_a_device_connected_to_the_first(env):
     port = harness.free_port()
     with open(env.ini_path) as f:
         text = f.read().replace(f"127.0.0.1:{env.http_port}", f"127.0.0.1:{port}")
-    with open(ini, "w") as f:
-        f.write(text)
+    env.write_private(ini, text)
     log = open(os.path.join(env.tmp, "pushgated-2.log"), "ab")
     proc = subprocess.Popen([os.path.join(env.builddir, "pushgated"), "-c", ini], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env._child_env())

@@ -9,7 +9,9 @@ operator approved, an approved sender is nobody else's (pushgate's own code
 sender included), over HTTP and SMPP; GET /v1/account and pushgatectl
 account show tell the account its limits, usage, balance and senders; a
 rotated key keeps working for its grace and not after; a batch stops where
-the quota ends; pushgatectl takes SMPP passwords from a file or stdin only.
+the quota ends; pushgatectl takes SMPP passwords from a file or stdin only;
+pushgated refuses a configuration open to other users and root unless told,
+and switches to [server] user after binding.
 """
 import concurrent.futures
 import http.client
@@ -39,8 +41,7 @@ def node_b(env):
     with open(env.ini_path) as f:
         text = f.read().replace(f"127.0.0.1:{env.http_port}", f"127.0.0.1:{port}")
         text = text.replace(f"127.0.0.1:{SMPP_PORT}", f"127.0.0.1:{free_port()}")
-    with open(ini, "w") as f:
-        f.write(text)
+    env.write_private(ini, text)
     log = open(os.path.join(env.tmp, "pushgated-2.log"), "ab")
     second["proc"] = subprocess.Popen([os.path.join(env.builddir, "pushgated"), "-c", ini], stdout=log,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env._child_env())
@@ -319,6 +320,72 @@ def a_batch_stops_where_the_quota_ends_and_says_so(env):
     assert st == 429 and b["error"]["code"] == "quota_exceeded" and b["total"] == 0, (st, raw)
     assert int(h["retry-after"]) > 0
     assert stored(env, "campaign") == 0 and used_today(env, "campaign") == 0
+
+
+def start_with(env, edit, mode=0o600):
+    """pushgated on fresh ports with the suite's ini changed by edit(text); its Popen."""
+    port = free_port()
+    ini = os.path.join(env.tmp, "privs.ini")
+    with open(env.ini_path) as f:
+        text = f.read().replace(f"127.0.0.1:{env.http_port}", f"127.0.0.1:{port}")
+        text = text.replace(f"127.0.0.1:{SMPP_PORT}", f"127.0.0.1:{free_port()}")
+    env.write_private(ini, edit(text))
+    os.chmod(ini, mode)
+    proc = subprocess.Popen([os.path.join(env.builddir, "pushgated"), "-c", ini], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env._child_env())
+    return proc, port
+
+
+def refused(env, edit, mode=0o600):
+    proc, _ = start_with(env, edit, mode)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        harness._stop_process(proc)
+        raise AssertionError("pushgated started")
+    return proc.returncode, out.decode(errors="replace")
+
+
+@tests.case
+def pushgated_refuses_a_config_open_to_others_and_root_unless_told_and_switches_user(env):
+    def set_server(**kv):
+        """Changes [server] keys of the suite's ini (which has user = and allow_root = lines)."""
+        def edit(text):
+            lines = text.split("\n")
+            for i, line in enumerate(lines):
+                k = line.split("=")[0].strip()
+                if k in kv:
+                    lines[i] = f"{k} = {kv[k]}"
+            return "\n".join(lines)
+        return edit
+    rc, out = refused(env, lambda t: t, mode=0o644)
+    assert rc == 1 and "open to other users" in out and "privs.ini" in out, (rc, out)
+    if os.geteuid() == 0:
+        rc, out = refused(env, set_server(allow_root="no"))
+        assert rc == 1 and "refusing to run as root" in out, (rc, out)
+        rc, out = refused(env, set_server(user="no-such-user-pg"))
+        assert rc == 1 and "no such user" in out, (rc, out)
+        proc, port = start_with(env, set_server(user="nobody", allow_root="no"))
+        try:
+            def up():
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    c.request("GET", "/readyz")
+                    return json.loads(c.getresponse().read()).get("db") == "up"
+                except (OSError, ValueError):
+                    return False
+            env.wait_for(up, timeout=30, what="pushgated switched to nobody")
+            with open(f"/proc/{proc.pid}/status") as f:
+                ids = {l.split(":")[0]: l.split()[1:] for l in f if l.startswith(("Uid", "Gid"))}
+            nobody = str(__import__("pwd").getpwnam("nobody").pw_uid)
+            assert ids["Uid"] == [nobody] * 4, ids
+            st, _, b = post(port, env.key, {"from": "PRIV", "to": ["821040000000"], "text": "as nobody"})
+            assert st == 202, (st, b)
+        finally:
+            harness._stop_process(proc)
+    else:
+        rc, out = refused(env, set_server(user="root"))
+        assert rc == 1 and "cannot switch" in out, (rc, out)
 
 
 @tests.case
