@@ -74,64 +74,56 @@ DECLARE
     taken      bigint;
     why        text;
     wait       int;
-    listed     text[];
+    listed     text[];   -- the account's approved senders (senders_listed)
+    owned      text[];   -- senders of the group approved for another account
+    replays    text[];   -- idempotency keys of the group the account used before
+    limited    boolean;
 BEGIN
+    -- one query per account for each set; then the messages are walked in memory
     FOR a IN SELECT x.id, x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed
              FROM accounts x WHERE x.id = ANY (p_account) ORDER BY x.id
     LOOP
         taken := 0;
-        IF a.daily_quota = 0 AND a.monthly_quota = 0 AND a.balance IS NULL AND a.rate_limit = 0
-           AND NOT a.senders_listed THEN
-            -- no limit but the senders others own: count what passes
-            FOR i IN 1 .. n_msgs LOOP
-                CONTINUE WHEN p_account[i] <> a.id;
-                IF EXISTS (SELECT 1 FROM account_senders s WHERE s.sender = p_sender[i] AND s.account_id <> a.id) THEN
-                    mord := i; refusal := 'sender'; retry_after := NULL;
-                    RETURN NEXT;
-                ELSIF p_idem[i] IS NULL OR NOT EXISTS (SELECT 1 FROM messages m
-                        WHERE m.account_id = a.id AND m.idempotency_key = p_idem[i]) THEN
-                    taken := taken + p_n[i];
+        limited := a.daily_quota > 0 OR a.monthly_quota > 0 OR a.balance IS NOT NULL OR a.rate_limit > 0;
+        IF limited THEN
+            -- the account's row is the lock every node's intake of it waits for; read again under it
+            SELECT x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed
+            INTO a.daily_quota, a.monthly_quota, a.balance, a.rate_limit, a.senders_listed
+            FROM accounts x WHERE x.id = a.id FOR NO KEY UPDATE;
+            SELECT coalesce(sum(u.recipients) FILTER (WHERE u.day = today), 0), coalesce(sum(u.recipients), 0)
+            INTO day_used, month_used
+            FROM account_usage u WHERE u.account_id = a.id AND u.day >= month0;
+            rate_est := 0;
+            IF a.rate_limit > 0 THEN
+                SELECT r.minute, r.cur, r.prev INTO w FROM account_rate r WHERE r.account_id = a.id;
+                IF FOUND AND w.minute = this_min THEN
+                    rate_est := w.prev * (1 - extract(epoch FROM now() - this_min) / 60) + w.cur;
+                ELSIF FOUND AND w.minute = this_min - interval '1 minute' THEN
+                    rate_est := w.cur * (1 - extract(epoch FROM now() - this_min) / 60);
                 END IF;
-            END LOOP;
-            IF taken > 0 THEN
-                INSERT INTO account_usage AS u (account_id, day, recipients) VALUES (a.id, today, taken)
-                ON CONFLICT (account_id, day) DO UPDATE SET recipients = u.recipients + EXCLUDED.recipients;
-            END IF;
-            CONTINUE;
-        END IF;
-
-        -- limited: the account's row is the lock every node's intake of it waits for
-        SELECT x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed INTO a.daily_quota,
-               a.monthly_quota, a.balance, a.rate_limit, a.senders_listed
-        FROM accounts x WHERE x.id = a.id FOR NO KEY UPDATE;
-        SELECT coalesce(sum(u.recipients) FILTER (WHERE u.day = today), 0), coalesce(sum(u.recipients), 0)
-        INTO day_used, month_used
-        FROM account_usage u WHERE u.account_id = a.id AND u.day >= month0;
-        rate_est := 0;
-        IF a.rate_limit > 0 THEN
-            SELECT r.minute, r.cur, r.prev INTO w FROM account_rate r WHERE r.account_id = a.id;
-            IF FOUND AND w.minute = this_min THEN
-                rate_est := w.prev * (1 - extract(epoch FROM now() - this_min) / 60) + w.cur;
-            ELSIF FOUND AND w.minute = this_min - interval '1 minute' THEN
-                rate_est := w.cur * (1 - extract(epoch FROM now() - this_min) / 60);
             END IF;
         END IF;
         IF a.senders_listed THEN
             SELECT array_agg(s.sender) INTO listed FROM account_senders s WHERE s.account_id = a.id;
+        ELSE
+            SELECT array_agg(s.sender) INTO owned FROM account_senders s
+            WHERE s.sender = ANY (p_sender) AND s.account_id <> a.id;
         END IF;
+        SELECT array_agg(m.idempotency_key) INTO replays FROM messages m
+        WHERE m.account_id = a.id AND m.idempotency_key = ANY (p_idem);
 
         FOR i IN 1 .. n_msgs LOOP
             CONTINUE WHEN p_account[i] <> a.id;
-            why := NULL; wait := NULL;
-            IF p_idem[i] IS NOT NULL AND EXISTS (SELECT 1 FROM messages m
-                    WHERE m.account_id = a.id AND m.idempotency_key = p_idem[i]) THEN
+            IF p_idem[i] = ANY (replays) THEN
                 CONTINUE;   -- a replay: answered with what was stored, nothing taken
             END IF;
-            IF a.senders_listed AND NOT (p_sender[i] = ANY (coalesce(listed, '{}'))) THEN
+            why := NULL; wait := NULL;
+            IF a.senders_listed AND NOT coalesce(p_sender[i] = ANY (listed), false) THEN
                 why := 'sender';
-            ELSIF NOT a.senders_listed AND EXISTS (SELECT 1 FROM account_senders s
-                    WHERE s.sender = p_sender[i] AND s.account_id <> a.id) THEN
+            ELSIF NOT a.senders_listed AND coalesce(p_sender[i] = ANY (owned), false) THEN
                 why := 'sender';
+            ELSIF NOT limited THEN
+                NULL;
             ELSIF a.balance IS NOT NULL AND taken + p_n[i] > a.balance THEN
                 why := 'balance';
             ELSIF a.daily_quota > 0 AND day_used + taken + p_n[i] > a.daily_quota THEN
@@ -143,11 +135,10 @@ BEGIN
             ELSIF a.rate_limit > 0 AND rate_est + taken + p_n[i] > a.rate_limit THEN
                 why := 'rate';
                 -- the sliding count falls by at least rate_limit / 60 a second once this minute is past
-                wait := least(60, greatest(1, ceil((rate_est + taken + p_n[i] - a.rate_limit) * 60.0 / a.rate_limit)));
+                wait := least(60, ceil((rate_est + taken + p_n[i] - a.rate_limit) * 60.0 / a.rate_limit));
             END IF;
             IF why IS NOT NULL THEN
-                mord := i; refusal := why; retry_after := greatest(wait, 1);
-                IF wait IS NULL THEN retry_after := NULL; END IF;
+                mord := i; refusal := why; retry_after := CASE WHEN wait IS NOT NULL THEN greatest(wait, 1) END;
                 RETURN NEXT;
             ELSE
                 taken := taken + p_n[i];
