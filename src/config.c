@@ -87,6 +87,8 @@ static const struct key_def global_keys[] = {
 	CNUM("webhook", "connect_timeout", K_DOUBLE, webhook_connect_timeout, 0.1, 300, "3"),
 	CNUM("webhook", "max_age", K_DOUBLE, webhook_max_age, 1, 30 * 86400.0, "86400"),
 	CNUM("webhook", "concurrency", K_SIZE, webhook_concurrency, 1, 1000, "20"),
+	CNUM("webhook", "per_account", K_SIZE, webhook_per_account, 1, 1000, "5"),
+	CNUM("webhook", "per_host", K_SIZE, webhook_per_host, 1, 1000, "4"),
 	CSTR("webhook", "allow_internal", webhook_allow_internal, ""),
 	CNUM("webhook", "backoff_min", K_DOUBLE, webhook_backoff_min, 0.01, 86400, "1"),
 	CNUM("webhook", "backoff_max", K_DOUBLE, webhook_backoff_max, 0.01, 86400, "3600"),

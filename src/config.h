@@ -101,6 +101,8 @@ struct config {
 	double webhook_connect_timeout; /* seconds to connect (and TLS), within timeout */
 	double webhook_max_age;         /* seconds an event is retried before it is given up */
 	size_t webhook_concurrency;     /* requests in flight */
+	size_t webhook_per_account;     /* requests in flight for one account */
+	size_t webhook_per_host;        /* requests in flight to one host[:port] */
 	double webhook_backoff_min;     /* seconds before the first retry (doubles per attempt) */
 	double webhook_backoff_max;     /* seconds, the longest wait between two attempts */
 	char   webhook_allow_internal[512]; /* address ranges webhooks and dlr-urls may reach although internal */

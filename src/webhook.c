@@ -8,14 +8,25 @@
  * one recipient's events, at most batch_max), the curl handles, and the
  * counters.  Order per recipient and URL comes from the lease statement:
  * it only leases the earliest undelivered event of a recipient together
- * with the events behind it, never one behind an event that is in flight
- * or waiting for its retry.  Several nodes share the work (FOR UPDATE SKIP
- * LOCKED); a lease that runs out (dead node) returns the rows.  Outcomes
- * are written with retry=1: the deliveries of a loop turn (and of the time
- * the previous write was in the database) by one statement together, a
- * failure by one statement per batch.  Rows with method GET (Kannel
- * dlr-urls, sql/007_kannel.sql) are a GET of their already substituted URL
- * instead, one request per event: no body, no signature.
+ * with the events behind it, never one behind an event that is leased, in
+ * flight or waiting for its retry; so batches on hand never share a
+ * recipient and URL (but a GET run, below, which starts in lease order) and
+ * may start in any order.  Fairness: batches wait for a slot in
+ * webhook_fair, which takes turns over the accounts and starts a batch only
+ * while its account has fewer than [webhook] per_account and its host
+ * fewer than per_host in flight (concurrency in all); one that may not
+ * start keeps its place.  The lease skips accounts that hold twice
+ * per_account batches, and also runs when slots are free that no queued
+ * batch may take, so a slow account's backlog neither fills the queue nor
+ * hides the others' rows; a batch that waited so long for a slot that its
+ * lease could run out is handed back.  Several nodes share the work (FOR
+ * UPDATE SKIP LOCKED; the caps are per node); a lease that runs out (dead
+ * node) returns the rows.  Outcomes are written with retry=1: the
+ * deliveries of a loop turn (and of the time the previous write was in the
+ * database) by one statement together, a failure by one statement per
+ * batch.  Rows with method GET (Kannel dlr-urls, sql/007_kannel.sql) are a
+ * GET of their already substituted URL instead, one request per event: no
+ * body, no signature.
  * Every address connected to passes the outbound policy first
  * (netpolicy.c: no loopback, private, link-local or metadata address unless
  * [webhook] allow_internal says so), checked on the resolved address.
@@ -46,6 +57,7 @@
 #define STATS_INTERVAL  5.0       /* backlog count */
 #define SCAN_MAX        5000      /* rows one lease looks at */
 #define ERR_MAX         200       /* last_error kept per row */
+#define BUSY_MAX        1024      /* accounts one lease may skip */
 
 enum req_state { REQ_QUEUED, REQ_POSTING, REQ_WRITING };
 
@@ -56,6 +68,8 @@ struct wh_req {
 	enum req_state    state;
 	long long         account_id;
 	char             *url;
+	char              host[WEBHOOK_HOST_MAX];   /* host:port of url: what per_host counts */
+	struct webhook_fair_item fq;            /* in the start queue from the lease until its transfer is over */
 	int               get;           /* a Kannel dlr-url (sql/007): a GET of url, no body */
 	char             *secret;        /* NULL: unsigned */
 	char             *body;
@@ -99,8 +113,8 @@ struct webhook {
 	ev_timer             poll;
 	ev_timer             stats;
 	struct wh_sock      *socks;
-	struct wh_req       *q_head, *q_tail;   /* leased, waiting for a slot */
-	size_t               q_len;
+	struct webhook_fair *fq;                 /* leased, waiting for a slot; in flight per account and host */
+	size_t               q_events;          /* events of the batches waiting */
 	struct netpolicy    *policy;            /* addresses a customer's URL may reach */
 	struct wh_req       *posting;           /* in flight */
 	size_t               n_posting, events_posting;
@@ -111,8 +125,12 @@ struct webhook {
 	int                  lease_in_flight, lease_again;
 	double               lease_sent;
 	struct store_job     lease_job;
-	const char          *lease_params[4];
+	const char          *lease_params[5];
 	char                 p_scan[16], p_lease[32], p_batch[16];
+	char                *p_busy;            /* accounts the lease skips */
+	long long            busy[BUSY_MAX];
+	size_t               lease_busy;        /* how many the lease in flight skips */
+	double               busy_quiet_until;  /* no lease that skips accounts before (ev_now) */
 	/* delivered outcomes: everything answered 2xx during a loop turn (and while the previous
 	 * write is in the database) is written by one statement */
 	struct wh_req       *dl_head;           /* answered, waiting for the next write */
@@ -134,8 +152,10 @@ struct webhook {
 
 /*
  * $1 node, $2 rows to look at, $3 lease seconds, $4 most events of one
- * recipient per batch.  Looks at due rows (oldest first, skipping rows
- * other nodes hold); per (recipient, url), when the first of them is the
+ * recipient per batch, $5 accounts to skip (this node holds enough of
+ * theirs).  Looks at due rows (oldest first, skipping rows other nodes
+ * hold and the skipped accounts' rows, so a slow account's backlog does not
+ * hide the others'); per (recipient, url), when the first of them is the
  * recipient's earliest undelivered event, it leases them (up to $4), or
  * only that first one when an undelivered row it did not get lies between
  * them (held elsewhere, or not due).  Rows that wait behind an earlier
@@ -147,7 +167,7 @@ static const struct store_stmt stmt_lease = {
 	"webhook_lease",
 	"WITH c AS ("
 	"  SELECT o.id, o.recipient_id, o.url FROM webhook_outbox o"
-	"  WHERE " PENDING("o") " AND o.next_attempt_at <= now()"
+	"  WHERE " PENDING("o") " AND o.next_attempt_at <= now() AND o.account_id <> ALL($5::bigint[])"
 	"  ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE SKIP LOCKED),"
 	" w AS ("
 	"  SELECT c.id, c.recipient_id, c.url,"
@@ -180,7 +200,7 @@ static const struct store_stmt stmt_lease = {
 	"  (SELECT count(*) FROM d), l.method"
 	" FROM l JOIN accounts a ON a.id = l.account_id"
 	" ORDER BY l.account_id, l.url, l.recipient_id, l.id",
-	4, 0,
+	5, 0,
 };
 
 /*
@@ -326,6 +346,310 @@ char *webhook_body(const char *const *payloads, size_t n, size_t *len)
 	o += sizeof(tail) - 1;
 	*len = o;
 	return b;
+}
+
+void webhook_host_key(const char *url, char out[WEBHOOK_HOST_MAX])
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+	out[0] = '\0';
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		snprintf(out, WEBHOOK_HOST_MAX, "%s:%s", host, port);
+	for (char *c = out; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
+/* --- the fair start queue ------------------------------------------------------------ */
+
+/*
+ * Two chained hash tables of counts, accounts by id and hosts by name, each
+ * entry freed when nothing of it waits or is started; a ring of the
+ * accounts that have waiting batches, with the turn on one of them; every
+ * waiting batch also on one list, oldest first.  webhook_fair_next looks at
+ * each waiting batch at most once.
+ */
+#define FAIR_BUCKETS 256
+
+struct wf_account {
+	struct wf_account        *next;            /* bucket chain */
+	struct wf_account        *r_prev, *r_next; /* the ring, while items wait */
+	long long                 id;
+	size_t                    waiting, started;
+	struct webhook_fair_item *head, *tail;     /* its queue */
+};
+
+struct wf_host {
+	struct wf_host *next;                      /* bucket chain */
+	size_t          waiting, started;
+	unsigned        bucket;
+	char            name[];
+};
+
+struct webhook_fair {
+	size_t                    per_account, per_host;
+	struct wf_account        *accounts[FAIR_BUCKETS];
+	struct wf_host           *hosts[FAIR_BUCKETS];
+	struct wf_account        *turn;            /* on the ring: whose turn it is; NULL when nothing waits */
+	size_t                    n_ring;
+	struct webhook_fair_item *o_head, *o_tail; /* every waiting item, oldest first */
+	size_t                    waiting;
+};
+
+static unsigned wf_account_bucket(long long id)
+{
+	unsigned long long h = (unsigned long long)id * 0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> 56) % FAIR_BUCKETS;
+}
+
+static unsigned wf_host_bucket(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % FAIR_BUCKETS;
+}
+
+struct webhook_fair *webhook_fair_new(size_t per_account, size_t per_host)
+{
+	struct webhook_fair *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->per_account = per_account;
+	q->per_host = per_host;
+	return q;
+}
+
+void webhook_fair_free(struct webhook_fair *q)
+{
+	if (!q)
+		return;
+	for (unsigned b = 0; b < FAIR_BUCKETS; b++) {
+		while (q->accounts[b]) {
+			struct wf_account *t = q->accounts[b];
+			q->accounts[b] = t->next;
+			free(t);
+		}
+		while (q->hosts[b]) {
+			struct wf_host *h = q->hosts[b];
+			q->hosts[b] = h->next;
+			free(h);
+		}
+	}
+	free(q);
+}
+
+static struct wf_account *wf_account_find(const struct webhook_fair *q, long long id)
+{
+	struct wf_account *t = q->accounts[wf_account_bucket(id)];
+	while (t && t->id != id)
+		t = t->next;
+	return t;
+}
+
+/* Frees an account's entry once nothing of it waits or is started. */
+static void wf_account_maybe_free(struct webhook_fair *q, struct wf_account *t)
+{
+	if (t->waiting || t->started)
+		return;
+	for (struct wf_account **pp = &q->accounts[wf_account_bucket(t->id)]; *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			free(t);
+			return;
+		}
+}
+
+static void wf_host_maybe_free(struct webhook_fair *q, struct wf_host *h)
+{
+	if (h->waiting || h->started)
+		return;
+	for (struct wf_host **pp = &q->hosts[h->bucket]; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			free(h);
+			return;
+		}
+}
+
+static void wf_ring_add(struct webhook_fair *q, struct wf_account *t)
+{
+	if (!q->turn) {
+		t->r_prev = t->r_next = t;
+		q->turn = t;
+	} else {   /* last in the round: just before the account whose turn it is */
+		t->r_next = q->turn;
+		t->r_prev = q->turn->r_prev;
+		t->r_prev->r_next = t;
+		q->turn->r_prev = t;
+	}
+	q->n_ring++;
+}
+
+static void wf_ring_remove(struct webhook_fair *q, struct wf_account *t)
+{
+	if (q->turn == t)
+		q->turn = t->r_next == t ? NULL : t->r_next;
+	t->r_prev->r_next = t->r_next;
+	t->r_next->r_prev = t->r_prev;
+	t->r_prev = t->r_next = NULL;
+	q->n_ring--;
+}
+
+int webhook_fair_put(struct webhook_fair *q, struct webhook_fair_item *it, void *owner, long long account,
+		     const char *host, double now)
+{
+	struct wf_account *t = wf_account_find(q, account);
+	int new_account = 0;
+	if (!t) {
+		if (!(t = calloc(1, sizeof(*t))))
+			return -1;
+		t->id = account;
+		new_account = 1;
+	}
+	unsigned hb = wf_host_bucket(host);
+	struct wf_host *h = q->hosts[hb];
+	while (h && strcmp(h->name, host) != 0)
+		h = h->next;
+	if (!h) {
+		size_t len = strlen(host);
+		if (!(h = calloc(1, sizeof(*h) + len + 1))) {
+			if (new_account)
+				free(t);
+			return -1;
+		}
+		memcpy(h->name, host, len + 1);
+		h->bucket = hb;
+		h->next = q->hosts[hb];
+		q->hosts[hb] = h;
+	}
+	if (new_account) {
+		unsigned tb = wf_account_bucket(account);
+		t->next = q->accounts[tb];
+		q->accounts[tb] = t;
+	}
+	*it = (struct webhook_fair_item){ .owner = owner, .since = now, .account = t, .host = h, .o_prev = q->o_tail };
+	if (t->tail)
+		t->tail->t_next = it;
+	else
+		t->head = it;
+	t->tail = it;
+	if (t->waiting++ == 0)
+		wf_ring_add(q, t);
+	h->waiting++;
+	if (q->o_tail)
+		q->o_tail->o_next = it;
+	else
+		q->o_head = it;
+	q->o_tail = it;
+	q->waiting++;
+	return 0;
+}
+
+/* Takes a waiting item off its account's queue (prev: the one before it there, or NULL) and the oldest list. */
+static void wf_unlink_waiting(struct webhook_fair *q, struct webhook_fair_item *it,
+			      struct webhook_fair_item *prev)
+{
+	struct wf_account *t = it->account;
+	if (prev)
+		prev->t_next = it->t_next;
+	else
+		t->head = it->t_next;
+	if (t->tail == it)
+		t->tail = prev;
+	it->t_next = NULL;
+	if (it->o_prev)
+		it->o_prev->o_next = it->o_next;
+	else
+		q->o_head = it->o_next;
+	if (it->o_next)
+		it->o_next->o_prev = it->o_prev;
+	else
+		q->o_tail = it->o_prev;
+	it->o_prev = it->o_next = NULL;
+	it->host->waiting--;
+	q->waiting--;
+	if (--t->waiting == 0)
+		wf_ring_remove(q, t);
+}
+
+struct webhook_fair_item *webhook_fair_next(struct webhook_fair *q)
+{
+	struct wf_account *t = q->turn;
+	for (size_t k = 0; t && k < q->n_ring; k++, t = t->r_next) {
+		if (t->started >= q->per_account)
+			continue;
+		struct webhook_fair_item *prev = NULL, *it = t->head;
+		while (it && it->host->started >= q->per_host) {
+			prev = it;
+			it = it->t_next;
+		}
+		if (!it)
+			continue;
+		q->turn = t->r_next;   /* the next account goes first next time */
+		wf_unlink_waiting(q, it, prev);
+		t->started++;
+		it->host->started++;
+		return it;
+	}
+	return NULL;
+}
+
+void webhook_fair_done(struct webhook_fair *q, struct webhook_fair_item *it)
+{
+	struct wf_account *t = it->account;
+	struct wf_host *h = it->host;
+	t->started--;
+	h->started--;
+	it->account = NULL;
+	it->host = NULL;
+	wf_account_maybe_free(q, t);
+	wf_host_maybe_free(q, h);
+}
+
+struct webhook_fair_item *webhook_fair_oldest(const struct webhook_fair *q)
+{
+	return q->o_head;
+}
+
+void webhook_fair_remove(struct webhook_fair *q, struct webhook_fair_item *it)
+{
+	struct wf_account *t = it->account;
+	struct wf_host *h = it->host;
+	struct webhook_fair_item *prev = NULL;
+	for (struct webhook_fair_item *x = t->head; x && x != it; x = x->t_next)
+		prev = x;
+	wf_unlink_waiting(q, it, prev);
+	it->account = NULL;
+	it->host = NULL;
+	wf_account_maybe_free(q, t);
+	wf_host_maybe_free(q, h);
+}
+
+size_t webhook_fair_waiting(const struct webhook_fair *q)
+{
+	return q->waiting;
+}
+
+size_t webhook_fair_account_load(const struct webhook_fair *q, long long account)
+{
+	const struct wf_account *t = wf_account_find(q, account);
+	return t ? t->waiting + t->started : 0;
+}
+
+size_t webhook_fair_loaded_accounts(const struct webhook_fair *q, size_t load, long long *out, size_t cap)
+{
+	size_t n = 0;
+	for (unsigned b = 0; b < FAIR_BUCKETS && n < cap; b++)
+		for (const struct wf_account *t = q->accounts[b]; t && n < cap; t = t->next)
+			if (t->waiting + t->started >= load)
+				out[n++] = t->id;
+	return n;
 }
 
 /* --- requests ---------------------------------------------------------------------- */
@@ -641,6 +965,9 @@ static void posting_unlink(struct webhook *w, struct wh_req *r)
 			r->next = NULL;
 			w->n_posting--;
 			w->events_posting -= r->n;
+			webhook_fair_done(w->fq, &r->fq);   /* its account's and host's places are free */
+			if (webhook_fair_account_load(w->fq, r->account_id) + 1 == 2 * w->cfg->webhook_per_account)
+				w->lease_again = 1;   /* the lease skipped this account: now it may take rows again */
 			return;
 		}
 	}
@@ -751,28 +1078,39 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* --- leasing ------------------------------------------------------------------------- */
 
-static void queue_push(struct webhook *w, struct wh_req *r)
+/* A leased batch waits for its turn (webhook_fair: in turns over the accounts, within the caps). */
+static int queue_push(struct webhook *w, struct wh_req *r)
 {
 	r->state = REQ_QUEUED;
 	r->next = NULL;
-	if (w->q_tail)
-		w->q_tail->next = r;
-	else
-		w->q_head = r;
-	w->q_tail = r;
-	w->q_len++;
+	if (webhook_fair_put(w->fq, &r->fq, r, r->account_id, r->host, ev_now(w->loop)) < 0)
+		return -1;
+	w->q_events += r->n;
+	return 0;
 }
 
-static struct wh_req *queue_pop(struct webhook *w)
+/* Takes a batch out of the queue unstarted: the one that waited longest, or r. */
+static struct wh_req *queue_take(struct webhook *w, struct wh_req *r)
 {
-	struct wh_req *r = w->q_head;
-	if (!r)
+	if (!r) {
+		struct webhook_fair_item *it = webhook_fair_oldest(w->fq);
+		if (!it)
+			return NULL;
+		r = it->owner;
+	}
+	webhook_fair_remove(w->fq, &r->fq);
+	w->q_events -= r->n;
+	return r;
+}
+
+/* The next batch that may start (counted in flight for its account and host until posting_unlink). */
+static struct wh_req *queue_next(struct webhook *w)
+{
+	struct webhook_fair_item *it = webhook_fair_next(w->fq);
+	if (!it)
 		return NULL;
-	w->q_head = r->next;
-	if (!w->q_head)
-		w->q_tail = NULL;
-	w->q_len--;
-	r->next = NULL;
+	struct wh_req *r = it->owner;
+	w->q_events -= r->n;
 	return r;
 }
 
@@ -798,6 +1136,7 @@ static struct wh_req *batch_from_rows(struct webhook *w, PGresult *res, int from
 	r->account_id = strtoll(PQgetvalue(res, from, 1), NULL, 10);
 	r->url = strdup(PQgetvalue(res, from, 2));
 	r->get = strcmp(PQgetvalue(res, from, 8), "GET") == 0;
+	webhook_host_key(PQgetvalue(res, from, 2), r->host);
 	if (!PQgetisnull(res, from, 6))
 		r->secret = strdup(PQgetvalue(res, from, 6));
 	r->ids = calloc(n, sizeof(*r->ids));
@@ -877,70 +1216,138 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 			j = k;
 		}
 		struct wh_req *r = batch_from_rows(w, res, i, j);
-		if (r)
-			queue_push(w, r);
-		else
+		if (!r) {
 			log_error("webhook", "ev=batch_dropped why=\"out of memory\" events=%d", j - i);
+		} else if (queue_push(w, r) < 0) {
+			log_error("webhook", "ev=batch_handed_back why=\"out of memory\" events=%d", j - i);
+			hand_back(w, r);
+		}
 		i = j;
 	}
 	if (rows > 0)
-		log_debug("webhook", "ev=leased events=%d batches=%zu deferred=%s ms=%.1f", rows, w->q_len,
-			  PQgetvalue(res, 0, 7), (ev_time() - w->lease_sent) * 1000);
+		log_debug("webhook", "ev=leased events=%d batches=%zu deferred=%s ms=%.1f", rows,
+			  webhook_fair_waiting(w->fq), PQgetvalue(res, 0, 7), (ev_time() - w->lease_sent) * 1000);
 	w->lease_again = rows > 0;   /* maybe more is due; else wait for the poll */
+	if (rows == 0 && w->lease_busy > 0) {
+		/*
+		 * It skipped accounts and found nothing: the scan walked past every due
+		 * row of theirs.  With a backlog of hundreds of thousands that takes a
+		 * while; the next such scan waits nine times as long (at most a tenth
+		 * of the store's time goes to scans that find nothing).
+		 */
+		w->busy_quiet_until = ev_now(w->loop) + 9 * (ev_time() - w->lease_sent);
+	}
 	if (w->stopping || w->freeing) {
 		struct wh_req *r;
-		while ((r = queue_pop(w)))
+		while ((r = queue_take(w, NULL)))
 			hand_back(w, r);
 		return;
 	}
 	pump(w);
 }
 
+/* Seconds a leased row is ours: long enough for a queued batch to wait for its slot and then time out. */
+static double lease_seconds(const struct config *cfg)
+{
+	return cfg->webhook_timeout * 3 + 30;
+}
+
+/*
+ * Leases up to `slots` batches' worth of rows (slots x batch_max), skipping
+ * the accounts that have twice their per_account on hand (in flight and
+ * queued) already: they have enough to fill their places, and their older
+ * rows must not hide other accounts' rows from the scan.  Such a scan walks
+ * past every due row of the skipped accounts: after one that found nothing
+ * the next waits (busy_quiet_until, lease_done).
+ */
 static void lease(struct webhook *w, size_t slots)
 {
 	size_t scan = slots * w->cfg->webhook_batch_max;
 	if (scan > SCAN_MAX)
 		scan = SCAN_MAX;
+	size_t n_busy = webhook_fair_loaded_accounts(w->fq, 2 * w->cfg->webhook_per_account, w->busy, BUSY_MAX);
+	if (n_busy > 0 && ev_now(w->loop) < w->busy_quiet_until)
+		return;   /* lease_again stays: the next pump or poll asks again */
+	struct pgarr busy = {0};
+	for (size_t i = 0; i < n_busy; i++)
+		pgarr_num(&busy, w->busy[i], 0);
+	free(w->p_busy);
+	w->p_busy = pgarr_take(&busy);
+	if (!w->p_busy && !(w->p_busy = strdup("{}"))) {
+		log_error("webhook", "ev=lease_delayed why=\"out of memory\"");
+		return;   /* the next poll tries again */
+	}
 	snprintf(w->p_scan, sizeof(w->p_scan), "%zu", scan);
 	snprintf(w->p_batch, sizeof(w->p_batch), "%zu", w->cfg->webhook_batch_max);
-	/* long enough for a queued batch to wait for its slot and then time out */
-	snprintf(w->p_lease, sizeof(w->p_lease), "%.3f", w->cfg->webhook_timeout * 3 + 30);
+	snprintf(w->p_lease, sizeof(w->p_lease), "%.3f", lease_seconds(w->cfg));
 	w->lease_params[0] = w->node;
 	w->lease_params[1] = w->p_scan;
 	w->lease_params[2] = w->p_lease;
 	w->lease_params[3] = w->p_batch;
+	w->lease_params[4] = w->p_busy;
+	w->lease_busy = n_busy;
 	w->lease_in_flight = 1;
 	w->lease_again = 0;
 	w->lease_sent = ev_time();
-	w->lease_job = (struct store_job){ .stmt = &stmt_lease, .nparams = 4, .params = w->lease_params,
+	w->lease_job = (struct store_job){ .stmt = &stmt_lease, .nparams = 5, .params = w->lease_params,
 					   .done = lease_done, .arg = w };
 	store_submit(w->store, &w->lease_job);
 }
 
-/* Starts queued batches while there are slots; leases more while fewer than 2 x concurrency are on hand. */
+/*
+ * Starts queued batches while there are slots, in turns over the accounts
+ * and within per_account / per_host (webhook_fair); a batch that may not start yet
+ * keeps its place.  Leases more while fewer than 2 x concurrency batches are
+ * on hand, and also whenever slots are free but no queued batch may start
+ * (all wait on their account's or host's cap): then the lease brings other
+ * accounts' rows, up to twice as many events as the first rule ever holds.
+ */
 static void pump(struct webhook *w)
 {
 	size_t max = w->cfg->webhook_concurrency;
-	while (!w->stopping && w->n_posting < max && w->q_head) {
-		struct wh_req *r = queue_pop(w);
+	struct wh_req *r;
+	while (!w->stopping && w->n_posting < max && (r = queue_next(w))) {
 		if (req_post(w, r) < 0) {
 			log_error("webhook", "ev=post_not_started account=%lld delivery=%lld-%lld",
 				  r->account_id, r->ids[0], r->ids[r->n - 1]);
+			webhook_fair_done(w->fq, &r->fq);
 			hand_back(w, r);
 		}
 	}
-	/* keep up to one round of batches queued behind the ones in flight */
-	size_t have = w->n_posting + w->q_len;
-	if (w->stopping || !w->started || w->lease_in_flight || have >= 2 * max || !store_is_up(w->store))
+	size_t queued = webhook_fair_waiting(w->fq), have = w->n_posting + queued;
+	if (w->stopping || !w->started || w->lease_in_flight || !w->lease_again || !store_is_up(w->store))
 		return;
-	if (w->lease_again)
-		lease(w, 2 * max - have);
+	size_t slots = have < 2 * max ? 2 * max - have : 0;
+	int stuck = w->n_posting < max && queued > 0;   /* free slots, and nothing queued may take them */
+	if (stuck && w->q_events < 4 * max * w->cfg->webhook_batch_max && slots < max - w->n_posting)
+		slots = max - w->n_posting;
+	if (slots > 0)
+		lease(w, slots);
+}
+
+/*
+ * Hands back the batches that waited for their turn so long that their
+ * lease could run out before their request does (a slow account's or host's
+ * queue): their rows are due again at once, for the next lease of any node.
+ */
+static void queue_expire(struct webhook *w)
+{
+	double cutoff = ev_now(w->loop) - (lease_seconds(w->cfg) - w->cfg->webhook_timeout - 10);
+	struct webhook_fair_item *it;
+	size_t n = 0;
+	while ((it = webhook_fair_oldest(w->fq)) && it->since < cutoff) {
+		hand_back(w, queue_take(w, it->owner));
+		n++;
+	}
+	if (n)
+		log_info("webhook", "ev=handed_back why=\"waited too long for a slot\" batches=%zu", n);
 }
 
 static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	(void)loop; (void)revents;
 	struct webhook *w = t->data;
+	queue_expire(w);
 	w->lease_again = 1;
 	pump(w);
 }
@@ -986,7 +1393,8 @@ struct webhook *webhook_new(struct ev_loop *loop, struct store *store, const str
 	w->lease_again = 1;
 	w->multi = curl_multi_init();
 	char why[160];
-	if (!w->multi || !(w->policy = netpolicy_new(cfg->webhook_allow_internal, why, sizeof(why)))) {
+	if (!w->multi || !(w->policy = netpolicy_new(cfg->webhook_allow_internal, why, sizeof(why))) ||
+	    !(w->fq = webhook_fair_new(cfg->webhook_per_account, cfg->webhook_per_host))) {
 		webhook_free(w);
 		return NULL;
 	}
@@ -1030,7 +1438,7 @@ void webhook_stop(struct webhook *w)
 	ev_timer_stop(w->loop, &w->stats);
 	struct wh_req *r;
 	size_t n = 0;
-	while ((r = queue_pop(w))) {
+	while ((r = queue_take(w, NULL))) {
 		hand_back(w, r);
 		n++;
 	}
@@ -1039,7 +1447,7 @@ void webhook_stop(struct webhook *w)
 
 int webhook_busy(const struct webhook *w)
 {
-	return w && (w->n_posting > 0 || w->q_head || w->n_writing > 0 || w->lease_in_flight);
+	return w && (w->n_posting > 0 || webhook_fair_waiting(w->fq) > 0 || w->n_writing > 0 || w->lease_in_flight);
 }
 
 size_t webhook_metrics(void *arg, char *buf, size_t cap)
@@ -1055,9 +1463,10 @@ size_t webhook_metrics(void *arg, char *buf, size_t cap)
 			 "# TYPE pushgate_webhook_given_up counter\npushgate_webhook_given_up %llu\n"
 			 "# TYPE pushgate_webhook_in_flight gauge\npushgate_webhook_in_flight %zu\n"
 			 "# TYPE pushgate_webhook_in_flight_events gauge\npushgate_webhook_in_flight_events %zu\n"
+			 "# TYPE pushgate_webhook_queued gauge\npushgate_webhook_queued %zu\n"
 			 "# TYPE pushgate_webhook_backlog gauge\npushgate_webhook_backlog %lld\n",
 			 w->c.delivered, w->c.delivered_posts, w->c.failed, w->c.failed_posts, w->c.given_up,
-			 w->n_posting, w->events_posting, w->backlog);
+			 w->n_posting, w->events_posting, webhook_fair_waiting(w->fq), w->backlog);
 	if (n < 0)
 		return 0;
 	return (size_t)n < cap ? (size_t)n : cap;
@@ -1073,7 +1482,7 @@ void webhook_free(struct webhook *w)
 	ev_timer_stop(w->loop, &w->curl_timer);
 	ev_prepare_stop(w->loop, &w->dl_flush);
 	struct wh_req *r;
-	while ((r = queue_pop(w)))
+	while (w->fq && (r = queue_take(w, NULL)))
 		req_free(r);
 	while ((r = w->dl_head)) {   /* answered, never written: their leases run out */
 		w->dl_head = r->next;
@@ -1089,6 +1498,8 @@ void webhook_free(struct webhook *w)
 	while (w->socks)
 		sock_drop(w, w->socks);
 	netpolicy_free(w->policy);
+	webhook_fair_free(w->fq);
+	free(w->p_busy);
 	free(w);
 	curl_global_cleanup();
 }

@@ -25,6 +25,9 @@ static void test_config_defaults_match_the_documented_values(void **state)
 	assert_string_equal(c.routes[0].id_format, "auto");
 	assert_true(c.routes[0].is_default);
 	assert_true(c.smpp_validity == 86400.0);
+	assert_int_equal(c.webhook_concurrency, 20);
+	assert_int_equal(c.webhook_per_account, 5);
+	assert_int_equal(c.webhook_per_host, 4);
 }
 
 static void test_config_reads_every_section(void **state)
@@ -36,7 +39,8 @@ static void test_config_reads_every_section(void **state)
 	int rc = config_load_string(&c,
 		"[server]\nhttp_listen = 127.0.0.1:9000\nmax_body = 2048\n"
 		"[database]\nconninfo = host=/tmp dbname=x\nbatch_max = 7\n"
-		"[smpp]\nport = 2776\nwindow = 5\nsystem_id = abc\nid_format = hex2dec\n", err, sizeof(err));
+		"[smpp]\nport = 2776\nwindow = 5\nsystem_id = abc\nid_format = hex2dec\n"
+		"[webhook]\nper_account = 3\nper_host = 2\n", err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_string_equal(c.http_listen, "127.0.0.1:9000");
 	assert_int_equal(c.max_body, 2048);
@@ -46,6 +50,8 @@ static void test_config_reads_every_section(void **state)
 	assert_int_equal(c.routes[0].port, 2776);
 	assert_int_equal(c.routes[0].window, 5);
 	assert_string_equal(c.routes[0].system_id, "abc");
+	assert_int_equal(c.webhook_per_account, 3);
+	assert_int_equal(c.webhook_per_host, 2);
 }
 
 static void test_config_refuses_unknown_keys_naming_them(void **state)
@@ -69,6 +75,10 @@ static void test_config_refuses_out_of_range_numbers(void **state)
 	assert_int_equal(config_load_string(&c, "[smpp]\nwindow = 0\n", err, sizeof(err)), -1);
 	assert_int_equal(config_load_string(&c, "[smpp]\nwindow = 12abc\n", err, sizeof(err)), -1);
 	assert_int_equal(config_load_string(&c, "[server]\nmax_body = -1\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[webhook]\nper_account = 0\n", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "per_account"));
+	assert_int_equal(config_load_string(&c, "[webhook]\nper_host = 1001\n", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "per_host"));
 }
 
 static void test_config_refuses_overlong_strings_and_bad_enums(void **state)
@@ -219,6 +229,9 @@ static void test_config_shipped_ini_matches_the_built_in_defaults(void **state)
 	assert_string_equal(def.log_level, file.log_level);
 	assert_string_equal(def.conninfo, file.conninfo);
 	assert_int_equal(def.batch_max, file.batch_max);
+	assert_int_equal(def.webhook_concurrency, file.webhook_concurrency);
+	assert_int_equal(def.webhook_per_account, file.webhook_per_account);
+	assert_int_equal(def.webhook_per_host, file.webhook_per_host);
 	assert_true(def.reconnect_interval == file.reconnect_interval);
 	assert_true(def.smpp_retry_min == file.smpp_retry_min);
 	assert_true(def.smpp_validity == file.smpp_validity);
