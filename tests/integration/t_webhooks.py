@@ -6,7 +6,11 @@ every event of the events table arrives, in event order, and a batch the
 receiver answered 2xx is never sent again (no event is recorded twice: these
 scenarios have no lost answers or expired leases, where at-least-once would
 allow a repeat). Signatures are recomputed with HMAC-SHA256.
+Fairness: a receiver that holds every POST for seconds gets at most
+[webhook] per_account requests of its account (per_host of its host) at
+once, and another account's webhooks go out at once meanwhile.
 """
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -26,6 +30,12 @@ BATCH_MAX = 10
 SLOW_ANSWER = 1.0          # seconds a 'slow500' receiver holds each POST
 TIMEOUT = 2                # [webhook] timeout of this run
 LEASE = TIMEOUT * 3 + 30   # what webhook.c leases a row for
+# the fairness cases: 4 slots, at most 2 per account and 3 per host; a slow receiver holds each
+# POST HOLD seconds (well within their timeout); the fast account's first webhook must go out
+# within FAST_BOUND of its 202 (before the fix it waited for a slow POST to end: >= HOLD)
+FAIR_INI = {"concurrency": "4", "per_account": "2", "per_host": "3", "timeout": "10"}
+HOLD = 4.0
+FAST_BOUND = 1.5
 
 
 class Receiver:
@@ -91,6 +101,67 @@ class Receiver:
         for _, body in posts:
             out.extend(json.loads(body)["events"])
         return out
+
+
+class TimedReceiver:
+    """Answers 200 to every POST after `hold` seconds (answer_now() cuts every wait short), and
+    counts the POSTs it holds at once (active, max_active): it lets go of a POST before
+    answering it, so max_active never exceeds what pushgated has in flight. Records when each
+    POST arrived (time.monotonic()) with its events."""
+
+    def __init__(self, hold=0.0):
+        self.port = free_port()
+        self.hold = hold
+        self.lock = threading.Lock()
+        self.now = threading.Event()
+        self.active = 0
+        self.max_active = 0
+        self.arrivals = []     # (monotonic seconds, [events])
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n) if 0 <= n <= 10 * 1024 * 1024 else b""
+                with rec.lock:
+                    rec.arrivals.append((time.monotonic(), json.loads(body)["events"]))
+                    rec.active += 1
+                    rec.max_active = max(rec.max_active, rec.active)
+                if rec.hold > 0:
+                    rec.now.wait(rec.hold)
+                with rec.lock:
+                    rec.active -= 1
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = serve_http(self.port, Handler)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def events(self):
+        with self.lock:
+            return [e for _, evs in self.arrivals for e in evs]
+
+    def first_arrival(self, message_id):
+        with self.lock:
+            return min((t for t, evs in self.arrivals if any(e["message_id"] == message_id for e in evs)),
+                       default=None)
+
+    def answer_now(self):
+        self.hold = 0
+        self.now.set()
+
+    def down(self):
+        self.answer_now()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def verify_signature(secret, headers, body):
@@ -293,6 +364,101 @@ def account_without_secret_gets_unsigned_posts(env):
     check_complete_in_order_once(env, plain, [mid])
     assert plain.posts and all("x-pushgate-signature" not in h for h, _ in plain.posts)
     plain.down()
+
+
+@contextlib.contextmanager
+def webhook_settings(env, **keys):
+    """pushgated restarted with these [webhook] keys, and restarted as it was afterwards."""
+    section = env.ini_overrides.setdefault("webhook", {})
+    before = dict(section)
+    section.update(keys)
+    env.write_ini()
+    env.restart_pushgated()
+    try:
+        yield
+    finally:
+        section.clear()
+        section.update(before)
+        env.write_ini()
+        env.restart_pushgated()
+
+
+def account_with_webhook(env, name, url):
+    key = env.create_account(name)
+    env.psql(f"UPDATE accounts SET webhook_url = '{url}', webhook_secret = NULL WHERE name = '{name}'")
+    return key
+
+
+def fast_account_is_not_delayed(env, slow_urls, fast, fast_key, base):
+    """Sends one message of the fast account while the slow receivers hold their POSTs; checks
+    that its first webhook went out within FAST_BOUND of the 202 and that all its events arrive,
+    in order, while the slow accounts still have a backlog. Returns the first webhook's delay."""
+    body = send_batch(env, 1, text="fast", key=fast_key, base=base)
+    accepted = time.monotonic()
+    mid = body["id"]
+    env.wait_for(lambda: fast.first_arrival(mid) is not None, timeout=30, interval=0.05,
+                 what="the fast account's first webhook")
+    delay = fast.first_arrival(mid) - accepted
+    print(f"# the fast account's first webhook came {delay:.3f} s after its 202 "
+          f"(slow receivers hold each POST {HOLD} s)", flush=True)
+    assert delay < FAST_BOUND, f"the fast account's first webhook waited {delay:.3f} s (bound {FAST_BOUND} s)"
+    wait_all_delivered(env, fast, [mid], timeout=30)
+    check_complete_in_order_once(env, fast, [mid])
+    left = sum(pending(env, u) for u in slow_urls)
+    assert left > 0, "the slow accounts' backlog was gone before the fast account's events arrived"
+    return delay
+
+
+def drain(env, receivers):
+    for r in receivers:
+        r.answer_now()
+    env.wait_for(lambda: all(pending(env, r.url) == 0 for r in receivers), timeout=120, interval=0.2,
+                 what="the slow receivers' backlog delivered")
+
+
+@tests.case
+def a_slow_receiver_holds_per_account_slots_and_another_account_s_webhooks_go_out_at_once(env):
+    # regression (issue 11 #8): one account's slow receiver filled every slot ([webhook]
+    # concurrency) and another account's webhooks waited behind its queue (0.17 s -> 8.8 s)
+    slow, fast = TimedReceiver(hold=HOLD), TimedReceiver()
+    slow_key = account_with_webhook(env, "slowa", slow.url)
+    fast_key = account_with_webhook(env, "fastb", fast.url)
+    with webhook_settings(env, **FAIR_INI):
+        try:
+            msgs = [send_batch(env, 20, text="slow", key=slow_key, base=5000 + i * 100)["id"] for i in range(3)]
+            env.wait_for(lambda: slow.active >= 2, timeout=30, interval=0.05,
+                         what="the slow receiver holding two POSTs")
+            assert pending(env, slow.url) > 20, pending(env, slow.url)   # a backlog waits behind them
+            fast_account_is_not_delayed(env, [slow.url], fast, fast_key, base=5900)
+            assert slow.max_active == 2, f"one account had {slow.max_active} requests in flight (per_account 2)"
+            drain(env, [slow])
+            assert slow.max_active == 2, slow.max_active
+            check_complete_in_order_once(env, slow, msgs)
+        finally:
+            slow.down()
+            fast.down()
+
+
+@tests.case
+def a_slow_host_holds_per_host_slots_whatever_its_accounts(env):
+    # two accounts with the same slow receiver: 2 + 2 by per_account, 3 by per_host
+    slow, fast = TimedReceiver(hold=HOLD), TimedReceiver()
+    keys = [account_with_webhook(env, name, slow.url) for name in ("slowc", "slowd")]
+    fast_key = account_with_webhook(env, "faste", fast.url)
+    with webhook_settings(env, **FAIR_INI):
+        try:
+            msgs = [send_batch(env, 20, text="slow", key=k, base=6000 + i * 100)["id"]
+                    for i, k in enumerate(keys + keys)]
+            env.wait_for(lambda: slow.active >= 3, timeout=30, interval=0.05,
+                         what="the slow host holding three POSTs")
+            fast_account_is_not_delayed(env, [slow.url], fast, fast_key, base=6900)
+            assert slow.max_active == 3, f"one host had {slow.max_active} requests in flight (per_host 3)"
+            drain(env, [slow])
+            assert slow.max_active == 3, slow.max_active
+            check_complete_in_order_once(env, slow, msgs)
+        finally:
+            slow.down()
+            fast.down()
 
 
 @tests.case
