@@ -733,7 +733,8 @@ static void submit_done(struct intake_req *r, enum store_error err, const char *
 	int wait;
 	enum intake_refusal why = intake_refusal_of(res, first, rows, &wait);
 	if (why != INTAKE_ADMITTED) {
-		/* the account's limits: a sender not its own is 0x0A, its rate 0x58 (try again), a used-up quota or balance 0x45 */
+		/* the account's limits: a sender not its own is 0x0A, its rate 0x58 (try again), a used-up quota or
+		 * balance 0x45 (an ESME's submit names no URL) */
 		uint32_t status = why == INTAKE_REFUSED_SENDER ? SMPP_ESME_RINVSRCADR
 				  : why == INTAKE_REFUSED_RATE ? SMPP_ESME_RTHROTTLED : SMPP_ESME_RSUBMITFAIL;
 		log_info("smpps", "ev=refused account=%lld why=%s to=%s", sub->account_id, intake_refusal_name(why), sub->to);

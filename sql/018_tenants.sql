@@ -14,7 +14,10 @@
 --     owned: "BANK" approved for a bank is nobody else's, nor pushgate's
 --     own code sender, which pushgated registers for the system account).
 --   * key rotation: a new key replaces api_key_hash, the old one keeps
---     working until prev_key_until (the grace the operator gave).
+--     working until prev_key_until (the grace the operator gave);
+--   * the hosts a message's callback_url or Kannel dlr-url may name
+--     (url_hosts; NULL: any the outbound policy allows): "example.com" is
+--     that host, ".example.com" any host under it.
 -- Every intake counts its recipients in account_usage (one row per account
 -- and UTC day), whatever the limits, for GET /v1/account and pushgatectl.
 -- A replay of an idempotency key is not counted again.
@@ -25,7 +28,8 @@ ALTER TABLE accounts
     ADD COLUMN balance        bigint CHECK (balance >= 0),
     ADD COLUMN senders_listed boolean NOT NULL DEFAULT false,
     ADD COLUMN prev_key_hash  bytea,
-    ADD COLUMN prev_key_until timestamptz;
+    ADD COLUMN prev_key_until timestamptz,
+    ADD COLUMN url_hosts      text[];
 CREATE UNIQUE INDEX accounts_prev_key ON accounts (prev_key_hash) WHERE prev_key_hash IS NOT NULL;
 -- accounts that exist keep sending as before; new ones send from approved senders only
 ALTER TABLE accounts ALTER COLUMN senders_listed SET DEFAULT true;
@@ -52,12 +56,24 @@ CREATE TABLE account_rate (
     prev        bigint NOT NULL              -- recipients in the minute before
 );
 
+-- The host of an http(s) URL, lower case ([v6] with its brackets); NULL when none is found.
+CREATE FUNCTION url_host(u text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT lower(substring(u FROM '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^]/]*\]|[^/:?#]*)'))
+$$;
+
+-- A URL (NULL: none) names a host of the list: itself, or under a ".domain" entry.
+CREATE FUNCTION url_host_allowed(u text, hosts text[]) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT u IS NULL OR EXISTS (SELECT 1 FROM unnest(hosts) h, url_host(u) x(host)
+                                WHERE x.host <> '' AND (x.host = lower(h) OR (h LIKE '.%' AND x.host LIKE '%' || lower(h))))
+$$;
+
 -- One verdict per refused message of an intake group: p_* are per message
--- (in order); refusal is 'sender', 'rate', 'daily_quota', 'monthly_quota'
--- or 'balance', retry_after the seconds until it may pass (NULL: not by
+-- (in order); refusal is 'sender', 'url', 'rate', 'daily_quota',
+-- 'monthly_quota' or 'balance', retry_after the seconds until it may pass (NULL: not by
 -- waiting).  Counts what it admits.  Accounts are taken in id order, so
 -- groups of two nodes never wait for each other in a cycle.
-CREATE FUNCTION intake_admit(p_account bigint[], p_n int[], p_sender text[], p_idem text[])
+CREATE FUNCTION intake_admit(p_account bigint[], p_n int[], p_sender text[], p_idem text[], p_callback text[],
+                             p_dlr text[])
 RETURNS TABLE (mord int, refusal text, retry_after int)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -80,7 +96,7 @@ DECLARE
     limited    boolean;
 BEGIN
     -- one query per account for each set; then the messages are walked in memory
-    FOR a IN SELECT x.id, x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed
+    FOR a IN SELECT x.id, x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed, x.url_hosts
              FROM accounts x WHERE x.id = ANY (p_account) ORDER BY x.id
     LOOP
         taken := 0;
@@ -122,6 +138,9 @@ BEGIN
                 why := 'sender';
             ELSIF NOT a.senders_listed AND coalesce(p_sender[i] = ANY (owned), false) THEN
                 why := 'sender';
+            ELSIF a.url_hosts IS NOT NULL AND NOT (url_host_allowed(p_callback[i], a.url_hosts)
+                                                   AND url_host_allowed(p_dlr[i], a.url_hosts)) THEN
+                why := 'url';
             ELSIF NOT limited THEN
                 NULL;
             ELSIF a.balance IS NOT NULL AND taken + p_n[i] > a.balance THEN

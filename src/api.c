@@ -419,6 +419,10 @@ void api_respond_refused(struct http_request *req, enum intake_refusal why, int 
 		status = 403, code = "sender_not_allowed", field = "from";
 		msg = "this sender is not approved for the account";
 		break;
+	case INTAKE_REFUSED_URL:
+		status = 403, code = "url_not_allowed", field = "callback_url";
+		msg = "callback_url names a host this account may not reach (pushgatectl account urls)";
+		break;
 	case INTAKE_REFUSED_DAILY_QUOTA:
 		code = "quota_exceeded", msg = "the account's daily quota (recipients per UTC day) is used up";
 		break;
@@ -693,6 +697,7 @@ static const struct store_stmt stmt_account_json = {
 	"  'senders', json_build_object('policy', CASE WHEN a.senders_listed THEN 'listed' ELSE 'any' END,"
 	"    'approved', coalesce((SELECT json_agg(s.sender ORDER BY s.sender) FROM account_senders s"
 	"                          WHERE s.account_id = a.id), '[]'::json)),"
+	"  'url_hosts', to_json(a.url_hosts),"
 	"  'previous_key_until', to_char(a.prev_key_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
 	" FROM accounts a WHERE a.id = $1::bigint",
 	1, 0,

@@ -126,7 +126,8 @@ int intake_prepare(struct intake *in, const struct config *cfg, long long accoun
 }
 
 static const char *const refusal_names[] = {
-	[INTAKE_ADMITTED] = "", [INTAKE_REFUSED_SENDER] = "sender", [INTAKE_REFUSED_RATE] = "rate",
+	[INTAKE_ADMITTED] = "", [INTAKE_REFUSED_SENDER] = "sender", [INTAKE_REFUSED_URL] = "url",
+	[INTAKE_REFUSED_RATE] = "rate",
 	[INTAKE_REFUSED_DAILY_QUOTA] = "daily_quota", [INTAKE_REFUSED_MONTHLY_QUOTA] = "monthly_quota",
 	[INTAKE_REFUSED_BALANCE] = "balance",
 };

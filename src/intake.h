@@ -114,6 +114,7 @@ void intake_queue_free(struct intake_queue *q);
 enum intake_refusal {
 	INTAKE_ADMITTED = 0,
 	INTAKE_REFUSED_SENDER,         /* the sender is not approved for the account (or is another's) */
+	INTAKE_REFUSED_URL,            /* callback_url or dlr-url names a host the account may not reach */
 	INTAKE_REFUSED_RATE,           /* recipients a minute across every node */
 	INTAKE_REFUSED_DAILY_QUOTA,
 	INTAKE_REFUSED_MONTHLY_QUOTA,
@@ -125,7 +126,7 @@ enum intake_refusal {
  * *retry_after gets the seconds until it may pass (0: not by waiting).
  */
 enum intake_refusal intake_refusal_of(const PGresult *res, int first, int n, int *retry_after);
-/* A word for logs and error codes: "sender", "rate", "daily_quota", "monthly_quota", "balance". */
+/* A word for logs and error codes: "sender", "url", "rate", "daily_quota", "monthly_quota", "balance". */
 const char *intake_refusal_name(enum intake_refusal r);
 
 /*

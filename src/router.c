@@ -34,7 +34,8 @@ const struct store_stmt router_stmt_intake = {
 	/* the messages of the group, each with its account's settings and its id taken now */
 	/* ids are drawn over ordered subqueries: they follow the order of arrival */
 	/* what the accounts' limits and senders refuse (sql/018): stored nothing, answered apart */
-	"WITH q AS MATERIALIZED (SELECT * FROM intake_admit($1::bigint[], $28::int[], $2::text[], $12::text[])),"
+	"WITH q AS MATERIALIZED (SELECT * FROM intake_admit($1::bigint[], $28::int[], $2::text[], $12::text[],"
+	"                                                 $11::text[], $15::text[])),"
 	" mi AS MATERIALIZED ("
 	"  SELECT y.*, nextval('messages_id_seq') AS id FROM ("
 	"   SELECT x.*, string_to_array(x.channels, ',') AS chan,"

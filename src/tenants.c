@@ -6,6 +6,7 @@
  *   account balance NAME add N | set N | off  prepaid recipients (off: postpaid)
  *   account senders NAME listed | any         approved senders only, or any not owned
  *   account sender NAME allow | revoke SENDER the operator's approval of a sender ID
+ *   account urls NAME HOST[,HOST...] | any    hosts its callback_url / dlr-url may name
  *   account rotate NAME [GRACE_SECONDS]       a new key; the old one works for the grace
  *   account show NAME                         limits, usage, balance, senders
  *
@@ -17,6 +18,7 @@
  */
 #include "tenants.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ static int usage(const char *msg)
 		"       pushgatectl account balance NAME add N | set N | off\n"
 		"       pushgatectl account senders NAME listed | any\n"
 		"       pushgatectl account sender NAME allow | revoke SENDER\n"
+		"       pushgatectl account urls NAME HOST[,HOST...] | any\n"
 		"       pushgatectl account rotate NAME [GRACE_SECONDS]\n"
 		"       pushgatectl account show NAME\n", msg);
 	return 2;
@@ -42,7 +45,7 @@ static int usage(const char *msg)
 
 int tenants_handles(const char *sub)
 {
-	static const char *const subs[] = { "quota", "balance", "senders", "sender", "rotate", "show" };
+	static const char *const subs[] = { "quota", "balance", "senders", "sender", "urls", "rotate", "show" };
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (!strcmp(sub, subs[i]))
 			return 1;
@@ -64,6 +67,35 @@ static int sender_ok(const char *s)
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
 			return 0;
 	return 1;
+}
+
+/*
+ * "a.example,.example.org,[2001:db8::1]" -> "{a.example,.example.org,[2001:db8::1]}": host names
+ * (a leading dot: any host under it) or bracketed IPv6 literals, at most 32.  0 / -1.
+ */
+static int hosts_array(const char *list, char *out, size_t cap)
+{
+	size_t o = 0, n = 0, len = 0;
+	out[o++] = '{';
+	for (const char *p = list;; p++) {
+		if (*p == ',' || *p == '\0') {
+			if (len == 0 || len > 253 || ++n > 32)
+				return -1;
+			len = 0;
+			if (*p == '\0')
+				break;
+		} else if (!(isalnum((unsigned char)*p) || strchr(".-[]:", *p))) {
+			return -1;
+		} else {
+			len++;
+		}
+		if (o + 2 >= cap)
+			return -1;
+		out[o++] = (char)tolower((unsigned char)*p);
+	}
+	out[o++] = '}';
+	out[o] = '\0';
+	return 0;
 }
 
 /* Runs sql (its rows: one per account changed) and says what happened.  0 / 1. */
@@ -103,6 +135,7 @@ static int show(PGconn *conn, const char *name)
 		"  CASE WHEN a.senders_listed THEN 'listed' ELSE 'any' END,"
 		"  coalesce((SELECT string_agg(s.sender, ' ' ORDER BY s.sender) FROM account_senders s"
 		"            WHERE s.account_id = a.id), '-'),"
+		"  coalesce(array_to_string(a.url_hosts, ' '), 'any'),"
 		"  coalesce(to_char(a.prev_key_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-')"
 		" FROM accounts a WHERE a.name = $1",
 		1, NULL, params, NULL, NULL, 0);
@@ -118,7 +151,7 @@ static int show(PGconn *conn, const char *name)
 	}
 	static const char *const label[] = { "id", "name", "disabled", "rate_limit_per_minute", "daily_quota",
 					     "monthly_quota", "balance", "used_today", "used_this_month", "senders",
-					     "approved_senders", "previous_key_until" };
+					     "approved_senders", "url_hosts", "previous_key_until" };
 	for (int i = 0; i < PQnfields(r); i++)
 		printf("%-22s %s\n", label[i], PQgetvalue(r, 0, i));
 	PQclear(r);
@@ -222,6 +255,17 @@ int tenants_ctl(PGconn *conn, int argc, char **argv)
 			   " d AS (DELETE FROM account_senders s USING a WHERE s.account_id = a.id AND s.sender = $2)"
 			   " SELECT id, pg_notify('pushgate_accounts', id || ':changed') FROM a",
 			   2, p, name, "sender approval revoked");
+	}
+	if (!strcmp(sub, "urls")) {
+		char arr[9000];
+		int any = argc == 3 && !strcmp(argv[2], "any");
+		if (argc != 3 || (!any && hosts_array(argv[2], arr, sizeof(arr)) < 0))
+			return usage("urls needs NAME and any, or up to 32 comma-separated hosts (.domain: any host under it)");
+		if (!conn)
+			return 0;
+		const char *p[2] = { name, any ? NULL : arr };
+		return run(conn, CHANGE("url_hosts = $2::text[]"), 2, p, name,
+			   any ? "urls: any host the outbound policy allows" : "urls set");
 	}
 	if (!strcmp(sub, "rotate")) {
 		if (argc > 3 || (argc == 3 && !count_ok(argv[2], 90L * 86400)))

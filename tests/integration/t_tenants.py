@@ -8,7 +8,8 @@ key is not charged again; a new account sends only from senders the
 operator approved, an approved sender is nobody else's (pushgate's own code
 sender included), over HTTP and SMPP; GET /v1/account and pushgatectl
 account show tell the account its limits, usage, balance and senders; a
-rotated key keeps working for its grace and not after; a batch stops where
+rotated key keeps working for its grace and not after; callback URLs name
+only the hosts the operator listed for the account; a batch stops where
 the quota ends; pushgatectl takes SMPP passwords from a file or stdin only;
 pushgated refuses a configuration open to other users and root unless told,
 and switches to [server] user after binding.
@@ -239,6 +240,30 @@ def an_esme_of_a_listed_account_gets_0x0a_for_a_sender_not_approved_and_0x58_0x4
     s.sendall(smpp_pdu(0x06, 7))
     s.close()
     assert env.scalar("SELECT count(*) FROM recipients WHERE msisdn LIKE '82103600000%'") == "2"
+
+
+@tests.case
+def an_account_s_callback_urls_may_name_only_the_hosts_the_operator_listed(env):
+    key = env.create_account("hooks")
+    env.ctl("account", "urls", "hooks", "hooks.example,.Partner.example", check=True)
+
+    def cb(url, to):
+        return post(env.http_port, key, {"from": "HOOKS", "to": [to], "text": "x", "callback_url": url})
+    for url in ("https://evil.example/cb", "https://partner.example.evil/cb", "http://hooks.example.evil/",
+                "https://xhooks.example/"):
+        st, _, b = cb(url, "821041000000")
+        assert st == 403 and b["error"]["code"] == "url_not_allowed" and b["error"]["field"] == "callback_url", \
+            (url, st, b)
+    assert stored(env, "hooks") == 0
+    for i, url in enumerate(("https://hooks.example/cb", "https://HOOKS.example:8443/cb?x=1",
+                             "http://a.partner.example/cb")):
+        st, _, b = cb(url, f"82104100001{i}")
+        assert st == 202, (url, st, b)
+    st, _, a, _ = env.http("GET", "/v1/account", key=key)
+    assert a["url_hosts"] == ["hooks.example", ".partner.example"], a
+    assert env.ctl("account", "urls", "hooks", "bad host!").returncode == 2
+    env.ctl("account", "urls", "hooks", "any", check=True)
+    assert cb("https://evil.example/cb", "821041000020")[0] == 202
 
 
 @tests.case
