@@ -296,8 +296,9 @@ int batch_csv_open(struct batch_csv *c, const char *rec, size_t len, const char 
 	}
 	size_t maxf = BATCH_TPL_MAX_VARS * 4 + 1;
 	c->scratch = malloc(BATCH_RECORD_MAX + 1);
-	c->val = calloc(maxf, sizeof(*c->val));
-	c->vlen = calloc(maxf, sizeof(*c->vlen));
+	/* a row is split into up to ncols + 1 fields (the extra one tells it has too many) */
+	c->val = calloc(maxf + 1, sizeof(*c->val));
+	c->vlen = calloc(maxf + 1, sizeof(*c->vlen));
 	c->text = malloc(max_text + 1);
 	if (!c->scratch || !c->val || !c->vlen || !c->text) {
 		snprintf(msg, msglen, "out of memory");
