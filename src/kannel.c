@@ -129,6 +129,30 @@ static void intake_done(struct intake_req *r, enum store_error e, const char *er
 		store_failed(k, e, err);
 		return;
 	}
+	int wait;
+	enum intake_refusal why = intake_refusal_of(res, first, rows, &wait);
+	if (why != INTAKE_ADMITTED) {
+		/* the account's limits (sql/018): nothing stored; a status and a line like Kannel's own refusals */
+		static const char *const text[] = {
+			[INTAKE_REFUSED_SENDER] = "Sender not allowed for this account",
+			[INTAKE_REFUSED_URL] = "dlr-url host not allowed for this account",
+			[INTAKE_REFUSED_RATE] = "Rate limit exceeded for this account",
+			[INTAKE_REFUSED_DAILY_QUOTA] = "Daily quota exceeded for this account",
+			[INTAKE_REFUSED_MONTHLY_QUOTA] = "Monthly quota exceeded for this account",
+			[INTAKE_REFUSED_BALANCE] = "Insufficient balance for this account",
+		};
+		int status = why == INTAKE_REFUSED_SENDER || why == INTAKE_REFUSED_URL ? 403
+			     : why == INTAKE_REFUSED_BALANCE ? 402 : 429;
+		char extra[80];
+		if (wait > 0)
+			snprintf(extra, sizeof(extra), TEXT_HTML "Retry-After: %d\r\n", wait);
+		else
+			snprintf(extra, sizeof(extra), TEXT_HTML);
+		log_info("kannel", "ev=refused account=%lld why=%s", k->account_id, intake_refusal_name(why));
+		http_respond(k->req, status, extra, text[why], strlen(text[why]));
+		kreq_free(k);
+		return;
+	}
 	long long mid = rows > 0 ? strtoll(PQgetvalue(res, first, 0), NULL, 10) : 0;
 	log_info("kannel", "ev=accepted message=%lld account=%lld recipients=%d denied=%d dlr=%s", mid,
 		 k->account_id, rows, k->msg.denied != NULL, k->msg.dlr_url ? "yes" : "no");

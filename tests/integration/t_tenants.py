@@ -6,7 +6,7 @@ hold for the nodes together (exactly the allowed number of recipients
 stored, the others 429 / 402 with nothing stored); a replayed idempotency
 key is not charged again; a new account sends only from senders the
 operator approved, an approved sender is nobody else's (pushgate's own code
-sender included), over HTTP and SMPP; GET /v1/account and pushgatectl
+sender included), over HTTP, Kannel's sendsms and SMPP; GET /v1/account and pushgatectl
 account show tell the account its limits, usage, balance and senders; a
 rotated key keeps working for its grace and not after; callback URLs name
 only the hosts the operator listed for the account; a batch stops where
@@ -264,6 +264,34 @@ def an_account_s_callback_urls_may_name_only_the_hosts_the_operator_listed(env):
     assert env.ctl("account", "urls", "hooks", "bad host!").returncode == 2
     env.ctl("account", "urls", "hooks", "any", check=True)
     assert cb("https://evil.example/cb", "821041000020")[0] == 202
+
+
+@tests.case
+def kannel_s_sendsms_gets_the_same_refusals_in_its_own_words(env):
+    import urllib.parse
+    key = env.create_account("kclient", any_sender=False)
+    env.ctl("account", "sender", "kclient", "allow", "KCLIENT", check=True)
+
+    def sendsms(**extra):
+        q = {"username": "kclient", "password": key, "from": "KCLIENT", "to": "821042000000", "text": "x"}
+        q.update(extra)
+        st, h, _, raw = env.http("GET", "/cgi-bin/sendsms?" + urllib.parse.urlencode(q), key=None)
+        return st, h, raw.decode()
+    st, _, body = sendsms(**{"from": "OTHER"})
+    assert st == 403 and "Sender not allowed" in body, (st, body)
+    env.ctl("account", "urls", "kclient", "dlr.example", check=True)
+    st, _, body = sendsms(**{"dlr-url": "http://evil.example/dlr?s=%d", "dlr-mask": "3"})
+    assert st == 403 and "dlr-url" in body, (st, body)
+    st, _, body = sendsms(**{"dlr-url": "http://dlr.example/dlr?s=%d", "dlr-mask": "3"})
+    assert st == 202 and body.startswith("0: Accepted"), (st, body)
+    env.ctl("account", "quota", "kclient", "1", "0", check=True)
+    st, h, body = sendsms()
+    assert st == 429 and "Daily quota" in body and int(h["retry-after"]) > 0, (st, body)
+    env.ctl("account", "quota", "kclient", "0", "0", check=True)
+    env.ctl("account", "balance", "kclient", "set", "0", check=True)
+    st, _, body = sendsms()
+    assert st == 402 and "balance" in body, (st, body)
+    assert stored(env, "kclient") == 1
 
 
 @tests.case
