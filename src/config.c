@@ -475,6 +475,10 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 	}
 	int defaults = 0;
 	for (size_t i = 0; i < cfg->n_routes; i++) {
+		if (!route_name_valid(cfg->routes[i].name)) {   /* [route NAME] is checked as it is read; [smpp] route here */
+			snprintf(err, errlen, "[smpp] route: route names are 1-31 letters, digits, '_', '-', '.'");
+			return -1;
+		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->routes[i].name, cfg->routes[j].name) == 0) {
 				snprintf(err, errlen, "route '%s' is declared twice", cfg->routes[i].name);

@@ -204,6 +204,14 @@ static void test_config_refuses_bad_routes(void **state)
 	assert_int_equal(config_load_string(&c, "[route a]\ntemporary_errors = fast\n", err, sizeof(err)), -1);
 	assert_int_equal(config_load_string(&c, "[route a b]\nport = 1\n", err, sizeof(err)), -1);
 	assert_int_equal(config_load_string(&c, "[route null]\nport = 1\n", err, sizeof(err)), -1);
+	/* the single route's name obeys the same rule (regression, fuzz_config: it went to logs and metrics as written) */
+	assert_int_equal(config_load_string(&c, "[smpp]\nroute = a b\n", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "[smpp] route"));
+	assert_int_equal(config_load_string(&c, "[smpp]\nroute = kt\"x\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[smpp]\nroute =\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[smpp]\nroute = NULL\n", err, sizeof(err)), -1);
+	assert_int_equal(config_load_string(&c, "[smpp]\nroute = kt-1.a_b\n", err, sizeof(err)), 0);
+	assert_string_equal(c.routes[0].name, "kt-1.a_b");
 	assert_int_equal(config_load_string(&c, "[route a]\ndefault = yes\n[route b]\ndefault = yes\n",
 					    err, sizeof(err)), -1);
 }
