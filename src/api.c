@@ -1133,7 +1133,7 @@ static void api_body_gate(struct api *api, struct http_request *req)
 void api_handle(struct http_request *req, void *arg)
 {
 	struct api *api = arg;
-	if (req->body_streamed && !batches_wants_stream(req, NULL)) {
+	if (req->body_streamed && !batches_wants_stream(req, api)) {
 		api_body_gate(api, req);   /* a CSV upload streams to batches.c, which authenticates first */
 		return;
 	}

@@ -16,9 +16,12 @@
  * chunk, and while a chunk is with PostgreSQL the upload is paused, so a
  * file of any size costs one chunk of rows plus one input buffer.  A body
  * that fails late (over max_batch_body, broken framing, the client gone)
- * moves the batch to FAILED and cancels its committed recipients.  JSON
- * bodies are held whole by http.c (bounded by max_batch_body) and checked
- * whole before the batch row is created.
+ * moves the batch to FAILED and cancels its committed recipients.  A JSON
+ * body of at most max_body bytes is held whole by http.c and checked whole
+ * before the batch row is created; a larger one (or one without a length)
+ * is streamed like a CSV file through jstream.c: its members are read as
+ * they come, and its recipients, which must then be the last member, one
+ * element at a time.
  *
  * Owns the request's load state (struct load).  Never answers before the
  * commit, never shows a batch to another account.
@@ -33,6 +36,7 @@
 
 #include <jansson.h>
 
+#include "jstream.h"
 #include "log.h"
 #include "router.h"
 #include "util.h"
@@ -452,6 +456,10 @@ struct load {
 	int                  answered;
 	/* POST: the parsed request */
 	int                  is_csv;
+	int                  json_stream;   /* a JSON upload read as it arrives (jstream.c) */
+	struct jstream       js;
+	int                  array_done;    /* json_stream: the recipients member is over */
+	int                  chunk_full;    /* json_stream: the element just read filled the chunk */
 	json_t              *root;          /* JSON body, or the CSV query as an object */
 	const char          *from, *text, *name;
 	struct intake_opts   opts;
@@ -508,6 +516,7 @@ static void load_free(struct load *l)
 	if (l->rejected)
 		json_decref(l->rejected);
 	batch_csv_close(&l->csv);
+	jstream_free(&l->js);
 	free(l->to);
 	if (l->texts)
 		free(l->texts);
@@ -541,6 +550,60 @@ static void reject(struct load *l, size_t where, const char *field, const char *
  * (NULL: the message's text), 0 at the end, -1 out of memory.  Bad rows are
  * counted (and listed) when `count` is set: the validation pass.
  */
+/*
+ * One recipients element: 1 valid (to, *text: its rendered text or NULL),
+ * 0 refused (*field and msg say why), -1 out of memory.
+ */
+static int check_row(struct load *l, json_t *row, char to[21], const char **text, const char **field, char *msg,
+		     size_t msglen)
+{
+	const char *num = json_string_value(json_object_get(row, "to"));
+	*field = "to";
+	if (!json_is_object(row)) {
+		snprintf(msg, msglen, "must be an object with \"to\"");
+		return 0;
+	}
+	if (!num || batch_msisdn(num, strlen(num), to) < 0) {
+		snprintf(msg, msglen, "not a phone number of 3 to 20 digits");
+		return 0;
+	}
+	const char *vals[BATCH_TPL_MAX_VARS];
+	size_t lens[BATCH_TPL_MAX_VARS];
+	char nums[BATCH_TPL_MAX_VARS][32];
+	for (size_t v = 0; v < l->tpl.nvars; v++) {
+		json_t *x = json_object_get(row, l->tpl.vars[v]);
+		if (json_is_string(x) && !memchr(json_string_value(x), '\0', json_string_length(x))) {
+			vals[v] = json_string_value(x);
+			lens[v] = json_string_length(x);
+		} else if (json_is_integer(x) || json_is_real(x)) {
+			int n = json_is_integer(x)
+				? snprintf(nums[v], sizeof(nums[v]), "%" JSON_INTEGER_FORMAT, json_integer_value(x))
+				: snprintf(nums[v], sizeof(nums[v]), "%.15g", json_real_value(x));
+			vals[v] = nums[v];
+			lens[v] = n > 0 ? (size_t)n : 0;
+		} else {
+			*field = l->tpl.vars[v];
+			snprintf(msg, msglen, "missing, or not a string or number, but the text uses {%s}", *field);
+			return 0;
+		}
+	}
+	if (l->tpl.nvars && batch_tpl_render(&l->tpl, vals, lens, l->csv.text, l->cfg->max_text + 1) < 0) {
+		*field = "text";
+		snprintf(msg, msglen, "the rendered text is longer than %zu bytes", l->cfg->max_text);
+		return 0;
+	}
+	*text = l->tpl.nvars ? l->csv.text : NULL;
+	int fresh = batch_seen_add(&l->csv.seen, to);
+	if (fresh < 0)
+		return -1;
+	if (!fresh) {
+		*field = "to";
+		snprintf(msg, msglen, "duplicate of an earlier row");
+		return 0;
+	}
+	return 1;
+}
+
 static int next_row(struct load *l, char to[21], const char **text, int count)
 {
 	char msg[160];
@@ -548,52 +611,9 @@ static int next_row(struct load *l, char to[21], const char **text, int count)
 	json_t *list = json_object_get(l->root, "recipients");
 	while (l->pos < l->n_rows) {
 		size_t at = l->pos++;
-		json_t *row = json_array_get(list, at);
-		const char *num = json_string_value(json_object_get(row, "to"));
-		field = "to";
-		if (!json_is_object(row)) {
-			snprintf(msg, sizeof(msg), "must be an object with \"to\"");
-		} else if (!num || batch_msisdn(num, strlen(num), to) < 0) {
-			snprintf(msg, sizeof(msg), "not a phone number of 3 to 20 digits");
-		} else {
-			const char *vals[BATCH_TPL_MAX_VARS];
-			size_t lens[BATCH_TPL_MAX_VARS];
-			char nums[BATCH_TPL_MAX_VARS][32];
-			field = NULL;
-			for (size_t v = 0; v < l->tpl.nvars && !field; v++) {
-				json_t *x = json_object_get(row, l->tpl.vars[v]);
-				if (json_is_string(x) && !memchr(json_string_value(x), '\0', json_string_length(x))) {
-					vals[v] = json_string_value(x);
-					lens[v] = json_string_length(x);
-				} else if (json_is_integer(x) || json_is_real(x)) {
-					int n = json_is_integer(x)
-						? snprintf(nums[v], sizeof(nums[v]), "%" JSON_INTEGER_FORMAT, json_integer_value(x))
-						: snprintf(nums[v], sizeof(nums[v]), "%.15g", json_real_value(x));
-					vals[v] = nums[v];
-					lens[v] = n > 0 ? (size_t)n : 0;
-				} else {
-					field = l->tpl.vars[v];
-					snprintf(msg, sizeof(msg), "missing, or not a string or number, but the text uses {%s}",
-						 field);
-				}
-			}
-			if (!field && l->tpl.nvars) {
-				if (batch_tpl_render(&l->tpl, vals, lens, l->csv.text, l->cfg->max_text + 1) < 0) {
-					field = "text";
-					snprintf(msg, sizeof(msg), "the rendered text is longer than %zu bytes", l->cfg->max_text);
-				}
-			}
-			if (!field) {
-				*text = l->tpl.nvars ? l->csv.text : NULL;
-				int fresh = batch_seen_add(&l->csv.seen, to);
-				if (fresh < 0)
-					return -1;
-				if (fresh)
-					return 1;
-				field = "to";
-				snprintf(msg, sizeof(msg), "duplicate of an earlier row");
-			}
-		}
+		int r = check_row(l, json_array_get(list, at), to, text, &field, msg, sizeof(msg));
+		if (r != 0)
+			return r;
 		if (count)
 			reject(l, at, field, msg);
 	}
@@ -739,7 +759,7 @@ static void chunk_done(struct store_job *job, enum store_error e, const char *er
 	l->arena_len = 0;
 	l->has_text = 0;
 	l->step = LOAD_AUTH;
-	if (l->is_csv)
+	if (l->is_csv || l->json_stream)
 		load_pump(l);
 	else
 		next_chunk(l);
@@ -786,7 +806,7 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 		l->batch_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		l->created = 1;
 		log_info("batches", "ev=loading batch=%lld account=%lld total=%zu", l->batch_id, l->account_id, l->total);
-		if (l->is_csv)
+		if (l->is_csv || l->json_stream)
 			chunk_send(l);
 		else
 			next_chunk(l);
@@ -924,6 +944,11 @@ static int query_object(struct load *l)
 	return 0;
 }
 
+/* The longest member or element of a streamed JSON upload: a text, its template, a row's variables. */
+#define JSON_VALUE_MAX(cfg) ((cfg)->max_text * 6 + 64 * 1024)
+
+static int parse_members(struct load *l);
+
 /* from, text, name, options; then the CSV header or the recipients array.  0, or -1 with l->bad_*. */
 static int parse_post(struct load *l)
 {
@@ -940,6 +965,15 @@ static int parse_post(struct load *l)
 			snprintf(l->bad_msg, sizeof(l->bad_msg), "send application/json or text/csv");
 			return -1;
 		}
+		if (l->req->body_streamed) {   /* the members come with the body: checked when recipients begins */
+			l->json_stream = 1;
+			l->root = json_object();
+			if (!l->root || jstream_init(&l->js, "recipients", JSON_VALUE_MAX(l->cfg)) < 0) {
+				snprintf(l->bad_msg, sizeof(l->bad_msg), "out of memory");
+				return -1;
+			}
+			return 0;
+		}
 		l->root = json_loadb(l->req->body, l->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!l->root || !json_is_object(l->root)) {
 			snprintf(l->bad_msg, sizeof(l->bad_msg), "invalid JSON (line %d column %d: %s): the body must be an object",
@@ -947,6 +981,12 @@ static int parse_post(struct load *l)
 			return -1;
 		}
 	}
+	return parse_members(l);
+}
+
+/* from, text, name and the options of l->root; the recipients array when held whole.  0, or -1 with l->bad_*. */
+static int parse_members(struct load *l)
+{
 	json_t *from = json_object_get(l->root, "from"), *text = json_object_get(l->root, "text");
 	json_t *name = json_object_get(l->root, "name");
 	l->bad_field = "from";
@@ -981,7 +1021,13 @@ static int parse_post(struct load *l)
 	l->bad_field = "text";
 	if (batch_tpl_compile(&l->tpl, l->text, l->bad_msg, sizeof(l->bad_msg)) < 0)
 		return -1;
-	if (!l->is_csv) {   /* CSV: the header and the rows are read by load_pump() */
+	if (l->json_stream) {   /* the rows come one by one (json_event) */
+		l->csv.text = malloc(l->cfg->max_text + 1);
+		if (!l->csv.text) {
+			snprintf(l->bad_msg, sizeof(l->bad_msg), "out of memory");
+			return -1;
+		}
+	} else if (!l->is_csv) {   /* CSV: the header and the rows are read by load_pump() */
 		json_t *list = json_object_get(l->root, "recipients");
 		l->bad_field = "recipients";
 		if (!json_is_array(list) || json_array_size(list) == 0) {
@@ -1088,10 +1134,13 @@ static int take_record(struct load *l, const char **rec, size_t *rl, size_t *at)
 }
 
 /* The body is read: the last chunk, or the "loaded" statement; or 400 when nothing was valid. */
-static void finish_csv(struct load *l)
+static void finish_upload(struct load *l)
 {
 	if (!l->header_done) {
-		refuse_whole(l, "csv", "the body is empty: a header line with a 'to' column is required");
+		if (l->json_stream)
+			refuse_whole(l, "recipients", "recipients must be a non-empty array of {\"to\": ...} objects");
+		else
+			refuse_whole(l, "csv", "the body is empty: a header line with a 'to' column is required");
 		return;
 	}
 	if (l->n_chunk) {   /* the last chunk; after its commit this runs again */
@@ -1118,6 +1167,122 @@ static void finish_csv(struct load *l)
 	load_done(l);
 }
 
+/* --- JSON, read as it arrives ------------------------------------------------ */
+
+/* jstream.c's events: members into l->root, then the rows into chunks.  0 go on, 1 a chunk is full, -1 answered. */
+static int json_event(void *arg, enum jstream_event ev, const char *key, const char *raw, size_t len)
+{
+	struct load *l = arg;
+	char msg[160];
+	json_error_t jerr;
+	switch (ev) {
+	case JSTREAM_MEMBER: {
+		if (l->header_done) {
+			snprintf(msg, sizeof(msg), "in an upload of more than %zu bytes, recipients must be the last member",
+				 l->cfg->max_body);
+			refuse_whole(l, key, msg);
+			return -1;
+		}
+		json_t *v = json_loadb(raw, len, JSON_DECODE_ANY, &jerr);
+		if (!v || json_object_get(l->root, key)) {
+			snprintf(msg, sizeof(msg), v ? "repeated member" : "invalid JSON value (%.100s)", jerr.text);
+			json_decref(v);
+			refuse_whole(l, key, msg);
+			return -1;
+		}
+		json_object_set_new(l->root, key, v);
+		return 0;
+	}
+	case JSTREAM_ARRAY_START:
+		l->header_done = 1;   /* what the rows need is known now */
+		if (parse_members(l) < 0) {
+			snprintf(msg, sizeof(msg), " (in an upload of more than %zu bytes, recipients must be the last member)",
+				 l->cfg->max_body);
+			util_strlcpy(l->bad_msg + strlen(l->bad_msg), msg, sizeof(l->bad_msg) - strlen(l->bad_msg));
+			refuse_whole(l, l->bad_field, l->bad_msg);
+			return -1;
+		}
+		return 0;
+	case JSTREAM_ELEMENT: {
+		size_t at = l->pos++;
+		json_t *row = json_loadb(raw, len, JSON_DECODE_ANY, &jerr);
+		char to[21];
+		const char *text = NULL, *field = "to";
+		int r = row ? check_row(l, row, to, &text, &field, msg, sizeof(msg)) : 0;
+		if (!row)
+			snprintf(msg, sizeof(msg), "invalid JSON (%.100s)", jerr.text);
+		if (r > 0 && chunk_add(l, to, text) < 0)
+			r = -1;
+		json_decref(row);
+		if (r < 0) {
+			fail_upload(l, 503, "out of memory while loading");
+			return -1;
+		}
+		if (r == 0) {
+			reject(l, at, field, msg);
+			return 0;
+		}
+		if (l->n_chunk < BATCH_CHUNK)
+			return 0;
+		l->chunk_full = 1;
+		return 1;
+	}
+	case JSTREAM_ARRAY_END:
+		l->array_done = 1;
+		return 0;
+	}
+	return 0;
+}
+
+/* The JSON reader refused the document (json_event answered what it refused itself). */
+static void json_broken(struct load *l)
+{
+	char msg[200];
+	snprintf(msg, sizeof(msg), "invalid JSON at byte %zu: %s", l->js.err_at, l->js.err);
+	if (l->created)
+		fail_upload(l, 400, msg);
+	else
+		refuse_whole(l, "body", msg);
+}
+
+/* load_pump for a streamed JSON upload. */
+static void json_pump(struct load *l)
+{
+	while (!l->answered && !l->finishing && l->step != LOAD_CHUNK && l->step != LOAD_CREATE) {
+		if (l->ioff < l->ilen) {
+			long used = jstream_feed(&l->js, l->ibuf + l->ioff, l->ilen - l->ioff, json_event, l);
+			if (used < 0) {
+				if (!l->answered && !l->finishing)
+					json_broken(l);
+				break;
+			}
+			l->ioff += (size_t)used;
+			l->iscan = l->ioff;
+			if (l->chunk_full) {
+				l->chunk_full = 0;
+				if (l->created) {
+					chunk_send(l);
+				} else {
+					l->total = l->n_chunk;
+					batch_create(l);
+				}
+				break;
+			}
+			continue;
+		}
+		if (l->body_over) {
+			if (jstream_finish(&l->js) < 0)
+				json_broken(l);
+			else
+				finish_upload(l);
+		} else if (l->paused) {
+			l->paused = 0;
+			http_request_resume(l->req);
+		}
+		break;
+	}
+}
+
 /*
  * Reads records until a chunk is full (then submits it and waits for its
  * commit, the upload paused), the input runs dry (then asks http.c for
@@ -1126,13 +1291,15 @@ static void finish_csv(struct load *l)
 static int load_pump(struct load *l)
 {
 	l->depth++;
-	while (!l->answered && !l->finishing && l->step != LOAD_CHUNK && l->step != LOAD_CREATE) {
+	if (l->json_stream)
+		json_pump(l);
+	while (!l->json_stream && !l->answered && !l->finishing && l->step != LOAD_CHUNK && l->step != LOAD_CREATE) {
 		const char *rec = NULL;
 		size_t rl = 0, at = 0;
 		int got = take_record(l, &rec, &rl, &at);
 		if (got == 0) {
 			if (l->body_over) {
-				finish_csv(l);
+				finish_upload(l);
 			} else if (l->paused) {
 				l->paused = 0;
 				http_request_resume(l->req);
@@ -1235,10 +1402,19 @@ static void csv_end(void *arg, int status)
 
 int batches_wants_stream(const struct http_request *req, void *arg)
 {
-	(void)arg;
+	const struct api *api = arg;
+	if (req->method != HTTP_M_POST || strcmp(req->path, "/v1/batches") != 0)
+		return 0;
 	const char *ctype = http_header(req, "Content-Type");
-	return req->method == HTTP_M_POST && strcmp(req->path, "/v1/batches") == 0 && ctype &&
-	       strncasecmp(ctype, "text/csv", 8) == 0;
+	if (ctype && strncasecmp(ctype, "text/csv", 8) == 0)
+		return 1;
+	if (!api || (ctype && strncasecmp(ctype, "application/json", 16) != 0))
+		return 0;
+	/* JSON beyond max_body (or of unknown length) streams too; a smaller one is held whole */
+	const char *cl = http_header(req, "Content-Length");
+	long n;
+	return !cl || util_parse_long(cl, 0, 0x7fffffffffffffffL, &n) < 0 ||
+	       (unsigned long)n > api_deps_of(api)->cfg->max_body;
 }
 
 static void post_authed(void *arg, long long account_id, int operator)
@@ -1263,7 +1439,7 @@ static void post_authed(void *arg, long long account_id, int operator)
 		load_free(l);
 		return;
 	}
-	if (l->is_csv) {
+	if (l->is_csv || l->json_stream) {
 		l->line = 1;
 		l->step = LOAD_AUTH;   /* LOAD_CREATE / LOAD_CHUNK: a statement in flight */
 		if (l->req->body_streamed) {

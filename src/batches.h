@@ -13,7 +13,10 @@
 #include "api.h"
 
 void batches_handle(struct api *api, struct http_request *req);
-/* http_config.wants_stream: a CSV POST /v1/batches is streamed (JSON bodies stay buffered). */
+/*
+ * Whether a POST /v1/batches is streamed: CSV always, JSON beyond
+ * max_body or of unknown length (arg: the api; NULL: CSV only).
+ */
 int batches_wants_stream(const struct http_request *req, void *arg);
 
 /* Recipients per intake statement (one messages row each, sharing batch_id). */
