@@ -18,6 +18,8 @@
 --   * the hosts a message's callback_url or Kannel dlr-url may name
 --     (url_hosts; NULL: any the outbound policy allows): "example.com" is
 --     that host, ".example.com" any host under it.
+-- requests a minute an account may make of the HTTP API (0: no limit) is
+-- paced by each node alone, before any work (request_limit).
 -- Every intake counts its recipients in account_usage (one row per account
 -- and UTC day), whatever the limits, for GET /v1/account and pushgatectl.
 -- A replay of an idempotency key is not counted again.
@@ -29,7 +31,8 @@ ALTER TABLE accounts
     ADD COLUMN senders_listed boolean NOT NULL DEFAULT false,
     ADD COLUMN prev_key_hash  bytea,
     ADD COLUMN prev_key_until timestamptz,
-    ADD COLUMN url_hosts      text[];
+    ADD COLUMN url_hosts      text[],
+    ADD COLUMN request_limit  integer NOT NULL DEFAULT 0 CHECK (request_limit >= 0);
 CREATE UNIQUE INDEX accounts_prev_key ON accounts (prev_key_hash) WHERE prev_key_hash IS NOT NULL;
 -- accounts that exist keep sending as before; new ones send from approved senders only
 ALTER TABLE accounts ALTER COLUMN senders_listed SET DEFAULT true;

@@ -47,6 +47,7 @@ struct auth_entry {
 	int           operator;
 	char          name[API_NAME_MAX];   /* the account's name (sendsms's username) */
 	int           rate_limit;           /* recipients per minute on this node, 0: none */
+	int           request_limit;        /* requests per minute on this node, 0: none */
 	time_t        expires;
 };
 
@@ -54,6 +55,7 @@ struct api {
 	struct api_deps   d;
 	struct auth_entry cache[AUTH_CACHE_SIZE];
 	struct ratelimit *per_account;      /* recipients of accounts with a rate_limit */
+	struct ratelimit *per_request;      /* requests of accounts with a request_limit */
 };
 
 enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT };
@@ -370,6 +372,7 @@ static void cache_store(struct api *api, const unsigned char *hash, PGresult *re
 	e->operator = strcmp(PQgetvalue(res, 0, 1), "operator") == 0;
 	util_strlcpy(e->name, PQgetvalue(res, 0, 2), sizeof(e->name));
 	e->rate_limit = PQnfields(res) >= 4 ? atoi(PQgetvalue(res, 0, 3)) : 0;
+	e->request_limit = PQnfields(res) >= 6 ? atoi(PQgetvalue(res, 0, 5)) : 0;
 	e->expires = time(NULL) + AUTH_CACHE_TTL;
 	if (PQnfields(res) >= 5 && !PQgetisnull(res, 0, 4)) {   /* a replaced key: cached no longer than its grace */
 		double left = strtod(PQgetvalue(res, 0, 4), NULL);
@@ -392,6 +395,34 @@ double api_admit(struct api *api, const unsigned char *hash, long long account_i
 		log_info("api", "ev=rate_limited account=%lld recipients=%zu limit_per_minute=%d", account_id, recipients,
 			 limit);
 	return wait;
+}
+
+/*
+ * Counts req once against its account's request rate on this node (the
+ * key just authenticated, by hash).  0 go on, -1 answered 429.
+ */
+static int request_admit(struct api *api, struct http_request *req, const unsigned char *hash, long long account_id)
+{
+	if (req->admitted)
+		return 0;
+	req->admitted = 1;
+	const struct auth_entry *e = cache_slot(api, hash);
+	int limit = e->account_id == account_id ? e->request_limit : 0;
+	if (limit <= 0 || !api->per_request)
+		return 0;
+	char key[24];
+	snprintf(key, sizeof(key), "%lld", account_id);
+	double wait = ratelimit_take_n(api->per_request, key, (double)util_now_ms() / 1000, 1, limit / 60.0,
+				       (double)limit);
+	if (wait <= 0)
+		return 0;
+	char extra[48], msg[120];
+	long secs = util_retry_after(wait);
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs);
+	snprintf(msg, sizeof(msg), "the account's request rate (%d a minute) is reached: retry after %ld s", limit, secs);
+	log_info("api", "ev=request_rate_limited account=%lld limit_per_minute=%d", account_id, limit);
+	api_respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
+	return -1;
 }
 
 void api_respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst)
@@ -484,6 +515,10 @@ static void auth_done(struct store_job *job, enum store_error e, const char *err
 	p->account_id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
 	p->operator = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
 	cache_store(p->api, p->hash, job->res);
+	if (request_admit(p->api, p->req, p->hash, p->account_id) < 0) {
+		pending_free(p);
+		return;
+	}
 	run_next(p);
 }
 
@@ -506,7 +541,7 @@ static int authenticate(struct pending *p)
 	keys_hash(key, klen, p->hash);
 	p->account_id = cache_lookup(p->api, p->hash, NULL, &p->operator);
 	if (p->account_id > 0)
-		return 0;
+		return request_admit(p->api, p->req, p->hash, p->account_id);
 	keys_hash_bytea(key, klen, p->hash_text, sizeof(p->hash_text));
 	p->kind = PEND_AUTH;
 	p->params[0] = p->hash_text;
@@ -544,6 +579,8 @@ static void api_auth_done(struct store_job *job, enum store_error e, const char 
 		id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
 		op = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
 		cache_store(a->api, a->hash, job->res);
+		if (request_admit(a->api, a->req, a->hash, id) < 0)
+			id = 0, op = 0;   /* answered */
 	}
 	a->fn(a->arg, id, op);
 	free(a);
@@ -573,6 +610,8 @@ void api_auth(struct api *api, struct http_request *req, const char *key, api_au
 	int op = 0;
 	long long id = cache_lookup(api, a->hash, NULL, &op);
 	if (id > 0) {
+		if (request_admit(api, req, a->hash, id) < 0)
+			id = 0, op = 0;   /* answered */
 		free(a);
 		fn(arg, id, op);
 		return;
@@ -687,6 +726,7 @@ static const struct store_stmt stmt_account_json = {
 	"account_json",
 	"SELECT json_build_object('id', a.id, 'name', a.name,"
 	"  'limits', json_build_object('recipients_per_minute', NULLIF(a.rate_limit, 0),"
+	"    'requests_per_minute_per_node', NULLIF(a.request_limit, 0),"
 	"    'daily_quota', NULLIF(a.daily_quota, 0), 'monthly_quota', NULLIF(a.monthly_quota, 0)),"
 	"  'usage', json_build_object("
 	"    'today', coalesce((SELECT u.recipients FROM account_usage u WHERE u.account_id = a.id"
@@ -1306,7 +1346,8 @@ struct api *api_new(const struct api_deps *deps)
 		return NULL;
 	api->d = *deps;
 	/* rates come with each call (the account's own); the table's matter only for slot reuse */
-	if (!(api->per_account = ratelimit_new(4096, 1, 1e9))) {
+	if (!(api->per_account = ratelimit_new(4096, 1, 1e9)) || !(api->per_request = ratelimit_new(4096, 1, 1e9))) {
+		ratelimit_free(api->per_account);
 		free(api);
 		return NULL;
 	}
@@ -1318,5 +1359,6 @@ void api_free(struct api *api)
 	if (!api)
 		return;
 	ratelimit_free(api->per_account);
+	ratelimit_free(api->per_request);
 	free(api);
 }

@@ -52,6 +52,7 @@ struct http_request {
 	char        peer[64];        /* "127.0.0.1:5555" */
 	int         body_streamed;   /* 1: body not read yet, see http_request_set_sink() */
 	void       *user;            /* free for the handler (e.g. a pending job) */
+	int         admitted;        /* free for the handler: counted against its account's request rate */
 	/* private fields follow in http.c */
 };
 

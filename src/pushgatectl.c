@@ -69,6 +69,8 @@ static const char usage_text[] =
 	"                       prepaid recipients, taken at intake (off: postpaid)\n"
 	"  account senders NAME listed|any | account sender NAME allow|revoke SENDER\n"
 	"                       which senders the account may send from; an approved sender is its own\n"
+	"  account requests NAME N\n"
+	"                       API requests a minute the account may make, on each node (0: none)\n"
 	"  account urls NAME HOST[,HOST...] | any\n"
 	"                       the hosts its callback_url and dlr-url may name (.domain: under it)\n"
 	"  account rotate NAME [GRACE_SECONDS]\n"
@@ -1560,7 +1562,7 @@ int main(int argc, char **argv)
 		} else {
 			return usage_error("account needs a subcommand: add [--operator] [--any-sender] NAME | policy NAME sms|drop |"
 					   " webhook NAME URL|off | limit NAME N | disable|enable NAME | quota | balance |"
-					   " senders | sender | urls | rotate | show | list");
+					   " senders | sender | urls | requests | rotate | show | list");
 		}
 	} else if (strcmp(cmd, "binds") == 0 || strcmp(cmd, "orphans") == 0) {
 		if (argc != 1)

@@ -14,9 +14,10 @@
 const struct store_stmt router_stmt_auth = {
 	"auth",
 	/* the current key, or the one it replaced while its grace lasts (seconds left last) */
-	"SELECT id, role, name, rate_limit, NULL::float8 FROM accounts WHERE api_key_hash = $1::bytea AND NOT disabled"
+	"SELECT id, role, name, rate_limit, NULL::float8, request_limit FROM accounts"
+	" WHERE api_key_hash = $1::bytea AND NOT disabled"
 	" UNION ALL"
-	" SELECT id, role, name, rate_limit, extract(epoch FROM prev_key_until - now())::float8 FROM accounts"
+	" SELECT id, role, name, rate_limit, extract(epoch FROM prev_key_until - now())::float8, request_limit FROM accounts"
 	" WHERE prev_key_hash = $1::bytea AND prev_key_until > now() AND NOT disabled"
 	" LIMIT 1",
 	1, 0,

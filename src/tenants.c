@@ -7,6 +7,7 @@
  *   account senders NAME listed | any         approved senders only, or any not owned
  *   account sender NAME allow | revoke SENDER the operator's approval of a sender ID
  *   account urls NAME HOST[,HOST...] | any    hosts its callback_url / dlr-url may name
+ *   account requests NAME N                   API requests a minute, on each node (0: none)
  *   account rotate NAME [GRACE_SECONDS]       a new key; the old one works for the grace
  *   account show NAME                         limits, usage, balance, senders
  *
@@ -38,6 +39,7 @@ static int usage(const char *msg)
 		"       pushgatectl account senders NAME listed | any\n"
 		"       pushgatectl account sender NAME allow | revoke SENDER\n"
 		"       pushgatectl account urls NAME HOST[,HOST...] | any\n"
+		"       pushgatectl account requests NAME N\n"
 		"       pushgatectl account rotate NAME [GRACE_SECONDS]\n"
 		"       pushgatectl account show NAME\n", msg);
 	return 2;
@@ -45,7 +47,8 @@ static int usage(const char *msg)
 
 int tenants_handles(const char *sub)
 {
-	static const char *const subs[] = { "quota", "balance", "senders", "sender", "urls", "rotate", "show" };
+	static const char *const subs[] = { "quota", "balance", "senders", "sender", "urls", "requests", "rotate",
+					    "show" };
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (!strcmp(sub, subs[i]))
 			return 1;
@@ -126,7 +129,8 @@ static int show(PGconn *conn, const char *name)
 {
 	const char *params[1] = { name };
 	PGresult *r = PQexecParams(conn,
-		"SELECT a.id, a.name, CASE WHEN a.disabled THEN 'yes' ELSE 'no' END, a.rate_limit, a.daily_quota,"
+		"SELECT a.id, a.name, CASE WHEN a.disabled THEN 'yes' ELSE 'no' END, a.rate_limit, a.request_limit,"
+		"  a.daily_quota,"
 		"  a.monthly_quota, coalesce(a.balance::text, 'postpaid'),"
 		"  coalesce((SELECT u.recipients FROM account_usage u WHERE u.account_id = a.id"
 		"            AND u.day = (now() AT TIME ZONE 'UTC')::date), 0),"
@@ -149,7 +153,8 @@ static int show(PGconn *conn, const char *name)
 		PQclear(r);
 		return 1;
 	}
-	static const char *const label[] = { "id", "name", "disabled", "rate_limit_per_minute", "daily_quota",
+	static const char *const label[] = { "id", "name", "disabled", "rate_limit_per_minute",
+					     "requests_per_minute_per_node", "daily_quota",
 					     "monthly_quota", "balance", "used_today", "used_this_month", "senders",
 					     "approved_senders", "url_hosts", "previous_key_until" };
 	for (int i = 0; i < PQnfields(r); i++)
@@ -255,6 +260,14 @@ int tenants_ctl(PGconn *conn, int argc, char **argv)
 			   " d AS (DELETE FROM account_senders s USING a WHERE s.account_id = a.id AND s.sender = $2)"
 			   " SELECT id, pg_notify('pushgate_accounts', id || ':changed') FROM a",
 			   2, p, name, "sender approval revoked");
+	}
+	if (!strcmp(sub, "requests")) {
+		if (argc != 3 || !count_ok(argv[2], 100000000L))
+			return usage("requests needs NAME and the API requests a minute it may make on each node (0: none)");
+		if (!conn)
+			return 0;
+		const char *p[2] = { name, argv[2] };
+		return run(conn, CHANGE("request_limit = $2::int"), 2, p, name, "request rate set");
 	}
 	if (!strcmp(sub, "urls")) {
 		char arr[9000];

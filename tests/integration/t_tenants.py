@@ -295,6 +295,22 @@ def kannel_s_sendsms_gets_the_same_refusals_in_its_own_words(env):
 
 
 @tests.case
+def an_account_s_api_requests_are_paced_on_each_node(env):
+    key = env.create_account("poller")
+    env.ctl("account", "requests", "poller", "3", check=True)
+    got = [env.http("GET", "/v1/account", key=key)[0] for _ in range(3)]
+    assert got == [200, 200, 200], got   # each request counted once, though its key is checked twice
+    st, h, b, raw = env.http("GET", "/v1/account", key=key)
+    assert st == 429 and b["error"]["code"] == "rate_limited" and int(h["retry-after"]) >= 1, (st, raw)
+    st, _, b, raw = env.http("POST", "/v1/messages", {"from": "POLL", "to": ["821043000000"], "text": "x"}, key=key)
+    assert st == 429 and "request rate" in b["error"]["message"], (st, raw)
+    # another account is not paced by this one's
+    assert env.http("GET", "/v1/account")[0] == 200
+    env.ctl("account", "requests", "poller", "0", check=True)
+    env.wait_for(lambda: env.http("GET", "/v1/account", key=key)[0] == 200, timeout=5, what="the limit lifted")
+
+
+@tests.case
 def pushgatectl_takes_no_password_on_its_command_line(env):
     """Regression: smpp-account add --password P put the password where every user sees it (ps)."""
     ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", env.conninfo]
@@ -327,7 +343,8 @@ def get_v1_account_and_account_show_tell_limits_usage_balance_and_senders(env):
     st, _, a, raw = env.http("GET", "/v1/account", key=key)
     assert st == 200, (st, raw)
     assert a["name"] == "viewer" and a["balance"] == 48, a
-    assert a["limits"] == {"recipients_per_minute": 600, "daily_quota": 100, "monthly_quota": 1000}, a
+    assert a["limits"] == {"recipients_per_minute": 600, "requests_per_minute_per_node": None, "daily_quota": 100,
+                           "monthly_quota": 1000}, a
     assert a["usage"] == {"today": 2, "this_month": 2}, a
     assert a["senders"] == {"policy": "listed", "approved": ["VIEW"]}, a
     st, _, _, _ = env.http("GET", "/v1/account", key="pk_nope")
