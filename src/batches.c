@@ -1133,6 +1133,17 @@ static int take_record(struct load *l, const char **rec, size_t *rl, size_t *at)
 	return 1;
 }
 
+/* A streamed upload's full (or last) chunk: stored, or the batch row first with the first one. */
+static void chunk_or_create(struct load *l)
+{
+	if (l->created) {
+		chunk_send(l);
+	} else {
+		l->total = l->n_chunk;
+		batch_create(l);
+	}
+}
+
 /* The body is read: the last chunk, or the "loaded" statement; or 400 when nothing was valid. */
 static void finish_upload(struct load *l)
 {
@@ -1144,12 +1155,7 @@ static void finish_upload(struct load *l)
 		return;
 	}
 	if (l->n_chunk) {   /* the last chunk; after its commit this runs again */
-		if (l->created) {
-			chunk_send(l);
-		} else {
-			l->total = l->n_chunk;
-			batch_create(l);
-		}
+		chunk_or_create(l);
 		return;
 	}
 	if (!l->created) {
@@ -1260,12 +1266,7 @@ static void json_pump(struct load *l)
 			l->iscan = l->ioff;
 			if (l->chunk_full) {
 				l->chunk_full = 0;
-				if (l->created) {
-					chunk_send(l);
-				} else {
-					l->total = l->n_chunk;
-					batch_create(l);
-				}
+				chunk_or_create(l);
 				break;
 			}
 			continue;
@@ -1334,12 +1335,7 @@ static int load_pump(struct load *l)
 			break;
 		}
 		if (l->n_chunk == BATCH_CHUNK) {
-			if (l->created) {
-				chunk_send(l);
-			} else {
-				l->total = l->n_chunk;
-				batch_create(l);
-			}
+			chunk_or_create(l);
 			break;
 		}
 	}

@@ -70,6 +70,24 @@ static long paused(struct jstream *js, size_t consumed)
 	return (long)consumed;
 }
 
+/* A value or an element begins. */
+static void start_raw(struct jstream *js)
+{
+	js->depth = 0;
+	js->in_string = 0;
+	js->escape = 0;
+	js->len = 0;
+	js->state = S_RAW;
+}
+
+/* The array member's ']': back among the members.  The callback's answer. */
+static int end_array(struct jstream *js, jstream_fn fn, void *arg)
+{
+	js->in_array = 0;
+	js->state = S_AFTER_MEMBER;
+	return fn(arg, JSTREAM_ARRAY_END, js->key, NULL, 0);
+}
+
 /* The raw value in buf is complete: hands it over.  The callback's answer. */
 static int emit(struct jstream *js, jstream_fn fn, void *arg)
 {
@@ -136,41 +154,27 @@ long jstream_feed(struct jstream *js, const char *data, size_t n, jstream_fn fn,
 				js->in_array = 1;
 				js->state = S_ELEM_FIRST;
 				int r = fn(arg, JSTREAM_ARRAY_START, js->key, NULL, 0);
-				if (r < 0)
-					return fail(js, i, "%s", "refused");
-				if (r > 0)
-					return paused(js, i + 1);
+				if (r != 0)
+					return r < 0 ? fail(js, i, "%s", "refused") : paused(js, i + 1);
 				break;
 			}
 			if (c == ',' || c == '}' || c == ']' || c == ':')
 				return fail(js, i, "%s", "a value was expected");
-			js->depth = 0;
-			js->in_string = 0;
-			js->escape = 0;
-			js->len = 0;
-			js->state = S_RAW;
+			start_raw(js);
 			continue;   /* the same byte starts the value */
 		case S_ELEM_FIRST:
 		case S_ELEM:
 			if (blank(c))
 				break;
 			if (c == ']' && js->state == S_ELEM_FIRST) {
-				js->in_array = 0;
-				js->state = S_AFTER_MEMBER;
-				int r = fn(arg, JSTREAM_ARRAY_END, js->key, NULL, 0);
-				if (r < 0)
-					return fail(js, i, "%s", "refused");
-				if (r > 0)
-					return paused(js, i + 1);
+				int r = end_array(js, fn, arg);
+				if (r != 0)
+					return r < 0 ? fail(js, i, "%s", "refused") : paused(js, i + 1);
 				break;
 			}
 			if (c == ',' || c == ']' || c == '}' || c == ':')
 				return fail(js, i, "%s", "an array element was expected");
-			js->depth = 0;
-			js->in_string = 0;
-			js->escape = 0;
-			js->len = 0;
-			js->state = S_RAW;
+			start_raw(js);
 			continue;
 		case S_RAW: {
 			int end = 0;
@@ -215,13 +219,9 @@ long jstream_feed(struct jstream *js, const char *data, size_t n, jstream_fn fn,
 			if (c == ',') {
 				js->state = S_ELEM;
 			} else if (c == ']') {
-				js->in_array = 0;
-				js->state = S_AFTER_MEMBER;
-				int r = fn(arg, JSTREAM_ARRAY_END, js->key, NULL, 0);
-				if (r < 0)
-					return fail(js, i, "%s", "refused");
-				if (r > 0)
-					return paused(js, i + 1);
+				int r = end_array(js, fn, arg);
+				if (r != 0)
+					return r < 0 ? fail(js, i, "%s", "refused") : paused(js, i + 1);
 			} else {
 				return fail(js, i, "%s", "',' or ']' was expected after an array element");
 			}

@@ -354,31 +354,9 @@ def a_30mb_json_upload_streams_with_bounded_memory_and_reports_bad_rows_by_index
 @tests.case
 def a_streamed_json_upload_needs_recipients_last_and_a_whole_document(env):
     import json
-    import socket
 
     def chunked(body):
-        s = socket.create_connection(("127.0.0.1", env.http_port), timeout=60)
-        s.sendall((f"POST /v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {env.key}\r\n"
-                   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
-        try:
-            for off in range(0, len(body), 65536):
-                part = body[off:off + 65536]
-                s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
-            s.sendall(b"0\r\n\r\n")
-        except OSError:
-            pass   # answered before the end
-        resp = b""
-        s.settimeout(30)
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                resp += chunk
-        except OSError:
-            pass
-        s.close()
-        head, _, rest = resp.partition(b"\r\n\r\n")
+        head, _, rest = _chunked_post(env, "/v1/batches", "application/json", body, 65536).partition(b"\r\n\r\n")
         return int(head.split()[1]), json.loads(rest)
     batches0 = env.scalar("SELECT count(*) FROM batches")
     st, b = chunked(b'{"recipients": [{"to": "821079900001"}], "from": "ORDER", "text": "x"}')
@@ -397,20 +375,17 @@ def a_streamed_json_upload_needs_recipients_last_and_a_whole_document(env):
     assert env.scalar(f"SELECT count(*) FROM recipients WHERE batch_id = {bid} AND state <> 'CANCELED'") == "0"
 
 
-@tests.case
-def an_upload_over_max_batch_body_fails_and_its_committed_rows_are_canceled(env):
+def _chunked_post(env, path_query, ctype, body, frame):
+    """POSTs body in chunked frames of `frame` bytes (the server may answer and close before
+    the end) and reads the whole answer: raw bytes."""
     import socket
-    q = urllib.parse.urlencode({"from": "OVER", "text": "x", "send_at": "2099-01-01T00:00:00Z"})
     s = socket.create_connection(("127.0.0.1", env.http_port), timeout=60)
-    s.sendall((f"POST /v1/batches?{q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {env.key}\r\n"
-               "Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
-    pad = "y" * BIG_PAD
-    rows = "to,note\n" + "".join(f"821078{i:06d},{pad}\n" for i in range(112_000))   # ~33.6 MB > 31 MiB
-    data = rows.encode()
+    s.sendall((f"POST {path_query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {env.key}\r\n"
+               f"Content-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
     resp = b""
     try:
-        for off in range(0, len(data), 32768):
-            part = data[off:off + 32768]
+        for off in range(0, len(body), frame):
+            part = body[off:off + frame]
             s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
         s.sendall(b"0\r\n\r\n")
     except OSError:
@@ -425,6 +400,15 @@ def an_upload_over_max_batch_body_fails_and_its_committed_rows_are_canceled(env)
     except OSError:
         pass
     s.close()
+    return resp
+
+
+@tests.case
+def an_upload_over_max_batch_body_fails_and_its_committed_rows_are_canceled(env):
+    q = urllib.parse.urlencode({"from": "OVER", "text": "x", "send_at": "2099-01-01T00:00:00Z"})
+    pad = "y" * BIG_PAD
+    rows = "to,note\n" + "".join(f"821078{i:06d},{pad}\n" for i in range(112_000))   # ~33.6 MB > 31 MiB
+    resp = _chunked_post(env, f"/v1/batches?{q}", "text/csv", rows.encode(), 32768)
     assert resp.startswith(b"HTTP/1.1 413"), resp[:300]
     bid = env.scalar("SELECT max(id) FROM batches")
     assert env.scalar(f"SELECT state FROM batches WHERE id = {bid}") == "FAILED"

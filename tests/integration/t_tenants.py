@@ -33,6 +33,16 @@ tests = TAP()
 second = {}
 
 
+def db_up(port):
+    """The pushgated on port answers /readyz with its database up."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/readyz")
+        return json.loads(c.getresponse().read()).get("db") == "up"
+    except (OSError, ValueError):
+        return False
+
+
 def node_b(env):
     """The second pushgated (same ini, its own HTTP port), started once."""
     if "port" in second:
@@ -48,14 +58,7 @@ def node_b(env):
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env._child_env())
     log.close()
 
-    def up():
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/readyz")
-            return json.loads(c.getresponse().read()).get("db") == "up"
-        except (OSError, ValueError):
-            return False
-    env.wait_for(up, timeout=30, what="second pushgated ready")
+    env.wait_for(lambda: db_up(port), timeout=30, what="second pushgated ready")
     second["port"] = port
     return port
 
@@ -437,14 +440,7 @@ def pushgated_refuses_a_config_open_to_others_and_root_unless_told_and_switches_
         assert rc == 1 and "no such user" in out, (rc, out)
         proc, port = start_with(env, set_server(user="nobody", allow_root="no"))
         try:
-            def up():
-                try:
-                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    c.request("GET", "/readyz")
-                    return json.loads(c.getresponse().read()).get("db") == "up"
-                except (OSError, ValueError):
-                    return False
-            env.wait_for(up, timeout=30, what="pushgated switched to nobody")
+            env.wait_for(lambda: db_up(port), timeout=30, what="pushgated switched to nobody")
             with open(f"/proc/{proc.pid}/status") as f:
                 ids = {l.split(":")[0]: l.split()[1:] for l in f if l.startswith(("Uid", "Gid"))}
             nobody = str(__import__("pwd").getpwnam("nobody").pw_uid)
