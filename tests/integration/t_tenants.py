@@ -455,6 +455,22 @@ def pushgated_refuses_a_config_open_to_others_and_root_unless_told_and_switches_
 
 
 @tests.case
+def accounts_are_never_deleted_nor_renumbered(env):
+    """Messages keep no foreign key on accounts (sql/019: its check cost a row lock per message
+    stored); the accounts table refuses what would leave a message's account dangling."""
+    for sql in ("DELETE FROM accounts WHERE name = 'test'", "TRUNCATE accounts CASCADE",
+                "UPDATE accounts SET id = id + 1000 WHERE name = 'test'"):
+        try:
+            env.psql(sql)
+            raise AssertionError(f"{sql}: done")
+        except RuntimeError as e:
+            assert "never deleted nor renumbered" in str(e), (sql, e)
+    assert env.scalar("SELECT count(*) FROM accounts WHERE name = 'test'") == "1"
+    env.sql("UPDATE accounts SET rate_limit = rate_limit WHERE name = 'test'")   # other changes go through
+    assert post(env.http_port, env.key, {"from": "KEPT", "to": ["821044000000"], "text": "x"})[0] == 202
+
+
+@tests.case
 def the_second_node_stops_cleanly(env):
     if "proc" in second:
         harness._stop_process(second["proc"])
