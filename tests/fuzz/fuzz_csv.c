@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "batches.h"
+#include "fuzz_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,39 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int text_ok_ref(const unsigned char *s, size_t len)
 {
 	size_t i = 0;
+	uint32_t cp;
 	while (i < len) {
-		uint32_t cp;
-		size_t n;
-		unsigned c = s[i];
-		if (c < 0x80) {
-			cp = c;
-			n = 1;
-		} else if ((c & 0xe0) == 0xc0) {
-			cp = c & 0x1f;
-			n = 2;
-		} else if ((c & 0xf0) == 0xe0) {
-			cp = c & 0x0f;
-			n = 3;
-		} else if ((c & 0xf8) == 0xf0) {
-			cp = c & 0x07;
-			n = 4;
-		} else {
-			return 0;
-		}
-		if (i + n > len)
-			return 0;
-		for (size_t k = 1; k < n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
-			return 0;   /* overlong */
-		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if (!fuzz_utf8_next(s, len, &i, &cp))
 			return 0;
 		if ((cp < 0x20 && cp != '\t' && cp != '\r' && cp != '\n') || cp == 0x7f)
 			return 0;
-		i += n;
 	}
 	return 1;
 }
