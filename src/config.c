@@ -55,6 +55,7 @@ static const struct key_def global_keys[] = {
 	CNUM("server", "max_recipients", K_SIZE, max_recipients, 1, 1000000, "1000"),
 	CNUM("server", "max_text", K_SIZE, max_text, 1, 65536, "4096"),
 	CSTR("server", "log_level", log_level, "info"),
+	CSTR("server", "log_file", log_file, ""),
 	CSTR("server", "metrics_token", metrics_token, ""),
 	CSTR("server", "node_name", node_name, ""),
 	CSTR("server", "user", run_as, ""),

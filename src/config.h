@@ -56,6 +56,7 @@ struct config {
 	char   tls_cert[256];             /* PEM certificate chain for https_listen, leaf first */
 	char   tls_key[256];              /* PEM private key of tls_cert */
 	char   run_as[33];                /* [server] user: switched to after binding when started as root */
+	char   log_file[256];             /* appended to instead of stderr; reopened on SIGHUP ("": stderr) */
 	int    allow_root;                /* yes: may keep running as root (no user) */
 	char   tls_min_version[8];        /* "1.2" | "1.3" */
 	double http_idle_timeout;         /* seconds a connection may idle (and a TLS handshake may take) */

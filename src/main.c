@@ -5,11 +5,15 @@
  * any listener opens), builds the one `struct server` (store, API, SMPP
  * client, webhooks) on one libev loop, and runs it.  Listeners are bound
  * at start but accept only once every database connection is up and the
- * schema is current (the gate; "ev=ready" in the log, /readyz).  SIGTERM/SIGINT stop
- * intake, drain the SMPP window, the webhook POSTs in flight and the
- * database batches (bounded), unbind, exit.
+ * schema is current (the gate; "ev=ready" in the log, /readyz, READY=1 to
+ * the service manager).  SIGTERM/SIGINT stop intake, drain the SMPP window,
+ * the webhook POSTs in flight and the database batches (bounded), unbind,
+ * exit (STOPPING=1 first).  SIGHUP reopens [server] log_file and reloads
+ * log_level; it never stops the daemon.
  * The only place that may exit() besides config loading.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -30,6 +34,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "privs.h"
+#include "sdnotify.h"
 #include "push.h"
 #include "server.h"
 #include "store.h"
@@ -58,7 +63,8 @@ struct server {
 	struct push        *push;
 	struct devices     *devices;
 	struct webhook     *webhook;
-	ev_signal           sigterm, sigint;
+	ev_signal           sigterm, sigint, sighup;
+	const char         *cfg_path;     /* the ini, read again on SIGHUP */
 	ev_timer            drain;
 	double              drain_deadline;
 	int                 stopping;
@@ -159,6 +165,8 @@ static void gate_check(struct server *srv)
 	log_info("main", "ev=ready http_port=%d https_port=%d smpp_server_port=%d smpp_server_tls_port=%d",
 		 http_server_port(srv->http), http_server_port(srv->https), smpp_server_port(srv->smpps),
 		 smpp_server_tls_port(srv->smpps));
+	if (sdnotify("READY=1") < 0)
+		log_warn("main", "ev=notify_failed state=READY");
 }
 
 static void gate_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -282,6 +290,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	srv->stopping = 1;
 	ev_timer_stop(loop, &srv->gate_retry);
 	log_info("main", "ev=stopping signal=%d", w->signum);
+	sdnotify("STOPPING=1");
 	http_server_close(srv->http);
 	http_server_close(srv->https);
 	push_close_all(srv->push);
@@ -292,6 +301,43 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_init(&srv->drain, drain_cb, 0.05, 0.05);
 	srv->drain.data = srv;
 	ev_timer_start(loop, &srv->drain);
+}
+
+/* [server] log_file appended to as stderr (every log line goes to fd 2).  0, or -1 (stderr kept). */
+static int open_log_file(const char *path)
+{
+	if (!path[0])
+		return 0;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	int r = dup2(fd, STDERR_FILENO);
+	close(fd);
+	return r < 0 ? -1 : 0;
+}
+
+/* SIGHUP (logrotate): the log file reopened, log_level read again; never a stop. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop, (void)revents;
+	struct server *srv = w->data;
+	int reopened = srv->cfg.log_file[0] ? open_log_file(srv->cfg.log_file) : 1;
+	struct config *fresh = malloc(sizeof(*fresh));
+	char err[512];
+	if (!fresh || config_load(fresh, srv->cfg_path, err, sizeof(err)) < 0) {
+		log_warn("main", "ev=reload_failed log_reopened=%s err=\"%s\" action=kept_running",
+			 reopened == 0 ? "yes" : reopened > 0 ? "none" : "no", fresh ? err : "out of memory");
+		free(fresh);
+		return;
+	}
+	int level = log_level_parse(fresh->log_level);
+	if (level >= 0) {
+		log_set_level((enum log_level)level);
+		util_strlcpy(srv->cfg.log_level, fresh->log_level, sizeof(srv->cfg.log_level));
+	}
+	log_info("main", "ev=reloaded log_reopened=%s log_level=%s note=\"other settings take effect at a restart\"",
+		 reopened == 0 ? "yes" : reopened > 0 ? "none" : "no", srv->cfg.log_level);
+	free(fresh);
 }
 
 int main(int argc, char **argv)
@@ -315,6 +361,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pushgated: %s\n", err);
 		return 1;
 	}
+	srv.cfg_path = path;
+	if (open_log_file(srv.cfg.log_file) < 0) {
+		fprintf(stderr, "pushgated: [server] log_file %s: %s\n", srv.cfg.log_file, strerror(errno));
+		return 1;
+	}
 	log_set_level((enum log_level)log_level_parse(srv.cfg.log_level));
 	if (srv.cfg.node_name[0]) {
 		util_strlcpy(srv.node, srv.cfg.node_name, sizeof(srv.node));
@@ -324,6 +375,7 @@ int main(int argc, char **argv)
 		snprintf(srv.node, sizeof(srv.node), "%s:%ld", host, (long)getpid());
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);   /* until its handler runs on the loop: a SIGHUP never stops the daemon */
 	/* every device holds a socket: take all the descriptors the system allows */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -432,6 +484,9 @@ int main(int argc, char **argv)
 	ev_signal_init(&srv.sigint, signal_cb, SIGINT);
 	srv.sigint.data = &srv;
 	ev_signal_start(srv.loop, &srv.sigint);
+	ev_signal_init(&srv.sighup, sighup_cb, SIGHUP);
+	srv.sighup.data = &srv;
+	ev_signal_start(srv.loop, &srv.sighup);
 
 	log_info("main", "ev=started node=%s http=%s port=%d https=%s https_port=%d routes=%zu", srv.node,
 		 srv.cfg.http_listen[0] ? srv.cfg.http_listen : "-", http_server_port(srv.http),
