@@ -97,11 +97,13 @@ DECLARE
     owned      text[];   -- senders of the group approved for another account
     replays    text[];   -- idempotency keys of the group the account used before
     limited    boolean;
+    seen       int := 0;   -- accounts found
 BEGIN
     -- one query per account for each set; then the messages are walked in memory
     FOR a IN SELECT x.id, x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed, x.url_hosts
              FROM accounts x WHERE x.id = ANY (p_account) ORDER BY x.id
     LOOP
+        seen := seen + 1;
         taken := 0;
         limited := a.daily_quota > 0 OR a.monthly_quota > 0 OR a.balance IS NOT NULL OR a.rate_limit > 0;
         IF limited THEN
@@ -183,4 +185,10 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
+    -- messages keep no foreign key on accounts (sql/019): an account that does not exist fails
+    -- the group here, as that key did (the group is then tried one message at a time)
+    IF seen <> (SELECT count(DISTINCT u.id) FROM unnest(p_account) AS u(id)) THEN
+        RAISE EXCEPTION 'intake: a message of an account that does not exist'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
 END $$;

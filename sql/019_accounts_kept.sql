@@ -4,7 +4,8 @@
 -- account's id, and messages give up their foreign key on accounts.  That
 -- key's check locked the account's row once per message stored (1 to 4 us a
 -- message on the everyday path, more as the same row is locked by every
--- intake); the intake statement joins the account anyway.
+-- intake); the intake statement's admission (intake_admit, sql/018) fails a
+-- group that names an account that does not exist, once per group.
 CREATE FUNCTION accounts_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'accounts are never deleted nor renumbered (pushgatectl account disable stops one)'

@@ -467,6 +467,14 @@ def accounts_are_never_deleted_nor_renumbered(env):
             assert "never deleted nor renumbered" in str(e), (sql, e)
     assert env.scalar("SELECT count(*) FROM accounts WHERE name = 'test'") == "1"
     env.sql("UPDATE accounts SET rate_limit = rate_limit WHERE name = 'test'")   # other changes go through
+    # and the intake refuses a group naming an account that does not exist, as the key did
+    test_id = env.scalar("SELECT id FROM accounts WHERE name = 'test'")
+    try:
+        env.psql(f"SELECT * FROM intake_admit(ARRAY[{test_id}, 987654321]::bigint[], ARRAY[1, 1], ARRAY['A', 'B'],"
+                 " ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[])")
+        raise AssertionError("admitted")
+    except RuntimeError as e:
+        assert "account that does not exist" in str(e), e
     assert post(env.http_port, env.key, {"from": "KEPT", "to": ["821044000000"], "text": "x"})[0] == 202
 
 
