@@ -691,7 +691,8 @@ static void message_submit(struct pending *p)
 
 /* --- GET /v1/messages/{id} ----------------------------------------------------- */
 
-static void get_done(struct store_job *job, enum store_error e, const char *err)
+/* A statement answering one JSON document (GET /v1/messages/{id}, GET /v1/account): 200 with it, or 404. */
+static void json_row_done(struct store_job *job, enum store_error e, const char *err)
 {
 	struct pending *p = job->arg;
 	if (e != STORE_OK) {
@@ -699,7 +700,8 @@ static void get_done(struct store_job *job, enum store_error e, const char *err)
 		return;
 	}
 	if (PQntuples(job->res) != 1) {
-		api_respond_error(p->req, 404, "not_found", NULL, "no such message");
+		api_respond_error(p->req, 404, "not_found", NULL,
+				  p->kind == PEND_ACCOUNT ? "no such account" : "no such message");
 	} else {
 		const char *body = PQgetvalue(job->res, 0, 0);
 		http_respond(p->req, 200, NULL, body, strlen(body));
@@ -715,7 +717,7 @@ static void get_submit(struct pending *p)
 	p->params[0] = p->p_id;
 	p->params[1] = p->p_account;
 	p->job = (struct store_job){ .stmt = &router_stmt_message_json, .nparams = 2, .params = p->params,
-				     .done = get_done, .arg = p };
+				     .done = json_row_done, .arg = p };
 	store_submit(p->api->d.store, &p->job);
 }
 
@@ -743,29 +745,13 @@ static const struct store_stmt stmt_account_json = {
 	1, 0,
 };
 
-static void account_done(struct store_job *job, enum store_error e, const char *err)
-{
-	struct pending *p = job->arg;
-	if (e != STORE_OK) {
-		store_error_reply(p, e, err);
-		return;
-	}
-	if (PQntuples(job->res) != 1) {
-		api_respond_error(p->req, 404, "not_found", NULL, "no such account");
-	} else {
-		const char *body = PQgetvalue(job->res, 0, 0);
-		http_respond(p->req, 200, NULL, body, strlen(body));
-	}
-	pending_free(p);
-}
-
 static void account_submit(struct pending *p)
 {
 	snprintf(p->p_account, sizeof(p->p_account), "%lld", p->account_id);
 	p->kind = PEND_ACCOUNT;
 	p->params[0] = p->p_account;
 	p->job = (struct store_job){ .stmt = &stmt_account_json, .nparams = 1, .params = p->params,
-				     .done = account_done, .arg = p };
+				     .done = json_row_done, .arg = p };
 	store_submit(p->api->d.store, &p->job);
 }
 

@@ -430,6 +430,17 @@ class Env:
                     f.write(f"{k} = {v}\n" if v != "" else f"{k} =\n")
                 f.write("\n")
 
+    @staticmethod
+    def readyz_at(port):
+        """(status, json body) of GET /readyz from the pushgated on port; (None, None) when it doesn't answer."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/readyz")
+            r = c.getresponse()
+            return r.status, json.loads(r.read())
+        except (OSError, ValueError):
+            return None, None
+
     def write_private(self, path, text):
         """Writes a file only its owner may read (pushgated refuses an ini open to others)."""
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:

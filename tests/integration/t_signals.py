@@ -23,14 +23,7 @@ tests = TAP()
 state = {}
 
 
-def readyz(port):
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        c.request("GET", "/readyz")
-        r = c.getresponse()
-        return r.status, json.loads(r.read())
-    except (OSError, ValueError):
-        return None, None
+readyz = harness.Env.readyz_at
 
 
 def write_ini(env, port, log_file, level="info", broken=False):
