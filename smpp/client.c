@@ -156,6 +156,8 @@ struct smpp_client {
 	int                  stopping;
 	int                  freeing;           /* smpp_client_free running: no new work */
 	uint64_t             leases;            /* lease statements sent (an idle engine sends 4 a second) */
+	uint64_t             resends_restart;   /* SMS this node took back at start (node.c) */
+	uint64_t             resends_expired;   /* SMS whose lease the sweep found expired */
 	struct route_rt     *routes;
 	size_t               n_routes;
 
@@ -983,7 +985,8 @@ static void sweep_done(struct store_job *job, enum store_error err, const char *
 	const char *a = PQgetvalue(job->res, 0, 0), *b = PQgetvalue(job->res, 0, 1), *d = PQgetvalue(job->res, 0, 2);
 	const char *p = PQgetvalue(job->res, 0, 3);
 	if (strcmp(a, "0") || strcmp(b, "0") || strcmp(d, "0") || strcmp(p, "0"))
-		log_info("smpp", "ev=sweep requeued=%s expired=%s unknown=%s push_to_sms=%s", a, b, d, p);
+		log_info("smpp", "ev=sweep resent=%s expired=%s unknown=%s push_to_sms=%s", a, b, d, p);
+	e->resends_expired += strtoull(a, NULL, 10);
 	if (strcmp(a, "0") || strcmp(p, "0"))
 		smpp_client_kick(e);
 }
@@ -1194,6 +1197,11 @@ void smpp_client_start(struct smpp_client *e)
 			smpp_session_start(e->routes[i].sess[k].s);
 }
 
+void smpp_client_count_resends(struct smpp_client *e, unsigned long long n)
+{
+	e->resends_restart += n;
+}
+
 void smpp_client_set_receipt_store(struct smpp_client *e, struct store *rstore)
 {
 	e->rstore = rstore ? rstore : e->store;
@@ -1254,8 +1262,12 @@ const char *smpp_client_state(void *arg)
 size_t smpp_client_metrics(void *arg, char *buf, size_t cap)
 {
 	struct smpp_client *e = arg;
-	int m = snprintf(buf, cap, "# TYPE pushgate_smpp_leases counter\npushgate_smpp_leases %llu\n",
-			 (unsigned long long)e->leases);
+	int m = snprintf(buf, cap, "# TYPE pushgate_smpp_leases counter\npushgate_smpp_leases %llu\n"
+			 "# TYPE pushgate_sms_resends_total counter\n"
+			 "pushgate_sms_resends_total{cause=\"restart\"} %llu\n"
+			 "pushgate_sms_resends_total{cause=\"lease_expired\"} %llu\n",
+			 (unsigned long long)e->leases, (unsigned long long)e->resends_restart,
+			 (unsigned long long)e->resends_expired);
 	size_t o = m > 0 ? (size_t)m : 0;
 	static const char *const names[] = { "submits", "resp_ok", "resp_temp", "resp_perm", "timeouts",
 					     "receipts", "receipts_delivered", "receipts_failed", "throttled",

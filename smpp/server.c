@@ -278,6 +278,15 @@ static const struct store_stmt stmt_outbox_ack = {
 	1, 0,
 };
 
+/* A restarted node's own outbox leases ($1 its name; node.c runs it): free now.  Row: how many. */
+const struct store_stmt smpp_server_stmt_take_back = {
+	"smpps_take_back",
+	"WITH t AS (UPDATE smpp_outbox SET lease_owner = NULL, lease_until = NULL"
+	"  WHERE lease_owner = $1 AND delivered_at IS NULL RETURNING 1)"
+	" SELECT count(*) FROM t",
+	1, 0,
+};
+
 /* Rows sent on a link that went down (or not sent): $1 bigint[] ids, $2 node.  Free for the next lease. */
 static const struct store_stmt stmt_outbox_release = {
 	"smpps_outbox_release",

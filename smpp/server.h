@@ -62,4 +62,7 @@ void smpp_server_mo(struct smpp_server *srv, const char *route, const struct smp
 /* An account was disabled (NOTIFY pushgate_accounts): its ESMEs are unbound; new binds check the flag. */
 void smpp_server_account_disabled(struct smpp_server *srv, long long account_id);
 
+/* A restarted node's own outbox leases returned at once ($1 its name; node.c runs it). */
+extern const struct store_stmt smpp_server_stmt_take_back;
+
 #endif

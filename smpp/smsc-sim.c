@@ -8,7 +8,8 @@
  * retrying those whose deliver_sm_resp does not come.  Outcomes are chosen by
  * destination suffix rules; failure rules (throttling, queue full, no
  * answer, duplicate, early or intermediate receipts, hex/decimal id mix-ups)
- * and link-level faults (--drop-after, --max-binds, --tps) let the engine's
+ * and link-level faults (--drop-after, --max-binds, --tps, --resp-delay-ms)
+ * let the engine's
  * tests provoke what real carriers do.
  * Owns: its sockets, per-connection input/output buffers, every receipt,
  * deferred responses and per-destination rule counters.
@@ -93,7 +94,7 @@ struct dst_count {
 	char              dst[21];
 };
 
-/* A submit_sm_resp held back (EARLY).  Owned by the sim's deferred list. */
+/* A submit_sm_resp held back (EARLY, --resp-delay-ms).  Owned by the sim's deferred list. */
 struct deferred_resp {
 	struct deferred_resp *next;
 	double    at;
@@ -164,6 +165,7 @@ struct sim {
 
 	const char    *system_id, *password;   /* NULL = accept any */
 	double         dlr_delay;
+	double         resp_delay;         /* --resp-delay-ms: every accepted submit's resp held back */
 	int            id_hex, receipt_id_hex, receipt_tlvs;
 	struct rule    rules[MAX_RULES];
 	unsigned       n_rules;
@@ -932,8 +934,12 @@ static void deferred_rearm(struct sim *s)
 	}
 }
 
-/* Holds a submit_sm_resp back (EARLY); the delay is constant, so FIFO is in order. */
-static void deferred_add(struct conn *c, uint32_t seq, const char *message_id)
+/*
+ * Holds a submit_sm_resp back for `delay` seconds (EARLY, --resp-delay-ms).
+ * The list stays ordered by `at`: a new resp goes after the last one due no
+ * later (two constant delays, so the walk from the head is short).
+ */
+static void deferred_add(struct conn *c, uint32_t seq, const char *message_id, double delay)
 {
 	struct sim *s = c->sim;
 	struct deferred_resp *d = calloc(1, sizeof(*d));
@@ -941,16 +947,24 @@ static void deferred_add(struct conn *c, uint32_t seq, const char *message_id)
 		sim_log(s, "ev=oom what=deferred_resp");
 		return;
 	}
-	d->at = ev_now(s->loop) + EARLY_RESP_DELAY;
+	d->at = ev_now(s->loop) + delay;
 	d->slot = c->slot;
 	d->gen = c->gen;
 	d->seq = seq;
 	snprintf(d->message_id, sizeof(d->message_id), "%s", message_id);
-	if (s->deferred_tail)
-		s->deferred_tail->next = d;
-	else
-		s->deferred_head = d;
-	s->deferred_tail = d;
+	if (s->deferred_tail == NULL || s->deferred_tail->at <= d->at) {
+		if (s->deferred_tail)
+			s->deferred_tail->next = d;
+		else
+			s->deferred_head = d;
+		s->deferred_tail = d;
+	} else {
+		struct deferred_resp **pp = &s->deferred_head;
+		while (*pp && (*pp)->at <= d->at)
+			pp = &(*pp)->next;
+		d->next = *pp;
+		*pp = d;
+	}
 	if (s->deferred_head == d)
 		deferred_rearm(s);
 }
@@ -1072,10 +1086,13 @@ static void on_submit(struct conn *c, const struct smpp_pdu *req)
 			if (r)
 				receipt_dispatch(s, r);
 		}
-		deferred_add(c, req->hdr.sequence_number, resp.message_id);
+		deferred_add(c, req->hdr.sequence_number, resp.message_id, EARLY_RESP_DELAY + s->resp_delay);
 		return;
 	}
-	conn_send(c, &resp);
+	if (s->resp_delay > 0)
+		deferred_add(c, req->hdr.sequence_number, resp.message_id, s->resp_delay);
+	else
+		conn_send(c, &resp);
 	if (!want_receipt)
 		return;
 	if (oc == O_ENROUTE) {
@@ -1586,7 +1603,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: smsc-sim [--listen ADDR:PORT] [--system-id ID --password PW]\n"
-		"                [--dlr-delay-ms N] [--rule SUFFIX=OUTCOME]... [--log FILE]\n"
+		"                [--dlr-delay-ms N] [--resp-delay-ms N] [--rule SUFFIX=OUTCOME]...\n"
+		"                [--log FILE]\n"
 		"                [--id-format hex|dec] [--receipt-id-format hex|dec]\n"
 		"                [--receipt-tlvs yes|no] [--drop-after N [--drop-every]]\n"
 		"                [--max-binds N] [--tps N] [--state FILE]\n"
@@ -1600,6 +1618,7 @@ static void usage(void)
 		"  EARLY      DELIVRD receipt at once, submit_sm_resp 200 ms later\n"
 		"  ENROUTE    ENROUTE receipt (message_state 1) at once, DELIVRD after the delay\n"
 		"  HEXDEC     resp id in hex, receipt id in decimal\n"
+		"--resp-delay-ms N  every submit_sm_resp N ms after its submit (a slow carrier)\n"
 		"--drop-after N  close the connection on its N-th submit_sm, unanswered\n"
 		"                (once per process; every connection with --drop-every)\n"
 		"--max-binds N   binds beyond N bound connections get 0x0D (ESME_RBINDFAIL)\n"
@@ -1641,6 +1660,7 @@ int main(int argc, char **argv)
 		{ "system-id", required_argument, NULL, 's' },
 		{ "password", required_argument, NULL, 'p' },
 		{ "dlr-delay-ms", required_argument, NULL, 'd' },
+		{ "resp-delay-ms", required_argument, NULL, 'R' },
 		{ "rule", required_argument, NULL, 'r' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "id-format", required_argument, NULL, 'i' },
@@ -1679,6 +1699,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			s->dlr_delay = (double)v / 1000.0;
+			break;
+		}
+		case 'R': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 0 || v > 600000) {
+				usage();
+				return 2;
+			}
+			s->resp_delay = (double)v / 1000.0;
 			break;
 		}
 		case 'r': {

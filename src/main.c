@@ -33,6 +33,7 @@
 #include "intake.h"
 #include "log.h"
 #include "migrate.h"
+#include "node.h"
 #include "privs.h"
 #include "sdnotify.h"
 #include "push.h"
@@ -69,6 +70,10 @@ struct server {
 	double              drain_deadline;
 	int                 stopping;
 	int                 migrated;     /* the schema is current */
+	struct node        *node_lock;    /* the node name, held (node.c) */
+	int                 claimed;      /* the name was held once, and the predecessor's leases taken back */
+	int                 claim_tries;  /* the name was held by another live process */
+	ev_timer            node_check;   /* is the name still held? */
 	int                 open;         /* listeners accept: every store was up once, schema current */
 	ev_timer            gate_retry;   /* migrations could not run yet */
 	int                 exit_code;    /* 1: the gate could not open (migration or listen failed) */
@@ -130,6 +135,73 @@ static int stores_up(const struct server *srv)
 	       store_is_up(srv->bulk_store) && (!srv->smpps_store || store_is_up(srv->smpps_store));
 }
 
+/* seconds a dead predecessor's session may keep the name: its host gone, the server's keepalives end it in 25 */
+#define CLAIM_TRIES 60
+
+/*
+ * Once: the node name held (node.c), then the leases a crashed predecessor
+ * left under it taken back, and only then the SMPP engine and the webhooks
+ * start leasing.  1 done, 0 try again (gate_retry), -1 stopping.
+ */
+static int claim_and_take_back(struct server *srv)
+{
+	char err[512];
+	int rc = node_claim(srv->node_lock, err, sizeof(err));
+	if (rc <= 0) {
+		if (rc == 0 && ++srv->claim_tries >= CLAIM_TRIES) {
+			log_error("main", "ev=node_name_held node=%s err=\"%s\"", srv->node, err);
+			srv->exit_code = 1;
+			ev_break(srv->loop, EVBREAK_ALL);
+			return -1;
+		}
+		log_warn("main", "ev=node_claim_deferred node=%s err=\"%s\"", srv->node, err);
+		ev_timer_start(srv->loop, &srv->gate_retry);
+		return 0;
+	}
+	struct node_taken t;
+	if (node_take_back(srv->node_lock, &t, err, sizeof(err)) < 0) {
+		log_warn("main", "ev=take_back_deferred node=%s err=\"%s\"", srv->node, err);
+		ev_timer_start(srv->loop, &srv->gate_retry);
+		return 0;
+	}
+	srv->claimed = 1;
+	if (t.sms || t.webhooks || t.outbox)
+		log_warn("main", "ev=taken_back node=%s sms_resent=%lld webhooks=%lld smpp_outbox=%lld "
+			 "why=\"leased by this node before it stopped unclean\"", srv->node, t.sms, t.webhooks, t.outbox);
+	else
+		log_info("main", "ev=node_claimed node=%s", srv->node);
+	smpp_client_count_resends(srv->smpp, (unsigned long long)t.sms);
+	smpp_client_start(srv->smpp);
+	webhook_start(srv->webhook);
+	ev_timer_start(srv->loop, &srv->node_check);
+	return 1;
+}
+
+/*
+ * Every few seconds: the name still held?  A lost connection (the database
+ * restarted) takes the lock with it; it is taken again once the database
+ * answers.  If another process took the name meanwhile, this one stops:
+ * two live holders would each take back the other's work.
+ */
+static void node_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop, (void)revents;
+	struct server *srv = w->data;
+	if (srv->stopping || node_holds(srv->node_lock) || !stores_up(srv))
+		return;
+	char err[512];
+	int rc = node_claim(srv->node_lock, err, sizeof(err));
+	if (rc == 1) {
+		log_info("main", "ev=node_reclaimed node=%s", srv->node);
+	} else if (rc == 0) {
+		log_error("main", "ev=node_name_lost node=%s err=\"%s\" action=stop", srv->node, err);
+		srv->exit_code = 1;
+		kill(getpid(), SIGTERM);   /* the drain, as for an operator's stop */
+	} else {
+		log_warn("main", "ev=node_claim_deferred node=%s err=\"%s\"", srv->node, err);
+	}
+}
+
 /*
  * The start-up gate: listeners are bound from the start (a busy port fails
  * at once) but accept only once every store connected and the schema is
@@ -154,6 +226,8 @@ static void gate_check(struct server *srv)
 		srv->migrated = 1;
 	}
 	char err[256];
+	if (!srv->claimed && claim_and_take_back(srv) <= 0)
+		return;
 	if (http_server_open(srv->http, err, sizeof(err)) < 0 || http_server_open(srv->https, err, sizeof(err)) < 0 ||
 	    smpp_server_open(srv->smpps, err, sizeof(err)) < 0) {
 		log_error("main", "ev=open_failed err=\"%s\"", err);
@@ -289,6 +363,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	srv->stopping = 1;
 	ev_timer_stop(loop, &srv->gate_retry);
+	ev_timer_stop(loop, &srv->node_check);
 	log_info("main", "ev=stopping signal=%d", w->signum);
 	sdnotify("STOPPING=1");
 	http_server_close(srv->http);
@@ -367,13 +442,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level((enum log_level)log_level_parse(srv.cfg.log_level));
-	if (srv.cfg.node_name[0]) {
-		util_strlcpy(srv.node, srv.cfg.node_name, sizeof(srv.node));
-	} else {
-		char host[64] = "localhost";
-		gethostname(host, sizeof(host) - 1);
-		snprintf(srv.node, sizeof(srv.node), "%s:%ld", host, (long)getpid());
-	}
+	int stable_name;
+	node_default_name(&srv.cfg, srv.node, sizeof(srv.node), &stable_name);
+	if (!stable_name)
+		log_warn("main", "ev=node_name_unstable node=%s why=\"no node_name and no fixed listener port: after "
+			 "a crash this node's leases wait for their expiry\"", srv.node);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);   /* until its handler runs on the loop: a SIGHUP never stops the daemon */
 	/* every device holds a socket: take all the descriptors the system allows */
@@ -462,6 +535,13 @@ int main(int argc, char **argv)
 		log_info("main", "ev=user_switched user=%s uid=%ld", srv.cfg.run_as, (long)getuid());
 	ev_timer_init(&srv.gate_retry, gate_retry_cb, 1.0, 0.);
 	srv.gate_retry.data = &srv;
+	ev_timer_init(&srv.node_check, node_check_cb, 5.0, 5.0);
+	srv.node_check.data = &srv;
+	srv.node_lock = node_new(srv.cfg.conninfo, srv.node);
+	if (!srv.node_lock) {
+		fprintf(stderr, "pushgated: out of memory\n");
+		return 1;
+	}
 	store_on_up(srv.bulk_store, on_other_store_up, &srv);
 	store_on_up(srv.intake_store, on_other_store_up, &srv);
 	store_on_up(srv.store, on_store_up, &srv);
@@ -475,8 +555,7 @@ int main(int argc, char **argv)
 	store_start(srv.bulk_store);
 	if (srv.smpps_store)
 		store_start(srv.smpps_store);
-	smpp_client_start(srv.smpp);
-	webhook_start(srv.webhook);
+	/* the engine and the webhooks start at the gate, once the node's name is held (claim_and_take_back) */
 
 	ev_signal_init(&srv.sigterm, signal_cb, SIGTERM);
 	srv.sigterm.data = &srv;
@@ -518,6 +597,7 @@ int main(int argc, char **argv)
 	push_free(srv.push);
 	devices_free(srv.devices);
 	webhook_free(srv.webhook);
+	node_free(srv.node_lock);   /* the name is free for the next process */
 	api_free(srv.api);
 	ev_loop_destroy(srv.loop);
 	log_info("main", "ev=stopped");

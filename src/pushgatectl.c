@@ -91,7 +91,8 @@ static const char usage_text[] =
 	"  binds                SMPP binds of every node: state, window, counters\n"
 	"  orphans              receipts no submit of ours matches (parked > 1 minute)\n"
 	"  report [--batch ID | --since DATE] [--format table|csv|json]\n"
-	"                       delivery report: per route and per sender since DATE\n"
+	"                       delivery report: per route and per sender since DATE, and\n"
+	"                       the SMS sent again after a crash or an expired lease\n"
 	"                       (YYYY-MM-DD or ISO 8601 time, UTC by default; default:\n"
 	"                       the last 24 hours), or one batch by state with its totals\n"
 	"  send --csv FILE --from SENDER --text TEXT [--account NAME] [--name NAME]\n"
@@ -1027,7 +1028,7 @@ static PGresult *report_query(PGconn *conn, const char *sql, const char *param, 
  */
 static int cmd_report(PGconn *conn, const char *since, const char *batch, enum report_format fmt)
 {
-	PGresult *res[3] = { NULL, NULL, NULL };
+	PGresult *res[4] = { NULL, NULL, NULL, NULL };
 	json_t *out = fmt == FMT_JSON ? json_object() : NULL;
 	int rc = EXIT_FAIL;
 
@@ -1064,7 +1065,11 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 		res[2] = res[1] ? report_query(conn, "SELECT account, sender," REPORT_OUTCOME_COLUMNS
 					       " FROM report_outcomes($1::timestamptz, 'sender') ORDER BY account, sender",
 					       since, "cannot read the report per sender") : NULL;
-		if (!res[2])
+		/* events_resend (sql/020): the resends alone, by time */
+		res[3] = res[2] ? report_query(conn, "SELECT coalesce(route, '-') AS route, count(*) AS resends"
+					       " FROM events WHERE kind = 'resend' AND at >= $1::timestamptz"
+					       " GROUP BY 1 ORDER BY 1", since, "cannot read the resends") : NULL;
+		if (!res[3])
 			goto out;
 		if (fmt == FMT_JSON)
 			json_object_set_new(out, "since", json_string(PQgetvalue(res[0], 0, 0)));
@@ -1072,6 +1077,8 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 			printf("messages accepted since %s\n\n", PQgetvalue(res[0], 0, 0));
 		report_section("routes", "SMS per route (receipt latency in ms: submitted -> receipt)", res[1], 0, fmt, out);
 		report_section("senders", "per sender (latency in ms: accepted -> delivered)", res[2], 0, fmt, out);
+		report_section("resends", "SMS sent again without a recorded response (a node stopped unclean, or"
+			       " a lease expired): the carrier may have delivered them twice", res[3], 0, fmt, out);
 	}
 	if (fmt == FMT_JSON) {
 		char *text = json_dumps(out, JSON_COMPACT);
@@ -1084,7 +1091,7 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 	}
 	rc = flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
 out:
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < sizeof(res) / sizeof(res[0]); i++)
 		PQclear(res[i]);
 	json_decref(out);
 	return rc;

@@ -366,12 +366,23 @@ const struct store_stmt router_stmt_apply_parked = {
 	0, 0,
 };
 
+/*
+ * The resend of an SMS whose submit_sm_resp was never recorded: queued
+ * again (the carrier may have it already), its event of kind 'resend'
+ * (sql/020: counted by `pushgatectl resends` and in /metrics).
+ */
+#define RESEND_EVENTS(FROM) \
+	" INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, detail)" \
+	" SELECT id, message_id, account_id, 'resend', state, route, detail FROM " FROM " ORDER BY id"
+
 const struct store_stmt router_stmt_sweep = {
 	"sweep",
 	"WITH a AS ("
 	"  UPDATE recipients SET state = 'SMS_QUEUED', lease_owner = NULL, lease_until = NULL, updated_at = now()"
 	"  WHERE state = 'SMS_SUBMITTED' AND lease_until < now()"
-	"  RETURNING id, message_id, account_id, state, route, 'lease expired without a response: resend' AS detail),"
+	"  RETURNING id, message_id, account_id, state, route,"
+	"    'lease expired without a response: sent again' AS detail),"
+	" ae AS (" RESEND_EVENTS("a") "),"
 	" b AS ("
 	"  UPDATE recipients SET state = 'SMS_EXPIRED', final_at = now(), updated_at = now()"
 	"  WHERE state = 'SMS_QUEUED' AND expires_at < now()"
@@ -387,12 +398,25 @@ const struct store_stmt router_stmt_sweep = {
 	"    next_attempt_at = now(), updated_at = now()"
 	"  FROM messages m WHERE m.id = r.message_id AND r.state = 'PUSH_SENT' AND r.push_deadline < now()"
 	"  RETURNING r.id, r.message_id, r.account_id, r.state, r.route, 'no app receipt before the push deadline' AS detail),"
-	" x AS (SELECT * FROM a UNION ALL SELECT * FROM b UNION ALL SELECT * FROM c UNION ALL SELECT * FROM d),"
+	" x AS (SELECT * FROM b UNION ALL SELECT * FROM c UNION ALL SELECT * FROM d),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, detail)"
 	"  SELECT id, message_id, account_id, state, route, detail FROM x ORDER BY id)"
 	" SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b), (SELECT count(*) FROM c), (SELECT count(*) FROM d)",
 	0, 0,
+};
+
+const struct store_stmt router_stmt_take_back = {
+	"take_back",
+	"WITH a AS ("
+	"  UPDATE recipients SET state = 'SMS_QUEUED', lease_owner = NULL, lease_until = NULL,"
+	"    next_attempt_at = now(), updated_at = now()"
+	"  WHERE state = 'SMS_SUBMITTED' AND lease_owner = $1"
+	"  RETURNING id, message_id, account_id, state, route,"
+	"    'in flight when node ' || $1 || ' stopped without a response: sent again' AS detail),"
+	" ae AS (" RESEND_EVENTS("a") ")"
+	" SELECT count(*) FROM a",
+	1, 0,
 };
 
 const struct store_stmt router_stmt_bind_stats = {

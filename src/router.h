@@ -75,11 +75,17 @@ extern const struct store_stmt router_stmt_sms_receipts;
 extern const struct store_stmt router_stmt_apply_parked;
 
 /*
- * Housekeeping: expired leases back to SMS_QUEUED, SMS_QUEUED past validity
+ * Housekeeping: expired leases back to SMS_QUEUED (a resend event each), SMS_QUEUED past validity
  * -> SMS_EXPIRED, SMS_ACCEPTED past validity -> SMS_UNKNOWN, PUSH_SENT past
  * its push deadline -> SMS_QUEUED.  No parameters; one row of four counts.
  */
 extern const struct store_stmt router_stmt_sweep;
+
+/*
+ * A restarted node's own SMS leases ($1 its name, node.c): SMS_SUBMITTED
+ * back to SMS_QUEUED, due now, each a resend event.  Row: how many.
+ */
+extern const struct store_stmt router_stmt_take_back;
 
 /*
  * Live SMPP bind counters of node $1, one row per bind: $2 route[], $3

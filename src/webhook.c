@@ -257,6 +257,27 @@ static const struct store_stmt stmt_failed = {
 	6, 0,
 };
 
+/*
+ * A restarted node's own leases ($1 its name, node.c): due now, and so are
+ * the rows the lease had pushed back behind them (same recipient and URL).
+ * Row: leased rows returned.
+ */
+const struct store_stmt webhook_stmt_take_back = {
+	"webhook_take_back",
+	"WITH t AS ("
+	"  UPDATE webhook_outbox o SET lease_owner = NULL, lease_until = NULL, next_attempt_at = now()"
+	"  WHERE o.lease_owner = $1 AND " PENDING("o")
+	"  RETURNING o.recipient_id, o.url),"
+	" f AS ("
+	"  UPDATE webhook_outbox o SET next_attempt_at = now()"
+	"  FROM (SELECT DISTINCT recipient_id, url FROM t) g"
+	"  WHERE o.recipient_id = g.recipient_id AND o.url = g.url AND " PENDING("o")
+	"    AND o.lease_owner IS NULL AND o.next_attempt_at > now()"
+	"  RETURNING 1)"
+	" SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM f)",
+	1, 0,
+};
+
 /* $1 ids, $2 node: leased rows handed back unsent (stopping). */
 static const struct store_stmt stmt_give_back = {
 	"webhook_give_back",

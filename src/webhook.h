@@ -128,4 +128,7 @@ char *webhook_body(const char *const *payloads, size_t n, size_t *len);
  */
 void webhook_host_key(const char *url, char out[WEBHOOK_HOST_MAX]);
 
+/* A restarted node's own leases returned at once ($1 its name; node.c runs it). */
+extern const struct store_stmt webhook_stmt_take_back;
+
 #endif
