@@ -260,7 +260,16 @@ static void st_connected(struct store *st)
 
 static void st_poll_connect(struct store *st)
 {
-	switch (PQconnectPoll(st->conn)) {
+	PostgresPollingStatusType polled = PQconnectPoll(st->conn);
+	/*
+	 * PQconnectPoll may have closed its socket and opened another (the next
+	 * host of a multi-host conninfo, one refused or read-only; the next
+	 * address of a name; SSL refused).  The new socket usually gets the old
+	 * number, and epoll never reports a new socket that libev was not told
+	 * about (ev_io_set): the store stayed connecting for ever.  Re-arm.
+	 */
+	st->io_fd = -1;
+	switch (polled) {
 	case PGRES_POLLING_READING:
 		st_watch(st, EV_READ);
 		break;
