@@ -263,9 +263,12 @@ const struct store_stmt router_stmt_sms_resp = {
 	"  JOIN u ON u.id = x.rid"
 	"  ON CONFLICT (recipient_id, part_no) DO UPDATE SET smsc_id = excluded.smsc_id, route = excluded.route,"
 	"    state = 'SMS_ACCEPTED', error_code = NULL, updated_at = now()),"
+	/* no answer (-1 timeout, -2 link lost) and queued again: the carrier may have it, a resend */
 	" e AS ("
-	"  INSERT INTO events (recipient_id, message_id, account_id, state, route, smsc_id, error_code, detail)"
-	"  SELECT id, message_id, account_id, state, route, smsc_id, NULLIF(status, 0), detail FROM u ORDER BY id)"
+	"  INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, smsc_id, error_code, detail)"
+	"  SELECT id, message_id, account_id,"
+	"    CASE WHEN status < 0 AND state = 'SMS_QUEUED' THEN 'resend' ELSE 'state' END,"
+	"    state, route, smsc_id, NULLIF(status, 0), detail FROM u ORDER BY id)"
 	" SELECT count(*) FROM u",
 	11, 0,
 };

@@ -8,9 +8,11 @@
  * implicit transaction commits them together, so a thousand HTTP requests
  * cost one commit.  done() runs only after the Sync came back (commit
  * durable).  When a statement fails, only its job fails: the others of the
- * batch are queued again in order.  When the connection breaks, jobs with
- * retry=1 wait for the reconnect, the rest fail with STORE_UNAVAILABLE
- * (HTTP answers 503).  Never blocks: every libpq call here is nonblocking.
+ * batch are queued again in order.  When the connection breaks, or the
+ * server says it is out of disk or memory (then the connection is dropped
+ * too), jobs with retry=1 wait for the reconnect, the rest fail with
+ * STORE_UNAVAILABLE (HTTP answers 503).  Never blocks: every libpq call
+ * here is nonblocking.
  */
 #include "store.h"
 
@@ -431,6 +433,56 @@ send_failed:
 	st_broken(st, "send failed");
 }
 
+/*
+ * SQLSTATE classes that say nothing about the statement and everything
+ * about the server: 53 (disk full, out of memory, too many connections), 58
+ * (I/O error), 57P (shutting down, cannot connect now).
+ */
+static int sqlstate_is_resource(const char *state)
+{
+	return !strncmp(state, "53", 2) || !strncmp(state, "58", 2) || !strncmp(state, "57P", 3);
+}
+
+/*
+ * A batch failed because the server can't take writes (disk full...): like
+ * a lost connection, not like a bad statement.  The connection is dropped
+ * and reconnected with backoff; retry jobs wait for it (a carrier's response
+ * is not thrown away because the disk filled), the others fail with
+ * STORE_UNAVAILABLE (HTTP answers 503 + Retry-After) until space returns.
+ */
+static void batch_out_of_resources(struct store *st, struct op *ops, size_t n_ops)
+{
+	struct store_job *rh = NULL, *rt = NULL, *fail = NULL, *ft = NULL;
+	size_t nr = 0;
+	for (size_t i = 0; i < n_ops; i++) {
+		struct store_job *job = ops[i].kind == OP_EXEC ? ops[i].job : NULL;
+		if (ops[i].res) {
+			PQclear(ops[i].res);
+			ops[i].res = NULL;
+		}
+		if (!job)
+			continue;
+		job->next = NULL;
+		job->res = NULL;
+		if (job->retry) {
+			if (rt) rt->next = job; else rh = job;
+			rt = job;
+			nr++;
+		} else {
+			if (ft) ft->next = job; else fail = job;
+			ft = job;
+		}
+	}
+	queue_push_front_chain(st, rh, rt, nr);
+	st->completing = 0;
+	st_broken(st, "the server is out of resources");
+	while (fail) {
+		struct store_job *next = fail->next;
+		job_finish(fail, STORE_UNAVAILABLE, "database unavailable");
+		fail = next;
+	}
+}
+
 /* The Sync came back: the transaction is over. */
 static void batch_complete(struct store *st)
 {
@@ -441,6 +493,7 @@ static void batch_complete(struct store *st)
 	size_t nr = 0;
 	struct store_job *bad = NULL;
 	int transient = 0;   /* the failure was a deadlock or serialization conflict */
+	int resource = 0;    /* the server is out of disk, memory or connections, or going away */
 	char err[512] = "";
 
 	ev_timer_stop(st->loop, &st->batch_timer);
@@ -471,6 +524,7 @@ static void batch_complete(struct store *st)
 				snprintf(err, sizeof(err), "%s", op->res ? PQresultErrorMessage(op->res) : "failed");
 				const char *state = op->res ? PQresultErrorField(op->res, PG_DIAG_SQLSTATE) : NULL;
 				transient = state && (!strcmp(state, "40001") || !strcmp(state, "40P01"));
+				resource = state && sqlstate_is_resource(state);
 			} else if (op->job != bad) {
 				op->job->next = NULL;
 				if (rt) rt->next = op->job; else rh = op->job;
@@ -491,6 +545,10 @@ static void batch_complete(struct store *st)
 		err[strcspn(err, "\n")] = '\0';
 		log_warn("store", "ev=statement_failed stmt=%s err=\"%s\" requeued=%zu",
 			 bad && bad->stmt ? bad->stmt->name : "?", err, nr);
+		if (bad && resource) {
+			batch_out_of_resources(st, ops, n_ops);
+			return;
+		}
 		if (bad && transient && bad->retry) {
 			/* a deadlock or serialization conflict says nothing about the job: the whole batch runs again, in order */
 			rh = rt = NULL;

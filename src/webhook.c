@@ -149,6 +149,7 @@ struct webhook {
 /* --- statements ------------------------------------------------------------------ */
 
 #define PENDING(t) t ".delivered_at IS NULL AND " t ".given_up_at IS NULL"
+#define BLOCKED_BY_LEASE "2 seconds"   /* longest a row waits behind an event in flight before a look */
 
 /*
  * $1 node, $2 rows to look at, $3 lease seconds, $4 most events of one
@@ -160,7 +161,12 @@ struct webhook {
  * only that first one when an undelivered row it did not get lies between
  * them (held elsewhere, or not due).  Rows that wait behind an earlier
  * undelivered event are pushed back to when that one is due, so they stop
- * being looked at.  Window functions only: no join between the CTEs.
+ * being looked at; behind one that is leased (its POST in flight), only for
+ * BLOCKED_BY_LEASE: its outcome normally comes long before its lease ends,
+ * and the statement that records it (another node's, maybe) may have run
+ * before this one committed, so nothing else would bring them back sooner
+ * (t_faults saw them wait out a whole lease).  Window functions only: no
+ * join between the CTEs.
  * A leased row is not due until its lease runs out (next_attempt_at).
  */
 static const struct store_stmt stmt_lease = {
@@ -177,7 +183,8 @@ static const struct store_stmt stmt_lease = {
 	"  FROM c),"
 	" h AS ("
 	"  SELECT w.*,"
-	"   CASE WHEN w.n = 1 THEN (SELECT b.next_attempt_at FROM webhook_outbox b"
+	"   CASE WHEN w.n = 1 THEN (SELECT CASE WHEN b.lease_owner IS NULL THEN b.next_attempt_at"
+	"     ELSE least(b.next_attempt_at, now() + interval '" BLOCKED_BY_LEASE "') END FROM webhook_outbox b"
 	"     WHERE b.recipient_id = w.recipient_id AND b.url = w.url AND b.id < w.id AND " PENDING("b")
 	"     ORDER BY b.id LIMIT 1) END AS blocker,"
 	"   CASE WHEN w.n = 1 AND w.cnt > 1 THEN (SELECT count(*) FROM webhook_outbox b"

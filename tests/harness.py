@@ -156,6 +156,7 @@ class Env:
         self._torn_down = False
         self._as_pg = []
         self._pg_uid = None
+        self._cleanups = []
 
     # --- life cycle -------------------------------------------------------
     def __enter__(self):
@@ -234,11 +235,26 @@ class Env:
         if self._pg_started:
             self._pg_ctl("stop", "-m", "fast", check=False, timeout=30)
             self._pg_started = False
+        for fn in reversed(self._cleanups):
+            try:
+                fn()
+            except Exception as e:  # teardown goes on: the temp dir must still go
+                print(f"# cleanup {getattr(fn, '__name__', fn)} failed: {e!r}", flush=True)
         if self.tmp and os.path.isdir(self.tmp):
             if self.failed and os.environ.get("PUSHGATE_KEEP") == "1":
                 print(f"# PUSHGATE_KEEP=1: kept {self.tmp}", flush=True)
             else:
                 shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def on_teardown(self, fn):
+        """fn() runs at teardown, after PostgreSQL stopped and before the temp dir goes (last added, first run)."""
+        self._cleanups.append(fn)
+
+    def pg_owns(self, path):
+        """Gives path to the user PostgreSQL runs as (a tablespace directory)."""
+        if self._pg_uid is not None:
+            pw = pwd.getpwuid(self._pg_uid)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
 
     def _check_binaries(self):
         for name in ("pushgatectl", "pushgated", "smsc-sim"):
@@ -359,11 +375,12 @@ class Env:
         return key
 
     # --- smsc-sim ---------------------------------------------------------
-    def start_smsc(self):
+    def start_smsc(self, port=0):
+        """Starts smsc-sim (port 0: any free port; a restart passes the old one)."""
         self.smsc_log_path = os.path.join(self.tmp, "smsc.log")
-        cmd = [os.path.join(self.builddir, "smsc-sim"), "--listen", "127.0.0.1:0",
+        cmd = [os.path.join(self.builddir, "smsc-sim"), "--listen", f"127.0.0.1:{port}",
                "--dlr-delay-ms", str(self.dlr_delay_ms), "--log", self.smsc_log_path]
-        cmd += self.smsc_args
+        cmd += [a.replace("{tmp}", self.tmp) for a in self.smsc_args]   # "{tmp}": this run's temp dir
         err = open(os.path.join(self.tmp, "smsc-sim.stderr"), "ab")
         self.smsc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
                                      stdin=subprocess.DEVNULL, env=self._child_env())
