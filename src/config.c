@@ -47,6 +47,7 @@ static const struct key_def global_keys[] = {
 	CSTR("server", "tls_key", tls_key, ""),
 	CSTR("server", "tls_min_version", tls_min_version, "1.2"),
 	CNUM("server", "idle_timeout", K_DOUBLE, http_idle_timeout, 0.1, 86400, "60"),
+	CNUM("server", "drain_grace", K_DOUBLE, drain_grace, 0, 300, "0"),
 	CNUM("server", "header_timeout", K_DOUBLE, http_header_timeout, 0.1, 3600, "10"),
 	CNUM("server", "min_body_rate", K_DOUBLE, http_min_body_rate, 0, 1e9, "1024"),
 	CNUM("server", "max_conns_per_ip", K_SIZE, http_max_conns_per_ip, 1, 1000000, "256"),

@@ -60,6 +60,7 @@ struct config {
 	int    allow_root;                /* yes: may keep running as root (no user) */
 	char   tls_min_version[8];        /* "1.2" | "1.3" */
 	double http_idle_timeout;         /* seconds a connection may idle (and a TLS handshake may take) */
+	double drain_grace;               /* seconds of SIGTERM before the drain: /readyz 503, still serving */
 	size_t max_body;
 	size_t max_batch_body;          /* POST /v1/batches: CSV or JSON campaign bodies */
 	size_t max_recipients;

@@ -6,7 +6,8 @@
  * client, webhooks) on one libev loop, and runs it.  Listeners are bound
  * at start but accept only once every database connection is up and the
  * schema is current (the gate; "ev=ready" in the log, /readyz, READY=1 to
- * the service manager).  SIGTERM/SIGINT stop intake, drain the SMPP window,
+ * the service manager).  SIGTERM/SIGINT (after [server] drain_grace, during
+ * which /readyz says "draining") stop intake, drain the SMPP window,
  * the webhook POSTs in flight and the database batches (bounded), unbind,
  * exit (STOPPING=1 first).  SIGHUP reopens [server] log_file and reloads
  * log_level; it never stops the daemon.
@@ -71,9 +72,8 @@ struct server {
 	int                 stopping;
 	int                 migrated;     /* the schema is current */
 	struct node        *node_lock;    /* the node name, held (node.c) */
+	int                 node_started; /* after the migrations: the take-back needs the tables */
 	int                 claimed;      /* the name was held once, and the predecessor's leases taken back */
-	int                 claim_tries;  /* the name was held by another live process */
-	ev_timer            node_check;   /* is the name still held? */
 	int                 open;         /* listeners accept: every store was up once, schema current */
 	ev_timer            gate_retry;   /* migrations could not run yet */
 	int                 exit_code;    /* 1: the gate could not open (migration or listen failed) */
@@ -135,71 +135,39 @@ static int stores_up(const struct server *srv)
 	       store_is_up(srv->bulk_store) && (!srv->smpps_store || store_is_up(srv->smpps_store));
 }
 
-/* seconds a dead predecessor's session may keep the name: its host gone, the server's keepalives end it in 25 */
-#define CLAIM_TRIES 60
+static void gate_check(struct server *srv);
 
 /*
- * Once: the node name held (node.c), then the leases a crashed predecessor
- * left under it taken back, and only then the SMPP engine and the webhooks
- * start leasing.  1 done, 0 try again (gate_retry), -1 stopping.
+ * The node's name is held and a crashed predecessor's leases are back
+ * (node.c): only now may the SMPP engine and the webhooks lease, and the
+ * gate open.
  */
-static int claim_and_take_back(struct server *srv)
+static void node_claimed(void *arg, const struct node_taken *t)
 {
-	char err[512];
-	int rc = node_claim(srv->node_lock, err, sizeof(err));
-	if (rc <= 0) {
-		if (rc == 0 && ++srv->claim_tries >= CLAIM_TRIES) {
-			log_error("main", "ev=node_name_held node=%s err=\"%s\"", srv->node, err);
-			srv->exit_code = 1;
-			ev_break(srv->loop, EVBREAK_ALL);
-			return -1;
-		}
-		log_warn("main", "ev=node_claim_deferred node=%s err=\"%s\"", srv->node, err);
-		ev_timer_start(srv->loop, &srv->gate_retry);
-		return 0;
-	}
-	struct node_taken t;
-	if (node_take_back(srv->node_lock, &t, err, sizeof(err)) < 0) {
-		log_warn("main", "ev=take_back_deferred node=%s err=\"%s\"", srv->node, err);
-		ev_timer_start(srv->loop, &srv->gate_retry);
-		return 0;
-	}
+	struct server *srv = arg;
 	srv->claimed = 1;
-	if (t.sms || t.webhooks || t.outbox)
+	if (t->sms || t->webhooks || t->outbox)
 		log_warn("main", "ev=taken_back node=%s sms_resent=%lld webhooks=%lld smpp_outbox=%lld "
-			 "why=\"leased by this node before it stopped unclean\"", srv->node, t.sms, t.webhooks, t.outbox);
+			 "why=\"leased by this node before it stopped unclean\"", srv->node, t->sms, t->webhooks,
+			 t->outbox);
 	else
 		log_info("main", "ev=node_claimed node=%s", srv->node);
-	smpp_client_count_resends(srv->smpp, (unsigned long long)t.sms);
+	smpp_client_count_resends(srv->smpp, (unsigned long long)t->sms);
 	smpp_client_start(srv->smpp);
 	webhook_start(srv->webhook);
-	ev_timer_start(srv->loop, &srv->node_check);
-	return 1;
+	gate_check(srv);
 }
 
-/*
- * Every few seconds: the name still held?  A lost connection (the database
- * restarted) takes the lock with it; it is taken again once the database
- * answers.  If another process took the name meanwhile, this one stops:
- * two live holders would each take back the other's work.
- */
-static void node_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* Another live process holds the name: two holders would each take back the other's work. */
+static void node_refused(void *arg, const char *why)
 {
-	(void)loop, (void)revents;
-	struct server *srv = w->data;
-	if (srv->stopping || node_holds(srv->node_lock) || !stores_up(srv))
-		return;
-	char err[512];
-	int rc = node_claim(srv->node_lock, err, sizeof(err));
-	if (rc == 1) {
-		log_info("main", "ev=node_reclaimed node=%s", srv->node);
-	} else if (rc == 0) {
-		log_error("main", "ev=node_name_lost node=%s err=\"%s\" action=stop", srv->node, err);
-		srv->exit_code = 1;
+	struct server *srv = arg;
+	log_error("main", "ev=node_name_held node=%s err=\"%s\" action=stop", srv->node, why);
+	srv->exit_code = 1;
+	if (!srv->open)
+		ev_break(srv->loop, EVBREAK_ALL);
+	else
 		kill(getpid(), SIGTERM);   /* the drain, as for an operator's stop */
-	} else {
-		log_warn("main", "ev=node_claim_deferred node=%s err=\"%s\"", srv->node, err);
-	}
 }
 
 /*
@@ -226,8 +194,13 @@ static void gate_check(struct server *srv)
 		srv->migrated = 1;
 	}
 	char err[256];
-	if (!srv->claimed && claim_and_take_back(srv) <= 0)
+	if (!srv->claimed) {
+		if (!srv->node_started) {
+			srv->node_started = 1;
+			node_start(srv->node_lock);   /* node_claimed() calls the gate again */
+		}
 		return;
+	}
 	if (http_server_open(srv->http, err, sizeof(err)) < 0 || http_server_open(srv->https, err, sizeof(err)) < 0 ||
 	    smpp_server_open(srv->smpps, err, sizeof(err)) < 0) {
 		log_error("main", "ev=open_failed err=\"%s\"", err);
@@ -352,6 +325,9 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void begin_drain(struct server *srv);
+
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
@@ -363,9 +339,31 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	srv->stopping = 1;
 	ev_timer_stop(loop, &srv->gate_retry);
-	ev_timer_stop(loop, &srv->node_check);
-	log_info("main", "ev=stopping signal=%d", w->signum);
+	log_info("main", "ev=stopping signal=%d drain_grace=%g", w->signum, srv->open ? srv->cfg.drain_grace : 0);
 	sdnotify("STOPPING=1");
+	if (srv->open && srv->cfg.drain_grace > 0) {
+		/* /readyz says 503 "draining" (readiness_of) while everything still serves */
+		ev_timer_init(&srv->drain, grace_cb, srv->cfg.drain_grace, 0.);
+		srv->drain.data = srv;
+		ev_timer_start(loop, &srv->drain);
+		return;
+	}
+	begin_drain(srv);
+}
+
+/* The grace is over: the drain proper. */
+static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	ev_timer_stop(loop, w);
+	begin_drain(w->data);
+}
+
+/* Listeners closed, no new leases, windows, webhooks and batches drained (bounded), then the loop ends. */
+static void begin_drain(struct server *srv)
+{
+	struct ev_loop *loop = srv->loop;
+	log_info("main", "ev=drain");
 	http_server_close(srv->http);
 	http_server_close(srv->https);
 	push_close_all(srv->push);
@@ -535,9 +533,8 @@ int main(int argc, char **argv)
 		log_info("main", "ev=user_switched user=%s uid=%ld", srv.cfg.run_as, (long)getuid());
 	ev_timer_init(&srv.gate_retry, gate_retry_cb, 1.0, 0.);
 	srv.gate_retry.data = &srv;
-	ev_timer_init(&srv.node_check, node_check_cb, 5.0, 5.0);
-	srv.node_check.data = &srv;
-	srv.node_lock = node_new(srv.cfg.conninfo, srv.node);
+	struct node_events nev = { node_claimed, node_refused, &srv };
+	srv.node_lock = node_new(srv.loop, &sc, srv.node, &nev);
 	if (!srv.node_lock) {
 		fprintf(stderr, "pushgated: out of memory\n");
 		return 1;
@@ -597,7 +594,7 @@ int main(int argc, char **argv)
 	push_free(srv.push);
 	devices_free(srv.devices);
 	webhook_free(srv.webhook);
-	node_free(srv.node_lock);   /* the name is free for the next process */
+	node_free(srv.node_lock);   /* the name is free for the next process (the session ends) */
 	api_free(srv.api);
 	ev_loop_destroy(srv.loop);
 	log_info("main", "ev=stopped");

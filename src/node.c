@@ -4,18 +4,24 @@
  *
  * Leases record the name of the node that holds them (recipients while
  * SMS_SUBMITTED, webhook_outbox, smpp_outbox).  The name is stable across
- * restarts (node_default_name), and a session advisory lock on it, held by
- * a connection of this module's own for the process's life, makes sure no
- * two live processes hold it at once.  So whatever the database still
- * shows leased under the name when a process has just taken the lock was
- * leased by a predecessor that is gone (kill -9, power cut): node_take_back
- * returns it at once, instead of leaving it to wait for the lease's expiry
- * (a minute for an SMS).  Each SMS taken back is queued again as a
- * recorded resend (events.kind 'resend'): the carrier may have it already.
- * Leases of other nodes still wait for their expiry (router_stmt_sweep).
+ * restarts (node_default_name), and a session advisory lock on it, held on
+ * a connection of this module's own (a store: nonblocking, reconnecting),
+ * makes sure no two live processes hold it at once.  So whatever the
+ * database still shows leased under the name when a process first takes
+ * the lock was leased by a predecessor that is gone (kill -9, power cut):
+ * it is taken back at once, in the transaction that follows the lock,
+ * instead of waiting for the leases' expiry (a minute for an SMS).  Each SMS
+ * taken back is queued again as a recorded resend (events.kind 'resend'):
+ * the carrier may have it already.  Leases of other nodes still wait for
+ * their expiry (router_stmt_sweep).
  *
- * Owns: the lock's connection (blocking libpq: used at start, and when the
- * database came back, both moments when it answers at once).
+ * The state machine (one writer: this file):
+ *   WANT --lock 't'--> [first time: TAKING --take-back committed-->] HELD
+ *   WANT --lock 'f'--> WANT again in a second (at start, up to CLAIM_TRIES:
+ *                      a dead predecessor's session may not be over yet),
+ *                      REFUSED after that, or at once once the name was held
+ *   HELD --connection lost--> WANT (at the store's next connection)
+ * Owns: its store, the lock's session, the retry timer.
  */
 #include "node.h"
 
@@ -27,19 +33,48 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "log.h"
 #include "router.h"
 #include "server.h"
-#include "store.h"
 #include "util.h"
 #include "webhook.h"
 
-/* pg_try_advisory_lock(key1, key2): key1 says "a pushgated node name", key2 is its hash */
-#define NODE_LOCK_CLASS "1886745448"
+/*
+ * Seconds a dead predecessor's session may keep the name at start: with
+ * its host gone, the server's keepalives (set below) end it within 25.
+ */
+#define CLAIM_TRIES 60
+
+enum node_state { N_WANT, N_ASKING, N_TAKING, N_HELD, N_REFUSED };
 
 struct node {
-	char    *conninfo;
-	char     name[96];
-	PGconn  *conn;   /* holds the lock while CONNECTION_OK */
+	struct ev_loop     *loop;
+	struct store       *st;
+	char                name[96];
+	struct node_events  ev;
+	enum node_state     state;
+	int                 held_once;   /* the take-back is done: never again in this process */
+	int                 tries;
+	ev_timer            retry;
+	struct store_job    lock_job, take_job[3];
+	const char         *params[1];
+	struct node_taken   taken;
+	int                 take_left, take_failed;
+	int                 closing;     /* node_free: the store's last callbacks change nothing */
+};
+
+/*
+ * If this host dies without closing the socket, the server must still end
+ * the session (and the lock) soon, or the restarted node waits for TCP's two
+ * hours: keepalives of this session only, from the server's side.  Then the
+ * lock: key1 says "a pushgated node name", key2 is the name's hash.
+ */
+static const struct store_stmt stmt_lock = {
+	"node_lock",
+	"SELECT pg_try_advisory_lock(1886745448, hashtext($1)),"
+	" set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '5', false),"
+	" set_config('tcp_keepalives_count', '3', false)",
+	1, 0,
 };
 
 /* The port of "ADDR:PORT" when fixed (not 0), else 0. */
@@ -77,136 +112,165 @@ void node_default_name(const struct config *cfg, char *out, size_t cap, int *sta
 	*stable = 0;
 }
 
-struct node *node_new(const char *conninfo, const char *name)
+static void ask(struct node *n);
+
+static void refuse(struct node *n, const char *why)
+{
+	n->state = N_REFUSED;
+	log_error("node", "ev=name_held_elsewhere node=%s why=\"%s\"", n->name, why);
+	n->ev.refused(n->ev.arg, why);
+}
+
+static void take_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct node *n = job->arg;
+	if (n->closing)
+		return;
+	long long v = err == STORE_OK && PQntuples(job->res) == 1 ? strtoll(PQgetvalue(job->res, 0, 0), NULL, 10) : -1;
+	if (v < 0) {
+		n->take_failed = 1;
+		if (err == STORE_SQL_ERROR)
+			log_error("node", "ev=take_back_failed stmt=%s err=\"%s\"", job->stmt->name, msg ? msg : "");
+	}
+	if (job == &n->take_job[0])
+		n->taken.sms = v;
+	else if (job == &n->take_job[1])
+		n->taken.webhooks = v;
+	else
+		n->taken.outbox = v;
+	if (--n->take_left > 0)
+		return;
+	if (n->take_failed) {
+		/* one batch, one transaction: nothing was taken; the lock is still ours, so again */
+		n->take_failed = 0;
+		n->state = N_WANT;
+		ev_timer_start(n->loop, &n->retry);
+		return;
+	}
+	n->state = N_HELD;
+	n->held_once = 1;
+	n->ev.claimed(n->ev.arg, &n->taken);
+}
+
+/* The predecessor's leases, in one pipeline (one transaction: the store's batch). */
+static void take_back(struct node *n)
+{
+	static const struct store_stmt *const stmts[3] = {
+		&router_stmt_take_back, &webhook_stmt_take_back, &smpp_server_stmt_take_back,
+	};
+	n->state = N_TAKING;
+	n->take_left = 3;
+	n->take_failed = 0;
+	memset(&n->taken, 0, sizeof(n->taken));
+	for (int i = 0; i < 3; i++) {
+		n->take_job[i] = (struct store_job){ .stmt = stmts[i], .nparams = 1, .params = n->params,
+						     .done = take_done, .arg = n };
+		store_submit(n->st, &n->take_job[i]);
+	}
+}
+
+static void lock_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct node *n = job->arg;
+	if (n->closing)
+		return;
+	if (err != STORE_OK) {
+		if (err == STORE_SQL_ERROR)
+			log_error("node", "ev=lock_failed err=\"%s\"", msg ? msg : "");
+		n->state = N_WANT;
+		ev_timer_start(n->loop, &n->retry);   /* or at the next connection */
+		return;
+	}
+	if (strcmp(PQgetvalue(job->res, 0, 0), "t") == 0) {
+		n->tries = 0;
+		if (!n->held_once) {
+			take_back(n);
+		} else {
+			n->state = N_HELD;
+			log_info("node", "ev=name_held_again node=%s", n->name);
+		}
+		return;
+	}
+	if (n->held_once) {
+		refuse(n, "another process took the name while this one's connection was down");
+		return;
+	}
+	if (++n->tries >= CLAIM_TRIES) {
+		refuse(n, "another live pushgated holds the name (set [server] node_name)");
+		return;
+	}
+	log_warn("node", "ev=name_busy node=%s try=%d why=\"held by another live pushgated, or a dead one's session"
+		 " that has not ended yet\"", n->name, n->tries);
+	n->state = N_WANT;
+	ev_timer_start(n->loop, &n->retry);
+}
+
+static void ask(struct node *n)
+{
+	if (n->state != N_WANT || !store_is_up(n->st))
+		return;
+	n->state = N_ASKING;
+	n->lock_job = (struct store_job){ .stmt = &stmt_lock, .nparams = 1, .params = n->params,
+					  .done = lock_done, .arg = n };
+	store_submit(n->st, &n->lock_job);
+}
+
+/* Every (re)connection: a new session, so no lock until it is taken again. */
+static void on_up(void *arg)
+{
+	struct node *n = arg;
+	if (n->state == N_REFUSED)
+		return;
+	if (n->state == N_HELD)
+		n->state = N_WANT;
+	ask(n);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	ev_timer_stop(loop, w);
+	ask(w->data);
+}
+
+struct node *node_new(struct ev_loop *loop, const struct store_config *sc, const char *name,
+		      const struct node_events *ev)
 {
 	struct node *n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
-	n->conninfo = strdup(conninfo);
-	if (!n->conninfo) {
+	n->st = store_new(loop, sc);
+	if (!n->st) {
 		free(n);
 		return NULL;
 	}
+	n->loop = loop;
 	util_strlcpy(n->name, name, sizeof(n->name));
+	n->params[0] = n->name;
+	n->ev = *ev;
+	n->state = N_WANT;
+	ev_timer_init(&n->retry, retry_cb, 1.0, 0.);
+	n->retry.data = n;
+	store_on_up(n->st, on_up, n);
 	return n;
+}
+
+void node_start(struct node *n)
+{
+	store_start(n->st);
+}
+
+int node_holds(const struct node *n)
+{
+	return n->state == N_HELD && store_is_up(n->st);
 }
 
 void node_free(struct node *n)
 {
 	if (!n)
 		return;
-	if (n->conn)
-		PQfinish(n->conn);   /* the lock goes with the session */
-	free(n->conninfo);
+	n->closing = 1;
+	ev_timer_stop(n->loop, &n->retry);
+	store_free(n->st);   /* the lock goes with the session */
 	free(n);
-}
-
-static void one_line(const char *msg, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "%s", msg ? msg : "");
-	err[strcspn(err, "\n")] = '\0';
-}
-
-int node_claim(struct node *n, char *err, size_t errlen)
-{
-	if (n->conn && PQstatus(n->conn) == CONNECTION_OK)
-		return 1;
-	if (n->conn)
-		PQfinish(n->conn);
-	/* a hung server must not hold the loop for long: a bound the conninfo may override */
-	const char *keys[] = { "connect_timeout", "dbname", "fallback_application_name", NULL };
-	const char *vals[] = { "5", n->conninfo, "pushgated-node", NULL };
-	n->conn = PQconnectdbParams(keys, vals, 1);
-	if (!n->conn || PQstatus(n->conn) != CONNECTION_OK) {
-		one_line(n->conn ? PQerrorMessage(n->conn) : "out of memory", err, errlen);
-		PQfinish(n->conn);
-		n->conn = NULL;
-		return -1;
-	}
-	/*
-	 * If this host dies without closing the socket, the server must still
-	 * end the session (and the lock) soon, or the restarted node waits for
-	 * TCP's two hours: keepalives of this session only, from the server's side.
-	 */
-	PQclear(PQexec(n->conn, "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"
-			   " SET tcp_keepalives_count = 3"));
-	const char *params[1] = { n->name };
-	PGresult *r = PQexecParams(n->conn, "SELECT pg_try_advisory_lock(" NODE_LOCK_CLASS ", hashtext($1))",
-				   1, NULL, params, NULL, NULL, 0);
-	int rc;
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		one_line(PQerrorMessage(n->conn), err, errlen);
-		rc = -1;
-	} else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
-		rc = 1;
-	} else {
-		snprintf(err, errlen, "node name %s is held by another live pushgated (set [server] node_name)",
-			 n->name);
-		rc = 0;
-	}
-	PQclear(r);
-	if (rc != 1) {
-		PQfinish(n->conn);
-		n->conn = NULL;
-	}
-	return rc;
-}
-
-int node_holds(struct node *n)
-{
-	if (!n->conn)
-		return 0;
-	if (PQstatus(n->conn) == CONNECTION_OK && PQconsumeInput(n->conn)) {
-		PGnotify *x;
-		while ((x = PQnotifies(n->conn)) != NULL)
-			PQfreemem(x);
-		if (PQstatus(n->conn) == CONNECTION_OK)
-			return 1;
-	}
-	PQfinish(n->conn);
-	n->conn = NULL;
-	return 0;
-}
-
-/* One statement of the take-back: its first column, or -1 with err. */
-static long long run_count(PGconn *conn, const struct store_stmt *st, const char *name, char *err, size_t errlen)
-{
-	const char *params[1] = { name };
-	PGresult *r = PQexecParams(conn, st->sql, st->nparams, NULL, params, NULL, NULL, 0);
-	long long v = -1;
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	else
-		snprintf(err, errlen, "%s: %s", st->name, PQerrorMessage(conn)), err[strcspn(err, "\n")] = '\0';
-	PQclear(r);
-	return v;
-}
-
-int node_take_back(struct node *n, struct node_taken *out, char *err, size_t errlen)
-{
-	memset(out, 0, sizeof(*out));
-	if (!n->conn) {
-		snprintf(err, errlen, "the node name is not held");
-		return -1;
-	}
-	PGresult *r = PQexec(n->conn, "BEGIN");
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
-	if (!ok) {
-		one_line(PQerrorMessage(n->conn), err, errlen);
-		return -1;
-	}
-	out->sms = run_count(n->conn, &router_stmt_take_back, n->name, err, errlen);
-	if (out->sms >= 0)
-		out->webhooks = run_count(n->conn, &webhook_stmt_take_back, n->name, err, errlen);
-	if (out->sms >= 0 && out->webhooks >= 0)
-		out->outbox = run_count(n->conn, &smpp_server_stmt_take_back, n->name, err, errlen);
-	ok = out->sms >= 0 && out->webhooks >= 0 && out->outbox >= 0;
-	r = PQexec(n->conn, ok ? "COMMIT" : "ROLLBACK");
-	if (ok && PQresultStatus(r) != PGRES_COMMAND_OK) {
-		one_line(PQerrorMessage(n->conn), err, errlen);
-		ok = 0;
-	}
-	PQclear(r);
-	return ok ? 0 : -1;
 }

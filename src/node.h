@@ -7,6 +7,9 @@
 #define PUSHGATE_NODE_H
 
 #include <stddef.h>
+#include <ev.h>
+
+#include "store.h"
 
 struct config;
 struct node;
@@ -19,38 +22,33 @@ struct node;
  */
 void node_default_name(const struct config *cfg, char *out, size_t cap, int *stable);
 
-struct node *node_new(const char *conninfo, const char *name);
-void node_free(struct node *n);
-
-/*
- * Takes the name (blocking; the gate calls it once the database answered):
- * a session advisory lock on a connection of its own, kept for the
- * process's life.  1 held, 0 another live process holds it (try again: a
- * killed predecessor's backend may not have noticed yet), -1 the database
- * could not be asked; err says why.
- */
-int node_claim(struct node *n, char *err, size_t errlen);
-
-/* What node_take_back found under the name. */
+/* What was found under the name when it was first held. */
 struct node_taken {
 	long long sms;       /* recipients SMS_SUBMITTED: queued again, each a recorded resend */
 	long long webhooks;  /* webhook_outbox rows leased: due now */
 	long long outbox;    /* smpp_outbox rows leased (deliver_sm to ESMEs): free now */
 };
 
-/*
- * Once, after the first claim and before this process leases anything: the
- * leases still recorded under the name belong to a process that is gone
- * (the lock says no live one holds the name), so they come back at once
- * instead of at their expiry.  One transaction.  0, or -1 with err.
- */
-int node_take_back(struct node *n, struct node_taken *out, char *err, size_t errlen);
+struct node_events {
+	/* first hold: the predecessor's leases are back (taken); the caller may lease now */
+	void (*claimed)(void *arg, const struct node_taken *taken);
+	/* another live process holds the name: at start after tries, later at once (the caller stops) */
+	void (*refused)(void *arg, const char *why);
+	void *arg;
+};
 
 /*
- * Still holding the name?  Reads what the server sent on the lock's
- * connection (never blocks): 1 held, 0 the connection is gone (the lock
- * with it; node_claim again once the database is back).
+ * Holds the name on a connection (store) of its own: a session advisory
+ * lock, taken when the store connects and again after each reconnect (a
+ * lost connection takes the lock with it).  Never blocks.  The store (its
+ * connection, never the caller's) is the node's.
  */
-int node_holds(struct node *n);
+struct node *node_new(struct ev_loop *loop, const struct store_config *sc, const char *name,
+		      const struct node_events *ev);
+void node_start(struct node *n);
+void node_free(struct node *n);
+
+/* The lock is held now. */
+int node_holds(const struct node *n);
 
 #endif

@@ -175,8 +175,8 @@ def failover(env, sb, obs):
                      interval=0.02, what=f"{AFTER} messages acknowledged after the promotion")
     finally:
         obs["answers"] = load.finish()
-    # the node name's lock went with the old primary: it is taken again on the new one (every 5 s)
-    env.wait_for(lambda: "ev=node_reclaimed" in log_since(env, log_from), timeout=30,
+    # the node name's lock went with the old primary: it is taken again on the new one (node.c, at its store's reconnect)
+    env.wait_for(lambda: "ev=name_held_again" in log_since(env, log_from), timeout=30,
                  what="the node name claimed again on the new primary")
     obs["t_reclaimed"] = time.monotonic()
 
@@ -267,7 +267,7 @@ def with_no_primary_post_gets_503_with_retry_after_and_the_daemon_stays_up(env):
 def no_store_connects_to_the_read_only_standby(env):
     obs = observed(env)
     log = obs["log_no_primary"]
-    connected = [l for l in log.splitlines() if "ev=connected" in l or "ev=node_reclaimed" in l]
+    connected = [l for l in log.splitlines() if "ev=connected" in l or "ev=name_held_again" in l]
     assert not connected, connected
     # the new primary does not wait for a synchronous standby of its own
     assert obs["sync_names_after"] == "''", obs["sync_names_after"]

@@ -9,6 +9,7 @@ in the log, and keeps running on an ini it can't read, saying that too.
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,7 +27,7 @@ state = {}
 readyz = harness.Env.readyz_at
 
 
-def write_ini(env, port, log_file, level="info", broken=False):
+def write_ini(env, port, log_file, level="info", broken=False, grace=0, path=None):
     with open(env.ini_path) as f:
         text = f.read().replace(f"127.0.0.1:{env.http_port}", f"127.0.0.1:{port}")
     lines = []
@@ -36,10 +37,12 @@ def write_ini(env, port, log_file, level="info", broken=False):
             line = f"log_file = {log_file}"
         elif k == "log_level":
             line = f"log_level = {level}"
+        elif k == "drain_grace":
+            line = f"drain_grace = {grace}"
         lines.append(line)
     if broken:
         lines.append("[server]\nno_such_key = 1")
-    env.write_private(state["ini"], "\n".join(lines))
+    env.write_private(path or state["ini"], "\n".join(lines))
 
 
 def notes(sock, timeout):
@@ -119,6 +122,46 @@ def sigterm_notifies_stopping_then_the_daemon_exits_cleanly(env):
     assert proc.wait(timeout=30) == 0
     log = harness._read_text(state["log"]) + harness._read_text(state["log"] + ".1")
     assert "level=error" not in log and "ERROR: AddressSanitizer" not in log, log[-2000:]
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+@tests.case
+def during_drain_grace_readyz_says_draining_and_requests_are_still_served(env):
+    # a load balancer must see "not ready" before the ports close: [server] drain_grace
+    port = free_port()
+    ini, log = os.path.join(env.tmp, "grace.ini"), os.path.join(env.tmp, "grace.log")
+    write_ini(env, port, log, grace=3, path=ini)
+    proc = subprocess.Popen([os.path.join(env.builddir, "pushgated"), "-c", ini], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env._child_env())
+    try:
+        env.wait_for(lambda: readyz(port)[0] == 200, timeout=30, what="the second daemon ready")
+        proc.send_signal(signal.SIGTERM)
+        env.wait_for(lambda: "ev=stopping" in harness._read_text(log), timeout=10, what="the stop logged")
+        st, body = readyz(port)
+        assert st == 503 and body["draining"] is True and body["reason"] == "draining", (st, body)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("POST", "/v1/messages", body=json.dumps({"from": "HUP", "to": ["821045000001"], "text": "x"}),
+                  headers={"Authorization": f"Bearer {env.key}", "Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 202, (r.status, r.read())
+        r.read()
+        c.close()
+        assert not re.search(r"ev=drain$", harness._read_text(log), re.M), "drained before the grace was over"
+        env.wait_for(lambda: refused(port), timeout=15, what="the ports closed once the grace was over")
+        assert proc.wait(timeout=30) == 0
+        text = harness._read_text(log)
+        assert "drain_grace=3" in text and re.search(r"ev=drain$", text, re.M), text[-1500:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 tests.run()
