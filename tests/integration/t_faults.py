@@ -3,8 +3,11 @@ that share one database; after each fault one checker asserts the invariants.
 
 Traffic, from clients pushgate shares no code with where one exists: HTTP
 single-recipient and bulk POST /v1/messages, Kannel's sendsms, an ESME on
-our SMPP server (tests/interop/netsmpp_esme.pl, Net::SMPP), and every state
-change POSTed to the account's webhook.  Both nodes' SMPP engines reach
+our SMPP server (tests/interop/netsmpp_esme.pl, Net::SMPP), messages to
+numbers with the app, whose devices (WebSocket) connect to either node, ack
+most messages, leave some unacked and drop their connection now and then
+(the SMS fallback takes those), and every state change POSTed to the
+account's webhook.  Both nodes' SMPP engines reach
 smsc-sim through a TCP relay in this file, the carrier link, which can be
 made slow and lossy on demand (the kernel here has no netem: a lost segment
 is a stall of its retransmission time, which is what TCP turns loss into).
@@ -18,14 +21,15 @@ Faults, each during traffic, then traffic stops and the checker runs:
   (its tablespace on a small tmpfs), where pushgated answers 503 and resumes
   when space returns.
 The checker: 0 acknowledged messages lost; every recipient in exactly one
-final state, the one smsc-sim's rules give; no destination accepted by the
-carrier more often than once plus its recorded resends; every ESME receipt
+final state, the one smsc-sim's rules give (a device's: pushed, or
+delivered by SMS); no number accepted by the carrier more often than once
+per recipient of it that went by SMS, plus its recorded resends; every ESME receipt
 delivered, twice only to an ESME that died before it could answer; every
 webhook event delivered, with its stable event id; no lease left past its
 expiry; each node's descriptors and memory back near their baseline.
 
-PUSHGATE_FAULTS=large runs the larger set (more kill cycles, every fault
-three times, longer traffic).
+PUSHGATE_FAULTS=large runs the larger set (16 kill cycles, every other fault
+twice, longer traffic); PUSHGATE_FAULTS_SEED picks the random points.
 """
 import collections
 import errno
@@ -44,13 +48,16 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import FINAL_STATES, TAP, free_port, outcome_ok
+from wsclient import WS
 
 LARGE = os.environ.get("PUSHGATE_FAULTS") == "large"
-KILLS = 20 if LARGE else 6
-REPEAT = 3 if LARGE else 1
-TRAFFIC = 3.0 if LARGE else 1.5     # seconds of traffic on each side of a fault
+KILLS = 16 if LARGE else 6
+REPEAT = 2 if LARGE else 1
+TRAFFIC = 2.5 if LARGE else 1.5     # seconds of traffic on each side of a fault
 SETTLE = 90                         # seconds the checker waits for everything to be final
 TABLESPACE_MB = 256
+DEVICES = 8                         # app installs, each on its own number
+ALL_FINAL = FINAL_STATES | {"PUSH_DELIVERED", "DROPPED", "CANCELED"}
 RNG = random.Random(int(os.environ.get("PUSHGATE_FAULTS_SEED", "17")))
 
 tests = TAP()
@@ -141,7 +148,11 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass   # a killed node's connection, reset: nothing to report
+
+        self.server = Server(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -199,6 +210,7 @@ class Traffic:
         self.acked = set()                  # numbers acknowledged by HTTP or Kannel
         self.refused = collections.Counter()  # (door, status) of answers other than acceptance
         self.esme_runs = []                 # (log path, Popen)
+        self.push_acked = set()             # recipient ids acknowledged for the devices' numbers
         self.running = threading.Event()
         self.threads = []
 
@@ -211,7 +223,8 @@ class Traffic:
         self.running.set()
         self.threads = [threading.Thread(target=f, args=(i,), daemon=True)
                         for i, f in enumerate([self.single, self.single, self.single, self.bulk,
-                                               self.kannel, self.esme])]
+                                               self.kannel, self.esme, self.push]
+                                               + [lambda i, d=d: self.device(d) for d in S["devices"]])]
         for t in self.threads:
             t.start()
 
@@ -262,6 +275,56 @@ class Traffic:
             time.sleep(0.2)
             return self._json(5)
         self._door("bulk", i, req)
+
+    def push(self, i):
+        """Messages to numbers with the app: pushed, or by SMS when the device drops them."""
+        def req():
+            time.sleep(0.05)
+            to = RNG.choice(S["devices"])["msisdn"]
+            body = json.dumps({"from": "PUSHGATE", "to": [to], "text": "pushed"})
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.env.key}"}
+
+            def ok(st, raw):
+                if st == 202:
+                    with self.lock:
+                        self.push_acked.update(r["id"] for r in json.loads(raw)["recipients"])
+                return st == 202   # counted here, not as a fresh number (nums is empty)
+            return [], "POST", "/v1/messages", body, headers, ok
+        self._door("push", i, req)
+
+    def device(self, d):
+        """An app: connects to either node, acks most messages, leaves some unacked, drops its
+        connection now and then (a phone going to sleep)."""
+        rng = random.Random(d["msisdn"])
+        while self.running.is_set():
+            node = rng.choice(self.nodes)
+            try:
+                ws = WS("127.0.0.1", node.port, timeout=0.5)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            try:
+                ws.send({"type": "hello", "token": d["token"]})
+                until = time.monotonic() + rng.uniform(1, 4)
+                while self.running.is_set() and time.monotonic() < until:
+                    try:
+                        m = ws.recv()
+                    except socket.timeout:
+                        continue
+                    if m.get("type") != "msg":
+                        continue
+                    r = rng.random()
+                    if r < 0.1:
+                        break                       # dropped with the message unacked
+                    if r < 0.9:
+                        ws.send({"type": "ack", "id": m["id"]})
+            except Exception:   # closed by the server (its node killed), or a broken frame
+                time.sleep(0.2)
+            finally:
+                try:
+                    ws.close()
+                except Exception:
+                    pass
 
     def kannel(self, i):
         def req():
@@ -322,7 +385,7 @@ def esme_events(log):
 def check(env, what):
     """Traffic has stopped: everything settles, then every invariant holds."""
     tr = S["traffic"]
-    finals = ",".join(f"'{s}'" for s in sorted(FINAL_STATES))
+    finals = ",".join(f"'{s}'" for s in sorted(ALL_FINAL))
     # receipts still owed to the ESME account go to a receiver bound now (on either node)
     owed = lambda: int(env.scalar("SELECT count(*) FROM smpp_outbox WHERE delivered_at IS NULL"))
     deadline = time.monotonic() + SETTLE
@@ -363,22 +426,35 @@ def check(env, what):
     wrong = [(n, stored[n]) for n in numbers if n in stored and not outcome_ok(n, *stored[n])]
     if wrong:
         problems.append(f"{len(wrong)} in the wrong final state: {wrong[:5]}")
+    push_ids = set(tr.push_acked)
+    push_rows = {int(i): st for i, st in env.sql(
+        "SELECT r.id, r.state FROM recipients r JOIN devices d ON d.msisdn = r.msisdn WHERE r.account_id <> "
+        "(SELECT id FROM accounts WHERE role = 'system')")}
+    push_lost = sorted(i for i in push_ids if int(i) not in push_rows)
+    if push_lost:
+        problems.append(f"{len(push_lost)} acknowledged for the devices' numbers, not stored: {push_lost[:5]}")
+    push_wrong = [(i, push_rows[int(i)]) for i in push_ids if int(i) in push_rows
+                  and push_rows[int(i)] not in ("PUSH_DELIVERED", "SMS_DELIVERED")]
+    if push_wrong:
+        problems.append(f"devices' messages neither pushed nor delivered by SMS: {push_wrong[:5]}")
     twice = env.sql("SELECT recipient_id, count(*) FROM events WHERE kind = 'state' AND state IN"
                     f" ({finals}) GROUP BY 1 HAVING count(*) > 1 LIMIT 5")
     if twice:
         problems.append(f"recipients final twice: {twice}")
 
-    # the carrier took each destination at most once plus its recorded resends
+    # the carrier took each number at most once per recipient of it that went by SMS, plus the resends
     accepted = collections.Counter()
     for line in env.smsc_log().splitlines():
         f = line.split()
         if "ev=submit_sm" in f and "status=0x00" in f:
             dst = next((x[4:] for x in f if x.startswith("dst=")), "")
             accepted[dst.lstrip("+")] += 1
-    resends = collections.Counter({m.lstrip("+"): int(c) for m, c in env.sql(
-        "SELECT r.msisdn, count(*) FROM events e JOIN recipients r ON r.id = e.recipient_id"
-        " WHERE e.kind = 'resend' GROUP BY 1")})
-    extra = [(n, c, resends[n]) for n, c in accepted.items() if c > 1 + resends[n]]
+    resends, by_sms = collections.Counter(), collections.Counter()
+    for m, sms, rs in env.sql("SELECT r.msisdn, count(DISTINCT e.recipient_id) FILTER (WHERE e.state = 'SMS_SUBMITTED'),"
+                              " count(*) FILTER (WHERE e.kind = 'resend')"
+                              " FROM events e JOIN recipients r ON r.id = e.recipient_id GROUP BY 1"):
+        resends[m.lstrip("+")], by_sms[m.lstrip("+")] = int(rs), int(sms)
+    extra = [(n, c, by_sms[n], resends[n]) for n, c in accepted.items() if c > by_sms[n] + resends[n]]
     if extra:
         problems.append(f"accepted by the carrier more often than resends explain: {extra[:5]}")
 
@@ -424,7 +500,9 @@ def check(env, what):
             problems.append(f"node {node.label} pid {node.proc.pid}: fds {base[0]} -> {fds}, "
                             f"RSS {base[1]} -> {rss} kB")
     S["checks"].append((what, problems))
-    S["last"] = (f"{len(numbers)} numbers acknowledged, {sum(resends.values())} resends recorded, "
+    pushed = sum(1 for st in push_rows.values() if st == "PUSH_DELIVERED")
+    S["last"] = (f"{len(numbers)} numbers acknowledged, {len(push_ids)} to devices ({pushed} pushed), "
+                 f"{sum(resends.values())} resends recorded, "
                  f"{len(esme_acked)} ESME submits with {sum(len(r) for r in got.values())} receipts, "
                  f"{len(outbox_ids)} webhook events")
     return problems
@@ -487,12 +565,22 @@ def build_world(env):
                  "enquire_link": "1", "reconnect_min": "1", "reconnect_max": "2", "retry_min": "1"},
         "smpp_server": {"receipt_retry": "3", "enquire_link": "5"},
         "webhook": {"backoff_min": "1", "backoff_max": "2"},
+        "push": {"otp_echo": "yes", "push_timeout": "2", "heartbeat": "5"},
     })
     S["nodes"] = [Node(env, "A"), Node(env, "B")]
     for n in S["nodes"]:
         n.start()
     env.pushgated = S["nodes"][0].proc   # the harness stops and checks node A at the end
     env.http_port = S["nodes"][0].port
+    S["devices"] = []
+    for i in range(DEVICES):
+        msisdn = f"821060000{i:02d}0"
+        st, _, body, raw = env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": "test"}, key=None)
+        assert st == 202, (st, raw)
+        st, _, v, raw = env.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]},
+                                 key=None)
+        assert st == 200, (st, raw)
+        S["devices"].append({"msisdn": msisdn, "token": v["token"]})
     S["traffic"] = Traffic(env, S["nodes"])
     # a first round without faults sets each process's baseline
     fault_round(env, "warm-up", lambda: None)
