@@ -307,6 +307,31 @@ static void batch_clear(struct store *st)
 	ev_timer_stop(st->loop, &st->batch_timer);
 }
 
+/* A batch's jobs whose commit did not happen: the retry jobs chained in order (rh..rt, nr), the others in fail. */
+struct job_split {
+	struct store_job *rh, *rt, *fail, *ft;
+	size_t            nr;
+};
+
+static void split_jobs(struct op *ops, size_t n_ops, struct job_split *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	for (size_t i = 0; i < n_ops; i++) {
+		struct store_job *job = ops[i].kind == OP_EXEC ? ops[i].job : NULL;
+		if (!job)
+			continue;
+		job->next = NULL;
+		if (job->retry) {
+			if (sp->rt) sp->rt->next = job; else sp->rh = job;
+			sp->rt = job;
+			sp->nr++;
+		} else {
+			if (sp->ft) sp->ft->next = job; else sp->fail = job;
+			sp->ft = job;
+		}
+	}
+}
+
 static void st_broken(struct store *st, const char *why)
 {
 	char msg[256];
@@ -320,24 +345,11 @@ static void st_broken(struct store *st, const char *why)
 	st->conn = NULL;
 
 	/* Jobs in flight: commit unknown.  Retry jobs go back first, in order. */
-	struct store_job *rh = NULL, *rt = NULL, *fail = NULL, *ft = NULL;
-	size_t nr = 0;
-	for (size_t i = 0; i < st->n_ops; i++) {
-		struct store_job *job = st->ops[i].kind == OP_EXEC ? st->ops[i].job : NULL;
-		if (!job)
-			continue;
-		job->next = NULL;
-		if (job->retry) {
-			if (rt) rt->next = job; else rh = job;
-			rt = job;
-			nr++;
-		} else {
-			if (ft) ft->next = job; else fail = job;
-			ft = job;
-		}
-	}
+	struct job_split sp;
+	split_jobs(st->ops, st->n_ops, &sp);
+	struct store_job *fail = sp.fail;
 	batch_clear(st);
-	queue_push_front_chain(st, rh, rt, nr);
+	queue_push_front_chain(st, sp.rh, sp.rt, sp.nr);
 	st->backoff = st->reconnect_interval;
 	st_schedule_reconnect(st);
 	while (fail) {
@@ -452,28 +464,18 @@ static int sqlstate_is_resource(const char *state)
  */
 static void batch_out_of_resources(struct store *st, struct op *ops, size_t n_ops)
 {
-	struct store_job *rh = NULL, *rt = NULL, *fail = NULL, *ft = NULL;
-	size_t nr = 0;
+	struct job_split sp;
+	split_jobs(ops, n_ops, &sp);
+	struct store_job *fail = sp.fail;
 	for (size_t i = 0; i < n_ops; i++) {
-		struct store_job *job = ops[i].kind == OP_EXEC ? ops[i].job : NULL;
 		if (ops[i].res) {
 			PQclear(ops[i].res);
 			ops[i].res = NULL;
 		}
-		if (!job)
-			continue;
-		job->next = NULL;
-		job->res = NULL;
-		if (job->retry) {
-			if (rt) rt->next = job; else rh = job;
-			rt = job;
-			nr++;
-		} else {
-			if (ft) ft->next = job; else fail = job;
-			ft = job;
-		}
+		if (ops[i].kind == OP_EXEC && ops[i].job)
+			ops[i].job->res = NULL;
 	}
-	queue_push_front_chain(st, rh, rt, nr);
+	queue_push_front_chain(st, sp.rh, sp.rt, sp.nr);
 	st->completing = 0;
 	st_broken(st, "the server is out of resources");
 	while (fail) {

@@ -24,6 +24,7 @@ temporary directory of a failed run.
 """
 
 import atexit
+import collections
 import configparser
 import http.client
 import json
@@ -401,6 +402,17 @@ class Env:
 
     def smsc_log(self):
         return _read_text(self.smsc_log_path)
+
+    def smsc_submits(self, accepted_only=False):
+        """submit_sm per destination in smsc-sim's log (a Counter; accepted_only: those answered 0x00)."""
+        n = collections.Counter()
+        for line in self.smsc_log().splitlines():
+            fields = line.split()
+            if "ev=submit_sm" in fields and (not accepted_only or "status=0x00" in fields):
+                dst = next((f[4:] for f in fields if f.startswith("dst=")), None)
+                if dst is not None:
+                    n[dst.lstrip("+")] += 1
+        return n
 
     # --- pushgated --------------------------------------------------------
 

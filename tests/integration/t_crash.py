@@ -96,17 +96,6 @@ class Load:
         return dict(self.acked)
 
 
-def submits_per_destination(env):
-    n = collections.Counter()
-    for line in env.smsc_log().splitlines():
-        fields = line.split()
-        if "ev=submit_sm" in fields:
-            for f in fields:
-                if f.startswith("dst="):
-                    n[f[4:].lstrip("+")] += 1
-    return n
-
-
 def scenario(env):
     if _obs:
         return _obs
@@ -189,7 +178,7 @@ def each_resend_is_recorded_and_none_is_sent_a_third_time(env):
     ids = ",".join(str(int(i)) for i in acked)
     resent = dict(env.sql(f"SELECT r.msisdn, count(*) FROM events e JOIN recipients r ON r.id = e.recipient_id"
                           f" WHERE e.kind = 'resend' AND r.message_id IN ({ids}) GROUP BY r.msisdn"))
-    submits = submits_per_destination(env)
+    submits = env.smsc_submits()
     wanted = [to for to, _ in acked.values() if to[-1] != "6"]   # 6: refused at the resp, never resent
     twice = [n for n in wanted if submits[n] == 2]
     assert all(submits[n] in (1, 2) for n in wanted), \

@@ -176,13 +176,7 @@ def every_acknowledged_recipient_reaches_its_final_state(env):
 @tests.case
 def no_destination_is_submitted_twice(env):
     obs = scenario(env)
-    submits = collections.Counter()
-    for line in env.smsc_log().splitlines():
-        fields = line.split()
-        if "ev=submit_sm" in fields:
-            for f in fields:
-                if f.startswith("dst="):
-                    submits[f[4:].lstrip("+")] += 1
+    submits = env.smsc_submits()
     wanted = [n for to in obs["acked"].values() for n in to]
     twice = {n: submits[n] for n in wanted if submits[n] > 1}
     never = [n for n in wanted if submits[n] == 0]

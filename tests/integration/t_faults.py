@@ -443,12 +443,7 @@ def check(env, what):
         problems.append(f"recipients final twice: {twice}")
 
     # the carrier took each number at most once per recipient of it that went by SMS, plus the resends
-    accepted = collections.Counter()
-    for line in env.smsc_log().splitlines():
-        f = line.split()
-        if "ev=submit_sm" in f and "status=0x00" in f:
-            dst = next((x[4:] for x in f if x.startswith("dst=")), "")
-            accepted[dst.lstrip("+")] += 1
+    accepted = env.smsc_submits(accepted_only=True)
     resends, by_sms = collections.Counter(), collections.Counter()
     for m, sms, rs in env.sql("SELECT r.msisdn, count(DISTINCT e.recipient_id) FILTER (WHERE e.state = 'SMS_SUBMITTED'),"
                               " count(*) FILTER (WHERE e.kind = 'resend')"
