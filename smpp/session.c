@@ -355,7 +355,7 @@ static void schedule_reconnect(struct smpp_session *s)
 {
 	if (s->stopping || s->server)
 		return;
-	double jitter = s->backoff * 0.2 * ((double)rand() / RAND_MAX);
+	double jitter = s->backoff * 0.2 * util_random_unit();   /* seeded per process: nodes don't reconnect in step */
 	ev_timer_stop(s->loop, &s->reconnect);
 	ev_timer_set(&s->reconnect, s->backoff + jitter, 0.);
 	ev_timer_start(s->loop, &s->reconnect);

@@ -32,7 +32,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "accounts.h"
+#include "smpp_accounts.h"
 #include "tenants.h"
 #include "batches.h"
 #include "config.h"

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/random.h>
 #include <netinet/in.h>
 
 size_t util_strlcpy(char *dst, const char *src, size_t size)
@@ -204,4 +206,18 @@ long util_retry_after(double wait)
 		return 60;
 	long secs = (long)wait + ((double)(long)wait < wait);
 	return secs < 1 ? 1 : secs;
+}
+
+double util_random_unit(void)
+{
+	static uint64_t s;
+	if (s == 0) {
+		if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+			s = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+		s |= 1;   /* xorshift never leaves 0 */
+	}
+	s ^= s >> 12;
+	s ^= s << 25;
+	s ^= s >> 27;
+	return (double)((s * 2685821657736338717ull) >> 11) / 9007199254740992.0;
 }

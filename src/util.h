@@ -56,6 +56,13 @@ int util_set_nonblock(int fd);
 /* Milliseconds from a monotonic clock. */
 uint64_t util_now_ms(void);
 
+/*
+ * A number in [0, 1) for jitter, never for secrets: xorshift64*, seeded once
+ * per process from the kernel, so nodes that lost the same peer do not come
+ * back in step.  The loop's thread only.
+ */
+double util_random_unit(void);
+
 /* A Retry-After value for a wait in seconds: rounded up, at least 1; a wait that never ends (>= 1e9) is 60. */
 long util_retry_after(double wait);
 

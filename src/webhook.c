@@ -52,6 +52,7 @@
 #include "log.h"
 #include "netpolicy.h"
 #include "pgarr.h"
+#include "util.h"
 
 #define POLL_INTERVAL   0.2       /* seconds between looks at the outbox when idle */
 #define STATS_INTERVAL  5.0       /* backlog count */
@@ -120,7 +121,6 @@ struct webhook {
 	size_t               n_posting, events_posting;
 	size_t               n_writing;         /* outcomes on their way to PostgreSQL */
 	int                  stopping, freeing, started;
-	unsigned long long   rng;
 	/* lease */
 	int                  lease_in_flight, lease_again;
 	double               lease_sent;
@@ -684,15 +684,6 @@ size_t webhook_fair_loaded_accounts(const struct webhook_fair *q, size_t load, l
 
 static void pump(struct webhook *w);
 
-static double rng_unit(struct webhook *w)
-{
-	/* xorshift64*: jitter only, no secrecy needed */
-	w->rng ^= w->rng >> 12;
-	w->rng ^= w->rng << 25;
-	w->rng ^= w->rng >> 27;
-	return (double)((w->rng * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-}
-
 static void req_free(struct wh_req *r)
 {
 	if (!r)
@@ -871,7 +862,7 @@ static void req_finished(struct wh_req *r, CURLcode cc, long status)
 	clean_text(r->p_err, sizeof(r->p_err),
 		   r->refused[0] ? r->refused : cc == CURLE_OK ? http : r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
 	double delay = webhook_backoff(r->attempts, w->cfg->webhook_backoff_min, w->cfg->webhook_backoff_max,
-				       rng_unit(w));
+				       util_random_unit());
 	snprintf(r->p_delay, sizeof(r->p_delay), "%.3f", delay);
 	snprintf(r->p_max_age, sizeof(r->p_max_age), "%.3f", w->cfg->webhook_max_age);
 	w->c.failed += r->n;
@@ -1417,7 +1408,6 @@ struct webhook *webhook_new(struct ev_loop *loop, struct store *store, const str
 	w->store = store;
 	w->cfg = cfg;
 	snprintf(w->node, sizeof(w->node), "%s", node);
-	w->rng = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)getpid() ^ 0x9e3779b97f4a7c15ull;
 	w->lease_again = 1;
 	w->multi = curl_multi_init();
 	char why[160];

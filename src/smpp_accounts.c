@@ -1,5 +1,5 @@
 /*
- * accounts.c: pushgatectl smpp-account: the SMPP server's accounts.
+ * smpp_accounts.c: pushgatectl smpp-account: the SMPP server's accounts.
  *
  *   smpp-account add NAME --system-id ID [--password-file FILE|-] [--binds N]
  *       [--window N] [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]
@@ -12,7 +12,7 @@
  * connection is made (called with conn == NULL for that); the password is
  * read in the second call; the database checks the CIDRs.
  */
-#include "accounts.h"
+#include "smpp_accounts.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /*
- * accounts.h: pushgatectl's smpp-account commands (SMPP server accounts,
- * sql/008): add, list, password, disable/enable.
+ * smpp_accounts.h: pushgatectl's smpp-account commands (SMPP server accounts,
+ * sql/008): add and list (pushgatectl account disable/enable covers an
+ * account's binds too).
  */
 #ifndef PUSHGATE_SMPP_ACCOUNTS_H
 #define PUSHGATE_SMPP_ACCOUNTS_H
