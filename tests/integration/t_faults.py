@@ -18,8 +18,8 @@ Faults, each during traffic, then traffic stops and the checker runs:
   kept, as a carrier keeps them); smsc-sim hung (SIGSTOP: TCP open, no
   answers); the carrier link slow and lossy; an ESME killed mid-window; the
   webhook receiver answering 500, then coming back; the database's disk full
-  (its tablespace on a small tmpfs), where pushgated answers 503 and resumes
-  when space returns.
+  (its tablespace on a tmpfs, shrunk to what it holds), where pushgated
+  answers 503 and resumes when space returns.
 The checker: 0 acknowledged messages lost; every recipient in exactly one
 final state, the one smsc-sim's rules give (a device's: pushed, or
 delivered by SMS); no number accepted by the carrier more often than once
@@ -55,7 +55,8 @@ KILLS = 16 if LARGE else 6
 REPEAT = 2 if LARGE else 1
 TRAFFIC = 2.5 if LARGE else 1.5     # seconds of traffic on each side of a fault
 SETTLE = 90                         # seconds the checker waits for everything to be final
-TABLESPACE_MB = 256
+TABLESPACE_MB = 4096                # the tmpfs's size (memory is used only as it fills)
+FULL_MARGIN_MB = 4                  # what is left when the disk-full fault shrinks it
 DEVICES = 8                         # app installs, each on its own number
 ALL_FINAL = FINAL_STATES | {"PUSH_DELIVERED", "DROPPED", "CANCELED"}
 RNG = random.Random(int(os.environ.get("PUSHGATE_FAULTS_SEED", "17")))
@@ -520,7 +521,7 @@ def fault_round(env, what, inject):
 
 # --- the world ------------------------------------------------------------------
 def tablespace_on_tmpfs(env):
-    """The database's tables on a small tmpfs, so a test can fill its disk."""
+    """The database's tables on a tmpfs of their own, so a test can fill their disk."""
     path = os.path.join(env.tmp, "small")
     os.mkdir(path)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TABLESPACE_MB}m,mode=0700", "tmpfs", path],
@@ -681,7 +682,13 @@ def a_full_disk_is_answered_503_and_traffic_resumes_when_space_returns(env):
         filler = os.path.join(w["tmpfs"], "filler")
         before = w["traffic"].refused[("single", 503)]
 
+        def remount(mb):
+            subprocess.run(["mount", "-o", f"remount,size={mb}m", w["tmpfs"]], check=True, capture_output=True)
+
         def inject():
+            st = os.statvfs(w["tmpfs"])
+            used_mb = (st.f_blocks - st.f_bfree) * st.f_frsize // (1 << 20)
+            remount(used_mb + FULL_MARGIN_MB)   # the disk as it is, a few MB left, then none
             with open(filler, "wb") as f:
                 chunk = b"\0" * (1 << 20)
                 try:
@@ -696,6 +703,7 @@ def a_full_disk_is_answered_503_and_traffic_resumes_when_space_returns(env):
                 time.sleep(1)
             finally:
                 os.unlink(filler)
+                remount(TABLESPACE_MB)
         fault_round(env, f"disk full ({k + 1}/{REPEAT})", inject)
     bad = {k: v for k, v in w["traffic"].refused.items() if k[1] not in (503, "conn")}
     assert not bad, f"answers other than 202/503: {bad}"
