@@ -30,9 +30,11 @@
 #include "kannel.h"
 #include "keys.h"
 #include "log.h"
+#include "msgjson.h"
 #include "pgarr.h"
 #include "push.h"
 #include "ratelimit.h"
+#include "respond.h"
 #include "router.h"
 #include "util.h"
 
@@ -76,7 +78,7 @@ struct pending {
 	const char          *params[2];
 	char                 p_account[24], p_id[24];
 	struct intake_req    intake;      /* PEND_INTAKE */
-	struct api_message   msg;
+	struct msgjson   msg;
 	void                *json;
 	int                  bad;         /* body invalid: 400 once authenticated */
 	const char          *bad_code, *bad_field;
@@ -85,263 +87,21 @@ struct pending {
 	const char          *r_params[3];
 };
 
-/* --- responses ----------------------------------------------------------- */
-
-void api_respond_json(struct http_request *req, int status, const char *extra, json_t *body)
-{
-	char *text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (!text) {
-		http_respond(req, 500, NULL, "{\"error\":{\"code\":\"internal\"}}", 29);
-		return;
-	}
-	http_respond(req, status, extra, text, strlen(text));
-	free(text);
-}
-
-void api_respond_error(struct http_request *req, int status, const char *code,
-		       const char *field, const char *message)
-{
-	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
-	if (field)
-		json_object_set_new(err, "field", json_string(field));
-	const char *extra = NULL;
-	if (status == 503)
-		extra = "Retry-After: 1\r\n";
-	else if (status == 429)
-		extra = "Retry-After: 30\r\n";
-	else if (status == 401)
-		extra = "WWW-Authenticate: Bearer\r\n";
-	else if (status == 405)
-		extra = "Allow: GET, POST\r\n";
-	api_respond_json(req, status, extra, json_pack("{s:o}", "error", err));
-}
-
 static void pending_free(struct pending *p)
 {
-	api_message_free(&p->msg, p->json);
+	msgjson_free(&p->msg, p->json);
 	free(p);
 }
 
 static void store_error_reply(struct pending *p, enum store_error e, const char *err)
 {
 	if (e == STORE_UNAVAILABLE) {
-		api_respond_error(p->req, 503, "unavailable", NULL, "database unavailable, retry later");
+		respond_error(p->req, 503, "unavailable", NULL, "database unavailable, retry later");
 	} else {
 		log_error("api", "ev=store_error path=%s err=\"%s\"", p->req->path, err ? err : "");
-		api_respond_error(p->req, 500, "internal", NULL, "internal error");
+		respond_error(p->req, 500, "internal", NULL, "internal error");
 	}
 	pending_free(p);
-}
-
-/* --- validation ---------------------------------------------------------- */
-
-/* The delivery options of a message, each checked; unknown fields are ignored. */
-static int parse_options(json_t *root, const struct config *cfg, struct intake_opts *o,
-			 const char **err_field, char *msg, size_t msglen)
-{
-	json_t *v;
-	intake_opts_default(o);
-	if ((v = json_object_get(root, "channels"))) {
-		*err_field = "channels";
-		int push = 0, sms = 0;
-		size_t n = json_is_array(v) ? json_array_size(v) : 0;
-		char list[16] = "{";
-		for (size_t i = 0; i < n; i++) {
-			const char *c = json_string_value(json_array_get(v, i));
-			int is_push = c && !strcmp(c, "push"), is_sms = c && !strcmp(c, "sms");
-			if ((!is_push && !is_sms) || (is_push && push) || (is_sms && sms))
-				goto bad_channels;
-			push |= is_push;
-			sms |= is_sms;
-			strcat(list, i ? "," : "");
-			strcat(list, c);
-		}
-		if (n == 0) {
-bad_channels:
-			snprintf(msg, msglen, "channels must list \"push\" and/or \"sms\", each once, in the order to try");
-			return -1;
-		}
-		strcat(list, "}");
-		util_strlcpy(o->channels, list, sizeof(o->channels));
-	}
-	if ((v = json_object_get(root, "push_timeout"))) {
-		*err_field = "push_timeout";
-		if (!json_is_number(v) || json_number_value(v) < 1 || json_number_value(v) > 7 * 86400) {
-			snprintf(msg, msglen, "push_timeout must be a number of seconds from 1 to 604800");
-			return -1;
-		}
-		o->push_timeout = json_number_value(v);
-	}
-	if ((v = json_object_get(root, "sms_text"))) {
-		*err_field = "sms_text";
-		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > cfg->max_text ||
-		    memchr(json_string_value(v), '\0', json_string_length(v))) {
-			snprintf(msg, msglen, "sms_text must be a non-empty string of at most %zu bytes", cfg->max_text);
-			return -1;
-		}
-		o->sms_text = json_string_value(v);
-	}
-	if ((v = json_object_get(root, "purpose"))) {
-		*err_field = "purpose";
-		const char *pu = json_string_value(v);
-		if (!pu || (strcmp(pu, "NORMAL") && strcmp(pu, "AUTH") && strcmp(pu, "AD"))) {
-			snprintf(msg, msglen, "purpose must be NORMAL, AUTH or AD");
-			return -1;
-		}
-		util_strlcpy(o->purpose, pu, sizeof(o->purpose));
-	}
-	if ((v = json_object_get(root, "send_at"))) {
-		*err_field = "send_at";
-		const char *t = json_string_value(v);
-		if (!t || strlen(t) >= sizeof(o->send_at) || !intake_valid_time(t)) {
-			snprintf(msg, msglen, "send_at must be an ISO 8601 time with its zone, e.g. 2026-11-24T21:30:00+09:00");
-			return -1;
-		}
-		util_strlcpy(o->send_at, t, sizeof(o->send_at));
-	}
-	if ((v = json_object_get(root, "validity"))) {
-		*err_field = "validity";
-		if (!json_is_number(v) || json_number_value(v) < 60 || json_number_value(v) > 30 * 86400) {
-			snprintf(msg, msglen, "validity must be a number of seconds from 60 to 2592000");
-			return -1;
-		}
-		o->validity = json_number_value(v);
-	}
-	if ((v = json_object_get(root, "opt_out_policy"))) {
-		*err_field = "opt_out_policy";
-		const char *pol = json_string_value(v);
-		if (!pol || (strcmp(pol, "sms") && strcmp(pol, "drop"))) {
-			snprintf(msg, msglen, "opt_out_policy must be \"sms\" or \"drop\"");
-			return -1;
-		}
-		util_strlcpy(o->opt_out_policy, pol, sizeof(o->opt_out_policy));
-	}
-	if ((v = json_object_get(root, "callback_url"))) {
-		*err_field = "callback_url";
-		const char *u = json_string_value(v);
-		if (!u || strlen(u) > 512 || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) ||
-		    strpbrk(u, " \t\r\n")) {
-			snprintf(msg, msglen, "callback_url must be an http:// or https:// URL of at most 512 characters");
-			return -1;
-		}
-		o->callback_url = u;
-	}
-	return 0;
-}
-
-int api_parse_options(json_t *root, const struct config *cfg, struct intake_opts *o,
-		      const char **err_field, char *msg, size_t msglen)
-{
-	return parse_options(root, cfg, o, err_field, msg, msglen);
-}
-
-void api_message_free(struct api_message *m, void *json_root)
-{
-	free(m->to);
-	m->to = NULL;
-	m->n_to = 0;
-	if (json_root)
-		json_decref((json_t *)json_root);
-}
-
-int api_parse_message(const char *body, size_t len, const struct config *cfg,
-		      struct api_message *out, void **json_root,
-		      const char **err_code, const char **err_field, char *msg, size_t msglen)
-{
-	json_error_t jerr;
-	memset(out, 0, sizeof(*out));
-	*json_root = NULL;
-	*err_code = "invalid_field";
-	*err_field = NULL;
-	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		*err_code = "invalid_json";
-		snprintf(msg, msglen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-		return -1;
-	}
-	*json_root = root;
-	if (!json_is_object(root)) {
-		*err_code = "invalid_json";
-		snprintf(msg, msglen, "the body must be a JSON object");
-		return -1;
-	}
-	json_t *from = json_object_get(root, "from");
-	json_t *to = json_object_get(root, "to");
-	json_t *text = json_object_get(root, "text");
-
-	*err_field = "from";
-	if (!from) {
-		snprintf(msg, msglen, "from is required");
-		return -1;
-	}
-	if (!json_is_string(from) || !util_valid_sender(json_string_value(from))) {
-		snprintf(msg, msglen, "from must be a string of 1 to 20 printable ASCII characters");
-		return -1;
-	}
-	util_strlcpy(out->from, json_string_value(from), sizeof(out->from));
-
-	*err_field = "to";
-	if (!to) {
-		snprintf(msg, msglen, "to is required");
-		return -1;
-	}
-	if (json_is_string(to)) {
-		/* a single recipient may be given as a string */
-	} else if (!json_is_array(to) || json_array_size(to) == 0) {
-		snprintf(msg, msglen, "to must be a non-empty array of phone numbers");
-		return -1;
-	}
-	size_t n = json_is_string(to) ? 1 : json_array_size(to);
-	if (n > cfg->max_recipients) {
-		snprintf(msg, msglen, "to has %zu recipients; at most %zu are allowed per request",
-			 n, cfg->max_recipients);
-		return -1;
-	}
-	out->to = calloc(n, sizeof(*out->to));
-	if (!out->to) {
-		snprintf(msg, msglen, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_is_string(to) ? to : json_array_get(to, i);
-		char num[21];
-		if (!json_is_string(v) || util_msisdn(json_string_value(v), num) < 0) {
-			snprintf(msg, msglen, "to[%zu] must be a phone number of 3 to 20 digits, optionally with a leading +", i);
-			return -1;
-		}
-		size_t j;
-		for (j = 0; j < out->n_to; j++)
-			if (strcmp(out->to[j], num) == 0)
-				break;
-		if (j == out->n_to)
-			memcpy(out->to[out->n_to++], num, sizeof(num));
-	}
-
-	*err_field = "text";
-	if (!text) {
-		snprintf(msg, msglen, "text is required");
-		return -1;
-	}
-	if (!json_is_string(text) || json_string_length(text) == 0) {
-		snprintf(msg, msglen, "text must be a non-empty string");
-		return -1;
-	}
-	if (json_string_length(text) > cfg->max_text) {
-		snprintf(msg, msglen, "text is %zu bytes; at most %zu are allowed",
-			 json_string_length(text), cfg->max_text);
-		return -1;
-	}
-	if (memchr(json_string_value(text), '\0', json_string_length(text))) {
-		snprintf(msg, msglen, "text must not contain NUL characters");
-		return -1;
-	}
-	out->text = json_string_value(text);
-	if (parse_options(root, cfg, &out->opts, err_field, msg, msglen) < 0)
-		return -1;
-	*err_field = NULL;
-	*err_code = NULL;
-	return 0;
 }
 
 /* --- auth ------------------------------------------------------------------ */
@@ -421,58 +181,8 @@ static int request_admit(struct api *api, struct http_request *req, const unsign
 	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs);
 	snprintf(msg, sizeof(msg), "the account's request rate (%d a minute) is reached: retry after %ld s", limit, secs);
 	log_info("api", "ev=request_rate_limited account=%lld limit_per_minute=%d", account_id, limit);
-	api_respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
+	respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
 	return -1;
-}
-
-void api_respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst)
-{
-	char extra[48], msg[160];
-	long secs = util_retry_after(wait);
-	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs);
-	if (over_burst)
-		snprintf(msg, sizeof(msg), "%zu recipients are more than the account may send in a minute", recipients);
-	else
-		snprintf(msg, sizeof(msg), "the account's rate limit is reached: retry after %ld s", secs);
-	api_respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
-}
-
-void api_respond_refused(struct http_request *req, enum intake_refusal why, int retry_after, json_t *more)
-{
-	char extra[48];
-	extra[0] = '\0';
-	if (retry_after > 0)
-		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", retry_after);
-	int status = 429;
-	const char *code = "rate_limited", *field = NULL, *msg = "the account's rate limit across the nodes is reached";
-	switch (why) {
-	case INTAKE_REFUSED_SENDER:
-		status = 403, code = "sender_not_allowed", field = "from";
-		msg = "this sender is not approved for the account";
-		break;
-	case INTAKE_REFUSED_URL:
-		status = 403, code = "url_not_allowed", field = "callback_url";
-		msg = "callback_url names a host this account may not reach (pushgatectl account urls)";
-		break;
-	case INTAKE_REFUSED_DAILY_QUOTA:
-		code = "quota_exceeded", msg = "the account's daily quota (recipients per UTC day) is used up";
-		break;
-	case INTAKE_REFUSED_MONTHLY_QUOTA:
-		code = "quota_exceeded", msg = "the account's monthly quota (recipients per UTC month) is used up";
-		break;
-	case INTAKE_REFUSED_BALANCE:
-		status = 402, code = "balance_exhausted", msg = "the account's balance cannot pay for these recipients";
-		break;
-	case INTAKE_REFUSED_RATE:
-	case INTAKE_ADMITTED:
-		break;
-	}
-	json_t *err = json_pack("{s:s, s:s}", "code", code, "message", msg);
-	if (field)
-		json_object_set_new(err, "field", json_string(field));
-	json_t *body = more ? more : json_object();
-	json_object_set_new(body, "error", err);
-	api_respond_json(req, status, extra[0] ? extra : NULL, body);
 }
 
 void api_accounts_changed(struct api *api, long long account_id)
@@ -508,7 +218,7 @@ static void auth_done(struct store_job *job, enum store_error e, const char *err
 		return;
 	}
 	if (PQntuples(job->res) != 1) {
-		api_respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
+		respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
 		pending_free(p);
 		return;
 	}
@@ -527,7 +237,7 @@ static int authenticate(struct pending *p)
 {
 	const char *h = http_header(p->req, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-		api_respond_error(p->req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <key>'");
+		respond_error(p->req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <key>'");
 		return -1;
 	}
 	const char *key = h + 7;
@@ -535,7 +245,7 @@ static int authenticate(struct pending *p)
 		key++;
 	size_t klen = strlen(key);
 	if (klen == 0 || klen > 256) {
-		api_respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
+		respond_error(p->req, 401, "unauthorized", NULL, "unknown API key");
 		return -1;
 	}
 	keys_hash(key, klen, p->hash);
@@ -569,12 +279,12 @@ static void api_auth_done(struct store_job *job, enum store_error e, const char 
 	long long id = 0;
 	int op = 0;
 	if (e == STORE_UNAVAILABLE) {
-		api_respond_error(a->req, 503, "unavailable", NULL, "database unavailable, retry later");
+		respond_error(a->req, 503, "unavailable", NULL, "database unavailable, retry later");
 	} else if (e != STORE_OK) {
 		log_error("api", "ev=store_error path=%s err=\"%s\"", a->req->path, err ? err : "");
-		api_respond_error(a->req, 500, "internal", NULL, "internal error");
+		respond_error(a->req, 500, "internal", NULL, "internal error");
 	} else if (PQntuples(job->res) != 1) {
-		api_respond_error(a->req, 401, "unauthorized", NULL, "unknown API key");
+		respond_error(a->req, 401, "unauthorized", NULL, "unknown API key");
 	} else {
 		id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
 		op = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
@@ -596,13 +306,13 @@ void api_auth(struct api *api, struct http_request *req, const char *key, api_au
 	}
 	size_t klen = key ? strlen(key) : 0;
 	if (klen == 0 || klen > 256) {
-		api_respond_error(req, 401, "unauthorized", NULL, key ? "unknown API key" : "missing 'Authorization: Bearer <key>'");
+		respond_error(req, 401, "unauthorized", NULL, key ? "unknown API key" : "missing 'Authorization: Bearer <key>'");
 		fn(arg, 0, 0);
 		return;
 	}
 	struct auth_req *a = calloc(1, sizeof(*a));
 	if (!a) {
-		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
 		fn(arg, 0, 0);
 		return;
 	}
@@ -647,7 +357,7 @@ static void intake_done(struct intake_req *r, enum store_error e, const char *er
 	if (why != INTAKE_ADMITTED) {
 		log_info("api", "ev=refused account=%lld why=%s recipients=%zu", p->account_id, intake_refusal_name(why),
 			 p->msg.n_to);
-		api_respond_refused(p->req, why, wait, NULL);
+		respond_refused(p->req, why, wait, NULL);
 		pending_free(p);
 		return;
 	}
@@ -659,7 +369,7 @@ static void intake_done(struct intake_req *r, enum store_error e, const char *er
 	int replay = rows > 0 && strcmp(PQgetvalue(res, first, 5), "t") == 0;
 	log_info("api", "ev=%s message=%lld account=%lld recipients=%d", replay ? "replayed" : "accepted", mid,
 		 p->account_id, rows);
-	api_respond_json(p->req, 202, replay ? "Idempotent-Replayed: true\r\n" : NULL,
+	respond_json(p->req, 202, replay ? "Idempotent-Replayed: true\r\n" : NULL,
 			 json_pack("{s:I, s:o}", "id", (json_int_t)mid, "recipients", list));
 	pending_free(p);
 }
@@ -673,7 +383,7 @@ static void message_submit(struct pending *p)
 		for (size_t i = 0; ok && i < n; i++)
 			ok = key[i] > 0x20 && key[i] < 0x7f;
 		if (!ok) {
-			api_respond_error(p->req, 400, "invalid_field", "Idempotency-Key",
+			respond_error(p->req, 400, "invalid_field", "Idempotency-Key",
 					  "Idempotency-Key must be 1 to 128 printable ASCII characters");
 			pending_free(p);
 			return;
@@ -700,7 +410,7 @@ static void json_row_done(struct store_job *job, enum store_error e, const char 
 		return;
 	}
 	if (PQntuples(job->res) != 1) {
-		api_respond_error(p->req, 404, "not_found", NULL,
+		respond_error(p->req, 404, "not_found", NULL,
 				  p->kind == PEND_ACCOUNT ? "no such account" : "no such message");
 	} else {
 		const char *body = PQgetvalue(job->res, 0, 0);
@@ -847,7 +557,7 @@ static void report_done(struct store_job *job, enum store_error e, const char *e
 		return;
 	}
 	if (PQntuples(job->res) != 1) {
-		api_respond_error(p->req, 404, "not_found", p->message_id ? "batch" : "account",
+		respond_error(p->req, 404, "not_found", p->message_id ? "batch" : "account",
 				  p->message_id ? "no such batch" : "no such account");
 	} else {
 		const char *body = PQgetvalue(job->res, 0, 0);
@@ -862,7 +572,7 @@ static void report_submit(struct pending *p)
 	const struct store_stmt *stmt;
 	int n = 2;
 	if (p->r_account[0] && !p->operator) {
-		api_respond_error(p->req, 403, "forbidden", "account", "account= needs an operator key");
+		respond_error(p->req, 403, "forbidden", "account", "account= needs an operator key");
 		pending_free(p);
 		return;
 	}
@@ -895,12 +605,12 @@ static void report_submit(struct pending *p)
 static void run_next(struct pending *p)
 {
 	if (p->bad) {
-		api_respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
+		respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
 		pending_free(p);
 	} else if (p->next == PEND_INTAKE) {
 		double wait = api_admit(p->api, p->hash, p->account_id, p->msg.n_to);
 		if (wait > 0) {
-			api_respond_rate_limited(p->req, wait, p->msg.n_to, wait >= 1e9);
+			respond_rate_limited(p->req, wait, p->msg.n_to, wait >= 1e9);
 			pending_free(p);
 			return;
 		}
@@ -911,7 +621,7 @@ static void run_next(struct pending *p)
 		account_submit(p);
 	} else if (p->next == PEND_DEVICES) {
 		if (!p->operator)
-			api_respond_error(p->req, 403, "forbidden", NULL, "listing devices needs an operator key");
+			respond_error(p->req, 403, "forbidden", NULL, "listing devices needs an operator key");
 		else
 			devices_list(p->api->d.devices, p->req, p->msisdn);
 		pending_free(p);
@@ -934,7 +644,7 @@ static void handle_healthz(struct api *api, struct http_request *req)
 {
 	struct api_readiness r;
 	readiness(api, &r);
-	api_respond_json(req, 200, NULL, json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
+	respond_json(req, 200, NULL, json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
 					       "db", r.db_up ? "up" : "down", "smpp", r.smpp,
 					       "db_pending", (json_int_t)store_pending(api->d.store)));
 }
@@ -954,7 +664,7 @@ static void handle_readyz(struct api *api, struct http_request *req)
 				 "smpp", r.smpp, "draining", r.draining);
 	if (body && why)
 		json_object_set_new(body, "reason", json_string(why));
-	api_respond_json(req, why ? 503 : 200, why ? "Retry-After: 1\r\n" : NULL, body);
+	respond_json(req, why ? 503 : 200, why ? "Retry-After: 1\r\n" : NULL, body);
 }
 
 /* 1 when the peer ("127.0.0.1:5555", "[::1]:5555") is this host. */
@@ -972,17 +682,17 @@ static void handle_metrics(struct api *api, struct http_request *req)
 		const char *got = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
 		size_t n = strlen(token);
 		if (strlen(got) != n || CRYPTO_memcmp(got, token, n) != 0) {
-			api_respond_error(req, 401, "unauthorized", NULL, "missing or wrong metrics token");
+			respond_error(req, 401, "unauthorized", NULL, "missing or wrong metrics token");
 			return;
 		}
 	} else if (!peer_is_loopback(req->peer)) {
-		api_respond_error(req, 403, "forbidden", NULL, "metrics are served to this host only, or with metrics_token");
+		respond_error(req, 403, "forbidden", NULL, "metrics are served to this host only, or with metrics_token");
 		return;
 	}
 	size_t cap = 256 * 1024;
 	char *buf = malloc(cap);
 	if (!buf) {
-		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
 		return;
 	}
 	int n = snprintf(buf, cap,
@@ -1029,7 +739,7 @@ static void serve_static(struct api *api, struct http_request *req, const char *
 {
 	size_t n = strlen(name);
 	if (n == 0 || n > 64 || name[0] == '.' || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
-		api_respond_error(req, 404, "not_found", NULL, "no such file");
+		respond_error(req, 404, "not_found", NULL, "no such file");
 		return;
 	}
 	const char *root = api->d.cfg->web_root[0] ? api->d.cfg->web_root : PUSHGATE_WEB_ROOT;
@@ -1044,7 +754,7 @@ static void serve_static(struct api *api, struct http_request *req, const char *
 		fclose(f);
 	}
 	if (!buf) {
-		api_respond_error(req, 404, "not_found", NULL, "no such file");
+		respond_error(req, 404, "not_found", NULL, "no such file");
 		return;
 	}
 	/* the page's own script, styles and WebSocket only, and never inside another site's frame
@@ -1110,13 +820,13 @@ static void gate_body(struct http_request *req, int status, void *arg)
 	char msg[96];
 	if (status == 413) {
 		snprintf(msg, sizeof(msg), "the body is larger than %zu bytes", body_limit(api, req->path));
-		api_respond_error(req, 413, "too_large", NULL, msg);
+		respond_error(req, 413, "too_large", NULL, msg);
 	} else if (status == 400) {
-		api_respond_error(req, 400, "bad_request", NULL, "broken body framing");
+		respond_error(req, 400, "bad_request", NULL, "broken body framing");
 	} else if (status == 503) {
-		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
 	} else {
-		api_respond_error(req, 400, "bad_request", NULL, "the client went away");   /* nobody reads it */
+		respond_error(req, 400, "bad_request", NULL, "the client went away");   /* nobody reads it */
 	}
 }
 
@@ -1129,7 +839,7 @@ static void gate_authed(void *arg, long long account_id, int operator)
 	struct api *api = req->user;
 	req->user = NULL;
 	if (http_request_read_body(req, body_limit(api, req->path), gate_body, api) < 0)
-		api_respond_error(req, 400, "bad_request", NULL, "the body can't be read");
+		respond_error(req, 400, "bad_request", NULL, "the body can't be read");
 }
 
 /*
@@ -1153,7 +863,7 @@ static void api_body_gate(struct api *api, struct http_request *req)
 		return;
 	}
 	if (http_request_read_body(req, body_limit(api, path), gate_body, api) < 0)
-		api_respond_error(req, 400, "bad_request", NULL, "the body can't be read");
+		respond_error(req, 400, "bad_request", NULL, "the body can't be read");
 }
 
 void api_handle(struct http_request *req, void *arg)
@@ -1173,7 +883,7 @@ static void api_route(struct api *api, struct http_request *req)
 	int healthz = strcmp(path, "/healthz") == 0;
 	if (healthz || strcmp(path, "/readyz") == 0) {
 		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD)
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 		else if (healthz)
 			handle_healthz(api, req);
 		else
@@ -1183,7 +893,7 @@ static void api_route(struct api *api, struct http_request *req)
 
 	if (strcmp(path, "/metrics") == 0) {
 		if (req->method != HTTP_M_GET) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		handle_metrics(api, req);
@@ -1192,7 +902,7 @@ static void api_route(struct api *api, struct http_request *req)
 
 	if (strcmp(path, "/") == 0 || strncmp(path, "/web/", 5) == 0) {
 		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		serve_static(api, req, path[1] ? path + 5 : "index.html");
@@ -1211,7 +921,7 @@ static void api_route(struct api *api, struct http_request *req)
 
 	if (strcmp(path, "/v1/device") == 0 && api->d.push) {
 		if (req->method != HTTP_M_GET) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET with a WebSocket upgrade");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET with a WebSocket upgrade");
 			return;
 		}
 		push_accept(api->d.push, req);
@@ -1226,7 +936,7 @@ static void api_route(struct api *api, struct http_request *req)
 		const char *slash = strchr(rest, '/');
 		if (!*rest) {
 			if (req->method != HTTP_M_POST) {
-				api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+				respond_error(req, 405, "method_not_allowed", NULL, "use POST");
 				return;
 			}
 			devices_register(api->d.devices, req);
@@ -1236,18 +946,18 @@ static void api_route(struct api *api, struct http_request *req)
 			char num[24];
 			size_t n = (size_t)(slash - rest);
 			if (n >= sizeof(num) || (memcpy(num, rest, n), num[n] = '\0', parse_id(num, &id) < 0)) {
-				api_respond_error(req, 404, "not_found", NULL, "no such device");
+				respond_error(req, 404, "not_found", NULL, "no such device");
 				return;
 			}
 			if (req->method != HTTP_M_POST) {
-				api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+				respond_error(req, 405, "method_not_allowed", NULL, "use POST");
 				return;
 			}
 			devices_verify(api->d.devices, req, id);
 			return;
 		}
 		if (slash || parse_id(rest, &id) < 0) {
-			api_respond_error(req, 404, "not_found", NULL, "no such resource");
+			respond_error(req, 404, "not_found", NULL, "no such resource");
 			return;
 		}
 		if (req->method == HTTP_M_DELETE) {
@@ -1255,47 +965,47 @@ static void api_route(struct api *api, struct http_request *req)
 			return;
 		}
 		if (req->method != HTTP_M_GET) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET or DELETE");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET or DELETE");
 			return;
 		}
 		msisdn = rest;   /* GET /v1/devices/{msisdn}: operators */
 		next = PEND_DEVICES;
 	} else if (strcmp(path, "/v1/messages") == 0) {
 		if (req->method != HTTP_M_POST) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+			respond_error(req, 405, "method_not_allowed", NULL, "use POST");
 			return;
 		}
 		next = PEND_INTAKE;
 	} else if (strncmp(path, "/v1/messages/", 13) == 0) {
 		if (req->method != HTTP_M_GET) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		if (parse_id(path + 13, &id) < 0) {
-			api_respond_error(req, 404, "not_found", NULL, "no such message");
+			respond_error(req, 404, "not_found", NULL, "no such message");
 			return;
 		}
 		next = PEND_GET;
 	} else if (strcmp(path, "/v1/reports/summary") == 0) {
 		if (req->method != HTTP_M_GET) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		next = PEND_REPORT;
 	} else if (strcmp(path, "/v1/account") == 0) {
 		if (req->method != HTTP_M_GET) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use GET");
+			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
 			return;
 		}
 		next = PEND_ACCOUNT;
 	} else {
-		api_respond_error(req, 404, "not_found", NULL, "no such resource");
+		respond_error(req, 404, "not_found", NULL, "no such resource");
 		return;
 	}
 
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p) {
-		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
 		return;
 	}
 	p->api = api;
@@ -1309,12 +1019,12 @@ static void api_route(struct api *api, struct http_request *req)
 
 	if (next == PEND_INTAKE) {
 		if (!store_is_up(api->d.store)) {
-			api_respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
+			respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
 			pending_free(p);
 			return;
 		}
 		/* Validated now, answered after auth: an unknown key learns nothing. */
-		if (api_parse_message(req->body, req->body_len, api->d.cfg, &p->msg, &p->json,
+		if (msgjson_parse(req->body, req->body_len, api->d.cfg, &p->msg, &p->json,
 				      &p->bad_code, &p->bad_field, p->bad_msg, sizeof(p->bad_msg)) < 0)
 			p->bad = 1;
 	}

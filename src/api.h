@@ -10,6 +10,8 @@
 #include "config.h"
 #include "http.h"
 #include "intake.h"
+
+struct json_t;
 #include "store.h"
 
 struct api;
@@ -61,15 +63,6 @@ void api_handle(struct http_request *req, void *arg);
  * row has the limit).
  */
 double api_admit(struct api *api, const unsigned char *hash, long long account_id, size_t recipients);
-/* 429 rate_limited with Retry-After for api_admit's wait. */
-void api_respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst);
-/*
- * What the intake refused (sql/018): 403 sender, 429 rate or quota
- * (Retry-After), 402 balance.  more (taken; NULL: none) is the body the
- * "error" object is added to.
- */
-struct json_t;
-void api_respond_refused(struct http_request *req, enum intake_refusal why, int retry_after, struct json_t *more);
 
 /*
  * An account was disabled or enabled (NOTIFY pushgate_accounts, from any
@@ -79,15 +72,6 @@ void api_accounts_changed(struct api *api, long long account_id);
 /* The http_wants_stream_fn: every body is streamed, read only once its request may have it. */
 int api_wants_stream(const struct http_request *req, void *arg);
 
-/*
- * Answers with a JSON body (takes ownership of body), or with the error
- * shape every endpoint uses: {"error":{"code":..,"field":..,"message":..}}
- * (field may be NULL).  503 adds Retry-After, 401 WWW-Authenticate.
- */
-struct json_t;
-void api_respond_json(struct http_request *req, int status, const char *extra, struct json_t *body);
-void api_respond_error(struct http_request *req, int status, const char *code, const char *field,
-		       const char *message);
 
 /*
  * Authentication for other entry points (campaigns, Kannel's sendsms):
@@ -111,31 +95,5 @@ void api_key_remember(struct api *api, const unsigned char *hash, PGresult *res)
 
 /* What the API was built with (store, config, ...). */
 const struct api_deps *api_deps_of(const struct api *api);
-
-/*
- * Validation of POST /v1/messages, separate for unit tests.  Fills the
- * fields and returns 0, or -1 with the offending field name and a message.
- * `to` is deduplicated (first occurrence kept) and '+' stripped.
- */
-struct api_message {
-	char        from[21];
-	const char *text;            /* points into the parsed JSON */
-	size_t      n_to;
-	char      (*to)[21];         /* n_to MSISDNs, malloc'd */
-	struct intake_opts opts;     /* strings point into the parsed JSON */
-};
-int api_parse_message(const char *body, size_t len, const struct config *cfg,
-		      struct api_message *out, void **json_root,
-		      const char **err_code, const char **err_field, char *msg, size_t msglen);
-void api_message_free(struct api_message *m, void *json_root);
-
-/*
- * The delivery options of POST /v1/messages (channels, push_timeout,
- * sms_text, purpose, send_at, validity, opt_out_policy, callback_url) from
- * a JSON object, for the other entry points: 0, or -1 with the field and a
- * message.  Strings in o point into root.
- */
-int api_parse_options(struct json_t *root, const struct config *cfg, struct intake_opts *o,
-		      const char **err_field, char *msg, size_t msglen);
 
 #endif

@@ -38,6 +38,8 @@
 
 #include "jstream.h"
 #include "log.h"
+#include "msgjson.h"
+#include "respond.h"
 #include "router.h"
 #include "util.h"
 
@@ -530,10 +532,10 @@ static void load_error(struct load *l, enum store_error e, const char *err)
 		return;
 	l->answered = 1;
 	if (e == STORE_UNAVAILABLE) {
-		api_respond_error(l->req, 503, "unavailable", NULL, "database unavailable, retry later");
+		respond_error(l->req, 503, "unavailable", NULL, "database unavailable, retry later");
 	} else {
 		log_error("batches", "ev=store_error batch=%lld err=\"%s\"", l->batch_id, err ? err : "");
-		api_respond_error(l->req, 500, "internal", NULL, "internal error");
+		respond_error(l->req, 500, "internal", NULL, "internal error");
 	}
 }
 
@@ -775,13 +777,13 @@ static void answer_loaded(struct load *l, const char *state)
 	json_t *rej = l->rejected;
 	l->rejected = NULL;
 	if (l->refused != INTAKE_ADMITTED) {
-		api_respond_refused(l->req, l->refused, l->refused_wait,
+		respond_refused(l->req, l->refused, l->refused_wait,
 				    json_pack("{s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)l->batch_id, "state", state,
 					      "total", (json_int_t)l->loaded, "rejected_count",
 					      (json_int_t)l->rejected_count, "rejected", rej));
 		return;
 	}
-	api_respond_json(l->req, 202, NULL,
+	respond_json(l->req, 202, NULL,
 			 json_pack("{s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)l->batch_id, "state", state,
 				   "total", (json_int_t)l->loaded, "rejected_count", (json_int_t)l->rejected_count,
 				   "rejected", rej));
@@ -830,14 +832,14 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 		log_warn("batches", "ev=load_failed batch=%lld loaded=%zu err=\"%s\"", l->batch_id, l->loaded, l->err);
 		if (!l->answered) {   /* a late upload failure: answered once its rows are canceled */
 			l->answered = 1;
-			api_respond_error(l->req, l->fail_status > 0 ? l->fail_status : 400,
+			respond_error(l->req, l->fail_status > 0 ? l->fail_status : 400,
 					  l->fail_status == 413 ? "too_large" : "bad_request", NULL, l->err);
 		}
 		load_free(l);
 		return;
 	case LOAD_GET:
 		if (PQntuples(res) != 1) {
-			api_respond_error(l->req, 404, "not_found", NULL, "no such batch");
+			respond_error(l->req, 404, "not_found", NULL, "no such batch");
 		} else {
 			const char *body = PQgetvalue(res, 0, 0);
 			http_respond(l->req, 200, NULL, body, strlen(body));
@@ -846,11 +848,11 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 		return;
 	case LOAD_CANCEL:
 		if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-			api_respond_error(l->req, 404, "not_found", NULL, "no such batch");
+			respond_error(l->req, 404, "not_found", NULL, "no such batch");
 		} else {
 			log_info("batches", "ev=canceled batch=%lld account=%lld recipients=%s", l->batch_id,
 				 l->account_id, PQgetvalue(res, 0, 2));
-			api_respond_json(l->req, 200, NULL,
+			respond_json(l->req, 200, NULL,
 					 json_pack("{s:I, s:s, s:b, s:I}", "id", (json_int_t)l->batch_id,
 						   "state", PQgetvalue(res, 0, 0), "changed", strcmp(PQgetvalue(res, 0, 1), "0") != 0,
 						   "canceled", (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10)));
@@ -1015,7 +1017,7 @@ static int parse_members(struct load *l)
 		return -1;
 	}
 	l->name = name ? json_string_value(name) : NULL;
-	if (api_parse_options(l->root, l->cfg, &l->opts, &l->bad_field, l->bad_msg, sizeof(l->bad_msg)) < 0)
+	if (msgjson_options(l->root, l->cfg, &l->opts, &l->bad_field, l->bad_msg, sizeof(l->bad_msg)) < 0)
 		return -1;
 	l->opts.source = "batch";
 	l->bad_field = "text";
@@ -1062,7 +1064,7 @@ static void batch_create(struct load *l);
 static void refuse_whole(struct load *l, const char *field, const char *msg)
 {
 	l->answered = 1;
-	api_respond_error(l->req, 400, "invalid_field", field, msg);
+	respond_error(l->req, 400, "invalid_field", field, msg);
 	load_free(l);
 }
 
@@ -1073,7 +1075,7 @@ static void fail_upload(struct load *l, int status, const char *why)
 		 l->loaded, why);
 	if (!l->created) {
 		l->answered = 1;
-		api_respond_error(l->req, status > 0 ? status : 400, status == 413 ? "too_large" : "bad_request", NULL,
+		respond_error(l->req, status > 0 ? status : 400, status == 413 ? "too_large" : "bad_request", NULL,
 				  why);
 		load_free(l);
 		return;
@@ -1162,7 +1164,7 @@ static void finish_upload(struct load *l)
 		json_t *rej = l->rejected;
 		l->rejected = NULL;
 		l->answered = 1;
-		api_respond_json(l->req, 400, NULL,
+		respond_json(l->req, 400, NULL,
 				 json_pack("{s:{s:s, s:s, s:s}, s:I, s:o}", "error", "code", "invalid_field", "field",
 					   "recipients", "message", "no valid recipient: nothing was stored",
 					   "rejected_count", (json_int_t)l->rejected_count, "rejected", rej));
@@ -1423,7 +1425,7 @@ static void post_authed(void *arg, long long account_id, int operator)
 	}
 	l->account_id = account_id;
 	if (l->bad) {
-		api_respond_error(l->req, 400, "invalid_field", l->bad_field, l->bad_msg);
+		respond_error(l->req, 400, "invalid_field", l->bad_field, l->bad_msg);
 		load_free(l);
 		return;
 	}
@@ -1431,7 +1433,7 @@ static void post_authed(void *arg, long long account_id, int operator)
 	l->texts = calloc(BATCH_CHUNK, sizeof(*l->texts));
 	l->offs = calloc(BATCH_CHUNK, sizeof(*l->offs));
 	if (!l->to || !l->texts || !l->offs) {
-		api_respond_error(l->req, 503, "unavailable", NULL, "out of memory");
+		respond_error(l->req, 503, "unavailable", NULL, "out of memory");
 		load_free(l);
 		return;
 	}
@@ -1440,7 +1442,7 @@ static void post_authed(void *arg, long long account_id, int operator)
 		l->step = LOAD_AUTH;   /* LOAD_CREATE / LOAD_CHUNK: a statement in flight */
 		if (l->req->body_streamed) {
 			if (http_request_set_sink(l->req, csv_data, csv_end, l) < 0) {
-				api_respond_error(l->req, 400, "bad_request", NULL, "the upload is gone");
+				respond_error(l->req, 400, "bad_request", NULL, "the upload is gone");
 				load_free(l);
 			}
 			return;
@@ -1458,14 +1460,14 @@ static void post_authed(void *arg, long long account_id, int operator)
 	while ((r = next_row(l, to, &text, 1)) > 0)
 		l->total++;
 	if (r < 0) {
-		api_respond_error(l->req, 503, "unavailable", NULL, "out of memory");
+		respond_error(l->req, 503, "unavailable", NULL, "out of memory");
 		load_free(l);
 		return;
 	}
 	if (l->total == 0) {
 		json_t *rej = l->rejected;
 		l->rejected = NULL;
-		api_respond_json(l->req, 400, NULL,
+		respond_json(l->req, 400, NULL,
 				 json_pack("{s:{s:s, s:s, s:s}, s:I, s:o}", "error", "code", "invalid_field", "field",
 					   "recipients", "message", "no valid recipient: nothing was stored",
 					   "rejected_count", (json_int_t)l->rejected_count, "rejected", rej));
@@ -1516,7 +1518,7 @@ void batches_handle(struct api *api, struct http_request *req)
 	long long id = 0;
 	if (!rest) {
 		if (req->method != HTTP_M_POST) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+			respond_error(req, 405, "method_not_allowed", NULL, "use POST");
 			return;
 		}
 		step = LOAD_CREATE;
@@ -1527,24 +1529,24 @@ void batches_handle(struct api *api, struct http_request *req)
 		char num[24];
 		if (n == 0 || n >= sizeof(num) || (strcmp(tail, "") && strcmp(tail, "/cancel")) ||
 		    (memcpy(num, rest, n), num[n] = '\0', util_parse_long(num, 1, 0x7fffffffffffffffL, &v) < 0)) {
-			api_respond_error(req, 404, "not_found", NULL, "no such batch");
+			respond_error(req, 404, "not_found", NULL, "no such batch");
 			return;
 		}
 		id = v;
 		step = *tail ? LOAD_CANCEL : LOAD_GET;
 		if (req->method != (step == LOAD_GET ? HTTP_M_GET : HTTP_M_POST)) {
-			api_respond_error(req, 405, "method_not_allowed", NULL, step == LOAD_GET ? "use GET" : "use POST");
+			respond_error(req, 405, "method_not_allowed", NULL, step == LOAD_GET ? "use GET" : "use POST");
 			return;
 		}
 	}
 	if (!store_is_up(d->store)) {
-		api_respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
+		respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
 		return;
 	}
 	struct load *l = calloc(1, sizeof(*l));
 	if (!l || !(l->rejected = json_array())) {
 		free(l);
-		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
 		return;
 	}
 	l->api = api;

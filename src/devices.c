@@ -27,12 +27,12 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
-#include "api.h"
 #include "ipcount.h"
 #include "keys.h"
 #include "log.h"
 #include "push.h"
 #include "ratelimit.h"
+#include "respond.h"
 #include "router.h"
 #include "util.h"
 
@@ -76,7 +76,7 @@ static struct dreq *dreq_new(struct devices *d, struct http_request *req)
 {
 	struct dreq *r = calloc(1, sizeof(*r));
 	if (!r) {
-		api_respond_error(req, 503, "unavailable", NULL, "out of memory");
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
 		return NULL;
 	}
 	r->d = d;
@@ -90,10 +90,10 @@ static int store_failed(struct dreq *r, enum store_error e, const char *err)
 	if (e == STORE_OK)
 		return 0;
 	if (e == STORE_UNAVAILABLE) {
-		api_respond_error(r->req, 503, "unavailable", NULL, "database unavailable, retry later");
+		respond_error(r->req, 503, "unavailable", NULL, "database unavailable, retry later");
 	} else {
 		log_error("devices", "ev=store_error err=\"%s\"", err ? err : "");
-		api_respond_error(r->req, 500, "internal", NULL, "internal error");
+		respond_error(r->req, 500, "internal", NULL, "internal error");
 	}
 	free(r);
 	return 1;
@@ -107,7 +107,7 @@ static json_t *body_object(struct http_request *req)
 	if (!root || !json_is_object(root)) {
 		char msg[200];
 		snprintf(msg, sizeof(msg), "the body must be a JSON object%s%s", root ? "" : ": ", root ? "" : jerr.text);
-		api_respond_error(req, 400, "invalid_json", NULL, msg);
+		respond_error(req, 400, "invalid_json", NULL, msg);
 		json_decref(root);
 		return NULL;
 	}
@@ -124,7 +124,7 @@ static void too_many(struct http_request *req, double wait, const char *field, c
 	json_t *err = json_pack("{s:s, s:s}", "code", "too_many_requests", "message", message);
 	if (field)
 		json_object_set_new(err, "field", json_string(field));
-	api_respond_json(req, 429, extra, json_pack("{s:o}", "error", err));
+	respond_json(req, 429, extra, json_pack("{s:o}", "error", err));
 }
 
 /* 1 when a code may go to msisdn: it starts with one of the comma-separated prefixes, or the list is "*". */
@@ -166,7 +166,7 @@ static void register_done(struct store_job *job, enum store_error e, const char 
 	json_t *out = json_pack("{s:I, s:f}", "device_id", (json_int_t)id, "expires_in", r->d->cfg->otp_ttl);
 	if (r->d->cfg->otp_echo)
 		json_object_set_new(out, "code", json_string(r->code));
-	api_respond_json(r->req, 202, NULL, out);
+	respond_json(r->req, 202, NULL, out);
 	if (r->d->on_new_work)
 		r->d->on_new_work(r->d->work_arg);
 	free(r);
@@ -180,18 +180,18 @@ void devices_register(struct devices *d, struct http_request *req)
 	const char *platform = json_string_value(json_object_get(root, "platform"));
 	char msisdn[21];
 	if (util_msisdn(json_string_value(json_object_get(root, "msisdn")), msisdn) < 0) {
-		api_respond_error(req, 400, "invalid_field", "msisdn",
+		respond_error(req, 400, "invalid_field", "msisdn",
 				  "msisdn must be a phone number of 3 to 20 digits, optionally with a leading +");
 		json_decref(root);
 		return;
 	}
 	if (json_object_get(root, "platform") && (!platform || strlen(platform) > 32)) {
-		api_respond_error(req, 400, "invalid_field", "platform", "platform must be a string of at most 32 characters");
+		respond_error(req, 400, "invalid_field", "platform", "platform must be a string of at most 32 characters");
 		json_decref(root);
 		return;
 	}
 	if (!code_prefix_ok(d->cfg->code_prefixes, msisdn)) {
-		api_respond_error(req, 403, "forbidden", "msisdn", "registration codes are not sent to this number's country");
+		respond_error(req, 403, "forbidden", "msisdn", "registration codes are not sent to this number's country");
 		json_decref(root);
 		return;
 	}
@@ -225,7 +225,7 @@ void devices_register(struct devices *d, struct http_request *req)
 
 	unsigned char rnd[12];
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		api_respond_error(req, 503, "unavailable", NULL, "no randomness");
+		respond_error(req, 503, "unavailable", NULL, "no randomness");
 		free(r);
 		return;
 	}
@@ -276,16 +276,16 @@ static void verify_done(struct store_job *job, enum store_error e, const char *e
 	if (store_failed(r, e, err))
 		return;
 	if (PQntuples(job->res) != 1) {
-		api_respond_error(r->req, 404, "not_found", NULL, "no registration waiting for a code");
+		respond_error(r->req, 404, "not_found", NULL, "no registration waiting for a code");
 	} else if (strcmp(PQgetvalue(job->res, 0, 0), "t") == 0) {
 		const char *msisdn = PQgetvalue(job->res, 0, 1);
 		log_info("devices", "ev=verified device=%lld msisdn=%s", r->id, msisdn);
-		api_respond_json(r->req, 200, NULL, json_pack("{s:I, s:s, s:s}", "device_id", (json_int_t)r->id,
+		respond_json(r->req, 200, NULL, json_pack("{s:I, s:s, s:s}", "device_id", (json_int_t)r->id,
 							      "msisdn", msisdn, "token", r->token));
 	} else if (strcmp(PQgetvalue(job->res, 0, 2), "t") == 0) {
-		api_respond_error(r->req, 410, "gone", "code", "the code expired or was tried too often: register again");
+		respond_error(r->req, 410, "gone", "code", "the code expired or was tried too often: register again");
 	} else {
-		api_respond_error(r->req, 400, "invalid_code", "code", "wrong code");
+		respond_error(r->req, 400, "invalid_code", "code", "wrong code");
 	}
 	OPENSSL_cleanse(r->token, sizeof(r->token));
 	free(r);
@@ -298,7 +298,7 @@ void devices_verify(struct devices *d, struct http_request *req, long long id)
 		return;
 	const char *code = json_string_value(json_object_get(root, "code"));
 	if (!code || strlen(code) != 6 || strspn(code, "0123456789") != 6) {
-		api_respond_error(req, 400, "invalid_field", "code", "code must be the 6 digits sent by SMS");
+		respond_error(req, 400, "invalid_field", "code", "code must be the 6 digits sent by SMS");
 		json_decref(root);
 		return;
 	}
@@ -312,7 +312,7 @@ void devices_verify(struct devices *d, struct http_request *req, long long id)
 	json_decref(root);
 	keys_hash_bytea(salted, strlen(salted), r->p_hash, sizeof(r->p_hash));
 	if (keys_generate(r->token, sizeof(r->token)) < 0) {
-		api_respond_error(req, 503, "unavailable", NULL, "no randomness");
+		respond_error(req, 503, "unavailable", NULL, "no randomness");
 		free(r);
 		return;
 	}
@@ -338,7 +338,7 @@ static void revoke_done(struct store_job *job, enum store_error e, const char *e
 	if (store_failed(r, e, err))
 		return;
 	if (PQntuples(job->res) != 1) {
-		api_respond_error(r->req, 404, "not_found", NULL, "no live device with this id and token");
+		respond_error(r->req, 404, "not_found", NULL, "no live device with this id and token");
 	} else {
 		log_info("devices", "ev=revoked device=%lld", r->id);
 		if (r->d->push)
@@ -352,7 +352,7 @@ void devices_revoke(struct devices *d, struct http_request *req, long long id)
 {
 	const char *h = http_header(req, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256) {
-		api_respond_error(req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <device token>'");
+		respond_error(req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <device token>'");
 		return;
 	}
 	struct dreq *r = dreq_new(d, req);
@@ -382,7 +382,7 @@ static void list_done(struct store_job *job, enum store_error e, const char *err
 	json_t *list = json_loads(PQgetvalue(job->res, 0, 0), 0, &jerr);
 	if (!json_is_array(list)) {
 		json_decref(list);
-		api_respond_error(r->req, 500, "internal", NULL, "internal error");
+		respond_error(r->req, 500, "internal", NULL, "internal error");
 		free(r);
 		return;
 	}
@@ -392,7 +392,7 @@ static void list_done(struct store_job *job, enum store_error e, const char *err
 		long long id = (long long)json_integer_value(json_object_get(dev, "id"));
 		json_object_set_new(dev, "connected", json_boolean(r->d->push && push_device_connected(r->d->push, id)));
 	}
-	api_respond_json(r->req, 200, NULL, json_pack("{s:s, s:o}", "msisdn", r->msisdn, "devices", list));
+	respond_json(r->req, 200, NULL, json_pack("{s:s, s:o}", "msisdn", r->msisdn, "devices", list));
 	free(r);
 }
 
@@ -400,7 +400,7 @@ void devices_list(struct devices *d, struct http_request *req, const char *msisd
 {
 	char num[21];
 	if (util_msisdn(msisdn, num) < 0) {
-		api_respond_error(req, 404, "not_found", NULL, "no such number");
+		respond_error(req, 404, "not_found", NULL, "no such number");
 		return;
 	}
 	struct dreq *r = dreq_new(d, req);

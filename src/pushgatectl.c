@@ -38,6 +38,7 @@
 #include "config.h"
 #include "keys.h"
 #include "migrate.h"
+#include "msgjson.h"
 #include "router.h"
 #include "util.h"
 
@@ -1252,7 +1253,7 @@ static int cmd_send(const struct options *opt, int argc, char **argv)
 	struct intake_opts o;
 	const char *field = NULL;
 	char msg[256];
-	if (api_parse_options(root, &cfg, &o, &field, msg, sizeof(msg)) < 0) {
+	if (msgjson_options(root, &cfg, &o, &field, msg, sizeof(msg)) < 0) {
 		json_decref(root);
 		return usage_error("send: --%s: %s", field ? field : "?", msg);
 	}

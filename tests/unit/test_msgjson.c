@@ -1,4 +1,4 @@
-/* test_api.c: validation of POST /v1/messages bodies, field by field. */
+/* test_msgjson.c: the JSON form of a message (POST /v1/messages bodies), field by field. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -6,13 +6,13 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "api.h"
+#include "msgjson.h"
 
 struct outcome {
 	int rc;
 	const char *code, *field;
 	char msg[256];
-	struct api_message m;
+	struct msgjson m;
 	void *json;
 };
 
@@ -23,11 +23,11 @@ static void parse(const char *body, struct outcome *o)
 	config_defaults(&cfg);
 	cfg.max_recipients = 3;
 	cfg.max_text = 10;
-	o->rc = api_parse_message(body, strlen(body), &cfg, &o->m, &o->json, &o->code, &o->field,
+	o->rc = msgjson_parse(body, strlen(body), &cfg, &o->m, &o->json, &o->code, &o->field,
 				  o->msg, sizeof(o->msg));
 }
 
-static void done(struct outcome *o) { api_message_free(&o->m, o->json); }
+static void done(struct outcome *o) { msgjson_free(&o->m, o->json); }
 
 static void expect_error(const char *body, const char *code, const char *field)
 {
@@ -43,7 +43,7 @@ static void expect_error(const char *body, const char *code, const char *field)
 	done(&o);
 }
 
-static void test_api_accepts_a_valid_message(void **state)
+static void test_msgjson_accepts_a_valid_message(void **state)
 {
 	(void)state;
 	struct outcome o;
@@ -56,7 +56,7 @@ static void test_api_accepts_a_valid_message(void **state)
 	done(&o);
 }
 
-static void test_api_deduplicates_recipients_keeping_order(void **state)
+static void test_msgjson_deduplicates_recipients_keeping_order(void **state)
 {
 	(void)state;
 	struct outcome o;
@@ -68,7 +68,7 @@ static void test_api_deduplicates_recipients_keeping_order(void **state)
 	done(&o);
 }
 
-static void test_api_single_recipient_string_is_accepted(void **state)
+static void test_msgjson_single_recipient_string_is_accepted(void **state)
 {
 	(void)state;
 	struct outcome o;
@@ -78,7 +78,7 @@ static void test_api_single_recipient_string_is_accepted(void **state)
 	done(&o);
 }
 
-static void test_api_rejects_invalid_json(void **state)
+static void test_msgjson_rejects_invalid_json(void **state)
 {
 	(void)state;
 	expect_error("{\"from\":", "invalid_json", NULL);
@@ -86,7 +86,7 @@ static void test_api_rejects_invalid_json(void **state)
 	expect_error("{\"from\":\"A\",\"from\":\"B\",\"to\":[\"111\"],\"text\":\"x\"}", "invalid_json", NULL);
 }
 
-static void test_api_names_the_bad_field(void **state)
+static void test_msgjson_names_the_bad_field(void **state)
 {
 	(void)state;
 	expect_error("{\"to\":[\"111\"],\"text\":\"x\"}", "invalid_field", "from");
@@ -111,11 +111,11 @@ static void test_api_names_the_bad_field(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_api_accepts_a_valid_message),
-		cmocka_unit_test(test_api_deduplicates_recipients_keeping_order),
-		cmocka_unit_test(test_api_single_recipient_string_is_accepted),
-		cmocka_unit_test(test_api_rejects_invalid_json),
-		cmocka_unit_test(test_api_names_the_bad_field),
+		cmocka_unit_test(test_msgjson_accepts_a_valid_message),
+		cmocka_unit_test(test_msgjson_deduplicates_recipients_keeping_order),
+		cmocka_unit_test(test_msgjson_single_recipient_string_is_accepted),
+		cmocka_unit_test(test_msgjson_rejects_invalid_json),
+		cmocka_unit_test(test_msgjson_names_the_bad_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
