@@ -1,9 +1,11 @@
 /*
  * api.c: the HTTP API.  Routes requests (messages, devices, the device
  * WebSocket, batches, Kannel's sendsms, reports, the inbox page, health and
- * metrics), authenticates API keys (SHA-256 looked up once, then cached for
- * a minute), validates JSON bodies field by field, and hands messages to
- * the intake queue (intake.c) and other work to the router's statements.
+ * metrics), has their API keys checked (auth.c: a minute's cache shared by
+ * every door), has POST /v1/messages bodies checked field by field
+ * (msgjson.c), and hands messages to the intake queue (intake.c) and other
+ * work to the router's statements.  Campaigns (batches.c) and sendsms
+ * (kannel.c) get the doors' shared dependencies (door.h), never the API.
  * Every body arrives streamed (api_wants_stream) and is read only once its
  * request may have it (api_body_gate): a request that needs a key has it
  * checked from its headers first (no 100-continue, no body byte read for
@@ -25,6 +27,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "auth.h"
 #include "batches.h"
 #include "devices.h"
 #include "kannel.h"
@@ -33,31 +36,15 @@
 #include "msgjson.h"
 #include "pgarr.h"
 #include "push.h"
-#include "ratelimit.h"
 #include "respond.h"
 #include "router.h"
 #include "util.h"
 
-#define AUTH_CACHE_SIZE 256
-#define AUTH_CACHE_TTL  60
 #define PUBLIC_BODY_MAX  4096u           /* device registration and verification: a few fields */
 #define SENDSMS_BODY_MAX (64u * 1024u)  /* Kannel's POST form: credentials may be inside, so read unauthenticated */
 
-struct auth_entry {
-	unsigned char hash[KEYS_HASH_LEN];
-	long long     account_id;
-	int           operator;
-	char          name[API_NAME_MAX];   /* the account's name (sendsms's username) */
-	int           rate_limit;           /* recipients per minute on this node, 0: none */
-	int           request_limit;        /* requests per minute on this node, 0: none */
-	time_t        expires;
-};
-
 struct api {
 	struct api_deps   d;
-	struct auth_entry cache[AUTH_CACHE_SIZE];
-	struct ratelimit *per_account;      /* recipients of accounts with a rate_limit */
-	struct ratelimit *per_request;      /* requests of accounts with a request_limit */
 };
 
 enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT };
@@ -104,110 +91,6 @@ static void store_error_reply(struct pending *p, enum store_error e, const char 
 	pending_free(p);
 }
 
-/* --- auth ------------------------------------------------------------------ */
-
-static struct auth_entry *cache_slot(struct api *api, const unsigned char *hash)
-{
-	return &api->cache[hash[0] % AUTH_CACHE_SIZE];
-}
-
-/* The account of a key hash seen within AUTH_CACHE_TTL (name NULL: any name), else 0. */
-static long long cache_lookup(struct api *api, const unsigned char *hash, const char *name, int *operator)
-{
-	struct auth_entry *e = cache_slot(api, hash);
-	if (e->account_id > 0 && e->expires > time(NULL) && keys_equal(e->hash, hash, KEYS_HASH_LEN) &&
-	    (!name || strcmp(e->name, name) == 0)) {
-		*operator = e->operator;
-		return e->account_id;
-	}
-	return 0;
-}
-
-/* Remembers a lookup's row (id, role, name) for its key hash. */
-static void cache_store(struct api *api, const unsigned char *hash, PGresult *res)
-{
-	struct auth_entry *e = cache_slot(api, hash);
-	memcpy(e->hash, hash, KEYS_HASH_LEN);
-	e->account_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	e->operator = strcmp(PQgetvalue(res, 0, 1), "operator") == 0;
-	util_strlcpy(e->name, PQgetvalue(res, 0, 2), sizeof(e->name));
-	e->rate_limit = PQnfields(res) >= 4 ? atoi(PQgetvalue(res, 0, 3)) : 0;
-	e->request_limit = PQnfields(res) >= 6 ? atoi(PQgetvalue(res, 0, 5)) : 0;
-	e->expires = time(NULL) + AUTH_CACHE_TTL;
-	if (PQnfields(res) >= 5 && !PQgetisnull(res, 0, 4)) {   /* a replaced key: cached no longer than its grace */
-		double left = strtod(PQgetvalue(res, 0, 4), NULL);
-		if (left < AUTH_CACHE_TTL)
-			e->expires = time(NULL) + (time_t)(left > 0 ? left : 0);
-	}
-}
-
-double api_admit(struct api *api, const unsigned char *hash, long long account_id, size_t recipients)
-{
-	const struct auth_entry *e = cache_slot(api, hash);   /* the key just authenticated: its row */
-	int limit = e->account_id == account_id ? e->rate_limit : 0;
-	if (limit <= 0 || !api->per_account)
-		return 0;
-	char key[24];
-	snprintf(key, sizeof(key), "%lld", account_id);
-	double wait = ratelimit_take_n(api->per_account, key, (double)util_now_ms() / 1000, (double)recipients,
-				       limit / 60.0, (double)limit);
-	if (wait > 0)
-		log_info("api", "ev=rate_limited account=%lld recipients=%zu limit_per_minute=%d", account_id, recipients,
-			 limit);
-	return wait;
-}
-
-/*
- * Counts req once against its account's request rate on this node (the
- * key just authenticated, by hash).  0 go on, -1 answered 429.
- */
-static int request_admit(struct api *api, struct http_request *req, const unsigned char *hash, long long account_id)
-{
-	if (req->admitted)
-		return 0;
-	req->admitted = 1;
-	const struct auth_entry *e = cache_slot(api, hash);
-	int limit = e->account_id == account_id ? e->request_limit : 0;
-	if (limit <= 0 || !api->per_request)
-		return 0;
-	char key[24];
-	snprintf(key, sizeof(key), "%lld", account_id);
-	double wait = ratelimit_take_n(api->per_request, key, (double)util_now_ms() / 1000, 1, limit / 60.0,
-				       (double)limit);
-	if (wait <= 0)
-		return 0;
-	char extra[48], msg[120];
-	long secs = util_retry_after(wait);
-	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", secs);
-	snprintf(msg, sizeof(msg), "the account's request rate (%d a minute) is reached: retry after %ld s", limit, secs);
-	log_info("api", "ev=request_rate_limited account=%lld limit_per_minute=%d", account_id, limit);
-	respond_json(req, 429, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "rate_limited", "message", msg));
-	return -1;
-}
-
-void api_accounts_changed(struct api *api, long long account_id)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < AUTH_CACHE_SIZE; i++)
-		if (api->cache[i].account_id == account_id) {
-			OPENSSL_cleanse(&api->cache[i], sizeof(api->cache[i]));
-			n++;
-		}
-	log_info("api", "ev=account_changed account=%lld cached_keys_forgotten=%zu", account_id, n);
-}
-
-long long api_key_cached(struct api *api, const unsigned char *hash, const char *name)
-{
-	int op;
-	return cache_lookup(api, hash, name, &op);
-}
-
-void api_key_remember(struct api *api, const unsigned char *hash, PGresult *res)
-{
-	if (PQntuples(res) == 1 && PQnfields(res) >= 3)
-		cache_store(api, hash, res);
-}
-
 static void run_next(struct pending *p);
 
 static void auth_done(struct store_job *job, enum store_error e, const char *err)
@@ -224,8 +107,8 @@ static void auth_done(struct store_job *job, enum store_error e, const char *err
 	}
 	p->account_id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
 	p->operator = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
-	cache_store(p->api, p->hash, job->res);
-	if (request_admit(p->api, p->req, p->hash, p->account_id) < 0) {
+	auth_remember(p->api->d.door.auth, p->hash, job->res);
+	if (auth_request_admit(p->api->d.door.auth, p->req, p->hash, p->account_id) < 0) {
 		pending_free(p);
 		return;
 	}
@@ -249,97 +132,16 @@ static int authenticate(struct pending *p)
 		return -1;
 	}
 	keys_hash(key, klen, p->hash);
-	p->account_id = cache_lookup(p->api, p->hash, NULL, &p->operator);
+	p->account_id = auth_cached(p->api->d.door.auth, p->hash, NULL, &p->operator);
 	if (p->account_id > 0)
-		return request_admit(p->api, p->req, p->hash, p->account_id);
+		return auth_request_admit(p->api->d.door.auth, p->req, p->hash, p->account_id);
 	keys_hash_bytea(key, klen, p->hash_text, sizeof(p->hash_text));
 	p->kind = PEND_AUTH;
 	p->params[0] = p->hash_text;
 	p->job = (struct store_job){ .stmt = &router_stmt_auth, .nparams = 1, .params = p->params,
 				     .done = auth_done, .arg = p };
-	store_submit(p->api->d.store, &p->job);
+	store_submit(p->api->d.door.store, &p->job);
 	return 1;
-}
-
-/* api_auth: the same key cache and statement for the other entry points. */
-struct auth_req {
-	struct store_job     job;
-	struct api          *api;
-	struct http_request *req;
-	api_auth_fn          fn;
-	void                *arg;
-	unsigned char        hash[KEYS_HASH_LEN];
-	char                 hash_text[2 + 2 * KEYS_HASH_LEN + 1];
-	const char          *params[1];
-};
-
-static void api_auth_done(struct store_job *job, enum store_error e, const char *err)
-{
-	struct auth_req *a = job->arg;
-	long long id = 0;
-	int op = 0;
-	if (e == STORE_UNAVAILABLE) {
-		respond_error(a->req, 503, "unavailable", NULL, "database unavailable, retry later");
-	} else if (e != STORE_OK) {
-		log_error("api", "ev=store_error path=%s err=\"%s\"", a->req->path, err ? err : "");
-		respond_error(a->req, 500, "internal", NULL, "internal error");
-	} else if (PQntuples(job->res) != 1) {
-		respond_error(a->req, 401, "unauthorized", NULL, "unknown API key");
-	} else {
-		id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
-		op = strcmp(PQgetvalue(job->res, 0, 1), "operator") == 0;
-		cache_store(a->api, a->hash, job->res);
-		if (request_admit(a->api, a->req, a->hash, id) < 0)
-			id = 0, op = 0;   /* answered */
-	}
-	a->fn(a->arg, id, op);
-	free(a);
-}
-
-void api_auth(struct api *api, struct http_request *req, const char *key, api_auth_fn fn, void *arg)
-{
-	if (!key) {
-		const char *h = http_header(req, "Authorization");
-		key = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
-		while (key && *key == ' ')
-			key++;
-	}
-	size_t klen = key ? strlen(key) : 0;
-	if (klen == 0 || klen > 256) {
-		respond_error(req, 401, "unauthorized", NULL, key ? "unknown API key" : "missing 'Authorization: Bearer <key>'");
-		fn(arg, 0, 0);
-		return;
-	}
-	struct auth_req *a = calloc(1, sizeof(*a));
-	if (!a) {
-		respond_error(req, 503, "unavailable", NULL, "out of memory");
-		fn(arg, 0, 0);
-		return;
-	}
-	keys_hash(key, klen, a->hash);
-	int op = 0;
-	long long id = cache_lookup(api, a->hash, NULL, &op);
-	if (id > 0) {
-		if (request_admit(api, req, a->hash, id) < 0)
-			id = 0, op = 0;   /* answered */
-		free(a);
-		fn(arg, id, op);
-		return;
-	}
-	a->api = api;
-	a->req = req;
-	a->fn = fn;
-	a->arg = arg;
-	keys_hash_bytea(key, klen, a->hash_text, sizeof(a->hash_text));
-	a->params[0] = a->hash_text;
-	a->job = (struct store_job){ .stmt = &router_stmt_auth, .nparams = 1, .params = a->params,
-				     .done = api_auth_done, .arg = a };
-	store_submit(api->d.store, &a->job);
-}
-
-const struct api_deps *api_deps_of(const struct api *api)
-{
-	return &api->d;
 }
 
 /* --- POST /v1/messages --------------------------------------------------------- */
@@ -396,7 +198,7 @@ static void message_submit(struct pending *p)
 			 &p->msg.opts },
 		.done = intake_done, .arg = p,
 	};
-	intake_submit(p->api->d.intake, &p->intake);
+	intake_submit(p->api->d.door.intake, &p->intake);
 }
 
 /* --- GET /v1/messages/{id} ----------------------------------------------------- */
@@ -428,7 +230,7 @@ static void get_submit(struct pending *p)
 	p->params[1] = p->p_account;
 	p->job = (struct store_job){ .stmt = &router_stmt_message_json, .nparams = 2, .params = p->params,
 				     .done = json_row_done, .arg = p };
-	store_submit(p->api->d.store, &p->job);
+	store_submit(p->api->d.door.store, &p->job);
 }
 
 /* --- GET /v1/account --------------------------------------------------------------- */
@@ -462,7 +264,7 @@ static void account_submit(struct pending *p)
 	p->params[0] = p->p_account;
 	p->job = (struct store_job){ .stmt = &stmt_account_json, .nparams = 1, .params = p->params,
 				     .done = json_row_done, .arg = p };
-	store_submit(p->api->d.store, &p->job);
+	store_submit(p->api->d.door.store, &p->job);
 }
 
 /* --- GET /v1/reports/summary ------------------------------------------------------ */
@@ -599,7 +401,7 @@ static void report_submit(struct pending *p)
 	p->kind = PEND_REPORT;
 	p->job = (struct store_job){ .stmt = stmt, .nparams = n, .params = p->r_params,
 				     .done = report_done, .arg = p };
-	store_submit(p->api->d.store, &p->job);
+	store_submit(p->api->d.door.store, &p->job);
 }
 
 static void run_next(struct pending *p)
@@ -608,7 +410,7 @@ static void run_next(struct pending *p)
 		respond_error(p->req, 400, p->bad_code, p->bad_field, p->bad_msg);
 		pending_free(p);
 	} else if (p->next == PEND_INTAKE) {
-		double wait = api_admit(p->api, p->hash, p->account_id, p->msg.n_to);
+		double wait = auth_admit(p->api->d.door.auth, p->hash, p->account_id, p->msg.n_to);
 		if (wait > 0) {
 			respond_rate_limited(p->req, wait, p->msg.n_to, wait >= 1e9);
 			pending_free(p);
@@ -634,7 +436,7 @@ static void run_next(struct pending *p)
 
 static void readiness(struct api *api, struct api_readiness *r)
 {
-	*r = (struct api_readiness){ .db_up = store_is_up(api->d.store), .open = 1, .smpp = "down" };
+	*r = (struct api_readiness){ .db_up = store_is_up(api->d.door.store), .open = 1, .smpp = "down" };
 	if (api->d.readiness)
 		api->d.readiness(api->d.smpp_arg, r);
 }
@@ -646,7 +448,7 @@ static void handle_healthz(struct api *api, struct http_request *req)
 	readiness(api, &r);
 	respond_json(req, 200, NULL, json_pack("{s:s, s:s, s:s, s:I}", "status", "ok",
 					       "db", r.db_up ? "up" : "down", "smpp", r.smpp,
-					       "db_pending", (json_int_t)store_pending(api->d.store)));
+					       "db_pending", (json_int_t)store_pending(api->d.door.store)));
 }
 
 /*
@@ -676,7 +478,7 @@ static int peer_is_loopback(const char *peer)
 static void handle_metrics(struct api *api, struct http_request *req)
 {
 	/* [server] metrics_token set: that bearer token from anywhere; else this host only */
-	const char *token = api->d.cfg->metrics_token;
+	const char *token = api->d.door.cfg->metrics_token;
 	if (token[0]) {
 		const char *h = http_header(req, "Authorization");
 		const char *got = h && strncasecmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
@@ -698,7 +500,7 @@ static void handle_metrics(struct api *api, struct http_request *req)
 	int n = snprintf(buf, cap,
 			 "# TYPE pushgate_db_up gauge\npushgate_db_up %d\n"
 			 "# TYPE pushgate_db_pending gauge\npushgate_db_pending %zu\n",
-			 store_is_up(api->d.store), store_pending(api->d.store));
+			 store_is_up(api->d.door.store), store_pending(api->d.door.store));
 	size_t o = n > 0 ? (size_t)n : 0;
 	if (api->d.smpp_metrics)
 		o += api->d.smpp_metrics(api->d.smpp_arg, buf + o, cap - o);
@@ -742,7 +544,7 @@ static void serve_static(struct api *api, struct http_request *req, const char *
 		respond_error(req, 404, "not_found", NULL, "no such file");
 		return;
 	}
-	const char *root = api->d.cfg->web_root[0] ? api->d.cfg->web_root : PUSHGATE_WEB_ROOT;
+	const char *root = api->d.door.cfg->web_root[0] ? api->d.door.cfg->web_root : PUSHGATE_WEB_ROOT;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", root, name);
 	FILE *f = fopen(path, "rb");
@@ -802,12 +604,12 @@ static int needs_key(const char *path)
 static size_t body_limit(const struct api *api, const char *path)
 {
 	if (strcmp(path, "/cgi-bin/sendsms") == 0)
-		return api->d.cfg->max_body < SENDSMS_BODY_MAX ? api->d.cfg->max_body : SENDSMS_BODY_MAX;
+		return api->d.door.cfg->max_body < SENDSMS_BODY_MAX ? api->d.door.cfg->max_body : SENDSMS_BODY_MAX;
 	if (strcmp(path, "/v1/devices") == 0 || strncmp(path, "/v1/devices/", 12) == 0)
 		return PUBLIC_BODY_MAX;
 	if (strcmp(path, "/v1/batches") == 0)
-		return api->d.cfg->max_batch_body;
-	return api->d.cfg->max_body;
+		return api->d.door.cfg->max_batch_body;
+	return api->d.door.cfg->max_body;
 }
 
 static void gate_body(struct http_request *req, int status, void *arg)
@@ -859,7 +661,7 @@ static void api_body_gate(struct api *api, struct http_request *req)
 	}
 	if (needs_key(path)) {
 		req->user = api;
-		api_auth(api, req, NULL, gate_authed, req);
+		auth_key(api->d.door.auth, req, NULL, gate_authed, req);
 		return;
 	}
 	if (http_request_read_body(req, body_limit(api, path), gate_body, api) < 0)
@@ -869,7 +671,7 @@ static void api_body_gate(struct api *api, struct http_request *req)
 void api_handle(struct http_request *req, void *arg)
 {
 	struct api *api = arg;
-	if (req->body_streamed && !batches_wants_stream(req, api)) {
+	if (req->body_streamed && !batches_wants_stream(req, &api->d.door)) {
 		api_body_gate(api, req);   /* a CSV upload streams to batches.c, which authenticates first */
 		return;
 	}
@@ -910,12 +712,12 @@ static void api_route(struct api *api, struct http_request *req)
 	}
 
 	if (strcmp(path, "/cgi-bin/sendsms") == 0) {
-		kannel_sendsms(api, req);
+		kannel_sendsms(&api->d.door, req);
 		return;
 	}
 
 	if (strcmp(path, "/v1/batches") == 0 || strncmp(path, "/v1/batches/", 12) == 0) {
-		batches_handle(api, req);
+		batches_handle(&api->d.door, req);
 		return;
 	}
 
@@ -1018,13 +820,13 @@ static void api_route(struct api *api, struct http_request *req)
 		report_parse(p);   /* a bad query is answered after auth */
 
 	if (next == PEND_INTAKE) {
-		if (!store_is_up(api->d.store)) {
+		if (!store_is_up(api->d.door.store)) {
 			respond_error(req, 503, "unavailable", NULL, "database unavailable, retry later");
 			pending_free(p);
 			return;
 		}
 		/* Validated now, answered after auth: an unknown key learns nothing. */
-		if (msgjson_parse(req->body, req->body_len, api->d.cfg, &p->msg, &p->json,
+		if (msgjson_parse(req->body, req->body_len, api->d.door.cfg, &p->msg, &p->json,
 				      &p->bad_code, &p->bad_field, p->bad_msg, sizeof(p->bad_msg)) < 0)
 			p->bad = 1;
 	}
@@ -1041,12 +843,6 @@ struct api *api_new(const struct api_deps *deps)
 	if (!api)
 		return NULL;
 	api->d = *deps;
-	/* rates come with each call (the account's own); the table's matter only for slot reuse */
-	if (!(api->per_account = ratelimit_new(4096, 1, 1e9)) || !(api->per_request = ratelimit_new(4096, 1, 1e9))) {
-		ratelimit_free(api->per_account);
-		free(api);
-		return NULL;
-	}
 	return api;
 }
 
@@ -1054,7 +850,5 @@ void api_free(struct api *api)
 {
 	if (!api)
 		return;
-	ratelimit_free(api->per_account);
-	ratelimit_free(api->per_request);
 	free(api);
 }

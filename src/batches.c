@@ -36,6 +36,7 @@
 
 #include <jansson.h>
 
+#include "auth.h"
 #include "jstream.h"
 #include "log.h"
 #include "msgjson.h"
@@ -449,7 +450,7 @@ enum load_step { LOAD_AUTH, LOAD_CREATE, LOAD_CHUNK, LOAD_DONE, LOAD_RECANCEL, L
 
 /* One request.  Owned by this module from batches_handle() until answered and every job returned. */
 struct load {
-	struct api          *api;
+	const struct door   *door;
 	struct http_request *req;
 	const struct config *cfg;
 	long long            account_id;
@@ -635,7 +636,7 @@ static void submit(struct load *l, enum load_step step, const struct store_stmt 
 {
 	l->step = step;
 	l->job = (struct store_job){ .stmt = stmt, .nparams = n, .params = l->params, .done = step_done, .arg = l };
-	store_submit(api_deps_of(l->api)->store, &l->job);
+	store_submit(l->door->store, &l->job);
 }
 
 static void fail_batch(struct load *l, const char *why)
@@ -691,7 +692,7 @@ static void chunk_send(struct load *l)
 	l->in.job.done = chunk_done;
 	l->in.job.arg = l;
 	/* chunks go on the bulk connection: a long load never queues API requests and acks behind it */
-	const struct api_deps *d = api_deps_of(l->api);
+	const struct door *d = l->door;
 	store_submit(d->bulk_store ? d->bulk_store : d->store, &l->in.job);
 }
 
@@ -753,7 +754,7 @@ static void chunk_done(struct store_job *job, enum store_error e, const char *er
 		return;
 	}
 	l->loaded += (size_t)PQntuples(job->res);
-	const struct api_deps *d = api_deps_of(l->api);
+	const struct door *d = l->door;
 	if (d->on_new_work)
 		d->on_new_work(d->work_arg);
 	intake_release(&l->in);
@@ -1400,19 +1401,19 @@ static void csv_end(void *arg, int status)
 
 int batches_wants_stream(const struct http_request *req, void *arg)
 {
-	const struct api *api = arg;
+	const struct door *door = arg;
 	if (req->method != HTTP_M_POST || strcmp(req->path, "/v1/batches") != 0)
 		return 0;
 	const char *ctype = http_header(req, "Content-Type");
 	if (ctype && strncasecmp(ctype, "text/csv", 8) == 0)
 		return 1;
-	if (!api || (ctype && strncasecmp(ctype, "application/json", 16) != 0))
+	if (!door || (ctype && strncasecmp(ctype, "application/json", 16) != 0))
 		return 0;
 	/* JSON beyond max_body (or of unknown length) streams too; a smaller one is held whole */
 	const char *cl = http_header(req, "Content-Length");
 	long n;
 	return !cl || util_parse_long(cl, 0, 0x7fffffffffffffffL, &n) < 0 ||
-	       (unsigned long)n > api_deps_of(api)->cfg->max_body;
+	       (unsigned long)n > door->cfg->max_body;
 }
 
 static void post_authed(void *arg, long long account_id, int operator)
@@ -1510,9 +1511,9 @@ static void id_authed(void *arg, long long account_id, int operator)
 	}
 }
 
-void batches_handle(struct api *api, struct http_request *req)
+void batches_handle(const struct door *door, struct http_request *req)
 {
-	const struct api_deps *d = api_deps_of(api);
+	const struct door *d = door;
 	const char *rest = req->path[11] ? req->path + 12 : NULL;   /* after "/v1/batches/" */
 	enum load_step step;
 	long long id = 0;
@@ -1549,17 +1550,17 @@ void batches_handle(struct api *api, struct http_request *req)
 		respond_error(req, 503, "unavailable", NULL, "out of memory");
 		return;
 	}
-	l->api = api;
+	l->door = door;
 	l->req = req;
 	l->cfg = d->cfg;
 	l->step = step;
 	l->batch_id = id;
 	if (step != LOAD_CREATE) {
-		api_auth(api, req, NULL, id_authed, l);
+		auth_key(door->auth, req, NULL, id_authed, l);
 		return;
 	}
 	/* validated now, answered after auth: an unknown key learns nothing */
 	if (parse_post(l) < 0)
 		l->bad = 1;
-	api_auth(api, req, NULL, post_authed, l);
+	auth_key(door->auth, req, NULL, post_authed, l);
 }

@@ -10,12 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api.h"
+#include "door.h"
+#include "http.h"
 
-void batches_handle(struct api *api, struct http_request *req);
+void batches_handle(const struct door *door, struct http_request *req);
 /*
  * Whether a POST /v1/batches is streamed: CSV always, JSON beyond
- * max_body or of unknown length (arg: the api; NULL: CSV only).
+ * max_body or of unknown length (arg: the door; NULL: CSV only).
  */
 int batches_wants_stream(const struct http_request *req, void *arg);
 

@@ -6,8 +6,8 @@
  * Takes the request (query string, form body, or a raw text body with
  * X-Kannel-* headers) to kform.c, which reads its parameters into a message
  * (the text converted to UTF-8), checks the account (username = account
- * name, password = its API key: the key cache the API shares, else one
- * statement) and hands the message to the intake queue every entry point
+ * name, password = its API key: auth.c's key cache, which every door
+ * shares, else one statement) and hands the message to the intake queue every entry point
  * uses (one statement for all that arrive together).  "0: Accepted for
  * delivery" (202) goes out only after that commit.  A dlr-url and dlr-mask
  * travel with the message (sql/007_kannel.sql turns them into GET reports
@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "auth.h"
 #include "keys.h"
 #include "kform.h"
 #include "log.h"
@@ -33,7 +34,7 @@
 
 /* One sendsms request.  Owned by kannel.c from kannel_sendsms() until answered. */
 struct kreq {
-	struct api          *api;
+	const struct door   *door;
 	struct http_request *req;
 	struct store_job     job;            /* the account check */
 	const char          *params[2];
@@ -77,7 +78,7 @@ static const char *request_header(const void *arg, const char *name)
 static int parse_request(struct kreq *k, const struct kform_src *src, const char *raw_body, size_t raw_len,
 			 const char *raw_charset, int binary_body)
 {
-	const struct config *cfg = api_deps_of(k->api)->cfg;
+	const struct config *cfg = k->door->cfg;
 	int rc = kform_parse(&k->msg, src, raw_body, raw_len, raw_charset, binary_body, cfg->max_recipients,
 			     cfg->max_text);
 	if (rc < 0) {
@@ -190,7 +191,7 @@ static void auth_done(struct store_job *job, enum store_error e, const char *err
 		return;
 	}
 	k->account_id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
-	api_key_remember(k->api, k->hash, job->res);
+	auth_remember(k->door->auth, k->hash, job->res);
 	authorized(k);
 }
 
@@ -202,7 +203,7 @@ static void authorized(struct kreq *k)
 		kreq_free(k);
 		return;
 	}
-	double wait = api_admit(k->api, k->hash, k->account_id, k->msg.n_to);
+	double wait = auth_admit(k->door->auth, k->hash, k->account_id, k->msg.n_to);
 	if (wait > 0) {   /* the account's rate limit: nothing stored, the client retries later */
 		char extra[80];
 		snprintf(extra, sizeof(extra), TEXT_HTML "Retry-After: %ld\r\n", util_retry_after(wait));
@@ -211,7 +212,7 @@ static void authorized(struct kreq *k)
 		kreq_free(k);
 		return;
 	}
-	const struct api_deps *d = api_deps_of(k->api);
+	const struct door *d = k->door;
 	k->intake = (struct intake_req){
 		.msg = { k->account_id, k->msg.from, k->msg.text, k->msg.n_to, (const char (*)[21])k->msg.to, NULL, &k->opts },
 		.done = intake_done, .arg = k,
@@ -227,7 +228,7 @@ static int content_type_is(const char *ct, const char *want)
 	return ct && strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-void kannel_sendsms(struct api *api, struct http_request *req)
+void kannel_sendsms(const struct door *door, struct http_request *req)
 {
 	if (req->method != HTTP_M_GET && req->method != HTTP_M_POST) {
 		http_respond(req, 405, TEXT_HTML "Allow: GET, POST\r\n", "Use GET or POST", 15);
@@ -263,7 +264,7 @@ void kannel_sendsms(struct api *api, struct http_request *req)
 		reply(req, 503, "Sending failed.");
 		return;
 	}
-	k->api = api;
+	k->door = door;
 	k->req = req;
 
 	/* who: username/user + password/pass; the password is hashed and never kept */
@@ -295,14 +296,15 @@ void kannel_sendsms(struct api *api, struct http_request *req)
 		kreq_free(k);
 		return;
 	}
-	const struct api_deps *d = api_deps_of(api);
+	const struct door *d = door;
 	if (!store_is_up(d->store)) {
 		reply(req, 503, "Sending failed.");
 		kreq_free(k);
 		return;
 	}
 	/* the key cache the API shares: a key seen within the minute skips the lookup */
-	k->account_id = api_key_cached(api, k->hash, k->user);
+	int op;
+	k->account_id = auth_cached(door->auth, k->hash, k->user, &op);
 	if (k->account_id > 0) {
 		authorized(k);
 		return;

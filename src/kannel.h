@@ -11,9 +11,10 @@
 #ifndef PUSHGATE_KANNEL_H
 #define PUSHGATE_KANNEL_H
 
-#include "api.h"
+#include "door.h"
+#include "http.h"
 
 /* Answers req (now, or after the account check and the intake commit). */
-void kannel_sendsms(struct api *api, struct http_request *req);
+void kannel_sendsms(const struct door *door, struct http_request *req);
 
 #endif

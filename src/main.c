@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "api.h"
+#include "auth.h"
 #include "batches.h"
 #include "client.h"
 #include "config.h"
@@ -56,6 +57,7 @@ struct server {
 	struct store       *engine_store; /* the SMPP engine's leases and responses: its own connection */
 	struct store       *receipt_store; /* the SMPP engine's receipts: a second backend working in parallel */
 	struct store       *bulk_store;   /* campaign loading */
+	struct auth        *auth;         /* API keys and accounts' pacing, for every HTTP door */
 	struct api         *api;
 	struct http_server *http;         /* [server] http_listen; NULL when empty */
 	struct http_server *https;        /* [server] https_listen; NULL when empty */
@@ -239,7 +241,7 @@ static void accounts_notify(void *arg, const char *channel, const char *payload)
 	long long id = strtoll(payload, &end, 10);
 	if (id <= 0 || (*end != ':' && *end != '\0'))
 		return;
-	api_accounts_changed(srv->api, id);
+	auth_accounts_changed(srv->auth, id);
 	if (strcmp(end, ":disabled") == 0)
 		smpp_server_account_disabled(srv->smpps, id);
 }
@@ -476,13 +478,14 @@ int main(int argc, char **argv)
 	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
 	srv.devices = srv.push ? devices_new(srv.loop, srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
+	srv.auth = srv.webhook ? auth_new(srv.store) : NULL;
 	struct api_deps deps = {
-		.loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .intake = srv.intake, .cfg = &srv.cfg,
+		.door = { .loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .intake = srv.intake,
+			  .cfg = &srv.cfg, .auth = srv.auth, .on_new_work = on_new_work, .work_arg = &srv },
 		.readiness = readiness_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
-		.on_new_work = on_new_work, .work_arg = &srv,
 		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
 	};
-	srv.api = srv.webhook ? api_new(&deps) : NULL;
+	srv.api = srv.auth ? api_new(&deps) : NULL;
 	if (!srv.api) {
 		fprintf(stderr, "pushgated: out of memory\n");
 		return 1;
@@ -596,6 +599,7 @@ int main(int argc, char **argv)
 	webhook_free(srv.webhook);
 	node_free(srv.node_lock);   /* the name is free for the next process (the session ends) */
 	api_free(srv.api);
+	auth_free(srv.auth);   /* after the API and the doors that hold it */
 	ev_loop_destroy(srv.loop);
 	log_info("main", "ev=stopped");
 	return srv.exit_code;
