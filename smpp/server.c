@@ -230,23 +230,6 @@ static const struct store_stmt stmt_query = {
 };
 
 /*
- * $1 recipient id, $2 account id: a recipient not yet handed to a carrier
- * nor acked becomes CANCELED.  Row: canceled (0/1), exists (bool).
- */
-static const struct store_stmt stmt_cancel = {
-	"smpps_cancel",
-	"WITH u AS (UPDATE recipients SET state = 'CANCELED', final_at = now(), updated_at = now()"
-	"  WHERE id = $1 AND account_id = $2"
-	"  AND state IN ('ACCEPTED', 'SCHEDULED', 'HELD', 'SMS_QUEUED', 'PUSH_SENT', 'OPTED_OUT')"
-	"  RETURNING id, message_id, account_id),"
-	" e AS (INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
-	"  SELECT id, message_id, account_id, 'CANCELED', 'cancel_sm from the ESME' FROM u RETURNING 1)"
-	" SELECT (SELECT count(*) FROM e),"
-	" EXISTS (SELECT 1 FROM recipients WHERE id = $1 AND account_id = $2)",
-	2, 0,
-};
-
-/*
  * Outbox lease: $1 node, $2 bigint[] SMPP account ids, $3 int[] rows each
  * may take now, $4 lease seconds.  Oldest first per account.
  */
@@ -1177,7 +1160,7 @@ static void handle_query_cancel(struct conn *c, const struct smpp_pdu *req)
 	snprintf(q->p_acct, sizeof(q->p_acct), "%lld", c->acct->account_id);
 	q->params[0] = q->p_id;
 	q->params[1] = q->p_acct;
-	q->job = (struct store_job){ .stmt = req->hdr.command_id == SMPP_QUERY_SM ? &stmt_query : &stmt_cancel,
+	q->job = (struct store_job){ .stmt = req->hdr.command_id == SMPP_QUERY_SM ? &stmt_query : &router_stmt_cancel_one,
 				     .nparams = 2, .params = q->params, .done = qjob_done, .arg = q };
 	srv->jobs_in_flight++;
 	store_submit(srv->store, &q->job);

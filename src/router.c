@@ -820,7 +820,25 @@ const struct store_stmt router_stmt_kannel_auth = {
 /* States after which nothing more happens to a recipient. */
 #define BATCH_FINAL "'PUSH_DELIVERED', 'DROPPED', 'CANCELED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN'"
 /* Not yet handed to a carrier nor acked by an app: what a cancel stops. */
-#define BATCH_CANCELABLE "'ACCEPTED', 'SCHEDULED', 'HELD', 'SMS_QUEUED', 'PUSH_SENT', 'OPTED_OUT'"
+/* A recipient not yet handed to a carrier nor acked by a device: what a cancel may stop. */
+#define CANCELABLE "'ACCEPTED', 'SCHEDULED', 'HELD', 'SMS_QUEUED', 'PUSH_SENT', 'OPTED_OUT'"
+
+/*
+ * cancel_sm from an ESME (smpp/server.c): $1 recipient id, $2 account id.
+ * Row: canceled (0/1), exists (bool).
+ */
+const struct store_stmt router_stmt_cancel_one = {
+	"cancel_one",
+	"WITH u AS (UPDATE recipients SET state = 'CANCELED', final_at = now(), updated_at = now(),"
+	"    release_at = NULL, push_deadline = NULL"
+	"  WHERE id = $1 AND account_id = $2 AND state IN (" CANCELABLE ")"
+	"  RETURNING id, message_id, account_id),"
+	" e AS (INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
+	"  SELECT id, message_id, account_id, 'CANCELED', 'cancel_sm from the ESME' FROM u RETURNING 1)"
+	" SELECT (SELECT count(*) FROM e),"
+	" EXISTS (SELECT 1 FROM recipients WHERE id = $1 AND account_id = $2)",
+	2, 0,
+};
 
 const struct store_stmt router_stmt_batch_create = {
 	"batch_create",
@@ -858,9 +876,9 @@ const struct store_stmt router_stmt_batch_cancel = {
 	"   error = CASE WHEN $3::text = 'FAILED' THEN $4::text END"
 	"   FROM b WHERE x.id = b.id AND x.state IN ('LOADING', 'RUNNING') RETURNING x.state),"
 	" c AS (SELECT r.id FROM recipients r WHERE r.batch_id = (SELECT id FROM b)"
-	"   AND r.state IN (" BATCH_CANCELABLE ") ORDER BY r.id FOR UPDATE),"
+	"   AND r.state IN (" CANCELABLE ") ORDER BY r.id FOR UPDATE),"
 	" u AS (UPDATE recipients r SET state = 'CANCELED', final_at = now(), updated_at = now(),"
-	"   release_at = NULL, push_deadline = NULL FROM c WHERE r.id = c.id AND r.state IN (" BATCH_CANCELABLE ")"
+	"   release_at = NULL, push_deadline = NULL FROM c WHERE r.id = c.id AND r.state IN (" CANCELABLE ")"
 	"   RETURNING r.id, r.message_id, r.account_id),"
 	" e AS (INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
 	"   SELECT id, message_id, account_id, 'CANCELED', $4::text FROM u ORDER BY id)"

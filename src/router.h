@@ -159,4 +159,7 @@ extern const struct store_stmt router_stmt_batch_loaded;
 extern const struct store_stmt router_stmt_batch_json;
 extern const struct store_stmt router_stmt_batch_cancel;
 
+/* cancel_sm of one recipient by its ESME: $1 recipient id, $2 account id.  Row: canceled, exists. */
+extern const struct store_stmt router_stmt_cancel_one;
+
 #endif
