@@ -31,7 +31,6 @@
 
 #define BATCH_MAX      2000     /* recipients per resp statement, receipts per receipt statement */
 #define PUMP_INTERVAL  0.01     /* seconds: TPS refill, batch flush */
-#define POLL_INTERVAL  0.25     /* seconds between looks at the queue when idle */
 #define SWEEP_INTERVAL 2.0
 #define STATS_INTERVAL 5.0
 #define DETAIL_MAX     512
@@ -859,7 +858,7 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 	}
 	/* nothing due: don't ask again before the poll timer (or a kick) says so */
 	if (rows == 0)
-		rt->lease_idle_until = ev_now(rt->e->loop) + POLL_INTERVAL;
+		rt->lease_idle_until = ev_now(rt->e->loop) + rt->e->cfg->smpp_idle_poll;
 	route_pump(rt);
 }
 
@@ -1174,7 +1173,7 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 	e->stats_batch.e = e;
 	ev_timer_init(&e->pump, pump_cb, PUMP_INTERVAL, PUMP_INTERVAL);
 	e->pump.data = e;
-	ev_timer_init(&e->poll, poll_cb, POLL_INTERVAL, POLL_INTERVAL);
+	ev_timer_init(&e->poll, poll_cb, cfg->smpp_idle_poll, cfg->smpp_idle_poll);
 	e->poll.data = e;
 	ev_timer_init(&e->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
 	e->sweep.data = e;

@@ -111,6 +111,7 @@ static const struct key_def global_keys[] = {
 	CNUM("smpp_server", "auth_queue", K_SIZE, smpps_auth_queue, 1, 100000, "32"),
 	CNUM("smpp_server", "bind_failures", K_SIZE, smpps_bind_failures, 1, 100000, "10"),
 	CNUM("smpp", "retry_min", K_DOUBLE, smpp_retry_min, 0.01, 86400, "5"),
+	CNUM("smpp", "idle_poll", K_DOUBLE, smpp_idle_poll, 0.05, 60, "0.25"),
 	CNUM("smpp", "validity", K_DOUBLE, smpp_validity, 1, 30 * 86400.0, "86400"),
 };
 

@@ -128,6 +128,7 @@ struct config {
 	/* [smpp]: engine-wide */
 	double smpp_retry_min;
 	double smpp_validity;
+	double smpp_idle_poll;           /* seconds between looks at an idle queue (new work kicks at once) */
 	struct route_config smpp;       /* defaults for routes; the route itself when none is declared */
 	/* [route NAME] */
 	struct route_config routes[CONFIG_MAX_ROUTES];

@@ -212,6 +212,7 @@ static void flush_soon(struct intake_queue *q)
 /* Install invitations: one statement per group, for the numbers that went SMS for lack of an app. */
 struct invite_job {
 	struct store_job job;
+	struct intake_queue *q;
 	const char      *params[6];
 	char            *to, *routes;
 	char             p_period[32], p_validity[32];
@@ -222,8 +223,11 @@ static void invite_done(struct store_job *job, enum store_error e, const char *e
 	struct invite_job *ij = job->arg;
 	if (e == STORE_SQL_ERROR)
 		log_error("intake", "ev=invite_failed err=\"%s\"", err ? err : "");
-	else if (e == STORE_OK && PQntuples(job->res) > 0)
+	else if (e == STORE_OK && PQntuples(job->res) > 0) {
 		log_info("intake", "ev=invited numbers=%d", PQntuples(job->res));
+		if (ij->q && ij->q->on_new_work)
+			ij->q->on_new_work(ij->q->work_arg);   /* the invitations are SMS work too */
+	}
 	free(ij->to);
 	free(ij->routes);
 	free(ij);
@@ -251,6 +255,7 @@ static void group_follow_up(struct intake_queue *q, PGresult *res)
 		pgarr_reset(&routes);
 		return;
 	}
+	ij->q = q;
 	ij->to = pgarr_take(&to);
 	ij->routes = pgarr_take(&routes);
 	snprintf(ij->p_period, sizeof(ij->p_period), "%.0f", q->cfg->invite_period);
