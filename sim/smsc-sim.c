@@ -13,14 +13,16 @@
  * tests provoke what real carriers do.
  * Owns: its sockets, per-connection input/output buffers, every receipt,
  * deferred responses and per-destination rule counters.
- * Uses only smpp/codec.h from pushgate.  Never loses a receipt because a peer
- * reads slowly (input is paused instead), never trusts a byte from the
- * network, logs one key=value line per event.
+ * Uses only smpp/codec.h and src/netio.h (listener, TLS context) from
+ * pushgate.  Never loses a receipt because a peer reads slowly (input is
+ * paused instead), never trusts a byte from the network, logs one key=value
+ * line per event.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1   /* accept4, gmtime_r */
 #endif
 #include "codec.h"
+#include "netio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1536,68 +1538,7 @@ static void state_load(struct sim *s, const char *path)
 
 /* ---- startup ------------------------------------------------------------- */
 
-static int listen_on(const char *spec, int *port_out)
-{
-	char host[256];
-	const char *colon = strrchr(spec, ':');
-	if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
-		return -1;
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	char *h = host;
-	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-		h[strlen(h) - 1] = '\0';
-		h++;
-	}
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res;
-	if (getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res) != 0)
-		return -1;
-	int fd = -1;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		*port_out = ntohs(ss.ss_family == AF_INET6 ?
-				  ((struct sockaddr_in6 *)&ss)->sin6_port :
-				  ((struct sockaddr_in *)&ss)->sin_port);
-	return fd;
-}
-
 enum { OPT_TLS_CERT = 0x100, OPT_TLS_KEY };
-
-static SSL_CTX *tls_server_ctx(const char *cert, const char *key)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		char err[200] = "-";
-		if (ERR_peek_error() != 0)
-			ERR_error_string_n(ERR_get_error(), err, sizeof(err));
-		fprintf(stderr, "smsc-sim: cannot use --tls-cert %s --tls-key %s: %s\n", cert, key, err);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	return ctx;
-}
 
 static void usage(void)
 {
@@ -1774,13 +1715,16 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (tls_cert != NULL && (s->tls = tls_server_ctx(tls_cert, tls_key)) == NULL)
+	char err[256];
+	if (tls_cert != NULL && (s->tls = netio_tls_server_ctx(tls_cert, tls_key, "1.2", err, sizeof(err))) == NULL) {
+		fprintf(stderr, "smsc-sim: --tls-cert %s --tls-key %s: %s\n", tls_cert, tls_key, err);
 		return 1;
+	}
 
 	int port = 0;
-	s->lfd = listen_on(listen_spec, &port);
-	if (s->lfd < 0) {
-		fprintf(stderr, "smsc-sim: cannot listen on %s: %s\n", listen_spec, strerror(errno));
+	s->lfd = netio_bind(listen_spec, &port, err, sizeof(err));
+	if (s->lfd < 0 || listen(s->lfd, 1024) < 0) {
+		fprintf(stderr, "smsc-sim: cannot listen on %s: %s\n", listen_spec, s->lfd < 0 ? err : strerror(errno));
 		return 1;
 	}
 	/* a random-ish start so ids differ between runs */

@@ -36,6 +36,7 @@
 #include "authpool.h"
 #include "intake.h"
 #include "log.h"
+#include "netio.h"
 #include "passwd.h"
 #include "pgarr.h"
 #include "ratelimit.h"
@@ -1682,50 +1683,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static int listen_on(const char *addr, int *port, char *err, size_t errlen)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	if (util_parse_addr(addr, &ss, &len) < 0) {
-		snprintf(err, errlen, "'%s' is not host:port", addr);
-		return -1;
-	}
-	int fd = socket(ss.ss_family, SOCK_STREAM, 0), one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || util_set_nonblock(fd) < 0) {
-		snprintf(err, errlen, "%s: %s", addr, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	len = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &len);
-	*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-					      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	return fd;
-}
-
-static SSL_CTX *tls_server_ctx(const struct config *cfg, char *err, size_t errlen)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx)
-		goto fail;
-	SSL_CTX_set_min_proto_version(ctx, strcmp(cfg->tls_min_version, "1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->smpps_tls_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, cfg->smpps_tls_key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1)
-		goto fail;
-	return ctx;
-fail:;
-	unsigned long e = ERR_get_error();
-	snprintf(err, errlen, "tls_cert / tls_key: %s", e ? ERR_error_string(e, NULL) : "cannot build a TLS context");
-	ERR_clear_error();
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
 /* --- tick ---------------------------------------------------------------------------------------------- */
 
 /*
@@ -1831,12 +1788,12 @@ struct smpp_server *smpp_server_new(struct ev_loop *loop, struct store *store, s
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (cfg->smpps_listen[0] && (srv->lfd = listen_on(cfg->smpps_listen, &srv->port, err, errlen)) < 0)
+	if (cfg->smpps_listen[0] && (srv->lfd = netio_bind(cfg->smpps_listen, &srv->port, err, errlen)) < 0)
 		goto fail;
 	if (cfg->smpps_tls_listen[0]) {
-		if (!(srv->tls = tls_server_ctx(cfg, err, errlen)))
+		if (!(srv->tls = netio_tls_server_ctx(cfg->smpps_tls_cert, cfg->smpps_tls_key, cfg->tls_min_version, err, errlen)))
 			goto fail;
-		if ((srv->tls_lfd = listen_on(cfg->smpps_tls_listen, &srv->tls_port, err, errlen)) < 0)
+		if ((srv->tls_lfd = netio_bind(cfg->smpps_tls_listen, &srv->tls_port, err, errlen)) < 0)
 			goto fail;
 	}
 	ev_io_init(&srv->lio, accept_cb, srv->lfd, EV_READ);

@@ -718,65 +718,6 @@ static void tls_drop(struct http_conn *c)
 	c->ssl = NULL;
 }
 
-/* "1.2" / "1.3" -> TLS1_2_VERSION / TLS1_3_VERSION, 0 otherwise. */
-static int tls_version_parse(const char *v)
-{
-	if (!v || !*v || !strcmp(v, "1.2"))
-		return TLS1_2_VERSION;
-	if (!strcmp(v, "1.3"))
-		return TLS1_3_VERSION;
-	return 0;
-}
-
-static SSL_CTX *tls_ctx_new(const struct http_config *cfg, char *err, size_t errlen)
-{
-	char detail[200];
-	int minv = tls_version_parse(cfg->tls_min_version);
-	if (!minv) {
-		snprintf(err, errlen, "tls_min_version: '%s' is not 1.2 or 1.3", cfg->tls_min_version);
-		return NULL;
-	}
-	if (!cfg->tls_cert || !*cfg->tls_cert || !cfg->tls_key || !*cfg->tls_key) {
-		snprintf(err, errlen, "https needs both tls_cert and tls_key");
-		return NULL;
-	}
-	ERR_clear_error();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx) {
-		snprintf(err, errlen, "SSL_CTX_new: %s", tls_errstr(detail, sizeof(detail)));
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, minv);
-	/* HTTP and WebSocket frame themselves: a TCP close without close_notify is an ordinary close */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-	/* partial + moving: a retried write may pass the same bytes from another address;
-	 * release: an idle connection gives its record buffers back */
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-			 SSL_MODE_RELEASE_BUFFERS);
-	/* no server-side session cache (memory per device); TLS 1.3 tickets still resume */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 1);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		snprintf(err, errlen, "tls_cert %s: %s", cfg->tls_cert, tls_errstr(detail, sizeof(detail)));
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "tls_key %s: %s", cfg->tls_key, tls_errstr(detail, sizeof(detail)));
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "tls_key %s does not match tls_cert %s", cfg->tls_key, cfg->tls_cert);
-		goto fail;
-	}
-	ERR_clear_error();
-	return ctx;
-fail:
-	ERR_clear_error();
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
 /* Drives SSL_accept; once done the connection reads HTTP. */
 static void conn_handshake(struct http_conn *c)
 {
@@ -1528,83 +1469,6 @@ static void accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_io_start(loop, &srv->accept_w);
 }
 
-/* "host:port", "[v6]:port", ":port" -> host (NULL = any) and port. */
-static int split_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *colon;
-	const char *h = listen;
-	size_t hl;
-	if (listen[0] == '[') {
-		const char *end = strchr(listen, ']');
-		if (!end || end[1] != ':')
-			return -1;
-		h = listen + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(listen, ':');
-		if (!colon)
-			return -1;
-		hl = (size_t)(colon - listen);
-	}
-	if (hl >= hostlen || strlen(colon + 1) >= portlen || colon[1] == '\0')
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	strcpy(port, colon + 1);
-	if (strcmp(host, "*") == 0)
-		host[0] = '\0';
-	return 0;
-}
-
-static int listen_on(const char *addr, int *port_out, char *err, size_t errlen)
-{
-	char host[128], port[16];
-	if (split_listen(addr, host, sizeof(host), port, sizeof(port)) < 0) {
-		snprintf(err, errlen, "bad listen address \"%s\" (want host:port or [v6]:port)", addr);
-		return -1;
-	}
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve \"%s\": %s", addr, gai_strerror(rc));
-		return -1;
-	}
-	int fd = -1;
-	int saved = 0;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;   /* listen() comes with http_server_open() */
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot bind %s: %s", addr, strerror(saved));
-		return -1;
-	}
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	*port_out = 0;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			*port_out = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			*port_out = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
-	return fd;
-}
-
 static void server_apply_config(struct http_server *srv, const struct http_config *cfg)
 {
 	srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
@@ -1657,14 +1521,14 @@ struct http_server *http_server_new(struct ev_loop *loop, const struct http_conf
 		return NULL;
 	}
 	if ((cfg->tls_cert && *cfg->tls_cert) || (cfg->tls_key && *cfg->tls_key)) {
-		srv->tls_ctx = tls_ctx_new(cfg, err, errlen);
+		srv->tls_ctx = netio_tls_server_ctx(cfg->tls_cert, cfg->tls_key, cfg->tls_min_version, err, errlen);
 		if (!srv->tls_ctx) {
 			ipcount_free(srv->ips);
 			free(srv);
 			return NULL;
 		}
 	}
-	srv->fd = listen_on(cfg->listen, &srv->port, err, errlen);
+	srv->fd = netio_bind(cfg->listen, &srv->port, err, errlen);
 	if (srv->fd < 0) {
 		SSL_CTX_free(srv->tls_ctx);
 		ipcount_free(srv->ips);
