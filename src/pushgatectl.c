@@ -1460,6 +1460,293 @@ out:
 	return rc;
 }
 
+/*
+ * Each command checks its arguments before it connects (a usage error never
+ * waits for the database), then runs on one connection.
+ */
+typedef int (*db_fn)(PGconn *conn, void *arg);
+
+static int with_db(const struct options *opt, db_fn fn, void *arg)
+{
+	PGconn *conn = connect_db(opt);
+	if (!conn)
+		return EXIT_FAIL;
+	int rc = fn(conn, arg);
+	PQfinish(conn);
+	return rc;
+}
+
+static int db_migrate(PGconn *conn, void *arg)
+{
+	(void)arg;
+	return cmd_migrate(conn);
+}
+
+static int run_migrate(const struct options *opt, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage_error("migrate takes no arguments");
+	return with_db(opt, db_migrate, NULL);
+}
+
+/* pushgatectl account ... (the limits, senders, hosts and keys are tenants.c's) */
+struct account_args {
+	enum { A_ADD, A_LIST, A_DISABLE, A_ENABLE, A_LIMIT, A_POLICY, A_WEBHOOK } what;
+	const char *name, *role, *value, *url, *secret;
+	int         any_sender;
+};
+
+static int db_account(PGconn *conn, void *arg)
+{
+	const struct account_args *a = arg;
+	switch (a->what) {
+	case A_ADD:
+		return cmd_account_add(conn, a->name, a->role, a->any_sender);
+	case A_LIST:
+		return cmd_account_list(conn);
+	case A_DISABLE:
+	case A_ENABLE:
+		return cmd_account_disable(conn, a->name, a->what == A_DISABLE);
+	case A_LIMIT:
+		return cmd_account_limit(conn, a->name, a->value);
+	case A_POLICY:
+		return cmd_account_policy(conn, a->name, a->value);
+	case A_WEBHOOK:
+		return cmd_account_webhook(conn, a->name, a->url, a->secret);
+	}
+	return EXIT_FAIL;
+}
+
+static int run_account(const struct options *opt, int argc, char **argv)
+{
+	struct account_args a = { .role = "client" };
+	if (argc >= 2 && tenants_handles(argv[1])) {
+		int trc = tenants_ctl(NULL, argc - 1, argv + 1);   /* arguments checked before connecting */
+		PGconn *tconn = trc == EXIT_OK ? connect_db(opt) : NULL;
+		if (trc == EXIT_OK)
+			trc = tconn ? tenants_ctl(tconn, argc - 1, argv + 1) : EXIT_FAIL;
+		PQfinish(tconn);
+		return trc;
+	} else if (argc >= 2 && strcmp(argv[1], "add") == 0) {
+		while (argc >= 4 && (strcmp(argv[2], "--operator") == 0 || strcmp(argv[2], "--any-sender") == 0)) {
+			if (argv[2][2] == 'o')
+				a.role = "operator";
+			else
+				a.any_sender = 1;
+			memmove(&argv[2], &argv[3], (size_t)(argc - 3) * sizeof(argv[0]));
+			argc--;
+		}
+		if (argc != 3)
+			return usage_error("account add needs exactly one NAME");
+		if (!account_name_ok(argv[2]))
+			return usage_error("account name must be 1-%d printable characters, "
+					   "without leading or trailing spaces", ACCOUNT_NAME_MAX);
+		a.what = A_ADD;
+		a.name = argv[2];
+	} else if (argc >= 2 && strcmp(argv[1], "limit") == 0) {
+		long n;
+		if (argc != 4 || util_parse_long(argv[3], 0, 100000000, &n) < 0)
+			return usage_error("account limit needs NAME and a number of recipients a minute (0: none)");
+		a.what = A_LIMIT;
+		a.name = argv[2];
+		a.value = argv[3];
+	} else if (argc >= 2 && (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0)) {
+		if (argc != 3)
+			return usage_error("account %s needs exactly one NAME", argv[1]);
+		a.what = strcmp(argv[1], "disable") == 0 ? A_DISABLE : A_ENABLE;
+		a.name = argv[2];
+	} else if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
+		if (argc != 4 || (strcmp(argv[3], "sms") != 0 && strcmp(argv[3], "drop") != 0))
+			return usage_error("account policy needs NAME and sms or drop");
+		a.what = A_POLICY;
+		a.name = argv[2];
+		a.value = argv[3];
+	} else if (argc >= 2 && strcmp(argv[1], "webhook") == 0) {
+		if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[3], "off") == 0))
+			return usage_error("account webhook needs NAME and URL [SECRET], or NAME off");
+		a.what = A_WEBHOOK;
+		a.name = argv[2];
+		if (strcmp(argv[3], "off") != 0) {
+			if (!webhook_url_ok(argv[3]))
+				return usage_error("account webhook: URL must be http:// or https://, printable, "
+						   "without blanks, at most 2000 characters");
+			a.url = argv[3];
+			a.secret = argc == 5 ? argv[4] : NULL;
+			if (a.secret && (!a.secret[0] || strlen(a.secret) > 200))
+				return usage_error("account webhook: SECRET must be 1-200 characters");
+		}
+	} else if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+		if (argc != 2)
+			return usage_error("account list takes no arguments");
+		a.what = A_LIST;
+	} else {
+		return usage_error("account needs a subcommand: add [--operator] [--any-sender] NAME | policy NAME sms|drop |"
+				   " webhook NAME URL|off | limit NAME N | disable|enable NAME | quota | balance |"
+				   " senders | sender | urls | requests | rotate | show | list");
+	}
+	return with_db(opt, db_account, &a);
+}
+
+static int db_binds(PGconn *conn, void *arg)
+{
+	(void)arg;
+	return cmd_binds(conn);
+}
+
+static int db_orphans(PGconn *conn, void *arg)
+{
+	(void)arg;
+	return cmd_orphans(conn);
+}
+
+static int run_binds(const struct options *opt, int argc, char **argv)
+{
+	if (argc != 1)
+		return usage_error("%s takes no arguments", argv[0]);
+	return with_db(opt, argv[0][0] == 'b' ? db_binds : db_orphans, NULL);
+}
+
+static int db_status(PGconn *conn, void *arg)
+{
+	return cmd_status(conn, *(const int64_t *)arg);
+}
+
+static int run_status(const struct options *opt, int argc, char **argv)
+{
+	int64_t message_id;
+	if (argc != 2)
+		return usage_error("status needs exactly one MESSAGE_ID");
+	if (parse_id(argv[1], &message_id) < 0) {
+		char shown[4 * 40 + 4];
+		display(argv[1], 40, shown, sizeof(shown));
+		return usage_error("status: MESSAGE_ID must be a number, not '%s'", shown);
+	}
+	return with_db(opt, db_status, &message_id);
+}
+
+struct report_args {
+	const char        *batch;
+	char               since[ROUTER_SINCE_MAX];
+	enum report_format fmt;
+};
+
+static int db_report(PGconn *conn, void *arg)
+{
+	const struct report_args *r = arg;
+	return cmd_report(conn, r->since, r->batch, r->fmt);
+}
+
+static int run_report(const struct options *opt, int argc, char **argv)
+{
+	struct report_args r = { .fmt = FMT_TABLE };
+	for (int i = 1; i < argc; i++) {
+		const char *opt_name = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
+		char shown[4 * 40 + 4];
+		if (strcmp(opt_name, "--batch") != 0 && strcmp(opt_name, "--since") != 0
+		    && strcmp(opt_name, "--format") != 0) {
+			display(opt_name, 40, shown, sizeof(shown));
+			return usage_error("report: unknown option '%s'", shown);
+		}
+		if (!arg)
+			return usage_error("report: %s needs a value", opt_name);
+		i++;
+		display(arg, 40, shown, sizeof(shown));
+		if (opt_name[2] == 'f') {
+			if (strcmp(arg, "table") == 0)
+				r.fmt = FMT_TABLE;
+			else if (strcmp(arg, "csv") == 0)
+				r.fmt = FMT_CSV;
+			else if (strcmp(arg, "json") == 0)
+				r.fmt = FMT_JSON;
+			else
+				return usage_error("report: --format must be table, csv or json, not '%s'", shown);
+		} else if (opt_name[2] == 'b') {
+			int64_t bid;
+			if (parse_id(arg, &bid) < 0 || bid == 0) {
+				fail_msg("report: --batch must be a batch id, not '%s'", shown);
+				return EXIT_FAIL;
+			}
+			r.batch = arg;
+		} else if (router_parse_since(arg, r.since, sizeof(r.since)) < 0) {
+			fail_msg("report: bad --since '%s': use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]", shown);
+			return EXIT_FAIL;
+		}
+	}
+	if (r.batch && r.since[0])
+		return usage_error("report: give --batch or --since, not both");
+	if (!r.batch && !r.since[0]) {
+		time_t t = time(NULL) - 24 * 3600;
+		struct tm tm;
+		if (!gmtime_r(&t, &tm) || !strftime(r.since, sizeof(r.since), "%Y-%m-%d %H:%M:%S+00:00", &tm)) {
+			fail_msg("report: cannot read the clock");
+			return EXIT_FAIL;
+		}
+	}
+	return with_db(opt, db_report, &r);
+}
+
+static int db_plan(PGconn *conn, void *arg)
+{
+	return cmd_plan(conn, arg);
+}
+
+static int run_plan(const struct options *opt, int argc, char **argv)
+{
+	const struct store_stmt *plan;
+	if (argc == 1) {
+		for (size_t i = 0; i < sizeof(plan_stmts) / sizeof(plan_stmts[0]); i++)
+			printf("%s\n", plan_stmts[i]->name);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	if (argc != 2 || !(plan = plan_stmt(argv[1]))) {
+		char shown[4 * 40 + 4];
+		display(argc == 2 ? argv[1] : "", 40, shown, sizeof(shown));
+		return usage_error("plan needs one STATEMENT (`" PROG " plan` lists them), not '%s'", shown);
+	}
+	return with_db(opt, db_plan, (void *)plan);
+}
+
+static int run_send(const struct options *opt, int argc, char **argv)
+{
+	return cmd_send(opt, argc - 1, argv + 1);
+}
+
+static int run_smpp_account(const struct options *opt, int argc, char **argv)
+{
+	int src = smpp_accounts_ctl(NULL, argc, argv);   /* arguments checked before connecting */
+	PGconn *sconn = src == EXIT_OK ? connect_db(opt) : NULL;
+	if (src == EXIT_OK)
+		src = sconn ? smpp_accounts_ctl(sconn, argc, argv) : EXIT_FAIL;
+	PQfinish(sconn);
+	return src;
+}
+
+static int run_help(const struct options *opt, int argc, char **argv)
+{
+	(void)opt, (void)argc, (void)argv;
+	usage(stdout);
+	return EXIT_OK;
+}
+
+/* The commands: argv[0] is the command's name. */
+static const struct {
+	const char *name;
+	int       (*run)(const struct options *opt, int argc, char **argv);
+} commands[] = {
+	{ "migrate", run_migrate },
+	{ "account", run_account },
+	{ "status", run_status },
+	{ "binds", run_binds },
+	{ "orphans", run_binds },
+	{ "report", run_report },
+	{ "plan", run_plan },
+	{ "send", run_send },
+	{ "smpp-account", run_smpp_account },
+	{ "help", run_help },
+	{ "--help", run_help },
+};
+
 int main(int argc, char **argv)
 {
 	struct options opt = { NULL, NULL };
@@ -1487,219 +1774,10 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		return usage_error("no command given");
-
-	const char *cmd = argv[0];
-	enum { C_MIGRATE, C_ACCOUNT_ADD, C_ACCOUNT_LIST, C_ACCOUNT_DISABLE, C_ACCOUNT_ENABLE, C_ACCOUNT_LIMIT,
-	       C_ACCOUNT_POLICY, C_ACCOUNT_WEBHOOK, C_STATUS, C_BINDS, C_ORPHANS,
-	       C_REPORT, C_PLAN } which;
-	const struct store_stmt *plan = NULL;
-	const char *role = "client", *account_name = NULL, *policy = NULL, *hook_url = NULL, *hook_secret = NULL;
-	int64_t message_id = 0;
-	int any_sender = 0;
-	const char *report_batch = NULL;
-	char report_since[ROUTER_SINCE_MAX] = "";
-	enum report_format report_fmt = FMT_TABLE;
-
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
-		usage(stdout);
-		return EXIT_OK;
-	} else if (strcmp(cmd, "migrate") == 0) {
-		if (argc != 1)
-			return usage_error("migrate takes no arguments");
-		which = C_MIGRATE;
-	} else if (strcmp(cmd, "account") == 0) {
-		if (argc >= 2 && tenants_handles(argv[1])) {
-			int trc = tenants_ctl(NULL, argc - 1, argv + 1);   /* arguments checked before connecting */
-			PGconn *tconn = trc == EXIT_OK ? connect_db(&opt) : NULL;
-			if (trc == EXIT_OK)
-				trc = tconn ? tenants_ctl(tconn, argc - 1, argv + 1) : EXIT_FAIL;
-			PQfinish(tconn);
-			return trc;
-		} else if (argc >= 2 && strcmp(argv[1], "add") == 0) {
-			while (argc >= 4 && (strcmp(argv[2], "--operator") == 0 || strcmp(argv[2], "--any-sender") == 0)) {
-				if (argv[2][2] == 'o')
-					role = "operator";
-				else
-					any_sender = 1;
-				memmove(&argv[2], &argv[3], (size_t)(argc - 3) * sizeof(argv[0]));
-				argc--;
-			}
-			if (argc != 3)
-				return usage_error("account add needs exactly one NAME");
-			account_name = argv[2];
-			if (!account_name_ok(argv[2]))
-				return usage_error("account name must be 1-%d printable characters, "
-						   "without leading or trailing spaces", ACCOUNT_NAME_MAX);
-			which = C_ACCOUNT_ADD;
-		} else if (argc >= 2 && strcmp(argv[1], "limit") == 0) {
-			long n;
-			if (argc != 4 || util_parse_long(argv[3], 0, 100000000, &n) < 0)
-				return usage_error("account limit needs NAME and a number of recipients a minute (0: none)");
-			account_name = argv[2];
-			policy = argv[3];
-			which = C_ACCOUNT_LIMIT;
-		} else if (argc >= 2 && (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0)) {
-			if (argc != 3)
-				return usage_error("account %s needs exactly one NAME", argv[1]);
-			account_name = argv[2];
-			which = strcmp(argv[1], "disable") == 0 ? C_ACCOUNT_DISABLE : C_ACCOUNT_ENABLE;
-		} else if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
-			if (argc != 4 || (strcmp(argv[3], "sms") != 0 && strcmp(argv[3], "drop") != 0))
-				return usage_error("account policy needs NAME and sms or drop");
-			account_name = argv[2];
-			policy = argv[3];
-			which = C_ACCOUNT_POLICY;
-		} else if (argc >= 2 && strcmp(argv[1], "webhook") == 0) {
-			if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[3], "off") == 0))
-				return usage_error("account webhook needs NAME and URL [SECRET], or NAME off");
-			account_name = argv[2];
-			if (strcmp(argv[3], "off") != 0) {
-				if (!webhook_url_ok(argv[3]))
-					return usage_error("account webhook: URL must be http:// or https://, printable, "
-							   "without blanks, at most 2000 characters");
-				hook_url = argv[3];
-				hook_secret = argc == 5 ? argv[4] : NULL;
-				if (hook_secret && (!hook_secret[0] || strlen(hook_secret) > 200))
-					return usage_error("account webhook: SECRET must be 1-200 characters");
-			}
-			which = C_ACCOUNT_WEBHOOK;
-		} else if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-			if (argc != 2)
-				return usage_error("account list takes no arguments");
-			which = C_ACCOUNT_LIST;
-		} else {
-			return usage_error("account needs a subcommand: add [--operator] [--any-sender] NAME | policy NAME sms|drop |"
-					   " webhook NAME URL|off | limit NAME N | disable|enable NAME | quota | balance |"
-					   " senders | sender | urls | requests | rotate | show | list");
-		}
-	} else if (strcmp(cmd, "binds") == 0 || strcmp(cmd, "orphans") == 0) {
-		if (argc != 1)
-			return usage_error("%s takes no arguments", cmd);
-		which = cmd[0] == 'b' ? C_BINDS : C_ORPHANS;
-	} else if (strcmp(cmd, "status") == 0) {
-		if (argc != 2)
-			return usage_error("status needs exactly one MESSAGE_ID");
-		if (parse_id(argv[1], &message_id) < 0) {
-			char shown[4 * 40 + 4];
-			display(argv[1], 40, shown, sizeof(shown));
-			return usage_error("status: MESSAGE_ID must be a number, not '%s'", shown);
-		}
-		which = C_STATUS;
-	} else if (strcmp(cmd, "report") == 0) {
-		for (int i = 1; i < argc; i++) {
-			const char *opt_name = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
-			char shown[4 * 40 + 4];
-			if (strcmp(opt_name, "--batch") != 0 && strcmp(opt_name, "--since") != 0
-			    && strcmp(opt_name, "--format") != 0) {
-				display(opt_name, 40, shown, sizeof(shown));
-				return usage_error("report: unknown option '%s'", shown);
-			}
-			if (!arg)
-				return usage_error("report: %s needs a value", opt_name);
-			i++;
-			display(arg, 40, shown, sizeof(shown));
-			if (opt_name[2] == 'f') {
-				if (strcmp(arg, "table") == 0)
-					report_fmt = FMT_TABLE;
-				else if (strcmp(arg, "csv") == 0)
-					report_fmt = FMT_CSV;
-				else if (strcmp(arg, "json") == 0)
-					report_fmt = FMT_JSON;
-				else
-					return usage_error("report: --format must be table, csv or json, not '%s'", shown);
-			} else if (opt_name[2] == 'b') {
-				int64_t bid;
-				if (parse_id(arg, &bid) < 0 || bid == 0) {
-					fail_msg("report: --batch must be a batch id, not '%s'", shown);
-					return EXIT_FAIL;
-				}
-				report_batch = arg;
-			} else if (router_parse_since(arg, report_since, sizeof(report_since)) < 0) {
-				fail_msg("report: bad --since '%s': use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]", shown);
-				return EXIT_FAIL;
-			}
-		}
-		if (report_batch && report_since[0])
-			return usage_error("report: give --batch or --since, not both");
-		if (!report_batch && !report_since[0]) {
-			time_t t = time(NULL) - 24 * 3600;
-			struct tm tm;
-			if (!gmtime_r(&t, &tm) || !strftime(report_since, sizeof(report_since), "%Y-%m-%d %H:%M:%S+00:00", &tm)) {
-				fail_msg("report: cannot read the clock");
-				return EXIT_FAIL;
-			}
-		}
-		which = C_REPORT;
-	} else if (strcmp(cmd, "plan") == 0) {
-		if (argc == 1) {
-			for (size_t i = 0; i < sizeof(plan_stmts) / sizeof(plan_stmts[0]); i++)
-				printf("%s\n", plan_stmts[i]->name);
-			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
-		}
-		if (argc != 2 || !(plan = plan_stmt(argv[1]))) {
-			char shown[4 * 40 + 4];
-			display(argc == 2 ? argv[1] : "", 40, shown, sizeof(shown));
-			return usage_error("plan needs one STATEMENT (`" PROG " plan` lists them), not '%s'", shown);
-		}
-		which = C_PLAN;
-	} else if (strcmp(cmd, "send") == 0) {
-		return cmd_send(&opt, argc - 1, argv + 1);
-	} else if (strcmp(cmd, "smpp-account") == 0) {
-		int src = smpp_accounts_ctl(NULL, argc, argv);   /* arguments checked before connecting */
-		PGconn *sconn = src == EXIT_OK ? connect_db(&opt) : NULL;
-		if (src == EXIT_OK)
-			src = sconn ? smpp_accounts_ctl(sconn, argc, argv) : EXIT_FAIL;
-		PQfinish(sconn);
-		return src;
-	} else {
-		char shown[4 * 40 + 4];
-		display(cmd, 40, shown, sizeof(shown));
-		return usage_error("unknown command '%s'", shown);
-	}
-
-	PGconn *conn = connect_db(&opt);
-	if (!conn)
-		return EXIT_FAIL;
-	int rc = EXIT_FAIL;
-	switch (which) {
-	case C_MIGRATE:
-		rc = cmd_migrate(conn);
-		break;
-	case C_ACCOUNT_ADD:
-		rc = cmd_account_add(conn, account_name, role, any_sender);
-		break;
-	case C_ACCOUNT_POLICY:
-		rc = cmd_account_policy(conn, account_name, policy);
-		break;
-	case C_ACCOUNT_LIMIT:
-		rc = cmd_account_limit(conn, account_name, policy);
-		break;
-	case C_ACCOUNT_DISABLE:
-	case C_ACCOUNT_ENABLE:
-		rc = cmd_account_disable(conn, account_name, which == C_ACCOUNT_DISABLE);
-		break;
-	case C_ACCOUNT_WEBHOOK:
-		rc = cmd_account_webhook(conn, account_name, hook_url, hook_secret);
-		break;
-	case C_ACCOUNT_LIST:
-		rc = cmd_account_list(conn);
-		break;
-	case C_STATUS:
-		rc = cmd_status(conn, message_id);
-		break;
-	case C_BINDS:
-		rc = cmd_binds(conn);
-		break;
-	case C_ORPHANS:
-		rc = cmd_orphans(conn);
-		break;
-	case C_REPORT:
-		rc = cmd_report(conn, report_since, report_batch, report_fmt);
-		break;
-	case C_PLAN:
-		rc = cmd_plan(conn, plan);
-		break;
-	}
-	PQfinish(conn);
-	return rc;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			return commands[i].run(&opt, argc, argv);
+	char shown[4 * 40 + 4];
+	display(argv[0], 40, shown, sizeof(shown));
+	return usage_error("unknown command '%s'", shown);
 }
