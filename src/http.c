@@ -661,20 +661,6 @@ static void conn_unlink(struct http_conn *c)
 /* ------------------------------------------------------------------------ */
 /* TLS */
 
-/* The first queued OpenSSL error as text ('"' replaced), and the queue emptied. */
-static const char *tls_errstr(char *buf, size_t cap)
-{
-	unsigned long e = ERR_peek_error();
-	if (e)
-		ERR_error_string_n(e, buf, cap);
-	else
-		snprintf(buf, cap, "-");
-	ERR_clear_error();
-	for (char *p = buf; *p; p++)
-		if (*p == '"')
-			*p = '\'';
-	return buf;
-}
 
 /* Notes a fatal TLS error on c (no close_notify after it) and logs why. */
 static void tls_failure(struct http_conn *c, const char *during, int ssl_error)
@@ -1436,7 +1422,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
 				char e[200];
 				log_warn("http", "ev=conn_refused peer=%s reason=tls_setup err=\"%s\"", peer,
-					 tls_errstr(e, sizeof(e)));
+					 netio_tls_errstr(e, sizeof(e)));
 				SSL_free(c->ssl);
 				free(c);
 				close(fd);

@@ -199,8 +199,7 @@ int netio_bind(const char *addr, int *port_out, char *err, size_t errlen)
 	return fd;
 }
 
-/* OpenSSL's first queued error, quotes made single (for key="value" logs); the queue is cleared. */
-static const char *tls_errstr(char *buf, size_t cap)
+const char *netio_tls_errstr(char *buf, size_t cap)
 {
 	unsigned long e = ERR_peek_error();
 	if (e)
@@ -239,7 +238,7 @@ SSL_CTX *netio_tls_server_ctx(const char *cert, const char *key, const char *min
 	ERR_clear_error();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
-		snprintf(err, errlen, "SSL_CTX_new: %s", tls_errstr(detail, sizeof(detail)));
+		snprintf(err, errlen, "SSL_CTX_new: %s", netio_tls_errstr(detail, sizeof(detail)));
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, minv);
@@ -254,11 +253,11 @@ SSL_CTX *netio_tls_server_ctx(const char *cert, const char *key, const char *min
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		snprintf(err, errlen, "tls_cert %s: %s", cert, tls_errstr(detail, sizeof(detail)));
+		snprintf(err, errlen, "tls_cert %s: %s", cert, netio_tls_errstr(detail, sizeof(detail)));
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "tls_key %s: %s", key, tls_errstr(detail, sizeof(detail)));
+		snprintf(err, errlen, "tls_key %s: %s", key, netio_tls_errstr(detail, sizeof(detail)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {

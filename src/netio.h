@@ -48,4 +48,7 @@ int netio_bind(const char *addr, int *port_out, char *err, size_t errlen);
  */
 SSL_CTX *netio_tls_server_ctx(const char *cert, const char *key, const char *min_version, char *err, size_t errlen);
 
+/* OpenSSL's first queued error into buf, quotes made single (for key="value" logs); the queue is cleared. */
+const char *netio_tls_errstr(char *buf, size_t cap);
+
 #endif
