@@ -661,7 +661,6 @@ static void conn_unlink(struct http_conn *c)
 /* ------------------------------------------------------------------------ */
 /* TLS */
 
-
 /* Notes a fatal TLS error on c (no close_notify after it) and logs why. */
 static void tls_failure(struct http_conn *c, const char *during, int ssl_error)
 {
