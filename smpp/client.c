@@ -6,13 +6,14 @@
  * engine-wide, the batches headed for PostgreSQL: submit_sm_resp outcomes
  * (one per recipient once every part is answered), receipts, and the
  * deliver_sm_resp PDUs that wait for the receipts' commit.  Leases and
- * responses go to one store (connection), receipts and the housekeeping
- * statements to another, so PostgreSQL works on both in parallel; a
+ * responses go to one store (connection), receipts, parked receipts and
+ * bind counters to another, so PostgreSQL works on both in parallel; a
  * receipt batch waits until every response received before it committed,
  * so it finds its SMSC id instead of parking.  Every state
  * change goes through router.c's statements with retry=1: a database
  * outage delays them but loses none; a receipt is acknowledged to the SMSC
  * only once stored.  Throttling answers (0x58, 0x14) slow the route down.
+ * What time does to recipients (release, sweep) is sweep.c's.
  * Never blocks; bytes from the network are escaped before they reach SQL.
  */
 #include "client.h"
@@ -31,7 +32,7 @@
 
 #define BATCH_MAX      2000     /* recipients per resp statement, receipts per receipt statement */
 #define PUMP_INTERVAL  0.01     /* seconds: TPS refill, batch flush */
-#define SWEEP_INTERVAL 2.0
+#define PARKED_INTERVAL 2.0      /* seconds between looks at parked receipts */
 #define STATS_INTERVAL 5.0
 #define DETAIL_MAX     512
 #define MAX_TEXT_OCTETS 65535
@@ -149,14 +150,12 @@ struct batch {
 struct smpp_client {
 	struct ev_loop      *loop;
 	struct store        *store;             /* leases, responses */
-	struct store        *rstore;            /* receipts, parked, sweep, release, stats (may be store) */
+	struct store        *rstore;            /* receipts, parked, stats (may be store) */
 	const struct config *cfg;
 	char                 node[96];
 	int                  stopping;
 	int                  freeing;           /* smpp_client_free running: no new work */
 	uint64_t             leases;            /* lease statements sent (an idle engine sends 4 a second) */
-	uint64_t             resends_restart;   /* SMS this node took back at start (node.c) */
-	uint64_t             resends_expired;   /* SMS whose lease the sweep found expired */
 	struct route_rt     *routes;
 	size_t               n_routes;
 
@@ -175,16 +174,10 @@ struct smpp_client {
 
 	struct store_job     parked_job;
 	int                  parked_in_flight, parked_wanted;
-	struct store_job     sweep_job;
-	int                  sweep_in_flight;
-	struct store_job     release_job;
-	int                  release_in_flight;
-	const char          *release_params[4];
-	char                 p_start[8], p_end[8], p_push_timeout[32];
 	struct batch         stats_batch;
 	unsigned             stats_rounds;
 
-	ev_timer             pump, poll, sweep, stats;
+	ev_timer             pump, poll, parked, stats;
 	smpp_client_mo_fn    mo_fn;             /* MO messages: the SMPP server's handler */
 	void                *mo_arg;
 };
@@ -972,64 +965,11 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-static void sweep_done(struct store_job *job, enum store_error err, const char *msg)
-{
-	struct smpp_client *e = job->arg;
-	e->sweep_in_flight = 0;
-	if (err != STORE_OK) {
-		if (err == STORE_SQL_ERROR)
-			log_error("smpp", "ev=sweep_failed err=\"%s\"", msg);
-		return;
-	}
-	const char *a = PQgetvalue(job->res, 0, 0), *b = PQgetvalue(job->res, 0, 1), *d = PQgetvalue(job->res, 0, 2);
-	const char *p = PQgetvalue(job->res, 0, 3);
-	if (strcmp(a, "0") || strcmp(b, "0") || strcmp(d, "0") || strcmp(p, "0"))
-		log_info("smpp", "ev=sweep resent=%s expired=%s unknown=%s push_to_sms=%s", a, b, d, p);
-	e->resends_expired += strtoull(a, NULL, 10);
-	if (strcmp(a, "0") || strcmp(p, "0"))
-		smpp_client_kick(e);
-}
-
-static void release_done(struct store_job *job, enum store_error err, const char *msg)
-{
-	struct smpp_client *e = job->arg;
-	e->release_in_flight = 0;
-	if (err == STORE_SQL_ERROR)
-		log_error("smpp", "ev=release_failed err=\"%s\"", msg);
-	if (err == STORE_OK && strcmp(PQgetvalue(job->res, 0, 0), "0") != 0) {
-		log_info("smpp", "ev=released recipients=%s", PQgetvalue(job->res, 0, 0));
-		smpp_client_kick(e);
-	}
-}
-
-/* Scheduled recipients whose time came, and ads whose window opened (router_stmt_release). */
-static void release_due(struct smpp_client *e)
-{
-	if (e->release_in_flight || !store_is_up(e->rstore))
-		return;
-	snprintf(e->p_start, sizeof(e->p_start), "%d", e->cfg->ad_start_hour);
-	snprintf(e->p_end, sizeof(e->p_end), "%d", e->cfg->ad_end_hour);
-	snprintf(e->p_push_timeout, sizeof(e->p_push_timeout), "%.3f", e->cfg->push_timeout);
-	e->release_params[0] = e->p_start;
-	e->release_params[1] = e->p_end;
-	e->release_params[2] = e->cfg->timezone;
-	e->release_params[3] = e->p_push_timeout;
-	e->release_in_flight = 1;
-	e->release_job = (struct store_job){ .stmt = &router_stmt_release, .nparams = 4, .params = e->release_params,
-					     .done = release_done, .arg = e };
-	store_submit(e->rstore, &e->release_job);
-}
-
-static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* Every PARKED_INTERVAL: receipts parked before their response was stored are looked at again. */
+static void parked_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
 	struct smpp_client *e = w->data;
-	release_due(e);
-	if (!e->sweep_in_flight && store_is_up(e->rstore)) {
-		e->sweep_in_flight = 1;
-		e->sweep_job = (struct store_job){ .stmt = &router_stmt_sweep, .done = sweep_done, .arg = e };
-		store_submit(e->rstore, &e->sweep_job);
-	}
 	e->parked_wanted = 1;
 }
 
@@ -1175,8 +1115,8 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 	e->pump.data = e;
 	ev_timer_init(&e->poll, poll_cb, cfg->smpp_idle_poll, cfg->smpp_idle_poll);
 	e->poll.data = e;
-	ev_timer_init(&e->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
-	e->sweep.data = e;
+	ev_timer_init(&e->parked, parked_cb, PARKED_INTERVAL, PARKED_INTERVAL);
+	e->parked.data = e;
 	ev_timer_init(&e->stats, stats_cb, 0.5, STATS_INTERVAL);
 	e->stats.data = e;
 	return e;
@@ -1189,16 +1129,11 @@ void smpp_client_start(struct smpp_client *e)
 {
 	ev_timer_start(e->loop, &e->pump);
 	ev_timer_start(e->loop, &e->poll);
-	ev_timer_start(e->loop, &e->sweep);
+	ev_timer_start(e->loop, &e->parked);
 	ev_timer_start(e->loop, &e->stats);
 	for (size_t i = 0; i < e->n_routes; i++)
 		for (unsigned k = 0; k < e->routes[i].n_sess; k++)
 			smpp_session_start(e->routes[i].sess[k].s);
-}
-
-void smpp_client_count_resends(struct smpp_client *e, unsigned long long n)
-{
-	e->resends_restart += n;
 }
 
 void smpp_client_set_receipt_store(struct smpp_client *e, struct store *rstore)
@@ -1219,7 +1154,7 @@ void smpp_client_stop(struct smpp_client *e, double grace)
 	stats_cb(e->loop, &e->stats, 0);   /* the counters as they stand, for operators */
 	e->stopping = 1;
 	ev_timer_stop(e->loop, &e->poll);
-	ev_timer_stop(e->loop, &e->sweep);
+	ev_timer_stop(e->loop, &e->parked);
 	for (size_t i = 0; i < e->n_routes; i++) {
 		struct route_rt *rt = &e->routes[i];
 		route_give_back(rt, "stopping");
@@ -1261,12 +1196,8 @@ const char *smpp_client_state(void *arg)
 size_t smpp_client_metrics(void *arg, char *buf, size_t cap)
 {
 	struct smpp_client *e = arg;
-	int m = snprintf(buf, cap, "# TYPE pushgate_smpp_leases counter\npushgate_smpp_leases %llu\n"
-			 "# TYPE pushgate_sms_resends_total counter\n"
-			 "pushgate_sms_resends_total{cause=\"restart\"} %llu\n"
-			 "pushgate_sms_resends_total{cause=\"lease_expired\"} %llu\n",
-			 (unsigned long long)e->leases, (unsigned long long)e->resends_restart,
-			 (unsigned long long)e->resends_expired);
+	int m = snprintf(buf, cap, "# TYPE pushgate_smpp_leases counter\npushgate_smpp_leases %llu\n",
+			 (unsigned long long)e->leases);
 	size_t o = m > 0 ? (size_t)m : 0;
 	static const char *const names[] = { "submits", "resp_ok", "resp_temp", "resp_perm", "timeouts",
 					     "receipts", "receipts_delivered", "receipts_failed", "throttled",
@@ -1307,7 +1238,7 @@ void smpp_client_free(struct smpp_client *e)
 	e->stopping = e->freeing = 1;
 	ev_timer_stop(e->loop, &e->pump);
 	ev_timer_stop(e->loop, &e->poll);
-	ev_timer_stop(e->loop, &e->sweep);
+	ev_timer_stop(e->loop, &e->parked);
 	ev_timer_stop(e->loop, &e->stats);
 	/*
 	 * Sessions first: their windows answer every part in flight (LINK_LOST),

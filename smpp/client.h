@@ -23,16 +23,13 @@ struct smpp_client;
 struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 				    const struct config *cfg, const char *node);
 /*
- * Receipts, parked receipts, sweep, release and bind stats on their own
+ * Receipts, parked receipts and bind stats on their own
  * store (connection); by default they share the store of leases and responses.
  */
 void smpp_client_set_receipt_store(struct smpp_client *c, struct store *rstore);
 void smpp_client_start(struct smpp_client *c);
 /* New SMS work may be queued: look now instead of at the next poll. */
 void smpp_client_kick(struct smpp_client *c);
-
-/* SMS taken back at start (node.c) and sent again: counted in /metrics as resends. */
-void smpp_client_count_resends(struct smpp_client *c, unsigned long long n);
 /* Stops leasing, gives back what is not sent, drains windows (at most grace seconds), unbinds. */
 void smpp_client_stop(struct smpp_client *c, double grace);
 /* 1 while work is still in flight (windows, batches not yet committed). */

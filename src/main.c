@@ -37,6 +37,7 @@
 #include "migrate.h"
 #include "node.h"
 #include "privs.h"
+#include "sweep.h"
 #include "sdnotify.h"
 #include "push.h"
 #include "server.h"
@@ -62,6 +63,7 @@ struct server {
 	struct http_server *http;         /* [server] http_listen; NULL when empty */
 	struct http_server *https;        /* [server] https_listen; NULL when empty */
 	struct smpp_client *smpp;
+	struct sweeper     *sweeper;      /* release and sweep (sweep.c), on receipt_store */
 	struct store       *smpps_store;  /* the SMPP server role: its own connection; NULL when off */
 	struct smpp_server *smpps;        /* [smpp_server]; NULL when no listener is configured */
 	struct push        *push;
@@ -154,8 +156,9 @@ static void node_claimed(void *arg, const struct node_taken *t)
 			 t->outbox);
 	else
 		log_info("main", "ev=node_claimed node=%s", srv->node);
-	smpp_client_count_resends(srv->smpp, (unsigned long long)t->sms);
+	sweep_count_resends(srv->sweeper, (unsigned long long)t->sms);
 	smpp_client_start(srv->smpp);
+	sweep_start(srv->sweeper);
 	webhook_start(srv->webhook);
 	gate_check(srv);
 }
@@ -306,6 +309,7 @@ static size_t smpp_and_webhook_metrics(void *arg, char *buf, size_t cap)
 {
 	struct server *srv = arg;
 	size_t o = smpp_client_metrics(srv->smpp, buf, cap);
+	o += sweep_metrics(srv->sweeper, buf + o, cap - o);
 	o += webhook_metrics(srv->webhook, buf + o, cap - o);
 	return o + smpp_server_metrics(srv->smpps, buf + o, cap - o);
 }
@@ -370,6 +374,7 @@ static void begin_drain(struct server *srv)
 	http_server_close(srv->https);
 	push_close_all(srv->push);
 	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
+	sweep_stop(srv->sweeper);
 	smpp_server_stop(srv->smpps, DRAIN_SECONDS);
 	webhook_stop(srv->webhook);
 	srv->drain_deadline = ev_now(loop) + DRAIN_SECONDS + 2;
@@ -475,7 +480,8 @@ int main(int argc, char **argv)
 		   ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
-	srv.push = srv.smpp ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
+	srv.sweeper = srv.smpp ? sweep_new(srv.loop, srv.receipt_store, &srv.cfg, on_new_work, &srv) : NULL;
+	srv.push = srv.sweeper ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
 	srv.devices = srv.push ? devices_new(srv.loop, srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	srv.auth = srv.webhook ? auth_new(srv.store) : NULL;
@@ -592,6 +598,7 @@ int main(int argc, char **argv)
 	store_free(srv.smpps_store);
 	smpp_server_free(srv.smpps);
 	smpp_client_free(srv.smpp);
+	sweep_free(srv.sweeper);
 	http_server_free(srv.http);
 	http_server_free(srv.https);
 	push_free(srv.push);
