@@ -3,10 +3,9 @@
  * applications written for Kannel's smsbox switch to pushgate unchanged.
  * The subset honoured is documented in docs/kannel.md.
  *
- * A dlr-url/dlr-mask reaches the intake statement as its callback_url
- * "kannel-dlr:MASK:URL" (the API itself accepts only http(s) URLs there);
- * sql/007_kannel.sql moves it to messages.dlr_url/dlr_mask and turns each
- * matching state change into a GET row of the webhook outbox.
+ * A dlr-url/dlr-mask reaches the intake as the message's own dlr_url and
+ * dlr_mask (intake_opts); sql/007_kannel.sql turns each matching state
+ * change into a GET row of the webhook outbox.
  */
 #ifndef PUSHGATE_KANNEL_H
 #define PUSHGATE_KANNEL_H
