@@ -1,0 +1,1776 @@
+-- sql/schema.sql: pushgate's schema after every migration (tools/schema-dump).
+-- Generated: edit the migrations, then regenerate; t_schema checks they agree.
+
+--
+-- PostgreSQL database dump
+--
+
+--
+-- Name: accounts_kept(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.accounts_kept() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'accounts are never deleted nor renumbered (pushgatectl account disable stops one)'
+        USING ERRCODE = 'restrict_violation';
+END $$;
+
+--
+-- Name: ad_hold_until(text, boolean, timestamp with time zone, integer, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ad_hold_until(purpose text, consent boolean, at timestamp with time zone, start_hour integer, end_hour integer, tz text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+        WHEN purpose <> 'AD' OR consent THEN NULL
+        WHEN extract(hour FROM at AT TIME ZONE tz) >= start_hour
+             AND extract(hour FROM at AT TIME ZONE tz) < end_hour THEN NULL
+        ELSE (date_trunc('day', at AT TIME ZONE tz) + make_interval(hours => start_hour)
+              + CASE WHEN extract(hour FROM at AT TIME ZONE tz) >= end_hour THEN interval '1 day'
+                     ELSE interval '0' END) AT TIME ZONE tz END
+$$;
+
+--
+-- Name: intake_admit(bigint[], integer[], text[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.intake_admit(p_account bigint[], p_n integer[], p_sender text[], p_idem text[], p_callback text[], p_dlr text[]) RETURNS TABLE(mord integer, refusal text, retry_after integer)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    a          record;
+    i          int;
+    n_msgs     int := coalesce(array_length(p_account, 1), 0);
+    today      date := (now() AT TIME ZONE 'UTC')::date;
+    month0     date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+    day_used   bigint;
+    month_used bigint;
+    w          record;
+    this_min   timestamptz := date_trunc('minute', now());
+    rate_est   float8;
+    taken      bigint;
+    why        text;
+    wait       int;
+    listed     text[];   -- the account's approved senders (senders_listed)
+    owned      text[];   -- senders of the group approved for another account
+    replays    text[];   -- idempotency keys of the group the account used before
+    limited    boolean;
+    seen       int := 0;   -- accounts found
+BEGIN
+    -- one query per account for each set; then the messages are walked in memory
+    FOR a IN SELECT x.id, x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed, x.url_hosts
+             FROM accounts x WHERE x.id = ANY (p_account) ORDER BY x.id
+    LOOP
+        seen := seen + 1;
+        taken := 0;
+        limited := a.daily_quota > 0 OR a.monthly_quota > 0 OR a.balance IS NOT NULL OR a.rate_limit > 0;
+        IF limited THEN
+            -- the account's row is the lock every node's intake of it waits for; read again under it
+            SELECT x.daily_quota, x.monthly_quota, x.balance, x.rate_limit, x.senders_listed
+            INTO a.daily_quota, a.monthly_quota, a.balance, a.rate_limit, a.senders_listed
+            FROM accounts x WHERE x.id = a.id FOR NO KEY UPDATE;
+            SELECT coalesce(sum(u.recipients) FILTER (WHERE u.day = today), 0), coalesce(sum(u.recipients), 0)
+            INTO day_used, month_used
+            FROM account_usage u WHERE u.account_id = a.id AND u.day >= month0;
+            rate_est := 0;
+            IF a.rate_limit > 0 THEN
+                SELECT r.minute, r.cur, r.prev INTO w FROM account_rate r WHERE r.account_id = a.id;
+                IF FOUND AND w.minute = this_min THEN
+                    rate_est := w.prev * (1 - extract(epoch FROM now() - this_min) / 60) + w.cur;
+                ELSIF FOUND AND w.minute = this_min - interval '1 minute' THEN
+                    rate_est := w.cur * (1 - extract(epoch FROM now() - this_min) / 60);
+                END IF;
+            END IF;
+        END IF;
+        IF a.senders_listed THEN
+            SELECT array_agg(s.sender) INTO listed FROM account_senders s WHERE s.account_id = a.id;
+        ELSE
+            SELECT array_agg(s.sender) INTO owned FROM account_senders s
+            WHERE s.sender = ANY (p_sender) AND s.account_id <> a.id;
+        END IF;
+        SELECT array_agg(m.idempotency_key) INTO replays FROM messages m
+        WHERE m.account_id = a.id AND m.idempotency_key = ANY (p_idem);
+
+        FOR i IN 1 .. n_msgs LOOP
+            CONTINUE WHEN p_account[i] <> a.id;
+            IF p_idem[i] = ANY (replays) THEN
+                CONTINUE;   -- a replay: answered with what was stored, nothing taken
+            END IF;
+            why := NULL; wait := NULL;
+            IF a.senders_listed AND NOT coalesce(p_sender[i] = ANY (listed), false) THEN
+                why := 'sender';
+            ELSIF NOT a.senders_listed AND coalesce(p_sender[i] = ANY (owned), false) THEN
+                why := 'sender';
+            ELSIF a.url_hosts IS NOT NULL AND NOT (url_host_allowed(p_callback[i], a.url_hosts)
+                                                   AND url_host_allowed(p_dlr[i], a.url_hosts)) THEN
+                why := 'url';
+            ELSIF NOT limited THEN
+                NULL;
+            ELSIF a.balance IS NOT NULL AND taken + p_n[i] > a.balance THEN
+                why := 'balance';
+            ELSIF a.daily_quota > 0 AND day_used + taken + p_n[i] > a.daily_quota THEN
+                why := 'daily_quota';
+                wait := ceil(extract(epoch FROM (today + 1)::timestamp - (now() AT TIME ZONE 'UTC')));
+            ELSIF a.monthly_quota > 0 AND month_used + taken + p_n[i] > a.monthly_quota THEN
+                why := 'monthly_quota';
+                wait := ceil(extract(epoch FROM (month0 + interval '1 month') - (now() AT TIME ZONE 'UTC')));
+            ELSIF a.rate_limit > 0 AND rate_est + taken + p_n[i] > a.rate_limit THEN
+                why := 'rate';
+                -- the sliding count falls by at least rate_limit / 60 a second once this minute is past
+                wait := least(60, ceil((rate_est + taken + p_n[i] - a.rate_limit) * 60.0 / a.rate_limit));
+            END IF;
+            IF why IS NOT NULL THEN
+                mord := i; refusal := why; retry_after := CASE WHEN wait IS NOT NULL THEN greatest(wait, 1) END;
+                RETURN NEXT;
+            ELSE
+                taken := taken + p_n[i];
+            END IF;
+        END LOOP;
+
+        IF taken > 0 THEN
+            INSERT INTO account_usage AS u (account_id, day, recipients) VALUES (a.id, today, taken)
+            ON CONFLICT (account_id, day) DO UPDATE SET recipients = u.recipients + EXCLUDED.recipients;
+            IF a.balance IS NOT NULL THEN
+                UPDATE accounts SET balance = balance - taken WHERE id = a.id;
+            END IF;
+            IF a.rate_limit > 0 THEN
+                INSERT INTO account_rate AS r (account_id, minute, cur, prev) VALUES (a.id, this_min, taken, 0)
+                ON CONFLICT (account_id) DO UPDATE SET
+                    prev = CASE WHEN r.minute = this_min THEN r.prev
+                                WHEN r.minute = this_min - interval '1 minute' THEN r.cur ELSE 0 END,
+                    cur = CASE WHEN r.minute = this_min THEN r.cur ELSE 0 END + EXCLUDED.cur,
+                    minute = this_min;
+            END IF;
+        END IF;
+    END LOOP;
+    -- messages keep no foreign key on accounts (sql/019): an account that does not exist fails
+    -- the group here, as that key did (the group is then tried one message at a time)
+    IF seen <> (SELECT count(DISTINCT u.id) FROM unnest(p_account) AS u(id)) THEN
+        RAISE EXCEPTION 'intake: a message of an account that does not exist'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+END $$;
+
+--
+-- Name: kannel_dlr_fill(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.kannel_dlr_fill() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    lo bigint;
+    hi bigint;
+BEGIN
+    SELECT min(message_id), max(message_id) INTO lo, hi FROM new_events;
+    IF lo IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE dlr_url IS NOT NULL AND id BETWEEN lo AND hi) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO webhook_outbox (account_id, url, method, event_id, recipient_id, message_id, payload)
+    SELECT k.account_id,
+           kannel_dlr_url(k.dlr_url, k.type, k.msisdn, k.sender,
+                          CASE k.type WHEN 8 THEN 'ACK/'
+                                      WHEN 16 THEN 'NACK/' || coalesce(coalesce(k.error_code, k.r_error)::text, '')
+                                                   || '/' || coalesce(k.detail, '')
+                                      ELSE coalesce(CASE WHEN k.kind = 'state' THEN k.receipts[cardinality(k.receipts)] END,
+                                                    k.detail, k.state, '') END,
+                          k.at, k.recipient_id, coalesce(k.route, k.r_route), coalesce(k.smsc_id, k.r_smsc), a.name),
+           'GET', k.id, k.recipient_id, k.message_id,
+           jsonb_build_object('event_id', k.id, 'message_id', k.message_id, 'recipient_id', k.recipient_id,
+                              'kannel_dlr_type', k.type, 'state', k.state)
+    FROM (SELECT w.*, r.msisdn, r.error_code AS r_error, r.route AS r_route, r.smsc_id AS r_smsc,
+                 kannel_dlr_type(w.kind, w.state, r.smsc_id IS NOT NULL, w.dlr_mask) AS type
+          FROM (SELECT e.*, m.dlr_url, m.dlr_mask, m.sender,
+                       array_agg(e.detail) FILTER (WHERE e.kind = 'receipt')
+                           OVER (PARTITION BY e.recipient_id ORDER BY e.id) AS receipts
+                FROM new_events e
+                CROSS JOIN LATERAL (SELECT x.dlr_url, x.dlr_mask, x.sender FROM messages x
+                                    WHERE x.id = e.message_id OFFSET 0) m
+                WHERE m.dlr_url IS NOT NULL AND m.dlr_mask > 0 AND e.recipient_id IS NOT NULL) w
+          CROSS JOIN LATERAL (SELECT x.msisdn, x.error_code, x.route, x.smsc_id FROM recipients x
+                              WHERE x.id = w.recipient_id OFFSET 0) r) k
+    CROSS JOIN LATERAL (SELECT x.name FROM accounts x WHERE x.id = k.account_id OFFSET 0) a
+    WHERE k.type IS NOT NULL
+    ORDER BY k.id;
+    RETURN NULL;
+END $$;
+
+--
+-- Name: kannel_dlr_type(text, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.kannel_dlr_type(kind text, state text, accepted boolean, mask integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN kind = 'receipt' AND state IS NULL THEN CASE WHEN mask & 4 <> 0 THEN 4 END
+        WHEN kind <> 'state' THEN NULL
+        WHEN state IN ('PUSH_DELIVERED', 'SMS_DELIVERED') THEN CASE WHEN mask & 1 <> 0 THEN 1 END
+        WHEN state = 'PUSH_SENT' THEN CASE WHEN mask & 4 <> 0 THEN 4 END
+        WHEN state = 'SMS_ACCEPTED' THEN CASE WHEN mask & 8 <> 0 THEN 8 END
+        WHEN state = 'SMS_FAILED' AND NOT accepted THEN CASE WHEN mask & 18 <> 0 THEN 16 END
+        WHEN state IN ('SMS_FAILED', 'SMS_EXPIRED', 'DROPPED', 'CANCELED') THEN CASE WHEN mask & 2 <> 0 THEN 2 END
+    END
+$$;
+
+--
+-- Name: kannel_dlr_url(text, integer, text, text, text, timestamp with time zone, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.kannel_dlr_url(tpl text, type integer, receiver text, sender text, reply text, at timestamp with time zone, recipient bigint, route text, smsc_id text, account text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+DECLARE
+    out text := '';
+    rest text := tpl;
+    p integer;
+    c text;
+BEGIN
+    LOOP
+        p := strpos(rest, '%');
+        IF p = 0 OR p = length(rest) THEN
+            RETURN out || rest;
+        END IF;
+        c := substr(rest, p + 1, 1);
+        out := out || left(rest, p - 1) || CASE c
+            WHEN 'd' THEN type::text
+            WHEN 'p' THEN kannel_urlencode(receiver)
+            WHEN 'P' THEN kannel_urlencode(sender)
+            WHEN 'q' THEN kannel_urlencode(kannel_plus(receiver))
+            WHEN 'Q' THEN kannel_urlencode(kannel_plus(sender))
+            WHEN 'A' THEN kannel_urlencode(coalesce(reply, ''))
+            WHEN 'a' THEN kannel_urlencode(coalesce(reply, ''))
+            WHEN 'T' THEN floor(extract(epoch FROM at))::bigint::text
+            WHEN 't' THEN kannel_urlencode(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'))
+            WHEN 'I' THEN recipient::text
+            WHEN 'i' THEN kannel_urlencode(coalesce(route, ''))
+            WHEN 'F' THEN kannel_urlencode(coalesce(smsc_id, ''))
+            WHEN 'n' THEN kannel_urlencode(coalesce(account, ''))
+            WHEN '%' THEN '%'
+            ELSE '%' || c END;
+        rest := substr(rest, p + 2);
+    END LOOP;
+END $$;
+
+--
+-- Name: kannel_plus(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.kannel_plus(n text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    SELECT CASE WHEN n LIKE '00%' THEN '+' || substr(n, 3) ELSE n END
+$$;
+
+--
+-- Name: kannel_urlencode(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.kannel_urlencode(s text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    SELECT CASE WHEN s !~ '[^A-Za-z0-9._~-]' THEN s ELSE
+        (SELECT coalesce(string_agg(CASE WHEN b BETWEEN 48 AND 57 OR b BETWEEN 65 AND 90 OR b BETWEEN 97 AND 122
+                                              OR b IN (45, 46, 95, 126) THEN chr(b)
+                                         ELSE '%' || upper(lpad(to_hex(b), 2, '0')) END, '' ORDER BY i), '')
+         FROM (SELECT i, get_byte(convert_to(s, 'UTF8'), i) AS b
+               FROM generate_series(0, octet_length(convert_to(s, 'UTF8')) - 1) AS i) x) END
+$$;
+
+--
+-- Name: recipient_decide(boolean, boolean, text, text[], text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recipient_decide(app boolean, opted boolean, route text, channels text[], purpose text, policy text, auth_sms_first boolean) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN opted AND (purpose = 'AD' OR policy = 'drop') THEN 'DROPPED'
+        WHEN app AND NOT opted AND channels[1] = 'push'
+             AND NOT (purpose = 'AUTH' AND auth_sms_first AND 'sms' = ANY(channels)) THEN 'PUSH_SENT'
+        WHEN NOT ('sms' = ANY(channels)) THEN 'DROPPED'
+        WHEN route IS NULL THEN 'SMS_FAILED'
+        ELSE 'SMS_QUEUED' END
+$$;
+
+--
+-- Name: recipient_decide_why(text, boolean, boolean, text[], text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recipient_decide_why(state text, app boolean, opted boolean, channels text[], purpose text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE state
+        WHEN 'PUSH_SENT' THEN 'app installed: push first'
+        WHEN 'DROPPED' THEN CASE WHEN opted AND purpose = 'AD' THEN 'opted out: ads are never sent'
+                                 WHEN opted THEN 'opt-out policy: drop'
+                                 ELSE 'no app and SMS not among the channels' END
+        WHEN 'SMS_FAILED' THEN 'no route for this number'
+        ELSE CASE WHEN opted THEN 'opt-out policy: sms'
+                  WHEN app AND channels[1] = 'push' THEN 'AUTH goes by SMS first for this account'
+                  WHEN app THEN 'SMS first by the message''s channels'
+                  ELSE 'no app for this number' END END
+$$;
+
+--
+-- Name: report_outcomes(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by text) RETURNS TABLE(day date, account_id bigint, account text, sender text, batch_id bigint, recipients bigint, push_delivered bigint, sms_delivered bigint, failed bigint, opted_out bigint, unknown bigint, dropped bigint, canceled bigint, pending bigint, push_share numeric, sms_saved bigint, push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN p_by = 'day' THEN x.day END,
+           CASE WHEN p_by IN ('account', 'sender', 'day', 'batch') THEN x.account_id END,
+           CASE WHEN p_by IN ('account', 'sender', 'day', 'batch') THEN x.account END,
+           CASE WHEN p_by IN ('sender', 'day') THEN x.sender END,
+           CASE WHEN p_by = 'batch' THEN x.batch_id END,
+           count(*),
+           count(*) FILTER (WHERE x.outcome = 'push_delivered'),
+           count(*) FILTER (WHERE x.outcome = 'sms_delivered'),
+           count(*) FILTER (WHERE x.outcome = 'failed'),
+           count(*) FILTER (WHERE x.opted_out),
+           count(*) FILTER (WHERE x.outcome = 'unknown'),
+           count(*) FILTER (WHERE x.outcome = 'dropped'),
+           count(*) FILTER (WHERE x.outcome = 'canceled'),
+           count(*) FILTER (WHERE x.outcome = 'pending'),
+           round(count(*) FILTER (WHERE x.outcome = 'push_delivered')::numeric
+                 / nullif(count(*) FILTER (WHERE x.outcome IN ('push_delivered', 'sms_delivered')), 0), 4),
+           count(*) FILTER (WHERE x.outcome = 'push_delivered'),
+           round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'push_delivered'))::bigint,
+           round(percentile_cont(0.95) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'push_delivered'))::bigint,
+           round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'sms_delivered'))::bigint,
+           round(percentile_cont(0.95) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'sms_delivered'))::bigint
+    FROM report_recipients x
+    WHERE x.accepted_at >= p_since
+    GROUP BY 1, 2, 3, 4, 5
+$$;
+
+--
+-- Name: report_routes(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS TABLE(route text, recipients bigint, submitted bigint, delivered bigint, failed bigint, unknown bigint, pending bigint, delivery_rate numeric, receipt_p50_ms bigint, receipt_p95_ms bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT x.route, count(*),
+           count(*) FILTER (WHERE x.submitted_at IS NOT NULL),
+           count(*) FILTER (WHERE x.outcome = 'sms_delivered'),
+           count(*) FILTER (WHERE x.outcome = 'failed'),
+           count(*) FILTER (WHERE x.outcome = 'unknown'),
+           count(*) FILTER (WHERE x.outcome = 'pending'),
+           round(count(*) FILTER (WHERE x.outcome = 'sms_delivered')::numeric
+                 / nullif(count(*) FILTER (WHERE x.outcome IN ('sms_delivered', 'failed', 'unknown')), 0), 4),
+           round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.receipt_latency_ms) FILTER (WHERE x.outcome = 'sms_delivered'))::bigint,
+           round(percentile_cont(0.95) WITHIN GROUP (ORDER BY x.receipt_latency_ms) FILTER (WHERE x.outcome = 'sms_delivered'))::bigint
+    FROM report_recipients x
+    WHERE x.accepted_at >= p_since AND x.channel = 'sms' AND x.route IS NOT NULL
+    GROUP BY x.route
+$$;
+
+--
+-- Name: smpp_outbox_fill(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.smpp_outbox_fill() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    lo bigint;
+    hi bigint;
+BEGIN
+    SELECT min(message_id), max(message_id) INTO lo, hi FROM new_events;
+    IF lo IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE smpp_account_id IS NOT NULL AND id BETWEEN lo AND hi) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, recipient_id, state, registered, error_code,
+                             source_addr, dest_addr, body, submitted_at, done_at)
+    SELECT m.smpp_account_id, m.account_id, 'receipt', e.recipient_id, e.state, m.smpp_registered, r.error_code,
+           r.msisdn, m.sender, left(coalesce(r.text, m.body), 20), r.created_at, e.at
+    FROM new_events e
+    CROSS JOIN LATERAL (SELECT x.smpp_account_id, x.account_id, x.smpp_registered, x.sender, x.body FROM messages x
+                        WHERE x.id = e.message_id OFFSET 0) m
+    CROSS JOIN LATERAL (SELECT x.error_code, x.msisdn, x.text, x.created_at FROM recipients x
+                        WHERE x.id = e.recipient_id OFFSET 0) r
+    WHERE m.smpp_account_id IS NOT NULL AND e.kind = 'state' AND m.smpp_registered & 3 <> 0
+      AND e.state IN ('PUSH_DELIVERED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN',
+                      'DROPPED', 'CANCELED')
+    ORDER BY e.id
+    ON CONFLICT (recipient_id) WHERE kind = 'receipt' DO NOTHING;
+    RETURN NULL;
+END $$;
+
+--
+-- Name: url_host(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.url_host(u text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT lower(substring(u FROM '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^]/]*\]|[^/:?#]*)'))
+$$;
+
+--
+-- Name: url_host_allowed(text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.url_host_allowed(u text, hosts text[]) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT u IS NULL OR EXISTS (SELECT 1 FROM unnest(hosts) h, url_host(u) x(host)
+                                WHERE x.host <> '' AND (x.host = lower(h) OR (h LIKE '.%' AND x.host LIKE '%' || lower(h))))
+$$;
+
+--
+-- Name: webhook_outbox_fill(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_outbox_fill() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    lo bigint;
+    hi bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM accounts WHERE webhook_url IS NOT NULL) THEN
+        SELECT min(message_id), max(message_id) INTO lo, hi FROM new_events;
+        IF lo IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE callback_url IS NOT NULL AND id BETWEEN lo AND hi) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    INSERT INTO webhook_outbox (account_id, url, event_id, recipient_id, message_id, payload)
+    SELECT e.account_id, u.url, e.id, e.recipient_id, e.message_id,
+           jsonb_build_object('event_id', e.id, 'message_id', e.message_id, 'recipient_id', e.recipient_id,
+                              'to', r.msisdn, 'kind', e.kind, 'state', e.state, 'at', e.at,
+                              'channel', r.channel, 'route', e.route, 'smsc_id', e.smsc_id,
+                              'error_code', e.error_code, 'detail', e.detail,
+                              'batch_id', m.batch_id)
+    FROM new_events e
+    CROSS JOIN LATERAL (SELECT x.callback_url, x.batch_id, x.account_id FROM messages x
+                        WHERE x.id = e.message_id OFFSET 0) m
+    CROSS JOIN LATERAL (SELECT x.webhook_url FROM accounts x WHERE x.id = m.account_id OFFSET 0) a
+    LEFT JOIN LATERAL (SELECT x.msisdn, x.channel FROM recipients x WHERE x.id = e.recipient_id OFFSET 0) r ON true
+    CROSS JOIN LATERAL (SELECT DISTINCT x.url FROM (VALUES (m.callback_url), (a.webhook_url)) AS x(url)
+                        WHERE x.url IS NOT NULL) u
+    WHERE e.recipient_id IS NOT NULL
+    ORDER BY e.id;
+    RETURN NULL;
+END $$;
+
+--
+-- Name: account_rate; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.account_rate (
+    account_id bigint NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    cur bigint NOT NULL,
+    prev bigint NOT NULL
+);
+
+--
+-- Name: account_senders; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.account_senders (
+    account_id bigint NOT NULL,
+    sender text NOT NULL,
+    approved_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: account_usage; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.account_usage (
+    account_id bigint NOT NULL,
+    day date NOT NULL,
+    recipients bigint DEFAULT 0 NOT NULL
+);
+
+--
+-- Name: accounts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.accounts (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    api_key_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled boolean DEFAULT false NOT NULL,
+    role text DEFAULT 'client'::text NOT NULL,
+    opt_out_policy text DEFAULT 'sms'::text NOT NULL,
+    webhook_url text,
+    webhook_secret text,
+    ad_night_consent boolean DEFAULT false NOT NULL,
+    auth_sms_first boolean DEFAULT false NOT NULL,
+    opt_out_number text,
+    rate_limit integer DEFAULT 0 NOT NULL,
+    daily_quota bigint DEFAULT 0 NOT NULL,
+    monthly_quota bigint DEFAULT 0 NOT NULL,
+    balance bigint,
+    senders_listed boolean DEFAULT true NOT NULL,
+    prev_key_hash bytea,
+    prev_key_until timestamp with time zone,
+    url_hosts text[],
+    request_limit integer DEFAULT 0 NOT NULL,
+    CONSTRAINT accounts_balance_check CHECK ((balance >= 0)),
+    CONSTRAINT accounts_daily_quota_check CHECK ((daily_quota >= 0)),
+    CONSTRAINT accounts_monthly_quota_check CHECK ((monthly_quota >= 0)),
+    CONSTRAINT accounts_opt_out_policy_check CHECK ((opt_out_policy = ANY (ARRAY['sms'::text, 'drop'::text]))),
+    CONSTRAINT accounts_rate_limit_check CHECK ((rate_limit >= 0)),
+    CONSTRAINT accounts_request_limit_check CHECK ((request_limit >= 0)),
+    CONSTRAINT accounts_role_check CHECK ((role = ANY (ARRAY['client'::text, 'operator'::text, 'system'::text])))
+);
+
+--
+-- Name: accounts_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.accounts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: accounts_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.accounts_id_seq OWNED BY public.accounts.id;
+
+--
+-- Name: batches; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.batches (
+    id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    name text,
+    state text DEFAULT 'LOADING'::text NOT NULL,
+    total integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    loaded_at timestamp with time zone,
+    canceled_at timestamp with time zone,
+    error text,
+    CONSTRAINT batches_state_check CHECK ((state = ANY (ARRAY['LOADING'::text, 'RUNNING'::text, 'DONE'::text, 'CANCELED'::text, 'FAILED'::text])))
+);
+
+--
+-- Name: batches_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.batches_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: batches_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.batches_id_seq OWNED BY public.batches.id;
+
+--
+-- Name: code_sms_daily; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.code_sms_daily (
+    day date NOT NULL,
+    sent integer NOT NULL
+);
+
+--
+-- Name: code_sms_pending; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.code_sms_pending (
+    recipient_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: devices; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.devices (
+    id bigint NOT NULL,
+    msisdn text NOT NULL,
+    platform text DEFAULT ''::text NOT NULL,
+    token_hash bytea,
+    code_hash bytea,
+    code_expires_at timestamp with time zone,
+    code_attempts integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    verified_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    last_seen_at timestamp with time zone
+);
+
+--
+-- Name: devices_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.devices_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: devices_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.devices_id_seq OWNED BY public.devices.id;
+
+--
+-- Name: dlr_parked; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.dlr_parked (
+    id bigint NOT NULL,
+    route text NOT NULL,
+    smsc_id text NOT NULL,
+    state text NOT NULL,
+    error_code integer,
+    detail text,
+    received_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: dlr_orphans; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.dlr_orphans AS
+ SELECT dlr_parked.id,
+    dlr_parked.route,
+    dlr_parked.smsc_id,
+    dlr_parked.state,
+    dlr_parked.error_code,
+    dlr_parked.detail,
+    dlr_parked.received_at
+   FROM public.dlr_parked
+  WHERE (dlr_parked.received_at < (now() - '00:01:00'::interval));
+
+--
+-- Name: dlr_parked_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.dlr_parked_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: dlr_parked_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.dlr_parked_id_seq OWNED BY public.dlr_parked.id;
+
+--
+-- Name: events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.events (
+    id bigint NOT NULL,
+    recipient_id bigint,
+    message_id bigint,
+    account_id bigint,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    kind text DEFAULT 'state'::text NOT NULL,
+    state text,
+    route text,
+    smsc_id text,
+    error_code integer,
+    detail text
+);
+
+--
+-- Name: events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: events_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.events_id_seq OWNED BY public.events.id;
+
+--
+-- Name: invitations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.invitations (
+    msisdn text NOT NULL,
+    last_sent_at timestamp with time zone NOT NULL,
+    sent integer DEFAULT 1 NOT NULL
+);
+
+--
+-- Name: messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.messages (
+    id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    sender text NOT NULL,
+    body text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    channels text[] DEFAULT '{push,sms}'::text[] NOT NULL,
+    push_timeout double precision,
+    sms_text text,
+    purpose text DEFAULT 'NORMAL'::text NOT NULL,
+    send_at timestamp with time zone,
+    validity double precision,
+    opt_out_policy text,
+    callback_url text,
+    batch_id bigint,
+    idempotency_key text,
+    dlr_url text,
+    dlr_mask integer,
+    smpp_account_id bigint,
+    smpp_registered smallint,
+    CONSTRAINT messages_opt_out_policy_check CHECK ((opt_out_policy = ANY (ARRAY['sms'::text, 'drop'::text]))),
+    CONSTRAINT messages_purpose_check CHECK ((purpose = ANY (ARRAY['NORMAL'::text, 'AUTH'::text, 'AD'::text])))
+);
+
+--
+-- Name: messages_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.messages_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: messages_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.messages_id_seq OWNED BY public.messages.id;
+
+--
+-- Name: mo_messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.mo_messages (
+    id bigint NOT NULL,
+    route text,
+    source_addr text NOT NULL,
+    dest_addr text NOT NULL,
+    body text NOT NULL,
+    data_coding smallint,
+    smpp_account_id bigint,
+    account_id bigint,
+    opt_out boolean DEFAULT false NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: mo_messages_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.mo_messages_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: mo_messages_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.mo_messages_id_seq OWNED BY public.mo_messages.id;
+
+--
+-- Name: opt_out_log; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.opt_out_log (
+    id bigint NOT NULL,
+    msisdn text NOT NULL,
+    sender text NOT NULL,
+    action text NOT NULL,
+    source text NOT NULL,
+    device_id bigint,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT opt_out_log_action_check CHECK ((action = ANY (ARRAY['reject'::text, 'allow'::text])))
+);
+
+--
+-- Name: opt_out_log_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.opt_out_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: opt_out_log_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.opt_out_log_id_seq OWNED BY public.opt_out_log.id;
+
+--
+-- Name: opt_outs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.opt_outs (
+    msisdn text NOT NULL,
+    sender text NOT NULL,
+    source text NOT NULL,
+    device_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: recipients; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.recipients (
+    id bigint NOT NULL,
+    message_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    msisdn text NOT NULL,
+    state text NOT NULL,
+    channel text,
+    route text,
+    smsc_id text,
+    error_code integer,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone DEFAULT (now() + '1 day'::interval) NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    submitted_at timestamp with time zone,
+    final_at timestamp with time zone,
+    parts integer,
+    push_deadline timestamp with time zone,
+    device_id bigint,
+    release_at timestamp with time zone,
+    batch_id bigint,
+    text text,
+    CONSTRAINT recipients_state_check CHECK ((state = ANY (ARRAY['ACCEPTED'::text, 'SCHEDULED'::text, 'HELD'::text, 'PUSH_SENT'::text, 'PUSH_DELIVERED'::text, 'OPTED_OUT'::text, 'DROPPED'::text, 'CANCELED'::text, 'SMS_QUEUED'::text, 'SMS_SUBMITTED'::text, 'SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text, 'SMS_UNKNOWN'::text])))
+);
+
+--
+-- Name: recipients_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.recipients_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: recipients_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.recipients_id_seq OWNED BY public.recipients.id;
+
+--
+-- Name: report_by_batch; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.report_by_batch AS
+ SELECT report_outcomes.batch_id,
+    report_outcomes.account_id,
+    report_outcomes.account,
+    report_outcomes.recipients,
+    report_outcomes.push_delivered,
+    report_outcomes.sms_delivered,
+    report_outcomes.failed,
+    report_outcomes.opted_out,
+    report_outcomes.unknown,
+    report_outcomes.dropped,
+    report_outcomes.canceled,
+    report_outcomes.pending,
+    report_outcomes.push_share,
+    report_outcomes.sms_saved,
+    report_outcomes.push_p50_ms,
+    report_outcomes.push_p95_ms,
+    report_outcomes.sms_p50_ms,
+    report_outcomes.sms_p95_ms
+   FROM public.report_outcomes('-infinity'::timestamp with time zone, 'batch'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms)
+  WHERE (report_outcomes.batch_id IS NOT NULL);
+
+--
+-- Name: report_by_batch_state; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.report_by_batch_state AS
+ SELECT recipients.batch_id,
+    recipients.state,
+    count(*) AS recipients
+   FROM public.recipients
+  WHERE (recipients.batch_id IS NOT NULL)
+  GROUP BY recipients.batch_id, recipients.state;
+
+--
+-- Name: report_recipients; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.report_recipients AS
+ SELECT r.id AS recipient_id,
+    r.message_id,
+    m.account_id,
+    a.name AS account,
+    m.sender,
+    r.batch_id,
+    m.created_at AS accepted_at,
+    ((m.created_at AT TIME ZONE 'UTC'::text))::date AS day,
+    r.route,
+    r.channel,
+    r.state,
+        CASE r.state
+            WHEN 'PUSH_DELIVERED'::text THEN 'push_delivered'::text
+            WHEN 'SMS_DELIVERED'::text THEN 'sms_delivered'::text
+            WHEN 'SMS_FAILED'::text THEN 'failed'::text
+            WHEN 'SMS_EXPIRED'::text THEN 'failed'::text
+            WHEN 'SMS_UNKNOWN'::text THEN 'unknown'::text
+            WHEN 'DROPPED'::text THEN 'dropped'::text
+            WHEN 'CANCELED'::text THEN 'canceled'::text
+            ELSE 'pending'::text
+        END AS outcome,
+    ((r.state = 'DROPPED'::text) OR ((r.channel = 'sms'::text) AND (EXISTS ( SELECT 1
+           FROM public.events e
+          WHERE ((e.recipient_id = r.id) AND (e.state = 'OPTED_OUT'::text)))))) AS opted_out,
+    (r.push_deadline IS NOT NULL) AS push_tried,
+    r.created_at,
+    r.submitted_at,
+    r.final_at,
+        CASE
+            WHEN (r.state = ANY (ARRAY['PUSH_DELIVERED'::text, 'SMS_DELIVERED'::text])) THEN ((EXTRACT(epoch FROM (r.final_at - r.created_at)))::double precision * (1000)::double precision)
+            ELSE NULL::double precision
+        END AS latency_ms,
+        CASE
+            WHEN ((r.state = ANY (ARRAY['SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text])) AND (r.submitted_at IS NOT NULL)) THEN ((EXTRACT(epoch FROM (r.final_at - r.submitted_at)))::double precision * (1000)::double precision)
+            ELSE NULL::double precision
+        END AS receipt_latency_ms
+   FROM ((public.recipients r
+     JOIN public.messages m ON ((m.id = r.message_id)))
+     JOIN public.accounts a ON ((a.id = m.account_id)));
+
+--
+-- Name: report_by_channel; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.report_by_channel AS
+ SELECT x.day,
+    x.account_id,
+    x.account,
+    c.channel,
+    count(*) AS recipients,
+    count(*) FILTER (WHERE (c.result = 'delivered'::text)) AS delivered,
+    count(*) FILTER (WHERE (c.result = 'failed'::text)) AS failed,
+    count(*) FILTER (WHERE (c.result = 'unknown'::text)) AS unknown,
+    count(*) FILTER (WHERE (c.result = 'fell_back'::text)) AS fell_back,
+    count(*) FILTER (WHERE (c.result = 'pending'::text)) AS pending,
+    round(((count(*) FILTER (WHERE (c.result = 'delivered'::text)))::numeric / (NULLIF(count(*) FILTER (WHERE (c.result <> 'pending'::text)), 0))::numeric), 4) AS success_rate,
+    (round(percentile_cont((0.5)::double precision) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE (c.result = 'delivered'::text))))::bigint AS p50_ms,
+    (round(percentile_cont((0.95)::double precision) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE (c.result = 'delivered'::text))))::bigint AS p95_ms
+   FROM (public.report_recipients x
+     CROSS JOIN LATERAL ( VALUES ('push'::text,
+                CASE
+                    WHEN (NOT x.push_tried) THEN NULL::text
+                    WHEN (x.state = 'PUSH_DELIVERED'::text) THEN 'delivered'::text
+                    WHEN (x.state = 'PUSH_SENT'::text) THEN 'pending'::text
+                    ELSE 'fell_back'::text
+                END), ('sms'::text,
+                CASE
+                    WHEN (x.channel IS DISTINCT FROM 'sms'::text) THEN NULL::text
+                    WHEN (x.outcome = 'sms_delivered'::text) THEN 'delivered'::text
+                    WHEN (x.outcome = ANY (ARRAY['failed'::text, 'unknown'::text])) THEN x.outcome
+                    ELSE x.outcome
+                END)) c(channel, result))
+  WHERE (c.result IS NOT NULL)
+  GROUP BY x.day, x.account_id, x.account, c.channel;
+
+--
+-- Name: report_by_day; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.report_by_day AS
+ SELECT report_outcomes.day,
+    report_outcomes.account_id,
+    report_outcomes.account,
+    report_outcomes.sender,
+    report_outcomes.recipients,
+    report_outcomes.push_delivered,
+    report_outcomes.sms_delivered,
+    report_outcomes.failed,
+    report_outcomes.opted_out,
+    report_outcomes.unknown,
+    report_outcomes.dropped,
+    report_outcomes.canceled,
+    report_outcomes.pending,
+    report_outcomes.push_share,
+    report_outcomes.sms_saved,
+    report_outcomes.push_p50_ms,
+    report_outcomes.push_p95_ms,
+    report_outcomes.sms_p50_ms,
+    report_outcomes.sms_p95_ms
+   FROM public.report_outcomes('-infinity'::timestamp with time zone, 'day'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms);
+
+--
+-- Name: report_by_route; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.report_by_route AS
+ SELECT report_routes.route,
+    report_routes.recipients,
+    report_routes.submitted,
+    report_routes.delivered,
+    report_routes.failed,
+    report_routes.unknown,
+    report_routes.pending,
+    report_routes.delivery_rate,
+    report_routes.receipt_p50_ms,
+    report_routes.receipt_p95_ms
+   FROM public.report_routes('-infinity'::timestamp with time zone) report_routes(route, recipients, submitted, delivered, failed, unknown, pending, delivery_rate, receipt_p50_ms, receipt_p95_ms);
+
+--
+-- Name: report_by_sender; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.report_by_sender AS
+ SELECT report_outcomes.account_id,
+    report_outcomes.account,
+    report_outcomes.sender,
+    report_outcomes.recipients,
+    report_outcomes.push_delivered,
+    report_outcomes.sms_delivered,
+    report_outcomes.failed,
+    report_outcomes.opted_out,
+    report_outcomes.unknown,
+    report_outcomes.dropped,
+    report_outcomes.canceled,
+    report_outcomes.pending,
+    report_outcomes.push_share,
+    report_outcomes.sms_saved,
+    report_outcomes.push_p50_ms,
+    report_outcomes.push_p95_ms,
+    report_outcomes.sms_p50_ms,
+    report_outcomes.sms_p95_ms
+   FROM public.report_outcomes('-infinity'::timestamp with time zone, 'sender'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms);
+
+--
+-- Name: schema_version; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_version (
+    version integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: smpp_accounts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.smpp_accounts (
+    id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    system_id text NOT NULL,
+    password_hash text NOT NULL,
+    max_binds integer DEFAULT 4 NOT NULL,
+    window_size integer DEFAULT 100 NOT NULL,
+    tps double precision DEFAULT 0 NOT NULL,
+    allowed_sources cidr[],
+    mo_addresses text[],
+    disabled boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT smpp_accounts_max_binds_check CHECK (((max_binds >= 1) AND (max_binds <= 1000))),
+    CONSTRAINT smpp_accounts_system_id_check CHECK (((length(system_id) >= 1) AND (length(system_id) <= 15))),
+    CONSTRAINT smpp_accounts_tps_check CHECK ((tps >= (0)::double precision)),
+    CONSTRAINT smpp_accounts_window_size_check CHECK (((window_size >= 1) AND (window_size <= 10000)))
+);
+
+--
+-- Name: smpp_accounts_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.smpp_accounts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: smpp_accounts_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.smpp_accounts_id_seq OWNED BY public.smpp_accounts.id;
+
+--
+-- Name: smpp_binds; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.smpp_binds (
+    node text NOT NULL,
+    route text NOT NULL,
+    bind text NOT NULL,
+    state text NOT NULL,
+    window_used integer DEFAULT 0 NOT NULL,
+    window_size integer DEFAULT 0 NOT NULL,
+    submits bigint DEFAULT 0 NOT NULL,
+    resp_ok bigint DEFAULT 0 NOT NULL,
+    resp_temp bigint DEFAULT 0 NOT NULL,
+    resp_perm bigint DEFAULT 0 NOT NULL,
+    timeouts bigint DEFAULT 0 NOT NULL,
+    receipts bigint DEFAULT 0 NOT NULL,
+    receipts_delivered bigint DEFAULT 0 NOT NULL,
+    receipts_failed bigint DEFAULT 0 NOT NULL,
+    throttled bigint DEFAULT 0 NOT NULL,
+    reconnects bigint DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: smpp_outbox; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.smpp_outbox (
+    id bigint NOT NULL,
+    smpp_account_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    kind text NOT NULL,
+    recipient_id bigint,
+    state text,
+    registered smallint,
+    error_code integer,
+    source_addr text NOT NULL,
+    dest_addr text NOT NULL,
+    body text,
+    submitted_at timestamp with time zone,
+    done_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    delivered_at timestamp with time zone,
+    CONSTRAINT smpp_outbox_kind_check CHECK ((kind = ANY (ARRAY['receipt'::text, 'mo'::text])))
+);
+
+--
+-- Name: smpp_outbox_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.smpp_outbox_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: smpp_outbox_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.smpp_outbox_id_seq OWNED BY public.smpp_outbox.id;
+
+--
+-- Name: sms_parts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sms_parts (
+    recipient_id bigint NOT NULL,
+    part_no integer NOT NULL,
+    account_id bigint NOT NULL,
+    route text NOT NULL,
+    smsc_id text NOT NULL,
+    state text NOT NULL,
+    error_code integer,
+    accepted_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sms_parts_state_check CHECK ((state = ANY (ARRAY['SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text])))
+)
+WITH (fillfactor='50');
+
+--
+-- Name: webhook_outbox; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_outbox (
+    id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    url text NOT NULL,
+    event_id bigint NOT NULL,
+    recipient_id bigint,
+    message_id bigint,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    delivered_at timestamp with time zone,
+    given_up_at timestamp with time zone,
+    last_error text,
+    method text DEFAULT 'POST'::text NOT NULL,
+    CONSTRAINT webhook_outbox_method_check CHECK ((method = ANY (ARRAY['POST'::text, 'GET'::text])))
+);
+
+--
+-- Name: webhook_outbox_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.webhook_outbox_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: webhook_outbox_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.webhook_outbox_id_seq OWNED BY public.webhook_outbox.id;
+
+--
+-- Name: accounts id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.accounts ALTER COLUMN id SET DEFAULT nextval('public.accounts_id_seq'::regclass);
+
+--
+-- Name: batches id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.batches ALTER COLUMN id SET DEFAULT nextval('public.batches_id_seq'::regclass);
+
+--
+-- Name: devices id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.devices ALTER COLUMN id SET DEFAULT nextval('public.devices_id_seq'::regclass);
+
+--
+-- Name: dlr_parked id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dlr_parked ALTER COLUMN id SET DEFAULT nextval('public.dlr_parked_id_seq'::regclass);
+
+--
+-- Name: events id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.events ALTER COLUMN id SET DEFAULT nextval('public.events_id_seq'::regclass);
+
+--
+-- Name: messages id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages ALTER COLUMN id SET DEFAULT nextval('public.messages_id_seq'::regclass);
+
+--
+-- Name: mo_messages id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.mo_messages ALTER COLUMN id SET DEFAULT nextval('public.mo_messages_id_seq'::regclass);
+
+--
+-- Name: opt_out_log id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.opt_out_log ALTER COLUMN id SET DEFAULT nextval('public.opt_out_log_id_seq'::regclass);
+
+--
+-- Name: recipients id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recipients ALTER COLUMN id SET DEFAULT nextval('public.recipients_id_seq'::regclass);
+
+--
+-- Name: smpp_accounts id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_accounts ALTER COLUMN id SET DEFAULT nextval('public.smpp_accounts_id_seq'::regclass);
+
+--
+-- Name: smpp_outbox id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_outbox ALTER COLUMN id SET DEFAULT nextval('public.smpp_outbox_id_seq'::regclass);
+
+--
+-- Name: webhook_outbox id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_outbox ALTER COLUMN id SET DEFAULT nextval('public.webhook_outbox_id_seq'::regclass);
+
+--
+-- Name: account_rate account_rate_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_rate
+    ADD CONSTRAINT account_rate_pkey PRIMARY KEY (account_id);
+
+--
+-- Name: account_senders account_senders_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_senders
+    ADD CONSTRAINT account_senders_pkey PRIMARY KEY (account_id, sender);
+
+--
+-- Name: account_usage account_usage_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_usage
+    ADD CONSTRAINT account_usage_pkey PRIMARY KEY (account_id, day);
+
+--
+-- Name: accounts accounts_api_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.accounts
+    ADD CONSTRAINT accounts_api_key_hash_key UNIQUE (api_key_hash);
+
+--
+-- Name: accounts accounts_name_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.accounts
+    ADD CONSTRAINT accounts_name_key UNIQUE (name);
+
+--
+-- Name: accounts accounts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.accounts
+    ADD CONSTRAINT accounts_pkey PRIMARY KEY (id);
+
+--
+-- Name: batches batches_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.batches
+    ADD CONSTRAINT batches_pkey PRIMARY KEY (id);
+
+--
+-- Name: code_sms_daily code_sms_daily_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.code_sms_daily
+    ADD CONSTRAINT code_sms_daily_pkey PRIMARY KEY (day);
+
+--
+-- Name: code_sms_pending code_sms_pending_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.code_sms_pending
+    ADD CONSTRAINT code_sms_pending_pkey PRIMARY KEY (recipient_id);
+
+--
+-- Name: devices devices_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.devices
+    ADD CONSTRAINT devices_pkey PRIMARY KEY (id);
+
+--
+-- Name: devices devices_token_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.devices
+    ADD CONSTRAINT devices_token_hash_key UNIQUE (token_hash);
+
+--
+-- Name: dlr_parked dlr_parked_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dlr_parked
+    ADD CONSTRAINT dlr_parked_pkey PRIMARY KEY (id);
+
+--
+-- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+
+--
+-- Name: invitations invitations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_pkey PRIMARY KEY (msisdn);
+
+--
+-- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: mo_messages mo_messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.mo_messages
+    ADD CONSTRAINT mo_messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: opt_out_log opt_out_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.opt_out_log
+    ADD CONSTRAINT opt_out_log_pkey PRIMARY KEY (id);
+
+--
+-- Name: opt_outs opt_outs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.opt_outs
+    ADD CONSTRAINT opt_outs_pkey PRIMARY KEY (msisdn, sender);
+
+--
+-- Name: recipients recipients_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recipients
+    ADD CONSTRAINT recipients_pkey PRIMARY KEY (id);
+
+--
+-- Name: schema_version schema_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_version
+    ADD CONSTRAINT schema_version_pkey PRIMARY KEY (version);
+
+--
+-- Name: smpp_accounts smpp_accounts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_accounts
+    ADD CONSTRAINT smpp_accounts_pkey PRIMARY KEY (id);
+
+--
+-- Name: smpp_accounts smpp_accounts_system_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_accounts
+    ADD CONSTRAINT smpp_accounts_system_id_key UNIQUE (system_id);
+
+--
+-- Name: smpp_binds smpp_binds_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_binds
+    ADD CONSTRAINT smpp_binds_pkey PRIMARY KEY (node, route, bind);
+
+--
+-- Name: smpp_outbox smpp_outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_outbox
+    ADD CONSTRAINT smpp_outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: sms_parts sms_parts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sms_parts
+    ADD CONSTRAINT sms_parts_pkey PRIMARY KEY (recipient_id, part_no);
+
+--
+-- Name: webhook_outbox webhook_outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_outbox
+    ADD CONSTRAINT webhook_outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: account_senders_sender; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX account_senders_sender ON public.account_senders USING btree (sender);
+
+--
+-- Name: accounts_prev_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX accounts_prev_key ON public.accounts USING btree (prev_key_hash) WHERE (prev_key_hash IS NOT NULL);
+
+--
+-- Name: batches_account; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX batches_account ON public.batches USING btree (account_id, id);
+
+--
+-- Name: devices_msisdn_active; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX devices_msisdn_active ON public.devices USING btree (msisdn) WHERE ((verified_at IS NOT NULL) AND (revoked_at IS NULL));
+
+--
+-- Name: devices_msisdn_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX devices_msisdn_created ON public.devices USING btree (msisdn, created_at);
+
+--
+-- Name: dlr_parked_lookup; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX dlr_parked_lookup ON public.dlr_parked USING btree (route, smsc_id);
+
+--
+-- Name: events_opted_out; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_opted_out ON public.events USING btree (recipient_id) WHERE (state = 'OPTED_OUT'::text);
+
+--
+-- Name: events_recipient; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_recipient ON public.events USING btree (recipient_id, id);
+
+--
+-- Name: events_resend; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_resend ON public.events USING btree (at) WHERE (kind = 'resend'::text);
+
+--
+-- Name: messages_account_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_account_created ON public.messages USING btree (account_id, created_at);
+
+--
+-- Name: messages_batch; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_batch ON public.messages USING btree (batch_id) WHERE (batch_id IS NOT NULL);
+
+--
+-- Name: messages_callback; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_callback ON public.messages USING btree (id) WHERE (callback_url IS NOT NULL);
+
+--
+-- Name: messages_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_created ON public.messages USING btree (created_at);
+
+--
+-- Name: messages_idempotency; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX messages_idempotency ON public.messages USING btree (account_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+--
+-- Name: messages_kannel_dlr; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_kannel_dlr ON public.messages USING btree (id) WHERE (dlr_url IS NOT NULL);
+
+--
+-- Name: messages_smpp; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_smpp ON public.messages USING btree (id) WHERE (smpp_account_id IS NOT NULL);
+
+--
+-- Name: mo_messages_account; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX mo_messages_account ON public.mo_messages USING btree (account_id, id);
+
+--
+-- Name: opt_out_log_msisdn; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX opt_out_log_msisdn ON public.opt_out_log USING btree (msisdn, id);
+
+--
+-- Name: recipients_batch_state; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_batch_state ON public.recipients USING btree (batch_id, state) WHERE (batch_id IS NOT NULL);
+
+--
+-- Name: recipients_message; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_message ON public.recipients USING btree (message_id);
+
+--
+-- Name: recipients_push_deadline; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_push_deadline ON public.recipients USING btree (push_deadline) WHERE (state = 'PUSH_SENT'::text);
+
+--
+-- Name: recipients_push_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_push_pending ON public.recipients USING btree (msisdn, id) WHERE (state = 'PUSH_SENT'::text);
+
+--
+-- Name: recipients_release; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_release ON public.recipients USING btree (release_at) WHERE (state = ANY (ARRAY['SCHEDULED'::text, 'HELD'::text]));
+
+--
+-- Name: recipients_sms_inflight; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_sms_inflight ON public.recipients USING btree (lease_until) WHERE (state = 'SMS_SUBMITTED'::text);
+
+--
+-- Name: recipients_sms_queue; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_sms_queue ON public.recipients USING btree (next_attempt_at, id) WHERE (state = 'SMS_QUEUED'::text);
+
+--
+-- Name: recipients_sms_waiting; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_sms_waiting ON public.recipients USING btree (expires_at) WHERE (state = 'SMS_ACCEPTED'::text);
+
+--
+-- Name: smpp_outbox_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX smpp_outbox_due ON public.smpp_outbox USING btree (smpp_account_id, id) WHERE (delivered_at IS NULL);
+
+--
+-- Name: smpp_outbox_one_receipt; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX smpp_outbox_one_receipt ON public.smpp_outbox USING btree (recipient_id) WHERE (kind = 'receipt'::text);
+
+--
+-- Name: sms_parts_route_smsc_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sms_parts_route_smsc_id ON public.sms_parts USING btree (route, smsc_id);
+
+--
+-- Name: webhook_outbox_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_outbox_due ON public.webhook_outbox USING btree (next_attempt_at, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
+-- Name: webhook_outbox_recipient; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_outbox_recipient ON public.webhook_outbox USING btree (recipient_id, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
+-- Name: accounts accounts_never_deleted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER accounts_never_deleted BEFORE DELETE ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_kept();
+
+--
+-- Name: accounts accounts_never_renumbered; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER accounts_never_renumbered BEFORE UPDATE OF id ON public.accounts FOR EACH ROW WHEN ((old.id IS DISTINCT FROM new.id)) EXECUTE FUNCTION public.accounts_kept();
+
+--
+-- Name: accounts accounts_never_truncated; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER accounts_never_truncated BEFORE TRUNCATE ON public.accounts FOR EACH STATEMENT EXECUTE FUNCTION public.accounts_kept();
+
+--
+-- Name: events events_kannel_dlr; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER events_kannel_dlr AFTER INSERT ON public.events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION public.kannel_dlr_fill();
+
+--
+-- Name: events events_smpp_outbox; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER events_smpp_outbox AFTER INSERT ON public.events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION public.smpp_outbox_fill();
+
+--
+-- Name: events events_webhook_outbox; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER events_webhook_outbox AFTER INSERT ON public.events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION public.webhook_outbox_fill();
+
+--
+-- Name: account_rate account_rate_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_rate
+    ADD CONSTRAINT account_rate_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id);
+
+--
+-- Name: account_senders account_senders_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_senders
+    ADD CONSTRAINT account_senders_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id);
+
+--
+-- Name: account_usage account_usage_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.account_usage
+    ADD CONSTRAINT account_usage_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id);
+
+--
+-- Name: batches batches_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.batches
+    ADD CONSTRAINT batches_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id);
+
+--
+-- Name: recipients recipients_message_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recipients
+    ADD CONSTRAINT recipients_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id);
+
+--
+-- Name: smpp_accounts smpp_accounts_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_accounts
+    ADD CONSTRAINT smpp_accounts_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id);
+
+--
+-- PostgreSQL database dump complete
+--
