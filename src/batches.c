@@ -183,19 +183,7 @@ int batch_msisdn(const char *s, size_t len, char out[21])
 	}
 	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 		len--;
-	if (len && *s == '+') {
-		s++;
-		len--;
-	}
-	if (len < 3 || len > 20)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-		out[i] = s[i];
-	}
-	out[len] = '\0';
-	return 0;
+	return util_msisdn_n(s, len, out);
 }
 
 int batch_text_ok(const char *s, size_t len)

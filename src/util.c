@@ -115,20 +115,28 @@ int util_parse_double(const char *s, double min, double max, double *out)
 	return 0;
 }
 
-int util_msisdn(const char *s, char out[21])
+int util_msisdn_n(const char *s, size_t len, char out[21])
 {
-	size_t n = 0;
 	if (!s)
 		return -1;
-	if (*s == '+')
+	if (len && *s == '+') {
 		s++;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s) || n >= 20)
-			return -1;
-		out[n++] = *s;
+		len--;
 	}
-	out[n] = '\0';
-	return n >= 3 ? 0 : -1;
+	if (len < 3 || len > 20)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		out[i] = s[i];
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+int util_msisdn(const char *s, char out[21])
+{
+	return s ? util_msisdn_n(s, strlen(s), out) : -1;
 }
 
 int util_valid_sender(const char *s)

@@ -29,8 +29,10 @@ int util_parse_double(const char *s, double min, double max, double *out);
 /*
  * A phone number as pushgate stores it: 3 to 20 digits, an optional
  * leading '+' dropped.  0 with the digits in out, or -1 (also for NULL).
+ * util_msisdn_n reads len bytes (a NUL among them is not a digit).
  */
 int util_msisdn(const char *s, char out[21]);
+int util_msisdn_n(const char *s, size_t len, char out[21]);
 
 /* A sender (SMPP source address): 1 to 20 printable ASCII characters.  1 / 0. */
 int util_valid_sender(const char *s);
