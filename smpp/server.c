@@ -315,34 +315,6 @@ static const struct store_stmt stmt_mo = {
 
 /* --- helpers ------------------------------------------------------------------------- */
 
-/* 1 when s holds valid UTF-8 without NUL or C0 controls other than tab/CR/LF. */
-static int utf8_ok(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	while (p < end) {
-		unsigned c = *p;
-		if (c < 0x80) {
-			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-				return 0;
-			p++;
-			continue;
-		}
-		int n = c >= 0xF0 && c <= 0xF4 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 && c < 0xE0 ? 1 : -1;
-		if (n < 0 || c > 0xF4 || end - p <= n)
-			return 0;
-		unsigned cp = c & (0x3F >> n);
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xC0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i] & 0x3F);
-		}
-		if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
-}
-
 /* data_coding -> a coding text_decode knows; -1 when pushgate can't carry it. */
 static int coding_of(uint8_t dcs)
 {
@@ -773,7 +745,7 @@ static char *decode_text(const uint8_t *oct, size_t len, int coding)
 	if (!out)
 		return NULL;
 	long n = text_decode(oct, len, (enum text_coding)coding, out, cap - 1);
-	if (n < 0 || !utf8_ok(out, (size_t)n)) {
+	if (n < 0 || !util_utf8_text(out, (size_t)n, 0)) {
 		free(out);
 		return NULL;
 	}

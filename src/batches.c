@@ -188,28 +188,7 @@ int batch_msisdn(const char *s, size_t len, char out[21])
 
 int batch_text_ok(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < len;) {
-		unsigned c = p[i];
-		if (c < 0x80) {
-			if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
-				return 0;
-			i++;
-			continue;
-		}
-		size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-		if (n == 0 || c > 0xf4 || i + n > len)
-			return 0;
-		for (size_t k = 1; k < n; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
-		/* overlongs, surrogates, > U+10FFFF */
-		if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0) ||
-		    (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90))
-			return 0;
-		i += n;
-	}
-	return 1;
+	return util_utf8_text(s, len, 1);
 }
 
 int batch_csv_record(const char *p, size_t len, size_t *rec_len, size_t *next)

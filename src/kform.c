@@ -168,33 +168,6 @@ static int to_utf8(const char *charset, const char *text, size_t len, char **out
 	return rc;
 }
 
-/*
- * 1 when s[0..len) is UTF-8 as PostgreSQL takes it: no overlong form, no
- * surrogate, nothing above U+10FFFF (glibc's iconv lets code points up to
- * 0x7FFFFFFF through from UTF-8 and UCS-4).
- */
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-	for (size_t i = 0; i < len;) {
-		unsigned c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-		if (n == 0 || n > len - i)
-			return 0;
-		for (size_t k = 1; k < n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-		if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0) ||
-		    (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))
-			return 0;
-		i += n;
-	}
-	return 1;
-}
-
 /* One receiver: '+' first, digits, '-' ignored; 3 to 20 digits. 0 / -1. */
 static int receiver(const char *s, size_t len, char out[21])
 {
@@ -403,7 +376,7 @@ int kform_parse(struct kform_msg *m, const struct kform_src *src, const char *ra
 		BAD("Charset or body misformed, rejected");
 	if (ulen8 == 0)
 		BAD("Missing text, rejected");
-	if (memchr(m->text, '\0', ulen8) || !utf8_valid((const unsigned char *)m->text, ulen8))
+	if (memchr(m->text, '\0', ulen8) || !util_utf8_valid(m->text, ulen8))
 		BAD("Charset or body misformed, rejected");
 	if (ulen8 > max_text)
 		BAD("Text too long, rejected");

@@ -34,6 +34,15 @@ int util_parse_double(const char *s, double min, double max, double *out);
 int util_msisdn(const char *s, char out[21]);
 int util_msisdn_n(const char *s, size_t len, char out[21]);
 
+/*
+ * 1 when s[0..len) is UTF-8 as PostgreSQL takes it: no overlong form, no
+ * surrogate, nothing above U+10FFFF (glibc's iconv lets more through).
+ * util_utf8_text: the same for a message's text, which also holds no C0
+ * control but tab, CR and LF, nor DEL when del_too.
+ */
+int util_utf8_valid(const char *s, size_t len);
+int util_utf8_text(const char *s, size_t len, int del_too);
+
 /* A sender (SMPP source address): 1 to 20 printable ASCII characters.  1 / 0. */
 int util_valid_sender(const char *s);
 
