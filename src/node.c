@@ -260,11 +260,6 @@ void node_start(struct node *n)
 	store_start(n->st);
 }
 
-int node_holds(const struct node *n)
-{
-	return n->state == N_HELD && store_is_up(n->st);
-}
-
 void node_free(struct node *n)
 {
 	if (!n)

@@ -48,7 +48,4 @@ struct node *node_new(struct ev_loop *loop, const struct store_config *sc, const
 void node_start(struct node *n);
 void node_free(struct node *n);
 
-/* The lock is held now. */
-int node_holds(const struct node *n);
-
 #endif
