@@ -100,6 +100,7 @@ struct route_rt {
 	double                     paused_until;
 	/* lease */
 	int                        lease_in_flight;
+	int                        kicked;             /* a kick came while the lease was in flight */
 	double                     lease_idle_until;   /* the queue was empty: next look at the poll or a kick */
 	struct store_job           lease_job;
 	const char                *lease_params[5];
@@ -849,9 +850,14 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 		route_give_back(rt, "stopping");
 		return;
 	}
-	/* nothing due: don't ask again before the poll timer (or a kick) says so */
-	if (rows == 0)
+	/*
+	 * nothing due: don't ask again before the poll timer (or a kick) says so;
+	 * unless a kick came meanwhile: its work committed after this lease's
+	 * snapshot, so an empty answer says nothing about it
+	 */
+	if (rows == 0 && !rt->kicked)
 		rt->lease_idle_until = ev_now(rt->e->loop) + rt->e->cfg->smpp_idle_poll;
+	rt->kicked = 0;
 	route_pump(rt);
 }
 
@@ -904,6 +910,7 @@ static void route_lease(struct route_rt *rt)
 	rt->lease_params[3] = rt->p_lease;
 	rt->lease_params[4] = rt->cfg->name;
 	rt->lease_in_flight = 1;
+	rt->kicked = 0;   /* this lease sees everything committed before it */
 	e->leases++;
 	rt->lease_job = (struct store_job){ .stmt = &router_stmt_sms_lease, .nparams = 5,
 					    .params = rt->lease_params, .done = lease_done, .arg = rt };
@@ -958,11 +965,7 @@ static void pump_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
-	struct smpp_client *e = w->data;
-	for (size_t i = 0; i < e->n_routes; i++) {
-		e->routes[i].lease_idle_until = 0;
-		route_lease(&e->routes[i]);
-	}
+	smpp_client_kick(w->data);   /* the idle look: a kick from the clock */
 }
 
 /* Every PARKED_INTERVAL: receipts parked before their response was stored are looked at again. */
@@ -1145,6 +1148,8 @@ void smpp_client_kick(struct smpp_client *e)
 {
 	for (size_t i = 0; i < e->n_routes; i++) {
 		e->routes[i].lease_idle_until = 0;
+		if (e->routes[i].lease_in_flight)
+			e->routes[i].kicked = 1;
 		route_lease(&e->routes[i]);
 	}
 }

@@ -3,10 +3,10 @@
  * recipients array, or a CSV body (text/csv, template and options in the
  * query string), checks every row (a bad number, a missing variable, a
  * duplicate or an overlong text rejects that row alone, reported by line),
- * then loads the valid rows through the one intake statement in chunks of
- * BATCH_CHUNK recipients (one messages row per chunk, all sharing
- * batch_id), one chunk at a time, and answers 202 only after the last
- * chunk committed.  GET /v1/batches/{id} counts recipients by state (and
+ * then loads the valid rows through the campaign intake queue (intake.c,
+ * on a connection of its own) in chunks of BATCH_CHUNK recipients (one
+ * messages row per chunk, all sharing batch_id), one chunk at a time, and
+ * answers 202 only after the last chunk committed.  GET /v1/batches/{id} counts recipients by state (and
  * marks the batch DONE once all are final); POST /v1/batches/{id}/cancel
  * moves the not-yet-sent part to CANCELED.
  *
@@ -463,7 +463,7 @@ struct load {
 	size_t               n_chunk, loaded;
 	char                *arena;
 	size_t               arena_len, arena_cap;
-	struct intake        in;
+	struct intake_req    chunk;         /* the chunk, on the campaign intake queue */
 	/* other statements */
 	struct store_job     job;
 	const char          *params[4];
@@ -477,7 +477,6 @@ static void load_free(struct load *l)
 		l->dead = 1;
 		return;
 	}
-	intake_release(&l->in);
 	if (l->ibuf_owned)
 		free(l->ibuf);
 	free(l->offs);
@@ -617,7 +616,7 @@ static void fail_batch(struct load *l, const char *why)
 	submit(l, LOAD_FAIL, &router_stmt_batch_cancel, 4);
 }
 
-static void chunk_done(struct store_job *job, enum store_error e, const char *err);
+static void chunk_done(struct intake_req *r, enum store_error e, const char *err, PGresult *res, int first, int n);
 static int load_pump(struct load *l);
 
 /* Adds one recipient to the chunk being filled.  0 / -1 (out of memory). */
@@ -643,24 +642,21 @@ static int chunk_add(struct load *l, const char to[21], const char *text)
 	return 0;
 }
 
-/* The full (or last) chunk goes to the bulk connection; chunk_done() follows. */
+/* The full (or last) chunk goes to the campaign intake queue (its own connection); chunk_done() follows. */
 static void chunk_send(struct load *l)
 {
 	for (size_t i = 0; l->has_text && i < l->n_chunk; i++)
 		l->texts[i] = l->arena + l->offs[i];
 	l->opts.batch_id = l->batch_id;
-	if (intake_prepare(&l->in, l->cfg, l->account_id, l->from, l->text, l->n_chunk, (const char (*)[21])l->to,
-			   l->has_text ? (const char *const *)l->texts : NULL, &l->opts) < 0) {
-		load_error(l, STORE_SQL_ERROR, "out of memory");
-		fail_batch(l, "out of memory while loading");
-		return;
-	}
+	l->chunk.msg = (struct intake_msg){ .account_id = l->account_id, .from = l->from, .text = l->text,
+					  .n_to = l->n_chunk, .to = (const char (*)[21])l->to,
+					  .texts = l->has_text ? (const char *const *)l->texts : NULL, .opts = &l->opts };
+	l->chunk.done = chunk_done;
+	l->chunk.arg = l;
 	l->step = LOAD_CHUNK;
-	l->in.job.done = chunk_done;
-	l->in.job.arg = l;
-	/* chunks go on the bulk connection: a long load never queues API requests and acks behind it */
+	/* a long load never queues API requests and acks behind it */
 	const struct door *d = l->door;
-	store_submit(d->bulk_store ? d->bulk_store : d->store, &l->in.job);
+	intake_submit(d->bulk_intake ? d->bulk_intake : d->intake, &l->chunk);
 }
 
 /* The "loaded" statement: the total is what the chunks stored. */
@@ -696,38 +692,31 @@ static void next_chunk(struct load *l)
 		chunk_send(l);
 }
 
-static void chunk_done(struct store_job *job, enum store_error e, const char *err)
+/* The chunk is committed (the queue told the engine and sent invitations), or it failed. */
+static void chunk_done(struct intake_req *r, enum store_error e, const char *err, PGresult *res, int first, int n)
 {
-	struct load *l = job->arg;
+	struct load *l = r->arg;
 	if (e != STORE_OK) {
 		load_error(l, e, err);
 		fail_batch(l, e == STORE_UNAVAILABLE ? "database unavailable while loading" : "statement failed while loading");
 		return;
 	}
 	int wait;
-	enum intake_refusal why = intake_refusal_of(job->res, 0, PQntuples(job->res), &wait);
+	enum intake_refusal why = intake_refusal_of(res, first, n, &wait);
+	l->n_chunk = 0;
+	l->arena_len = 0;
+	l->has_text = 0;
 	if (why != INTAKE_ADMITTED) {
 		/* what was loaded stays (it is paid for and on its way); the rest is not read */
 		log_info("batches", "ev=refused batch=%lld account=%lld why=%s loaded=%zu", l->batch_id, l->account_id,
 			 intake_refusal_name(why), l->loaded);
 		l->refused = why;
 		l->refused_wait = wait;
-		intake_release(&l->in);
-		l->n_chunk = 0;
-		l->arena_len = 0;
-		l->has_text = 0;
 		l->finishing = 1;
 		load_done(l);
 		return;
 	}
-	l->loaded += (size_t)PQntuples(job->res);
-	const struct door *d = l->door;
-	if (d->on_new_work)
-		d->on_new_work(d->work_arg);
-	intake_release(&l->in);
-	l->n_chunk = 0;
-	l->arena_len = 0;
-	l->has_text = 0;
+	l->loaded += (size_t)n;
 	l->step = LOAD_AUTH;
 	if (l->is_csv || l->json_stream)
 		load_pump(l);

@@ -1,6 +1,6 @@
 /*
  * door.h: what every HTTP door (the API, campaigns, Kannel's sendsms) is
- * given when it is created: the loop, the stores, the intake queue, the
+ * given when it is created: the loop, the store, the intake queues, the
  * configuration, the key cache, and whom to tell that SMS work was added.
  */
 #ifndef PUSHGATE_DOOR_H
@@ -16,8 +16,8 @@
 struct door {
 	struct ev_loop      *loop;
 	struct store        *store;
-	struct store        *bulk_store;   /* campaign loading: its own connection (NULL: store) */
 	struct intake_queue *intake;       /* every door's messages are stored here */
+	struct intake_queue *bulk_intake;  /* campaign chunks: a queue on a connection of its own (NULL: intake) */
 	const struct config *cfg;
 	struct auth         *auth;         /* API keys, an account's pacing on this node */
 	void               (*on_new_work)(void *arg);   /* after intake committed new SMS work */

@@ -1,7 +1,7 @@
 /*
  * intake.c: stores accepted messages, whichever door they came in by.
  *
- * intake_prepare_many turns a group of messages into the parameters of the
+ * intake_prepare turns a group of messages into the parameters of the
  * intake statement (router.c): picks each recipient's SMS route by prefix,
  * applies the configured defaults and builds the array literals.  The
  * intake queue owns the requests waiting for a statement and the group in
@@ -10,8 +10,10 @@
  * meanwhile waits for the next one (so the group grows with the load, and
  * an idle daemon sends a lone request at once).  Each request is answered
  * with its own rows, only after the commit; then, once per group and for
- * every door alike, the SMS engine is told and install invitations go out.  Never touches the database
- * itself except through its store.
+ * every door alike, the SMS engine is told and install invitations go out.
+ * intake_submit is the only way in: every door (api.c, kannel.c,
+ * batches.c, smpp/server.c, pushgatectl send) calls it.  Never touches the
+ * database itself except through its store.
  */
 #include "intake.h"
 
@@ -24,6 +26,18 @@
 #include "pgarr.h"
 #include "router.h"
 #include "util.h"
+
+#define INTAKE_LITERALS 23
+
+/* One intake statement's parameters. */
+struct intake {
+	struct store_job job;
+	const char      *params[28];
+	char            *lit[INTAKE_LITERALS];   /* $1..$22 and $28: array literals, malloc'd */
+	char             p_hours[2][8];
+};
+
+static void intake_release(struct intake *in);
 
 void intake_opts_default(struct intake_opts *o)
 {
@@ -51,7 +65,11 @@ static const char *empty_null(const char *s)
 	return s && s[0] ? s : NULL;
 }
 
-int intake_prepare_many(struct intake *in, const struct config *cfg, const struct intake_msg *msgs, size_t n)
+/*
+ * Fills in->params and in->job.stmt/nparams for n messages; the caller sets
+ * job.done/arg and submits.  0, or -1 when out of memory.
+ */
+static int intake_prepare(struct intake *in, const struct config *cfg, const struct intake_msg *msgs, size_t n)
 {
 	struct pgarr a[INTAKE_LITERALS];
 	memset(a, 0, sizeof(a));
@@ -117,14 +135,6 @@ int intake_prepare_many(struct intake *in, const struct config *cfg, const struc
 	return 0;
 }
 
-int intake_prepare(struct intake *in, const struct config *cfg, long long account_id, const char *from,
-		   const char *text, size_t n_to, const char (*to)[21], const char *const *texts,
-		   const struct intake_opts *o)
-{
-	struct intake_msg m = { account_id, from, text, n_to, to, texts, o };
-	return intake_prepare_many(in, cfg, &m, 1);
-}
-
 static const char *const refusal_names[] = {
 	[INTAKE_ADMITTED] = "", [INTAKE_REFUSED_SENDER] = "sender", [INTAKE_REFUSED_URL] = "url",
 	[INTAKE_REFUSED_RATE] = "rate",
@@ -151,7 +161,8 @@ enum intake_refusal intake_refusal_of(const PGresult *res, int first, int n, int
 	return INTAKE_REFUSED_SENDER;   /* unknown: refused all the same, never stored */
 }
 
-void intake_release(struct intake *in)
+/* Frees what intake_prepare allocated. */
+static void intake_release(struct intake *in)
 {
 	for (int i = 0; i < INTAKE_LITERALS; i++) {
 		free(in->lit[i]);
@@ -357,7 +368,7 @@ static void queue_flush(struct intake_queue *q)
 		g->n++;
 		recipients += r->msg.n_to;
 	}
-	if (intake_prepare_many(&g->in, q->cfg, g->msgs, g->n) < 0) {
+	if (intake_prepare(&g->in, q->cfg, g->msgs, g->n) < 0) {
 		log_error("intake", "ev=out_of_memory messages=%zu", g->n);
 		queue_front(q, g->reqs, g->n);
 		group_free(g);

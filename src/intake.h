@@ -1,12 +1,12 @@
 /*
  * intake.h: storing accepted messages, whichever door they came in by
- * (HTTP API, campaigns, Kannel's sendsms, SMPP server, pushgatectl).
+ * (HTTP API, campaigns, Kannel's sendsms, SMPP server, pushgatectl send).
  *
- * intake_prepare_many builds the parameters of router_stmt_intake for a
- * group of messages; intake_prepare for one.  The intake queue groups the
+ * intake_submit is the one entry point.  The intake queue groups the
  * requests that arrive during one loop turn (while the previous group is
  * in the database, everything that arrives meanwhile) into one statement
- * and one commit, and answers each request with its own rows.
+ * and one commit, answers each request with its own rows, then tells the
+ * SMS engine and sends install invitations, the same for every door.
  */
 #ifndef PUSHGATE_INTAKE_H
 #define PUSHGATE_INTAKE_H
@@ -47,30 +47,6 @@ struct intake_msg {
 	const char *const        *texts;        /* NULL, or one rendered text per recipient */
 	const struct intake_opts *opts;
 };
-
-#define INTAKE_LITERALS 23
-
-/* One intake statement's parameters (embedded in the caller's request). */
-struct intake {
-	struct store_job job;
-	const char      *params[28];
-	char            *lit[INTAKE_LITERALS];   /* $1..$22 and $28: array literals, malloc'd */
-	char             p_hours[2][8];
-};
-
-/*
- * Fills in->params and in->job.stmt/nparams for n messages; the caller sets
- * job.done/arg and submits.  0, or -1 when out of memory.
- */
-int intake_prepare_many(struct intake *in, const struct config *cfg, const struct intake_msg *msgs, size_t n);
-
-/* The same for one message: to has n_to recipients, texts NULL or one each. */
-int intake_prepare(struct intake *in, const struct config *cfg, long long account_id, const char *from,
-		   const char *text, size_t n_to, const char (*to)[21], const char *const *texts,
-		   const struct intake_opts *o);
-
-/* Frees what intake_prepare(_many) allocated. */
-void intake_release(struct intake *in);
 
 /*
  * The intake queue.  A request (embedded in the caller's struct) carries

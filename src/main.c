@@ -58,6 +58,7 @@ struct server {
 	struct store       *engine_store; /* the SMPP engine's leases and responses: its own connection */
 	struct store       *receipt_store; /* the SMPP engine's receipts: a second backend working in parallel */
 	struct store       *bulk_store;   /* campaign loading */
+	struct intake_queue *bulk_intake; /* campaign chunks, on bulk_store */
 	struct auth        *auth;         /* API keys and accounts' pacing, for every HTTP door */
 	struct api         *api;
 	struct http_server *http;         /* [server] http_listen; NULL when empty */
@@ -320,6 +321,7 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct server *srv = w->data;
 	int busy = smpp_client_busy(srv->smpp) || store_pending(srv->store) > 0 ||
 		   intake_queue_pending(srv->intake) > 0 || store_pending(srv->intake_store) > 0 ||
+		   intake_queue_pending(srv->bulk_intake) > 0 ||
 		   store_pending(srv->engine_store) > 0 || store_pending(srv->receipt_store) > 0 ||
 		   store_pending(srv->bulk_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
 		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0);
@@ -476,7 +478,9 @@ int main(int argc, char **argv)
 	srv.engine_store = store_new(srv.loop, &sc);
 	srv.receipt_store = store_new(srv.loop, &sc);
 	srv.bulk_store = store_new(srv.loop, &sc);
-	srv.smpp = srv.store && srv.intake && srv.engine_store && srv.receipt_store
+	srv.bulk_intake = srv.bulk_store ? intake_queue_new(srv.loop, srv.bulk_store, &srv.cfg, BATCH_CHUNK,
+							    on_new_work, &srv) : NULL;
+	srv.smpp = srv.store && srv.intake && srv.bulk_intake && srv.engine_store && srv.receipt_store
 		   ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
@@ -486,7 +490,7 @@ int main(int argc, char **argv)
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	srv.auth = srv.webhook ? auth_new(srv.store) : NULL;
 	struct api_deps deps = {
-		.door = { .loop = srv.loop, .store = srv.store, .bulk_store = srv.bulk_store, .intake = srv.intake,
+		.door = { .loop = srv.loop, .store = srv.store, .intake = srv.intake, .bulk_intake = srv.bulk_intake,
 			  .cfg = &srv.cfg, .auth = srv.auth, .on_new_work = on_new_work, .work_arg = &srv },
 		.readiness = readiness_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
 		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
@@ -594,6 +598,7 @@ int main(int argc, char **argv)
 	store_free(srv.engine_store);
 	store_free(srv.receipt_store);
 	store_free(srv.bulk_store);
+	intake_queue_free(srv.bulk_intake);
 	store_free(srv.store);
 	store_free(srv.smpps_store);
 	smpp_server_free(srv.smpps);

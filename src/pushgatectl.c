@@ -2,10 +2,11 @@
  * pushgatectl.c: the operator's command-line tool.  Applies schema
  * migrations, creates and lists accounts, shows one message with its
  * recipients and their events, prints delivery reports (sql/006_reports.sql),
- * loads CSV campaigns (send: streamed in chunks through the intake
- * statement, never the whole file in memory).
+ * loads CSV campaigns (send: streamed in chunks through the intake queue,
+ * never the whole file in memory).
  *
- * Owns: one blocking libpq connection for the length of one command.
+ * Owns: one blocking libpq connection for the length of one command (and,
+ * for send, the intake queue's store on a private loop).
  * Account limits, senders and key rotation are tenants.c's.
  * Output contract: results on stdout (account add prints the new key alone,
  * so scripts can capture it), everything else on stderr.  Exit 0 on
@@ -29,6 +30,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <ev.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 
@@ -36,10 +38,13 @@
 #include "tenants.h"
 #include "batches.h"
 #include "config.h"
+#include "intake.h"
 #include "keys.h"
+#include "log.h"
 #include "migrate.h"
 #include "msgjson.h"
 #include "router.h"
+#include "store.h"
 #include "util.h"
 
 #define PROG "pushgatectl"
@@ -1139,33 +1144,122 @@ static void send_progress(size_t done_bytes, size_t size, size_t rows, int tty, 
 	}
 }
 
-/* One chunk through the intake statement.  0 / -1. */
-static int send_chunk(PGconn *conn, const struct config *cfg, long long account, const struct send_args *a,
-		      size_t n, char (*to)[21], char **texts, struct intake_opts *o)
+/*
+ * The chunks go through the intake queue (intake.c), as every door's
+ * messages do, on a store connection of its own driven by a private loop:
+ * the same statement, the same install invitations.  pushgated's engine
+ * finds the new SMS work at its next poll ([smpp] idle_poll).
+ */
+struct send_intake {
+	struct ev_loop      *loop;
+	struct store        *store;
+	struct intake_queue *q;
+	ev_timer             timer;
+	int                  up, timed_out;
+};
+
+struct send_req {
+	struct intake_req   r;
+	int                 done;
+	enum store_error    e;
+	enum intake_refusal why;
+	int                 wait;
+	char                err[256];
+};
+
+static void send_up(void *arg)
 {
-	struct intake in;
-	if (intake_prepare(&in, cfg, account, a->from, a->text, n, (const char (*)[21])to,
-			   texts ? (const char *const *)texts : NULL, o) < 0) {
+	((struct send_intake *)arg)->up = 1;
+}
+
+static void send_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	((struct send_intake *)w->data)->timed_out = 1;
+}
+
+static void send_intake_close(struct send_intake *si)
+{
+	/* the invitations of the last chunk are still the store's: let them finish */
+	while (si->store && si->up && store_is_up(si->store) && store_pending(si->store) > 0)
+		ev_run(si->loop, EVRUN_ONCE);
+	store_free(si->store);
+	intake_queue_free(si->q);
+	if (si->loop)
+		ev_loop_destroy(si->loop);
+	memset(si, 0, sizeof(*si));
+}
+
+/* Connects the intake's store (within CONNECT_TIMEOUT seconds).  0 / -1. */
+static int send_intake_open(struct send_intake *si, const struct options *opt, const struct config *cfg)
+{
+	static struct config ccfg;
+	const char *conninfo;
+	memset(si, 0, sizeof(*si));
+	log_set_level(LOG_WARN);   /* the store's and the queue's info lines are the daemon's business */
+	if (resolve_conninfo(opt, &ccfg, &conninfo) < 0)
+		return -1;
+	struct store_config sc = { conninfo, cfg->batch_max, cfg->reconnect_interval, 120.0 };
+	if (!(si->loop = ev_loop_new(EVFLAG_AUTO)) || !(si->store = store_new(si->loop, &sc)) ||
+	    !(si->q = intake_queue_new(si->loop, si->store, cfg, BATCH_CHUNK, NULL, NULL))) {
 		fail_msg("send: out of memory");
+		send_intake_close(si);
 		return -1;
 	}
-	PGresult *res = PQexecPrepared(conn, "intake", in.job.nparams, in.job.params, NULL, NULL, 0);
-	int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-	if (!ok)
-		report_result("send: intake", res, conn);
-	int wait;
-	enum intake_refusal why = ok ? intake_refusal_of(res, 0, PQntuples(res), &wait) : INTAKE_ADMITTED;
-	if (why != INTAKE_ADMITTED) {
-		ok = 0;
-		if (wait > 0)
-			fail_msg("send: refused by the account's limits (%s); it may pass in %d s", intake_refusal_name(why),
-				 wait);
-		else
-			fail_msg("send: refused by the account's limits (%s)", intake_refusal_name(why));
+	store_on_up(si->store, send_up, si);
+	ev_timer_init(&si->timer, send_timeout, atof(CONNECT_TIMEOUT), 0);
+	si->timer.data = si;
+	ev_timer_start(si->loop, &si->timer);
+	store_start(si->store);
+	while (!si->up && !si->timed_out)
+		ev_run(si->loop, EVRUN_ONCE);
+	ev_timer_stop(si->loop, &si->timer);
+	if (!si->up) {
+		fail_msg("send: cannot connect to PostgreSQL for the intake within %s s", CONNECT_TIMEOUT);
+		send_intake_close(si);
+		return -1;
 	}
-	PQclear(res);
-	intake_release(&in);
-	return ok ? 0 : -1;
+	return 0;
+}
+
+static void send_chunk_done(struct intake_req *r, enum store_error e, const char *err, PGresult *res, int first, int n)
+{
+	struct send_req *sr = (struct send_req *)r;
+	sr->done = 1;
+	sr->e = e;
+	util_strlcpy(sr->err, err ? err : "", sizeof(sr->err));
+	sr->why = e == STORE_OK ? intake_refusal_of(res, first, n, &sr->wait) : INTAKE_ADMITTED;
+}
+
+/* One chunk through the intake queue, waited for.  0 / -1. */
+static int send_chunk(struct send_intake *si, long long account, const struct send_args *a, size_t n, char (*to)[21],
+		      char **texts, const struct intake_opts *o)
+{
+	struct send_req sr;
+	memset(&sr, 0, sizeof(sr));
+	sr.r.msg = (struct intake_msg){ .account_id = account, .from = a->from, .text = a->text, .n_to = n,
+					.to = (const char (*)[21])to, .texts = (const char *const *)texts, .opts = o };
+	sr.r.done = send_chunk_done;
+	intake_submit(si->q, &sr.r);
+	while (!sr.done)
+		ev_run(si->loop, EVRUN_ONCE);
+	if (sr.e != STORE_OK) {
+		char line[256];
+		one_line(sr.err, line, sizeof(line));
+		fail_msg("send: intake: %s", sr.e == STORE_UNAVAILABLE ? "the database is unavailable"
+			 : line[0] ? line : "the statement failed");
+		return -1;
+	}
+	if (sr.why != INTAKE_ADMITTED) {
+		if (sr.wait > 0)
+			fail_msg("send: refused by the account's limits (%s); it may pass in %d s",
+				 intake_refusal_name(sr.why), sr.wait);
+		else
+			fail_msg("send: refused by the account's limits (%s)", intake_refusal_name(sr.why));
+		return -1;
+	}
+	return 0;
 }
 
 static int cmd_send(const struct options *opt, int argc, char **argv)
@@ -1269,6 +1363,8 @@ static int cmd_send(const struct options *opt, int argc, char **argv)
 	size_t size = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
 	int rc = EXIT_FAIL;
 	PGconn *conn = NULL;
+	struct send_intake si;
+	memset(&si, 0, sizeof(si));
 	char *buf = malloc(SEND_BUF), (*to)[21] = calloc(a.chunk, sizeof(*to));
 	char **texts = calloc(a.chunk, sizeof(*texts)), *arena = NULL;
 	size_t arena_cap = 0, arena_len = 0;
@@ -1300,15 +1396,8 @@ static int cmd_send(const struct options *opt, int argc, char **argv)
 		account = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 	}
-	{
-		PGresult *res = PQprepare(conn, "intake", router_stmt_intake.sql, router_stmt_intake.nparams, NULL);
-		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			report_result("send: prepare", res, conn);
-		PQclear(res);
-		if (!ok)
-			goto out;
-	}
+	if (send_intake_open(&si, opt, &cfg) < 0)
+		goto out;
 	for (;;) {
 		/* one record from the buffer, refilled as needed */
 		size_t rl, next;
@@ -1399,7 +1488,7 @@ static int cmd_send(const struct options *opt, int argc, char **argv)
 		if (n == a.chunk || (n > 0 && eof && off == len)) {
 			for (size_t i = 0; csv.tpl.nvars && i < n; i++)
 				texts[i] = arena + offs[i];
-			if (send_chunk(conn, &cfg, account, &a, n, to, csv.tpl.nvars ? texts : NULL, &o) < 0)
+			if (send_chunk(&si, account, &a, n, to, csv.tpl.nvars ? texts : NULL, &o) < 0)
 				goto fail;
 			loaded += n;
 			n = 0;
@@ -1414,7 +1503,7 @@ static int cmd_send(const struct options *opt, int argc, char **argv)
 	if (n > 0) {
 		for (size_t i = 0; csv.tpl.nvars && i < n; i++)
 			texts[i] = arena + offs[i];
-		if (send_chunk(conn, &cfg, account, &a, n, to, csv.tpl.nvars ? texts : NULL, &o) < 0)
+		if (send_chunk(&si, account, &a, n, to, csv.tpl.nvars ? texts : NULL, &o) < 0)
 			goto fail;
 		loaded += n;
 	}
@@ -1447,6 +1536,7 @@ fail:
 	}
 out:
 	batch_csv_close(&csv);
+	send_intake_close(&si);
 	if (conn)
 		PQfinish(conn);
 	if (f && f != stdin)
