@@ -40,6 +40,5 @@ CREATE TABLE smpp_binds (
     PRIMARY KEY (node, route, bind)
 );
 
--- Orphan receipts (parked longer than a minute: no submit of ours carries that id).
-CREATE VIEW dlr_orphans AS
-    SELECT * FROM dlr_parked WHERE received_at < now() - interval '1 minute';
+-- Its functions, triggers and views are in sql/functions/ now, where each
+-- is kept up to date (src/migrate.c applies them after the migrations).

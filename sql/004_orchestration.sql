@@ -73,27 +73,5 @@ CREATE TABLE webhook_outbox (
 CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at, id) WHERE delivered_at IS NULL AND given_up_at IS NULL;
 CREATE INDEX webhook_outbox_recipient ON webhook_outbox (recipient_id, id) WHERE delivered_at IS NULL AND given_up_at IS NULL;
 
--- Statement-level: one INSERT ... SELECT per statement that writes events,
--- whatever the batch size.  Only events of accounts or messages with a URL.
-CREATE FUNCTION webhook_outbox_fill() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO webhook_outbox (account_id, url, event_id, recipient_id, message_id, payload)
-    SELECT e.account_id, u.url, e.id, e.recipient_id, e.message_id,
-           jsonb_build_object('event_id', e.id, 'message_id', e.message_id, 'recipient_id', e.recipient_id,
-                              'to', r.msisdn, 'kind', e.kind, 'state', e.state, 'at', e.at,
-                              'channel', r.channel, 'route', e.route, 'smsc_id', e.smsc_id,
-                              'error_code', e.error_code, 'detail', e.detail,
-                              'batch_id', m.batch_id)
-    FROM new_events e
-    JOIN messages m ON m.id = e.message_id
-    JOIN accounts a ON a.id = m.account_id
-    LEFT JOIN recipients r ON r.id = e.recipient_id
-    CROSS JOIN LATERAL (SELECT DISTINCT x.url FROM (VALUES (m.callback_url), (a.webhook_url)) AS x(url)
-                        WHERE x.url IS NOT NULL) u
-    WHERE e.recipient_id IS NOT NULL
-    ORDER BY e.id;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER events_webhook_outbox AFTER INSERT ON events
-    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION webhook_outbox_fill();
+-- Its functions, triggers and views are in sql/functions/ now, where each
+-- is kept up to date (src/migrate.c applies them after the migrations).

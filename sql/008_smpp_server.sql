@@ -25,26 +25,6 @@ ALTER TABLE messages ADD COLUMN smpp_account_id bigint;
 ALTER TABLE messages ADD COLUMN smpp_registered smallint;
 CREATE INDEX messages_smpp ON messages (id) WHERE smpp_account_id IS NOT NULL;
 
--- The intake statement's one per-message slot, callback_url, carries
--- 'smpp:ACCOUNT:REGISTERED' from the SMPP server (the API accepts only
--- http(s) URLs, so no client can); this moves it to the columns above.
-CREATE FUNCTION smpp_message_take() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    acct text := split_part(NEW.callback_url, ':', 2);
-    reg text := split_part(NEW.callback_url, ':', 3);
-BEGIN
-    IF acct !~ '^[0-9]{1,18}$' OR reg !~ '^[0-9]{1,3}$' THEN
-        RAISE EXCEPTION 'smpp intake: bad callback_url';
-    END IF;
-    NEW.smpp_account_id := acct::bigint;
-    NEW.smpp_registered := reg::smallint;
-    NEW.callback_url := NULL;
-    RETURN NEW;
-END $$;
-
-CREATE TRIGGER messages_smpp_take BEFORE INSERT ON messages
-    FOR EACH ROW WHEN (NEW.callback_url LIKE 'smpp:%') EXECUTE FUNCTION smpp_message_take();
-
 -- deliver_sm to send to an SMPP account: kind 'receipt' (a recipient of one
 -- of its messages reached a final state; one per recipient) or 'mo' (a
 -- mobile-originated message to one of its numbers).  Sent in id order per
@@ -73,29 +53,6 @@ CREATE TABLE smpp_outbox (
 CREATE UNIQUE INDEX smpp_outbox_one_receipt ON smpp_outbox (recipient_id) WHERE kind = 'receipt';
 CREATE INDEX smpp_outbox_due ON smpp_outbox (smpp_account_id, id) WHERE delivered_at IS NULL;
 
--- Statement-level like the webhook outbox: one INSERT ... SELECT per
--- statement that writes events.  Final states only, of messages an SMPP
--- account submitted asking for receipts.
-CREATE FUNCTION smpp_outbox_fill() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, recipient_id, state, registered, error_code,
-                             source_addr, dest_addr, body, submitted_at, done_at)
-    SELECT m.smpp_account_id, m.account_id, 'receipt', e.recipient_id, e.state, m.smpp_registered, r.error_code,
-           r.msisdn, m.sender, left(coalesce(r.text, m.body), 20), r.created_at, e.at
-    FROM new_events e
-    JOIN messages m ON m.id = e.message_id AND m.smpp_account_id IS NOT NULL
-    JOIN recipients r ON r.id = e.recipient_id
-    WHERE e.kind = 'state' AND m.smpp_registered & 3 <> 0
-      AND e.state IN ('PUSH_DELIVERED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN',
-                      'DROPPED', 'CANCELED')
-    ORDER BY e.id
-    ON CONFLICT (recipient_id) WHERE kind = 'receipt' DO NOTHING;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER events_smpp_outbox AFTER INSERT ON events
-    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION smpp_outbox_fill();
-
 -- Mobile-originated messages from carriers (deliver_sm that is not a
 -- receipt), whoever owns the destination.
 CREATE TABLE mo_messages (
@@ -111,3 +68,6 @@ CREATE TABLE mo_messages (
     received_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX mo_messages_account ON mo_messages (account_id, id);
+
+-- Its functions, triggers and views are in sql/functions/ now, where each
+-- is kept up to date (src/migrate.c applies them after the migrations).

@@ -6,15 +6,6 @@
 -- expression is inlined into the trigger's statement, whose plan is cached.
 -- Same results: the type an event reports, when the mask asks for it
 -- (16, "SMSC rejected", also when the mask has 2).
-CREATE OR REPLACE FUNCTION kannel_dlr_type(kind text, state text, accepted boolean, mask integer) RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE
-        WHEN kind = 'receipt' AND state IS NULL THEN CASE WHEN mask & 4 <> 0 THEN 4 END
-        WHEN kind <> 'state' THEN NULL
-        WHEN state IN ('PUSH_DELIVERED', 'SMS_DELIVERED') THEN CASE WHEN mask & 1 <> 0 THEN 1 END
-        WHEN state = 'PUSH_SENT' THEN CASE WHEN mask & 4 <> 0 THEN 4 END
-        WHEN state = 'SMS_ACCEPTED' THEN CASE WHEN mask & 8 <> 0 THEN 8 END
-        WHEN state = 'SMS_FAILED' AND NOT accepted THEN CASE WHEN mask & 18 <> 0 THEN 16 END
-        WHEN state IN ('SMS_FAILED', 'SMS_EXPIRED', 'DROPPED', 'CANCELED') THEN CASE WHEN mask & 2 <> 0 THEN 2 END
-    END
-$$;
+--
+-- Its functions are in sql/functions/ now, where each is kept up to date
+-- (src/migrate.c applies them after the migrations).

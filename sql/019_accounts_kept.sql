@@ -6,17 +6,8 @@
 -- message on the everyday path, more as the same row is locked by every
 -- intake); the intake statement's admission (intake_admit, sql/018) fails a
 -- group that names an account that does not exist, once per group.
-CREATE FUNCTION accounts_kept() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'accounts are never deleted nor renumbered (pushgatectl account disable stops one)'
-        USING ERRCODE = 'restrict_violation';
-END $$;
-
-CREATE TRIGGER accounts_never_deleted BEFORE DELETE ON accounts
-    FOR EACH ROW EXECUTE FUNCTION accounts_kept();
-CREATE TRIGGER accounts_never_renumbered BEFORE UPDATE OF id ON accounts
-    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION accounts_kept();
-CREATE TRIGGER accounts_never_truncated BEFORE TRUNCATE ON accounts
-    FOR EACH STATEMENT EXECUTE FUNCTION accounts_kept();
 
 ALTER TABLE messages DROP CONSTRAINT messages_account_id_fkey;
+
+-- Its functions, triggers and views are in sql/functions/ now, where each
+-- is kept up to date (src/migrate.c applies them after the migrations).

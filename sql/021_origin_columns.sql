@@ -7,8 +7,10 @@
 -- so no door writes those strings any more; the triggers only cost a test
 -- per inserted message, and would turn a customer's callback_url that
 -- happened to start so into something else. They go.
+-- (IF EXISTS: a database made after the functions moved to sql/functions/
+-- never had them.)
 
-DROP TRIGGER messages_kannel_dlr ON messages;
-DROP FUNCTION kannel_dlr_take();
-DROP TRIGGER messages_smpp_take ON messages;
-DROP FUNCTION smpp_message_take();
+DROP TRIGGER IF EXISTS messages_kannel_dlr ON messages;
+DROP FUNCTION IF EXISTS kannel_dlr_take();
+DROP TRIGGER IF EXISTS messages_smpp_take ON messages;
+DROP FUNCTION IF EXISTS smpp_message_take();

@@ -1079,6 +1079,16 @@ CREATE VIEW public.report_by_sender AS
    FROM public.report_outcomes('-infinity'::timestamp with time zone, 'sender'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms);
 
 --
+-- Name: schema_functions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_functions (
+    name text NOT NULL,
+    md5 text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: schema_version; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1457,6 +1467,13 @@ ALTER TABLE ONLY public.opt_outs
 
 ALTER TABLE ONLY public.recipients
     ADD CONSTRAINT recipients_pkey PRIMARY KEY (id);
+
+--
+-- Name: schema_functions schema_functions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_functions
+    ADD CONSTRAINT schema_functions_pkey PRIMARY KEY (name);
 
 --
 -- Name: schema_version schema_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -

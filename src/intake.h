@@ -83,7 +83,7 @@ size_t intake_queue_pending(const struct intake_queue *q);
 void intake_queue_free(struct intake_queue *q);
 
 /*
- * What the account's limits or senders refused (sql/018_tenants.sql): a
+ * What the account's limits or senders refused (sql/functions/intake_admit.sql): a
  * message refused stored nothing and has one row.  Each door answers it in
  * its own protocol.
  */

@@ -110,7 +110,8 @@ static int migrate_now(const struct config *cfg)
 		return 0;
 	}
 	char err[512];
-	int n = migrate_apply(conn, err, sizeof(err));
+	int functions = 0;
+	int n = migrate_apply(conn, &functions, err, sizeof(err));
 	if (n >= 0) {
 		/* pushgate's own code sender is the system account's: no account may send as it (sql/018) */
 		const char *params[1] = { cfg->otp_sender };
@@ -127,8 +128,8 @@ static int migrate_now(const struct config *cfg)
 		log_error("main", "ev=migrate_failed err=\"%s\"", err);
 		return -1;
 	}
-	if (n > 0)
-		log_info("main", "ev=migrated applied=%d", n);
+	if (n > 0 || functions > 0)
+		log_info("main", "ev=migrated applied=%d functions=%d", n, functions);
 	return 1;
 }
 

@@ -2,10 +2,15 @@
  * migrate.c: brings a database's schema up to the version this binary
  * carries.  The migrations themselves (sql/NNN_*.sql) are compiled in by
  * tools/embed-sql as migrations[]; the table schema_version records which
- * ones a database has, one row per applied migration.
+ * ones a database has, one row per applied migration.  The functions,
+ * triggers and views (sql/functions/, compiled in as sql_functions[]) are
+ * the live code: after the migrations, when any file's md5 differs from the
+ * one schema_functions recorded, every file is applied again in its order
+ * (a changed object may be recreated, and what depends on it comes after
+ * it), in one transaction with the new checksums.
  *
  * Owns: the advisory lock MIGRATE_LOCK_KEY for the length of one
- * migrate_apply() call, and the schema_version table.
+ * migrate_apply() call, and the schema_version and schema_functions tables.
  * Each migration runs in its own transaction together with its
  * schema_version row, so a failure leaves the previous version intact.
  *
@@ -106,6 +111,78 @@ static int ensure_schema_version(PGconn *conn, char *err, size_t errlen)
 	return 0;
 }
 
+/* Creates schema_functions when missing; called with the lock held. */
+static int ensure_schema_functions(PGconn *conn, char *err, size_t errlen)
+{
+	if (exec_simple(conn,
+			"CREATE TABLE IF NOT EXISTS schema_functions ("
+			" name text PRIMARY KEY,"
+			" md5 text NOT NULL,"
+			" applied_at timestamptz NOT NULL DEFAULT now())",
+			PGRES_COMMAND_OK) < 0) {
+		set_err(err, errlen, "cannot create schema_functions: %s", PQerrorMessage(conn));
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 when some file of sql/functions/ is not recorded with its md5, 0 when all are, -1 on error. */
+static int functions_changed(PGconn *conn, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sql_functions_count; i++) {
+		const char *params[2] = { sql_functions[i].name, sql_functions[i].sql };
+		PGresult *res = PQexecParams(conn,
+			"SELECT md5($2) IS DISTINCT FROM (SELECT md5 FROM schema_functions WHERE name = $1)",
+			2, NULL, params, NULL, NULL, 0);
+		int rc = -1;
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		else
+			set_err(err, errlen, "cannot read schema_functions: %s", PQerrorMessage(conn));
+		PQclear(res);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Every file of sql/functions/, in order, and its md5, in one transaction.  0 / -1. */
+static int apply_functions(PGconn *conn, char *err, size_t errlen)
+{
+	const char *name = "";
+	if (exec_simple(conn, "BEGIN", PGRES_COMMAND_OK) < 0)
+		goto fail;
+	for (size_t i = 0; i < sql_functions_count; i++) {
+		const struct sql_function *f = &sql_functions[i];
+		name = f->name;
+		PGresult *res = PQexec(conn, f->sql);
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		PQclear(res);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+			goto fail;
+		const char *params[2] = { f->name, f->sql };
+		res = PQexecParams(conn,
+			"INSERT INTO schema_functions (name, md5) VALUES ($1, md5($2))"
+			" ON CONFLICT (name) DO UPDATE SET md5 = EXCLUDED.md5, applied_at = now()",
+			2, NULL, params, NULL, NULL, 0);
+		st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		PQclear(res);
+		if (st != PGRES_COMMAND_OK)
+			goto fail;
+	}
+	name = "";
+	PGresult *res = PQexec(conn, "COMMIT");
+	int committed = res && PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+	PQclear(res);
+	if (committed)
+		return 0;
+fail:
+	set_err(err, errlen, "sql/functions/%s%s failed: %s", name, name[0] ? ".sql" : "",
+		PQerrorMessage(conn)[0] ? PQerrorMessage(conn) : "transaction rolled back");
+	exec_simple(conn, "ROLLBACK", PGRES_COMMAND_OK);
+	return -1;
+}
+
 /* One migration and its schema_version row in one transaction. */
 static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t errlen)
 {
@@ -148,8 +225,10 @@ fail:
 	return -1;
 }
 
-int migrate_apply(PGconn *conn, char *err, size_t errlen)
+int migrate_apply(PGconn *conn, int *functions, char *err, size_t errlen)
 {
+	if (functions)
+		*functions = 0;
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {
 		set_err(err, errlen, "no database connection");
 		return -1;
@@ -187,6 +266,13 @@ int migrate_apply(PGconn *conn, char *err, size_t errlen)
 			goto fail;
 		applied++;
 	}
+	if (ensure_schema_functions(conn, err, errlen) < 0)
+		goto fail;
+	int changed = functions_changed(conn, err, errlen);
+	if (changed < 0 || (changed && apply_functions(conn, err, errlen) < 0))
+		goto fail;
+	if (changed && functions)
+		*functions = (int)sql_functions_count;
 	exec_simple(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", PGRES_TUPLES_OK);
 	return applied;
 

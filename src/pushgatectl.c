@@ -1,7 +1,7 @@
 /*
  * pushgatectl.c: the operator's command-line tool.  Applies schema
  * migrations, creates and lists accounts, shows one message with its
- * recipients and their events, prints delivery reports (sql/006_reports.sql),
+ * recipients and their events, prints delivery reports (sql/functions/report_*.sql),
  * loads CSV campaigns (send: streamed in chunks through the intake queue,
  * never the whole file in memory).
  *
@@ -427,7 +427,8 @@ static PGconn *connect_db(const struct options *opt)
 static int cmd_migrate(PGconn *conn)
 {
 	char err[1024] = "";
-	int applied = migrate_apply(conn, err, sizeof(err));
+	int functions = 0;
+	int applied = migrate_apply(conn, &functions, err, sizeof(err));
 	if (applied < 0) {
 		fail_msg("%s", err[0] ? err : "migration failed");
 		return EXIT_FAIL;
@@ -439,10 +440,13 @@ static int cmd_migrate(PGconn *conn)
 		fail_msg("cannot read schema_version: %s", line);
 		return EXIT_FAIL;
 	}
-	if (applied == 0)
+	if (applied == 0 && functions == 0)
 		printf("schema at version %d, nothing to do\n", version);
-	else
+	else if (functions == 0)
 		printf("applied %d migration(s), schema at version %d\n", applied, version);
+	else
+		printf("applied %d migration(s) and %d function file(s), schema at version %d\n", applied, functions,
+		       version);
 	return flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -1028,7 +1032,7 @@ static PGresult *report_query(PGconn *conn, const char *sql, const char *param, 
 	" push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms"
 
 /*
- * The reports of sql/006_reports.sql.  batch: that batch, its recipients
+ * The reports of sql/functions/report_*.sql.  batch: that batch, its recipients
  * per state and its totals; else messages accepted since `since` (a
  * timestamptz literal) per route and per sender.
  */

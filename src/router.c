@@ -692,7 +692,7 @@ const struct store_stmt router_stmt_invite = {
 	6, 0,
 };
 
-/* --- reports (sql/006_reports.sql) ------------------------------------------------ */
+/* --- reports (sql/functions/report_*.sql) ------------------------------------------------ */
 
 static int take_digits(const char **p, int n, int *val)
 {

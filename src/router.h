@@ -117,7 +117,7 @@ extern const struct store_stmt router_stmt_device_revoke;
 extern const struct store_stmt router_stmt_devices_json;
 
 /*
- * Reports (sql/006_reports.sql).  A report window's start: "YYYY-MM-DD"
+ * Reports (sql/functions/report_*.sql).  A report window's start: "YYYY-MM-DD"
  * (00:00 UTC) or "YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|+HH[:MM]|-HH[:MM]]"
  * (UTC when no offset; a space may replace the T), checked field by field
  * (real calendar dates, year >= 1970), written to out as a timestamptz
