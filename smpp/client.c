@@ -10,7 +10,7 @@
  * bind counters to another, so PostgreSQL works on both in parallel; a
  * receipt batch waits until every response received before it committed,
  * so it finds its SMSC id instead of parking.  Every state
- * change goes through router.c's statements with retry=1: a database
+ * change goes through recipient.c's statements with retry=1: a database
  * outage delays them but loses none; a receipt is acknowledged to the SMSC
  * only once stored.  Throttling answers (0x58, 0x14) slow the route down.
  * What time does to recipients (release, sweep) is sweep.c's.
@@ -25,7 +25,8 @@
 #include "dlr.h"
 #include "log.h"
 #include "pgarr.h"
-#include "router.h"
+#include "recipient.h"
+#include "stmts.h"
 #include "session.h"
 #include "text.h"
 #include "util.h"
@@ -505,7 +506,7 @@ static void resp_send(struct smpp_client *e)
 	bt->params[4] = bt->p_retry;
 	bt->n = n;
 	bt->in_flight = 1;
-	bt->job = (struct store_job){ .stmt = &router_stmt_sms_resp, .nparams = 11, .params = bt->params,
+	bt->job = (struct store_job){ .stmt = &recipient_stmt_sms_resp, .nparams = 11, .params = bt->params,
 				      .done = resp_done, .arg = bt, .retry = 1 };
 	store_submit(e->store, &bt->job);
 }
@@ -582,7 +583,7 @@ static void rcpt_send(struct smpp_client *e)
 	}
 	bt->n = n;
 	bt->in_flight = 1;
-	bt->job = (struct store_job){ .stmt = &router_stmt_sms_receipts, .nparams = 5, .params = bt->params,
+	bt->job = (struct store_job){ .stmt = &recipient_stmt_sms_receipts, .nparams = 5, .params = bt->params,
 				      .done = rcpt_done, .arg = bt, .retry = 1 };
 	store_submit(e->rstore, &bt->job);
 }
@@ -605,7 +606,7 @@ static void engine_flush(struct smpp_client *e)
 	if (e->parked_wanted && !e->parked_in_flight && !e->resp_batch.in_flight && store_is_up(e->rstore)) {
 		e->parked_wanted = 0;
 		e->parked_in_flight = 1;
-		e->parked_job = (struct store_job){ .stmt = &router_stmt_apply_parked, .done = parked_done,
+		e->parked_job = (struct store_job){ .stmt = &recipient_stmt_apply_parked, .done = parked_done,
 						    .arg = e, .retry = 1 };
 		store_submit(e->rstore, &e->parked_job);
 	}
@@ -912,7 +913,7 @@ static void route_lease(struct route_rt *rt)
 	rt->lease_in_flight = 1;
 	rt->kicked = 0;   /* this lease sees everything committed before it */
 	e->leases++;
-	rt->lease_job = (struct store_job){ .stmt = &router_stmt_sms_lease, .nparams = 5,
+	rt->lease_job = (struct store_job){ .stmt = &recipient_stmt_sms_lease, .nparams = 5,
 					    .params = rt->lease_params, .done = lease_done, .arg = rt };
 	store_submit(e->store, &rt->lease_job);
 }
@@ -1033,7 +1034,7 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		bt->params[i + 1] = lit[i];
 	}
 	bt->in_flight = 1;
-	bt->job = (struct store_job){ .stmt = &router_stmt_bind_stats, .nparams = 16, .params = bt->params,
+	bt->job = (struct store_job){ .stmt = &stmts_bind_stats, .nparams = 16, .params = bt->params,
 				      .done = stats_done, .arg = bt };
 	store_submit(e->rstore, &bt->job);
 }

@@ -4,7 +4,7 @@
  * One engine per process drives every configured route: its binds (TRX,
  * or TX+RX pairs), windows, TPS limit, failover, long and Unicode texts.
  * It leases queued recipients from PostgreSQL, submits them, and stores
- * every response and receipt through the router's statements; a receipt is
+ * every response and receipt through recipient.c's statements; a receipt is
  * acknowledged to the SMSC only after it is committed.
  */
 #ifndef PUSHGATE_SMPP_CLIENT_H

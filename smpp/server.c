@@ -40,7 +40,7 @@
 #include "passwd.h"
 #include "pgarr.h"
 #include "ratelimit.h"
-#include "router.h"
+#include "recipient.h"
 #include "session.h"
 #include "text.h"
 #include "util.h"
@@ -1133,7 +1133,7 @@ static void handle_query_cancel(struct conn *c, const struct smpp_pdu *req)
 	snprintf(q->p_acct, sizeof(q->p_acct), "%lld", c->acct->account_id);
 	q->params[0] = q->p_id;
 	q->params[1] = q->p_acct;
-	q->job = (struct store_job){ .stmt = req->hdr.command_id == SMPP_QUERY_SM ? &stmt_query : &router_stmt_cancel_one,
+	q->job = (struct store_job){ .stmt = req->hdr.command_id == SMPP_QUERY_SM ? &stmt_query : &recipient_stmt_cancel_one,
 				     .nparams = 2, .params = q->params, .done = qjob_done, .arg = q };
 	srv->jobs_in_flight++;
 	store_submit(srv->store, &q->job);

@@ -4,7 +4,7 @@
  * metrics), has their API keys checked (auth.c: a minute's cache shared by
  * every door), has POST /v1/messages bodies checked field by field
  * (msgjson.c), and hands messages to the intake queue (intake.c) and other
- * work to the router's statements.  Campaigns (batches.c) and sendsms
+ * work to the recipient statements (recipient.c).  Campaigns (batches.c) and sendsms
  * (kannel.c) get the doors' shared dependencies (door.h), never the API.
  * Every body arrives streamed (api_wants_stream) and is read only once its
  * request may have it (api_body_gate): a request that needs a key has it
@@ -37,7 +37,7 @@
 #include "pgarr.h"
 #include "push.h"
 #include "respond.h"
-#include "router.h"
+#include "stmts.h"
 #include "util.h"
 
 #define PUBLIC_BODY_MAX  4096u           /* device registration and verification: a few fields */
@@ -70,7 +70,7 @@ struct pending {
 	int                  bad;         /* body invalid: 400 once authenticated */
 	const char          *bad_code, *bad_field;
 	char                 bad_msg[256];
-	char                 r_since[ROUTER_SINCE_MAX], r_account[129];   /* PEND_REPORT */
+	char                 r_since[STMTS_SINCE_MAX], r_account[129];   /* PEND_REPORT */
 	const char          *r_params[3];
 };
 
@@ -138,7 +138,7 @@ static int authenticate(struct pending *p)
 	keys_hash_bytea(key, klen, p->hash_text, sizeof(p->hash_text));
 	p->kind = PEND_AUTH;
 	p->params[0] = p->hash_text;
-	p->job = (struct store_job){ .stmt = &router_stmt_auth, .nparams = 1, .params = p->params,
+	p->job = (struct store_job){ .stmt = &stmts_auth, .nparams = 1, .params = p->params,
 				     .done = auth_done, .arg = p };
 	store_submit(p->api->d.door.store, &p->job);
 	return 1;
@@ -228,7 +228,7 @@ static void get_submit(struct pending *p)
 	p->kind = PEND_GET;
 	p->params[0] = p->p_id;
 	p->params[1] = p->p_account;
-	p->job = (struct store_job){ .stmt = &router_stmt_message_json, .nparams = 2, .params = p->params,
+	p->job = (struct store_job){ .stmt = &stmts_message_json, .nparams = 2, .params = p->params,
 				     .done = json_row_done, .arg = p };
 	store_submit(p->api->d.door.store, &p->job);
 }
@@ -310,7 +310,7 @@ static void report_parse(struct pending *p)
 			field = "since";
 			rc = query_decode(v, vlen, since, sizeof(since));
 			if (rc == 0)
-				rc = router_parse_since(since, p->r_since, sizeof(p->r_since));
+				rc = stmts_parse_since(since, p->r_since, sizeof(p->r_since));
 		} else if (klen == 5 && memcmp(q, "batch", 5) == 0 && !seen_batch++) {
 			field = "batch";
 			rc = query_decode(v, vlen, num, sizeof(num));
@@ -384,18 +384,18 @@ static void report_submit(struct pending *p)
 	p->r_params[1] = NULL;
 	p->r_params[2] = NULL;
 	if (p->message_id) {
-		stmt = &router_stmt_report_batch;
+		stmt = &stmts_report_batch;
 		p->r_params[1] = p->p_id;
 		p->r_params[2] = p->operator ? NULL : p->p_account;
 		n = 3;
 	} else if (p->r_account[0]) {
-		stmt = &router_stmt_report_named;
+		stmt = &stmts_report_named;
 		p->r_params[1] = p->r_account;
 	} else if (p->operator) {
-		stmt = &router_stmt_report_all;
+		stmt = &stmts_report_all;
 		n = 1;
 	} else {
-		stmt = &router_stmt_report_account;
+		stmt = &stmts_report_account;
 		p->r_params[1] = p->p_account;
 	}
 	p->kind = PEND_REPORT;

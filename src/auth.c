@@ -1,7 +1,7 @@
 /*
  * auth.c: API keys and what an account may do on this node.  One cache for
  * every door that takes a key (the API, campaigns, Kannel's sendsms): a
- * key's SHA-256 looked up once (router_stmt_auth, or the sendsms lookup by
+ * key's SHA-256 looked up once (stmts_auth, or the sendsms lookup by
  * name), then kept for a minute (less for a replaced key within its grace);
  * and the node's pacing of an account: recipients a minute (auth_admit) and
  * requests a minute (auth_request_admit, once per request).
@@ -23,7 +23,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "respond.h"
-#include "router.h"
+#include "stmts.h"
 #include "util.h"
 
 #define AUTH_CACHE_SIZE 256
@@ -142,7 +142,7 @@ void auth_remember(struct auth *auth, const unsigned char *hash, PGresult *res)
 		cache_store(auth, hash, res);
 }
 
-/* auth_key: a request's key, from the cache or by router_stmt_auth. */
+/* auth_key: a request's key, from the cache or by stmts_auth. */
 struct auth_req {
 	struct store_job     job;
 	struct auth         *auth;
@@ -213,7 +213,7 @@ void auth_key(struct auth *auth, struct http_request *req, const char *key, auth
 	a->arg = arg;
 	keys_hash_bytea(key, klen, a->hash_text, sizeof(a->hash_text));
 	a->params[0] = a->hash_text;
-	a->job = (struct store_job){ .stmt = &router_stmt_auth, .nparams = 1, .params = a->params,
+	a->job = (struct store_job){ .stmt = &stmts_auth, .nparams = 1, .params = a->params,
 				     .done = auth_key_done, .arg = a };
 	store_submit(auth->store, &a->job);
 }

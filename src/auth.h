@@ -32,7 +32,7 @@ void auth_key(struct auth *auth, struct http_request *req, const char *key, auth
  * The cache itself, for a door with a lookup of its own (sendsms by name):
  * the account of a key hash (keys.h) seen within the last minute, with the
  * account's name (NULL: any name), else 0; auth_remember takes a row of
- * router_stmt_auth or router_stmt_kannel_auth (id, role, name[, limits]).
+ * stmts_auth or stmts_kannel_auth (id, role, name[, limits]).
  */
 long long auth_cached(struct auth *auth, const unsigned char *hash, const char *name, int *operator);
 void auth_remember(struct auth *auth, const unsigned char *hash, PGresult *res);

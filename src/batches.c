@@ -41,7 +41,8 @@
 #include "log.h"
 #include "msgjson.h"
 #include "respond.h"
-#include "router.h"
+#include "recipient.h"
+#include "stmts.h"
 #include "util.h"
 
 /* --- template --------------------------------------------------------------- */
@@ -613,7 +614,7 @@ static void fail_batch(struct load *l, const char *why)
 	l->params[1] = NULL;
 	l->params[2] = "FAILED";
 	l->params[3] = l->err;
-	submit(l, LOAD_FAIL, &router_stmt_batch_cancel, 4);
+	submit(l, LOAD_FAIL, &recipient_stmt_batch_cancel, 4);
 }
 
 static void chunk_done(struct intake_req *r, enum store_error e, const char *err, PGresult *res, int first, int n);
@@ -666,7 +667,7 @@ static void load_done(struct load *l)
 	snprintf(l->p_total, sizeof(l->p_total), "%zu", l->loaded);
 	l->params[0] = l->p_id;
 	l->params[1] = l->p_total;
-	submit(l, LOAD_DONE, &router_stmt_batch_loaded, 2);
+	submit(l, LOAD_DONE, &stmts_batch_loaded, 2);
 }
 
 /* JSON: fills and submits the next chunk; or, when none is left, the "loaded" statement. */
@@ -779,7 +780,7 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 			l->params[1] = NULL;
 			l->params[2] = "CANCELED";
 			l->params[3] = "batch canceled";
-			submit(l, LOAD_RECANCEL, &router_stmt_batch_cancel, 4);
+			submit(l, LOAD_RECANCEL, &recipient_stmt_batch_cancel, 4);
 			return;
 		}
 		load_free(l);
@@ -1442,7 +1443,7 @@ static void batch_create(struct load *l)
 	l->params[0] = l->p_account;
 	l->params[1] = l->name;
 	l->params[2] = l->p_total;
-	submit(l, LOAD_CREATE, &router_stmt_batch_create, 3);
+	submit(l, LOAD_CREATE, &stmts_batch_create, 3);
 }
 
 static void id_authed(void *arg, long long account_id, int operator)
@@ -1459,11 +1460,11 @@ static void id_authed(void *arg, long long account_id, int operator)
 	l->params[0] = l->p_id;
 	l->params[1] = l->p_account;
 	if (l->step == LOAD_GET) {
-		submit(l, LOAD_GET, &router_stmt_batch_json, 2);
+		submit(l, LOAD_GET, &stmts_batch_json, 2);
 	} else {
 		l->params[2] = "CANCELED";
 		l->params[3] = "batch canceled";
-		submit(l, LOAD_CANCEL, &router_stmt_batch_cancel, 4);
+		submit(l, LOAD_CANCEL, &recipient_stmt_batch_cancel, 4);
 	}
 }
 

@@ -33,7 +33,8 @@
 #include "push.h"
 #include "ratelimit.h"
 #include "respond.h"
-#include "router.h"
+#include "recipient.h"
+#include "stmts.h"
 #include "util.h"
 
 #define MAX_CODE_ATTEMPTS   "5"    /* per registration */
@@ -263,7 +264,7 @@ void devices_register(struct devices *d, struct http_request *req)
 	r->params[11] = NEW_DEVICE_NOTICE;
 	snprintf(r->p_notice_ttl, sizeof(r->p_notice_ttl), "%.0f", d->cfg->otp_ttl);
 	r->params[12] = r->p_notice_ttl;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_register, .nparams = 13, .params = r->params,
+	r->job = (struct store_job){ .stmt = &recipient_stmt_device_register, .nparams = 13, .params = r->params,
 				     .done = register_done, .arg = r };
 	store_submit(d->store, &r->job);
 }
@@ -325,7 +326,7 @@ void devices_verify(struct devices *d, struct http_request *req, long long id)
 	r->params[2] = r->p_token_hash;
 	r->params[3] = MAX_CODE_ATTEMPTS;
 	r->params[4] = MAX_NUMBER_ATTEMPTS;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_verify, .nparams = 5, .params = r->params,
+	r->job = (struct store_job){ .stmt = &stmts_device_verify, .nparams = 5, .params = r->params,
 				     .done = verify_done, .arg = r };
 	store_submit(d->store, &r->job);
 }
@@ -366,7 +367,7 @@ void devices_revoke(struct devices *d, struct http_request *req, long long id)
 	snprintf(r->p_id, sizeof(r->p_id), "%lld", id);
 	r->params[0] = r->p_id;
 	r->params[1] = r->p_token_hash;
-	r->job = (struct store_job){ .stmt = &router_stmt_device_revoke, .nparams = 2, .params = r->params,
+	r->job = (struct store_job){ .stmt = &stmts_device_revoke, .nparams = 2, .params = r->params,
 				     .done = revoke_done, .arg = r };
 	store_submit(d->store, &r->job);
 }
@@ -408,7 +409,7 @@ void devices_list(struct devices *d, struct http_request *req, const char *msisd
 		return;
 	util_strlcpy(r->msisdn, num, sizeof(r->msisdn));
 	r->params[0] = r->msisdn;
-	r->job = (struct store_job){ .stmt = &router_stmt_devices_json, .nparams = 1, .params = r->params,
+	r->job = (struct store_job){ .stmt = &stmts_devices_json, .nparams = 1, .params = r->params,
 				     .done = list_done, .arg = r };
 	store_submit(d->store, &r->job);
 }
@@ -428,7 +429,7 @@ static void scrub_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (d->scrub_in_flight || !store_is_up(d->store))
 		return;
 	d->scrub_in_flight = 1;
-	d->scrub_job = (struct store_job){ .stmt = &router_stmt_code_scrub, .done = scrub_done, .arg = d };
+	d->scrub_job = (struct store_job){ .stmt = &recipient_stmt_code_scrub, .done = scrub_done, .arg = d };
 	store_submit(d->store, &d->scrub_job);
 }
 

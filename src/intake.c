@@ -2,7 +2,7 @@
  * intake.c: stores accepted messages, whichever door they came in by.
  *
  * intake_prepare turns a group of messages into the parameters of the
- * intake statement (router.c): picks each recipient's SMS route by prefix,
+ * intake statement (recipient.c): picks each recipient's SMS route by prefix,
  * applies the configured defaults and builds the array literals.  The
  * intake queue owns the requests waiting for a statement and the group in
  * flight: one statement (one commit) for everything that arrived during a
@@ -24,7 +24,7 @@
 
 #include "log.h"
 #include "pgarr.h"
-#include "router.h"
+#include "recipient.h"
 #include "util.h"
 
 #define INTAKE_LITERALS 23
@@ -129,7 +129,7 @@ static int intake_prepare(struct intake *in, const struct config *cfg, const str
 	in->params[24] = cfg->timezone;
 	in->params[25] = cfg->ad_prefix;
 	in->params[26] = cfg->ad_optout_line;
-	in->job.stmt = &router_stmt_intake;
+	in->job.stmt = &recipient_stmt_intake;
 	in->job.nparams = 28;
 	in->job.params = in->params;
 	return 0;
@@ -281,7 +281,7 @@ static void group_follow_up(struct intake_queue *q, PGresult *res)
 		invite_done(&ij->job, STORE_SQL_ERROR, "out of memory");
 		return;
 	}
-	ij->job = (struct store_job){ .stmt = &router_stmt_invite, .nparams = 6, .params = ij->params,
+	ij->job = (struct store_job){ .stmt = &recipient_stmt_invite, .nparams = 6, .params = ij->params,
 				      .done = invite_done, .arg = ij };
 	store_submit(q->store, &ij->job);
 }

@@ -27,7 +27,7 @@
 #include "keys.h"
 #include "kform.h"
 #include "log.h"
-#include "router.h"
+#include "stmts.h"
 #include "util.h"
 
 #define TEXT_HTML      "Content-Type: text/html\r\n"
@@ -311,7 +311,7 @@ void kannel_sendsms(const struct door *door, struct http_request *req)
 	}
 	k->params[0] = k->hash_text;
 	k->params[1] = k->user;
-	k->job = (struct store_job){ .stmt = &router_stmt_kannel_auth, .nparams = 2, .params = k->params,
+	k->job = (struct store_job){ .stmt = &stmts_kannel_auth, .nparams = 2, .params = k->params,
 				     .done = auth_done, .arg = k };
 	store_submit(d->store, &k->job);
 }

@@ -13,7 +13,7 @@
  * instead of waiting for the leases' expiry (a minute for an SMS).  Each SMS
  * taken back is queued again as a recorded resend (events.kind 'resend'):
  * the carrier may have it already.  Leases of other nodes still wait for
- * their expiry (router_stmt_sweep).
+ * their expiry (recipient_stmt_sweep).
  *
  * The state machine (one writer: this file):
  *   WANT --lock 't'--> [first time: TAKING --take-back committed-->] HELD
@@ -34,7 +34,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "router.h"
+#include "recipient.h"
 #include "server.h"
 #include "util.h"
 #include "webhook.h"
@@ -156,7 +156,7 @@ static void take_done(struct store_job *job, enum store_error err, const char *m
 static void take_back(struct node *n)
 {
 	static const struct store_stmt *const stmts[3] = {
-		&router_stmt_take_back, &webhook_stmt_take_back, &smpp_server_stmt_take_back,
+		&recipient_stmt_take_back, &webhook_stmt_take_back, &smpp_server_stmt_take_back,
 	};
 	n->state = N_TAKING;
 	n->take_left = 3;

@@ -20,7 +20,8 @@
 #include "ipcount.h"
 #include "log.h"
 #include "pgarr.h"
-#include "router.h"
+#include "recipient.h"
+#include "stmts.h"
 #include "util.h"
 #include "ws.h"
 
@@ -352,7 +353,7 @@ static void on_opt(struct dconn *c, int reject, const char *sender)
 		p->rejects++;
 	else
 		p->allows++;
-	o->job = (struct store_job){ .stmt = reject ? &router_stmt_push_reject : &router_stmt_push_allow,
+	o->job = (struct store_job){ .stmt = reject ? &recipient_stmt_push_reject : &stmts_push_allow,
 				     .nparams = 3, .params = o->params, .done = opt_done, .arg = o };
 	store_submit(p->store, &o->job);
 }
@@ -603,10 +604,10 @@ struct push *push_new(struct ev_loop *loop, struct store *store, const struct co
 		free(p);
 		return NULL;
 	}
-	batch_init(&p->auth, p, &router_stmt_device_auth, auth_done, 0);
-	batch_init(&p->pending, p, &router_stmt_push_pending, pending_done, 0);
-	batch_init(&p->notified, p, &router_stmt_push_of_messages, pending_done, 0);
-	batch_init(&p->acks, p, &router_stmt_push_acks, acks_done, 1);
+	batch_init(&p->auth, p, &stmts_device_auth, auth_done, 0);
+	batch_init(&p->pending, p, &stmts_push_pending, pending_done, 0);
+	batch_init(&p->notified, p, &stmts_push_of_messages, pending_done, 0);
+	batch_init(&p->acks, p, &recipient_stmt_push_acks, acks_done, 1);
 	store_on_notify(store, on_notify, p);
 	ev_timer_init(&p->flush, flush_cb, FLUSH_INTERVAL, FLUSH_INTERVAL);
 	p->flush.data = p;

@@ -43,7 +43,8 @@
 #include "log.h"
 #include "migrate.h"
 #include "msgjson.h"
-#include "router.h"
+#include "recipient.h"
+#include "stmts.h"
 #include "store.h"
 #include "util.h"
 
@@ -115,6 +116,8 @@ static const char usage_text[] =
 	"  plan [STATEMENT]     the plan PostgreSQL keeps for one of pushgated's hot\n"
 	"                       statements (its generic plan, nothing executed);\n"
 	"                       without STATEMENT, the names\n"
+	"  states [--dot]       the recipient state machine: every edge, what takes it\n"
+	"                       and the statement that writes it (--dot: a Graphviz graph)\n"
 	"  help                 show this text\n"
 	"\n"
 	"options:\n"
@@ -720,8 +723,8 @@ static int cmd_binds(PGconn *conn)
 
 /* pushgated's hot statements, by the name they are prepared under. */
 static const struct store_stmt *const plan_stmts[] = {
-	&router_stmt_intake, &router_stmt_release, &router_stmt_sms_lease, &router_stmt_sms_resp,
-	&router_stmt_sms_receipts, &router_stmt_apply_parked, &router_stmt_sweep, &router_stmt_push_acks,
+	&recipient_stmt_intake, &recipient_stmt_release, &recipient_stmt_sms_lease, &recipient_stmt_sms_resp,
+	&recipient_stmt_sms_receipts, &recipient_stmt_apply_parked, &recipient_stmt_sweep, &recipient_stmt_push_acks,
 };
 
 static const struct store_stmt *plan_stmt(const char *name)
@@ -1447,7 +1450,7 @@ static int cmd_send(const struct options *opt, int argc, char **argv)
 			char acc[24];
 			snprintf(acc, sizeof(acc), "%lld", account);
 			p[0] = acc;
-			PGresult *res = send_exec(conn, router_stmt_batch_create.sql, 3, p, "send: batch");
+			PGresult *res = send_exec(conn, stmts_batch_create.sql, 3, p, "send: batch");
 			if (!res)
 				goto out;
 			batch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -1519,7 +1522,7 @@ static int cmd_send(const struct options *opt, int argc, char **argv)
 		snprintf(id, sizeof(id), "%lld", batch);
 		snprintf(total, sizeof(total), "%zu", loaded);
 		const char *p[2] = { id, total };
-		PGresult *res = send_exec(conn, router_stmt_batch_loaded.sql, 2, p, "send: batch loaded");
+		PGresult *res = send_exec(conn, stmts_batch_loaded.sql, 2, p, "send: batch loaded");
 		if (!res)
 			goto fail;
 		PQclear(res);
@@ -1533,7 +1536,7 @@ fail:
 		char id[24];
 		snprintf(id, sizeof(id), "%lld", batch);
 		const char *p[4] = { id, NULL, "FAILED", "pushgatectl send failed while loading" };
-		PGresult *res = send_exec(conn, router_stmt_batch_cancel.sql, 4, p, "send: marking the batch failed");
+		PGresult *res = send_exec(conn, recipient_stmt_batch_cancel.sql, 4, p, "send: marking the batch failed");
 		if (res)
 			PQclear(res);
 		fail_msg("send: batch %lld failed after %zu recipients; its loaded part was canceled", batch, loaded);
@@ -1721,7 +1724,7 @@ static int run_status(const struct options *opt, int argc, char **argv)
 
 struct report_args {
 	const char        *batch;
-	char               since[ROUTER_SINCE_MAX];
+	char               since[STMTS_SINCE_MAX];
 	enum report_format fmt;
 };
 
@@ -1762,7 +1765,7 @@ static int run_report(const struct options *opt, int argc, char **argv)
 				return EXIT_FAIL;
 			}
 			r.batch = arg;
-		} else if (router_parse_since(arg, r.since, sizeof(r.since)) < 0) {
+		} else if (stmts_parse_since(arg, r.since, sizeof(r.since)) < 0) {
 			fail_msg("report: bad --since '%s': use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]", shown);
 			return EXIT_FAIL;
 		}
@@ -1783,6 +1786,32 @@ static int run_report(const struct options *opt, int argc, char **argv)
 static int db_plan(PGconn *conn, void *arg)
 {
 	return cmd_plan(conn, arg);
+}
+
+/* The transition table of recipient.c, as text or as a Graphviz graph; no database. */
+static int run_states(const struct options *opt, int argc, char **argv)
+{
+	(void)opt;
+	int dot = argc == 2 && !strcmp(argv[1], "--dot");
+	if (argc > 2 || (argc == 2 && !dot))
+		return usage_error("states takes no argument but --dot");
+	if (dot)
+		printf("digraph recipient {\n  rankdir=LR;\n  node [shape=box];\n  new [shape=point];\n");
+	for (size_t i = 0; i < recipient_edges_count; i++) {
+		const struct recipient_edge *e = &recipient_edges[i];
+		if (dot)
+			printf("  %s -> %s [label=\"%s\"];\n", e->from[0] ? e->from : "new", e->to, e->stmt->name);
+		else
+			printf("%-14s -> %-14s %-16s %s%s\n", e->from[0] ? e->from : "(new)", e->to, e->stmt->name, e->on,
+			       e->decided ? " (recipient_decide)" : "");
+	}
+	if (dot) {
+		for (size_t i = 0; i < recipient_edges_count; i++)
+			if (recipient_state_final(recipient_edges[i].to))
+				printf("  %s [peripheries=2];\n", recipient_edges[i].to);
+		printf("}\n");
+	}
+	return flush_stdout() < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 static int run_plan(const struct options *opt, int argc, char **argv)
@@ -1836,6 +1865,7 @@ static const struct {
 	{ "report", run_report },
 	{ "plan", run_plan },
 	{ "send", run_send },
+	{ "states", run_states },
 	{ "smpp-account", run_smpp_account },
 	{ "help", run_help },
 	{ "--help", run_help },

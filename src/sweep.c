@@ -1,13 +1,13 @@
 /*
  * sweep.c: the recipient transitions that time makes, not a carrier or a
  * device: every SWEEP_INTERVAL, scheduled recipients whose time came and
- * ads whose allowed hours began are released (router_stmt_release, decided
- * again), and the sweep (router_stmt_sweep) sends again the SMS whose lease
+ * ads whose allowed hours began are released (recipient_stmt_release, decided
+ * again), and the sweep (recipient_stmt_sweep) sends again the SMS whose lease
  * expired without a response, expires what outlived its validity and moves
  * to SMS the pushes no app acknowledged before their deadline.  Any node's
  * sweeper may do any of it (the statements take rows with SKIP LOCKED).
  * Owns its two jobs (one of each in flight) and the resend counters; the
- * statements are router.c's.  Never blocks.
+ * statements are recipient.c's.  Never blocks.
  */
 #include "sweep.h"
 
@@ -18,7 +18,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
-#include "router.h"
+#include "recipient.h"
 
 #define SWEEP_INTERVAL 2.0   /* seconds between looks */
 
@@ -76,13 +76,13 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	if (!s->release_in_flight) {
 		s->release_in_flight = 1;
-		s->release_job = (struct store_job){ .stmt = &router_stmt_release, .nparams = 4,
+		s->release_job = (struct store_job){ .stmt = &recipient_stmt_release, .nparams = 4,
 						     .params = s->release_params, .done = release_done, .arg = s };
 		store_submit(s->store, &s->release_job);
 	}
 	if (!s->sweep_in_flight) {
 		s->sweep_in_flight = 1;
-		s->sweep_job = (struct store_job){ .stmt = &router_stmt_sweep, .done = sweep_done, .arg = s };
+		s->sweep_job = (struct store_job){ .stmt = &recipient_stmt_sweep, .done = sweep_done, .arg = s };
 		store_submit(s->store, &s->sweep_job);
 	}
 }

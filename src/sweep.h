@@ -14,7 +14,7 @@ struct sweeper;
 
 /*
  * On `store`, every SWEEP_INTERVAL: scheduled and held recipients released
- * (router_stmt_release), and the sweep (router_stmt_sweep: expired SMS
+ * (recipient_stmt_release), and the sweep (recipient_stmt_sweep: expired SMS
  * leases sent again, validity and push deadlines).  on_work(arg) when either
  * made SMS work (the engine's kick).
  */

@@ -125,7 +125,7 @@ def reset_tables(env):
 
 
 def statement_name(query):
-    """Which router statement a pg_stat_statements query text is."""
+    """Which of pushgated's statements a pg_stat_statements query text is."""
     q = " ".join(query.split())
     table = [
         ("sms_lease", "WITH q AS ( SELECT id FROM recipients WHERE state = 'SMS_QUEUED'"),

@@ -164,4 +164,22 @@ def engine_updates_find_recipients_by_key_in_the_generic_plan(env):
         env.psql(f"DELETE FROM recipients WHERE message_id = {mid}; DELETE FROM messages WHERE id = {mid}")
 
 
+@tests.case
+def states_prints_the_transition_table(env):
+    r = env.ctl("states")
+    assert r.returncode == 0, r.stderr
+    rows = [l.split() for l in r.stdout.splitlines()]
+    assert len(rows) >= 40, r.stdout
+    edges = {(x[0], x[2], x[3]) for x in rows}
+    assert ("SMS_QUEUED", "SMS_SUBMITTED", "sms_lease") in edges, r.stdout
+    assert ("(new)", "ACCEPTED", "intake") in edges, r.stdout
+    finals = {"PUSH_DELIVERED", "DROPPED", "CANCELED", "SMS_DELIVERED", "SMS_FAILED", "SMS_EXPIRED", "SMS_UNKNOWN"}
+    assert not [x for x in rows if x[0] in finals], "an edge leaves a final state"
+    r = env.ctl("states", "--dot")
+    assert r.returncode == 0 and r.stdout.startswith("digraph recipient {"), r.stdout[:200]
+    assert {l.split()[0] for l in r.stdout.splitlines() if "peripheries=2" in l} == finals, r.stdout
+    r = env.ctl("states", "--png")
+    assert r.returncode == 2, r.stdout + r.stderr
+
+
 tests.run(dlr_delay_ms=50)

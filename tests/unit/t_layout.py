@@ -3,8 +3,8 @@
 1. No include cycle among the modules of src/ and smpp/ (tools/check-includes):
    a module is a .c with its .h, and a cycle means two modules each need the
    other, so neither can be read, tested or replaced alone.
-2. Only src/router.c writes recipients.state (docs/architecture.md, section 4):
-   no other C file holds an UPDATE of recipients.
+2. Only src/recipient.c writes recipients.state (docs/architecture.md, section 4):
+   no other C file (nor sql/functions/) updates or inserts recipients.
 """
 import os
 import re
@@ -25,17 +25,17 @@ else:
         print("# " + line)
 
 writers = []
-update = re.compile(r'UPDATE\s+recipients\b', re.I)
-for d in ("src", "smpp", "sim"):
+update = re.compile(r'(UPDATE|INSERT\s+INTO)\s+recipients\b', re.I)
+for d in ("src", "smpp", "sim", "sql/functions"):
     for f in sorted(os.listdir(os.path.join(src, d))):
-        if f.endswith(".c") and (d, f) != ("src", "router.c"):
+        if f.endswith((".c", ".sql")) and (d, f) != ("src", "recipient.c"):
             with open(os.path.join(src, d, f), encoding="utf-8") as fh:
                 for n, line in enumerate(fh, 1):
                     if update.search(line):
                         writers.append(f"{d}/{f}:{n}: {line.strip()}")
 if not writers:
-    print("ok 2 - only src/router.c updates recipients")
+    print("ok 2 - only src/recipient.c writes recipients (updates or inserts)")
 else:
-    print("not ok 2 - recipients updated outside src/router.c")
+    print("not ok 2 - recipients written outside src/recipient.c")
     for w in writers:
         print("# " + w)

@@ -1,27 +1,101 @@
 /*
- * router.c: the recipient state machine as SQL.  Owns every statement that
- * changes recipients.state; nothing else in pushgate writes that column.
- * Each statement moves a whole batch in one round trip (unnest of arrays)
- * and writes one events row per transition in the same statement, so the
- * history and the current state can't disagree.  Guards on the current
- * state (WHERE state = ...) make every transition idempotent: a duplicate
- * response or receipt moves nothing twice.
+ * recipient.c: the recipient state machine.  The transition table below
+ * names every edge and the statement that takes it; the statements after it
+ * are the only SQL in pushgate that writes recipients.state (t_layout fails
+ * when another file does).  Each statement moves a whole batch in one round
+ * trip (unnest of arrays) and writes one events row per transition in the
+ * same statement, so the history and the current state can't disagree.
+ * Guards on the current state (WHERE state = ...) make every transition
+ * idempotent: a duplicate response or receipt moves nothing twice.
+ * What decides a new or released recipient's state is SQL
+ * (sql/functions/recipient_decide.sql), inlined into the statements.
  */
-#include "router.h"
+#include "recipient.h"
 
 #include <stdio.h>
+#include <string.h>
 
-const struct store_stmt router_stmt_auth = {
-	"auth",
-	/* the current key, or the one it replaced while its grace lasts (seconds left last) */
-	"SELECT id, role, name, rate_limit, NULL::float8, request_limit FROM accounts"
-	" WHERE api_key_hash = $1::bytea AND NOT disabled"
-	" UNION ALL"
-	" SELECT id, role, name, rate_limit, extract(epoch FROM prev_key_until - now())::float8, request_limit FROM accounts"
-	" WHERE prev_key_hash = $1::bytea AND prev_key_until > now() AND NOT disabled"
-	" LIMIT 1",
-	1, 0,
+/* --- the transition table ------------------------------------------------------------ */
+
+#define NEW ""   /* a recipient created by the statement */
+#define DECIDED 1
+
+/* A released recipient is decided again, like a new one. */
+#define RELEASE_EDGES(FROM, ON) \
+	{ FROM, "PUSH_SENT", ON, &recipient_stmt_release, DECIDED }, \
+	{ FROM, "SMS_QUEUED", ON, &recipient_stmt_release, DECIDED }, \
+	{ FROM, "SMS_FAILED", ON, &recipient_stmt_release, DECIDED }, \
+	{ FROM, "OPTED_OUT", ON, &recipient_stmt_release, DECIDED }, \
+	{ FROM, "DROPPED", ON, &recipient_stmt_release, DECIDED }
+
+/* Every cancelable state (RECIPIENT_CANCELABLE_SQL) to CANCELED. */
+#define CANCEL_EDGES(ON, STMT) \
+	{ "ACCEPTED", "CANCELED", ON, STMT, 0 }, { "SCHEDULED", "CANCELED", ON, STMT, 0 }, \
+	{ "HELD", "CANCELED", ON, STMT, 0 }, { "SMS_QUEUED", "CANCELED", ON, STMT, 0 }, \
+	{ "PUSH_SENT", "CANCELED", ON, STMT, 0 }, { "OPTED_OUT", "CANCELED", ON, STMT, 0 }
+
+const struct recipient_edge recipient_edges[] = {
+	/* intake (every door, intake.c): the decision, written with the ACCEPTED event */
+	{ NEW,             "ACCEPTED",       "a door's message is stored",                  &recipient_stmt_intake, 0 },
+	{ "ACCEPTED",      "PUSH_SENT",      "a live device and no opt-out",                &recipient_stmt_intake, DECIDED },
+	{ "ACCEPTED",      "SMS_QUEUED",     "no app (or SMS first), a route serves it",    &recipient_stmt_intake, DECIDED },
+	{ "ACCEPTED",      "SMS_FAILED",     "SMS, and no route serves the number",         &recipient_stmt_intake, DECIDED },
+	{ "ACCEPTED",      "OPTED_OUT",      "the number blocked the sender (policy sms)",  &recipient_stmt_intake, DECIDED },
+	{ "ACCEPTED",      "DROPPED",        "no usable channel, or opt-out with drop",     &recipient_stmt_intake, DECIDED },
+	{ "ACCEPTED",      "SCHEDULED",      "send_at is later",                            &recipient_stmt_intake, 0 },
+	{ "ACCEPTED",      "HELD",           "an ad outside its hours",                     &recipient_stmt_intake, 0 },
+	/* release (sweep.c): decided again when due */
+	{ "SCHEDULED",     "HELD",           "due, but an ad outside its hours",            &recipient_stmt_release, 0 },
+	RELEASE_EDGES("SCHEDULED", "due: decided again"),
+	RELEASE_EDGES("HELD", "the ad window opened: decided again"),
+	/* the push channel (push.c, devices.c) */
+	{ "PUSH_SENT",     "PUSH_DELIVERED", "a device of the number acked it",             &recipient_stmt_push_acks, 0 },
+	{ "PUSH_SENT",     "OPTED_OUT",      "the app rejected the sender",                 &recipient_stmt_push_reject, 0 },
+	{ "OPTED_OUT",     "SMS_QUEUED",     "opt-out policy sms",                          &recipient_stmt_push_reject, 0 },
+	{ "OPTED_OUT",     "SMS_FAILED",     "opt-out policy sms, and no route serves it",  &recipient_stmt_push_reject, 0 },
+	{ "OPTED_OUT",     "DROPPED",        "opt-out policy drop",                         &recipient_stmt_push_reject, 0 },
+	{ NEW,             "ACCEPTED",       "a device registers: its code, its push",      &recipient_stmt_device_register, 0 },
+	{ "ACCEPTED",      "SMS_QUEUED",     "the registration code goes by SMS",           &recipient_stmt_device_register, 0 },
+	{ "ACCEPTED",      "SMS_FAILED",     "the code, and no route serves the number",    &recipient_stmt_device_register, 0 },
+	{ "ACCEPTED",      "PUSH_SENT",      "a new device: to the number's other apps",    &recipient_stmt_device_register, 0 },
+	{ NEW,             "ACCEPTED",       "an install invitation",                       &recipient_stmt_invite, 0 },
+	{ "ACCEPTED",      "SMS_QUEUED",     "invitations go by SMS",                       &recipient_stmt_invite, 0 },
+	/* the SMS engine (smpp/client.c) */
+	{ "SMS_QUEUED",    "SMS_SUBMITTED",  "leased to a node's bind",                     &recipient_stmt_sms_lease, 0 },
+	{ "SMS_SUBMITTED", "SMS_ACCEPTED",   "submit_sm_resp ok for every part",            &recipient_stmt_sms_resp, 0 },
+	{ "SMS_SUBMITTED", "SMS_FAILED",     "a permanent error",                           &recipient_stmt_sms_resp, 0 },
+	{ "SMS_SUBMITTED", "SMS_QUEUED",     "throttled or temporary (backoff), or resent", &recipient_stmt_sms_resp, 0 },
+	{ "SMS_SUBMITTED", "SMS_UNKNOWN",    "no response in time (the route says unknown)",&recipient_stmt_sms_resp, 0 },
+	{ "SMS_ACCEPTED",  "SMS_DELIVERED",  "every part's receipt said delivered",         &recipient_stmt_sms_receipts, 0 },
+	{ "SMS_ACCEPTED",  "SMS_FAILED",     "a part's receipt said failed",                &recipient_stmt_sms_receipts, 0 },
+	{ "SMS_ACCEPTED",  "SMS_EXPIRED",    "a part's receipt said expired",               &recipient_stmt_sms_receipts, 0 },
+	{ "SMS_ACCEPTED",  "SMS_DELIVERED",  "a parked receipt, once its response is in",   &recipient_stmt_apply_parked, 0 },
+	/* the sweep (sweep.c) and a restarted node (node.c) */
+	{ "SMS_SUBMITTED", "SMS_QUEUED",     "lease expired without a response: resent",    &recipient_stmt_sweep, 0 },
+	{ "SMS_QUEUED",    "SMS_EXPIRED",    "validity ended before submission",            &recipient_stmt_sweep, 0 },
+	{ "SMS_ACCEPTED",  "SMS_UNKNOWN",    "no receipt within validity",                  &recipient_stmt_sweep, 0 },
+	{ "PUSH_SENT",     "SMS_QUEUED",     "no ack before the push deadline",             &recipient_stmt_sweep, 0 },
+	{ "PUSH_SENT",     "SMS_FAILED",     "no ack by the deadline, and no route",        &recipient_stmt_sweep, 0 },
+	{ "PUSH_SENT",     "DROPPED",        "no ack by the deadline, and no SMS channel",  &recipient_stmt_sweep, 0 },
+	{ "SMS_SUBMITTED", "SMS_QUEUED",     "its node restarted without a response",       &recipient_stmt_take_back, 0 },
+	/* cancels: a campaign's (batches.c), an ESME's cancel_sm (smpp/server.c) */
+	CANCEL_EDGES("a campaign canceled (or failed while loading)", &recipient_stmt_batch_cancel),
+	CANCEL_EDGES("cancel_sm from the ESME that sent it", &recipient_stmt_cancel_one),
 };
+
+const size_t recipient_edges_count = sizeof(recipient_edges) / sizeof(recipient_edges[0]);
+
+int recipient_state_final(const char *state)
+{
+	static const char finals[] = RECIPIENT_FINAL_SQL;
+	char quoted[40];
+	if (!state || strlen(state) > sizeof(quoted) - 3)
+		return 0;
+	snprintf(quoted, sizeof(quoted), "'%s'", state);
+	return strstr(finals, quoted) != NULL;
+}
+
+/* --- the statements ------------------------------------------------------------------- */
 
 /* What an SMS-bound recipient becomes: queued on its route, or failed when none serves the number. */
 #define SMS_OR_FAILED(route) "CASE WHEN " route " IS NULL THEN 'SMS_FAILED' ELSE 'SMS_QUEUED' END"
@@ -30,7 +104,7 @@ const struct store_stmt router_stmt_auth = {
 #define DECIDED_CHANNEL(s) "CASE " s " WHEN 'PUSH_SENT' THEN 'push' WHEN 'SMS_QUEUED' THEN 'sms' WHEN 'SMS_FAILED' THEN 'sms' END"
 #define DECIDED_FINAL(s)   "CASE WHEN " s " IN ('SMS_FAILED', 'DROPPED', 'CANCELED') THEN now() END"
 
-const struct store_stmt router_stmt_intake = {
+const struct store_stmt recipient_stmt_intake = {
 	"intake",
 	/* the messages of the group, each with its account's settings and its id taken now */
 	/* ids are drawn over ordered subqueries: they follow the order of arrival */
@@ -138,7 +212,7 @@ const struct store_stmt router_stmt_intake = {
  * decided now like at intake (or held again).  $1 ad window start hour, $2::text
  * end hour, $3::text time zone, $4 default push timeout seconds.  Row: released.
  */
-const struct store_stmt router_stmt_release = {
+const struct store_stmt recipient_stmt_release = {
 	"release",
 	"WITH x AS ("
 	"  SELECT r.id, r.message_id, r.account_id, r.route, m.channels, m.purpose, m.push_timeout,"
@@ -177,22 +251,7 @@ const struct store_stmt router_stmt_release = {
 	4, 0,
 };
 
-const struct store_stmt router_stmt_message_json = {
-	"message_json",
-	"SELECT json_build_object('id', m.id, 'from', m.sender, 'text', m.body, 'created_at', m.created_at,"
-	" 'recipients', coalesce((SELECT json_agg(json_build_object("
-	"   'id', r.id, 'to', r.msisdn, 'state', r.state, 'channel', r.channel, 'route', r.route,"
-	"   'smsc_id', r.smsc_id, 'error_code', r.error_code, 'attempts', r.attempts,"
-	"   'updated_at', r.updated_at, 'final_at', r.final_at,"
-	"   'events', coalesce((SELECT json_agg(json_build_object('at', e.at, 'kind', e.kind,"
-	"       'state', e.state, 'error_code', e.error_code, 'smsc_id', e.smsc_id, 'detail', e.detail)"
-	"       ORDER BY e.id) FROM events e WHERE e.recipient_id = r.id), '[]'::json)"
-	"  ) ORDER BY r.id) FROM recipients r WHERE r.message_id = m.id), '[]'::json))::text"
-	" FROM messages m WHERE m.id = $1 AND m.account_id = $2",
-	2, 0,
-};
-
-const struct store_stmt router_stmt_sms_lease = {
+const struct store_stmt recipient_stmt_sms_lease = {
 	"sms_lease",
 	/*
 	 * The UPDATE finds its rows by primary key (= ANY of q's ids) and joins
@@ -234,7 +293,7 @@ const struct store_stmt router_stmt_sms_lease = {
  * RECEIPT_APPLY: against 'SMS_SUBMITTED' the generic plan hashed every
  * recipient in flight (index recipients_sms_inflight) for each batch.
  */
-const struct store_stmt router_stmt_sms_resp = {
+const struct store_stmt recipient_stmt_sms_resp = {
 	"sms_resp",
 	"WITH d AS MATERIALIZED ("
 	"  SELECT *, 'SMS_SUBMITTED'::text AS was"
@@ -334,7 +393,7 @@ const struct store_stmt router_stmt_sms_resp = {
 	"    FROM u JOIN (SELECT recipient_id, max(ord) AS ord FROM m GROUP BY recipient_id) o ON o.recipient_id = u.id" \
 	"  ) x ORDER BY ord, k)"
 
-const struct store_stmt router_stmt_sms_receipts = {
+const struct store_stmt recipient_stmt_sms_receipts = {
 	"sms_receipts",
 	"WITH d AS ("
 	"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) WITH ORDINALITY"
@@ -355,7 +414,7 @@ const struct store_stmt router_stmt_sms_receipts = {
 	5, 0,
 };
 
-const struct store_stmt router_stmt_apply_parked = {
+const struct store_stmt recipient_stmt_apply_parked = {
 	"apply_parked",
 	"WITH p AS ("
 	"  DELETE FROM dlr_parked dp USING sms_parts sp"
@@ -378,7 +437,7 @@ const struct store_stmt router_stmt_apply_parked = {
 	" INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, detail)" \
 	" SELECT id, message_id, account_id, 'resend', state, route, detail FROM " FROM " ORDER BY id"
 
-const struct store_stmt router_stmt_sweep = {
+const struct store_stmt recipient_stmt_sweep = {
 	"sweep",
 	"WITH a AS ("
 	"  UPDATE recipients SET state = 'SMS_QUEUED', lease_owner = NULL, lease_until = NULL, updated_at = now()"
@@ -409,7 +468,7 @@ const struct store_stmt router_stmt_sweep = {
 	0, 0,
 };
 
-const struct store_stmt router_stmt_take_back = {
+const struct store_stmt recipient_stmt_take_back = {
 	"take_back",
 	"WITH a AS ("
 	"  UPDATE recipients SET state = 'SMS_QUEUED', lease_owner = NULL, lease_until = NULL,"
@@ -422,53 +481,7 @@ const struct store_stmt router_stmt_take_back = {
 	1, 0,
 };
 
-const struct store_stmt router_stmt_bind_stats = {
-	"bind_stats",
-	"INSERT INTO smpp_binds (node, route, bind, state, window_used, window_size, submits, resp_ok, resp_temp,"
-	"  resp_perm, timeouts, receipts, receipts_delivered, receipts_failed, throttled, reconnects, updated_at)"
-	" SELECT $1, x.* , now() FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[],"
-	"  $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],"
-	"  $15::bigint[], $16::bigint[]) AS x"
-	" ON CONFLICT (node, route, bind) DO UPDATE SET state = excluded.state, window_used = excluded.window_used,"
-	"  window_size = excluded.window_size, submits = excluded.submits, resp_ok = excluded.resp_ok,"
-	"  resp_temp = excluded.resp_temp, resp_perm = excluded.resp_perm, timeouts = excluded.timeouts,"
-	"  receipts = excluded.receipts, receipts_delivered = excluded.receipts_delivered,"
-	"  receipts_failed = excluded.receipts_failed, throttled = excluded.throttled,"
-	"  reconnects = excluded.reconnects, updated_at = now()",
-	16, 0,
-};
-
-/* --- push channel ---------------------------------------------------------------- */
-
-const struct store_stmt router_stmt_device_auth = {
-	"device_auth",
-	"UPDATE devices d SET last_seen_at = now() FROM unnest($1::text[]) WITH ORDINALITY AS x(h, ord)"
-	" WHERE d.token_hash = decode(x.h, 'hex') AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
-	" RETURNING x.ord, d.id, d.msisdn",
-	1, 0,
-};
-
-#define PUSH_MSG_COLUMNS \
-	" r.id, r.msisdn, m.sender, coalesce(r.text, m.body)," \
-	" to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-const struct store_stmt router_stmt_push_pending = {
-	"push_pending",
-	"SELECT" PUSH_MSG_COLUMNS
-	" FROM recipients r JOIN messages m ON m.id = r.message_id"
-	" WHERE r.msisdn = ANY($1::text[]) AND r.state = 'PUSH_SENT' ORDER BY r.id",
-	1, 0,
-};
-
-const struct store_stmt router_stmt_push_of_messages = {
-	"push_of_messages",
-	"SELECT" PUSH_MSG_COLUMNS
-	" FROM recipients r JOIN messages m ON m.id = r.message_id"
-	" WHERE r.message_id = ANY($1::bigint[]) AND r.state = 'PUSH_SENT' ORDER BY r.id",
-	1, 0,
-};
-
-const struct store_stmt router_stmt_push_acks = {
+const struct store_stmt recipient_stmt_push_acks = {
 	"push_acks",
 	/*
 	 * Driven from the acks: each looked up by primary key (LIMIT 1 keeps the
@@ -494,7 +507,7 @@ const struct store_stmt router_stmt_push_acks = {
 };
 
 /* A reject moves the sender's pending pushes to that number through OPTED_OUT to the account's policy. */
-const struct store_stmt router_stmt_push_reject = {
+const struct store_stmt recipient_stmt_push_reject = {
 	"push_reject",
 	"WITH o AS ("
 	"  INSERT INTO opt_outs (msisdn, sender, source, device_id) VALUES ($1, $2, 'app', $3)"
@@ -524,14 +537,6 @@ const struct store_stmt router_stmt_push_reject = {
 	3, 0,
 };
 
-const struct store_stmt router_stmt_push_allow = {
-	"push_allow",
-	"WITH d AS (DELETE FROM opt_outs WHERE msisdn = $1 AND sender = $2 RETURNING 1),"
-	" l AS (INSERT INTO opt_out_log (msisdn, sender, action, source, device_id) VALUES ($1, $2, 'allow', 'app', $3))"
-	" SELECT count(*) FROM d",
-	3, 0,
-};
-
 /*
  * Registration: a pending device and the SMS carrying its one-time code,
  * at most one per number per 30 seconds and $9 per UTC day for every node
@@ -540,12 +545,12 @@ const struct store_stmt router_stmt_push_allow = {
  * (NULL: none), $8 validity seconds, $10 the device id (random: ids can't
  * be guessed), $11 the text with the code masked.  The text with the code
  * is the recipient's own until its SMS is final (code_sms_pending,
- * router_stmt_code_scrub); the message keeps the masked one.  A new code
+ * recipient_stmt_code_scrub); the message keeps the masked one.  A new code
  * voids the number's older pending ones.  One row:
  * the device id (NULL when refused), and whether a code went to this number
  * less than 30 s ago.
  */
-const struct store_stmt router_stmt_device_register = {
+const struct store_stmt recipient_stmt_device_register = {
 	"device_register",
 	"WITH recent AS ("
 	"  SELECT 1 FROM devices WHERE msisdn = $1 AND created_at > now() - interval '30 seconds' LIMIT 1),"
@@ -603,7 +608,7 @@ const struct store_stmt router_stmt_device_register = {
  * day old) is removed from its recipient (the message keeps it masked).
  * Driven from the small pending table, each recipient by key.
  */
-const struct store_stmt router_stmt_code_scrub = {
+const struct store_stmt recipient_stmt_code_scrub = {
 	"code_scrub",
 	"WITH f AS MATERIALIZED ("
 	"  SELECT c.recipient_id FROM code_sms_pending c"
@@ -617,55 +622,11 @@ const struct store_stmt router_stmt_code_scrub = {
 };
 
 /*
- * Verification: $1 device id, $2 code hash, $3 token hash, $4 most attempts
- * per registration, $5 most attempts per number in a day, whatever the
- * registrations (new ones would otherwise bring new tries every 30 s).
- * Row: ok, msisdn, void (expired, too many attempts, or the number's
- * budget spent); none: no such pending device (or its code was voided by
- * a newer one).
- */
-const struct store_stmt router_stmt_device_verify = {
-	"device_verify",
-	"WITH c AS ("
-	"  SELECT id, code_hash = $2::bytea AND code_expires_at > now() AND code_attempts < $4"
-	"    AND (SELECT coalesce(sum(o.code_attempts), 0) FROM devices o"
-	"         WHERE o.msisdn = x.msisdn AND o.created_at > now() - interval '1 day') < $5 AS ok"
-	"  FROM devices x WHERE id = $1 AND verified_at IS NULL AND revoked_at IS NULL AND code_hash IS NOT NULL"
-	"  FOR UPDATE)"
-	" UPDATE devices d SET code_attempts = d.code_attempts + 1,"
-	"   verified_at = CASE WHEN c.ok THEN now() END,"
-	"   token_hash = CASE WHEN c.ok THEN $3::bytea END,"
-	"   code_hash = CASE WHEN c.ok THEN NULL ELSE d.code_hash END"
-	" FROM c WHERE d.id = c.id"
-	" RETURNING c.ok, d.msisdn, NOT c.ok AND (d.code_attempts >= $4 OR d.code_expires_at <= now()"
-	"   OR (SELECT coalesce(sum(o.code_attempts), 0) FROM devices o"
-	"       WHERE o.msisdn = d.msisdn AND o.created_at > now() - interval '1 day') >= $5) AS void",
-	5, 0,
-};
-
-/* Logout: $1 device id, $2 token hash.  Row when revoked. */
-const struct store_stmt router_stmt_device_revoke = {
-	"device_revoke",
-	"UPDATE devices SET revoked_at = now() WHERE id = $1 AND token_hash = $2::bytea AND revoked_at IS NULL RETURNING id",
-	2, 0,
-};
-
-/* Operators: a number's devices as JSON.  $1 msisdn. */
-const struct store_stmt router_stmt_devices_json = {
-	"devices_json",
-	"SELECT coalesce(json_agg(json_build_object('id', id, 'platform', platform, 'created_at', created_at,"
-	" 'verified_at', verified_at, 'revoked_at', revoked_at, 'last_seen_at', last_seen_at) ORDER BY created_at, id),"
-	" '[]'::json)::text"
-	" FROM devices WHERE msisdn = $1",
-	1, 0,
-};
-
-/*
  * Install invitations for numbers with no app, at most one per number per
  * $2 seconds: $1 text[] MSISDNs, $3 sender, $4 text, $5 text[] routes,
  * $6 validity seconds.  Rows: the numbers invited now.
  */
-const struct store_stmt router_stmt_invite = {
+const struct store_stmt recipient_stmt_invite = {
 	"invite",
 	"WITH c AS (SELECT DISTINCT ON (msisdn) msisdn, route FROM unnest($1::text[], $5::text[]) AS c(msisdn, route)"
 	"  WHERE route IS NOT NULL),"
@@ -692,146 +653,18 @@ const struct store_stmt router_stmt_invite = {
 	6, 0,
 };
 
-/* --- reports (sql/functions/report_*.sql) ------------------------------------------------ */
-
-static int take_digits(const char **p, int n, int *val)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		char c = (*p)[i];
-		if (c < '0' || c > '9')
-			return -1;   /* also stops at the NUL: nothing past it is read */
-		v = v * 10 + (c - '0');
-	}
-	*p += n;
-	*val = v;
-	return 0;
-}
-
-int router_parse_since(const char *in, char *out, size_t outlen)
-{
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	const char *p = in;
-	int y, mo, d, h = 0, mi = 0, s = 0, tzh = 0, tzm = 0;
-	char frac[7] = "", sign = '+';
-
-	if (take_digits(&p, 4, &y) < 0 || *p++ != '-' || take_digits(&p, 2, &mo) < 0 || *p++ != '-'
-	    || take_digits(&p, 2, &d) < 0)
-		return -1;
-	if (*p == 'T' || *p == ' ') {
-		p++;
-		if (take_digits(&p, 2, &h) < 0 || *p++ != ':' || take_digits(&p, 2, &mi) < 0)
-			return -1;
-		if (*p == ':') {
-			p++;
-			if (take_digits(&p, 2, &s) < 0)
-				return -1;
-			if (*p == '.') {
-				size_t n = 0;
-				for (p++; *p >= '0' && *p <= '9'; p++) {
-					if (n + 1 >= sizeof(frac))
-						return -1;
-					frac[n++] = *p;
-				}
-				if (n == 0)
-					return -1;
-				frac[n] = '\0';
-			}
-		}
-		if (*p == 'Z') {
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			sign = *p++;
-			if (take_digits(&p, 2, &tzh) < 0)
-				return -1;
-			if (*p == ':')
-				p++;
-			if (*p && take_digits(&p, 2, &tzm) < 0)
-				return -1;
-		}
-	}
-	if (*p != '\0')
-		return -1;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 59
-	    || tzh > 14 || tzm > 59)
-		return -1;
-	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return -1;
-	int n = snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d%s%s%c%02d:%02d", y, mo, d, h, mi, s,
-			 frac[0] ? "." : "", frac, sign, tzh, tzm);
-	return n > 0 && (size_t)n < outlen ? 0 : -1;
-}
-
-/* The summary object of GET /v1/reports/summary; o is report_outcomes() (LEFT JOINed: no row = zeros). */
-#define REPORT_SUMMARY_JSON(ACCOUNT, BATCH) \
-	"SELECT json_build_object('account', " ACCOUNT ", 'batch', " BATCH "," \
-	" 'since', to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
-	" 'recipients', coalesce(o.recipients, 0), 'push_delivered', coalesce(o.push_delivered, 0)," \
-	" 'sms_delivered', coalesce(o.sms_delivered, 0), 'failed', coalesce(o.failed, 0)," \
-	" 'opted_out', coalesce(o.opted_out, 0), 'unknown', coalesce(o.unknown, 0)," \
-	" 'dropped', coalesce(o.dropped, 0), 'canceled', coalesce(o.canceled, 0)," \
-	" 'pending', coalesce(o.pending, 0), 'push_share', o.push_share, 'sms_saved', coalesce(o.sms_saved, 0)," \
-	" 'latency_ms', json_build_object(" \
-	"   'push', json_build_object('p50', o.push_p50_ms, 'p95', o.push_p95_ms)," \
-	"   'sms', json_build_object('p50', o.sms_p50_ms, 'p95', o.sms_p95_ms)))::text"
-
-/* Unprepared: planned with the values, so report_outcomes() is inlined with constants and uses the indexes. */
-const struct store_stmt router_stmt_report_account = {
-	"report_account",
-	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
-	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
-	" WHERE a.id = $2::bigint",
-	2, 1,
-};
-
-const struct store_stmt router_stmt_report_named = {
-	"report_named",
-	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
-	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
-	" WHERE a.name = $2",
-	2, 1,
-};
-
-const struct store_stmt router_stmt_report_all = {
-	"report_all",
-	REPORT_SUMMARY_JSON("NULL::text", "NULL::bigint")
-	" FROM (SELECT 1) s LEFT JOIN report_outcomes($1::timestamptz, 'total') o ON true",
-	1, 1,
-};
-
-/* The join on b.id = $2 reaches report_outcomes() as batch_id = $2: one batch's rows are read. */
-const struct store_stmt router_stmt_report_batch = {
-	"report_batch",
-	REPORT_SUMMARY_JSON("a.name", "b.id")
-	" FROM batches b JOIN accounts a ON a.id = b.account_id"
-	" LEFT JOIN report_outcomes($1::timestamptz, 'batch') o ON o.batch_id = b.id"
-	" WHERE b.id = $2::bigint AND ($3::bigint IS NULL OR b.account_id = $3::bigint)",
-	3, 1,
-};
-
-const struct store_stmt router_stmt_kannel_auth = {
-	"kannel_auth",
-	"SELECT id, role, name, rate_limit FROM accounts WHERE api_key_hash = $1::bytea AND name = $2::text AND NOT disabled",
-	2, 0,
-};
-
 /* --- campaigns (batches.c, pushgatectl send) ------------------------------------ */
 
-/* States after which nothing more happens to a recipient. */
-#define BATCH_FINAL "'PUSH_DELIVERED', 'DROPPED', 'CANCELED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN'"
-/* Not yet handed to a carrier nor acked by an app: what a cancel stops. */
-/* A recipient not yet handed to a carrier nor acked by a device: what a cancel may stop. */
-#define CANCELABLE "'ACCEPTED', 'SCHEDULED', 'HELD', 'SMS_QUEUED', 'PUSH_SENT', 'OPTED_OUT'"
 
 /*
  * cancel_sm from an ESME (smpp/server.c): $1 recipient id, $2 account id.
  * Row: canceled (0/1), exists (bool).
  */
-const struct store_stmt router_stmt_cancel_one = {
+const struct store_stmt recipient_stmt_cancel_one = {
 	"cancel_one",
 	"WITH u AS (UPDATE recipients SET state = 'CANCELED', final_at = now(), updated_at = now(),"
 	"    release_at = NULL, push_deadline = NULL"
-	"  WHERE id = $1 AND account_id = $2 AND state IN (" CANCELABLE ")"
+	"  WHERE id = $1 AND account_id = $2 AND state IN (" RECIPIENT_CANCELABLE_SQL ")"
 	"  RETURNING id, message_id, account_id),"
 	" e AS (INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
 	"  SELECT id, message_id, account_id, 'CANCELED', 'cancel_sm from the ESME' FROM u RETURNING 1)"
@@ -840,45 +673,16 @@ const struct store_stmt router_stmt_cancel_one = {
 	2, 0,
 };
 
-const struct store_stmt router_stmt_batch_create = {
-	"batch_create",
-	"INSERT INTO batches (account_id, name, state, total) VALUES ($1, $2::text, 'LOADING', $3::int) RETURNING id",
-	3, 0,
-};
-
-const struct store_stmt router_stmt_batch_loaded = {
-	"batch_loaded",
-	"UPDATE batches SET state = CASE WHEN state = 'LOADING' THEN 'RUNNING' ELSE state END,"
-	" total = $2::int, loaded_at = now() WHERE id = $1 RETURNING state",
-	2, 0,
-};
-
-const struct store_stmt router_stmt_batch_json = {
-	"batch_json",
-	"WITH b AS (SELECT * FROM batches WHERE id = $1 AND account_id = $2),"
-	" s AS (SELECT state, count(*) AS n FROM recipients WHERE batch_id = (SELECT id FROM b) GROUP BY state),"
-	" t AS (SELECT coalesce(sum(n), 0)::bigint AS loaded,"
-	"   coalesce(sum(n) FILTER (WHERE state IN (" BATCH_FINAL ")), 0)::bigint AS final FROM s),"
-	" d AS (UPDATE batches x SET state = 'DONE' FROM b, t WHERE x.id = b.id AND x.state = 'RUNNING'"
-	"   AND b.loaded_at IS NOT NULL AND t.final >= t.loaded AND t.loaded >= b.total RETURNING x.state)"
-	" SELECT json_build_object('id', b.id, 'name', b.name, 'state', coalesce((SELECT state FROM d), b.state),"
-	"  'total', b.total, 'loaded', t.loaded, 'final', t.final, 'pending', b.total - t.final,"
-	"  'by_state', (SELECT coalesce(json_object_agg(state, n ORDER BY state), '{}'::json) FROM s),"
-	"  'created_at', b.created_at, 'loaded_at', b.loaded_at, 'canceled_at', b.canceled_at, 'error', b.error)::text"
-	" FROM b, t",
-	2, 0,
-};
-
-const struct store_stmt router_stmt_batch_cancel = {
+const struct store_stmt recipient_stmt_batch_cancel = {
 	"batch_cancel",
 	"WITH b AS (SELECT id FROM batches WHERE id = $1 AND ($2::bigint IS NULL OR account_id = $2)),"
 	" bs AS (UPDATE batches x SET state = $3::text, canceled_at = CASE WHEN $3::text = 'CANCELED' THEN now() END,"
 	"   error = CASE WHEN $3::text = 'FAILED' THEN $4::text END"
 	"   FROM b WHERE x.id = b.id AND x.state IN ('LOADING', 'RUNNING') RETURNING x.state),"
 	" c AS (SELECT r.id FROM recipients r WHERE r.batch_id = (SELECT id FROM b)"
-	"   AND r.state IN (" CANCELABLE ") ORDER BY r.id FOR UPDATE),"
+	"   AND r.state IN (" RECIPIENT_CANCELABLE_SQL ") ORDER BY r.id FOR UPDATE),"
 	" u AS (UPDATE recipients r SET state = 'CANCELED', final_at = now(), updated_at = now(),"
-	"   release_at = NULL, push_deadline = NULL FROM c WHERE r.id = c.id AND r.state IN (" CANCELABLE ")"
+	"   release_at = NULL, push_deadline = NULL FROM c WHERE r.id = c.id AND r.state IN (" RECIPIENT_CANCELABLE_SQL ")"
 	"   RETURNING r.id, r.message_id, r.account_id),"
 	" e AS (INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
 	"   SELECT id, message_id, account_id, 'CANCELED', $4::text FROM u ORDER BY id)"

@@ -1,0 +1,288 @@
+/*
+ * stmts.c: the SQL statements that never change a recipient's state (those
+ * that do are recipient.c's): API key and device lookups, the status and
+ * report JSON, bind counters, push reads, opt-out clearing, device
+ * verification and listing, campaign rows; and the report window's parser.
+ */
+#include "stmts.h"
+
+#include <stdio.h>
+
+#include "recipient.h"
+
+const struct store_stmt stmts_auth = {
+	"auth",
+	/* the current key, or the one it replaced while its grace lasts (seconds left last) */
+	"SELECT id, role, name, rate_limit, NULL::float8, request_limit FROM accounts"
+	" WHERE api_key_hash = $1::bytea AND NOT disabled"
+	" UNION ALL"
+	" SELECT id, role, name, rate_limit, extract(epoch FROM prev_key_until - now())::float8, request_limit FROM accounts"
+	" WHERE prev_key_hash = $1::bytea AND prev_key_until > now() AND NOT disabled"
+	" LIMIT 1",
+	1, 0,
+};
+
+const struct store_stmt stmts_message_json = {
+	"message_json",
+	"SELECT json_build_object('id', m.id, 'from', m.sender, 'text', m.body, 'created_at', m.created_at,"
+	" 'recipients', coalesce((SELECT json_agg(json_build_object("
+	"   'id', r.id, 'to', r.msisdn, 'state', r.state, 'channel', r.channel, 'route', r.route,"
+	"   'smsc_id', r.smsc_id, 'error_code', r.error_code, 'attempts', r.attempts,"
+	"   'updated_at', r.updated_at, 'final_at', r.final_at,"
+	"   'events', coalesce((SELECT json_agg(json_build_object('at', e.at, 'kind', e.kind,"
+	"       'state', e.state, 'error_code', e.error_code, 'smsc_id', e.smsc_id, 'detail', e.detail)"
+	"       ORDER BY e.id) FROM events e WHERE e.recipient_id = r.id), '[]'::json)"
+	"  ) ORDER BY r.id) FROM recipients r WHERE r.message_id = m.id), '[]'::json))::text"
+	" FROM messages m WHERE m.id = $1 AND m.account_id = $2",
+	2, 0,
+};
+
+const struct store_stmt stmts_bind_stats = {
+	"bind_stats",
+	"INSERT INTO smpp_binds (node, route, bind, state, window_used, window_size, submits, resp_ok, resp_temp,"
+	"  resp_perm, timeouts, receipts, receipts_delivered, receipts_failed, throttled, reconnects, updated_at)"
+	" SELECT $1, x.* , now() FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[],"
+	"  $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],"
+	"  $15::bigint[], $16::bigint[]) AS x"
+	" ON CONFLICT (node, route, bind) DO UPDATE SET state = excluded.state, window_used = excluded.window_used,"
+	"  window_size = excluded.window_size, submits = excluded.submits, resp_ok = excluded.resp_ok,"
+	"  resp_temp = excluded.resp_temp, resp_perm = excluded.resp_perm, timeouts = excluded.timeouts,"
+	"  receipts = excluded.receipts, receipts_delivered = excluded.receipts_delivered,"
+	"  receipts_failed = excluded.receipts_failed, throttled = excluded.throttled,"
+	"  reconnects = excluded.reconnects, updated_at = now()",
+	16, 0,
+};
+
+/* --- push channel ---------------------------------------------------------------- */
+
+const struct store_stmt stmts_device_auth = {
+	"device_auth",
+	"UPDATE devices d SET last_seen_at = now() FROM unnest($1::text[]) WITH ORDINALITY AS x(h, ord)"
+	" WHERE d.token_hash = decode(x.h, 'hex') AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
+	" RETURNING x.ord, d.id, d.msisdn",
+	1, 0,
+};
+
+#define PUSH_MSG_COLUMNS \
+	" r.id, r.msisdn, m.sender, coalesce(r.text, m.body)," \
+	" to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+const struct store_stmt stmts_push_pending = {
+	"push_pending",
+	"SELECT" PUSH_MSG_COLUMNS
+	" FROM recipients r JOIN messages m ON m.id = r.message_id"
+	" WHERE r.msisdn = ANY($1::text[]) AND r.state = 'PUSH_SENT' ORDER BY r.id",
+	1, 0,
+};
+
+const struct store_stmt stmts_push_of_messages = {
+	"push_of_messages",
+	"SELECT" PUSH_MSG_COLUMNS
+	" FROM recipients r JOIN messages m ON m.id = r.message_id"
+	" WHERE r.message_id = ANY($1::bigint[]) AND r.state = 'PUSH_SENT' ORDER BY r.id",
+	1, 0,
+};
+
+const struct store_stmt stmts_push_allow = {
+	"push_allow",
+	"WITH d AS (DELETE FROM opt_outs WHERE msisdn = $1 AND sender = $2 RETURNING 1),"
+	" l AS (INSERT INTO opt_out_log (msisdn, sender, action, source, device_id) VALUES ($1, $2, 'allow', 'app', $3))"
+	" SELECT count(*) FROM d",
+	3, 0,
+};
+
+/*
+ * Verification: $1 device id, $2 code hash, $3 token hash, $4 most attempts
+ * per registration, $5 most attempts per number in a day, whatever the
+ * registrations (new ones would otherwise bring new tries every 30 s).
+ * Row: ok, msisdn, void (expired, too many attempts, or the number's
+ * budget spent); none: no such pending device (or its code was voided by
+ * a newer one).
+ */
+const struct store_stmt stmts_device_verify = {
+	"device_verify",
+	"WITH c AS ("
+	"  SELECT id, code_hash = $2::bytea AND code_expires_at > now() AND code_attempts < $4"
+	"    AND (SELECT coalesce(sum(o.code_attempts), 0) FROM devices o"
+	"         WHERE o.msisdn = x.msisdn AND o.created_at > now() - interval '1 day') < $5 AS ok"
+	"  FROM devices x WHERE id = $1 AND verified_at IS NULL AND revoked_at IS NULL AND code_hash IS NOT NULL"
+	"  FOR UPDATE)"
+	" UPDATE devices d SET code_attempts = d.code_attempts + 1,"
+	"   verified_at = CASE WHEN c.ok THEN now() END,"
+	"   token_hash = CASE WHEN c.ok THEN $3::bytea END,"
+	"   code_hash = CASE WHEN c.ok THEN NULL ELSE d.code_hash END"
+	" FROM c WHERE d.id = c.id"
+	" RETURNING c.ok, d.msisdn, NOT c.ok AND (d.code_attempts >= $4 OR d.code_expires_at <= now()"
+	"   OR (SELECT coalesce(sum(o.code_attempts), 0) FROM devices o"
+	"       WHERE o.msisdn = d.msisdn AND o.created_at > now() - interval '1 day') >= $5) AS void",
+	5, 0,
+};
+
+/* Logout: $1 device id, $2 token hash.  Row when revoked. */
+const struct store_stmt stmts_device_revoke = {
+	"device_revoke",
+	"UPDATE devices SET revoked_at = now() WHERE id = $1 AND token_hash = $2::bytea AND revoked_at IS NULL RETURNING id",
+	2, 0,
+};
+
+/* Operators: a number's devices as JSON.  $1 msisdn. */
+const struct store_stmt stmts_devices_json = {
+	"devices_json",
+	"SELECT coalesce(json_agg(json_build_object('id', id, 'platform', platform, 'created_at', created_at,"
+	" 'verified_at', verified_at, 'revoked_at', revoked_at, 'last_seen_at', last_seen_at) ORDER BY created_at, id),"
+	" '[]'::json)::text"
+	" FROM devices WHERE msisdn = $1",
+	1, 0,
+};
+
+/* --- reports (sql/functions/report_*.sql) ------------------------------------------------ */
+
+static int take_digits(const char **p, int n, int *val)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+		if (c < '0' || c > '9')
+			return -1;   /* also stops at the NUL: nothing past it is read */
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*val = v;
+	return 0;
+}
+
+int stmts_parse_since(const char *in, char *out, size_t outlen)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	const char *p = in;
+	int y, mo, d, h = 0, mi = 0, s = 0, tzh = 0, tzm = 0;
+	char frac[7] = "", sign = '+';
+
+	if (take_digits(&p, 4, &y) < 0 || *p++ != '-' || take_digits(&p, 2, &mo) < 0 || *p++ != '-'
+	    || take_digits(&p, 2, &d) < 0)
+		return -1;
+	if (*p == 'T' || *p == ' ') {
+		p++;
+		if (take_digits(&p, 2, &h) < 0 || *p++ != ':' || take_digits(&p, 2, &mi) < 0)
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (take_digits(&p, 2, &s) < 0)
+				return -1;
+			if (*p == '.') {
+				size_t n = 0;
+				for (p++; *p >= '0' && *p <= '9'; p++) {
+					if (n + 1 >= sizeof(frac))
+						return -1;
+					frac[n++] = *p;
+				}
+				if (n == 0)
+					return -1;
+				frac[n] = '\0';
+			}
+		}
+		if (*p == 'Z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			sign = *p++;
+			if (take_digits(&p, 2, &tzh) < 0)
+				return -1;
+			if (*p == ':')
+				p++;
+			if (*p && take_digits(&p, 2, &tzm) < 0)
+				return -1;
+		}
+	}
+	if (*p != '\0')
+		return -1;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 59
+	    || tzh > 14 || tzm > 59)
+		return -1;
+	if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return -1;
+	int n = snprintf(out, outlen, "%04d-%02d-%02d %02d:%02d:%02d%s%s%c%02d:%02d", y, mo, d, h, mi, s,
+			 frac[0] ? "." : "", frac, sign, tzh, tzm);
+	return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/* The summary object of GET /v1/reports/summary; o is report_outcomes() (LEFT JOINed: no row = zeros). */
+#define REPORT_SUMMARY_JSON(ACCOUNT, BATCH) \
+	"SELECT json_build_object('account', " ACCOUNT ", 'batch', " BATCH "," \
+	" 'since', to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
+	" 'recipients', coalesce(o.recipients, 0), 'push_delivered', coalesce(o.push_delivered, 0)," \
+	" 'sms_delivered', coalesce(o.sms_delivered, 0), 'failed', coalesce(o.failed, 0)," \
+	" 'opted_out', coalesce(o.opted_out, 0), 'unknown', coalesce(o.unknown, 0)," \
+	" 'dropped', coalesce(o.dropped, 0), 'canceled', coalesce(o.canceled, 0)," \
+	" 'pending', coalesce(o.pending, 0), 'push_share', o.push_share, 'sms_saved', coalesce(o.sms_saved, 0)," \
+	" 'latency_ms', json_build_object(" \
+	"   'push', json_build_object('p50', o.push_p50_ms, 'p95', o.push_p95_ms)," \
+	"   'sms', json_build_object('p50', o.sms_p50_ms, 'p95', o.sms_p95_ms)))::text"
+
+/* Unprepared: planned with the values, so report_outcomes() is inlined with constants and uses the indexes. */
+const struct store_stmt stmts_report_account = {
+	"report_account",
+	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
+	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
+	" WHERE a.id = $2::bigint",
+	2, 1,
+};
+
+const struct store_stmt stmts_report_named = {
+	"report_named",
+	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
+	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
+	" WHERE a.name = $2",
+	2, 1,
+};
+
+const struct store_stmt stmts_report_all = {
+	"report_all",
+	REPORT_SUMMARY_JSON("NULL::text", "NULL::bigint")
+	" FROM (SELECT 1) s LEFT JOIN report_outcomes($1::timestamptz, 'total') o ON true",
+	1, 1,
+};
+
+/* The join on b.id = $2 reaches report_outcomes() as batch_id = $2: one batch's rows are read. */
+const struct store_stmt stmts_report_batch = {
+	"report_batch",
+	REPORT_SUMMARY_JSON("a.name", "b.id")
+	" FROM batches b JOIN accounts a ON a.id = b.account_id"
+	" LEFT JOIN report_outcomes($1::timestamptz, 'batch') o ON o.batch_id = b.id"
+	" WHERE b.id = $2::bigint AND ($3::bigint IS NULL OR b.account_id = $3::bigint)",
+	3, 1,
+};
+
+const struct store_stmt stmts_kannel_auth = {
+	"kannel_auth",
+	"SELECT id, role, name, rate_limit FROM accounts WHERE api_key_hash = $1::bytea AND name = $2::text AND NOT disabled",
+	2, 0,
+};
+
+const struct store_stmt stmts_batch_create = {
+	"batch_create",
+	"INSERT INTO batches (account_id, name, state, total) VALUES ($1, $2::text, 'LOADING', $3::int) RETURNING id",
+	3, 0,
+};
+
+const struct store_stmt stmts_batch_loaded = {
+	"batch_loaded",
+	"UPDATE batches SET state = CASE WHEN state = 'LOADING' THEN 'RUNNING' ELSE state END,"
+	" total = $2::int, loaded_at = now() WHERE id = $1 RETURNING state",
+	2, 0,
+};
+
+const struct store_stmt stmts_batch_json = {
+	"batch_json",
+	"WITH b AS (SELECT * FROM batches WHERE id = $1 AND account_id = $2),"
+	" s AS (SELECT state, count(*) AS n FROM recipients WHERE batch_id = (SELECT id FROM b) GROUP BY state),"
+	" t AS (SELECT coalesce(sum(n), 0)::bigint AS loaded,"
+	"   coalesce(sum(n) FILTER (WHERE state IN (" RECIPIENT_FINAL_SQL ")), 0)::bigint AS final FROM s),"
+	" d AS (UPDATE batches x SET state = 'DONE' FROM b, t WHERE x.id = b.id AND x.state = 'RUNNING'"
+	"   AND b.loaded_at IS NOT NULL AND t.final >= t.loaded AND t.loaded >= b.total RETURNING x.state)"
+	" SELECT json_build_object('id', b.id, 'name', b.name, 'state', coalesce((SELECT state FROM d), b.state),"
+	"  'total', b.total, 'loaded', t.loaded, 'final', t.final, 'pending', b.total - t.final,"
+	"  'by_state', (SELECT coalesce(json_object_agg(state, n ORDER BY state), '{}'::json) FROM s),"
+	"  'created_at', b.created_at, 'loaded_at', b.loaded_at, 'canceled_at', b.canceled_at, 'error', b.error)::text"
+	" FROM b, t",
+	2, 0,
+};

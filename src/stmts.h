@@ -1,0 +1,78 @@
+/*
+ * stmts.h: the SQL statements that never change a recipient's state: API
+ * key and device lookups, the status and report JSON, bind counters, push
+ * reads, opt-out clearing, device verification and listing, campaign rows.
+ * (Those that do are recipient.h's.)
+ */
+#ifndef PUSHGATE_STMTS_H
+#define PUSHGATE_STMTS_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+/* API key lookup: $1 bytea hash.  Rows: account id, role, name. */
+extern const struct store_stmt stmts_auth;
+
+/* One message as the status API's JSON: $1 message id, $2 account id.  One text column or no row. */
+extern const struct store_stmt stmts_message_json;
+
+/*
+ * Live SMPP bind counters of node $1, one row per bind: $2 route[], $3
+ * bind[], $4 state[], $5 window_used[], $6 window_size[], $7..$16 counters
+ * (submits, resp_ok, resp_temp, resp_perm, timeouts, receipts,
+ * receipts_delivered, receipts_failed, throttled, reconnects).
+ */
+extern const struct store_stmt stmts_bind_stats;
+
+/* Push channel.  Device hello: $1 text[] token hashes in hex -> rows (ordinal, device id, msisdn). */
+extern const struct store_stmt stmts_device_auth;
+/* Pending pushes: $1 text[] MSISDNs -> rows (recipient id, msisdn, sender, body, sent_at). */
+extern const struct store_stmt stmts_push_pending;
+/* Pushes of new messages: $1 bigint[] message ids -> same rows. */
+extern const struct store_stmt stmts_push_of_messages;
+/* Allow: $1 msisdn, $2 sender, $3 device id -> opt-out cleared. */
+extern const struct store_stmt stmts_push_allow;
+/* Devices: verification, logout, operator listing (see stmts.c). */
+extern const struct store_stmt stmts_device_verify;
+extern const struct store_stmt stmts_device_revoke;
+extern const struct store_stmt stmts_devices_json;
+
+/*
+ * Reports (sql/functions/report_*.sql).  A report window's start: "YYYY-MM-DD"
+ * (00:00 UTC) or "YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|+HH[:MM]|-HH[:MM]]"
+ * (UTC when no offset; a space may replace the T), checked field by field
+ * (real calendar dates, year >= 1970), written to out as a timestamptz
+ * literal PostgreSQL reads the same whatever its settings.  0 / -1.
+ */
+int stmts_parse_since(const char *in, char *out, size_t outlen);
+#define STMTS_SINCE_MAX 48
+
+/*
+ * The summary of GET /v1/reports/summary as one JSON text column:
+ * report_account ($1 since, $2 account id; one row), report_named ($1
+ * since, $2 account name; no row: no such account), report_all ($1 since;
+ * every account).
+ */
+extern const struct store_stmt stmts_report_account;
+extern const struct store_stmt stmts_report_named;
+extern const struct store_stmt stmts_report_all;
+/* report_batch: $1 since, $2 batch id, $3 account id (NULL: any).  No row: no such batch of this account. */
+extern const struct store_stmt stmts_report_batch;
+
+/* Kannel's sendsms: $1 bytea hash of the password (an API key), $2 account name.  Row: account id. */
+extern const struct store_stmt stmts_kannel_auth;
+
+/*
+ * Campaigns.  batch_create: $1 account id, $2 name, $3 expected total ->
+ * id (state LOADING).  batch_loaded: $1 id, $2 total loaded -> state
+ * (RUNNING, or CANCELED when canceled while loading).  batch_json: $1 id, $2
+ * account id -> the progress JSON (no row: not this account's batch);
+ * marks a RUNNING batch DONE once every recipient is final.  (Canceling is
+ * recipient.h's batch_cancel.)
+ */
+extern const struct store_stmt stmts_batch_create;
+extern const struct store_stmt stmts_batch_loaded;
+extern const struct store_stmt stmts_batch_json;
+
+#endif
