@@ -6,8 +6,9 @@
  * (connect/handshake/bind deadline, response timeouts, enquire_link,
  * reconnect) and, when the route asks for TLS, the SSL_CTX (for the life of
  * the session) and the SSL (for the life of the socket): a handshake state
- * between connect and bind, then every byte goes through SSL_read/SSL_write,
- * driven by the same two watchers.  PDUs written during one loop iteration
+ * between connect and bind, then every byte goes through TLS, driven by the
+ * same two watchers.  Reads and writes, plain or TLS, are netio's
+ * (src/netio.c, as for HTTP and WebSocket).  PDUs written during one loop iteration
  * leave together just before the loop waits (one send, one TLS record).
  * sess_enter() is the only writer of s->state and logs every transition.
  * Requests the peer sends are handed to the owner, except enquire_link and
@@ -38,6 +39,7 @@
 #include <openssl/x509.h>
 
 #include "log.h"
+#include "netio.h"
 #include "util.h"
 
 #define OUT_MAX  (8u * 1024u * 1024u)   /* output buffer bound: a peer that stops reading gets cut */
@@ -84,8 +86,7 @@ struct smpp_session {
 	SSL_CTX *tls_ctx;       /* cfg.tls: built at creation (again at connect if that failed) */
 	SSL *ssl;               /* one per connection, freed with the socket */
 	int tls_up;             /* handshake done: closing sends close_notify */
-	int tls_failed;         /* fatal TLS error: no close_notify */
-	int tls_read_wants_write, tls_write_wants_read;
+	struct netio_tls tls;   /* failed (no close_notify after it), and what a blocked read or write waits for */
 
 	struct smpp_session_stats stats;
 
@@ -126,21 +127,6 @@ static void sess_enter(struct smpp_session *s, enum sess_state next)
 
 /* --- TLS -------------------------------------------------------------------- */
 
-/* The first queued OpenSSL error as text ('"' replaced), and the queue emptied. */
-static const char *tls_errstr(char *buf, size_t cap)
-{
-	unsigned long e = ERR_peek_error();
-	if (e)
-		ERR_error_string_n(e, buf, cap);
-	else
-		util_strlcpy(buf, "-", cap);
-	ERR_clear_error();
-	for (char *p = buf; *p; p++)
-		if (*p == '"')
-			*p = '\'';
-	return buf;
-}
-
 static SSL_CTX *tls_ctx_new(struct smpp_session *s)
 {
 	char err[200];
@@ -163,23 +149,18 @@ static SSL_CTX *tls_ctx_new(struct smpp_session *s)
 	return ctx;
 fail:
 	log_error("smpp", "bind=%s ev=tls_config_error ca_file=\"%s\" err=\"%s\"", s->name,
-		  s->tls_ca_file[0] ? s->tls_ca_file : "(system)", tls_errstr(err, sizeof(err)));
+		  s->tls_ca_file[0] ? s->tls_ca_file : "(system)", netio_tls_errstr(err, sizeof(err)));
 	SSL_CTX_free(ctx);
 	return NULL;
 }
 
-/* Logs why TLS failed on this connection; the caller closes it. */
-static void tls_log_failure(struct smpp_session *s, const char *during, int ssl_error)
+/* Logs why TLS failed on this connection (reason: netio_tls_reason's); the caller closes it. */
+static void tls_log_failure(struct smpp_session *s, const char *during, const char *reason)
 {
-	char err[200];
-	int saved = errno;
 	long vr = SSL_get_verify_result(s->ssl);
-	s->tls_failed = 1;
-	tls_errstr(err, sizeof(err));
-	if (ssl_error == SSL_ERROR_SYSCALL && saved && !strcmp(err, "-"))
-		util_strlcpy(err, strerror(saved), sizeof(err));
+	s->tls.failed = 1;
 	log_warn("smpp", "bind=%s ev=tls_error during=%s verify=\"%s\" err=\"%s\"", s->name, during,
-		 vr == X509_V_OK ? "ok" : X509_verify_cert_error_string(vr), err);
+		 vr == X509_V_OK ? "ok" : X509_verify_cert_error_string(vr), reason);
 }
 
 /* Frees the connection's TLS state; close_notify first when the link was healthy. */
@@ -187,15 +168,15 @@ static void tls_drop(struct smpp_session *s)
 {
 	if (!s->ssl)
 		return;
-	if (s->tls_up && !s->tls_failed) {
+	if (s->tls_up && !s->tls.failed) {
 		ERR_clear_error();
 		SSL_shutdown(s->ssl);   /* one nonblocking attempt; the peer's reply is not awaited */
 	}
 	ERR_clear_error();
 	SSL_free(s->ssl);
 	s->ssl = NULL;
-	s->tls_up = s->tls_failed = 0;
-	s->tls_read_wants_write = s->tls_write_wants_read = 0;
+	s->tls_up = 0;
+	memset(&s->tls, 0, sizeof(s->tls));
 }
 
 /* --- output ------------------------------------------------------------------ */
@@ -203,7 +184,7 @@ static void tls_drop(struct smpp_session *s)
 /* The write watcher runs while there is output TLS can take, or a read waits on it. */
 static void sess_want_write(struct smpp_session *s)
 {
-	if (s->tls_read_wants_write || (s->out_len > 0 && !s->tls_write_wants_read))
+	if (s->tls.read_wants_write || (s->out_len > 0 && !s->tls.write_wants_read))
 		ev_io_start(s->loop, &s->wio);
 	else
 		ev_io_stop(s->loop, &s->wio);
@@ -212,35 +193,19 @@ static void sess_want_write(struct smpp_session *s)
 /* Writes from buf: bytes written, 0 when it would block, -1 when the connection was closed. */
 static ssize_t sess_send(struct smpp_session *s, const uint8_t *buf, size_t len)
 {
-	if (!s->ssl) {
-		for (;;) {
-			ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
-			if (n >= 0)
-				return n;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno != EINTR) {
-				sess_close(s, strerror(errno));
-				return -1;
-			}
-		}
-	}
 	/* a retry after WANT_* passes the same bytes, maybe more: partial + moving buffer modes */
-	ERR_clear_error();
-	int n = SSL_write(s->ssl, buf, len > OUT_MAX ? (int)OUT_MAX : (int)len);
-	if (n > 0) {
-		s->tls_write_wants_read = 0;
+	char err[200];
+	ssize_t n = netio_send(s->fd, s->ssl, &s->tls, buf, len > OUT_MAX ? OUT_MAX : len, 0, err, sizeof(err));
+	if (n >= 0)
 		return n;
+	if (errno == EAGAIN)
+		return 0;   /* a write that waits on a read: the read watcher (always on) resumes it */
+	if (s->tls.failed) {
+		tls_log_failure(s, "write", err);
+		sess_close(s, "tls write failed");
+	} else {
+		sess_close(s, strerror(errno));
 	}
-	int e = SSL_get_error(s->ssl, n);
-	if (e == SSL_ERROR_WANT_WRITE)
-		return 0;
-	if (e == SSL_ERROR_WANT_READ) {   /* the read watcher (always on) resumes us */
-		s->tls_write_wants_read = 1;
-		return 0;
-	}
-	tls_log_failure(s, "write", e);
-	sess_close(s, "tls write failed");
 	return -1;
 }
 
@@ -425,7 +390,9 @@ static void tls_handshake(struct smpp_session *s)
 		ev_io_start(s->loop, &s->wio);
 		return;
 	}
-	tls_log_failure(s, "handshake", e);
+	char err[200];
+	netio_tls_reason(e, errno, err, sizeof(err));
+	tls_log_failure(s, "handshake", err);
 	sess_close(s, "tls handshake failed");
 }
 
@@ -449,7 +416,7 @@ static void tls_start(struct smpp_session *s)
 	    (!is_ip_literal(name) && SSL_set_tlsext_host_name(s->ssl, name) != 1) ||
 	    (s->cfg.tls_verify && SSL_set1_host(s->ssl, name) != 1)) {
 		log_error("smpp", "bind=%s ev=tls_setup_failed name=%s err=\"%s\"", s->name, name,
-			  tls_errstr(err, sizeof(err)));
+			  netio_tls_errstr(err, sizeof(err)));
 		sess_close(s, "tls setup failed");
 		return;
 	}
@@ -617,43 +584,25 @@ static void handle_pdu(struct smpp_session *s, const uint8_t *buf, size_t len)
 /* Reads into buf: bytes read, 0 when nothing more for now, -1 when the connection was closed. */
 static ssize_t sess_recv(struct smpp_session *s, uint8_t *buf, size_t len)
 {
-	if (!s->ssl) {
-		for (;;) {
-			ssize_t n = recv(s->fd, buf, len, 0);
-			if (n > 0)
-				return n;
-			if (n == 0) {
-				sess_close(s, "peer closed");
-				return -1;
-			}
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno != EINTR) {
-				sess_close(s, strerror(errno));
-				return -1;
-			}
-		}
-	}
-	ERR_clear_error();
-	int n = SSL_read(s->ssl, buf, (int)len);   /* len <= IN_CAP */
-	if (n > 0) {
-		s->tls_read_wants_write = 0;
+	char err[200];
+	ssize_t n = netio_recv(s->fd, s->ssl, &s->tls, buf, len, err, sizeof(err));   /* len <= IN_CAP */
+	if (n > 0)
 		return n;
-	}
-	int e = SSL_get_error(s->ssl, n);
-	if (e == SSL_ERROR_WANT_READ)
-		return 0;
-	if (e == SSL_ERROR_WANT_WRITE) {   /* the write watcher resumes the read */
-		s->tls_read_wants_write = 1;
-		sess_want_write(s);
-		return 0;
-	}
-	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)) {
+	if (n == 0) {   /* the peer's end (a TCP close, close_notify, or EOF without it) */
 		sess_close(s, "peer closed");
 		return -1;
 	}
-	tls_log_failure(s, "read", e);
-	sess_close(s, "tls read failed");
+	if (errno == EAGAIN) {
+		if (s->tls.read_wants_write)
+			sess_want_write(s);   /* the write watcher resumes the read */
+		return 0;
+	}
+	if (s->tls.failed) {
+		tls_log_failure(s, "read", err);
+		sess_close(s, "tls read failed");
+	} else {
+		sess_close(s, strerror(errno));
+	}
 	return -1;
 }
 
@@ -701,8 +650,8 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	sess_read(s);
-	if (s->fd >= 0 && s->tls_write_wants_read) {
-		s->tls_write_wants_read = 0;
+	if (s->fd >= 0 && s->tls.write_wants_read) {
+		s->tls.write_wants_read = 0;
 		sess_flush(s);
 	}
 }
@@ -720,8 +669,8 @@ static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		tls_handshake(s);
 		return;
 	}
-	if (s->tls_read_wants_write) {
-		s->tls_read_wants_write = 0;
+	if (s->tls.read_wants_write) {
+		s->tls.read_wants_write = 0;
 		sess_read(s);
 		if (s->fd < 0)
 			return;
@@ -885,7 +834,7 @@ struct smpp_session *smpp_session_accept(struct ev_loop *loop, int fd, struct ss
 	ERR_clear_error();
 	s->ssl = SSL_new(s->tls_ctx);
 	if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
-		log_error("smpp", "bind=%s ev=tls_setup_failed err=\"%s\"", s->name, tls_errstr(err, sizeof(err)));
+		log_error("smpp", "bind=%s ev=tls_setup_failed err=\"%s\"", s->name, netio_tls_errstr(err, sizeof(err)));
 		sess_close(s, "tls setup failed");
 		return s;   /* closed: the owner sees on_down at once... */
 	}
