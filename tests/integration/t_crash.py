@@ -11,18 +11,16 @@ the restart, none is lost, each in-flight submit is sent again at most once
 and that resend is recorded (events.kind 'resend', the log, /metrics).
 Also: a second live pushgated under the same node name is refused.
 """
-import collections
-import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import FINAL_STATES, TAP, free_port, outcome_ok
+from harness import FINAL_STATES, TAP, free_port, outcome_ok  # noqa: E402
+from postload import PostLoad  # noqa: E402
 
 tests = TAP()
 RESP_DELAY_MS = 300
@@ -33,89 +31,26 @@ RESTART_BOUND = 5.0     # seconds from the restart to the last final state
 _obs = {}
 
 
-class Load:
-    """CLIENTS threads posting one recipient each, until stopped; connection
-    errors (the daemon is dead) are retried after a short pause."""
-
-    def __init__(self, env):
-        self.env = env
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.acked = {}          # message id -> (msisdn, time acknowledged)
-        self.seq = 0
-        self.errors = collections.Counter()
-        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(CLIENTS)]
-
-    def next_number(self):
-        with self.lock:
-            self.seq += 1
-            return str(821040000000 + self.seq)
-
-    def run(self, i):
-        conn = None
-        body_base = {"from": "PUSHGATE", "text": "crash test"}
-        while not self.stop.is_set():
-            to = self.next_number()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.env.http_port, timeout=10)
-                body = json.dumps(dict(body_base, to=[to])).encode()
-                conn.request("POST", "/v1/messages", body,
-                             {"Content-Type": "application/json", "Authorization": f"Bearer {self.env.key}"})
-                r = conn.getresponse()
-                raw = r.read()
-                if r.status == 202:
-                    with self.lock:
-                        self.acked[json.loads(raw)["id"]] = (to, time.time())
-                else:
-                    with self.lock:
-                        self.errors[r.status] += 1
-                    time.sleep(0.05)
-            except (OSError, http.client.HTTPException):
-                with self.lock:
-                    self.errors["conn"] += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(0.05)
-        if conn is not None:
-            conn.close()
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def count(self):
-        with self.lock:
-            return len(self.acked)
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
-        return dict(self.acked)
-
-
 def scenario(env):
     if _obs:
         return _obs
-    load = Load(env)
+    load = PostLoad(env, CLIENTS, 821040000000, "crash test", timeout=10)
     load.start()
-    env.wait_for(lambda: load.count() >= KILL_AFTER, timeout=60, interval=0.02,
+    env.wait_for(lambda: len(load.select(202)) >= KILL_AFTER, timeout=60, interval=0.02,
                  what=f"{KILL_AFTER} messages acknowledged")
     in_flight = int(env.scalar("SELECT count(*) FROM recipients WHERE state = 'SMS_SUBMITTED'"))
     env.pushgated.send_signal(signal.SIGKILL)
     env.pushgated.wait(timeout=10)
     killed_at = time.time()
-    with load.lock:
-        before = dict(load.acked)
+    before = load.acked()
     log_from = len(env.pushgated_log_text())
     env.spawn_pushgated()
     restarted_at = time.time()
     env.wait_ready()
     _obs["ready_after"] = time.time() - restarted_at
     time.sleep(1.0)   # traffic goes on after the restart
-    acked = load.finish()
+    load.finish()
+    acked = load.acked()
     ids = ",".join(str(int(i)) for i in before)
     finals = ",".join(f"'{s}'" for s in sorted(FINAL_STATES))
     try:
@@ -132,10 +67,10 @@ def scenario(env):
         f"SELECT count(*) FROM recipients WHERE message_id IN ({all_ids}) AND state NOT IN ({finals})") == "0",
         timeout=60, interval=0.2, what="every acknowledged recipient final")
     _obs.update(before=before, acked=acked, in_flight=in_flight, killed_at=killed_at,
-                restarted_at=restarted_at, log_from=log_from, errors=dict(load.errors))
+                restarted_at=restarted_at, log_from=log_from, errors=load.errors())
     print(f"# crash: {len(before)} acknowledged before the kill ({in_flight} submitted, unanswered), "
           f"{len(acked)} in all; ready {_obs['ready_after']:.2f} s after the restart, last of the "
-          f"earlier ones final {_obs['last_final_after']:.2f} s after it; client errors {dict(load.errors)}",
+          f"earlier ones final {_obs['last_final_after']:.2f} s after it; client errors {load.errors()}",
           flush=True)
     return _obs
 

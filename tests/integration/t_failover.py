@@ -21,17 +21,15 @@ watcher for it; every store stayed "connecting" for ever, and pushgated
 answered 503 long after the standby was promoted.
 """
 import collections
-import http.client
-import json
 import os
 import sys
-import threading
 import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import FINAL_STATES, TAP, outcome_ok  # noqa: E402
 from pgstandby import Standby  # noqa: E402
+from postload import PostLoad  # noqa: E402
 
 tests = TAP()
 CLIENTS = 4
@@ -40,70 +38,6 @@ AFTER = 150             # acknowledged messages sent after the promotion
 RECOVERY_BOUND = 30.0   # seconds from the promotion to the first 202 (store backoff is at most 10 s)
 FINAL_WAIT = 180        # an SMS lease whose commit answer was lost waits for its expiry (60 s)
 _obs = {}
-
-
-class Load:
-    """CLIENTS threads posting one recipient each over keep-alive connections
-    until stopped; every answer is recorded with when it was sent and came."""
-
-    def __init__(self, env):
-        self.env = env
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.answers = []        # (sent, answered, status, retry_after, message id, msisdn), monotonic
-        self.seq = 0
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(CLIENTS)]
-
-    def next_number(self):
-        with self.lock:
-            self.seq += 1
-            return str(821050000000 + self.seq)
-
-    def run(self):
-        conn = None
-        while not self.stop.is_set():
-            to = self.next_number()
-            sent = time.monotonic()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.env.http_port, timeout=30)
-                body = json.dumps({"from": "PUSHGATE", "to": [to], "text": "failover"}).encode()
-                conn.request("POST", "/v1/messages", body,
-                             {"Content-Type": "application/json", "Authorization": f"Bearer {self.env.key}"})
-                r = conn.getresponse()
-                raw = r.read()
-                mid = json.loads(raw)["id"] if r.status == 202 else None
-                answer = (sent, time.monotonic(), r.status, r.getheader("Retry-After"), mid, to)
-            except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
-                answer = (sent, time.monotonic(), f"error {type(e).__name__}", None, None, to)
-                if conn is not None:
-                    conn.close()
-                conn = None
-            with self.lock:
-                self.answers.append(answer)
-            if answer[2] != 202:
-                time.sleep(0.05)
-        if conn is not None:
-            conn.close()
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def select(self, status=None, sent_after=None, answered_after=None):
-        with self.lock:
-            return [a for a in self.answers
-                    if (status is None or a[2] == status)
-                    and (sent_after is None or a[0] >= sent_after)
-                    and (answered_after is None or a[1] >= answered_after)]
-
-    def finish(self):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=60)
-        assert not any(t.is_alive() for t in self.threads), "a client thread did not stop"
-        with self.lock:
-            return list(self.answers)
 
 
 def log_since(env, offset):
@@ -136,7 +70,7 @@ def failover(env, sb, obs):
     obs["pid"] = env.pushgated.pid
     obs["conninfo"] = env.conninfo
 
-    load = Load(env)
+    load = PostLoad(env, CLIENTS, 821050000000, "failover", timeout=30)
     load.start()
     try:
         env.wait_for(lambda: len(load.select(202)) >= BEFORE, timeout=60, interval=0.02,
