@@ -18,6 +18,7 @@
  */
 #include "client.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -835,6 +836,7 @@ static void route_enqueue(struct route_rt *rt, long long id, const char *msisdn,
 static void lease_done(struct store_job *job, enum store_error err, const char *msg)
 {
 	struct route_rt *rt = job->arg;
+	assert(rt->lease_in_flight);   /* one lease per route in the database at a time */
 	rt->lease_in_flight = 0;
 	if (err != STORE_OK) {
 		if (err == STORE_SQL_ERROR)

@@ -24,6 +24,7 @@
  */
 #include "session.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,7 @@ static void sess_enter(struct smpp_session *s, enum sess_state next)
 {
 	if (s->state == next)
 		return;
+	assert((size_t)next < sizeof(state_names) / sizeof(state_names[0]));
 	log_info("smpp", "bind=%s ev=state from=%s to=%s", s->name, state_names[s->state], state_names[next]);
 	enum sess_state prev = s->state;
 	s->state = next;
@@ -309,6 +311,7 @@ static int send_internal(struct smpp_session *s, uint32_t command_id, struct smp
 		return -1;
 	*sl = (struct slot){ seq, 1, 0, command_id, ev_now(s->loop) + s->cfg.response_timeout };
 	s->used++;
+	assert(s->used <= s->cap);
 	if (command_id == SMPP_ENQUIRE_LINK)
 		s->enquire_seq = seq;
 	return 0;
@@ -771,6 +774,7 @@ struct smpp_session *smpp_session_new(struct ev_loop *loop, const struct smpp_se
 	s->cap = 16;
 	while (s->cap < 2 * s->cfg.window)
 		s->cap *= 2;
+	assert((s->cap & (s->cap - 1)) == 0);   /* slot_of() masks the sequence number */
 	s->slots = calloc(s->cap, sizeof(*s->slots));
 	s->in = malloc(IN_CAP);
 	s->out_cap = 2 * SMPP_MAX_PDU_LEN;
@@ -907,6 +911,7 @@ int smpp_session_request(struct smpp_session *s, struct smpp_pdu *pdu, uint64_t 
 		return -1;
 	*sl = (struct slot){ seq, 1, tag, pdu->hdr.command_id, ev_now(s->loop) + s->cfg.response_timeout };
 	s->used++;
+	assert(s->used <= s->cfg.window);   /* smpp_session_window_free() said there was room */
 	s->stats.requests++;
 	return 0;
 }

@@ -17,6 +17,7 @@
  */
 #include "intake.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +291,7 @@ static void group_done(struct store_job *job, enum store_error e, const char *er
 {
 	struct group *g = job->arg;
 	struct intake_queue *q = g->q;
+	assert(q->flight == g);   /* one group in the database at a time, and it is this one */
 	q->flight = NULL;
 	if (e == STORE_SQL_ERROR && g->n > 1) {
 		/* which message failed is unknown: each goes again on its own, in order */
@@ -368,6 +370,7 @@ static void queue_flush(struct intake_queue *q)
 		g->n++;
 		recipients += r->msg.n_to;
 	}
+	assert(g->n > 0 && recipients > 0);
 	if (intake_prepare(&g->in, q->cfg, g->msgs, g->n) < 0) {
 		log_error("intake", "ev=out_of_memory messages=%zu", g->n);
 		queue_front(q, g->reqs, g->n);
@@ -406,6 +409,7 @@ struct intake_queue *intake_queue_new(struct ev_loop *loop, struct store *store,
 
 void intake_submit(struct intake_queue *q, struct intake_req *r)
 {
+	assert(r->done && r->msg.opts && r->msg.n_to > 0 && r->msg.to);
 	r->next = NULL;
 	r->alone = 0;
 	if (q->tail)

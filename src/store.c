@@ -16,6 +16,7 @@
  */
 #include "store.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -740,6 +741,7 @@ size_t store_pending(const struct store *st)
 
 void store_submit(struct store *st, struct store_job *job)
 {
+	assert(job->stmt && job->done);
 	job->res = NULL;
 	if (st->closing || (!store_is_up(st) && !job->retry)) {
 		job_finish(job, STORE_UNAVAILABLE, "database unavailable");
