@@ -3,12 +3,12 @@
  *
  * Owns, per route, its sessions (session.c), a token bucket for the TPS
  * limit, and the queue of leased recipients whose parts are not all sent;
- * engine-wide, the batches headed for PostgreSQL: submit_sm_resp outcomes
+ * engine-wide, the groups headed for PostgreSQL: submit_sm_resp outcomes
  * (one per recipient once every part is answered), receipts, and the
  * deliver_sm_resp PDUs that wait for the receipts' commit.  Leases and
  * responses go to one store (connection), receipts, parked receipts and
  * bind counters to another, so PostgreSQL works on both in parallel; a
- * receipt batch waits until every response received before it committed,
+ * receipt group waits until every response received before it committed,
  * so it finds its SMSC id instead of parking.  Every state
  * change goes through recipient.c's statements with retry=1: a database
  * outage delays them but loses none; a receipt is acknowledged to the SMSC
@@ -33,7 +33,7 @@
 #include "util.h"
 
 #define BATCH_MAX      2000     /* recipients per resp statement, receipts per receipt statement */
-#define PUMP_INTERVAL  0.01     /* seconds: TPS refill, batch flush */
+#define PUMP_INTERVAL  0.01     /* seconds: TPS refill, group flush */
 #define PARKED_INTERVAL 2.0      /* seconds between looks at parked receipts */
 #define STATS_INTERVAL 5.0
 #define DETAIL_MAX     512
@@ -139,8 +139,8 @@ struct rcpt_item {
 	uint64_t     after;             /* resp items pushed before it: sent once that many are done */
 };
 
-/* A batch on its way to the store: the text[] literals built for it. */
-struct batch {
+/* A group on its way to the store: the text[] literals built for it. */
+struct group {
 	struct store_job    job;
 	struct smpp_client *e;
 	int                 in_flight;
@@ -168,16 +168,16 @@ struct smpp_client {
 	uint64_t             resp_committed;    /* ... and ever done (committed or failed), in that order */
 	struct resp_part    *rparts;
 	size_t               n_rparts, cap_rparts;
-	struct batch         resp_batch;
+	struct group         resp_group;
 
 	struct rcpt_item    *rcpt;
 	size_t               n_rcpt, cap_rcpt;
-	struct batch         rcpt_batch;
+	struct group         rcpt_group;
 	struct rcpt_item    *rcpt_sending;
 
 	struct store_job     parked_job;
 	int                  parked_in_flight, parked_wanted;
-	struct batch         stats_batch;
+	struct group         stats_group;
 	unsigned             stats_rounds;
 
 	ev_timer             pump, poll, parked, stats;
@@ -198,7 +198,7 @@ static void engine_flush(struct smpp_client *e);
 
 /* --- helpers ------------------------------------------------------------------- */
 
-static void batch_reset(struct batch *bt)
+static void group_reset(struct group *bt)
 {
 	for (int i = 0; i < 16; i++) {
 		free(bt->lit[i]);
@@ -440,18 +440,18 @@ static void on_request(void *arg, const struct smpp_pdu *req)
 		s->c.receipts_failed++;
 }
 
-/* --- batches to the store ------------------------------------------------------------- */
+/* --- groups to the store ------------------------------------------------------------- */
 
 static void resp_done(struct store_job *job, enum store_error err, const char *msg)
 {
-	struct batch *bt = job->arg;
+	struct group *bt = job->arg;
 	struct smpp_client *e = bt->e;
 	if (err != STORE_OK)
-		log_error("smpp", "ev=resp_batch_failed n=%zu err=\"%s\"", bt->n, msg);
+		log_error("smpp", "ev=resp_group_failed n=%zu err=\"%s\"", bt->n, msg);
 	e->resp_committed += bt->n;
-	batch_reset(bt);
+	group_reset(bt);
 	e->parked_wanted = 1;   /* receipts that beat their response may be parked */
-	/* leases first: on the same connection they would otherwise wait for the next response batch */
+	/* leases first: on the same connection they would otherwise wait for the next response group */
 	for (size_t i = 0; i < e->n_routes; i++)
 		route_lease(&e->routes[i]);
 	engine_flush(e);
@@ -459,7 +459,7 @@ static void resp_done(struct store_job *job, enum store_error err, const char *m
 
 static void resp_send(struct smpp_client *e)
 {
-	struct batch *bt = &e->resp_batch;
+	struct group *bt = &e->resp_group;
 	if (bt->in_flight || e->n_resp == 0)
 		return;
 	size_t n = e->n_resp < BATCH_MAX ? e->n_resp : BATCH_MAX;
@@ -514,12 +514,12 @@ static void resp_send(struct smpp_client *e)
 
 static void rcpt_done(struct store_job *job, enum store_error err, const char *msg)
 {
-	struct batch *bt = job->arg;
+	struct group *bt = job->arg;
 	struct smpp_client *e = bt->e;
 	struct rcpt_item *items = e->rcpt_sending;
 	size_t n = bt->n;
 	if (err != STORE_OK) {
-		log_error("smpp", "ev=receipt_batch_failed n=%zu err=\"%s\"", n, msg);
+		log_error("smpp", "ev=receipt_group_failed n=%zu err=\"%s\"", n, msg);
 	} else {
 		if (strtoll(PQgetvalue(job->res, 0, 1), NULL, 10) > 0)
 			e->parked_wanted = 1;
@@ -535,13 +535,13 @@ static void rcpt_done(struct store_job *job, enum store_error err, const char *m
 	}
 	free(e->rcpt_sending);
 	e->rcpt_sending = NULL;
-	batch_reset(bt);
+	group_reset(bt);
 	engine_flush(e);
 }
 
 static void rcpt_send(struct smpp_client *e)
 {
-	struct batch *bt = &e->rcpt_batch;
+	struct group *bt = &e->rcpt_group;
 	/*
 	 * A receipt usually follows its submit_sm_resp by milliseconds.  A
 	 * receipt goes out only once every response received before it is
@@ -604,7 +604,7 @@ static void engine_flush(struct smpp_client *e)
 {
 	resp_send(e);
 	rcpt_send(e);
-	if (e->parked_wanted && !e->parked_in_flight && !e->resp_batch.in_flight && store_is_up(e->rstore)) {
+	if (e->parked_wanted && !e->parked_in_flight && !e->resp_group.in_flight && store_is_up(e->rstore)) {
 		e->parked_wanted = 0;
 		e->parked_in_flight = 1;
 		e->parked_job = (struct store_job){ .stmt = &recipient_stmt_apply_parked, .done = parked_done,
@@ -981,17 +981,17 @@ static void parked_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void stats_done(struct store_job *job, enum store_error err, const char *msg)
 {
-	struct batch *bt = job->arg;
+	struct group *bt = job->arg;
 	if (err == STORE_SQL_ERROR)
 		log_error("smpp", "ev=stats_failed err=\"%s\"", msg);
-	batch_reset(bt);
+	group_reset(bt);
 }
 
 static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
 	struct smpp_client *e = w->data;
-	struct batch *bt = &e->stats_batch;
+	struct group *bt = &e->stats_group;
 	int log_now = (e->stats_rounds++ % 12) == 0;
 	struct pgarr b[15] = {{0}};
 	size_t n = 0;
@@ -1114,9 +1114,9 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 				goto fail;
 		}
 	}
-	e->resp_batch.e = e;
-	e->rcpt_batch.e = e;
-	e->stats_batch.e = e;
+	e->resp_group.e = e;
+	e->rcpt_group.e = e;
+	e->stats_group.e = e;
 	ev_timer_init(&e->pump, pump_cb, PUMP_INTERVAL, PUMP_INTERVAL);
 	e->pump.data = e;
 	ev_timer_init(&e->poll, poll_cb, cfg->smpp_idle_poll, cfg->smpp_idle_poll);
@@ -1174,7 +1174,7 @@ void smpp_client_stop(struct smpp_client *e, double grace)
 
 int smpp_client_busy(const struct smpp_client *e)
 {
-	if (e->n_resp || e->n_rcpt || e->resp_batch.in_flight || e->rcpt_batch.in_flight || e->parked_in_flight)
+	if (e->n_resp || e->n_rcpt || e->resp_group.in_flight || e->rcpt_group.in_flight || e->parked_in_flight)
 		return 1;
 	for (size_t i = 0; i < e->n_routes; i++) {
 		const struct route_rt *rt = &e->routes[i];
@@ -1270,9 +1270,9 @@ void smpp_client_free(struct smpp_client *e)
 		free(rt->sess);
 	}
 	free(e->routes);
-	batch_reset(&e->resp_batch);
-	batch_reset(&e->rcpt_batch);
-	batch_reset(&e->stats_batch);
+	group_reset(&e->resp_group);
+	group_reset(&e->rcpt_group);
+	group_reset(&e->stats_group);
 	free(e->rcpt_sending);
 	free(e->resp);
 	free(e->rparts);

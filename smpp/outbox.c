@@ -4,7 +4,7 @@
  * smpp_outbox (filled by sql/functions/smpp_outbox_fill.sql).  Leases rows
  * per account within its window over its receiver binds, counts a row
  * delivered only after the ESME's deliver_sm_resp (acks and releases go in
- * batches at the end of the loop turn), and takes MO from carriers
+ * groups at the end of the loop turn), and takes MO from carriers
  * (smpp_server_mo) into the outbox of the account whose number it names.
  * Never sends to an ESME more than its window.
  */
@@ -278,7 +278,7 @@ static int outbox_send(struct smpp_server *srv, PGresult *res, int row)
 	return 1;
 }
 
-void smpps_obatch_reset(struct obatch *b)
+void smpps_ogroup_reset(struct ogroup *b)
 {
 	for (int i = 0; i < 2; i++) {
 		free(b->lit[i]);
@@ -296,7 +296,7 @@ static int cmp_ll(const void *x, const void *y)
 static void lease_done(struct store_job *job, enum store_error err, const char *msg)
 {
 	struct smpp_server *srv = job->arg;
-	smpps_obatch_reset(&srv->lease);
+	smpps_ogroup_reset(&srv->lease);
 	if (err != STORE_OK) {
 		if (err == STORE_SQL_ERROR)
 			log_error("smpps", "ev=outbox_lease_failed err=\"%s\"", msg ? msg : "");
@@ -361,7 +361,7 @@ void smpps_outbox_lease(struct smpp_server *srv)
 		free(b);
 		return;
 	}
-	struct obatch *bt = &srv->lease;
+	struct ogroup *bt = &srv->lease;
 	bt->lit[0] = a;
 	bt->lit[1] = b;
 	snprintf(bt->p_lease, sizeof(bt->p_lease), "%.3f", srv->cfg->smpps_receipt_retry);
@@ -377,17 +377,17 @@ void smpps_outbox_lease(struct smpp_server *srv)
 
 static void ack_done(struct store_job *job, enum store_error err, const char *msg)
 {
-	struct obatch *bt = job->arg;
+	struct ogroup *bt = job->arg;
 	if (err != STORE_OK)
 		log_error("smpps", "ev=outbox_update_failed err=\"%s\"", msg ? msg : "");
-	smpps_obatch_reset(bt);
+	smpps_ogroup_reset(bt);
 }
 
 /* Acked rows -> delivered; rows not sent or lost with a link -> free for the next lease. */
 void smpps_outbox_updates(struct smpp_server *srv)
 {
 	struct {
-		struct obatch *bt;
+		struct ogroup *bt;
 		long long **ids;
 		size_t *n;
 		const struct store_stmt *stmt;

@@ -677,9 +677,9 @@ void smpp_server_free(struct smpp_server *srv)
 		srv->accts = a->next;
 		free(a);
 	}
-	smpps_obatch_reset(&srv->lease);
-	smpps_obatch_reset(&srv->ack);
-	smpps_obatch_reset(&srv->release);
+	smpps_ogroup_reset(&srv->lease);
+	smpps_ogroup_reset(&srv->ack);
+	smpps_ogroup_reset(&srv->release);
 	free(srv->acked);
 	free(srv->released);
 	ratelimit_free(srv->fail_ip);

@@ -1,7 +1,7 @@
 /*
  * server_int.h: what the files of the SMPP server role share, and nothing
  * outside them may use: its connections, accounts, submits, long messages
- * and outbox batches (server.c owns them), and the calls between
+ * and outbox groups (server.c owns them), and the calls between
  * server.c (listeners, connections, binds, the dispatch of requests),
  * submit.c (submits, long messages, query and cancel, through the intake)
  * and outbox.c (receipts and MO towards the ESMEs, MO from carriers).
@@ -122,7 +122,7 @@ struct qjob {
 };
 
 /* An outbox statement (lease, ack, release) with its array literals. */
-struct obatch {
+struct ogroup {
 	struct store_job job;
 	int              in_flight;
 	const char      *params[4];
@@ -160,7 +160,7 @@ struct smpp_server {
 	struct intake_queue *intake;       /* where submits are stored (shared with the other doors) */
 	size_t               jobs_in_flight;
 	/* outbox */
-	struct obatch        lease, ack, release;
+	struct ogroup        lease, ack, release;
 	long long           *acked, *released;
 	size_t               n_acked, cap_acked, n_released, cap_released;
 	double               next_lease;    /* no lease before (the last found nothing) */
@@ -209,7 +209,7 @@ void smpps_reasm_free(struct reasm *r);
 void smpps_on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_pdu *resp);
 void smpps_outbox_lease(struct smpp_server *srv);
 void smpps_outbox_updates(struct smpp_server *srv);
-void smpps_obatch_reset(struct obatch *b);
+void smpps_ogroup_reset(struct ogroup *b);
 const char *smpps_stat_of(struct smpp_server *srv, const char *state, uint8_t *ms);   /* appendix-B stat, message_state */
 
 #endif

@@ -1,13 +1,13 @@
 /*
  * push.c: the push channel.  Owns the devices' WebSocket connections of
  * this process (docs/device-protocol.md), a map MSISDN -> connections, and
- * the batches it sends to PostgreSQL: device authentications, fetches of
+ * the groups it sends to PostgreSQL: device authentications, fetches of
  * pending pushes (on connect, and for message ids announced by NOTIFY
  * pushgate_push from any node), acks.  A push goes to every live device of
  * the number; the first ack moves the recipient to PUSH_DELIVERED.  Rejects
  * and allows are answered only after they are committed.  Connections are
- * kept small (no buffers while idle); a connection referenced by a batch in
- * flight is freed only when the batch is done with it.  Never blocks.
+ * kept small (no buffers while idle); a connection referenced by a group in
+ * flight is freed only when the group is done with it.  Never blocks.
  */
 #include "push.h"
 
@@ -32,7 +32,7 @@
 
 enum dc_state { DC_HELLO, DC_AUTHING, DC_READY, DC_CLOSED };
 
-/* One device connection.  Freed when closed and no batch refers to it. */
+/* One device connection.  Freed when closed and no group refers to it. */
 struct dconn {
 	struct push   *p;
 	struct ws_conn *ws;
@@ -47,10 +47,10 @@ struct dconn {
 };
 
 /* A list of items turned into one statement; at most one in flight per kind. */
-struct batch {
+struct group {
 	struct push             *p;
 	const struct store_stmt *stmt;
-	void                   (*done)(struct batch *b, PGresult *res);
+	void                   (*done)(struct group *b, PGresult *res);
 	int                      in_flight;
 	int                      retry;
 	struct pgarr             a[3];           /* accumulating */
@@ -81,7 +81,7 @@ struct push {
 	struct dconn        *all;
 	size_t               n_conns, n_ready;
 	struct ipcount      *ips;          /* device connections per client address */
-	struct batch         auth, pending, notified, acks;
+	struct group         auth, pending, notified, acks;
 	struct store_job     listen_job;
 	int                  listen_in_flight;
 	ev_timer             flush;
@@ -134,13 +134,13 @@ static void send_json(struct dconn *c, json_t *obj)
 	free(text);
 }
 
-/* --- batches ---------------------------------------------------------------------- */
+/* --- groups ---------------------------------------------------------------------- */
 
-static void batch_job_done(struct store_job *job, enum store_error e, const char *err);
+static void group_job_done(struct store_job *job, enum store_error e, const char *err);
 static void flush_all(struct push *p);
 
-static void batch_init(struct batch *b, struct push *p, const struct store_stmt *stmt,
-		       void (*done)(struct batch *, PGresult *), int retry)
+static void group_init(struct group *b, struct push *p, const struct store_stmt *stmt,
+		       void (*done)(struct group *, PGresult *), int retry)
 {
 	memset(b, 0, sizeof(*b));
 	b->p = p;
@@ -149,7 +149,7 @@ static void batch_init(struct batch *b, struct push *p, const struct store_stmt 
 	b->retry = retry;
 }
 
-static int batch_keep_conn(struct batch *b, struct dconn *c)
+static int group_keep_conn(struct group *b, struct dconn *c)
 {
 	if (b->n_conns == b->cap_conns) {
 		size_t cap = b->cap_conns ? b->cap_conns * 2 : 64;
@@ -164,7 +164,7 @@ static int batch_keep_conn(struct batch *b, struct dconn *c)
 	return 0;
 }
 
-static void batch_send(struct batch *b)
+static void group_send(struct group *b)
 {
 	struct push *p = b->p;
 	if (b->in_flight || b->a[0].n == 0 || !store_is_up(p->store))
@@ -182,19 +182,19 @@ static void batch_send(struct batch *b)
 	b->n_conns = b->cap_conns = 0;
 	b->in_flight = 1;
 	b->job = (struct store_job){ .stmt = b->stmt, .nparams = nparams, .params = b->params,
-				     .done = batch_job_done, .arg = b, .retry = b->retry };
+				     .done = group_job_done, .arg = b, .retry = b->retry };
 	if (oom) {
-		batch_job_done(&b->job, STORE_SQL_ERROR, "out of memory");
+		group_job_done(&b->job, STORE_SQL_ERROR, "out of memory");
 		return;
 	}
 	store_submit(p->store, &b->job);
 }
 
-static void batch_job_done(struct store_job *job, enum store_error e, const char *err)
+static void group_job_done(struct store_job *job, enum store_error e, const char *err)
 {
-	struct batch *b = job->arg;
+	struct group *b = job->arg;
 	if (e != STORE_OK && e != STORE_UNAVAILABLE)
-		log_error("push", "ev=batch_failed stmt=%s err=\"%s\"", b->stmt->name, err ? err : "");
+		log_error("push", "ev=group_failed stmt=%s err=\"%s\"", b->stmt->name, err ? err : "");
 	b->done(b, e == STORE_OK ? job->res : NULL);
 	for (int i = 0; i < 3; i++) {
 		free(b->lit[i]);
@@ -209,7 +209,7 @@ static void batch_job_done(struct store_job *job, enum store_error e, const char
 	flush_all(b->p);
 }
 
-static void batch_drop(struct batch *b)
+static void group_drop(struct group *b)
 {
 	for (int i = 0; i < 3; i++)
 		pgarr_reset(&b->a[i]);
@@ -222,10 +222,10 @@ static void batch_drop(struct batch *b)
 
 static void flush_all(struct push *p)
 {
-	batch_send(&p->auth);
-	batch_send(&p->pending);
-	batch_send(&p->notified);
-	batch_send(&p->acks);
+	group_send(&p->auth);
+	group_send(&p->pending);
+	group_send(&p->notified);
+	group_send(&p->acks);
 }
 
 static void flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -265,12 +265,12 @@ static void deliver_rows(struct push *p, PGresult *res)
 	}
 }
 
-static void pending_done(struct batch *b, PGresult *res)
+static void pending_done(struct group *b, PGresult *res)
 {
 	deliver_rows(b->p, res);
 }
 
-static void auth_done(struct batch *b, PGresult *res)
+static void auth_done(struct group *b, PGresult *res)
 {
 	struct push *p = b->p;
 	/* rows: ordinal (1-based, into sent_conns), device id, msisdn */
@@ -309,7 +309,7 @@ static void auth_done(struct batch *b, PGresult *res)
 	free(ok);
 }
 
-static void acks_done(struct batch *b, PGresult *res)
+static void acks_done(struct group *b, PGresult *res)
 {
 	if (res)
 		b->p->acked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
@@ -391,7 +391,7 @@ static void on_text(struct ws_conn *ws, const char *data, size_t len, void *arg)
 			ev_timer_stop(p->loop, &c->hello_timer);
 			c->state = DC_AUTHING;
 			pgarr_text(&p->auth.a[0], hex);
-			batch_keep_conn(&p->auth, c);
+			group_keep_conn(&p->auth, c);
 		}
 	} else if (c->state != DC_READY) {
 		bad_frame(c, 1008, "wait for welcome");
@@ -604,10 +604,10 @@ struct push *push_new(struct ev_loop *loop, struct store *store, const struct co
 		free(p);
 		return NULL;
 	}
-	batch_init(&p->auth, p, &stmts_device_auth, auth_done, 0);
-	batch_init(&p->pending, p, &stmts_push_pending, pending_done, 0);
-	batch_init(&p->notified, p, &stmts_push_of_messages, pending_done, 0);
-	batch_init(&p->acks, p, &recipient_stmt_push_acks, acks_done, 1);
+	group_init(&p->auth, p, &stmts_device_auth, auth_done, 0);
+	group_init(&p->pending, p, &stmts_push_pending, pending_done, 0);
+	group_init(&p->notified, p, &stmts_push_of_messages, pending_done, 0);
+	group_init(&p->acks, p, &recipient_stmt_push_acks, acks_done, 1);
 	store_on_notify(store, on_notify, p);
 	ev_timer_init(&p->flush, flush_cb, FLUSH_INTERVAL, FLUSH_INTERVAL);
 	p->flush.data = p;
@@ -620,10 +620,10 @@ void push_free(struct push *p)
 	if (!p)
 		return;
 	ev_timer_stop(p->loop, &p->flush);
-	batch_drop(&p->auth);
-	batch_drop(&p->pending);
-	batch_drop(&p->notified);
-	batch_drop(&p->acks);
+	group_drop(&p->auth);
+	group_drop(&p->pending);
+	group_drop(&p->notified);
+	group_drop(&p->acks);
 	ipcount_free(p->ips);
 	free(p);
 }

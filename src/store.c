@@ -3,12 +3,13 @@
  * several, one per kind of work: docs/architecture.md lists them).
  *
  * Owns the PGconn, its libev watchers, the queue of waiting jobs and the
- * batch in flight.  All waiting jobs go out in one pipeline (prepared
+ * round in flight (a round: the jobs of one pipeline and one transaction,
+ * at most [database] batch_max).  All waiting jobs go out in one pipeline (prepared
  * statements, prepared lazily once per connection) closed by one Sync: the
  * implicit transaction commits them together, so a thousand HTTP requests
  * cost one commit.  done() runs only after the Sync came back (commit
  * durable).  When a statement fails, only its job fails: the others of the
- * batch are queued again in order.  When the connection breaks, or the
+ * round are queued again in order.  When the connection breaks, or the
  * server says it is out of disk or memory (then the connection is dropped
  * too), jobs with retry=1 wait for the reconnect, the rest fail with
  * STORE_UNAVAILABLE (HTTP answers 503).  Never blocks: every libpq call
@@ -41,9 +42,9 @@ struct op {
 struct store {
 	struct ev_loop *loop;
 	char           *conninfo;
-	size_t          batch_max;
+	size_t          round_max;
 	double          reconnect_interval;
-	double          batch_timeout;
+	double          round_timeout;
 	double          backoff;
 
 	enum st_state   state;
@@ -52,16 +53,16 @@ struct store {
 	int             io_fd;
 	int             io_events;
 	ev_timer        retry_timer;
-	ev_timer        batch_timer;
+	ev_timer        round_timer;
 
 	struct store_job *head, *tail;     /* waiting */
 	size_t          n_waiting;
 
-	struct op      *ops;               /* batch in flight */
+	struct op      *ops;               /* round in flight */
 	size_t          n_ops, cap_ops, cur_op;
-	int             batch_failed;      /* a statement failed: the rest is aborted */
+	int             round_failed;      /* a statement failed: the rest is aborted */
 	int             flushing;
-	int             completing;        /* inside batch_complete: no new batch yet */
+	int             completing;        /* inside round_complete: no new round yet */
 	int             closing;           /* store_free running: submit fails at once */
 
 	const struct store_stmt *prepared[MAX_PREPARED];
@@ -296,19 +297,19 @@ static void st_poll_connect(struct store *st)
 	}
 }
 
-/* The batch in flight ends: results cleared, jobs not yet finished handled by the caller. */
-static void batch_clear(struct store *st)
+/* The round in flight ends: results cleared, jobs not yet finished handled by the caller. */
+static void round_clear(struct store *st)
 {
 	for (size_t i = 0; i < st->n_ops; i++)
 		if (st->ops[i].res)
 			PQclear(st->ops[i].res);
 	st->n_ops = st->cur_op = 0;
-	st->batch_failed = 0;
+	st->round_failed = 0;
 	st->flushing = 0;
-	ev_timer_stop(st->loop, &st->batch_timer);
+	ev_timer_stop(st->loop, &st->round_timer);
 }
 
-/* A batch's jobs whose commit did not happen: the retry jobs chained in order (rh..rt, nr), the others in fail. */
+/* A round's jobs whose commit did not happen: the retry jobs chained in order (rh..rt, nr), the others in fail. */
 struct job_split {
 	struct store_job *rh, *rt, *fail, *ft;
 	size_t            nr;
@@ -349,7 +350,7 @@ static void st_broken(struct store *st, const char *why)
 	struct job_split sp;
 	split_jobs(st->ops, st->n_ops, &sp);
 	struct store_job *fail = sp.fail;
-	batch_clear(st);
+	round_clear(st);
 	queue_push_front_chain(st, sp.rh, sp.rt, sp.nr);
 	st->backoff = st->reconnect_interval;
 	st_schedule_reconnect(st);
@@ -361,7 +362,7 @@ static void st_broken(struct store *st, const char *why)
 	queue_fail_nonretry(st);
 }
 
-/* --- batches --------------------------------------------------------------- */
+/* --- rounds --------------------------------------------------------------- */
 
 static int is_prepared(struct store *st, const struct store_stmt *stmt)
 {
@@ -410,11 +411,11 @@ static void st_kick(struct store *st)
 {
 	if (st->state != ST_READY || !st->head || st->completing)
 		return;
-	size_t n = st->n_waiting < st->batch_max ? st->n_waiting : st->batch_max;
+	size_t n = st->n_waiting < st->round_max ? st->n_waiting : st->round_max;
 	if (ops_reserve(st, 2 * n) < 0)
 		return;   /* try again on the next event */
 	st->n_ops = st->cur_op = 0;
-	st->batch_failed = 0;
+	st->round_failed = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_job *job = queue_pop(st);
 		const struct store_stmt *stmt = job->stmt;
@@ -438,8 +439,8 @@ static void st_kick(struct store *st)
 	if (!PQpipelineSync(st->conn))
 		goto send_failed;
 	st_enter(st, ST_BUSY);
-	ev_timer_set(&st->batch_timer, st->batch_timeout, 0.);
-	ev_timer_start(st->loop, &st->batch_timer);
+	ev_timer_set(&st->round_timer, st->round_timeout, 0.);
+	ev_timer_start(st->loop, &st->round_timer);
 	st_flush(st);
 	return;
 send_failed:
@@ -457,13 +458,13 @@ static int sqlstate_is_resource(const char *state)
 }
 
 /*
- * A batch failed because the server can't take writes (disk full...): like
+ * A round failed because the server can't take writes (disk full...): like
  * a lost connection, not like a bad statement.  The connection is dropped
  * and reconnected with backoff; retry jobs wait for it (a carrier's response
  * is not thrown away because the disk filled), the others fail with
  * STORE_UNAVAILABLE (HTTP answers 503 + Retry-After) until space returns.
  */
-static void batch_out_of_resources(struct store *st, struct op *ops, size_t n_ops)
+static void round_out_of_resources(struct store *st, struct op *ops, size_t n_ops)
 {
 	struct job_split sp;
 	split_jobs(ops, n_ops, &sp);
@@ -487,10 +488,10 @@ static void batch_out_of_resources(struct store *st, struct op *ops, size_t n_op
 }
 
 /* The Sync came back: the transaction is over. */
-static void batch_complete(struct store *st)
+static void round_complete(struct store *st)
 {
 	size_t n_ops = st->n_ops;
-	int failed = st->batch_failed;
+	int failed = st->round_failed;
 	struct op *ops = st->ops;
 	struct store_job *rh = NULL, *rt = NULL;
 	size_t nr = 0;
@@ -499,10 +500,10 @@ static void batch_complete(struct store *st)
 	int resource = 0;    /* the server is out of disk, memory or connections, or going away */
 	char err[512] = "";
 
-	ev_timer_stop(st->loop, &st->batch_timer);
-	/* Detach the batch first: done() callbacks may submit new jobs. */
+	ev_timer_stop(st->loop, &st->round_timer);
+	/* Detach the round first: done() callbacks may submit new jobs. */
 	st->n_ops = st->cur_op = 0;
-	st->batch_failed = 0;
+	st->round_failed = 0;
 	st_enter(st, ST_READY);
 	st->completing = 1;
 
@@ -549,11 +550,11 @@ static void batch_complete(struct store *st)
 		log_warn("store", "ev=statement_failed stmt=%s err=\"%s\" requeued=%zu",
 			 bad && bad->stmt ? bad->stmt->name : "?", err, nr);
 		if (bad && resource) {
-			batch_out_of_resources(st, ops, n_ops);
+			round_out_of_resources(st, ops, n_ops);
 			return;
 		}
 		if (bad && transient && bad->retry) {
-			/* a deadlock or serialization conflict says nothing about the job: the whole batch runs again, in order */
+			/* a deadlock or serialization conflict says nothing about the job: the whole round runs again, in order */
 			rh = rt = NULL;
 			nr = 0;
 			for (size_t i = 0; i < n_ops; i++) {
@@ -598,7 +599,7 @@ static void st_read_results(struct store *st)
 			ExecStatusType s = PQresultStatus(res);
 			PQclear(res);
 			if (s == PGRES_PIPELINE_SYNC) {
-				batch_complete(st);
+				round_complete(st);
 				return;
 			}
 			st_broken(st, "unexpected result after the last statement");
@@ -618,7 +619,7 @@ static void st_read_results(struct store *st)
 			break;
 		default:
 			op->failed = 1;
-			st->batch_failed = 1;
+			st->round_failed = 1;
 			break;
 		}
 		if (op->res)
@@ -671,12 +672,12 @@ static void st_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		st_connect(st);
 }
 
-static void st_batch_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void st_round_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
 	struct store *st = w->data;
 	if (st->state == ST_BUSY)
-		st_broken(st, "batch timed out");
+		st_broken(st, "round timed out");
 }
 
 /* --- public ---------------------------------------------------------------- */
@@ -692,9 +693,9 @@ struct store *store_new(struct ev_loop *loop, const struct store_config *cfg)
 		free(st);
 		return NULL;
 	}
-	st->batch_max = cfg->batch_max ? cfg->batch_max : 500;
+	st->round_max = cfg->round_max ? cfg->round_max : 500;
 	st->reconnect_interval = cfg->reconnect_interval > 0 ? cfg->reconnect_interval : 1.0;
-	st->batch_timeout = cfg->batch_timeout > 0 ? cfg->batch_timeout : 30.0;
+	st->round_timeout = cfg->round_timeout > 0 ? cfg->round_timeout : 30.0;
 	st->backoff = st->reconnect_interval;
 	st->state = ST_DOWN;
 	st->io_fd = -1;
@@ -702,8 +703,8 @@ struct store *store_new(struct ev_loop *loop, const struct store_config *cfg)
 	st->io.data = st;
 	ev_init(&st->retry_timer, st_retry_cb);
 	st->retry_timer.data = st;
-	ev_init(&st->batch_timer, st_batch_timeout_cb);
-	st->batch_timer.data = st;
+	ev_init(&st->round_timer, st_round_timeout_cb);
+	st->round_timer.data = st;
 	return st;
 }
 
@@ -757,7 +758,7 @@ void store_free(struct store *st)
 		return;
 	st->closing = 1;
 	ev_timer_stop(st->loop, &st->retry_timer);
-	ev_timer_stop(st->loop, &st->batch_timer);
+	ev_timer_stop(st->loop, &st->round_timer);
 	st_watch(st, 0);
 	ev_io_stop(st->loop, &st->io);
 	for (size_t i = 0; i < st->n_ops; i++) {
@@ -767,7 +768,7 @@ void store_free(struct store *st)
 			job_finish(job, STORE_UNAVAILABLE, "shutting down");
 		}
 	}
-	batch_clear(st);
+	round_clear(st);
 	while (st->head)
 		job_finish(queue_pop(st), STORE_UNAVAILABLE, "shutting down");
 	if (st->conn)

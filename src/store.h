@@ -3,7 +3,7 @@
  *
  * Callers hand in jobs: one parameterised statement each.  The store sends
  * every queued job in one pipeline and ends it with a Sync, so all jobs of a
- * batch share one implicit transaction and one commit (group commit).  A
+ * round share one implicit transaction and one commit (group commit).  A
  * job's done() runs only after that commit, or with ok=0 when its statement
  * failed or the outcome is unknown.
  */
@@ -60,9 +60,9 @@ struct store_job {
 
 struct store_config {
 	const char *conninfo;
-	size_t      batch_max;            /* jobs per pipeline/transaction */
+	size_t      round_max;            /* jobs per pipeline/transaction */
 	double      reconnect_interval;   /* seconds; doubles up to 10x */
-	double      batch_timeout;        /* seconds before a silent server counts as gone (default 30) */
+	double      round_timeout;        /* seconds before a silent server counts as gone (default 30) */
 };
 
 struct store *store_new(struct ev_loop *loop, const struct store_config *cfg);
