@@ -27,7 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
-#include "batches.h"
+#include "batch_csv.h"
 #include "client.h"
 #include "config.h"
 #include "devices.h"

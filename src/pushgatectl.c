@@ -36,7 +36,7 @@
 
 #include "smpp_accounts.h"
 #include "tenants.h"
-#include "batches.h"
+#include "batch_csv.h"
 #include "config.h"
 #include "intake.h"
 #include "keys.h"

@@ -1,6 +1,6 @@
 /*
  * fuzz_csv.c: libFuzzer target for campaigns' CSV reader and text template
- * (batches.c, shared by POST /v1/batches and `pushgatectl send --csv`).
+ * (batch_csv.c, shared by POST /v1/batches and `pushgatectl send --csv`).
  *
  * Input: byte 0 picks max_text and how the body is cut into reads; then
  * the template up to the first '\n' (as a C string), then the CSV body.
@@ -14,15 +14,14 @@
  * never accepted twice, a rendered text within max_text, valid UTF-8 when
  * the template is).  batch_text_ok() is checked against a decoder written
  * out here.  Every buffer is an exact-size heap copy; abort() on any
- * violation.  Links batches.c with what it needs (the HTTP side is never
- * called).
+ * violation.  Links batch_csv.c and util.c alone: no I/O, no HTTP side.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "batches.h"
+#include "batch_csv.h"
 #include "fuzz_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,4 +1,4 @@
-/* test_batches.c: campaigns' CSV reader and text template (shared by POST /v1/batches and pushgatectl). */
+/* test_batches.c: campaigns' CSV reader and text template (batch_csv.c, shared by POST /v1/batches and pushgatectl). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "batches.h"
+#include "batch_csv.h"
 
 static void test_batch_tpl_renders_variables_and_keeps_other_braces(void **state)
 {
