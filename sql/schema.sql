@@ -281,6 +281,16 @@ CREATE FUNCTION public.kannel_urlencode(s text) RETURNS text
 $$;
 
 --
+-- Name: recipient_cancelable(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recipient_cancelable(state text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT state IN ('ACCEPTED', 'SCHEDULED', 'HELD', 'SMS_QUEUED', 'PUSH_SENT', 'OPTED_OUT')
+$$;
+
+--
 -- Name: recipient_decide(boolean, boolean, text, text[], text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -313,6 +323,17 @@ CREATE FUNCTION public.recipient_decide_why(state text, app boolean, opted boole
                   WHEN app AND channels[1] = 'push' THEN 'AUTH goes by SMS first for this account'
                   WHEN app THEN 'SMS first by the message''s channels'
                   ELSE 'no app for this number' END END
+$$;
+
+--
+-- Name: recipient_final(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recipient_final(state text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT state IN ('PUSH_DELIVERED', 'DROPPED', 'CANCELED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED',
+                     'SMS_UNKNOWN')
 $$;
 
 --
@@ -395,8 +416,7 @@ BEGIN
     CROSS JOIN LATERAL (SELECT x.error_code, x.msisdn, x.text, x.created_at FROM recipients x
                         WHERE x.id = e.recipient_id OFFSET 0) r
     WHERE m.smpp_account_id IS NOT NULL AND e.kind = 'state' AND m.smpp_registered & 3 <> 0
-      AND e.state IN ('PUSH_DELIVERED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN',
-                      'DROPPED', 'CANCELED')
+      AND recipient_final(e.state)
     ORDER BY e.id
     ON CONFLICT (recipient_id) WHERE kind = 'receipt' DO NOTHING;
     RETURN NULL;

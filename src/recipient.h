@@ -18,8 +18,10 @@
 /*
  * States after which nothing more happens to a recipient, and the states a
  * cancel may stop (not yet handed to a carrier nor acked by a device), as
- * SQL lists.  The statements here, the SQL functions (sql/functions/) and
- * the tests' FINAL_STATES read the same lists: test_recipient checks them.
+ * SQL lists, used by every statement here.  The SQL functions use
+ * recipient_final() and recipient_cancelable()
+ * (sql/functions/recipient_states.sql): t_schema fails when those lists and
+ * these differ; test_recipient checks the transition table against them.
  */
 #define RECIPIENT_FINAL_SQL \
 	"'PUSH_DELIVERED', 'DROPPED', 'CANCELED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN'"

@@ -21,8 +21,7 @@ BEGIN
     CROSS JOIN LATERAL (SELECT x.error_code, x.msisdn, x.text, x.created_at FROM recipients x
                         WHERE x.id = e.recipient_id OFFSET 0) r
     WHERE m.smpp_account_id IS NOT NULL AND e.kind = 'state' AND m.smpp_registered & 3 <> 0
-      AND e.state IN ('PUSH_DELIVERED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN',
-                      'DROPPED', 'CANCELED')
+      AND recipient_final(e.state)
     ORDER BY e.id
     ON CONFLICT (recipient_id) WHERE kind = 'receipt' DO NOTHING;
     RETURN NULL;

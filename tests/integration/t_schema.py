@@ -44,6 +44,8 @@ def sql_schema_sql_is_the_schema_the_migrations_make(env):
 def every_function_trigger_and_view_has_its_file_in_sql_functions(env):
     live = dump(env)
     names = set(re.findall(r"^CREATE (?:FUNCTION|VIEW) public\.(\w+)", live, re.M))
+    # a file may hold a few small functions of one subject
+    names = (names - {"recipient_final", "recipient_cancelable"}) | {"recipient_states"}
     triggers = re.findall(r"^CREATE TRIGGER (\w+) .*? EXECUTE FUNCTION public\.(\w+)\(", live, re.M | re.S)
     assert len(names) >= 20 and len(triggers) >= 6, (names, triggers)
     fdir = os.path.join(env.srcdir, "sql", "functions")
@@ -86,7 +88,7 @@ def migrate_applies_the_functions_again_only_when_one_changed(env):
     # a new binary whose url_host.sql differs (its checksum does): every file again, in one go
     env.sql("UPDATE schema_functions SET md5 = 'changed' WHERE name = 'url_host'")
     r = env.ctl("migrate")
-    assert r.returncode == 0 and "applied 0 migration(s) and 24 function file(s)" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "applied 0 migration(s) and 25 function file(s)" in r.stdout, r.stdout + r.stderr
     assert env.scalar("SELECT url_host('https://a.example/')") == "a.example"
     assert env.scalar("SELECT count(*) FROM schema_functions WHERE md5 = 'changed'") == "0"
     r = env.ctl("migrate")
@@ -107,8 +109,30 @@ def a_failing_function_file_leaves_everything_as_it_was(env):
     assert env.scalar("SELECT md5 FROM schema_functions WHERE name = 'accounts_kept'") == "changed"
     env.sql("DROP VIEW report_by_route")
     r = env.ctl("migrate")
-    assert r.returncode == 0 and "24 function file(s)" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "25 function file(s)" in r.stdout, r.stdout + r.stderr
     assert env.scalar("SELECT count(*) FROM report_by_route") is not None
+
+
+@tests.case
+def the_final_and_cancelable_lists_are_the_same_in_c_and_sql(env):
+    with open(os.path.join(env.srcdir, "src", "recipient.h"), encoding="utf-8") as f:
+        h = f.read()
+
+    def macro(name):
+        m = re.search(r"#define " + name + r"\s+((?:\\\n|.)*?)\n(?!\t)", h)
+        return set(re.findall(r"'([A-Z_]+)'", m.group(1)))
+    final_c, cancelable_c = macro("RECIPIENT_FINAL_SQL"), macro("RECIPIENT_CANCELABLE_SQL")
+    assert len(final_c) == 7 and len(cancelable_c) == 6, (final_c, cancelable_c)
+    # every state the recipients table allows (its CHECK constraint)
+    check = env.scalar("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'recipients'::regclass"
+                       " AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%state%'")
+    states = set(re.findall(r"'([A-Z_]+)'::text", check))
+    assert final_c | cancelable_c <= states and len(states) == 15, (states, check)
+    arr = "ARRAY[" + ",".join(f"'{s}'" for s in sorted(states)) + "]"
+    final_sql = {r[0] for r in env.sql(f"SELECT s FROM unnest({arr}) s WHERE recipient_final(s)")}
+    cancelable_sql = {r[0] for r in env.sql(f"SELECT s FROM unnest({arr}) s WHERE recipient_cancelable(s)")}
+    assert final_sql == final_c, f"final: SQL {sorted(final_sql)} vs C {sorted(final_c)}"
+    assert cancelable_sql == cancelable_c, f"cancelable: SQL {sorted(cancelable_sql)} vs C {sorted(cancelable_c)}"
 
 
 tests.run(smsc=False, daemon=False)
