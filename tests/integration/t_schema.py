@@ -114,6 +114,18 @@ def a_failing_function_file_leaves_everything_as_it_was(env):
 
 
 @tests.case
+def readme_lists_every_table(env):
+    live = set(re.findall(r"^CREATE TABLE public\.(\w+) \(", dump(env), re.M))
+    with open(os.path.join(env.srcdir, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    block = readme[readme.index("The tables, by what they hold:"):]
+    block = block[:block.index("\n\n", block.index("| --- |"))]
+    listed = {name for row in block.splitlines() if row.startswith("| ") for name in
+              re.findall(r"`(\w+)`", row.split("|")[2])}
+    assert listed == live, f"README's table list: missing {sorted(live - listed)}, gone {sorted(listed - live)}"
+
+
+@tests.case
 def the_final_and_cancelable_lists_are_the_same_in_c_and_sql(env):
     with open(os.path.join(env.srcdir, "src", "recipient.h"), encoding="utf-8") as f:
         h = f.read()
