@@ -1,7 +1,8 @@
 /*
- * api.c: the HTTP API.  Routes requests (messages, devices, the device
- * WebSocket, batches, Kannel's sendsms, reports, the inbox page, health and
- * metrics), has their API keys checked (auth.c: a minute's cache shared by
+ * api.c: the HTTP API.  Routes requests from one table (routes[], at the
+ * end: each path's methods, how its body is read, and its handler:
+ * messages, devices, the device WebSocket, batches, Kannel's sendsms,
+ * reports, the inbox page, health and metrics), has their API keys checked (auth.c: a minute's cache shared by
  * every door), has POST /v1/messages bodies checked field by field
  * (msgjson.c), and hands messages to the intake queue (intake.c) and other
  * work to the recipient statements (recipient.c).  Campaigns (batches.c) and sendsms
@@ -11,8 +12,9 @@
  * checked from its headers first (no 100-continue, no body byte read for
  * an unknown key), the public ones (device registration, Kannel's sendsms)
  * get a few KiB, the others none.
- * A 202 is sent only from a done() callback, i.e. after the commit.  Never waits on the network or the
- * database; the one disk read is the inbox page's few small files.  Never
+ * A 202 is sent only from a done() callback, i.e. after the commit.  A
+ * method a route does not take gets 405 with that route's Allow.  Never
+ * waits on the network or the database; the one disk read is the inbox page's few small files.  Never
  * trusts a byte of the request: every field is type- and length-checked
  * and every error names the field.
  */
@@ -594,22 +596,32 @@ int api_wants_stream(const struct http_request *req, void *arg)
 	return 1;   /* every body: api_body_gate decides whether, and how much of it, is read */
 }
 
-/* Paths whose handlers authenticate an API key (all of /v1 but the devices' own). */
-static int needs_key(const char *path)
-{
-	return strncmp(path, "/v1/", 4) == 0 && strcmp(path, "/v1/device") != 0 &&
-	       strcmp(path, "/v1/devices") != 0 && strncmp(path, "/v1/devices/", 12) != 0;
-}
+/* --- the route table (at the end of the file) ------------------------------------- */
+
+/* How a route's body is read (api_body_gate): never (answered at once), after the key, or without one. */
+enum body_rule { BODY_NONE, BODY_KEYED, BODY_PUBLIC };
+enum body_limit { LIMIT_BODY, LIMIT_PUBLIC, LIMIT_SENDSMS, LIMIT_BATCH };
+
+struct route {
+	const char     *path;      /* exact; a prefix when it ends in '/' (the handler gets the rest) */
+	unsigned        methods;   /* M_* allowed (405 with Allow otherwise); 0: the handler sorts them out */
+	enum body_rule  body;
+	enum body_limit limit;
+	void          (*handle)(struct api *api, struct http_request *req, const char *rest);
+};
+
+static const struct route *find_route(const char *path, const char **rest);
 
 static size_t body_limit(const struct api *api, const char *path)
 {
-	if (strcmp(path, "/cgi-bin/sendsms") == 0)
-		return api->d.door.cfg->max_body < SENDSMS_BODY_MAX ? api->d.door.cfg->max_body : SENDSMS_BODY_MAX;
-	if (strcmp(path, "/v1/devices") == 0 || strncmp(path, "/v1/devices/", 12) == 0)
-		return PUBLIC_BODY_MAX;
-	if (strcmp(path, "/v1/batches") == 0)
-		return api->d.door.cfg->max_batch_body;
-	return api->d.door.cfg->max_body;
+	const struct route *r = find_route(path, NULL);
+	const struct config *cfg = api->d.door.cfg;
+	switch (r ? r->limit : LIMIT_BODY) {
+	case LIMIT_PUBLIC:  return PUBLIC_BODY_MAX;
+	case LIMIT_SENDSMS: return cfg->max_body < SENDSMS_BODY_MAX ? cfg->max_body : SENDSMS_BODY_MAX;
+	case LIMIT_BATCH:   return cfg->max_batch_body;
+	default:            return cfg->max_body;
+	}
 }
 
 static void gate_body(struct http_request *req, int status, void *arg)
@@ -652,19 +664,17 @@ static void gate_authed(void *arg, long long account_id, int operator)
  */
 static void api_body_gate(struct api *api, struct http_request *req)
 {
-	const char *path = req->path;
-	int takes_body = needs_key(path) || strcmp(path, "/cgi-bin/sendsms") == 0 || strcmp(path, "/v1/devices") == 0 ||
-			 strncmp(path, "/v1/devices/", 12) == 0;
-	if (!takes_body) {
+	const struct route *r = find_route(req->path, NULL);
+	if (!r || r->body == BODY_NONE) {
 		api_route(api, req);   /* health, metrics, pages, the WebSocket, unknown paths: none reads a body */
 		return;
 	}
-	if (needs_key(path)) {
+	if (r->body == BODY_KEYED) {
 		req->user = api;
 		auth_key(api->d.door.auth, req, NULL, gate_authed, req);
 		return;
 	}
-	if (http_request_read_body(req, body_limit(api, path), gate_body, api) < 0)
+	if (http_request_read_body(req, body_limit(api, req->path), gate_body, api) < 0)
 		respond_error(req, 400, "bad_request", NULL, "the body can't be read");
 }
 
@@ -678,133 +688,10 @@ void api_handle(struct http_request *req, void *arg)
 	api_route(api, req);
 }
 
-static void api_route(struct api *api, struct http_request *req)
+/* A request for the store: its key checked first (authenticate), then next. */
+static void start_pending(struct api *api, struct http_request *req, enum pend_kind next, long long id,
+			  const char *msisdn)
 {
-	const char *path = req->path;
-
-	int healthz = strcmp(path, "/healthz") == 0;
-	if (healthz || strcmp(path, "/readyz") == 0) {
-		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD)
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
-		else if (healthz)
-			handle_healthz(api, req);
-		else
-			handle_readyz(api, req);
-		return;
-	}
-
-	if (strcmp(path, "/metrics") == 0) {
-		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
-			return;
-		}
-		handle_metrics(api, req);
-		return;
-	}
-
-	if (strcmp(path, "/") == 0 || strncmp(path, "/web/", 5) == 0) {
-		if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
-			return;
-		}
-		serve_static(api, req, path[1] ? path + 5 : "index.html");
-		return;
-	}
-
-	if (strcmp(path, "/cgi-bin/sendsms") == 0) {
-		kannel_sendsms(&api->d.door, req);
-		return;
-	}
-
-	if (strcmp(path, "/v1/batches") == 0 || strncmp(path, "/v1/batches/", 12) == 0) {
-		batches_handle(&api->d.door, req);
-		return;
-	}
-
-	if (strcmp(path, "/v1/device") == 0 && api->d.push) {
-		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET with a WebSocket upgrade");
-			return;
-		}
-		push_accept(api->d.push, req);
-		return;
-	}
-
-	enum pend_kind next;
-	long long id = 0;
-	const char *msisdn = NULL;
-	if ((strcmp(path, "/v1/devices") == 0 || strncmp(path, "/v1/devices/", 12) == 0) && api->d.devices) {
-		const char *rest = path[11] ? path + 12 : "";
-		const char *slash = strchr(rest, '/');
-		if (!*rest) {
-			if (req->method != HTTP_M_POST) {
-				respond_error(req, 405, "method_not_allowed", NULL, "use POST");
-				return;
-			}
-			devices_register(api->d.devices, req);
-			return;
-		}
-		if (slash && strcmp(slash, "/verify") == 0) {
-			char num[24];
-			size_t n = (size_t)(slash - rest);
-			if (n >= sizeof(num) || (memcpy(num, rest, n), num[n] = '\0', parse_id(num, &id) < 0)) {
-				respond_error(req, 404, "not_found", NULL, "no such device");
-				return;
-			}
-			if (req->method != HTTP_M_POST) {
-				respond_error(req, 405, "method_not_allowed", NULL, "use POST");
-				return;
-			}
-			devices_verify(api->d.devices, req, id);
-			return;
-		}
-		if (slash || parse_id(rest, &id) < 0) {
-			respond_error(req, 404, "not_found", NULL, "no such resource");
-			return;
-		}
-		if (req->method == HTTP_M_DELETE) {
-			devices_revoke(api->d.devices, req, id);
-			return;
-		}
-		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET or DELETE");
-			return;
-		}
-		msisdn = rest;   /* GET /v1/devices/{msisdn}: operators */
-		next = PEND_DEVICES;
-	} else if (strcmp(path, "/v1/messages") == 0) {
-		if (req->method != HTTP_M_POST) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use POST");
-			return;
-		}
-		next = PEND_INTAKE;
-	} else if (strncmp(path, "/v1/messages/", 13) == 0) {
-		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
-			return;
-		}
-		if (parse_id(path + 13, &id) < 0) {
-			respond_error(req, 404, "not_found", NULL, "no such message");
-			return;
-		}
-		next = PEND_GET;
-	} else if (strcmp(path, "/v1/reports/summary") == 0) {
-		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
-			return;
-		}
-		next = PEND_REPORT;
-	} else if (strcmp(path, "/v1/account") == 0) {
-		if (req->method != HTTP_M_GET) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use GET");
-			return;
-		}
-		next = PEND_ACCOUNT;
-	} else {
-		respond_error(req, 404, "not_found", NULL, "no such resource");
-		return;
-	}
-
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p) {
 		respond_error(req, 503, "unavailable", NULL, "out of memory");
@@ -835,6 +722,208 @@ static void api_route(struct api *api, struct http_request *req)
 		pending_free(p);
 	else if (auth_rc == 0)
 		run_next(p);
+}
+
+/* --- the routes ------------------------------------------------------------------------- */
+
+static void route_healthz(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	handle_healthz(api, req);
+}
+
+static void route_readyz(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	handle_readyz(api, req);
+}
+
+static void route_metrics(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	handle_metrics(api, req);
+}
+
+static void route_page(struct api *api, struct http_request *req, const char *rest)
+{
+	serve_static(api, req, rest && rest[0] ? rest : "index.html");
+}
+
+static void route_sendsms(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	kannel_sendsms(&api->d.door, req);
+}
+
+static void route_batches(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	batches_handle(&api->d.door, req);
+}
+
+static void route_device_socket(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	if (!api->d.push)
+		respond_error(req, 404, "not_found", NULL, "no such resource");
+	else
+		push_accept(api->d.push, req);
+}
+
+static void route_devices(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	if (!api->d.devices)
+		respond_error(req, 404, "not_found", NULL, "no such resource");
+	else
+		devices_register(api->d.devices, req);
+}
+
+/* /v1/devices/{id}/verify (POST), /v1/devices/{id} (DELETE), /v1/devices/{msisdn} (GET, operators). */
+static void route_device(struct api *api, struct http_request *req, const char *rest)
+{
+	long long id = 0;
+	const char *slash = strchr(rest, '/');
+	if (!api->d.devices) {
+		respond_error(req, 404, "not_found", NULL, "no such resource");
+		return;
+	}
+	if (slash && strcmp(slash, "/verify") == 0) {
+		char num[24];
+		size_t n = (size_t)(slash - rest);
+		if (n >= sizeof(num) || (memcpy(num, rest, n), num[n] = '\0', parse_id(num, &id) < 0)) {
+			respond_error(req, 404, "not_found", NULL, "no such device");
+			return;
+		}
+		if (req->method != HTTP_M_POST) {
+			respond_not_allowed(req, "POST");
+			return;
+		}
+		devices_verify(api->d.devices, req, id);
+		return;
+	}
+	if (slash || parse_id(rest, &id) < 0) {
+		respond_error(req, 404, "not_found", NULL, "no such resource");
+		return;
+	}
+	if (req->method == HTTP_M_DELETE) {
+		devices_revoke(api->d.devices, req, id);
+		return;
+	}
+	if (req->method != HTTP_M_GET) {
+		respond_not_allowed(req, "GET, DELETE");
+		return;
+	}
+	start_pending(api, req, PEND_DEVICES, 0, rest);
+}
+
+static void route_messages(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	start_pending(api, req, PEND_INTAKE, 0, NULL);
+}
+
+static void route_message(struct api *api, struct http_request *req, const char *rest)
+{
+	long long id;
+	if (parse_id(rest, &id) < 0)
+		respond_error(req, 404, "not_found", NULL, "no such message");
+	else
+		start_pending(api, req, PEND_GET, id, NULL);
+}
+
+static void route_report(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	start_pending(api, req, PEND_REPORT, 0, NULL);
+}
+
+static void route_account(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	start_pending(api, req, PEND_ACCOUNT, 0, NULL);
+}
+
+static void route_unknown(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)api;
+	(void)rest;
+	respond_error(req, 404, "not_found", NULL, "no such resource");
+}
+
+#define M_GET    (1u << HTTP_M_GET)
+#define M_POST   (1u << HTTP_M_POST)
+#define M_DELETE (1u << HTTP_M_DELETE)
+#define M_HEAD   (1u << HTTP_M_HEAD)
+
+/*
+ * Every path pushgated answers, in the order they are matched.  The key of
+ * a BODY_KEYED route is checked from the headers before a byte of its body
+ * is read (api_body_gate); its handler finds it cached.  An unknown path
+ * is a 404; under /v1/ a body sent to one is not read without a key.
+ */
+static const struct route routes[] = {
+	{ "/healthz",            M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_healthz },
+	{ "/readyz",             M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_readyz },
+	{ "/metrics",            M_GET,          BODY_NONE,   LIMIT_BODY,    route_metrics },
+	{ "/",                   M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_page },
+	{ "/web/",               M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_page },
+	{ "/cgi-bin/sendsms",    0,              BODY_PUBLIC, LIMIT_SENDSMS, route_sendsms },   /* GET, POST: kannel.c */
+	{ "/v1/batches",         0,              BODY_KEYED,  LIMIT_BATCH,   route_batches },   /* batches.c */
+	{ "/v1/batches/",        0,              BODY_KEYED,  LIMIT_BODY,    route_batches },
+	{ "/v1/device",          M_GET,          BODY_NONE,   LIMIT_BODY,    route_device_socket },   /* WebSocket */
+	{ "/v1/devices",         M_POST,         BODY_PUBLIC, LIMIT_PUBLIC,  route_devices },
+	{ "/v1/devices/",        0,              BODY_PUBLIC, LIMIT_PUBLIC,  route_device },
+	{ "/v1/messages",        M_POST,         BODY_KEYED,  LIMIT_BODY,    route_messages },
+	{ "/v1/messages/",       M_GET,          BODY_KEYED,  LIMIT_BODY,    route_message },
+	{ "/v1/reports/summary", M_GET,          BODY_KEYED,  LIMIT_BODY,    route_report },
+	{ "/v1/account",         M_GET,          BODY_KEYED,  LIMIT_BODY,    route_account },
+	{ "/v1/",                0,              BODY_KEYED,  LIMIT_BODY,    route_unknown },
+};
+
+static const struct route *find_route(const char *path, const char **rest)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		size_t n = strlen(r->path);
+		int prefix = n > 1 && r->path[n - 1] == '/';
+		if (prefix ? strncmp(path, r->path, n) == 0 : strcmp(path, r->path) == 0) {
+			if (rest)
+				*rest = prefix ? path + n : "";
+			return r;
+		}
+	}
+	return NULL;
+}
+
+/* "GET, HEAD" from a method mask. */
+static void allow_text(unsigned methods, char *out, size_t cap)
+{
+	static const struct { unsigned bit; const char *name; } names[] = {
+		{ M_GET, "GET" }, { M_HEAD, "HEAD" }, { M_POST, "POST" }, { M_DELETE, "DELETE" },
+	};
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (methods & names[i].bit)
+			o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "%s%s", o ? ", " : "", names[i].name);
+}
+
+static void api_route(struct api *api, struct http_request *req)
+{
+	const char *rest = "";
+	const struct route *r = find_route(req->path, &rest);
+	if (!r) {
+		route_unknown(api, req, rest);
+		return;
+	}
+	if (r->methods && !(r->methods & (1u << req->method))) {
+		char allow[48];
+		allow_text(r->methods, allow, sizeof(allow));
+		respond_not_allowed(req, allow);
+		return;
+	}
+	r->handle(api, req, rest);
 }
 
 struct api *api_new(const struct api_deps *deps)

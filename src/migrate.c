@@ -111,11 +111,17 @@ static int ensure_schema_version(PGconn *conn, char *err, size_t errlen)
 	return 0;
 }
 
-/* Creates schema_functions when missing; called with the lock held. */
+/* Creates schema_functions when missing (no NOTICE in the log when it exists); called with the lock held. */
 static int ensure_schema_functions(PGconn *conn, char *err, size_t errlen)
 {
+	PGresult *res = PQexec(conn, "SELECT to_regclass('schema_functions') IS NOT NULL");
+	int exists = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		     strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (exists)
+		return 0;
 	if (exec_simple(conn,
-			"CREATE TABLE IF NOT EXISTS schema_functions ("
+			"CREATE TABLE schema_functions ("
 			" name text PRIMARY KEY,"
 			" md5 text NOT NULL,"
 			" applied_at timestamptz NOT NULL DEFAULT now())",
@@ -150,7 +156,8 @@ static int functions_changed(PGconn *conn, char *err, size_t errlen)
 static int apply_functions(PGconn *conn, char *err, size_t errlen)
 {
 	const char *name = "";
-	if (exec_simple(conn, "BEGIN", PGRES_COMMAND_OK) < 0)
+	if (exec_simple(conn, "BEGIN", PGRES_COMMAND_OK) < 0 ||
+	    exec_simple(conn, "SET LOCAL client_min_messages = warning", PGRES_COMMAND_OK) < 0)
 		goto fail;
 	for (size_t i = 0; i < sql_functions_count; i++) {
 		const struct sql_function *f = &sql_functions[i];
@@ -186,8 +193,11 @@ fail:
 /* One migration and its schema_version row in one transaction. */
 static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t errlen)
 {
-	if (exec_simple(conn, "BEGIN", PGRES_COMMAND_OK) < 0) {
+	/* notices ("does not exist, skipping") are not the operator's business */
+	if (exec_simple(conn, "BEGIN", PGRES_COMMAND_OK) < 0 ||
+	    exec_simple(conn, "SET LOCAL client_min_messages = warning", PGRES_COMMAND_OK) < 0) {
 		set_err(err, errlen, "migration %s failed: %s", m->name, PQerrorMessage(conn));
+		exec_simple(conn, "ROLLBACK", PGRES_COMMAND_OK);
 		return -1;
 	}
 	PGresult *res = PQexec(conn, m->sql);

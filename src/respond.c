@@ -46,6 +46,14 @@ void respond_error(struct http_request *req, int status, const char *code,
 	respond_json(req, status, extra, json_pack("{s:o}", "error", err));
 }
 
+void respond_not_allowed(struct http_request *req, const char *allow)
+{
+	char extra[96], msg[96];
+	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+	snprintf(msg, sizeof(msg), "use %s", allow);
+	respond_json(req, 405, extra, json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed", "message", msg));
+}
+
 void respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst)
 {
 	char extra[48], msg[160];

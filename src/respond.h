@@ -20,6 +20,9 @@ void respond_json(struct http_request *req, int status, const char *extra, struc
 void respond_error(struct http_request *req, int status, const char *code, const char *field,
 		   const char *message);
 
+/* 405 method_not_allowed with the route's own Allow ("GET, HEAD"). */
+void respond_not_allowed(struct http_request *req, const char *allow);
+
 /* 429 rate_limited with Retry-After for a node's pacing wait (api_admit). */
 void respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst);
 

@@ -214,6 +214,25 @@ def wrong_method_on_a_message_is_405(env):
 
 
 @tests.case
+def a_405_names_the_methods_its_route_takes(env):
+    # api.c's route table: each path's own Allow, not one list for every path
+    msg = env.send(["821012345670"])
+    for method, path, allow in (("DELETE", "/v1/messages", "POST"),
+                                ("PUT", f"/v1/messages/{msg['id']}", "GET"),
+                                ("POST", "/healthz", "GET, HEAD"),
+                                ("POST", "/readyz", "GET, HEAD"),
+                                ("POST", "/metrics", "GET"),
+                                ("POST", "/v1/account", "GET"),
+                                ("DELETE", "/v1/reports/summary", "GET")):
+        _, hdrs, js = refused(env, 405, "method_not_allowed", method=method, path=path, body=None)
+        assert hdrs.get("allow") == allow, (method, path, hdrs.get("allow"))
+        assert js["error"]["message"] == f"use {allow}", js
+    # an unknown path is a 404; under /v1/ a body sent to it is not read without a key
+    refused(env, 404, "not_found", method="GET", path="/v1/nothing", body=None)
+    refused(env, 401, "unauthorized", method="POST", path="/v1/nothing", body=GOOD, key=None)
+
+
+@tests.case
 def database_down_is_unavailable_with_retry_after(env):
     env.stop_pg()
     try:
