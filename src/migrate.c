@@ -58,12 +58,11 @@ static int exec_simple(PGconn *conn, const char *sql, ExecStatusType want)
 	return ok ? 0 : -1;
 }
 
-/* 1 when schema_version exists, 0 when not, -1 on error. */
-static int schema_version_exists(PGconn *conn)
+/* 1 when the table exists, 0 when not, -1 on error. */
+static int table_exists(PGconn *conn, const char *table)
 {
-	PGresult *res = PQexecParams(conn,
-		"SELECT to_regclass('schema_version') IS NOT NULL",
-		0, NULL, NULL, NULL, NULL, 0);
+	const char *params[1] = { table };
+	PGresult *res = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
 	int rc = -1;
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 		rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -73,7 +72,7 @@ static int schema_version_exists(PGconn *conn)
 
 int migrate_current(PGconn *conn)
 {
-	int exists = schema_version_exists(conn);
+	int exists = table_exists(conn, "schema_version");
 	if (exists <= 0)
 		return exists;
 	PGresult *res = PQexecParams(conn,
@@ -89,44 +88,20 @@ int migrate_current(PGconn *conn)
 	return version;
 }
 
-/* Creates schema_version when missing; called with the lock held. */
-static int ensure_schema_version(PGconn *conn, char *err, size_t errlen)
+/*
+ * Creates one of migrate's own tables (schema_version, schema_functions)
+ * when missing: checked first, so an existing one prints no NOTICE.
+ * Called with the lock held.
+ */
+static int ensure_table(PGconn *conn, const char *table, const char *create, char *err, size_t errlen)
 {
-	int exists = schema_version_exists(conn);
+	int exists = table_exists(conn, table);
 	if (exists < 0) {
-		set_err(err, errlen, "cannot read schema_version: %s", PQerrorMessage(conn));
+		set_err(err, errlen, "cannot read %s: %s", table, PQerrorMessage(conn));
 		return -1;
 	}
-	if (exists)
-		return 0;
-	if (exec_simple(conn,
-			"CREATE TABLE schema_version ("
-			" version int PRIMARY KEY,"
-			" name text NOT NULL,"
-			" applied_at timestamptz NOT NULL DEFAULT now())",
-			PGRES_COMMAND_OK) < 0) {
-		set_err(err, errlen, "cannot create schema_version: %s", PQerrorMessage(conn));
-		return -1;
-	}
-	return 0;
-}
-
-/* Creates schema_functions when missing (no NOTICE in the log when it exists); called with the lock held. */
-static int ensure_schema_functions(PGconn *conn, char *err, size_t errlen)
-{
-	PGresult *res = PQexec(conn, "SELECT to_regclass('schema_functions') IS NOT NULL");
-	int exists = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-		     strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (exists)
-		return 0;
-	if (exec_simple(conn,
-			"CREATE TABLE schema_functions ("
-			" name text PRIMARY KEY,"
-			" md5 text NOT NULL,"
-			" applied_at timestamptz NOT NULL DEFAULT now())",
-			PGRES_COMMAND_OK) < 0) {
-		set_err(err, errlen, "cannot create schema_functions: %s", PQerrorMessage(conn));
+	if (!exists && exec_simple(conn, create, PGRES_COMMAND_OK) < 0) {
+		set_err(err, errlen, "cannot create %s: %s", table, PQerrorMessage(conn));
 		return -1;
 	}
 	return 0;
@@ -254,7 +229,9 @@ int migrate_apply(PGconn *conn, int *functions, char *err, size_t errlen)
 	}
 
 	int applied = 0;
-	if (ensure_schema_version(conn, err, errlen) < 0)
+	if (ensure_table(conn, "schema_version",
+			 "CREATE TABLE schema_version (version int PRIMARY KEY, name text NOT NULL,"
+			 " applied_at timestamptz NOT NULL DEFAULT now())", err, errlen) < 0)
 		goto fail;
 	int current = migrate_current(conn);
 	if (current < 0) {
@@ -276,7 +253,9 @@ int migrate_apply(PGconn *conn, int *functions, char *err, size_t errlen)
 			goto fail;
 		applied++;
 	}
-	if (ensure_schema_functions(conn, err, errlen) < 0)
+	if (ensure_table(conn, "schema_functions",
+			 "CREATE TABLE schema_functions (name text PRIMARY KEY, md5 text NOT NULL,"
+			 " applied_at timestamptz NOT NULL DEFAULT now())", err, errlen) < 0)
 		goto fail;
 	int changed = functions_changed(conn, err, errlen);
 	if (changed < 0 || (changed && apply_functions(conn, err, errlen) < 0))
