@@ -10,7 +10,7 @@
  * shares, else one statement) and hands the message to the intake queue every entry point
  * uses (one statement for all that arrive together).  "0: Accepted for
  * delivery" (202) goes out only after that commit.  A dlr-url and dlr-mask
- * travel with the message (sql/007_kannel.sql turns them into GET reports
+ * travel with the message (sql/functions/kannel_dlr_fill.sql turns them into GET reports
  * in the webhook outbox).
  * Owns one request record per call, freed when answered.  Never logs the
  * password or the text, never blocks, never trusts a byte of the request.

@@ -4,7 +4,7 @@
  * The subset honoured is documented in docs/kannel.md.
  *
  * A dlr-url/dlr-mask reaches the intake as the message's own dlr_url and
- * dlr_mask (intake_opts); sql/007_kannel.sql turns each matching state
+ * dlr_mask (intake_opts); sql/functions/kannel_dlr_fill.sql turns each matching state
  * change into a GET row of the webhook outbox.
  */
 #ifndef PUSHGATE_KANNEL_H

@@ -108,7 +108,7 @@ const struct store_stmt recipient_stmt_intake = {
 	"intake",
 	/* the messages of the group, each with its account's settings and its id taken now */
 	/* ids are drawn over ordered subqueries: they follow the order of arrival */
-	/* what the accounts' limits and senders refuse (sql/018): stored nothing, answered apart */
+	/* what the accounts' limits and senders refuse (intake_admit, sql/functions/): stored nothing, answered apart */
 	"WITH q AS MATERIALIZED (SELECT * FROM intake_admit($1::bigint[], $28::int[], $2::text[], $12::text[],"
 	"                                                 $11::text[], $15::text[])),"
 	" mi AS MATERIALIZED ("

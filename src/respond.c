@@ -2,7 +2,7 @@
  * respond.c: the JSON answers every HTTP door shares: a body, and the one
  * error shape {"error":{"code":..,"field":..,"message":..}} with the headers
  * its status calls for (Retry-After, WWW-Authenticate, Allow), the 429 of a
- * node's pacing and the refusals of the intake's admission (sql/018).
+ * node's pacing and the refusals of the intake's admission (sql/functions/intake_admit.sql).
  * Owns nothing: each call answers one request (http_respond) and is done.
  */
 #include "respond.h"

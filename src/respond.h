@@ -27,7 +27,7 @@ void respond_not_allowed(struct http_request *req, const char *allow);
 void respond_rate_limited(struct http_request *req, double wait, size_t recipients, int over_burst);
 
 /*
- * What the intake refused (sql/018): 403 sender, 429 rate or quota
+ * What the intake refused (sql/functions/intake_admit.sql): 403 sender, 429 rate or quota
  * (Retry-After), 402 balance.  more (taken; NULL: none) is the body the
  * "error" object is added to.
  */

@@ -24,7 +24,7 @@
  * node) returns the rows.  Outcomes are written with retry=1: the
  * deliveries of a loop turn (and of the time the previous write was in the
  * database) by one statement together, a failure by one statement per
- * batch.  Rows with method GET (Kannel dlr-urls, sql/007_kannel.sql) are a
+ * group.  Rows with method GET (Kannel dlr-urls, sql/functions/kannel_dlr_fill.sql) are a
  * GET of their already substituted URL instead, one request per event: no
  * body, no signature.
  * Every address connected to passes the outbound policy first
