@@ -1,0 +1,305 @@
+/*
+ * webpush.c: Web Push message encryption (RFC 8291 over RFC 8188's
+ * aes128gcm, one record) and VAPID (RFC 8292), with OpenSSL 3.
+ *
+ * Encryption, per message: a fresh P-256 key pair and salt; ECDH with the
+ * subscription's p256dh key; IKM = HKDF(auth, ecdh, "WebPush: info\0" ||
+ * ua_public || as_public); from HKDF(salt, IKM) the 16-byte content key and
+ * the 12-byte nonce; AES-128-GCM of plaintext || 0x02 || padding; framed as
+ * salt || rs (4096) || 65 || as_public || ciphertext || tag.  HKDF here is
+ * one HMAC for extract and one for expand (every output fits one block).
+ * VAPID: a JWT {"typ":"JWT","alg":"ES256"} with aud, exp and sub, its
+ * signature the raw r || s of ECDSA P-256 / SHA-256.
+ *
+ * Owns nothing past a call; never trusts a key it is given (a point off
+ * the curve is refused), never reuses a salt or a key pair across messages.
+ */
+#include "webpush.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/param_build.h>
+#include <openssl/rand.h>
+
+/* --- base64url ---------------------------------------------------------------------- */
+
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+long webpush_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
+{
+	size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
+	if (cap < need + 1)
+		return -1;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+			     (i + 2 < len ? in[i + 2] : 0);
+		out[o++] = B64URL[v >> 18 & 63];
+		out[o++] = B64URL[v >> 12 & 63];
+		if (i + 1 < len)
+			out[o++] = B64URL[v >> 6 & 63];
+		if (i + 2 < len)
+			out[o++] = B64URL[v & 63];
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+long webpush_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+	if (len % 4 == 1)
+		return -1;
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < len; i++) {
+		const char *p = in[i] ? strchr(B64URL, in[i]) : NULL;
+		if (!p)
+			return -1;
+		acc = acc << 6 | (uint32_t)(p - B64URL);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return -1;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (acc & ((1u << bits) - 1))
+		return -1;   /* leftover bits must be zero: one text per byte string */
+	return (long)o;
+}
+
+/* --- keys ---------------------------------------------------------------------------- */
+
+/* A P-256 key from its public point, and its private scalar when priv is not NULL. */
+static EVP_PKEY *key_from(const uint8_t pub[WEBPUSH_KEY_LEN], const BIGNUM *priv)
+{
+	EVP_PKEY *key = NULL;
+	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	if (!b || !ctx || !OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, pub, WEBPUSH_KEY_LEN) ||
+	    (priv && !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PRIV_KEY, priv)) ||
+	    !(params = OSSL_PARAM_BLD_to_param(b)) || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &key, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		key = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	if (!key)
+		return NULL;
+	/* the point is on the curve (a peer's key is a stranger's bytes) */
+	EVP_PKEY_CTX *check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	int ok = check && EVP_PKEY_public_check(check) == 1;
+	EVP_PKEY_CTX_free(check);
+	if (!ok) {
+		EVP_PKEY_free(key);
+		return NULL;
+	}
+	return key;
+}
+
+EVP_PKEY *webpush_key_from_private(const uint8_t priv[32])
+{
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	BIGNUM *d = BN_bin2bn(priv, 32, NULL);
+	EC_POINT *p = g ? EC_POINT_new(g) : NULL;
+	uint8_t pub[WEBPUSH_KEY_LEN];
+	EVP_PKEY *key = NULL;
+	if (g && d && p && !BN_is_zero(d) && BN_cmp(d, EC_GROUP_get0_order(g)) < 0 &&
+	    EC_POINT_mul(g, p, d, NULL, NULL, NULL) == 1 &&
+	    EC_POINT_point2oct(g, p, POINT_CONVERSION_UNCOMPRESSED, pub, sizeof(pub), NULL) == sizeof(pub))
+		key = key_from(pub, d);
+	EC_POINT_free(p);
+	BN_clear_free(d);
+	EC_GROUP_free(g);
+	return key;
+}
+
+int webpush_public_key(EVP_PKEY *key, uint8_t out[WEBPUSH_KEY_LEN])
+{
+	size_t n = 0;
+	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, out, WEBPUSH_KEY_LEN, &n) != 1 ||
+	    n != WEBPUSH_KEY_LEN || out[0] != 0x04)
+		return -1;
+	return 0;
+}
+
+/* --- encryption ------------------------------------------------------------------------ */
+
+/* HMAC-SHA256 of a || b (b may be NULL) || [the byte c when c >= 0] into out (32 bytes).  0 / -1. */
+static int hmac3(const uint8_t *key, size_t klen, const void *a, size_t alen, const void *b, size_t blen, int c,
+		 uint8_t out[32])
+{
+	uint8_t data[256];
+	size_t n = 0, outlen = 0;
+	if (alen + blen + 1 > sizeof(data))
+		return -1;
+	memcpy(data, a, alen);
+	n = alen;
+	if (b) {
+		memcpy(data + n, b, blen);
+		n += blen;
+	}
+	if (c >= 0)
+		data[n++] = (uint8_t)c;
+	int ok = EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, klen, data, n, out, 32, &outlen) != NULL &&
+		 outlen == 32;
+	OPENSSL_cleanse(data, sizeof(data));
+	return ok ? 0 : -1;
+}
+
+static int encrypt_core(const uint8_t ua_public[WEBPUSH_KEY_LEN], const uint8_t auth[WEBPUSH_AUTH_LEN],
+			const uint8_t *plain, size_t len, size_t pad, EVP_PKEY *as_key,
+			const uint8_t salt[WEBPUSH_SALT_LEN], uint8_t *out, size_t cap, size_t *out_len)
+{
+	size_t body = len + 1 + pad;   /* the plaintext, its delimiter, the padding */
+	if (len > WEBPUSH_RECORD_SIZE || pad > WEBPUSH_RECORD_SIZE || body + WEBPUSH_TAG_LEN > WEBPUSH_RECORD_SIZE ||
+	    cap < WEBPUSH_HEADER_LEN + body + WEBPUSH_TAG_LEN)
+		return -1;
+	int rc = -1;
+	uint8_t as_public[WEBPUSH_KEY_LEN], secret[32], prk[32], ikm[32], cek[32], nonce[32];
+	size_t slen = sizeof(secret);
+	EVP_PKEY *peer = key_from(ua_public, NULL);
+	EVP_PKEY_CTX *dctx = NULL;
+	EVP_CIPHER_CTX *c = NULL;
+	if (!peer || webpush_public_key(as_key, as_public) < 0)
+		goto out;
+	dctx = EVP_PKEY_CTX_new_from_pkey(NULL, as_key, NULL);
+	if (!dctx || EVP_PKEY_derive_init(dctx) <= 0 || EVP_PKEY_derive_set_peer(dctx, peer) <= 0 ||
+	    EVP_PKEY_derive(dctx, secret, &slen) <= 0 || slen != sizeof(secret))
+		goto out;
+	/* IKM: HKDF(salt = auth, ikm = the ECDH secret, info = "WebPush: info\0" || ua || as) */
+	static const char info[] = "WebPush: info";   /* with its NUL */
+	uint8_t keys[2 * WEBPUSH_KEY_LEN];
+	memcpy(keys, ua_public, WEBPUSH_KEY_LEN);
+	memcpy(keys + WEBPUSH_KEY_LEN, as_public, WEBPUSH_KEY_LEN);
+	if (hmac3(auth, WEBPUSH_AUTH_LEN, secret, sizeof(secret), NULL, 0, -1, prk) < 0 ||
+	    hmac3(prk, sizeof(prk), info, sizeof(info), keys, sizeof(keys), 1, ikm) < 0)
+		goto out;
+	/* content key and nonce: HKDF(salt, IKM) */
+	static const char cek_info[] = "Content-Encoding: aes128gcm", nonce_info[] = "Content-Encoding: nonce";
+	if (hmac3(salt, WEBPUSH_SALT_LEN, ikm, sizeof(ikm), NULL, 0, -1, prk) < 0 ||
+	    hmac3(prk, sizeof(prk), cek_info, sizeof(cek_info), NULL, 0, 1, cek) < 0 ||
+	    hmac3(prk, sizeof(prk), nonce_info, sizeof(nonce_info), NULL, 0, 1, nonce) < 0)
+		goto out;
+	/* the header */
+	memcpy(out, salt, WEBPUSH_SALT_LEN);
+	out[16] = (uint8_t)(WEBPUSH_RECORD_SIZE >> 24);
+	out[17] = (uint8_t)(WEBPUSH_RECORD_SIZE >> 16);
+	out[18] = (uint8_t)(WEBPUSH_RECORD_SIZE >> 8);
+	out[19] = (uint8_t)WEBPUSH_RECORD_SIZE;
+	out[20] = WEBPUSH_KEY_LEN;
+	memcpy(out + 21, as_public, WEBPUSH_KEY_LEN);
+	/* one record: plaintext || 0x02 (the last record) || pad zero bytes, then the tag */
+	uint8_t *ct = out + WEBPUSH_HEADER_LEN;
+	memmove(ct, plain, len);   /* plain may lie in out */
+	ct[len] = 0x02;
+	memset(ct + len + 1, 0, pad);
+	int n1 = 0, n2 = 0;
+	c = EVP_CIPHER_CTX_new();
+	if (!c || EVP_EncryptInit_ex(c, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_EncryptInit_ex(c, NULL, NULL, cek, nonce) != 1 ||
+	    EVP_EncryptUpdate(c, ct, &n1, ct, (int)body) != 1 || EVP_EncryptFinal_ex(c, ct + n1, &n2) != 1 ||
+	    (size_t)(n1 + n2) != body || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, WEBPUSH_TAG_LEN, ct + body) != 1)
+		goto out;
+	*out_len = WEBPUSH_HEADER_LEN + body + WEBPUSH_TAG_LEN;
+	rc = 0;
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(prk, sizeof(prk));
+	OPENSSL_cleanse(ikm, sizeof(ikm));
+	OPENSSL_cleanse(cek, sizeof(cek));
+	EVP_CIPHER_CTX_free(c);
+	EVP_PKEY_CTX_free(dctx);
+	EVP_PKEY_free(peer);
+	return rc;
+}
+
+int webpush_encrypt_with(const uint8_t ua_public[WEBPUSH_KEY_LEN], const uint8_t auth[WEBPUSH_AUTH_LEN],
+			 const uint8_t *plain, size_t len, size_t pad, const uint8_t as_private[32],
+			 const uint8_t salt[WEBPUSH_SALT_LEN], uint8_t *out, size_t cap, size_t *out_len)
+{
+	EVP_PKEY *as_key = webpush_key_from_private(as_private);
+	if (!as_key)
+		return -1;
+	int rc = encrypt_core(ua_public, auth, plain, len, pad, as_key, salt, out, cap, out_len);
+	EVP_PKEY_free(as_key);
+	return rc;
+}
+
+int webpush_encrypt(const uint8_t ua_public[WEBPUSH_KEY_LEN], const uint8_t auth[WEBPUSH_AUTH_LEN],
+		    const uint8_t *plain, size_t len, size_t pad, uint8_t *out, size_t cap, size_t *out_len)
+{
+	uint8_t salt[WEBPUSH_SALT_LEN];
+	EVP_PKEY *as_key = EVP_EC_gen("P-256");
+	if (!as_key || RAND_bytes(salt, sizeof(salt)) != 1) {
+		EVP_PKEY_free(as_key);
+		return -1;
+	}
+	int rc = encrypt_core(ua_public, auth, plain, len, pad, as_key, salt, out, cap, out_len);
+	EVP_PKEY_free(as_key);
+	return rc;
+}
+
+/* --- VAPID ------------------------------------------------------------------------------ */
+
+/* A claim value that needs no JSON escaping: printable ASCII but '"' and '\'. */
+static int plain_claim(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+int webpush_vapid(EVP_PKEY *key, const char *audience, long long exp, const char *subject, char *out, size_t cap)
+{
+	static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
+	char claims[1024], input[2048];
+	uint8_t der[80], raw[64], pub[WEBPUSH_KEY_LEN];
+	size_t dlen = sizeof(der);
+	if (!plain_claim(audience) || !plain_claim(subject) || exp <= 0 || webpush_public_key(key, pub) < 0)
+		return -1;
+	int cl = snprintf(claims, sizeof(claims), "{\"aud\":\"%s\",\"exp\":%lld,\"sub\":\"%s\"}", audience, exp, subject);
+	if (cl < 0 || (size_t)cl >= sizeof(claims))
+		return -1;
+	long h = webpush_b64url_encode((const uint8_t *)header, sizeof(header) - 1, input, sizeof(input));
+	if (h < 0 || (size_t)h + 1 >= sizeof(input))
+		return -1;
+	input[h] = '.';
+	long c = webpush_b64url_encode((const uint8_t *)claims, (size_t)cl, input + h + 1, sizeof(input) - (size_t)h - 1);
+	if (c < 0)
+		return -1;
+	size_t ilen = (size_t)(h + 1 + c);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+		 EVP_DigestSign(md, der, &dlen, (const uint8_t *)input, ilen) == 1;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return -1;
+	/* JWS wants r || s, 32 bytes each; OpenSSL gives DER */
+	const uint8_t *p = der;
+	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
+	const BIGNUM *r = NULL, *s = NULL;
+	if (sig)
+		ECDSA_SIG_get0(sig, &r, &s);
+	ok = sig && BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32;
+	ECDSA_SIG_free(sig);
+	if (!ok)
+		return -1;
+	char sig64[96], k64[96];
+	if (webpush_b64url_encode(raw, sizeof(raw), sig64, sizeof(sig64)) < 0 ||
+	    webpush_b64url_encode(pub, sizeof(pub), k64, sizeof(k64)) < 0)
+		return -1;
+	int n = snprintf(out, cap, "vapid t=%.*s.%s, k=%s", (int)ilen, input, sig64, k64);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
