@@ -1,7 +1,7 @@
 /*
  * webhook.c: delivers the webhook outbox (webhook_outbox, filled by a
  * trigger on events) to receivers over HTTP(S), with libcurl's multi
- * interface driven by the libev loop (socket + timer callbacks).
+ * interface on the libev loop (curlev.c).
  *
  * Owns the leased rows from the lease until their outcome is committed,
  * the batches built from them (one POST per (account, url), whole runs of
@@ -39,16 +39,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "curlev.h"
 #include "log.h"
 #include "netpolicy.h"
 #include "pgarr.h"
@@ -79,25 +76,13 @@ struct wh_req {
 	long long        *rids;          /* their recipients */
 	size_t            n;
 	int               attempts;      /* most attempts of any row before this one */
-	CURL             *easy;
-	struct curl_slist *headers;
-	size_t            answered;      /* answer bytes seen */
-	char              errbuf[CURL_ERROR_SIZE];
-	char              refused[128];  /* the outbound policy's reason, when it refused the address */
+	struct curlev_xfer x;            /* the transfer while posting */
 	/* the outcome's write */
 	struct store_job  job;
 	const char       *params[6];
 	char             *p_ids, *p_rids;
 	char              p_err[ERR_MAX + 1];
 	char              p_delay[32], p_max_age[32];
-};
-
-/* A socket libcurl asked us to watch. */
-struct wh_sock {
-	ev_io           io;
-	curl_socket_t   fd;
-	struct webhook *w;
-	struct wh_sock *next;
 };
 
 struct counters {
@@ -109,11 +94,9 @@ struct webhook {
 	struct store        *store;
 	const struct config *cfg;
 	char                 node[96];
-	CURLM               *multi;
-	ev_timer             curl_timer;
+	struct curlev       *curl;
 	ev_timer             poll;
 	ev_timer             stats;
-	struct wh_sock      *socks;
 	struct webhook_fair *fq;                 /* leased, waiting for a slot; in flight per account and host */
 	size_t               q_events;          /* events of the batches waiting */
 	struct netpolicy    *policy;            /* addresses a customer's URL may reach */
@@ -688,12 +671,7 @@ static void req_free(struct wh_req *r)
 {
 	if (!r)
 		return;
-	if (r->easy) {
-		if (r->w->multi)
-			curl_multi_remove_handle(r->w->multi, r->easy);
-		curl_easy_cleanup(r->easy);
-	}
-	curl_slist_free_all(r->headers);
+	curlev_xfer_clear(&r->x);
 	free(r->url);
 	free(r->secret);
 	free(r->body);
@@ -702,17 +680,6 @@ static void req_free(struct wh_req *r)
 	free(r->p_ids);
 	free(r->p_rids);
 	free(r);
-}
-
-/* printable ASCII only, no quotes: error texts go to logs and last_error */
-static void clean_text(char *dst, size_t cap, const char *src)
-{
-	size_t o = 0;
-	for (; *src && o + 1 < cap; src++)
-		dst[o++] = (*src >= 0x20 && *src < 0x7f && *src != '"' && *src != '\\') ? *src : '?';
-	while (o > 0 && dst[o - 1] == ' ')
-		o--;
-	dst[o] = '\0';
 }
 
 static char *ids_literal(const long long *ids, size_t n)
@@ -843,12 +810,15 @@ static void delivered_add(struct webhook *w, struct wh_req *r)
 	ev_prepare_start(w->loop, &w->dl_flush);
 }
 
-static void req_finished(struct wh_req *r, CURLcode cc, long status)
+static void posting_unlink(struct webhook *w, struct wh_req *r);
+
+/* A transfer is over (curlev took its handle off): the outcome goes to PostgreSQL. */
+static void req_finished(struct curlev_xfer *x, CURLcode cc, long status)
 {
+	struct wh_req *r = x->arg;
 	struct webhook *w = r->w;
-	curl_multi_remove_handle(w->multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
+	posting_unlink(w, r);
+	curlev_xfer_clear(&r->x);
 	if (cc == CURLE_OK && status >= 200 && status < 300) {
 		w->c.delivered += r->n;
 		w->c.delivered_posts++;
@@ -859,8 +829,9 @@ static void req_finished(struct wh_req *r, CURLcode cc, long status)
 	}
 	char http[32];
 	snprintf(http, sizeof(http), "http %ld", status);
-	clean_text(r->p_err, sizeof(r->p_err),
-		   r->refused[0] ? r->refused : cc == CURLE_OK ? http : r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+	curlev_clean_text(r->p_err, sizeof(r->p_err),
+			  r->x.refused[0] ? r->x.refused : cc == CURLE_OK ? http
+			  : r->x.errbuf[0] ? r->x.errbuf : curl_easy_strerror(cc));
 	double delay = webhook_backoff(r->attempts, w->cfg->webhook_backoff_min, w->cfg->webhook_backoff_max,
 				       util_random_unit());
 	snprintf(r->p_delay, sizeof(r->p_delay), "%.3f", delay);
@@ -872,47 +843,14 @@ static void req_finished(struct wh_req *r, CURLcode cc, long status)
 	req_write(r, &stmt_failed);
 }
 
-static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
-{
-	(void)data;
-	struct wh_req *r = arg;
-	size_t n = size * nmemb;
-	r->answered += n;   /* read and dropped: only the status matters */
-	return n;
-}
-
-/*
- * Every connection libcurl opens for a customer's URL: the address it is
- * about to connect to (after DNS, so a name rebound to an internal address
- * is caught too) must pass the outbound policy.  A refusal fails the
- * request with a reason in its error text; it is retried like any failure.
- */
-static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-	struct wh_req *r = arg;
-	(void)purpose;
-	const char *why = NULL;
-	if (!netpolicy_allows(r->w->policy, &addr->addr, &why)) {
-		char host[INET6_ADDRSTRLEN] = "?";
-		if (addr->family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&addr->addr)->sin_addr, host, sizeof(host));
-		else if (addr->family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr, host, sizeof(host));
-		snprintf(r->refused, sizeof(r->refused), "address %s refused by the outbound policy (%s)", host, why);
-		log_warn("webhook", "ev=address_refused addr=%s why=\"%s\" account=%lld", host, why, r->account_id);
-		return CURL_SOCKET_BAD;
-	}
-	return socket(addr->family, addr->socktype, addr->protocol);
-}
-
 static int req_post(struct webhook *w, struct wh_req *r)
 {
 	char line[160];
-	r->easy = curl_easy_init();
-	if (!r->easy)
+	r->x = (struct curlev_xfer){ .done = req_finished, .arg = r, .who = "webhook", .tag = r->account_id };
+	if (curlev_easy(w->curl, &r->x, r->url, w->cfg->webhook_timeout, w->cfg->webhook_connect_timeout) < 0)
 		return -1;
-	struct curl_slist *h = NULL, *t;
-#define ADD_HEADER(s) do { t = curl_slist_append(h, (s)); if (!t) goto fail; h = t; } while (0)
+	struct curl_slist *t;
+#define ADD_HEADER(s) do { t = curl_slist_append(r->x.headers, (s)); if (!t) goto fail; r->x.headers = t; } while (0)
 	if (!r->get) {
 		ADD_HEADER("Content-Type: application/json");
 		ADD_HEADER("Expect:");
@@ -928,17 +866,7 @@ static int req_post(struct webhook *w, struct wh_req *r)
 		ADD_HEADER(line);
 	}
 #undef ADD_HEADER
-	r->headers = h;
-	long timeout_ms = (long)(w->cfg->webhook_timeout * 1000);
-	CURL *e = r->easy;
-	r->errbuf[0] = '\0';
-	r->refused[0] = '\0';
-	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK)
-		goto fail;
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	CURL *e = r->x.easy;
 	if (r->get) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	} else {
@@ -946,21 +874,8 @@ static int req_post(struct webhook *w, struct wh_req *r)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 	}
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-webhook/1");
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
-	long connect_ms = (long)(w->cfg->webhook_connect_timeout * 1000);
-	if (connect_ms > timeout_ms)
-		connect_ms = timeout_ms;
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms > 0 ? connect_ms : 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");   /* no proxy from the environment: the policy sees the real peer */
-	if (curl_multi_add_handle(w->multi, e) != CURLM_OK)
+	if (curlev_start(w->curl, &r->x) < 0)
 		goto fail;
 	r->state = REQ_POSTING;
 	r->next = w->posting;
@@ -969,10 +884,7 @@ static int req_post(struct webhook *w, struct wh_req *r)
 	w->events_posting += r->n;
 	return 0;
 fail:
-	curl_slist_free_all(h);
-	r->headers = NULL;
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
+	curlev_xfer_clear(&r->x);
 	return -1;
 }
 
@@ -992,107 +904,12 @@ static void posting_unlink(struct webhook *w, struct wh_req *r)
 	}
 }
 
-/* Takes every finished transfer off the multi handle. */
-static void collect(struct webhook *w)
+/* The finished transfers of a loop wake-up were handed over: room for more. */
+static void collected(void *arg)
 {
-	CURLMsg *m;
-	int left;
-	while ((m = curl_multi_info_read(w->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		CURL *e = m->easy_handle;
-		CURLcode cc = m->data.result;
-		char *priv = NULL;
-		long status = 0;
-		curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-		struct wh_req *r = (struct wh_req *)(void *)priv;
-		if (!r)
-			continue;
-		posting_unlink(w, r);
-		req_finished(r, cc, status);
-	}
+	struct webhook *w = arg;
 	if (!w->freeing)
 		pump(w);
-}
-
-/* --- libcurl on libev ------------------------------------------------------------------ */
-
-static void sock_cb_io(struct ev_loop *loop, ev_io *io, int revents)
-{
-	(void)loop;
-	struct wh_sock *s = io->data;
-	struct webhook *w = s->w;
-	int action = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) | ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-	int running;
-	curl_multi_socket_action(w->multi, s->fd, action, &running);   /* may free s */
-	collect(w);
-}
-
-static void sock_drop(struct webhook *w, struct wh_sock *s)
-{
-	ev_io_stop(w->loop, &s->io);
-	for (struct wh_sock **p = &w->socks; *p; p = &(*p)->next) {
-		if (*p == s) {
-			*p = s->next;
-			break;
-		}
-	}
-	free(s);
-}
-
-static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	(void)e;
-	struct webhook *w = userp;
-	struct wh_sock *s = socketp;
-	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			if (!w->freeing)
-				curl_multi_assign(w->multi, fd, NULL);
-			sock_drop(w, s);
-		}
-		return 0;
-	}
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (!s)
-			return -1;
-		s->fd = fd;
-		s->w = w;
-		s->next = w->socks;
-		w->socks = s;
-		ev_init(&s->io, sock_cb_io);
-		s->io.data = s;
-		curl_multi_assign(w->multi, fd, s);
-	}
-	int events = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-	ev_io_stop(w->loop, &s->io);
-	ev_io_set(&s->io, fd, events);
-	if (events)
-		ev_io_start(w->loop, &s->io);
-	return 0;
-}
-
-static void curl_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop; (void)revents;
-	struct webhook *w = t->data;
-	int running;
-	curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect(w);
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	(void)multi;
-	struct webhook *w = userp;
-	ev_timer_stop(w->loop, &w->curl_timer);
-	if (timeout_ms >= 0 && !w->freeing) {
-		ev_timer_set(&w->curl_timer, (double)timeout_ms / 1000.0, 0.);
-		ev_timer_start(w->loop, &w->curl_timer);
-	}
-	return 0;
 }
 
 /* --- leasing ------------------------------------------------------------------------- */
@@ -1397,34 +1214,23 @@ static void stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
 struct webhook *webhook_new(struct ev_loop *loop, struct store *store, const struct config *cfg,
 			    const char *node)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return NULL;
 	struct webhook *w = calloc(1, sizeof(*w));
-	if (!w) {
-		curl_global_cleanup();
+	if (!w)
 		return NULL;
-	}
 	w->loop = loop;
 	w->store = store;
 	w->cfg = cfg;
 	snprintf(w->node, sizeof(w->node), "%s", node);
 	w->lease_again = 1;
-	w->multi = curl_multi_init();
 	char why[160];
-	if (!w->multi || !(w->policy = netpolicy_new(cfg->webhook_allow_internal, why, sizeof(why))) ||
+	if (!(w->policy = netpolicy_new(cfg->webhook_allow_internal, why, sizeof(why))) ||
+	    !(w->curl = curlev_new(loop, w->policy, (long)cfg->webhook_concurrency, collected, w)) ||
 	    !(w->fq = webhook_fair_new(cfg->webhook_per_account, cfg->webhook_per_host))) {
 		webhook_free(w);
 		return NULL;
 	}
-	curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-	curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-	curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->webhook_concurrency);
-	ev_init(&w->curl_timer, curl_timer_cb);
 	ev_prepare_init(&w->dl_flush, dl_flush_cb);
 	w->dl_flush.data = w;
-	w->curl_timer.data = w;
 	ev_timer_init(&w->poll, poll_cb, POLL_INTERVAL, POLL_INTERVAL);
 	w->poll.data = w;
 	ev_timer_init(&w->stats, stats_cb, 1.0, STATS_INTERVAL);
@@ -1497,7 +1303,6 @@ void webhook_free(struct webhook *w)
 	w->freeing = w->stopping = 1;
 	ev_timer_stop(w->loop, &w->poll);
 	ev_timer_stop(w->loop, &w->stats);
-	ev_timer_stop(w->loop, &w->curl_timer);
 	ev_prepare_stop(w->loop, &w->dl_flush);
 	struct wh_req *r;
 	while (w->fq && (r = queue_take(w, NULL)))
@@ -1510,14 +1315,9 @@ void webhook_free(struct webhook *w)
 		posting_unlink(w, r);
 		req_free(r);   /* its lease runs out and the rows return */
 	}
-	if (w->multi)
-		curl_multi_cleanup(w->multi);
-	w->multi = NULL;
-	while (w->socks)
-		sock_drop(w, w->socks);
+	curlev_free(w->curl);
 	netpolicy_free(w->policy);
 	webhook_fair_free(w->fq);
 	free(w->p_busy);
 	free(w);
-	curl_global_cleanup();
 }
