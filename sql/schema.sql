@@ -615,6 +615,24 @@ CREATE TABLE public.code_sms_pending (
 );
 
 --
+-- Name: device_wakeups; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.device_wakeups (
+    device_id bigint NOT NULL,
+    kind text NOT NULL,
+    endpoint text NOT NULL,
+    p256dh bytea,
+    auth bytea,
+    app text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    revoked_why text,
+    CONSTRAINT device_wakeups_check CHECK (((kind <> 'webpush'::text) OR ((octet_length(p256dh) = 65) AND (octet_length(auth) = 16)))),
+    CONSTRAINT device_wakeups_kind_check CHECK ((kind = ANY (ARRAY['webpush'::text, 'fcm'::text, 'apns'::text])))
+);
+
+--
 -- Name: devices; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -629,7 +647,8 @@ CREATE TABLE public.devices (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     verified_at timestamp with time zone,
     revoked_at timestamp with time zone,
-    last_seen_at timestamp with time zone
+    last_seen_at timestamp with time zone,
+    socket_node text
 );
 
 --
@@ -1243,6 +1262,21 @@ CREATE TABLE public.sms_parts (
 WITH (fillfactor='50');
 
 --
+-- Name: wakes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.wakes (
+    recipient_id bigint NOT NULL,
+    device_id bigint NOT NULL,
+    node text NOT NULL,
+    kind text NOT NULL,
+    claimed_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    status integer,
+    done_at timestamp with time zone
+);
+
+--
 -- Name: webhook_outbox; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1419,6 +1453,13 @@ ALTER TABLE ONLY public.code_sms_pending
     ADD CONSTRAINT code_sms_pending_pkey PRIMARY KEY (recipient_id);
 
 --
+-- Name: device_wakeups device_wakeups_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.device_wakeups
+    ADD CONSTRAINT device_wakeups_pkey PRIMARY KEY (device_id);
+
+--
 -- Name: devices devices_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1536,6 +1577,13 @@ ALTER TABLE ONLY public.smpp_outbox
 
 ALTER TABLE ONLY public.sms_parts
     ADD CONSTRAINT sms_parts_pkey PRIMARY KEY (recipient_id, part_no);
+
+--
+-- Name: wakes wakes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.wakes
+    ADD CONSTRAINT wakes_pkey PRIMARY KEY (recipient_id, device_id);
 
 --
 -- Name: webhook_outbox webhook_outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -

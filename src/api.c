@@ -770,6 +770,21 @@ static void route_device_socket(struct api *api, struct http_request *req, const
 		push_accept(api->d.push, req);
 }
 
+/* /v1/device/{wakeup,acks,pending} with the device's token; /v1/device/webpush-key for anyone. */
+static void route_device_own(struct api *api, struct http_request *req, const char *rest)
+{
+	if (!api->d.devices) {
+		respond_error(req, 404, "not_found", NULL, "no such resource");
+	} else if (strcmp(rest, "webpush-key") == 0) {
+		if (req->method == HTTP_M_GET || req->method == HTTP_M_HEAD)
+			devices_webpush_key(api->d.devices, req);
+		else
+			respond_not_allowed(req, "GET, HEAD");
+	} else {
+		devices_own(api->d.devices, req, rest);
+	}
+}
+
 static void route_devices(struct api *api, struct http_request *req, const char *rest)
 {
 	(void)rest;
@@ -872,6 +887,7 @@ static const struct route routes[] = {
 	{ "/v1/batches",         0,              BODY_KEYED,  LIMIT_BATCH,   route_batches },   /* batches.c */
 	{ "/v1/batches/",        0,              BODY_KEYED,  LIMIT_BODY,    route_batches },
 	{ "/v1/device",          M_GET,          BODY_NONE,   LIMIT_BODY,    route_device_socket },   /* WebSocket */
+	{ "/v1/device/",         0,              BODY_PUBLIC, LIMIT_PUBLIC,  route_device_own },   /* devices.c */
 	{ "/v1/devices",         M_POST,         BODY_PUBLIC, LIMIT_PUBLIC,  route_devices },
 	{ "/v1/devices/",        0,              BODY_PUBLIC, LIMIT_PUBLIC,  route_device },
 	{ "/v1/messages",        M_POST,         BODY_KEYED,  LIMIT_BODY,    route_messages },

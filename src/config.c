@@ -94,6 +94,14 @@ static const struct key_def global_keys[] = {
 	CSTR("webhook", "allow_internal", webhook_allow_internal, ""),
 	CNUM("webhook", "backoff_min", K_DOUBLE, webhook_backoff_min, 0.01, 86400, "1"),
 	CNUM("webhook", "backoff_max", K_DOUBLE, webhook_backoff_max, 0.01, 86400, "3600"),
+	CNUM("wake", "concurrency", K_SIZE, wake_concurrency, 1, 100000, "256"),
+	CNUM("wake", "timeout", K_DOUBLE, wake_timeout, 0.1, 300, "10"),
+	CNUM("wake", "scan", K_DOUBLE, wake_scan, 0.1, 3600, "5"),
+	CNUM("wake", "backoff_min", K_DOUBLE, wake_backoff_min, 0.01, 3600, "1"),
+	CSTR("wake", "allow_internal", wake_allow_internal, ""),
+	CSTR("wake", "ca_file", wake_ca_file, ""),
+	CSTR("webpush", "vapid_key", webpush_vapid_key, ""),
+	CSTR("webpush", "subject", webpush_subject, "mailto:postmaster@localhost"),
 	CSTR("smpp_server", "listen", smpps_listen, ""),
 	CSTR("smpp_server", "tls_listen", smpps_tls_listen, ""),
 	CSTR("smpp_server", "tls_cert", smpps_tls_cert, ""),
@@ -464,6 +472,15 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	netpolicy_free(np);
+	if (!(np = netpolicy_new(cfg->wake_allow_internal, why, sizeof(why)))) {
+		snprintf(err, errlen, "[wake] allow_internal: %s", why);
+		return -1;
+	}
+	netpolicy_free(np);
+	if (strncmp(cfg->webpush_subject, "mailto:", 7) != 0 && strncmp(cfg->webpush_subject, "https:", 6) != 0) {
+		snprintf(err, errlen, "[webpush] subject: '%s' is not a mailto: or https: contact", cfg->webpush_subject);
+		return -1;
+	}
 	if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
 		snprintf(err, errlen, "[server] tls_min_version: '%s' is not 1.2 or 1.3", cfg->tls_min_version);
 		return -1;

@@ -108,6 +108,16 @@ struct config {
 	double webhook_backoff_min;     /* seconds before the first retry (doubles per attempt) */
 	double webhook_backoff_max;     /* seconds, the longest wait between two attempts */
 	char   webhook_allow_internal[512]; /* address ranges webhooks and dlr-urls may reach although internal */
+	/* [wake]: platform push to devices with no live socket (wake.c) */
+	size_t wake_concurrency;        /* platform pushes in flight, this node */
+	double wake_timeout;            /* seconds per request to a push service */
+	double wake_scan;               /* seconds between looks for pending pushes nobody woke */
+	double wake_backoff_min;        /* seconds before the first retry after 429/5xx (doubles) */
+	char   wake_allow_internal[512]; /* address ranges a device's endpoint may reach although internal */
+	char   wake_ca_file[256];       /* PEM trust anchors for push services; "" = the system's */
+	/* [webpush]: Web Push (RFC 8030, 8291, 8292) */
+	char   webpush_vapid_key[256];  /* PEM file of the P-256 VAPID key; "" = Web Push off */
+	char   webpush_subject[128];    /* VAPID sub: mailto: or https: contact of the operator */
 	/* [smpp_server]: pushgate as an SMSC for customers' ESMEs (smpp/server.c) */
 	char   smpps_listen[128];         /* plain SMPP; empty = none */
 	char   smpps_tls_listen[128];     /* SMPP over TLS; empty = none */

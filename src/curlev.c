@@ -158,6 +158,8 @@ static void collect(struct curlev *c)
 		struct curlev_xfer *x = (struct curlev_xfer *)(void *)priv;
 		if (!x)
 			continue;
+		curl_off_t ra = 0;
+		x->retry_after = curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0 ? (long)ra : 0;
 		curl_multi_remove_handle(c->multi, e);
 		curl_easy_cleanup(e);
 		x->easy = NULL;

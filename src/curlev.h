@@ -31,6 +31,7 @@ struct curlev_xfer {
 	size_t             answer_cap;
 	char               errbuf[CURL_ERROR_SIZE];
 	char               refused[128];  /* the outbound policy's reason, when it refused the address */
+	long               retry_after;   /* the answer's Retry-After in seconds (0: none) */
 };
 
 /*

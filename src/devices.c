@@ -14,6 +14,11 @@
  * number must match [push] code_prefixes and the request must fit this
  * node's buckets (per client address and overall, ratelimit.c); the daily
  * cap of every node together is taken in the registration statement.
+ * A device's own calls carry its token (Authorization: Bearer): its
+ * platform endpoint for wake-ups (a Web Push subscription is checked
+ * before it is stored: https endpoint, a point on P-256, a 16-byte
+ * secret), acks over HTTP (a service worker has no socket) and the
+ * messages pending for its number.
  * Owns the buckets and in-flight requests; never logs a code or a token.
  */
 #include "devices.h"
@@ -28,6 +33,7 @@
 #include <openssl/rand.h>
 
 #include "ipcount.h"
+#include "pgarr.h"
 #include "keys.h"
 #include "log.h"
 #include "push.h"
@@ -36,6 +42,8 @@
 #include "recipient.h"
 #include "stmts.h"
 #include "util.h"
+#include "wake.h"
+#include "webpush.h"
 
 #define MAX_CODE_ATTEMPTS   "5"    /* per registration */
 #define MAX_NUMBER_ATTEMPTS "10"   /* per number and day, every registration together */
@@ -48,6 +56,7 @@ struct devices {
 	struct store        *store;
 	const struct config *cfg;
 	struct push         *push;
+	struct wake         *wake;        /* NULL: no platform push on this node */
 	void               (*on_new_work)(void *arg);
 	void                *work_arg;
 	struct ratelimit    *per_ip;      /* code SMS per client address */
@@ -57,6 +66,8 @@ struct devices {
 	struct store_job     scrub_job;
 	int                  scrub_in_flight;
 };
+
+enum dev_op { OP_NONE, OP_WAKEUP_SET, OP_WAKEUP_CLEAR, OP_ACKS, OP_PENDING };
 
 /* One request waiting for the store. */
 struct dreq {
@@ -71,6 +82,11 @@ struct dreq {
 	char                 masked[96];
 	char                 text[96];
 	char                 token[KEYS_API_KEY_LEN + 1];
+	/* the device's own HTTP calls (section 4): what was asked, kept until its token is checked */
+	enum dev_op          op;
+	char                *endpoint, *ids;
+	char                 kind[8], p256dh_hex[2 * WEBPUSH_KEY_LEN + 1], auth_hex[2 * WEBPUSH_AUTH_LEN + 1];
+	char                 p_msisdns[32];
 };
 
 static struct dreq *dreq_new(struct devices *d, struct http_request *req)
@@ -414,6 +430,276 @@ void devices_list(struct devices *d, struct http_request *req, const char *msisd
 	store_submit(d->store, &r->job);
 }
 
+/* --- the device's own calls: /v1/device/{wakeup,acks,pending} ------------------------------------------ */
+
+#define ACKS_MAX 1000
+
+static void dreq_free(struct dreq *r)
+{
+	free(r->endpoint);
+	free(r->ids);
+	free(r);
+}
+
+static void op_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct dreq *r = job->arg;
+	if (e != STORE_OK) {
+		char *endpoint = r->endpoint, *ids = r->ids;
+		store_failed(r, e, err);   /* answered and freed */
+		free(endpoint);
+		free(ids);
+		return;
+	}
+	switch (r->op) {
+	case OP_WAKEUP_SET:
+		log_info("devices", "ev=wakeup_set device=%lld kind=%s", r->id, r->kind);
+		http_respond(r->req, 204, NULL, "", 0);
+		wake_kick(r->d->wake);   /* what waits for this device now has a way to it */
+		break;
+	case OP_WAKEUP_CLEAR:
+		if (PQntuples(job->res) == 1) {
+			log_info("devices", "ev=wakeup_cleared device=%lld", r->id);
+			http_respond(r->req, 204, NULL, "", 0);
+		} else {
+			respond_error(r->req, 404, "not_found", NULL, "this device has no platform endpoint");
+		}
+		break;
+	case OP_ACKS:
+		respond_json(r->req, 200, NULL, json_pack("{s:I}", "acked",
+							  (json_int_t)strtoll(PQgetvalue(job->res, 0, 0), NULL, 10)));
+		break;
+	case OP_PENDING: {
+		json_t *list = json_array();
+		for (int i = 0; list && i < PQntuples(job->res); i++) {
+			const char *sender = PQgetvalue(job->res, i, 2);
+			json_array_append_new(list, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "msg", "id",
+							      (json_int_t)strtoll(PQgetvalue(job->res, i, 0), NULL, 10),
+							      "sender", sender, "sender_name", sender, "text",
+							      PQgetvalue(job->res, i, 3), "folder", sender, "sent_at",
+							      PQgetvalue(job->res, i, 4)));
+		}
+		respond_json(r->req, 200, NULL, json_pack("{s:o}", "messages", list ? list : json_array()));
+		break;
+	}
+	default:
+		respond_error(r->req, 500, "internal", NULL, "internal error");
+	}
+	dreq_free(r);
+}
+
+/* The token was checked: the operation itself. */
+static void token_done(struct store_job *job, enum store_error e, const char *err)
+{
+	struct dreq *r = job->arg;
+	if (e != STORE_OK) {
+		char *endpoint = r->endpoint, *ids = r->ids;
+		store_failed(r, e, err);
+		free(endpoint);
+		free(ids);
+		return;
+	}
+	if (PQntuples(job->res) != 1) {
+		respond_error(r->req, 401, "unauthorized", NULL, "unknown or revoked device token");
+		dreq_free(r);
+		return;
+	}
+	r->id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
+	util_strlcpy(r->msisdn, PQgetvalue(job->res, 0, 1), sizeof(r->msisdn));
+	snprintf(r->p_id, sizeof(r->p_id), "%lld", r->id);
+	const struct store_stmt *stmt = NULL;
+	int n = 0;
+	switch (r->op) {
+	case OP_WAKEUP_SET:
+		stmt = &stmts_wakeup_set;
+		r->params[0] = r->p_id;
+		r->params[1] = r->kind;
+		r->params[2] = r->endpoint;
+		r->params[3] = r->p256dh_hex[0] ? r->p256dh_hex : NULL;
+		r->params[4] = r->auth_hex[0] ? r->auth_hex : NULL;
+		r->params[5] = "";
+		n = 6;
+		break;
+	case OP_WAKEUP_CLEAR:
+		stmt = &stmts_wakeup_clear;
+		r->params[0] = r->p_id;
+		n = 1;
+		break;
+	case OP_ACKS: {
+		/* the acks statement takes (recipient, device) pairs */
+		struct pgarr devs = {0};
+		size_t count = 1;
+		for (const char *c = r->ids; *c; c++)
+			count += *c == ',';
+		for (size_t i = 0; i < count; i++)
+			pgarr_num(&devs, r->id, 0);
+		free(r->endpoint);
+		r->endpoint = pgarr_take(&devs);   /* the device ids' literal, freed with the request */
+		if (!r->endpoint) {
+			respond_error(r->req, 503, "unavailable", NULL, "out of memory");
+			dreq_free(r);
+			return;
+		}
+		stmt = &recipient_stmt_push_acks;
+		r->params[0] = r->ids;
+		r->params[1] = r->endpoint;
+		n = 2;
+		break;
+	}
+	case OP_PENDING:
+		snprintf(r->p_msisdns, sizeof(r->p_msisdns), "{%s}", r->msisdn);
+		stmt = &stmts_push_pending;
+		r->params[0] = r->p_msisdns;
+		n = 1;
+		break;
+	default:
+		respond_error(r->req, 500, "internal", NULL, "internal error");
+		dreq_free(r);
+		return;
+	}
+	r->job = (struct store_job){ .stmt = stmt, .nparams = n, .params = r->params, .done = op_done, .arg = r };
+	store_submit(r->d->store, &r->job);
+}
+
+/* A Web Push subscription (PushSubscription.toJSON(), or with "kind"): 0, or answered 400 and -1. */
+static int parse_wakeup(struct devices *d, struct http_request *req, json_t *root, struct dreq *r)
+{
+	const char *kind = json_string_value(json_object_get(root, "kind"));
+	if (!kind)
+		kind = "webpush";
+	if (strcmp(kind, "webpush") != 0 && strcmp(kind, "fcm") != 0 && strcmp(kind, "apns") != 0) {
+		respond_error(req, 400, "invalid_field", "kind", "kind must be webpush, fcm or apns");
+		return -1;
+	}
+	if (!wake_kind_enabled(d->wake, kind)) {
+		respond_error(req, 400, "invalid_field", "kind", "this kind of platform push is not enabled on this server");
+		return -1;
+	}
+	util_strlcpy(r->kind, kind, sizeof(r->kind));
+	const char *endpoint = json_string_value(json_object_get(root, "endpoint"));
+	if (!endpoint || strncmp(endpoint, "https://", 8) != 0 || strlen(endpoint) > 1024 || strlen(endpoint) < 9 ||
+	    strpbrk(endpoint, " \t\r\n\"\\@") != NULL) {
+		respond_error(req, 400, "invalid_field", "endpoint",
+			      "endpoint must be the push service's https:// URL (at most 1024 characters)");
+		return -1;
+	}
+	json_t *keys = json_object_get(root, "keys");
+	const char *p256dh = json_string_value(json_object_get(keys, "p256dh"));
+	const char *auth = json_string_value(json_object_get(keys, "auth"));
+	uint8_t pub[WEBPUSH_KEY_LEN], sec[WEBPUSH_AUTH_LEN];
+	if (!p256dh || webpush_b64url_decode(p256dh, strlen(p256dh), pub, sizeof(pub)) != WEBPUSH_KEY_LEN ||
+	    pub[0] != 0x04) {
+		respond_error(req, 400, "invalid_field", "keys.p256dh",
+			      "keys.p256dh must be the base64url uncompressed P-256 public key (65 bytes)");
+		return -1;
+	}
+	if (!auth || webpush_b64url_decode(auth, strlen(auth), sec, sizeof(sec)) != WEBPUSH_AUTH_LEN) {
+		respond_error(req, 400, "invalid_field", "keys.auth", "keys.auth must be the base64url 16-byte secret");
+		return -1;
+	}
+	/* a point off the curve is refused now, not at every push */
+	uint8_t probe[WEBPUSH_HEADER_LEN + 1 + 1 + WEBPUSH_TAG_LEN];
+	size_t probe_len;
+	if (webpush_encrypt(pub, sec, (const uint8_t *)"", 0, 0, probe, sizeof(probe), &probe_len) < 0) {
+		respond_error(req, 400, "invalid_field", "keys.p256dh", "keys.p256dh is not a point on P-256");
+		return -1;
+	}
+	if (!(r->endpoint = strdup(endpoint))) {
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(pub); i++)
+		snprintf(r->p256dh_hex + 2 * i, 3, "%02x", pub[i]);
+	for (size_t i = 0; i < sizeof(sec); i++)
+		snprintf(r->auth_hex + 2 * i, 3, "%02x", sec[i]);
+	return 0;
+}
+
+/* {"ids": [positive integers]}: the literal in r->ids, or answered 400 and -1. */
+static int parse_acks(struct http_request *req, json_t *root, struct dreq *r)
+{
+	json_t *ids = json_object_get(root, "ids");
+	if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > ACKS_MAX) {
+		respond_error(req, 400, "invalid_field", "ids", "ids must be an array of 1 to 1000 message ids");
+		return -1;
+	}
+	struct pgarr a = {0};
+	size_t i;
+	json_t *v;
+	json_array_foreach(ids, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+			pgarr_reset(&a);
+			respond_error(req, 400, "invalid_field", "ids", "ids must be positive integers");
+			return -1;
+		}
+		pgarr_num(&a, json_integer_value(v), 0);
+	}
+	if (!(r->ids = pgarr_take(&a))) {
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void devices_own(struct devices *d, struct http_request *req, const char *what)
+{
+	enum dev_op op = OP_NONE;
+	const char *allow = NULL;
+	if (strcmp(what, "wakeup") == 0) {
+		op = req->method == HTTP_M_POST ? OP_WAKEUP_SET : req->method == HTTP_M_DELETE ? OP_WAKEUP_CLEAR : OP_NONE;
+		allow = "POST, DELETE";
+	} else if (strcmp(what, "acks") == 0) {
+		op = req->method == HTTP_M_POST ? OP_ACKS : OP_NONE;
+		allow = "POST";
+	} else if (strcmp(what, "pending") == 0) {
+		op = req->method == HTTP_M_GET ? OP_PENDING : OP_NONE;
+		allow = "GET";
+	} else {
+		respond_error(req, 404, "not_found", NULL, "no such resource");
+		return;
+	}
+	if (op == OP_NONE) {
+		respond_not_allowed(req, allow);
+		return;
+	}
+	const char *h = http_header(req, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 256) {
+		respond_error(req, 401, "unauthorized", NULL, "missing 'Authorization: Bearer <device token>'");
+		return;
+	}
+	struct dreq *r = dreq_new(d, req);
+	if (!r)
+		return;
+	r->op = op;
+	if (op == OP_WAKEUP_SET || op == OP_ACKS) {
+		json_t *root = body_object(req);
+		int bad = !root || (op == OP_WAKEUP_SET ? parse_wakeup(d, req, root, r) : parse_acks(req, root, r)) < 0;
+		json_decref(root);
+		if (bad) {
+			dreq_free(r);
+			return;
+		}
+	}
+	const char *token = h + 7;
+	while (*token == ' ')
+		token++;
+	keys_hash_bytea(token, strlen(token), r->p_token_hash, sizeof(r->p_token_hash));
+	r->params[0] = r->p_token_hash;
+	r->job = (struct store_job){ .stmt = &stmts_device_by_token, .nparams = 1, .params = r->params,
+				     .done = token_done, .arg = r };
+	store_submit(d->store, &r->job);
+}
+
+void devices_webpush_key(struct devices *d, struct http_request *req)
+{
+	const char *key = wake_vapid_public(d->wake);
+	if (!key[0]) {
+		respond_error(req, 404, "not_found", NULL, "Web Push is not enabled on this server");
+		return;
+	}
+	respond_json(req, 200, NULL, json_pack("{s:s}", "public_key", key));
+}
+
 static void scrub_done(struct store_job *job, enum store_error e, const char *err)
 {
 	struct devices *d = job->arg;
@@ -434,7 +720,7 @@ static void scrub_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 struct devices *devices_new(struct ev_loop *loop, struct store *store, const struct config *cfg, struct push *push,
-			    void (*on_new_work)(void *arg), void *work_arg)
+			    struct wake *wake, void (*on_new_work)(void *arg), void *work_arg)
 {
 	struct devices *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -443,6 +729,7 @@ struct devices *devices_new(struct ev_loop *loop, struct store *store, const str
 	d->store = store;
 	d->cfg = cfg;
 	d->push = push;
+	d->wake = wake;
 	d->on_new_work = on_new_work;
 	d->work_arg = work_arg;
 	/* per address: code_per_ip an hour, all of them at once at most */

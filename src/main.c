@@ -43,6 +43,7 @@
 #include "server.h"
 #include "store.h"
 #include "util.h"
+#include "wake.h"
 #include "webhook.h"
 
 #define DRAIN_SECONDS 10.0
@@ -70,6 +71,8 @@ struct server {
 	struct push        *push;
 	struct devices     *devices;
 	struct webhook     *webhook;
+	struct store       *wake_store;   /* platform push (wake.c): its own connection; NULL when no provider is set */
+	struct wake        *wake;
 	ev_signal           sigterm, sigint, sighup;
 	const char         *cfg_path;     /* the ini, read again on SIGHUP */
 	ev_timer            drain;
@@ -138,7 +141,8 @@ static int stores_up(const struct server *srv)
 {
 	return store_is_up(srv->store) && store_is_up(srv->intake_store) && store_is_up(srv->engine_store) &&
 	       store_is_up(srv->receipt_store) &&
-	       store_is_up(srv->bulk_store) && (!srv->smpps_store || store_is_up(srv->smpps_store));
+	       store_is_up(srv->bulk_store) && (!srv->smpps_store || store_is_up(srv->smpps_store)) &&
+	       (!srv->wake_store || store_is_up(srv->wake_store));
 }
 
 static void gate_check(struct server *srv);
@@ -152,10 +156,10 @@ static void node_claimed(void *arg, const struct node_taken *t)
 {
 	struct server *srv = arg;
 	srv->claimed = 1;
-	if (t->sms || t->webhooks || t->outbox)
-		log_warn("main", "ev=taken_back node=%s sms_resent=%lld webhooks=%lld smpp_outbox=%lld "
+	if (t->sms || t->webhooks || t->outbox || t->sockets)
+		log_warn("main", "ev=taken_back node=%s sms_resent=%lld webhooks=%lld smpp_outbox=%lld sockets=%lld "
 			 "why=\"leased by this node before it stopped unclean\"", srv->node, t->sms, t->webhooks,
-			 t->outbox);
+			 t->outbox, t->sockets);
 	else
 		log_info("main", "ev=node_claimed node=%s", srv->node);
 	sweep_count_resends(srv->sweeper, (unsigned long long)t->sms);
@@ -291,6 +295,13 @@ static void on_engine_store_up(void *arg)
 		smpp_client_kick(srv->smpp);
 }
 
+static void on_wake_store_up(void *arg)
+{
+	struct server *srv = arg;
+	gate_check(srv);
+	wake_on_store_up(srv->wake);
+}
+
 /* A store with nothing to resume: only the gate cares that it came up. */
 static void on_other_store_up(void *arg)
 {
@@ -313,6 +324,7 @@ static size_t smpp_and_webhook_metrics(void *arg, char *buf, size_t cap)
 	size_t o = smpp_client_metrics(srv->smpp, buf, cap);
 	o += sweep_metrics(srv->sweeper, buf + o, cap - o);
 	o += webhook_metrics(srv->webhook, buf + o, cap - o);
+	o += wake_metrics(srv->wake, buf + o, cap - o);
 	return o + smpp_server_metrics(srv->smpps, buf + o, cap - o);
 }
 
@@ -325,7 +337,8 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		   intake_queue_pending(srv->bulk_intake) > 0 ||
 		   store_pending(srv->engine_store) > 0 || store_pending(srv->receipt_store) > 0 ||
 		   store_pending(srv->bulk_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
-		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0);
+		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0) ||
+		   wake_busy(srv->wake) || (srv->wake_store && store_pending(srv->wake_store) > 0);
 	if (busy && ev_now(loop) < srv->drain_deadline)
 		return;
 	if (busy)
@@ -380,6 +393,7 @@ static void begin_drain(struct server *srv)
 	sweep_stop(srv->sweeper);
 	smpp_server_stop(srv->smpps, DRAIN_SECONDS);
 	webhook_stop(srv->webhook);
+	wake_stop(srv->wake);
 	srv->drain_deadline = ev_now(loop) + DRAIN_SECONDS + 2;
 	ev_timer_init(&srv->drain, drain_cb, 0.05, 0.05);
 	srv->drain.data = srv;
@@ -486,8 +500,18 @@ int main(int argc, char **argv)
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
 	srv.sweeper = srv.smpp ? sweep_new(srv.loop, srv.receipt_store, &srv.cfg, on_new_work, &srv) : NULL;
-	srv.push = srv.sweeper ? push_new(srv.loop, srv.store, &srv.cfg) : NULL;
-	srv.devices = srv.push ? devices_new(srv.loop, srv.store, &srv.cfg, srv.push, on_new_work, &srv) : NULL;
+	srv.push = srv.sweeper ? push_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
+	if (srv.cfg.webpush_vapid_key[0]) {
+		srv.wake_store = store_new(srv.loop, &sc);
+		srv.wake = srv.wake_store ? wake_new(srv.loop, srv.wake_store, &srv.cfg, srv.node, err, sizeof(err)) : NULL;
+		if (!srv.wake) {
+			fprintf(stderr, "pushgated: %s\n", srv.wake_store ? err : "out of memory");
+			return 1;
+		}
+		store_on_up(srv.wake_store, on_wake_store_up, &srv);
+	}
+	srv.devices = srv.push ? devices_new(srv.loop, srv.store, &srv.cfg, srv.push, srv.wake, on_new_work, &srv)
+		      : NULL;
 	srv.webhook = srv.devices ? webhook_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	srv.auth = srv.webhook ? auth_new(srv.store) : NULL;
 	struct api_deps deps = {
@@ -602,6 +626,7 @@ int main(int argc, char **argv)
 	intake_queue_free(srv.bulk_intake);
 	store_free(srv.store);
 	store_free(srv.smpps_store);
+	store_free(srv.wake_store);
 	smpp_server_free(srv.smpps);
 	smpp_client_free(srv.smpp);
 	sweep_free(srv.sweeper);
@@ -610,6 +635,7 @@ int main(int argc, char **argv)
 	push_free(srv.push);
 	devices_free(srv.devices);
 	webhook_free(srv.webhook);
+	wake_free(srv.wake);
 	node_free(srv.node_lock);   /* the name is free for the next process (the session ends) */
 	api_free(srv.api);
 	auth_free(srv.auth);   /* after the API and the doors that hold it */

@@ -13,7 +13,9 @@
  * instead of waiting for the leases' expiry (a minute for an SMS).  Each SMS
  * taken back is queued again as a recorded resend (events.kind 'resend'):
  * the carrier may have it already.  Leases of other nodes still wait for
- * their expiry (recipient_stmt_sweep).
+ * their expiry (recipient_stmt_sweep).  The device sockets the predecessor
+ * held (devices.socket_node) are marked gone in the same transaction, so
+ * platform push wakes those devices again.
  *
  * The state machine (one writer: this file):
  *   WANT --lock 't'--> [first time: TAKING --take-back committed-->] HELD
@@ -36,6 +38,7 @@
 #include "log.h"
 #include "recipient.h"
 #include "server.h"
+#include "stmts.h"
 #include "util.h"
 #include "webhook.h"
 
@@ -56,7 +59,7 @@ struct node {
 	int                 held_once;   /* the take-back is done: never again in this process */
 	int                 tries;
 	ev_timer            retry;
-	struct store_job    lock_job, take_job[3];
+	struct store_job    lock_job, take_job[4];
 	const char         *params[1];
 	struct node_taken   taken;
 	int                 take_left, take_failed;
@@ -136,8 +139,10 @@ static void take_done(struct store_job *job, enum store_error err, const char *m
 		n->taken.sms = v;
 	else if (job == &n->take_job[1])
 		n->taken.webhooks = v;
-	else
+	else if (job == &n->take_job[2])
 		n->taken.outbox = v;
+	else
+		n->taken.sockets = v;
 	if (--n->take_left > 0)
 		return;
 	if (n->take_failed) {
@@ -155,14 +160,15 @@ static void take_done(struct store_job *job, enum store_error err, const char *m
 /* The predecessor's leases, in one pipeline (one transaction: the store's batch). */
 static void take_back(struct node *n)
 {
-	static const struct store_stmt *const stmts[3] = {
+	static const struct store_stmt *const stmts[4] = {
 		&recipient_stmt_take_back, &webhook_stmt_take_back, &smpp_server_stmt_take_back,
+		&stmts_device_sockets_take_back,
 	};
 	n->state = N_TAKING;
-	n->take_left = 3;
+	n->take_left = 4;
 	n->take_failed = 0;
 	memset(&n->taken, 0, sizeof(n->taken));
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		n->take_job[i] = (struct store_job){ .stmt = stmts[i], .nparams = 1, .params = n->params,
 						     .done = take_done, .arg = n };
 		store_submit(n->st, &n->take_job[i]);

@@ -27,6 +27,7 @@ struct node_taken {
 	long long sms;       /* recipients SMS_SUBMITTED: queued again, each a recorded resend */
 	long long webhooks;  /* webhook_outbox rows leased: due now */
 	long long outbox;    /* smpp_outbox rows leased (deliver_sm to ESMEs): free now */
+	long long sockets;   /* devices whose WebSocket it held: without one now (platform push wakes them) */
 };
 
 struct node_events {

@@ -3,7 +3,9 @@
  * this process (docs/device-protocol.md), a map MSISDN -> connections, and
  * the groups it sends to PostgreSQL: device authentications, fetches of
  * pending pushes (on connect, and for message ids announced by NOTIFY
- * pushgate_push from any node), acks.  A push goes to every live device of
+ * pushgate_push from any node), acks, and which devices hold a socket here
+ * (devices.socket_node: set when one authenticates, cleared when its last
+ * socket here closes; platform push, wake.c, wakes the others).  A push goes to every live device of
  * the number; the first ack moves the recipient to PUSH_DELIVERED.  Rejects
  * and allows are answered only after they are committed.  Connections are
  * kept small (no buffers while idle); a connection referenced by a group in
@@ -53,6 +55,7 @@ struct group {
 	void                   (*done)(struct group *b, PGresult *res);
 	int                      in_flight;
 	int                      retry;
+	const char              *node;           /* when set: the statement's last parameter, this node's name */
 	struct pgarr             a[3];           /* accumulating */
 	struct dconn           **conns;          /* accumulating (auth: one per item) */
 	size_t                   n_conns, cap_conns;
@@ -81,7 +84,8 @@ struct push {
 	struct dconn        *all;
 	size_t               n_conns, n_ready;
 	struct ipcount      *ips;          /* device connections per client address */
-	struct group         auth, pending, notified, acks;
+	struct group         auth, pending, notified, acks, gone;
+	char                 node[96];
 	struct store_job     listen_job;
 	int                  listen_in_flight;
 	ev_timer             flush;
@@ -171,11 +175,13 @@ static void group_send(struct group *b)
 		return;
 	int nparams = b->stmt->nparams;
 	int oom = 0;
-	for (int i = 0; i < nparams; i++) {
+	for (int i = 0; i < nparams - (b->node != NULL); i++) {
 		b->lit[i] = pgarr_take(&b->a[i]);
 		oom |= b->lit[i] == NULL;
 		b->params[i] = b->lit[i];
 	}
+	if (b->node)
+		b->params[nparams - 1] = b->node;
 	b->sent_conns = b->conns;
 	b->n_sent = b->n_conns;
 	b->conns = NULL;
@@ -226,6 +232,7 @@ static void flush_all(struct push *p)
 	group_send(&p->pending);
 	group_send(&p->notified);
 	group_send(&p->acks);
+	group_send(&p->gone);
 }
 
 static void flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -313,6 +320,11 @@ static void acks_done(struct group *b, PGresult *res)
 {
 	if (res)
 		b->p->acked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+}
+
+static void gone_done(struct group *b, PGresult *res)
+{
+	(void)b; (void)res;
 }
 
 /* --- frames from devices ---------------------------------------------------------------- */
@@ -426,8 +438,15 @@ static void on_close(struct ws_conn *ws, int code, void *arg)
 	(void)ws;
 	struct dconn *c = arg;
 	struct push *p = c->p;
-	if (c->state == DC_READY)
+	if (c->state == DC_READY) {
 		map_remove(p, c);
+		/* its last socket here: the device has none now (platform push may wake it) */
+		struct dconn *o = p->map[map_slot(c->msisdn)];
+		while (o && !(o->state == DC_READY && o->device_id == c->device_id))
+			o = o->next;
+		if (!o)
+			pgarr_num(&p->gone.a[0], c->device_id, 0);
+	}
 	ev_timer_stop(p->loop, &c->hello_timer);
 	if (c->all_prev)
 		c->all_prev->all_next = c->all_next;
@@ -592,7 +611,7 @@ size_t push_metrics(void *arg, char *buf, size_t cap)
 	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
 }
 
-struct push *push_new(struct ev_loop *loop, struct store *store, const struct config *cfg)
+struct push *push_new(struct ev_loop *loop, struct store *store, const struct config *cfg, const char *node)
 {
 	struct push *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -608,6 +627,10 @@ struct push *push_new(struct ev_loop *loop, struct store *store, const struct co
 	group_init(&p->pending, p, &stmts_push_pending, pending_done, 0);
 	group_init(&p->notified, p, &stmts_push_of_messages, pending_done, 0);
 	group_init(&p->acks, p, &recipient_stmt_push_acks, acks_done, 1);
+	group_init(&p->gone, p, &stmts_device_sockets_gone, gone_done, 1);
+	util_strlcpy(p->node, node, sizeof(p->node));
+	p->auth.node = p->node;
+	p->gone.node = p->node;
 	store_on_notify(store, on_notify, p);
 	ev_timer_init(&p->flush, flush_cb, FLUSH_INTERVAL, FLUSH_INTERVAL);
 	p->flush.data = p;
@@ -624,6 +647,7 @@ void push_free(struct push *p)
 	group_drop(&p->pending);
 	group_drop(&p->notified);
 	group_drop(&p->acks);
+	group_drop(&p->gone);
 	ipcount_free(p->ips);
 	free(p);
 }

@@ -14,7 +14,8 @@
 
 struct push;
 
-struct push *push_new(struct ev_loop *loop, struct store *store, const struct config *cfg);
+/* node: this node's name (devices.socket_node), copied. */
+struct push *push_new(struct ev_loop *loop, struct store *store, const struct config *cfg, const char *node);
 void push_free(struct push *p);
 
 /* GET /v1/device: upgrades the request (or answers it with an error). */

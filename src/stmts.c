@@ -2,7 +2,8 @@
  * stmts.c: the SQL statements that never change a recipient's state (those
  * that do are recipient.c's): API key and device lookups, the status and
  * report JSON, bind counters, push reads, opt-out clearing, device
- * verification and listing, campaign rows; and the report window's parser.
+ * verification and listing, platform push (subscriptions, claims and
+ * outcomes of wakes), campaign rows; and the report window's parser.
  */
 #include "stmts.h"
 
@@ -57,9 +58,27 @@ const struct store_stmt stmts_bind_stats = {
 
 const struct store_stmt stmts_device_auth = {
 	"device_auth",
-	"UPDATE devices d SET last_seen_at = now() FROM unnest($1::text[]) WITH ORDINALITY AS x(h, ord)"
+	"UPDATE devices d SET last_seen_at = now(), socket_node = $2 FROM unnest($1::text[]) WITH ORDINALITY AS x(h, ord)"
 	" WHERE d.token_hash = decode(x.h, 'hex') AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
 	" RETURNING x.ord, d.id, d.msisdn",
+	2, 0,
+};
+
+const struct store_stmt stmts_device_sockets_gone = {
+	"device_sockets_gone",
+	"UPDATE devices SET socket_node = NULL WHERE id = ANY($1::bigint[]) AND socket_node = $2",
+	2, 0,
+};
+
+const struct store_stmt stmts_device_sockets_take_back = {
+	"device_sockets_take_back",
+	"WITH u AS (UPDATE devices SET socket_node = NULL WHERE socket_node = $1 RETURNING 1) SELECT count(*) FROM u",
+	1, 0,
+};
+
+const struct store_stmt stmts_device_by_token = {
+	"device_by_token",
+	"SELECT id, msisdn FROM devices WHERE token_hash = $1::bytea AND verified_at IS NOT NULL AND revoked_at IS NULL",
 	1, 0,
 };
 
@@ -81,6 +100,94 @@ const struct store_stmt stmts_push_of_messages = {
 	" FROM recipients r JOIN messages m ON m.id = r.message_id"
 	" WHERE r.message_id = ANY($1::bigint[]) AND r.state = 'PUSH_SENT' ORDER BY r.id",
 	1, 0,
+};
+
+/* --- platform push (wake.c, devices.c) ------------------------------------------------ */
+
+const struct store_stmt stmts_wakeup_set = {
+	"wakeup_set",
+	"INSERT INTO device_wakeups (device_id, kind, endpoint, p256dh, auth, app)"
+	" VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6)"
+	" ON CONFLICT (device_id) DO UPDATE SET kind = excluded.kind, endpoint = excluded.endpoint,"
+	"  p256dh = excluded.p256dh, auth = excluded.auth, app = excluded.app, created_at = now(),"
+	"  revoked_at = NULL, revoked_why = NULL",
+	6, 0,
+};
+
+const struct store_stmt stmts_wakeup_clear = {
+	"wakeup_clear",
+	"UPDATE device_wakeups SET revoked_at = now(), revoked_why = 'removed by the device'"
+	" WHERE device_id = $1 AND revoked_at IS NULL RETURNING device_id",
+	1, 0,
+};
+
+/*
+ * What a claim returns, and the test that the device has no live socket: no
+ * node holds it, or its node is gone (holds no advisory lock on its name,
+ * node.c).  The claim is the insert into wakes: of two nodes claiming the
+ * same (recipient, device), one gets the row.
+ */
+#define WAKE_LIVE \
+	"WITH live AS MATERIALIZED (SELECT l.objid FROM pg_locks l WHERE l.locktype = 'advisory'" \
+	"  AND l.classid = 1886745448 AND l.objsubid = 2 AND l.granted),"
+#define WAKE_NO_SOCKET "(d.socket_node IS NULL OR hashtext(d.socket_node)::oid NOT IN (SELECT objid FROM live))"
+#define WAKE_CANDIDATE \
+	"  SELECT r.id AS rid, d.id AS did, r.message_id, w.kind, w.endpoint, encode(w.p256dh, 'hex') AS p256dh," \
+	"   encode(w.auth, 'hex') AS auth, w.app, extract(epoch FROM r.push_deadline - now())::float8 AS left_s," \
+	"   m.purpose, m.sender, coalesce(r.text, m.body) AS body," \
+	"   to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS sent_at, r.msisdn"
+#define WAKE_CLAIM \
+	" i AS (INSERT INTO wakes (recipient_id, device_id, node, kind) SELECT rid, did, $2, kind FROM c ORDER BY rid, did" \
+	"  ON CONFLICT DO NOTHING RETURNING recipient_id, device_id)" \
+	" SELECT c.rid, c.did, c.kind, c.endpoint, c.p256dh, c.auth, c.app, c.left_s, c.purpose, c.sender, c.body," \
+	"  c.sent_at, c.msisdn" \
+	" FROM c JOIN i ON i.recipient_id = c.rid AND i.device_id = c.did ORDER BY c.rid, c.did"
+
+const struct store_stmt stmts_wake_claim_messages = {
+	"wake_claim_messages",
+	WAKE_LIVE
+	" c AS MATERIALIZED ("
+	WAKE_CANDIDATE
+	"  FROM recipients r JOIN messages m ON m.id = r.message_id"
+	"  JOIN devices d ON d.msisdn = r.msisdn AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
+	"  JOIN device_wakeups w ON w.device_id = d.id AND w.revoked_at IS NULL"
+	"  WHERE r.message_id = ANY($1::bigint[]) AND r.state = 'PUSH_SENT' AND r.push_deadline > now()"
+	"   AND " WAKE_NO_SOCKET "),"
+	WAKE_CLAIM,
+	2, 0,
+};
+
+const struct store_stmt stmts_wake_claim_scan = {
+	"wake_claim_scan",
+	WAKE_LIVE
+	" c AS MATERIALIZED ("
+	WAKE_CANDIDATE
+	"  FROM device_wakeups w"
+	"  JOIN devices d ON d.id = w.device_id AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
+	"  JOIN recipients r ON r.msisdn = d.msisdn AND r.state = 'PUSH_SENT'"
+	"  JOIN messages m ON m.id = r.message_id"
+	"  WHERE w.revoked_at IS NULL AND r.push_deadline > now() AND " WAKE_NO_SOCKET
+	"   AND NOT EXISTS (SELECT 1 FROM wakes k WHERE k.recipient_id = r.id AND k.device_id = d.id)"
+	"  ORDER BY r.id LIMIT $1::int),"
+	WAKE_CLAIM,
+	2, 0,
+};
+
+const struct store_stmt stmts_wake_outcomes = {
+	"wake_outcomes",
+	"WITH d AS MATERIALIZED (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[],"
+	"   $6::bool[], $7::bool[]) AS d(rid, did, status, kind, detail, done, revoke)),"
+	" u AS (UPDATE wakes w SET status = d.status, attempts = w.attempts + 1,"
+	"   done_at = CASE WHEN d.done THEN now() END"
+	"  FROM d WHERE w.recipient_id = d.rid AND w.device_id = d.did),"
+	" v AS (UPDATE device_wakeups x SET revoked_at = now(), revoked_why = d.detail"
+	"  FROM d WHERE d.revoke AND x.device_id = d.did AND x.revoked_at IS NULL RETURNING x.device_id),"
+	" e AS (INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, error_code, detail)"
+	"  SELECT r.id, r.message_id, r.account_id, 'wake', 'PUSH_SENT', d.kind, NULLIF(d.status, 0), d.detail"
+	"  FROM d CROSS JOIN LATERAL (SELECT id, message_id, account_id FROM recipients WHERE id = d.rid) r"
+	"  ORDER BY d.rid, d.did)"
+	" SELECT (SELECT count(*) FROM v)",
+	7, 0,
 };
 
 const struct store_stmt stmts_push_allow = {

@@ -25,8 +25,27 @@ extern const struct store_stmt stmts_message_json;
  */
 extern const struct store_stmt stmts_bind_stats;
 
-/* Push channel.  Device hello: $1 text[] token hashes in hex -> rows (ordinal, device id, msisdn). */
+/* Push channel.  Device hello: $1 text[] token hashes in hex, $2 this node -> rows (ordinal, device id, msisdn). */
 extern const struct store_stmt stmts_device_auth;
+/* Sockets closed: $1 bigint[] device ids, $2 this node (another node's newer socket stays). */
+extern const struct store_stmt stmts_device_sockets_gone;
+/* A restarted node's predecessor: $1 its name -> row (devices whose socket it held, now none). */
+extern const struct store_stmt stmts_device_sockets_take_back;
+/* A device by its token: $1 '\\x' hex SHA-256 -> row (id, msisdn) while verified and not revoked. */
+extern const struct store_stmt stmts_device_by_token;
+/* Platform push (docs/device-protocol.md section 4).  $1 device, $2 kind, $3 endpoint or token,
+ * $4 p256dh hex, $5 auth hex (NULL unless webpush), $6 app: set (or replace) its endpoint. */
+extern const struct store_stmt stmts_wakeup_set;
+/* $1 device: its endpoint removed; row when there was one. */
+extern const struct store_stmt stmts_wakeup_clear;
+/* Claims: $1 bigint[] message ids (or $1 int most rows, scan: any PUSH_SENT recipient not
+ * claimed yet), $2 this node -> rows (recipient, device, kind, endpoint, p256dh hex, auth hex,
+ * app, seconds to the push deadline, purpose, sender, body, sent_at, msisdn). */
+extern const struct store_stmt stmts_wake_claim_messages;
+extern const struct store_stmt stmts_wake_claim_scan;
+/* Outcomes: $1 recipients, $2 devices, $3 HTTP statuses (0: none), $4 kinds, $5 details,
+ * $6 done (no retry), $7 revoke the device's endpoint -> row (endpoints revoked). */
+extern const struct store_stmt stmts_wake_outcomes;
 /* Pending pushes: $1 text[] MSISDNs -> rows (recipient id, msisdn, sender, body, sent_at). */
 extern const struct store_stmt stmts_push_pending;
 /* Pushes of new messages: $1 bigint[] message ids -> same rows. */
