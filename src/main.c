@@ -590,6 +590,8 @@ int main(int argc, char **argv)
 	store_start(srv.bulk_store);
 	if (srv.smpps_store)
 		store_start(srv.smpps_store);
+	if (srv.wake_store)
+		store_start(srv.wake_store);
 	/* the engine and the webhooks start at the gate, once the node's name is held (claim_and_take_back) */
 
 	ev_signal_init(&srv.sigterm, signal_cb, SIGTERM);
