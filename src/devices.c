@@ -587,13 +587,13 @@ static int parse_wakeup(struct devices *d, struct http_request *req, json_t *roo
 	const char *p256dh = json_string_value(json_object_get(keys, "p256dh"));
 	const char *auth = json_string_value(json_object_get(keys, "auth"));
 	uint8_t pub[WEBPUSH_KEY_LEN], sec[WEBPUSH_AUTH_LEN];
-	if (!p256dh || webpush_b64url_decode(p256dh, strlen(p256dh), pub, sizeof(pub)) != WEBPUSH_KEY_LEN ||
+	if (!p256dh || jose_b64url_decode(p256dh, strlen(p256dh), pub, sizeof(pub)) != WEBPUSH_KEY_LEN ||
 	    pub[0] != 0x04) {
 		respond_error(req, 400, "invalid_field", "keys.p256dh",
 			      "keys.p256dh must be the base64url uncompressed P-256 public key (65 bytes)");
 		return -1;
 	}
-	if (!auth || webpush_b64url_decode(auth, strlen(auth), sec, sizeof(sec)) != WEBPUSH_AUTH_LEN) {
+	if (!auth || jose_b64url_decode(auth, strlen(auth), sec, sizeof(sec)) != WEBPUSH_AUTH_LEN) {
 		respond_error(req, 400, "invalid_field", "keys.auth", "keys.auth must be the base64url 16-byte secret");
 		return -1;
 	}

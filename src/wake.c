@@ -686,7 +686,7 @@ struct wake *wake_new(struct ev_loop *loop, struct store *store, const struct co
 		uint8_t pub[WEBPUSH_KEY_LEN];
 		if (!(w->vapid_key = load_key(cfg->webpush_vapid_key, err, errlen)) ||
 		    webpush_public_key(w->vapid_key, pub) < 0 ||
-		    webpush_b64url_encode(pub, sizeof(pub), w->vapid_public, sizeof(w->vapid_public)) < 0) {
+		    jose_b64url_encode(pub, sizeof(pub), w->vapid_public, sizeof(w->vapid_public)) < 0) {
 			wake_free(w);
 			return NULL;
 		}

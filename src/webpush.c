@@ -16,6 +16,8 @@
  */
 #include "webpush.h"
 
+#include "jose.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -23,55 +25,6 @@
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
-
-/* --- base64url ---------------------------------------------------------------------- */
-
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-long webpush_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
-{
-	size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
-	if (cap < need + 1)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
-			     (i + 2 < len ? in[i + 2] : 0);
-		out[o++] = B64URL[v >> 18 & 63];
-		out[o++] = B64URL[v >> 12 & 63];
-		if (i + 1 < len)
-			out[o++] = B64URL[v >> 6 & 63];
-		if (i + 2 < len)
-			out[o++] = B64URL[v & 63];
-	}
-	out[o] = '\0';
-	return (long)o;
-}
-
-long webpush_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
-{
-	if (len % 4 == 1)
-		return -1;
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		const char *p = in[i] ? strchr(B64URL, in[i]) : NULL;
-		if (!p)
-			return -1;
-		acc = acc << 6 | (uint32_t)(p - B64URL);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= cap)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (acc & ((1u << bits) - 1))
-		return -1;   /* leftover bits must be zero: one text per byte string */
-	return (long)o;
-}
 
 /* --- keys ---------------------------------------------------------------------------- */
 
@@ -250,56 +203,17 @@ int webpush_encrypt(const uint8_t ua_public[WEBPUSH_KEY_LEN], const uint8_t auth
 
 /* --- VAPID ------------------------------------------------------------------------------ */
 
-/* A claim value that needs no JSON escaping: printable ASCII but '"' and '\'. */
-static int plain_claim(const char *s)
-{
-	if (!s || !*s)
-		return 0;
-	for (; *s; s++)
-		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
-			return 0;
-	return 1;
-}
-
 int webpush_vapid(EVP_PKEY *key, const char *audience, long long exp, const char *subject, char *out, size_t cap)
 {
 	static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
-	char claims[1024], input[2048];
-	uint8_t der[80], raw[64], pub[WEBPUSH_KEY_LEN];
-	size_t dlen = sizeof(der);
-	if (!plain_claim(audience) || !plain_claim(subject) || exp <= 0 || webpush_public_key(key, pub) < 0)
+	char claims[1024], jwt[2048], k64[96];
+	uint8_t pub[WEBPUSH_KEY_LEN];
+	if (!jose_plain(audience) || !jose_plain(subject) || exp <= 0 || webpush_public_key(key, pub) < 0)
 		return -1;
 	int cl = snprintf(claims, sizeof(claims), "{\"aud\":\"%s\",\"exp\":%lld,\"sub\":\"%s\"}", audience, exp, subject);
-	if (cl < 0 || (size_t)cl >= sizeof(claims))
+	if (cl < 0 || (size_t)cl >= sizeof(claims) || jose_sign(key, header, claims, jwt, sizeof(jwt)) < 0 ||
+	    jose_b64url_encode(pub, sizeof(pub), k64, sizeof(k64)) < 0)
 		return -1;
-	long h = webpush_b64url_encode((const uint8_t *)header, sizeof(header) - 1, input, sizeof(input));
-	if (h < 0 || (size_t)h + 1 >= sizeof(input))
-		return -1;
-	input[h] = '.';
-	long c = webpush_b64url_encode((const uint8_t *)claims, (size_t)cl, input + h + 1, sizeof(input) - (size_t)h - 1);
-	if (c < 0)
-		return -1;
-	size_t ilen = (size_t)(h + 1 + c);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-		 EVP_DigestSign(md, der, &dlen, (const uint8_t *)input, ilen) == 1;
-	EVP_MD_CTX_free(md);
-	if (!ok)
-		return -1;
-	/* JWS wants r || s, 32 bytes each; OpenSSL gives DER */
-	const uint8_t *p = der;
-	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
-	const BIGNUM *r = NULL, *s = NULL;
-	if (sig)
-		ECDSA_SIG_get0(sig, &r, &s);
-	ok = sig && BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32;
-	ECDSA_SIG_free(sig);
-	if (!ok)
-		return -1;
-	char sig64[96], k64[96];
-	if (webpush_b64url_encode(raw, sizeof(raw), sig64, sizeof(sig64)) < 0 ||
-	    webpush_b64url_encode(pub, sizeof(pub), k64, sizeof(k64)) < 0)
-		return -1;
-	int n = snprintf(out, cap, "vapid t=%.*s.%s, k=%s", (int)ilen, input, sig64, k64);
+	int n = snprintf(out, cap, "vapid t=%s, k=%s", jwt, k64);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }

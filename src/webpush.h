@@ -12,6 +12,8 @@
 
 #include <openssl/evp.h>
 
+#include "jose.h"   /* jose_b64url_*: the keys of a subscription travel in base64url */
+
 #define WEBPUSH_KEY_LEN     65     /* an uncompressed P-256 point: 0x04, x, y */
 #define WEBPUSH_AUTH_LEN    16     /* the subscription's auth secret */
 #define WEBPUSH_SALT_LEN    16
@@ -48,10 +50,5 @@ int webpush_public_key(EVP_PKEY *key, uint8_t out[WEBPUSH_KEY_LEN]);
  * signed ES256 with key; k is key's public key, base64url.  0 / -1.
  */
 int webpush_vapid(EVP_PKEY *key, const char *audience, long long exp, const char *subject, char *out, size_t cap);
-
-/* base64url without padding (RFC 4648 section 5).  Encode: the length written (out NUL-terminated), or -1. */
-long webpush_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
-/* Decode (padding and whitespace refused): the length written, or -1. */
-long webpush_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 #endif

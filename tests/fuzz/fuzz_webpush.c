@@ -1,7 +1,7 @@
 /*
  * fuzz_webpush: what webpush.c reads from a subscription (its keys come in
  * base64url from a browser: untrusted).  The input is base64url text:
- * webpush_b64url_decode must never write past its buffer, and what it
+ * jose_b64url_decode must never write past its buffer, and what it
  * accepts must encode back to the same text (one text per byte string).  A
  * decoded 65-byte key goes to webpush_encrypt as the p256dh key: a point
  * off the curve is refused, one on it gives a body of the exact length.
@@ -27,12 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return 0;
 	}
-	long n = webpush_b64url_decode(text, size, raw, cap);
+	long n = jose_b64url_decode(text, size, raw, cap);
 	if (n > (long)cap)
 		abort();
 	if (n >= 0) {
 		char *back = malloc(size + 1);
-		if (!back || webpush_b64url_encode(raw, (size_t)n, back, size + 1) != (long)size ||
+		if (!back || jose_b64url_encode(raw, (size_t)n, back, size + 1) != (long)size ||
 		    memcmp(back, text, size) != 0)
 			abort();
 		free(back);

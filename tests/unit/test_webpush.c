@@ -32,7 +32,7 @@
 
 static size_t dec(const char *s, uint8_t *out, size_t cap)
 {
-	long n = webpush_b64url_decode(s, strlen(s), out, cap);
+	long n = jose_b64url_decode(s, strlen(s), out, cap);
 	assert_true(n >= 0);
 	return (size_t)n;
 }
@@ -60,7 +60,7 @@ static void the_rfc_8291_example_byte_for_byte(void **st)
 	assert_int_equal(n, wlen);
 	assert_memory_equal(out, want, wlen);
 	char text[512];
-	assert_true(webpush_b64url_encode(out, n, text, sizeof(text)) > 0);
+	assert_true(jose_b64url_encode(out, n, text, sizeof(text)) > 0);
 	assert_string_equal(text, RFC_MESSAGE);
 	/* the output buffer one byte short: refused, nothing half-written counted */
 	assert_int_equal(webpush_encrypt_with(ua_pub, auth, (const uint8_t *)RFC_PLAINTEXT, strlen(RFC_PLAINTEXT), 0,
@@ -188,19 +188,19 @@ static void base64url_both_ways(void **st)
 	(void)st;
 	uint8_t buf[64];
 	char text[64];
-	assert_int_equal(webpush_b64url_encode((const uint8_t *)"\xfb\xff\xbf", 3, text, sizeof(text)), 4);
+	assert_int_equal(jose_b64url_encode((const uint8_t *)"\xfb\xff\xbf", 3, text, sizeof(text)), 4);
 	assert_string_equal(text, "-_-_");
-	assert_int_equal(webpush_b64url_encode((const uint8_t *)"ab", 2, text, sizeof(text)), 3);
+	assert_int_equal(jose_b64url_encode((const uint8_t *)"ab", 2, text, sizeof(text)), 3);
 	assert_string_equal(text, "YWI");
-	assert_int_equal(webpush_b64url_encode((const uint8_t *)"ab", 2, text, 3), -1);   /* no room for the NUL */
-	assert_int_equal(webpush_b64url_decode("YWI", 3, buf, sizeof(buf)), 2);
+	assert_int_equal(jose_b64url_encode((const uint8_t *)"ab", 2, text, 3), -1);   /* no room for the NUL */
+	assert_int_equal(jose_b64url_decode("YWI", 3, buf, sizeof(buf)), 2);
 	assert_memory_equal(buf, "ab", 2);
-	assert_int_equal(webpush_b64url_decode("YWI=", 4, buf, sizeof(buf)), -1);    /* padding */
-	assert_int_equal(webpush_b64url_decode("YW+I", 4, buf, sizeof(buf)), -1);    /* not the url alphabet */
-	assert_int_equal(webpush_b64url_decode("YWJ", 3, buf, sizeof(buf)), -1);     /* stray bits */
-	assert_int_equal(webpush_b64url_decode("Y", 1, buf, sizeof(buf)), -1);
-	assert_int_equal(webpush_b64url_decode("YWJj", 4, buf, 2), -1);              /* no room */
-	assert_int_equal(webpush_b64url_decode("YW\0j", 4, buf, sizeof(buf)), -1);   /* a NUL inside */
+	assert_int_equal(jose_b64url_decode("YWI=", 4, buf, sizeof(buf)), -1);    /* padding */
+	assert_int_equal(jose_b64url_decode("YW+I", 4, buf, sizeof(buf)), -1);    /* not the url alphabet */
+	assert_int_equal(jose_b64url_decode("YWJ", 3, buf, sizeof(buf)), -1);     /* stray bits */
+	assert_int_equal(jose_b64url_decode("Y", 1, buf, sizeof(buf)), -1);
+	assert_int_equal(jose_b64url_decode("YWJj", 4, buf, 2), -1);              /* no room */
+	assert_int_equal(jose_b64url_decode("YW\0j", 4, buf, sizeof(buf)), -1);   /* a NUL inside */
 }
 
 static void vapid_header_is_an_es256_jwt_with_the_servers_key(void **st)
@@ -219,15 +219,15 @@ static void vapid_header_is_an_es256_jwt_with_the_servers_key(void **st)
 	assert_non_null(comma);
 	assert_non_null(dot2);
 	assert_true(dot2 < comma);
-	long n = webpush_b64url_decode(t, (size_t)(dot1 - t), part, sizeof(part));
+	long n = jose_b64url_decode(t, (size_t)(dot1 - t), part, sizeof(part));
 	assert_int_equal(n, 27);
 	assert_memory_equal(part, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}", 27);
-	n = webpush_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), part, sizeof(part));
+	n = jose_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), part, sizeof(part));
 	part[n] = '\0';
 	assert_string_equal((char *)part, "{\"aud\":\"https://push.example.net\",\"exp\":1796500000,"
 					 "\"sub\":\"mailto:ops@pushgate.example\"}");
-	assert_int_equal(webpush_b64url_decode(dot2 + 1, (size_t)(comma - dot2 - 1), raw, sizeof(raw)), 64);
-	assert_int_equal(webpush_b64url_decode(comma + 4, strlen(comma + 4), k, sizeof(k)), 65);
+	assert_int_equal(jose_b64url_decode(dot2 + 1, (size_t)(comma - dot2 - 1), raw, sizeof(raw)), 64);
+	assert_int_equal(jose_b64url_decode(comma + 4, strlen(comma + 4), k, sizeof(k)), 65);
 	assert_memory_equal(k, pub, 65);
 	/* the signature, r || s back to DER, verifies over header.claims with the public key alone */
 	ECDSA_SIG *sig = ECDSA_SIG_new();
