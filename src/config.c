@@ -159,6 +159,16 @@ static const struct key_def route_keys[] = {
 #define N_GLOBAL (sizeof(global_keys) / sizeof(global_keys[0]))
 #define N_ROUTE  (sizeof(route_keys) / sizeof(route_keys[0]))
 
+#define ASTR(key, field) { NULL, key, K_STR, offsetof(struct app_config, field), sizeof(((struct app_config *)0)->field), 0, 0, "" }
+
+static const struct key_def fcm_keys[] = {
+	ASTR("credentials", credentials), ASTR("project_id", project_id), ASTR("endpoint", endpoint),
+};
+static const struct key_def apns_keys[] = {
+	ASTR("key_file", key_file), ASTR("key_id", key_id), ASTR("team_id", team_id), ASTR("bundle_id", bundle_id),
+	ASTR("environment", environment), ASTR("endpoint", endpoint),
+};
+
 /* A [route NAME] key seen while reading, applied at the end. */
 struct route_value {
 	unsigned route;
@@ -282,6 +292,37 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		int k = find_key(route_keys, N_ROUTE, name);
 		if (k >= 0) {
 			if (set_key(&cfg->smpp, &route_keys[k], section, value, ctx->err, ctx->errlen) < 0)
+				goto fail;
+			return 1;
+		}
+	} else if (strncmp(section, "fcm ", 4) == 0 || strncmp(section, "apns ", 5) == 0) {
+		int fcm = section[0] == 'f';
+		const char *aname = section + (fcm ? 4 : 5);
+		while (*aname == ' ')
+			aname++;
+		if (!route_name_valid(aname)) {
+			snprintf(ctx->err, ctx->errlen, "[%s]: app names are 1-31 letters, digits, '_', '-', '.'", section);
+			goto fail;
+		}
+		const struct key_def *table = fcm ? fcm_keys : apns_keys;
+		int k = find_key(table, fcm ? sizeof(fcm_keys) / sizeof(fcm_keys[0]) : sizeof(apns_keys) / sizeof(apns_keys[0]),
+				 name);
+		if (k >= 0) {
+			size_t a;
+			for (a = 0; a < cfg->n_apps; a++)
+				if (strcmp(cfg->apps[a].kind, fcm ? "fcm" : "apns") == 0 && strcmp(cfg->apps[a].name, aname) == 0)
+					break;
+			if (a == cfg->n_apps) {
+				if (a >= CONFIG_MAX_APPS) {
+					snprintf(ctx->err, ctx->errlen, "more than %d [fcm] and [apns] apps", CONFIG_MAX_APPS);
+					goto fail;
+				}
+				memset(&cfg->apps[a], 0, sizeof(cfg->apps[a]));
+				util_strlcpy(cfg->apps[a].kind, fcm ? "fcm" : "apns", sizeof(cfg->apps[a].kind));
+				util_strlcpy(cfg->apps[a].name, aname, sizeof(cfg->apps[a].name));
+				cfg->n_apps++;
+			}
+			if (set_key(&cfg->apps[a], &table[k], section, value, ctx->err, ctx->errlen) < 0)
 				goto fail;
 			return 1;
 		}
@@ -480,6 +521,26 @@ static int validate(struct config *cfg, char *err, size_t errlen)
 	if (strncmp(cfg->webpush_subject, "mailto:", 7) != 0 && strncmp(cfg->webpush_subject, "https:", 6) != 0) {
 		snprintf(err, errlen, "[webpush] subject: '%s' is not a mailto: or https: contact", cfg->webpush_subject);
 		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		const struct app_config *ap = &cfg->apps[i];
+		const char *missing = !strcmp(ap->kind, "fcm") ? (!ap->credentials[0] ? "credentials" : NULL)
+				    : !ap->key_file[0] ? "key_file" : !ap->key_id[0] ? "key_id" : !ap->team_id[0] ? "team_id"
+				    : !ap->bundle_id[0] ? "bundle_id" : NULL;
+		if (missing) {
+			snprintf(err, errlen, "[%s %s] %s is required", ap->kind, ap->name, missing);
+			return -1;
+		}
+		if (ap->endpoint[0] && strncmp(ap->endpoint, "https://", 8) != 0) {
+			snprintf(err, errlen, "[%s %s] endpoint: '%s' is not an https:// URL", ap->kind, ap->name, ap->endpoint);
+			return -1;
+		}
+		if (!strcmp(ap->kind, "apns") && ap->environment[0] && strcmp(ap->environment, "production") != 0 &&
+		    strcmp(ap->environment, "sandbox") != 0) {
+			snprintf(err, errlen, "[apns %s] environment: '%s' is not production or sandbox", ap->name,
+				 ap->environment);
+			return -1;
+		}
 	}
 	if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
 		snprintf(err, errlen, "[server] tls_min_version: '%s' is not 1.2 or 1.3", cfg->tls_min_version);

@@ -49,6 +49,22 @@ struct route_config {
 	uint32_t temp[CONFIG_MAX_TEMP];
 };
 
+#define CONFIG_MAX_APPS 8
+
+/* [fcm NAME] and [apns NAME]: one native app's platform push credentials (wake.c). */
+struct app_config {
+	char kind[8];                   /* "fcm" | "apns" (from the section) */
+	char name[32];
+	char credentials[256];          /* fcm: the service account's JSON key file */
+	char project_id[128];           /* fcm: "" = the service account's project_id */
+	char key_file[256];             /* apns: the .p8 signing key (PEM PKCS#8, P-256) */
+	char key_id[16];                /* apns: its 10-character key id */
+	char team_id[16];               /* apns: the developer team id */
+	char bundle_id[128];            /* apns: the app's bundle id (apns-topic) */
+	char environment[16];           /* apns: production | sandbox */
+	char endpoint[256];             /* the service's base URL; "" = Google's or Apple's */
+};
+
 struct config {
 	/* [server] */
 	char   http_listen[128];          /* plain HTTP; empty = none (then https_listen is required) */
@@ -118,6 +134,8 @@ struct config {
 	/* [webpush]: Web Push (RFC 8030, 8291, 8292) */
 	char   webpush_vapid_key[256];  /* PEM file of the P-256 VAPID key; "" = Web Push off */
 	char   webpush_subject[128];    /* VAPID sub: mailto: or https: contact of the operator */
+	struct app_config apps[CONFIG_MAX_APPS];   /* [fcm NAME], [apns NAME] */
+	size_t n_apps;
 	/* [smpp_server]: pushgate as an SMSC for customers' ESMEs (smpp/server.c) */
 	char   smpps_listen[128];         /* plain SMPP; empty = none */
 	char   smpps_tls_listen[128];     /* SMPP over TLS; empty = none */

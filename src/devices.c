@@ -87,6 +87,7 @@ struct dreq {
 	char                *endpoint, *ids;
 	char                 kind[8], p256dh_hex[2 * WEBPUSH_KEY_LEN + 1], auth_hex[2 * WEBPUSH_AUTH_LEN + 1];
 	char                 p_msisdns[32];
+	char                 app[32];        /* fcm, apns: the app's section name ("": the only one) */
 };
 
 static struct dreq *dreq_new(struct devices *d, struct http_request *req)
@@ -517,7 +518,7 @@ static void token_done(struct store_job *job, enum store_error e, const char *er
 		r->params[2] = r->endpoint;
 		r->params[3] = r->p256dh_hex[0] ? r->p256dh_hex : NULL;
 		r->params[4] = r->auth_hex[0] ? r->auth_hex : NULL;
-		r->params[5] = "";
+		r->params[5] = r->app;
 		n = 6;
 		break;
 	case OP_WAKEUP_CLEAR:
@@ -561,6 +562,44 @@ static void token_done(struct store_job *job, enum store_error e, const char *er
 	store_submit(r->d->store, &r->job);
 }
 
+/*
+ * A native app's token: {"kind": "fcm", "token": registration token, "app": NAME} or
+ * {"kind": "apns", "token": hex device token, "app": NAME}; app may be left out when the
+ * server has one app of that kind.  0, or answered 400 and -1.
+ */
+static int parse_native(struct devices *d, struct http_request *req, json_t *root, struct dreq *r)
+{
+	const char *token = json_string_value(json_object_get(root, "token"));
+	const char *app = json_string_value(json_object_get(root, "app"));
+	int fcm = strcmp(r->kind, "fcm") == 0;
+	size_t n = token ? strlen(token) : 0;
+	int ok = fcm ? n >= 1 && n <= 4096 && strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+								"0123456789_:.-") == n
+		     : n >= 64 && n <= 200 && n % 2 == 0 && strspn(token, "0123456789abcdefABCDEF") == n;
+	if (!ok) {
+		respond_error(req, 400, "invalid_field", "token", fcm ? "token must be the app's FCM registration token"
+			      : "token must be the app's APNs device token in hex");
+		return -1;
+	}
+	if (app && (strlen(app) >= sizeof(r->app) || !wake_app_known(d->wake, r->kind, app))) {
+		respond_error(req, 400, "invalid_field", "app", "no such app configured on this server");
+		return -1;
+	}
+	if (!app && !wake_app_known(d->wake, r->kind, "")) {
+		respond_error(req, 400, "invalid_field", "app", "app is required: this server has several apps of this kind");
+		return -1;
+	}
+	if (!(r->endpoint = strdup(token))) {
+		respond_error(req, 503, "unavailable", NULL, "out of memory");
+		return -1;
+	}
+	if (!fcm)
+		for (char *c = r->endpoint; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	util_strlcpy(r->app, app ? app : "", sizeof(r->app));
+	return 0;
+}
+
 /* A Web Push subscription (PushSubscription.toJSON(), or with "kind"): 0, or answered 400 and -1. */
 static int parse_wakeup(struct devices *d, struct http_request *req, json_t *root, struct dreq *r)
 {
@@ -576,6 +615,8 @@ static int parse_wakeup(struct devices *d, struct http_request *req, json_t *roo
 		return -1;
 	}
 	util_strlcpy(r->kind, kind, sizeof(r->kind));
+	if (strcmp(kind, "webpush") != 0)
+		return parse_native(d, req, root, r);
 	const char *endpoint = json_string_value(json_object_get(root, "endpoint"));
 	if (!endpoint || strncmp(endpoint, "https://", 8) != 0 || strlen(endpoint) > 1024 || strlen(endpoint) < 9 ||
 	    strpbrk(endpoint, " \t\r\n\"\\@") != NULL) {

@@ -501,7 +501,7 @@ int main(int argc, char **argv)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
 	srv.sweeper = srv.smpp ? sweep_new(srv.loop, srv.receipt_store, &srv.cfg, on_new_work, &srv) : NULL;
 	srv.push = srv.sweeper ? push_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
-	if (srv.cfg.webpush_vapid_key[0]) {
+	if (srv.cfg.webpush_vapid_key[0] || srv.cfg.n_apps > 0) {
 		srv.wake_store = store_new(srv.loop, &sc);
 		srv.wake = srv.wake_store ? wake_new(srv.loop, srv.wake_store, &srv.cfg, srv.node, err, sizeof(err)) : NULL;
 		if (!srv.wake) {

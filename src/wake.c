@@ -38,7 +38,9 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
+#include "apns.h"
 #include "curlev.h"
+#include "fcm.h"
 #include "log.h"
 #include "netpolicy.h"
 #include "pgarr.h"
@@ -56,7 +58,37 @@
 #define DETAIL_MAX      200
 #define BACKOFF_MAX     300.0
 
-enum wr_state { WR_QUEUED, WR_SENDING, WR_WAITING };
+enum wr_state { WR_QUEUED, WR_SENDING, WR_WAITING, WR_PARKED };
+
+/* What an answer means, whatever the provider. */
+enum verdict { V_OK, V_REVOKE, V_RETRY, V_REAUTH, V_SHRINK, V_FAIL };
+
+struct wreq;
+
+/* One [fcm NAME] or [apns NAME] app and its credentials' state. */
+struct wapp {
+	struct wake             *w;
+	const struct app_config *cfg;
+	int                      fcm;
+	char                     base[256];     /* the service's base URL */
+	/* fcm: the OAuth access token */
+	struct fcm_account       acct;
+	char                     token[2048];
+	double                   token_until;   /* ev_now() after which it is not used */
+	unsigned                 token_gen;     /* bumped at every new token */
+	int                      token_in_flight;
+	double                   token_backoff;
+	struct curlev_xfer       tx;
+	char                    *tx_body;
+	char                     tx_answer[8192];
+	ev_timer                 token_timer;   /* the next try after a refusal */
+	struct wreq             *parked;        /* waiting for a token */
+	/* apns: the provider token */
+	EVP_PKEY                *key;
+	char                     jwt[512];
+	long long                jwt_iat;       /* 0: make a new one */
+	unsigned                 jwt_gen;
+};
 
 struct wreq {
 	struct wake       *w;
@@ -65,7 +97,10 @@ struct wreq {
 	enum wr_state      state;
 	long long          rid, did;
 	char               kind[8];
-	char              *endpoint;
+	char              *endpoint;          /* webpush: the URL; fcm, apns: the device's token */
+	struct wapp       *app;               /* fcm, apns */
+	unsigned           gen;               /* the app's token generation this request used */
+	int                reauths;
 	uint8_t            p256dh[WEBPUSH_KEY_LEN], auth[WEBPUSH_AUTH_LEN];
 	double             deadline;          /* ev_now() when the push deadline passes */
 	const char        *urgency;
@@ -76,6 +111,7 @@ struct wreq {
 	struct curlev_xfer x;
 	uint8_t           *body;
 	size_t             body_len;
+	char               answer[1024];      /* the start of the answer's body (error reasons) */
 };
 
 struct vapid {
@@ -101,6 +137,8 @@ struct wake {
 	char                 vapid_public[96];
 	struct vapid         vapid[VAPID_CACHE];
 	size_t               n_vapid;
+	struct wapp          apps[CONFIG_MAX_APPS];
+	size_t               n_apps;
 	struct wreq         *q_head, *q_tail;
 	struct wreq         *all;
 	size_t               n_queued, n_sending, n_waiting;
@@ -253,6 +291,14 @@ static void outcomes_flush(struct wake *w)
 
 static void wreq_free(struct wreq *r)
 {
+	if (r->state == WR_PARKED && r->app) {
+		for (struct wreq **pp = &r->app->parked; *pp; pp = &(*pp)->next)
+			if (*pp == r) {
+				*pp = r->next;
+				r->w->n_waiting--;
+				break;
+			}
+	}
 	if (r->all_prev)
 		r->all_prev->all_next = r->all_next;
 	else
@@ -292,50 +338,107 @@ static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	pump(w);
 }
 
+/* What an answer means for r's provider; why gets the answer in words (status, error code). */
+static enum verdict judge(struct wreq *r, CURLcode cc, long status, char *why, size_t cap)
+{
+	char code[64] = "";
+	if (cc != CURLE_OK) {
+		util_strlcpy(why, r->x.refused[0] ? r->x.refused : r->x.errbuf[0] ? r->x.errbuf : curl_easy_strerror(cc),
+			     cap);
+		return r->x.refused[0] ? V_FAIL : V_RETRY;
+	}
+	if (strcmp(r->kind, "fcm") == 0)
+		fcm_error_code(r->answer, code, sizeof(code));
+	else if (strcmp(r->kind, "apns") == 0)
+		apns_reason(r->answer, code, sizeof(code));
+	snprintf(why, cap, "%ld%s%s", status, code[0] ? " " : "", code);
+	if (status >= 200 && status < 300)
+		return V_OK;
+	if (status == 429 && strcmp(code, "TooManyProviderTokenUpdates") == 0)
+		return V_RETRY;
+	if (status == 429 || status >= 500)
+		return V_RETRY;
+	if (strcmp(r->kind, "webpush") == 0) {
+		if (status == 404 || status == 410)
+			return V_REVOKE;
+		if (status == 413)
+			return V_SHRINK;
+		return V_FAIL;
+	}
+	if (strcmp(r->kind, "fcm") == 0) {
+		if (!strcmp(code, "UNREGISTERED") || !strcmp(code, "SENDER_ID_MISMATCH"))
+			return V_REVOKE;
+		if (status == 401)
+			return V_REAUTH;
+		if (status == 400 && strstr(r->answer, "too big"))
+			return V_SHRINK;
+		return V_FAIL;
+	}
+	/* apns */
+	if (status == 410 || !strcmp(code, "BadDeviceToken") || !strcmp(code, "DeviceTokenNotForTopic"))
+		return V_REVOKE;
+	if (!strcmp(code, "ExpiredProviderToken"))
+		return V_REAUTH;
+	if (status == 413)
+		return V_SHRINK;
+	return V_FAIL;
+}
+
 static void sent(struct curlev_xfer *x, CURLcode cc, long status)
 {
 	struct wreq *r = x->arg;
 	struct wake *w = r->w;
-	char detail[DETAIL_MAX + 64];
+	char detail[DETAIL_MAX + 64], why[160];
 	const char *what = r->plain ? "message" : "wake-up";
 	w->n_sending--;
 	curlev_xfer_clear(&r->x);
 	free(r->body);
 	r->body = NULL;
 	r->attempts++;
-	if (cc == CURLE_OK && status >= 200 && status < 300) {
+	long st = cc == CURLE_OK ? status : 0;
+	enum verdict v = judge(r, cc, status, why, sizeof(why));
+	switch (v) {
+	case V_OK:
 		w->accepted++;
-		snprintf(detail, sizeof(detail), "via %s: %ld, %s to device %lld", r->kind, status, what, r->did);
-		outcome(w, r, status, detail, 1, 0);
+		snprintf(detail, sizeof(detail), "via %s: %s, %s to device %lld", r->kind, why, what, r->did);
+		outcome(w, r, st, detail, 1, 0);
 		wreq_free(r);
 		return;
-	}
-	if (cc == CURLE_OK && (status == 404 || status == 410)) {
+	case V_REVOKE:
 		w->failed++;
-		snprintf(detail, sizeof(detail), "via %s: %ld, the subscription is gone: endpoint of device %lld revoked",
-			 r->kind, status, r->did);
-		outcome(w, r, status, detail, 1, 1);
+		snprintf(detail, sizeof(detail), "via %s: %s, the device's endpoint is gone: device %lld revoked",
+			 r->kind, why, r->did);
+		outcome(w, r, st, detail, 1, 1);
 		wreq_free(r);
 		return;
-	}
-	if (cc == CURLE_OK && status == 413 && r->plain) {
-		/* the push service takes less than one record: wake the app, it fetches */
+	case V_SHRINK:
+		if (!r->plain)
+			break;
+		/* the service takes less than the whole message: wake the app, it fetches */
 		w->gone_wake_only++;
-		snprintf(detail, sizeof(detail), "via %s: 413, message too large here: sent again as a wake-up", r->kind);
-		outcome(w, r, status, detail, 0, 0);
+		snprintf(detail, sizeof(detail), "via %s: %s, message too large here: sent again as a wake-up", r->kind, why);
+		outcome(w, r, st, detail, 0, 0);
 		free(r->plain);
 		r->plain = NULL;
 		r->plain_len = 0;
 		enqueue(w, r);
 		return;
+	case V_REAUTH:
+		if (r->reauths++ >= 2)
+			break;
+		/* the access or provider token ran out (or was refused): a new one, then again at once */
+		if (r->app && r->app->fcm && r->gen == r->app->token_gen)
+			r->app->token_until = 0;
+		if (r->app && !r->app->fcm && r->gen == r->app->jwt_gen)
+			r->app->jwt_iat = 0;
+		snprintf(detail, sizeof(detail), "via %s: %s, credentials renewed: again", r->kind, why);
+		outcome(w, r, st, detail, 0, 0);
+		enqueue(w, r);
+		return;
+	case V_RETRY:
+	case V_FAIL:
+		break;
 	}
-	int transient = cc != CURLE_OK || status == 429 || status >= 500;
-	char why[160];
-	if (cc != CURLE_OK)
-		util_strlcpy(why, r->x.refused[0] ? r->x.refused : r->x.errbuf[0] ? r->x.errbuf : curl_easy_strerror(cc),
-			     sizeof(why));
-	else
-		snprintf(why, sizeof(why), "%ld", status);
 	double wait = w->cfg->wake_backoff_min;
 	for (int i = 1; i < r->attempts && wait < BACKOFF_MAX; i++)
 		wait *= 2;
@@ -344,10 +447,10 @@ static void sent(struct curlev_xfer *x, CURLcode cc, long status)
 	if (wait > BACKOFF_MAX)
 		wait = BACKOFF_MAX;
 	double left = r->deadline - ev_now(w->loop);
-	if (transient && !w->stopping && !r->x.refused[0] && wait < left) {
+	if (v == V_RETRY && !w->stopping && wait < left) {
 		w->retries++;
 		snprintf(detail, sizeof(detail), "via %s: %s, again in %.1f s", r->kind, why, wait);
-		outcome(w, r, cc == CURLE_OK ? status : 0, detail, 0, 0);
+		outcome(w, r, st, detail, 0, 0);
 		r->state = WR_WAITING;
 		ev_timer_init(&r->retry, retry_cb, wait, 0.);
 		r->retry.data = r;
@@ -357,8 +460,8 @@ static void sent(struct curlev_xfer *x, CURLcode cc, long status)
 	}
 	w->failed++;
 	snprintf(detail, sizeof(detail), "via %s: %s, %s", r->kind, why,
-		 transient ? "no time left before the push deadline" : "refused");
-	outcome(w, r, cc == CURLE_OK ? status : 0, detail, 1, 0);
+		 v == V_RETRY ? "no time left before the push deadline" : "refused");
+	outcome(w, r, st, detail, 1, 0);
 	wreq_free(r);
 }
 
@@ -382,7 +485,8 @@ static int start_webpush(struct wake *w, struct wreq *r, const char **why)
 		*why = "encryption failed (bad subscription keys)";
 		return -1;
 	}
-	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did };
+	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did, .answer = r->answer,
+				     .answer_cap = sizeof(r->answer) };
 	if (curlev_easy(w->curl, &r->x, r->endpoint, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
 		*why = "not a usable URL";
 		return -1;
@@ -419,6 +523,219 @@ oom:
 	return -1;
 }
 
+/* --- FCM and APNs ------------------------------------------------------------------------------ */
+
+static void token_fetch(struct wapp *a);
+
+static void token_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop; (void)revents;
+	token_fetch(t->data);
+}
+
+/* The parked requests go back to the queue (with a token, or to be failed by the deadline). */
+static void unpark(struct wapp *a)
+{
+	struct wreq *r;
+	while ((r = a->parked)) {
+		a->parked = r->next;
+		a->w->n_waiting--;
+		enqueue(a->w, r);
+	}
+	pump(a->w);
+}
+
+static void token_done(struct curlev_xfer *x, CURLcode cc, long status)
+{
+	struct wapp *a = x->arg;
+	struct wake *w = a->w;
+	a->token_in_flight = 0;
+	curlev_xfer_clear(&a->tx);
+	free(a->tx_body);
+	a->tx_body = NULL;
+	double expires_in = 0;
+	if (cc == CURLE_OK && status == 200 && fcm_token_answer(a->tx_answer, a->token, sizeof(a->token), &expires_in) == 0) {
+		/* used until a minute before it runs out */
+		a->token_until = ev_now(w->loop) + (expires_in > 120 ? expires_in - 60 : expires_in / 2);
+		a->token_gen++;
+		a->token_backoff = 0;
+		log_info("wake", "ev=fcm_token app=%s expires_in=%.0f", a->cfg->name, expires_in);
+		unpark(a);
+		return;
+	}
+	char why[160];
+	util_strlcpy(why, cc != CURLE_OK ? (a->tx.refused[0] ? a->tx.refused : curl_easy_strerror(cc)) : "refused",
+		     sizeof(why));
+	a->token_backoff = a->token_backoff > 0 ? a->token_backoff * 2 : w->cfg->wake_backoff_min;
+	if (a->token_backoff > BACKOFF_MAX)
+		a->token_backoff = BACKOFF_MAX;
+	log_error("wake", "ev=fcm_token_failed app=%s status=%ld why=\"%s\" retry_in=%.1f", a->cfg->name, status, why,
+		  a->token_backoff);
+	ev_timer_stop(w->loop, &a->token_timer);
+	ev_timer_set(&a->token_timer, a->token_backoff, 0.);
+	ev_timer_start(w->loop, &a->token_timer);
+	/* what has no time for another try is failed by pump at its deadline; the rest wait */
+	struct wreq **pp = &a->parked;
+	double now = ev_now(w->loop);
+	while (*pp) {
+		struct wreq *r = *pp;
+		if (r->deadline - now <= a->token_backoff) {
+			*pp = r->next;
+			w->n_waiting--;
+			w->failed++;
+			char detail[DETAIL_MAX + 192];
+			snprintf(detail, sizeof(detail), "via fcm: not sent, no OAuth access token (token_uri: %ld %s)",
+				 status, why);
+			outcome(w, r, 0, detail, 1, 0);
+			wreq_free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+}
+
+/* An OAuth access token for an FCM app (RFC 7523 assertion to token_uri). */
+static void token_fetch(struct wapp *a)
+{
+	struct wake *w = a->w;
+	if (a->token_in_flight || w->freeing)
+		return;
+	char *body = malloc(8192);
+	if (!body || fcm_token_request(&a->acct, (long long)time(NULL), body, 8192) < 0) {
+		free(body);
+		log_error("wake", "ev=fcm_assertion_failed app=%s", a->cfg->name);
+		return;
+	}
+	a->tx = (struct curlev_xfer){ .done = token_done, .arg = a, .who = "wake", .answer = a->tx_answer,
+				      .answer_cap = sizeof(a->tx_answer) };
+	if (curlev_easy(w->curl, &a->tx, a->acct.token_uri, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
+		free(body);
+		return;
+	}
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	a->tx.headers = h;
+	a->tx_body = body;
+	curl_easy_setopt(a->tx.easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(a->tx.easy, CURLOPT_POSTFIELDS, a->tx_body);
+	curl_easy_setopt(a->tx.easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(a->tx_body));
+	if (w->cfg->wake_ca_file[0])
+		curl_easy_setopt(a->tx.easy, CURLOPT_CAINFO, w->cfg->wake_ca_file);
+	if (!h || curlev_start(w->curl, &a->tx) < 0) {
+		curlev_xfer_clear(&a->tx);
+		free(a->tx_body);
+		a->tx_body = NULL;
+		return;
+	}
+	a->token_in_flight = 1;
+}
+
+/* The common part of an FCM or APNs request: a JSON POST over HTTP/2 to url. */
+static int start_json(struct wake *w, struct wreq *r, const char *url, const char *const *headers, size_t n,
+		      const char **why)
+{
+	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did, .answer = r->answer,
+				     .answer_cap = sizeof(r->answer) };
+	if (curlev_easy(w->curl, &r->x, url, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
+		*why = "not a usable URL";
+		return -1;
+	}
+	struct curl_slist *t;
+	if (!(t = curl_slist_append(NULL, "Content-Type: application/json")))
+		goto oom;
+	r->x.headers = t;
+	for (size_t i = 0; i < n; i++) {
+		if (!(t = curl_slist_append(r->x.headers, headers[i])))
+			goto oom;
+		r->x.headers = t;
+	}
+	CURL *e = r->x.easy;
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-wake/1");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	if (w->cfg->wake_ca_file[0])
+		curl_easy_setopt(e, CURLOPT_CAINFO, w->cfg->wake_ca_file);
+	if (curlev_start(w->curl, &r->x) < 0)
+		goto oom;
+	return 0;
+oom:
+	*why = "out of memory";
+	return -1;
+}
+
+/* 0 started, 1 parked until an access token comes, -1 not sent (why). */
+static int start_fcm(struct wake *w, struct wreq *r, const char **why)
+{
+	struct wapp *a = r->app;
+	if (ev_now(w->loop) >= a->token_until) {
+		r->state = WR_PARKED;
+		r->next = a->parked;
+		a->parked = r;
+		w->n_waiting++;
+		if (!ev_is_active(&a->token_timer))
+			token_fetch(a);
+		return 1;
+	}
+	long ttl = (long)(r->deadline - ev_now(w->loop));
+	const char *priority = strcmp(r->urgency, "low") == 0 ? "normal" : "high";
+	char *body = r->plain && r->plain_len <= FCM_DATA_MAX ? fcm_message(r->endpoint, r->plain, 0, priority, ttl) : NULL;
+	if (!body)
+		body = fcm_message(r->endpoint, NULL, 1, priority, ttl);
+	if (!body) {
+		*why = "out of memory";
+		return -1;
+	}
+	r->body = (uint8_t *)body;
+	r->body_len = strlen(body);
+	r->gen = a->token_gen;
+	char url[512], auth[2100];
+	snprintf(url, sizeof(url), "%s/v1/projects/%s/messages:send", a->base,
+		 a->cfg->project_id[0] ? a->cfg->project_id : a->acct.project_id);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->token);
+	const char *headers[] = { auth };
+	return start_json(w, r, url, headers, 1, why);
+}
+
+/* 0 started, -1 not sent (why). */
+static int start_apns(struct wake *w, struct wreq *r, const char **why)
+{
+	struct wapp *a = r->app;
+	long long now = (long long)time(NULL);
+	/* Apple: no older than an hour, no newer one more often than every 20 minutes */
+	if (a->jwt_iat == 0 || now - a->jwt_iat > 40 * 60) {
+		if (apns_token(a->key, a->cfg->key_id, a->cfg->team_id, now, a->jwt, sizeof(a->jwt)) < 0) {
+			*why = "no provider token (signing failed)";
+			return -1;
+		}
+		a->jwt_iat = now;
+		a->jwt_gen++;
+	}
+	char *body = r->plain ? apns_payload(r->plain, 0) : NULL;
+	if (body && strlen(body) > APNS_PAYLOAD_MAX) {
+		free(body);
+		body = NULL;
+	}
+	if (!body)
+		body = apns_payload(r->plain, 1);
+	if (!body) {
+		*why = "out of memory";
+		return -1;
+	}
+	r->body = (uint8_t *)body;
+	r->body_len = strlen(body);
+	r->gen = a->jwt_gen;
+	char url[512], auth[600], topic[160], expiration[48], priority[24];
+	snprintf(url, sizeof(url), "%s/3/device/%s", a->base, r->endpoint);
+	snprintf(auth, sizeof(auth), "authorization: bearer %s", a->jwt);
+	snprintf(topic, sizeof(topic), "apns-topic: %s", a->cfg->bundle_id);
+	snprintf(expiration, sizeof(expiration), "apns-expiration: %lld", now + (long long)(r->deadline - ev_now(w->loop)));
+	snprintf(priority, sizeof(priority), "apns-priority: %s", strcmp(r->urgency, "low") == 0 ? "5" : "10");
+	const char *headers[] = { auth, topic, "apns-push-type: alert", priority, expiration };
+	return start_json(w, r, url, headers, sizeof(headers) / sizeof(headers[0]), why);
+}
+
 /* Starts what the concurrency allows. */
 static void pump(struct wake *w)
 {
@@ -431,15 +748,22 @@ static void pump(struct wake *w)
 		r->next = NULL;
 		const char *why = "no provider for this kind on this node";
 		double left = r->deadline - ev_now(w->loop);
-		if (left <= 0) {
+		int rc = -1;
+		if (left <= 0)
 			why = "the push deadline passed while it waited";
-		} else if (strcmp(r->kind, "webpush") == 0 && w->vapid_key) {
-			if (start_webpush(w, r, &why) == 0) {
-				r->state = WR_SENDING;
-				w->n_sending++;
-				w->sent++;
-				continue;
-			}
+		else if (strcmp(r->kind, "webpush") == 0 && w->vapid_key)
+			rc = start_webpush(w, r, &why);
+		else if (strcmp(r->kind, "fcm") == 0 && r->app)
+			rc = start_fcm(w, r, &why);
+		else if (strcmp(r->kind, "apns") == 0 && r->app)
+			rc = start_apns(w, r, &why);
+		if (rc == 1)
+			continue;   /* parked until its app has credentials */
+		if (rc == 0) {
+			r->state = WR_SENDING;
+			w->n_sending++;
+			w->sent++;
+			continue;
 		}
 		char detail[DETAIL_MAX];
 		snprintf(detail, sizeof(detail), "via %s: not sent, %s", r->kind, why);
@@ -456,6 +780,23 @@ static void collected(void *arg)
 }
 
 /* --- claims ------------------------------------------------------------------------------------- */
+
+/* The app a device's endpoint belongs to: by name, or the only one of its kind when the name is "". */
+static struct wapp *app_find(struct wake *w, const char *kind, const char *name)
+{
+	struct wapp *only = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < w->n_apps; i++) {
+		struct wapp *a = &w->apps[i];
+		if (strcmp(a->cfg->kind, kind) != 0)
+			continue;
+		if (strcmp(a->cfg->name, name) == 0)
+			return a;
+		only = a;
+		n++;
+	}
+	return !name[0] && n == 1 ? only : NULL;
+}
 
 /* Rows (stmts.h): recipient, device, kind, endpoint, p256dh, auth, app, left, purpose, sender, body, sent_at. */
 static void claimed(struct wake *w, PGresult *res)
@@ -474,6 +815,7 @@ static void claimed(struct wake *w, PGresult *res)
 		r->did = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		util_strlcpy(r->kind, PQgetvalue(res, i, 2), sizeof(r->kind));
 		r->endpoint = strdup(PQgetvalue(res, i, 3));
+		r->app = app_find(w, r->kind, PQgetvalue(res, i, 6));
 		r->deadline = now + strtod(PQgetvalue(res, i, 7), NULL);
 		const char *purpose = PQgetvalue(res, i, 8);
 		r->urgency = !strcmp(purpose, "AUTH") ? "high" : !strcmp(purpose, "AD") ? "low" : "normal";
@@ -604,7 +946,19 @@ void wake_kick(struct wake *w)
 
 int wake_kind_enabled(const struct wake *w, const char *kind)
 {
-	return w && strcmp(kind, "webpush") == 0 && w->vapid_key != NULL;
+	if (!w)
+		return 0;
+	if (strcmp(kind, "webpush") == 0)
+		return w->vapid_key != NULL;
+	for (size_t i = 0; i < w->n_apps; i++)
+		if (strcmp(w->apps[i].cfg->kind, kind) == 0)
+			return 1;
+	return 0;
+}
+
+int wake_app_known(const struct wake *w, const char *kind, const char *name)
+{
+	return w && app_find((struct wake *)w, kind, name) != NULL;
 }
 
 const char *wake_vapid_public(const struct wake *w)
@@ -691,6 +1045,28 @@ struct wake *wake_new(struct ev_loop *loop, struct store *store, const struct co
 			return NULL;
 		}
 	}
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		struct wapp *a = &w->apps[w->n_apps];
+		const struct app_config *ac = &cfg->apps[i];
+		a->w = w;
+		a->cfg = ac;
+		a->fcm = strcmp(ac->kind, "fcm") == 0;
+		ev_timer_init(&a->token_timer, token_timer_cb, 1., 0.);
+		a->token_timer.data = a;
+		char why2[200];
+		if (a->fcm ? fcm_account_load(ac->credentials, &a->acct, why2, sizeof(why2)) < 0
+			   : !(a->key = apns_key_load(ac->key_file, why2, sizeof(why2)))) {
+			snprintf(err, errlen, "[%s %s] %s: %s", ac->kind, ac->name, a->fcm ? "credentials" : "key_file", why2);
+			wake_free(w);
+			return NULL;
+		}
+		util_strlcpy(a->base, ac->endpoint[0] ? ac->endpoint : a->fcm ? FCM_DEFAULT_ENDPOINT
+			     : !strcmp(ac->environment, "sandbox") ? APNS_SANDBOX : APNS_PRODUCTION, sizeof(a->base));
+		size_t n = strlen(a->base);
+		while (n > 0 && a->base[n - 1] == '/')
+			a->base[--n] = '\0';
+		w->n_apps++;
+	}
 	if (!(w->policy = netpolicy_new(cfg->wake_allow_internal, why, sizeof(why))) ||
 	    !(w->curl = curlev_new(loop, w->policy, (long)cfg->wake_concurrency, collected, w))) {
 		snprintf(err, errlen, "[wake]: %s", w->policy ? "libcurl failed" : why);
@@ -715,8 +1091,20 @@ void wake_free(struct wake *w)
 	ev_timer_stop(w->loop, &w->flush);
 	ev_timer_stop(w->loop, &w->scan);
 	/* queued, in flight or waiting: their claims stay in wakes unanswered, the SMS fallback covers them */
-	while (w->all)
+	for (size_t i = 0; i < w->n_apps; i++)
+		w->apps[i].parked = NULL;   /* freed below with every other request */
+	while (w->all) {
+		w->all->state = WR_QUEUED;
 		wreq_free(w->all);
+	}
+	for (size_t i = 0; i < w->n_apps; i++) {
+		struct wapp *a = &w->apps[i];
+		ev_timer_stop(w->loop, &a->token_timer);
+		curlev_xfer_clear(&a->tx);
+		free(a->tx_body);
+		fcm_account_free(&a->acct);
+		EVP_PKEY_free(a->key);
+	}
 	curlev_free(w->curl);
 	for (size_t i = 0; i < w->n_vapid; i++)
 		free(w->vapid[i].header);

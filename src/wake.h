@@ -7,7 +7,10 @@
  * exactly one node.  Web Push (RFC 8030) carries the message itself,
  * encrypted for the device (RFC 8291), with a VAPID signature (RFC 8292);
  * a message too long for one record becomes a wake-up that makes the app
- * fetch.  Each attempt and its outcome is an event of kind 'wake'.
+ * fetch.  FCM HTTP v1 (an OAuth access token bought with the service
+ * account's signed assertion) and APNs (an ES256 provider token, HTTP/2)
+ * carry it as data and an alert.  Each attempt and its outcome is an event
+ * of kind 'wake'.
  */
 #ifndef PUSHGATE_WAKE_H
 #define PUSHGATE_WAKE_H
@@ -35,6 +38,8 @@ void wake_on_store_up(struct wake *w);
 void wake_kick(struct wake *w);
 /* 1 when platform pushes of this kind ("webpush", "fcm", "apns") can be sent. */
 int wake_kind_enabled(const struct wake *w, const char *kind);
+/* 1 when [fcm NAME] / [apns NAME] names a configured app ("" : the only app of that kind). */
+int wake_app_known(const struct wake *w, const char *kind, const char *name);
 /* The VAPID public key, base64url (the applicationServerKey of a subscription); "" when Web Push is off. */
 const char *wake_vapid_public(const struct wake *w);
 /* No new claims; retries waiting are dropped (the SMS fallback covers them). */
