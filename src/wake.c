@@ -50,13 +50,14 @@
 
 #define FLUSH_INTERVAL  0.002
 #define CLAIM_MAX       2000        /* message ids per claim */
-#define SCAN_LIMIT      "1000"
+#define CLAIM_ROWS      "2000"      /* pushes one claim takes (a campaign's message: page after page) */
 #define PLAIN_MAX       (WEBPUSH_RECORD_SIZE - WEBPUSH_HEADER_LEN - WEBPUSH_TAG_LEN - 1)
 #define PAD_TO          128
 #define VAPID_LIFE      43200       /* seconds a JWT is valid; made again when less than half is left */
 #define VAPID_CACHE     32          /* push service origins remembered */
 #define DETAIL_MAX      200
 #define BACKOFF_MAX     300.0
+#define ANSWER_MAX      1024        /* bytes of an answer's body kept to judge it */
 
 enum wr_state { WR_QUEUED, WR_SENDING, WR_WAITING, WR_PARKED };
 
@@ -111,7 +112,7 @@ struct wreq {
 	struct curlev_xfer x;
 	uint8_t           *body;
 	size_t             body_len;
-	char               answer[1024];      /* the start of the answer's body (error reasons) */
+	char              *answer;            /* while sending: the start of the answer's body (error reasons) */
 };
 
 struct vapid {
@@ -148,8 +149,9 @@ struct wake {
 	struct pgarr         ids;             /* message ids heard of */
 	int                  claim_in_flight, scan_again;
 	struct store_job     claim_job;
-	const char          *claim_params[2];
-	char                *claim_lit;
+	const char          *claim_params[3];
+	char                *claim_lit;       /* the message ids in flight; kept when their claim was full */
+	int                  claim_more;      /* claim_lit again: its last claim took CLAIM_ROWS */
 	/* outcomes */
 	struct outcomes      acc;
 	int                  out_in_flight;
@@ -313,6 +315,7 @@ static void wreq_free(struct wreq *r)
 	free(r->endpoint);
 	free(r->plain);
 	free(r->body);
+	free(r->answer);
 	free(r);
 }
 
@@ -370,7 +373,7 @@ static enum verdict judge(struct wreq *r, CURLcode cc, long status, char *why, s
 			return V_REVOKE;
 		if (status == 401)
 			return V_REAUTH;
-		if (status == 400 && strstr(r->answer, "too big"))
+		if (status == 400 && r->answer && strstr(r->answer, "too big"))
 			return V_SHRINK;
 		return V_FAIL;
 	}
@@ -397,6 +400,8 @@ static void sent(struct curlev_xfer *x, CURLcode cc, long status)
 	r->attempts++;
 	long st = cc == CURLE_OK ? status : 0;
 	enum verdict v = judge(r, cc, status, why, sizeof(why));
+	free(r->answer);   /* judged: only requests in flight hold one */
+	r->answer = NULL;
 	switch (v) {
 	case V_OK:
 		w->accepted++;
@@ -485,8 +490,12 @@ static int start_webpush(struct wake *w, struct wreq *r, const char **why)
 		*why = "encryption failed (bad subscription keys)";
 		return -1;
 	}
+	if (!r->answer && !(r->answer = malloc(ANSWER_MAX))) {
+		*why = "out of memory";
+		return -1;
+	}
 	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did, .answer = r->answer,
-				     .answer_cap = sizeof(r->answer) };
+				     .answer_cap = ANSWER_MAX };
 	if (curlev_easy(w->curl, &r->x, r->endpoint, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
 		*why = "not a usable URL";
 		return -1;
@@ -633,8 +642,12 @@ static void token_fetch(struct wapp *a)
 static int start_json(struct wake *w, struct wreq *r, const char *url, const char *const *headers, size_t n,
 		      const char **why)
 {
+	if (!r->answer && !(r->answer = malloc(ANSWER_MAX))) {
+		*why = "out of memory";
+		return -1;
+	}
 	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did, .answer = r->answer,
-				     .answer_cap = sizeof(r->answer) };
+				     .answer_cap = ANSWER_MAX };
 	if (curlev_easy(w->curl, &r->x, url, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
 		*why = "not a usable URL";
 		return -1;
@@ -848,12 +861,18 @@ static void claimed(struct wake *w, PGresult *res)
 static void claim_done(struct store_job *job, enum store_error e, const char *err)
 {
 	struct wake *w = job->arg;
+	int full = e == STORE_OK && PQntuples(job->res) >= atoi(CLAIM_ROWS);
 	w->claim_in_flight = 0;
-	free(w->claim_lit);
-	w->claim_lit = NULL;
+	if (job->stmt == &stmts_wake_claim_messages && full) {
+		w->claim_more = 1;   /* the same messages again: more of their recipients wait */
+	} else {
+		free(w->claim_lit);
+		w->claim_lit = NULL;
+		w->claim_more = 0;
+	}
 	if (e == STORE_OK) {
 		claimed(w, job->res);
-		if (job->stmt == &stmts_wake_claim_scan && PQntuples(job->res) >= atoi(SCAN_LIMIT))
+		if (job->stmt == &stmts_wake_claim_scan && full)
 			w->scan_again = 1;
 	} else if (e == STORE_SQL_ERROR) {
 		log_error("wake", "ev=claim_failed stmt=%s err=\"%s\"", job->stmt->name, err ? err : "");
@@ -864,21 +883,26 @@ static void claim_next(struct wake *w)
 {
 	if (w->claim_in_flight || w->stopping || !store_is_up(w->store))
 		return;
-	if (w->ids.n > 0) {
-		w->claim_lit = pgarr_take(&w->ids);
-		if (!w->claim_lit)
+	/* claimed and not sent yet stays bounded: a campaign is taken page by page as it is sent */
+	if (w->n_queued + w->n_sending >= 4 * w->cfg->wake_concurrency)
+		return;
+	if (!w->claim_more && w->ids.n > 0) {
+		if (!(w->claim_lit = pgarr_take(&w->ids)))
 			return;
+		w->claim_more = 1;
+	}
+	if (w->claim_more) {
 		w->claim_params[0] = w->claim_lit;
-		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_messages };
+		w->claim_params[2] = CLAIM_ROWS;
+		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_messages, .nparams = 3 };
 	} else if (w->scan_again) {
 		w->scan_again = 0;
-		w->claim_params[0] = SCAN_LIMIT;
-		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_scan };
+		w->claim_params[0] = CLAIM_ROWS;
+		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_scan, .nparams = 2 };
 	} else {
 		return;
 	}
 	w->claim_params[1] = w->node;
-	w->claim_job.nparams = 2;
 	w->claim_job.params = w->claim_params;
 	w->claim_job.done = claim_done;
 	w->claim_job.arg = w;

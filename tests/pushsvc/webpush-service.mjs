@@ -37,7 +37,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-	const opt = { cert: null, key: null, port: 0, host: '127.0.0.1' };
+	const opt = { cert: null, key: null, port: 0, host: '127.0.0.1', 'verify-every': 1 };
 	for (let i = 0; i < argv.length; i++) {
 		const a = argv[i];
 		const eq = a.indexOf('=');
@@ -58,6 +58,9 @@ function parseArgs(argv) {
 	if (!/^\d+$/.test(String(opt.port)) || Number(opt.port) > 65535)
 		usage('--port must be 0..65535');
 	opt.port = Number(opt.port);
+	if (!/^\d+$/.test(String(opt['verify-every'])) || Number(opt['verify-every']) < 1)
+		usage('--verify-every must be a positive integer');
+	verifyEvery = Number(opt['verify-every']);
 	return opt;
 }
 
@@ -68,6 +71,11 @@ const subscriptions = new Map();
 let messageSeq = 0;
 let origin = null;        // https://HOST:PORT, the VAPID audience (RFC 8292 §2)
 let rejectionsLogged = 0;
+// Benchmarks: only every verifyEvery-th push is verified (VAPID, decryption) and
+// recorded; the others are checked for their headers, counted and answered 201,
+// so the service keeps up with a sender on the same machine.
+let verifyEvery = 1;
+const stats = { pushes: 0, verified: 0, accepted: 0, rejected: 0 };
 
 // Verified (k, t) pairs -> {header, claims}: a sender reuses one JWT for many
 // messages, and the signature of the same bytes under the same key does not
@@ -126,10 +134,11 @@ function readBody(req, limit) {
 
 /* --- control API ------------------------------------------------------------------- */
 
-function newSubscription() {
-	const ecdh = crypto.createECDH('prime256v1');
-	ecdh.generateKeys();
-	const auth = crypto.randomBytes(16);
+function newSubscription(shared) {
+	const ecdh = shared ? shared.ecdh : crypto.createECDH('prime256v1');
+	if (!shared)
+		ecdh.generateKeys();
+	const auth = shared ? shared.auth : crypto.randomBytes(16);
 	const id = crypto.randomBytes(12).toString('base64url');
 	const sub = {
 		id, ecdh, auth, publicKey: ecdh.getPublicKey(), deleted: false,
@@ -170,7 +179,26 @@ async function handleControl(req, res, path) {
 	if (path === '/subscribe') {
 		if (req.method !== 'POST')
 			return send(res, 405, { error: 'POST only' }, { Allow: 'POST' });
-		await readBody(req, MAX_CONTROL_BODY);
+		const { body } = await readBody(req, MAX_CONTROL_BODY);
+		let count = 1;
+		try {
+			const j = body.length ? JSON.parse(body.toString('utf8')) : {};
+			if (Number.isSafeInteger(j.count) && j.count >= 1 && j.count <= 1000000)
+				count = j.count;
+		} catch {
+			return send(res, 400, { error: 'body is not JSON' });
+		}
+		if (count > 1) {
+			// many subscriptions sharing one key pair (benchmarks): ids and endpoints only
+			const first = newSubscription();
+			const ids = [first.id];
+			for (let i = 1; i < count; i++)
+				ids.push(newSubscription(first).id);
+			return send(res, 201, {
+				ids, endpoint_prefix: `${origin}/push/`,
+				keys: { p256dh: first.publicKey.toString('base64url'), auth: first.auth.toString('base64url') },
+			});
+		}
 		const sub = newSubscription();
 		return send(res, 201, {
 			id: sub.id,
@@ -217,6 +245,8 @@ async function handleControl(req, res, path) {
 		sub.deleted = true;
 		return send(res, 204);
 	}
+	if (path === '/stats')
+		return send(res, 200, stats);
 	return send(res, 404, { error: 'no such path' });
 }
 
@@ -415,6 +445,14 @@ async function handlePush(req, res, id) {
 		const ce = single(req, 'content-encoding');
 		if (ce === undefined || ce.trim().toLowerCase() !== 'aes128gcm')
 			throw new Refusal(415, `Content-Encoding ${JSON.stringify(ce ?? null)} is not aes128gcm`);
+		if (++stats.pushes % verifyEvery !== 0 && !sub.answers.length) {
+			if (total > MAX_PUSH_BODY || !single(req, 'authorization'))
+				throw new Refusal(total > MAX_PUSH_BODY ? 413 : 401, 'unverified push refused');
+			stats.accepted++;
+			res.writeHead(201, { 'Content-Length': 0 });
+			return res.end();
+		}
+		stats.verified++;
 
 		await verifyVapid(single(req, 'authorization'), info);
 
@@ -424,6 +462,7 @@ async function handlePush(req, res, id) {
 	} catch (e) {
 		if (!(e instanceof Refusal))
 			throw e;
+		stats.rejected++;
 		sub.rejected.push({ ...info, answered: e.status, reason: e.message });
 		logRejection(sub, e.status, e.message);
 		return send(res, e.status, { error: e.message });
@@ -435,6 +474,7 @@ async function handlePush(req, res, id) {
 		const h = ans.retry_after !== undefined ? { 'Retry-After': ans.retry_after } : {};
 		return send(res, ans.status, { error: 'queued answer' }, h);
 	}
+	stats.accepted++;
 	const n = ++messageSeq;
 	sub.received.push({ ...info, message: n, answered: ans.status });
 	// RFC 8030 §5.2: the TTL the push service keeps the message for comes back.
