@@ -3,7 +3,8 @@
  *
  * Before anything is served: the configuration file (it holds the carriers'
  * SMPP passwords and the database's credentials) must not be open to other
- * users, and the TLS private keys not to the group or other users; a file
+ * users, and the TLS private keys and the platform push credentials (VAPID
+ * key, FCM service account, APNs .p8) not to the group or other users; a file
  * that is refuses the start, naming the file and the chmod that fixes it.
  * After the listeners are bound and the keys loaded: as root, pushgated
  * switches to [server] user (its groups too) and checks that root cannot
@@ -81,6 +82,19 @@ int privs_check_start(const struct config *cfg, const char *ini_path, char *err,
 	if (private_enough(cfg->smpps_tls_key, S_IRWXG | S_IRWXO, "[smpp_server] tls_key", "chmod 600 it", err,
 			   errlen) < 0)
 		return -1;
+	/* the platform push credentials: whoever reads them can push to every device of the app */
+	if (private_enough(cfg->webpush_vapid_key, S_IRWXG | S_IRWXO, "[webpush] vapid_key", "chmod 600 it", err,
+			   errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		char what[64];
+		const struct app_config *a = &cfg->apps[i];
+		int fcm = strcmp(a->kind, "fcm") == 0;
+		snprintf(what, sizeof(what), "[%s %s] %s", a->kind, a->name, fcm ? "credentials" : "key_file");
+		if (private_enough(fcm ? a->credentials : a->key_file, S_IRWXG | S_IRWXO, what, "chmod 600 it", err,
+				   errlen) < 0)
+			return -1;
+	}
 	return user_ok(cfg, err, errlen);
 }
 

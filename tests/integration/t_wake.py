@@ -50,7 +50,7 @@ openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "vapid.pe
 openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
         "-keyout", "svc.key", "-out", "svc.pem")
-os.chmod(os.path.join(work, "vapid.pem"), 0o644)
+os.chmod(os.path.join(work, "vapid.pem"), 0o600)
 VAPID_PUBLIC = base64.urlsafe_b64encode(subprocess.run(
     ["openssl", "ec", "-in", os.path.join(work, "vapid.pem"), "-pubout", "-outform", "DER"],
     capture_output=True, timeout=30, check=True).stdout[-65:]).rstrip(b"=").decode()
@@ -330,6 +330,21 @@ def a_subscription_registered_later_is_found_by_the_scan(env):
     st, _, _, _ = env.http("DELETE", "/v1/device/wakeup", key=token)
     assert st == 204
     assert env.scalar(f"SELECT revoked_why FROM device_wakeups WHERE device_id = {dev}") == "removed by the device"
+
+
+@tests.case
+def a_vapid_key_open_to_others_refuses_the_start(env):
+    loose = os.path.join(work, "loose.pem")
+    shutil.copy(os.path.join(work, "vapid.pem"), loose)
+    os.chmod(loose, 0o644)
+    ini = os.path.join(work, "loose.ini")
+    with open(env.ini_path, encoding="utf-8") as f:
+        text = f.read().replace(os.path.join(work, "vapid.pem"), loose)
+    with open(os.open(ini, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
+        f.write(text)
+    r = subprocess.run([os.path.join(env.builddir, "pushgated"), "-c", ini], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1 and "[webpush] vapid_key" in r.stderr and "open to other users" in r.stderr, r
 
 
 tests.run(ini={
