@@ -8,6 +8,13 @@
  * IndexedDB is unavailable) and acknowledges it only after the store has
  * committed it, so an acknowledged message is never lost by the page.
  *
+ * Where the browser has a push service, it also registers the service worker
+ * web/sw.js and gives pushgated the Web Push subscription (POST
+ * /v1/device/wakeup), so messages reach the inbox while the page is closed;
+ * the worker reads the device record the page keeps in IndexedDB (a worker
+ * has no localStorage) and writes to the same message store. Without push
+ * the page works on its WebSocket alone, as before.
+ *
  * It owns the device token (localStorage), the local inbox and the rendering.
  * Everything from the network is untrusted: frames are checked field by field
  * and text is only ever put into the page as text, never as HTML.
@@ -20,7 +27,12 @@
   const KEY_BLOCKED = 'pushgate.blocked';  // {sender: true} as the server last answered
   const KEY_INBOX = 'pushgate.inbox';      // messages, only without IndexedDB
   const DB_NAME = 'pushgate-inbox';
+  const DB_VERSION = 2;                    // 2: the device store, for the service worker
   const DB_STORE = 'messages';
+  const DB_DEVICE = 'device';              // key 'current': {device_id, msisdn, token}
+  const SW_URL = '/web/sw.js';
+  const SW_SCOPE = '/web/';
+  const SW_ACTIVE_MS = 10000;
 
   const HTTP_TIMEOUT_MS = 15000;
   const WELCOME_TIMEOUT_MS = 15000;
@@ -43,8 +55,11 @@
   };
 
   /* Counters a test (or a curious user in the console) can read. */
-  const stats = { stored: 0, duplicates: 0, acks: 0, beeps: 0, connects: 0 };
-  window.pushgateInbox = { stats };
+  const stats = { stored: 0, duplicates: 0, acks: 0, beeps: 0, connects: 0, fromWorker: 0 };
+  /* push: where Web Push set-up got to: off, unsupported, worker (registered),
+   * no-key, denied, subscribing, subscribed or failed */
+  const pushState = { state: 'off', detail: '' };
+  window.pushgateInbox = { stats, push: pushState };
 
   let device = readJson(KEY_DEVICE);
   let blocked = readJson(KEY_BLOCKED) || {};
@@ -100,13 +115,22 @@
   /* -------------------------------------------------------------- storage */
 
   /* IndexedDB: one object store keyed by message id. put() resolves once the
-   * transaction has committed; that is when the message may be acked. */
+   * transaction has committed; that is when the message may be acked. The
+   * device store holds the device record for the service worker (sw.js opens
+   * the same database with the same upgrade). */
   function openIdb() {
     return new Promise((resolve, reject) => {
       if (!window.indexedDB) { reject(new Error('no IndexedDB')); return; }
-      const req = indexedDB.open(DB_NAME, 1);
-      req.onupgradeneeded = () => req.result.createObjectStore(DB_STORE, { keyPath: 'id' });
-      req.onsuccess = () => resolve(req.result);
+      const req = indexedDB.open(DB_NAME, DB_VERSION);
+      req.onupgradeneeded = () => {
+        const db = req.result;
+        if (!db.objectStoreNames.contains(DB_STORE)) db.createObjectStore(DB_STORE, { keyPath: 'id' });
+        if (!db.objectStoreNames.contains(DB_DEVICE)) db.createObjectStore(DB_DEVICE);
+      };
+      req.onsuccess = () => {
+        req.result.onversionchange = () => req.result.close();
+        resolve(req.result);
+      };
       req.onerror = () => reject(req.error);
       req.onblocked = () => reject(new Error('IndexedDB blocked'));
     }).then((db) => ({
@@ -129,10 +153,23 @@
       },
       clear() {
         return new Promise((resolve) => {
-          const tx = db.transaction(DB_STORE, 'readwrite');
+          const tx = db.transaction([DB_STORE, DB_DEVICE], 'readwrite');
           tx.objectStore(DB_STORE).clear();
+          tx.objectStore(DB_DEVICE).clear();
           tx.oncomplete = () => resolve();
           tx.onerror = () => resolve();
+        });
+      },
+      /* The record the service worker acks with; null removes it. */
+      setDevice(d) {
+        return new Promise((resolve, reject) => {
+          const tx = db.transaction(DB_DEVICE, 'readwrite');
+          const os = tx.objectStore(DB_DEVICE);
+          if (d) os.put({ device_id: d.device_id, msisdn: d.msisdn, token: d.token }, 'current');
+          else os.delete('current');
+          tx.oncomplete = () => resolve();
+          tx.onerror = () => reject(tx.error);
+          tx.onabort = () => reject(tx.error || new Error('aborted'));
         });
       },
     }));
@@ -160,6 +197,9 @@
       clear() {
         localStorage.removeItem(KEY_INBOX);
         return Promise.resolve();
+      },
+      setDevice() {
+        return Promise.reject(new Error('no IndexedDB for the service worker'));
       },
     };
   }
@@ -287,6 +327,8 @@
     el.code.value = '';
     showInbox();
     connect();
+    // Still within the click on Verify: the browser may ask about notifications now.
+    enablePush(true);
   }
 
   function showPhoneStep() {
@@ -332,12 +374,15 @@
     disconnect();
     if (old && reason === 'user') {
       el.logout.disabled = true;
+      await disablePush(old.token);
       const r = await api('DELETE', '/v1/devices/' + old.device_id, undefined, old.token);
       el.logout.disabled = false;
       if (r.status !== 204 && r.status !== 404 && r.status !== 401) {
         toast('Logged out here; the server could not be told (' +
           (r.status || 'no connection') + ').');
       }
+    } else {
+      await disablePush(null);   // refused: the server has forgotten this device already
     }
     messages.clear();
     blocked = {};
@@ -715,6 +760,133 @@
     if (folder !== null) el.folderTitle.focus({ preventScroll: true });
   }
 
+  /* ------------------------------------------------------------ Web Push */
+
+  function pushSupported() {
+    return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+  }
+
+  function setPush(state, detail) {
+    pushState.state = state;
+    pushState.detail = detail ? String(detail).slice(0, 200) : '';
+  }
+
+  function b64urlBytes(s) {
+    const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  }
+
+  function sameBytes(buf, bytes) {
+    if (!buf || buf.byteLength !== bytes.length) return false;
+    const a = new Uint8Array(buf);
+    return a.every((v, i) => v === bytes[i]);
+  }
+
+  /* The registration once it has an active worker (the page at / is outside
+   * the worker's scope, so navigator.serviceWorker.ready would never settle). */
+  function activeWorker(reg) {
+    if (reg.active) return Promise.resolve(reg);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the service worker did not activate')), SW_ACTIVE_MS);
+      const watch = (sw) => {
+        if (!sw) return;
+        sw.addEventListener('statechange', () => {
+          if (reg.active) {
+            clearTimeout(timer);
+            resolve(reg);
+          } else if (sw.state === 'redundant') {
+            clearTimeout(timer);
+            reject(new Error('the service worker was not installed'));
+          }
+        });
+      };
+      watch(reg.installing || reg.waiting);
+      reg.addEventListener('updatefound', () => watch(reg.installing));
+    });
+  }
+
+  /* Registers the worker and, where the browser has a push service and the
+   * user allows notifications, gives pushgated this browser's subscription.
+   * ask: the user just registered (a click), so the browser may ask about
+   * notifications now; otherwise it is never asked. Any failure leaves the
+   * page on its WebSocket, as it is without push, and says nothing. */
+  let pushBusy = null;
+  let pushServer = false;       // the server has Web Push on (it gave its key)
+  function enablePush(ask) {
+    if (!pushBusy) {
+      pushBusy = setUpPush(ask).catch((e) => {
+        setPush('failed', e && e.message || e);
+        console.info('pushgate: no Web Push here, the inbox works while open:', pushState.detail);
+      }).finally(() => { pushBusy = null; });
+    }
+    return pushBusy;
+  }
+
+  async function setUpPush(ask) {
+    const d = device;
+    if (!d) return;
+    if (!pushSupported()) { setPush('unsupported'); return; }
+    await store.setDevice(d);   // the worker acks with this token
+    const reg = await activeWorker(await navigator.serviceWorker.register(SW_URL, { scope: SW_SCOPE }));
+    setPush('worker');
+    if (Notification.permission === 'denied') { setPush('denied', 'denied'); return; }
+    const k = await api('GET', '/v1/device/webpush-key');   // 404: Web Push is off on this server
+    if (k.status !== 200 || !k.data || !isBoundedString(k.data.public_key, 128)) {
+      setPush('no-key', 'HTTP ' + k.status);
+      return;
+    }
+    pushServer = true;
+    const key = b64urlBytes(k.data.public_key);
+    if (key.length !== 65 || key[0] !== 4) { setPush('no-key', 'not a P-256 public key'); return; }
+    if (Notification.permission === 'default' && ask) await Notification.requestPermission();
+    if (Notification.permission !== 'granted') { setPush('denied', Notification.permission); return; }
+    let sub = await reg.pushManager.getSubscription();
+    if (sub && !sameBytes(sub.options.applicationServerKey, key)) {
+      await sub.unsubscribe();   // made for another server key
+      sub = null;
+    }
+    if (!sub) {
+      setPush('subscribing');   // without a reachable push service this may never settle
+      sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    }
+    if (device !== d) return;   // logged out meanwhile
+    const r = await api('POST', '/v1/device/wakeup', sub.toJSON(), d.token);
+    if (r.status !== 204) { setPush('failed', 'wakeup: ' + serverError(r, 'refused')); return; }
+    setPush('subscribed');
+  }
+
+  /* Logout: tell pushgated to forget the subscription (token: best effort,
+   * before the device is revoked), then drop it here. */
+  async function disablePush(token) {
+    setPush('off');
+    if (!pushSupported()) return;
+    try {
+      const reg = await navigator.serviceWorker.getRegistration(SW_SCOPE);
+      if (!reg) return;
+      if (token && pushServer) await api('DELETE', '/v1/device/wakeup', undefined, token);
+      const sub = await reg.pushManager.getSubscription();
+      if (sub) await sub.unsubscribe();
+    } catch (e) {
+      console.info('pushgate: push subscription not removed here:', e && e.message || e);
+    }
+  }
+
+  /* The worker stored messages while this page was open (its socket was
+   * down): show them from the store. */
+  function onWorkerMessage(ev) {
+    const f = ev.data;
+    if (!f || typeof f !== 'object' || f.type !== 'stored' || !store || !device) return;
+    store.loadAll().then((list) => {
+      for (const m of list) {
+        if (!sane(m) || messages.has(m.id)) continue;
+        messages.set(m.id, m);
+        stats.fromWorker++;
+        announce(m);
+      }
+      render();
+    }, (e) => console.error('pushgate: could not read the inbox', e));
+  }
+
   /* ------------------------------------------------------ toast and beep */
 
   let toastTimer = null;
@@ -781,6 +953,10 @@
       // Another tab of this inbox logged out or registered.
       if (ev.key === KEY_DEVICE) location.reload();
     });
+    if (pushSupported()) {
+      navigator.serviceWorker.addEventListener('message', onWorkerMessage);
+      navigator.serviceWorker.startMessages();
+    }
 
     try {
       store = await openIdb();
@@ -799,6 +975,7 @@
     showInbox();
     onRoute();
     connect();
+    enablePush(false);
   }
 
   start();
