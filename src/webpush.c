@@ -46,9 +46,10 @@ static EVP_PKEY *key_from(const uint8_t pub[WEBPUSH_KEY_LEN], const BIGNUM *priv
 	OSSL_PARAM_BLD_free(b);
 	if (!key)
 		return NULL;
-	/* the point is on the curve (a peer's key is a stranger's bytes) */
+	/* the point is on the curve (a peer's key is a stranger's bytes); P-256's cofactor is 1, so a
+	 * point on it has the group's order and the quick check (no scalar multiplication) is the whole check */
 	EVP_PKEY_CTX *check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-	int ok = check && EVP_PKEY_public_check(check) == 1;
+	int ok = check && EVP_PKEY_public_check_quick(check) == 1;
 	EVP_PKEY_CTX_free(check);
 	if (!ok) {
 		EVP_PKEY_free(key);
@@ -85,6 +86,26 @@ int webpush_public_key(EVP_PKEY *key, uint8_t out[WEBPUSH_KEY_LEN])
 
 /* --- encryption ------------------------------------------------------------------------ */
 
+/*
+ * The algorithms, fetched once from the default provider (an implicit fetch
+ * per call costs more than the HMAC itself).  Kept for the process's life.
+ */
+static EVP_MAC *hmac_alg(void)
+{
+	static EVP_MAC *mac;
+	if (!mac)
+		mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	return mac;
+}
+
+static const EVP_CIPHER *gcm_alg(void)
+{
+	static EVP_CIPHER *gcm;
+	if (!gcm)
+		gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+	return gcm;
+}
+
 /* HMAC-SHA256 of a || b (b may be NULL) || [the byte c when c >= 0] into out (32 bytes).  0 / -1. */
 static int hmac3(const uint8_t *key, size_t klen, const void *a, size_t alen, const void *b, size_t blen, int c,
 		 uint8_t out[32])
@@ -101,8 +122,13 @@ static int hmac3(const uint8_t *key, size_t klen, const void *a, size_t alen, co
 	}
 	if (c >= 0)
 		data[n++] = (uint8_t)c;
-	int ok = EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, klen, data, n, out, 32, &outlen) != NULL &&
-		 outlen == 32;
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END };
+	EVP_MAC *alg = hmac_alg();
+	EVP_MAC_CTX *ctx = alg ? EVP_MAC_CTX_new(alg) : NULL;
+	int ok = ctx && EVP_MAC_init(ctx, key, klen, params) == 1 && EVP_MAC_update(ctx, data, n) == 1 &&
+		 EVP_MAC_final(ctx, out, &outlen, 32) == 1 && outlen == 32;
+	EVP_MAC_CTX_free(ctx);
 	OPENSSL_cleanse(data, sizeof(data));
 	return ok ? 0 : -1;
 }
@@ -156,7 +182,7 @@ static int encrypt_core(const uint8_t ua_public[WEBPUSH_KEY_LEN], const uint8_t 
 	memset(ct + len + 1, 0, pad);
 	int n1 = 0, n2 = 0;
 	c = EVP_CIPHER_CTX_new();
-	if (!c || EVP_EncryptInit_ex(c, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1 ||
+	if (!c || !gcm_alg() || EVP_EncryptInit_ex(c, gcm_alg(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
 	    EVP_EncryptInit_ex(c, NULL, NULL, cek, nonce) != 1 ||
 	    EVP_EncryptUpdate(c, ct, &n1, ct, (int)body) != 1 || EVP_EncryptFinal_ex(c, ct + n1, &n2) != 1 ||
@@ -190,9 +216,19 @@ int webpush_encrypt_with(const uint8_t ua_public[WEBPUSH_KEY_LEN], const uint8_t
 int webpush_encrypt(const uint8_t ua_public[WEBPUSH_KEY_LEN], const uint8_t auth[WEBPUSH_AUTH_LEN],
 		    const uint8_t *plain, size_t len, size_t pad, uint8_t *out, size_t cap, size_t *out_len)
 {
+	/* the key generation context, set up once (EVP_EC_gen fetches and sets up one per call) */
+	static EVP_PKEY_CTX *gen;
+	if (!gen) {
+		EVP_PKEY_CTX *g = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+		if (!g || EVP_PKEY_keygen_init(g) <= 0 || EVP_PKEY_CTX_set_group_name(g, "P-256") <= 0) {
+			EVP_PKEY_CTX_free(g);
+			return -1;
+		}
+		gen = g;
+	}
 	uint8_t salt[WEBPUSH_SALT_LEN];
-	EVP_PKEY *as_key = EVP_EC_gen("P-256");
-	if (!as_key || RAND_bytes(salt, sizeof(salt)) != 1) {
+	EVP_PKEY *as_key = NULL;
+	if (EVP_PKEY_generate(gen, &as_key) <= 0 || RAND_bytes(salt, sizeof(salt)) != 1) {
 		EVP_PKEY_free(as_key);
 		return -1;
 	}
