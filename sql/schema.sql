@@ -1707,10 +1707,10 @@ CREATE INDEX opt_out_log_msisdn ON public.opt_out_log USING btree (msisdn, id);
 CREATE INDEX recipients_batch_state ON public.recipients USING btree (batch_id, state) WHERE (batch_id IS NOT NULL);
 
 --
--- Name: recipients_message; Type: INDEX; Schema: public; Owner: -
+-- Name: recipients_message_id; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_message ON public.recipients USING btree (message_id);
+CREATE INDEX recipients_message_id ON public.recipients USING btree (message_id, id);
 
 --
 -- Name: recipients_push_deadline; Type: INDEX; Schema: public; Owner: -

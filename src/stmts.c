@@ -151,12 +151,12 @@ const struct store_stmt stmts_wake_claim_messages = {
 	"  FROM recipients r JOIN messages m ON m.id = r.message_id"
 	"  JOIN devices d ON d.msisdn = r.msisdn AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
 	"  JOIN device_wakeups w ON w.device_id = d.id AND w.revoked_at IS NULL"
-	"  WHERE r.message_id = ANY($1::bigint[]) AND r.state = 'PUSH_SENT' AND r.push_deadline > now()"
-	"   AND " WAKE_NO_SOCKET
+	"  WHERE r.message_id = ANY($1::bigint[]) AND r.id >= $4::bigint AND r.state = 'PUSH_SENT'"
+	"   AND r.push_deadline > now() AND " WAKE_NO_SOCKET
 	"   AND NOT EXISTS (SELECT 1 FROM wakes k WHERE k.recipient_id = r.id AND k.device_id = d.id)"
-	"  LIMIT $3::int),"
+	"  ORDER BY r.id LIMIT $3::int),"
 	WAKE_CLAIM,
-	3, 0,
+	4, 0,
 };
 
 const struct store_stmt stmts_wake_claim_scan = {

@@ -38,8 +38,9 @@ extern const struct store_stmt stmts_device_by_token;
 extern const struct store_stmt stmts_wakeup_set;
 /* $1 device: its endpoint removed; row when there was one. */
 extern const struct store_stmt stmts_wakeup_clear;
-/* Claims: $1 bigint[] message ids and $3 most rows (or, scan: $1 most rows of any PUSH_SENT
- * recipient not claimed yet), $2 this node -> rows (recipient, device, kind, endpoint, p256dh hex, auth hex,
+/* Claims: $1 bigint[] message ids, $3 most rows, $4 recipients after this id (a campaign's
+ * message page by page; or, scan: $1 most rows of any PUSH_SENT recipient not claimed yet),
+ * $2 this node -> rows (recipient, device, kind, endpoint, p256dh hex, auth hex,
  * app, seconds to the push deadline, purpose, sender, body, sent_at, msisdn). */
 extern const struct store_stmt stmts_wake_claim_messages;
 extern const struct store_stmt stmts_wake_claim_scan;

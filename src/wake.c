@@ -149,7 +149,8 @@ struct wake {
 	struct pgarr         ids;             /* message ids heard of */
 	int                  claim_in_flight, scan_again;
 	struct store_job     claim_job;
-	const char          *claim_params[3];
+	const char          *claim_params[4];
+	char                 claim_after[24];  /* the last recipient id of claim_lit's previous page */
 	char                *claim_lit;       /* the message ids in flight; kept when their claim was full */
 	int                  claim_more;      /* claim_lit again: its last claim took CLAIM_ROWS */
 	/* outcomes */
@@ -869,7 +870,9 @@ static void claim_done(struct store_job *job, enum store_error e, const char *er
 	int full = e == STORE_OK && PQntuples(job->res) >= atoi(CLAIM_ROWS);
 	w->claim_in_flight = 0;
 	if (job->stmt == &stmts_wake_claim_messages && full) {
-		w->claim_more = 1;   /* the same messages again: more of their recipients wait */
+		/* the same messages again from the last recipient of this page (its other devices may wait) */
+		w->claim_more = 1;
+		util_strlcpy(w->claim_after, PQgetvalue(job->res, PQntuples(job->res) - 1, 0), sizeof(w->claim_after));
 	} else {
 		free(w->claim_lit);
 		w->claim_lit = NULL;
@@ -895,11 +898,13 @@ static void claim_next(struct wake *w)
 		if (!(w->claim_lit = pgarr_take(&w->ids)))
 			return;
 		w->claim_more = 1;
+		util_strlcpy(w->claim_after, "0", sizeof(w->claim_after));
 	}
 	if (w->claim_more) {
 		w->claim_params[0] = w->claim_lit;
 		w->claim_params[2] = CLAIM_ROWS;
-		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_messages, .nparams = 3 };
+		w->claim_params[3] = w->claim_after;
+		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_messages, .nparams = 4 };
 	} else if (w->scan_again) {
 		w->scan_again = 0;
 		w->claim_params[0] = CLAIM_ROWS;
