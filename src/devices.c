@@ -455,8 +455,7 @@ static void op_done(struct store_job *job, enum store_error e, const char *err)
 	switch (r->op) {
 	case OP_WAKEUP_SET:
 		log_info("devices", "ev=wakeup_set device=%lld kind=%s", r->id, r->kind);
-		http_respond(r->req, 204, NULL, "", 0);
-		wake_kick(r->d->wake);   /* what waits for this device now has a way to it */
+		http_respond(r->req, 204, NULL, "", 0);   /* the statement's NOTIFY wakes what waits */
 		break;
 	case OP_WAKEUP_CLEAR:
 		if (PQntuples(job->res) == 1) {

@@ -725,6 +725,7 @@ static int cmd_binds(PGconn *conn)
 static const struct store_stmt *const plan_stmts[] = {
 	&recipient_stmt_intake, &recipient_stmt_release, &recipient_stmt_sms_lease, &recipient_stmt_sms_resp,
 	&recipient_stmt_sms_receipts, &recipient_stmt_apply_parked, &recipient_stmt_sweep, &recipient_stmt_push_acks,
+	&stmts_wake_claim_messages, &stmts_wake_claim_scan, &stmts_wake_outcomes,
 };
 
 static const struct store_stmt *plan_stmt(const char *name)

@@ -66,7 +66,9 @@ const struct store_stmt stmts_device_auth = {
 
 const struct store_stmt stmts_device_sockets_gone = {
 	"device_sockets_gone",
-	"UPDATE devices SET socket_node = NULL WHERE id = ANY($1::bigint[]) AND socket_node = $2",
+	/* platform push may wake them now: every node's wake.c hears their numbers */
+	"WITH u AS (UPDATE devices SET socket_node = NULL WHERE id = ANY($1::bigint[]) AND socket_node = $2 RETURNING msisdn)"
+	" SELECT pg_notify('pushgate_wake', x.msisdn) FROM (SELECT DISTINCT msisdn FROM u) x",
 	2, 0,
 };
 
@@ -106,11 +108,13 @@ const struct store_stmt stmts_push_of_messages = {
 
 const struct store_stmt stmts_wakeup_set = {
 	"wakeup_set",
-	"INSERT INTO device_wakeups (device_id, kind, endpoint, p256dh, auth, app)"
+	"WITH s AS (INSERT INTO device_wakeups (device_id, kind, endpoint, p256dh, auth, app)"
 	" VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6)"
 	" ON CONFLICT (device_id) DO UPDATE SET kind = excluded.kind, endpoint = excluded.endpoint,"
 	"  p256dh = excluded.p256dh, auth = excluded.auth, app = excluded.app, created_at = now(),"
-	"  revoked_at = NULL, revoked_why = NULL",
+	"  revoked_at = NULL, revoked_why = NULL RETURNING device_id)"
+	/* what waits for the number may be woken now, by any node */
+	" SELECT pg_notify('pushgate_wake', d.msisdn) FROM s JOIN devices d ON d.id = s.device_id",
 	6, 0,
 };
 
@@ -131,6 +135,8 @@ const struct store_stmt stmts_wakeup_clear = {
 	"WITH live AS MATERIALIZED (SELECT l.objid FROM pg_locks l WHERE l.locktype = 'advisory'" \
 	"  AND l.classid = 1886745448 AND l.objsubid = 2 AND l.granted),"
 #define WAKE_NO_SOCKET "(d.socket_node IS NULL OR hashtext(d.socket_node)::oid NOT IN (SELECT objid FROM live))"
+/* Not claimed yet: a probe of wakes' primary key per pair (a subquery, never an anti-join over wakes). */
+#define WAKE_UNCLAIMED "(SELECT count(*) FROM wakes k WHERE k.recipient_id = r.id AND k.device_id = d.id) = 0"
 #define WAKE_CANDIDATE \
 	"  SELECT r.id AS rid, d.id AS did, r.message_id, w.kind, w.endpoint, encode(w.p256dh, 'hex') AS p256dh," \
 	"   encode(w.auth, 'hex') AS auth, w.app, extract(epoch FROM r.push_deadline - now())::float8 AS left_s," \
@@ -143,20 +149,50 @@ const struct store_stmt stmts_wakeup_clear = {
 	"  c.sent_at, c.msisdn" \
 	" FROM c JOIN i ON i.recipient_id = c.rid AND i.device_id = c.did ORDER BY c.rid, c.did"
 
+/*
+ * Driven from each message by (message_id, id): a page of the recipients
+ * that have a device to wake (EXISTS: the same conditions as the pairs),
+ * from $4 on in id order, so the generic plan walks each message's own
+ * rows; a plan ordered by the primary key alone walked every recipient.
+ */
 const struct store_stmt stmts_wake_claim_messages = {
 	"wake_claim_messages",
 	WAKE_LIVE
+	" rr AS MATERIALIZED ("
+	"  SELECT x.id FROM unnest($1::bigint[]) AS q(mid)"
+	"  CROSS JOIN LATERAL (SELECT r.id FROM recipients r"
+	"   WHERE r.message_id = q.mid AND r.id >= $4::bigint AND r.state = 'PUSH_SENT' AND r.push_deadline > now()"
+	"    AND EXISTS (SELECT 1 FROM devices d JOIN device_wakeups w ON w.device_id = d.id AND w.revoked_at IS NULL"
+	"     WHERE d.msisdn = r.msisdn AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL AND " WAKE_NO_SOCKET
+	"      AND " WAKE_UNCLAIMED ")"
+	"   ORDER BY r.id LIMIT $3::int) x"
+	"  ORDER BY x.id LIMIT $3::int),"
 	" c AS MATERIALIZED ("
 	WAKE_CANDIDATE
-	"  FROM recipients r JOIN messages m ON m.id = r.message_id"
+	"  FROM rr JOIN recipients r ON r.id = rr.id JOIN messages m ON m.id = r.message_id"
 	"  JOIN devices d ON d.msisdn = r.msisdn AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
 	"  JOIN device_wakeups w ON w.device_id = d.id AND w.revoked_at IS NULL"
-	"  WHERE r.message_id = ANY($1::bigint[]) AND r.id >= $4::bigint AND r.state = 'PUSH_SENT'"
-	"   AND r.push_deadline > now() AND " WAKE_NO_SOCKET
-	"   AND NOT EXISTS (SELECT 1 FROM wakes k WHERE k.recipient_id = r.id AND k.device_id = d.id)"
-	"  ORDER BY r.id LIMIT $3::int),"
+	"  WHERE " WAKE_NO_SOCKET
+	"   AND " WAKE_UNCLAIMED
+	"  ORDER BY r.id, d.id LIMIT $3::int),"
 	WAKE_CLAIM,
 	4, 0,
+};
+
+const struct store_stmt stmts_wake_claim_numbers = {
+	"wake_claim_numbers",
+	WAKE_LIVE
+	" c AS MATERIALIZED ("
+	WAKE_CANDIDATE
+	"  FROM unnest($1::text[]) AS q(msisdn)"
+	"  JOIN recipients r ON r.msisdn = q.msisdn AND r.state = 'PUSH_SENT'"
+	"  JOIN messages m ON m.id = r.message_id"
+	"  JOIN devices d ON d.msisdn = r.msisdn AND d.verified_at IS NOT NULL AND d.revoked_at IS NULL"
+	"  JOIN device_wakeups w ON w.device_id = d.id AND w.revoked_at IS NULL"
+	"  WHERE r.push_deadline > now() AND " WAKE_NO_SOCKET " AND " WAKE_UNCLAIMED
+	"  LIMIT $3::int),"
+	WAKE_CLAIM,
+	3, 0,
 };
 
 const struct store_stmt stmts_wake_claim_scan = {
@@ -169,8 +205,8 @@ const struct store_stmt stmts_wake_claim_scan = {
 	"  JOIN recipients r ON r.msisdn = d.msisdn AND r.state = 'PUSH_SENT'"
 	"  JOIN messages m ON m.id = r.message_id"
 	"  WHERE w.revoked_at IS NULL AND r.push_deadline > now() AND " WAKE_NO_SOCKET
-	"   AND NOT EXISTS (SELECT 1 FROM wakes k WHERE k.recipient_id = r.id AND k.device_id = d.id)"
-	"  ORDER BY r.id LIMIT $1::int),"
+	"   AND " WAKE_UNCLAIMED
+	"  LIMIT $1::int),"
 	WAKE_CLAIM,
 	2, 0,
 };

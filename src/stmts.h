@@ -27,7 +27,8 @@ extern const struct store_stmt stmts_bind_stats;
 
 /* Push channel.  Device hello: $1 text[] token hashes in hex, $2 this node -> rows (ordinal, device id, msisdn). */
 extern const struct store_stmt stmts_device_auth;
-/* Sockets closed: $1 bigint[] device ids, $2 this node (another node's newer socket stays). */
+/* Sockets closed: $1 bigint[] device ids, $2 this node (another node's newer socket stays); NOTIFY
+ * pushgate_wake with their numbers. */
 extern const struct store_stmt stmts_device_sockets_gone;
 /* A restarted node's predecessor: $1 its name -> row (devices whose socket it held, now none). */
 extern const struct store_stmt stmts_device_sockets_take_back;
@@ -36,6 +37,7 @@ extern const struct store_stmt stmts_device_by_token;
 /* Platform push (docs/device-protocol.md section 4).  $1 device, $2 kind, $3 endpoint or token,
  * $4 p256dh hex, $5 auth hex (NULL unless webpush), $6 app: set (or replace) its endpoint. */
 extern const struct store_stmt stmts_wakeup_set;
+/* (NOTIFY pushgate_wake with the device's number: what waits for it may be woken now.) */
 /* $1 device: its endpoint removed; row when there was one. */
 extern const struct store_stmt stmts_wakeup_clear;
 /* Claims: $1 bigint[] message ids, $3 most rows, $4 recipients after this id (a campaign's
@@ -44,6 +46,8 @@ extern const struct store_stmt stmts_wakeup_clear;
  * app, seconds to the push deadline, purpose, sender, body, sent_at, msisdn). */
 extern const struct store_stmt stmts_wake_claim_messages;
 extern const struct store_stmt stmts_wake_claim_scan;
+/* $1 text[] numbers (a socket closed, an endpoint registered: NOTIFY pushgate_wake), $3 most rows. */
+extern const struct store_stmt stmts_wake_claim_numbers;
 /* Outcomes: $1 recipients, $2 devices, $3 HTTP statuses (0: none), $4 kinds, $5 details,
  * $6 done (no retry), $7 revoke the device's endpoint -> row (endpoints revoked). */
 extern const struct store_stmt stmts_wake_outcomes;

@@ -1,12 +1,13 @@
 /*
  * wake.c: platform push to devices with no live socket (wake.h).
  *
- * Claims come from two places, both statements on this module's own store:
+ * Claims come from three places, statements on this module's own store:
  * the message ids of NOTIFY pushgate_push (every node hears them; the insert
- * into `wakes` gives each (recipient, device) to one node), and a scan every
- * [wake] scan seconds for PUSH_SENT recipients whose devices were not
- * claimed (a notification missed while the store was down, a device whose
- * socket closed, an endpoint registered after the message).
+ * into `wakes` gives each (recipient, device) to one node), the numbers of
+ * NOTIFY pushgate_wake (a device's last socket closed, a device registered
+ * an endpoint: what waits for the number), and a scan at each connection
+ * and every [wake] scan seconds for PUSH_SENT recipients whose devices were
+ * not claimed (a notification missed while the store was down).
  *
  * A claimed push is a request (struct wreq), owned here from its claim to
  * its last outcome's write:
@@ -147,6 +148,9 @@ struct wake {
 	ev_timer             flush, scan;
 	/* claims */
 	struct pgarr         ids;             /* message ids heard of */
+	struct pgarr         numbers;         /* numbers heard of (a socket closed, an endpoint registered) */
+	char                *numbers_lit;     /* in flight; kept while its claims come back full */
+	int                  numbers_more;
 	int                  claim_in_flight, scan_again;
 	struct store_job     claim_job;
 	const char          *claim_params[4];
@@ -159,12 +163,23 @@ struct wake {
 	struct store_job     out_job;
 	const char          *out_params[7];
 	char                *out_lit[7];
-	struct store_job     listen_job;
+	struct store_job     listen_job, session_job, listen_numbers_job;
 	int                  listen_in_flight;
 	unsigned long long   sent, accepted, failed, revoked, retries, gone_wake_only;
 };
 
 static const struct store_stmt stmt_listen = { "wake_listen", "LISTEN pushgate_push", 0, 1 };
+static const struct store_stmt stmt_listen_numbers = { "wake_listen_numbers", "LISTEN pushgate_wake", 0, 1 };
+/*
+ * This connection's statements find every row by key; the claims' anti-join
+ * with `wakes` must stay a probe of its primary key, but the generic plan is
+ * made at the first claim, often while `wakes` is empty, and a sequential
+ * scan of an empty table looks cheaper (then each probe reads the whole
+ * table, for the connection's life).  So no table is scanned whole here.
+ */
+static const struct store_stmt stmt_session = {
+	"wake_session", "SELECT set_config('enable_seqscan', 'off', false)", 0, 1,
+};
 
 static void pump(struct wake *w);
 static void outcomes_flush(struct wake *w);
@@ -869,7 +884,13 @@ static void claim_done(struct store_job *job, enum store_error e, const char *er
 	struct wake *w = job->arg;
 	int full = e == STORE_OK && PQntuples(job->res) >= atoi(CLAIM_ROWS);
 	w->claim_in_flight = 0;
-	if (job->stmt == &stmts_wake_claim_messages && full) {
+	if (job->stmt == &stmts_wake_claim_numbers) {
+		if (!full) {   /* full: the same numbers again (what is claimed is not taken twice) */
+			free(w->numbers_lit);
+			w->numbers_lit = NULL;
+			w->numbers_more = 0;
+		}
+	} else if (job->stmt == &stmts_wake_claim_messages && full) {
 		/* the same messages again from the last recipient of this page (its other devices may wait) */
 		w->claim_more = 1;
 		util_strlcpy(w->claim_after, PQgetvalue(job->res, PQntuples(job->res) - 1, 0), sizeof(w->claim_after));
@@ -905,6 +926,15 @@ static void claim_next(struct wake *w)
 		w->claim_params[2] = CLAIM_ROWS;
 		w->claim_params[3] = w->claim_after;
 		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_messages, .nparams = 4 };
+	} else if (w->numbers_more || w->numbers.n > 0) {
+		if (!w->numbers_more) {
+			if (!(w->numbers_lit = pgarr_take(&w->numbers)))
+				return;
+			w->numbers_more = 1;
+		}
+		w->claim_params[0] = w->numbers_lit;
+		w->claim_params[2] = CLAIM_ROWS;
+		w->claim_job = (struct store_job){ .stmt = &stmts_wake_claim_numbers, .nparams = 3 };
 	} else if (w->scan_again) {
 		w->scan_again = 0;
 		w->claim_params[0] = CLAIM_ROWS;
@@ -940,12 +970,23 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 {
 	struct wake *w = arg;
 	long id;
-	if (w->stopping || strcmp(channel, "pushgate_push") != 0 ||
-	    util_parse_long(payload, 1, 0x7fffffffffffffffL, &id) < 0)
+	if (w->stopping)
 		return;
-	pgarr_num(&w->ids, id, 0);
-	if (w->ids.n >= CLAIM_MAX)
-		claim_next(w);
+	if (strcmp(channel, "pushgate_push") == 0 && util_parse_long(payload, 1, 0x7fffffffffffffffL, &id) == 0) {
+		pgarr_num(&w->ids, id, 0);
+		if (w->ids.n >= CLAIM_MAX)
+			claim_next(w);
+	} else if (strcmp(channel, "pushgate_wake") == 0 && payload[0] && strlen(payload) <= 20 &&
+		   strspn(payload, "0123456789") == strlen(payload) && w->numbers.n < CLAIM_MAX) {
+		pgarr_text(&w->numbers, payload);
+	}
+}
+
+static void session_done(struct store_job *job, enum store_error e, const char *err)
+{
+	(void)job;
+	if (e == STORE_SQL_ERROR)
+		log_error("wake", "ev=session_setup_failed err=\"%s\"", err ? err : "");
 }
 
 static void listen_done(struct store_job *job, enum store_error e, const char *err)
@@ -964,18 +1005,15 @@ void wake_on_store_up(struct wake *w)
 		return;
 	if (!w->listen_in_flight) {
 		w->listen_in_flight = 1;
+		w->session_job = (struct store_job){ .stmt = &stmt_session, .done = session_done, .arg = w, .retry = 1 };
+		store_submit(w->store, &w->session_job);
 		w->listen_job = (struct store_job){ .stmt = &stmt_listen, .done = listen_done, .arg = w, .retry = 1 };
 		store_submit(w->store, &w->listen_job);
+		w->listen_numbers_job = (struct store_job){ .stmt = &stmt_listen_numbers, .done = session_done, .arg = w,
+							    .retry = 1 };
+		store_submit(w->store, &w->listen_numbers_job);
 	}
 	w->scan_again = 1;   /* notifications sent while the link was down are lost */
-}
-
-void wake_kick(struct wake *w)
-{
-	if (!w)
-		return;
-	w->scan_again = 1;
-	claim_next(w);
 }
 
 int wake_kind_enabled(const struct wake *w, const char *kind)
@@ -1147,7 +1185,9 @@ void wake_free(struct wake *w)
 		free(w->out_lit[i]);
 	}
 	pgarr_reset(&w->ids);
+	pgarr_reset(&w->numbers);
 	free(w->claim_lit);
+	free(w->numbers_lit);
 	netpolicy_free(w->policy);
 	EVP_PKEY_free(w->vapid_key);
 	free(w);

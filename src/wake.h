@@ -34,8 +34,6 @@ void wake_free(struct wake *w);
 
 /* The store (re)connected: LISTEN again and look for what was missed. */
 void wake_on_store_up(struct wake *w);
-/* Look for pending pushes now (a device registered an endpoint). */
-void wake_kick(struct wake *w);
 /* 1 when platform pushes of this kind ("webpush", "fcm", "apns") can be sent. */
 int wake_kind_enabled(const struct wake *w, const char *kind);
 /* 1 when [fcm NAME] / [apns NAME] names a configured app ("" : the only app of that kind). */

@@ -15,7 +15,7 @@ that is gone does not count as a socket; 410 revokes the subscription and
 the SMS fallback follows; 429 with Retry-After is retried; a message too
 long for one record is a wake-up and GET /v1/device/pending has it; 413
 turns a message into a wake-up; an endpoint the outbound policy refuses;
-a subscription registered after the message (the scan finds it).
+a subscription registered after the message (its NOTIFY).
 """
 import atexit
 import base64
@@ -224,7 +224,7 @@ def a_connected_device_gets_no_platform_push_until_its_socket_closes(env):
     assert m["type"] == "msg" and m["id"] == rid, m
     ws.send({"type": "ack", "id": rid})
     env.wait_for(lambda: state(env, rid) == "PUSH_DELIVERED", timeout=5, what="acked over the socket")
-    time.sleep(1.5)   # three scans
+    time.sleep(1.5)   # a claim would have come at once
     assert received(sub)["received"] == [], "a connected device was woken"
     assert env.scalar(f"SELECT count(*) FROM wakes WHERE device_id = {dev}") == "0"
     ws.close()
@@ -317,7 +317,7 @@ def an_endpoint_the_outbound_policy_refuses_is_not_called(env):
 
 
 @tests.case
-def a_subscription_registered_later_is_found_by_the_scan(env):
+def a_subscription_registered_later_wakes_what_waits(env):
     msisdn = "821077700081"
     dev, token = register(env, msisdn)
     rid = send(env, msisdn, "sent before the subscription")
@@ -325,7 +325,7 @@ def a_subscription_registered_later_is_found_by_the_scan(env):
     sub = subscribe()
     st, _, _, raw = set_wakeup(env, token, sub)
     assert st == 204, raw
-    env.wait_for(lambda: received(sub)["received"], timeout=10, what="the wake found by the scan")
+    env.wait_for(lambda: received(sub)["received"], timeout=10, what="the wake after the subscription")
     assert json.loads(received(sub)["received"][0]["plaintext"])["id"] == rid
     st, _, _, _ = env.http("DELETE", "/v1/device/wakeup", key=token)
     assert st == 204
@@ -350,6 +350,6 @@ def a_vapid_key_open_to_others_refuses_the_start(env):
 tests.run(ini={
     "push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT)},
     "webpush": {"vapid_key": os.path.join(work, "vapid.pem"), "subject": "mailto:ops@pushgate.test"},
-    "wake": {"allow_internal": "127.0.0.1/32", "ca_file": os.path.join(work, "svc.pem"), "scan": "0.5",
+    "wake": {"allow_internal": "127.0.0.1/32", "ca_file": os.path.join(work, "svc.pem"), "scan": "3600",
              "backoff_min": "0.5"},
 })

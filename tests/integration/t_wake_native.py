@@ -12,7 +12,8 @@ OTP to a sleeping Android device and one to a sleeping iPhone, each acked
 over HTTP before push_timeout with no SMS; an expired OAuth access token and
 an expired provider token renewed and the push sent again; UNREGISTERED,
 410 Unregistered and BadDeviceToken revoke; 503 with Retry-After retried; a
-long message is a wake-up alert.
+long message is a wake-up alert; a push whose notification was missed is
+found by the periodic scan ([wake] scan).
 """
 import atexit
 import json
@@ -278,6 +279,21 @@ def a_long_message_is_a_wake_up_alert(env):
     assert p["pushgate"] == {"type": "wake"} and p["aps"]["alert"]["body"] == "New message", p
     st, _, b, _ = env.http("GET", "/v1/device/pending", key=token)
     assert any(m["id"] == rid and m["text"] == text for m in b["messages"]), b
+
+
+@tests.case
+def a_push_whose_notification_was_missed_is_found_by_the_scan(env):
+    msisdn = "821088800071"
+    dev, token, ptoken = sleeping(env, msisdn, "fcm")
+    # a PUSH_SENT recipient whose NOTIFY nobody heard (the link was down): only the scan finds it
+    acct = env.scalar("SELECT id FROM accounts WHERE name = 'test'")
+    rid = int(env.scalar(f"""
+        WITH m AS (INSERT INTO messages (account_id, sender, body) VALUES ({acct}, 'ACME', 'missed') RETURNING id)
+        INSERT INTO recipients (message_id, account_id, msisdn, state, channel, expires_at, push_deadline)
+        SELECT m.id, {acct}, '{msisdn}', 'PUSH_SENT', 'push', now() + interval '1 hour', now() + interval '1 minute'
+        FROM m RETURNING id"""))
+    env.wait_for(lambda: received_for(fcm, ptoken)[0], timeout=10, what="the scan's wake")
+    assert received_for(fcm, ptoken)[0][0]["message"]["data"]["id"] == str(rid)
 
 
 tests.run(ini={
