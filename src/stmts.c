@@ -138,16 +138,16 @@ const struct store_stmt stmts_wakeup_clear = {
 /* Not claimed yet: a probe of wakes' primary key per pair (a subquery, never an anti-join over wakes). */
 #define WAKE_UNCLAIMED "(SELECT count(*) FROM wakes k WHERE k.recipient_id = r.id AND k.device_id = d.id) = 0"
 #define WAKE_CANDIDATE \
-	"  SELECT r.id AS rid, d.id AS did, r.message_id, w.kind, w.endpoint, encode(w.p256dh, 'hex') AS p256dh," \
-	"   encode(w.auth, 'hex') AS auth, w.app, extract(epoch FROM r.push_deadline - now())::float8 AS left_s," \
-	"   m.purpose, m.sender, coalesce(r.text, m.body) AS body," \
-	"   to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS sent_at, r.msisdn"
+	"  SELECT r.id AS rid, d.id AS did, w.kind"
 #define WAKE_CLAIM \
 	" i AS (INSERT INTO wakes (recipient_id, device_id, node, kind) SELECT rid, did, $2, kind FROM c ORDER BY rid, did" \
 	"  ON CONFLICT DO NOTHING RETURNING recipient_id, device_id)" \
-	" SELECT c.rid, c.did, c.kind, c.endpoint, c.p256dh, c.auth, c.app, c.left_s, c.purpose, c.sender, c.body," \
-	"  c.sent_at, c.msisdn" \
-	" FROM c JOIN i ON i.recipient_id = c.rid AND i.device_id = c.did ORDER BY c.rid, c.did"
+	/* what each claimed pair needs, by key from the claim (a join with c compared every pair with every other) */ \
+	" SELECT i.recipient_id, i.device_id, w.kind, w.endpoint, encode(w.p256dh, 'hex'), encode(w.auth, 'hex'), w.app," \
+	"  extract(epoch FROM r.push_deadline - now())::float8, m.purpose, m.sender, coalesce(r.text, m.body)," \
+	"  to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), r.msisdn" \
+	" FROM i JOIN recipients r ON r.id = i.recipient_id JOIN messages m ON m.id = r.message_id" \
+	" JOIN device_wakeups w ON w.device_id = i.device_id ORDER BY i.recipient_id, i.device_id"
 
 /*
  * Driven from each message by (message_id, id): a page of the recipients
