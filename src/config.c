@@ -96,7 +96,6 @@ static const struct key_def global_keys[] = {
 	CNUM("webhook", "backoff_max", K_DOUBLE, webhook_backoff_max, 0.01, 86400, "3600"),
 	CNUM("wake", "concurrency", K_SIZE, wake_concurrency, 1, 100000, "256"),
 	CNUM("wake", "timeout", K_DOUBLE, wake_timeout, 0.1, 300, "10"),
-	CNUM("wake", "scan", K_DOUBLE, wake_scan, 0.1, 3600, "60"),
 	CNUM("wake", "backoff_min", K_DOUBLE, wake_backoff_min, 0.01, 3600, "1"),
 	CSTR("wake", "allow_internal", wake_allow_internal, ""),
 	CSTR("wake", "ca_file", wake_ca_file, ""),

@@ -127,7 +127,6 @@ struct config {
 	/* [wake]: platform push to devices with no live socket (wake.c) */
 	size_t wake_concurrency;        /* platform pushes in flight, this node */
 	double wake_timeout;            /* seconds per request to a push service */
-	double wake_scan;               /* seconds between looks for pending pushes nobody woke */
 	double wake_backoff_min;        /* seconds before the first retry after 429/5xx (doubles) */
 	char   wake_allow_internal[512]; /* address ranges a device's endpoint may reach although internal */
 	char   wake_ca_file[256];       /* PEM trust anchors for push services; "" = the system's */

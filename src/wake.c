@@ -6,7 +6,7 @@
  * into `wakes` gives each (recipient, device) to one node), the numbers of
  * NOTIFY pushgate_wake (a device's last socket closed, a device registered
  * an endpoint: what waits for the number), and a scan at each connection
- * and every [wake] scan seconds for PUSH_SENT recipients whose devices were
+ * (the link was down: notifications were lost) for PUSH_SENT recipients whose devices were
  * not claimed (a notification missed while the store was down).
  *
  * A claimed push is a request (struct wreq), owned here from its claim to
@@ -145,9 +145,10 @@ struct wake {
 	struct wreq         *all;
 	size_t               n_queued, n_sending, n_waiting;
 	int                  stopping, freeing;
-	ev_timer             flush, scan;
+	ev_timer             flush;
 	/* claims */
-	struct pgarr         ids;             /* message ids heard of */
+	long long           *ids;             /* message ids heard of, claimed CLAIM_MAX at a time */
+	size_t               n_ids, cap_ids;
 	struct pgarr         numbers;         /* numbers heard of (a socket closed, an endpoint registered) */
 	char                *numbers_lit;     /* in flight; kept while its claims come back full */
 	int                  numbers_more;
@@ -915,9 +916,15 @@ static void claim_next(struct wake *w)
 	/* claimed and not sent yet stays bounded: a campaign is taken page by page as it is sent */
 	if (w->n_queued + w->n_sending >= 4 * w->cfg->wake_concurrency)
 		return;
-	if (!w->claim_more && w->ids.n > 0) {
-		if (!(w->claim_lit = pgarr_take(&w->ids)))
+	if (!w->claim_more && w->n_ids > 0) {
+		struct pgarr a = {0};
+		size_t k = w->n_ids < CLAIM_MAX ? w->n_ids : CLAIM_MAX;
+		for (size_t i = 0; i < k; i++)
+			pgarr_num(&a, w->ids[i], 0);
+		if (!(w->claim_lit = pgarr_take(&a)))
 			return;
+		memmove(w->ids, w->ids + k, (w->n_ids - k) * sizeof(*w->ids));
+		w->n_ids -= k;
 		w->claim_more = 1;
 		util_strlcpy(w->claim_after, "0", sizeof(w->claim_after));
 	}
@@ -958,14 +965,6 @@ static void flush_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	outcomes_flush(w);
 }
 
-static void scan_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop; (void)revents;
-	struct wake *w = t->data;
-	w->scan_again = 1;
-	claim_next(w);
-}
-
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
 	struct wake *w = arg;
@@ -973,8 +972,16 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 	if (w->stopping)
 		return;
 	if (strcmp(channel, "pushgate_push") == 0 && util_parse_long(payload, 1, 0x7fffffffffffffffL, &id) == 0) {
-		pgarr_num(&w->ids, id, 0);
-		if (w->ids.n >= CLAIM_MAX)
+		if (w->n_ids == w->cap_ids) {
+			size_t cap = w->cap_ids ? 2 * w->cap_ids : 1024;
+			long long *n = realloc(w->ids, cap * sizeof(*n));
+			if (!n)
+				return;   /* the scan at the next connection, or the SMS at the deadline */
+			w->ids = n;
+			w->cap_ids = cap;
+		}
+		w->ids[w->n_ids++] = id;
+		if (w->n_ids >= CLAIM_MAX)
 			claim_next(w);
 	} else if (strcmp(channel, "pushgate_wake") == 0 && payload[0] && strlen(payload) <= 20 &&
 		   strspn(payload, "0123456789") == strlen(payload) && w->numbers.n < CLAIM_MAX) {
@@ -1043,7 +1050,6 @@ void wake_stop(struct wake *w)
 	if (!w || w->stopping)
 		return;
 	w->stopping = 1;
-	ev_timer_stop(w->loop, &w->scan);
 	struct wreq *r;
 	while ((r = w->q_head)) {
 		w->q_head = r->next;
@@ -1149,9 +1155,6 @@ struct wake *wake_new(struct ev_loop *loop, struct store *store, const struct co
 	ev_timer_init(&w->flush, flush_cb, FLUSH_INTERVAL, FLUSH_INTERVAL);
 	w->flush.data = w;
 	ev_timer_start(loop, &w->flush);
-	ev_timer_init(&w->scan, scan_cb, cfg->wake_scan, cfg->wake_scan);
-	w->scan.data = w;
-	ev_timer_start(loop, &w->scan);
 	return w;
 }
 
@@ -1161,7 +1164,6 @@ void wake_free(struct wake *w)
 		return;
 	w->freeing = w->stopping = 1;
 	ev_timer_stop(w->loop, &w->flush);
-	ev_timer_stop(w->loop, &w->scan);
 	/* queued, in flight or waiting: their claims stay in wakes unanswered, the SMS fallback covers them */
 	for (size_t i = 0; i < w->n_apps; i++)
 		w->apps[i].parked = NULL;   /* freed below with every other request */
@@ -1184,7 +1186,7 @@ void wake_free(struct wake *w)
 		pgarr_reset(&w->acc.a[i]);
 		free(w->out_lit[i]);
 	}
-	pgarr_reset(&w->ids);
+	free(w->ids);
 	pgarr_reset(&w->numbers);
 	free(w->claim_lit);
 	free(w->numbers_lit);

@@ -350,6 +350,6 @@ def a_vapid_key_open_to_others_refuses_the_start(env):
 tests.run(ini={
     "push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT)},
     "webpush": {"vapid_key": os.path.join(work, "vapid.pem"), "subject": "mailto:ops@pushgate.test"},
-    "wake": {"allow_internal": "127.0.0.1/32", "ca_file": os.path.join(work, "svc.pem"), "scan": "3600",
+    "wake": {"allow_internal": "127.0.0.1/32", "ca_file": os.path.join(work, "svc.pem"),
              "backoff_min": "0.5"},
 })

@@ -394,7 +394,7 @@ def ini():
     web = next((s for s in cp.sections() if cp.has_option(s, "web_root")), "push")
     out = {
         "webpush": {"vapid_key": os.path.join(work, "vapid.pem"), "subject": "mailto:ops@example.com"},
-        "wake": {"allow_internal": "127.0.0.0/8", "ca_file": os.path.join(work, "svc.pem"), "scan": "1"},
+        "wake": {"allow_internal": "127.0.0.0/8", "ca_file": os.path.join(work, "svc.pem")},
         "push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT)},
     }
     out.setdefault(web, {})["web_root"] = os.path.join(SRCDIR, "web")
