@@ -492,6 +492,49 @@ static void sent(struct curlev_xfer *x, CURLcode cc, long status)
 	wreq_free(r);
 }
 
+/* The transfer of any provider: a POST of r->body to url (HTTP/2 when TLS offers it), with these headers. */
+static int start_post(struct wake *w, struct wreq *r, const char *url, const char *content_type,
+		      const char *const *headers, size_t n, const char **why)
+{
+	if (!r->answer && !(r->answer = malloc(ANSWER_MAX))) {
+		*why = "out of memory";
+		return -1;
+	}
+	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did, .answer = r->answer,
+				     .answer_cap = ANSWER_MAX };
+	if (curlev_easy(w->curl, &r->x, url, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
+		*why = "not a usable URL";
+		return -1;
+	}
+	struct curl_slist *t;
+	if (!(t = curl_slist_append(NULL, content_type)))
+		goto oom;
+	r->x.headers = t;
+	if (!(t = curl_slist_append(r->x.headers, "Expect:")))   /* the body goes at once, no 100-continue */
+		goto oom;
+	r->x.headers = t;
+	for (size_t i = 0; i < n; i++) {
+		if (!(t = curl_slist_append(r->x.headers, headers[i])))
+			goto oom;
+		r->x.headers = t;
+	}
+	CURL *e = r->x.easy;
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-wake/1");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	if (w->cfg->wake_ca_file[0])
+		curl_easy_setopt(e, CURLOPT_CAINFO, w->cfg->wake_ca_file);
+	if (curlev_start(w->curl, &r->x) < 0)
+		goto oom;
+	return 0;
+oom:
+	*why = "out of memory";
+	return -1;
+}
+
 /* Builds and starts one Web Push request.  0, or -1 (the caller records why). */
 static int start_webpush(struct wake *w, struct wreq *r, const char **why)
 {
@@ -512,46 +555,13 @@ static int start_webpush(struct wake *w, struct wreq *r, const char **why)
 		*why = "encryption failed (bad subscription keys)";
 		return -1;
 	}
-	if (!r->answer && !(r->answer = malloc(ANSWER_MAX))) {
-		*why = "out of memory";
-		return -1;
-	}
-	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did, .answer = r->answer,
-				     .answer_cap = ANSWER_MAX };
-	if (curlev_easy(w->curl, &r->x, r->endpoint, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
-		*why = "not a usable URL";
-		return -1;
-	}
-	char line[96];
-	long ttl = (long)(r->deadline - ev_now(w->loop));
-	struct curl_slist *t;
-#define ADD_HEADER(s) do { if (!(t = curl_slist_append(r->x.headers, (s)))) goto oom; r->x.headers = t; } while (0)
-	snprintf(line, sizeof(line), "TTL: %ld", ttl > 0 ? ttl : 0);
-	ADD_HEADER(line);
-	snprintf(line, sizeof(line), "Urgency: %s", r->urgency);
-	ADD_HEADER(line);
-	if (!r->plain)
-		ADD_HEADER("Topic: pending");
-	ADD_HEADER("Content-Encoding: aes128gcm");
-	ADD_HEADER("Content-Type: application/octet-stream");
-	ADD_HEADER("Expect:");
-	ADD_HEADER(auth);
-#undef ADD_HEADER
-	CURL *e = r->x.easy;
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-wake/1");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	if (w->cfg->wake_ca_file[0])
-		curl_easy_setopt(e, CURLOPT_CAINFO, w->cfg->wake_ca_file);
-	if (curlev_start(w->curl, &r->x) < 0)
-		goto oom;
-	return 0;
-oom:
-	*why = "out of memory";
-	return -1;
+	char ttl[32], urgency[32];
+	long left = (long)(r->deadline - ev_now(w->loop));
+	snprintf(ttl, sizeof(ttl), "TTL: %ld", left > 0 ? left : 0);
+	snprintf(urgency, sizeof(urgency), "Urgency: %s", r->urgency);
+	const char *headers[] = { ttl, urgency, "Content-Encoding: aes128gcm", auth, r->plain ? NULL : "Topic: pending" };
+	return start_post(w, r, r->endpoint, "Content-Type: application/octet-stream", headers,
+			  sizeof(headers) / sizeof(headers[0]) - (r->plain != NULL), why);
 }
 
 /* --- FCM and APNs ------------------------------------------------------------------------------ */
@@ -660,46 +670,6 @@ static void token_fetch(struct wapp *a)
 	a->token_in_flight = 1;
 }
 
-/* The common part of an FCM or APNs request: a JSON POST over HTTP/2 to url. */
-static int start_json(struct wake *w, struct wreq *r, const char *url, const char *const *headers, size_t n,
-		      const char **why)
-{
-	if (!r->answer && !(r->answer = malloc(ANSWER_MAX))) {
-		*why = "out of memory";
-		return -1;
-	}
-	r->x = (struct curlev_xfer){ .done = sent, .arg = r, .who = "wake", .tag = r->did, .answer = r->answer,
-				     .answer_cap = ANSWER_MAX };
-	if (curlev_easy(w->curl, &r->x, url, w->cfg->wake_timeout, w->cfg->wake_timeout) < 0) {
-		*why = "not a usable URL";
-		return -1;
-	}
-	struct curl_slist *t;
-	if (!(t = curl_slist_append(NULL, "Content-Type: application/json")))
-		goto oom;
-	r->x.headers = t;
-	for (size_t i = 0; i < n; i++) {
-		if (!(t = curl_slist_append(r->x.headers, headers[i])))
-			goto oom;
-		r->x.headers = t;
-	}
-	CURL *e = r->x.easy;
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "pushgate-wake/1");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	if (w->cfg->wake_ca_file[0])
-		curl_easy_setopt(e, CURLOPT_CAINFO, w->cfg->wake_ca_file);
-	if (curlev_start(w->curl, &r->x) < 0)
-		goto oom;
-	return 0;
-oom:
-	*why = "out of memory";
-	return -1;
-}
-
 /* 0 started, 1 parked until an access token comes, -1 not sent (why). */
 static int start_fcm(struct wake *w, struct wreq *r, const char **why)
 {
@@ -730,7 +700,7 @@ static int start_fcm(struct wake *w, struct wreq *r, const char **why)
 		 a->cfg->project_id[0] ? a->cfg->project_id : a->acct.project_id);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->token);
 	const char *headers[] = { auth };
-	return start_json(w, r, url, headers, 1, why);
+	return start_post(w, r, url, "Content-Type: application/json", headers, 1, why);
 }
 
 /* 0 started, -1 not sent (why). */
@@ -768,7 +738,7 @@ static int start_apns(struct wake *w, struct wreq *r, const char **why)
 	snprintf(expiration, sizeof(expiration), "apns-expiration: %lld", now + (long long)(r->deadline - ev_now(w->loop)));
 	snprintf(priority, sizeof(priority), "apns-priority: %s", strcmp(r->urgency, "low") == 0 ? "5" : "10");
 	const char *headers[] = { auth, topic, "apns-push-type: alert", priority, expiration };
-	return start_json(w, r, url, headers, sizeof(headers) / sizeof(headers[0]), why);
+	return start_post(w, r, url, "Content-Type: application/json", headers, sizeof(headers) / sizeof(headers[0]), why);
 }
 
 /* Starts what the concurrency allows. */
