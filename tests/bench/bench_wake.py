@@ -31,19 +31,17 @@ Environment (defaults in brackets):
   PUSHGATE_BUILDDIR / PUSHGATE_SRCDIR         as for the integration tests
 """
 
-import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from harness import Env  # noqa: E402
 
+from pushsvc import Service, certificate, vapid_key  # noqa: E402
 from benchlib import env_int, postgres_cpu, proc_cpu, statements_wanted, summary  # noqa: E402
 
 MSISDN_BASE = 821090000000
@@ -60,42 +58,8 @@ class BenchEnv(Env):
         self._pg_started = True
 
 
-class Service:
-    """tests/pushsvc/webpush-service.mjs on a throw-away certificate."""
-
-    def __init__(self, srcdir, work, verify_every):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", "svc.key", "-out", "svc.pem"], cwd=work, capture_output=True, timeout=60,
-                       check=True)
-        self.cert = os.path.join(work, "svc.pem")
-        self.log = open(os.path.join(work, "pushsvc.log"), "wb")
-        self.p = subprocess.Popen(["node", os.path.join(srcdir, "tests", "pushsvc", "webpush-service.mjs"),
-                                   "--cert", self.cert, "--key", os.path.join(work, "svc.key"),
-                                   "--verify-every", str(verify_every)],
-                                  stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL)
-        self.port = json.loads(self.p.stdout.readline())["port"]
-        self.ctx = ssl.create_default_context(cafile=self.cert)
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"https://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data is not None else {})
-        with urllib.request.urlopen(req, context=self.ctx, timeout=120) as r:
-            return json.loads(r.read())
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-        self.log.close()
-
-
 def insert_devices(env, svc, n, work):
-    subs = svc.call("POST", "/subscribe", {"count": n})
+    subs = svc.call("POST", "/subscribe", {"count": n}, timeout=120)
     ids = os.path.join(work, "subs.txt")
     with open(ids, "w") as f:
         for i, sid in enumerate(subs["ids"]):
@@ -209,19 +173,16 @@ def main():
     if shape not in ("campaign", "single"):
         print(f"BENCH_SHAPE must be campaign or single, not {shape!r}", file=sys.stderr)
         return 2
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    srcdir = os.path.abspath(os.environ.get("PUSHGATE_SRCDIR", here))
     work = tempfile.mkdtemp(prefix="pushgate-bench-wake-")
     print(f"# wake benchmark: N={n} devices with a Web Push subscription and no socket, shape={shape}, "
           f"reps={reps}, [wake] concurrency={conc}, the service verifies 1 push in {verify_every} "
           f"(synchronous_commit=on, fsync=on)", flush=True)
-    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "vapid.pem"],
-                   cwd=work, capture_output=True, timeout=60, check=True)
-    os.chmod(os.path.join(work, "vapid.pem"), 0o600)
-    svc = Service(srcdir, work, verify_every)
+    cert = certificate(work)
+    vapid, _ = vapid_key(work)
+    svc = Service(work, "webpush-service", "--verify-every", str(verify_every))
     env = BenchEnv(ini={"push": {"push_timeout": 3600, "heartbeat": 300},
-                        "webpush": {"vapid_key": os.path.join(work, "vapid.pem"), "subject": "mailto:bench@pushgate.test"},
-                        "wake": {"allow_internal": "127.0.0.1/32", "ca_file": svc.cert, "concurrency": conc}},
+                        "webpush": {"vapid_key": vapid, "subject": "mailto:bench@pushgate.test"},
+                        "wake": {"allow_internal": "127.0.0.1/32", "ca_file": cert, "concurrency": conc}},
                    daemon=False, smsc=False)
     results = []
     ok = True

@@ -17,71 +17,31 @@ long for one record is a wake-up and GET /v1/device/pending has it; 413
 turns a message into a wake-up; an endpoint the outbound policy refuses;
 a subscription registered after the message (its NOTIFY).
 """
-import atexit
 import base64
 import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import harness
 from harness import TAP
 from wsclient import WS
+import pushsvc
 
 tests = TAP()
 PUSH_TIMEOUT = 8
-SRCDIR = os.path.abspath(os.environ.get("PUSHGATE_SRCDIR", os.path.join(os.path.dirname(__file__), "..", "..")))
-work = tempfile.mkdtemp(prefix="pushgate-wake-")
-atexit.register(shutil.rmtree, work, True)
-
-
-def openssl(*args):
-    r = subprocess.run(["openssl", *args], cwd=work, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, f"openssl {' '.join(args)}: {r.stderr[-400:]}"
-
-
-openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "vapid.pem")
-openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        "-keyout", "svc.key", "-out", "svc.pem")
-os.chmod(os.path.join(work, "vapid.pem"), 0o600)
-VAPID_PUBLIC = base64.urlsafe_b64encode(subprocess.run(
-    ["openssl", "ec", "-in", os.path.join(work, "vapid.pem"), "-pubout", "-outform", "DER"],
-    capture_output=True, timeout=30, check=True).stdout[-65:]).rstrip(b"=").decode()
-
-svc_log = open(os.path.join(work, "pushsvc.log"), "wb")
-svc = subprocess.Popen(["node", os.path.join(SRCDIR, "tests", "pushsvc", "webpush-service.mjs"),
-                        "--cert", os.path.join(work, "svc.pem"), "--key", os.path.join(work, "svc.key")],
-                       stdout=subprocess.PIPE, stderr=svc_log, stdin=subprocess.DEVNULL)
-
-
-def _stop_svc():
-    if svc.poll() is None:
-        svc.terminate()
-        try:
-            svc.wait(10)
-        except subprocess.TimeoutExpired:
-            svc.kill()
-
-
-atexit.register(_stop_svc)
-SVC_PORT = json.loads(svc.stdout.readline())["port"]
-SVC_CTX = ssl.create_default_context(cafile=os.path.join(work, "svc.pem"))
+work = pushsvc.workdir("pushgate-wake-")
+pushsvc.certificate(work)
+VAPID_PATH, VAPID_PUBLIC = pushsvc.vapid_key(work)
+SVC = pushsvc.Service(work, "webpush-service")
+SVC_PORT = SVC.port
 
 
 def svc_call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"https://127.0.0.1:{SVC_PORT}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
-    with urllib.request.urlopen(req, context=SVC_CTX, timeout=10) as r:
-        raw = r.read()
-        return json.loads(raw) if raw else None
+    return SVC.call(method, path, body)
 
 
 def subscribe():
@@ -335,11 +295,11 @@ def a_subscription_registered_later_wakes_what_waits(env):
 @tests.case
 def a_vapid_key_open_to_others_refuses_the_start(env):
     loose = os.path.join(work, "loose.pem")
-    shutil.copy(os.path.join(work, "vapid.pem"), loose)
+    shutil.copy(VAPID_PATH, loose)
     os.chmod(loose, 0o644)
     ini = os.path.join(work, "loose.ini")
     with open(env.ini_path, encoding="utf-8") as f:
-        text = f.read().replace(os.path.join(work, "vapid.pem"), loose)
+        text = f.read().replace(VAPID_PATH, loose)
     with open(os.open(ini, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
         f.write(text)
     r = subprocess.run([os.path.join(env.builddir, "pushgated"), "-c", ini], capture_output=True, text=True,
@@ -349,7 +309,7 @@ def a_vapid_key_open_to_others_refuses_the_start(env):
 
 tests.run(ini={
     "push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT)},
-    "webpush": {"vapid_key": os.path.join(work, "vapid.pem"), "subject": "mailto:ops@pushgate.test"},
+    "webpush": {"vapid_key": VAPID_PATH, "subject": "mailto:ops@pushgate.test"},
     "wake": {"allow_internal": "127.0.0.1/32", "ca_file": os.path.join(work, "svc.pem"),
              "backoff_min": "0.5"},
 })

@@ -15,68 +15,31 @@ an expired provider token renewed and the push sent again; UNREGISTERED,
 long message is a wake-up alert; a push whose notification was missed is
 found by the scan at the wake connection's next start.
 """
-import atexit
 import json
 import os
-import shutil
-import ssl
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import TAP
+import pushsvc
 
 tests = TAP()
 PUSH_TIMEOUT = 20
 BUNDLE = "com.pushgate.test"
-SRCDIR = os.path.abspath(os.environ.get("PUSHGATE_SRCDIR", os.path.join(os.path.dirname(__file__), "..", "..")))
-work = tempfile.mkdtemp(prefix="pushgate-native-")
-atexit.register(shutil.rmtree, work, True)
-subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                "-keyout", "svc.key", "-out", "svc.pem"], cwd=work, capture_output=True, timeout=60, check=True)
-CTX = ssl.create_default_context(cafile=os.path.join(work, "svc.pem"))
-
-
-def start_service(name):
-    log = open(os.path.join(work, f"{name}.log"), "wb")
-    p = subprocess.Popen(["node", os.path.join(SRCDIR, "tests", "pushsvc", f"{name}.mjs"),
-                          "--cert", os.path.join(work, "svc.pem"), "--key", os.path.join(work, "svc.key")],
-                         stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
-
-    def stop():
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    atexit.register(stop)
-    return json.loads(p.stdout.readline())["port"]
-
-
-FCM_PORT = start_service("fcm-service")
-APNS_PORT = start_service("apns-service")
-
-
-def call(port, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data is not None else {})
-    with urllib.request.urlopen(req, context=CTX, timeout=10) as r:
-        raw = r.read()
-        return json.loads(raw) if raw else None
+work = pushsvc.workdir("pushgate-native-")
+pushsvc.certificate(work)
+FCM = pushsvc.Service(work, "fcm-service")
+APNS = pushsvc.Service(work, "apns-service")
+FCM_PORT, APNS_PORT = FCM.port, APNS.port
 
 
 def fcm(method, path, body=None):
-    return call(FCM_PORT, method, path, body)
+    return FCM.call(method, path, body)
 
 
 def apns(method, path, body=None):
-    return call(APNS_PORT, method, path, body)
+    return APNS.call(method, path, body)
 
 
 def write(name, text, mode=0o600):

@@ -34,11 +34,11 @@ import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import pushsvc as pushsvc_files  # noqa: E402  (tests/pushsvc.py; pushsvc() below starts the service)
 from harness import TAP, tail
 
 MSISDN = "821055502461"        # last digit 1: smsc-sim delivers the code's SMS
@@ -53,23 +53,10 @@ SRCDIR = os.path.abspath(os.environ.get(
 
 tests = TAP()
 _state = {}
-work = tempfile.mkdtemp(prefix="pushgate-webpush-")
-atexit.register(shutil.rmtree, work, True)
-
-
-def openssl(*args):
-    r = subprocess.run(["openssl", *args], cwd=work, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, f"openssl {' '.join(args)}: {r.stderr[-400:]}"
-
-
+work = pushsvc_files.workdir("pushgate-webpush-")
 # The VAPID key and the push service's certificate exist before pushgated starts (its ini names them).
-openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "vapid.pem")
-openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        "-keyout", "svc.key", "-out", "svc.pem")
-VAPID_PUBLIC = base64.urlsafe_b64encode(subprocess.run(
-    ["openssl", "ec", "-in", os.path.join(work, "vapid.pem"), "-pubout", "-outform", "DER"],
-    capture_output=True, timeout=30, check=True).stdout[-65:]).rstrip(b"=").decode()
+pushsvc_files.certificate(work)
+VAPID_PATH, VAPID_PUBLIC = pushsvc_files.vapid_key(work)
 
 
 class Driver:
@@ -393,7 +380,7 @@ def ini():
     cp.read(os.path.join(SRCDIR, "etc", "pushgate.ini"), encoding="utf-8")
     web = next((s for s in cp.sections() if cp.has_option(s, "web_root")), "push")
     out = {
-        "webpush": {"vapid_key": os.path.join(work, "vapid.pem"), "subject": "mailto:ops@example.com"},
+        "webpush": {"vapid_key": VAPID_PATH, "subject": "mailto:ops@example.com"},
         "wake": {"allow_internal": "127.0.0.0/8", "ca_file": os.path.join(work, "svc.pem")},
         "push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT)},
     }

@@ -16,9 +16,8 @@
 // exits on SIGTERM or SIGINT.
 
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import http2 from 'node:http2';
 import { compactVerify, decodeProtectedHeader } from 'jose';
+import { parseArgs, readBody, serveH2 } from './common.mjs';
 
 const MAX_PAYLOAD = 4096;              // "Creating the remote notification payload": 4 KB for regular pushes
 const MAX_CONTROL_BODY = 64 * 1024;
@@ -43,38 +42,6 @@ const DEFAULT_REASON = {
 	400: 'BadDeviceToken', 403: 'Forbidden', 404: 'BadPath', 405: 'MethodNotAllowed', 410: 'Unregistered',
 	413: 'PayloadTooLarge', 429: 'TooManyRequests', 500: 'InternalServerError', 503: 'ServiceUnavailable',
 };
-
-function usage(msg) {
-	if (msg)
-		process.stderr.write(`apns-service: ${msg}\n`);
-	process.stderr.write('usage: node apns-service.mjs --cert CERT.pem --key KEY.pem [--port 0] [--host 127.0.0.1]\n');
-	process.exit(2);
-}
-
-function parseArgs(argv) {
-	const opt = { cert: null, key: null, port: 0, host: '127.0.0.1' };
-	for (let i = 0; i < argv.length; i++) {
-		const a = argv[i];
-		const eq = a.indexOf('=');
-		const name = a.startsWith('--') ? (eq > 0 ? a.slice(2, eq) : a.slice(2)) : null;
-		if (!name || !(name in opt))
-			usage(`unknown argument ${a}`);
-		let val;
-		if (eq > 0)
-			val = a.slice(eq + 1);
-		else if (i + 1 < argv.length)
-			val = argv[++i];
-		else
-			usage(`--${name} needs a value`);
-		opt[name] = val;
-	}
-	if (!opt.cert || !opt.key)
-		usage('--cert and --key are required');
-	if (!/^\d+$/.test(String(opt.port)) || Number(opt.port) > 65535)
-		usage('--port must be 0..65535');
-	opt.port = Number(opt.port);
-	return opt;
-}
 
 /* --- state ----------------------------------------------------------------------- */
 
@@ -116,24 +83,6 @@ function send(res, status, body, headers = {}) {
 	h['content-length'] = Buffer.byteLength(data);
 	res.writeHead(status, h);
 	res.end(data);
-}
-
-function readBody(req, limit) {
-	return new Promise((resolve, reject) => {
-		const chunks = [];
-		let kept = 0;
-		let total = 0;
-		req.on('data', (c) => {
-			total += c.length;
-			if (kept <= limit) {
-				const take = c.subarray(0, limit + 1 - kept);
-				chunks.push(take);
-				kept += take.length;
-			}
-		});
-		req.on('end', () => resolve({ body: Buffer.concat(chunks, kept), total }));
-		req.on('error', reject);
-	});
 }
 
 async function readJson(req, res) {
@@ -512,42 +461,8 @@ async function route(req, res) {
 }
 
 function main() {
-	const opt = parseArgs(process.argv.slice(2));
-	const server = http2.createSecureServer({
-		cert: fs.readFileSync(opt.cert),
-		key: fs.readFileSync(opt.key),
-		allowHTTP1: true,
-	}, (req, res) => {
-		route(req, res).catch((e) => {
-			process.stderr.write(`level=error mod=apnssvc ev=handler_failed err=${JSON.stringify(String(e && e.stack || e))}\n`);
-			if (!res.headersSent)
-				send(res, 500, { reason: 'InternalServerError' });
-			else
-				res.destroy();
-		});
-	});
-	const sessions = new Set();
-	server.on('session', (s) => {
-		sessions.add(s);
-		s.on('close', () => sessions.delete(s));
-		s.on('error', () => {});
-	});
-	server.on('secureConnection', (sock) => sock.on('error', () => {}));
-	server.on('error', (e) => {
-		process.stderr.write(`apns-service: ${e.message}\n`);
-		process.exit(1);
-	});
-	const stop = () => {
-		for (const s of sessions)
-			s.destroy();
-		server.close();
-		process.exit(0);
-	};
-	process.on('SIGTERM', stop);
-	process.on('SIGINT', stop);
-	server.listen(opt.port, opt.host, () => {
-		process.stdout.write(`{"port": ${server.address().port}}\n`);
-	});
+	const opt = parseArgs('apns-service', process.argv.slice(2));
+	serveH2('apns-service', opt, route, { reason: 'InternalServerError' }, () => {});
 }
 
 main();

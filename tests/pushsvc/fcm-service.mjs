@@ -17,10 +17,9 @@
 // exits on SIGTERM or SIGINT.
 
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import http2 from 'node:http2';
 import { promisify } from 'node:util';
 import { compactVerify, decodeProtectedHeader } from 'jose';
+import { parseArgs, readBody, serveH2 } from './common.mjs';
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
 
@@ -51,38 +50,6 @@ const MSG_NO_CREDENTIAL = 'Request is missing required authentication credential
 	'or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.';
 const MSG_SHORT_LIVED = 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. ' +
 	'Check your iat and exp values in the JWT claim.';
-
-function usage(msg) {
-	if (msg)
-		process.stderr.write(`fcm-service: ${msg}\n`);
-	process.stderr.write('usage: node fcm-service.mjs --cert CERT.pem --key KEY.pem [--port 0] [--host 127.0.0.1]\n');
-	process.exit(2);
-}
-
-function parseArgs(argv) {
-	const opt = { cert: null, key: null, port: 0, host: '127.0.0.1' };
-	for (let i = 0; i < argv.length; i++) {
-		const a = argv[i];
-		const eq = a.indexOf('=');
-		const name = a.startsWith('--') ? (eq > 0 ? a.slice(2, eq) : a.slice(2)) : null;
-		if (!name || !(name in opt))
-			usage(`unknown argument ${a}`);
-		let val;
-		if (eq > 0)
-			val = a.slice(eq + 1);
-		else if (i + 1 < argv.length)
-			val = argv[++i];
-		else
-			usage(`--${name} needs a value`);
-		opt[name] = val;
-	}
-	if (!opt.cert || !opt.key)
-		usage('--cert and --key are required');
-	if (!/^\d+$/.test(String(opt.port)) || Number(opt.port) > 65535)
-		usage('--port must be 0..65535');
-	opt.port = Number(opt.port);
-	return opt;
-}
 
 /* --- state ----------------------------------------------------------------------- */
 
@@ -124,24 +91,6 @@ function send(res, status, body, headers = {}) {
 
 // Reads the request body; keeps at most `limit + 1` bytes (the rest is drained
 // and dropped) so an oversized body costs no memory but is still detected.
-function readBody(req, limit) {
-	return new Promise((resolve, reject) => {
-		const chunks = [];
-		let kept = 0;
-		let total = 0;
-		req.on('data', (c) => {
-			total += c.length;
-			if (kept <= limit) {
-				const take = c.subarray(0, limit + 1 - kept);
-				chunks.push(take);
-				kept += take.length;
-			}
-		});
-		req.on('end', () => resolve({ body: Buffer.concat(chunks, kept), total }));
-		req.on('error', reject);
-	});
-}
-
 function single(req, name) {
 	const v = req.headers[name];
 	return Array.isArray(v) ? v.join(', ') : v;
@@ -792,45 +741,10 @@ async function route(req, res) {
 }
 
 function main() {
-	const opt = parseArgs(process.argv.slice(2));
-	const server = http2.createSecureServer({
-		cert: fs.readFileSync(opt.cert),
-		key: fs.readFileSync(opt.key),
-		allowHTTP1: true,
-	}, (req, res) => {
-		route(req, res).catch((e) => {
-			process.stderr.write(`level=error mod=fcmsvc ev=handler_failed err=${JSON.stringify(String(e && e.stack || e))}\n`);
-			if (!res.headersSent)
-				send(res, 500, googleError(500, 'INTERNAL', 'Internal error encountered.'));
-			else
-				res.destroy();
-		});
-	});
-	const sessions = new Set();
-	server.on('session', (s) => {
-		sessions.add(s);
-		s.on('close', () => sessions.delete(s));
-		s.on('error', () => {});
-	});
-	server.on('secureConnection', (sock) => sock.on('error', () => {}));
-	server.on('error', (e) => {
-		process.stderr.write(`fcm-service: ${e.message}\n`);
-		process.exit(1);
-	});
-	const stop = () => {
-		for (const s of sessions)
-			s.destroy();
-		server.close();
-		process.exit(0);
-	};
-	process.on('SIGTERM', stop);
-	process.on('SIGINT', stop);
-	server.listen(opt.port, opt.host, () => {
-		const port = server.address().port;
-		const host = opt.host.includes(':') ? `[${opt.host}]` : opt.host;
-		origin = new URL(`https://${host}:${port}`).origin;
+	const opt = parseArgs('fcm-service', process.argv.slice(2));
+	serveH2('fcm-service', opt, route, googleError(500, 'INTERNAL', 'Internal error encountered.'), (o) => {
+		origin = o;
 		tokenUri = `${origin}/token`;
-		process.stdout.write(`{"port": ${port}}\n`);
 	});
 }
 

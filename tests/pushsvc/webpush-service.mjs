@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { parseArgs, readBody } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const ece = require('http_ece');
@@ -28,41 +29,6 @@ const MAX_VAPID_EXP_AHEAD = 24 * 3600; // RFC 8292 §2
 const URGENCIES = new Set(['very-low', 'low', 'normal', 'high']); // RFC 8030 §5.3
 const TOPIC_RE = /^[A-Za-z0-9_-]{1,32}$/;                         // RFC 8030 §5.4
 const B64URL_RE = /^[A-Za-z0-9_-]+$/;
-
-function usage(msg) {
-	if (msg)
-		process.stderr.write(`webpush-service: ${msg}\n`);
-	process.stderr.write('usage: node webpush-service.mjs --cert CERT.pem --key KEY.pem [--port 0] [--host 127.0.0.1]\n');
-	process.exit(2);
-}
-
-function parseArgs(argv) {
-	const opt = { cert: null, key: null, port: 0, host: '127.0.0.1', 'verify-every': 1 };
-	for (let i = 0; i < argv.length; i++) {
-		const a = argv[i];
-		const eq = a.indexOf('=');
-		const name = a.startsWith('--') ? (eq > 0 ? a.slice(2, eq) : a.slice(2)) : null;
-		if (!name || !(name in opt))
-			usage(`unknown argument ${a}`);
-		let val;
-		if (eq > 0)
-			val = a.slice(eq + 1);
-		else if (i + 1 < argv.length)
-			val = argv[++i];
-		else
-			usage(`--${name} needs a value`);
-		opt[name] = val;
-	}
-	if (!opt.cert || !opt.key)
-		usage('--cert and --key are required');
-	if (!/^\d+$/.test(String(opt.port)) || Number(opt.port) > 65535)
-		usage('--port must be 0..65535');
-	opt.port = Number(opt.port);
-	if (!/^\d+$/.test(String(opt['verify-every'])) || Number(opt['verify-every']) < 1)
-		usage('--verify-every must be a positive integer');
-	verifyEvery = Number(opt['verify-every']);
-	return opt;
-}
 
 /* --- state ----------------------------------------------------------------------- */
 
@@ -114,24 +80,6 @@ function send(res, status, body, headers = {}) {
 
 // Reads the request body; keeps at most `limit + 1` bytes (the rest is drained
 // and dropped) so an oversized body costs no memory but is still detected.
-function readBody(req, limit) {
-	return new Promise((resolve, reject) => {
-		const chunks = [];
-		let kept = 0;
-		let total = 0;
-		req.on('data', (c) => {
-			total += c.length;
-			if (kept <= limit) {
-				const take = c.subarray(0, limit + 1 - kept);
-				chunks.push(take);
-				kept += take.length;
-			}
-		});
-		req.on('end', () => resolve({ body: Buffer.concat(chunks, kept), total }));
-		req.on('error', reject);
-	});
-}
-
 /* --- control API ------------------------------------------------------------------- */
 
 function newSubscription(shared) {
@@ -497,7 +445,10 @@ async function route(req, res) {
 }
 
 function main() {
-	const opt = parseArgs(process.argv.slice(2));
+	const opt = parseArgs('webpush-service', process.argv.slice(2), { 'verify-every': 1 });
+	if (!/^\d+$/.test(String(opt['verify-every'])) || Number(opt['verify-every']) < 1)
+		opt.usage('--verify-every must be a positive integer');
+	verifyEvery = Number(opt['verify-every']);
 	const server = https.createServer({
 		cert: fs.readFileSync(opt.cert),
 		key: fs.readFileSync(opt.key),
