@@ -1333,7 +1333,7 @@ int main(int argc, char **argv)
 		{ "report-every", required_argument, NULL, 'r' },
 		{ "max-connecting", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct sim sim;          /* large (rnd pool); one per process */
@@ -1346,7 +1346,7 @@ int main(int argc, char **argv)
 	s->duration = 10;
 	s->report_every = 1;
 	s->rnd_off = sizeof(s->rnd);
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		int bad = 0;
 		switch (opt) {
 		case 'u': url = optarg; break;
@@ -1368,6 +1368,7 @@ int main(int argc, char **argv)
 		case 'c': bad = util_parse_long(optarg, 1, 100000, &max_conn); break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
+		case 'V': printf(PROG " %s\n", PACKAGE_VERSION); return EXIT_OK;
 		default: return usage_error("unknown option");
 		}
 		if (bad)

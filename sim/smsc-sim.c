@@ -1540,9 +1540,10 @@ static void state_load(struct sim *s, const char *path)
 
 enum { OPT_TLS_CERT = 0x100, OPT_TLS_KEY };
 
-static void usage(void)
+/* On stdout when asked for (--help), on stderr after a usage error. */
+static void usage_to(FILE *out)
 {
-	fprintf(stderr,
+	fprintf(out,
 		"usage: smsc-sim [--listen ADDR:PORT] [--system-id ID --password PW]\n"
 		"                [--dlr-delay-ms N] [--resp-delay-ms N] [--rule SUFFIX=OUTCOME]...\n"
 		"                [--log FILE]\n"
@@ -1568,6 +1569,11 @@ static void usage(void)
 		"                at start load them (and remove FILE)\n"
 		"--tls-cert FILE --tls-key FILE  the listener speaks TLS (PEM chain, PEM key)\n"
 		"SIGUSR1 logs ev=stats; SIGTERM exits 0.\n");
+}
+
+static void usage(void)
+{
+	usage_to(stderr);
 }
 
 static int parse_count(const char *v, uint32_t *out)
@@ -1614,7 +1620,7 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, 'S' },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 
@@ -1627,7 +1633,7 @@ int main(int argc, char **argv)
 	rule_set(s, "6", "RESP:0x0B");
 
 	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'l': listen_spec = optarg; break;
 		case 's': s->system_id = optarg; break;
@@ -1695,7 +1701,8 @@ int main(int argc, char **argv)
 			s->tps = v;
 			break;
 		}
-		case 'h': usage(); return 0;
+		case 'h': usage_to(stdout); return 0;
+		case 'V': printf("smsc-sim %s\n", PACKAGE_VERSION); return 0;
 		default: usage(); return 2;
 		}
 	}

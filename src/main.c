@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -92,7 +93,9 @@ struct server {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pushgated [-c FILE]\n"
-		   "  -c FILE   configuration (default /etc/pushgate/pushgate.ini)\n"
+		   "  -c, --config FILE   configuration (default /etc/pushgate/pushgate.ini)\n"
+		   "  -h, --help          this text\n"
+		   "  -V, --version       the version\n"
 		   "  PUSHGATE_DB in the environment overrides [database] conninfo\n");
 }
 
@@ -441,10 +444,15 @@ int main(int argc, char **argv)
 {
 	const char *path = "/etc/pushgate/pushgate.ini";
 	int opt;
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+	};
+	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("pushgated %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -21,6 +21,7 @@
  * message texts and receipts come from the network.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 static const char usage_text[] =
 	"usage: " PROG " [-c INI] [-d CONNINFO] COMMAND ...\n"
+	"       " PROG " --help | --version\n"
 	"\n"
 	"commands:\n"
 	"  migrate              apply pending schema migrations\n"
@@ -123,7 +125,8 @@ static const char usage_text[] =
 	"options:\n"
 	"  -c INI        read [database] conninfo from this pushgate.ini\n"
 	"  -d CONNINFO   libpq connection string or URI\n"
-	"  -h            show this text\n"
+	"  -h, --help    show this text\n"
+	"  -V, --version show the version\n"
 	"\n"
 	"The connection string is taken from -d, else $PUSHGATE_DB, else the\n"
 	"[database] conninfo of -c INI, else \"" DEFAULT_CONNINFO "\".\n"
@@ -1878,7 +1881,10 @@ int main(int argc, char **argv)
 	int ch;
 
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+	};
+	while ((ch = getopt_long(argc, argv, "+c:d:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			opt.ini = optarg;
@@ -1889,10 +1895,15 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
+		case 'V':
+			printf(PROG " %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
 		default:
 			if (optopt == 'c' || optopt == 'd')
 				return usage_error("option -%c needs an argument", optopt);
-			return usage_error("unknown option -%c", optopt);
+			if (optopt)
+				return usage_error("unknown option -%c", optopt);
+			return usage_error("%s", "unknown option");
 		}
 	}
 	argc -= optind;
