@@ -25,6 +25,7 @@
 
 #include "dlr.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgarr.h"
 #include "recipient.h"
 #include "stmts.h"
@@ -50,6 +51,7 @@ struct part {
 	uint8_t      no;            /* 1-based part number */
 	uint8_t      answered;
 	uint32_t     status;
+	double       sent_at;       /* loop time of its submit_sm */
 	char         smsc_id[DLR_ID_MAX];
 };
 
@@ -108,6 +110,7 @@ struct route_rt {
 	const char                *lease_params[5];
 	char                       p_limit[16], p_lease[16];
 	char                       p_routes[CONFIG_MAX_ROUTES * 34 + 3];
+	struct metrics_histogram   resp_time;          /* submit_sm to its response, answered ones only */
 };
 
 struct resp_item {
@@ -159,6 +162,7 @@ struct smpp_client {
 	int                  stopping;
 	int                  freeing;           /* smpp_client_free running: no new work */
 	uint64_t             leases;            /* lease statements sent (an idle engine sends 4 a second) */
+	struct metrics_histogram final_latency; /* intake to a final state, of the receipts recorded here */
 	struct route_rt     *routes;
 	size_t               n_routes;
 
@@ -314,6 +318,8 @@ static void part_answered(struct part *p, uint32_t status, const char *message_i
 			p->status = SMPP_ESME_RINVMSGID;
 		}
 	}
+	if (status != SMPP_STATUS_TIMEOUT && status != SMPP_STATUS_LINK_LOST && p->sent_at > 0)
+		metrics_observe(&rt->resp_time, ev_now(rt->e->loop) - p->sent_at);
 	if (c) {
 		if (p->status == 0)
 			c->resp_ok++;
@@ -523,6 +529,7 @@ static void rcpt_done(struct store_job *job, enum store_error err, const char *m
 	} else {
 		if (strtoll(PQgetvalue(job->res, 0, 1), NULL, 10) > 0)
 			e->parked_wanted = 1;
+		metrics_observe_pgarray(&e->final_latency, PQgetvalue(job->res, 0, 2));
 		/* stored: now the SMSC may forget them */
 		for (size_t i = 0; i < n; i++) {
 			struct rcpt_item *r = &items[i];
@@ -593,9 +600,12 @@ static void parked_done(struct store_job *job, enum store_error err, const char 
 {
 	struct smpp_client *e = job->arg;
 	e->parked_in_flight = 0;
-	if (err != STORE_OK)
+	if (err != STORE_OK) {
 		log_error("smpp", "ev=apply_parked_failed err=\"%s\"", msg);
-	else if (strcmp(PQgetvalue(job->res, 0, 0), "0") != 0)
+		return;
+	}
+	metrics_observe_pgarray(&e->final_latency, PQgetvalue(job->res, 0, 2));
+	if (strcmp(PQgetvalue(job->res, 0, 0), "0") != 0)
 		log_info("smpp", "ev=parked_applied receipts=%s final=%s", PQgetvalue(job->res, 0, 0),
 			 PQgetvalue(job->res, 0, 1));
 }
@@ -680,6 +690,7 @@ static void send_part(struct route_rt *rt, struct sess *s, struct sms *sms, stru
 		pdu.sm_length = (uint8_t)(ul + sl->length);
 	}
 	p->sess = s;
+	p->sent_at = ev_now(rt->e->loop);
 	sms->unanswered++;
 	s->c.submits++;
 	if (smpp_session_request(s->s, &pdu, (uint64_t)(uintptr_t)p) < 0)
@@ -1061,6 +1072,7 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 	e->cfg = cfg;
 	util_strlcpy(e->node, node, sizeof(e->node));
 	e->n_routes = cfg->n_routes;
+	metrics_histogram_init(&e->final_latency, &metrics_final_bounds);
 	e->routes = calloc(cfg->n_routes, sizeof(*e->routes));
 	if (!e->routes)
 		goto fail;
@@ -1076,6 +1088,7 @@ struct smpp_client *smpp_client_new(struct ev_loop *loop, struct store *store,
 			rt->coding = TEXT_AUTO;
 		rt->rate = rc->tps;
 		rt->tokens = rc->tps > 0 ? 1 : 0;
+		metrics_histogram_init(&rt->resp_time, &metrics_smsc_bounds);
 		rt->last_refill = ev_now(loop);
 		int pair = strcmp(rc->bind_mode, "tx+rx") == 0;
 		rt->n_sess = rc->binds * (pair ? 2 : 1);
@@ -1201,36 +1214,51 @@ const char *smpp_client_state(void *arg)
 	return up == e->n_routes ? "bound" : up ? "partial" : "down";
 }
 
-size_t smpp_client_metrics(void *arg, char *buf, size_t cap)
+const struct metrics_histogram *smpp_client_final_latency(const struct smpp_client *e)
 {
-	struct smpp_client *e = arg;
-	int m = snprintf(buf, cap, "# TYPE pushgate_smpp_leases counter\npushgate_smpp_leases %llu\n",
-			 (unsigned long long)e->leases);
-	size_t o = m > 0 ? (size_t)m : 0;
-	static const char *const names[] = { "submits", "resp_ok", "resp_temp", "resp_perm", "timeouts",
-					     "receipts", "receipts_delivered", "receipts_failed", "throttled",
-					     "reconnects" };
-	for (int j = -1; j < 10; j++) {
-		const char *name = j < 0 ? "bound" : names[j];
-		int n = snprintf(buf + o, o < cap ? cap - o : 0, "# TYPE pushgate_smpp_%s %s\n", name,
-				 j < 0 ? "gauge" : "counter");
-		o += n > 0 ? (size_t)n : 0;
+	return e ? &e->final_latency : NULL;
+}
+
+void smpp_client_metrics(const struct smpp_client *e, struct metrics_out *o)
+{
+	if (!e)
+		return;
+	metrics_one(o, "pushgate_smpp_leases_total", METRICS_COUNTER, "lease statements that took SMS for this node",
+		    e->leases);
+	static const struct { const char *name, *help; } fam[] = {
+		{ "pushgate_smpp_bound", "1 while the bind is bound" },
+		{ "pushgate_smpp_submits_total", "submit_sm sent" },
+		{ "pushgate_smpp_resp_ok_total", "submit_sm_resp with status 0" },
+		{ "pushgate_smpp_resp_temp_total", "submit_sm_resp with a temporary error, or the link lost" },
+		{ "pushgate_smpp_resp_perm_total", "submit_sm_resp with a permanent error" },
+		{ "pushgate_smpp_timeouts_total", "submit_sm without a response in time" },
+		{ "pushgate_smpp_receipts_total", "delivery receipts received" },
+		{ "pushgate_smpp_receipts_delivered_total", "receipts that said delivered" },
+		{ "pushgate_smpp_receipts_failed_total", "receipts that said failed, expired or rejected" },
+		{ "pushgate_smpp_throttled_total", "submit_sm_resp ESME_RTHROTTLED or queue full" },
+		{ "pushgate_smpp_reconnects_total", "connections opened again after a loss" },
+	};
+	for (size_t j = 0; j < sizeof(fam) / sizeof(fam[0]); j++) {
+		metrics_family(o, fam[j].name, j ? METRICS_COUNTER : METRICS_GAUGE, fam[j].help);
 		for (size_t i = 0; i < e->n_routes; i++) {
-			struct route_rt *rt = &e->routes[i];
+			const struct route_rt *rt = &e->routes[i];
 			for (unsigned k = 0; k < rt->n_sess; k++) {
-				struct sess *s = &rt->sess[k];
-				const uint64_t v[10] = { s->c.submits, s->c.resp_ok, s->c.resp_temp, s->c.resp_perm,
-							 s->c.timeouts, s->c.receipts, s->c.receipts_delivered,
-							 s->c.receipts_failed, s->c.throttled, s->c.reconnects };
-				unsigned long long val = j < 0 ? (smpp_session_state(s->s) == SESS_BOUND) : v[j];
-				n = snprintf(buf + o, o < cap ? cap - o : 0,
-					     "pushgate_smpp_%s{route=\"%s\",bind=\"%s\"} %llu\n", name, rt->cfg->name,
-					     s->name, val);
-				o += n > 0 ? (size_t)n : 0;
+				const struct sess *s = &rt->sess[k];
+				const uint64_t v[] = { smpp_session_state(s->s) == SESS_BOUND, s->c.submits, s->c.resp_ok,
+						       s->c.resp_temp, s->c.resp_perm, s->c.timeouts, s->c.receipts,
+						       s->c.receipts_delivered, s->c.receipts_failed, s->c.throttled,
+						       s->c.reconnects };
+				const char *lab[] = { "route", rt->cfg->name, "bind", s->name, NULL };
+				metrics_u64(o, fam[j].name, lab, v[j]);
 			}
 		}
 	}
-	return o < cap ? o : cap;
+	metrics_family(o, "pushgate_smpp_response_seconds", METRICS_HISTOGRAM,
+		       "from submit_sm to its submit_sm_resp, by route (timeouts and lost links left out)");
+	for (size_t i = 0; i < e->n_routes; i++) {
+		const char *lab[] = { "route", e->routes[i].cfg->name, NULL };
+		metrics_histogram_write(o, "pushgate_smpp_response_seconds", lab, &e->routes[i].resp_time);
+	}
 }
 
 void smpp_client_on_mo(struct smpp_client *e, smpp_client_mo_fn fn, void *arg)

@@ -36,8 +36,12 @@ void smpp_client_stop(struct smpp_client *c, double grace);
 int smpp_client_busy(const struct smpp_client *c);
 /* "bound" when every route has a bound transmitter, "partial", or "down". */
 const char *smpp_client_state(void *c);
-/* Prometheus text of the per-bind counters; returns bytes written (truncated to cap). */
-size_t smpp_client_metrics(void *c, char *buf, size_t cap);
+/* Prometheus text: per-bind counters, SMSC response time per route. */
+struct metrics_out;
+void smpp_client_metrics(const struct smpp_client *c, struct metrics_out *o);
+/* Seconds from intake to the final state of the receipts this node recorded (NULL without c). */
+struct metrics_histogram;
+const struct metrics_histogram *smpp_client_final_latency(const struct smpp_client *c);
 void smpp_client_free(struct smpp_client *c);
 
 /*

@@ -33,6 +33,7 @@
 #include "authpool.h"
 #include "intake.h"
 #include "log.h"
+#include "metrics.h"
 #include "netio.h"
 #include "passwd.h"
 #include "ratelimit.h"
@@ -611,32 +612,33 @@ int smpp_server_busy(const struct smpp_server *srv)
 	return 0;
 }
 
-size_t smpp_server_metrics(const struct smpp_server *srv, char *buf, size_t cap)
+void smpp_server_metrics(const struct smpp_server *srv, struct metrics_out *o)
 {
 	if (!srv)
-		return 0;
+		return;
 	size_t bound = 0;
 	for (const struct conn *c = srv->conns; c; c = c->next)
 		bound += !c->closed && c->acct;
-	int n = snprintf(buf, cap,
-			 "# TYPE pushgate_smpps_binds gauge\npushgate_smpps_binds %zu\n"
-			 "# TYPE pushgate_smpps_submits counter\npushgate_smpps_submits %llu\n"
-			 "# TYPE pushgate_smpps_throttled counter\npushgate_smpps_throttled %llu\n"
-			 "# TYPE pushgate_smpps_bind_refused counter\npushgate_smpps_bind_refused %llu\n"
-			 "# TYPE pushgate_smpps_receipts_sent counter\npushgate_smpps_receipts_sent %llu\n"
-			 "# TYPE pushgate_smpps_deliver_sm_acked counter\npushgate_smpps_deliver_sm_acked %llu\n"
-			 "# TYPE pushgate_smpps_mo_received counter\npushgate_smpps_mo_received %llu\n"
-			 "# TYPE pushgate_smpps_unbound_refused counter\npushgate_smpps_unbound_refused %llu\n"
-			 "# TYPE pushgate_smpps_bind_locked_out counter\npushgate_smpps_bind_locked_out %llu\n"
-			 "# TYPE pushgate_smpps_bind_checks_busy counter\npushgate_smpps_bind_checks_busy %llu\n"
-			 "# TYPE pushgate_smpps_bind_checks_queued gauge\npushgate_smpps_bind_checks_queued %u\n",
-			 bound, (unsigned long long)srv->c.submits, (unsigned long long)srv->c.throttled,
-			 (unsigned long long)srv->c.bind_refused, (unsigned long long)srv->c.receipts_sent,
-			 (unsigned long long)srv->c.receipts_acked, (unsigned long long)srv->c.mo_received,
-			 (unsigned long long)srv->c.unbound_refused, (unsigned long long)srv->c.locked_out,
-			 (unsigned long long)srv->c.auth_busy, srv->auth_pool ? authpool_queued(srv->auth_pool) : 0u);
-	size_t o = n > 0 ? (size_t)n : 0;
-	return o < cap ? o : cap;
+	metrics_one(o, "pushgate_smpps_binds", METRICS_GAUGE, "ESME binds open on this node", bound);
+	metrics_one(o, "pushgate_smpps_submits_total", METRICS_COUNTER, "submit_sm from ESMEs stored and answered",
+		    srv->c.submits);
+	metrics_one(o, "pushgate_smpps_throttled_total", METRICS_COUNTER, "submit_sm answered ESME_RTHROTTLED",
+		    srv->c.throttled);
+	metrics_one(o, "pushgate_smpps_bind_refused_total", METRICS_COUNTER, "binds refused", srv->c.bind_refused);
+	metrics_one(o, "pushgate_smpps_receipts_sent_total", METRICS_COUNTER, "receipts sent to ESMEs as deliver_sm",
+		    srv->c.receipts_sent);
+	metrics_one(o, "pushgate_smpps_deliver_sm_acked_total", METRICS_COUNTER, "deliver_sm an ESME acknowledged",
+		    srv->c.receipts_acked);
+	metrics_one(o, "pushgate_smpps_mo_received_total", METRICS_COUNTER, "mobile-originated messages for ESMEs",
+		    srv->c.mo_received);
+	metrics_one(o, "pushgate_smpps_unbound_refused_total", METRICS_COUNTER,
+		    "connections refused beyond max_unbound", srv->c.unbound_refused);
+	metrics_one(o, "pushgate_smpps_bind_locked_out_total", METRICS_COUNTER,
+		    "binds refused while their address or system_id was locked out", srv->c.locked_out);
+	metrics_one(o, "pushgate_smpps_bind_checks_busy_total", METRICS_COUNTER,
+		    "binds refused because every password check was busy", srv->c.auth_busy);
+	metrics_one(o, "pushgate_smpps_bind_checks_queued", METRICS_GAUGE, "password checks waiting for a thread",
+		    srv->auth_pool ? authpool_queued(srv->auth_pool) : 0u);
 }
 
 void smpp_server_free(struct smpp_server *srv)

@@ -46,7 +46,8 @@ void smpp_server_stop(struct smpp_server *srv, double grace);
 /* 1 while submits or outbox updates wait for the store, or sessions are open. */
 int smpp_server_busy(const struct smpp_server *srv);
 /* Prometheus text; bytes written (truncated to cap). */
-size_t smpp_server_metrics(const struct smpp_server *srv, char *buf, size_t cap);
+struct metrics_out;
+void smpp_server_metrics(const struct smpp_server *srv, struct metrics_out *o);
 void smpp_server_free(struct smpp_server *srv);
 
 /*

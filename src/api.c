@@ -13,7 +13,8 @@
  * an unknown key), the public ones (device registration, Kannel's sendsms)
  * get a few KiB, the others none.
  * A 202 is sent only from a done() callback, i.e. after the commit.  A
- * method a route does not take gets 405 with that route's Allow.  Never
+ * method a route does not take gets 405 with that route's Allow.  Counts
+ * every answer and its latency per route (api_on_response) for /metrics.  Never
  * waits on the network or the database; the one disk read is the inbox page's few small files.  Never
  * trusts a byte of the request: every field is type- and length-checked
  * and every error names the field.
@@ -35,6 +36,7 @@
 #include "kannel.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "msgjson.h"
 #include "pgarr.h"
 #include "push.h"
@@ -45,8 +47,16 @@
 #define PUBLIC_BODY_MAX  4096u           /* device registration and verification: a few fields */
 #define SENDSMS_BODY_MAX (64u * 1024u)  /* Kannel's POST form: credentials may be inside, so read unauthenticated */
 
+/* Answers and their latency per route (index 0: refused before a route was known). */
+#define API_MAX_ROUTES 24
+struct route_stats {
+	struct metrics_histogram latency;
+	unsigned long long       by_class[5];   /* 1xx .. 5xx */
+};
+
 struct api {
-	struct api_deps   d;
+	struct api_deps    d;
+	struct route_stats stats[API_MAX_ROUTES + 1];
 };
 
 enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT };
@@ -440,7 +450,7 @@ static void readiness(struct api *api, struct api_readiness *r)
 {
 	*r = (struct api_readiness){ .db_up = store_is_up(api->d.door.store), .open = 1, .smpp = "down" };
 	if (api->d.readiness)
-		api->d.readiness(api->d.smpp_arg, r);
+		api->d.readiness(api->d.arg, r);
 }
 
 /* Liveness: the loop answers.  What is up is said, the status is always 200. */
@@ -477,6 +487,8 @@ static int peer_is_loopback(const char *peer)
 	return strncmp(peer, "127.", 4) == 0 || strncmp(peer, "[::1]:", 6) == 0 || strncmp(peer, "[::ffff:127.", 12) == 0;
 }
 
+static void api_metrics(struct api *api, struct metrics_out *o);
+
 static void handle_metrics(struct api *api, struct http_request *req)
 {
 	/* [server] metrics_token set: that bearer token from anywhere; else this host only */
@@ -493,23 +505,19 @@ static void handle_metrics(struct api *api, struct http_request *req)
 		respond_error(req, 403, "forbidden", NULL, "metrics are served to this host only, or with metrics_token");
 		return;
 	}
-	size_t cap = 256 * 1024;
-	char *buf = malloc(cap);
-	if (!buf) {
+	struct metrics_out o = { 0 };
+	metrics_one(&o, "pushgate_db_up", METRICS_GAUGE, "1 while every database connection of this node is up",
+		    (unsigned long long)store_is_up(api->d.door.store));
+	metrics_one(&o, "pushgate_db_pending", METRICS_GAUGE,
+		    "statements of the main connection queued or in the database", store_pending(api->d.door.store));
+	api_metrics(api, &o);
+	if (api->d.metrics)
+		api->d.metrics(api->d.arg, &o);
+	if (o.oom)
 		respond_error(req, 503, "unavailable", NULL, "out of memory");
-		return;
-	}
-	int n = snprintf(buf, cap,
-			 "# TYPE pushgate_db_up gauge\npushgate_db_up %d\n"
-			 "# TYPE pushgate_db_pending gauge\npushgate_db_pending %zu\n",
-			 store_is_up(api->d.door.store), store_pending(api->d.door.store));
-	size_t o = n > 0 ? (size_t)n : 0;
-	if (api->d.smpp_metrics)
-		o += api->d.smpp_metrics(api->d.smpp_arg, buf + o, cap - o);
-	if (api->d.push_metrics && api->d.push)
-		o += api->d.push_metrics(api->d.push, buf + o, cap - o);
-	http_respond(req, 200, "Content-Type: text/plain; version=0.0.4\r\n", buf, o);
-	free(buf);
+	else
+		http_respond(req, 200, "Content-Type: text/plain; version=0.0.4\r\n", o.buf, o.len);
+	metrics_out_free(&o);
 }
 
 /* --- the inbox page (web_root) ------------------------------------------------------ */
@@ -933,6 +941,7 @@ static void api_route(struct api *api, struct http_request *req)
 		route_unknown(api, req, rest);
 		return;
 	}
+	req->route = (int)(r - routes) + 1;
 	if (r->methods && !(r->methods & (1u << req->method))) {
 		char allow[48];
 		allow_text(r->methods, allow, sizeof(allow));
@@ -942,12 +951,48 @@ static void api_route(struct api *api, struct http_request *req)
 	r->handle(api, req, rest);
 }
 
+_Static_assert(sizeof(routes) / sizeof(routes[0]) <= API_MAX_ROUTES, "API_MAX_ROUTES too small");
+
+void api_on_response(const struct http_request *req, int status, double seconds, void *arg)
+{
+	struct api *api = arg;
+	int i = req->route > 0 && (size_t)req->route <= sizeof(routes) / sizeof(routes[0]) ? req->route : 0;
+	struct route_stats *st = &api->stats[i];
+	metrics_observe(&st->latency, seconds);
+	if (status >= 100 && status < 600)
+		st->by_class[status / 100 - 1]++;
+}
+
+/* Per route: answers by status class and their latency (routes never answered are left out). */
+static void api_metrics(struct api *api, struct metrics_out *o)
+{
+	static const char *const classes[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	size_t n = sizeof(routes) / sizeof(routes[0]);
+	metrics_family(o, "pushgate_http_responses_total", METRICS_COUNTER,
+		       "HTTP answers by route (the path pattern that took the request) and status class");
+	for (size_t i = 0; i <= n; i++)
+		for (int k = 0; k < 5; k++)
+			if (api->stats[i].by_class[k]) {
+				const char *lab[] = { "route", i ? routes[i - 1].path : "none", "code", classes[k], NULL };
+				metrics_u64(o, "pushgate_http_responses_total", lab, api->stats[i].by_class[k]);
+			}
+	metrics_family(o, "pushgate_http_request_duration_seconds", METRICS_HISTOGRAM,
+		       "from a request's first byte to its answer being written, by route");
+	for (size_t i = 0; i <= n; i++)
+		if (api->stats[i].latency.count) {
+			const char *lab[] = { "route", i ? routes[i - 1].path : "none", NULL };
+			metrics_histogram_write(o, "pushgate_http_request_duration_seconds", lab, &api->stats[i].latency);
+		}
+}
+
 struct api *api_new(const struct api_deps *deps)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	if (!api)
 		return NULL;
 	api->d = *deps;
+	for (size_t i = 0; i <= API_MAX_ROUTES; i++)
+		metrics_histogram_init(&api->stats[i].latency, &metrics_http_bounds);
 	return api;
 }
 

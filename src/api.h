@@ -16,6 +16,7 @@
 struct api;
 struct push;
 struct devices;
+struct metrics_out;
 
 /*
  * The daemon's readiness, for /healthz (liveness: always 200 while the loop
@@ -32,14 +33,12 @@ struct api_deps {
 	struct door          door;         /* what the doors share (door.h) */
 	/* what /healthz and /readyz report (NULL: database of `store` only, SMPP "down") */
 	void               (*readiness)(void *arg, struct api_readiness *out);
-	/* Prometheus text of the SMPP counters for /metrics */
-	size_t             (*smpp_metrics)(void *arg, char *buf, size_t cap);
-	void                *smpp_arg;
+	/* the rest of the daemon's metrics, after the database's and HTTP's (NULL: none) */
+	void               (*metrics)(void *arg, struct metrics_out *o);
+	void                *arg;          /* for readiness and metrics */
 	/* push channel and device registration (NULL: no push routes) */
 	struct push         *push;
 	struct devices      *devices;
-	/* Prometheus text of the push channel */
-	size_t             (*push_metrics)(void *arg, char *buf, size_t cap);
 };
 
 struct api *api_new(const struct api_deps *deps);
@@ -47,6 +46,9 @@ void api_free(struct api *api);
 
 /* The http_handler_fn: answers every request (now or after the store). */
 void api_handle(struct http_request *req, void *arg);
+
+/* The http_on_response_fn (arg: the api): counts answers and their latency per route for /metrics. */
+void api_on_response(const struct http_request *req, int status, double seconds, void *arg);
 
 /* The http_wants_stream_fn: every body is streamed, read only once its request may have it. */
 int api_wants_stream(const struct http_request *req, void *arg);

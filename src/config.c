@@ -58,6 +58,7 @@ static const struct key_def global_keys[] = {
 	CSTR("server", "log_level", log_level, "info"),
 	CSTR("server", "log_file", log_file, ""),
 	CSTR("server", "metrics_token", metrics_token, ""),
+	CNUM("server", "metrics_accounts", K_SIZE, metrics_accounts, 0, 10000, "100"),
 	CSTR("server", "node_name", node_name, ""),
 	CSTR("server", "user", run_as, ""),
 	CNUM("server", "allow_root", K_BOOL, allow_root, 0, 1, "no"),

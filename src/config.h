@@ -83,6 +83,7 @@ struct config {
 	size_t max_text;
 	char   log_level[16];
 	char   metrics_token[128];
+	size_t metrics_accounts;          /* accounts with their own series in /metrics (the rest: "other") */
 	double http_header_timeout;     /* seconds from a request's first byte to its last header */
 	double http_min_body_rate;      /* bytes/s a body must average after 10 s (0: any) */
 	size_t http_max_conns_per_ip;      /* GET /metrics needs it as a bearer token; "" = this host only */

@@ -124,6 +124,7 @@ struct req {
 	http_body_fn collect_fn;
 	void    *collect_arg;
 	size_t   collect_limit;
+	double   started;            /* loop time of its first byte */
 	int      keep_alive;
 	int      is_head;
 	int      upgrade;
@@ -180,6 +181,7 @@ struct http_server {
 	size_t  max_body, max_header;
 	size_t  max_upload;          /* for paths under upload_prefix */
 	http_wants_stream_fn wants_stream;
+	http_on_response_fn on_response;
 	char    upload_prefix[64];
 	double  idle_timeout;
 	double  header_timeout, min_body_rate;
@@ -367,6 +369,7 @@ static int on_message_begin(http_parser *p)
 	if (!c->cur)
 		return refuse(c, 503, "out of memory");
 	c->cur->conn = c;
+	c->cur->started = c->req_start;
 	c->headers_done = 0;
 	return 0;
 }
@@ -1322,6 +1325,8 @@ void http_respond(struct http_request *pub, int status, const char *extra_header
 	}
 	if (closing)
 		c->close_after = 1;
+	if (c->srv && c->srv->on_response && c->loop)
+		c->srv->on_response(pub, status, ev_now(c->loop) - r->started, c->srv->arg);
 	req_free(r);
 	conn_enter(c, CONN_READING);
 	if (c->running)
@@ -1458,6 +1463,7 @@ static void server_apply_config(struct http_server *srv, const struct http_confi
 	srv->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
 	srv->max_header = cfg->max_header ? cfg->max_header : HTTP_DEFAULT_MAX_HEADER;
 	srv->wants_stream = cfg->wants_stream;
+	srv->on_response = cfg->on_response;
 	srv->idle_timeout = cfg->idle_timeout > 0 ? cfg->idle_timeout : HTTP_DEFAULT_IDLE;
 	srv->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : HTTP_DEFAULT_HEADER_TIMEOUT;
 	srv->min_body_rate = cfg->min_body_rate > 0 ? cfg->min_body_rate : cfg->min_body_rate < 0 ? 0

@@ -53,6 +53,7 @@ struct http_request {
 	int         body_streamed;   /* 1: body not read yet, see http_request_set_sink() */
 	void       *user;            /* free for the handler (e.g. a pending job) */
 	int         admitted;        /* free for the handler: counted against its account's request rate */
+	int         route;           /* free for the handler: which of its routes took it (on_response reads it) */
 	/* private fields follow in http.c */
 };
 
@@ -77,12 +78,19 @@ typedef int (*http_sink_data_fn)(void *arg, const char *data, size_t len);
  */
 typedef void (*http_sink_end_fn)(void *arg, int status);
 
+/*
+ * Called (with the handler's arg) as each answer to a handled request is
+ * written: its status and the seconds from its first byte (loop time).
+ */
+typedef void (*http_on_response_fn)(const struct http_request *req, int status, double seconds, void *arg);
+
 struct http_config {
 	const char *listen;          /* "127.0.0.1:8080" (port 0: pick one) */
 	size_t      max_body;        /* bytes; larger -> 413 */
 	size_t      max_upload;      /* bytes for paths under upload_prefix (0: max_body) */
 	const char *upload_prefix;   /* e.g. "/v1/batches" (NULL: none) */
 	http_wants_stream_fn wants_stream; /* NULL: every body is buffered whole */
+	http_on_response_fn on_response;   /* NULL: none */
 	size_t      max_header;      /* bytes of request line + headers; default 16 KiB -> 431 */
 	double      idle_timeout;    /* seconds a keep-alive connection may idle, default 60 */
 	unsigned    max_conns;       /* default 10000: beyond, new connections get 503 and close */

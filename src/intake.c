@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pgarr.h"
 #include "recipient.h"
 #include "util.h"
@@ -194,7 +195,35 @@ struct intake_queue {
 	void                *work_arg;
 	ev_prepare           flush;          /* end of the loop turn: send what came */
 	int                  freeing;
+	/* for /metrics */
+	unsigned long long   recipients[INTAKE_SOURCES];   /* stored, by door */
+	unsigned long long   refused[sizeof(refusal_names) / sizeof(refusal_names[0])];
+	struct metrics_accounts *accounts;   /* not owned; NULL: none */
 };
+
+static const char *const source_names[INTAKE_SOURCES] = { "http", "batch", "kannel", "smpp", "other" };
+
+static unsigned source_of(const char *s)
+{
+	for (unsigned i = 0; s && i + 1 < INTAKE_SOURCES; i++)
+		if (!strcmp(s, source_names[i]))
+			return i;
+	return INTAKE_SOURCES - 1;
+}
+
+/* Counts a message answered from the rows [first, first + n) of res. */
+static void count_message(struct intake_queue *q, const struct intake_msg *m, const PGresult *res, int first, int n)
+{
+	int retry;
+	enum intake_refusal why = intake_refusal_of(res, first, n, &retry);
+	if (why != INTAKE_ADMITTED) {
+		q->refused[why]++;
+		metrics_accounts_add(q->accounts, m->account_id, INTAKE_ACCOUNT_REFUSED, 1);
+		return;
+	}
+	q->recipients[source_of(m->opts->source)] += (unsigned)n;
+	metrics_accounts_add(q->accounts, m->account_id, INTAKE_ACCOUNT_RECIPIENTS, (unsigned)n);
+}
 
 static void group_free(struct group *g)
 {
@@ -315,6 +344,7 @@ static void group_done(struct store_job *job, enum store_error e, const char *er
 		int first = row;
 		while (row < rows && strtol(PQgetvalue(res, row, 6), NULL, 10) == (long)i + 1)
 			row++;
+		count_message(q, &r->msg, res, first, row - first);
 		r->done(r, STORE_OK, NULL, res, first, row - first);
 	}
 	if (res && row != rows)   /* rows out of ordinal order: a bug in the statement, not in the data */
@@ -471,4 +501,31 @@ int intake_valid_time(const char *s)
 	    isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]) && s[6] == '\0')
 		return 1;
 	return 0;
+}
+
+void intake_queue_count_accounts(struct intake_queue *q, struct metrics_accounts *accounts)
+{
+	q->accounts = accounts;
+}
+
+void intake_metrics(struct metrics_out *o, const struct intake_queue *const *qs, size_t n)
+{
+	metrics_family(o, "pushgate_intake_recipients_total", METRICS_COUNTER,
+		       "recipients stored (and acknowledged) by this node, by door");
+	for (unsigned k = 0; k < INTAKE_SOURCES; k++) {
+		unsigned long long v = 0;
+		for (size_t i = 0; i < n; i++)
+			v += qs[i] ? qs[i]->recipients[k] : 0;
+		const char *lab[] = { "source", source_names[k], NULL };
+		metrics_u64(o, "pushgate_intake_recipients_total", lab, v);
+	}
+	metrics_family(o, "pushgate_intake_refused_total", METRICS_COUNTER,
+		       "messages the account's limits or senders refused, by reason");
+	for (size_t k = 1; k < sizeof(refusal_names) / sizeof(refusal_names[0]); k++) {
+		unsigned long long v = 0;
+		for (size_t i = 0; i < n; i++)
+			v += qs[i] ? qs[i]->refused[k] : 0;
+		const char *lab[] = { "reason", refusal_names[k], NULL };
+		metrics_u64(o, "pushgate_intake_refused_total", lab, v);
+	}
 }

@@ -79,6 +79,19 @@ struct intake_queue *intake_queue_new(struct ev_loop *loop, struct store *store,
 void intake_submit(struct intake_queue *q, struct intake_req *r);
 /* Requests waiting or in the database (drain, metrics). */
 size_t intake_queue_pending(const struct intake_queue *q);
+/*
+ * Counts, per account, the recipients stored (INTAKE_ACCOUNT_RECIPIENTS)
+ * and the messages refused (INTAKE_ACCOUNT_REFUSED) into `accounts` (not
+ * owned; it may be shared by several queues).
+ */
+#define INTAKE_ACCOUNT_RECIPIENTS 0
+#define INTAKE_ACCOUNT_REFUSED    1
+struct metrics_accounts;
+void intake_queue_count_accounts(struct intake_queue *q, struct metrics_accounts *accounts);
+/* pushgate_intake_recipients_total{source} and pushgate_intake_refused_total{reason}, summed over qs. */
+#define INTAKE_SOURCES 5
+struct metrics_out;
+void intake_metrics(struct metrics_out *o, const struct intake_queue *const *qs, size_t n);
 /* Fails what waits with STORE_UNAVAILABLE ("shutting down"); the group in flight is the store's. */
 void intake_queue_free(struct intake_queue *q);
 

@@ -35,6 +35,8 @@
 #include "http.h"
 #include "intake.h"
 #include "log.h"
+#include "metrics.h"
+#include "depths.h"
 #include "migrate.h"
 #include "node.h"
 #include "privs.h"
@@ -67,6 +69,8 @@ struct server {
 	struct http_server *https;        /* [server] https_listen; NULL when empty */
 	struct smpp_client *smpp;
 	struct sweeper     *sweeper;      /* release and sweep (sweep.c), on receipt_store */
+	struct depths      *depths;       /* queue depths for /metrics (depths.c), on store */
+	struct metrics_accounts *accounts; /* per-account counters of both intake queues */
 	struct store       *smpps_store;  /* the SMPP server role: its own connection; NULL when off */
 	struct smpp_server *smpps;        /* [smpp_server]; NULL when no listener is configured */
 	struct push        *push;
@@ -168,6 +172,7 @@ static void node_claimed(void *arg, const struct node_taken *t)
 	sweep_count_resends(srv->sweeper, (unsigned long long)t->sms);
 	smpp_client_start(srv->smpp);
 	sweep_start(srv->sweeper);
+	depths_start(srv->depths);
 	webhook_start(srv->webhook);
 	gate_check(srv);
 }
@@ -320,15 +325,36 @@ static void readiness_of(void *arg, struct api_readiness *r)
 	r->smpp = smpp_client_state(srv->smpp);
 }
 
-/* /metrics: the SMPP counters, then the webhook ones (api.h has one slot for both) */
-static size_t smpp_and_webhook_metrics(void *arg, char *buf, size_t cap)
+/* /metrics after the database's and HTTP's (api.c): every module's own */
+static void daemon_metrics(void *arg, struct metrics_out *o)
 {
 	struct server *srv = arg;
-	size_t o = smpp_client_metrics(srv->smpp, buf, cap);
-	o += sweep_metrics(srv->sweeper, buf + o, cap - o);
-	o += webhook_metrics(srv->webhook, buf + o, cap - o);
-	o += wake_metrics(srv->wake, buf + o, cap - o);
-	return o + smpp_server_metrics(srv->smpps, buf + o, cap - o);
+	metrics_one(o, "pushgate_http_connections", METRICS_GAUGE, "HTTP and HTTPS connections open",
+		    (srv->http ? http_server_connections(srv->http) : 0) +
+		    (srv->https ? http_server_connections(srv->https) : 0));
+	depths_metrics(srv->depths, o);
+	const struct intake_queue *queues[] = { srv->intake, srv->bulk_intake };
+	intake_metrics(o, queues, 2);
+	metrics_family(o, "pushgate_account_recipients_total", METRICS_COUNTER,
+		       "recipients stored by this node per account id ([server] metrics_accounts; the rest: other)");
+	metrics_accounts_write(o, "pushgate_account_recipients_total", srv->accounts, INTAKE_ACCOUNT_RECIPIENTS);
+	metrics_family(o, "pushgate_account_refused_total", METRICS_COUNTER,
+		       "messages refused by the account's limits or senders, per account id");
+	metrics_accounts_write(o, "pushgate_account_refused_total", srv->accounts, INTAKE_ACCOUNT_REFUSED);
+	metrics_family(o, "pushgate_intake_to_final_seconds", METRICS_HISTOGRAM,
+		       "from intake to the final state this node recorded: push acked, or an SMS's receipt");
+	const struct metrics_histogram *fp = push_final_latency(srv->push), *fs = smpp_client_final_latency(srv->smpp);
+	const char *lp[] = { "channel", "push", NULL }, *ls[] = { "channel", "sms", NULL };
+	if (fp)
+		metrics_histogram_write(o, "pushgate_intake_to_final_seconds", lp, fp);
+	if (fs)
+		metrics_histogram_write(o, "pushgate_intake_to_final_seconds", ls, fs);
+	push_metrics(srv->push, o);
+	smpp_client_metrics(srv->smpp, o);
+	sweep_metrics(srv->sweeper, o);
+	webhook_metrics(srv->webhook, o);
+	wake_metrics(srv->wake, o);
+	smpp_server_metrics(srv->smpps, o);
 }
 
 static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -394,6 +420,7 @@ static void begin_drain(struct server *srv)
 	push_close_all(srv->push);
 	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
 	sweep_stop(srv->sweeper);
+	depths_stop(srv->depths);
 	smpp_server_stop(srv->smpps, DRAIN_SECONDS);
 	webhook_stop(srv->webhook);
 	wake_stop(srv->wake);
@@ -508,7 +535,13 @@ int main(int argc, char **argv)
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
 	srv.sweeper = srv.smpp ? sweep_new(srv.loop, srv.receipt_store, &srv.cfg, on_new_work, &srv) : NULL;
-	srv.push = srv.sweeper ? push_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
+	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.store) : NULL;
+	srv.accounts = srv.depths ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
+	if (srv.accounts) {
+		intake_queue_count_accounts(srv.intake, srv.accounts);
+		intake_queue_count_accounts(srv.bulk_intake, srv.accounts);
+	}
+	srv.push = srv.accounts ? push_new(srv.loop, srv.store, &srv.cfg, srv.node) : NULL;
 	if (srv.cfg.webpush_vapid_key[0] || srv.cfg.n_apps > 0) {
 		srv.wake_store = store_new(srv.loop, &sc);
 		srv.wake = srv.wake_store ? wake_new(srv.loop, srv.wake_store, &srv.cfg, srv.node, err, sizeof(err)) : NULL;
@@ -525,8 +558,8 @@ int main(int argc, char **argv)
 	struct api_deps deps = {
 		.door = { .loop = srv.loop, .store = srv.store, .intake = srv.intake, .bulk_intake = srv.bulk_intake,
 			  .cfg = &srv.cfg, .auth = srv.auth, .on_new_work = on_new_work, .work_arg = &srv },
-		.readiness = readiness_of, .smpp_metrics = smpp_and_webhook_metrics, .smpp_arg = &srv,
-		.push = srv.push, .devices = srv.devices, .push_metrics = push_metrics,
+		.readiness = readiness_of, .metrics = daemon_metrics, .arg = &srv,
+		.push = srv.push, .devices = srv.devices,
 	};
 	srv.api = srv.auth ? api_new(&deps) : NULL;
 	if (!srv.api) {
@@ -535,7 +568,7 @@ int main(int argc, char **argv)
 	}
 	struct http_config hc = { .listen = srv.cfg.http_listen, .max_body = srv.cfg.max_body,
 				  .max_upload = srv.cfg.max_batch_body, .upload_prefix = "/v1/batches",
-				  .wants_stream = api_wants_stream,
+				  .wants_stream = api_wants_stream, .on_response = api_on_response,
 				  .max_header = 16384, .idle_timeout = srv.cfg.http_idle_timeout, .max_conns = 10000,
 				  .header_timeout = srv.cfg.http_header_timeout,
 				  .min_body_rate = srv.cfg.http_min_body_rate > 0 ? srv.cfg.http_min_body_rate : -1,
@@ -640,6 +673,8 @@ int main(int argc, char **argv)
 	smpp_server_free(srv.smpps);
 	smpp_client_free(srv.smpp);
 	sweep_free(srv.sweeper);
+	depths_free(srv.depths);
+	metrics_accounts_free(srv.accounts);
 	http_server_free(srv.http);
 	http_server_free(srv.https);
 	push_free(srv.push);

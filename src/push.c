@@ -21,6 +21,7 @@
 #include "keys.h"
 #include "ipcount.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgarr.h"
 #include "recipient.h"
 #include "stmts.h"
@@ -77,6 +78,7 @@ struct optjob {
 };
 
 struct push {
+	struct metrics_histogram final_latency;   /* intake to PUSH_DELIVERED, of the acks recorded here */
 	struct ev_loop      *loop;
 	struct store        *store;
 	const struct config *cfg;
@@ -318,8 +320,10 @@ static void auth_done(struct group *b, PGresult *res)
 
 static void acks_done(struct group *b, PGresult *res)
 {
-	if (res)
+	if (res) {
 		b->p->acked += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		metrics_observe_pgarray(&b->p->final_latency, PQgetvalue(res, 0, 1));
+	}
 }
 
 static void gone_done(struct group *b, PGresult *res)
@@ -594,21 +598,26 @@ size_t push_open(const struct push *p)
 	return p->n_conns;
 }
 
-size_t push_metrics(void *arg, char *buf, size_t cap)
+const struct metrics_histogram *push_final_latency(const struct push *p)
 {
-	struct push *p = arg;
-	int n = snprintf(buf, cap,
-			 "# TYPE pushgate_push_connections gauge\npushgate_push_connections %zu\n"
-			 "# TYPE pushgate_push_devices_ready gauge\npushgate_push_devices_ready %zu\n"
-			 "# TYPE pushgate_push_sent counter\npushgate_push_sent %llu\n"
-			 "# TYPE pushgate_push_acked counter\npushgate_push_acked %llu\n"
-			 "# TYPE pushgate_push_rejects counter\npushgate_push_rejects %llu\n"
-			 "# TYPE pushgate_push_allows counter\npushgate_push_allows %llu\n"
-			 "# TYPE pushgate_push_bad_frames counter\npushgate_push_bad_frames %llu\n",
-			 p->n_conns, p->n_ready, (unsigned long long)p->sent, (unsigned long long)p->acked,
-			 (unsigned long long)p->rejects, (unsigned long long)p->allows,
-			 (unsigned long long)p->bad_frames);
-	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+	return p ? &p->final_latency : NULL;
+}
+
+void push_metrics(const struct push *p, struct metrics_out *o)
+{
+	if (!p)
+		return;
+	metrics_one(o, "pushgate_push_connections", METRICS_GAUGE, "device WebSocket connections open on this node",
+		    p->n_conns);
+	metrics_one(o, "pushgate_push_devices_ready", METRICS_GAUGE, "devices connected and ready for pushes",
+		    p->n_ready);
+	metrics_one(o, "pushgate_push_sent_total", METRICS_COUNTER, "pushes written to a device socket", p->sent);
+	metrics_one(o, "pushgate_push_acked_total", METRICS_COUNTER, "pushes a device acknowledged", p->acked);
+	metrics_one(o, "pushgate_push_rejects_total", METRICS_COUNTER, "senders a device's user rejected", p->rejects);
+	metrics_one(o, "pushgate_push_allows_total", METRICS_COUNTER, "senders a device's user allowed again",
+		    p->allows);
+	metrics_one(o, "pushgate_push_bad_frames_total", METRICS_COUNTER, "device frames refused as malformed",
+		    p->bad_frames);
 }
 
 struct push *push_new(struct ev_loop *loop, struct store *store, const struct config *cfg, const char *node)
@@ -619,6 +628,7 @@ struct push *push_new(struct ev_loop *loop, struct store *store, const struct co
 	p->loop = loop;
 	p->store = store;
 	p->cfg = cfg;
+	metrics_histogram_init(&p->final_latency, &metrics_final_bounds);
 	if (!(p->ips = ipcount_new())) {
 		free(p);
 		return NULL;

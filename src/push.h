@@ -35,6 +35,10 @@ void push_close_all(struct push *p);
 size_t push_open(const struct push *p);
 
 /* Prometheus text: connections, messages sent, acks, rejects. */
-size_t push_metrics(void *p, char *buf, size_t cap);
+struct metrics_out;
+void push_metrics(const struct push *p, struct metrics_out *o);
+/* Seconds from intake to PUSH_DELIVERED of the acks this node recorded (NULL without p). */
+struct metrics_histogram;
+const struct metrics_histogram *push_final_latency(const struct push *p);
 
 #endif

@@ -347,6 +347,9 @@ const struct store_stmt recipient_stmt_sms_resp = {
  * statement, a cost that grew with the receipts still outstanding; compared
  * with a column, only the primary key can find the rows.
  */
+/* The seconds from intake to the final state of the recipients u made final (for /metrics), or NULL. */
+#define FINAL_AGES "SELECT array_agg(round(extract(epoch FROM now() - created_at), 3)) FROM u"
+
 #define RECEIPT_APPLY(DETAIL_SUFFIX) \
 	" pu AS MATERIALIZED ("                                                                  \
 	"  UPDATE sms_parts sp SET state = m.state,"                                              \
@@ -380,7 +383,7 @@ const struct store_stmt recipient_stmt_sms_resp = {
 	"    final_at = now(), updated_at = now()"                                                \
 	"  FROM fin, unnest(fin.ids, fin.states, fin.errs, fin.ns) AS v(id, state, err, n)"       \
 	"  WHERE x.id = v.id AND x.state = fin.waiting AND v.n >= coalesce(x.parts, 1)"          \
-	"  RETURNING x.id, x.message_id, x.account_id, x.state, x.route, x.smsc_id, x.error_code)," \
+	"  RETURNING x.id, x.message_id, x.account_id, x.state, x.route, x.smsc_id, x.error_code, x.created_at)," \
 	" ev AS ("                                                                                \
 	"  INSERT INTO events (recipient_id, message_id, account_id, kind, state, route, smsc_id, error_code, detail)" \
 	"  SELECT rid, message_id, account_id, kind, state, route, smsc_id, err, detail FROM ("  \
@@ -410,7 +413,7 @@ const struct store_stmt recipient_stmt_sms_receipts = {
 	" pk AS ("
 	"  INSERT INTO dlr_parked (route, smsc_id, state, error_code, detail)"
 	"  SELECT route, smsc_id, coalesce(state, ''), err, detail FROM dm WHERE recipient_id IS NULL ORDER BY ord)"
-	" SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM dm WHERE recipient_id IS NULL)",
+	" SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM dm WHERE recipient_id IS NULL), (" FINAL_AGES ")",
 	5, 0,
 };
 
@@ -424,7 +427,7 @@ const struct store_stmt recipient_stmt_apply_parked = {
 	" m AS (SELECT DISTINCT ON (p.ord) p.recipient_id, p.part_no, p.smsc_id, p.route, p.state, p.err, p.detail,"
 	"  p.ord, r.message_id, r.account_id, r.parts FROM p JOIN recipients r ON r.id = p.recipient_id ORDER BY p.ord),"
 	RECEIPT_APPLY("' (parked)'")
-	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
+	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u), (" FINAL_AGES ")",
 	0, 0,
 };
 
@@ -498,11 +501,11 @@ const struct store_stmt recipient_stmt_push_acks = {
 	"  UPDATE recipients r SET state = 'PUSH_DELIVERED', device_id = v.dev, final_at = now(), updated_at = now()"
 	"  FROM unnest((SELECT array_agg(id) FROM k), (SELECT array_agg(dev) FROM k)) AS v(id, dev)"
 	"  WHERE r.id = v.id AND r.state = 'PUSH_SENT'"
-	"  RETURNING r.id, r.message_id, r.account_id, v.dev),"
+	"  RETURNING r.id, r.message_id, r.account_id, v.dev, r.created_at),"
 	" e AS ("
 	"  INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
 	"  SELECT id, message_id, account_id, 'PUSH_DELIVERED', 'stored in the inbox of device ' || dev FROM u ORDER BY id)"
-	" SELECT count(*) FROM u",
+	" SELECT count(*), (" FINAL_AGES ") FROM u",
 	2, 0,
 };
 

@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "recipient.h"
 
 #define SWEEP_INTERVAL 2.0   /* seconds between looks */
@@ -136,11 +137,13 @@ void sweep_count_resends(struct sweeper *s, unsigned long long n)
 	s->resends_restart += n;
 }
 
-size_t sweep_metrics(const struct sweeper *s, char *buf, size_t cap)
+void sweep_metrics(const struct sweeper *s, struct metrics_out *o)
 {
-	int n = snprintf(buf, cap, "# TYPE pushgate_sms_resends_total counter\n"
-			 "pushgate_sms_resends_total{cause=\"restart\"} %llu\n"
-			 "pushgate_sms_resends_total{cause=\"lease_expired\"} %llu\n",
-			 s->resends_restart, s->resends_expired);
-	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+	if (!s)
+		return;
+	metrics_family(o, "pushgate_sms_resends_total", METRICS_COUNTER,
+		       "SMS queued again without a recorded submit_sm_resp: their node restarted, or their lease expired");
+	const char *restart[] = { "cause", "restart", NULL }, *expired[] = { "cause", "lease_expired", NULL };
+	metrics_u64(o, "pushgate_sms_resends_total", restart, s->resends_restart);
+	metrics_u64(o, "pushgate_sms_resends_total", expired, s->resends_expired);
 }

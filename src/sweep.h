@@ -28,6 +28,7 @@ void sweep_free(struct sweeper *s);
 void sweep_count_resends(struct sweeper *s, unsigned long long n);
 
 /* Prometheus text: pushgate_sms_resends_total{cause="restart"|"lease_expired"}. */
-size_t sweep_metrics(const struct sweeper *s, char *buf, size_t cap);
+struct metrics_out;
+void sweep_metrics(const struct sweeper *s, struct metrics_out *o);
 
 #endif

@@ -43,6 +43,7 @@
 #include "curlev.h"
 #include "fcm.h"
 #include "log.h"
+#include "metrics.h"
 #include "netpolicy.h"
 #include "pgarr.h"
 #include "stmts.h"
@@ -1034,23 +1035,22 @@ int wake_busy(const struct wake *w)
 	return w && (w->n_sending > 0 || w->out_in_flight || w->acc.n > 0 || w->claim_in_flight);
 }
 
-size_t wake_metrics(void *arg, char *buf, size_t cap)
+void wake_metrics(const struct wake *w, struct metrics_out *o)
 {
-	struct wake *w = arg;
 	if (!w)
-		return 0;
-	int n = snprintf(buf, cap,
-			 "# TYPE pushgate_wake_sent_total counter\npushgate_wake_sent_total %llu\n"
-			 "# TYPE pushgate_wake_accepted_total counter\npushgate_wake_accepted_total %llu\n"
-			 "# TYPE pushgate_wake_failed_total counter\npushgate_wake_failed_total %llu\n"
-			 "# TYPE pushgate_wake_retries_total counter\npushgate_wake_retries_total %llu\n"
-			 "# TYPE pushgate_wake_revoked_total counter\npushgate_wake_revoked_total %llu\n"
-			 "# TYPE pushgate_wake_in_flight gauge\npushgate_wake_in_flight %zu\n"
-			 "# TYPE pushgate_wake_queued gauge\npushgate_wake_queued %zu\n"
-			 "# TYPE pushgate_wake_waiting gauge\npushgate_wake_waiting %zu\n",
-			 w->sent, w->accepted, w->failed, w->retries, w->revoked, w->n_sending, w->n_queued,
-			 w->n_waiting);
-	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+		return;
+	metrics_one(o, "pushgate_wake_sent_total", METRICS_COUNTER, "platform pushes (Web Push, FCM, APNs) sent", w->sent);
+	metrics_one(o, "pushgate_wake_accepted_total", METRICS_COUNTER, "platform pushes the provider accepted",
+		    w->accepted);
+	metrics_one(o, "pushgate_wake_failed_total", METRICS_COUNTER, "platform pushes given up", w->failed);
+	metrics_one(o, "pushgate_wake_retries_total", METRICS_COUNTER, "platform pushes sent again after a failure",
+		    w->retries);
+	metrics_one(o, "pushgate_wake_revoked_total", METRICS_COUNTER, "push endpoints the provider said are gone",
+		    w->revoked);
+	metrics_one(o, "pushgate_wake_in_flight", METRICS_GAUGE, "platform pushes waiting for the provider",
+		    w->n_sending);
+	metrics_one(o, "pushgate_wake_queued", METRICS_GAUGE, "platform pushes waiting to be sent", w->n_queued);
+	metrics_one(o, "pushgate_wake_waiting", METRICS_GAUGE, "platform pushes waiting for a retry", w->n_waiting);
 }
 
 static EVP_PKEY *load_key(const char *path, char *err, size_t errlen)

@@ -45,6 +45,7 @@ void wake_stop(struct wake *w);
 /* 1 while pushes or their outcomes are in flight. */
 int wake_busy(const struct wake *w);
 /* Prometheus text. */
-size_t wake_metrics(void *arg, char *buf, size_t cap);
+struct metrics_out;
+void wake_metrics(const struct wake *w, struct metrics_out *o);
 
 #endif

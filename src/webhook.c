@@ -47,6 +47,7 @@
 
 #include "curlev.h"
 #include "log.h"
+#include "metrics.h"
 #include "netpolicy.h"
 #include "pgarr.h"
 #include "util.h"
@@ -1274,26 +1275,27 @@ int webhook_busy(const struct webhook *w)
 	return w && (w->n_posting > 0 || webhook_fair_waiting(w->fq) > 0 || w->n_writing > 0 || w->lease_in_flight);
 }
 
-size_t webhook_metrics(void *arg, char *buf, size_t cap)
+void webhook_metrics(const struct webhook *w, struct metrics_out *o)
 {
-	struct webhook *w = arg;
 	if (!w)
-		return 0;
-	int n = snprintf(buf, cap,
-			 "# TYPE pushgate_webhook_delivered counter\npushgate_webhook_delivered %llu\n"
-			 "# TYPE pushgate_webhook_delivered_posts counter\npushgate_webhook_delivered_posts %llu\n"
-			 "# TYPE pushgate_webhook_failed counter\npushgate_webhook_failed %llu\n"
-			 "# TYPE pushgate_webhook_failed_posts counter\npushgate_webhook_failed_posts %llu\n"
-			 "# TYPE pushgate_webhook_given_up counter\npushgate_webhook_given_up %llu\n"
-			 "# TYPE pushgate_webhook_in_flight gauge\npushgate_webhook_in_flight %zu\n"
-			 "# TYPE pushgate_webhook_in_flight_events gauge\npushgate_webhook_in_flight_events %zu\n"
-			 "# TYPE pushgate_webhook_queued gauge\npushgate_webhook_queued %zu\n"
-			 "# TYPE pushgate_webhook_backlog gauge\npushgate_webhook_backlog %lld\n",
-			 w->c.delivered, w->c.delivered_posts, w->c.failed, w->c.failed_posts, w->c.given_up,
-			 w->n_posting, w->events_posting, webhook_fair_waiting(w->fq), w->backlog);
-	if (n < 0)
-		return 0;
-	return (size_t)n < cap ? (size_t)n : cap;
+		return;
+	metrics_one(o, "pushgate_webhook_delivered_total", METRICS_COUNTER, "events delivered to webhooks",
+		    w->c.delivered);
+	metrics_one(o, "pushgate_webhook_delivered_posts_total", METRICS_COUNTER, "webhook POSTs answered 2xx",
+		    w->c.delivered_posts);
+	metrics_one(o, "pushgate_webhook_failed_total", METRICS_COUNTER, "events in webhook POSTs that failed",
+		    w->c.failed);
+	metrics_one(o, "pushgate_webhook_failed_posts_total", METRICS_COUNTER, "webhook POSTs that failed",
+		    w->c.failed_posts);
+	metrics_one(o, "pushgate_webhook_given_up_total", METRICS_COUNTER, "events given up after every retry",
+		    w->c.given_up);
+	metrics_one(o, "pushgate_webhook_in_flight", METRICS_GAUGE, "webhook POSTs waiting for an answer", w->n_posting);
+	metrics_one(o, "pushgate_webhook_in_flight_events", METRICS_GAUGE, "events in those POSTs", w->events_posting);
+	metrics_one(o, "pushgate_webhook_queued", METRICS_GAUGE, "events leased by this node, waiting to be posted",
+		    webhook_fair_waiting(w->fq));
+	metrics_one(o, "pushgate_webhook_backlog", METRICS_GAUGE,
+		    "events not yet delivered nor given up, every node together (counted every few seconds)",
+		    w->backlog > 0 ? (unsigned long long)w->backlog : 0);
 }
 
 void webhook_free(struct webhook *w)

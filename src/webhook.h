@@ -40,7 +40,8 @@ void webhook_stop(struct webhook *w);
 /* 1 while requests or their state writes are in flight (drain). */
 int webhook_busy(const struct webhook *w);
 /* Prometheus text of the counters; returns bytes written (<= cap). */
-size_t webhook_metrics(void *arg, char *buf, size_t cap);
+struct metrics_out;
+void webhook_metrics(const struct webhook *w, struct metrics_out *o);
 /* After store_free: aborts what is left (their leases expire and return). */
 void webhook_free(struct webhook *w);
 

@@ -199,7 +199,7 @@ def one_rep(env, n, rep, perf_file):
             if not env.pushgated_alive():
                 raise RuntimeError("pushgated exited during the run\n" + env.diagnostics())
             # pushgated's counters first (costs PostgreSQL nothing), then the database.
-            if metric_sum(env, "receipts") < n:
+            if metric_sum(env, "receipts_total") < n:
                 time.sleep(0.2)
                 continue
             left_acc, left_fin = poller.counts()

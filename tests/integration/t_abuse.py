@@ -428,7 +428,7 @@ def bad_smpp_binds_are_locked_out_and_a_flood_of_them_leaves_the_service_respons
     assert set(answers.values()) <= {0x0D, 0x08}, set(answers.values())
     assert closed + len(answers) == 1000
     metrics = env.http("GET", "/metrics", key=None)[3].decode()
-    assert re.search(r"pushgate_smpps_unbound_refused [1-9]", metrics), metrics
+    assert re.search(r"pushgate_smpps_unbound_refused_total [1-9]", metrics), metrics
     latencies.sort()
     assert len(latencies) >= 10 and prober.returncode == 0, (prober.returncode, latencies)
     # the loop never waited on a password check: /healthz stayed quick throughout (before, each

@@ -157,7 +157,7 @@ def bind_counters_are_visible_to_operators(env):
     status, _, _, raw = env.http("GET", "/metrics", key=None)
     assert status == 200
     text = raw.decode()
-    assert 'pushgate_smpp_submits{route="default",bind="trx0"}' in text, text[:500]
+    assert 'pushgate_smpp_submits_total{route="default",bind="trx0"}' in text, text[:500]
     assert 'pushgate_smpp_bound{route="default",bind="trx0"} 1' in text
     out = env.ctl("binds", check=True).stdout
     line = [l for l in out.splitlines() if " trx0 " in l]
@@ -167,9 +167,9 @@ def bind_counters_are_visible_to_operators(env):
 def leases(env):
     _, _, _, raw = env.http("GET", "/metrics", key=None)
     for line in raw.decode().splitlines():
-        if line.startswith("pushgate_smpp_leases "):
+        if line.startswith("pushgate_smpp_leases_total "):
             return int(line.split()[1])
-    raise AssertionError("no pushgate_smpp_leases in /metrics")
+    raise AssertionError("no pushgate_smpp_leases_total in /metrics")
 
 
 @tests.case

@@ -284,7 +284,7 @@ def every_state_change_arrives_signed_batched_and_in_order_per_recipient(env):
     assert max(sizes) > 1, f"no batching: {sizes}"
     assert len(posts) < total, (len(posts), total)
     status, _, _, raw = env.http("GET", "/metrics", key=None)
-    m = re.search(rb"^pushgate_webhook_delivered (\d+)$", raw, re.M)
+    m = re.search(rb"^pushgate_webhook_delivered_total (\d+)$", raw, re.M)
     assert status == 200 and m and int(m.group(1)) >= total, raw[-600:]
 
 
@@ -480,7 +480,7 @@ def events_older_than_max_age_are_given_up_and_logged(env):
     log = open(env.pushgated_log, encoding="utf-8", errors="replace").read()
     assert "ev=given_up" in log, log[-2000:]
     status, _, _, raw = env.http("GET", "/metrics", key=None)
-    m = re.search(rb"^pushgate_webhook_given_up (\d+)$", raw, re.M)
+    m = re.search(rb"^pushgate_webhook_given_up_total (\d+)$", raw, re.M)
     assert m and int(m.group(1)) > 0, raw[-600:]
     rec.set_mode("ok")
     time.sleep(1)

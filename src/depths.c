@@ -1,0 +1,122 @@
+/*
+ * depths.c: counts the recipients waiting in each queue of the database,
+ * for /metrics: SMS queued, SMS submitted without a response (in flight),
+ * SMS accepted and waiting for their receipt, pushes waiting for an app's
+ * ack, and scheduled or held messages.  One statement every DEPTHS_INTERVAL,
+ * each count on its state's partial index and capped (a count is never
+ * worth a long scan); the figures cover every node.  Owns its job (one in
+ * flight) and the last figures.  Never blocks, never writes.
+ */
+#include "depths.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "metrics.h"
+
+#define DEPTHS_INTERVAL 5.0      /* seconds between counts */
+#define DEPTHS_CAP      "10000000"
+
+enum { Q_SMS_QUEUED, Q_SMS_IN_FLIGHT, Q_SMS_WAITING, Q_PUSH_PENDING, Q_SCHEDULED, Q_COUNT };
+
+static const char *const queue_names[Q_COUNT] = {
+	"sms_queued", "sms_in_flight", "sms_waiting_receipt", "push_pending", "scheduled",
+};
+
+#define COUNT_STATE(COND) \
+	"(SELECT count(*) FROM (SELECT 1 FROM recipients WHERE " COND " LIMIT " DEPTHS_CAP ") s)"
+
+static const struct store_stmt stmt_depths = {
+	"queue_depths",
+	"SELECT " COUNT_STATE("state = 'SMS_QUEUED'") ", " COUNT_STATE("state = 'SMS_SUBMITTED'") ", "
+	COUNT_STATE("state = 'SMS_ACCEPTED'") ", " COUNT_STATE("state = 'PUSH_SENT'") ", "
+	COUNT_STATE("state IN ('SCHEDULED', 'HELD')"),
+	0, 0,
+};
+
+struct depths {
+	struct ev_loop     *loop;
+	struct store       *store;
+	ev_timer            tick;
+	struct store_job    job;
+	int                 in_flight, stopping;
+	unsigned long long  v[Q_COUNT];
+	double              counted_at;   /* loop time of the last count (0: none yet) */
+};
+
+static void depths_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct depths *d = job->arg;
+	d->in_flight = 0;
+	if (err == STORE_SQL_ERROR)
+		log_error("depths", "ev=count_failed err=\"%s\"", msg);
+	if (err != STORE_OK || PQntuples(job->res) != 1 || PQnfields(job->res) != Q_COUNT)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		d->v[i] = strtoull(PQgetvalue(job->res, 0, i), NULL, 10);
+	d->counted_at = ev_now(d->loop);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop, (void)revents;
+	struct depths *d = w->data;
+	if (d->stopping || d->in_flight || !store_is_up(d->store))
+		return;
+	d->in_flight = 1;
+	d->job = (struct store_job){ .stmt = &stmt_depths, .done = depths_done, .arg = d };
+	store_submit(d->store, &d->job);
+}
+
+struct depths *depths_new(struct ev_loop *loop, struct store *store)
+{
+	struct depths *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->loop = loop;
+	d->store = store;
+	ev_timer_init(&d->tick, tick_cb, 0.5, DEPTHS_INTERVAL);
+	d->tick.data = d;
+	return d;
+}
+
+void depths_start(struct depths *d)
+{
+	if (d)
+		ev_timer_start(d->loop, &d->tick);
+}
+
+void depths_stop(struct depths *d)
+{
+	if (!d)
+		return;
+	d->stopping = 1;
+	ev_timer_stop(d->loop, &d->tick);
+}
+
+void depths_free(struct depths *d)
+{
+	if (!d)
+		return;
+	ev_timer_stop(d->loop, &d->tick);
+	free(d);
+}
+
+void depths_metrics(const struct depths *d, struct metrics_out *o)
+{
+	if (!d)
+		return;
+	metrics_family(o, "pushgate_queue_depth", METRICS_GAUGE,
+		       "recipients waiting in each queue, every node together (counted every few seconds)");
+	for (int i = 0; i < Q_COUNT; i++) {
+		const char *lab[] = { "queue", queue_names[i], NULL };
+		metrics_u64(o, "pushgate_queue_depth", lab, d->v[i]);
+	}
+	metrics_family(o, "pushgate_queue_depth_age_seconds", METRICS_GAUGE,
+		       "seconds since the queue depths were counted (-1: not yet)");
+	metrics_double(o, "pushgate_queue_depth_age_seconds", NULL,
+		       d->counted_at > 0 ? ev_now(d->loop) - d->counted_at : -1);
+}
