@@ -1713,6 +1713,12 @@ CREATE INDEX recipients_batch_state ON public.recipients USING btree (batch_id, 
 CREATE INDEX recipients_message_id ON public.recipients USING btree (message_id, id);
 
 --
+-- Name: recipients_msisdn; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_msisdn ON public.recipients USING btree (msisdn, id);
+
+--
 -- Name: recipients_push_deadline; Type: INDEX; Schema: public; Owner: -
 --
 

@@ -41,6 +41,7 @@
 #include "pgarr.h"
 #include "push.h"
 #include "respond.h"
+#include "search.h"
 #include "stmts.h"
 #include "util.h"
 
@@ -59,7 +60,7 @@ struct api {
 	struct route_stats stats[API_MAX_ROUTES + 1];
 };
 
-enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT };
+enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT, PEND_SEARCH };
 
 /* One request waiting for the store.  Owned by api.c; freed when answered. */
 struct pending {
@@ -84,6 +85,8 @@ struct pending {
 	char                 bad_msg[256];
 	char                 r_since[STMTS_SINCE_MAX], r_account[129];   /* PEND_REPORT */
 	const char          *r_params[3];
+	struct search_query  sq;          /* PEND_SEARCH */
+	struct search_job    sj;
 };
 
 static void pending_free(struct pending *p)
@@ -281,26 +284,6 @@ static void account_submit(struct pending *p)
 
 /* --- GET /v1/reports/summary ------------------------------------------------------ */
 
-/* Percent-decodes a query value into out (at most outlen - 1 bytes).  '+' stays '+' (RFC 3986). 0 / -1. */
-static int query_decode(const char *in, size_t len, char *out, size_t outlen)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == '%') {
-			if (i + 2 >= len || !isxdigit((unsigned char)in[i + 1]) || !isxdigit((unsigned char)in[i + 2]))
-				return -1;
-			char hex[3] = { in[i + 1], in[i + 2], '\0' };
-			c = (unsigned char)strtol(hex, NULL, 16);
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f || n + 1 >= outlen)
-			return -1;
-		out[n++] = (char)c;
-	}
-	out[n] = '\0';
-	return 0;
-}
 
 /* since=, batch=, account= of the query into p; an error is kept for after auth. */
 static void report_parse(struct pending *p)
@@ -320,12 +303,12 @@ static void report_parse(struct pending *p)
 		long id;
 		if (klen == 5 && memcmp(q, "since", 5) == 0 && !seen_since++) {
 			field = "since";
-			rc = query_decode(v, vlen, since, sizeof(since));
+			rc = util_query_decode(v, vlen, since, sizeof(since));
 			if (rc == 0)
 				rc = stmts_parse_since(since, p->r_since, sizeof(p->r_since));
 		} else if (klen == 5 && memcmp(q, "batch", 5) == 0 && !seen_batch++) {
 			field = "batch";
-			rc = query_decode(v, vlen, num, sizeof(num));
+			rc = util_query_decode(v, vlen, num, sizeof(num));
 			if (rc == 0 && (strspn(num, "0123456789") != strlen(num)
 					|| util_parse_long(num, 1, 0x7fffffffffffffffL, &id) < 0))
 				rc = -1;
@@ -333,7 +316,7 @@ static void report_parse(struct pending *p)
 				p->message_id = id;
 		} else if (klen == 7 && memcmp(q, "account", 7) == 0 && !seen_account++) {
 			field = "account";
-			rc = query_decode(v, vlen, p->r_account, sizeof(p->r_account));
+			rc = util_query_decode(v, vlen, p->r_account, sizeof(p->r_account));
 			if (rc == 0 && !p->r_account[0])
 				rc = -1;
 		}
@@ -433,6 +416,12 @@ static void run_next(struct pending *p)
 		report_submit(p);
 	} else if (p->next == PEND_ACCOUNT) {
 		account_submit(p);
+	} else if (p->next == PEND_SEARCH) {
+		p->kind = PEND_SEARCH;
+		search_prepare(&p->sj, &p->sq, p->account_id);
+		p->sj.job.done = json_row_done;
+		p->sj.job.arg = p;
+		store_submit(p->api->d.door.store, &p->sj.job);
 	} else if (p->next == PEND_DEVICES) {
 		if (!p->operator)
 			respond_error(p->req, 403, "forbidden", NULL, "listing devices needs an operator key");
@@ -713,6 +702,10 @@ static void start_pending(struct api *api, struct http_request *req, enum pend_k
 		util_strlcpy(p->msisdn, msisdn, sizeof(p->msisdn));
 	if (next == PEND_REPORT)
 		report_parse(p);   /* a bad query is answered after auth */
+	if (next == PEND_SEARCH && search_parse(req->query, &p->sq, &p->bad_field, p->bad_msg, sizeof(p->bad_msg)) < 0) {
+		p->bad = 1;
+		p->bad_code = "invalid_field";
+	}
 
 	if (next == PEND_INTAKE) {
 		if (!store_is_up(api->d.door.store)) {
@@ -840,10 +833,11 @@ static void route_device(struct api *api, struct http_request *req, const char *
 	start_pending(api, req, PEND_DEVICES, 0, rest);
 }
 
+/* POST: a message; GET: the account's messages (search.c). */
 static void route_messages(struct api *api, struct http_request *req, const char *rest)
 {
 	(void)rest;
-	start_pending(api, req, PEND_INTAKE, 0, NULL);
+	start_pending(api, req, req->method == HTTP_M_GET ? PEND_SEARCH : PEND_INTAKE, 0, NULL);
 }
 
 static void route_message(struct api *api, struct http_request *req, const char *rest)
@@ -898,7 +892,7 @@ static const struct route routes[] = {
 	{ "/v1/device/",         0,              BODY_PUBLIC, LIMIT_PUBLIC,  route_device_own },   /* devices.c */
 	{ "/v1/devices",         M_POST,         BODY_PUBLIC, LIMIT_PUBLIC,  route_devices },
 	{ "/v1/devices/",        0,              BODY_PUBLIC, LIMIT_PUBLIC,  route_device },
-	{ "/v1/messages",        M_POST,         BODY_KEYED,  LIMIT_BODY,    route_messages },
+	{ "/v1/messages",        M_GET | M_POST, BODY_KEYED,  LIMIT_BODY,    route_messages },
 	{ "/v1/messages/",       M_GET,          BODY_KEYED,  LIMIT_BODY,    route_message },
 	{ "/v1/reports/summary", M_GET,          BODY_KEYED,  LIMIT_BODY,    route_report },
 	{ "/v1/account",         M_GET,          BODY_KEYED,  LIMIT_BODY,    route_account },

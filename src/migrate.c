@@ -12,7 +12,9 @@
  * Owns: the advisory lock MIGRATE_LOCK_KEY for the length of one
  * migrate_apply() call, and the schema_version and schema_functions tables.
  * Each migration runs in its own transaction together with its
- * schema_version row, so a failure leaves the previous version intact.
+ * schema_version row, so a failure leaves the previous version intact;
+ * one marked "-- migrate: online" runs statement by statement outside a
+ * transaction (an index built CONCURRENTLY) and is written to be run again.
  *
  * Uses blocking libpq: it runs from pushgatectl and at daemon start-up,
  * never on the event loop.  Never leaves the lock held or a transaction
@@ -166,8 +168,59 @@ fail:
 }
 
 /* One migration and its schema_version row in one transaction. */
+/*
+ * A migration that starts with MIGRATE_ONLINE runs outside a transaction,
+ * one statement at a time (each ends with ";" at the end of a line): CREATE
+ * INDEX CONCURRENTLY builds an index while traffic goes on.  Such a file must
+ * be safe to run again from the start (DROP INDEX CONCURRENTLY IF EXISTS
+ * first: a build cut short leaves an invalid index), since its version row
+ * is written only once every statement succeeded.
+ */
+#define MIGRATE_ONLINE "-- migrate: online\n"
+
+static int apply_online(PGconn *conn, const struct migration *m, char *err, size_t errlen)
+{
+	const char *s = m->sql + strlen(MIGRATE_ONLINE);
+	if (exec_simple(conn, "SET client_min_messages = warning", PGRES_COMMAND_OK) < 0)
+		goto fail;
+	while (*s) {
+		const char *end = strstr(s, ";\n");
+		size_t len = end ? (size_t)(end - s) + 1 : strlen(s);
+		char *stmt = strndup(s, len);
+		if (!stmt) {
+			set_err(err, errlen, "migration %s failed: out of memory", m->name);
+			return -1;
+		}
+		PGresult *res = PQexec(conn, stmt);
+		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		PQclear(res);
+		free(stmt);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+			goto fail;
+		s += len;
+		while (*s == '\n')
+			s++;
+	}
+	exec_simple(conn, "RESET client_min_messages", PGRES_COMMAND_OK);
+	char version[16];
+	snprintf(version, sizeof(version), "%d", m->version);
+	const char *params[2] = { version, m->name };
+	PGresult *res = PQexecParams(conn, "INSERT INTO schema_version (version, name) VALUES ($1::int, $2)",
+				     2, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	PQclear(res);
+	if (st == PGRES_COMMAND_OK)
+		return 0;
+fail:
+	set_err(err, errlen, "migration %s failed: %s", m->name, PQerrorMessage(conn));
+	exec_simple(conn, "RESET client_min_messages", PGRES_COMMAND_OK);
+	return -1;
+}
+
 static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t errlen)
 {
+	if (strncmp(m->sql, MIGRATE_ONLINE, strlen(MIGRATE_ONLINE)) == 0)
+		return apply_online(conn, m, err, errlen);
 	/* notices ("does not exist, skipping") are not the operator's business */
 	if (exec_simple(conn, "BEGIN", PGRES_COMMAND_OK) < 0 ||
 	    exec_simple(conn, "SET LOCAL client_min_messages = warning", PGRES_COMMAND_OK) < 0) {

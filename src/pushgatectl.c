@@ -36,6 +36,7 @@
 #include <libpq-fe.h>
 
 #include "smpp_accounts.h"
+#include "ctl_messages.h"
 #include "tenants.h"
 #include "batch_csv.h"
 #include "config.h"
@@ -45,6 +46,7 @@
 #include "migrate.h"
 #include "msgjson.h"
 #include "recipient.h"
+#include "search.h"
 #include "stmts.h"
 #include "store.h"
 #include "util.h"
@@ -97,6 +99,10 @@ static const char usage_text[] =
 	"                       POST every recipient state change to URL (http or https),\n"
 	"                       signed with SECRET; without one a new secret is printed once\n"
 	"  status MESSAGE_ID    show a message, its recipients and their events\n"
+	"  messages [--to NUMBER] [--from SENDER] [--account NAME] [--since TIME]\n"
+	"       [--until TIME] [--state STATE] [--limit N]\n"
+	"                       recipients newest first (default 50), every account\n"
+	"                       unless --account; status MESSAGE_ID shows one's history\n"
 	"  binds                SMPP binds of every node: state, window, counters\n"
 	"  orphans              receipts no submit of ours matches (parked > 1 minute)\n"
 	"  report [--batch ID | --since DATE] [--format table|csv|json]\n"
@@ -115,9 +121,11 @@ static const char usage_text[] =
 	"       [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]\n"
 	"                       an SMPP server login for account NAME (prints a generated\n"
 	"                       password once); smpp-account list shows them\n"
-	"  plan [STATEMENT]     the plan PostgreSQL keeps for one of pushgated's hot\n"
-	"                       statements (its generic plan, nothing executed);\n"
-	"                       without STATEMENT, the names\n"
+	"  plan [STATEMENT [VALUE...]]\n"
+	"                       the plan PostgreSQL keeps for one of pushgated's hot\n"
+	"                       statements (its generic plan, nothing executed), or\n"
+	"                       with a value per parameter (NULL: null) the plan for\n"
+	"                       those values; without STATEMENT, the names\n"
 	"  states [--dot]       the recipient state machine: every edge, what takes it\n"
 	"                       and the statement that writes it (--dot: a Graphviz graph)\n"
 	"  help                 show this text\n"
@@ -729,6 +737,7 @@ static const struct store_stmt *const plan_stmts[] = {
 	&recipient_stmt_intake, &recipient_stmt_release, &recipient_stmt_sms_lease, &recipient_stmt_sms_resp,
 	&recipient_stmt_sms_receipts, &recipient_stmt_apply_parked, &recipient_stmt_sweep, &recipient_stmt_push_acks,
 	&stmts_wake_claim_messages, &stmts_wake_claim_scan, &stmts_wake_outcomes,
+	&search_stmt_number, &search_stmt_account,
 };
 
 static const struct store_stmt *plan_stmt(const char *name)
@@ -745,25 +754,44 @@ static const struct store_stmt *plan_stmt(const char *name)
  * Statements whose data-modifying parts must find rows by key are checked by
  * the tests through this.  EXPLAIN without ANALYZE runs nothing.
  */
-static int cmd_plan(PGconn *conn, const struct store_stmt *st)
+/*
+ * The plan of one statement: without values its generic plan (what a
+ * prepared statement keeps); with a value for every parameter ("NULL" for
+ * NULL) the plan made for those values (what an unprepared statement gets
+ * on each call).  Nothing is executed.
+ */
+static int cmd_plan(PGconn *conn, const struct store_stmt *st, int nvalues, char **values)
 {
-	char sql[64 + 6 * 32];
-	int n = snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE plan_stmt");
-	for (int i = 0; i < st->nparams && i < 32; i++)
-		n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%sNULL", i ? ", " : "(");
-	snprintf(sql + n, sizeof(sql) - (size_t)n, "%s", st->nparams ? ")" : "");
-	if (exec_ok(conn, "SET plan_cache_mode = force_generic_plan", "plan") < 0)
+	size_t cap = 64 + 8 * 32, n;
+	for (int i = 0; i < nvalues; i++)
+		cap += 2 * strlen(values[i]) + 8;
+	char *sql = malloc(cap);
+	if (!sql)
 		return EXIT_FAIL;
-	PGresult *res = PQprepare(conn, "plan_stmt", st->sql, st->nparams, NULL);
-	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	n = (size_t)snprintf(sql, cap, "EXPLAIN EXECUTE plan_stmt");
+	for (int i = 0; i < st->nparams && i < 32; i++) {
+		char *lit = NULL;
+		if (i < nvalues && strcmp(values[i], "NULL") != 0 &&
+		    !(lit = PQescapeLiteral(conn, values[i], strlen(values[i])))) {
+			free(sql);
+			report_result(st->name, NULL, conn);
+			return EXIT_FAIL;
+		}
+		n += (size_t)snprintf(sql + n, cap - n, "%s%s", i ? ", " : "(", lit ? lit : "NULL");
+		PQfreemem(lit);
+	}
+	snprintf(sql + n, cap - n, "%s", st->nparams ? ")" : "");
+	int ok = exec_ok(conn, nvalues ? "SET plan_cache_mode = force_custom_plan"
+				       : "SET plan_cache_mode = force_generic_plan", "plan") == 0;
+	PGresult *res = ok ? PQprepare(conn, "plan_stmt", st->sql, st->nparams, NULL) : NULL;
+	ok = ok && res && PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
 		report_result(st->name, res, conn);
 	PQclear(res);
-	if (!ok)
-		return EXIT_FAIL;
-	res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
-	ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
-	if (!ok)
+	res = ok ? PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) : NULL;
+	free(sql);
+	ok = ok && res && PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (!ok && res)
 		report_result(st->name, res, conn);
 	for (int i = 0; ok && i < PQntuples(res); i++)
 		if (printf("%s\n", PQgetvalue(res, i, 0)) < 0)
@@ -1787,9 +1815,16 @@ static int run_report(const struct options *opt, int argc, char **argv)
 	return with_db(opt, db_report, &r);
 }
 
+struct plan_args {
+	const struct store_stmt *st;
+	int                      nvalues;
+	char                   **values;
+};
+
 static int db_plan(PGconn *conn, void *arg)
 {
-	return cmd_plan(conn, arg);
+	const struct plan_args *a = arg;
+	return cmd_plan(conn, a->st, a->nvalues, a->values);
 }
 
 /* The transition table of recipient.c, as text or as a Graphviz graph; no database. */
@@ -1826,12 +1861,15 @@ static int run_plan(const struct options *opt, int argc, char **argv)
 			printf("%s\n", plan_stmts[i]->name);
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
-	if (argc != 2 || !(plan = plan_stmt(argv[1]))) {
+	if (!(plan = plan_stmt(argv[1]))) {
 		char shown[4 * 40 + 4];
-		display(argc == 2 ? argv[1] : "", 40, shown, sizeof(shown));
+		display(argv[1], 40, shown, sizeof(shown));
 		return usage_error("plan needs one STATEMENT (`" PROG " plan` lists them), not '%s'", shown);
 	}
-	return with_db(opt, db_plan, (void *)plan);
+	if (argc > 2 && argc - 2 != plan->nparams)
+		return usage_error("plan %s takes %d values, or none", plan->name, plan->nparams);
+	struct plan_args a = { plan, argc - 2, argv + 2 };
+	return with_db(opt, db_plan, &a);
 }
 
 static int run_send(const struct options *opt, int argc, char **argv)
@@ -1849,6 +1887,16 @@ static int run_smpp_account(const struct options *opt, int argc, char **argv)
 	return src;
 }
 
+static int run_messages(const struct options *opt, int argc, char **argv)
+{
+	int rc = ctl_messages(NULL, argc, argv);   /* arguments checked before connecting */
+	PGconn *conn = rc == EXIT_OK ? connect_db(opt) : NULL;
+	if (rc == EXIT_OK)
+		rc = conn ? ctl_messages(conn, argc, argv) : EXIT_FAIL;
+	PQfinish(conn);
+	return rc;
+}
+
 static int run_help(const struct options *opt, int argc, char **argv)
 {
 	(void)opt, (void)argc, (void)argv;
@@ -1864,6 +1912,7 @@ static const struct {
 	{ "migrate", run_migrate },
 	{ "account", run_account },
 	{ "status", run_status },
+	{ "messages", run_messages },
 	{ "binds", run_binds },
 	{ "orphans", run_binds },
 	{ "report", run_report },
@@ -1872,7 +1921,6 @@ static const struct {
 	{ "states", run_states },
 	{ "smpp-account", run_smpp_account },
 	{ "help", run_help },
-	{ "--help", run_help },
 };
 
 int main(int argc, char **argv)

@@ -263,3 +263,24 @@ int util_utf8_text(const char *s, size_t len, int del_too)
 	}
 	return util_utf8_valid(s, len);
 }
+
+/* Percent-decodes a query value into out (at most outlen - 1 bytes).  '+' stays '+' (RFC 3986). 0 / -1. */
+int util_query_decode(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '%') {
+			if (i + 2 >= len || !isxdigit((unsigned char)in[i + 1]) || !isxdigit((unsigned char)in[i + 2]))
+				return -1;
+			char hex[3] = { in[i + 1], in[i + 2], '\0' };
+			c = (unsigned char)strtol(hex, NULL, 16);
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f || n + 1 >= outlen)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return 0;
+}

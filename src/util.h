@@ -77,6 +77,13 @@ double util_random_unit(void);
 /* A Retry-After value for a wait in seconds: rounded up, at least 1; a wait that never ends (>= 1e9) is 60. */
 long util_retry_after(double wait);
 
+/*
+ * Percent-decodes a URL query value (len bytes) into out, at most outlen - 1
+ * bytes and NUL-terminated; '+' stays '+' (RFC 3986).  -1 on a bad escape,
+ * a control character or when it does not fit.
+ */
+int util_query_decode(const char *in, size_t len, char *out, size_t outlen);
+
 static inline uint32_t util_get_be32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
