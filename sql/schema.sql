@@ -576,6 +576,7 @@ CREATE TABLE public.batches (
     loaded_at timestamp with time zone,
     canceled_at timestamp with time zone,
     error text,
+    done_at timestamp with time zone,
     CONSTRAINT batches_state_check CHECK ((state = ANY (ARRAY['LOADING'::text, 'RUNNING'::text, 'DONE'::text, 'CANCELED'::text, 'FAILED'::text])))
 );
 
@@ -1609,6 +1610,12 @@ CREATE UNIQUE INDEX accounts_prev_key ON public.accounts USING btree (prev_key_h
 --
 
 CREATE INDEX batches_account ON public.batches USING btree (account_id, id);
+
+--
+-- Name: batches_running; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX batches_running ON public.batches USING btree (id) WHERE (state = 'RUNNING'::text);
 
 --
 -- Name: devices_msisdn_active; Type: INDEX; Schema: public; Owner: -

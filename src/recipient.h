@@ -26,6 +26,9 @@
 #define RECIPIENT_FINAL_SQL \
 	"'PUSH_DELIVERED', 'DROPPED', 'CANCELED', 'SMS_DELIVERED', 'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN'"
 #define RECIPIENT_CANCELABLE_SQL "'ACCEPTED', 'SCHEDULED', 'HELD', 'SMS_QUEUED', 'PUSH_SENT', 'OPTED_OUT'"
+/* Every state that is not final (test_recipient: the two lists cover every state, once). */
+#define RECIPIENT_OPEN_SQL \
+	"'ACCEPTED', 'SCHEDULED', 'HELD', 'PUSH_SENT', 'OPTED_OUT', 'SMS_QUEUED', 'SMS_SUBMITTED', 'SMS_ACCEPTED'"
 
 /*
  * One edge of the state machine: from -> to, what takes it, and the

@@ -416,18 +416,37 @@ const struct store_stmt stmts_batch_loaded = {
 	2, 0,
 };
 
+/*
+ * Running campaigns whose recipients are all in and all final become DONE
+ * (the sweeper, every few seconds; nobody has to read them).  An open
+ * recipient is looked for by key (recipients_batch_state, one probe per open
+ * state); only a campaign with none left is counted whole, once.
+ */
+const struct store_stmt stmts_batches_done = {
+	"batches_done",
+	"UPDATE batches b SET state = 'DONE', done_at = now()"
+	" WHERE b.state = 'RUNNING' AND b.loaded_at IS NOT NULL"
+	"   AND CASE WHEN EXISTS (SELECT 1 FROM recipients r WHERE r.batch_id = b.id"
+	"                         AND r.state IN (" RECIPIENT_OPEN_SQL "))"
+	"     THEN false ELSE (SELECT count(*) FROM recipients r WHERE r.batch_id = b.id) >= b.total END"
+	" RETURNING b.id",
+	0, 0,
+};
+
 const struct store_stmt stmts_batch_json = {
 	"batch_json",
 	"WITH b AS (SELECT * FROM batches WHERE id = $1 AND account_id = $2),"
 	" s AS (SELECT state, count(*) AS n FROM recipients WHERE batch_id = (SELECT id FROM b) GROUP BY state),"
 	" t AS (SELECT coalesce(sum(n), 0)::bigint AS loaded,"
-	"   coalesce(sum(n) FILTER (WHERE state IN (" RECIPIENT_FINAL_SQL ")), 0)::bigint AS final FROM s),"
-	" d AS (UPDATE batches x SET state = 'DONE' FROM b, t WHERE x.id = b.id AND x.state = 'RUNNING'"
-	"   AND b.loaded_at IS NOT NULL AND t.final >= t.loaded AND t.loaded >= b.total RETURNING x.state)"
-	" SELECT json_build_object('id', b.id, 'name', b.name, 'state', coalesce((SELECT state FROM d), b.state),"
+	"   coalesce(sum(n) FILTER (WHERE state IN (" RECIPIENT_FINAL_SQL ")), 0)::bigint AS final FROM s)"
+	/* DONE as soon as it is (the sweeper writes it within seconds: stmts_batches_done) */
+	" SELECT json_build_object('id', b.id, 'name', b.name,"
+	"  'state', CASE WHEN b.state = 'RUNNING' AND b.loaded_at IS NOT NULL AND t.final >= t.loaded"
+	"    AND t.loaded >= b.total THEN 'DONE' ELSE b.state END,"
 	"  'total', b.total, 'loaded', t.loaded, 'final', t.final, 'pending', b.total - t.final,"
 	"  'by_state', (SELECT coalesce(json_object_agg(state, n ORDER BY state), '{}'::json) FROM s),"
-	"  'created_at', b.created_at, 'loaded_at', b.loaded_at, 'canceled_at', b.canceled_at, 'error', b.error)::text"
+	"  'created_at', b.created_at, 'loaded_at', b.loaded_at, 'done_at', b.done_at, 'canceled_at', b.canceled_at,"
+	"  'error', b.error)::text"
 	" FROM b, t",
 	2, 0,
 };

@@ -91,12 +91,15 @@ extern const struct store_stmt stmts_kannel_auth;
  * Campaigns.  batch_create: $1 account id, $2 name, $3 expected total ->
  * id (state LOADING).  batch_loaded: $1 id, $2 total loaded -> state
  * (RUNNING, or CANCELED when canceled while loading).  batch_json: $1 id, $2
- * account id -> the progress JSON (no row: not this account's batch);
- * marks a RUNNING batch DONE once every recipient is final.  (Canceling is
- * recipient.h's batch_cancel.)
+ * account id -> the progress JSON (no row: not this account's batch),
+ * DONE once every recipient is final; it writes nothing.  batches_done (the
+ * sweeper): every RUNNING batch whose recipients are all final becomes DONE
+ * with its done_at, one row per batch.  (Canceling is recipient.h's
+ * batch_cancel.)
  */
 extern const struct store_stmt stmts_batch_create;
 extern const struct store_stmt stmts_batch_loaded;
 extern const struct store_stmt stmts_batch_json;
+extern const struct store_stmt stmts_batches_done;
 
 #endif

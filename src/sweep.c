@@ -4,10 +4,12 @@
  * ads whose allowed hours began are released (recipient_stmt_release, decided
  * again), and the sweep (recipient_stmt_sweep) sends again the SMS whose lease
  * expired without a response, expires what outlived its validity and moves
- * to SMS the pushes no app acknowledged before their deadline.  Any node's
+ * to SMS the pushes no app acknowledged before their deadline; campaigns
+ * whose recipients are all final become DONE (stmts_batches_done), read or
+ * not.  Any node's
  * sweeper may do any of it (the statements take rows with SKIP LOCKED).
- * Owns its two jobs (one of each in flight) and the resend counters; the
- * statements are recipient.c's.  Never blocks.
+ * Owns its three jobs (one of each in flight) and the resend counters; the
+ * statements are recipient.c's and stmts.c's.  Never blocks.
  */
 #include "sweep.h"
 
@@ -20,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "recipient.h"
+#include "stmts.h"
 
 #define SWEEP_INTERVAL 2.0   /* seconds between looks */
 
@@ -31,8 +34,8 @@ struct sweeper {
 	void                *arg;
 	ev_timer             tick;
 	int                  stopping;
-	struct store_job     sweep_job, release_job;
-	int                  sweep_in_flight, release_in_flight;
+	struct store_job     sweep_job, release_job, batches_job;
+	int                  sweep_in_flight, release_in_flight, batches_in_flight;
 	const char          *release_params[4];
 	char                 p_start[8], p_end[8], p_push_timeout[32];
 	unsigned long long   resends_restart, resends_expired;
@@ -69,6 +72,16 @@ static void release_done(struct store_job *job, enum store_error err, const char
 	}
 }
 
+static void batches_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct sweeper *s = job->arg;
+	s->batches_in_flight = 0;
+	if (err == STORE_SQL_ERROR)
+		log_error("sweep", "ev=batches_done_failed err=\"%s\"", msg);
+	for (int i = 0; err == STORE_OK && i < PQntuples(job->res); i++)
+		log_info("sweep", "ev=batch_done batch=%s", PQgetvalue(job->res, i, 0));
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop, (void)revents;
@@ -80,6 +93,11 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		s->release_job = (struct store_job){ .stmt = &recipient_stmt_release, .nparams = 4,
 						     .params = s->release_params, .done = release_done, .arg = s };
 		store_submit(s->store, &s->release_job);
+	}
+	if (!s->batches_in_flight) {
+		s->batches_in_flight = 1;
+		s->batches_job = (struct store_job){ .stmt = &stmts_batches_done, .done = batches_done, .arg = s };
+		store_submit(s->store, &s->batches_job);
 	}
 	if (!s->sweep_in_flight) {
 		s->sweep_in_flight = 1;

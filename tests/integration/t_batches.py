@@ -161,6 +161,26 @@ def progress_is_live_and_the_batch_is_done_when_every_recipient_is_final(env):
 
 
 @tests.case
+def a_batch_nobody_reads_becomes_done_by_itself(env):
+    # regression: DONE used to be written by GET /v1/batches/{id} only, so
+    # `pushgatectl report --batch` said RUNNING after every recipient was final
+    n = 40
+    csv = "to\n" + "".join(f"8210731{i:05d}\n" for i in range(n))
+    st, _, b, raw = post_csv(env, csv, **{"from": "UNREAD", "text": "nobody looks"})
+    assert st == 202 and b["total"] == n, raw
+    bid = b["id"]
+    finals = ",".join(f"'{s}'" for s in sorted(_FINAL))
+    env.wait_for(lambda: env.scalar(f"SELECT count(*) FROM recipients WHERE batch_id = {bid} AND state IN ({finals})")
+                 == str(n), timeout=60, what="every recipient final")
+    env.wait_for(lambda: env.scalar(f"SELECT state FROM batches WHERE id = {bid}") == "DONE", timeout=10,
+                 what="the batch DONE without a read")
+    assert env.scalar(f"SELECT done_at >= loaded_at FROM batches WHERE id = {bid}") == "t"
+    out = env.ctl("report", "--batch", str(bid), "--format", "json", check=True).stdout
+    assert '"DONE"' in out, out
+    assert batch(env, bid)["done_at"], batch(env, bid)
+
+
+@tests.case
 def cancel_stops_the_unsent_part_and_nothing_more_reaches_the_smsc(env):
     n = 3000
     numbers = [f"8210740{i:05d}" for i in range(n)]

@@ -76,6 +76,9 @@ static void final_states_have_no_way_out_and_the_others_have_one(void **st)
 		}
 		if (!in)
 			fail_msg("no edge reaches %s", states[s]);
+		if (quoted_in(RECIPIENT_OPEN_SQL, states[s]) == recipient_state_final(states[s]))
+			fail_msg("%s is %s RECIPIENT_OPEN_SQL", states[s], recipient_state_final(states[s]) ? "final and in"
+				 : "open and not in");
 	}
 	assert_int_equal(finals, 7);
 	assert_false(recipient_state_final("SMS_DELIVERE"));
