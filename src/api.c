@@ -230,8 +230,7 @@ static void json_row_done(struct store_job *job, enum store_error e, const char 
 		respond_error(p->req, 404, "not_found", NULL,
 				  p->kind == PEND_ACCOUNT ? "no such account" : "no such message");
 	} else {
-		const char *body = PQgetvalue(job->res, 0, 0);
-		http_respond(p->req, 200, NULL, body, strlen(body));
+		respond_json_text(p->req, 200, NULL, PQgetvalue(job->res, 0, 0));
 	}
 	pending_free(p);
 }
@@ -357,8 +356,7 @@ static void report_done(struct store_job *job, enum store_error e, const char *e
 		respond_error(p->req, 404, "not_found", p->message_id ? "batch" : "account",
 				  p->message_id ? "no such batch" : "no such account");
 	} else {
-		const char *body = PQgetvalue(job->res, 0, 0);
-		http_respond(p->req, 200, NULL, body, strlen(body));
+		respond_json_text(p->req, 200, NULL, PQgetvalue(job->res, 0, 0));
 	}
 	pending_free(p);
 }

@@ -433,8 +433,7 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 		if (PQntuples(res) != 1) {
 			respond_error(l->req, 404, "not_found", NULL, "no such batch");
 		} else {
-			const char *body = PQgetvalue(res, 0, 0);
-			http_respond(l->req, 200, NULL, body, strlen(body));
+			respond_json_text(l->req, 200, NULL, PQgetvalue(res, 0, 0));
 		}
 		load_free(l);
 		return;
@@ -1110,7 +1109,7 @@ void batches_handle(const struct door *door, struct http_request *req)
 	long long id = 0;
 	if (!rest) {
 		if (req->method != HTTP_M_POST) {
-			respond_error(req, 405, "method_not_allowed", NULL, "use POST");
+			respond_not_allowed(req, "POST");
 			return;
 		}
 		step = LOAD_CREATE;
@@ -1127,7 +1126,7 @@ void batches_handle(const struct door *door, struct http_request *req)
 		id = v;
 		step = *tail ? LOAD_CANCEL : LOAD_GET;
 		if (req->method != (step == LOAD_GET ? HTTP_M_GET : HTTP_M_POST)) {
-			respond_error(req, 405, "method_not_allowed", NULL, step == LOAD_GET ? "use GET" : "use POST");
+			respond_not_allowed(req, step == LOAD_GET ? "GET" : "POST");
 			return;
 		}
 	}

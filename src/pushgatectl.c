@@ -46,6 +46,7 @@
 #include "migrate.h"
 #include "msgjson.h"
 #include "recipient.h"
+#include "respond.h"
 #include "search.h"
 #include "stmts.h"
 #include "store.h"
@@ -1126,7 +1127,7 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 			       " a lease expired): the carrier may have delivered them twice", res[3], 0, fmt, out);
 	}
 	if (fmt == FMT_JSON) {
-		char *text = json_dumps(out, JSON_COMPACT);
+		char *text = json_dumps(out, RESPOND_JSON_FLAGS);
 		if (!text) {
 			fail_msg("out of memory");
 			goto out;

@@ -3,6 +3,8 @@
  * error shape {"error":{"code":..,"field":..,"message":..}} with the headers
  * its status calls for (Retry-After, WWW-Authenticate, Allow), the 429 of a
  * node's pacing and the refusals of the intake's admission (sql/functions/intake_admit.sql).
+ * Every JSON body leaves in one style (compact, numbers to 12 significant
+ * digits), whether jansson or PostgreSQL's json_build_object made it.
  * Owns nothing: each call answers one request (http_respond) and is done.
  */
 #include "respond.h"
@@ -18,7 +20,7 @@
 
 void respond_json(struct http_request *req, int status, const char *extra, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
+	char *text = json_dumps(body, RESPOND_JSON_FLAGS);
 	json_decref(body);
 	if (!text) {
 		http_respond(req, 500, NULL, "{\"error\":{\"code\":\"internal\"}}", 29);
@@ -26,6 +28,17 @@ void respond_json(struct http_request *req, int status, const char *extra, json_
 	}
 	http_respond(req, status, extra, text, strlen(text));
 	free(text);
+}
+
+void respond_json_text(struct http_request *req, int status, const char *extra, const char *text)
+{
+	json_error_t jerr;
+	json_t *body = json_loads(text, JSON_DECODE_ANY, &jerr);
+	if (!body) {   /* our own SQL wrote it: a bug, not the client's */
+		http_respond(req, 500, NULL, "{\"error\":{\"code\":\"internal\"}}", 29);
+		return;
+	}
+	respond_json(req, status, extra, body);
 }
 
 void respond_error(struct http_request *req, int status, const char *code,
@@ -41,8 +54,6 @@ void respond_error(struct http_request *req, int status, const char *code,
 		extra = "Retry-After: 30\r\n";
 	else if (status == 401)
 		extra = "WWW-Authenticate: Bearer\r\n";
-	else if (status == 405)
-		extra = "Allow: GET, POST\r\n";
 	respond_json(req, status, extra, json_pack("{s:o}", "error", err));
 }
 

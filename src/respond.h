@@ -11,12 +11,17 @@
 struct http_request;
 struct json_t;
 
+/* How every JSON answer is written: compact, reals to 12 significant digits (0.6667, not 0.66669999999999996). */
+#define RESPOND_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
+
 /*
  * Answers with a JSON body (takes ownership of body), or with the error
  * shape every endpoint uses: {"error":{"code":..,"field":..,"message":..}}
  * (field may be NULL).  503 adds Retry-After, 429 and 401 their headers.
  */
 void respond_json(struct http_request *req, int status, const char *extra, struct json_t *body);
+/* The same for a JSON text (e.g. json_build_object's): parsed and written in the one style. */
+void respond_json_text(struct http_request *req, int status, const char *extra, const char *text);
 void respond_error(struct http_request *req, int status, const char *code, const char *field,
 		   const char *message);
 

@@ -223,7 +223,10 @@ def a_405_names_the_methods_its_route_takes(env):
                                 ("POST", "/readyz", "GET, HEAD"),
                                 ("POST", "/metrics", "GET"),
                                 ("POST", "/v1/account", "GET"),
-                                ("DELETE", "/v1/reports/summary", "GET")):
+                                ("DELETE", "/v1/reports/summary", "GET"),
+                                ("GET", "/v1/batches", "POST"),          # batches.c's own routes too
+                                ("DELETE", "/v1/batches/1", "GET"),
+                                ("GET", "/v1/batches/1/cancel", "POST")):
         _, hdrs, js = refused(env, 405, "method_not_allowed", method=method, path=path, body=None)
         assert hdrs.get("allow") == allow, (method, path, hdrs.get("allow"))
         assert js["error"]["message"] == f"use {allow}", js

@@ -14,6 +14,7 @@ see any account or all).
 import csv
 import io
 import json
+import re
 import os
 import subprocess
 import sys
@@ -326,6 +327,23 @@ def api_summary_refuses_bad_input_and_other_accounts(env):
     assert st == 401, raw
     st, _, _, raw = env.http("POST", "/v1/reports/summary", {})
     assert st == 405, raw
+
+
+@tests.case
+def json_is_one_style_with_rounded_numbers(env):
+    # regression: SQL-built bodies said {"id" : 1}, jansson's {"id":1}, and
+    # report --format json printed 0.66669999999999996
+    long_real = re.compile(r"\d\.\d{13,}")
+    out = ctl_report(env, "--format", "json")
+    assert not long_real.search(out), out
+    for path in ("/v1/reports/summary", f"/v1/reports/summary?batch={ctx['batch']}", "/v1/account",
+                 f"/v1/batches/{ctx['batch']}", "/v1/messages?limit=3"):
+        st, _, body, raw = env.http("GET", path)
+        assert st == 200, (path, raw)
+        text = raw.decode()
+        assert '" :' not in text and '": ' not in text and ', "' not in text, (path, text[:300])
+        assert not long_real.search(text), (path, text[:300])
+        assert json.dumps(body, separators=(",", ":"), ensure_ascii=False) == text, (path, text[:300])
 
 
 tests.run(ini={"push": {"otp_echo": "yes", "push_timeout": str(PUSH_TIMEOUT), "heartbeat": "5"}})
