@@ -92,6 +92,10 @@ static const char usage_text[] =
 	"                       what happens to recipients who blocked the account's sender\n"
 	"  account limit NAME N recipients a minute the account may send over HTTP and sendsms,\n"
 	"                       on each node (0: no limit); every node hears it at once\n"
+	"  account options NAME [night-consent yes|no] [auth-sms-first yes|no]\n"
+	"       [opt-out-number NUMBER|none]\n"
+	"                       what the account recorded with its users: ads at night,\n"
+	"                       AUTH messages by SMS first, the number its ads name for opt-out\n"
 	"  account disable NAME | account enable NAME\n"
 	"                       stop (or allow again) the account's keys and SMPP binds, on every\n"
 	"                       node at once; its ESMEs are unbound\n"
@@ -1713,7 +1717,7 @@ static int run_account(const struct options *opt, int argc, char **argv)
 	} else {
 		return usage_error("account needs a subcommand: add [--operator] [--any-sender] NAME | policy NAME sms|drop |"
 				   " webhook NAME URL|off | limit NAME N | disable|enable NAME | quota | balance |"
-				   " senders | sender | urls | requests | rotate | show | list");
+				   " senders | sender | urls | requests | rotate | options | show | list");
 	}
 	return with_db(opt, db_account, &a);
 }

@@ -9,6 +9,9 @@
  *   account urls NAME HOST[,HOST...] | any    hosts its callback_url / dlr-url may name
  *   account requests NAME N                   API requests a minute, on each node (0: none)
  *   account rotate NAME [GRACE_SECONDS]       a new key; the old one works for the grace
+ *   account options NAME [night-consent yes|no] [auth-sms-first yes|no] [opt-out-number N|none]
+ *                                             what it recorded with its users (ads at night,
+ *                                             codes by SMS first, the number ads name for opt-out)
  *   account show NAME                         limits, usage, balance, senders
  *
  * Owns nothing beyond one command's run.  Arguments are checked before any
@@ -41,6 +44,8 @@ static int usage(const char *msg)
 		"       pushgatectl account urls NAME HOST[,HOST...] | any\n"
 		"       pushgatectl account requests NAME N\n"
 		"       pushgatectl account rotate NAME [GRACE_SECONDS]\n"
+		"       pushgatectl account options NAME [night-consent yes|no] [auth-sms-first yes|no]\n"
+		"                                        [opt-out-number NUMBER|none]\n"
 		"       pushgatectl account show NAME\n", msg);
 	return 2;
 }
@@ -48,7 +53,7 @@ static int usage(const char *msg)
 int tenants_handles(const char *sub)
 {
 	static const char *const subs[] = { "quota", "balance", "senders", "sender", "urls", "requests", "rotate",
-					    "show" };
+					    "show", "options" };
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (!strcmp(sub, subs[i]))
 			return 1;
@@ -140,7 +145,9 @@ static int show(PGconn *conn, const char *name)
 		"  coalesce((SELECT string_agg(s.sender, ' ' ORDER BY s.sender) FROM account_senders s"
 		"            WHERE s.account_id = a.id), '-'),"
 		"  coalesce(array_to_string(a.url_hosts, ' '), 'any'),"
-		"  coalesce(to_char(a.prev_key_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-')"
+		"  coalesce(to_char(a.prev_key_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
+		"  CASE WHEN a.ad_night_consent THEN 'yes' ELSE 'no' END, CASE WHEN a.auth_sms_first THEN 'yes' ELSE 'no' END,"
+		"  coalesce(a.opt_out_number, '-'), a.opt_out_policy"
 		" FROM accounts a WHERE a.name = $1",
 		1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -156,7 +163,8 @@ static int show(PGconn *conn, const char *name)
 	static const char *const label[] = { "id", "name", "disabled", "rate_limit_per_minute",
 					     "requests_per_minute_per_node", "daily_quota",
 					     "monthly_quota", "balance", "used_today", "used_this_month", "senders",
-					     "approved_senders", "url_hosts", "previous_key_until" };
+					     "approved_senders", "url_hosts", "previous_key_until", "night_consent",
+					     "auth_sms_first", "opt_out_number", "opt_out_policy" };
 	for (int i = 0; i < PQnfields(r); i++)
 		printf("%-22s %s\n", label[i], PQgetvalue(r, 0, i));
 	PQclear(r);
@@ -279,6 +287,38 @@ int tenants_ctl(PGconn *conn, int argc, char **argv)
 		const char *p[2] = { name, any ? NULL : arr };
 		return run(conn, CHANGE("url_hosts = $2::text[]"), 2, p, name,
 			   any ? "urls: any host the outbound policy allows" : "urls set");
+	}
+	if (!strcmp(sub, "options")) {
+		/* each given option set; the others kept (NULL) */
+		const char *p[4] = { name, NULL, NULL, NULL };
+		char number[21];
+		int given = 0;
+		for (int i = 2; i + 1 < argc; i += 2) {
+			const char *k = argv[i], *v = argv[i + 1];
+			int yes = !strcmp(v, "yes"), no = !strcmp(v, "no");
+			int slot = !strcmp(k, "night-consent") ? 1 : !strcmp(k, "auth-sms-first") ? 2
+				   : !strcmp(k, "opt-out-number") ? 3 : 0;
+			if (!slot || p[slot])
+				return usage("options: night-consent, auth-sms-first, opt-out-number, each once");
+			if (slot < 3 && !yes && !no)
+				return usage("options: night-consent and auth-sms-first take yes or no");
+			if (slot == 3 && strcmp(v, "none") && (strlen(v) > 20 || strspn(v, "0123456789") != strlen(v)
+							       || strlen(v) < 3))
+				return usage("options: opt-out-number takes 3-20 digits (no dashes), or none");
+			if (slot == 3)
+				util_strlcpy(number, v, sizeof(number));
+			p[slot] = slot < 3 ? (yes ? "t" : "f") : !strcmp(v, "none") ? "" : number;
+			given++;
+		}
+		if (!given || (argc - 2) % 2)
+			return usage("options needs NAME and at least one OPTION VALUE pair");
+		if (!conn)
+			return 0;
+		return run(conn, CHANGE("ad_night_consent = coalesce($2::boolean, ad_night_consent),"
+					" auth_sms_first = coalesce($3::boolean, auth_sms_first),"
+					" opt_out_number = CASE WHEN $4::text IS NULL THEN opt_out_number"
+					"   ELSE NULLIF($4::text, '') END"),
+			   4, p, name, "options set");
 	}
 	if (!strcmp(sub, "rotate")) {
 		if (argc > 3 || (argc == 3 && !count_ok(argv[2], 90L * 86400)))

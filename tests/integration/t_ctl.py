@@ -3,7 +3,7 @@
 migrate is idempotent, account add prints a key (alone) that the API takes,
 status shows a delivered message's states, an unknown id exits 1, plan
 shows the generic plans of pushgated's hot statements (and the lease's finds
-its rows by key).
+its rows by key), account options are recorded, shown and used.
 """
 import os
 import re
@@ -180,6 +180,39 @@ def states_prints_the_transition_table(env):
     assert {l.split()[0] for l in r.stdout.splitlines() if "peripheries=2" in l} == finals, r.stdout
     r = env.ctl("states", "--png")
     assert r.returncode == 2, r.stdout + r.stderr
+
+
+@tests.case
+def account_options_are_shown_and_taken_by_the_next_message(env):
+    env.create_account("opts")
+    before = env.ctl("account", "show", "opts", check=True).stdout
+    assert re.search(r"night_consent\s+no", before) and re.search(r"opt_out_number\s+-", before), before
+    env.ctl("account", "options", "opts", "night-consent", "yes", "opt-out-number", "0801234567", check=True)
+    after = env.ctl("account", "show", "opts", check=True).stdout
+    assert re.search(r"night_consent\s+yes", after) and re.search(r"auth_sms_first\s+no", after), after
+    assert re.search(r"opt_out_number\s+0801234567", after), after
+    env.ctl("account", "options", "opts", "auth-sms-first", "yes", check=True)   # the others are kept
+    row = env.sql("SELECT ad_night_consent, auth_sms_first, opt_out_number FROM accounts WHERE name = 'opts'")
+    assert row == [("t", "t", "0801234567")], row
+    # an ad: sent at once whatever the hour (night consent), its opt-out line names the number
+    key = env.ctl("account", "rotate", "opts", "0", check=True).stdout.strip()
+    st, _, b, raw = env.http("POST", "/v1/messages", {"from": "SHOP", "to": ["821055500011"], "text": "sale",
+                                                      "purpose": "AD"}, key=key)
+    assert st == 202, raw
+    rid = b["recipients"][0]["id"]
+    env.wait_for(lambda: env.scalar(f"SELECT state FROM recipients WHERE id = {rid}") == "SMS_DELIVERED",
+                 timeout=20, what="the ad delivered")
+    assert "0801234567" in env.scalar(f"SELECT coalesce(r.text, m.sms_text, m.body) FROM recipients r"
+                                      f" JOIN messages m ON m.id = r.message_id WHERE r.id = {rid}")
+    env.ctl("account", "options", "opts", "opt-out-number", "none", check=True)
+    assert env.scalar("SELECT opt_out_number IS NULL FROM accounts WHERE name = 'opts'") == "t"
+    for bad in (["opts"], ["opts", "night-consent"], ["opts", "night-consent", "maybe"],
+                ["opts", "colour", "red"], ["opts", "opt-out-number", "080-123"],
+                ["opts", "night-consent", "yes", "night-consent", "no"]):
+        r = env.ctl("account", "options", *bad)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+    r = env.ctl("account", "options", "nobody", "night-consent", "yes")
+    assert r.returncode == 1 and "no account" in r.stderr, r
 
 
 tests.run(dlr_delay_ms=50)
