@@ -111,6 +111,7 @@ struct route_rt {
 	char                       p_limit[16], p_lease[16];
 	char                       p_routes[CONFIG_MAX_ROUTES * 34 + 3];
 	struct metrics_histogram   resp_time;          /* submit_sm to its response, answered ones only */
+	int                        paused;             /* an operator paused it (route_pauses): no lease */
 };
 
 struct resp_item {
@@ -162,6 +163,10 @@ struct smpp_client {
 	int                  stopping;
 	int                  freeing;           /* smpp_client_free running: no new work */
 	uint64_t             leases;            /* lease statements sent (an idle engine sends 4 a second) */
+	int                  started;           /* smpp_client_start: the migrations are applied */
+	int                  pauses_known;      /* route_pauses read once: leases may start */
+	int                  pauses_in_flight, pauses_again;
+	struct store_job     pauses_job;
 	struct metrics_histogram final_latency; /* intake to a final state, of the receipts recorded here */
 	struct route_rt     *routes;
 	size_t               n_routes;
@@ -878,9 +883,10 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 static void route_lease(struct route_rt *rt)
 {
 	struct smpp_client *e = rt->e;
-	/* no new submits while their receipts could not be stored (receipt connection down) */
+	/* no new submits while their receipts could not be stored (receipt connection down), nor on
+	 * a paused route, nor before the pauses are known */
 	if (e->stopping || rt->lease_in_flight || !store_is_up(e->store) || !store_is_up(e->rstore)
-	    || ev_now(e->loop) < rt->lease_idle_until)
+	    || ev_now(e->loop) < rt->lease_idle_until || rt->paused || !e->pauses_known)
 		return;
 	unsigned bound;
 	unsigned free_slots = tx_free(rt, &bound);
@@ -902,7 +908,7 @@ static void route_lease(struct route_rt *rt)
 		chunk = cap;
 	if (limit < chunk && limit < free_slots)
 		return;
-	/* this route, and every route failing over to it while all its transmitters are down */
+	/* this route, and every route failing over to it while all its transmitters are down (or paused) */
 	char *w = rt->p_routes;
 	w += sprintf(w, "{%s", rt->cfg->name);
 	for (size_t i = 0; i < e->n_routes; i++) {
@@ -911,7 +917,7 @@ static void route_lease(struct route_rt *rt)
 		if (o == rt || strcmp(o->cfg->failover, rt->cfg->name) != 0)
 			continue;
 		tx_free(o, &ob);
-		if (!ob)
+		if (!ob || o->paused)
 			w += sprintf(w, ",%s", o->cfg->name);
 	}
 	sprintf(w, "}");
@@ -929,6 +935,59 @@ static void route_lease(struct route_rt *rt)
 	rt->lease_job = (struct store_job){ .stmt = &recipient_stmt_sms_lease, .nparams = 5,
 					    .params = rt->lease_params, .done = lease_done, .arg = rt };
 	store_submit(e->store, &rt->lease_job);
+}
+
+/* --- operator pauses (route_pauses) ------------------------------------------------------- */
+
+static const struct store_stmt stmt_route_pauses = {
+	"route_pauses", "SELECT route, coalesce(reason, '') FROM route_pauses", 0, 0,
+};
+
+static void pauses_done(struct store_job *job, enum store_error err, const char *msg)
+{
+	struct smpp_client *e = job->arg;
+	e->pauses_in_flight = 0;
+	if (err != STORE_OK) {
+		if (err == STORE_SQL_ERROR)
+			log_error("smpp", "ev=route_pauses_failed err=\"%s\"", msg);
+		return;   /* unknown: leases wait for the next read (store up, or a notice) */
+	}
+	for (size_t i = 0; i < e->n_routes; i++) {
+		struct route_rt *rt = &e->routes[i];
+		int paused = 0;
+		const char *why = "";
+		for (int r = 0; r < PQntuples(job->res) && !paused; r++)
+			if (!strcmp(PQgetvalue(job->res, r, 0), rt->cfg->name)) {
+				paused = 1;
+				why = PQgetvalue(job->res, r, 1);
+			}
+		if (paused != rt->paused || !e->pauses_known)
+			log_info("smpp", "route=%s ev=%s reason=\"%s\"", rt->cfg->name, paused ? "paused" : "running", why);
+		rt->paused = paused;
+	}
+	e->pauses_known = 1;
+	if (e->pauses_again) {   /* a notice came while this read was in flight */
+		e->pauses_again = 0;
+		smpp_client_pauses_changed(e);
+		return;
+	}
+	for (size_t i = 0; i < e->n_routes; i++) {
+		e->routes[i].lease_idle_until = 0;
+		route_lease(&e->routes[i]);
+	}
+}
+
+void smpp_client_pauses_changed(struct smpp_client *e)
+{
+	if (!e || e->stopping || !e->started)
+		return;
+	if (e->pauses_in_flight) {
+		e->pauses_again = 1;
+		return;
+	}
+	e->pauses_in_flight = 1;
+	e->pauses_job = (struct store_job){ .stmt = &stmt_route_pauses, .done = pauses_done, .arg = e, .retry = 1 };
+	store_submit(e->store, &e->pauses_job);
 }
 
 /* --- session events ----------------------------------------------------------------------- */
@@ -1146,6 +1205,8 @@ fail:
 
 void smpp_client_start(struct smpp_client *e)
 {
+	e->started = 1;
+	smpp_client_pauses_changed(e);   /* the schema is current now: route_pauses exists */
 	ev_timer_start(e->loop, &e->pump);
 	ev_timer_start(e->loop, &e->poll);
 	ev_timer_start(e->loop, &e->parked);
@@ -1252,6 +1313,11 @@ void smpp_client_metrics(const struct smpp_client *e, struct metrics_out *o)
 				metrics_u64(o, fam[j].name, lab, v[j]);
 			}
 		}
+	}
+	metrics_family(o, "pushgate_smpp_route_paused", METRICS_GAUGE, "1 while an operator paused the route");
+	for (size_t i = 0; i < e->n_routes; i++) {
+		const char *lab[] = { "route", e->routes[i].cfg->name, NULL };
+		metrics_u64(o, "pushgate_smpp_route_paused", lab, (unsigned long long)e->routes[i].paused);
 	}
 	metrics_family(o, "pushgate_smpp_response_seconds", METRICS_HISTOGRAM,
 		       "from submit_sm to its submit_sm_resp, by route (timeouts and lost links left out)");

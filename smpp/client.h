@@ -30,6 +30,13 @@ void smpp_client_set_receipt_store(struct smpp_client *c, struct store *rstore);
 void smpp_client_start(struct smpp_client *c);
 /* New SMS work may be queued: look now instead of at the next poll. */
 void smpp_client_kick(struct smpp_client *c);
+/*
+ * Reads route_pauses again (at each engine store connection, and when
+ * pushgate_routes is notified): a paused route leases nothing, and a route
+ * failing over to another hands it its queue.  Until the first read, no
+ * route leases.
+ */
+void smpp_client_pauses_changed(struct smpp_client *c);
 /* Stops leasing, gives back what is not sent, drains windows (at most grace seconds), unbinds. */
 void smpp_client_stop(struct smpp_client *c, double grace);
 /* 1 while work is still in flight (windows, batches not yet committed). */

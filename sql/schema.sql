@@ -1119,6 +1119,16 @@ CREATE VIEW public.report_by_sender AS
    FROM public.report_outcomes('-infinity'::timestamp with time zone, 'sender'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms);
 
 --
+-- Name: route_pauses; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.route_pauses (
+    route text NOT NULL,
+    paused_at timestamp with time zone DEFAULT now() NOT NULL,
+    reason text
+);
+
+--
 -- Name: schema_functions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1529,6 +1539,13 @@ ALTER TABLE ONLY public.opt_outs
 
 ALTER TABLE ONLY public.recipients
     ADD CONSTRAINT recipients_pkey PRIMARY KEY (id);
+
+--
+-- Name: route_pauses route_pauses_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.route_pauses
+    ADD CONSTRAINT route_pauses_pkey PRIMARY KEY (route);
 
 --
 -- Name: schema_functions schema_functions_pkey; Type: CONSTRAINT; Schema: public; Owner: -

@@ -91,7 +91,8 @@ struct server {
 	ev_timer            gate_retry;   /* migrations could not run yet */
 	int                 exit_code;    /* 1: the gate could not open (migration or listen failed) */
 	struct store_job    listen_accounts;   /* LISTEN pushgate_accounts on `store`, at each (re)connect */
-	int                 listen_in_flight;
+	struct store_job    listen_routes;     /* LISTEN pushgate_routes, the same way */
+	int                 listen_in_flight;  /* of the two */
 };
 
 static void usage(FILE *f)
@@ -248,10 +249,18 @@ static void on_new_work(void *arg)
 	smpp_client_kick(srv->smpp);
 }
 
-/* pushgatectl account disable/enable, from any node: "ID:disabled" or "ID:enabled". */
+/*
+ * pushgatectl account disable/enable, from any node: "ID:disabled" or
+ * "ID:enabled"; route pause/resume: pushgate_routes (the engine reads the
+ * pauses again).
+ */
 static void accounts_notify(void *arg, const char *channel, const char *payload)
 {
 	struct server *srv = arg;
+	if (strcmp(channel, "pushgate_routes") == 0) {
+		smpp_client_pauses_changed(srv->smpp);
+		return;
+	}
 	if (strcmp(channel, "pushgate_accounts") != 0)
 		return;
 	char *end;
@@ -264,23 +273,27 @@ static void accounts_notify(void *arg, const char *channel, const char *payload)
 }
 
 static const struct store_stmt stmt_listen_accounts = { "listen_accounts", "LISTEN pushgate_accounts", 0, 1 };
+static const struct store_stmt stmt_listen_routes = { "listen_routes", "LISTEN pushgate_routes", 0, 1 };
 
 static void listen_done(struct store_job *job, enum store_error e, const char *err)
 {
 	struct server *srv = job->arg;
-	srv->listen_in_flight = 0;
+	srv->listen_in_flight--;
 	if (e == STORE_SQL_ERROR)
-		log_error("main", "ev=listen_failed channel=pushgate_accounts err=\"%s\"", err ? err : "");
+		log_error("main", "ev=listen_failed stmt=%s err=\"%s\"", job->stmt->name, err ? err : "");
 }
 
 static void on_store_up(void *arg)
 {
 	struct server *srv = arg;
 	if (!srv->listen_in_flight) {
-		srv->listen_in_flight = 1;
+		srv->listen_in_flight = 2;
 		srv->listen_accounts = (struct store_job){ .stmt = &stmt_listen_accounts, .done = listen_done, .arg = srv,
 							   .retry = 1 };
 		store_submit(srv->store, &srv->listen_accounts);
+		srv->listen_routes = (struct store_job){ .stmt = &stmt_listen_routes, .done = listen_done, .arg = srv,
+							 .retry = 1 };
+		store_submit(srv->store, &srv->listen_routes);
 	}
 	gate_check(srv);
 	if (srv->push)
@@ -299,8 +312,10 @@ static void on_engine_store_up(void *arg)
 {
 	struct server *srv = arg;
 	gate_check(srv);
-	if (srv->smpp)
+	if (srv->smpp) {
+		smpp_client_pauses_changed(srv->smpp);   /* a pause may have come while it was down */
 		smpp_client_kick(srv->smpp);
+	}
 }
 
 static void on_wake_store_up(void *arg)

@@ -37,6 +37,7 @@
 
 #include "smpp_accounts.h"
 #include "ctl_messages.h"
+#include "ctl_routes.h"
 #include "tenants.h"
 #include "batch_csv.h"
 #include "config.h"
@@ -109,6 +110,9 @@ static const char usage_text[] =
 	"                       recipients newest first (default 50), every account\n"
 	"                       unless --account; status MESSAGE_ID shows one's history\n"
 	"  binds                SMPP binds of every node: state, window, counters\n"
+	"  route pause NAME [REASON] | route resume NAME | route list\n"
+	"                       stop (or start again) leasing SMS for a route on every\n"
+	"                       node at once; a route failing over hands its queue over\n"
 	"  orphans              receipts no submit of ours matches (parked > 1 minute)\n"
 	"  report [--batch ID | --since DATE] [--format table|csv|json]\n"
 	"                       delivery report: per route and per sender since DATE, and\n"
@@ -1902,6 +1906,16 @@ static int run_messages(const struct options *opt, int argc, char **argv)
 	return rc;
 }
 
+static int run_route(const struct options *opt, int argc, char **argv)
+{
+	int rc = ctl_routes(NULL, argc, argv);   /* arguments checked before connecting */
+	PGconn *conn = rc == EXIT_OK ? connect_db(opt) : NULL;
+	if (rc == EXIT_OK)
+		rc = conn ? ctl_routes(conn, argc, argv) : EXIT_FAIL;
+	PQfinish(conn);
+	return rc;
+}
+
 static int run_help(const struct options *opt, int argc, char **argv)
 {
 	(void)opt, (void)argc, (void)argv;
@@ -1918,6 +1932,7 @@ static const struct {
 	{ "account", run_account },
 	{ "status", run_status },
 	{ "messages", run_messages },
+	{ "route", run_route },
 	{ "binds", run_binds },
 	{ "orphans", run_binds },
 	{ "report", run_report },
