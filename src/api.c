@@ -32,6 +32,7 @@
 
 #include "auth.h"
 #include "batches.h"
+#include "console.h"
 #include "devices.h"
 #include "kannel.h"
 #include "keys.h"
@@ -60,7 +61,8 @@ struct api {
 	struct route_stats stats[API_MAX_ROUTES + 1];
 };
 
-enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT, PEND_SEARCH };
+enum pend_kind { PEND_AUTH, PEND_INTAKE, PEND_GET, PEND_DEVICES, PEND_REPORT, PEND_ACCOUNT, PEND_SEARCH,
+		 PEND_OPERATOR };
 
 /* One request waiting for the store.  Owned by api.c; freed when answered. */
 struct pending {
@@ -87,6 +89,7 @@ struct pending {
 	const char          *r_params[3];
 	struct search_query  sq;          /* PEND_SEARCH */
 	struct search_job    sj;
+	const char          *rest;        /* PEND_OPERATOR: the path after /v1/operator/ (in req) */
 };
 
 static void pending_free(struct pending *p)
@@ -414,6 +417,12 @@ static void run_next(struct pending *p)
 		report_submit(p);
 	} else if (p->next == PEND_ACCOUNT) {
 		account_submit(p);
+	} else if (p->next == PEND_OPERATOR) {
+		if (!p->operator)
+			respond_error(p->req, 403, "forbidden", NULL, "the console's API needs an operator key");
+		else
+			console_handle(p->api->d.door.store, p->req, p->rest);
+		pending_free(p);
 	} else if (p->next == PEND_SEARCH) {
 		p->kind = PEND_SEARCH;
 		search_prepare(&p->sj, &p->sq, p->account_id);
@@ -533,6 +542,8 @@ static const char *content_type(const char *name)
 	return "application/octet-stream";
 }
 
+static void serve_file(struct http_request *req, const char *path, const char *ctype);
+
 /* Small local files: read whole (at most 1 MiB); names are one path segment, no dot first. */
 static void serve_static(struct api *api, struct http_request *req, const char *name)
 {
@@ -544,6 +555,12 @@ static void serve_static(struct api *api, struct http_request *req, const char *
 	const char *root = api->d.door.cfg->web_root[0] ? api->d.door.cfg->web_root : PUSHGATE_WEB_ROOT;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", root, name);
+	serve_file(req, path, content_type(name));
+}
+
+/* One file of the operator's choosing (a path from the configuration), as it is. */
+static void serve_file(struct http_request *req, const char *path, const char *ctype)
+{
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
 	size_t len = 0;
@@ -563,7 +580,7 @@ static void serve_static(struct api *api, struct http_request *req, const char *
 		 "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
 		 "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
 		 " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n",
-		 content_type(name));
+		 ctype);
 	http_respond(req, 200, extra, buf, len);
 	free(buf);
 }
@@ -683,9 +700,13 @@ void api_handle(struct http_request *req, void *arg)
 	api_route(api, req);
 }
 
-/* A request for the store: its key checked first (authenticate), then next. */
+/*
+ * A request for the store: its key checked first (authenticate), then next.
+ * arg: the number (PEND_DEVICES) or the path after /v1/operator/
+ * (PEND_OPERATOR, it lives in req).
+ */
 static void start_pending(struct api *api, struct http_request *req, enum pend_kind next, long long id,
-			  const char *msisdn)
+			  const char *arg)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -696,11 +717,13 @@ static void start_pending(struct api *api, struct http_request *req, enum pend_k
 	p->req = req;
 	p->next = next;
 	p->message_id = id;
-	if (msisdn)
-		util_strlcpy(p->msisdn, msisdn, sizeof(p->msisdn));
+	if (next == PEND_OPERATOR)
+		p->rest = arg;
+	else if (arg)
+		util_strlcpy(p->msisdn, arg, sizeof(p->msisdn));
 	if (next == PEND_REPORT)
 		report_parse(p);   /* a bad query is answered after auth */
-	if (next == PEND_SEARCH && search_parse(req->query, &p->sq, &p->bad_field, p->bad_msg, sizeof(p->bad_msg)) < 0) {
+	if (next == PEND_SEARCH && search_parse(req->query, 0, &p->sq, &p->bad_field, p->bad_msg, sizeof(p->bad_msg)) < 0) {
 		p->bad = 1;
 		p->bad_code = "invalid_field";
 	}
@@ -746,6 +769,24 @@ static void route_metrics(struct api *api, struct http_request *req, const char 
 static void route_page(struct api *api, struct http_request *req, const char *rest)
 {
 	serve_static(api, req, rest && rest[0] ? rest : "index.html");
+}
+
+/* The operator console: its page (web root), its charting library (Debian's libjs-chart.js). */
+static void route_console(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	serve_static(api, req, "console.html");
+}
+
+static void route_chart(struct api *api, struct http_request *req, const char *rest)
+{
+	(void)rest;
+	serve_file(req, api->d.door.cfg->console_chart_js, "text/javascript; charset=utf-8");
+}
+
+static void route_operator(struct api *api, struct http_request *req, const char *rest)
+{
+	start_pending(api, req, PEND_OPERATOR, 0, rest);
 }
 
 static void route_sendsms(struct api *api, struct http_request *req, const char *rest)
@@ -883,6 +924,8 @@ static const struct route routes[] = {
 	{ "/metrics",            M_GET,          BODY_NONE,   LIMIT_BODY,    route_metrics },
 	{ "/",                   M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_page },
 	{ "/web/",               M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_page },
+	{ "/console",            M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_console },
+	{ "/console/chart.js",   M_GET | M_HEAD, BODY_NONE,   LIMIT_BODY,    route_chart },
 	{ "/cgi-bin/sendsms",    0,              BODY_PUBLIC, LIMIT_SENDSMS, route_sendsms },   /* GET, POST: kannel.c */
 	{ "/v1/batches",         0,              BODY_KEYED,  LIMIT_BATCH,   route_batches },   /* batches.c */
 	{ "/v1/batches/",        0,              BODY_KEYED,  LIMIT_BODY,    route_batches },
@@ -894,6 +937,7 @@ static const struct route routes[] = {
 	{ "/v1/messages/",       M_GET,          BODY_KEYED,  LIMIT_BODY,    route_message },
 	{ "/v1/reports/summary", M_GET,          BODY_KEYED,  LIMIT_BODY,    route_report },
 	{ "/v1/account",         M_GET,          BODY_KEYED,  LIMIT_BODY,    route_account },
+	{ "/v1/operator/",       M_GET,          BODY_KEYED,  LIMIT_BODY,    route_operator },   /* console.c */
 	{ "/v1/",                0,              BODY_KEYED,  LIMIT_BODY,    route_unknown },
 };
 

@@ -105,6 +105,7 @@ struct config {
 	double code_rate;               /* code SMS per second, this node, all clients */
 	size_t code_daily_cap;          /* code SMS per UTC day, every node together (0: no cap) */
 	char   web_root[256];           /* directory of the inbox page; "" = built-in default */
+	char   console_chart_js[256];   /* the console's charting library (Debian: libjs-chart.js) */
 	int    invite;                  /* yes: numbers with no app get an install invitation by SMS */
 	double invite_period;           /* seconds between two invitations to one number */
 	char   invite_text[160];        /* the invitation (GSM 03.38 keeps it one SMS) */

@@ -38,6 +38,7 @@
 #include "smpp_accounts.h"
 #include "ctl_messages.h"
 #include "ctl_routes.h"
+#include "console.h"
 #include "tenants.h"
 #include "batch_csv.h"
 #include "config.h"
@@ -747,7 +748,7 @@ static const struct store_stmt *const plan_stmts[] = {
 	&recipient_stmt_intake, &recipient_stmt_release, &recipient_stmt_sms_lease, &recipient_stmt_sms_resp,
 	&recipient_stmt_sms_receipts, &recipient_stmt_apply_parked, &recipient_stmt_sweep, &recipient_stmt_push_acks,
 	&stmts_wake_claim_messages, &stmts_wake_claim_scan, &stmts_wake_outcomes,
-	&search_stmt_number, &search_stmt_account,
+	&search_stmt_number, &search_stmt_account, &console_stmt_overview,
 };
 
 static const struct store_stmt *plan_stmt(const char *name)

@@ -31,14 +31,14 @@
 	"r.id, r.message_id, r.msisdn, m.sender, r.state, r.channel, r.route, r.error_code, r.created_at," \
 	" r.updated_at, r.final_at"
 
-/* $1 account, $2 to, $3 from, $4 since, $5 until, $6 state, $7 after this recipient id, $8 limit. */
+/* $1 account (NULL: every account), $2 to, $3 from, $4 since, $5 until, $6 state, $7 after this recipient id, $8 limit. */
 const struct store_stmt search_stmt_number = {
 	"search_number",
 	"WITH x AS ("
 	"  SELECT " SEARCH_COLUMNS " FROM recipients r"
 	/* its message by key (LIMIT: a nested loop, whatever the statistics say) */
 	"  CROSS JOIN LATERAL (SELECT sender FROM messages WHERE id = r.message_id LIMIT 1) m"
-	"  WHERE r.msisdn = $2 AND r.id < $7::bigint AND r.account_id = $1::bigint"
+	"  WHERE r.msisdn = $2 AND r.id < $7::bigint AND ($1::bigint IS NULL OR r.account_id = $1::bigint)"
 	"    AND r.created_at >= $4::timestamptz AND r.created_at < $5::timestamptz"
 	"    AND ($3::text IS NULL OR m.sender = $3) AND ($6::text IS NULL OR r.state = $6)"
 	"  ORDER BY r.id DESC LIMIT $8::int + 1),"
@@ -47,7 +47,7 @@ const struct store_stmt search_stmt_number = {
 };
 
 /*
- * $1 account, $2 from, $3 since, $4 until, $5 state, after ($6 message time
+ * $1 account (NULL: every account), $2 from, $3 since, $4 until, $5 state, after ($6 message time
  * in microseconds since the epoch, NULL: none; $7 message id, $8 recipient
  * id), $9 limit.  The message time is compared twice: alone it bounds the
  * index scan, with the ids it orders ties.  Planned for each call's values
@@ -62,7 +62,8 @@ const struct store_stmt search_stmt_account = {
 	" x AS ("
 	"  SELECT " SEARCH_COLUMNS ", m.created_at AS m_at FROM c, messages m"
 	"  JOIN recipients r ON r.message_id = m.id"
-	"  WHERE m.account_id = $1::bigint AND m.created_at >= $3::timestamptz AND m.created_at < $4::timestamptz"
+	"  WHERE ($1::bigint IS NULL OR m.account_id = $1::bigint)"
+	"    AND m.created_at >= $3::timestamptz AND m.created_at < $4::timestamptz"
 	"    AND m.created_at <= c.at AND (m.created_at, m.id, r.id) < (c.at, $7::bigint, $8::bigint)"
 	"    AND ($2::text IS NULL OR m.sender = $2) AND ($5::text IS NULL OR r.state = $5)"
 	"  ORDER BY m.created_at DESC, m.id DESC, r.id DESC LIMIT $9::int + 1),"
@@ -111,10 +112,12 @@ int search_state_known(const char *s)
 	return 0;
 }
 
-int search_parse(const char *query, struct search_query *q, const char **field, char *msg, size_t msglen)
+int search_parse(const char *query, int operator, struct search_query *q, const char **field, char *msg,
+		 size_t msglen)
 {
-	static const char *const names[] = { "to", "from", "since", "until", "state", "cursor", "limit" };
-	char seen[7] = { 0 }, cursor[80] = "", val[80];
+	static const char *const names[] = { "to", "from", "since", "until", "state", "cursor", "limit", "account" };
+	const size_t n_names = operator ? 8 : 7;
+	char seen[8] = { 0 }, cursor[80] = "", val[160];
 	memset(q, 0, sizeof(*q));
 	q->limit = SEARCH_DEFAULT_LIMIT;
 	*field = NULL;
@@ -124,12 +127,12 @@ int search_parse(const char *query, struct search_query *q, const char **field, 
 		size_t klen = eq ? (size_t)(eq - s) : len;
 		const char *v = eq ? eq + 1 : s + len;
 		size_t k;
-		for (k = 0; k < 7; k++)
+		for (k = 0; k < n_names; k++)
 			if (strlen(names[k]) == klen && !memcmp(s, names[k], klen))
 				break;
-		if (k == 7 || seen[k]++) {
+		if (k == n_names || seen[k]++) {
 			snprintf(msg, msglen, "unknown or repeated query parameter: use to, from, since, until, state, "
-				 "cursor, limit");
+				 "cursor, limit%s", operator ? ", account" : "");
 			return -1;
 		}
 		*field = names[k];
@@ -150,6 +153,9 @@ int search_parse(const char *query, struct search_query *q, const char **field, 
 			break;
 		case 5: util_strlcpy(cursor, val, sizeof(cursor)); break;
 		case 6: bad = util_parse_long(val, 1, SEARCH_MAX_LIMIT, &q->limit) < 0; break;
+		case 7: bad = strlen(val) >= sizeof(q->account);
+			if (!bad) util_strlcpy(q->account, val, sizeof(q->account));
+			break;
 		}
 		if (bad) {
 			static const char *const why[] = {
@@ -158,7 +164,7 @@ int search_parse(const char *query, struct search_query *q, const char **field, 
 				"since must be YYYY-MM-DD or an ISO 8601 time (YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM])",
 				"until must be YYYY-MM-DD or an ISO 8601 time (YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM])",
 				"state must be a recipient state (ACCEPTED, PUSH_DELIVERED, SMS_DELIVERED, SMS_FAILED, ...)",
-				"", "limit must be 1 to 1000",
+				"", "limit must be 1 to 1000", "account must be an account name",
 			};
 			snprintf(msg, msglen, "%s", why[k]);
 			return -1;
@@ -180,13 +186,14 @@ void search_prepare(struct search_job *sj, const struct search_query *q, long lo
 {
 	memset(sj, 0, sizeof(*sj));
 	snprintf(sj->p_account, sizeof(sj->p_account), "%lld", account_id);
+	const char *account = account_id > 0 ? sj->p_account : NULL;
 	snprintf(sj->p_limit, sizeof(sj->p_limit), "%ld", q->limit);
 	const char *since = q->since[0] ? q->since : "-infinity", *until = q->until[0] ? q->until : "infinity";
 	const char *from = q->from[0] ? q->from : NULL, *state = q->state[0] ? q->state : NULL;
 	if (q->to[0]) {
 		snprintf(sj->p_cursor[0], sizeof(sj->p_cursor[0]), "%lld",
 			 q->has_cursor ? q->c_recipient : 0x7fffffffffffffffLL);
-		const char *p[8] = { sj->p_account, q->to, from, since, until, state, sj->p_cursor[0], sj->p_limit };
+		const char *p[8] = { account, q->to, from, since, until, state, sj->p_cursor[0], sj->p_limit };
 		memcpy(sj->params, p, sizeof(p));
 		sj->job.stmt = &search_stmt_number;
 		sj->job.nparams = 8;
@@ -196,7 +203,7 @@ void search_prepare(struct search_job *sj, const struct search_query *q, long lo
 			 q->has_cursor ? q->c_message : 0x7fffffffffffffffLL);
 		snprintf(sj->p_cursor[2], sizeof(sj->p_cursor[2]), "%lld",
 			 q->has_cursor ? q->c_recipient : 0x7fffffffffffffffLL);
-		const char *p[9] = { sj->p_account, from, since, until, state, q->has_cursor ? sj->p_cursor[0] : NULL,
+		const char *p[9] = { account, from, since, until, state, q->has_cursor ? sj->p_cursor[0] : NULL,
 				     sj->p_cursor[1], sj->p_cursor[2], sj->p_limit };
 		memcpy(sj->params, p, sizeof(p));
 		sj->job.stmt = &search_stmt_account;

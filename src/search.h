@@ -20,6 +20,7 @@ struct search_query {
 	char      since[STMTS_SINCE_MAX];     /* normalised times ("" none) */
 	char      until[STMTS_SINCE_MAX];
 	char      state[16];                  /* a recipient state */
+	char      account[129];               /* an account's name (operators only) */
 	long      limit;
 	/* the cursor: by number, the last recipient id; else (message time, message id, recipient id) */
 	int       has_cursor;
@@ -28,10 +29,11 @@ struct search_query {
 
 /*
  * Parses the query string of GET /v1/messages (to, from, since, until,
- * state, cursor, limit).  0, or -1 with *field (NULL: an unknown or repeated
- * parameter) and msg saying what is wrong.
+ * state, cursor, limit; operator: account too).  0, or -1 with *field
+ * (NULL: an unknown or repeated parameter) and msg saying what is wrong.
  */
-int search_parse(const char *query, struct search_query *q, const char **field, char *msg, size_t msglen);
+int search_parse(const char *query, int operator, struct search_query *q, const char **field, char *msg,
+		 size_t msglen);
 
 /* 1 when s is a recipient state (one the state machine can reach). */
 int search_state_known(const char *s);
@@ -46,7 +48,7 @@ struct search_job {
 	const char      *params[9];
 	char             p_account[24], p_cursor[3][24], p_limit[16];
 };
-void search_prepare(struct search_job *sj, const struct search_query *q, long long account_id);
+void search_prepare(struct search_job *sj, const struct search_query *q, long long account_id);   /* <= 0: every account */
 
 /* The statements (for pushgatectl plan). */
 extern const struct store_stmt search_stmt_number, search_stmt_account;
