@@ -478,6 +478,20 @@ void smpp_server_account_disabled(struct smpp_server *srv, long long account_id)
 	log_info("smpps", "ev=account_disabled account=%lld binds_closed=%u", account_id, n);
 }
 
+void smpp_server_login_disabled(struct smpp_server *srv, long long smpp_account_id)
+{
+	if (!srv)
+		return;
+	unsigned n = 0;
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->closed || !c->acct || c->acct->id != smpp_account_id)
+			continue;
+		smpp_session_stop(c->s, 2.0);
+		n++;
+	}
+	log_info("smpps", "ev=login_disabled smpp_account=%lld binds_closed=%u", smpp_account_id, n);
+}
+
 static void parse_lists(struct smpp_server *srv)
 {
 	/* ",A,B," so a state is found as ",NAME," */

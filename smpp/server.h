@@ -62,6 +62,8 @@ void smpp_server_mo(struct smpp_server *srv, const char *route, const struct smp
 
 /* An account was disabled (NOTIFY pushgate_accounts): its ESMEs are unbound; new binds check the flag. */
 void smpp_server_account_disabled(struct smpp_server *srv, long long account_id);
+/* One SMPP login (smpp_accounts.id) was disabled: its binds are unbound the same way. */
+void smpp_server_login_disabled(struct smpp_server *srv, long long smpp_account_id);
 
 /* A restarted node's own outbox leases returned at once ($1 its name; node.c runs it). */
 extern const struct store_stmt smpp_server_stmt_take_back;

@@ -251,8 +251,8 @@ static void on_new_work(void *arg)
 
 /*
  * pushgatectl account disable/enable, from any node: "ID:disabled" or
- * "ID:enabled"; route pause/resume: pushgate_routes (the engine reads the
- * pauses again).
+ * "ID:enabled"; smpp-account disable: "ID:login-disabled:SMPP_ACCOUNT_ID";
+ * route pause/resume: pushgate_routes (the engine reads the pauses again).
  */
 static void accounts_notify(void *arg, const char *channel, const char *payload)
 {
@@ -270,6 +270,8 @@ static void accounts_notify(void *arg, const char *channel, const char *payload)
 	auth_accounts_changed(srv->auth, id);
 	if (strcmp(end, ":disabled") == 0)
 		smpp_server_account_disabled(srv->smpps, id);
+	else if (strncmp(end, ":login-disabled:", 16) == 0 && strtoll(end + 16, NULL, 10) > 0)
+		smpp_server_login_disabled(srv->smpps, strtoll(end + 16, NULL, 10));
 }
 
 static const struct store_stmt stmt_listen_accounts = { "listen_accounts", "LISTEN pushgate_accounts", 0, 1 };

@@ -3,8 +3,12 @@
  *
  *   smpp-account add NAME --system-id ID [--password-file FILE|-] [--binds N]
  *       [--window N] [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]
+ *   smpp-account password SYSTEM_ID [--password-file FILE|-]
+ *   smpp-account disable SYSTEM_ID | smpp-account enable SYSTEM_ID
  *   smpp-account list
  *
+ * A new password counts for the next bind (binds open stay); a disabled
+ * login's binds are unbound on every node (NOTIFY pushgate_accounts).
  * Owns nothing beyond one command's run.  The password is read from a file
  * or stdin (never from the command line, which every user of the machine
  * can read), hashed here (passwd.c) and never stored or printed, except a
@@ -29,6 +33,8 @@ static int usage(const char *msg)
 	fprintf(stderr, "pushgatectl: smpp-account: %s\n"
 		"usage: pushgatectl smpp-account add NAME --system-id ID [--password-file FILE|-] [--binds N] [--window N]\n"
 		"                                 [--tps N] [--allowed-sources CIDR,...] [--mo-addresses A,...]\n"
+		"       pushgatectl smpp-account password SYSTEM_ID [--password-file FILE|-]\n"
+		"       pushgatectl smpp-account disable SYSTEM_ID | enable SYSTEM_ID\n"
 		"       pushgatectl smpp-account list\n", msg);
 	return 2;
 }
@@ -80,15 +86,110 @@ static int list(PGconn *conn)
 	return 0;
 }
 
+/*
+ * The password: the first line of password_file ("-": stdin), or a new one
+ * (generated = 1, to be printed once).  Its hash in hash.  0, 1 (error
+ * said), or 2 (usage).
+ */
+static int password_hash(const char *password_file, char *hash, size_t hashlen, char generated[9], int *gen)
+{
+	char given[64];
+	const char *password;
+	*gen = 0;
+	if (password_file) {
+		/* its first line, without the line end */
+		FILE *f = strcmp(password_file, "-") == 0 ? stdin : fopen(password_file, "r");
+		if (!f) {
+			fprintf(stderr, "pushgatectl: smpp-account: cannot read the password file\n");
+			return 1;
+		}
+		int got = fgets(given, sizeof(given), f) != NULL;
+		if (f != stdin)
+			fclose(f);
+		given[strcspn(given, "\r\n")] = '\0';
+		if (!got || !printable(given, 8)) {
+			OPENSSL_cleanse(given, sizeof(given));
+			return usage("the password must be 1 to 8 printable characters (SMPP 3.4 allows no more)");
+		}
+		password = given;
+	} else {
+		static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+		unsigned char rnd[8];
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			fprintf(stderr, "pushgatectl: smpp-account: no random bytes\n");
+			return 1;
+		}
+		for (int i = 0; i < 8; i++)
+			generated[i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+		generated[8] = '\0';
+		password = generated;
+		*gen = 1;
+	}
+	int rc = smpp_passwd_hash(password, SMPP_PASSWD_ITERATIONS, hash, hashlen) < 0;
+	OPENSSL_cleanse(given, sizeof(given));
+	if (rc)
+		fprintf(stderr, "pushgatectl: smpp-account: cannot hash the password\n");
+	return rc;
+}
+
+/* password, disable, enable: one login by its system_id. */
+static int login_ctl(PGconn *conn, int argc, char **argv)
+{
+	const char *sub = argv[1], *system_id = argv[2], *password_file = NULL;
+	int pw = !strcmp(sub, "password");
+	if (!printable(system_id, 15))
+		return usage("SYSTEM_ID must be 1 to 15 printable characters");
+	if (pw && argc == 5 && !strcmp(argv[3], "--password-file"))
+		password_file = argv[4];
+	else if (argc != 3)
+		return usage(pw ? "password takes SYSTEM_ID [--password-file FILE|-]" : "disable and enable take SYSTEM_ID");
+	if (!conn)
+		return 0;
+	char hash[SMPP_PASSWD_HASH_MAX], generated[9];
+	int gen = 0;
+	const char *params[2] = { system_id, NULL };
+	const char *sql;
+	if (pw) {
+		int rc = password_hash(password_file, hash, sizeof(hash), generated, &gen);
+		if (rc)
+			return rc;
+		params[1] = hash;
+		sql = "UPDATE smpp_accounts SET password_hash = $2 WHERE system_id = $1 RETURNING id, account_id";
+	} else if (!strcmp(sub, "disable")) {
+		sql = "WITH u AS (UPDATE smpp_accounts SET disabled = true WHERE system_id = $1 RETURNING id, account_id)"
+		      " SELECT id, pg_notify('pushgate_accounts', account_id || ':login-disabled:' || id) FROM u";
+	} else {
+		sql = "UPDATE smpp_accounts SET disabled = false WHERE system_id = $1 RETURNING id, account_id";
+	}
+	PGresult *r = PQexecParams(conn, sql, pw ? 2 : 1, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pushgatectl: smpp-account %s: %s", sub, PQerrorMessage(conn));
+		rc = 1;
+	} else if (PQntuples(r) < 1) {
+		fprintf(stderr, "pushgatectl: smpp-account %s: no login with system_id '%s'\n", sub, system_id);
+		rc = 1;
+	} else if (gen) {
+		printf("%s\n", generated);
+	} else {
+		fprintf(stderr, "%s %s\n", system_id, pw ? "has a new password (for its next bind)" :
+			!strcmp(sub, "disable") ? "disabled: its binds are unbound on every node" : "enabled");
+	}
+	PQclear(r);
+	OPENSSL_cleanse(generated, sizeof(generated));
+	return rc;
+}
+
 int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 {
+	if (argc >= 3 && (!strcmp(argv[1], "password") || !strcmp(argv[1], "disable") || !strcmp(argv[1], "enable")))
+		return login_ctl(conn, argc, argv);
 	if (argc == 2 && strcmp(argv[1], "list") == 0)
 		return conn ? list(conn) : 0;
 	if (argc < 3 || strcmp(argv[1], "add") != 0)
-		return usage("needs a subcommand: add NAME --system-id ID ... | list");
-	const char *name = argv[2], *system_id = NULL, *password = NULL, *password_file = NULL, *sources = NULL,
+		return usage("needs a subcommand: add NAME --system-id ID ... | password | disable | enable | list");
+	const char *name = argv[2], *system_id = NULL, *password_file = NULL, *sources = NULL,
 		   *mo = NULL;
-	char given[64];
 	long binds = 4, window = 100;
 	double tps = 0;
 	for (int i = 3; i < argc; i += 2) {
@@ -127,42 +228,10 @@ int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 		return usage("--mo-addresses must be a comma-separated list of numbers or short codes");
 	if (!conn)
 		return 0;
-	if (password_file) {
-		/* its first line, without the line end */
-		FILE *f = strcmp(password_file, "-") == 0 ? stdin : fopen(password_file, "r");
-		if (!f) {
-			fprintf(stderr, "pushgatectl: smpp-account add: cannot read the password file\n");
-			return 1;
-		}
-		int got = fgets(given, sizeof(given), f) != NULL;
-		if (f != stdin)
-			fclose(f);
-		given[strcspn(given, "\r\n")] = '\0';
-		if (!got || !printable(given, 8)) {
-			OPENSSL_cleanse(given, sizeof(given));
-			return usage("the password must be 1 to 8 printable characters (SMPP 3.4 allows no more)");
-		}
-		password = given;
-	}
-
-	char generated[9];
-	if (!password) {
-		static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-		unsigned char rnd[8];
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-			fprintf(stderr, "pushgatectl: smpp-account add: no random bytes\n");
-			return 1;
-		}
-		for (int i = 0; i < 8; i++)
-			generated[i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
-		generated[8] = '\0';
-		password = generated;
-	}
-	char hash[SMPP_PASSWD_HASH_MAX], p_binds[16], p_window[16], p_tps[32];
-	if (smpp_passwd_hash(password, SMPP_PASSWD_ITERATIONS, hash, sizeof(hash)) < 0) {
-		fprintf(stderr, "pushgatectl: smpp-account add: cannot hash the password\n");
-		return 1;
-	}
+	char hash[SMPP_PASSWD_HASH_MAX], generated[9], p_binds[16], p_window[16], p_tps[32];
+	int gen = 0, hrc = password_hash(password_file, hash, sizeof(hash), generated, &gen);
+	if (hrc)
+		return hrc;
 	snprintf(p_binds, sizeof(p_binds), "%ld", binds);
 	snprintf(p_window, sizeof(p_window), "%ld", window);
 	snprintf(p_tps, sizeof(p_tps), "%g", tps);
@@ -181,10 +250,10 @@ int smpp_accounts_ctl(PGconn *conn, int argc, char **argv)
 	} else if (PQntuples(r) != 1) {
 		fprintf(stderr, "pushgatectl: smpp-account add: no account named '%s' (pushgatectl account add)\n", name);
 		rc = 1;
-	} else if (password == generated) {
+	} else if (gen) {
 		printf("%s\n", generated);
 	}
 	PQclear(r);
-	OPENSSL_cleanse(given, sizeof(given));
+	OPENSSL_cleanse(generated, sizeof(generated));
 	return rc;
 }

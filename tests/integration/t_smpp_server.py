@@ -122,6 +122,39 @@ def bind_with_good_credentials_works_and_every_bad_one_gets_0x0d_after_a_delay(e
 
 
 @tests.case
+def a_login_gets_a_new_password_and_is_disabled_and_enabled_again(env):
+    env.ctl("smpp-account", "add", "acme", "--system-id", "rot", "--password", "old1", check=True)
+    assert esme(env, system_id="rot", password="old1")[0] == 0
+    env.ctl("smpp-account", "password", "rot", "--password", "new1", check=True)
+    code, evs = esme(env, system_id="rot", password="old1")
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
+    assert esme(env, system_id="rot", password="new1")[0] == 0
+    generated = env.ctl("smpp-account", "password", "rot", check=True).stdout.strip()   # none given: one made
+    assert len(generated) == 8 and esme(env, system_id="rot", password=generated)[0] == 0, generated
+    # disabled: a bound ESME is unbound at once, a new bind refused; enabled: it binds again
+    log = os.path.join(env.tmp, "disable-esme.log")
+    proc = subprocess.Popen(["perl", os.path.join(env.srcdir, "tests", "interop", "netsmpp_esme.pl"),
+                             "--port", str(PORT), "--system-id", "rot", "--password", generated, "--linger", "30",
+                             "--log", log], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env.wait_for(lambda: os.path.exists(log) and "status=0x00" in open(log).read(), timeout=15,
+                     what="the ESME bound")
+        env.ctl("smpp-account", "disable", "rot", check=True)
+        assert proc.wait(timeout=15) == 0
+        assert "ev=unbound_by_peer" in open(log).read(), open(log).read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    code, evs = esme(env, system_id="rot", password=generated)
+    assert code == 2 and of(evs, "bind")[0]["status"] == "0x0d", evs
+    env.ctl("smpp-account", "enable", "rot", check=True)
+    assert esme(env, system_id="rot", password=generated)[0] == 0
+    assert env.ctl("smpp-account", "disable", "nobody").returncode == 1
+    assert env.ctl("smpp-account", "password", "rot", "--password-file").returncode == 2
+
+
+@tests.case
 def submits_are_answered_after_the_commit_with_the_recipient_id(env):
     code, evs = esme(env, system_id="acme", password="s3cret", count=60, window=10,
                      kinds="gsm,ucs2,payload", prefix="8210555", unbind_after_resps=True)
