@@ -599,6 +599,9 @@ static void st_read_results(struct store *st)
 			ExecStatusType s = PQresultStatus(res);
 			PQclear(res);
 			if (s == PGRES_PIPELINE_SYNC) {
+				/* a notification read with the results (a NOTIFY of this very round arrives just
+				 * before its Sync) is parsed only now: handed over, or it waits for other traffic */
+				st_notifies(st);
 				round_complete(st);
 				return;
 			}
@@ -626,6 +629,7 @@ static void st_read_results(struct store *st)
 			PQclear(op->res);
 		op->res = res;
 	}
+	st_notifies(st);   /* parsed while the results were */
 	if (st->state == ST_BUSY && st->conn && PQstatus(st->conn) == CONNECTION_BAD)
 		st_broken(st, "connection bad");
 }
