@@ -129,11 +129,12 @@ class Env:
     smsc_args (extra smsc-sim arguments), ini ({section: {key: value}}
     overrides for pushgate.ini), smsc (False: do not start smsc-sim),
     daemon (False: do not start pushgated), stat_statements (True: the
-    cluster loads pg_stat_statements, tracking nested statements and planning).
+    cluster loads pg_stat_statements, tracking nested statements and planning),
+    pg_opts (more postgres options, e.g. "-c archive_mode=on ...").
     """
 
     def __init__(self, dlr_delay_ms=50, smsc_args=(), ini=None, smsc=True, daemon=True,
-                 stat_statements=False):
+                 stat_statements=False, pg_opts=""):
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.srcdir = os.path.abspath(os.environ.get("PUSHGATE_SRCDIR", here))
         self.builddir = os.path.abspath(os.environ.get("PUSHGATE_BUILDDIR",
@@ -144,6 +145,7 @@ class Env:
         self.want_smsc = smsc
         self.want_daemon = daemon
         self.stat_statements = stat_statements
+        self.pg_opts = pg_opts
         self.failed = False
         self.tmp = None
         self.pg_port = None
@@ -302,6 +304,8 @@ class Env:
         if self.stat_statements:
             opts += (" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
                      " -c pg_stat_statements.track_planning=on")
+        if self.pg_opts:
+            opts += " " + self.pg_opts
         self._pg_ctl("start", "-w", "-t", "60", "-l", self.pg_log, "-o", opts, timeout=90)
         self._pg_started = True
 
