@@ -857,7 +857,13 @@ static void route_device(struct api *api, struct http_request *req, const char *
 		devices_verify(api->d.devices, req, id);
 		return;
 	}
-	if (slash || parse_id(rest, &id) < 0) {
+	/* DELETE /v1/devices/{device id}; GET /v1/devices/{msisdn}: any number registration takes (+, 20 digits) */
+	char msisdn[21];
+	if (req->method != HTTP_M_GET && req->method != HTTP_M_DELETE) {
+		respond_not_allowed(req, "GET, DELETE");
+		return;
+	}
+	if (slash || (req->method == HTTP_M_DELETE ? parse_id(rest, &id) : util_msisdn(rest, msisdn)) < 0) {
 		respond_error(req, 404, "not_found", NULL, "no such resource");
 		return;
 	}
@@ -865,11 +871,7 @@ static void route_device(struct api *api, struct http_request *req, const char *
 		devices_revoke(api->d.devices, req, id);
 		return;
 	}
-	if (req->method != HTTP_M_GET) {
-		respond_not_allowed(req, "GET, DELETE");
-		return;
-	}
-	start_pending(api, req, PEND_DEVICES, 0, rest);
+	start_pending(api, req, PEND_DEVICES, 0, msisdn);
 }
 
 /* POST: a message; GET: the account's messages (search.c). */

@@ -233,6 +233,12 @@ static void rewind_rows(struct load *l)
 
 static void step_done(struct store_job *job, enum store_error e, const char *err);
 
+/* The error code of a failed upload's status: 413 too_large, 503 unavailable, else bad_request. */
+static const char *fail_code(int status)
+{
+	return status == 413 ? "too_large" : status == 503 ? "unavailable" : "bad_request";
+}
+
 static void submit(struct load *l, enum load_step step, const struct store_stmt *stmt, int n)
 {
 	l->step = step;
@@ -425,7 +431,7 @@ static void step_done(struct store_job *job, enum store_error e, const char *err
 		if (!l->answered) {   /* a late upload failure: answered once its rows are canceled */
 			l->answered = 1;
 			respond_error(l->req, l->fail_status > 0 ? l->fail_status : 400,
-					  l->fail_status == 413 ? "too_large" : "bad_request", NULL, l->err);
+					  fail_code(l->fail_status), NULL, l->err);
 		}
 		load_free(l);
 		return;
@@ -666,7 +672,7 @@ static void fail_upload(struct load *l, int status, const char *why)
 		 l->loaded, why);
 	if (!l->created) {
 		l->answered = 1;
-		respond_error(l->req, status > 0 ? status : 400, status == 413 ? "too_large" : "bad_request", NULL,
+		respond_error(l->req, status > 0 ? status : 400, fail_code(status), NULL,
 				  why);
 		load_free(l);
 		return;

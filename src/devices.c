@@ -181,7 +181,7 @@ static void register_done(struct store_job *job, enum store_error e, const char 
 	}
 	long long id = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
 	log_info("devices", "ev=registration device=%lld msisdn=%s platform=\"%s\"", id, r->msisdn, r->platform);
-	json_t *out = json_pack("{s:I, s:f}", "device_id", (json_int_t)id, "expires_in", r->d->cfg->otp_ttl);
+	json_t *out = json_pack("{s:I, s:I}", "device_id", (json_int_t)id, "expires_in", (json_int_t)r->d->cfg->otp_ttl);
 	if (r->d->cfg->otp_echo)
 		json_object_set_new(out, "code", json_string(r->code));
 	respond_json(r->req, 202, NULL, out);

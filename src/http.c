@@ -818,9 +818,9 @@ static void conn_send_error(struct http_conn *c, int status, const char *msg)
 	if (bl < 0 || (size_t)bl >= sizeof(body))
 		bl = 0;
 	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
 			  "Content-Length: %d\r\nConnection: close\r\n\r\n",
-			  status, http_status_text(status), bl);
+			  status, http_status_text(status), status == 503 ? "Retry-After: 1\r\n" : "", bl);
 	if (hl < 0 || (size_t)hl >= sizeof(head))
 		hl = 0;
 	log_debug("http", "ev=request_error peer=%s status=%d msg=\"%s\"", c->peer, status, msg);
@@ -1359,7 +1359,7 @@ static void format_peer(const struct sockaddr *sa, char *out, size_t outlen)
 static void refuse_overload(int fd)
 {
 	static const char resp[] =
-		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
 		"Content-Length: 66\r\nConnection: close\r\n\r\n"
 		"{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections\"}}";
 	ssize_t n = send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);

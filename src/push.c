@@ -494,7 +494,8 @@ void push_accept(struct push *p, struct http_request *req)
 	struct dconn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		ipcount_release(p->ips, ipc);
-		http_respond(req, 503, NULL, "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}", 61);
+		http_respond(req, 503, "Retry-After: 1\r\n",
+			     "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}", 61);
 		return;
 	}
 	c->ipc = ipc;

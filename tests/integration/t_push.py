@@ -61,8 +61,10 @@ def registration_refuses_bad_input_and_wrong_codes(env):
     assert st == 400 and b["error"]["field"] == "msisdn", b
     st, _, b, _ = env.http("POST", "/v1/devices", "not json", key=None)
     assert st == 400 and b["error"]["code"] == "invalid_json", b
-    st, _, b, _ = env.http("POST", "/v1/devices", {"msisdn": "821066600001"}, key=None)
+    st, _, b, raw = env.http("POST", "/v1/devices", {"msisdn": "821066600001"}, key=None)
     assert st == 202, b
+    # regression: expires_in was written as 300.0, which integer-typed clients refuse
+    assert b"\"expires_in\":300," in raw or b"\"expires_in\":300}" in raw, raw
     dev = b["device_id"]
     st, _, b2, _ = env.http("POST", "/v1/devices", {"msisdn": "821066600001"}, key=None)
     assert st == 429, b2
@@ -297,6 +299,11 @@ def operators_list_a_numbers_devices_and_clients_may_not(env):
     ids = [d["id"] for d in b["devices"]]
     assert dev in ids, b
     assert all("connected" in d and "last_seen_at" in d for d in b["devices"])
+    # regression: a number written with + or of 20 digits (as registration takes them) was a 404
+    st, _, b2, raw = env.http("GET", "/v1/devices/+821066600010", key=opkey)
+    assert st == 200 and [d["id"] for d in b2["devices"]] == ids, raw
+    st, _, b3, raw = env.http("GET", "/v1/devices/82106660001012345678", key=opkey)
+    assert st == 200 and b3["devices"] == [], raw
 
 
 @tests.case
