@@ -14,6 +14,7 @@ its checksum no longer matches, and a second migrate has nothing to do.
 import difflib
 import importlib.machinery
 import os
+import subprocess
 import re
 import sys
 
@@ -146,6 +147,16 @@ def the_final_and_cancelable_lists_are_the_same_in_c_and_sql(env):
     cancelable_sql = {r[0] for r in env.sql(f"SELECT s FROM unnest({arr}) s WHERE recipient_cancelable(s)")}
     assert final_sql == final_c, f"final: SQL {sorted(final_sql)} vs C {sorted(final_c)}"
     assert cancelable_sql == cancelable_c, f"cancelable: SQL {sorted(cancelable_sql)} vs C {sorted(cancelable_c)}"
+
+
+@tests.case
+def an_online_migration_cut_short_runs_again_from_the_start(env):
+    # migrate.c with two migrations of its own (tests/integration/migrate_check.c), on a database of its own
+    env.psql("CREATE DATABASE migrate_check", dbname="postgres")
+    prog = os.path.join(env.builddir, "tests", "integration", "migrate_check")
+    conninfo = env.conninfo.replace("dbname=pushgate", "dbname=migrate_check")
+    r = subprocess.run([prog, conninfo], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "result: ok" in r.stdout, r.stdout + r.stderr
 
 
 tests.run(smsc=False, daemon=False)

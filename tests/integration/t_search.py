@@ -7,8 +7,7 @@ arrive between pages), filtered by number, sender, state and time.  Bad
 parameters are 400s naming the field; a key is needed.  The statements keep
 their plans on their indexes (recipients_msisdn, messages_account_created).
 The operator's pushgatectl messages answers across accounts.  The number's
-index is built online (migration 023, outside a transaction) and again when
-its migration was cut short.
+index is built online (migration 023, outside a transaction).
 """
 import os
 import sys
@@ -182,17 +181,12 @@ def pushgatectl_messages_answers_across_accounts(env):
 
 
 @tests.case
-def the_number_index_migration_runs_online_and_again(env):
-    # 023 runs outside a transaction (CREATE INDEX CONCURRENTLY); cut short before its
-    # version row, it must run again from the start on the next migrate
-    env.sql("DELETE FROM schema_version WHERE version = 23")
-    r = env.ctl("migrate", check=True)
-    assert env.scalar("SELECT count(*) FROM schema_version WHERE version = 23") == "1", r.stdout
+def the_number_index_was_built_online_and_is_valid(env):
+    # 023 runs outside a transaction (CREATE INDEX CONCURRENTLY); migrate_check (t_schema) runs
+    # such a migration again after it was cut short
     assert env.scalar("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
                       " WHERE c.relname = 'recipients_msisdn'") == "t"
-    assert env.scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'recipients_msisdn%'") == "1"
-    st, _, body, raw = get(env, to=NUM, limit=1)
-    assert st == 200 and len(body["recipients"]) == 1, raw
+    assert env.scalar("SELECT count(*) FROM schema_version WHERE version = 23") == "1"
 
 
 tests.run()
