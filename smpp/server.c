@@ -464,32 +464,32 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* --- public -------------------------------------------------------------------------------------------- */
 
-void smpp_server_account_disabled(struct smpp_server *srv, long long account_id)
+/* Unbinds the binds of an account (smpp_account_id 0) or of one login: their submits in flight are still answered. */
+static unsigned unbind_where(struct smpp_server *srv, long long account_id, long long smpp_account_id)
 {
-	if (!srv)
-		return;
 	unsigned n = 0;
 	for (struct conn *c = srv->conns; c; c = c->next) {
-		if (c->closed || !c->acct || c->acct->account_id != account_id)
-			continue;
-		smpp_session_stop(c->s, 2.0);   /* unbind: its submits in flight are still answered */
-		n++;
-	}
-	log_info("smpps", "ev=account_disabled account=%lld binds_closed=%u", account_id, n);
-}
-
-void smpp_server_login_disabled(struct smpp_server *srv, long long smpp_account_id)
-{
-	if (!srv)
-		return;
-	unsigned n = 0;
-	for (struct conn *c = srv->conns; c; c = c->next) {
-		if (c->closed || !c->acct || c->acct->id != smpp_account_id)
+		if (c->closed || !c->acct || (smpp_account_id ? c->acct->id != smpp_account_id
+							      : c->acct->account_id != account_id))
 			continue;
 		smpp_session_stop(c->s, 2.0);
 		n++;
 	}
-	log_info("smpps", "ev=login_disabled smpp_account=%lld binds_closed=%u", smpp_account_id, n);
+	return n;
+}
+
+void smpp_server_account_disabled(struct smpp_server *srv, long long account_id)
+{
+	if (srv)
+		log_info("smpps", "ev=account_disabled account=%lld binds_closed=%u", account_id,
+			 unbind_where(srv, account_id, 0));
+}
+
+void smpp_server_login_disabled(struct smpp_server *srv, long long smpp_account_id)
+{
+	if (srv && smpp_account_id > 0)
+		log_info("smpps", "ev=login_disabled smpp_account=%lld binds_closed=%u", smpp_account_id,
+			 unbind_where(srv, 0, smpp_account_id));
 }
 
 static void parse_lists(struct smpp_server *srv)

@@ -1664,16 +1664,23 @@ static int db_account(PGconn *conn, void *arg)
 	return EXIT_FAIL;
 }
 
+/* A command of its own module: fn(NULL, ...) checks the arguments before connecting, then runs with the connection. */
+static int run_module(const struct options *opt, int (*fn)(PGconn *conn, int argc, char **argv), int argc,
+		      char **argv)
+{
+	int rc = fn(NULL, argc, argv);
+	PGconn *conn = rc == EXIT_OK ? connect_db(opt) : NULL;
+	if (rc == EXIT_OK)
+		rc = conn ? fn(conn, argc, argv) : EXIT_FAIL;
+	PQfinish(conn);
+	return rc;
+}
+
 static int run_account(const struct options *opt, int argc, char **argv)
 {
 	struct account_args a = { .role = "client" };
 	if (argc >= 2 && tenants_handles(argv[1])) {
-		int trc = tenants_ctl(NULL, argc - 1, argv + 1);   /* arguments checked before connecting */
-		PGconn *tconn = trc == EXIT_OK ? connect_db(opt) : NULL;
-		if (trc == EXIT_OK)
-			trc = tconn ? tenants_ctl(tconn, argc - 1, argv + 1) : EXIT_FAIL;
-		PQfinish(tconn);
-		return trc;
+		return run_module(opt, tenants_ctl, argc - 1, argv + 1);
 	} else if (argc >= 2 && strcmp(argv[1], "add") == 0) {
 		while (argc >= 4 && (strcmp(argv[2], "--operator") == 0 || strcmp(argv[2], "--any-sender") == 0)) {
 			if (argv[2][2] == 'o')
@@ -1896,32 +1903,17 @@ static int run_send(const struct options *opt, int argc, char **argv)
 
 static int run_smpp_account(const struct options *opt, int argc, char **argv)
 {
-	int src = smpp_accounts_ctl(NULL, argc, argv);   /* arguments checked before connecting */
-	PGconn *sconn = src == EXIT_OK ? connect_db(opt) : NULL;
-	if (src == EXIT_OK)
-		src = sconn ? smpp_accounts_ctl(sconn, argc, argv) : EXIT_FAIL;
-	PQfinish(sconn);
-	return src;
+	return run_module(opt, smpp_accounts_ctl, argc, argv);
 }
 
 static int run_messages(const struct options *opt, int argc, char **argv)
 {
-	int rc = ctl_messages(NULL, argc, argv);   /* arguments checked before connecting */
-	PGconn *conn = rc == EXIT_OK ? connect_db(opt) : NULL;
-	if (rc == EXIT_OK)
-		rc = conn ? ctl_messages(conn, argc, argv) : EXIT_FAIL;
-	PQfinish(conn);
-	return rc;
+	return run_module(opt, ctl_messages, argc, argv);
 }
 
 static int run_route(const struct options *opt, int argc, char **argv)
 {
-	int rc = ctl_routes(NULL, argc, argv);   /* arguments checked before connecting */
-	PGconn *conn = rc == EXIT_OK ? connect_db(opt) : NULL;
-	if (rc == EXIT_OK)
-		rc = conn ? ctl_routes(conn, argc, argv) : EXIT_FAIL;
-	PQfinish(conn);
-	return rc;
+	return run_module(opt, ctl_routes, argc, argv);
 }
 
 static int run_help(const struct options *opt, int argc, char **argv)
