@@ -1740,7 +1740,7 @@ CREATE INDEX recipients_message_id ON public.recipients USING btree (message_id,
 -- Name: recipients_msisdn; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_msisdn ON public.recipients USING btree (msisdn, id);
+CREATE INDEX recipients_msisdn ON public.recipients USING btree (msisdn, id) WHERE (final_at IS NOT NULL);
 
 --
 -- Name: recipients_push_deadline; Type: INDEX; Schema: public; Owner: -

@@ -5,8 +5,9 @@
  * view; GET /v1/messages is a customer's, of its own account only).
  * `pushgatectl status MESSAGE_ID` then shows one message's full history.
  * Arguments are checked (the same rules as the API's) before connecting;
- * the statement is planned for the filters given (a number: the index
- * recipients_msisdn).  Never writes.
+ * the statement is planned for the filters given (a number: its final
+ * recipients on recipients_msisdn and its pushes in flight; an SMS in
+ * flight shows once final).  Never writes.
  */
 #include "ctl_messages.h"
 
@@ -84,7 +85,8 @@ int ctl_messages(PGconn *conn, int argc, char **argv)
 		"  coalesce(r.route, '-'), coalesce(r.error_code::text, '-'),"
 		"  to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 		" FROM recipients r JOIN messages m ON m.id = r.message_id JOIN accounts a ON a.id = r.account_id"
-		" WHERE ($1::text IS NULL OR r.msisdn = $1) AND ($2::text IS NULL OR m.sender = $2)"
+		" WHERE ($1::text IS NULL OR (r.msisdn = $1 AND (r.final_at IS NOT NULL OR r.state = 'PUSH_SENT')))"
+		"   AND ($2::text IS NULL OR m.sender = $2)"
 		"   AND ($3::text IS NULL OR a.name = $3)"
 		"   AND r.created_at >= $4::timestamptz AND r.created_at < $5::timestamptz"
 		"   AND ($6::text IS NULL OR r.state = $6)"

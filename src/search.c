@@ -4,9 +4,10 @@
  * ends with an opaque cursor naming its last row, and the next page starts
  * strictly after it, so pages never repeat nor skip a row while new
  * messages arrive.  Two statements: by number (prepared, one plan whatever
- * the filters: index recipients_msisdn, newest recipient id first) and by
- * account (newest message first, then its recipients; planned per call, see
- * search_stmt_account).  Parses the query string (every byte from
+ * the filters: its final recipients on index recipients_msisdn and its
+ * pushes in flight, newest recipient id first; an SMS in flight shows once
+ * final) and by account (newest message first, then its recipients;
+ * planned per call, see search_stmt_account).  Parses the query string (every byte from
  * the network: checked, bounded); never writes.
  */
 #include "search.h"
@@ -31,17 +32,28 @@
 	"r.id, r.message_id, r.msisdn, m.sender, r.state, r.channel, r.route, r.error_code, r.created_at," \
 	" r.updated_at, r.final_at"
 
-/* $1 account (NULL: every account), $2 to, $3 from, $4 since, $5 until, $6 state, $7 after this recipient id, $8 limit. */
+/* One side of the search by number: its rows on one partial index, newest first. */
+#define NUMBER_SIDE(COND) \
+	"  (SELECT " SEARCH_COLUMNS " FROM recipients r" \
+	/* its message by key (LIMIT: a nested loop, whatever the statistics say) */ \
+	"   CROSS JOIN LATERAL (SELECT sender FROM messages WHERE id = r.message_id LIMIT 1) m" \
+	"   WHERE r.msisdn = $2 AND " COND " AND r.id < $7::bigint" \
+	"     AND ($1::bigint IS NULL OR r.account_id = $1::bigint)" \
+	"     AND r.created_at >= $4::timestamptz AND r.created_at < $5::timestamptz" \
+	"     AND ($3::text IS NULL OR m.sender = $3) AND ($6::text IS NULL OR r.state = $6)" \
+	"   ORDER BY r.id DESC LIMIT $8::int + 1)"
+
+/*
+ * $1 account (NULL: every account), $2 to, $3 from, $4 since, $5 until,
+ * $6 state, $7 after this recipient id, $8 limit.  A number's final
+ * recipients (recipients_msisdn) and its pushes waiting for an app
+ * (recipients_push_pending); an SMS still in flight shows once final.
+ */
 const struct store_stmt search_stmt_number = {
 	"search_number",
 	"WITH x AS ("
-	"  SELECT " SEARCH_COLUMNS " FROM recipients r"
-	/* its message by key (LIMIT: a nested loop, whatever the statistics say) */
-	"  CROSS JOIN LATERAL (SELECT sender FROM messages WHERE id = r.message_id LIMIT 1) m"
-	"  WHERE r.msisdn = $2 AND r.id < $7::bigint AND ($1::bigint IS NULL OR r.account_id = $1::bigint)"
-	"    AND r.created_at >= $4::timestamptz AND r.created_at < $5::timestamptz"
-	"    AND ($3::text IS NULL OR m.sender = $3) AND ($6::text IS NULL OR r.state = $6)"
-	"  ORDER BY r.id DESC LIMIT $8::int + 1),"
+	"  SELECT * FROM (" NUMBER_SIDE("r.final_at IS NOT NULL") " UNION ALL " NUMBER_SIDE("r.state = 'PUSH_SENT'")
+	"  ) u ORDER BY id DESC LIMIT $8::int + 1),"
 	SEARCH_PAGE("$8::int", "'r' || id"),
 	8, 0,
 };

@@ -181,6 +181,25 @@ def pushgatectl_messages_answers_across_accounts(env):
 
 
 @tests.case
+def a_number_shows_its_push_in_flight_and_its_sms_once_final(env):
+    num = "821088800071"
+    st, _, b, raw = env.http("POST", "/v1/devices", {"msisdn": num, "platform": "test"}, key=None)
+    assert st == 202, raw
+    st, _, _, raw = env.http("POST", f"/v1/devices/{b['device_id']}/verify", {"code": b["code"]}, key=None)
+    assert st == 200, raw
+    rid = env.send([num], text="waiting for the app", sender="ACME")["recipients"][0]["id"]
+    assert env.scalar(f"SELECT state FROM recipients WHERE id = {rid}") == "PUSH_SENT"
+    got = [r for p in pages(env, to=num) for r in p]
+    assert [(r["id"], r["state"]) for r in got] == [(rid, "PUSH_SENT")], got
+    # an SMS in flight is left out until it is final (its index has final rows only)
+    env.sql(f"UPDATE recipients SET state = 'SMS_QUEUED', channel = 'sms', final_at = NULL,"
+            f" next_attempt_at = now() + interval '1 hour' WHERE id = {rid}")
+    assert pages(env, to=num) == [[]]
+    env.sql(f"UPDATE recipients SET state = 'SMS_DELIVERED', final_at = now() WHERE id = {rid}")
+    assert [r["id"] for p in pages(env, to=num) for r in p] == [rid]
+
+
+@tests.case
 def the_number_index_was_built_online_and_is_valid(env):
     # 023 runs outside a transaction (CREATE INDEX CONCURRENTLY); migrate_check (t_schema) runs
     # such a migration again after it was cut short
@@ -189,4 +208,4 @@ def the_number_index_was_built_online_and_is_valid(env):
     assert env.scalar("SELECT count(*) FROM schema_version WHERE version = 23") == "1"
 
 
-tests.run()
+tests.run(ini={"push": {"otp_echo": "yes", "push_timeout": "600"}})
