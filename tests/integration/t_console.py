@@ -24,22 +24,17 @@ happens while nothing moves (all final, the route paused) and after a
 refresh asked for once PostgreSQL was read to be settled. Every wait is
 bounded.
 """
-import atexit
 import configparser
 import datetime
-import json
 import os
-import selectors
-import shutil
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import TAP, tail  # noqa: E402
+from browserdriver import BrowserDriver  # noqa: E402
+from harness import TAP  # noqa: E402
 from wsclient import WS  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TZ = "Asia/Seoul"                 # the browser's; the database's session is UTC
 SMS_OK = ["821055510001", "821055510002"]
 SMS_FAIL = "821055510009"          # smsc-sim: receipt UNDELIV err 1
@@ -69,77 +64,8 @@ def sql_list(values):
     return ", ".join(f"'{v}'" for v in values)
 
 
-class Browser:
-    """The node driver: one JSON command a line in, one JSON reply a line out."""
-
-    def __init__(self, env):
-        script = os.path.join(env.srcdir, "tests", "browser", "console.test.mjs")
-        modules = os.path.join(env.srcdir, "tests", "browser", "node_modules", "playwright-core")
-        for path, what in ((CHROMIUM, "chromium"), (modules, "playwright-core")):
-            if not os.path.exists(path):
-                raise RuntimeError(f"{path} is missing ({what}): run tools/install-deps")
-        node = shutil.which("node")
-        if node is None:
-            raise RuntimeError("node is missing: run tools/install-deps")
-        self.artifacts = os.path.join(env.builddir, "test-artifacts")
-        os.makedirs(self.artifacts, exist_ok=True)
-        self.log_path = os.path.join(self.artifacts, "console-driver.log")
-        log = open(self.log_path, "wb")
-        url = f"http://127.0.0.1:{env.http_port}/console"
-        self.proc = subprocess.Popen(
-            [node, script, url, self.artifacts], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=log, cwd=env.srcdir,
-            env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", CHROMIUM=CHROMIUM))
-        log.close()
-        self.buf = b""
-        atexit.register(self.close)
-
-    def call(self, cmd, timeout=45, **args):
-        """Run one driver step; its reply, or AssertionError with the driver's log."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"browser driver exited ({self.proc.returncode}):\n"
-                                 + tail(self.log_path, 20))
-        self.proc.stdin.write((json.dumps(dict(args, cmd=cmd)) + "\n").encode())
-        self.proc.stdin.flush()
-        line = self._read_line(timeout)
-        if line is None:
-            raise AssertionError(f"browser step {cmd}: no answer within {timeout} s:\n"
-                                 + tail(self.log_path, 20))
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise AssertionError(f"browser step {cmd} failed: {reply.get('error')}\n"
-                                 + tail(self.log_path, 20))
-        return reply
-
-    def _read_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            while b"\n" not in self.buf:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(timeout=left):
-                    if time.monotonic() >= deadline:
-                        return None
-                    continue
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                if not chunk:
-                    return None
-                self.buf += chunk
-        finally:
-            sel.close()
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode("utf-8")
-
-    def close(self):
-        if self.proc.poll() is not None:
-            return
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=15)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+def Browser(env):
+    return BrowserDriver(env, "console.test.mjs", "/console", "console-driver.log")
 
 
 def browser(env):

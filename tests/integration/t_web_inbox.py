@@ -14,19 +14,15 @@ here from what smsc-sim received), goes live on the WebSocket, and then:
 Screenshots go to $PUSHGATE_BUILDDIR/test-artifacts/inbox-*.png, the
 driver's log to test-artifacts/inbox-driver.log. Every wait is bounded.
 """
-import atexit
 import configparser
-import json
 import os
 import re
-import selectors
-import shutil
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import TAP, tail
+from browserdriver import BrowserDriver  # noqa: E402
+from harness import TAP
 
 MSISDN = "821055501231"        # last digit 1: smsc-sim delivers its SMS
 SENDER = "ACME"
@@ -36,84 +32,14 @@ TEXTS = {
     "third": "ACME third: 다시 허용됨",
     "restart": "ACME fourth, after a restart",
 }
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SMS_FINAL = ("SMS_DELIVERED", "SMS_FAILED", "SMS_EXPIRED", "SMS_UNKNOWN")
 
 tests = TAP()
 _state = {}
 
 
-class Browser:
-    """The node driver: one JSON command a line in, one JSON reply a line out."""
-
-    def __init__(self, env):
-        script = os.path.join(env.srcdir, "tests", "browser", "inbox.test.mjs")
-        modules = os.path.join(env.srcdir, "tests", "browser", "node_modules", "playwright-core")
-        for path, what in ((CHROMIUM, "chromium"), (modules, "playwright-core")):
-            if not os.path.exists(path):
-                raise RuntimeError(f"{path} is missing ({what}): run tools/install-deps")
-        node = shutil.which("node")
-        if node is None:
-            raise RuntimeError("node is missing: run tools/install-deps")
-        self.artifacts = os.path.join(env.builddir, "test-artifacts")
-        os.makedirs(self.artifacts, exist_ok=True)
-        self.log_path = os.path.join(self.artifacts, "inbox-driver.log")
-        log = open(self.log_path, "wb")
-        url = f"http://127.0.0.1:{env.http_port}/"
-        self.proc = subprocess.Popen(
-            [node, script, url, self.artifacts], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=log, cwd=env.srcdir,
-            env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", CHROMIUM=CHROMIUM))
-        log.close()
-        self.buf = b""
-        atexit.register(self.close)
-
-    def call(self, cmd, timeout=45, **args):
-        """Run one driver step; its reply, or AssertionError with the driver's log."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"browser driver exited ({self.proc.returncode}):\n"
-                                 + tail(self.log_path, 20))
-        self.proc.stdin.write((json.dumps(dict(args, cmd=cmd)) + "\n").encode())
-        self.proc.stdin.flush()
-        line = self._read_line(timeout)
-        if line is None:
-            raise AssertionError(f"browser step {cmd}: no answer within {timeout} s:\n"
-                                 + tail(self.log_path, 20))
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise AssertionError(f"browser step {cmd} failed: {reply.get('error')}\n"
-                                 + tail(self.log_path, 20))
-        return reply
-
-    def _read_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            while b"\n" not in self.buf:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(timeout=left):
-                    if time.monotonic() >= deadline:
-                        return None
-                    continue
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                if not chunk:
-                    return None
-                self.buf += chunk
-        finally:
-            sel.close()
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode("utf-8")
-
-    def close(self):
-        if self.proc.poll() is not None:
-            return
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=15)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+def Browser(env):
+    return BrowserDriver(env, "inbox.test.mjs", "/", "inbox-driver.log")
 
 
 def browser(env):
