@@ -166,6 +166,7 @@ struct smpp_client {
 	int                  started;           /* smpp_client_start: the migrations are applied */
 	int                  pauses_known;      /* route_pauses read once: leases may start */
 	int                  pauses_in_flight, pauses_again;
+	int                  pauses_stale;      /* the last read failed: the poll reads again */
 	struct store_job     pauses_job;
 	struct metrics_histogram final_latency; /* intake to a final state, of the receipts recorded here */
 	struct route_rt     *routes;
@@ -948,9 +949,10 @@ static void pauses_done(struct store_job *job, enum store_error err, const char 
 	struct smpp_client *e = job->arg;
 	e->pauses_in_flight = 0;
 	if (err != STORE_OK) {
-		if (err == STORE_SQL_ERROR)
+		if (err == STORE_SQL_ERROR && !e->pauses_stale)   /* once, not at every poll while it fails */
 			log_error("smpp", "ev=route_pauses_failed err=\"%s\"", msg);
-		return;   /* unknown: leases wait for the next read (store up, or a notice) */
+		e->pauses_stale = 1;   /* the poll reads again; until then what was known holds */
+		return;
 	}
 	for (size_t i = 0; i < e->n_routes; i++) {
 		struct route_rt *rt = &e->routes[i];
@@ -966,6 +968,7 @@ static void pauses_done(struct store_job *job, enum store_error err, const char 
 		rt->paused = paused;
 	}
 	e->pauses_known = 1;
+	e->pauses_stale = 0;
 	if (e->pauses_again) {   /* a notice came while this read was in flight */
 		e->pauses_again = 0;
 		smpp_client_pauses_changed(e);
@@ -1038,7 +1041,10 @@ static void pump_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)revents;
-	smpp_client_kick(w->data);   /* the idle look: a kick from the clock */
+	struct smpp_client *e = w->data;
+	if (!e->pauses_known || e->pauses_stale)   /* the last read failed: read again */
+		smpp_client_pauses_changed(e);
+	smpp_client_kick(e);   /* the idle look: a kick from the clock */
 }
 
 /* Every PARKED_INTERVAL: receipts parked before their response was stored are looked at again. */

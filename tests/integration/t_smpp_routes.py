@@ -165,6 +165,24 @@ def a_paused_route_hands_its_queue_to_its_failover(env):
 
 
 @tests.case
+def a_failed_read_of_the_pauses_keeps_what_was_known_and_is_read_again(env):
+    # the read fails (the table is away): routes go on as they were; once it is back, the next
+    # look (the engine's poll) reads it, and a pause written meanwhile holds
+    env.sql("ALTER TABLE route_pauses RENAME TO route_pauses_away")
+    env.sql("SELECT pg_notify('pushgate_routes', 'kt')")
+    env.wait_for(lambda: "ev=route_pauses_failed" in env.pushgated_log_text(), timeout=10, what="the failed read")
+    ids = send_all_final(env, ["821000000501"])
+    assert env.scalar(f"SELECT route FROM recipients WHERE id = {ids[0]}") == "kt"
+    env.sql("ALTER TABLE route_pauses_away RENAME TO route_pauses;"
+            "INSERT INTO route_pauses (route, reason) VALUES ('kt', 'written while the read failed')")
+    env.wait_for(lambda: 'pushgate_smpp_route_paused{route="kt"} 1' in env.http("GET", "/metrics", key=None)[3].decode(),
+                 timeout=15, what="the pause read again by the poll, without a notice")
+    env.ctl("route", "resume", "kt", check=True)
+    env.wait_for(lambda: 'pushgate_smpp_route_paused{route="kt"} 0' in env.http("GET", "/metrics", key=None)[3].decode(),
+                 timeout=10, what="kt running again")
+
+
+@tests.case
 def connection_dropped_with_a_full_window_loses_and_duplicates_nothing(env):
     env.smsc.terminate()
     env.smsc.wait(timeout=10)
