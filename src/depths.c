@@ -3,8 +3,9 @@
  * for /metrics: SMS queued, SMS submitted without a response (in flight),
  * SMS accepted and waiting for their receipt, pushes waiting for an app's
  * ack, and scheduled or held messages.  One statement every DEPTHS_INTERVAL,
- * each count on its state's partial index and capped (a count is never
- * worth a long scan); the figures cover every node.  Owns its job (one in
+ * each count on its state's partial index and capped at DEPTHS_CAP (a count
+ * is never worth a long scan), on a connection the requests do not wait on
+ * (the campaigns'); the figures cover every node.  Owns its job (one in
  * flight) and the last figures.  Never blocks, never writes.
  */
 #include "depths.h"
@@ -18,7 +19,7 @@
 #include "metrics.h"
 
 #define DEPTHS_INTERVAL 5.0      /* seconds between counts */
-#define DEPTHS_CAP      "10000000"
+#define DEPTHS_CAP      "1000000"   /* a count costs its rows: the gauge saturates here */
 
 enum { Q_SMS_QUEUED, Q_SMS_IN_FLIGHT, Q_SMS_WAITING, Q_PUSH_PENDING, Q_SCHEDULED, Q_COUNT };
 

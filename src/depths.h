@@ -11,7 +11,7 @@
 struct depths;
 struct metrics_out;
 
-/* Counted on `store` every DEPTHS_INTERVAL once started. */
+/* Counted on `store` every DEPTHS_INTERVAL once started (each count capped at 1,000,000). */
 struct depths *depths_new(struct ev_loop *loop, struct store *store);
 void depths_start(struct depths *d);
 void depths_stop(struct depths *d);

@@ -69,7 +69,7 @@ struct server {
 	struct http_server *https;        /* [server] https_listen; NULL when empty */
 	struct smpp_client *smpp;
 	struct sweeper     *sweeper;      /* release and sweep (sweep.c), on receipt_store */
-	struct depths      *depths;       /* queue depths for /metrics (depths.c), on store */
+	struct depths      *depths;       /* queue depths for /metrics (depths.c), on bulk_store */
 	struct metrics_accounts *accounts; /* per-account counters of both intake queues */
 	struct store       *smpps_store;  /* the SMPP server role: its own connection; NULL when off */
 	struct smpp_server *smpps;        /* [smpp_server]; NULL when no listener is configured */
@@ -552,7 +552,8 @@ int main(int argc, char **argv)
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
 	srv.sweeper = srv.smpp ? sweep_new(srv.loop, srv.receipt_store, &srv.cfg, on_new_work, &srv) : NULL;
-	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.store) : NULL;
+	/* on the campaigns' connection: a count never holds up the API's statements */
+	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.bulk_store) : NULL;
 	srv.accounts = srv.depths ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
 	if (srv.accounts) {
 		intake_queue_count_accounts(srv.intake, srv.accounts);
