@@ -92,6 +92,12 @@ struct pending {
 	const char          *rest;        /* PEND_OPERATOR: the path after /v1/operator/ (in req) */
 };
 
+/* Reports and the console: reads that may take long, off the requests' connection when there is one. */
+static struct store *api_slow_store(const struct api *api)
+{
+	return api->d.slow_store ? api->d.slow_store : api->d.door.store;
+}
+
 static void pending_free(struct pending *p)
 {
 	msgjson_free(&p->msg, p->json);
@@ -397,7 +403,7 @@ static void report_submit(struct pending *p)
 	p->kind = PEND_REPORT;
 	p->job = (struct store_job){ .stmt = stmt, .nparams = n, .params = p->r_params,
 				     .done = report_done, .arg = p };
-	store_submit(p->api->d.door.store, &p->job);
+	store_submit(api_slow_store(p->api), &p->job);
 }
 
 static void run_next(struct pending *p)
@@ -421,14 +427,14 @@ static void run_next(struct pending *p)
 		if (!p->operator)
 			respond_error(p->req, 403, "forbidden", NULL, "the console's API needs an operator key");
 		else
-			console_handle(p->api->d.door.store, p->req, p->rest);
+			console_handle(api_slow_store(p->api), p->req, p->rest);
 		pending_free(p);
 	} else if (p->next == PEND_SEARCH) {
 		p->kind = PEND_SEARCH;
 		search_prepare(&p->sj, &p->sq, p->account_id);
 		p->sj.job.done = json_row_done;
 		p->sj.job.arg = p;
-		store_submit(p->api->d.door.store, &p->sj.job);
+		store_submit(api_slow_store(p->api), &p->sj.job);
 	} else if (p->next == PEND_DEVICES) {
 		if (!p->operator)
 			respond_error(p->req, 403, "forbidden", NULL, "listing devices needs an operator key");

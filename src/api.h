@@ -39,6 +39,8 @@ struct api_deps {
 	/* push channel and device registration (NULL: no push routes) */
 	struct push         *push;
 	struct devices      *devices;
+	/* reports and the console, whose reads may take long (NULL: door.store) */
+	struct store        *slow_store;
 };
 
 struct api *api_new(const struct api_deps *deps);

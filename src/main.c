@@ -62,6 +62,7 @@ struct server {
 	struct store       *engine_store; /* the SMPP engine's leases and responses: its own connection */
 	struct store       *receipt_store; /* the SMPP engine's receipts: a second backend working in parallel */
 	struct store       *bulk_store;   /* campaign loading */
+	struct store       *slow_store;   /* reports, the console, queue depths: reads that may take long */
 	struct intake_queue *bulk_intake; /* campaign chunks, on bulk_store */
 	struct auth        *auth;         /* API keys and accounts' pacing, for every HTTP door */
 	struct api         *api;
@@ -69,7 +70,7 @@ struct server {
 	struct http_server *https;        /* [server] https_listen; NULL when empty */
 	struct smpp_client *smpp;
 	struct sweeper     *sweeper;      /* release and sweep (sweep.c), on receipt_store */
-	struct depths      *depths;       /* queue depths for /metrics (depths.c), on bulk_store */
+	struct depths      *depths;       /* queue depths for /metrics (depths.c), on slow_store */
 	struct metrics_accounts *accounts; /* per-account counters of both intake queues */
 	struct store       *smpps_store;  /* the SMPP server role: its own connection; NULL when off */
 	struct smpp_server *smpps;        /* [smpp_server]; NULL when no listener is configured */
@@ -149,7 +150,7 @@ static int stores_up(const struct server *srv)
 {
 	return store_is_up(srv->store) && store_is_up(srv->intake_store) && store_is_up(srv->engine_store) &&
 	       store_is_up(srv->receipt_store) &&
-	       store_is_up(srv->bulk_store) && (!srv->smpps_store || store_is_up(srv->smpps_store)) &&
+	       store_is_up(srv->bulk_store) && store_is_up(srv->slow_store) && (!srv->smpps_store || store_is_up(srv->smpps_store)) &&
 	       (!srv->wake_store || store_is_up(srv->wake_store));
 }
 
@@ -382,7 +383,7 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		   intake_queue_pending(srv->intake) > 0 || store_pending(srv->intake_store) > 0 ||
 		   intake_queue_pending(srv->bulk_intake) > 0 ||
 		   store_pending(srv->engine_store) > 0 || store_pending(srv->receipt_store) > 0 ||
-		   store_pending(srv->bulk_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
+		   store_pending(srv->bulk_store) > 0 || store_pending(srv->slow_store) > 0 || push_open(srv->push) > 0 || webhook_busy(srv->webhook) ||
 		   smpp_server_busy(srv->smpps) || (srv->smpps_store && store_pending(srv->smpps_store) > 0) ||
 		   wake_busy(srv->wake) || (srv->wake_store && store_pending(srv->wake_store) > 0);
 	if (busy && ev_now(loop) < srv->drain_deadline)
@@ -537,7 +538,7 @@ int main(int argc, char **argv)
 	srv.migrated = m;   /* else when the database answers, before any listener opens */
 
 	srv.loop = ev_default_loop(EVFLAG_AUTO);
-	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0 };
+	struct store_config sc = { srv.cfg.conninfo, srv.cfg.batch_max, srv.cfg.reconnect_interval, 120.0, 0 };
 	srv.store = store_new(srv.loop, &sc);
 	srv.intake_store = store_new(srv.loop, &sc);
 	srv.intake = srv.intake_store ? intake_queue_new(srv.loop, srv.intake_store, &srv.cfg, INTAKE_GROUP_MAX,
@@ -545,15 +546,18 @@ int main(int argc, char **argv)
 	srv.engine_store = store_new(srv.loop, &sc);
 	srv.receipt_store = store_new(srv.loop, &sc);
 	srv.bulk_store = store_new(srv.loop, &sc);
+	struct store_config slow = sc;
+	slow.plan_per_call = 1;   /* reports, the console, searches: planned for whose rows they read */
+	srv.slow_store = store_new(srv.loop, &slow);
 	srv.bulk_intake = srv.bulk_store ? intake_queue_new(srv.loop, srv.bulk_store, &srv.cfg, BATCH_CHUNK,
 							    on_new_work, &srv) : NULL;
-	srv.smpp = srv.store && srv.intake && srv.bulk_intake && srv.engine_store && srv.receipt_store
+	srv.smpp = srv.store && srv.intake && srv.bulk_intake && srv.engine_store && srv.receipt_store && srv.slow_store
 		   ? smpp_client_new(srv.loop, srv.engine_store, &srv.cfg, srv.node) : NULL;
 	if (srv.smpp)
 		smpp_client_set_receipt_store(srv.smpp, srv.receipt_store);
 	srv.sweeper = srv.smpp ? sweep_new(srv.loop, srv.receipt_store, &srv.cfg, on_new_work, &srv) : NULL;
-	/* on the campaigns' connection: a count never holds up the API's statements */
-	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.bulk_store) : NULL;
+	/* on a connection of its own: a count never holds up the API's statements */
+	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.slow_store) : NULL;
 	srv.accounts = srv.depths ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
 	if (srv.accounts) {
 		intake_queue_count_accounts(srv.intake, srv.accounts);
@@ -577,7 +581,7 @@ int main(int argc, char **argv)
 		.door = { .loop = srv.loop, .store = srv.store, .intake = srv.intake, .bulk_intake = srv.bulk_intake,
 			  .cfg = &srv.cfg, .auth = srv.auth, .on_new_work = on_new_work, .work_arg = &srv },
 		.readiness = readiness_of, .metrics = daemon_metrics, .arg = &srv,
-		.push = srv.push, .devices = srv.devices,
+		.push = srv.push, .devices = srv.devices, .slow_store = srv.slow_store,
 	};
 	srv.api = srv.auth ? api_new(&deps) : NULL;
 	if (!srv.api) {
@@ -637,6 +641,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	store_on_up(srv.bulk_store, on_other_store_up, &srv);
+	store_on_up(srv.slow_store, on_other_store_up, &srv);
 	store_on_up(srv.intake_store, on_other_store_up, &srv);
 	store_on_up(srv.store, on_store_up, &srv);
 	store_on_notify(srv.store, accounts_notify, &srv);
@@ -647,6 +652,7 @@ int main(int argc, char **argv)
 	store_start(srv.engine_store);
 	store_start(srv.receipt_store);
 	store_start(srv.bulk_store);
+	store_start(srv.slow_store);
 	if (srv.smpps_store)
 		store_start(srv.smpps_store);
 	if (srv.wake_store)
@@ -684,6 +690,7 @@ int main(int argc, char **argv)
 	store_free(srv.engine_store);
 	store_free(srv.receipt_store);
 	store_free(srv.bulk_store);
+	store_free(srv.slow_store);
 	intake_queue_free(srv.bulk_intake);
 	store_free(srv.store);
 	store_free(srv.smpps_store);

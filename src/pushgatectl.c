@@ -1256,7 +1256,7 @@ static int send_intake_open(struct send_intake *si, const struct options *opt, c
 	log_set_level(LOG_WARN);   /* the store's and the queue's info lines are the daemon's business */
 	if (resolve_conninfo(opt, &ccfg, &conninfo) < 0)
 		return -1;
-	struct store_config sc = { conninfo, cfg->batch_max, cfg->reconnect_interval, 120.0 };
+	struct store_config sc = { conninfo, cfg->batch_max, cfg->reconnect_interval, 120.0, 0 };
 	if (!(si->loop = ev_loop_new(EVFLAG_AUTO)) || !(si->store = store_new(si->loop, &sc)) ||
 	    !(si->q = intake_queue_new(si->loop, si->store, cfg, BATCH_CHUNK, NULL, NULL))) {
 		fail_msg("send: out of memory");

@@ -6,8 +6,9 @@
  * messages arrive.  Two statements: by number (prepared, one plan whatever
  * the filters: its final recipients on index recipients_msisdn and its
  * pushes in flight, newest recipient id first; an SMS in flight shows once
- * final) and by account (newest message first, then its recipients;
- * planned per call, see search_stmt_account).  Parses the query string (every byte from
+ * final) and by account (newest message first, then its recipients; see
+ * search_stmt_account).  Both run on the daemon's slow store, which plans
+ * each call for its values.  Parses the query string (every byte from
  * the network: checked, bounded); never writes.
  */
 #include "search.h"
@@ -62,11 +63,12 @@ const struct store_stmt search_stmt_number = {
  * $1 account (NULL: every account), $2 from, $3 since, $4 until, $5 state, after ($6 message time
  * in microseconds since the epoch, NULL: none; $7 message id, $8 recipient
  * id), $9 limit.  The message time is compared twice: alone it bounds the
- * index scan, with the ids it orders ties.  Planned for each call's values
- * (unprepared): how many messages an account has is data, and a generic plan
- * cannot know it (it took messages_created for every account, a scan of
- * everyone's messages for a small one; with the values, a small account gets
- * messages_account_created and the largest may get the other).
+ * index scan, with the ids it orders ties.  It runs on a store that plans
+ * each call for its values (store_config.plan_per_call): how many messages an
+ * account has is data, and a generic plan cannot know it (it took
+ * messages_created for every account, a scan of everyone's messages for a
+ * small one; with the values, a small account gets messages_account_created
+ * and the largest may get the other).
  */
 const struct store_stmt search_stmt_account = {
 	"search_account",
@@ -80,7 +82,7 @@ const struct store_stmt search_stmt_account = {
 	"    AND ($2::text IS NULL OR m.sender = $2) AND ($5::text IS NULL OR r.state = $5)"
 	"  ORDER BY m.created_at DESC, m.id DESC, r.id DESC LIMIT $9::int + 1),"
 	SEARCH_PAGE("$9::int", "'m' || (extract(epoch FROM m_at) * 1000000)::bigint || '.' || message_id || '.' || id"),
-	9, 1,
+	9, 0,
 };
 
 /* A decimal in [0, 2^63): *p moves past it.  0 / -1. */

@@ -45,6 +45,7 @@ struct store {
 	size_t          round_max;
 	double          reconnect_interval;
 	double          round_timeout;
+	int             plan_per_call;     /* store_config's */
 	double          backoff;
 
 	enum st_state   state;
@@ -93,6 +94,16 @@ struct store {
  */
 static const struct store_stmt stmt_setup = {
 	"setup", "SELECT set_config('jit', 'off', false), set_config('plan_cache_mode', 'force_generic_plan', false)",
+	0, 1,
+};
+
+/*
+ * A store for rare reads over skewed data (reports, the console, searches:
+ * how many rows an account or a number has is data) plans each statement for
+ * its values instead: a generic plan cannot know whose rows it reads.
+ */
+static const struct store_stmt stmt_setup_per_call = {
+	"setup", "SELECT set_config('jit', 'off', false), set_config('plan_cache_mode', 'force_custom_plan', false)",
 	0, 1,
 };
 
@@ -251,7 +262,8 @@ static void st_connected(struct store *st)
 	}
 	st->n_prepared = 0;
 	st->backoff = st->reconnect_interval;
-	st->setup_job = (struct store_job){ .stmt = &stmt_setup, .done = setup_done, .arg = st, .retry = 0 };
+	st->setup_job = (struct store_job){ .stmt = st->plan_per_call ? &stmt_setup_per_call : &stmt_setup,
+					    .done = setup_done, .arg = st, .retry = 0 };
 	st->setup_job.next = NULL;
 	queue_push_front_chain(st, &st->setup_job, &st->setup_job, 1);
 	st_enter(st, ST_READY);
@@ -700,6 +712,7 @@ struct store *store_new(struct ev_loop *loop, const struct store_config *cfg)
 	st->round_max = cfg->round_max ? cfg->round_max : 500;
 	st->reconnect_interval = cfg->reconnect_interval > 0 ? cfg->reconnect_interval : 1.0;
 	st->round_timeout = cfg->round_timeout > 0 ? cfg->round_timeout : 30.0;
+	st->plan_per_call = cfg->plan_per_call;
 	st->backoff = st->reconnect_interval;
 	st->state = ST_DOWN;
 	st->io_fd = -1;

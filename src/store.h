@@ -63,6 +63,7 @@ struct store_config {
 	size_t      round_max;            /* jobs per pipeline/transaction */
 	double      reconnect_interval;   /* seconds; doubles up to 10x */
 	double      round_timeout;        /* seconds before a silent server counts as gone (default 30) */
+	int         plan_per_call;        /* 1: every statement planned for its values (rare, skewed reads) */
 };
 
 struct store *store_new(struct ev_loop *loop, const struct store_config *cfg);

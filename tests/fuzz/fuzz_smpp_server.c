@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = 1;
 	}
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct store_config sc = { "host=/nonexistent", 100, 1, 1 };
+	struct store_config sc = { "host=/nonexistent", 100, 1, 1, 0 };
 	struct store *st = store_new(loop, &sc);   /* never started: down */
 	struct intake_queue *iq = st ? intake_queue_new(loop, st, &cfg, 1000, NULL, NULL) : NULL;
 	struct smpp_server *srv = iq ? smpp_server_new(loop, st, iq, &cfg, "fuzz", err, sizeof(err)) : NULL;

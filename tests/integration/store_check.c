@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level(LOG_ERROR);
 	loop = ev_default_loop(EVFLAG_AUTO);
-	struct store_config sc = { argv[1], 100, 1.0, 30.0 };
+	struct store_config sc = { argv[1], 100, 1.0, 30.0, 0 };
 	st = store_new(loop, &sc);
 	if (argc == 3) {
 		static struct store_job listen, notify;
