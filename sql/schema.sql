@@ -337,10 +337,104 @@ CREATE FUNCTION public.recipient_final(state text) RETURNS boolean
 $$;
 
 --
+-- Name: report_hist_bounds(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_hist_bounds() RETURNS double precision[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT '{100,250,500,1000,2000,3000,5000,10000,15000,30000,60000,120000,300000,600000,1800000,3600000,10800000,43200000,86400000}'::float8[]
+$$;
+
+--
+-- Name: report_hist_bucket(double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_hist_bucket(ms double precision) RETURNS smallint
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT width_bucket(ms, report_hist_bounds())::smallint
+$$;
+
+--
+-- Name: report_hist_pct(smallint[], bigint[], double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_hist_pct(buckets smallint[], ns bigint[], p double precision) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT round(lo + (coalesce(hi, lo) - lo) * ((p * total - (cum - n)) / n))::bigint
+    FROM (SELECT b, n, sum(n) OVER (ORDER BY b) AS cum, sum(n) OVER () AS total
+          FROM unnest(buckets, ns) AS u(b, n) WHERE n > 0) h,
+         LATERAL (SELECT CASE WHEN h.b = 0 THEN 0 ELSE (report_hist_bounds())[h.b] END AS lo,
+                         (report_hist_bounds())[h.b + 1] AS hi) x
+    WHERE cum >= p * total
+    ORDER BY b LIMIT 1
+$$;
+
+--
 -- Name: report_outcomes(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by text) RETURNS TABLE(day date, account_id bigint, account text, sender text, batch_id bigint, recipients bigint, push_delivered bigint, sms_delivered bigint, failed bigint, opted_out bigint, unknown bigint, dropped bigint, canceled bigint, pending bigint, push_share numeric, sms_saved bigint, push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
+                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
+               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
+    c AS (
+        SELECT CASE WHEN p_by = 'day' THEN (c.start AT TIME ZONE 'UTC')::date END AS day,
+               CASE WHEN p_by IN ('account', 'sender', 'day') THEN c.account_id END AS account_id,
+               CASE WHEN p_by IN ('sender', 'day') THEN c.sender END AS sender,
+               sum(c.recipients) FILTER (WHERE c.state = 'ACCEPTED') AS accepted,
+               sum(c.recipients) FILTER (WHERE c.state = 'PUSH_DELIVERED') AS push_delivered,
+               sum(c.recipients) FILTER (WHERE c.state = 'SMS_DELIVERED') AS sms_delivered,
+               sum(c.recipients) FILTER (WHERE c.state IN ('SMS_FAILED', 'SMS_EXPIRED')) AS failed,
+               sum(c.recipients) FILTER (WHERE c.opted_out) AS opted_out,
+               sum(c.recipients) FILTER (WHERE c.state = 'SMS_UNKNOWN') AS unknown,
+               sum(c.recipients) FILTER (WHERE c.state = 'DROPPED') AS dropped,
+               sum(c.recipients) FILTER (WHERE c.state = 'CANCELED') AS canceled,
+               sum(c.recipients) FILTER (WHERE c.state <> 'ACCEPTED') AS final
+        FROM report_counts c, w
+        WHERE (c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0)
+        GROUP BY 1, 2, 3),
+    lb AS (
+        SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
+               CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
+               CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
+               l.kind, l.bucket, sum(l.n)::bigint AS n
+        FROM report_latency l, w
+        WHERE l.kind IN ('push', 'sms')
+          AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
+        GROUP BY 1, 2, 3, 4, 5),
+    lp AS (
+        SELECT day, account_id, sender,
+               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'push') AS pb,
+               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'push') AS pn,
+               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sb,
+               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sn
+        FROM lb GROUP BY 1, 2, 3)
+    SELECT c.day, c.account_id, a.name, c.sender, NULL::bigint,
+           coalesce(c.accepted, 0)::bigint, coalesce(c.push_delivered, 0)::bigint,
+           coalesce(c.sms_delivered, 0)::bigint, coalesce(c.failed, 0)::bigint, coalesce(c.opted_out, 0)::bigint,
+           coalesce(c.unknown, 0)::bigint, coalesce(c.dropped, 0)::bigint, coalesce(c.canceled, 0)::bigint,
+           (coalesce(c.accepted, 0) - coalesce(c.final, 0))::bigint,
+           round(coalesce(c.push_delivered, 0)
+                 / nullif(coalesce(c.push_delivered, 0) + coalesce(c.sms_delivered, 0), 0), 4),
+           coalesce(c.push_delivered, 0)::bigint,
+           report_hist_pct(lp.pb, lp.pn, 0.5), report_hist_pct(lp.pb, lp.pn, 0.95),
+           report_hist_pct(lp.sb, lp.sn, 0.5), report_hist_pct(lp.sb, lp.sn, 0.95)
+    FROM c
+    LEFT JOIN accounts a ON a.id = c.account_id
+    LEFT JOIN lp ON lp.day IS NOT DISTINCT FROM c.day AND lp.account_id IS NOT DISTINCT FROM c.account_id
+                AND lp.sender IS NOT DISTINCT FROM c.sender
+$$;
+
+--
+-- Name: report_outcomes_raw(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_outcomes_raw(p_since timestamp with time zone, p_by text) RETURNS TABLE(day date, account_id bigint, account text, sender text, batch_id bigint, recipients bigint, push_delivered bigint, sms_delivered bigint, failed bigint, opted_out bigint, unknown bigint, dropped bigint, canceled bigint, pending bigint, push_share numeric, sms_saved bigint, push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
     LANGUAGE sql STABLE
     AS $$
     SELECT CASE WHEN p_by = 'day' THEN x.day END,
@@ -370,10 +464,145 @@ CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by te
 $$;
 
 --
+-- Name: report_rollup(interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_rollup(p_step interval DEFAULT '06:00:00'::interval) RETURNS TABLE(watermark timestamp with time zone, events bigint, behind boolean, blocked text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    w_from timestamptz;
+    w_to timestamptz;
+    w_safe timestamptz;
+    n bigint := 0;
+    more boolean := false;
+BEGIN
+    IF NOT pg_has_role('pg_read_all_stats', 'USAGE') THEN
+        RETURN QUERY SELECT s.watermark, 0::bigint, false,
+            'the role needs pg_read_all_stats to see open transactions'::text
+            FROM report_rollup_state s WHERE s.id = 1;
+        RETURN;
+    END IF;
+    SELECT s.watermark INTO w_from FROM report_rollup_state s WHERE s.id = 1 FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT s.watermark, 0::bigint, false, 'another run is under way'::text
+            FROM report_rollup_state s WHERE s.id = 1;
+        RETURN;
+    END IF;
+    SELECT min(a.xact_start) INTO w_safe FROM pg_stat_activity a
+    WHERE a.backend_type = 'client backend' AND a.datname = current_database();
+    w_to := least(w_safe, transaction_timestamp() - interval '1 second');
+    IF w_from IS NULL THEN
+        SELECT min(m.created_at) INTO w_from FROM messages m;
+        w_from := least(coalesce(w_from, w_to), w_to);
+    END IF;
+    IF w_to > w_from + p_step THEN
+        w_to := w_from + p_step;
+        more := true;
+    END IF;
+    IF w_to > w_from THEN
+        WITH ev AS MATERIALIZED (
+            SELECT e.recipient_id, e.message_id, e.state FROM events e
+            WHERE e.at >= w_from AND e.at < w_to AND e.kind = 'state'
+              AND (e.state = 'ACCEPTED' OR recipient_final(e.state))),
+        x AS MATERIALIZED (
+            SELECT m.created_at, m.account_id, m.sender, ev.state,
+                   CASE WHEN ev.state = 'ACCEPTED' THEN '' ELSE coalesce(r.route, '') END AS route,
+                   CASE WHEN ev.state = 'ACCEPTED' THEN '' ELSE coalesce(r.channel, '') END AS channel,
+                   ev.state <> 'ACCEPTED' AND (ev.state = 'DROPPED' OR (r.channel = 'sms' AND EXISTS (
+                       SELECT 1 FROM events o WHERE o.recipient_id = ev.recipient_id AND o.state = 'OPTED_OUT')))
+                       AS opted_out,
+                   ev.state <> 'ACCEPTED' AND r.push_deadline IS NOT NULL AS push_tried,
+                   ev.state <> 'ACCEPTED' AND r.submitted_at IS NOT NULL AS submitted,
+                   CASE ev.state WHEN 'PUSH_DELIVERED' THEN 'push' WHEN 'SMS_DELIVERED' THEN 'sms' END AS lat_kind,
+                   extract(epoch FROM r.final_at - r.created_at)::float8 * 1000 AS lat_ms,
+                   CASE WHEN ev.state = 'SMS_DELIVERED' AND r.submitted_at IS NOT NULL
+                        THEN extract(epoch FROM r.final_at - r.submitted_at)::float8 * 1000 END AS receipt_ms
+            FROM ev JOIN messages m ON m.id = ev.message_id
+            LEFT JOIN recipients r ON r.id = ev.recipient_id AND ev.state <> 'ACCEPTED'),
+        g AS (SELECT * FROM (VALUES ('h'::char(1), 'hour'), ('d', 'day')) g(grain, unit)),
+        c AS (
+            INSERT INTO report_counts AS t (grain, start, account_id, sender, route, channel, state, opted_out,
+                                            push_tried, submitted, recipients)
+            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, x.route, x.channel,
+                   x.state, x.opted_out, x.push_tried, x.submitted, count(*)
+            FROM x CROSS JOIN g
+            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+            ON CONFLICT (grain, start, account_id, sender, route, channel, state, opted_out, push_tried, submitted)
+            DO UPDATE SET recipients = t.recipients + excluded.recipients
+            RETURNING 1),
+        l AS (
+            INSERT INTO report_latency AS t (grain, start, account_id, sender, route, kind, bucket, n)
+            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, x.route, k.kind,
+                   report_hist_bucket(k.ms), count(*)
+            FROM x CROSS JOIN g
+            CROSS JOIN LATERAL (VALUES (x.lat_kind, x.lat_ms), ('receipt', x.receipt_ms)) AS k(kind, ms)
+            WHERE k.kind IS NOT NULL AND k.ms IS NOT NULL
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            ON CONFLICT (grain, start, account_id, sender, route, kind, bucket)
+            DO UPDATE SET n = t.n + excluded.n
+            RETURNING 1)
+        SELECT count(*) + 0 * ((SELECT count(*) FROM c) + (SELECT count(*) FROM l)) INTO n FROM x;
+        UPDATE report_rollup_state s SET watermark = w_to, updated_at = now(), events = s.events + n WHERE s.id = 1;
+    ELSE
+        w_to := w_from;
+    END IF;
+    RETURN QUERY SELECT w_to, n, more, NULL::text;
+END
+$$;
+
+--
 -- Name: report_routes(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS TABLE(route text, recipients bigint, submitted bigint, delivered bigint, failed bigint, unknown bigint, pending bigint, delivery_rate numeric, receipt_p50_ms bigint, receipt_p95_ms bigint)
+    LANGUAGE sql STABLE
+    AS $$
+    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
+                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
+               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
+    f AS (
+        SELECT c.route, sum(c.recipients) AS recipients,
+               sum(c.recipients) FILTER (WHERE c.submitted) AS submitted,
+               sum(c.recipients) FILTER (WHERE c.state = 'SMS_DELIVERED') AS delivered,
+               sum(c.recipients) FILTER (WHERE c.state IN ('SMS_FAILED', 'SMS_EXPIRED')) AS failed,
+               sum(c.recipients) FILTER (WHERE c.state = 'SMS_UNKNOWN') AS unknown
+        FROM report_counts c, w
+        WHERE c.channel = 'sms' AND c.route <> '' AND c.state <> 'ACCEPTED'
+          AND ((c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0))
+        GROUP BY 1),
+    p AS (
+        SELECT r.route, count(*) AS pending, count(*) FILTER (WHERE r.submitted_at IS NOT NULL) AS submitted
+        FROM recipients r JOIN messages m ON m.id = r.message_id, w
+        WHERE r.state IN ('SMS_QUEUED', 'SMS_SUBMITTED', 'SMS_ACCEPTED') AND r.channel = 'sms'
+          AND r.route IS NOT NULL AND m.created_at >= w.h0
+        GROUP BY 1),
+    l AS (
+        SELECT x.route, array_agg(x.bucket ORDER BY x.bucket) AS b, array_agg(x.n ORDER BY x.bucket) AS n
+        FROM (SELECT l.route, l.bucket, sum(l.n)::bigint AS n FROM report_latency l, w
+              WHERE l.kind = 'receipt'
+                AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
+              GROUP BY 1, 2) x
+        GROUP BY 1)
+    SELECT k.route,
+           (coalesce(f.recipients, 0) + coalesce(p.pending, 0))::bigint,
+           (coalesce(f.submitted, 0) + coalesce(p.submitted, 0))::bigint,
+           coalesce(f.delivered, 0)::bigint, coalesce(f.failed, 0)::bigint, coalesce(f.unknown, 0)::bigint,
+           coalesce(p.pending, 0)::bigint,
+           round(coalesce(f.delivered, 0)::numeric
+                 / nullif(coalesce(f.delivered, 0) + coalesce(f.failed, 0) + coalesce(f.unknown, 0), 0), 4),
+           report_hist_pct(l.b, l.n, 0.5), report_hist_pct(l.b, l.n, 0.95)
+    FROM (SELECT route FROM f UNION SELECT route FROM p) k
+    LEFT JOIN f ON f.route = k.route
+    LEFT JOIN p ON p.route = k.route
+    LEFT JOIN l ON l.route = k.route
+$$;
+
+--
+-- Name: report_routes_raw(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_routes_raw(p_since timestamp with time zone) RETURNS TABLE(route text, recipients bigint, submitted bigint, delivered bigint, failed bigint, unknown bigint, pending bigint, delivery_rate numeric, receipt_p50_ms bigint, receipt_p95_ms bigint)
     LANGUAGE sql STABLE
     AS $$
     SELECT x.route, count(*),
@@ -937,26 +1166,26 @@ ALTER SEQUENCE public.recipients_id_seq OWNED BY public.recipients.id;
 --
 
 CREATE VIEW public.report_by_batch AS
- SELECT report_outcomes.batch_id,
-    report_outcomes.account_id,
-    report_outcomes.account,
-    report_outcomes.recipients,
-    report_outcomes.push_delivered,
-    report_outcomes.sms_delivered,
-    report_outcomes.failed,
-    report_outcomes.opted_out,
-    report_outcomes.unknown,
-    report_outcomes.dropped,
-    report_outcomes.canceled,
-    report_outcomes.pending,
-    report_outcomes.push_share,
-    report_outcomes.sms_saved,
-    report_outcomes.push_p50_ms,
-    report_outcomes.push_p95_ms,
-    report_outcomes.sms_p50_ms,
-    report_outcomes.sms_p95_ms
-   FROM public.report_outcomes('-infinity'::timestamp with time zone, 'batch'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms)
-  WHERE (report_outcomes.batch_id IS NOT NULL);
+ SELECT report_outcomes_raw.batch_id,
+    report_outcomes_raw.account_id,
+    report_outcomes_raw.account,
+    report_outcomes_raw.recipients,
+    report_outcomes_raw.push_delivered,
+    report_outcomes_raw.sms_delivered,
+    report_outcomes_raw.failed,
+    report_outcomes_raw.opted_out,
+    report_outcomes_raw.unknown,
+    report_outcomes_raw.dropped,
+    report_outcomes_raw.canceled,
+    report_outcomes_raw.pending,
+    report_outcomes_raw.push_share,
+    report_outcomes_raw.sms_saved,
+    report_outcomes_raw.push_p50_ms,
+    report_outcomes_raw.push_p95_ms,
+    report_outcomes_raw.sms_p50_ms,
+    report_outcomes_raw.sms_p95_ms
+   FROM public.report_outcomes_raw('-infinity'::timestamp with time zone, 'batch'::text) report_outcomes_raw(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms)
+  WHERE (report_outcomes_raw.batch_id IS NOT NULL);
 
 --
 -- Name: report_by_batch_state; Type: VIEW; Schema: public; Owner: -
@@ -1117,6 +1346,54 @@ CREATE VIEW public.report_by_sender AS
     report_outcomes.sms_p50_ms,
     report_outcomes.sms_p95_ms
    FROM public.report_outcomes('-infinity'::timestamp with time zone, 'sender'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms);
+
+--
+-- Name: report_counts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.report_counts (
+    grain character(1) NOT NULL,
+    start timestamp with time zone NOT NULL,
+    account_id bigint NOT NULL,
+    sender text NOT NULL,
+    route text NOT NULL,
+    channel text NOT NULL,
+    state text NOT NULL,
+    opted_out boolean NOT NULL,
+    push_tried boolean NOT NULL,
+    submitted boolean NOT NULL,
+    recipients bigint NOT NULL,
+    CONSTRAINT report_counts_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar])))
+);
+
+--
+-- Name: report_latency; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.report_latency (
+    grain character(1) NOT NULL,
+    start timestamp with time zone NOT NULL,
+    account_id bigint NOT NULL,
+    sender text NOT NULL,
+    route text NOT NULL,
+    kind text NOT NULL,
+    bucket smallint NOT NULL,
+    n bigint NOT NULL,
+    CONSTRAINT report_latency_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar]))),
+    CONSTRAINT report_latency_kind_check CHECK ((kind = ANY (ARRAY['push'::text, 'sms'::text, 'receipt'::text])))
+);
+
+--
+-- Name: report_rollup_state; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.report_rollup_state (
+    id integer NOT NULL,
+    watermark timestamp with time zone,
+    updated_at timestamp with time zone,
+    events bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT report_rollup_state_id_check CHECK ((id = 1))
+);
 
 --
 -- Name: route_pauses; Type: TABLE; Schema: public; Owner: -
@@ -1541,6 +1818,27 @@ ALTER TABLE ONLY public.recipients
     ADD CONSTRAINT recipients_pkey PRIMARY KEY (id);
 
 --
+-- Name: report_counts report_counts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.report_counts
+    ADD CONSTRAINT report_counts_pkey PRIMARY KEY (grain, start, account_id, sender, route, channel, state, opted_out, push_tried, submitted);
+
+--
+-- Name: report_latency report_latency_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.report_latency
+    ADD CONSTRAINT report_latency_pkey PRIMARY KEY (grain, start, account_id, sender, route, kind, bucket);
+
+--
+-- Name: report_rollup_state report_rollup_state_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.report_rollup_state
+    ADD CONSTRAINT report_rollup_state_pkey PRIMARY KEY (id);
+
+--
 -- Name: route_pauses route_pauses_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1651,6 +1949,12 @@ CREATE INDEX devices_msisdn_created ON public.devices USING btree (msisdn, creat
 --
 
 CREATE INDEX dlr_parked_lookup ON public.dlr_parked USING btree (route, smsc_id);
+
+--
+-- Name: events_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_at ON public.events USING brin (at) WITH (pages_per_range='32', autosummarize='on');
 
 --
 -- Name: events_opted_out; Type: INDEX; Schema: public; Owner: -

@@ -106,6 +106,8 @@ struct config {
 	size_t code_daily_cap;          /* code SMS per UTC day, every node together (0: no cap) */
 	char   web_root[256];           /* directory of the inbox page; "" = built-in default */
 	char   console_chart_js[256];   /* the console's charting library (Debian: libjs-chart.js) */
+	/* [reports] */
+	double rollup_interval;         /* seconds between report rollup runs (rollup.c); 0: not on this node */
 	int    invite;                  /* yes: numbers with no app get an install invitation by SMS */
 	double invite_period;           /* seconds between two invitations to one number */
 	char   invite_text[160];        /* the invitation (GSM 03.38 keeps it one SMS) */

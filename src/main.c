@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "depths.h"
+#include "rollup.h"
 #include "migrate.h"
 #include "node.h"
 #include "privs.h"
@@ -71,6 +72,7 @@ struct server {
 	struct smpp_client *smpp;
 	struct sweeper     *sweeper;      /* release and sweep (sweep.c), on receipt_store */
 	struct depths      *depths;       /* queue depths for /metrics (depths.c), on slow_store */
+	struct rollup      *rollup;       /* the report rollup job (rollup.c), on slow_store; NULL when off */
 	struct metrics_accounts *accounts; /* per-account counters of both intake queues */
 	struct store       *smpps_store;  /* the SMPP server role: its own connection; NULL when off */
 	struct smpp_server *smpps;        /* [smpp_server]; NULL when no listener is configured */
@@ -175,6 +177,7 @@ static void node_claimed(void *arg, const struct node_taken *t)
 	smpp_client_start(srv->smpp);
 	sweep_start(srv->sweeper);
 	depths_start(srv->depths);
+	rollup_start(srv->rollup);
 	webhook_start(srv->webhook);
 	gate_check(srv);
 }
@@ -351,6 +354,7 @@ static void daemon_metrics(void *arg, struct metrics_out *o)
 		    (srv->http ? http_server_connections(srv->http) : 0) +
 		    (srv->https ? http_server_connections(srv->https) : 0));
 	depths_metrics(srv->depths, o);
+	rollup_metrics(srv->rollup, o);
 	const struct intake_queue *queues[] = { srv->intake, srv->bulk_intake };
 	intake_metrics(o, queues, 2);
 	metrics_family(o, "pushgate_account_recipients_total", METRICS_COUNTER,
@@ -439,6 +443,7 @@ static void begin_drain(struct server *srv)
 	smpp_client_stop(srv->smpp, DRAIN_SECONDS);
 	sweep_stop(srv->sweeper);
 	depths_stop(srv->depths);
+	rollup_stop(srv->rollup);
 	smpp_server_stop(srv->smpps, DRAIN_SECONDS);
 	webhook_stop(srv->webhook);
 	wake_stop(srv->wake);
@@ -558,7 +563,9 @@ int main(int argc, char **argv)
 	srv.sweeper = srv.smpp ? sweep_new(srv.loop, srv.receipt_store, &srv.cfg, on_new_work, &srv) : NULL;
 	/* on a connection of its own: a count never holds up the API's statements */
 	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.slow_store) : NULL;
-	srv.accounts = srv.depths ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
+	srv.rollup = srv.depths ? rollup_new(srv.loop, srv.slow_store, srv.cfg.rollup_interval) : NULL;
+	srv.accounts = srv.depths && (srv.rollup || srv.cfg.rollup_interval <= 0)
+		       ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
 	if (srv.accounts) {
 		intake_queue_count_accounts(srv.intake, srv.accounts);
 		intake_queue_count_accounts(srv.bulk_intake, srv.accounts);
@@ -699,6 +706,7 @@ int main(int argc, char **argv)
 	smpp_client_free(srv.smpp);
 	sweep_free(srv.sweeper);
 	depths_free(srv.depths);
+	rollup_free(srv.rollup);
 	metrics_accounts_free(srv.accounts);
 	http_server_free(srv.http);
 	http_server_free(srv.https);

@@ -37,6 +37,7 @@
 
 #include "smpp_accounts.h"
 #include "ctl_messages.h"
+#include "ctl_rollup.h"
 #include "ctl_routes.h"
 #include "console.h"
 #include "tenants.h"
@@ -120,6 +121,9 @@ static const char usage_text[] =
 	"                       the SMS sent again after a crash or an expired lease\n"
 	"                       (YYYY-MM-DD or ISO 8601 time, UTC by default; default:\n"
 	"                       the last 24 hours), or one batch by state with its totals\n"
+	"  rollup [status]      bring the report rollups up to date now (pushgated does it\n"
+	"                       every [reports] rollup_interval); status: the watermark,\n"
+	"                       how far behind it is, the events counted\n"
 	"  send --csv FILE --from SENDER --text TEXT [--account NAME] [--name NAME]\n"
 	"       [--channels push,sms] [--push-timeout S] [--sms-text T] [--purpose P]\n"
 	"       [--send-at TIME] [--validity S] [--opt-out-policy sms|drop]\n"
@@ -1911,6 +1915,11 @@ static int run_messages(const struct options *opt, int argc, char **argv)
 	return run_module(opt, ctl_messages, argc, argv);
 }
 
+static int run_rollup(const struct options *opt, int argc, char **argv)
+{
+	return run_module(opt, ctl_rollup, argc, argv);
+}
+
 static int run_route(const struct options *opt, int argc, char **argv)
 {
 	return run_module(opt, ctl_routes, argc, argv);
@@ -1936,6 +1945,7 @@ static const struct {
 	{ "binds", run_binds },
 	{ "orphans", run_binds },
 	{ "report", run_report },
+	{ "rollup", run_rollup },
 	{ "plan", run_plan },
 	{ "send", run_send },
 	{ "states", run_states },

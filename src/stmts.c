@@ -350,10 +350,19 @@ int stmts_parse_since(const char *in, char *out, size_t outlen)
 	return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
-/* The summary object of GET /v1/reports/summary; o is report_outcomes() (LEFT JOINed: no row = zeros). */
-#define REPORT_SUMMARY_JSON(ACCOUNT, BATCH) \
+#define REPORT_TS(T) "to_char((" T ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* The rollups count whole hours: the window starts at the hour of $1; as_of is their watermark. */
+#define REPORT_ROLLED_SINCE REPORT_TS("date_trunc('hour', $1::timestamptz, 'UTC')")
+#define REPORT_ROLLED_AS_OF REPORT_TS("(SELECT watermark FROM report_rollup_state WHERE id = 1)")
+
+/*
+ * The summary object of GET /v1/reports/summary; o is report_outcomes() or,
+ * for a campaign, report_outcomes_raw() (LEFT JOINed: no row = zeros).
+ */
+#define REPORT_SUMMARY_JSON(ACCOUNT, BATCH, SINCE, AS_OF) \
 	"SELECT json_build_object('account', " ACCOUNT ", 'batch', " BATCH "," \
-	" 'since', to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
+	" 'since', " SINCE ", 'as_of', " AS_OF "," \
 	" 'recipients', coalesce(o.recipients, 0), 'push_delivered', coalesce(o.push_delivered, 0)," \
 	" 'sms_delivered', coalesce(o.sms_delivered, 0), 'failed', coalesce(o.failed, 0)," \
 	" 'opted_out', coalesce(o.opted_out, 0), 'unknown', coalesce(o.unknown, 0)," \
@@ -363,10 +372,10 @@ int stmts_parse_since(const char *in, char *out, size_t outlen)
 	"   'push', json_build_object('p50', o.push_p50_ms, 'p95', o.push_p95_ms)," \
 	"   'sms', json_build_object('p50', o.sms_p50_ms, 'p95', o.sms_p95_ms)))::text"
 
-/* Unprepared: planned with the values, so report_outcomes() is inlined with constants and uses the indexes. */
+/* Unprepared: planned with the values, so report_outcomes() is inlined with constants and reads its hours and days. */
 const struct store_stmt stmts_report_account = {
 	"report_account",
-	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
+	REPORT_SUMMARY_JSON("a.name", "NULL::bigint", REPORT_ROLLED_SINCE, REPORT_ROLLED_AS_OF)
 	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
 	" WHERE a.id = $2::bigint",
 	2, 1,
@@ -374,7 +383,7 @@ const struct store_stmt stmts_report_account = {
 
 const struct store_stmt stmts_report_named = {
 	"report_named",
-	REPORT_SUMMARY_JSON("a.name", "NULL::bigint")
+	REPORT_SUMMARY_JSON("a.name", "NULL::bigint", REPORT_ROLLED_SINCE, REPORT_ROLLED_AS_OF)
 	" FROM accounts a LEFT JOIN report_outcomes($1::timestamptz, 'account') o ON o.account_id = a.id"
 	" WHERE a.name = $2",
 	2, 1,
@@ -382,17 +391,17 @@ const struct store_stmt stmts_report_named = {
 
 const struct store_stmt stmts_report_all = {
 	"report_all",
-	REPORT_SUMMARY_JSON("NULL::text", "NULL::bigint")
+	REPORT_SUMMARY_JSON("NULL::text", "NULL::bigint", REPORT_ROLLED_SINCE, REPORT_ROLLED_AS_OF)
 	" FROM (SELECT 1) s LEFT JOIN report_outcomes($1::timestamptz, 'total') o ON true",
 	1, 1,
 };
 
-/* The join on b.id = $2 reaches report_outcomes() as batch_id = $2: one batch's rows are read. */
+/* The join on b.id = $2 reaches report_outcomes_raw() as batch_id = $2: one batch's rows are read, live. */
 const struct store_stmt stmts_report_batch = {
 	"report_batch",
-	REPORT_SUMMARY_JSON("a.name", "b.id")
+	REPORT_SUMMARY_JSON("a.name", "b.id", REPORT_TS("$1::timestamptz"), "NULL::text")
 	" FROM batches b JOIN accounts a ON a.id = b.account_id"
-	" LEFT JOIN report_outcomes($1::timestamptz, 'batch') o ON o.batch_id = b.id"
+	" LEFT JOIN report_outcomes_raw($1::timestamptz, 'batch') o ON o.batch_id = b.id"
 	" WHERE b.id = $2::bigint AND ($3::bigint IS NULL OR b.account_id = $3::bigint)",
 	3, 1,
 };

@@ -1,9 +1,12 @@
--- The outcome columns, grouped by `p_by`: 'total' (one row), 'account',
--- 'sender' (account + sender), 'day' (day + account + sender) or 'batch'
--- (batch + account); key columns that `p_by` does not use are NULL.  Only
--- messages accepted at or after `p_since`.  One SQL SELECT, STABLE, not
--- STRICT: the planner inlines it, folds the CASEs on the constant `p_by`,
--- and pushes outer filters on the key columns below the GROUP BY.
+-- The outcome columns of report_outcomes_raw(), read from the rollups
+-- (sql/026): whole UTC hours from the hour of `p_since` (a report counts the
+-- hours it touches), whole days from the 'd' rows and the hours before the
+-- first whole day from the 'h' rows.  `p_by`: 'total', 'account', 'sender'
+-- or 'day' (a campaign's report is report_outcomes_raw(.., 'batch')).  A
+-- recipient counts in `recipients` once accepted and in its outcome once
+-- final; pending = accepted - final; opted_out counts final recipients.
+-- Latency percentiles come from the histograms (report_hist_pct()).  As
+-- fresh as the rollup job's watermark (report_rollup_state).
 CREATE OR REPLACE FUNCTION report_outcomes(p_since timestamptz, p_by text)
 RETURNS TABLE (day date, account_id bigint, account text, sender text, batch_id bigint,
                recipients bigint, push_delivered bigint, sms_delivered bigint, failed bigint,
@@ -11,28 +14,53 @@ RETURNS TABLE (day date, account_id bigint, account text, sender text, batch_id 
                push_share numeric, sms_saved bigint,
                push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p_by = 'day' THEN x.day END,
-           CASE WHEN p_by IN ('account', 'sender', 'day', 'batch') THEN x.account_id END,
-           CASE WHEN p_by IN ('account', 'sender', 'day', 'batch') THEN x.account END,
-           CASE WHEN p_by IN ('sender', 'day') THEN x.sender END,
-           CASE WHEN p_by = 'batch' THEN x.batch_id END,
-           count(*),
-           count(*) FILTER (WHERE x.outcome = 'push_delivered'),
-           count(*) FILTER (WHERE x.outcome = 'sms_delivered'),
-           count(*) FILTER (WHERE x.outcome = 'failed'),
-           count(*) FILTER (WHERE x.opted_out),
-           count(*) FILTER (WHERE x.outcome = 'unknown'),
-           count(*) FILTER (WHERE x.outcome = 'dropped'),
-           count(*) FILTER (WHERE x.outcome = 'canceled'),
-           count(*) FILTER (WHERE x.outcome = 'pending'),
-           round(count(*) FILTER (WHERE x.outcome = 'push_delivered')::numeric
-                 / nullif(count(*) FILTER (WHERE x.outcome IN ('push_delivered', 'sms_delivered')), 0), 4),
-           count(*) FILTER (WHERE x.outcome = 'push_delivered'),
-           round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'push_delivered'))::bigint,
-           round(percentile_cont(0.95) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'push_delivered'))::bigint,
-           round(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'sms_delivered'))::bigint,
-           round(percentile_cont(0.95) WITHIN GROUP (ORDER BY x.latency_ms) FILTER (WHERE x.outcome = 'sms_delivered'))::bigint
-    FROM report_recipients x
-    WHERE x.accepted_at >= p_since
-    GROUP BY 1, 2, 3, 4, 5
+    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
+                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
+               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
+    c AS (
+        SELECT CASE WHEN p_by = 'day' THEN (c.start AT TIME ZONE 'UTC')::date END AS day,
+               CASE WHEN p_by IN ('account', 'sender', 'day') THEN c.account_id END AS account_id,
+               CASE WHEN p_by IN ('sender', 'day') THEN c.sender END AS sender,
+               sum(c.recipients) FILTER (WHERE c.state = 'ACCEPTED') AS accepted,
+               sum(c.recipients) FILTER (WHERE c.state = 'PUSH_DELIVERED') AS push_delivered,
+               sum(c.recipients) FILTER (WHERE c.state = 'SMS_DELIVERED') AS sms_delivered,
+               sum(c.recipients) FILTER (WHERE c.state IN ('SMS_FAILED', 'SMS_EXPIRED')) AS failed,
+               sum(c.recipients) FILTER (WHERE c.opted_out) AS opted_out,
+               sum(c.recipients) FILTER (WHERE c.state = 'SMS_UNKNOWN') AS unknown,
+               sum(c.recipients) FILTER (WHERE c.state = 'DROPPED') AS dropped,
+               sum(c.recipients) FILTER (WHERE c.state = 'CANCELED') AS canceled,
+               sum(c.recipients) FILTER (WHERE c.state <> 'ACCEPTED') AS final
+        FROM report_counts c, w
+        WHERE (c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0)
+        GROUP BY 1, 2, 3),
+    lb AS (
+        SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
+               CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
+               CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
+               l.kind, l.bucket, sum(l.n)::bigint AS n
+        FROM report_latency l, w
+        WHERE l.kind IN ('push', 'sms')
+          AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
+        GROUP BY 1, 2, 3, 4, 5),
+    lp AS (
+        SELECT day, account_id, sender,
+               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'push') AS pb,
+               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'push') AS pn,
+               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sb,
+               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sn
+        FROM lb GROUP BY 1, 2, 3)
+    SELECT c.day, c.account_id, a.name, c.sender, NULL::bigint,
+           coalesce(c.accepted, 0)::bigint, coalesce(c.push_delivered, 0)::bigint,
+           coalesce(c.sms_delivered, 0)::bigint, coalesce(c.failed, 0)::bigint, coalesce(c.opted_out, 0)::bigint,
+           coalesce(c.unknown, 0)::bigint, coalesce(c.dropped, 0)::bigint, coalesce(c.canceled, 0)::bigint,
+           (coalesce(c.accepted, 0) - coalesce(c.final, 0))::bigint,
+           round(coalesce(c.push_delivered, 0)
+                 / nullif(coalesce(c.push_delivered, 0) + coalesce(c.sms_delivered, 0), 0), 4),
+           coalesce(c.push_delivered, 0)::bigint,
+           report_hist_pct(lp.pb, lp.pn, 0.5), report_hist_pct(lp.pb, lp.pn, 0.95),
+           report_hist_pct(lp.sb, lp.sn, 0.5), report_hist_pct(lp.sb, lp.sn, 0.95)
+    FROM c
+    LEFT JOIN accounts a ON a.id = c.account_id
+    LEFT JOIN lp ON lp.day IS NOT DISTINCT FROM c.day AND lp.account_id IS NOT DISTINCT FROM c.account_id
+                AND lp.sender IS NOT DISTINCT FROM c.sender
 $$;

@@ -501,6 +501,10 @@ def the_installed_pushgated_runs_as_pushgate_says_ready_1_and_delivers_through_t
     rid = body["recipients"][0]["id"]
     env.wait_for(lambda: env.scalar(f"SELECT state FROM recipients WHERE id = {int(rid)}") == "SMS_DELIVERED",
                  timeout=30, what="the recipient SMS_DELIVERED")
+    # the report rollups move under the documented role (pg_read_all_stats): the job counts it
+    env.wait_for(lambda: env.scalar("SELECT coalesce(sum(recipients), 0) FROM report_counts"
+                                    " WHERE grain = 'd' AND state = 'SMS_DELIVERED'") == "1",
+                 timeout=30, what="the delivered recipient in the report rollups")
     log = harness._read_text(state["log"])
     assert "ev=ready" in log and "level=error" not in log, log[-3000:]
     st = os.stat(state["log"])
