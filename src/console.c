@@ -5,9 +5,13 @@
  * queues, every node's binds and the paused routes, the webhook backlog),
  * the message search across accounts (search.c's statements with no
  * account, or one named) and one message with its account and its whole
- * history.  Time series are counted from messages_created's range, newest
- * hours only (at most a week).  Owns one request's job until it is
- * answered; never writes.
+ * history.  The per-minute throughput is counted from the recipients of
+ * the messages in messages_created's range (at most a day); delivery per
+ * hour reads the report rollups (report_counts, sql/026: rows of grain 'h'
+ * from the hour of now - hours, at most a week), as fresh as their
+ * watermark (as_of): by channel and route from the final recipients, by
+ * sender the accepted ones and their outcomes.  Owns one request's job
+ * until it is answered; never writes.
  */
 #include "console.h"
 
@@ -19,7 +23,6 @@
 #include <libpq-fe.h>
 
 #include "respond.h"
-#include "recipient.h"
 #include "search.h"
 #include "stmts.h"
 #include "util.h"
@@ -28,29 +31,44 @@
 #define FAILED_SQL    "'SMS_FAILED', 'SMS_EXPIRED', 'SMS_UNKNOWN', 'DROPPED'"
 #define COUNT_CAP     "10000000"
 
-/* One recipient row of the window, with the columns the series group by. */
+/* One recipient row of the last SPAN, with the columns throughput groups by. */
 #define WINDOW_ROWS(SPAN) \
-	"SELECT m.created_at, m.sender, coalesce(r.channel, 'none') AS channel, coalesce(r.route, '-') AS route," \
-	"  r.state FROM messages m JOIN recipients r ON r.message_id = m.id" \
+	"SELECT m.created_at, coalesce(r.channel, 'none') AS channel, coalesce(r.route, '-') AS route" \
+	"  FROM messages m JOIN recipients r ON r.message_id = m.id" \
 	"  WHERE m.created_at >= now() - " SPAN
 
-#define OUTCOMES \
-	"count(*) AS recipients, count(*) FILTER (WHERE state IN (" DELIVERED_SQL ")) AS delivered," \
-	" count(*) FILTER (WHERE state IN (" FAILED_SQL ")) AS failed," \
-	" count(*) FILTER (WHERE state NOT IN (" RECIPIENT_FINAL_SQL ")) AS pending"
+/* Sums of report_counts' rows (rc): recipients accepted, final, delivered, failed. */
+#define ACCEPTED "coalesce(sum(recipients) FILTER (WHERE state = 'ACCEPTED'), 0)"
+#define FINALS   "coalesce(sum(recipients) FILTER (WHERE state <> 'ACCEPTED'), 0)"
+#define ROLLED_OUTCOMES \
+	"coalesce(sum(recipients) FILTER (WHERE state IN (" DELIVERED_SQL ")), 0)::bigint AS delivered," \
+	" coalesce(sum(recipients) FILTER (WHERE state IN (" FAILED_SQL ")), 0)::bigint AS failed"
 
 #define QUEUE(COND) "(SELECT count(*) FROM (SELECT 1 FROM recipients WHERE " COND " LIMIT " COUNT_CAP ") s)"
 
-/* $1 minutes of throughput (per minute), $2 hours of delivery (per hour). */
+/*
+ * $1 minutes of throughput (per minute, from the recipients), $2 hours of
+ * delivery (per UTC hour of acceptance, from the rollups' hours: whole
+ * hours from the one $2 hours ago).  A recipient is in report_counts once
+ * accepted (state 'ACCEPTED', no route nor channel) and once final (its
+ * state, route and channel; '' for none): by channel and route count the
+ * final ones (a success rate needs nothing else; what is not final shows
+ * in the queues), by sender the accepted ones, pending = accepted - final.
+ */
 const struct store_stmt console_stmt_overview = {
 	"console_overview",
 	"WITH tp AS MATERIALIZED (" WINDOW_ROWS("make_interval(mins => $1::int)") "),"
-	" dl AS MATERIALIZED (" WINDOW_ROWS("make_interval(hours => $2::int)") "),"
-	" by_channel AS (SELECT date_trunc('hour', created_at) AS at, channel, " OUTCOMES " FROM dl GROUP BY 1, 2),"
-	" by_route AS (SELECT date_trunc('hour', created_at) AS at, route, " OUTCOMES " FROM dl"
-	"   WHERE channel = 'sms' GROUP BY 1, 2),"
-	" by_sender AS (SELECT sender, " OUTCOMES " FROM dl GROUP BY 1 ORDER BY count(*) DESC, sender LIMIT 20)"
+	" rc AS MATERIALIZED (SELECT start AS at, sender, route, channel, state, recipients FROM report_counts"
+	"   WHERE grain = 'h' AND start >= date_trunc('hour', now() - make_interval(hours => $2::int), 'UTC')),"
+	" by_channel AS (SELECT at, CASE WHEN channel = '' THEN 'none' ELSE channel END AS channel,"
+	"   sum(recipients)::bigint AS recipients, " ROLLED_OUTCOMES
+	"   FROM rc WHERE state <> 'ACCEPTED' GROUP BY 1, 2),"
+	" by_route AS (SELECT at, route, sum(recipients)::bigint AS recipients, " ROLLED_OUTCOMES
+	"   FROM rc WHERE state <> 'ACCEPTED' AND channel = 'sms' AND route <> '' GROUP BY 1, 2),"
+	" by_sender AS (SELECT sender, " ACCEPTED "::bigint AS recipients, " ROLLED_OUTCOMES ","
+	"   (" ACCEPTED " - " FINALS ")::bigint AS pending FROM rc GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20)"
 	" SELECT json_build_object('generated_at', now(), 'minutes', $1::int, 'hours', $2::int,"
+	"  'as_of', (SELECT watermark FROM report_rollup_state WHERE id = 1),"
 	"  'throughput', coalesce((SELECT json_agg(json_build_object('at', at, 'channel', channel, 'route', route,"
 	"      'recipients', n) ORDER BY at, channel, route)"
 	"    FROM (SELECT date_trunc('minute', created_at) AS at, channel, route, count(*) AS n FROM tp"

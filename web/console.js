@@ -6,7 +6,9 @@
  * GET /v1/operator/overview every REFRESH_MS (and on Refresh) and draws it:
  *
  *   Traffic   recipients a minute by channel and by SMS route (Chart.js)
- *   Delivery  success rate an hour by channel and by route, the senders
+ *   Delivery  success rate an hour by channel and by route (of the recipients
+ *             final), the senders (accepted, their outcomes, pending), as
+ *             counted by the report rollups up to as_of
  *   Queues    the five queue depths and the webhook backlog, with their time
  *   Binds     every node's SMPP binds and the paused routes
  *   Search    GET /v1/operator/messages, paged with next_cursor; a row opens
@@ -57,7 +59,7 @@
     signIn: $('sign-in'), signInForm: $('sign-in-form'), key: $('key'), signInButton: $('sign-in-button'),
     signInError: $('sign-in-error'), console: $('console'), tz: $('tz'), loadError: $('load-error'),
     minutes: $('minutes'), hours: $('hours'), trafficTotals: $('traffic-totals'),
-    routeEmpty: $('throughput-route-empty'), rateRouteEmpty: $('rate-route-empty'),
+    routeEmpty: $('throughput-route-empty'), rateRouteEmpty: $('rate-route-empty'), deliveryAsOf: $('delivery-as-of'),
     channelTable: $('delivery-channel-table'), routeTable: $('delivery-route-table'),
     sendersTable: $('senders-table'), sendersEmpty: $('senders-empty'),
     queuesReadAt: $('queues-read-at'), queueTiles: $('queue-tiles'), webhookTiles: $('webhook-tiles'),
@@ -324,6 +326,7 @@
       t.tBodies[0].replaceChildren();
     }
     for (const c of [el.trafficTotals, el.queueTiles, el.webhookTiles, el.pausedList]) c.replaceChildren();
+    el.deliveryAsOf.textContent = '';
     el.searchForm.reset();
     clearSearch();
     closeHistory();
@@ -580,6 +583,7 @@
 
   /* ------------------------------------------------------------ delivery */
 
+  /* A table row: name, recipients, delivered, failed, pending (when s has it), success. */
   function outcomeRow(name, keyName, s) {
     const tr = node('tr');
     tr.dataset.key = keyName;
@@ -587,15 +591,16 @@
     cell(tr, fmtNum.format(s.recipients), 'num');
     cell(tr, fmtNum.format(s.delivered), 'num');
     cell(tr, fmtNum.format(s.failed), 'num');
-    cell(tr, fmtNum.format(s.pending), 'num');
+    if ('pending' in s) cell(tr, fmtNum.format(s.pending), 'num');
     cell(tr, rateText(s.delivered, s.failed), 'num');
     return tr;
   }
 
-  const OUTCOMES = ['recipients', 'delivered', 'failed', 'pending'];
+  /* by_channel and by_route: the recipients final in the hour, and of them delivered and failed */
+  const OUTCOMES = ['recipients', 'delivered', 'failed'];
 
   function sum(slotsOf) {
-    const s = { recipients: 0, delivered: 0, failed: 0, pending: 0 };
+    const s = { recipients: 0, delivered: 0, failed: 0 };
     for (const x of slotsOf) for (const f of OUTCOMES) s[f] += x[f];
     return s;
   }
@@ -615,6 +620,11 @@
     const sample = chItems.length ? parseTime(chItems[0].at) : NaN;
     const times = slots(at, hours * HOUR, HOUR, sample);
     const labels = times.map(hourLabel);
+    const asOf = parseTime(o.as_of);
+    el.deliveryAsOf.textContent = Number.isFinite(asOf)
+      ? `Counted up to ${shortTime(asOf)}${at - asOf > MINUTE ? `, ${span(at - asOf)} behind` : ''}`
+      : 'Not counted yet';
+    el.deliveryAsOf.title = str(o.as_of);
 
     const byChannel = bucket(chItems, times, (p) => str(p.channel), OUTCOMES);
     const channels = [...byChannel.keys()].sort((a, b) =>
