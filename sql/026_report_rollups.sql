@@ -35,8 +35,9 @@ CREATE TABLE report_counts (
 );
 
 -- Latency histograms, the same buckets (report_hist_bounds()): kind
--- 'push' (accepted -> PUSH_DELIVERED), 'sms' (accepted -> SMS_DELIVERED)
--- and 'receipt' (last submit -> final receipt of an SMS).
+-- 'push' (accepted -> PUSH_DELIVERED), 'sms' (accepted -> SMS_DELIVERED),
+-- both with route '', and 'receipt' (last submit -> the receipt of a
+-- delivered SMS) per route.
 CREATE TABLE report_latency (
     grain char(1) NOT NULL CHECK (grain IN ('h', 'd')),
     start timestamptz NOT NULL,

@@ -337,11 +337,23 @@ CREATE FUNCTION public.recipient_final(state text) RETURNS boolean
 $$;
 
 --
+-- Name: report_hist_at(smallint, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_hist_at(b smallint, f double precision) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT round(lo + (coalesce(hi, lo) - lo) * f)::bigint
+    FROM (SELECT CASE WHEN b = 0 THEN 0 ELSE (report_hist_bounds())[b] END AS lo,
+                 (report_hist_bounds())[b + 1] AS hi) x
+$$;
+
+--
 -- Name: report_hist_bounds(); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.report_hist_bounds() RETURNS double precision[]
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT '{100,250,500,1000,2000,3000,5000,10000,15000,30000,60000,120000,300000,600000,1800000,3600000,10800000,43200000,86400000}'::float8[]
 $$;
@@ -351,25 +363,9 @@ $$;
 --
 
 CREATE FUNCTION public.report_hist_bucket(ms double precision) RETURNS smallint
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT width_bucket(ms, report_hist_bounds())::smallint
-$$;
-
---
--- Name: report_hist_pct(smallint[], bigint[], double precision); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.report_hist_pct(buckets smallint[], ns bigint[], p double precision) RETURNS bigint
-    LANGUAGE sql IMMUTABLE
-    AS $$
-    SELECT round(lo + (coalesce(hi, lo) - lo) * ((p * total - (cum - n)) / n))::bigint
-    FROM (SELECT b, n, sum(n) OVER (ORDER BY b) AS cum, sum(n) OVER () AS total
-          FROM unnest(buckets, ns) AS u(b, n) WHERE n > 0) h,
-         LATERAL (SELECT CASE WHEN h.b = 0 THEN 0 ELSE (report_hist_bounds())[h.b] END AS lo,
-                         (report_hist_bounds())[h.b + 1] AS hi) x
-    WHERE cum >= p * total
-    ORDER BY b LIMIT 1
 $$;
 
 --
@@ -377,7 +373,7 @@ $$;
 --
 
 CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by text) RETURNS TABLE(day date, account_id bigint, account text, sender text, batch_id bigint, recipients bigint, push_delivered bigint, sms_delivered bigint, failed bigint, opted_out bigint, unknown bigint, dropped bigint, canceled bigint, pending bigint, push_share numeric, sms_saved bigint, push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
                                ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
@@ -402,18 +398,30 @@ CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by te
         SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
-               l.kind, l.bucket, sum(l.n)::bigint AS n
+               l.kind, l.bucket, sum(l.n) AS n
         FROM report_latency l, w
         WHERE l.kind IN ('push', 'sms')
           AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
         GROUP BY 1, 2, 3, 4, 5),
+    -- each histogram's running count, then per percentile the first bucket that reaches it
+    lc AS (
+        SELECT lb.*, sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind ORDER BY bucket) AS cum,
+               sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind) AS total
+        FROM lb),
+    lq AS (
+        SELECT DISTINCT ON (lc.day, lc.account_id, lc.sender, lc.kind, q.p)
+               lc.day, lc.account_id, lc.sender, lc.kind, q.p,
+               report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
+        FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
+        WHERE lc.cum >= q.p * lc.total
+        ORDER BY lc.day, lc.account_id, lc.sender, lc.kind, q.p, lc.bucket),
     lp AS (
         SELECT day, account_id, sender,
-               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'push') AS pb,
-               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'push') AS pn,
-               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sb,
-               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sn
-        FROM lb GROUP BY 1, 2, 3)
+               max(ms) FILTER (WHERE kind = 'push' AND p = 0.5) AS push_p50,
+               max(ms) FILTER (WHERE kind = 'push' AND p = 0.95) AS push_p95,
+               max(ms) FILTER (WHERE kind = 'sms' AND p = 0.5) AS sms_p50,
+               max(ms) FILTER (WHERE kind = 'sms' AND p = 0.95) AS sms_p95
+        FROM lq GROUP BY 1, 2, 3)
     SELECT c.day, c.account_id, a.name, c.sender, NULL::bigint,
            coalesce(c.accepted, 0)::bigint, coalesce(c.push_delivered, 0)::bigint,
            coalesce(c.sms_delivered, 0)::bigint, coalesce(c.failed, 0)::bigint, coalesce(c.opted_out, 0)::bigint,
@@ -422,12 +430,11 @@ CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by te
            round(coalesce(c.push_delivered, 0)
                  / nullif(coalesce(c.push_delivered, 0) + coalesce(c.sms_delivered, 0), 0), 4),
            coalesce(c.push_delivered, 0)::bigint,
-           report_hist_pct(lp.pb, lp.pn, 0.5), report_hist_pct(lp.pb, lp.pn, 0.95),
-           report_hist_pct(lp.sb, lp.sn, 0.5), report_hist_pct(lp.sb, lp.sn, 0.95)
+           lp.push_p50, lp.push_p95, lp.sms_p50, lp.sms_p95
     FROM c
     LEFT JOIN accounts a ON a.id = c.account_id
-    LEFT JOIN lp ON lp.day IS NOT DISTINCT FROM c.day AND lp.account_id IS NOT DISTINCT FROM c.account_id
-                AND lp.sender IS NOT DISTINCT FROM c.sender
+    LEFT JOIN lp ON coalesce(lp.day, 'infinity') = coalesce(c.day, 'infinity')
+                AND coalesce(lp.account_id, 0) = coalesce(c.account_id, 0) AND coalesce(lp.sender, '') = coalesce(c.sender, '')
 $$;
 
 --
@@ -533,10 +540,11 @@ BEGIN
             RETURNING 1),
         l AS (
             INSERT INTO report_latency AS t (grain, start, account_id, sender, route, kind, bucket, n)
-            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, x.route, k.kind,
+            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, k.route, k.kind,
                    report_hist_bucket(k.ms), count(*)
             FROM x CROSS JOIN g
-            CROSS JOIN LATERAL (VALUES (x.lat_kind, x.lat_ms), ('receipt', x.receipt_ms)) AS k(kind, ms)
+            CROSS JOIN LATERAL (VALUES (x.lat_kind, x.lat_ms, ''), ('receipt', x.receipt_ms, x.route))
+                AS k(kind, ms, route)
             WHERE k.kind IS NOT NULL AND k.ms IS NOT NULL
             GROUP BY 1, 2, 3, 4, 5, 6, 7
             ON CONFLICT (grain, start, account_id, sender, route, kind, bucket)
@@ -556,7 +564,7 @@ $$;
 --
 
 CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS TABLE(route text, recipients bigint, submitted bigint, delivered bigint, failed bigint, unknown bigint, pending bigint, delivery_rate numeric, receipt_p50_ms bigint, receipt_p95_ms bigint)
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
                                ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
@@ -571,18 +579,34 @@ CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS T
         WHERE c.channel = 'sms' AND c.route <> '' AND c.state <> 'ACCEPTED'
           AND ((c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0))
         GROUP BY 1),
+    -- the SMS on their way, through their states' partial indexes (small), then their messages by key
     p AS (
         SELECT r.route, count(*) AS pending, count(*) FILTER (WHERE r.submitted_at IS NOT NULL) AS submitted
-        FROM recipients r JOIN messages m ON m.id = r.message_id, w
-        WHERE r.state IN ('SMS_QUEUED', 'SMS_SUBMITTED', 'SMS_ACCEPTED') AND r.channel = 'sms'
-          AND r.route IS NOT NULL AND m.created_at >= w.h0
+        FROM (SELECT message_id, route, submitted_at FROM recipients
+                WHERE state = 'SMS_QUEUED' AND channel = 'sms' AND route IS NOT NULL
+              UNION ALL
+              SELECT message_id, route, submitted_at FROM recipients
+                WHERE state = 'SMS_SUBMITTED' AND channel = 'sms' AND route IS NOT NULL
+              UNION ALL
+              SELECT message_id, route, submitted_at FROM recipients
+                WHERE state = 'SMS_ACCEPTED' AND channel = 'sms' AND route IS NOT NULL) r
+        JOIN messages m ON m.id = r.message_id, w
+        WHERE m.created_at >= w.h0
         GROUP BY 1),
-    l AS (
-        SELECT x.route, array_agg(x.bucket ORDER BY x.bucket) AS b, array_agg(x.n ORDER BY x.bucket) AS n
-        FROM (SELECT l.route, l.bucket, sum(l.n)::bigint AS n FROM report_latency l, w
+    lc AS (
+        SELECT x.*, sum(x.n) OVER (PARTITION BY x.route ORDER BY x.bucket) AS cum,
+               sum(x.n) OVER (PARTITION BY x.route) AS total
+        FROM (SELECT l.route, l.bucket, sum(l.n) AS n FROM report_latency l, w
               WHERE l.kind = 'receipt'
                 AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
-              GROUP BY 1, 2) x
+              GROUP BY 1, 2) x),
+    l AS (
+        SELECT route, max(ms) FILTER (WHERE p = 0.5) AS p50, max(ms) FILTER (WHERE p = 0.95) AS p95
+        FROM (SELECT DISTINCT ON (lc.route, q.p) lc.route, q.p,
+                     report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
+              FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
+              WHERE lc.cum >= q.p * lc.total
+              ORDER BY lc.route, q.p, lc.bucket) y
         GROUP BY 1)
     SELECT k.route,
            (coalesce(f.recipients, 0) + coalesce(p.pending, 0))::bigint,
@@ -591,7 +615,7 @@ CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS T
            coalesce(p.pending, 0)::bigint,
            round(coalesce(f.delivered, 0)::numeric
                  / nullif(coalesce(f.delivered, 0) + coalesce(f.failed, 0) + coalesce(f.unknown, 0), 0), 4),
-           report_hist_pct(l.b, l.n, 0.5), report_hist_pct(l.b, l.n, 0.95)
+           l.p50, l.p95
     FROM (SELECT route FROM f UNION SELECT route FROM p) k
     LEFT JOIN f ON f.route = k.route
     LEFT JOIN p ON p.route = k.route

@@ -5,15 +5,19 @@
 -- or 'day' (a campaign's report is report_outcomes_raw(.., 'batch')).  A
 -- recipient counts in `recipients` once accepted and in its outcome once
 -- final; pending = accepted - final; opted_out counts final recipients.
--- Latency percentiles come from the histograms (report_hist_pct()).  As
--- fresh as the rollup job's watermark (report_rollup_state).
+-- Latency percentiles come from the histograms (report_hist_at(), all
+-- groups at once: a running count per histogram, the first bucket that
+-- reaches the percentile, a linear step inside it).  As
+-- fresh as the rollup job's watermark (report_rollup_state).  The
+-- latency groups join the counters on their keys made non-NULL: a hash join
+-- (IS NOT DISTINCT FROM would compare every pair).
 CREATE OR REPLACE FUNCTION report_outcomes(p_since timestamptz, p_by text)
 RETURNS TABLE (day date, account_id bigint, account text, sender text, batch_id bigint,
                recipients bigint, push_delivered bigint, sms_delivered bigint, failed bigint,
                opted_out bigint, unknown bigint, dropped bigint, canceled bigint, pending bigint,
                push_share numeric, sms_saved bigint,
                push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
                                ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
                FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
@@ -37,18 +41,30 @@ LANGUAGE sql STABLE AS $$
         SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
-               l.kind, l.bucket, sum(l.n)::bigint AS n
+               l.kind, l.bucket, sum(l.n) AS n
         FROM report_latency l, w
         WHERE l.kind IN ('push', 'sms')
           AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
         GROUP BY 1, 2, 3, 4, 5),
+    -- each histogram's running count, then per percentile the first bucket that reaches it
+    lc AS (
+        SELECT lb.*, sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind ORDER BY bucket) AS cum,
+               sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind) AS total
+        FROM lb),
+    lq AS (
+        SELECT DISTINCT ON (lc.day, lc.account_id, lc.sender, lc.kind, q.p)
+               lc.day, lc.account_id, lc.sender, lc.kind, q.p,
+               report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
+        FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
+        WHERE lc.cum >= q.p * lc.total
+        ORDER BY lc.day, lc.account_id, lc.sender, lc.kind, q.p, lc.bucket),
     lp AS (
         SELECT day, account_id, sender,
-               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'push') AS pb,
-               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'push') AS pn,
-               array_agg(bucket ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sb,
-               array_agg(n ORDER BY bucket) FILTER (WHERE kind = 'sms') AS sn
-        FROM lb GROUP BY 1, 2, 3)
+               max(ms) FILTER (WHERE kind = 'push' AND p = 0.5) AS push_p50,
+               max(ms) FILTER (WHERE kind = 'push' AND p = 0.95) AS push_p95,
+               max(ms) FILTER (WHERE kind = 'sms' AND p = 0.5) AS sms_p50,
+               max(ms) FILTER (WHERE kind = 'sms' AND p = 0.95) AS sms_p95
+        FROM lq GROUP BY 1, 2, 3)
     SELECT c.day, c.account_id, a.name, c.sender, NULL::bigint,
            coalesce(c.accepted, 0)::bigint, coalesce(c.push_delivered, 0)::bigint,
            coalesce(c.sms_delivered, 0)::bigint, coalesce(c.failed, 0)::bigint, coalesce(c.opted_out, 0)::bigint,
@@ -57,10 +73,9 @@ LANGUAGE sql STABLE AS $$
            round(coalesce(c.push_delivered, 0)
                  / nullif(coalesce(c.push_delivered, 0) + coalesce(c.sms_delivered, 0), 0), 4),
            coalesce(c.push_delivered, 0)::bigint,
-           report_hist_pct(lp.pb, lp.pn, 0.5), report_hist_pct(lp.pb, lp.pn, 0.95),
-           report_hist_pct(lp.sb, lp.sn, 0.5), report_hist_pct(lp.sb, lp.sn, 0.95)
+           lp.push_p50, lp.push_p95, lp.sms_p50, lp.sms_p95
     FROM c
     LEFT JOIN accounts a ON a.id = c.account_id
-    LEFT JOIN lp ON lp.day IS NOT DISTINCT FROM c.day AND lp.account_id IS NOT DISTINCT FROM c.account_id
-                AND lp.sender IS NOT DISTINCT FROM c.sender
+    LEFT JOIN lp ON coalesce(lp.day, 'infinity') = coalesce(c.day, 'infinity')
+                AND coalesce(lp.account_id, 0) = coalesce(c.account_id, 0) AND coalesce(lp.sender, '') = coalesce(c.sender, '')
 $$;

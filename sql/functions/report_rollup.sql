@@ -76,10 +76,11 @@ BEGIN
             RETURNING 1),
         l AS (
             INSERT INTO report_latency AS t (grain, start, account_id, sender, route, kind, bucket, n)
-            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, x.route, k.kind,
+            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, k.route, k.kind,
                    report_hist_bucket(k.ms), count(*)
             FROM x CROSS JOIN g
-            CROSS JOIN LATERAL (VALUES (x.lat_kind, x.lat_ms), ('receipt', x.receipt_ms)) AS k(kind, ms)
+            CROSS JOIN LATERAL (VALUES (x.lat_kind, x.lat_ms, ''), ('receipt', x.receipt_ms, x.route))
+                AS k(kind, ms, route)
             WHERE k.kind IS NOT NULL AND k.ms IS NOT NULL
             GROUP BY 1, 2, 3, 4, 5, 6, 7
             ON CONFLICT (grain, start, account_id, sender, route, kind, bucket)

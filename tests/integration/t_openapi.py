@@ -799,6 +799,7 @@ def the_operator_console_and_its_data(env):
     def get(path, concrete, key=ops, expect=200):
         return api.call(env, "GET", path, concrete, key=key, expect=expect)[2]
 
+    env.ctl("rollup", check=True, timeout=180)   # the delivery series read the rollups: bring them up to now
     # the binds appear once this node has written its counters (every few seconds)
     o = env.wait_for(lambda: (lambda x: x if x["binds"] else None)(get("/v1/operator/overview",
                                                                        "/v1/operator/overview")),

@@ -90,16 +90,18 @@ SELECT grain::text, start::text, account_id::text, sender, route, channel, state
 FROM report_counts ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 """
 
-# Latencies in ms of the final recipients, with their histogram's key (bucketed in Python).
+# Latencies in ms of the final recipients, with their histogram's key (bucketed in Python):
+# a route for the receipt latency only.
 RAW_LATENCIES = """
 SELECT date_trunc('hour', m.created_at, 'UTC')::text, date_trunc('day', m.created_at, 'UTC')::text,
-       m.account_id::text, m.sender, coalesce(r.route, ''), k.kind, k.ms::text
+       m.account_id::text, m.sender, k.route, k.kind, k.ms::text
 FROM recipients r JOIN messages m ON m.id = r.message_id
 CROSS JOIN LATERAL (VALUES
     (CASE r.state WHEN 'PUSH_DELIVERED' THEN 'push' WHEN 'SMS_DELIVERED' THEN 'sms' END,
-     extract(epoch FROM r.final_at - r.created_at)::float8 * 1000),
+     extract(epoch FROM r.final_at - r.created_at)::float8 * 1000, ''),
     ('receipt', CASE WHEN r.state = 'SMS_DELIVERED' AND r.submitted_at IS NOT NULL
-                     THEN extract(epoch FROM r.final_at - r.submitted_at)::float8 * 1000 END)) AS k(kind, ms)
+                     THEN extract(epoch FROM r.final_at - r.submitted_at)::float8 * 1000 END,
+     coalesce(r.route, ''))) AS k(kind, ms, route)
 WHERE k.kind IS NOT NULL AND k.ms IS NOT NULL
 """
 
