@@ -15,7 +15,9 @@
 -- grain: 'h' (start = the UTC hour) or 'd' (start = the UTC day): a report
 -- over 90 days reads whole days from the 'd' rows and the hours of its
 -- first day from the 'h' rows.  '' stands for no route or no channel (a
--- primary key has no NULLs).  Flags, as the raw reports define them:
+-- primary key has no NULLs).  The keys carry the counts (INCLUDE): a
+-- report's window is an index-only range scan, in order, whatever the
+-- upserts did to the heap's order.  Flags, as the raw reports define them:
 -- opted_out (DROPPED, or on the SMS path after the number blocked the
 -- sender), push_tried (a push deadline was set), submitted (handed to a
 -- carrier at least once).
@@ -32,6 +34,7 @@ CREATE TABLE report_counts (
     submitted boolean NOT NULL,
     recipients bigint NOT NULL,
     PRIMARY KEY (grain, start, account_id, sender, route, channel, state, opted_out, push_tried, submitted)
+        INCLUDE (recipients)
 );
 
 -- Latency histograms, the same buckets (report_hist_bounds()): kind
@@ -47,7 +50,7 @@ CREATE TABLE report_latency (
     kind text NOT NULL CHECK (kind IN ('push', 'sms', 'receipt')),
     bucket smallint NOT NULL,
     n bigint NOT NULL,
-    PRIMARY KEY (grain, start, account_id, sender, route, kind, bucket)
+    PRIMARY KEY (grain, start, account_id, sender, route, kind, bucket) INCLUDE (n)
 );
 
 -- One row: events with at < watermark are counted, those at or after it

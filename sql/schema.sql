@@ -391,30 +391,30 @@ CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by te
                sum(c.recipients) FILTER (WHERE c.state = 'DROPPED') AS dropped,
                sum(c.recipients) FILTER (WHERE c.state = 'CANCELED') AS canceled,
                sum(c.recipients) FILTER (WHERE c.state <> 'ACCEPTED') AS final
-        FROM report_counts c, w
-        WHERE (c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0)
+        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+              UNION ALL
+              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
         GROUP BY 1, 2, 3),
     lb AS (
         SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
                l.kind, l.bucket, sum(l.n) AS n
-        FROM report_latency l, w
+        FROM (SELECT x.* FROM report_latency x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+              UNION ALL
+              SELECT x.* FROM report_latency x, w WHERE x.grain = 'd' AND x.start >= w.d0) l
         WHERE l.kind IN ('push', 'sms')
-          AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
         GROUP BY 1, 2, 3, 4, 5),
-    -- each histogram's running count, then per percentile the first bucket that reaches it
+    -- each histogram's running count, then per percentile the one bucket where it is reached
     lc AS (
         SELECT lb.*, sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind ORDER BY bucket) AS cum,
                sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind) AS total
         FROM lb),
     lq AS (
-        SELECT DISTINCT ON (lc.day, lc.account_id, lc.sender, lc.kind, q.p)
-               lc.day, lc.account_id, lc.sender, lc.kind, q.p,
+        SELECT lc.day, lc.account_id, lc.sender, lc.kind, q.p,
                report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
         FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
-        WHERE lc.cum >= q.p * lc.total
-        ORDER BY lc.day, lc.account_id, lc.sender, lc.kind, q.p, lc.bucket),
+        WHERE lc.cum >= q.p * lc.total AND lc.cum - lc.n < q.p * lc.total),
     lp AS (
         SELECT day, account_id, sender,
                max(ms) FILTER (WHERE kind = 'push' AND p = 0.5) AS push_p50,
@@ -575,9 +575,10 @@ CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS T
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_DELIVERED') AS delivered,
                sum(c.recipients) FILTER (WHERE c.state IN ('SMS_FAILED', 'SMS_EXPIRED')) AS failed,
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_UNKNOWN') AS unknown
-        FROM report_counts c, w
+        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+              UNION ALL
+              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
         WHERE c.channel = 'sms' AND c.route <> '' AND c.state <> 'ACCEPTED'
-          AND ((c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0))
         GROUP BY 1),
     -- the SMS on their way, through their states' partial indexes (small), then their messages by key
     p AS (
@@ -596,17 +597,17 @@ CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS T
     lc AS (
         SELECT x.*, sum(x.n) OVER (PARTITION BY x.route ORDER BY x.bucket) AS cum,
                sum(x.n) OVER (PARTITION BY x.route) AS total
-        FROM (SELECT l.route, l.bucket, sum(l.n) AS n FROM report_latency l, w
+        FROM (SELECT l.route, l.bucket, sum(l.n) AS n
+              FROM (SELECT y.* FROM report_latency y, w WHERE y.grain = 'h' AND y.start >= w.h0 AND y.start < w.d0
+                    UNION ALL
+                    SELECT y.* FROM report_latency y, w WHERE y.grain = 'd' AND y.start >= w.d0) l
               WHERE l.kind = 'receipt'
-                AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
               GROUP BY 1, 2) x),
     l AS (
         SELECT route, max(ms) FILTER (WHERE p = 0.5) AS p50, max(ms) FILTER (WHERE p = 0.95) AS p95
-        FROM (SELECT DISTINCT ON (lc.route, q.p) lc.route, q.p,
-                     report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
+        FROM (SELECT lc.route, q.p, report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
               FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
-              WHERE lc.cum >= q.p * lc.total
-              ORDER BY lc.route, q.p, lc.bucket) y
+              WHERE lc.cum >= q.p * lc.total AND lc.cum - lc.n < q.p * lc.total) y
         GROUP BY 1)
     SELECT k.route,
            (coalesce(f.recipients, 0) + coalesce(p.pending, 0))::bigint,
@@ -1846,14 +1847,14 @@ ALTER TABLE ONLY public.recipients
 --
 
 ALTER TABLE ONLY public.report_counts
-    ADD CONSTRAINT report_counts_pkey PRIMARY KEY (grain, start, account_id, sender, route, channel, state, opted_out, push_tried, submitted);
+    ADD CONSTRAINT report_counts_pkey PRIMARY KEY (grain, start, account_id, sender, route, channel, state, opted_out, push_tried, submitted) INCLUDE (recipients);
 
 --
 -- Name: report_latency report_latency_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.report_latency
-    ADD CONSTRAINT report_latency_pkey PRIMARY KEY (grain, start, account_id, sender, route, kind, bucket);
+    ADD CONSTRAINT report_latency_pkey PRIMARY KEY (grain, start, account_id, sender, route, kind, bucket) INCLUDE (n);
 
 --
 -- Name: report_rollup_state report_rollup_state_pkey; Type: CONSTRAINT; Schema: public; Owner: -

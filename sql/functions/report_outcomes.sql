@@ -34,30 +34,30 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                sum(c.recipients) FILTER (WHERE c.state = 'DROPPED') AS dropped,
                sum(c.recipients) FILTER (WHERE c.state = 'CANCELED') AS canceled,
                sum(c.recipients) FILTER (WHERE c.state <> 'ACCEPTED') AS final
-        FROM report_counts c, w
-        WHERE (c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0)
+        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+              UNION ALL
+              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
         GROUP BY 1, 2, 3),
     lb AS (
         SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
                l.kind, l.bucket, sum(l.n) AS n
-        FROM report_latency l, w
+        FROM (SELECT x.* FROM report_latency x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+              UNION ALL
+              SELECT x.* FROM report_latency x, w WHERE x.grain = 'd' AND x.start >= w.d0) l
         WHERE l.kind IN ('push', 'sms')
-          AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
         GROUP BY 1, 2, 3, 4, 5),
-    -- each histogram's running count, then per percentile the first bucket that reaches it
+    -- each histogram's running count, then per percentile the one bucket where it is reached
     lc AS (
         SELECT lb.*, sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind ORDER BY bucket) AS cum,
                sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind) AS total
         FROM lb),
     lq AS (
-        SELECT DISTINCT ON (lc.day, lc.account_id, lc.sender, lc.kind, q.p)
-               lc.day, lc.account_id, lc.sender, lc.kind, q.p,
+        SELECT lc.day, lc.account_id, lc.sender, lc.kind, q.p,
                report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
         FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
-        WHERE lc.cum >= q.p * lc.total
-        ORDER BY lc.day, lc.account_id, lc.sender, lc.kind, q.p, lc.bucket),
+        WHERE lc.cum >= q.p * lc.total AND lc.cum - lc.n < q.p * lc.total),
     lp AS (
         SELECT day, account_id, sender,
                max(ms) FILTER (WHERE kind = 'push' AND p = 0.5) AS push_p50,

@@ -17,9 +17,10 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_DELIVERED') AS delivered,
                sum(c.recipients) FILTER (WHERE c.state IN ('SMS_FAILED', 'SMS_EXPIRED')) AS failed,
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_UNKNOWN') AS unknown
-        FROM report_counts c, w
+        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+              UNION ALL
+              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
         WHERE c.channel = 'sms' AND c.route <> '' AND c.state <> 'ACCEPTED'
-          AND ((c.grain = 'h' AND c.start >= w.h0 AND c.start < w.d0) OR (c.grain = 'd' AND c.start >= w.d0))
         GROUP BY 1),
     -- the SMS on their way, through their states' partial indexes (small), then their messages by key
     p AS (
@@ -38,17 +39,17 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     lc AS (
         SELECT x.*, sum(x.n) OVER (PARTITION BY x.route ORDER BY x.bucket) AS cum,
                sum(x.n) OVER (PARTITION BY x.route) AS total
-        FROM (SELECT l.route, l.bucket, sum(l.n) AS n FROM report_latency l, w
+        FROM (SELECT l.route, l.bucket, sum(l.n) AS n
+              FROM (SELECT y.* FROM report_latency y, w WHERE y.grain = 'h' AND y.start >= w.h0 AND y.start < w.d0
+                    UNION ALL
+                    SELECT y.* FROM report_latency y, w WHERE y.grain = 'd' AND y.start >= w.d0) l
               WHERE l.kind = 'receipt'
-                AND ((l.grain = 'h' AND l.start >= w.h0 AND l.start < w.d0) OR (l.grain = 'd' AND l.start >= w.d0))
               GROUP BY 1, 2) x),
     l AS (
         SELECT route, max(ms) FILTER (WHERE p = 0.5) AS p50, max(ms) FILTER (WHERE p = 0.95) AS p95
-        FROM (SELECT DISTINCT ON (lc.route, q.p) lc.route, q.p,
-                     report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
+        FROM (SELECT lc.route, q.p, report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
               FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
-              WHERE lc.cum >= q.p * lc.total
-              ORDER BY lc.route, q.p, lc.bucket) y
+              WHERE lc.cum >= q.p * lc.total AND lc.cum - lc.n < q.p * lc.total) y
         GROUP BY 1)
     SELECT k.route,
            (coalesce(f.recipients, 0) + coalesce(p.pending, 0))::bigint,
