@@ -476,6 +476,7 @@ $$;
 
 CREATE FUNCTION public.report_rollup(p_step interval DEFAULT '06:00:00'::interval) RETURNS TABLE(watermark timestamp with time zone, events bigint, behind boolean, blocked text)
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 DECLARE
     w_from timestamptz;
@@ -832,7 +833,8 @@ CREATE TABLE public.batches (
     error text,
     done_at timestamp with time zone,
     CONSTRAINT batches_state_check CHECK ((state = ANY (ARRAY['LOADING'::text, 'RUNNING'::text, 'DONE'::text, 'CANCELED'::text, 'FAILED'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: batches_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -867,7 +869,8 @@ CREATE TABLE public.code_sms_daily (
 CREATE TABLE public.code_sms_pending (
     recipient_id bigint NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: device_wakeups; Type: TABLE; Schema: public; Owner: -
@@ -885,7 +888,8 @@ CREATE TABLE public.device_wakeups (
     revoked_why text,
     CONSTRAINT device_wakeups_check CHECK (((kind <> 'webpush'::text) OR ((octet_length(p256dh) = 65) AND (octet_length(auth) = 16)))),
     CONSTRAINT device_wakeups_kind_check CHECK ((kind = ANY (ARRAY['webpush'::text, 'fcm'::text, 'apns'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: devices; Type: TABLE; Schema: public; Owner: -
@@ -935,7 +939,8 @@ CREATE TABLE public.dlr_parked (
     error_code integer,
     detail text,
     received_at timestamp with time zone DEFAULT now() NOT NULL
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: dlr_orphans; Type: VIEW; Schema: public; Owner: -
@@ -985,7 +990,8 @@ CREATE TABLE public.events (
     smsc_id text,
     error_code integer,
     detail text
-);
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_insert_threshold='10000', autovacuum_analyze_scale_factor='0.05');
 
 --
 -- Name: events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1040,7 +1046,8 @@ CREATE TABLE public.messages (
     smpp_registered smallint,
     CONSTRAINT messages_opt_out_policy_check CHECK ((opt_out_policy = ANY (ARRAY['sms'::text, 'drop'::text]))),
     CONSTRAINT messages_purpose_check CHECK ((purpose = ANY (ARRAY['NORMAL'::text, 'AUTH'::text, 'AD'::text])))
-);
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_insert_threshold='10000', autovacuum_analyze_scale_factor='0.05');
 
 --
 -- Name: messages_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1167,7 +1174,8 @@ CREATE TABLE public.recipients (
     batch_id bigint,
     text text,
     CONSTRAINT recipients_state_check CHECK ((state = ANY (ARRAY['ACCEPTED'::text, 'SCHEDULED'::text, 'HELD'::text, 'PUSH_SENT'::text, 'PUSH_DELIVERED'::text, 'OPTED_OUT'::text, 'DROPPED'::text, 'CANCELED'::text, 'SMS_QUEUED'::text, 'SMS_SUBMITTED'::text, 'SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text, 'SMS_UNKNOWN'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_threshold='10000', autovacuum_analyze_scale_factor='0.02', autovacuum_analyze_threshold='10000', autovacuum_vacuum_cost_limit='1000');
 
 --
 -- Name: recipients_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1389,7 +1397,8 @@ CREATE TABLE public.report_counts (
     submitted boolean NOT NULL,
     recipients bigint NOT NULL,
     CONSTRAINT report_counts_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: report_latency; Type: TABLE; Schema: public; Owner: -
@@ -1406,7 +1415,8 @@ CREATE TABLE public.report_latency (
     n bigint NOT NULL,
     CONSTRAINT report_latency_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar]))),
     CONSTRAINT report_latency_kind_check CHECK ((kind = ANY (ARRAY['push'::text, 'sms'::text, 'receipt'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: report_rollup_state; Type: TABLE; Schema: public; Owner: -
@@ -1537,7 +1547,8 @@ CREATE TABLE public.smpp_outbox (
     lease_until timestamp with time zone,
     delivered_at timestamp with time zone,
     CONSTRAINT smpp_outbox_kind_check CHECK ((kind = ANY (ARRAY['receipt'::text, 'mo'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: smpp_outbox_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1572,7 +1583,7 @@ CREATE TABLE public.sms_parts (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT sms_parts_state_check CHECK ((state = ANY (ARRAY['SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text])))
 )
-WITH (fillfactor='50');
+WITH (fillfactor='50', autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_threshold='10000', autovacuum_analyze_scale_factor='0.02', autovacuum_analyze_threshold='10000', autovacuum_vacuum_cost_limit='1000');
 
 --
 -- Name: wakes; Type: TABLE; Schema: public; Owner: -
@@ -1587,7 +1598,8 @@ CREATE TABLE public.wakes (
     attempts integer DEFAULT 0 NOT NULL,
     status integer,
     done_at timestamp with time zone
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: webhook_outbox; Type: TABLE; Schema: public; Owner: -
@@ -1611,7 +1623,8 @@ CREATE TABLE public.webhook_outbox (
     last_error text,
     method text DEFAULT 'POST'::text NOT NULL,
     CONSTRAINT webhook_outbox_method_check CHECK ((method = ANY (ARRAY['POST'::text, 'GET'::text])))
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: webhook_outbox_id_seq; Type: SEQUENCE; Schema: public; Owner: -

@@ -1121,7 +1121,10 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 		report_section("states", "recipients by state", res[1], 0, fmt, out);
 		report_section("totals", "totals (latency in ms: accepted -> delivered)", res[2], 1, fmt, out);
 	} else {
-		res[0] = report_query(conn, "SELECT " TS("$1::timestamptz") " AS since", since, "bad --since");
+		/* the rollups count whole UTC hours, up to their watermark */
+		res[0] = report_query(conn, "SELECT " TS("date_trunc('hour', $1::timestamptz, 'UTC')") " AS since,"
+				      " coalesce(" TS("(SELECT watermark FROM report_rollup_state WHERE id = 1)") ", '-')"
+				      " AS as_of", since, "bad --since");
 		if (!res[0])
 			goto out;
 		res[1] = report_query(conn,
@@ -1137,10 +1140,13 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 					       " GROUP BY 1 ORDER BY 1", since, "cannot read the resends") : NULL;
 		if (!res[3])
 			goto out;
-		if (fmt == FMT_JSON)
+		if (fmt == FMT_JSON) {
 			json_object_set_new(out, "since", json_string(PQgetvalue(res[0], 0, 0)));
-		else if (fmt == FMT_TABLE)
-			printf("messages accepted since %s\n\n", PQgetvalue(res[0], 0, 0));
+			json_object_set_new(out, "as_of", json_string(PQgetvalue(res[0], 0, 1)));
+		} else if (fmt == FMT_TABLE) {
+			printf("messages accepted since %s, counted until %s (pushgatectl rollup)\n\n",
+			       PQgetvalue(res[0], 0, 0), PQgetvalue(res[0], 0, 1));
+		}
 		report_section("routes", "SMS per route (receipt latency in ms: submitted -> receipt)", res[1], 0, fmt, out);
 		report_section("senders", "per sender (latency in ms: accepted -> delivered)", res[2], 0, fmt, out);
 		report_section("resends", "SMS sent again without a recorded response (a node stopped unclean, or"

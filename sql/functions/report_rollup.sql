@@ -10,9 +10,11 @@
 -- Seeing other sessions' transactions needs pg_read_all_stats
 -- (docs/operations.md); without it nothing moves and `blocked` says why.
 -- Nodes take turns: a run that finds another one under way returns at once.
+-- Planned for each run's window (force_custom_plan): a generic plan knows
+-- no window and could pick a scan of every event or recipient.
 CREATE OR REPLACE FUNCTION report_rollup(p_step interval DEFAULT '6 hours')
 RETURNS TABLE (watermark timestamptz, events bigint, behind boolean, blocked text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     w_from timestamptz;
     w_to timestamptz;

@@ -11,7 +11,9 @@ the recipients not yet final, and prints one line:
   minute, accepted/s, non-2xx, request time mean/max (ms), RSS MB, fds, backlog
 
 At the end: RSS and fds of the first and last quarter of the minutes, and
-the growth between them (flat means the daemon holds nothing per message).
+the growth between them (flat means the daemon holds nothing per message);
+then, per table pushgated rewrites, live and dead rows, autovacuum runs,
+size, and dead and free space (pgstattuple_approx): the bloat the soak left.
 Numbers repeat (one body for every request): the per-number path, as OTPs
 to the same users do.
 
@@ -91,6 +93,26 @@ def main():
               f"({avg(last, 5) - avg(first, 5):+.1f}); fds {avg(first, 6):.1f} -> {avg(last, 6):.1f}; "
               f"mean request ms {avg(first, 3):.1f} -> {avg(last, 3):.1f}; "
               f"recipients stored {env.scalar('SELECT count(*) FROM recipients')}", flush=True)
+        bloat(env)
+
+
+BLOAT_TABLES = ("recipients", "sms_parts", "events", "messages", "webhook_outbox", "smpp_outbox",
+                "report_counts", "report_latency")
+
+
+def bloat(env):
+    """Per table after the soak: live and dead rows, autovacuum runs, size, and pgstattuple_approx's
+    dead and free space (what vacuum has not yet given back for reuse)."""
+    env.psql("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+    print(f"# {'table':<16}{'live':>12}{'dead':>10}{'dead %':>8}{'autovac':>8}{'size MB':>9}"
+          f"{'dead sp %':>10}{'free sp %':>10}", flush=True)
+    for t in BLOAT_TABLES:
+        live, dead, runs, size = env.sql(
+            "SELECT n_live_tup, n_dead_tup, autovacuum_count, pg_total_relation_size(relid) / 1048576.0"
+            f" FROM pg_stat_user_tables WHERE relname = '{t}'")[0]
+        dsp, fsp = env.sql(f"SELECT dead_tuple_percent, approx_free_percent FROM pgstattuple_approx('{t}')")[0]
+        print(f"# {t:<16}{int(live):>12,}{int(dead):>10,}{100.0 * int(dead) / max(1, int(live)):>8.1f}"
+              f"{int(runs):>8}{float(size):>9.1f}{float(dsp):>10.1f}{float(fsp):>10.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -259,6 +259,7 @@ def pushgatectl_report_in_table_csv_and_json(env):
     empty = json.loads(ctl_report(env, "--format", "json", "--since", "2099-01-01T00:00:00Z"))
     assert empty["senders"] == [] and empty["routes"] == [], empty
     assert empty["since"] == "2099-01-01T00:00:00.000Z", empty
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", empty["as_of"]), empty   # the rollups' watermark
 
 
 @tests.case
