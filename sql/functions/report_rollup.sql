@@ -19,7 +19,7 @@ DECLARE
     w_from timestamptz;
     w_to timestamptz;
     w_safe timestamptz;
-    n bigint := 0;
+    counted bigint := 0;
     more boolean := false;
 BEGIN
     IF NOT pg_has_role('pg_read_all_stats', 'USAGE') THEN
@@ -51,7 +51,8 @@ BEGIN
             WHERE e.at >= w_from AND e.at < w_to AND e.kind = 'state'
               AND (e.state = 'ACCEPTED' OR recipient_final(e.state))),
         x AS MATERIALIZED (
-            SELECT m.created_at, m.account_id, m.sender, ev.state,
+            SELECT date_bin('1 hour', m.created_at, '2000-01-01 00:00:00+00') AS hour, m.account_id, m.sender,
+                   ev.state,
                    CASE WHEN ev.state = 'ACCEPTED' THEN '' ELSE coalesce(r.route, '') END AS route,
                    CASE WHEN ev.state = 'ACCEPTED' THEN '' ELSE coalesce(r.channel, '') END AS channel,
                    ev.state <> 'ACCEPTED' AND (ev.state = 'DROPPED' OR (r.channel = 'sms' AND EXISTS (
@@ -65,34 +66,42 @@ BEGIN
                         THEN extract(epoch FROM r.final_at - r.submitted_at)::float8 * 1000 END AS receipt_ms
             FROM ev JOIN messages m ON m.id = ev.message_id
             LEFT JOIN recipients r ON r.id = ev.recipient_id AND ev.state <> 'ACCEPTED'),
-        g AS (SELECT * FROM (VALUES ('h'::char(1), 'hour'), ('d', 'day')) g(grain, unit)),
+        -- per UTC hour first (date_bin: plain arithmetic, no time zone per row), the days from those few rows
+        xh AS MATERIALIZED (
+            SELECT hour, account_id, sender, route, channel, state, opted_out, push_tried, submitted, count(*) AS n
+            FROM x GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9),
+        xl AS MATERIALIZED (
+            SELECT x.hour, x.account_id, x.sender, k.route, k.kind, report_hist_bucket(k.ms) AS bucket, count(*) AS n
+            FROM x CROSS JOIN LATERAL (VALUES (x.lat_kind, x.lat_ms, ''), ('receipt', x.receipt_ms, x.route))
+                AS k(kind, ms, route)
+            WHERE k.kind IS NOT NULL AND k.ms IS NOT NULL
+            GROUP BY 1, 2, 3, 4, 5, 6),
         c AS (
             INSERT INTO report_counts AS t (grain, start, account_id, sender, route, channel, state, opted_out,
                                             push_tried, submitted, recipients)
-            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, x.route, x.channel,
-                   x.state, x.opted_out, x.push_tried, x.submitted, count(*)
-            FROM x CROSS JOIN g
-            GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+            SELECT 'h', hour, account_id, sender, route, channel, state, opted_out, push_tried, submitted, n FROM xh
+            UNION ALL
+            SELECT 'd', date_bin('1 day', hour, '2000-01-01 00:00:00+00'), account_id, sender, route, channel, state,
+                   opted_out, push_tried, submitted, sum(n)
+            FROM xh GROUP BY 2, 3, 4, 5, 6, 7, 8, 9, 10
             ON CONFLICT (grain, start, account_id, sender, route, channel, state, opted_out, push_tried, submitted)
             DO UPDATE SET recipients = t.recipients + excluded.recipients
             RETURNING 1),
         l AS (
             INSERT INTO report_latency AS t (grain, start, account_id, sender, route, kind, bucket, n)
-            SELECT g.grain, date_trunc(g.unit, x.created_at, 'UTC'), x.account_id, x.sender, k.route, k.kind,
-                   report_hist_bucket(k.ms), count(*)
-            FROM x CROSS JOIN g
-            CROSS JOIN LATERAL (VALUES (x.lat_kind, x.lat_ms, ''), ('receipt', x.receipt_ms, x.route))
-                AS k(kind, ms, route)
-            WHERE k.kind IS NOT NULL AND k.ms IS NOT NULL
-            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            SELECT 'h', hour, account_id, sender, route, kind, bucket, n FROM xl
+            UNION ALL
+            SELECT 'd', date_bin('1 day', hour, '2000-01-01 00:00:00+00'), account_id, sender, route, kind, bucket,
+                   sum(n)
+            FROM xl GROUP BY 2, 3, 4, 5, 6, 7
             ON CONFLICT (grain, start, account_id, sender, route, kind, bucket)
             DO UPDATE SET n = t.n + excluded.n
             RETURNING 1)
-        SELECT count(*) + 0 * ((SELECT count(*) FROM c) + (SELECT count(*) FROM l)) INTO n FROM x;
-        UPDATE report_rollup_state s SET watermark = w_to, updated_at = now(), events = s.events + n WHERE s.id = 1;
+        SELECT count(*) + 0 * ((SELECT count(*) FROM c) + (SELECT count(*) FROM l)) INTO counted FROM x;
+        UPDATE report_rollup_state s SET watermark = w_to, updated_at = now(), events = s.events + counted WHERE s.id = 1;
     ELSE
         w_to := w_from;
     END IF;
-    RETURN QUERY SELECT w_to, n, more, NULL::text;
+    RETURN QUERY SELECT w_to, counted, more, NULL::text;
 END
 $$;
