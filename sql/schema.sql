@@ -343,9 +343,10 @@ $$;
 CREATE FUNCTION public.report_hist_at(b smallint, f double precision) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-    SELECT round(lo + (coalesce(hi, lo) - lo) * f)::bigint
-    FROM (SELECT CASE WHEN b = 0 THEN 0 ELSE (report_hist_bounds())[b] END AS lo,
-                 (report_hist_bounds())[b + 1] AS hi) x
+    -- one expression, no FROM: the planner inlines it (and folds the bounds), no call per row
+    SELECT round(('{0}'::float8[] || report_hist_bounds())[b + 1]
+                 + (coalesce((report_hist_bounds())[b + 1], ('{0}'::float8[] || report_hist_bounds())[b + 1])
+                    - ('{0}'::float8[] || report_hist_bounds())[b + 1]) * f)::bigint
 $$;
 
 --
@@ -399,29 +400,29 @@ CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by te
         SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
-               l.kind, l.bucket, sum(l.n) AS n
+               l.kind, l.bucket, sum(l.n)::float8 AS n
         FROM (SELECT x.* FROM report_latency x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
               UNION ALL
               SELECT x.* FROM report_latency x, w WHERE x.grain = 'd' AND x.start >= w.d0) l
         WHERE l.kind IN ('push', 'sms')
         GROUP BY 1, 2, 3, 4, 5),
-    -- each histogram's running count, then per percentile the one bucket where it is reached
+    -- each histogram's running count; a percentile p is in the one bucket where the running
+    -- count reaches p * total, at f = (p * total - the count before it) / its count
     lc AS (
         SELECT lb.*, sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind ORDER BY bucket) AS cum,
                sum(lb.n) OVER (PARTITION BY day, account_id, sender, kind) AS total
         FROM lb),
-    lq AS (
-        SELECT lc.day, lc.account_id, lc.sender, lc.kind, q.p,
-               report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
-        FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
-        WHERE lc.cum >= q.p * lc.total AND lc.cum - lc.n < q.p * lc.total),
     lp AS (
         SELECT day, account_id, sender,
-               max(ms) FILTER (WHERE kind = 'push' AND p = 0.5) AS push_p50,
-               max(ms) FILTER (WHERE kind = 'push' AND p = 0.95) AS push_p95,
-               max(ms) FILTER (WHERE kind = 'sms' AND p = 0.5) AS sms_p50,
-               max(ms) FILTER (WHERE kind = 'sms' AND p = 0.95) AS sms_p95
-        FROM lq GROUP BY 1, 2, 3)
+               max(report_hist_at(bucket, (0.5 * total - (cum - n)) / n))
+                   FILTER (WHERE kind = 'push' AND cum >= 0.5 * total AND cum - n < 0.5 * total) AS push_p50,
+               max(report_hist_at(bucket, (0.95 * total - (cum - n)) / n))
+                   FILTER (WHERE kind = 'push' AND cum >= 0.95 * total AND cum - n < 0.95 * total) AS push_p95,
+               max(report_hist_at(bucket, (0.5 * total - (cum - n)) / n))
+                   FILTER (WHERE kind = 'sms' AND cum >= 0.5 * total AND cum - n < 0.5 * total) AS sms_p50,
+               max(report_hist_at(bucket, (0.95 * total - (cum - n)) / n))
+                   FILTER (WHERE kind = 'sms' AND cum >= 0.95 * total AND cum - n < 0.95 * total) AS sms_p95
+        FROM lc GROUP BY 1, 2, 3)
     SELECT c.day, c.account_id, a.name, c.sender, NULL::bigint,
            coalesce(c.accepted, 0)::bigint, coalesce(c.push_delivered, 0)::bigint,
            coalesce(c.sms_delivered, 0)::bigint, coalesce(c.failed, 0)::bigint, coalesce(c.opted_out, 0)::bigint,
@@ -607,18 +608,19 @@ CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS T
     lc AS (
         SELECT x.*, sum(x.n) OVER (PARTITION BY x.route ORDER BY x.bucket) AS cum,
                sum(x.n) OVER (PARTITION BY x.route) AS total
-        FROM (SELECT l.route, l.bucket, sum(l.n) AS n
+        FROM (SELECT l.route, l.bucket, sum(l.n)::float8 AS n
               FROM (SELECT y.* FROM report_latency y, w WHERE y.grain = 'h' AND y.start >= w.h0 AND y.start < w.d0
                     UNION ALL
                     SELECT y.* FROM report_latency y, w WHERE y.grain = 'd' AND y.start >= w.d0) l
               WHERE l.kind = 'receipt'
               GROUP BY 1, 2) x),
     l AS (
-        SELECT route, max(ms) FILTER (WHERE p = 0.5) AS p50, max(ms) FILTER (WHERE p = 0.95) AS p95
-        FROM (SELECT lc.route, q.p, report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
-              FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
-              WHERE lc.cum >= q.p * lc.total AND lc.cum - lc.n < q.p * lc.total) y
-        GROUP BY 1)
+        SELECT route,
+               max(report_hist_at(bucket, (0.5 * total - (cum - n)) / n))
+                   FILTER (WHERE cum >= 0.5 * total AND cum - n < 0.5 * total) AS p50,
+               max(report_hist_at(bucket, (0.95 * total - (cum - n)) / n))
+                   FILTER (WHERE cum >= 0.95 * total AND cum - n < 0.95 * total) AS p95
+        FROM lc GROUP BY 1)
     SELECT k.route,
            (coalesce(f.recipients, 0) + coalesce(p.pending, 0))::bigint,
            (coalesce(f.submitted, 0) + coalesce(p.submitted, 0))::bigint,

@@ -598,6 +598,17 @@ class Env:
             raise AssertionError(f"POST /v1/messages: bad 202 body {raw[:300]!r}")
         return body
 
+    def register_device(self, msisdn, platform="test"):
+        """POST /v1/devices and its verify with the code pushgated echoes ([push] otp_echo = yes):
+        the verify answer (device_id, token, msisdn)."""
+        st, _, body, raw = self.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": platform}, key=None)
+        if st != 202:
+            raise AssertionError(f"POST /v1/devices: expected 202, got {st} {raw[:300]!r}")
+        st, _, v, raw = self.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]}, key=None)
+        if st != 200:
+            raise AssertionError(f"POST /v1/devices/{body['device_id']}/verify: expected 200, got {st} {raw[:300]!r}")
+        return v
+
     def message(self, msg_id, key=_USE_ENV_KEY):
         status, _, body, raw = self.http("GET", f"/v1/messages/{msg_id}", key=key)
         if status != 200:

@@ -18,7 +18,8 @@ $$;
 -- it) / its count (report_outcomes(), report_routes()).
 CREATE OR REPLACE FUNCTION report_hist_at(b smallint, f float8) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT round(lo + (coalesce(hi, lo) - lo) * f)::bigint
-    FROM (SELECT CASE WHEN b = 0 THEN 0 ELSE (report_hist_bounds())[b] END AS lo,
-                 (report_hist_bounds())[b + 1] AS hi) x
+    -- one expression, no FROM: the planner inlines it (and folds the bounds), no call per row
+    SELECT round(('{0}'::float8[] || report_hist_bounds())[b + 1]
+                 + (coalesce((report_hist_bounds())[b + 1], ('{0}'::float8[] || report_hist_bounds())[b + 1])
+                    - ('{0}'::float8[] || report_hist_bounds())[b + 1]) * f)::bigint
 $$;

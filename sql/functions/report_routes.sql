@@ -39,18 +39,19 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     lc AS (
         SELECT x.*, sum(x.n) OVER (PARTITION BY x.route ORDER BY x.bucket) AS cum,
                sum(x.n) OVER (PARTITION BY x.route) AS total
-        FROM (SELECT l.route, l.bucket, sum(l.n) AS n
+        FROM (SELECT l.route, l.bucket, sum(l.n)::float8 AS n
               FROM (SELECT y.* FROM report_latency y, w WHERE y.grain = 'h' AND y.start >= w.h0 AND y.start < w.d0
                     UNION ALL
                     SELECT y.* FROM report_latency y, w WHERE y.grain = 'd' AND y.start >= w.d0) l
               WHERE l.kind = 'receipt'
               GROUP BY 1, 2) x),
     l AS (
-        SELECT route, max(ms) FILTER (WHERE p = 0.5) AS p50, max(ms) FILTER (WHERE p = 0.95) AS p95
-        FROM (SELECT lc.route, q.p, report_hist_at(lc.bucket, (q.p * lc.total - (lc.cum - lc.n)) / lc.n) AS ms
-              FROM lc CROSS JOIN (VALUES (0.5), (0.95)) AS q(p)
-              WHERE lc.cum >= q.p * lc.total AND lc.cum - lc.n < q.p * lc.total) y
-        GROUP BY 1)
+        SELECT route,
+               max(report_hist_at(bucket, (0.5 * total - (cum - n)) / n))
+                   FILTER (WHERE cum >= 0.5 * total AND cum - n < 0.5 * total) AS p50,
+               max(report_hist_at(bucket, (0.95 * total - (cum - n)) / n))
+                   FILTER (WHERE cum >= 0.95 * total AND cum - n < 0.95 * total) AS p95
+        FROM lc GROUP BY 1)
     SELECT k.route,
            (coalesce(f.recipients, 0) + coalesce(p.pending, 0))::bigint,
            (coalesce(f.submitted, 0) + coalesce(p.submitted, 0))::bigint,

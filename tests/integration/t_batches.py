@@ -27,11 +27,7 @@ _FINAL = {"PUSH_DELIVERED", "DROPPED", "CANCELED", "SMS_DELIVERED", "SMS_FAILED"
 
 
 def register(env, msisdn):
-    st, _, body, raw = env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": "test"}, key=None)
-    assert st == 202, (st, raw)
-    st, _, v, raw = env.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]}, key=None)
-    assert st == 200, (st, raw)
-    return v["token"]
+    return env.register_device(msisdn)["token"]
 
 
 def post_csv(env, csv_text, key=harness._USE_ENV_KEY, **query):

@@ -26,10 +26,7 @@ second = {}
 
 
 def register(env, msisdn, platform="test"):
-    st, _, body, raw = env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": platform}, key=None)
-    assert st == 202, (st, raw)
-    st, _, v, raw = env.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]}, key=None)
-    assert st == 200, (st, raw)
+    v = env.register_device(msisdn, platform)
     assert v["token"].startswith("dt_") and v["msisdn"] == msisdn
     return v["device_id"], v["token"]
 

@@ -145,10 +145,8 @@ def check_equal(env, label):
 
 
 def register(env, msisdn):
-    st, _, body, raw = env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": "test"}, key=None)
-    assert st == 202, (st, raw)
-    st, _, v, raw = env.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]}, key=None)
-    assert st == 200, (st, raw)
+    """A registered app install of msisdn, its socket past hello."""
+    v = env.register_device(msisdn)
     ws = WS("127.0.0.1", env.http_port)
     ws.send({"type": "hello", "token": v["token"]})
     assert ws.recv()["type"] == "welcome"

@@ -53,10 +53,7 @@ def received(sub):
 
 
 def register(env, msisdn):
-    st, _, body, raw = env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": "web"}, key=None)
-    assert st == 202, (st, raw)
-    st, _, v, raw = env.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]}, key=None)
-    assert st == 200, (st, raw)
+    v = env.register_device(msisdn, "web")
     return v["device_id"], v["token"]
 
 

@@ -56,10 +56,7 @@ P8_PATH = write(f"AuthKey_{APNS_KEY['key_id']}.p8", APNS_KEY["p8"])
 
 
 def register(env, msisdn):
-    st, _, body, raw = env.http("POST", "/v1/devices", {"msisdn": msisdn, "platform": "android"}, key=None)
-    assert st == 202, (st, raw)
-    st, _, v, raw = env.http("POST", f"/v1/devices/{body['device_id']}/verify", {"code": body["code"]}, key=None)
-    assert st == 200, (st, raw)
+    v = env.register_device(msisdn, "android")
     return v["device_id"], v["token"]
 
 
