@@ -34,6 +34,79 @@ CREATE FUNCTION public.ad_hold_until(purpose text, consent boolean, at timestamp
 $$;
 
 --
+-- Name: history_ensure(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_ensure(p_min bigint DEFAULT 1000000, p_span interval DEFAULT '1 day'::interval) RETURNS TABLE(made integer, ahead bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    newest record;
+    issued bigint;
+    size bigint;
+    elapsed double precision;
+BEGIN
+    made := 0;
+    LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO issued FROM recipients_id_seq s;
+    LOOP
+        SELECT * INTO newest FROM history_ranges ORDER BY lo DESC LIMIT 1;
+        size := newest.hi - newest.lo;
+        elapsed := extract(epoch FROM now() - newest.created_at);
+        IF elapsed >= 600 AND issued > newest.issued THEN
+            size := ceil((issued - newest.issued) / elapsed * extract(epoch FROM p_span))::bigint;
+        END IF;
+        size := greatest(size, p_min);
+        ahead := newest.hi - issued;
+        EXIT WHEN ahead >= size;
+        PERFORM history_range_add(newest.hi, newest.hi + size);
+        made := made + 1;
+    END LOOP;
+    RETURN NEXT;
+END $$;
+
+--
+-- Name: history_range_add(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_range_add(p_lo bigint, p_hi bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    t record;
+    i record;
+    part text;
+BEGIN
+    IF p_hi <= p_lo THEN
+        RAISE EXCEPTION 'history range [%, %) is empty', p_lo, p_hi;
+    END IF;
+    FOR t IN SELECT name, reloptions FROM history_tables ORDER BY ord LOOP
+        part := t.name || '_' || p_lo;
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)%s',
+                       part, t.name,
+                       CASE WHEN t.reloptions IS NULL THEN ''
+                            ELSE ' WITH (' || array_to_string(t.reloptions, ', ') || ')' END);
+        IF t.name = 'events' THEN
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', part, 'events_pkey_' || p_lo);
+        END IF;
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
+                       t.name, part, p_lo, p_hi);
+        -- the indexes ATTACH made are named after the parent's and the
+        -- range: events_at -> events_at_<lo> (plans read as the parent's)
+        FOR i IN SELECT c.relname AS own, pc.relname AS parent
+                   FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                   JOIN pg_inherits h ON h.inhrelid = x.indexrelid JOIN pg_class pc ON pc.oid = h.inhparent
+                  WHERE x.indrelid = part::regclass AND c.relname <> pc.relname || '_' || p_lo LOOP
+            EXECUTE format('ALTER INDEX %I RENAME TO %I', i.own, i.parent || '_' || p_lo);
+        END LOOP;
+    END LOOP;
+    INSERT INTO history_ranges (lo, hi, issued)
+    VALUES (p_lo, p_hi, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM recipients_id_seq));
+END $$;
+
+--
 -- Name: intake_admit(bigint[], integer[], text[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -991,7 +1064,7 @@ ALTER SEQUENCE public.dlr_parked_id_seq OWNED BY public.dlr_parked.id;
 
 CREATE TABLE public.events (
     id bigint NOT NULL,
-    recipient_id bigint,
+    recipient_id bigint NOT NULL,
     message_id bigint,
     account_id bigint,
     at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
@@ -1002,7 +1075,7 @@ CREATE TABLE public.events (
     error_code integer,
     detail text
 )
-WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_insert_threshold='10000', autovacuum_analyze_scale_factor='0.05');
+PARTITION BY RANGE (recipient_id);
 
 --
 -- Name: events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1020,6 +1093,60 @@ CREATE SEQUENCE public.events_id_seq
 --
 
 ALTER SEQUENCE public.events_id_seq OWNED BY public.events.id;
+
+--
+-- Name: events_1; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.events_1 (
+    id bigint DEFAULT nextval('public.events_id_seq'::regclass) NOT NULL,
+    recipient_id bigint NOT NULL,
+    message_id bigint,
+    account_id bigint,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    kind text DEFAULT 'state'::text NOT NULL,
+    state text,
+    route text,
+    smsc_id text,
+    error_code integer,
+    detail text
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_insert_threshold='10000', autovacuum_analyze_scale_factor='0.05');
+
+--
+-- Name: history_ranges; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.history_ranges (
+    lo bigint NOT NULL,
+    hi bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    issued bigint NOT NULL,
+    CONSTRAINT history_ranges_check CHECK ((hi > lo))
+);
+
+--
+-- Name: TABLE history_ranges; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.history_ranges IS 'recipient id ranges [lo, hi) of the history partitions: recipients_<n>, sms_parts_<n>, events_<n>; issued: recipients_id_seq when the range was made (sizing)';
+
+--
+-- Name: history_tables; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.history_tables (
+    name text NOT NULL,
+    key text NOT NULL,
+    reloptions text[],
+    ord integer NOT NULL
+);
+
+--
+-- Name: TABLE history_tables; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.history_tables IS 'the tables partitioned by recipient id range, their partition key and the storage options each new partition gets';
 
 --
 -- Name: invitations; Type: TABLE; Schema: public; Owner: -
@@ -1186,7 +1313,7 @@ CREATE TABLE public.recipients (
     text text,
     CONSTRAINT recipients_state_check CHECK ((state = ANY (ARRAY['ACCEPTED'::text, 'SCHEDULED'::text, 'HELD'::text, 'PUSH_SENT'::text, 'PUSH_DELIVERED'::text, 'OPTED_OUT'::text, 'DROPPED'::text, 'CANCELED'::text, 'SMS_QUEUED'::text, 'SMS_SUBMITTED'::text, 'SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text, 'SMS_UNKNOWN'::text])))
 )
-WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_threshold='10000', autovacuum_analyze_scale_factor='0.02', autovacuum_analyze_threshold='10000', autovacuum_vacuum_cost_limit='1000');
+PARTITION BY RANGE (id);
 
 --
 -- Name: recipients_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1204,6 +1331,39 @@ CREATE SEQUENCE public.recipients_id_seq
 --
 
 ALTER SEQUENCE public.recipients_id_seq OWNED BY public.recipients.id;
+
+--
+-- Name: recipients_1; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.recipients_1 (
+    id bigint DEFAULT nextval('public.recipients_id_seq'::regclass) NOT NULL,
+    message_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    msisdn text NOT NULL,
+    state text NOT NULL,
+    channel text,
+    route text,
+    smsc_id text,
+    error_code integer,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone DEFAULT (now() + '1 day'::interval) NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    submitted_at timestamp with time zone,
+    final_at timestamp with time zone,
+    parts integer,
+    push_deadline timestamp with time zone,
+    device_id bigint,
+    release_at timestamp with time zone,
+    batch_id bigint,
+    text text,
+    CONSTRAINT recipients_state_check CHECK ((state = ANY (ARRAY['ACCEPTED'::text, 'SCHEDULED'::text, 'HELD'::text, 'PUSH_SENT'::text, 'PUSH_DELIVERED'::text, 'OPTED_OUT'::text, 'DROPPED'::text, 'CANCELED'::text, 'SMS_QUEUED'::text, 'SMS_SUBMITTED'::text, 'SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text, 'SMS_UNKNOWN'::text])))
+)
+WITH (autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_threshold='10000', autovacuum_analyze_scale_factor='0.02', autovacuum_analyze_threshold='10000', autovacuum_vacuum_cost_limit='1000');
 
 --
 -- Name: report_by_batch; Type: VIEW; Schema: public; Owner: -
@@ -1594,6 +1754,24 @@ CREATE TABLE public.sms_parts (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT sms_parts_state_check CHECK ((state = ANY (ARRAY['SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text])))
 )
+PARTITION BY RANGE (recipient_id);
+
+--
+-- Name: sms_parts_1; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sms_parts_1 (
+    recipient_id bigint NOT NULL,
+    part_no integer NOT NULL,
+    account_id bigint NOT NULL,
+    route text NOT NULL,
+    smsc_id text NOT NULL,
+    state text NOT NULL,
+    error_code integer,
+    accepted_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sms_parts_state_check CHECK ((state = ANY (ARRAY['SMS_ACCEPTED'::text, 'SMS_DELIVERED'::text, 'SMS_FAILED'::text, 'SMS_EXPIRED'::text])))
+)
 WITH (fillfactor='50', autovacuum_vacuum_scale_factor='0.02', autovacuum_vacuum_threshold='10000', autovacuum_analyze_scale_factor='0.02', autovacuum_analyze_threshold='10000', autovacuum_vacuum_cost_limit='1000');
 
 --
@@ -1653,6 +1831,24 @@ CREATE SEQUENCE public.webhook_outbox_id_seq
 --
 
 ALTER SEQUENCE public.webhook_outbox_id_seq OWNED BY public.webhook_outbox.id;
+
+--
+-- Name: events_1; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.events ATTACH PARTITION public.events_1 FOR VALUES FROM ('1') TO ('1000001');
+
+--
+-- Name: recipients_1; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recipients ATTACH PARTITION public.recipients_1 FOR VALUES FROM ('1') TO ('1000001');
+
+--
+-- Name: sms_parts_1; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sms_parts ATTACH PARTITION public.sms_parts_1 FOR VALUES FROM ('1') TO ('1000001');
 
 --
 -- Name: accounts id; Type: DEFAULT; Schema: public; Owner: -
@@ -1818,11 +2014,25 @@ ALTER TABLE ONLY public.dlr_parked
     ADD CONSTRAINT dlr_parked_pkey PRIMARY KEY (id);
 
 --
--- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: events_1 events_pkey_1; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.events
-    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.events_1
+    ADD CONSTRAINT events_pkey_1 PRIMARY KEY (id);
+
+--
+-- Name: history_ranges history_ranges_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.history_ranges
+    ADD CONSTRAINT history_ranges_pkey PRIMARY KEY (lo);
+
+--
+-- Name: history_tables history_tables_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.history_tables
+    ADD CONSTRAINT history_tables_pkey PRIMARY KEY (name);
 
 --
 -- Name: invitations invitations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1865,6 +2075,13 @@ ALTER TABLE ONLY public.opt_outs
 
 ALTER TABLE ONLY public.recipients
     ADD CONSTRAINT recipients_pkey PRIMARY KEY (id);
+
+--
+-- Name: recipients_1 recipients_pkey_1; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recipients_1
+    ADD CONSTRAINT recipients_pkey_1 PRIMARY KEY (id);
 
 --
 -- Name: report_counts report_counts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1944,6 +2161,13 @@ ALTER TABLE ONLY public.sms_parts
     ADD CONSTRAINT sms_parts_pkey PRIMARY KEY (recipient_id, part_no);
 
 --
+-- Name: sms_parts_1 sms_parts_pkey_1; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sms_parts_1
+    ADD CONSTRAINT sms_parts_pkey_1 PRIMARY KEY (recipient_id, part_no);
+
+--
 -- Name: wakes wakes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2003,25 +2227,49 @@ CREATE INDEX dlr_parked_lookup ON public.dlr_parked USING btree (route, smsc_id)
 -- Name: events_at; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX events_at ON public.events USING brin (at) WITH (pages_per_range='32', autosummarize='on');
+CREATE INDEX events_at ON ONLY public.events USING brin (at) WITH (pages_per_range='32', autosummarize='on');
+
+--
+-- Name: events_at_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_at_1 ON public.events_1 USING brin (at) WITH (pages_per_range='32', autosummarize='on');
 
 --
 -- Name: events_opted_out; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX events_opted_out ON public.events USING btree (recipient_id) WHERE (state = 'OPTED_OUT'::text);
+CREATE INDEX events_opted_out ON ONLY public.events USING btree (recipient_id) WHERE (state = 'OPTED_OUT'::text);
+
+--
+-- Name: events_opted_out_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_opted_out_1 ON public.events_1 USING btree (recipient_id) WHERE (state = 'OPTED_OUT'::text);
 
 --
 -- Name: events_recipient; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX events_recipient ON public.events USING btree (recipient_id, id);
+CREATE INDEX events_recipient ON ONLY public.events USING btree (recipient_id, id);
+
+--
+-- Name: events_recipient_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_recipient_1 ON public.events_1 USING btree (recipient_id, id);
 
 --
 -- Name: events_resend; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX events_resend ON public.events USING btree (at) WHERE (kind = 'resend'::text);
+CREATE INDEX events_resend ON ONLY public.events USING btree (at) WHERE (kind = 'resend'::text);
+
+--
+-- Name: events_resend_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_resend_1 ON public.events_1 USING btree (at) WHERE (kind = 'resend'::text);
 
 --
 -- Name: messages_account_created; Type: INDEX; Schema: public; Owner: -
@@ -2081,55 +2329,109 @@ CREATE INDEX opt_out_log_msisdn ON public.opt_out_log USING btree (msisdn, id);
 -- Name: recipients_batch_state; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_batch_state ON public.recipients USING btree (batch_id, state) WHERE (batch_id IS NOT NULL);
+CREATE INDEX recipients_batch_state ON ONLY public.recipients USING btree (batch_id, state) WHERE (batch_id IS NOT NULL);
+
+--
+-- Name: recipients_batch_state_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_batch_state_1 ON public.recipients_1 USING btree (batch_id, state) WHERE (batch_id IS NOT NULL);
 
 --
 -- Name: recipients_message_id; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_message_id ON public.recipients USING btree (message_id, id);
+CREATE INDEX recipients_message_id ON ONLY public.recipients USING btree (message_id, id);
+
+--
+-- Name: recipients_message_id_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_message_id_1 ON public.recipients_1 USING btree (message_id, id);
 
 --
 -- Name: recipients_msisdn; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_msisdn ON public.recipients USING btree (msisdn, id) WHERE (final_at IS NOT NULL);
+CREATE INDEX recipients_msisdn ON ONLY public.recipients USING btree (msisdn, id) WHERE (final_at IS NOT NULL);
+
+--
+-- Name: recipients_msisdn_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_msisdn_1 ON public.recipients_1 USING btree (msisdn, id) WHERE (final_at IS NOT NULL);
 
 --
 -- Name: recipients_push_deadline; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_push_deadline ON public.recipients USING btree (push_deadline) WHERE (state = 'PUSH_SENT'::text);
+CREATE INDEX recipients_push_deadline ON ONLY public.recipients USING btree (push_deadline) WHERE (state = 'PUSH_SENT'::text);
+
+--
+-- Name: recipients_push_deadline_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_push_deadline_1 ON public.recipients_1 USING btree (push_deadline) WHERE (state = 'PUSH_SENT'::text);
 
 --
 -- Name: recipients_push_pending; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_push_pending ON public.recipients USING btree (msisdn, id) WHERE (state = 'PUSH_SENT'::text);
+CREATE INDEX recipients_push_pending ON ONLY public.recipients USING btree (msisdn, id) WHERE (state = 'PUSH_SENT'::text);
+
+--
+-- Name: recipients_push_pending_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_push_pending_1 ON public.recipients_1 USING btree (msisdn, id) WHERE (state = 'PUSH_SENT'::text);
 
 --
 -- Name: recipients_release; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_release ON public.recipients USING btree (release_at) WHERE (state = ANY (ARRAY['SCHEDULED'::text, 'HELD'::text]));
+CREATE INDEX recipients_release ON ONLY public.recipients USING btree (release_at) WHERE (state = ANY (ARRAY['SCHEDULED'::text, 'HELD'::text]));
+
+--
+-- Name: recipients_release_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_release_1 ON public.recipients_1 USING btree (release_at) WHERE (state = ANY (ARRAY['SCHEDULED'::text, 'HELD'::text]));
 
 --
 -- Name: recipients_sms_inflight; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_sms_inflight ON public.recipients USING btree (lease_until) WHERE (state = 'SMS_SUBMITTED'::text);
+CREATE INDEX recipients_sms_inflight ON ONLY public.recipients USING btree (lease_until) WHERE (state = 'SMS_SUBMITTED'::text);
+
+--
+-- Name: recipients_sms_inflight_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_sms_inflight_1 ON public.recipients_1 USING btree (lease_until) WHERE (state = 'SMS_SUBMITTED'::text);
 
 --
 -- Name: recipients_sms_queue; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_sms_queue ON public.recipients USING btree (next_attempt_at, id) WHERE (state = 'SMS_QUEUED'::text);
+CREATE INDEX recipients_sms_queue ON ONLY public.recipients USING btree (next_attempt_at, id) WHERE (state = 'SMS_QUEUED'::text);
+
+--
+-- Name: recipients_sms_queue_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_sms_queue_1 ON public.recipients_1 USING btree (next_attempt_at, id) WHERE (state = 'SMS_QUEUED'::text);
 
 --
 -- Name: recipients_sms_waiting; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX recipients_sms_waiting ON public.recipients USING btree (expires_at) WHERE (state = 'SMS_ACCEPTED'::text);
+CREATE INDEX recipients_sms_waiting ON ONLY public.recipients USING btree (expires_at) WHERE (state = 'SMS_ACCEPTED'::text);
+
+--
+-- Name: recipients_sms_waiting_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recipients_sms_waiting_1 ON public.recipients_1 USING btree (expires_at) WHERE (state = 'SMS_ACCEPTED'::text);
 
 --
 -- Name: smpp_outbox_due; Type: INDEX; Schema: public; Owner: -
@@ -2147,7 +2449,13 @@ CREATE UNIQUE INDEX smpp_outbox_one_receipt ON public.smpp_outbox USING btree (r
 -- Name: sms_parts_route_smsc_id; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX sms_parts_route_smsc_id ON public.sms_parts USING btree (route, smsc_id);
+CREATE INDEX sms_parts_route_smsc_id ON ONLY public.sms_parts USING btree (route, smsc_id);
+
+--
+-- Name: sms_parts_route_smsc_id_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sms_parts_route_smsc_id_1 ON public.sms_parts_1 USING btree (route, smsc_id);
 
 --
 -- Name: webhook_outbox_due; Type: INDEX; Schema: public; Owner: -
@@ -2160,6 +2468,102 @@ CREATE INDEX webhook_outbox_due ON public.webhook_outbox USING btree (next_attem
 --
 
 CREATE INDEX webhook_outbox_recipient ON public.webhook_outbox USING btree (recipient_id, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
+-- Name: events_at_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.events_at ATTACH PARTITION public.events_at_1;
+
+--
+-- Name: events_opted_out_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.events_opted_out ATTACH PARTITION public.events_opted_out_1;
+
+--
+-- Name: events_recipient_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.events_recipient ATTACH PARTITION public.events_recipient_1;
+
+--
+-- Name: events_resend_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.events_resend ATTACH PARTITION public.events_resend_1;
+
+--
+-- Name: recipients_batch_state_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_batch_state ATTACH PARTITION public.recipients_batch_state_1;
+
+--
+-- Name: recipients_message_id_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_message_id ATTACH PARTITION public.recipients_message_id_1;
+
+--
+-- Name: recipients_msisdn_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_msisdn ATTACH PARTITION public.recipients_msisdn_1;
+
+--
+-- Name: recipients_pkey_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_pkey ATTACH PARTITION public.recipients_pkey_1;
+
+--
+-- Name: recipients_push_deadline_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_push_deadline ATTACH PARTITION public.recipients_push_deadline_1;
+
+--
+-- Name: recipients_push_pending_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_push_pending ATTACH PARTITION public.recipients_push_pending_1;
+
+--
+-- Name: recipients_release_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_release ATTACH PARTITION public.recipients_release_1;
+
+--
+-- Name: recipients_sms_inflight_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_sms_inflight ATTACH PARTITION public.recipients_sms_inflight_1;
+
+--
+-- Name: recipients_sms_queue_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_sms_queue ATTACH PARTITION public.recipients_sms_queue_1;
+
+--
+-- Name: recipients_sms_waiting_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.recipients_sms_waiting ATTACH PARTITION public.recipients_sms_waiting_1;
+
+--
+-- Name: sms_parts_pkey_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.sms_parts_pkey ATTACH PARTITION public.sms_parts_pkey_1;
+
+--
+-- Name: sms_parts_route_smsc_id_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.sms_parts_route_smsc_id ATTACH PARTITION public.sms_parts_route_smsc_id_1;
 
 --
 -- Name: accounts accounts_never_deleted; Type: TRIGGER; Schema: public; Owner: -
@@ -2229,7 +2633,7 @@ ALTER TABLE ONLY public.batches
 -- Name: recipients recipients_message_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.recipients
+ALTER TABLE public.recipients
     ADD CONSTRAINT recipients_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id);
 
 --

@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "depths.h"
 #include "rollup.h"
+#include "history.h"
 #include "migrate.h"
 #include "node.h"
 #include "privs.h"
@@ -73,6 +74,7 @@ struct server {
 	struct sweeper     *sweeper;      /* release and sweep (sweep.c), on receipt_store */
 	struct depths      *depths;       /* queue depths for /metrics (depths.c), on slow_store */
 	struct rollup      *rollup;       /* the report rollup job (rollup.c), on slow_store; NULL when off */
+	struct history     *history;      /* history ranges made ahead (history.c), on slow_store */
 	struct metrics_accounts *accounts; /* per-account counters of both intake queues */
 	struct store       *smpps_store;  /* the SMPP server role: its own connection; NULL when off */
 	struct smpp_server *smpps;        /* [smpp_server]; NULL when no listener is configured */
@@ -178,6 +180,7 @@ static void node_claimed(void *arg, const struct node_taken *t)
 	sweep_start(srv->sweeper);
 	depths_start(srv->depths);
 	rollup_start(srv->rollup);
+	history_start(srv->history);
 	webhook_start(srv->webhook);
 	gate_check(srv);
 }
@@ -355,6 +358,7 @@ static void daemon_metrics(void *arg, struct metrics_out *o)
 		    (srv->https ? http_server_connections(srv->https) : 0));
 	depths_metrics(srv->depths, o);
 	rollup_metrics(srv->rollup, o);
+	history_metrics(srv->history, o);
 	const struct intake_queue *queues[] = { srv->intake, srv->bulk_intake };
 	intake_metrics(o, queues, 2);
 	metrics_family(o, "pushgate_account_recipients_total", METRICS_COUNTER,
@@ -444,6 +448,7 @@ static void begin_drain(struct server *srv)
 	sweep_stop(srv->sweeper);
 	depths_stop(srv->depths);
 	rollup_stop(srv->rollup);
+	history_stop(srv->history);
 	smpp_server_stop(srv->smpps, DRAIN_SECONDS);
 	webhook_stop(srv->webhook);
 	wake_stop(srv->wake);
@@ -564,8 +569,9 @@ int main(int argc, char **argv)
 	/* on a connection of its own: a count never holds up the API's statements */
 	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.slow_store) : NULL;
 	srv.rollup = srv.depths ? rollup_new(srv.loop, srv.slow_store, srv.cfg.rollup_interval) : NULL;
-	srv.accounts = srv.depths && (srv.rollup || srv.cfg.rollup_interval <= 0)
-		       ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
+	srv.history = srv.depths && (srv.rollup || srv.cfg.rollup_interval <= 0) ? history_new(srv.loop, srv.slow_store)
+		      : NULL;
+	srv.accounts = srv.history ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
 	if (srv.accounts) {
 		intake_queue_count_accounts(srv.intake, srv.accounts);
 		intake_queue_count_accounts(srv.bulk_intake, srv.accounts);
@@ -707,6 +713,7 @@ int main(int argc, char **argv)
 	sweep_free(srv.sweeper);
 	depths_free(srv.depths);
 	rollup_free(srv.rollup);
+	history_free(srv.history);
 	metrics_accounts_free(srv.accounts);
 	http_server_free(srv.http);
 	http_server_free(srv.https);

@@ -22,6 +22,7 @@
  */
 #include "migrate.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,7 +171,8 @@ fail:
 /* One migration and its schema_version row in one transaction. */
 /*
  * A migration that starts with MIGRATE_ONLINE runs outside a transaction,
- * one statement at a time (each ends with ";" at the end of a line): CREATE
+ * one statement at a time (each ends with ";" at the end of a line, outside
+ * a $$-quoted body): CREATE
  * INDEX CONCURRENTLY builds an index while traffic goes on.  Such a file must
  * be safe to run again from the start (DROP INDEX CONCURRENTLY IF EXISTS
  * first: a build cut short leaves an invalid index), since its version row
@@ -178,13 +180,32 @@ fail:
  */
 #define MIGRATE_ONLINE "-- migrate: online\n"
 
+/*
+ * The ";" that ends the statement starting at s: the first one at the end of
+ * a line outside a $$-quoted body (a DO block's statements end lines too).
+ * NULL when the text ends first.
+ */
+static const char *statement_end(const char *s)
+{
+	int quoted = 0;
+	for (const char *p = s; *p; p++) {
+		if (p[0] == '$' && p[1] == '$') {
+			quoted = !quoted;
+			p++;
+		} else if (!quoted && p[0] == ';' && p[1] == '\n') {
+			return p;
+		}
+	}
+	return NULL;
+}
+
 static int apply_online(PGconn *conn, const struct migration *m, char *err, size_t errlen)
 {
 	const char *s = m->sql + strlen(MIGRATE_ONLINE);
 	if (exec_simple(conn, "SET client_min_messages = warning", PGRES_COMMAND_OK) < 0)
 		goto fail;
 	while (*s) {
-		const char *end = strstr(s, ";\n");
+		const char *end = statement_end(s);
 		size_t len = end ? (size_t)(end - s) + 1 : strlen(s);
 		char *stmt = strndup(s, len);
 		if (!stmt) {
@@ -265,6 +286,11 @@ fail:
 
 int migrate_apply(PGconn *conn, int *functions, char *err, size_t errlen)
 {
+	return migrate_apply_upto(conn, INT_MAX, functions, err, errlen);
+}
+
+int migrate_apply_upto(PGconn *conn, int upto, int *functions, char *err, size_t errlen)
+{
 	if (functions)
 		*functions = 0;
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {
@@ -300,7 +326,7 @@ int migrate_apply(PGconn *conn, int *functions, char *err, size_t errlen)
 			goto fail;
 		}
 		previous = m->version;
-		if (m->version <= current)
+		if (m->version <= current || m->version > upto)
 			continue;
 		if (apply_one(conn, m, err, errlen) < 0)
 			goto fail;

@@ -37,6 +37,12 @@ extern const size_t sql_functions_count;
  * all), or -1 with err set.
  */
 int migrate_apply(PGconn *conn, int *functions, char *err, size_t errlen);
+/*
+ * The same, with the migrations up to version `upto` only (the functions
+ * all the same): an operator stages a schema change, a test builds the
+ * database an older release left to upgrade it.
+ */
+int migrate_apply_upto(PGconn *conn, int upto, int *functions, char *err, size_t errlen);
 
 /* Highest version applied, 0 for an empty database, -1 on error. */
 int migrate_current(PGconn *conn);

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,7 +74,9 @@ static const char usage_text[] =
 	"       " PROG " --help | --version\n"
 	"\n"
 	"commands:\n"
-	"  migrate              apply pending schema migrations\n"
+	"  migrate [--to VERSION]\n"
+	"                       apply pending schema migrations (up to VERSION only) and the\n"
+	"                       functions and views\n"
 	"  account add [--operator] [--any-sender] NAME\n"
 	"                       create an account; prints its new API key (shown once);\n"
 	"                       --operator: the key may also list devices; --any-sender: it may\n"
@@ -459,11 +462,11 @@ static PGconn *connect_db(const struct options *opt)
 
 /* ---- commands ------------------------------------------------------------ */
 
-static int cmd_migrate(PGconn *conn)
+static int cmd_migrate(PGconn *conn, int upto)
 {
 	char err[1024] = "";
 	int functions = 0;
-	int applied = migrate_apply(conn, &functions, err, sizeof(err));
+	int applied = migrate_apply_upto(conn, upto, &functions, err, sizeof(err));
 	if (applied < 0) {
 		fail_msg("%s", err[0] ? err : "migration failed");
 		return EXIT_FAIL;
@@ -770,16 +773,15 @@ static const struct store_stmt *plan_stmt(const char *name)
 }
 
 /*
- * EXPLAIN of the generic plan: the plan a prepared statement settles on after
- * its first executions, which knows no parameter values (array sizes, LIMIT).
- * Statements whose data-modifying parts must find rows by key are checked by
- * the tests through this.  EXPLAIN without ANALYZE runs nothing.
- */
-/*
  * The plan of one statement: without values its generic plan (what a
- * prepared statement keeps); with a value for every parameter ("NULL" for
- * NULL) the plan made for those values (what an unprepared statement gets
- * on each call).  Nothing is executed.
+ * prepared statement settles on after its first executions, which knows no
+ * parameter values: array sizes, LIMIT), shown with the scan of every
+ * partition of the history tables (EXPLAIN EXECUTE with NULLs would prune
+ * them all at start-up; pruning is off for the explain); with a value for
+ * every parameter ("NULL" for NULL) the plan made for those values (what an
+ * unprepared statement gets on each call).  Statements whose data-modifying
+ * parts must find rows by key are checked by the tests through this.
+ * Nothing is executed.
  */
 static int cmd_plan(PGconn *conn, const struct store_stmt *st, int nvalues, char **values)
 {
@@ -803,7 +805,8 @@ static int cmd_plan(PGconn *conn, const struct store_stmt *st, int nvalues, char
 	}
 	snprintf(sql + n, cap - n, "%s", st->nparams ? ")" : "");
 	int ok = exec_ok(conn, nvalues ? "SET plan_cache_mode = force_custom_plan"
-				       : "SET plan_cache_mode = force_generic_plan", "plan") == 0;
+				       : "SET plan_cache_mode = force_generic_plan", "plan") == 0 &&
+		 (nvalues || exec_ok(conn, "SET enable_partition_pruning = off", "plan") == 0);
 	PGresult *res = ok ? PQprepare(conn, "plan_stmt", st->sql, st->nparams, NULL) : NULL;
 	ok = ok && res && PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
@@ -1634,16 +1637,24 @@ static int with_db(const struct options *opt, db_fn fn, void *arg)
 
 static int db_migrate(PGconn *conn, void *arg)
 {
-	(void)arg;
-	return cmd_migrate(conn);
+	return cmd_migrate(conn, *(const int *)arg);
 }
 
+/* pushgatectl migrate [--to VERSION] */
 static int run_migrate(const struct options *opt, int argc, char **argv)
 {
-	(void)argv;
-	if (argc != 1)
-		return usage_error("migrate takes no arguments");
-	return with_db(opt, db_migrate, NULL);
+	int upto = INT_MAX;
+	if (argc == 3 && strcmp(argv[1], "--to") == 0) {
+		char *end;
+		errno = 0;
+		long v = strtol(argv[2], &end, 10);
+		if (errno || *end || end == argv[2] || v < 1 || v > INT_MAX)
+			return usage_error("migrate --to takes a schema version");
+		upto = (int)v;
+	} else if (argc != 1) {
+		return usage_error("migrate takes no arguments but --to VERSION");
+	}
+	return with_db(opt, db_migrate, &upto);
 }
 
 /* pushgatectl account ... (the limits, senders, hosts and keys are tenants.c's) */

@@ -260,7 +260,9 @@ const struct store_stmt recipient_stmt_sms_lease = {
 	 * key), or at one row (then it probed the whole id array once per row
 	 * of q: 330 us per leased row under a backlog).  The route before this
 	 * lease (failover) is the row's own, read by key (o: the row before
-	 * the update).
+	 * the update).  The ids' least and greatest bound the update to the
+	 * history ranges (sql/029) they fall in: `= ANY` of an array known only
+	 * at run time prunes no partition by itself, the bounds (InitPlans) do.
 	 */
 	"WITH q AS ("
 	"  SELECT id FROM recipients"
@@ -270,7 +272,8 @@ const struct store_stmt recipient_stmt_sms_lease = {
 	"  UPDATE recipients r SET state = 'SMS_SUBMITTED', lease_owner = $1, route = $5,"
 	"    lease_until = now() + make_interval(secs => $4::float8), attempts = r.attempts + 1,"
 	"    submitted_at = now(), updated_at = now()"
-	"  FROM recipients o, messages m WHERE r.id = ANY (ARRAY(SELECT id FROM q)) AND o.id = r.id AND m.id = r.message_id"
+	"  FROM recipients o, messages m WHERE r.id = ANY (ARRAY(SELECT id FROM q))"
+	"    AND r.id BETWEEN (SELECT min(id) FROM q) AND (SELECT max(id) FROM q) AND o.id = r.id AND m.id = r.message_id"
 	"  RETURNING r.id, r.message_id, r.account_id, r.msisdn, m.sender, coalesce(r.text, m.sms_text, m.body) AS body,"
 	"    r.attempts, o.route AS was),"
 	" e AS ("
@@ -609,7 +612,8 @@ const struct store_stmt recipient_stmt_device_register = {
 /*
  * Codes out of the database: the text of each code SMS that is final (or a
  * day old) is removed from its recipient (the message keeps it masked).
- * Driven from the small pending table, each recipient by key.
+ * Driven from the small pending table, each recipient by key (bounded by
+ * the least and greatest id, which prune the history ranges: see sms_lease).
  */
 const struct store_stmt recipient_stmt_code_scrub = {
 	"code_scrub",
@@ -620,7 +624,8 @@ const struct store_stmt recipient_stmt_code_scrub = {
 	"  LIMIT 1000),"
 	" d AS (DELETE FROM code_sms_pending c WHERE c.recipient_id IN (SELECT recipient_id FROM f)"
 	"  RETURNING c.recipient_id)"
-	" UPDATE recipients r SET text = NULL WHERE r.id = ANY (ARRAY(SELECT recipient_id FROM d))",
+	" UPDATE recipients r SET text = NULL WHERE r.id = ANY (ARRAY(SELECT recipient_id FROM d))"
+	"  AND r.id BETWEEN (SELECT min(recipient_id) FROM d) AND (SELECT max(recipient_id) FROM d)",
 	0, 0,
 };
 

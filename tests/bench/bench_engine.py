@@ -50,7 +50,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from harness import Env, FINAL_STATES  # noqa: E402
 
-from benchlib import env_int, postgres_cpu, proc_cpu, statements_wanted, summary  # noqa: E402
+from benchlib import env_int, history_cover, postgres_cpu, proc_cpu, statements_wanted, summary  # noqa: E402
 FINALS_SQL = ",".join(f"'{s}'" for s in sorted(FINAL_STATES))
 
 
@@ -78,6 +78,7 @@ def preload(env, n):
     """N recipients as SMS_QUEUED, with the history the HTTP intake writes."""
     acct = int(env.scalar("SELECT id FROM accounts ORDER BY id LIMIT 1"))
     msgs = (n + 999) // 1000
+    history_cover(env, n + env_int("BENCH_BACKLOG", 0))
     # Destinations end in 0..5: smsc-sim delivers those (6..9 are its failure suffixes).
     env.psql(f"""
         INSERT INTO messages (id, account_id, sender, body)

@@ -49,7 +49,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from harness import Env  # noqa: E402
 
-from benchlib import env_int, postgres_cpu, proc_cpu, summary  # noqa: E402
+from benchlib import env_int, history_cover, postgres_cpu, proc_cpu, summary  # noqa: E402
 MSISDN_BASE = 821090000000
 PER_MESSAGE = 1000
 
@@ -180,6 +180,7 @@ def preload_push(env, n_dev, m, rep):
     acct = int(env.scalar("SELECT id FROM accounts WHERE name = 'test'"))
     first = int(env.scalar("SELECT coalesce(max(id), 0) FROM messages")) + 1
     r0 = int(env.scalar("SELECT coalesce(max(id), 0) FROM recipients"))
+    history_cover(env, r0 + m)
     msgs = (m + PER_MESSAGE - 1) // PER_MESSAGE
     env.psql(f"""
         INSERT INTO messages (id, account_id, sender, body)

@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from harness import Env  # noqa: E402
 
-from benchlib import env_int  # noqa: E402
+from benchlib import env_int, history_cover  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 EVENTS = env_int("BENCH_EVENTS", 2_000_000 if QUICK else 100_000_000)
@@ -153,6 +153,7 @@ def main():
         for i in range(ACCOUNTS):
             env.create_account(f"bench{i}")
         t0 = time.monotonic()
+        history_cover(env, n, size=-(-n // 90))   # a history range (sql/029) per day of the 90
         for lo in range(1, n + 1, CHUNK):
             hi = min(n, lo + CHUNK - 1)
             psql_long(env, SEED.format(lo=lo, hi=hi, n=n, days=90, accounts=ACCOUNTS))

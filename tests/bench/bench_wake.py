@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from harness import Env  # noqa: E402
 
 from pushsvc import Service, certificate, vapid_key  # noqa: E402
-from benchlib import env_int, postgres_cpu, proc_cpu, statements_wanted, summary  # noqa: E402
+from benchlib import env_int, history_cover, postgres_cpu, proc_cpu, statements_wanted, summary  # noqa: E402
 
 MSISDN_BASE = 821090000000
 
@@ -91,6 +91,7 @@ def preload(env, n, shape, rep):
     acct = int(env.scalar("SELECT id FROM accounts WHERE name = 'test'"))
     first = int(env.scalar("SELECT coalesce(max(id), 0) FROM messages")) + 1
     r0 = int(env.scalar("SELECT coalesce(max(id), 0) FROM recipients"))
+    history_cover(env, r0 + n)
     msgs = 1 if shape == "campaign" else n
     msg_of = f"{first}" if shape == "campaign" else f"{first - 1} + i"
     env.psql(f"""

@@ -70,6 +70,16 @@ end
 """
 
 
+def history_cover(env, top, size=1_000_000):
+    """History ranges (sql/029) of SIZE recipient ids up to past id TOP and a range more:
+    what pushgated's history_ensure() keeps ahead, for a preload that writes its ids itself.
+    A range of a million ids is a day of a modest service's traffic, so the partitions a
+    history of N recipients spans are about those of N / 1M days in service."""
+    env.psql(f"DO $$ DECLARE h bigint; BEGIN LOOP SELECT max(hi) INTO h FROM history_ranges;"
+             f" EXIT WHEN h > {int(top)} + {int(size)}; PERFORM history_range_add(h, h + {int(size)});"
+             f" END LOOP; END $$")
+
+
 def preload_history(env, n):
     """N delivered single-recipient messages of the first account, with the rows
     the real path leaves (recipient, SMS part, five events), then VACUUM ANALYZE,
@@ -78,6 +88,7 @@ def preload_history(env, n):
     if n <= 0:
         return
     acct = int(env.scalar("SELECT id FROM accounts ORDER BY id LIMIT 1"))
+    history_cover(env, n)
     env.psql(f"""
         INSERT INTO messages (id, account_id, sender, body, created_at)
           SELECT g, {acct}, 'PUSHGATE', 'Your pushgate code is ' || (100000 + g % 900000),

@@ -123,7 +123,10 @@ def a_failing_function_file_leaves_everything_as_it_was(env):
 
 @tests.case
 def readme_lists_every_table(env):
-    live = set(re.findall(r"^CREATE TABLE public\.(\w+) \(", dump(env), re.M))
+    schema = dump(env)
+    # the partitions of the history ranges (recipients_1, ...) are their tables' own
+    parts = set(re.findall(r"^ALTER TABLE ONLY public\.\w+ ATTACH PARTITION public\.(\w+) ", schema, re.M))
+    live = set(re.findall(r"^CREATE TABLE public\.(\w+) \(", schema, re.M)) - parts
     with open(os.path.join(env.srcdir, "README.md"), encoding="utf-8") as f:
         readme = f.read()
     block = readme[readme.index("The tables, by what they hold:"):]

@@ -1,0 +1,239 @@
+"""t_history: the history in recipient id ranges (sql/029, history_range_add(),
+history_ensure(), src/history.c).
+
+Real PostgreSQL, smsc-sim and pushgated.  A new database holds recipients,
+sms_parts and events as tables partitioned by recipient id, and pushgated
+keeps a whole range made ahead of the ids issued.  Messages whose recipients
+straddle a range boundary go through push, SMS and receipts, each row in the
+partition of its recipient, and the next range is made once the current one
+runs short.  A database an older release left (schema version 28) with
+history in it converts while a procedure writes a message, a recipient, an
+event and an SMS part in a transaction of its own again and again: no
+transaction waits more than a few seconds, every row is kept, what comes
+after the switch goes to the new range; then pushgated runs on it and
+delivers.  HISTORY_ROWS (default 100,000 recipients, 4 events each) sizes
+that history: the issue's 5M-row check is HISTORY_ROWS=5000000.
+"""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import TAP, expected_outcome
+
+tests = TAP()
+TABLES = ("recipients", "sms_parts", "events")
+ROWS = int(os.environ.get("HISTORY_ROWS", "100000"))
+
+
+def metric(env, name):
+    st, _, body, raw = env.http("GET", "/metrics", key=None)
+    for line in raw.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def partition_of(env, table, key, ids):
+    """{id: partition name} of the rows of `table` whose `key` is in ids."""
+    rows = env.sql(f"SELECT {key}, tableoid::regclass::text FROM {table} WHERE {key} = ANY('{{{','.join(map(str, ids))}}}')")
+    out = {}
+    for k, part in rows:
+        out.setdefault(int(k), set()).add(part)
+    return out
+
+
+@tests.case
+def a_new_database_keeps_its_history_in_ranges_made_ahead(env):
+    for t in TABLES:
+        assert env.scalar(f"SELECT relkind FROM pg_class WHERE oid = '{t}'::regclass") == "p", t
+    env.wait_for(lambda: (metric(env, "pushgate_history_ids_ahead") or -1) >= 1000000, timeout=30,
+                 what="pushgated sees a whole range ahead")
+    ranges = env.sql("SELECT lo, hi FROM history_ranges ORDER BY lo")
+    assert ranges[0][0] == "1", ranges   # a new database has no legacy range
+    assert env.scalar("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_legacy'") == "0"
+    assert all(int(a[1]) == int(b[0]) for a, b in zip(ranges, ranges[1:])), f"ranges not contiguous: {ranges}"
+    for lo, hi in ranges:
+        for t in TABLES:
+            bound = env.scalar(f"SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = '{t}_{lo}'")
+            assert bound.endswith(f"TO ('{hi}')"), (t, name, bound)
+    # each new events partition has its own key on id; the parent has none (it would need recipient_id)
+    assert env.scalar(f"SELECT count(*) FROM pg_constraint WHERE conrelid = 'events_{ranges[0][0]}'::regclass"
+                      " AND contype = 'p'") == "1"
+    # the storage options 028 gave the tables, on each range made by history_range_add() too
+    env.sql("SELECT history_range_add(hi, hi + 10) FROM history_ranges ORDER BY lo DESC LIMIT 1")
+    last = env.scalar("SELECT max(lo) FROM history_ranges")
+    opts = env.scalar(f"SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'recipients_{last}'")
+    assert "autovacuum_vacuum_scale_factor=0.02" in opts, opts
+    assert env.scalar(f"SELECT count(*) FROM pg_indexes WHERE indexname = 'events_recipient_{last}'") == "1"
+    opts = env.scalar(f"SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'recipients_{ranges[0][0]}'")
+    assert "autovacuum_vacuum_scale_factor=0.02" in opts, opts
+
+
+@tests.case
+def messages_across_a_range_boundary_are_delivered_and_kept_with_their_recipient(env):
+    lo, hi = (int(v) for v in env.sql("SELECT lo, hi FROM history_ranges WHERE lo <= nextval('recipients_id_seq')"
+                                      " ORDER BY lo DESC LIMIT 1")[0])
+    made = int(env.scalar("SELECT count(*) FROM history_ranges"))
+    # four ids left in the range: pushgated makes the next one within its check interval (10 s)
+    env.sql(f"SELECT setval('recipients_id_seq', {hi - 4})")
+    env.wait_for(lambda: int(env.scalar("SELECT count(*) FROM history_ranges")) > made, timeout=30,
+                 what="the next range made ahead")
+    assert "ev=history_range_made" in env.pushgated_log_text()
+    numbers = ["821077000010", "821077000021", "821077000032", "821077000049", "821077000053", "821077000068",
+               "821077000070", "821077000081"]
+    ids = [env.send([n], sender="RANGE")["id"] for n in numbers]
+    env.wait_for(lambda: env.recipients_final(ids), timeout=60, what="every RANGE recipient final")
+    rows = env.sql("SELECT r.id, r.msisdn, r.state, r.error_code FROM recipients r JOIN messages m ON m.id = r.message_id"
+                   f" WHERE m.sender = 'RANGE' ORDER BY r.id")
+    assert len(rows) == len(numbers), rows
+    rids = [int(r[0]) for r in rows]
+    assert rids[0] < hi <= rids[-1], f"recipients {rids} do not straddle {hi}"
+    for rid, msisdn, state, err in rows:
+        exp_state = expected_outcome(msisdn)[0]
+        assert state == exp_state, (msisdn, state, exp_state)
+    for t, key in (("recipients", "id"), ("events", "recipient_id"), ("sms_parts", "recipient_id")):
+        where = partition_of(env, t, key, rids)
+        for rid in rids:
+            if t == "sms_parts" and rid not in where:
+                continue   # a recipient the SMSC refused at submit has no part
+            assert where.get(rid) == {f"{t}_{lo if rid < hi else hi}"}, (t, rid, where.get(rid))
+    assert sum(1 for rid in rids if rid in partition_of(env, "sms_parts", "recipient_id", rids)) >= 4
+    # what happened to each, from the API: the history is read across both ranges
+    for mid in ids:
+        msg = env.message(mid)
+        assert msg["recipients"][0]["events"], msg
+        assert msg["recipients"][0]["events"][0]["state"] == "ACCEPTED", msg
+    env.wait_for(lambda: (metric(env, "pushgate_history_ids_ahead") or -1) >= 1000000, timeout=30,
+                 what="a whole range ahead again")
+
+
+SEED = """
+INSERT INTO accounts (name, api_key_hash) VALUES ('seed', '\\x00');
+WITH a AS (SELECT id FROM accounts WHERE name = 'seed'),
+m AS (INSERT INTO messages (account_id, sender, body, created_at)
+      SELECT a.id, 'SEED', 'old', now() - interval '100 days' + g * interval '1 second'
+      FROM a, generate_series(1, {n}) g RETURNING id, account_id, created_at)
+INSERT INTO recipients (message_id, account_id, msisdn, state, channel, route, final_at, created_at, updated_at)
+SELECT id, account_id, '8210' || lpad((id % 100000000)::text, 8, '0'), 'SMS_DELIVERED', 'sms', 'default',
+       created_at + interval '5 s', created_at, created_at FROM m;
+INSERT INTO events (recipient_id, message_id, account_id, at, state, route)
+SELECT r.id, r.message_id, r.account_id, r.created_at + s * interval '1 s', st, 'default'
+FROM recipients r, unnest(ARRAY['ACCEPTED', 'SMS_QUEUED', 'SMS_SUBMITTED', 'SMS_DELIVERED']) WITH ORDINALITY AS u(st, s);
+INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state, accepted_at, updated_at)
+SELECT id, 1, account_id, 'default', 'old' || id, 'SMS_DELIVERED', created_at, created_at FROM recipients;
+CREATE TABLE traffic_log (n int PRIMARY KEY, recipient_id bigint NOT NULL, at timestamptz NOT NULL);
+CREATE TABLE traffic_stop (at timestamptz);
+CREATE PROCEDURE traffic() LANGUAGE plpgsql AS $$
+DECLARE
+    acct bigint := (SELECT id FROM accounts WHERE name = 'seed');
+    mid bigint;
+    rid bigint;
+    n int := 0;
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    WHILE NOT EXISTS (SELECT 1 FROM traffic_stop) AND clock_timestamp() < t0 + interval '5 minutes' LOOP
+        INSERT INTO messages (account_id, sender, body) VALUES (acct, 'LIVE', 'now') RETURNING id INTO mid;
+        INSERT INTO recipients (message_id, account_id, msisdn, state) VALUES (mid, acct, '821099000000', 'ACCEPTED')
+        RETURNING id INTO rid;
+        INSERT INTO events (recipient_id, message_id, account_id, state) VALUES (rid, mid, acct, 'ACCEPTED');
+        UPDATE recipients SET state = 'SMS_ACCEPTED', updated_at = now() WHERE id = rid;
+        INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state)
+        VALUES (rid, 1, acct, 'default', 'live' || rid, 'SMS_ACCEPTED');
+        INSERT INTO traffic_log VALUES (n, rid, clock_timestamp());
+        COMMIT;
+        n := n + 1;
+        PERFORM pg_sleep(0.002);
+    END LOOP;
+END $$;
+"""
+
+
+@tests.case
+def a_populated_database_converts_while_traffic_goes_on(env):
+    env.psql("CREATE DATABASE conv", dbname="postgres")
+    conninfo = env.conninfo.replace("dbname=pushgate", "dbname=conv")
+    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", conninfo]
+    r = subprocess.run(ctl + ["migrate", "--to", "28"], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "version 28" in r.stdout, r.stdout + r.stderr
+    t0 = time.monotonic()
+    env.psql(SEED.format(n=ROWS), dbname="conv")
+    seeded = time.monotonic() - t0
+    assert env.psql("SELECT count(*) FROM pg_views WHERE viewname = 'report_recipients'", dbname="conv").strip() == "1"
+    psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(env.pg_port), "-U", "postgres",
+            "-d", "conv", "-c", "CALL traffic()"]
+    traffic = subprocess.Popen(psql, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        env.wait_for(lambda: env.psql("SELECT count(*) FROM traffic_log", dbname="conv").strip() not in ("", "0"),
+                     timeout=30, what="traffic under way")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        r = subprocess.run(ctl + ["migrate"], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        took = time.monotonic() - t0
+        assert r.returncode == 0 and "version 29" in r.stdout, r.stdout + r.stderr
+        time.sleep(1.0)
+    finally:
+        env.psql("INSERT INTO traffic_stop VALUES (now())", dbname="conv")
+        out, err = traffic.communicate(timeout=60)
+    assert traffic.returncode == 0, err.decode()
+
+    def q(sql):
+        return env.psql(sql, dbname="conv").strip()
+
+    b = int(q("SELECT hi FROM history_ranges ORDER BY lo LIMIT 1"))
+    logged = int(q("SELECT count(*) FROM traffic_log"))
+    before = int(q(f"SELECT count(*) FROM traffic_log WHERE recipient_id < {b}"))
+    after = int(q(f"SELECT count(*) FROM traffic_log WHERE recipient_id >= {b}"))
+    assert before > 0 and after > 0, (before, after)
+    # every row kept, each in its partition
+    assert int(q("SELECT count(*) FROM recipients")) == ROWS + logged
+    assert int(q("SELECT count(*) FROM events")) == 4 * ROWS + logged
+    assert int(q("SELECT count(*) FROM sms_parts")) == ROWS + logged
+    for t in TABLES:
+        assert q(f"SELECT relkind FROM pg_class WHERE oid = '{t}'::regclass") == "p", t
+        assert int(q(f"SELECT count(*) FROM {t}_legacy")) == (4 if t == "events" else 1) * ROWS + before, t
+        assert int(q(f"SELECT count(*) FROM {t}_{b}")) == after, t
+    # the longest a transaction of the traffic waited: the gap between two commits
+    gap = float(q("SELECT coalesce(extract(epoch FROM max(at - prev)), 0) FROM"
+                  " (SELECT at, lag(at) OVER (ORDER BY n) AS prev FROM traffic_log) g"))
+    print(f"# {ROWS} recipients ({4 * ROWS} events) seeded in {seeded:.1f} s; migrate took {took:.2f} s"
+          f" with {logged} traffic transactions ({before} before the switch); longest gap between two {gap:.3f} s",
+          flush=True)
+    assert gap < 3.0, f"traffic stood still {gap:.2f} s"
+    # what follows the tables by name moved with them
+    assert q("SELECT pg_get_serial_sequence('recipients', 'id')") == "public.recipients_id_seq"
+    assert q("SELECT pg_get_serial_sequence('events', 'id')") == "public.events_id_seq"
+    assert q("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal") == "3"
+    assert q("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'events_legacy'::regclass AND NOT tgisinternal") == "0"
+    dep = q("SELECT string_agg(DISTINCT d.refobjid::regclass::text, ',') FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid"
+            " WHERE w.ev_class = 'report_recipients'::regclass AND d.refobjid IN"
+            " ('recipients'::regclass, 'events'::regclass, 'recipients_legacy'::regclass, 'events_legacy'::regclass)")
+    assert dep == "recipients,events" or set(dep.split(",")) == {"recipients", "events"}, dep
+    assert q("SELECT count(*) FROM report_recipients") == str(ROWS + logged)
+    # the foreign key to messages holds on the new table
+    r = subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(env.pg_port), "-U", "postgres", "-d", "conv",
+                        "-c", "INSERT INTO recipients (message_id, account_id, msisdn, state) VALUES (-1, 1, '8210', 'ACCEPTED')"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "recipients_message_id_fkey" in r.stderr, r.stderr
+    r = subprocess.run(ctl + ["migrate"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "nothing to do" in r.stdout, r.stdout + r.stderr
+
+    # pushgated on the converted database: the next range made ahead, a message delivered
+    env.stop_pushgated()
+    env.conninfo = conninfo
+    env.key = env.create_account("after")
+    env.write_ini()
+    env.start_pushgated()
+    body = env.send(["821077100010"], sender="AFTER")
+    env.wait_for(lambda: env.recipients_final([body["id"]]), timeout=60, what="the AFTER message final")
+    rid = int(q(f"SELECT id FROM recipients WHERE message_id = {body['id']}"))
+    assert rid >= b, (rid, b)
+    assert q(f"SELECT state FROM recipients WHERE id = {rid}") == "SMS_DELIVERED"
+    assert q(f"SELECT count(*) FROM events_{b} WHERE recipient_id = {rid}") != "0"
+    env.wait_for(lambda: int(q("SELECT count(*) FROM history_ranges")) >= 3, timeout=30,
+                 what="pushgated makes the range after the first")
+
+
+tests.run()
