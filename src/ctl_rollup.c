@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "stmts.h"
+
 #define RUN_WAIT_S 120   /* seconds run() waits for open transactions and other runs */
 
 static int usage(const char *msg)
@@ -38,7 +40,7 @@ static PGresult *query(PGconn *conn, const char *sql)
 static int status(PGconn *conn)
 {
 	PGresult *r = query(conn,
-		"SELECT coalesce(to_char(s.watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '-'),"
+		"SELECT coalesce(" STMTS_ISO_TS("s.watermark") ", '-'),"
 		" coalesce(round(extract(epoch FROM now() - s.watermark)::numeric, 1)::text, '-'), s.events,"
 		" (SELECT count(*) FROM report_counts), (SELECT count(*) FROM report_latency)"
 		" FROM report_rollup_state s WHERE s.id = 1");
@@ -72,7 +74,7 @@ static int run(PGconn *conn)
 	const char *params[1] = { target };
 	for (int waits = 0;;) {
 		PGresult *r = PQexecParams(conn,
-			"SELECT coalesce(to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '-'),"
+			"SELECT coalesce(" STMTS_ISO_TS("watermark") ", '-'),"
 			" events, behind, blocked, watermark >= $1::timestamptz FROM report_rollup('1 hour')",
 			1, NULL, params, NULL, NULL, 0);
 		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
