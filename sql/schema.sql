@@ -475,7 +475,7 @@ $$;
 -- Name: report_rollup(interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.report_rollup(p_step interval DEFAULT '06:00:00'::interval) RETURNS TABLE(watermark timestamp with time zone, events bigint, behind boolean, blocked text)
+CREATE FUNCTION public.report_rollup(p_step interval DEFAULT '06:00:00'::interval) RETURNS TABLE(watermark timestamp with time zone, events bigint, behind boolean, blocked text, busy boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
@@ -488,13 +488,13 @@ DECLARE
 BEGIN
     IF NOT pg_has_role('pg_read_all_stats', 'USAGE') THEN
         RETURN QUERY SELECT s.watermark, 0::bigint, false,
-            'the role needs pg_read_all_stats to see open transactions'::text
+            'the role needs pg_read_all_stats to see open transactions'::text, false
             FROM report_rollup_state s WHERE s.id = 1;
         RETURN;
     END IF;
     SELECT s.watermark INTO w_from FROM report_rollup_state s WHERE s.id = 1 FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT s.watermark, 0::bigint, false, 'another run is under way'::text
+        RETURN QUERY SELECT s.watermark, 0::bigint, false, 'another run is under way'::text, true
             FROM report_rollup_state s WHERE s.id = 1;
         RETURN;
     END IF;
@@ -566,7 +566,7 @@ BEGIN
     ELSE
         w_to := w_from;
     END IF;
-    RETURN QUERY SELECT w_to, counted, more, NULL::text;
+    RETURN QUERY SELECT w_to, counted, more, NULL::text, false;
 END
 $$;
 
