@@ -410,6 +410,41 @@ CREATE FUNCTION public.recipient_final(state text) RETURNS boolean
 $$;
 
 --
+-- Name: report_counts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.report_counts (
+    grain character(1) NOT NULL,
+    start timestamp with time zone NOT NULL,
+    account_id bigint NOT NULL,
+    sender text NOT NULL,
+    route text NOT NULL,
+    channel text NOT NULL,
+    state text NOT NULL,
+    opted_out boolean NOT NULL,
+    push_tried boolean NOT NULL,
+    submitted boolean NOT NULL,
+    recipients bigint NOT NULL,
+    CONSTRAINT report_counts_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar])))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
+
+--
+-- Name: report_counts_in(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_counts_in(p_since timestamp with time zone) RETURNS SETOF public.report_counts
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
+                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
+               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s)
+    SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+    UNION ALL
+    SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0
+$$;
+
+--
 -- Name: report_hist_at(smallint, double precision); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -443,16 +478,46 @@ CREATE FUNCTION public.report_hist_bucket(ms double precision) RETURNS smallint
 $$;
 
 --
+-- Name: report_latency; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.report_latency (
+    grain character(1) NOT NULL,
+    start timestamp with time zone NOT NULL,
+    account_id bigint NOT NULL,
+    sender text NOT NULL,
+    route text NOT NULL,
+    kind text NOT NULL,
+    bucket smallint NOT NULL,
+    n bigint NOT NULL,
+    CONSTRAINT report_latency_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar]))),
+    CONSTRAINT report_latency_kind_check CHECK ((kind = ANY (ARRAY['push'::text, 'sms'::text, 'receipt'::text])))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
+
+--
+-- Name: report_latency_in(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.report_latency_in(p_since timestamp with time zone) RETURNS SETOF public.report_latency
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
+                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
+               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s)
+    SELECT x.* FROM report_latency x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
+    UNION ALL
+    SELECT x.* FROM report_latency x, w WHERE x.grain = 'd' AND x.start >= w.d0
+$$;
+
+--
 -- Name: report_outcomes(timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
 CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by text) RETURNS TABLE(day date, account_id bigint, account text, sender text, batch_id bigint, recipients bigint, push_delivered bigint, sms_delivered bigint, failed bigint, opted_out bigint, unknown bigint, dropped bigint, canceled bigint, pending bigint, push_share numeric, sms_saved bigint, push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
-                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
-               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
-    c AS (
+    WITH c AS (
         SELECT CASE WHEN p_by = 'day' THEN (c.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN c.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN c.sender END AS sender,
@@ -465,18 +530,14 @@ CREATE FUNCTION public.report_outcomes(p_since timestamp with time zone, p_by te
                sum(c.recipients) FILTER (WHERE c.state = 'DROPPED') AS dropped,
                sum(c.recipients) FILTER (WHERE c.state = 'CANCELED') AS canceled,
                sum(c.recipients) FILTER (WHERE c.state <> 'ACCEPTED') AS final
-        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
-              UNION ALL
-              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
+        FROM report_counts_in(p_since) c
         GROUP BY 1, 2, 3),
     lb AS (
         SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
                l.kind, l.bucket, sum(l.n)::float8 AS n
-        FROM (SELECT x.* FROM report_latency x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
-              UNION ALL
-              SELECT x.* FROM report_latency x, w WHERE x.grain = 'd' AND x.start >= w.d0) l
+        FROM report_latency_in(p_since) l
         WHERE l.kind IN ('push', 'sms')
         GROUP BY 1, 2, 3, 4, 5),
     -- each histogram's running count; a percentile p is in the one bucket where the running
@@ -548,7 +609,7 @@ $$;
 -- Name: report_rollup(interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.report_rollup(p_step interval DEFAULT '06:00:00'::interval) RETURNS TABLE(watermark timestamp with time zone, events bigint, behind boolean, blocked text)
+CREATE FUNCTION public.report_rollup(p_step interval DEFAULT '06:00:00'::interval) RETURNS TABLE(watermark timestamp with time zone, events bigint, behind boolean, blocked text, busy boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
@@ -561,13 +622,13 @@ DECLARE
 BEGIN
     IF NOT pg_has_role('pg_read_all_stats', 'USAGE') THEN
         RETURN QUERY SELECT s.watermark, 0::bigint, false,
-            'the role needs pg_read_all_stats to see open transactions'::text
+            'the role needs pg_read_all_stats to see open transactions'::text, false
             FROM report_rollup_state s WHERE s.id = 1;
         RETURN;
     END IF;
     SELECT s.watermark INTO w_from FROM report_rollup_state s WHERE s.id = 1 FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT s.watermark, 0::bigint, false, 'another run is under way'::text
+        RETURN QUERY SELECT s.watermark, 0::bigint, false, 'another run is under way'::text, true
             FROM report_rollup_state s WHERE s.id = 1;
         RETURN;
     END IF;
@@ -639,7 +700,7 @@ BEGIN
     ELSE
         w_to := w_from;
     END IF;
-    RETURN QUERY SELECT w_to, counted, more, NULL::text;
+    RETURN QUERY SELECT w_to, counted, more, NULL::text, false;
 END
 $$;
 
@@ -650,21 +711,17 @@ $$;
 CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS TABLE(route text, recipients bigint, submitted bigint, delivered bigint, failed bigint, unknown bigint, pending bigint, delivery_rate numeric, receipt_p50_ms bigint, receipt_p95_ms bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
-                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
-               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
-    f AS (
+    WITH f AS (
         SELECT c.route, sum(c.recipients) AS recipients,
                sum(c.recipients) FILTER (WHERE c.submitted) AS submitted,
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_DELIVERED') AS delivered,
                sum(c.recipients) FILTER (WHERE c.state IN ('SMS_FAILED', 'SMS_EXPIRED')) AS failed,
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_UNKNOWN') AS unknown
-        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
-              UNION ALL
-              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
+        FROM report_counts_in(p_since) c
         WHERE c.channel = 'sms' AND c.route <> '' AND c.state <> 'ACCEPTED'
         GROUP BY 1),
-    -- the SMS on their way, through their states' partial indexes (small), then their messages by key
+    -- the SMS on their way, through their states' partial indexes (small), then their messages from the
+    -- hour of p_since, a value the planner sees (by key over a long window, messages_created over a short one)
     p AS (
         SELECT r.route, count(*) AS pending, count(*) FILTER (WHERE r.submitted_at IS NOT NULL) AS submitted
         FROM (SELECT message_id, route, submitted_at FROM recipients
@@ -675,16 +732,14 @@ CREATE FUNCTION public.report_routes(p_since timestamp with time zone) RETURNS T
               UNION ALL
               SELECT message_id, route, submitted_at FROM recipients
                 WHERE state = 'SMS_ACCEPTED' AND channel = 'sms' AND route IS NOT NULL) r
-        JOIN messages m ON m.id = r.message_id, w
-        WHERE m.created_at >= w.h0
+        JOIN messages m ON m.id = r.message_id
+        WHERE m.created_at >= date_trunc('hour', p_since, 'UTC')
         GROUP BY 1),
     lc AS (
         SELECT x.*, sum(x.n) OVER (PARTITION BY x.route ORDER BY x.bucket) AS cum,
                sum(x.n) OVER (PARTITION BY x.route) AS total
         FROM (SELECT l.route, l.bucket, sum(l.n)::float8 AS n
-              FROM (SELECT y.* FROM report_latency y, w WHERE y.grain = 'h' AND y.start >= w.h0 AND y.start < w.d0
-                    UNION ALL
-                    SELECT y.* FROM report_latency y, w WHERE y.grain = 'd' AND y.start >= w.d0) l
+              FROM report_latency_in(p_since) l
               WHERE l.kind = 'receipt'
               GROUP BY 1, 2) x),
     l AS (
@@ -1550,44 +1605,6 @@ CREATE VIEW public.report_by_sender AS
     report_outcomes.sms_p50_ms,
     report_outcomes.sms_p95_ms
    FROM public.report_outcomes('-infinity'::timestamp with time zone, 'sender'::text) report_outcomes(day, account_id, account, sender, batch_id, recipients, push_delivered, sms_delivered, failed, opted_out, unknown, dropped, canceled, pending, push_share, sms_saved, push_p50_ms, push_p95_ms, sms_p50_ms, sms_p95_ms);
-
---
--- Name: report_counts; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.report_counts (
-    grain character(1) NOT NULL,
-    start timestamp with time zone NOT NULL,
-    account_id bigint NOT NULL,
-    sender text NOT NULL,
-    route text NOT NULL,
-    channel text NOT NULL,
-    state text NOT NULL,
-    opted_out boolean NOT NULL,
-    push_tried boolean NOT NULL,
-    submitted boolean NOT NULL,
-    recipients bigint NOT NULL,
-    CONSTRAINT report_counts_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar])))
-)
-WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
-
---
--- Name: report_latency; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.report_latency (
-    grain character(1) NOT NULL,
-    start timestamp with time zone NOT NULL,
-    account_id bigint NOT NULL,
-    sender text NOT NULL,
-    route text NOT NULL,
-    kind text NOT NULL,
-    bucket smallint NOT NULL,
-    n bigint NOT NULL,
-    CONSTRAINT report_latency_grain_check CHECK ((grain = ANY (ARRAY['h'::bpchar, 'd'::bpchar]))),
-    CONSTRAINT report_latency_kind_check CHECK ((kind = ANY (ARRAY['push'::text, 'sms'::text, 'receipt'::text])))
-)
-WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
 
 --
 -- Name: report_rollup_state; Type: TABLE; Schema: public; Owner: -

@@ -83,7 +83,7 @@ int ctl_messages(PGconn *conn, int argc, char **argv)
 	PGresult *r = PQexecParams(conn,
 		"SELECT r.id, r.message_id, a.name, r.msisdn, m.sender, r.state, coalesce(r.channel, '-'),"
 		"  coalesce(r.route, '-'), coalesce(r.error_code::text, '-'),"
-		"  to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+		"  " STMTS_ISO_TS("r.created_at")
 		" FROM recipients r JOIN messages m ON m.id = r.message_id JOIN accounts a ON a.id = r.account_id"
 		" WHERE ($1::text IS NULL OR (r.msisdn = $1 AND (r.final_at IS NOT NULL OR r.state = 'PUSH_SENT')))"
 		"   AND ($2::text IS NULL OR m.sender = $2)"

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "rollup.h"
+#include "stmts.h"
+
 #define RUN_WAIT_S 120   /* seconds run() waits for open transactions and other runs */
 
 static int usage(const char *msg)
@@ -38,7 +41,7 @@ static PGresult *query(PGconn *conn, const char *sql)
 static int status(PGconn *conn)
 {
 	PGresult *r = query(conn,
-		"SELECT coalesce(to_char(s.watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '-'),"
+		"SELECT coalesce(" STMTS_ISO_TS("s.watermark") ", '-'),"
 		" coalesce(round(extract(epoch FROM now() - s.watermark)::numeric, 1)::text, '-'), s.events,"
 		" (SELECT count(*) FROM report_counts), (SELECT count(*) FROM report_latency)"
 		" FROM report_rollup_state s WHERE s.id = 1");
@@ -72,8 +75,9 @@ static int run(PGconn *conn)
 	const char *params[1] = { target };
 	for (int waits = 0;;) {
 		PGresult *r = PQexecParams(conn,
-			"SELECT coalesce(to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '-'),"
-			" events, behind, blocked, watermark >= $1::timestamptz FROM report_rollup('1 hour')",
+			"SELECT coalesce(" STMTS_ISO_TS("watermark") ", '-'),"
+			" events, behind, blocked, watermark >= $1::timestamptz, busy"
+			" FROM report_rollup('" ROLLUP_STEP "')",
 			1, NULL, params, NULL, NULL, 0);
 		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 			fprintf(stderr, "pushgatectl: rollup: %s", r && PQresultStatus(r) == PGRES_TUPLES_OK
@@ -82,18 +86,19 @@ static int run(PGconn *conn)
 			return 1;
 		}
 		total += strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-		const char *why = PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3);
-		if (why && strcmp(why, "another run is under way") != 0) {
-			fprintf(stderr, "pushgatectl: rollup: %s\n", why);
+		/* another run under way: wait for it */
+		int busy = PQgetvalue(r, 0, 5)[0] == 't';
+		if (!busy && !PQgetisnull(r, 0, 3)) {
+			fprintf(stderr, "pushgatectl: rollup: %s\n", PQgetvalue(r, 0, 3));
 			PQclear(r);
 			return 1;
 		}
-		if (!why && PQgetvalue(r, 0, 4)[0] == 't') {
+		if (!busy && PQgetvalue(r, 0, 4)[0] == 't') {
 			printf("watermark %s events %llu\n", PQgetvalue(r, 0, 0), total);
 			PQclear(r);
 			return fflush(stdout) == 0 ? 0 : 1;
 		}
-		int behind = !why && PQgetvalue(r, 0, 2)[0] == 't';
+		int behind = !busy && PQgetvalue(r, 0, 2)[0] == 't';
 		PQclear(r);
 		if (behind)
 			continue;

@@ -64,8 +64,6 @@
 #define DETAIL_SHOW_CHARS 60
 #define FIELD_SHOW_CHARS 40
 #define STATUS_MAX_RECIPIENTS 1000
-/* Timestamps are shown in UTC, ISO 8601, independent of the server's settings. */
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -601,7 +599,8 @@ static int cmd_account_list(PGconn *conn)
 		{ "DISABLED", 3, FIELD_SHOW_CHARS, 0 },
 		{ "RATE_LIMIT", 4, FIELD_SHOW_CHARS, 0 },
 	};
-	return print_table(conn, "SELECT id, name, " TS("created_at") ", CASE WHEN disabled THEN 'yes' ELSE 'no' END,"
+	return print_table(conn, "SELECT id, name, " STMTS_ISO_TS("created_at") ","
+			   " CASE WHEN disabled THEN 'yes' ELSE 'no' END,"
 			   " CASE WHEN rate_limit > 0 THEN rate_limit || '/min' ELSE '-' END FROM accounts ORDER BY id",
 			   cols, sizeof(cols) / sizeof(cols[0]), "cannot list accounts");
 }
@@ -752,7 +751,7 @@ static int cmd_binds(PGconn *conn)
 	return print_table(conn,
 		"SELECT node, route, bind, state, window_used || '/' || window_size, submits, resp_ok, resp_temp,"
 		" resp_perm, timeouts, receipts, receipts_delivered, receipts_failed, throttled, reconnects, "
-		TS("updated_at") " FROM smpp_binds ORDER BY route, node, bind",
+		STMTS_ISO_TS("updated_at") " FROM smpp_binds ORDER BY route, node, bind",
 		cols, sizeof(cols) / sizeof(cols[0]), "cannot list binds");
 }
 
@@ -836,7 +835,7 @@ static int cmd_orphans(PGconn *conn)
 		{ "DETAIL", 5, TEXT_SHOW_CHARS, 0 },
 	};
 	return print_table(conn,
-		"SELECT id, route, smsc_id, state, " TS("received_at") ", detail FROM dlr_orphans ORDER BY id",
+		"SELECT id, route, smsc_id, state, " STMTS_ISO_TS("received_at") ", detail FROM dlr_orphans ORDER BY id",
 		cols, sizeof(cols) / sizeof(cols[0]), "cannot list orphan receipts");
 }
 
@@ -867,7 +866,7 @@ static int cmd_status(PGconn *conn, int64_t message_id)
 	int rc = EXIT_FAIL;
 
 	msg = PQexecParams(conn,
-		"SELECT m.id, a.name, m.sender, " TS("m.created_at") ", m.body"
+		"SELECT m.id, a.name, m.sender, " STMTS_ISO_TS("m.created_at") ", m.body"
 		" FROM messages m JOIN accounts a ON a.id = m.account_id WHERE m.id = $1::bigint",
 		1, NULL, params, NULL, NULL, 0);
 	if (!msg || PQresultStatus(msg) != PGRES_TUPLES_OK) {
@@ -883,7 +882,7 @@ static int cmd_status(PGconn *conn, int64_t message_id)
 	snprintf(lim, sizeof(lim), "%d", STATUS_MAX_RECIPIENTS + 1);
 	const char *rparams[2] = { idbuf, lim };
 	rcp = PQexecParams(conn,
-		"SELECT id, msisdn, state, channel, route, smsc_id, error_code, " TS("updated_at")
+		"SELECT id, msisdn, state, channel, route, smsc_id, error_code, " STMTS_ISO_TS("updated_at")
 		" FROM recipients WHERE message_id = $1::bigint ORDER BY id LIMIT $2::int",
 		2, NULL, rparams, NULL, NULL, 0);
 	if (!rcp || PQresultStatus(rcp) != PGRES_TUPLES_OK) {
@@ -897,7 +896,7 @@ static int cmd_status(PGconn *conn, int64_t message_id)
 
 	snprintf(lim, sizeof(lim), "%d", STATUS_MAX_RECIPIENTS);
 	ev = PQexecParams(conn,
-		"SELECT e.recipient_id, " TS("e.at") ", e.kind, e.state, e.error_code, e.detail"
+		"SELECT e.recipient_id, " STMTS_ISO_TS("e.at") ", e.kind, e.state, e.error_code, e.detail"
 		" FROM events e WHERE e.recipient_id IN ("
 		"   SELECT r.id FROM recipients r WHERE r.message_id = $1::bigint"
 		"   ORDER BY r.id LIMIT $2::int)"
@@ -1105,7 +1104,7 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 	PQclear(PQexecParams(conn, "SET jit = off", 0, NULL, NULL, NULL, NULL, 0));
 	if (batch) {
 		res[0] = report_query(conn,
-			"SELECT b.id AS batch, a.name AS account, b.name, b.state, b.total, " TS("b.created_at")
+			"SELECT b.id AS batch, a.name AS account, b.name, b.state, b.total, " STMTS_ISO_TS("b.created_at")
 			" AS created_at FROM batches b JOIN accounts a ON a.id = b.account_id WHERE b.id = $1::bigint",
 			batch, "cannot read the batch");
 		if (!res[0])
@@ -1125,9 +1124,10 @@ static int cmd_report(PGconn *conn, const char *since, const char *batch, enum r
 		report_section("totals", "totals (latency in ms: accepted -> delivered)", res[2], 1, fmt, out);
 	} else {
 		/* the rollups count whole UTC hours, up to their watermark */
-		res[0] = report_query(conn, "SELECT " TS("date_trunc('hour', $1::timestamptz, 'UTC')") " AS since,"
-				      " coalesce(" TS("(SELECT watermark FROM report_rollup_state WHERE id = 1)") ", '-')"
-				      " AS as_of", since, "bad --since");
+		res[0] = report_query(conn,
+				      "SELECT " STMTS_ISO_TS("date_trunc('hour', $1::timestamptz, 'UTC')") " AS since,"
+				      " coalesce(" STMTS_ISO_TS("(SELECT watermark FROM report_rollup_state WHERE id = 1)")
+				      ", '-') AS as_of", since, "bad --since");
 		if (!res[0])
 			goto out;
 		res[1] = report_query(conn,

@@ -26,7 +26,7 @@
 
 static const struct store_stmt stmt_rollup = {
 	"report_rollup",
-	"SELECT extract(epoch FROM watermark), events, behind, blocked FROM report_rollup('1 hour')",
+	"SELECT extract(epoch FROM watermark), events, behind, blocked, busy FROM report_rollup('" ROLLUP_STEP "')",
 	0, 0,
 };
 
@@ -56,14 +56,15 @@ static void rollup_done(struct store_job *job, enum store_error err, const char 
 	r->in_flight = 0;
 	if (err == STORE_SQL_ERROR)
 		log_error("rollup", "ev=rollup_failed err=\"%s\"", msg);
-	if (err == STORE_OK && PQntuples(job->res) == 1 && PQnfields(job->res) == 4) {
+	if (err == STORE_OK && PQntuples(job->res) == 1 && PQnfields(job->res) == 5) {
 		const char *blocked = PQgetisnull(job->res, 0, 3) ? "" : PQgetvalue(job->res, 0, 3);
+		int busy = PQgetvalue(job->res, 0, 4)[0] == 't';
 		if (!PQgetisnull(job->res, 0, 0))
 			r->watermark = strtod(PQgetvalue(job->res, 0, 0), NULL);
 		r->events += strtoull(PQgetvalue(job->res, 0, 1), NULL, 10);
 		behind = PQgetvalue(job->res, 0, 2)[0] == 't';
 		/* another node's run under way is no news */
-		if (strcmp(blocked, "another run is under way") != 0 && strcmp(blocked, r->blocked) != 0) {
+		if (!busy && strcmp(blocked, r->blocked) != 0) {
 			if (blocked[0])
 				log_error("rollup", "ev=rollup_blocked why=\"%s\"", blocked);
 			else

@@ -8,6 +8,13 @@
 
 #include "store.h"
 
+/*
+ * How far one run of report_rollup() may move the watermark (an SQL
+ * interval): a database with history catches up in steps this long, each
+ * one short transaction, pushgated's job and `pushgatectl rollup` alike.
+ */
+#define ROLLUP_STEP "1 hour"
+
 struct rollup;
 struct metrics_out;
 

@@ -86,7 +86,7 @@ const struct store_stmt stmts_device_by_token = {
 
 #define PUSH_MSG_COLUMNS \
 	" r.id, r.msisdn, m.sender, coalesce(r.text, m.body)," \
-	" to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+	" " STMTS_ISO_TS("m.created_at")
 
 const struct store_stmt stmts_push_pending = {
 	"push_pending",
@@ -145,7 +145,7 @@ const struct store_stmt stmts_wakeup_clear = {
 	/* what each claimed pair needs, by key from the claim (a join with c compared every pair with every other) */ \
 	" SELECT i.recipient_id, i.device_id, w.kind, w.endpoint, encode(w.p256dh, 'hex'), encode(w.auth, 'hex'), w.app," \
 	"  extract(epoch FROM r.push_deadline - now())::float8, m.purpose, m.sender, coalesce(r.text, m.body)," \
-	"  to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), r.msisdn" \
+	"  " STMTS_ISO_TS("m.created_at") ", r.msisdn" \
 	" FROM i JOIN recipients r ON r.id = i.recipient_id JOIN messages m ON m.id = r.message_id" \
 	" JOIN device_wakeups w ON w.device_id = i.device_id ORDER BY i.recipient_id, i.device_id"
 
@@ -350,11 +350,9 @@ int stmts_parse_since(const char *in, char *out, size_t outlen)
 	return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
-#define REPORT_TS(T) "to_char((" T ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 /* The rollups count whole hours: the window starts at the hour of $1; as_of is their watermark. */
-#define REPORT_ROLLED_SINCE REPORT_TS("date_trunc('hour', $1::timestamptz, 'UTC')")
-#define REPORT_ROLLED_AS_OF REPORT_TS("(SELECT watermark FROM report_rollup_state WHERE id = 1)")
+#define REPORT_ROLLED_SINCE STMTS_ISO_TS("date_trunc('hour', $1::timestamptz, 'UTC')")
+#define REPORT_ROLLED_AS_OF STMTS_ISO_TS("(SELECT watermark FROM report_rollup_state WHERE id = 1)")
 
 /*
  * The summary object of GET /v1/reports/summary; o is report_outcomes() or,
@@ -399,7 +397,7 @@ const struct store_stmt stmts_report_all = {
 /* The join on b.id = $2 reaches report_outcomes_raw() as batch_id = $2: one batch's rows are read, live. */
 const struct store_stmt stmts_report_batch = {
 	"report_batch",
-	REPORT_SUMMARY_JSON("a.name", "b.id", REPORT_TS("$1::timestamptz"), "NULL::text")
+	REPORT_SUMMARY_JSON("a.name", "b.id", STMTS_ISO_TS("$1::timestamptz"), "NULL::text")
 	" FROM batches b JOIN accounts a ON a.id = b.account_id"
 	" LEFT JOIN report_outcomes_raw($1::timestamptz, 'batch') o ON o.batch_id = b.id"
 	" WHERE b.id = $2::bigint AND ($3::bigint IS NULL OR b.account_id = $3::bigint)",

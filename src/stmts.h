@@ -11,6 +11,13 @@
 
 #include "store.h"
 
+/*
+ * A timestamptz SQL expression as text in ISO 8601, UTC, to the millisecond
+ * ("2026-01-02T03:04:05.678Z"), the same whatever the server's TimeZone and
+ * DateStyle.  NULL stays NULL.
+ */
+#define STMTS_ISO_TS(EXPR) "to_char((" EXPR ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
 /* API key lookup: $1 bytea hash.  Rows: account id, role, name. */
 extern const struct store_stmt stmts_auth;
 

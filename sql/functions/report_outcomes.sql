@@ -1,8 +1,9 @@
 -- The outcome columns of report_outcomes_raw(), read from the rollups
--- (sql/026): whole UTC hours from the hour of `p_since` (a report counts the
--- hours it touches), whole days from the 'd' rows and the hours before the
--- first whole day from the 'h' rows.  `p_by`: 'total', 'account', 'sender'
--- or 'day' (a campaign's report is report_outcomes_raw(.., 'batch')).  A
+-- (sql/026) through report_counts_in() and report_latency_in(): whole UTC
+-- hours from the hour of `p_since` (a report counts the hours it touches),
+-- whole days from the 'd' rows and the hours before the first whole day
+-- from the 'h' rows.  `p_by`: 'total', 'account', 'sender' or 'day' (a
+-- campaign's report is report_outcomes_raw(.., 'batch')).  A
 -- recipient counts in `recipients` once accepted and in its outcome once
 -- final; pending = accepted - final; opted_out counts final recipients.
 -- Latency percentiles come from the histograms (report_hist_at(), all
@@ -19,10 +20,7 @@ RETURNS TABLE (day date, account_id bigint, account text, sender text, batch_id 
                push_share numeric, sms_saved bigint,
                push_p50_ms bigint, push_p95_ms bigint, sms_p50_ms bigint, sms_p95_ms bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
-                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
-               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
-    c AS (
+    WITH c AS (
         SELECT CASE WHEN p_by = 'day' THEN (c.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN c.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN c.sender END AS sender,
@@ -35,18 +33,14 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                sum(c.recipients) FILTER (WHERE c.state = 'DROPPED') AS dropped,
                sum(c.recipients) FILTER (WHERE c.state = 'CANCELED') AS canceled,
                sum(c.recipients) FILTER (WHERE c.state <> 'ACCEPTED') AS final
-        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
-              UNION ALL
-              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
+        FROM report_counts_in(p_since) c
         GROUP BY 1, 2, 3),
     lb AS (
         SELECT CASE WHEN p_by = 'day' THEN (l.start AT TIME ZONE 'UTC')::date END AS day,
                CASE WHEN p_by IN ('account', 'sender', 'day') THEN l.account_id END AS account_id,
                CASE WHEN p_by IN ('sender', 'day') THEN l.sender END AS sender,
                l.kind, l.bucket, sum(l.n)::float8 AS n
-        FROM (SELECT x.* FROM report_latency x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
-              UNION ALL
-              SELECT x.* FROM report_latency x, w WHERE x.grain = 'd' AND x.start >= w.d0) l
+        FROM report_latency_in(p_since) l
         WHERE l.kind IN ('push', 'sms')
         GROUP BY 1, 2, 3, 4, 5),
     -- each histogram's running count; a percentile p is in the one bucket where the running

@@ -9,11 +9,23 @@
 -- `behind` says more is due).
 -- Seeing other sessions' transactions needs pg_read_all_stats
 -- (docs/operations.md); without it nothing moves and `blocked` says why.
--- Nodes take turns: a run that finds another one under way returns at once.
+-- Nodes take turns: a run that finds another one under way returns at once
+-- with `busy` (and `blocked` saying so); callers test `busy`, not the text.
 -- Planned for each run's window (force_custom_plan): a generic plan knows
 -- no window and could pick a scan of every event or recipient.
+-- A function's result columns cannot change in place: the older form
+-- without `busy` is dropped first, once (a database that already has
+-- `busy` keeps its function and the rights granted on it).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = to_regprocedure('report_rollup(interval)')
+               AND NOT 'busy' = ANY (p.proargnames)) THEN
+        DROP FUNCTION report_rollup(interval);
+    END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION report_rollup(p_step interval DEFAULT '6 hours')
-RETURNS TABLE (watermark timestamptz, events bigint, behind boolean, blocked text)
+RETURNS TABLE (watermark timestamptz, events bigint, behind boolean, blocked text, busy boolean)
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     w_from timestamptz;
@@ -24,13 +36,13 @@ DECLARE
 BEGIN
     IF NOT pg_has_role('pg_read_all_stats', 'USAGE') THEN
         RETURN QUERY SELECT s.watermark, 0::bigint, false,
-            'the role needs pg_read_all_stats to see open transactions'::text
+            'the role needs pg_read_all_stats to see open transactions'::text, false
             FROM report_rollup_state s WHERE s.id = 1;
         RETURN;
     END IF;
     SELECT s.watermark INTO w_from FROM report_rollup_state s WHERE s.id = 1 FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT s.watermark, 0::bigint, false, 'another run is under way'::text
+        RETURN QUERY SELECT s.watermark, 0::bigint, false, 'another run is under way'::text, true
             FROM report_rollup_state s WHERE s.id = 1;
         RETURN;
     END IF;
@@ -102,6 +114,6 @@ BEGIN
     ELSE
         w_to := w_from;
     END IF;
-    RETURN QUERY SELECT w_to, counted, more, NULL::text;
+    RETURN QUERY SELECT w_to, counted, more, NULL::text, false;
 END
 $$;

@@ -1,28 +1,26 @@
 -- The columns of report_routes_raw() per SMS route, the final recipients
--- read from the rollups (sql/026, the same hours and days as
--- report_outcomes()) and the ones still on their way (queued, submitted,
--- waiting for a receipt) counted live through their states' partial
--- indexes; receipt latency percentiles from the 'receipt' histograms.
+-- read from the rollups (sql/026, report_counts_in() and
+-- report_latency_in(): the same hours and days as report_outcomes()) and
+-- the ones still on their way (queued, submitted, waiting for a receipt,
+-- their messages from the hour of `p_since` on) counted live through their
+-- states' partial indexes; receipt latency percentiles from the 'receipt'
+-- histograms.
 CREATE OR REPLACE FUNCTION report_routes(p_since timestamptz)
 RETURNS TABLE (route text, recipients bigint, submitted bigint, delivered bigint, failed bigint,
                unknown bigint, pending bigint, delivery_rate numeric,
                receipt_p50_ms bigint, receipt_p95_ms bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH w AS (SELECT h0, CASE WHEN date_trunc('day', h0, 'UTC') = h0 THEN h0
-                               ELSE date_trunc('day', h0, 'UTC') + interval '24 hours' END AS d0
-               FROM (SELECT date_trunc('hour', p_since, 'UTC') AS h0) s),
-    f AS (
+    WITH f AS (
         SELECT c.route, sum(c.recipients) AS recipients,
                sum(c.recipients) FILTER (WHERE c.submitted) AS submitted,
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_DELIVERED') AS delivered,
                sum(c.recipients) FILTER (WHERE c.state IN ('SMS_FAILED', 'SMS_EXPIRED')) AS failed,
                sum(c.recipients) FILTER (WHERE c.state = 'SMS_UNKNOWN') AS unknown
-        FROM (SELECT x.* FROM report_counts x, w WHERE x.grain = 'h' AND x.start >= w.h0 AND x.start < w.d0
-              UNION ALL
-              SELECT x.* FROM report_counts x, w WHERE x.grain = 'd' AND x.start >= w.d0) c
+        FROM report_counts_in(p_since) c
         WHERE c.channel = 'sms' AND c.route <> '' AND c.state <> 'ACCEPTED'
         GROUP BY 1),
-    -- the SMS on their way, through their states' partial indexes (small), then their messages by key
+    -- the SMS on their way, through their states' partial indexes (small), then their messages from the
+    -- hour of p_since, a value the planner sees (by key over a long window, messages_created over a short one)
     p AS (
         SELECT r.route, count(*) AS pending, count(*) FILTER (WHERE r.submitted_at IS NOT NULL) AS submitted
         FROM (SELECT message_id, route, submitted_at FROM recipients
@@ -33,16 +31,14 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
               UNION ALL
               SELECT message_id, route, submitted_at FROM recipients
                 WHERE state = 'SMS_ACCEPTED' AND channel = 'sms' AND route IS NOT NULL) r
-        JOIN messages m ON m.id = r.message_id, w
-        WHERE m.created_at >= w.h0
+        JOIN messages m ON m.id = r.message_id
+        WHERE m.created_at >= date_trunc('hour', p_since, 'UTC')
         GROUP BY 1),
     lc AS (
         SELECT x.*, sum(x.n) OVER (PARTITION BY x.route ORDER BY x.bucket) AS cum,
                sum(x.n) OVER (PARTITION BY x.route) AS total
         FROM (SELECT l.route, l.bucket, sum(l.n)::float8 AS n
-              FROM (SELECT y.* FROM report_latency y, w WHERE y.grain = 'h' AND y.start >= w.h0 AND y.start < w.d0
-                    UNION ALL
-                    SELECT y.* FROM report_latency y, w WHERE y.grain = 'd' AND y.start >= w.d0) l
+              FROM report_latency_in(p_since) l
               WHERE l.kind = 'receipt'
               GROUP BY 1, 2) x),
     l AS (

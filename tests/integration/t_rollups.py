@@ -12,7 +12,9 @@ same grouping computed from recipients and messages, and report_outcomes()
 and report_routes() with their _raw twins for windows that start on a day, in
 a day and before all history.  A transaction still open when the job runs
 holds the watermark behind its start, and what it wrote is counted once it
-commits; a role without pg_read_all_stats is told why nothing moves.
+commits; a run that finds another under way says `busy` and `pushgatectl
+rollup` waits for it; a role without pg_read_all_stats is told why nothing
+moves.
 """
 import os
 import subprocess
@@ -251,6 +253,10 @@ def reports_from_the_rollups_equal_the_reports_from_the_recipients(env):
     for table in ("recipients", "events", "messages"):
         assert f"on {table} " not in plan and f"on {table}_" not in plan, plan
     assert "report_counts" in plan, plan
+    # report_counts_in() and report_latency_in() are inlined: the scans of the tables show, no function's
+    for q in ("report_outcomes(now() - interval '90 days', 'sender')", "report_routes(now() - interval '90 days')"):
+        plan = env.psql(f"EXPLAIN SELECT * FROM {q}")
+        assert "Function Scan" not in plan and " on report_counts " in plan and " on report_latency " in plan, plan
 
 
 @tests.case
@@ -273,16 +279,23 @@ def an_open_transaction_holds_the_watermark_and_is_counted_once_it_commits(env):
                  timeout=30, what="the SLOW SMS final")
     time.sleep(1.2)   # the job also stays a second behind its own start
     for _ in range(3):
-        w, blocked = env.sql("SELECT watermark::text, blocked FROM report_rollup()")[0]
-        assert blocked is None, blocked
+        w, blocked, busy = env.sql("SELECT watermark::text, blocked, busy FROM report_rollup()")[0]
+        assert blocked is None and busy == "f", (blocked, busy)
         assert env.scalar(f"SELECT '{w}'::timestamptz <= '{started}'::timestamptz") == "t", (w, started)
     assert env.scalar("SELECT count(*) FROM report_counts WHERE state = 'CANCELED' AND sender = 'SLOW'") == "0"
     # another run under way (a node holding the state row): this one returns at once
     [busy] = tx.run("SELECT 1 FROM report_rollup_state FOR UPDATE;")
     t0 = time.monotonic()
-    assert env.sql("SELECT events, blocked FROM report_rollup()") == [("0", "another run is under way")]
+    assert env.sql("SELECT events, busy, blocked FROM report_rollup()") == [("0", "t", "another run is under way")]
     assert time.monotonic() - t0 < 5
+    # pushgatectl rollup waits for that run (busy) instead of failing, and ends once it has
+    waiting = subprocess.Popen([os.path.join(env.builddir, "pushgatectl"), "-d", env.conninfo, "rollup"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    time.sleep(1)
+    assert waiting.poll() is None, waiting.communicate()
     tx.run("COMMIT;")
+    out, err = waiting.communicate(timeout=180)
+    assert waiting.returncode == 0 and out.startswith("watermark "), (waiting.returncode, out, err)
     rollup(env)
     check_equal(env, "after the open transaction committed")
     assert env.scalar("SELECT sum(recipients) FROM report_counts WHERE grain = 'd' AND state = 'CANCELED'"
