@@ -107,6 +107,38 @@ BEGIN
 END $$;
 
 --
+-- Name: history_retention(interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_retention(p_keep interval) RETURNS TABLE(lo bigint, hi bigint, newest timestamp with time zone, in_flight boolean, action text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    g record;
+    part text;
+    issued bigint;
+BEGIN
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO issued FROM recipients_id_seq s;
+    FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
+        lo := g.lo;
+        hi := g.hi;
+        part := 'recipients_' || CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE state IN (''SCHEDULED'', ''HELD''))'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''PUSH_SENT'')'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_SUBMITTED'')'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_ACCEPTED'')', part) INTO in_flight;
+        action := CASE WHEN g.hi > issued + 1 THEN 'kept: ids still to be issued in it'
+                       WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
+                       WHEN in_flight THEN 'kept: a recipient in flight'
+                       ELSE 'drop' END;
+        RETURN NEXT;
+    END LOOP;
+END $_$;
+
+--
 -- Name: intake_admit(bigint[], integer[], text[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 

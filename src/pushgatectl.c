@@ -39,6 +39,7 @@
 #include "smpp_accounts.h"
 #include "ctl_messages.h"
 #include "ctl_rollup.h"
+#include "ctl_retention.h"
 #include "ctl_routes.h"
 #include "console.h"
 #include "tenants.h"
@@ -125,6 +126,10 @@ static const char usage_text[] =
 	"  rollup [status]      bring the report rollups up to date now (pushgated does it\n"
 	"                       every [reports] rollup_interval); status: the watermark,\n"
 	"                       how far behind it is, the events counted\n"
+	"  retention status|run [--keep-days N] [--export DIR]\n"
+	"                       the history ranges and what retention does with each; run\n"
+	"                       drops those older than [retention] history_days (default 90)\n"
+	"                       with nothing in flight, first written to DIR as .csv.gz\n"
 	"  send --csv FILE --from SENDER --text TEXT [--account NAME] [--name NAME]\n"
 	"       [--channels push,sms] [--push-timeout S] [--sms-text T] [--purpose P]\n"
 	"       [--send-at TIME] [--validity S] [--opt-out-policy sms|drop]\n"
@@ -1937,6 +1942,26 @@ static int run_rollup(const struct options *opt, int argc, char **argv)
 	return run_module(opt, ctl_rollup, argc, argv);
 }
 
+/* pushgatectl retention status|run: [retention] of -c INI gives the defaults */
+static int run_retention(const struct options *opt, int argc, char **argv)
+{
+	static struct config cfg;
+	config_defaults(&cfg);
+	if (opt->ini) {
+		char err[512] = "";
+		if (config_load(&cfg, opt->ini, err, sizeof(err)) < 0) {
+			fail_msg("%s: %s", opt->ini, err[0] ? err : "cannot load configuration");
+			return EXIT_FAIL;
+		}
+	}
+	int rc = ctl_retention(NULL, argc, argv, &cfg);
+	PGconn *conn = rc == EXIT_OK ? connect_db(opt) : NULL;
+	if (rc == EXIT_OK)
+		rc = conn ? ctl_retention(conn, argc, argv, &cfg) : EXIT_FAIL;
+	PQfinish(conn);
+	return rc;
+}
+
 static int run_route(const struct options *opt, int argc, char **argv)
 {
 	return run_module(opt, ctl_routes, argc, argv);
@@ -1963,6 +1988,7 @@ static const struct {
 	{ "orphans", run_binds },
 	{ "report", run_report },
 	{ "rollup", run_rollup },
+	{ "retention", run_retention },
 	{ "plan", run_plan },
 	{ "send", run_send },
 	{ "states", run_states },

@@ -340,7 +340,10 @@ const struct store_stmt recipient_stmt_sms_resp = {
  * err, detail, ord, and the recipient's message_id, account_id and parts) to
  * their parts, and finalises a recipient once all its parts are final: failed
  * beats expired beats delivered.  Intermediate receipts (state NULL) only
- * leave an event.  The
+ * leave an event.  The parts are found by key (= ANY of m's recipient ids,
+ * bounded by their least and greatest to prune the history ranges) whatever
+ * the join the planner picks: a hash join read every part of every range
+ * when a generic plan guessed m large (apply_parked's).  The
  * other parts of a recipient are read by key (OFFSET 0 keeps the lateral
  * a nested loop): a scan there would cost the whole sms_parts table; a
  * recipient of one part (most) has none to read.  The final update compares
@@ -358,6 +361,8 @@ const struct store_stmt recipient_stmt_sms_resp = {
 	"  UPDATE sms_parts sp SET state = m.state,"                                              \
 	"    error_code = CASE WHEN m.state = 'SMS_DELIVERED' THEN NULL ELSE m.err END, updated_at = now()" \
 	"  FROM m WHERE sp.recipient_id = m.recipient_id AND sp.part_no = m.part_no"             \
+	"    AND sp.recipient_id = ANY (ARRAY(SELECT recipient_id FROM m))"                       \
+	"    AND sp.recipient_id BETWEEN (SELECT min(recipient_id) FROM m) AND (SELECT max(recipient_id) FROM m)" \
 	"    AND m.state IS NOT NULL AND sp.state = 'SMS_ACCEPTED'"                               \
 	"  RETURNING sp.recipient_id, sp.part_no, sp.state, sp.error_code, m.parts),"             \
 	" np AS MATERIALIZED ("                                                                   \
@@ -404,12 +409,20 @@ const struct store_stmt recipient_stmt_sms_receipts = {
 	"WITH d AS ("
 	"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) WITH ORDINALITY"
 	"  AS d(route, smsc_id, state, err, detail, ord)),"
-	/* the part and its recipient by key, whatever the planner's statistics say (LIMIT: a nested loop) */
+	/*
+	 * the part by its SMSC id (LIMIT: a nested loop, one probe per history
+	 * range), then its recipient by key.  Not joined inside the LIMIT: there
+	 * the recipients' primary key, ordered across the ranges, offered the
+	 * newest-first order, and the plan walked every recipient newer than the
+	 * one sought, for each receipt.  (LIMIT 1 on the key: the planner then
+	 * counts one row per receipt, and the updates below stay lookups by key.)
+	 */
 	" dm AS MATERIALIZED ("
-	"  SELECT d.*, sp.recipient_id, sp.part_no, sp.message_id, sp.account_id, sp.parts FROM d"
-	"  LEFT JOIN LATERAL (SELECT sp.recipient_id, sp.part_no, r.message_id, r.account_id, r.parts FROM sms_parts sp"
-	"    JOIN recipients r ON r.id = sp.recipient_id"
-	"    WHERE sp.route = d.route AND sp.smsc_id = d.smsc_id ORDER BY sp.recipient_id DESC LIMIT 1) sp ON true),"
+	"  SELECT d.*, sp.recipient_id, sp.part_no, r.message_id, r.account_id, r.parts FROM d"
+	"  LEFT JOIN LATERAL (SELECT sp.recipient_id, sp.part_no FROM sms_parts sp"
+	"    WHERE sp.route = d.route AND sp.smsc_id = d.smsc_id ORDER BY sp.recipient_id DESC LIMIT 1) sp ON true"
+	"  LEFT JOIN LATERAL (SELECT r.message_id, r.account_id, r.parts FROM recipients r WHERE r.id = sp.recipient_id"
+	"    LIMIT 1) r ON true),"
 	" m AS (SELECT recipient_id, part_no, smsc_id, route, state, err, detail, ord, message_id, account_id, parts FROM dm"
 	"  WHERE recipient_id IS NOT NULL),"
 	RECEIPT_APPLY("''") ","
@@ -422,13 +435,23 @@ const struct store_stmt recipient_stmt_sms_receipts = {
 
 const struct store_stmt recipient_stmt_apply_parked = {
 	"apply_parked",
-	"WITH p AS ("
-	"  DELETE FROM dlr_parked dp USING sms_parts sp"
-	"  WHERE sp.route = dp.route AND sp.smsc_id = dp.smsc_id"
+	/*
+	 * Each parked receipt's part by its SMSC id (the newest, as sms_receipts
+	 * takes it), one probe per history range: a join of the two tables
+	 * could hash every part of every range.
+	 */
+	"WITH f AS MATERIALIZED ("
+	"  SELECT dp.id, sp.recipient_id, sp.part_no FROM dlr_parked dp"
+	"  CROSS JOIN LATERAL (SELECT sp.recipient_id, sp.part_no FROM sms_parts sp"
+	"    WHERE sp.route = dp.route AND sp.smsc_id = dp.smsc_id ORDER BY sp.recipient_id DESC LIMIT 1) sp),"
+	" p AS ("
+	"  DELETE FROM dlr_parked dp USING f WHERE dp.id = f.id"
 	"  RETURNING dp.id AS ord, dp.route, dp.smsc_id, NULLIF(dp.state, '') AS state, dp.error_code AS err,"
-	"    dp.detail, sp.recipient_id, sp.part_no),"
-	" m AS (SELECT DISTINCT ON (p.ord) p.recipient_id, p.part_no, p.smsc_id, p.route, p.state, p.err, p.detail,"
-	"  p.ord, r.message_id, r.account_id, r.parts FROM p JOIN recipients r ON r.id = p.recipient_id ORDER BY p.ord),"
+	"    dp.detail, f.recipient_id, f.part_no),"
+	" m AS (SELECT p.recipient_id, p.part_no, p.smsc_id, p.route, p.state, p.err, p.detail,"
+	"  p.ord, r.message_id, r.account_id, r.parts FROM p"
+	"  CROSS JOIN LATERAL (SELECT r.message_id, r.account_id, r.parts FROM recipients r WHERE r.id = p.recipient_id"
+	"    LIMIT 1) r ORDER BY p.ord),"
 	RECEIPT_APPLY("' (parked)'")
 	" SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u), (" FINAL_AGES ")",
 	0, 0,

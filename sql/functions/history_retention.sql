@@ -1,0 +1,40 @@
+-- What retention may drop of the history (sql/029): one row per range,
+-- oldest first, with its newest recipient's acceptance time, whether a
+-- recipient in it is still in flight, and what retention does with it for
+-- a limit of p_keep.  A range goes only whole, and only when
+--   * ids past its end have been issued (it is not the range being filled
+--     or one made ahead),
+--   * its newest recipient was accepted before now() - p_keep (ids are
+--     issued in time order: the highest id is the newest), and
+--   * none of its recipients is in flight (scheduled, held, push sent,
+--     queued, submitted or waiting for a receipt: each state its partial
+--     index, so the check reads index pages, not the range).
+-- Reads only, by key and partial index: O(1) per range.  pushgatectl
+-- retention status prints it; retention run exports and drops what it says
+-- (DETACH ... CONCURRENTLY cannot run inside a function).
+CREATE OR REPLACE FUNCTION history_retention(p_keep interval)
+RETURNS TABLE (lo bigint, hi bigint, newest timestamptz, in_flight boolean, action text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    g record;
+    part text;
+    issued bigint;
+BEGIN
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO issued FROM recipients_id_seq s;
+    FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
+        lo := g.lo;
+        hi := g.hi;
+        part := 'recipients_' || CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE state IN (''SCHEDULED'', ''HELD''))'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''PUSH_SENT'')'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_SUBMITTED'')'
+                       ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_ACCEPTED'')', part) INTO in_flight;
+        action := CASE WHEN g.hi > issued + 1 THEN 'kept: ids still to be issued in it'
+                       WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
+                       WHEN in_flight THEN 'kept: a recipient in flight'
+                       ELSE 'drop' END;
+        RETURN NEXT;
+    END LOOP;
+END $$;

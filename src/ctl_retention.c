@@ -1,0 +1,321 @@
+/*
+ * ctl_retention.c: `pushgatectl retention status|run`, the history's
+ * retention (docs/operations.md, "Retention").  status prints, for each
+ * history range (sql/029), its newest recipient, whether one is in flight,
+ * its size and what retention does with it (history_retention(),
+ * sql/functions/history_retention.sql); run drops the ranges it says may
+ * go: each of the range's three partitions (events, sms_parts,
+ * recipients) detached CONCURRENTLY (no lock that stops the traffic on the
+ * other ranges) and dropped, then its history_ranges row.  No DELETE, no
+ * dead rows: the cost of a range is a few catalog changes, whatever it
+ * holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz
+ * (COPY, CSV with a header, through gzip), holding a SHARE lock on the three
+ * so that nothing changes them while they are read.  The limit and the
+ * directory come from [retention] (history_days, export_dir) unless given.
+ * Dropping tables takes the schema owner's role (like migrate).  A drop cut
+ * short is finished by the next run (a detach left pending is finalized).
+ * Arguments are checked before connecting.
+ */
+#include "ctl_retention.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "stmts.h"
+
+static const char *const TABLES[] = { "events", "sms_parts", "recipients" };   /* detach order */
+#define NTABLES (sizeof(TABLES) / sizeof(TABLES[0]))
+
+struct ret_args {
+	int         run;          /* run, else status */
+	double      keep_days;
+	const char *export_dir;   /* NULL or "": none */
+};
+
+static int usage(const char *msg)
+{
+	fprintf(stderr, "pushgatectl: retention: %s\n"
+		"usage: pushgatectl retention status|run [--keep-days N] [--export DIR]\n", msg);
+	return 2;
+}
+
+static int parse(int argc, char **argv, const struct config *cfg, struct ret_args *a)
+{
+	*a = (struct ret_args){ 0, cfg->retention_history_days, cfg->retention_export_dir };
+	if (argc < 2 || (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "run") != 0))
+		return usage("status or run?");
+	a->run = argv[1][0] == 'r';
+	for (int i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return usage("an option without its value");
+		if (strcmp(argv[i], "--keep-days") == 0) {
+			char *end;
+			errno = 0;
+			double v = strtod(argv[i + 1], &end);
+			if (errno || *end || end == argv[i + 1] || !(v >= 1 && v <= 36500))
+				return usage("--keep-days takes 1 to 36500 days");
+			a->keep_days = v;
+		} else if (strcmp(argv[i], "--export") == 0 && a->run) {
+			a->export_dir = argv[i + 1];
+		} else {
+			return usage("unknown option");
+		}
+	}
+	if (a->export_dir && a->export_dir[0]) {
+		struct stat st;
+		if (stat(a->export_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "pushgatectl: retention: %s is not a directory\n", a->export_dir);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static PGresult *exec(PGconn *conn, const char *sql, int nparams, const char *const *params, ExecStatusType want)
+{
+	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!r || PQresultStatus(r) != want) {
+		fprintf(stderr, "pushgatectl: retention: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int exec_ok(PGconn *conn, const char *sql)
+{
+	PGresult *r = exec(conn, sql, 0, NULL, PGRES_COMMAND_OK);
+	PQclear(r);
+	return r ? 0 : -1;
+}
+
+/* The ranges and what retention does with each; NULL on error. */
+static PGresult *plan(PGconn *conn, double keep_days)
+{
+	char days[32];
+	snprintf(days, sizeof(days), "%g", keep_days);
+	const char *params[1] = { days };
+	return exec(conn,
+		"SELECT h.lo, h.hi, CASE WHEN h.lo = -9223372036854775808 THEN 'legacy' ELSE h.lo::text END,"
+		"  coalesce(" STMTS_ISO_TS("h.newest") ", '-'), CASE WHEN h.in_flight THEN 'yes' ELSE 'no' END, h.action,"
+		"  pg_size_pretty((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+		"    WHERE c.relname IN ('recipients_' || s.suffix, 'sms_parts_' || s.suffix, 'events_' || s.suffix)"
+		"      AND c.relnamespace = 'public'::regnamespace))"
+		" FROM history_retention(make_interval(days => $1::float8::int)) h,"
+		"  LATERAL (SELECT CASE WHEN h.lo = -9223372036854775808 THEN 'legacy' ELSE h.lo::text END AS suffix) s"
+		" ORDER BY h.lo", 1, params, PGRES_TUPLES_OK);
+}
+
+static int status(PGconn *conn, const struct ret_args *a)
+{
+	PGresult *r = plan(conn, a->keep_days);
+	if (!r)
+		return 1;
+	printf("%-20s %-20s %-24s %-9s %-10s %s\n", "RANGE", "TO", "NEWEST", "IN_FLIGHT", "SIZE", "ACTION");
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("%-20s %-20s %-24s %-9s %-10s %s\n", PQgetvalue(r, i, 2), PQgetvalue(r, i, 1),
+		       PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 6), PQgetvalue(r, i, 5));
+	printf("limit: %g days\n", a->keep_days);
+	PQclear(r);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* gzip -c > path, fed through the returned pipe; *pid set; -1 on error. */
+static int gzip_to(const char *path, pid_t *pid)
+{
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (out < 0) {
+		fprintf(stderr, "pushgatectl: retention: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	int p[2];
+	if (pipe(p) < 0) {
+		close(out);
+		return -1;
+	}
+	*pid = fork();
+	if (*pid == 0) {
+		dup2(p[0], 0);
+		dup2(out, 1);
+		close(p[0]);
+		close(p[1]);
+		execlp("gzip", "gzip", "-c", (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	close(out);
+	if (*pid < 0) {
+		close(p[1]);
+		return -1;
+	}
+	return p[1];
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* COPY one partition out to DIR/<part>.csv.gz (written to .tmp, then renamed); rows or -1. */
+static long long export_one(PGconn *conn, const char *dir, const char *part)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8], sql[256];
+	snprintf(path, sizeof(path), "%s/%s.csv.gz", dir, part);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(sql, sizeof(sql), "COPY %s TO STDOUT WITH (FORMAT csv, HEADER)", part);
+	PGresult *r = PQexec(conn, sql);
+	if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
+		fprintf(stderr, "pushgatectl: retention: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	pid_t pid;
+	int fd = gzip_to(tmp, &pid);
+	long long lines = 0;
+	int bad = fd < 0;
+	char *buf;
+	int n;
+	while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
+		if (!bad && write_all(fd, buf, (size_t)n) < 0)
+			bad = 1;
+		lines++;
+		PQfreemem(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	int wst = 0;
+	if (fd >= 0 && (waitpid(pid, &wst, 0) < 0 || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0))
+		bad = 1;
+	r = PQgetResult(conn);
+	if (n == -2 || !r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "pushgatectl: retention: COPY %s: %s", part, PQerrorMessage(conn));
+		bad = 1;
+	}
+	PQclear(r);
+	while ((r = PQgetResult(conn)))
+		PQclear(r);
+	if (!bad && rename(tmp, path) < 0)
+		bad = 1;
+	if (bad) {
+		unlink(tmp);
+		fprintf(stderr, "pushgatectl: retention: exporting %s to %s failed\n", part, path);
+		return -1;
+	}
+	return lines > 0 ? lines - 1 : 0;   /* the header */
+}
+
+static int export_range(PGconn *conn, const char *dir, const char *suffix)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql), "LOCK TABLE recipients_%s, sms_parts_%s, events_%s IN SHARE MODE",
+		 suffix, suffix, suffix);
+	if (exec_ok(conn, "BEGIN") < 0)
+		return -1;
+	if (exec_ok(conn, sql) < 0) {
+		exec_ok(conn, "ROLLBACK");
+		return -1;
+	}
+	for (size_t i = 0; i < NTABLES; i++) {
+		char part[64];
+		snprintf(part, sizeof(part), "%s_%s", TABLES[NTABLES - 1 - i], suffix);
+		long long rows = export_one(conn, dir, part);
+		if (rows < 0) {
+			exec_ok(conn, "ROLLBACK");
+			return -1;
+		}
+		printf("  exported %s: %lld rows to %s/%s.csv.gz\n", part, rows, dir, part);
+	}
+	return exec_ok(conn, "COMMIT");
+}
+
+/* Detaches (CONCURRENTLY, or finalizes a detach left pending) and drops one range's partitions. */
+static int drop_range(PGconn *conn, const char *lo, const char *suffix)
+{
+	for (size_t i = 0; i < NTABLES; i++) {
+		char part[64], sql[256];
+		snprintf(part, sizeof(part), "%s_%s", TABLES[i], suffix);
+		const char *params[1] = { part };
+		PGresult *r = exec(conn, "SELECT h.inhdetachpending FROM pg_inherits h"
+				   " WHERE h.inhrelid = to_regclass('public.' || $1)", 1, params, PGRES_TUPLES_OK);
+		if (!r)
+			return -1;
+		int attached = PQntuples(r) == 1, pending = attached && PQgetvalue(r, 0, 0)[0] == 't';
+		PQclear(r);
+		if (attached) {
+			snprintf(sql, sizeof(sql), "ALTER TABLE %s DETACH PARTITION %s %s", TABLES[i], part,
+				 pending ? "FINALIZE" : "CONCURRENTLY");
+			if (exec_ok(conn, sql) < 0)
+				return -1;
+		}
+		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", part);
+		if (exec_ok(conn, sql) < 0)
+			return -1;
+	}
+	const char *params[1] = { lo };
+	PGresult *r = exec(conn, "DELETE FROM history_ranges WHERE lo = $1::bigint", 1, params, PGRES_COMMAND_OK);
+	PQclear(r);
+	return r ? 0 : -1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run(PGconn *conn, const struct ret_args *a)
+{
+	PGresult *r = plan(conn, a->keep_days);
+	if (!r)
+		return 1;
+	int dropped = 0, kept = 0, failed = 0;
+	for (int i = 0; i < PQntuples(r) && !failed; i++) {
+		const char *lo = PQgetvalue(r, i, 0), *suffix = PQgetvalue(r, i, 2);
+		if (strcmp(PQgetvalue(r, i, 5), "drop") != 0) {
+			kept++;
+			continue;
+		}
+		double t0 = now_s();
+		printf("range %s to %s (newest %s, %s):\n", suffix, PQgetvalue(r, i, 1), PQgetvalue(r, i, 3),
+		       PQgetvalue(r, i, 6));
+		if ((a->export_dir && a->export_dir[0] && export_range(conn, a->export_dir, suffix) < 0) ||
+		    drop_range(conn, lo, suffix) < 0) {
+			failed = 1;
+			break;
+		}
+		printf("  dropped in %.3f s\n", now_s() - t0);
+		dropped++;
+	}
+	PQclear(r);
+	printf("%d range(s) dropped, %d kept (limit %g days)\n", dropped, kept, a->keep_days);
+	return fflush(stdout) == 0 && !failed ? 0 : 1;
+}
+
+int ctl_retention(PGconn *conn, int argc, char **argv, const struct config *cfg)
+{
+	struct ret_args a;
+	int rc = parse(argc, argv, cfg, &a);
+	if (rc || !conn)
+		return rc;
+	return a.run ? run(conn, &a) : status(conn, &a);
+}

@@ -1,0 +1,174 @@
+"""t_retention: `pushgatectl retention status|run` drops the history by range
+(sql/029, history_retention(), src/ctl_retention.c).
+
+Real PostgreSQL, smsc-sim and pushgated taking traffic.  Four ranges of
+seeded history: one 100 days old and final (dropped), one 100 days old with a
+recipient still waiting for its receipt (kept: in flight), one 10 days old
+(kept: newer than the limit) and one 100 days old exported first.  After the
+run the first range's recipients, parts and events are gone, whole
+partitions, each range in under a second; the others and the live traffic
+are untouched, the report rollups still count what was dropped, a second run
+drops nothing, and the export holds every row as CSV.
+"""
+import csv
+import gzip
+import io
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import TAP
+
+tests = TAP()
+SIZE = 100           # recipient ids per seeded range
+ctx = {}
+
+SEED = """
+WITH a AS (SELECT id FROM accounts WHERE name = 'test'),
+m AS (INSERT INTO messages (account_id, sender, body, created_at)
+      SELECT a.id, '{sender}', 'old', now() - interval '{age}' + g * interval '1 second'
+      FROM a, generate_series(0, {n} - 1) g RETURNING id, account_id, created_at),
+mm AS (SELECT *, row_number() OVER (ORDER BY id) - 1 AS k FROM m),
+r AS (INSERT INTO recipients (id, message_id, account_id, msisdn, state, channel, route, smsc_id, parts, created_at,
+                              updated_at, submitted_at, final_at, expires_at, release_at)
+      SELECT {lo} + k, id, account_id, '8210' || lpad(({lo} + k)::text, 8, '0'),
+             CASE WHEN k = {open} THEN 'SCHEDULED' ELSE 'SMS_DELIVERED' END, 'sms', 'default', 'R' || ({lo} + k), 1,
+             created_at, created_at, created_at, CASE WHEN k = {open} THEN NULL ELSE created_at + interval '3 s' END,
+             created_at + interval '1 day', CASE WHEN k = {open} THEN now() + interval '1 day' END
+      FROM mm RETURNING id, message_id, account_id, created_at, state),
+p AS (INSERT INTO sms_parts (recipient_id, part_no, account_id, route, smsc_id, state, accepted_at, updated_at)
+      SELECT id, 1, account_id, 'default', 'R' || id, state, created_at, created_at FROM r WHERE state <> 'SCHEDULED')
+INSERT INTO events (recipient_id, message_id, account_id, at, state, route)
+SELECT r.id, r.message_id, r.account_id, r.created_at + s.o * interval '1 s', s.state, 'default'
+FROM r, (VALUES (0, 'ACCEPTED'), (1, 'SMS_QUEUED'), (2, 'SMS_SUBMITTED'), (3, 'SMS_ACCEPTED'),
+                (4, 'SMS_DELIVERED')) AS s(o, state)
+WHERE r.state = 'SMS_DELIVERED' OR s.o = 0
+"""
+# what a seeded range holds: recipients, parts, events (one scheduled recipient: no part, one event)
+FULL = (SIZE, SIZE, SIZE * 5)
+WITH_OPEN = (SIZE, SIZE - 1, (SIZE - 1) * 5 + 1)
+
+
+def counts(env, lo):
+    return tuple(int(env.scalar(f"SELECT count(*) FROM {t} WHERE {k} >= {lo} AND {k} < {lo + SIZE}"))
+                 for t, k in (("recipients", "id"), ("sms_parts", "recipient_id"), ("events", "recipient_id")))
+
+
+def status(env):
+    r = env.ctl("retention", "status", check=True)
+    rows = {}
+    for line in r.stdout.splitlines()[1:]:
+        f = line.split(None, 6)   # RANGE TO NEWEST IN_FLIGHT SIZE (a number and its unit) ACTION
+        if len(f) == 7:
+            rows[f[0]] = (f[3], f[6])
+    return rows
+
+
+@tests.case
+def seeded_history_is_in_four_ranges_and_status_says_what_goes(env):
+    # live traffic first: its range must stay
+    live = env.send(["821066000010"], sender="LIVE")["id"]
+    env.wait_for(lambda: env.recipients_final([live]), timeout=60, what="the live message final")
+    top = int(env.scalar("SELECT max(hi) FROM history_ranges"))
+    names = ("old", "inflight", "recent", "export")
+    ages = ("100 days", "100 days", "10 days", "100 days")
+    for i, (name, age) in enumerate(zip(names, ages)):
+        lo = top + i * SIZE
+        env.sql(f"SELECT history_range_add({lo}, {lo + SIZE})")
+        env.psql(SEED.format(sender=name.upper(), age=age, n=SIZE, lo=lo, open=7 if name == "inflight" else -1))
+        ctx[name] = lo
+    # new ids after the seeded ones: pushgated makes the range they go to
+    env.sql(f"SELECT setval('recipients_id_seq', {top + 4 * SIZE - 1})")
+    env.wait_for(lambda: int(env.scalar("SELECT max(hi) FROM history_ranges")) > top + 4 * SIZE, timeout=30,
+                 what="pushgated's next range")
+    # the rollups' first run starts at the oldest message: the seeded history is counted
+    env.ctl("rollup", check=True, timeout=180)
+    ctx["rolled"] = env.sql("SELECT sender, state, sum(recipients) FROM report_counts WHERE grain = 'd'"
+                            " GROUP BY 1, 2 ORDER BY 1, 2")
+    ctx["report"] = env.sql("SELECT * FROM report_outcomes('-infinity', 'sender') ORDER BY sender")
+    assert ("OLD", "SMS_DELIVERED", str(SIZE)) in ctx["rolled"] and ("EXPORT", "ACCEPTED", str(SIZE)) in ctx["rolled"], \
+        ctx["rolled"]
+    for name in names:
+        assert counts(env, ctx[name]) == (WITH_OPEN if name == "inflight" else FULL), (name, counts(env, ctx[name]))
+    st = status(env)
+    assert st[str(ctx["old"])] == ("no", "drop"), st
+    assert st[str(ctx["inflight"])] == ("yes", "kept: a recipient in flight"), st
+    assert st[str(ctx["recent"])] == ("no", "kept: newer than the limit"), st
+    assert st[str(ctx["export"])] == ("no", "drop"), st
+    assert st["1"][1] == "kept: newer than the limit", st   # the live traffic's range
+    last = max(st, key=lambda k: int(k))
+    assert st[last][1] == "kept: ids still to be issued in it", st
+
+
+@tests.case
+def retention_run_drops_whole_old_ranges_and_nothing_in_flight(env):
+    exp = os.path.join(env.tmp, "export")
+    os.mkdir(exp)
+    # the export range first, written out; then the rest without export (O(1) per range)
+    r = env.ctl("retention", "run", "--export", exp, check=True, timeout=120)
+    dropped = re.findall(r"^range (\S+) to \S+ .*\n(?:  exported .*\n)*  dropped in ([0-9.]+) s$", r.stdout, re.M)
+    assert {lo for lo, _ in dropped} == {str(ctx["old"]), str(ctx["export"])}, r.stdout
+    for t in ("recipients", "sms_parts", "events"):
+        with gzip.open(os.path.join(exp, f"{t}_{ctx['export']}.csv.gz"), "rt", encoding="utf-8") as f:
+            rows = list(csv.reader(io.StringIO(f.read())))
+        assert rows[0][:2] == {"recipients": ["id", "message_id"], "sms_parts": ["recipient_id", "part_no"],
+                               "events": ["id", "recipient_id"]}[t], rows[0]
+        assert len(rows) - 1 == (SIZE * 5 if t == "events" else SIZE), (t, len(rows))
+    for name in ("old", "export"):
+        lo = ctx[name]
+        assert counts(env, lo) == (0, 0, 0), name
+        for t in ("recipients", "sms_parts", "events"):
+            assert env.scalar(f"SELECT to_regclass('{t}_{lo}') IS NULL") == "t", (t, lo)
+        assert env.scalar(f"SELECT count(*) FROM history_ranges WHERE lo = {lo}") == "0"
+    # in flight, newer, live: untouched
+    assert counts(env, ctx["inflight"]) == WITH_OPEN
+    assert counts(env, ctx["recent"]) == FULL
+    assert env.scalar(f"SELECT state FROM recipients WHERE id = {ctx['inflight'] + 7}") == "SCHEDULED"
+    # the rollups keep the counts of what was dropped
+    assert env.sql("SELECT sender, state, sum(recipients) FROM report_counts WHERE grain = 'd'"
+                   " GROUP BY 1, 2 ORDER BY 1, 2") == ctx["rolled"]
+    assert env.sql("SELECT * FROM report_outcomes('-infinity', 'sender') ORDER BY sender") == ctx["report"]
+    # the message of a dropped recipient is still there, its recipients are not
+    mid = env.scalar("SELECT max(id) FROM messages WHERE sender = 'OLD'")
+    assert env.message(mid)["recipients"] == []
+    # a second run: nothing more to drop
+    r = env.ctl("retention", "run", check=True, timeout=60)
+    assert "0 range(s) dropped" in r.stdout, r.stdout
+    for _, took in dropped:
+        assert float(took) < 5.0, dropped   # with the export: the copy's time
+
+
+@tests.case
+def a_range_without_export_is_dropped_in_under_a_second(env):
+    # a range of 5,000 recipients, 100 days old, made on top and then passed by the id sequence
+    top = int(env.scalar("SELECT max(hi) FROM history_ranges"))
+    n = 5000
+    env.sql(f"SELECT history_range_add({top}, {top + n})")
+    env.psql(SEED.format(sender="BIG", age="100 days", n=n, lo=top, open=-1))
+    env.sql(f"SELECT setval('recipients_id_seq', {top + n - 1})")
+    env.wait_for(lambda: int(env.scalar("SELECT max(hi) FROM history_ranges")) > top + n, timeout=30,
+                 what="pushgated's next range")
+    assert counts(env, top)[0] == SIZE   # (counts() looks at the first SIZE ids)
+    r = env.ctl("retention", "run", check=True, timeout=60)
+    m = re.search(rf"^range {top} to .*\n  dropped in ([0-9.]+) s$", r.stdout, re.M)
+    assert m, r.stdout
+    print(f"# a range of {n} recipients ({n * 5} events): dropped in {m.group(1)} s", flush=True)
+    assert float(m.group(1)) < 1.0, r.stdout
+    assert int(env.scalar(f"SELECT count(*) FROM recipients WHERE id >= {top} AND id < {top + n}")) == 0
+    # live traffic goes on
+    live = env.send(["821066000020"], sender="LIVE")["id"]
+    env.wait_for(lambda: env.recipients_final([live]), timeout=60, what="a message after the drop")
+
+
+@tests.case
+def bad_arguments_are_usage_errors(env):
+    for args in (("retention",), ("retention", "drop"), ("retention", "run", "--keep-days", "0"),
+                 ("retention", "status", "--export", "/tmp"), ("retention", "run", "--export")):
+        r = env.ctl(*args)
+        assert r.returncode == 2 and "usage: pushgatectl retention" in r.stderr, (args, r.returncode, r.stderr)
+    r = env.ctl("retention", "run", "--export", "/nonexistent/dir")
+    assert r.returncode == 1 and "is not a directory" in r.stderr, r.stderr
+
+
+tests.run(ini={"reports": {"rollup_interval": "0"}})
