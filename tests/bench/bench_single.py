@@ -24,6 +24,7 @@ Environment (defaults in brackets):
   BENCH_HISTORY [10000,1000000; 10000 with BENCH_QUICK=1]  preloaded messages, one run each
   BENCH_SECONDS [20; 5 with BENCH_QUICK=1]   wrk duration (after a 3 s warm-up run)
   BENCH_CONNS [50]                           wrk connections (2 threads)
+  BENCH_RANGE [1000000]                      recipient ids per history range (sql/029) of the preload
   BENCH_DLR_DELAY_MS [50]                    smsc-sim --dlr-delay-ms
   BENCH_PG_OPTS="-c k=v ..."                 extra PostgreSQL settings
   BENCH_AUTO_EXPLAIN_MS=MS                   auto_explain plans of statements slower than MS
