@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from harness import Env  # noqa: E402
 
-from benchlib import env_int, history_cover  # noqa: E402
+from benchlib import env_int, history_cover, psql_long  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 EVENTS = env_int("BENCH_EVENTS", 2_000_000 if QUICK else 100_000_000)
@@ -114,15 +114,6 @@ class ReportEnv(Env):
                 " -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=30min")
         self._pg_ctl("start", "-w", "-t", "60", "-l", self.pg_log, "-o", opts, timeout=90)
         self._pg_started = True
-
-
-def psql_long(env, sql):
-    """env.psql without its one-minute bound: seeding 100M events takes a while."""
-    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                        str(env.pg_port), "-U", "postgres", "-d", "pushgate", "-c", sql],
-                       capture_output=True, text=True, timeout=7200)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
 
 
 def timed_session(env, queries, repeat):

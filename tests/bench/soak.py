@@ -102,16 +102,22 @@ BLOAT_TABLES = ("recipients", "sms_parts", "events", "messages", "webhook_outbox
 
 def bloat(env):
     """Per table after the soak: live and dead rows, autovacuum runs, size, and pgstattuple_approx's
-    dead and free space (what vacuum has not yet given back for reuse)."""
+    dead and free space (what vacuum has not yet given back for reuse).  A table in history
+    ranges (sql/029) is shown per partition: autovacuum works on those."""
     env.psql("CREATE EXTENSION IF NOT EXISTS pgstattuple")
-    print(f"# {'table':<16}{'live':>12}{'dead':>10}{'dead %':>8}{'autovac':>8}{'size MB':>9}"
-          f"{'dead sp %':>10}{'free sp %':>10}", flush=True)
+    tables = []
     for t in BLOAT_TABLES:
+        parts = [r[0] for r in env.sql(f"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                                       f" WHERE i.inhparent = '{t}'::regclass ORDER BY c.relname")]
+        tables += parts or [t]
+    print(f"# {'table':<24}{'live':>12}{'dead':>10}{'dead %':>8}{'autovac':>8}{'size MB':>9}"
+          f"{'dead sp %':>10}{'free sp %':>10}", flush=True)
+    for t in tables:
         live, dead, runs, size = env.sql(
             "SELECT n_live_tup, n_dead_tup, autovacuum_count, pg_total_relation_size(relid) / 1048576.0"
             f" FROM pg_stat_user_tables WHERE relname = '{t}'")[0]
         dsp, fsp = env.sql(f"SELECT dead_tuple_percent, approx_free_percent FROM pgstattuple_approx('{t}')")[0]
-        print(f"# {t:<16}{int(live):>12,}{int(dead):>10,}{100.0 * int(dead) / max(1, int(live)):>8.1f}"
+        print(f"# {t:<24}{int(live):>12,}{int(dead):>10,}{100.0 * int(dead) / max(1, int(live)):>8.1f}"
               f"{int(runs):>8}{float(size):>9.1f}{float(dsp):>10.1f}{float(fsp):>10.1f}", flush=True)
 
 
