@@ -5,7 +5,7 @@
  * range of recipients, sms_parts and events partitions while fewer ids
  * than a whole range are left.  A row whose recipient id no range holds
  * could not be written at all, so the margin is a range (about a day of
- * traffic, at least HISTORY_RANGE_MIN ids) and the check runs often: the
+ * traffic, at least HISTORY_RANGE_MIN_SQL ids) and the check runs often: the
  * bulk path's 25,000 recipients a second use a quarter of the smallest
  * range between two checks.  On the slow store; logs each range made and
  * each failure (a lock not granted within 2 s is tried at the next tick).
