@@ -49,7 +49,7 @@ DECLARE
 BEGIN
     made := 0;
     LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO issued FROM recipients_id_seq s;
+    issued := history_issued();
     LOOP
         SELECT * INTO newest FROM history_ranges ORDER BY lo DESC LIMIT 1;
         size := newest.hi - newest.lo;
@@ -65,6 +65,17 @@ BEGIN
     END LOOP;
     RETURN NEXT;
 END $$;
+
+--
+-- Name: history_issued(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_issued() RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END FROM recipients_id_seq s
+$$;
 
 --
 -- Name: history_range_add(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -103,27 +114,27 @@ BEGIN
         END LOOP;
     END LOOP;
     INSERT INTO history_ranges (lo, hi, issued)
-    VALUES (p_lo, p_hi, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM recipients_id_seq));
+    VALUES (p_lo, p_hi, history_issued());
 END $$;
 
 --
 -- Name: history_retention(interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.history_retention(p_keep interval) RETURNS TABLE(lo bigint, hi bigint, newest timestamp with time zone, in_flight boolean, action text)
+CREATE FUNCTION public.history_retention(p_keep interval) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, in_flight boolean, action text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $_$
 DECLARE
     g record;
     part text;
-    issued bigint;
+    issued bigint := history_issued();
 BEGIN
-    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO issued FROM recipients_id_seq s;
     FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
         lo := g.lo;
         hi := g.hi;
-        part := 'recipients_' || CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        part := 'recipients_' || suffix;
         EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE state IN (''SCHEDULED'', ''HELD''))'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''PUSH_SENT'')'
@@ -137,6 +148,49 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END $_$;
+
+--
+-- Name: history_retention_drop(interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_retention_drop(p_keep interval) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, action text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET lock_timeout TO '200ms'
+    AS $$
+DECLARE
+    g record;
+    t record;
+BEGIN
+    SELECT h.lo INTO lo FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    BEGIN
+        -- one caller at a time (history_ensure() takes it too), then the parents
+        LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
+        LOCK TABLE recipients, sms_parts, events IN ACCESS EXCLUSIVE MODE;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        action := 'busy';
+        RETURN NEXT;
+        RETURN;
+    END;
+    SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = history_retention_drop.lo;
+    IF NOT FOUND OR g.action <> 'drop' THEN
+        action := coalesce(g.action, 'gone');
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I', t.name || '_' || g.suffix);
+    END LOOP;
+    DELETE FROM history_ranges h WHERE h.lo = g.lo;
+    hi := g.hi;
+    suffix := g.suffix;
+    newest := g.newest;
+    action := 'dropped';
+    RETURN NEXT;
+END $$;
 
 --
 -- Name: intake_admit(bigint[], integer[], text[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -

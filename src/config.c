@@ -81,6 +81,7 @@ static const struct key_def global_keys[] = {
 	CNUM("reports", "rollup_interval", K_DOUBLE, rollup_interval, 0, 3600, "5"),
 	CNUM("retention", "history_days", K_DOUBLE, retention_history_days, 1, 36500, "90"),
 	CSTR("retention", "export_dir", retention_export_dir, ""),
+	CNUM("retention", "check_interval", K_DOUBLE, retention_check_interval, 0, 86400, "3600"),
 	CNUM("push", "invite", K_BOOL, invite, 0, 1, "no"),
 	CNUM("push", "invite_period", K_DOUBLE, invite_period, 60, 3650 * 86400.0, "2592000"),
 	CSTR("push", "invite_text", invite_text, "Get your messages free in the pushgate app: https://pushgate.example/app"),

@@ -108,9 +108,10 @@ struct config {
 	char   console_chart_js[256];   /* the console's charting library (Debian: libjs-chart.js) */
 	/* [reports] */
 	double rollup_interval;         /* seconds between report rollup runs (rollup.c); 0: not on this node */
-	/* [retention]: pushgatectl retention (ctl_retention.c) */
+	/* [retention]: pushgated (history.c) and pushgatectl retention (ctl_retention.c) */
 	double retention_history_days;  /* history ranges older than this may be dropped */
 	char   retention_export_dir[256]; /* "": drop without exporting */
+	double retention_check_interval; /* seconds between pushgated's drops of old ranges; 0: none */
 	int    invite;                  /* yes: numbers with no app get an install invitation by SMS */
 	double invite_period;           /* seconds between two invitations to one number */
 	char   invite_text[160];        /* the invitation (GSM 03.38 keeps it one SMS) */

@@ -105,13 +105,11 @@ static PGresult *plan(PGconn *conn, double keep_days)
 	snprintf(days, sizeof(days), "%g", keep_days);
 	const char *params[1] = { days };
 	return exec(conn,
-		"SELECT h.lo, h.hi, CASE WHEN h.lo = -9223372036854775808 THEN 'legacy' ELSE h.lo::text END,"
+		"SELECT h.lo, h.hi, h.suffix,"
 		"  coalesce(" STMTS_ISO_TS("h.newest") ", '-'), CASE WHEN h.in_flight THEN 'yes' ELSE 'no' END, h.action,"
-		"  pg_size_pretty((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
-		"    WHERE c.relname IN ('recipients_' || s.suffix, 'sms_parts_' || s.suffix, 'events_' || s.suffix)"
-		"      AND c.relnamespace = 'public'::regnamespace))"
-		" FROM history_retention(make_interval(days => $1::float8::int)) h,"
-		"  LATERAL (SELECT CASE WHEN h.lo = -9223372036854775808 THEN 'legacy' ELSE h.lo::text END AS suffix) s"
+		"  pg_size_pretty((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN history_tables t"
+		"    ON c.relname = t.name || '_' || h.suffix AND c.relnamespace = 'public'::regnamespace))"
+		" FROM history_retention(make_interval(secs => $1::float8 * 86400)) h"
 		" ORDER BY h.lo", 1, params, PGRES_TUPLES_OK);
 }
 

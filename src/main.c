@@ -558,6 +558,7 @@ int main(int argc, char **argv)
 	srv.bulk_store = store_new(srv.loop, &sc);
 	struct store_config slow = sc;
 	slow.plan_per_call = 1;   /* reports, the console, searches: planned for whose rows they read */
+	slow.round_max = 1;       /* each job its own transaction: a retention drop's locks end with it (history.h) */
 	srv.slow_store = store_new(srv.loop, &slow);
 	srv.bulk_intake = srv.bulk_store ? intake_queue_new(srv.loop, srv.bulk_store, &srv.cfg, BATCH_CHUNK,
 							    on_new_work, &srv) : NULL;
@@ -569,7 +570,9 @@ int main(int argc, char **argv)
 	/* on a connection of its own: a count never holds up the API's statements */
 	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.slow_store) : NULL;
 	srv.rollup = srv.depths ? rollup_new(srv.loop, srv.slow_store, srv.cfg.rollup_interval) : NULL;
-	srv.history = srv.depths && (srv.rollup || srv.cfg.rollup_interval <= 0) ? history_new(srv.loop, srv.slow_store)
+	struct history_config hic = { srv.cfg.retention_history_days, srv.cfg.retention_check_interval,
+				     srv.cfg.retention_export_dir[0] != 0 };
+	srv.history = srv.depths && (srv.rollup || srv.cfg.rollup_interval <= 0) ? history_new(srv.loop, srv.slow_store, &hic)
 		      : NULL;
 	srv.accounts = srv.history ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;
 	if (srv.accounts) {

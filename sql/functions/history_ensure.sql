@@ -1,6 +1,6 @@
 -- Keeps one whole range of recipient ids made ahead of the ids issued
--- (pushgated calls it every minute; pushgatectl retention run too): while
--- fewer ids than the newest range holds are left above the last one issued,
+-- (pushgated calls it every 10 seconds): while fewer ids than the newest
+-- range holds are left above the last one issued (history_issued()),
 -- adds the next range.  A range is sized to hold p_span of traffic at the
 -- rate seen since the newest range was made (once that is at least ten
 -- minutes ago; until then the newest range's size), never less than
@@ -19,7 +19,7 @@ DECLARE
 BEGIN
     made := 0;
     LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO issued FROM recipients_id_seq s;
+    issued := history_issued();
     LOOP
         SELECT * INTO newest FROM history_ranges ORDER BY lo DESC LIMIT 1;
         size := newest.hi - newest.lo;

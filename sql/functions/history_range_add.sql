@@ -40,5 +40,5 @@ BEGIN
         END LOOP;
     END LOOP;
     INSERT INTO history_ranges (lo, hi, issued)
-    VALUES (p_lo, p_hi, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM recipients_id_seq));
+    VALUES (p_lo, p_hi, history_issued());
 END $$;

@@ -11,20 +11,33 @@
 --     index, so the check reads index pages, not the range).
 -- Reads only, by key and partial index: O(1) per range.  pushgatectl
 -- retention status prints it; retention run exports and drops what it says
--- (DETACH ... CONCURRENTLY cannot run inside a function).
+-- (DETACH ... CONCURRENTLY cannot run inside a function); pushgated drops
+-- them one at a time with history_retention_drop().
+-- suffix: what its partitions' names end in (<table>_<suffix>: the range's
+-- lo, or legacy for the range sql/029 made of a populated database's rows).
+-- A function's result columns cannot change in place: the older form
+-- without `suffix` is dropped first, once.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = to_regprocedure('history_retention(interval)')
+               AND NOT 'suffix' = ANY (p.proargnames)) THEN
+        DROP FUNCTION history_retention(interval);
+    END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION history_retention(p_keep interval)
-RETURNS TABLE (lo bigint, hi bigint, newest timestamptz, in_flight boolean, action text)
+RETURNS TABLE (lo bigint, hi bigint, suffix text, newest timestamptz, in_flight boolean, action text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     g record;
     part text;
-    issued bigint;
+    issued bigint := history_issued();
 BEGIN
-    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END INTO issued FROM recipients_id_seq s;
     FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
         lo := g.lo;
         hi := g.hi;
-        part := 'recipients_' || CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        part := 'recipients_' || suffix;
         EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE state IN (''SCHEDULED'', ''HELD''))'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''PUSH_SENT'')'

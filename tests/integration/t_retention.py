@@ -8,7 +8,10 @@ recipient still waiting for its receipt (kept: in flight), one 10 days old
 run the first range's recipients, parts and events are gone, whole
 partitions, each range in under a second; the others and the live traffic
 are untouched, the report rollups still count what was dropped, a second run
-drops nothing, and the export holds every row as CSV.
+drops nothing, and the export holds every row as CSV.  Then pushgated
+itself ([retention] check_interval) drops an old range while a client sends
+one message per request: the range gone whole, one in flight kept, and the
+longest wait between two acknowledgements printed and bounded.
 """
 import csv
 import gzip
@@ -16,6 +19,8 @@ import io
 import os
 import re
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import TAP
@@ -162,6 +167,61 @@ def a_range_without_export_is_dropped_in_under_a_second(env):
 
 
 @tests.case
+def pushgated_drops_old_ranges_by_itself_while_traffic_goes_on(env):
+    # two 100-day-old ranges of 2,000 recipients, one with a recipient in flight
+    top = int(env.scalar("SELECT max(hi) FROM history_ranges"))
+    n = 2000
+    old, busy = top, top + n
+    for lo, open_k in ((old, -1), (busy, 11)):
+        env.sql(f"SELECT history_range_add({lo}, {lo + n})")
+        env.psql(SEED.format(sender="AUTO", age="100 days", n=n, lo=lo, open=open_k))
+    env.sql(f"SELECT setval('recipients_id_seq', {top + 2 * n - 1})")
+    env.wait_for(lambda: int(env.scalar("SELECT max(hi) FROM history_ranges")) > top + 2 * n, timeout=30,
+                 what="pushgated's next range")
+    # pushgated checks every second from now on; traffic runs through the drop, every 202 timed
+    env.ini_overrides.setdefault("retention", {})["check_interval"] = "1"
+    env.write_ini()
+    env.restart_pushgated()
+    acks, stop = [], threading.Event()
+
+    def traffic():
+        k = 0
+        while not stop.is_set() and k < 20000:
+            env.send([f"8210770{k % 100000:05d}"], sender="LIVE")
+            acks.append(time.monotonic())
+            k += 1
+
+    t = threading.Thread(target=traffic, daemon=True)
+    t.start()
+    try:
+        env.wait_for(lambda: env.scalar(f"SELECT count(*) FROM history_ranges WHERE lo = {old}") == "0",
+                     timeout=90, what="pushgated's drop of the old range")
+        time.sleep(1.0)   # traffic after the drop too
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    assert not t.is_alive(), "the traffic thread did not stop"
+    log = env.pushgated_log_text()
+    assert re.search(rf"ev=history_range_dropped range={old} ", log), log[-3000:]
+    assert not re.search(rf"ev=history_range_dropped range={busy} ", log)
+    assert counts(env, old) == (0, 0, 0)
+    for t_ in ("recipients", "sms_parts", "events"):
+        assert env.scalar(f"SELECT to_regclass('{t_}_{old}') IS NULL") == "t", t_
+    # in flight: kept whole; the live traffic's ranges too
+    assert int(env.scalar(f"SELECT count(*) FROM recipients WHERE id >= {busy} AND id < {busy + n}")) == n
+    assert env.scalar(f"SELECT state FROM recipients WHERE id = {busy + 11}") == "SCHEDULED"
+    gaps = [b - a for a, b in zip(acks, acks[1:])]
+    assert len(acks) > 20, len(acks)
+    print(f"# pushgated dropped a range of {n} recipients during {len(acks)} single-message requests;"
+          f" longest wait between two 202s {max(gaps):.3f} s", flush=True)
+    assert max(gaps) < 2.0, f"traffic stood still {max(gaps):.2f} s"
+    st, _, _, raw = env.http("GET", "/metrics", key=None)
+    assert st == 200 and re.search(r"^pushgate_history_ranges_dropped_total 1$", raw.decode(), re.M), raw[-2000:]
+    # every message sent during the drop was stored and goes its way
+    assert int(env.scalar("SELECT count(*) FROM messages WHERE sender = 'LIVE'")) >= len(acks)
+
+
+@tests.case
 def bad_arguments_are_usage_errors(env):
     for args in (("retention",), ("retention", "drop"), ("retention", "run", "--keep-days", "0"),
                  ("retention", "status", "--export", "/tmp"), ("retention", "run", "--export")):
@@ -171,4 +231,5 @@ def bad_arguments_are_usage_errors(env):
     assert r.returncode == 1 and "is not a directory" in r.stderr, r.stderr
 
 
-tests.run(ini={"reports": {"rollup_interval": "0"}})
+# pushgated drops nothing by itself until the last case turns it on
+tests.run(ini={"reports": {"rollup_interval": "0"}, "retention": {"check_interval": "0"}})
