@@ -16,7 +16,7 @@
  *    range older than [retention] history_days with nothing in flight, whole
  *    partitions under a lock that waits at most 200 ms; after a drop it asks
  *    again at once, so old ranges go one at a time; a lock not granted is
- *    tried again after HISTORY_RETRY seconds.
+ *    tried again after a minute (HISTORY_RETRY, or the interval if shorter).
  * Logs each range made and dropped and each failure.  Owns its jobs in
  * flight and the figures for /metrics; never blocks.
  */
@@ -32,7 +32,7 @@
 #include "metrics.h"
 
 #define HISTORY_INTERVAL  10.0        /* seconds between checks of the ranges ahead */
-#define HISTORY_RETRY     60.0        /* seconds before a drop whose lock was not granted is tried again */
+#define HISTORY_RETRY     60.0        /* at most this many seconds before a try that was busy or failed comes again */
 
 static const struct store_stmt stmt_ensure = {
 	"history_ensure",
@@ -95,6 +95,12 @@ static void drop_again(struct history *h, double after)
 	ev_timer_start(h->loop, &h->drop_tick);
 }
 
+/* A try that was busy or failed comes again after a minute, or the interval when shorter. */
+static double retry_after(const struct history *h)
+{
+	return h->drop_interval < HISTORY_RETRY ? h->drop_interval : HISTORY_RETRY;
+}
+
 static void drop_done(struct store_job *job, enum store_error err, const char *msg)
 {
 	struct history *h = job->arg;
@@ -103,7 +109,7 @@ static void drop_done(struct store_job *job, enum store_error err, const char *m
 		h->drop_failures++;
 		if (err == STORE_SQL_ERROR)
 			log_error("history", "ev=history_retention_failed err=\"%s\"", msg);
-		drop_again(h, HISTORY_RETRY);
+		drop_again(h, retry_after(h));
 		return;
 	}
 	if (PQntuples(job->res) != 1 || PQnfields(job->res) != 4)
@@ -117,8 +123,8 @@ static void drop_done(struct store_job *job, enum store_error err, const char *m
 		drop_again(h, 0.0);   /* the next old one, if any */
 	} else if (strcmp(action, "busy") == 0) {
 		h->drop_failures++;
-		log_info("history", "ev=history_retention_busy range=%s retry_s=%g", suffix, HISTORY_RETRY);
-		drop_again(h, HISTORY_RETRY);
+		log_info("history", "ev=history_retention_busy range=%s retry_s=%g", suffix, retry_after(h));
+		drop_again(h, retry_after(h));
 	}
 	/* otherwise it changed its mind under the lock (a recipient came back in flight): the interval */
 }

@@ -122,6 +122,33 @@ class Fatal(RuntimeError):
     """Waiting any longer is pointless (a daemon died)."""
 
 
+class OpenTx:
+    """A psql session whose transaction stays open between calls (Env.open_tx)."""
+
+    def __init__(self, env):
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                                   "-p", str(env.pg_port), "-U", "postgres", "-d", "pushgate"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env.on_teardown(self.close)
+
+    def run(self, sql):
+        """Runs sql, then returns the lines it printed (waits for them)."""
+        self.p.stdin.write(sql + "\n\\echo __done__\n")
+        self.p.stdin.flush()
+        lines = []
+        while True:
+            line = self.p.stdout.readline()
+            assert line, f"psql ended: {self.p.stderr.read()}"
+            if line.strip() == "__done__":
+                return lines
+            lines.append(line.rstrip("\n"))
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            self.p.wait(timeout=10)
+
+
 class Env:
     """One private PostgreSQL + smsc-sim + pushgated, torn down on exit.
 
@@ -248,6 +275,10 @@ class Env:
                 print(f"# PUSHGATE_KEEP=1: kept {self.tmp}", flush=True)
             else:
                 shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def open_tx(self):
+        """A psql session of its own, for a transaction held open across steps (OpenTx)."""
+        return OpenTx(self)
 
     def on_teardown(self, fn):
         """fn() runs at teardown, after PostgreSQL stopped and before the temp dir goes (last added, first run)."""
@@ -446,6 +477,8 @@ class Env:
             "webhook": {"allow_internal": "127.0.0.0/8, ::1"},
             "smpp": {"host": "127.0.0.1", "port": str(self.smsc_port or free_port()),
                      "reconnect_min": "1", "reconnect_max": "2"},
+            # tests and benchmarks seed months-old history that must stay; t_retention turns it on
+            "retention": {"check_interval": "0"},
         }
         for section, kv in self.ini_overrides.items():
             values.setdefault(section, {}).update({k: str(v) for k, v in kv.items()})

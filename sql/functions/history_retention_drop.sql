@@ -4,14 +4,18 @@
 -- one short transaction, and returns it; no row when none may go.  pushgated
 -- calls it again at once after a drop, so old ranges go one at a time.
 --
--- Dropping a partition takes ACCESS EXCLUSIVE on its parent: the three
--- parents are locked first, in one statement, each try waiting at most
--- lock_timeout (200 ms) behind the transactions under way; the traffic waits
--- behind it no longer, and a try that is not granted (or would deadlock: the
--- lock wait gives up before deadlock_timeout, so this is the side that
--- yields) returns busy and is tried again later.  Under the lock the range
--- is judged again: nothing can have entered it since.  The rest is catalog
--- changes: no DELETE, no dead rows, O(1) whatever the range holds.
+-- Dropping a partition takes ACCESS EXCLUSIVE on its parent: the range's
+-- partitions are locked first, then the three parents (ONLY the parents: a
+-- vacuum running on a current partition does not stand in the way), each
+-- lock waiting at most lock_timeout (200 ms) behind the transactions under
+-- way; the traffic waits behind it no longer, and a try that is not granted
+-- (or would deadlock: the lock wait gives up before deadlock_timeout, so
+-- this is the side that yields; or finds a partition gone, dropped by
+-- pushgatectl meanwhile) returns busy, undoes what it did and is tried again
+-- later.  Under the lock the range is judged again: nothing can have entered
+-- it since.
+-- The rest is catalog changes: no DELETE, no dead rows, O(1) whatever the
+-- range holds.
 -- (pushgatectl retention run detaches CONCURRENTLY instead, and exports
 -- first when asked: DETACH ... CONCURRENTLY cannot run inside a function.)
 -- SECURITY DEFINER: pushgated's role may write rows, not drop tables.
@@ -22,32 +26,40 @@ DECLARE
     g record;
     t record;
 BEGIN
-    SELECT h.lo INTO lo FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
+    SELECT * INTO g FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    lo := g.lo;
+    hi := g.hi;
+    suffix := g.suffix;
+    newest := g.newest;
     BEGIN
-        -- one caller at a time (history_ensure() takes it too), then the parents
+        -- one caller at a time (history_ensure() takes it too); the range's
+        -- own partitions next, which the traffic does not touch (one held by
+        -- a reader, or a vacuum, makes the try busy before the traffic
+        -- waits at all); then the parents alone (ONLY: a vacuum of the
+        -- current partitions goes on)
         LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-        LOCK TABLE recipients, sms_parts, events IN ACCESS EXCLUSIVE MODE;
-    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name || '_' || g.suffix);
+        END LOOP;
+        LOCK TABLE ONLY recipients, ONLY sms_parts, ONLY events IN ACCESS EXCLUSIVE MODE;
+        SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = g.lo;
+        IF NOT FOUND OR g.action <> 'drop' THEN
+            action := coalesce(g.action, 'gone');
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
+            EXECUTE format('DROP TABLE %I', t.name || '_' || g.suffix);
+        END LOOP;
+        DELETE FROM history_ranges h WHERE h.lo = g.lo;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
         action := 'busy';
         RETURN NEXT;
         RETURN;
     END;
-    SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = history_retention_drop.lo;
-    IF NOT FOUND OR g.action <> 'drop' THEN
-        action := coalesce(g.action, 'gone');
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
-        EXECUTE format('DROP TABLE IF EXISTS %I', t.name || '_' || g.suffix);
-    END LOOP;
-    DELETE FROM history_ranges h WHERE h.lo = g.lo;
-    hi := g.hi;
-    suffix := g.suffix;
-    newest := g.newest;
     action := 'dropped';
     RETURN NEXT;
 END $$;

@@ -155,33 +155,6 @@ def register(env, msisdn):
     return ws
 
 
-class OpenTx:
-    """A psql session whose transaction stays open between calls."""
-
-    def __init__(self, env):
-        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-                                   "-p", str(env.pg_port), "-U", "postgres", "-d", "pushgate"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        env.on_teardown(self.close)
-
-    def run(self, sql):
-        """Runs sql, then returns the lines it printed (waits for them)."""
-        self.p.stdin.write(sql + "\n\\echo __done__\n")
-        self.p.stdin.flush()
-        lines = []
-        while True:
-            line = self.p.stdout.readline()
-            assert line, f"psql ended: {self.p.stderr.read()}"
-            if line.strip() == "__done__":
-                return lines
-            lines.append(line.rstrip("\n"))
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.stdin.close()
-            self.p.wait(timeout=10)
-
-
 @tests.case
 def history_and_live_traffic_are_counted_exactly_per_hour_and_day(env):
     env.psql(HISTORY)
@@ -267,7 +240,7 @@ def an_open_transaction_holds_the_watermark_and_is_counted_once_it_commits(env):
                                                      "recipients": [{"to": "821066600051"}]})
     assert st == 202, raw
     late = env.scalar(f"SELECT id FROM recipients WHERE batch_id = {b['id']}")
-    tx = OpenTx(env)
+    tx = env.open_tx()
     [started] = tx.run("BEGIN; SELECT now()::text;")
     tx.run(f"UPDATE recipients SET state = 'CANCELED', final_at = now(), updated_at = now(), release_at = NULL"
            f" WHERE id = {late}; INSERT INTO events (recipient_id, message_id, account_id, state, detail)"
