@@ -7,9 +7,11 @@
  * the filters: its final recipients on index recipients_msisdn and its
  * pushes in flight, newest recipient id first; an SMS in flight shows once
  * final) and by account (newest message first, then its recipients; see
- * search_stmt_account).  Both run on the daemon's slow store, which plans
- * each call for its values.  Parses the query string (every byte from
- * the network: checked, bounded); never writes.
+ * search_stmt_account).  Every row names its account (read by key for the
+ * rows of the page only), so that an operator's search across accounts
+ * tells whose each recipient is.  Both run on the daemon's slow store,
+ * which plans each call for its values.  Parses the query string (every
+ * byte from the network: checked, bounded); never writes.
  */
 #include "search.h"
 
@@ -20,17 +22,24 @@
 #include "recipient.h"
 #include "util.h"
 
-/* The JSON page from x (ordered rows, one more than the limit $L when there is a next page). */
+/*
+ * The JSON page from x (ordered rows, one more than the limit $L when there
+ * is a next page).  Each row's account name is read by key, for the rows
+ * returned only (at most $L): the filters and the row that only tells
+ * whether there is a next page never read accounts.
+ */
 #define SEARCH_PAGE(L, CURSOR) \
 	" p AS (SELECT x.*, row_number() OVER () AS n FROM x)" \
 	" SELECT json_build_object('recipients', coalesce((SELECT json_agg(json_build_object(" \
-	"   'id', id, 'message_id', message_id, 'to', msisdn, 'from', sender, 'state', state," \
+	"   'id', id, 'message_id', message_id," \
+	"   'account', (SELECT a.name FROM accounts a WHERE a.id = p.account_id)," \
+	"   'to', msisdn, 'from', sender, 'state', state," \
 	"   'channel', channel, 'route', route, 'error_code', error_code, 'created_at', created_at," \
 	"   'updated_at', updated_at, 'final_at', final_at) ORDER BY n) FROM p WHERE n <= " L "), '[]'::json)," \
 	"  'next_cursor', (SELECT " CURSOR " FROM p WHERE n = " L " AND EXISTS (SELECT 1 FROM p WHERE n > " L ")))::text"
 
 #define SEARCH_COLUMNS \
-	"r.id, r.message_id, r.msisdn, m.sender, r.state, r.channel, r.route, r.error_code, r.created_at," \
+	"r.id, r.message_id, r.account_id, r.msisdn, m.sender, r.state, r.channel, r.route, r.error_code, r.created_at," \
 	" r.updated_at, r.final_at"
 
 /* One side of the search by number: its rows on one partial index, newest first. */

@@ -11,9 +11,12 @@
  *             counted by the report rollups up to as_of
  *   Queues    the five queue depths and the webhook backlog, with their time
  *   Binds     every node's SMPP binds and the paused routes
- *   Search    GET /v1/operator/messages, paged with next_cursor; a row opens
+ *   Search    GET /v1/operator/messages, paged with next_cursor, each row
+ *             with its account's name; a row opens
  *             GET /v1/operator/messages/{id}: its account and the
- *             recipient's events in order
+ *             recipient's events in order. A message id typed in the form
+ *             (digits, checked here) opens that message the same way, the
+ *             other filters ignored; an unknown id says "No such message"
  *
  * Times are shown in the browser's time zone; the time series' slots come
  * from the database's clock (generated_at), not the browser's. Every value
@@ -51,7 +54,9 @@
   ];
   /* which input a field named by a 400 answer is */
   const FIELD_INPUT = { to: 'q-to', from: 'q-from', account: 'q-account', since: 'q-since',
-    until: 'q-until', state: 'q-state', limit: 'q-limit' };
+    until: 'q-until', state: 'q-state', limit: 'q-limit', message: 'q-message' };
+  const MAX_ID = 9223372036854775807n;   // message ids are PostgreSQL bigints
+  const SEARCH_HINT = 'Search by number, sender, account, time or state (newest first), or open a message by its id.';
 
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -67,7 +72,7 @@
     bindsTable: $('binds-table'), bindsEmpty: $('binds-empty'),
     searchForm: $('search-form'), searchButton: $('search-button'), searchError: $('search-error'),
     qTo: $('q-to'), qFrom: $('q-from'), qAccount: $('q-account'), qSince: $('q-since'),
-    qUntil: $('q-until'), qState: $('q-state'), qLimit: $('q-limit'),
+    qUntil: $('q-until'), qState: $('q-state'), qLimit: $('q-limit'), qMessage: $('q-message'),
     panes: $('search-panes'), results: $('results'), resultsCount: $('results-count'),
     resultsEmpty: $('results-empty'), resultsTable: $('results-table'), more: $('more'),
     history: $('history'), historyTitle: $('history-title'), historyClose: $('history-close'),
@@ -79,8 +84,11 @@
 
   /* Counters a test (or a curious operator in the devtools) can read.
    * started/done/ok: sequence numbers of overview requests (the last one
-   * started, finished, and finished well). */
-  const stats = { started: 0, done: 0, ok: 0, failures: 0, generatedAt: null, searches: 0, histories: 0 };
+   * started, finished, and finished well); histories: messages shown;
+   * historyAnswers: answers to GET /v1/operator/messages/{id} put on screen
+   * (shown, not found or failed). */
+  const stats = { started: 0, done: 0, ok: 0, failures: 0, generatedAt: null, searches: 0, histories: 0,
+    historyAnswers: 0 };
   const charts = {};
   window.pushgateConsole = { stats, charts };
 
@@ -794,13 +802,36 @@
     return p;
   }
 
+  /* The message id of the form: '' (none), its canonical digits, or null (and the error shown). */
+  function typedMessageId() {
+    const v = el.qMessage.value.trim();
+    if (!v) return '';
+    if (!/^[0-9]+$/.test(v)) {
+      fieldError('message', 'Message id: digits only, e.g. 1234.');
+      return null;
+    }
+    const id = BigInt(v);
+    if (id < 1n || id > MAX_ID) {
+      fieldError('message', `Message id: 1 to ${MAX_ID}.`);
+      return null;
+    }
+    return id.toString();
+  }
+
+  /* The id field decides what Search does: while it holds anything, the filters are dimmed. */
+  function markById() {
+    el.searchForm.dataset.byId = el.qMessage.value.trim() ? 'true' : 'false';
+  }
+
   function clearSearch() {
-    searchSeq++;
+    searchSeq++;   // the answer of a search in flight is dropped: its buttons come back now
     search = null;
+    el.searchButton.disabled = false;
+    el.more.disabled = false;
     el.resultsTable.tBodies[0].replaceChildren();
     el.resultsTable.hidden = true;
     el.resultsEmpty.hidden = false;
-    el.resultsEmpty.textContent = 'Search by number, sender, account, time or state. Newest first.';
+    el.resultsEmpty.textContent = SEARCH_HINT;
     el.resultsCount.textContent = '';
     el.more.hidden = true;
     el.results.dataset.state = 'idle';
@@ -815,6 +846,8 @@
     const created = parseTime(r.created_at);
     cell(tr, shortTime(created)).title = dateTime(created);
     cell(tr, str(r.to), 'mono');
+    tr.dataset.account = str(r.account);
+    cell(tr, str(r.account));
     cell(tr, str(r.from));
     cell(tr, null).appendChild(stateBadge(str(r.state)));
     cell(tr, r.channel ? (r.route && r.channel === 'sms' ? `${r.channel} · ${r.route}` : str(r.channel)) : '—');
@@ -831,6 +864,14 @@
       params.set('cursor', search.next);
     } else {
       clearFieldErrors();
+      const id = typedMessageId();
+      if (id === null) return;
+      if (id) {   // straight to the message: the filters are not read, not even checked
+        clearSearch();
+        el.resultsEmpty.textContent = `Message ${id} looked up by its id; the other filters were not used.`;
+        openHistory(id, '');
+        return;
+      }
       params = searchParams();
       if (!params) return;
       clearSearch();
@@ -892,6 +933,7 @@
     el.history.hidden = false;
     el.panes.classList.add('open');
     el.history.dataset.state = 'loading';
+    historyData = null;
     el.history.dataset.messageId = messageId;
     el.history.dataset.recipientId = recipientId;
     el.historyTitle.textContent = `Message ${messageId}`;
@@ -905,10 +947,17 @@
       renderHistory(recipientId);
       el.history.dataset.state = 'done';
       stats.histories++;
+      stats.historyAnswers++;
       return;
     }
     if (r.status === 401 || r.status === 403) {
       signOut(authProblem(r.status));
+      return;
+    }
+    stats.historyAnswers++;
+    if (r.status === 404) {
+      el.history.dataset.state = 'notfound';
+      el.historyError.textContent = `No such message: there is no message ${messageId}.`;
       return;
     }
     el.history.dataset.state = 'error';
@@ -1060,10 +1109,13 @@
       ev.preventDefault();
       runSearch(false);
     });
-    el.searchForm.addEventListener('reset', () => {
+    el.searchForm.addEventListener('reset', () => {   // before the fields are emptied
       clearSearch();
       closeHistory();
+      el.searchForm.dataset.byId = 'false';
     });
+    el.qMessage.addEventListener('input', markById);
+    markById();
     el.more.addEventListener('click', () => runSearch(true));
     const rows = el.resultsTable.tBodies[0];
     const open = (tr) => { if (tr) openHistory(tr.dataset.messageId, tr.dataset.recipientId); };

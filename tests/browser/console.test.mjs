@@ -216,13 +216,7 @@ const steps = {
   /* Fill the search form ({to, from, account, since, until (datetime-local
    * values), state, limit}), submit, and return the rows once answered. */
   async search(q) {
-    const fields = { to: 'q-to', from: 'q-from', account: 'q-account', since: 'q-since',
-      until: 'q-until', limit: 'q-limit' };
-    await page.locator('#search-clear').click();
-    for (const [k, id] of Object.entries(fields)) {
-      if (q[k] !== undefined && q[k] !== null) await page.locator(`#${id}`).fill(String(q[k]));
-    }
-    if (q.state) await page.locator('#q-state').selectOption(q.state);
+    await fillSearch(q);
     const before = await page.evaluate(() => window.pushgateConsole.stats.searches);
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.waitForFunction((n) => {
@@ -248,19 +242,30 @@ const steps = {
     const rid = String(recipient_id);
     await page.locator(`#results-table tbody tr[data-recipient-id="${rid}"]`).click();
     await page.locator(`#history[data-state="done"][data-recipient-id="${rid}"]`).waitFor({ state: 'visible' });
+    return history();
+  },
+
+  /* Fill the form with a message id (in "message", as typed) and any other
+   * fields of search, submit, and return once the page has answered: the
+   * history pane's state, error and what it shows, the results pane and the
+   * form's errors. A typed id the page refuses answers at once (no request). */
+  async open_message(q) {
+    await fillSearch(q);
+    const before = await page.evaluate(() => window.pushgateConsole.stats.historyAnswers);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.waitForFunction((n) => window.pushgateConsole.stats.historyAnswers > n ||
+      document.querySelector('#q-message').getAttribute('aria-invalid') === 'true', before);
+    const pane = page.locator('#history');
     return {
-      title: await page.locator('#history-title').textContent(),
-      account: await page.locator('#history-account').getAttribute('data-name'),
-      account_text: await page.locator('#history-account').textContent(),
-      from: await page.locator('#history-from').textContent(),
-      text: await page.locator('#history-text').textContent(),
-      to: await page.locator('#history-to').textContent(),
-      recipients: await page.locator('#history-recipients .chip').evaluateAll((cs) =>
-        cs.map((c) => ({ id: c.dataset.recipientId, text: c.textContent, current: c.getAttribute('aria-current') }))),
-      events: await page.locator('#history-events li').evaluateAll((lis) => lis.map((li) => ({
-        kind: li.dataset.kind, state: li.dataset.state, at: li.dataset.at,
-        detail: (li.querySelector('.event-detail') || { textContent: null }).textContent,
-      }))),
+      history_state: await pane.getAttribute('data-state'),
+      history_visible: await pane.isVisible(),
+      history_message_id: await pane.getAttribute('data-message-id'),
+      history_error: await page.locator('#history-error').textContent(),
+      history_body_visible: await page.locator('#history-body').isVisible(),
+      by_id: await page.locator('#search-form').getAttribute('data-by-id'),
+      results_text: await page.locator('#results-empty').textContent(),
+      ...(await history()),
+      ...(await results()),
     };
   },
 
@@ -280,6 +285,36 @@ const steps = {
     await shutdown(0);
   },
 };
+
+/* Clear the search form, then fill it: {to, from, account, since, until
+ * (datetime-local values), state, limit, message}. */
+async function fillSearch(q) {
+  const fields = { to: 'q-to', from: 'q-from', account: 'q-account', since: 'q-since',
+    until: 'q-until', limit: 'q-limit', message: 'q-message' };
+  await page.locator('#search-clear').click();
+  for (const [k, id] of Object.entries(fields)) {
+    if (q[k] !== undefined && q[k] !== null) await page.locator(`#${id}`).fill(String(q[k]));
+  }
+  if (q.state) await page.locator('#q-state').selectOption(q.state);
+}
+
+/* The history pane: its message, account and the current recipient's events. */
+async function history() {
+  return {
+    title: await page.locator('#history-title').textContent(),
+    account: await page.locator('#history-account').getAttribute('data-name'),
+    account_text: await page.locator('#history-account').textContent(),
+    from: await page.locator('#history-from').textContent(),
+    text: await page.locator('#history-text').textContent(),
+    to: await page.locator('#history-to').textContent(),
+    recipients: await page.locator('#history-recipients .chip').evaluateAll((cs) =>
+      cs.map((c) => ({ id: c.dataset.recipientId, text: c.textContent, current: c.getAttribute('aria-current') }))),
+    events: await page.locator('#history-events li').evaluateAll((lis) => lis.map((li) => ({
+      kind: li.dataset.kind, state: li.dataset.state, at: li.dataset.at,
+      detail: (li.querySelector('.event-detail') || { textContent: null }).textContent,
+    }))),
+  };
+}
 
 async function results() {
   return {

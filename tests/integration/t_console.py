@@ -14,7 +14,9 @@ compared with PostgreSQL: the throughput charts' points per minute and the
 success-rate charts' per hour (read from the Chart.js objects), the
 channel, route and sender tables, the queue depths and webhook backlog,
 every bind and the paused route, a search by number paged two rows at a
-time, filters, and a recipient's history event by event. The route is
+time, filters, every row's account, a recipient's history event by event,
+and a message opened by its id (the other filters ignored; an unknown id
+is "No such message", a malformed one refused in the page). The route is
 resumed and the page's own timer shows its queue drained. Each view is
 screenshot to $PUSHGATE_BUILDDIR/test-artifacts/console-*.png, the driver's
 log to test-artifacts/console-driver.log.
@@ -422,8 +424,32 @@ def search_by_number_pages_through_its_recipients(env):
     msgs = dict(env.sql(f"SELECT id, message_id FROM recipients WHERE msisdn = '{SMS_FAIL}'"))
     for r in rest["rows"]:
         assert r["data"]["messageId"] == msgs[r["data"]["recipientId"]], r
-        assert r["cells"][1] == SMS_FAIL and r["cells"][2] == "ACME" and r["cells"][3] == "SMS_FAILED", r
-        assert r["cells"][4] == f"sms · {ROUTE}" and r["cells"][5] == "1", r   # error code 1: UNDELIV
+        assert r["cells"][1] == SMS_FAIL and r["cells"][2] == "test" and r["cells"][3] == "ACME", r
+        assert r["cells"][4] == "SMS_FAILED" and r["cells"][5] == f"sms · {ROUTE}", r
+        assert r["cells"][6] == "1", r   # error code 1: UNDELIV
+
+
+def account_names(env):
+    """{recipient id: its account's name} of every recipient, as PostgreSQL has them."""
+    return dict(env.sql("SELECT r.id, a.name FROM recipients r JOIN accounts a ON a.id = r.account_id"))
+
+
+@tests.case
+def search_across_accounts_names_each_rows_account(env):
+    b = signed_in(env)
+    b.call("show", view="search")
+    got = b.call("search", limit=1000)   # no filter: every account's recipients, newest message first
+    assert got["state"] == "done" and not got["more"], got
+    want = account_names(env)
+    shown = {r["data"]["recipientId"]: r["cells"][2] for r in got["rows"]}
+    assert shown == want, (shown, want)   # every recipient, each with its account's name
+    assert all(r["data"]["account"] == r["cells"][2] for r in got["rows"]), got
+    assert {"test", "shop"} <= set(shown.values()), shown
+    # by number too (the other statement): the shop's recipient names the shop
+    got = b.call("search", to=SHOP_TO)
+    rid = str(_state["traffic"]["shop_rid"])
+    assert [(r["data"]["recipientId"], r["cells"][2]) for r in got["rows"]] == [(rid, want[rid])], got
+    assert want[rid] == "shop", want[rid]
 
 
 @tests.case
@@ -482,6 +508,53 @@ def history_shows_the_account_and_the_recipients_events_in_order(env):
     want = env.sql(f"SELECT kind, state, detail FROM events WHERE recipient_id = {prid} ORDER BY id")
     assert [(e["kind"], e["state"] or None, e["detail"]) for e in h["events"]] == [tuple(w) for w in want], (h, want)
     assert [s for _, s, _ in want][-2:] == ["PUSH_SENT", "PUSH_DELIVERED"], want
+
+
+@tests.case
+def search_by_message_id_opens_its_history_and_ignores_the_filters(env):
+    b = signed_in(env)
+    b.call("show", view="search")
+    rid = _state["traffic"]["shop_rid"]
+    mid, account, text, sender = env.sql(
+        "SELECT m.id, a.name, m.body, m.sender FROM recipients r JOIN messages m ON m.id = r.message_id "
+        f"JOIN accounts a ON a.id = m.account_id WHERE r.id = {rid}")[0]
+    # filters that match nothing of this message (another account, another number): ignored
+    h = b.call("open_message", message=f" {mid} ", account="test", to=SMS_FAIL, state="SMS_FAILED")
+    b.call("screenshot", name="search-id", full=True)
+    assert h["history_state"] == "done" and h["history_visible"] and h["history_body_visible"], h
+    assert h["history_error"] == "" and h["history_message_id"] == mid and h["title"] == f"Message {mid}", h
+    assert h["account"] == account == "shop" and h["text"] == text and h["from"] == sender == "SHOP", (h, account)
+    assert h["by_id"] == "true" and h["invalid"] == [] and h["error"] == "", h
+    assert h["rows"] == [] and h["state"] == "idle" and f"Message {mid}" in h["results_text"], h
+    # its recipients, in order, the first one's history event by event
+    recipients = [i for (i,) in env.sql(f"SELECT id FROM recipients WHERE message_id = {mid} ORDER BY id")]
+    assert [c["id"] for c in h["recipients"]] == recipients and recipients[0] == str(rid), (h, recipients)
+    assert h["recipients"][0]["current"] == "true" and h["to"] == SHOP_TO, h
+    want = env.sql(f"SELECT kind, state, detail FROM events WHERE recipient_id = {rid} ORDER BY id")
+    assert [(e["kind"], e["state"] or None, e["detail"]) for e in h["events"]] == [tuple(w) for w in want], (h, want)
+    assert [s for k, s, _ in want if k == "state"][-1] == "SMS_DELIVERED", want
+
+
+@tests.case
+def search_by_an_unknown_or_malformed_message_id_says_so(env):
+    b = signed_in(env)
+    b.call("show", view="search")
+    unknown = int(env.scalar("SELECT coalesce(max(id), 0) + 1000000 FROM messages"))
+    h = b.call("open_message", message=unknown)
+    assert h["history_state"] == "notfound" and h["history_visible"], h
+    assert h["history_error"] == f"No such message: there is no message {unknown}.", h
+    assert h["history_message_id"] == str(unknown) and not h["history_body_visible"], h   # nothing else shown
+    st, _, body, raw = env.http("GET", f"/v1/operator/messages/{unknown}", key=_state["operator"])
+    assert st == 404 and body["error"]["code"] == "not_found", (st, raw)   # what the page was told
+    # refused in the page, before any request: the field is named, the history stays closed
+    for typed, why in (("12a", "digits only"), ("-5", "digits only"), ("0", "1 to 9223372036854775807"),
+                       ("9223372036854775808", "1 to 9223372036854775807")):
+        h = b.call("open_message", message=typed, to=SMS_FAIL)
+        assert h["invalid"] == ["q-message"] and h["error"].startswith("Message id: ") and why in h["error"], h
+        assert not h["history_visible"] and h["history_state"] == "closed" and h["rows"] == [], h
+    # the field emptied, the form searches by its filters again
+    got = b.call("search", to=SMS_FAIL)
+    assert got["state"] == "done" and len(got["rows"]) == FAIL_SENDS and got["invalid"] == [], got
 
 
 @tests.case

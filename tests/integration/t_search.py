@@ -3,11 +3,14 @@
 Real PostgreSQL, smsc-sim and pushgated.  Two accounts send to the same
 numbers; each sees only its own recipients, newest first, a page at a time
 (keyset cursors: no row twice, none skipped, even while new messages
-arrive between pages), filtered by number, sender, state and time.  Bad
-parameters are 400s naming the field; a key is needed.  The statements keep
-their plans on their indexes (recipients_msisdn, messages_account_created).
-The operator's pushgatectl messages answers across accounts.  The number's
-index is built online (migration 023, outside a transaction).
+arrive between pages), filtered by number, sender, state and time.  Every
+row names its account as PostgreSQL has it, also in an operator's search
+across accounts (GET /v1/operator/messages).  Bad parameters are 400s
+naming the field; a key is needed.  The statements keep their plans on
+their indexes (recipients_msisdn, messages_account_created, and
+accounts_pkey for each row's account).  The operator's pushgatectl
+messages answers across accounts.  The number's index is built online
+(migration 023, outside a transaction).
 """
 import os
 import sys
@@ -44,6 +47,13 @@ def pages(env, key=None, **params):
     raise AssertionError("more than 100 pages")
 
 
+def account_names(env, rows):
+    """{recipient id: its account's name} as PostgreSQL has them, for rows of a search."""
+    ids = ", ".join(str(int(r["id"])) for r in rows) or "NULL"
+    return {int(i): name for i, name in env.sql(
+        f"SELECT r.id, a.name FROM recipients r JOIN accounts a ON a.id = r.account_id WHERE r.id IN ({ids})")}
+
+
 def setup(env):
     if _obs:
         assert "a" in _obs, "the set-up failed in an earlier case"
@@ -75,12 +85,18 @@ def a_number_pages_newest_first_and_only_the_callers(env):
                   reverse=True)
     assert ids == mine, (ids, mine)
     r = got[0][0]
-    assert set(r) == {"id", "message_id", "to", "from", "state", "channel", "route", "error_code", "created_at",
-                      "updated_at", "final_at"}, r
+    assert set(r) == {"id", "message_id", "account", "to", "from", "state", "channel", "route", "error_code",
+                      "created_at", "updated_at", "final_at"}, r
     assert r["to"] == NUM and r["state"] == "SMS_DELIVERED" and r["channel"] == "sms", r
+    # every row names its account, as PostgreSQL has it
+    rows = [x for p in got for x in p]
+    assert {x["id"]: x["account"] for x in rows} == account_names(env, rows), rows
+    assert {x["account"] for x in rows} == {"test"}, rows
     # the other account sees its three, never ours
-    theirs = [r["id"] for p in pages(env, key=o["other_key"], to=NUM) for r in p]
-    assert theirs == sorted(o["theirs"], reverse=True), theirs
+    theirs = [r for p in pages(env, key=o["other_key"], to=NUM) for r in p]
+    assert [r["id"] for r in theirs] == sorted(o["theirs"], reverse=True), theirs
+    assert {r["id"]: r["account"] for r in theirs} == account_names(env, theirs), theirs
+    assert {r["account"] for r in theirs} == {"search-other"}, theirs
 
 
 @tests.case
@@ -88,6 +104,9 @@ def an_account_pages_without_repeats_while_messages_arrive(env):
     o = setup(env)
     st, _, first, raw = get(env, limit=4)
     assert st == 200 and len(first["recipients"]) == 4 and first["next_cursor"], raw
+    # by account too, every row names its account
+    assert {r["id"]: r["account"] for r in first["recipients"]} == account_names(env, first["recipients"]), first
+    assert {r["account"] for r in first["recipients"]} == {"test"}, first
     new = env.send([NUM], text="arrives between pages", sender="ACME")["recipients"][0]["id"]
     seen = [r["id"] for r in first["recipients"]]
     cursor = first["next_cursor"]
@@ -144,7 +163,8 @@ def bad_parameters_are_400s_naming_the_field_and_a_key_is_needed(env):
 
 @tests.case
 def the_searches_plan_on_their_indexes(env):
-    # a history of another account's 20,000 messages, so the statistics are a real database's
+    # a history of another account's 20,000 messages, and 2,000 other (disabled) accounts, so the
+    # statistics are a real database's
     env.create_account("search-history")
     env.sql("INSERT INTO messages (account_id, sender, body, created_at)"
             " SELECT a.id, 'HIST', 'old', now() - g * interval '1 minute'"
@@ -152,11 +172,15 @@ def the_searches_plan_on_their_indexes(env):
             "INSERT INTO recipients (message_id, account_id, msisdn, state, created_at)"
             " SELECT m.id, m.account_id, (821000000000 + m.id % 5000)::text, 'SMS_DELIVERED', m.created_at"
             " FROM messages m JOIN accounts a ON a.id = m.account_id WHERE a.name = 'search-history';"
-            "ANALYZE messages; ANALYZE recipients")
+            "INSERT INTO accounts (name, api_key_hash, disabled)"
+            " SELECT 'search-filler-' || g, sha256(('search-filler-' || g)::bytea), true"
+            " FROM generate_series(1, 2000) g;"
+            "ANALYZE messages; ANALYZE recipients; ANALYZE accounts")
     out = env.ctl("plan", "search_number", check=True).stdout   # prepared: its generic plan
     # each history range's index (sql/029); a sequential scan only of the empty range made ahead
     assert "recipients_msisdn_" in out, out
     assert all("cost=0.00..0.00 " in l for l in out.splitlines() if "Seq Scan" in l), out
+    assert "Index Scan using accounts_pkey on accounts a" in out, out   # each row's account name, by key
     # by account: planned per call; a small account's plan reads its own messages by key
     small = env.scalar(f"SELECT account_id FROM recipients WHERE id = {_obs['a'][0]}")
     top = "9223372036854775807"
@@ -164,6 +188,7 @@ def the_searches_plan_on_their_indexes(env):
                   check=True).stdout
     assert "messages_account_created" in out, out
     assert all("cost=0.00..0.00 " in l for l in out.splitlines() if "Seq Scan" in l), out
+    assert "Index Scan using accounts_pkey on accounts a" in out, out
     # and pushgated plans it so: its slow store plans each call for its values (auto_explain logs what ran);
     # a generic plan walks every account's messages (messages_created) for this small one
     start = os.path.getsize(env.pg_log)   # what the earlier cases, on small tables, logged is not this
@@ -194,6 +219,36 @@ def pushgatectl_messages_answers_across_accounts(env):
     assert r.returncode == 1 and "no account named" in r.stderr, r
     r = env.ctl("messages", "--state", "NOPE")
     assert r.returncode == 2 and "--state" in r.stderr, r
+
+
+@tests.case
+def an_operator_search_across_accounts_names_each_rows_account(env):
+    o = setup(env)
+    op = env.ctl("account", "add", "--operator", "search-op", check=True).stdout.strip()
+
+    def search(**q):
+        st, _, body, raw = env.http("GET", "/v1/operator/messages?" + urllib.parse.urlencode(q), key=op)
+        assert st == 200, (q, st, raw)
+        return body
+    # by number, every page
+    rows, cursor = [], None
+    for _ in range(100):
+        body = search(to=NUM, limit=4, **({"cursor": cursor} if cursor else {}))
+        rows += body["recipients"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    else:
+        raise AssertionError("more than 100 pages")
+    # by account (here every account's): the set-up's and what came after (another case may have added
+    # an old history: since keeps it out, limit bounds what it could add)
+    since = env.scalar("SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+                       f" FROM recipients WHERE id = {min(o['a'])}")
+    for got in (rows, search(since=since, limit=1000)["recipients"]):
+        # each row's account is its recipient's in PostgreSQL, and both accounts are there
+        assert {r["id"]: r["account"] for r in got} == account_names(env, got), got
+        assert set(o["theirs"]) <= {r["id"] for r in got if r["account"] == "search-other"}, got
+        assert set(o["a"]) & {r["id"] for r in got if r["account"] == "test"}, got
 
 
 @tests.case
