@@ -162,32 +162,40 @@ DECLARE
     g record;
     t record;
 BEGIN
-    SELECT h.lo INTO lo FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
+    SELECT * INTO g FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    lo := g.lo;
+    hi := g.hi;
+    suffix := g.suffix;
+    newest := g.newest;
     BEGIN
-        -- one caller at a time (history_ensure() takes it too), then the parents
+        -- one caller at a time (history_ensure() takes it too); the range's
+        -- own partitions next, which the traffic does not touch (one held by
+        -- a reader, or a vacuum, makes the try busy before the traffic
+        -- waits at all); then the parents alone (ONLY: a vacuum of the
+        -- current partitions goes on)
         LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-        LOCK TABLE recipients, sms_parts, events IN ACCESS EXCLUSIVE MODE;
-    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name || '_' || g.suffix);
+        END LOOP;
+        LOCK TABLE ONLY recipients, ONLY sms_parts, ONLY events IN ACCESS EXCLUSIVE MODE;
+        SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = g.lo;
+        IF NOT FOUND OR g.action <> 'drop' THEN
+            action := coalesce(g.action, 'gone');
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
+            EXECUTE format('DROP TABLE %I', t.name || '_' || g.suffix);
+        END LOOP;
+        DELETE FROM history_ranges h WHERE h.lo = g.lo;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
         action := 'busy';
         RETURN NEXT;
         RETURN;
     END;
-    SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = history_retention_drop.lo;
-    IF NOT FOUND OR g.action <> 'drop' THEN
-        action := coalesce(g.action, 'gone');
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
-        EXECUTE format('DROP TABLE IF EXISTS %I', t.name || '_' || g.suffix);
-    END LOOP;
-    DELETE FROM history_ranges h WHERE h.lo = g.lo;
-    hi := g.hi;
-    suffix := g.suffix;
-    newest := g.newest;
     action := 'dropped';
     RETURN NEXT;
 END $$;
