@@ -78,6 +78,27 @@ CREATE FUNCTION public.history_issued() RETURNS bigint
 $$;
 
 --
+-- Name: history_parts(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_parts(p_lo bigint) RETURNS TABLE(tbl text, part text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN QUERY
+    SELECT h.name, p.part
+      FROM history_tables h
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN h.legacy_hi IS NULL OR p_lo >= h.legacy_hi
+                       THEN h.name || '_' || CASE WHEN p_lo = -9223372036854775808 THEN 'legacy' ELSE p_lo::text END
+                       WHEN NOT EXISTS (SELECT 1 FROM history_ranges r WHERE r.lo < h.legacy_hi AND r.lo <> p_lo)
+                       THEN h.name || '_legacy' END AS part) p
+     WHERE to_regclass('public.' || quote_ident(p.part)) IS NOT NULL
+     ORDER BY h.ord DESC;
+END $$;
+
+--
 -- Name: history_range_add(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -93,14 +114,18 @@ BEGIN
     IF p_hi <= p_lo THEN
         RAISE EXCEPTION 'history range [%, %) is empty', p_lo, p_hi;
     END IF;
-    FOR t IN SELECT name, reloptions FROM history_tables ORDER BY ord LOOP
+    -- a table still being converted (not partitioned yet) gets none; one
+    -- whose legacy partition reaches past this range neither
+    FOR t IN SELECT h.name, h.reloptions, h.own_key FROM history_tables h JOIN pg_class c ON c.oid = h.name::regclass
+              WHERE c.relkind = 'p' AND p_lo >= coalesce(h.legacy_hi, p_lo) ORDER BY h.ord LOOP
         part := t.name || '_' || p_lo;
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)%s',
                        part, t.name,
                        CASE WHEN t.reloptions IS NULL THEN ''
                             ELSE ' WITH (' || array_to_string(t.reloptions, ', ') || ')' END);
-        IF t.name = 'events' THEN
-            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', part, 'events_pkey_' || p_lo);
+        IF t.own_key IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (%I)', part, t.name || '_pkey_' || p_lo,
+                           t.own_key);
         END IF;
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
                        t.name, part, p_lo, p_hi);
@@ -127,7 +152,9 @@ CREATE FUNCTION public.history_retention(p_keep interval) RETURNS TABLE(lo bigin
     AS $_$
 DECLARE
     g record;
+    w record;
     part text;
+    pending boolean;
     issued bigint := history_issued();
 BEGIN
     FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
@@ -141,9 +168,16 @@ BEGIN
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_SUBMITTED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_ACCEPTED'')', part) INTO in_flight;
+        -- its webhook deliveries still to be made (webhook_outbox_due)
+        pending := false;
+        FOR w IN SELECT p.part FROM history_parts(g.lo) p WHERE p.tbl = 'webhook_outbox' LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE delivered_at IS NULL AND given_up_at IS NULL)', w.part)
+                INTO pending;
+        END LOOP;
         action := CASE WHEN g.hi > issued + 1 THEN 'kept: ids still to be issued in it'
                        WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
                        WHEN in_flight THEN 'kept: a recipient in flight'
+                       WHEN pending THEN 'kept: a webhook delivery pending'
                        ELSE 'drop' END;
         RETURN NEXT;
     END LOOP;
@@ -177,18 +211,20 @@ BEGIN
         -- waits at all); then the parents alone (ONLY: a vacuum of the
         -- current partitions goes on)
         LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
-            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name || '_' || g.suffix);
+        FOR t IN SELECT p.part FROM history_parts(g.lo) p LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.part);
         END LOOP;
-        LOCK TABLE ONLY recipients, ONLY sms_parts, ONLY events IN ACCESS EXCLUSIVE MODE;
+        FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name);
+        END LOOP;
         SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = g.lo;
         IF NOT FOUND OR g.action <> 'drop' THEN
             action := coalesce(g.action, 'gone');
             RETURN NEXT;
             RETURN;
         END IF;
-        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
-            EXECUTE format('DROP TABLE %I', t.name || '_' || g.suffix);
+        FOR t IN SELECT p.part FROM history_parts(g.lo) p LOOP
+            EXECUTE format('DROP TABLE %I', t.part);
         END LOOP;
         DELETE FROM history_ranges h WHERE h.lo = g.lo;
     EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
@@ -1288,7 +1324,9 @@ CREATE TABLE public.history_tables (
     name text NOT NULL,
     key text NOT NULL,
     reloptions text[],
-    ord integer NOT NULL
+    ord integer NOT NULL,
+    own_key text,
+    legacy_hi bigint
 );
 
 --
@@ -1296,6 +1334,18 @@ CREATE TABLE public.history_tables (
 --
 
 COMMENT ON TABLE public.history_tables IS 'the tables partitioned by recipient id range, their partition key and the storage options each new partition gets';
+
+--
+-- Name: COLUMN history_tables.own_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.history_tables.own_key IS 'each partition''s own primary key column (a key of the parent would have to hold the partition key)';
+
+--
+-- Name: COLUMN history_tables.legacy_hi; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.history_tables.legacy_hi IS 'the end of <name>_legacy when it is not the legacy range''s: no partition of its own below it';
 
 --
 -- Name: invitations; Type: TABLE; Schema: public; Owner: -
@@ -1910,7 +1960,7 @@ CREATE TABLE public.webhook_outbox (
     account_id bigint NOT NULL,
     url text NOT NULL,
     event_id bigint NOT NULL,
-    recipient_id bigint,
+    recipient_id bigint NOT NULL,
     message_id bigint,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1924,7 +1974,7 @@ CREATE TABLE public.webhook_outbox (
     method text DEFAULT 'POST'::text NOT NULL,
     CONSTRAINT webhook_outbox_method_check CHECK ((method = ANY (ARRAY['POST'::text, 'GET'::text])))
 )
-WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
+PARTITION BY RANGE (recipient_id);
 
 --
 -- Name: webhook_outbox_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1944,6 +1994,31 @@ CREATE SEQUENCE public.webhook_outbox_id_seq
 ALTER SEQUENCE public.webhook_outbox_id_seq OWNED BY public.webhook_outbox.id;
 
 --
+-- Name: webhook_outbox_1; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_outbox_1 (
+    id bigint DEFAULT nextval('public.webhook_outbox_id_seq'::regclass) NOT NULL,
+    account_id bigint NOT NULL,
+    url text NOT NULL,
+    event_id bigint NOT NULL,
+    recipient_id bigint NOT NULL,
+    message_id bigint,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    delivered_at timestamp with time zone,
+    given_up_at timestamp with time zone,
+    last_error text,
+    method text DEFAULT 'POST'::text NOT NULL,
+    CONSTRAINT webhook_outbox_method_check CHECK ((method = ANY (ARRAY['POST'::text, 'GET'::text])))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
+
+--
 -- Name: events_1; Type: TABLE ATTACH; Schema: public; Owner: -
 --
 
@@ -1960,6 +2035,12 @@ ALTER TABLE ONLY public.recipients ATTACH PARTITION public.recipients_1 FOR VALU
 --
 
 ALTER TABLE ONLY public.sms_parts ATTACH PARTITION public.sms_parts_1 FOR VALUES FROM ('1') TO ('1000001');
+
+--
+-- Name: webhook_outbox_1; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_outbox ATTACH PARTITION public.webhook_outbox_1 FOR VALUES FROM ('1') TO ('1000001');
 
 --
 -- Name: accounts id; Type: DEFAULT; Schema: public; Owner: -
@@ -2286,11 +2367,11 @@ ALTER TABLE ONLY public.wakes
     ADD CONSTRAINT wakes_pkey PRIMARY KEY (recipient_id, device_id);
 
 --
--- Name: webhook_outbox webhook_outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: webhook_outbox_1 webhook_outbox_pkey_1; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.webhook_outbox
-    ADD CONSTRAINT webhook_outbox_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.webhook_outbox_1
+    ADD CONSTRAINT webhook_outbox_pkey_1 PRIMARY KEY (id);
 
 --
 -- Name: account_senders_sender; Type: INDEX; Schema: public; Owner: -
@@ -2572,13 +2653,25 @@ CREATE INDEX sms_parts_route_smsc_id_1 ON public.sms_parts_1 USING btree (route,
 -- Name: webhook_outbox_due; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX webhook_outbox_due ON public.webhook_outbox USING btree (next_attempt_at, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+CREATE INDEX webhook_outbox_due ON ONLY public.webhook_outbox USING btree (next_attempt_at, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
+-- Name: webhook_outbox_due_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_outbox_due_1 ON public.webhook_outbox_1 USING btree (next_attempt_at, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
 
 --
 -- Name: webhook_outbox_recipient; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX webhook_outbox_recipient ON public.webhook_outbox USING btree (recipient_id, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+CREATE INDEX webhook_outbox_recipient ON ONLY public.webhook_outbox USING btree (recipient_id, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
+-- Name: webhook_outbox_recipient_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_outbox_recipient_1 ON public.webhook_outbox_1 USING btree (recipient_id, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
 
 --
 -- Name: events_at_1; Type: INDEX ATTACH; Schema: public; Owner: -
@@ -2675,6 +2768,18 @@ ALTER INDEX public.sms_parts_pkey ATTACH PARTITION public.sms_parts_pkey_1;
 --
 
 ALTER INDEX public.sms_parts_route_smsc_id ATTACH PARTITION public.sms_parts_route_smsc_id_1;
+
+--
+-- Name: webhook_outbox_due_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.webhook_outbox_due ATTACH PARTITION public.webhook_outbox_due_1;
+
+--
+-- Name: webhook_outbox_recipient_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.webhook_outbox_recipient ATTACH PARTITION public.webhook_outbox_recipient_1;
 
 --
 -- Name: accounts accounts_never_deleted; Type: TRIGGER; Schema: public; Owner: -

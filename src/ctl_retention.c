@@ -4,13 +4,13 @@
  * history range (sql/029), its newest recipient, whether one is in flight,
  * its size and what retention does with it (history_retention(),
  * sql/functions/history_retention.sql); run drops the ranges it says may
- * go: each of the range's three partitions (events, sms_parts,
- * recipients) detached CONCURRENTLY (no lock that stops the traffic on the
- * other ranges) and dropped, then its history_ranges row.  No DELETE, no
- * dead rows: the cost of a range is a few catalog changes, whatever it
- * holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz
- * (COPY, CSV with a header, through gzip), holding a SHARE lock on the three
- * so that nothing changes them while they are read.  The limit and the
+ * go: each of the range's partitions (history_parts(): webhook_outbox,
+ * events, sms_parts, recipients) detached CONCURRENTLY (no lock that stops
+ * the traffic on the other ranges) and dropped, then its history_ranges
+ * row.  No DELETE, no dead rows: the cost of a range is a few catalog
+ * changes, whatever it holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz
+ * (COPY, CSV with a header, through gzip), holding a SHARE lock on them so
+ * that nothing changes them while they are read.  The limit and the
  * directory come from [retention] (history_days, export_dir) unless given.
  * Dropping tables takes the schema owner's role (like migrate).  A drop cut
  * short is finished by the next run (a detach left pending is finalized).
@@ -31,9 +31,6 @@
 #include <sys/wait.h>
 
 #include "stmts.h"
-
-static const char *const TABLES[] = { "events", "sms_parts", "recipients" };   /* detach order */
-#define NTABLES (sizeof(TABLES) / sizeof(TABLES[0]))
 
 struct ret_args {
 	int         run;          /* run, else status */
@@ -107,8 +104,7 @@ static PGresult *plan(PGconn *conn, double keep_days)
 	return exec(conn,
 		"SELECT h.lo, h.hi, h.suffix,"
 		"  coalesce(" STMTS_ISO_TS("h.newest") ", '-'), CASE WHEN h.in_flight THEN 'yes' ELSE 'no' END, h.action,"
-		"  pg_size_pretty((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN history_tables t"
-		"    ON c.relname = t.name || '_' || h.suffix AND c.relnamespace = 'public'::regnamespace))"
+		"  pg_size_pretty((SELECT sum(pg_total_relation_size(p.part::regclass)) FROM history_parts(h.lo) p))"
 		" FROM history_retention(make_interval(secs => $1::float8 * 86400)) h"
 		" ORDER BY h.lo", 1, params, PGRES_TUPLES_OK);
 }
@@ -221,53 +217,72 @@ static long long export_one(PGconn *conn, const char *dir, const char *part)
 	return lines > 0 ? lines - 1 : 0;   /* the header */
 }
 
-static int export_range(PGconn *conn, const char *dir, const char *suffix)
+/* The partitions of the range at lo, in drop order (history_parts()); NULL on error. */
+static PGresult *range_parts(PGconn *conn, const char *lo)
 {
-	char sql[512];
-	snprintf(sql, sizeof(sql), "LOCK TABLE recipients_%s, sms_parts_%s, events_%s IN SHARE MODE",
-		 suffix, suffix, suffix);
+	const char *params[1] = { lo };
+	return exec(conn, "SELECT tbl, part FROM history_parts($1::bigint)", 1, params, PGRES_TUPLES_OK);
+}
+
+static int export_range(PGconn *conn, const char *dir, const char *lo)
+{
 	if (exec_ok(conn, "BEGIN") < 0)
 		return -1;
-	if (exec_ok(conn, sql) < 0) {
+	PGresult *parts = range_parts(conn, lo);
+	int bad = !parts;
+	for (int i = 0; !bad && i < PQntuples(parts); i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "LOCK TABLE ONLY %s IN SHARE MODE", PQgetvalue(parts, i, 1));
+		bad = exec_ok(conn, sql) < 0;
+	}
+	for (int i = parts ? PQntuples(parts) - 1 : -1; !bad && i >= 0; i--) {   /* recipients first */
+		const char *part = PQgetvalue(parts, i, 1);
+		long long rows = export_one(conn, dir, part);
+		if (rows < 0)
+			bad = 1;
+		else
+			printf("  exported %s: %lld rows to %s/%s.csv.gz\n", part, rows, dir, part);
+	}
+	PQclear(parts);
+	if (bad) {
 		exec_ok(conn, "ROLLBACK");
 		return -1;
-	}
-	for (size_t i = 0; i < NTABLES; i++) {
-		char part[64];
-		snprintf(part, sizeof(part), "%s_%s", TABLES[NTABLES - 1 - i], suffix);
-		long long rows = export_one(conn, dir, part);
-		if (rows < 0) {
-			exec_ok(conn, "ROLLBACK");
-			return -1;
-		}
-		printf("  exported %s: %lld rows to %s/%s.csv.gz\n", part, rows, dir, part);
 	}
 	return exec_ok(conn, "COMMIT");
 }
 
 /* Detaches (CONCURRENTLY, or finalizes a detach left pending) and drops one range's partitions. */
-static int drop_range(PGconn *conn, const char *lo, const char *suffix)
+static int drop_range(PGconn *conn, const char *lo)
 {
-	for (size_t i = 0; i < NTABLES; i++) {
-		char part[64], sql[256];
-		snprintf(part, sizeof(part), "%s_%s", TABLES[i], suffix);
+	PGresult *parts = range_parts(conn, lo);
+	if (!parts)
+		return -1;
+	int bad = 0;
+	for (int i = 0; !bad && i < PQntuples(parts); i++) {
+		const char *tbl = PQgetvalue(parts, i, 0), *part = PQgetvalue(parts, i, 1);
+		char sql[256];
 		const char *params[1] = { part };
 		PGresult *r = exec(conn, "SELECT h.inhdetachpending FROM pg_inherits h"
 				   " WHERE h.inhrelid = to_regclass('public.' || $1)", 1, params, PGRES_TUPLES_OK);
-		if (!r)
-			return -1;
+		if (!r) {
+			bad = 1;
+			break;
+		}
 		int attached = PQntuples(r) == 1, pending = attached && PQgetvalue(r, 0, 0)[0] == 't';
 		PQclear(r);
 		if (attached) {
-			snprintf(sql, sizeof(sql), "ALTER TABLE %s DETACH PARTITION %s %s", TABLES[i], part,
+			snprintf(sql, sizeof(sql), "ALTER TABLE %s DETACH PARTITION %s %s", tbl, part,
 				 pending ? "FINALIZE" : "CONCURRENTLY");
-			if (exec_ok(conn, sql) < 0)
-				return -1;
+			bad = exec_ok(conn, sql) < 0;
 		}
-		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", part);
-		if (exec_ok(conn, sql) < 0)
-			return -1;
+		if (!bad) {
+			snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", part);
+			bad = exec_ok(conn, sql) < 0;
+		}
 	}
+	PQclear(parts);
+	if (bad)
+		return -1;
 	const char *params[1] = { lo };
 	PGresult *r = exec(conn, "DELETE FROM history_ranges WHERE lo = $1::bigint", 1, params, PGRES_COMMAND_OK);
 	PQclear(r);
@@ -296,8 +311,8 @@ static int run(PGconn *conn, const struct ret_args *a)
 		double t0 = now_s();
 		printf("range %s to %s (newest %s, %s):\n", suffix, PQgetvalue(r, i, 1), PQgetvalue(r, i, 3),
 		       PQgetvalue(r, i, 6));
-		if ((a->export_dir && a->export_dir[0] && export_range(conn, a->export_dir, suffix) < 0) ||
-		    drop_range(conn, lo, suffix) < 0) {
+		if ((a->export_dir && a->export_dir[0] && export_range(conn, a->export_dir, lo) < 0) ||
+		    drop_range(conn, lo) < 0) {
 			failed = 1;
 			break;
 		}

@@ -56,6 +56,7 @@
 #include "stmts.h"
 #include "store.h"
 #include "util.h"
+#include "webhook.h"
 
 #define PROG "pushgatectl"
 #define DEFAULT_CONNINFO "dbname=pushgate"
@@ -766,6 +767,7 @@ static const struct store_stmt *const plan_stmts[] = {
 	&recipient_stmt_sms_receipts, &recipient_stmt_apply_parked, &recipient_stmt_sweep, &recipient_stmt_push_acks,
 	&stmts_wake_claim_messages, &stmts_wake_claim_scan, &stmts_wake_outcomes,
 	&search_stmt_number, &search_stmt_account, &console_stmt_overview,
+	&webhook_stmt_lease, &webhook_stmt_delivered, &webhook_stmt_failed,
 };
 
 static const struct store_stmt *plan_stmt(const char *name)

@@ -134,6 +134,19 @@ struct webhook {
 
 #define PENDING(t) t ".delivered_at IS NULL AND " t ".given_up_at IS NULL"
 #define BLOCKED_BY_LEASE "2 seconds"   /* longest a row waits behind an event in flight before a look */
+/*
+ * Rows of t whose recipient is in the array ARR: the outbox is partitioned
+ * by recipient id (sql/030), and `= ANY(array)` alone prunes no partition;
+ * its least and greatest, InitPlans, let the executor skip every range
+ * outside them.
+ */
+#define IN_RECIPIENTS(t, ARR) \
+	t ".recipient_id = ANY(" ARR ") AND " t ".recipient_id BETWEEN (SELECT min(x) FROM unnest(" ARR ") x)" \
+	" AND (SELECT max(x) FROM unnest(" ARR ") x)"
+/* Rows of t the lease's rows k name (by id), within the recipient ids of c (see IN_RECIPIENTS). */
+#define LEASED(t) \
+	t ".id = k.id AND " t ".recipient_id = k.recipient_id" \
+	" AND " t ".recipient_id BETWEEN (SELECT min(recipient_id) FROM c) AND (SELECT max(recipient_id) FROM c)"
 
 /*
  * $1 node, $2 rows to look at, $3 lease seconds, $4 most events of one
@@ -153,7 +166,7 @@ struct webhook {
  * join between the CTEs.
  * A leased row is not due until its lease runs out (next_attempt_at).
  */
-static const struct store_stmt stmt_lease = {
+const struct store_stmt webhook_stmt_lease = {
 	"webhook_lease",
 	"WITH c AS ("
 	"  SELECT o.id, o.recipient_id, o.url FROM webhook_outbox o"
@@ -176,16 +189,17 @@ static const struct store_stmt stmt_lease = {
 	"     AND " PENDING("b") ") <> w.cnt - 1 END AS gap"
 	"  FROM w),"
 	" k AS ("
-	"  SELECT h.id, h.n, max(h.blocker) OVER p AS blocked_until, coalesce(bool_or(h.gap) OVER p, false) AS gapped"
+	"  SELECT h.id, h.recipient_id, h.n, max(h.blocker) OVER p AS blocked_until,"
+	"    coalesce(bool_or(h.gap) OVER p, false) AS gapped"
 	"  FROM h WINDOW p AS (PARTITION BY h.recipient_id, h.url)),"
 	" d AS ("
 	"  UPDATE webhook_outbox o SET next_attempt_at = greatest(k.blocked_until, now() + interval '1 second')"
-	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NOT NULL RETURNING o.id),"
+	"  FROM k WHERE " LEASED("o") " AND k.blocked_until IS NOT NULL RETURNING o.id),"
 	" l AS ("
 	"  UPDATE webhook_outbox o SET lease_owner = $1,"
 	"    lease_until = now() + make_interval(secs => $3::float8),"
 	"    next_attempt_at = now() + make_interval(secs => $3::float8)"
-	"  FROM k WHERE o.id = k.id AND k.blocked_until IS NULL AND k.n <= CASE WHEN k.gapped THEN 1 ELSE $4 END"
+	"  FROM k WHERE " LEASED("o") " AND k.blocked_until IS NULL AND k.n <= CASE WHEN k.gapped THEN 1 ELSE $4 END"
 	"  RETURNING o.id, o.account_id, o.url, o.recipient_id, o.payload, o.attempts, o.method)"
 	" SELECT l.id, l.account_id, l.url, l.recipient_id, l.payload::text, l.attempts, a.webhook_secret,"
 	"  (SELECT count(*) FROM d), l.method"
@@ -198,17 +212,17 @@ static const struct store_stmt stmt_lease = {
  * $1 ids: delivered (whoever holds them now: the receiver has them).  The
  * rows that waited behind them ($2: their recipients) become due now.
  */
-static const struct store_stmt stmt_delivered = {
+const struct store_stmt webhook_stmt_delivered = {
 	"webhook_delivered",
 	"WITH d AS ("
 	"  UPDATE webhook_outbox o SET delivered_at = now(), attempts = o.attempts + 1,"
 	"    lease_owner = NULL, lease_until = NULL, last_error = NULL"
-	"  WHERE o.id = ANY($1::bigint[]) AND " PENDING("o")
+	"  WHERE o.id = ANY($1::bigint[]) AND " IN_RECIPIENTS("o", "$2::bigint[]") " AND " PENDING("o")
 	"  RETURNING o.recipient_id, o.url),"
 	" f AS ("
 	"  UPDATE webhook_outbox o SET next_attempt_at = now()"
 	"  FROM (SELECT DISTINCT recipient_id, url FROM d) g"
-	"  WHERE o.recipient_id = ANY($2::bigint[]) AND o.recipient_id = g.recipient_id AND o.url = g.url"
+	"  WHERE " IN_RECIPIENTS("o", "$2::bigint[]") " AND o.recipient_id = g.recipient_id AND o.url = g.url"
 	"    AND " PENDING("o")
 	"    AND o.lease_owner IS NULL AND o.next_attempt_at > now() AND o.id <> ALL($1::bigint[])"
 	"  RETURNING 1)"
@@ -224,7 +238,7 @@ static const struct store_stmt stmt_delivered = {
  * end) are due again with them, or now behind a row given up: a failure
  * must not leave them waiting for a lease that is over.
  */
-static const struct store_stmt stmt_failed = {
+const struct store_stmt webhook_stmt_failed = {
 	"webhook_failed",
 	"WITH f AS ("
 	"  UPDATE webhook_outbox o SET attempts = o.attempts + 1, last_error = $3,"
@@ -232,14 +246,15 @@ static const struct store_stmt stmt_failed = {
 	"    next_attempt_at = least(now() + make_interval(secs => $4::float8),"
 	"                            o.created_at + make_interval(secs => $5::float8)),"
 	"    given_up_at = CASE WHEN o.created_at + make_interval(secs => $5::float8) <= now() THEN now() END"
-	"  WHERE o.id = ANY($1::bigint[]) AND o.lease_owner = $2 AND " PENDING("o")
+	"  WHERE o.id = ANY($1::bigint[]) AND " IN_RECIPIENTS("o", "$6::bigint[]") " AND o.lease_owner = $2"
+	"    AND " PENDING("o")
 	"  RETURNING o.id, o.recipient_id, o.url,"
 	"    CASE WHEN o.given_up_at IS NULL THEN o.next_attempt_at ELSE now() END AS due,"
 	"    o.given_up_at IS NOT NULL AS gave_up),"
 	" g AS (SELECT recipient_id, url, min(due) AS due FROM f GROUP BY recipient_id, url),"
 	" w AS ("
 	"  UPDATE webhook_outbox o SET next_attempt_at = g.due"
-	"  FROM g WHERE o.recipient_id = ANY($6::bigint[]) AND o.recipient_id = g.recipient_id AND o.url = g.url"
+	"  FROM g WHERE " IN_RECIPIENTS("o", "$6::bigint[]") " AND o.recipient_id = g.recipient_id AND o.url = g.url"
 	"    AND " PENDING("o") " AND o.lease_owner IS NULL AND o.next_attempt_at > g.due"
 	"    AND o.id <> ALL($1::bigint[])"
 	"  RETURNING 1)"
@@ -269,7 +284,7 @@ const struct store_stmt webhook_stmt_take_back = {
 	1, 0,
 };
 
-/* $1 ids, $2 node: leased rows handed back unsent (stopping). */
+/* $1 ids, $2 node: leased rows handed back unsent (stopping; once, so it looks in every range). */
 static const struct store_stmt stmt_give_back = {
 	"webhook_give_back",
 	"UPDATE webhook_outbox o SET lease_owner = NULL, lease_until = NULL, next_attempt_at = now()"
@@ -699,7 +714,7 @@ static void write_done(struct store_job *job, enum store_error err, const char *
 	if (err != STORE_OK) {
 		log_error("webhook", "ev=outcome_write_failed account=%lld delivery=%lld-%lld err=\"%s\"",
 			  r->account_id, r->ids[0], r->ids[r->n - 1], msg);
-	} else if (job->stmt == &stmt_failed && PQntuples(job->res) == 1) {
+	} else if (job->stmt == &webhook_stmt_failed && PQntuples(job->res) == 1) {
 		long long gave_up = strtoll(PQgetvalue(job->res, 0, 1), NULL, 10);
 		if (gave_up > 0) {
 			w->c.given_up += (unsigned long long)gave_up;
@@ -719,7 +734,7 @@ static void req_write(struct wh_req *r, const struct store_stmt *stmt)
 	struct webhook *w = r->w;
 	r->state = REQ_WRITING;
 	r->p_ids = ids_literal(r->ids, r->n);
-	int with_rids = stmt == &stmt_failed;
+	int with_rids = stmt == &webhook_stmt_failed;
 	r->p_rids = with_rids ? ids_literal(r->rids, r->n) : NULL;
 	if (!r->p_ids || (with_rids && !r->p_rids)) {
 		log_error("webhook", "ev=outcome_dropped why=\"out of memory\" delivery=%lld-%lld",
@@ -765,7 +780,7 @@ static void delivered_done(struct store_job *job, enum store_error err, const ch
 	pump(w);
 }
 
-/* One stmt_delivered for every request answered 2xx that waits (one write in flight at a time). */
+/* One webhook_stmt_delivered for every request answered 2xx that waits (one write in flight at a time). */
 static void delivered_flush(struct webhook *w)
 {
 	if (w->dl_flight || !w->dl_head || w->freeing)
@@ -789,7 +804,7 @@ static void delivered_flush(struct webhook *w)
 	w->dl_head = NULL;
 	w->dl_params[0] = w->dl_ids;
 	w->dl_params[1] = w->dl_rids;
-	w->dl_job = (struct store_job){ .stmt = &stmt_delivered, .nparams = 2, .params = w->dl_params,
+	w->dl_job = (struct store_job){ .stmt = &webhook_stmt_delivered, .nparams = 2, .params = w->dl_params,
 					.done = delivered_done, .arg = w, .retry = 1 };
 	store_submit(w->store, &w->dl_job);
 }
@@ -841,7 +856,7 @@ static void req_finished(struct curlev_xfer *x, CURLcode cc, long status)
 	w->c.failed_posts++;
 	log_warn("webhook", "ev=post_failed account=%lld delivery=%lld-%lld events=%zu attempt=%d err=\"%s\" retry_in=%.3f",
 		 r->account_id, r->ids[0], r->ids[r->n - 1], r->n, r->attempts + 1, r->p_err, delay);
-	req_write(r, &stmt_failed);
+	req_write(r, &webhook_stmt_failed);
 }
 
 static int req_post(struct webhook *w, struct wh_req *r)
@@ -1126,7 +1141,7 @@ static void lease(struct webhook *w, size_t slots)
 	w->lease_in_flight = 1;
 	w->lease_again = 0;
 	w->lease_sent = ev_time();
-	w->lease_job = (struct store_job){ .stmt = &stmt_lease, .nparams = 5, .params = w->lease_params,
+	w->lease_job = (struct store_job){ .stmt = &webhook_stmt_lease, .nparams = 5, .params = w->lease_params,
 					   .done = lease_done, .arg = w };
 	store_submit(w->store, &w->lease_job);
 }

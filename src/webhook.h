@@ -132,4 +132,7 @@ void webhook_host_key(const char *url, char out[WEBHOOK_HOST_MAX]);
 /* A restarted node's own leases returned at once ($1 its name; node.c runs it). */
 extern const struct store_stmt webhook_stmt_take_back;
 
+/* The lease, delivered and failed statements (pushgatectl plan shows their plans). */
+extern const struct store_stmt webhook_stmt_lease, webhook_stmt_delivered, webhook_stmt_failed;
+
 #endif

@@ -1,12 +1,15 @@
 -- Makes the history range [p_lo, p_hi) of recipient ids: one partition of
 -- each table in history_tables (recipients_<lo>, sms_parts_<lo>,
--- events_<lo>) with that table's storage options, and its history_ranges
--- row, in the caller's transaction.  Each partition is created on its own
--- and then attached: ATTACH takes SHARE UPDATE EXCLUSIVE on the parent, so
--- the traffic on the current ranges goes on (CREATE TABLE ... PARTITION OF
--- would take ACCESS EXCLUSIVE); the new table is empty, nothing is scanned.
--- Events partitions get their own primary key on id (a key of the parent
--- would have to hold recipient_id).
+-- events_<lo>, webhook_outbox_<lo>) with that table's storage options, and
+-- its history_ranges row, in the caller's transaction.  Each partition is
+-- created on its own and then attached: ATTACH takes SHARE UPDATE EXCLUSIVE
+-- on the parent, so the traffic on the current ranges goes on (CREATE TABLE
+-- ... PARTITION OF would take ACCESS EXCLUSIVE); the new table is empty,
+-- nothing is scanned.
+-- A table with an own_key (events, webhook_outbox: id) gets a primary key
+-- on it in each partition (a key of the parent would have to hold
+-- recipient_id).  Below a table's legacy_hi its legacy partition holds the
+-- rows (sql/030): no partition of its own.
 -- SECURITY DEFINER: pushgated's role may write rows, not create tables.
 CREATE OR REPLACE FUNCTION history_range_add(p_lo bigint, p_hi bigint)
 RETURNS void
@@ -19,14 +22,18 @@ BEGIN
     IF p_hi <= p_lo THEN
         RAISE EXCEPTION 'history range [%, %) is empty', p_lo, p_hi;
     END IF;
-    FOR t IN SELECT name, reloptions FROM history_tables ORDER BY ord LOOP
+    -- a table still being converted (not partitioned yet) gets none; one
+    -- whose legacy partition reaches past this range neither
+    FOR t IN SELECT h.name, h.reloptions, h.own_key FROM history_tables h JOIN pg_class c ON c.oid = h.name::regclass
+              WHERE c.relkind = 'p' AND p_lo >= coalesce(h.legacy_hi, p_lo) ORDER BY h.ord LOOP
         part := t.name || '_' || p_lo;
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)%s',
                        part, t.name,
                        CASE WHEN t.reloptions IS NULL THEN ''
                             ELSE ' WITH (' || array_to_string(t.reloptions, ', ') || ')' END);
-        IF t.name = 'events' THEN
-            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', part, 'events_pkey_' || p_lo);
+        IF t.own_key IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (%I)', part, t.name || '_pkey_' || p_lo,
+                           t.own_key);
         END IF;
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
                        t.name, part, p_lo, p_hi);

@@ -8,7 +8,8 @@
 --     issued in time order: the highest id is the newest), and
 --   * none of its recipients is in flight (scheduled, held, push sent,
 --     queued, submitted or waiting for a receipt: each state its partial
---     index, so the check reads index pages, not the range).
+--     index, so the check reads index pages, not the range), and
+--   * none of its webhook deliveries is pending (webhook_outbox_due).
 -- Reads only, by key and partial index: O(1) per range.  pushgatectl
 -- retention status prints it; retention run exports and drops what it says
 -- (DETACH ... CONCURRENTLY cannot run inside a function); pushgated drops
@@ -30,7 +31,9 @@ RETURNS TABLE (lo bigint, hi bigint, suffix text, newest timestamptz, in_flight 
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     g record;
+    w record;
     part text;
+    pending boolean;
     issued bigint := history_issued();
 BEGIN
     FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
@@ -44,9 +47,16 @@ BEGIN
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_SUBMITTED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_ACCEPTED'')', part) INTO in_flight;
+        -- its webhook deliveries still to be made (webhook_outbox_due)
+        pending := false;
+        FOR w IN SELECT p.part FROM history_parts(g.lo) p WHERE p.tbl = 'webhook_outbox' LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE delivered_at IS NULL AND given_up_at IS NULL)', w.part)
+                INTO pending;
+        END LOOP;
         action := CASE WHEN g.hi > issued + 1 THEN 'kept: ids still to be issued in it'
                        WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
                        WHEN in_flight THEN 'kept: a recipient in flight'
+                       WHEN pending THEN 'kept: a webhook delivery pending'
                        ELSE 'drop' END;
         RETURN NEXT;
     END LOOP;

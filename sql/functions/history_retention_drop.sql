@@ -1,11 +1,11 @@
 -- Retention as pushgated runs it ([retention] check_interval): drops the
 -- oldest history range that history_retention(p_keep) says may go, all its
--- partitions (events, sms_parts, recipients) and its history_ranges row, in
+-- partitions (history_parts()) and its history_ranges row, in
 -- one short transaction, and returns it; no row when none may go.  pushgated
 -- calls it again at once after a drop, so old ranges go one at a time.
 --
 -- Dropping a partition takes ACCESS EXCLUSIVE on its parent: the range's
--- partitions are locked first, then the three parents (ONLY the parents: a
+-- partitions are locked first, then their parents (ONLY the parents: a
 -- vacuum running on a current partition does not stand in the way), each
 -- lock waiting at most lock_timeout (200 ms) behind the transactions under
 -- way; the traffic waits behind it no longer, and a try that is not granted
@@ -41,18 +41,20 @@ BEGIN
         -- waits at all); then the parents alone (ONLY: a vacuum of the
         -- current partitions goes on)
         LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
-            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name || '_' || g.suffix);
+        FOR t IN SELECT p.part FROM history_parts(g.lo) p LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.part);
         END LOOP;
-        LOCK TABLE ONLY recipients, ONLY sms_parts, ONLY events IN ACCESS EXCLUSIVE MODE;
+        FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name);
+        END LOOP;
         SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = g.lo;
         IF NOT FOUND OR g.action <> 'drop' THEN
             action := coalesce(g.action, 'gone');
             RETURN NEXT;
             RETURN;
         END IF;
-        FOR t IN SELECT name FROM history_tables ORDER BY ord DESC LOOP
-            EXECUTE format('DROP TABLE %I', t.name || '_' || g.suffix);
+        FOR t IN SELECT p.part FROM history_parts(g.lo) p LOOP
+            EXECUTE format('DROP TABLE %I', t.part);
         END LOOP;
         DELETE FROM history_ranges h WHERE h.lo = g.lo;
     EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
