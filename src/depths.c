@@ -23,20 +23,16 @@
 #define DEPTHS_INTERVAL 5.0      /* seconds between counts */
 #define DEPTHS_CAP      "1000000"   /* a count costs its rows: the gauge saturates here */
 
-enum { Q_SMS_QUEUED, Q_SMS_IN_FLIGHT, Q_SMS_WAITING, Q_PUSH_PENDING, Q_SCHEDULED, Q_COUNT };
+#define QUEUE_NAME(NAME, COND)  NAME,
+#define QUEUE_COUNT(NAME, COND) DEPTHS_COUNT(COND, DEPTHS_CAP)
 
-static const char *const queue_names[Q_COUNT] = {
-	"sms_queued", "sms_in_flight", "sms_waiting_receipt", "push_pending", "scheduled",
-};
+static const char *const queue_names[] = { DEPTHS_QUEUES(QUEUE_NAME, ) };
+enum { Q_COUNT = sizeof(queue_names) / sizeof(queue_names[0]) };
 
-#define COUNT_STATE(COND) \
-	"(SELECT count(*) FROM (SELECT 1 FROM recipients WHERE " COND " LIMIT " DEPTHS_CAP ") s)"
-
+/* One row: each queue's count, in queue_names' order. */
 static const struct store_stmt stmt_depths = {
 	"queue_depths",
-	"SELECT " COUNT_STATE("state = 'SMS_QUEUED'") ", " COUNT_STATE("state = 'SMS_SUBMITTED'") ", "
-	COUNT_STATE("state = 'SMS_ACCEPTED'") ", " COUNT_STATE("state = 'PUSH_SENT'") ", "
-	COUNT_STATE("state IN ('SCHEDULED', 'HELD')"),
+	"SELECT " DEPTHS_QUEUES(QUEUE_COUNT, ", "),
 	0, 0,
 };
 
