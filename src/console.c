@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "depths.h"
 #include "respond.h"
 #include "search.h"
 #include "stmts.h"
@@ -44,7 +45,8 @@
 	"coalesce(sum(recipients) FILTER (WHERE state IN (" DELIVERED_SQL ")), 0)::bigint AS delivered," \
 	" coalesce(sum(recipients) FILTER (WHERE state IN (" FAILED_SQL ")), 0)::bigint AS failed"
 
-#define QUEUE(COND) "(SELECT count(*) FROM (SELECT 1 FROM recipients WHERE " COND " LIMIT " COUNT_CAP ") s)"
+/* A queue (depths.h) as json_build_object's key and value. */
+#define QUEUE(NAME, COND) "'" NAME "', " DEPTHS_COUNT(COND, COUNT_CAP)
 
 /*
  * $1 minutes of throughput (per minute, from the recipients), $2 hours of
@@ -77,11 +79,7 @@ const struct store_stmt console_stmt_overview = {
 	"  'by_route', coalesce((SELECT json_agg(row_to_json(r) ORDER BY r.at, r.route) FROM by_route r), '[]'::json),"
 	"  'by_sender', coalesce((SELECT json_agg(row_to_json(s) ORDER BY s.recipients DESC, s.sender) FROM by_sender s),"
 	"    '[]'::json),"
-	"  'queues', json_build_object('sms_queued', " QUEUE("state = 'SMS_QUEUED'") ","
-	"    'sms_in_flight', " QUEUE("state = 'SMS_SUBMITTED'") ","
-	"    'sms_waiting_receipt', " QUEUE("state = 'SMS_ACCEPTED'") ","
-	"    'push_pending', " QUEUE("state = 'PUSH_SENT'") ","
-	"    'scheduled', " QUEUE("state IN ('SCHEDULED', 'HELD')") "),"
+	"  'queues', json_build_object(" DEPTHS_QUEUES(QUEUE, ", ") "),"
 	"  'binds', coalesce((SELECT json_agg(json_build_object('node', node, 'route', route, 'bind', bind, 'state', state,"
 	"      'window_used', window_used, 'window_size', window_size, 'submits', submits, 'throttled', throttled,"
 	"      'updated_at', updated_at) ORDER BY route, node, bind) FROM smpp_binds), '[]'::json),"

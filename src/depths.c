@@ -5,8 +5,9 @@
  * ack, and scheduled or held messages.  One statement every DEPTHS_INTERVAL,
  * each count on its state's partial index and capped at DEPTHS_CAP (a count
  * is never worth a long scan), on a connection the requests do not wait on
- * (the campaigns'); the figures cover every node.  Owns its job (one in
- * flight) and the last figures.  Never blocks, never writes.
+ * (the campaigns'); the figures cover every node.  Owns its job (a
+ * periodic: one in flight) and the last figures.  Never blocks, never
+ * writes.
  */
 #include "depths.h"
 
@@ -17,59 +18,41 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "periodic.h"
 
 #define DEPTHS_INTERVAL 5.0      /* seconds between counts */
 #define DEPTHS_CAP      "1000000"   /* a count costs its rows: the gauge saturates here */
 
-enum { Q_SMS_QUEUED, Q_SMS_IN_FLIGHT, Q_SMS_WAITING, Q_PUSH_PENDING, Q_SCHEDULED, Q_COUNT };
+#define QUEUE_NAME(NAME, COND)  NAME,
+#define QUEUE_COUNT(NAME, COND) DEPTHS_COUNT(COND, DEPTHS_CAP)
 
-static const char *const queue_names[Q_COUNT] = {
-	"sms_queued", "sms_in_flight", "sms_waiting_receipt", "push_pending", "scheduled",
-};
+static const char *const queue_names[] = { DEPTHS_QUEUES(QUEUE_NAME, ) };
+enum { Q_COUNT = sizeof(queue_names) / sizeof(queue_names[0]) };
 
-#define COUNT_STATE(COND) \
-	"(SELECT count(*) FROM (SELECT 1 FROM recipients WHERE " COND " LIMIT " DEPTHS_CAP ") s)"
-
+/* One row: each queue's count, in queue_names' order. */
 static const struct store_stmt stmt_depths = {
 	"queue_depths",
-	"SELECT " COUNT_STATE("state = 'SMS_QUEUED'") ", " COUNT_STATE("state = 'SMS_SUBMITTED'") ", "
-	COUNT_STATE("state = 'SMS_ACCEPTED'") ", " COUNT_STATE("state = 'PUSH_SENT'") ", "
-	COUNT_STATE("state IN ('SCHEDULED', 'HELD')"),
+	"SELECT " DEPTHS_QUEUES(QUEUE_COUNT, ", "),
 	0, 0,
 };
 
 struct depths {
 	struct ev_loop     *loop;
-	struct store       *store;
-	ev_timer            tick;
-	struct store_job    job;
-	int                 in_flight, stopping;
+	struct periodic     count;
 	unsigned long long  v[Q_COUNT];
 	double              counted_at;   /* loop time of the last count (0: none yet) */
 };
 
-static void depths_done(struct store_job *job, enum store_error err, const char *msg)
+static void depths_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
 {
-	struct depths *d = job->arg;
-	d->in_flight = 0;
+	struct depths *d = arg;
 	if (err == STORE_SQL_ERROR)
 		log_error("depths", "ev=count_failed err=\"%s\"", msg);
-	if (err != STORE_OK || PQntuples(job->res) != 1 || PQnfields(job->res) != Q_COUNT)
+	if (err != STORE_OK || PQntuples(res) != 1 || PQnfields(res) != Q_COUNT)
 		return;
 	for (int i = 0; i < Q_COUNT; i++)
-		d->v[i] = strtoull(PQgetvalue(job->res, 0, i), NULL, 10);
+		d->v[i] = strtoull(PQgetvalue(res, 0, i), NULL, 10);
 	d->counted_at = ev_now(d->loop);
-}
-
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop, (void)revents;
-	struct depths *d = w->data;
-	if (d->stopping || d->in_flight || !store_is_up(d->store))
-		return;
-	d->in_flight = 1;
-	d->job = (struct store_job){ .stmt = &stmt_depths, .done = depths_done, .arg = d };
-	store_submit(d->store, &d->job);
 }
 
 struct depths *depths_new(struct ev_loop *loop, struct store *store)
@@ -78,31 +61,27 @@ struct depths *depths_new(struct ev_loop *loop, struct store *store)
 	if (!d)
 		return NULL;
 	d->loop = loop;
-	d->store = store;
-	ev_timer_init(&d->tick, tick_cb, 0.5, DEPTHS_INTERVAL);
-	d->tick.data = d;
+	periodic_init(&d->count, loop, store, &stmt_depths, NULL, depths_done, d);
 	return d;
 }
 
 void depths_start(struct depths *d)
 {
 	if (d)
-		ev_timer_start(d->loop, &d->tick);
+		periodic_start(&d->count, 0.5, DEPTHS_INTERVAL);
 }
 
 void depths_stop(struct depths *d)
 {
-	if (!d)
-		return;
-	d->stopping = 1;
-	ev_timer_stop(d->loop, &d->tick);
+	if (d)
+		periodic_stop(&d->count);
 }
 
 void depths_free(struct depths *d)
 {
 	if (!d)
 		return;
-	ev_timer_stop(d->loop, &d->tick);
+	depths_stop(d);
 	free(d);
 }
 

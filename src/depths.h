@@ -1,5 +1,6 @@
 /*
- * depths.h: how much work waits in the database, for /metrics (depths.c).
+ * depths.h: how much work waits in the database, for /metrics (depths.c),
+ * and the queues' counts in SQL, which the operator console reads too.
  */
 #ifndef PUSHGATE_DEPTHS_H
 #define PUSHGATE_DEPTHS_H
@@ -7,6 +8,21 @@
 #include <ev.h>
 
 #include "store.h"
+
+/*
+ * The queues: X(NAME, COND) for each, SEP between two (COND: the
+ * recipients' states, each with a partial index of its own).  NAME is the
+ * queue label of pushgate_queue_depth and the console's key.
+ */
+#define DEPTHS_QUEUES(X, SEP) \
+	X("sms_queued", "state = 'SMS_QUEUED'") SEP \
+	X("sms_in_flight", "state = 'SMS_SUBMITTED'") SEP \
+	X("sms_waiting_receipt", "state = 'SMS_ACCEPTED'") SEP \
+	X("push_pending", "state = 'PUSH_SENT'") SEP \
+	X("scheduled", "state IN ('SCHEDULED', 'HELD')")
+
+/* The recipients that meet COND, counted up to CAP (an SQL integer: a count is never worth a long scan). */
+#define DEPTHS_COUNT(COND, CAP) "(SELECT count(*) FROM (SELECT 1 FROM recipients WHERE " COND " LIMIT " CAP ") s)"
 
 struct depths;
 struct metrics_out;

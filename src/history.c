@@ -17,8 +17,9 @@
  *    partitions under a lock that waits at most 200 ms; after a drop it asks
  *    again at once, so old ranges go one at a time; a lock not granted is
  *    tried again after a minute (HISTORY_RETRY, or the interval if shorter).
- * Logs each range made and dropped and each failure.  Owns its jobs in
- * flight and the figures for /metrics; never blocks.
+ * Logs each range made and dropped and each failure.  Owns its two jobs
+ * (periodics: each one in flight at most) and the figures for /metrics;
+ * never blocks.
  */
 #include "history.h"
 
@@ -30,6 +31,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "periodic.h"
 
 #define HISTORY_INTERVAL  10.0        /* seconds between checks of the ranges ahead */
 #define HISTORY_RETRY     60.0        /* at most this many seconds before a try that was busy or failed comes again */
@@ -48,11 +50,7 @@ static const struct store_stmt stmt_drop = {
 };
 
 struct history {
-	struct ev_loop  *loop;
-	struct store    *store;
-	ev_timer         tick, drop_tick;
-	struct store_job job, drop_job;
-	int              in_flight, drop_in_flight, stopping;
+	struct periodic  ensure, drop;
 	double           keep_days, drop_interval;   /* drop_interval 0: pushgated drops nothing */
 	char             p_days[32];
 	const char      *drop_params[1];
@@ -60,39 +58,17 @@ struct history {
 	unsigned long long dropped, drop_failures;
 };
 
-static void history_done(struct store_job *job, enum store_error err, const char *msg)
+static void ensure_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
 {
-	struct history *h = job->arg;
-	h->in_flight = 0;
+	struct history *h = arg;
 	if (err == STORE_SQL_ERROR)
 		log_error("history", "ev=history_ensure_failed err=\"%s\"", msg);
-	if (err == STORE_OK && PQntuples(job->res) == 1 && PQnfields(job->res) == 2) {
-		int made = atoi(PQgetvalue(job->res, 0, 0));
-		h->ahead = strtoll(PQgetvalue(job->res, 0, 1), NULL, 10);
+	if (err == STORE_OK && PQntuples(res) == 1 && PQnfields(res) == 2) {
+		int made = atoi(PQgetvalue(res, 0, 0));
+		h->ahead = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 		if (made > 0)
 			log_info("history", "ev=history_range_made ranges=%d ahead=%lld", made, h->ahead);
 	}
-}
-
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop, (void)revents;
-	struct history *h = w->data;
-	if (h->stopping || h->in_flight || !store_is_up(h->store))
-		return;
-	h->in_flight = 1;
-	h->job = (struct store_job){ .stmt = &stmt_ensure, .done = history_done, .arg = h };
-	store_submit(h->store, &h->job);
-}
-
-/* The next retention check in `after` seconds. */
-static void drop_again(struct history *h, double after)
-{
-	if (h->stopping)
-		return;
-	ev_timer_stop(h->loop, &h->drop_tick);
-	ev_timer_set(&h->drop_tick, after, h->drop_interval);
-	ev_timer_start(h->loop, &h->drop_tick);
 }
 
 /* A try that was busy or failed comes again after a minute, or the interval when shorter. */
@@ -101,45 +77,30 @@ static double retry_after(const struct history *h)
 	return h->drop_interval < HISTORY_RETRY ? h->drop_interval : HISTORY_RETRY;
 }
 
-static void drop_done(struct store_job *job, enum store_error err, const char *msg)
+static void drop_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
 {
-	struct history *h = job->arg;
-	h->drop_in_flight = 0;
+	struct history *h = arg;
 	if (err != STORE_OK) {
 		h->drop_failures++;
 		if (err == STORE_SQL_ERROR)
 			log_error("history", "ev=history_retention_failed err=\"%s\"", msg);
-		drop_again(h, retry_after(h));
+		periodic_again(&h->drop, retry_after(h));
 		return;
 	}
-	if (PQntuples(job->res) != 1 || PQnfields(job->res) != 4)
+	if (PQntuples(res) != 1 || PQnfields(res) != 4)
 		return;   /* nothing old enough: the next check at the interval */
-	const char *suffix = PQgetvalue(job->res, 0, 1), *newest = PQgetvalue(job->res, 0, 2),
-		   *action = PQgetvalue(job->res, 0, 3);
+	const char *suffix = PQgetvalue(res, 0, 1), *newest = PQgetvalue(res, 0, 2), *action = PQgetvalue(res, 0, 3);
 	if (strcmp(action, "dropped") == 0) {
 		h->dropped++;
 		log_info("history", "ev=history_range_dropped range=%s newest=\"%s\" keep_days=%g", suffix, newest,
 			 h->keep_days);
-		drop_again(h, 0.0);   /* the next old one, if any */
+		periodic_again(&h->drop, 0.0);   /* the next old one, if any */
 	} else if (strcmp(action, "busy") == 0) {
 		h->drop_failures++;
 		log_info("history", "ev=history_retention_busy range=%s retry_s=%g", suffix, retry_after(h));
-		drop_again(h, retry_after(h));
+		periodic_again(&h->drop, retry_after(h));
 	}
 	/* otherwise it changed its mind under the lock (a recipient came back in flight): the interval */
-}
-
-static void drop_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop, (void)revents;
-	struct history *h = w->data;
-	if (h->stopping || h->drop_in_flight || !store_is_up(h->store))
-		return;
-	h->drop_in_flight = 1;
-	h->drop_params[0] = h->p_days;
-	h->drop_job = (struct store_job){ .stmt = &stmt_drop, .nparams = 1, .params = h->drop_params, .done = drop_done,
-					  .arg = h };
-	store_submit(h->store, &h->drop_job);
 }
 
 struct history *history_new(struct ev_loop *loop, struct store *store, const struct history_config *c)
@@ -147,17 +108,13 @@ struct history *history_new(struct ev_loop *loop, struct store *store, const str
 	struct history *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	h->loop = loop;
-	h->store = store;
 	h->ahead = -1;
 	h->keep_days = c->keep_days;
 	h->drop_interval = c->export_first ? 0 : c->drop_interval;
 	snprintf(h->p_days, sizeof(h->p_days), "%.17g", c->keep_days);
-	ev_timer_init(&h->tick, tick_cb, 0.5, HISTORY_INTERVAL);
-	h->tick.data = h;
-	/* the first retention check a minute after start: the ranges ahead come first */
-	ev_timer_init(&h->drop_tick, drop_cb, h->drop_interval < 60 ? h->drop_interval : 60, h->drop_interval);
-	h->drop_tick.data = h;
+	h->drop_params[0] = h->p_days;
+	periodic_init(&h->ensure, loop, store, &stmt_ensure, NULL, ensure_done, h);
+	periodic_init(&h->drop, loop, store, &stmt_drop, h->drop_params, drop_done, h);
 	if (c->drop_interval > 0 && c->export_first)
 		log_info("history", "ev=history_retention_manual why=\"[retention] export_dir is set: pushgatectl retention "
 			 "run --export drops the old ranges\"");
@@ -168,26 +125,25 @@ void history_start(struct history *h)
 {
 	if (!h)
 		return;
-	ev_timer_start(h->loop, &h->tick);
+	periodic_start(&h->ensure, 0.5, HISTORY_INTERVAL);
+	/* the first retention check a minute after start: the ranges ahead come first */
 	if (h->drop_interval > 0)
-		ev_timer_start(h->loop, &h->drop_tick);
+		periodic_start(&h->drop, h->drop_interval < 60 ? h->drop_interval : 60, h->drop_interval);
 }
 
 void history_stop(struct history *h)
 {
 	if (!h)
 		return;
-	h->stopping = 1;
-	ev_timer_stop(h->loop, &h->tick);
-	ev_timer_stop(h->loop, &h->drop_tick);
+	periodic_stop(&h->ensure);
+	periodic_stop(&h->drop);
 }
 
 void history_free(struct history *h)
 {
 	if (!h)
 		return;
-	ev_timer_stop(h->loop, &h->tick);
-	ev_timer_stop(h->loop, &h->drop_tick);
+	history_stop(h);
 	free(h);
 }
 

@@ -104,6 +104,17 @@ int recipient_state_final(const char *state)
 #define DECIDED_CHANNEL(s) "CASE " s " WHEN 'PUSH_SENT' THEN 'push' WHEN 'SMS_QUEUED' THEN 'sms' WHEN 'SMS_FAILED' THEN 'sms' END"
 #define DECIDED_FINAL(s)   "CASE WHEN " s " IN ('SMS_FAILED', 'DROPPED', 'CANCELED') THEN now() END"
 
+/*
+ * COL is one of the ids ID of the CTE FROM: found by key, in the history
+ * ranges (sql/029) those ids fall in only.  `= ANY` of an array known only
+ * at run time prunes no partition of the history tables by itself; the
+ * ids' least and greatest (BETWEEN) become InitPlans, which run-time
+ * pruning uses, so only the ranges between them are read.
+ */
+#define BY_IDS(COL, ID, FROM) \
+	COL " = ANY (ARRAY(SELECT " ID " FROM " FROM "))" \
+	" AND " COL " BETWEEN (SELECT min(" ID ") FROM " FROM ") AND (SELECT max(" ID ") FROM " FROM ")"
+
 const struct store_stmt recipient_stmt_intake = {
 	"intake",
 	/* the messages of the group, each with its account's settings and its id taken now */
@@ -258,11 +269,10 @@ const struct store_stmt recipient_stmt_sms_lease = {
 	 * nothing else by estimate: the generic plan guesses LIMIT $3 at a tenth
 	 * of the table (then it merge-joined q with a scan of the whole primary
 	 * key), or at one row (then it probed the whole id array once per row
-	 * of q: 330 us per leased row under a backlog).  The route before this
+	 * of q: 330 us per leased row under a backlog), and reads only the
+	 * history ranges q's ids fall in (BY_IDS).  The route before this
 	 * lease (failover) is the row's own, read by key (o: the row before
-	 * the update).  The ids' least and greatest bound the update to the
-	 * history ranges (sql/029) they fall in: `= ANY` of an array known only
-	 * at run time prunes no partition by itself, the bounds (InitPlans) do.
+	 * the update).
 	 */
 	"WITH q AS ("
 	"  SELECT id FROM recipients"
@@ -272,8 +282,8 @@ const struct store_stmt recipient_stmt_sms_lease = {
 	"  UPDATE recipients r SET state = 'SMS_SUBMITTED', lease_owner = $1, route = $5,"
 	"    lease_until = now() + make_interval(secs => $4::float8), attempts = r.attempts + 1,"
 	"    submitted_at = now(), updated_at = now()"
-	"  FROM recipients o, messages m WHERE r.id = ANY (ARRAY(SELECT id FROM q))"
-	"    AND r.id BETWEEN (SELECT min(id) FROM q) AND (SELECT max(id) FROM q) AND o.id = r.id AND m.id = r.message_id"
+	"  FROM recipients o, messages m WHERE " BY_IDS("r.id", "id", "q")
+	"    AND o.id = r.id AND m.id = r.message_id"
 	"  RETURNING r.id, r.message_id, r.account_id, r.msisdn, m.sender, coalesce(r.text, m.sms_text, m.body) AS body,"
 	"    r.attempts, o.route AS was),"
 	" e AS ("
@@ -340,8 +350,8 @@ const struct store_stmt recipient_stmt_sms_resp = {
  * err, detail, ord, and the recipient's message_id, account_id and parts) to
  * their parts, and finalises a recipient once all its parts are final: failed
  * beats expired beats delivered.  Intermediate receipts (state NULL) only
- * leave an event.  The parts are found by key (= ANY of m's recipient ids,
- * bounded by their least and greatest to prune the history ranges) whatever
+ * leave an event.  The parts are found by key (BY_IDS of m's recipient ids,
+ * in their history ranges only) whatever
  * the join the planner picks: a hash join read every part of every range
  * when a generic plan guessed m large (apply_parked's).  The
  * other parts of a recipient are read by key (OFFSET 0 keeps the lateral
@@ -361,8 +371,7 @@ const struct store_stmt recipient_stmt_sms_resp = {
 	"  UPDATE sms_parts sp SET state = m.state,"                                              \
 	"    error_code = CASE WHEN m.state = 'SMS_DELIVERED' THEN NULL ELSE m.err END, updated_at = now()" \
 	"  FROM m WHERE sp.recipient_id = m.recipient_id AND sp.part_no = m.part_no"             \
-	"    AND sp.recipient_id = ANY (ARRAY(SELECT recipient_id FROM m))"                       \
-	"    AND sp.recipient_id BETWEEN (SELECT min(recipient_id) FROM m) AND (SELECT max(recipient_id) FROM m)" \
+	"    AND " BY_IDS("sp.recipient_id", "recipient_id", "m")                                 \
 	"    AND m.state IS NOT NULL AND sp.state = 'SMS_ACCEPTED'"                               \
 	"  RETURNING sp.recipient_id, sp.part_no, sp.state, sp.error_code, m.parts),"             \
 	" np AS MATERIALIZED ("                                                                   \
@@ -635,8 +644,8 @@ const struct store_stmt recipient_stmt_device_register = {
 /*
  * Codes out of the database: the text of each code SMS that is final (or a
  * day old) is removed from its recipient (the message keeps it masked).
- * Driven from the small pending table, each recipient by key (bounded by
- * the least and greatest id, which prune the history ranges: see sms_lease).
+ * Driven from the small pending table, each recipient by key, in its
+ * history range only (BY_IDS).
  */
 const struct store_stmt recipient_stmt_code_scrub = {
 	"code_scrub",
@@ -647,8 +656,7 @@ const struct store_stmt recipient_stmt_code_scrub = {
 	"  LIMIT 1000),"
 	" d AS (DELETE FROM code_sms_pending c WHERE c.recipient_id IN (SELECT recipient_id FROM f)"
 	"  RETURNING c.recipient_id)"
-	" UPDATE recipients r SET text = NULL WHERE r.id = ANY (ARRAY(SELECT recipient_id FROM d))"
-	"  AND r.id BETWEEN (SELECT min(recipient_id) FROM d) AND (SELECT max(recipient_id) FROM d)",
+	" UPDATE recipients r SET text = NULL WHERE " BY_IDS("r.id", "recipient_id", "d"),
 	0, 0,
 };
 

@@ -7,8 +7,8 @@
  * follows at once.  A run that finds another node's under way returns at
  * once; a reason the job cannot move (the role cannot see open
  * transactions) is logged when it starts and when it ends.  On the slow
- * store: the API's requests never wait behind it.  Owns its one job in
- * flight and the figures for /metrics; never blocks.
+ * store: the API's requests never wait behind it.  Owns its job (a
+ * periodic: one in flight) and the figures for /metrics; never blocks.
  */
 #include "rollup.h"
 
@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "periodic.h"
 #include "util.h"
 
 #define ROLLUP_AGAIN 0.05   /* seconds to the next step while behind */
@@ -31,38 +32,26 @@ static const struct store_stmt stmt_rollup = {
 };
 
 struct rollup {
-	struct ev_loop     *loop;
-	struct store       *store;
+	struct periodic     run;
 	double              interval;
-	ev_timer            tick;
-	struct store_job    job;
-	int                 in_flight, stopping;
 	char                blocked[160];   /* the last reason logged ("" when moving) */
 	double              watermark;      /* epoch seconds (0: none seen) */
 	unsigned long long  events;
 };
 
-static void schedule(struct rollup *r, double after)
+static void rollup_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
 {
-	ev_timer_stop(r->loop, &r->tick);
-	ev_timer_set(&r->tick, after, 0.0);
-	ev_timer_start(r->loop, &r->tick);
-}
-
-static void rollup_done(struct store_job *job, enum store_error err, const char *msg)
-{
-	struct rollup *r = job->arg;
+	struct rollup *r = arg;
 	int behind = 0;
-	r->in_flight = 0;
 	if (err == STORE_SQL_ERROR)
 		log_error("rollup", "ev=rollup_failed err=\"%s\"", msg);
-	if (err == STORE_OK && PQntuples(job->res) == 1 && PQnfields(job->res) == 5) {
-		const char *blocked = PQgetisnull(job->res, 0, 3) ? "" : PQgetvalue(job->res, 0, 3);
-		int busy = PQgetvalue(job->res, 0, 4)[0] == 't';
-		if (!PQgetisnull(job->res, 0, 0))
-			r->watermark = strtod(PQgetvalue(job->res, 0, 0), NULL);
-		r->events += strtoull(PQgetvalue(job->res, 0, 1), NULL, 10);
-		behind = PQgetvalue(job->res, 0, 2)[0] == 't';
+	if (err == STORE_OK && PQntuples(res) == 1 && PQnfields(res) == 5) {
+		const char *blocked = PQgetisnull(res, 0, 3) ? "" : PQgetvalue(res, 0, 3);
+		int busy = PQgetvalue(res, 0, 4)[0] == 't';
+		if (!PQgetisnull(res, 0, 0))
+			r->watermark = strtod(PQgetvalue(res, 0, 0), NULL);
+		r->events += strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+		behind = PQgetvalue(res, 0, 2)[0] == 't';
 		/* another node's run under way is no news */
 		if (!busy && strcmp(blocked, r->blocked) != 0) {
 			if (blocked[0])
@@ -72,23 +61,7 @@ static void rollup_done(struct store_job *job, enum store_error err, const char 
 			util_strlcpy(r->blocked, blocked, sizeof(r->blocked));
 		}
 	}
-	if (!r->stopping)
-		schedule(r, behind ? ROLLUP_AGAIN : r->interval);
-}
-
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop, (void)revents;
-	struct rollup *r = w->data;
-	if (r->stopping || r->in_flight)
-		return;
-	if (!store_is_up(r->store)) {
-		schedule(r, r->interval);
-		return;
-	}
-	r->in_flight = 1;
-	r->job = (struct store_job){ .stmt = &stmt_rollup, .done = rollup_done, .arg = r };
-	store_submit(r->store, &r->job);
+	periodic_again(&r->run, behind ? ROLLUP_AGAIN : r->interval);   /* the interval from this run's end */
 }
 
 struct rollup *rollup_new(struct ev_loop *loop, struct store *store, double interval)
@@ -98,33 +71,28 @@ struct rollup *rollup_new(struct ev_loop *loop, struct store *store, double inte
 	struct rollup *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	r->loop = loop;
-	r->store = store;
 	r->interval = interval;
-	ev_timer_init(&r->tick, tick_cb, 1.0, 0.0);
-	r->tick.data = r;
+	periodic_init(&r->run, loop, store, &stmt_rollup, NULL, rollup_done, r);
 	return r;
 }
 
 void rollup_start(struct rollup *r)
 {
 	if (r)
-		ev_timer_start(r->loop, &r->tick);
+		periodic_start(&r->run, 1.0, r->interval);
 }
 
 void rollup_stop(struct rollup *r)
 {
-	if (!r)
-		return;
-	r->stopping = 1;
-	ev_timer_stop(r->loop, &r->tick);
+	if (r)
+		periodic_stop(&r->run);
 }
 
 void rollup_free(struct rollup *r)
 {
 	if (!r)
 		return;
-	ev_timer_stop(r->loop, &r->tick);
+	rollup_stop(r);
 	free(r);
 }
 
