@@ -90,10 +90,7 @@ BEGIN
     SELECT h.name, p.part
       FROM history_tables h
      CROSS JOIN LATERAL (
-           SELECT CASE WHEN h.legacy_hi IS NULL OR p_lo >= h.legacy_hi
-                       THEN h.name || '_' || CASE WHEN p_lo = -9223372036854775808 THEN 'legacy' ELSE p_lo::text END
-                       WHEN NOT EXISTS (SELECT 1 FROM history_ranges r WHERE r.lo < h.legacy_hi AND r.lo <> p_lo)
-                       THEN h.name || '_legacy' END AS part) p
+           SELECT h.name || '_' || CASE WHEN p_lo = -9223372036854775808 THEN 'legacy' ELSE p_lo::text END AS part) p
      WHERE to_regclass('public.' || quote_ident(p.part)) IS NOT NULL
      ORDER BY h.ord DESC;
 END $$;
@@ -114,10 +111,9 @@ BEGIN
     IF p_hi <= p_lo THEN
         RAISE EXCEPTION 'history range [%, %) is empty', p_lo, p_hi;
     END IF;
-    -- a table still being converted (not partitioned yet) gets none; one
-    -- whose legacy partition reaches past this range neither
+    -- (a table not partitioned yet, being converted, gets none)
     FOR t IN SELECT h.name, h.reloptions, h.own_key FROM history_tables h JOIN pg_class c ON c.oid = h.name::regclass
-              WHERE c.relkind = 'p' AND p_lo >= coalesce(h.legacy_hi, p_lo) ORDER BY h.ord LOOP
+              WHERE c.relkind = 'p' ORDER BY h.ord LOOP
         part := t.name || '_' || p_lo;
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)%s',
                        part, t.name,
@@ -140,6 +136,45 @@ BEGIN
     END LOOP;
     INSERT INTO history_ranges (lo, hi, issued)
     VALUES (p_lo, p_hi, history_issued());
+END $$;
+
+--
+-- Name: history_range_drop(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_range_drop(p_lo bigint, p_keep interval) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET lock_timeout TO '200ms'
+    AS $$
+DECLARE
+    g record;
+    t record;
+BEGIN
+    BEGIN
+        -- one caller at a time (history_ensure() takes it too); the range's
+        -- own partitions next, which the traffic does not touch (one held by
+        -- a reader, or a vacuum, makes the try busy before the traffic
+        -- waits at all); then the parents alone
+        LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
+        FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.part);
+        END LOOP;
+        FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name);
+        END LOOP;
+        SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = p_lo;
+        IF NOT FOUND OR g.action <> 'drop' THEN
+            RETURN coalesce(g.action, 'gone');
+        END IF;
+        FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
+            EXECUTE format('DROP TABLE %I', t.part);
+        END LOOP;
+        DELETE FROM history_ranges h WHERE h.lo = p_lo;
+    EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
+        RETURN 'busy';
+    END;
+    RETURN 'dropped';
 END $$;
 
 --
@@ -190,11 +225,9 @@ END $_$;
 CREATE FUNCTION public.history_retention_drop(p_keep interval) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, action text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    SET lock_timeout TO '200ms'
     AS $$
 DECLARE
     g record;
-    t record;
 BEGIN
     SELECT * INTO g FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
     IF NOT FOUND THEN
@@ -204,35 +237,7 @@ BEGIN
     hi := g.hi;
     suffix := g.suffix;
     newest := g.newest;
-    BEGIN
-        -- one caller at a time (history_ensure() takes it too); the range's
-        -- own partitions next, which the traffic does not touch (one held by
-        -- a reader, or a vacuum, makes the try busy before the traffic
-        -- waits at all); then the parents alone (ONLY: a vacuum of the
-        -- current partitions goes on)
-        LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-        FOR t IN SELECT p.part FROM history_parts(g.lo) p LOOP
-            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.part);
-        END LOOP;
-        FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
-            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name);
-        END LOOP;
-        SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = g.lo;
-        IF NOT FOUND OR g.action <> 'drop' THEN
-            action := coalesce(g.action, 'gone');
-            RETURN NEXT;
-            RETURN;
-        END IF;
-        FOR t IN SELECT p.part FROM history_parts(g.lo) p LOOP
-            EXECUTE format('DROP TABLE %I', t.part);
-        END LOOP;
-        DELETE FROM history_ranges h WHERE h.lo = g.lo;
-    EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
-        action := 'busy';
-        RETURN NEXT;
-        RETURN;
-    END;
-    action := 'dropped';
+    action := history_range_drop(g.lo, p_keep);
     RETURN NEXT;
 END $$;
 
@@ -1325,8 +1330,7 @@ CREATE TABLE public.history_tables (
     key text NOT NULL,
     reloptions text[],
     ord integer NOT NULL,
-    own_key text,
-    legacy_hi bigint
+    own_key text
 );
 
 --
@@ -1340,12 +1344,6 @@ COMMENT ON TABLE public.history_tables IS 'the tables partitioned by recipient i
 --
 
 COMMENT ON COLUMN public.history_tables.own_key IS 'each partition''s own primary key column (a key of the parent would have to hold the partition key)';
-
---
--- Name: COLUMN history_tables.legacy_hi; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.history_tables.legacy_hi IS 'the end of <name>_legacy when it is not the legacy range''s: no partition of its own below it';
 
 --
 -- Name: invitations; Type: TABLE; Schema: public; Owner: -
@@ -1960,7 +1958,7 @@ CREATE TABLE public.webhook_outbox (
     account_id bigint NOT NULL,
     url text NOT NULL,
     event_id bigint NOT NULL,
-    recipient_id bigint NOT NULL,
+    recipient_id bigint,
     message_id bigint,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -2002,7 +2000,7 @@ CREATE TABLE public.webhook_outbox_1 (
     account_id bigint NOT NULL,
     url text NOT NULL,
     event_id bigint NOT NULL,
-    recipient_id bigint NOT NULL,
+    recipient_id bigint,
     message_id bigint,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -2017,6 +2015,31 @@ CREATE TABLE public.webhook_outbox_1 (
     CONSTRAINT webhook_outbox_method_check CHECK ((method = ANY (ARRAY['POST'::text, 'GET'::text])))
 )
 WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
+
+--
+-- Name: webhook_outbox_other; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_outbox_other (
+    id bigint DEFAULT nextval('public.webhook_outbox_id_seq'::regclass) NOT NULL,
+    account_id bigint NOT NULL,
+    url text NOT NULL,
+    event_id bigint NOT NULL,
+    recipient_id bigint,
+    message_id bigint,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    delivered_at timestamp with time zone,
+    given_up_at timestamp with time zone,
+    last_error text,
+    method text DEFAULT 'POST'::text NOT NULL,
+    CONSTRAINT webhook_outbox_method_check CHECK ((method = ANY (ARRAY['POST'::text, 'GET'::text]))),
+    CONSTRAINT webhook_outbox_other_no_recipient CHECK ((recipient_id IS NULL))
+);
 
 --
 -- Name: events_1; Type: TABLE ATTACH; Schema: public; Owner: -
@@ -2041,6 +2064,12 @@ ALTER TABLE ONLY public.sms_parts ATTACH PARTITION public.sms_parts_1 FOR VALUES
 --
 
 ALTER TABLE ONLY public.webhook_outbox ATTACH PARTITION public.webhook_outbox_1 FOR VALUES FROM ('1') TO ('1000001');
+
+--
+-- Name: webhook_outbox_other; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_outbox ATTACH PARTITION public.webhook_outbox_other DEFAULT;
 
 --
 -- Name: accounts id; Type: DEFAULT; Schema: public; Owner: -
@@ -2374,6 +2403,13 @@ ALTER TABLE ONLY public.webhook_outbox_1
     ADD CONSTRAINT webhook_outbox_pkey_1 PRIMARY KEY (id);
 
 --
+-- Name: webhook_outbox_other webhook_outbox_pkey_other; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_outbox_other
+    ADD CONSTRAINT webhook_outbox_pkey_other PRIMARY KEY (id);
+
+--
 -- Name: account_senders_sender; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2662,6 +2698,12 @@ CREATE INDEX webhook_outbox_due ON ONLY public.webhook_outbox USING btree (next_
 CREATE INDEX webhook_outbox_due_1 ON public.webhook_outbox_1 USING btree (next_attempt_at, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
 
 --
+-- Name: webhook_outbox_due_other; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_outbox_due_other ON public.webhook_outbox_other USING btree (next_attempt_at, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
 -- Name: webhook_outbox_recipient; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2672,6 +2714,12 @@ CREATE INDEX webhook_outbox_recipient ON ONLY public.webhook_outbox USING btree 
 --
 
 CREATE INDEX webhook_outbox_recipient_1 ON public.webhook_outbox_1 USING btree (recipient_id, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
+-- Name: webhook_outbox_recipient_other; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_outbox_recipient_other ON public.webhook_outbox_other USING btree (recipient_id, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
 
 --
 -- Name: events_at_1; Type: INDEX ATTACH; Schema: public; Owner: -
@@ -2776,10 +2824,22 @@ ALTER INDEX public.sms_parts_route_smsc_id ATTACH PARTITION public.sms_parts_rou
 ALTER INDEX public.webhook_outbox_due ATTACH PARTITION public.webhook_outbox_due_1;
 
 --
+-- Name: webhook_outbox_due_other; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.webhook_outbox_due ATTACH PARTITION public.webhook_outbox_due_other;
+
+--
 -- Name: webhook_outbox_recipient_1; Type: INDEX ATTACH; Schema: public; Owner: -
 --
 
 ALTER INDEX public.webhook_outbox_recipient ATTACH PARTITION public.webhook_outbox_recipient_1;
+
+--
+-- Name: webhook_outbox_recipient_other; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.webhook_outbox_recipient ATTACH PARTITION public.webhook_outbox_recipient_other;
 
 --
 -- Name: accounts accounts_never_deleted; Type: TRIGGER; Schema: public; Owner: -

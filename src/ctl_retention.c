@@ -4,16 +4,15 @@
  * history range (sql/029), its newest recipient, whether one is in flight,
  * its size and what retention does with it (history_retention(),
  * sql/functions/history_retention.sql); run drops the ranges it says may
- * go: each of the range's partitions (history_parts(): webhook_outbox,
- * events, sms_parts, recipients) detached CONCURRENTLY (no lock that stops
- * the traffic on the other ranges) and dropped, then its history_ranges
- * row.  No DELETE, no dead rows: the cost of a range is a few catalog
- * changes, whatever it holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz
+ * go, each through history_range_drop() (its partitions, history_parts():
+ * webhook_outbox, events, sms_parts, recipients, and its history_ranges
+ * row, under locks that wait at most 200 ms, tried again while busy).  No
+ * DELETE, no dead rows: the cost of a range is a few catalog changes,
+ * whatever it holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz
  * (COPY, CSV with a header, through gzip), holding a SHARE lock on them so
  * that nothing changes them while they are read.  The limit and the
  * directory come from [retention] (history_days, export_dir) unless given.
- * Dropping tables takes the schema owner's role (like migrate).  A drop cut
- * short is finished by the next run (a detach left pending is finalized).
+ * A detach an older release's run left pending is finalized first.
  * Arguments are checked before connecting.
  */
 #include "ctl_retention.h"
@@ -251,8 +250,14 @@ static int export_range(PGconn *conn, const char *dir, const char *lo)
 	return exec_ok(conn, "COMMIT");
 }
 
-/* Detaches (CONCURRENTLY, or finalizes a detach left pending) and drops one range's partitions. */
-static int drop_range(PGconn *conn, const char *lo)
+/*
+ * Drops one range through history_range_drop() (its locks wait at most
+ * 200 ms each: a busy try is repeated, DROP_TRIES times), after finalizing
+ * a detach an older release's run left pending.  0 dropped, 1 kept (why
+ * printed), -1 error.
+ */
+#define DROP_TRIES 50
+static int drop_range(PGconn *conn, const char *lo, const char *keep_days)
 {
 	PGresult *parts = range_parts(conn, lo);
 	if (!parts)
@@ -260,33 +265,41 @@ static int drop_range(PGconn *conn, const char *lo)
 	int bad = 0;
 	for (int i = 0; !bad && i < PQntuples(parts); i++) {
 		const char *tbl = PQgetvalue(parts, i, 0), *part = PQgetvalue(parts, i, 1);
-		char sql[256];
 		const char *params[1] = { part };
-		PGresult *r = exec(conn, "SELECT h.inhdetachpending FROM pg_inherits h"
-				   " WHERE h.inhrelid = to_regclass('public.' || $1)", 1, params, PGRES_TUPLES_OK);
+		PGresult *r = exec(conn, "SELECT 1 FROM pg_inherits h WHERE h.inhdetachpending"
+				   " AND h.inhrelid = to_regclass('public.' || $1)", 1, params, PGRES_TUPLES_OK);
 		if (!r) {
 			bad = 1;
 			break;
 		}
-		int attached = PQntuples(r) == 1, pending = attached && PQgetvalue(r, 0, 0)[0] == 't';
+		int pending = PQntuples(r) == 1;
 		PQclear(r);
-		if (attached) {
-			snprintf(sql, sizeof(sql), "ALTER TABLE %s DETACH PARTITION %s %s", tbl, part,
-				 pending ? "FINALIZE" : "CONCURRENTLY");
-			bad = exec_ok(conn, sql) < 0;
-		}
-		if (!bad) {
-			snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", part);
+		if (pending) {
+			char sql[256];
+			snprintf(sql, sizeof(sql), "ALTER TABLE %s DETACH PARTITION %s FINALIZE", tbl, part);
 			bad = exec_ok(conn, sql) < 0;
 		}
 	}
 	PQclear(parts);
 	if (bad)
 		return -1;
-	const char *params[1] = { lo };
-	PGresult *r = exec(conn, "DELETE FROM history_ranges WHERE lo = $1::bigint", 1, params, PGRES_COMMAND_OK);
-	PQclear(r);
-	return r ? 0 : -1;
+	const char *params[2] = { lo, keep_days };
+	for (int t = 0; t < DROP_TRIES; t++) {
+		PGresult *r = exec(conn, "SELECT history_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400))",
+				   2, params, PGRES_TUPLES_OK);
+		if (!r)
+			return -1;
+		const char *what = PQgetvalue(r, 0, 0);
+		int rc = strcmp(what, "dropped") == 0 ? 0 : strcmp(what, "busy") == 0 ? 2 : 1;
+		if (rc == 1)
+			printf("  kept: %s\n", what);
+		PQclear(r);
+		if (rc != 2)
+			return rc;
+		usleep(200000);
+	}
+	fprintf(stderr, "pushgatectl: retention: range %s: its tables stayed busy; run again\n", lo);
+	return -1;
 }
 
 static double now_s(void)
@@ -301,6 +314,8 @@ static int run(PGconn *conn, const struct ret_args *a)
 	PGresult *r = plan(conn, a->keep_days);
 	if (!r)
 		return 1;
+	char days[32];
+	snprintf(days, sizeof(days), "%.17g", a->keep_days);
 	int dropped = 0, kept = 0, failed = 0;
 	for (int i = 0; i < PQntuples(r) && !failed; i++) {
 		const char *lo = PQgetvalue(r, i, 0), *suffix = PQgetvalue(r, i, 2);
@@ -311,10 +326,15 @@ static int run(PGconn *conn, const struct ret_args *a)
 		double t0 = now_s();
 		printf("range %s to %s (newest %s, %s):\n", suffix, PQgetvalue(r, i, 1), PQgetvalue(r, i, 3),
 		       PQgetvalue(r, i, 6));
-		if ((a->export_dir && a->export_dir[0] && export_range(conn, a->export_dir, lo) < 0) ||
-		    drop_range(conn, lo) < 0) {
+		int rc = a->export_dir && a->export_dir[0] && export_range(conn, a->export_dir, lo) < 0
+			 ? -1 : drop_range(conn, lo, days);
+		if (rc < 0) {
 			failed = 1;
 			break;
+		}
+		if (rc == 1) {
+			kept++;
+			continue;
 		}
 		printf("  dropped in %.3f s\n", now_s() - t0);
 		dropped++;

@@ -135,18 +135,20 @@ struct webhook {
 #define PENDING(t) t ".delivered_at IS NULL AND " t ".given_up_at IS NULL"
 #define BLOCKED_BY_LEASE "2 seconds"   /* longest a row waits behind an event in flight before a look */
 /*
- * Rows of t whose recipient is in the array ARR: the outbox is partitioned
- * by recipient id (sql/030), and `= ANY(array)` alone prunes no partition;
- * its least and greatest, InitPlans, let the executor skip every range
- * outside them.
+ * Rows of t whose recipient is in the array ARR, or that have none (a
+ * mobile-originated message forwarded to a webhook: the default partition).
+ * The outbox is partitioned by recipient id (sql/030), and `= ANY(array)`
+ * alone prunes no partition; its least and greatest, InitPlans, let the
+ * executor skip every range outside them.  Only a bound for pruning: the
+ * statements match rows by id.
  */
 #define IN_RECIPIENTS(t, ARR) \
-	t ".recipient_id = ANY(" ARR ") AND " t ".recipient_id BETWEEN (SELECT min(x) FROM unnest(" ARR ") x)" \
-	" AND (SELECT max(x) FROM unnest(" ARR ") x)"
-/* Rows of t the lease's rows k name (by id), within the recipient ids of c (see IN_RECIPIENTS). */
+	"(" t ".recipient_id IS NULL OR (" t ".recipient_id = ANY(" ARR ") AND " t ".recipient_id BETWEEN" \
+	" (SELECT min(x) FROM unnest(" ARR ") x) AND (SELECT max(x) FROM unnest(" ARR ") x)))"
+/* Rows of t the lease's rows k name (by id), pruned to the recipient ids of c (see IN_RECIPIENTS). */
 #define LEASED(t) \
-	t ".id = k.id AND " t ".recipient_id = k.recipient_id" \
-	" AND " t ".recipient_id BETWEEN (SELECT min(recipient_id) FROM c) AND (SELECT max(recipient_id) FROM c)"
+	t ".id = k.id AND (" t ".recipient_id IS NULL OR (" t ".recipient_id = k.recipient_id" \
+	" AND " t ".recipient_id BETWEEN (SELECT min(recipient_id) FROM c) AND (SELECT max(recipient_id) FROM c)))"
 
 /*
  * $1 node, $2 rows to look at, $3 lease seconds, $4 most events of one

@@ -8,8 +8,8 @@
 -- nothing is scanned.
 -- A table with an own_key (events, webhook_outbox: id) gets a primary key
 -- on it in each partition (a key of the parent would have to hold
--- recipient_id).  Below a table's legacy_hi its legacy partition holds the
--- rows (sql/030): no partition of its own.
+-- recipient_id).  webhook_outbox's default partition (rows without a
+-- recipient) is locked a moment by the attach; its CHECK spares it a scan.
 -- SECURITY DEFINER: pushgated's role may write rows, not create tables.
 CREATE OR REPLACE FUNCTION history_range_add(p_lo bigint, p_hi bigint)
 RETURNS void
@@ -22,10 +22,9 @@ BEGIN
     IF p_hi <= p_lo THEN
         RAISE EXCEPTION 'history range [%, %) is empty', p_lo, p_hi;
     END IF;
-    -- a table still being converted (not partitioned yet) gets none; one
-    -- whose legacy partition reaches past this range neither
+    -- (a table not partitioned yet, being converted, gets none)
     FOR t IN SELECT h.name, h.reloptions, h.own_key FROM history_tables h JOIN pg_class c ON c.oid = h.name::regclass
-              WHERE c.relkind = 'p' AND p_lo >= coalesce(h.legacy_hi, p_lo) ORDER BY h.ord LOOP
+              WHERE c.relkind = 'p' ORDER BY h.ord LOOP
         part := t.name || '_' || p_lo;
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)%s',
                        part, t.name,

@@ -12,8 +12,8 @@
 --   * none of its webhook deliveries is pending (webhook_outbox_due).
 -- Reads only, by key and partial index: O(1) per range.  pushgatectl
 -- retention status prints it; retention run exports and drops what it says
--- (DETACH ... CONCURRENTLY cannot run inside a function); pushgated drops
--- them one at a time with history_retention_drop().
+-- (history_range_drop()); pushgated drops them one at a time with
+-- history_retention_drop().
 -- suffix: what its partitions' names end in (<table>_<suffix>: the range's
 -- lo, or legacy for the range sql/029 made of a populated database's rows).
 -- A function's result columns cannot change in place: the older form
