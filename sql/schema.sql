@@ -151,30 +151,30 @@ DECLARE
     g record;
     t record;
 BEGIN
-    BEGIN
-        -- one caller at a time (history_ensure() takes it too); the range's
-        -- own partitions next, which the traffic does not touch (one held by
-        -- a reader, or a vacuum, makes the try busy before the traffic
-        -- waits at all); then the parents alone
-        LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-        FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
-            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.part);
-        END LOOP;
-        FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
-            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE', t.name);
-        END LOOP;
-        SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = p_lo;
-        IF NOT FOUND OR g.action <> 'drop' THEN
-            RETURN coalesce(g.action, 'gone');
-        END IF;
-        FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
-            EXECUTE format('DROP TABLE %I', t.part);
-        END LOOP;
-        DELETE FROM history_ranges h WHERE h.lo = p_lo;
-    EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
-        RETURN 'busy';
-    END;
-    RETURN 'dropped';
+    FOR attempt IN 1..150 LOOP
+        BEGIN
+            -- one caller at a time (history_ensure() takes it too)
+            LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
+            FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
+                EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', t.part);
+            END LOOP;
+            FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
+                EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', t.name);
+            END LOOP;
+            SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = p_lo;
+            IF NOT FOUND OR g.action <> 'drop' THEN
+                RETURN coalesce(g.action, 'gone');
+            END IF;
+            FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
+                EXECUTE format('DROP TABLE %I', t.part);
+            END LOOP;
+            DELETE FROM history_ranges h WHERE h.lo = p_lo;
+            RETURN 'dropped';
+        EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
+            PERFORM pg_sleep(0.01);
+        END;
+    END LOOP;
+    RETURN 'busy';
 END $$;
 
 --

@@ -6,7 +6,7 @@
  * sql/functions/history_retention.sql); run drops the ranges it says may
  * go, each through history_range_drop() (its partitions, history_parts():
  * webhook_outbox, events, sms_parts, recipients, and its history_ranges
- * row, under locks that wait at most 200 ms, tried again while busy).  No
+ * row, its locks taken only when free at once, tried again while busy).  No
  * DELETE, no dead rows: the cost of a range is a few catalog changes,
  * whatever it holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz
  * (COPY, CSV with a header, through gzip), holding a SHARE lock on them so
@@ -251,12 +251,12 @@ static int export_range(PGconn *conn, const char *dir, const char *lo)
 }
 
 /*
- * Drops one range through history_range_drop() (its locks wait at most
- * 200 ms each: a busy try is repeated, DROP_TRIES times), after finalizing
- * a detach an older release's run left pending.  0 dropped, 1 kept (why
- * printed), -1 error.
+ * Drops one range through history_range_drop() (which looks for a moment
+ * when its locks are free for ~1.5 s; a busy call is repeated DROP_TRIES
+ * times), after finalizing a detach an older release's run left pending.
+ * 0 dropped, 1 kept (why printed), -1 error.
  */
-#define DROP_TRIES 50
+#define DROP_TRIES 10
 static int drop_range(PGconn *conn, const char *lo, const char *keep_days)
 {
 	PGresult *parts = range_parts(conn, lo);

@@ -14,7 +14,7 @@
  *    retention run does) it calls history_retention_drop()
  *    (sql/functions/history_retention_drop.sql), which drops the oldest
  *    range older than [retention] history_days with nothing in flight, whole
- *    partitions under a lock that waits at most 200 ms; after a drop it asks
+ *    partitions, its locks taken only when free at once; after a drop it asks
  *    again at once, so old ranges go one at a time; a lock not granted is
  *    tried again after a minute (HISTORY_RETRY, or the interval if shorter).
  * Logs each range made and dropped and each failure.  Owns its two jobs
