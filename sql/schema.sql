@@ -161,7 +161,7 @@ BEGIN
             FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
                 EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', t.name);
             END LOOP;
-            SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = p_lo;
+            SELECT * INTO g FROM history_retention(p_keep, p_lo) h;
             IF NOT FOUND OR g.action <> 'drop' THEN
                 RETURN coalesce(g.action, 'gone');
             END IF;
@@ -178,10 +178,10 @@ BEGIN
 END $$;
 
 --
--- Name: history_retention(interval); Type: FUNCTION; Schema: public; Owner: -
+-- Name: history_retention(interval, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.history_retention(p_keep interval) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, in_flight boolean, action text)
+CREATE FUNCTION public.history_retention(p_keep interval, p_lo bigint DEFAULT NULL::bigint) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, in_flight boolean, action text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $_$
@@ -192,7 +192,7 @@ DECLARE
     pending boolean;
     issued bigint := history_issued();
 BEGIN
-    FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
+    FOR g IN SELECT h.lo, h.hi FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo ORDER BY h.lo LOOP
         lo := g.lo;
         hi := g.hi;
         suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;

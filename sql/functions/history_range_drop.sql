@@ -37,7 +37,7 @@ BEGIN
             FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
                 EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', t.name);
             END LOOP;
-            SELECT * INTO g FROM history_retention(p_keep) h WHERE h.lo = p_lo;
+            SELECT * INTO g FROM history_retention(p_keep, p_lo) h;
             IF NOT FOUND OR g.action <> 'drop' THEN
                 RETURN coalesce(g.action, 'gone');
             END IF;

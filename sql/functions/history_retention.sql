@@ -16,17 +16,17 @@
 -- history_retention_drop().
 -- suffix: what its partitions' names end in (<table>_<suffix>: the range's
 -- lo, or legacy for the range sql/029 made of a populated database's rows).
--- A function's result columns cannot change in place: the older form
--- without `suffix` is dropped first, once.
+-- p_lo: that range alone (history_range_drop() judges one range under its
+-- locks, not them all).  A function's arguments and result columns cannot
+-- change in place: the older one-argument form is dropped first, once.
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = to_regprocedure('history_retention(interval)')
-               AND NOT 'suffix' = ANY (p.proargnames)) THEN
+    IF to_regprocedure('history_retention(interval)') IS NOT NULL THEN
         DROP FUNCTION history_retention(interval);
     END IF;
 END
 $$;
-CREATE OR REPLACE FUNCTION history_retention(p_keep interval)
+CREATE OR REPLACE FUNCTION history_retention(p_keep interval, p_lo bigint DEFAULT NULL)
 RETURNS TABLE (lo bigint, hi bigint, suffix text, newest timestamptz, in_flight boolean, action text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -36,7 +36,7 @@ DECLARE
     pending boolean;
     issued bigint := history_issued();
 BEGIN
-    FOR g IN SELECT h.lo, h.hi FROM history_ranges h ORDER BY h.lo LOOP
+    FOR g IN SELECT h.lo, h.hi FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo ORDER BY h.lo LOOP
         lo := g.lo;
         hi := g.hi;
         suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
