@@ -41,11 +41,11 @@ def fields(line):
     return out
 
 
-def esme(env, *args, timeout=180, **opts):
+def esme(env, *args, timeout=180, port=PORT, **opts):
     """Runs netsmpp_esme.pl to completion; returns (exit code, [event dicts])."""
     run["n"] += 1
     log = os.path.join(env.tmp, f"esme{run['n']}.log")
-    cmd = ["perl", os.path.join(env.srcdir, "tests", "interop", "netsmpp_esme.pl"), "--port", str(PORT),
+    cmd = ["perl", os.path.join(env.srcdir, "tests", "interop", "netsmpp_esme.pl"), "--port", str(port),
            "--log", log]
     for k, v in opts.items():
         cmd += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
@@ -237,6 +237,71 @@ def a_receipt_left_unanswered_is_sent_again(env):
     ids = ",".join(str(int(r["id"], 16)) for r in resps)
     attempts = sorted(int(a) for (a,) in env.sql(f"SELECT attempts FROM smpp_outbox WHERE recipient_id IN ({ids})"))
     assert attempts[:3] == [1, 1, 1] and attempts[3] >= 2 and attempts[4] >= 2, attempts
+
+
+def answer_swallower():
+    """A relay ESME -> pushgated that passes on nothing from the ESME after its first
+    deliver_sm_resp (nor that answer): pushgated never reads it.  Returns (port, answered event)."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    answered = threading.Event()
+
+    def pipe(src, dst, from_esme):
+        try:
+            while (pdu := raw_read(src)) is not None:
+                cmd, st, seq, body = pdu
+                if from_esme and (answered.is_set() or cmd == 0x80000005):
+                    answered.set()
+                    continue
+                dst.sendall(struct.pack(">IIII", 16 + len(body), cmd, st, seq) + body)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def accept():
+        down, _ = lsock.accept()
+        lsock.close()
+        up = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+        up.settimeout(None)
+        threading.Thread(target=pipe, args=(up, down, False), daemon=True).start()
+        pipe(down, up, True)
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock.getsockname()[1], answered
+
+
+@tests.case
+def a_receipt_answered_as_its_node_dies_is_delivered_again_on_the_next_bind(env):
+    """At least once: the ESME answered, pushgated was killed -9 before it read (and recorded)
+    the answer; the next bind gets the receipt again, and this time it is recorded."""
+    env.ctl("smpp-account", "add", "acme", "--system-id", "r4", "--password", "pwr4", check=True)
+    code, evs = esme(env, system_id="r4", password="pwr4", mode="tx", count=1, window=1, prefix="4477004",
+                     kinds="gsm", unbind_after_resps=True)
+    resps = of(evs, "resp")
+    assert code == 0 and len(resps) == 1 and resps[0]["status"] == "0x00", evs
+    rid = int(resps[0]["id"], 16)
+    env.wait_for(lambda: env.scalar(f"SELECT count(*) FROM smpp_outbox WHERE recipient_id = {rid}") == "1",
+                 timeout=60, what="the receipt in the outbox")
+    port, answered = answer_swallower()
+    first = []
+    t = threading.Thread(target=lambda: first.append(esme(env, port=port, system_id="r4", password="pwr4",
+                                                          mode="rx", expect_receipts=1, max_seconds=30)))
+    t.start()
+    env.wait_for(answered.is_set, timeout=30, what="the ESME's answer to the receipt")
+    env.pushgated.kill()
+    env.pushgated.wait(timeout=10)
+    t.join(timeout=40)
+    code, evs = first[0]
+    assert code == 0 and [r["tlv_id"] for r in of(evs, "receipt")] == [resps[0]["id"]], (code, evs)
+    assert env.scalar(f"SELECT delivered_at IS NULL FROM smpp_outbox WHERE recipient_id = {rid}") == "t"
+    env.start_pushgated()
+    code, evs = esme(env, system_id="r4", password="pwr4", mode="rx", expect_receipts=1, max_seconds=30)
+    assert code == 0 and [r["tlv_id"] for r in of(evs, "receipt")] == [resps[0]["id"]], (code, evs)
+    env.wait_for(lambda: env.scalar(f"SELECT delivered_at IS NOT NULL FROM smpp_outbox WHERE recipient_id = {rid}")
+                 == "t", timeout=10, what="the second answer recorded")
+    assert env.scalar(f"SELECT attempts FROM smpp_outbox WHERE recipient_id = {rid}") == "2"
 
 
 @tests.case

@@ -4,7 +4,7 @@
 # outstanding requests (async mode), answers every deliver_sm, and writes one
 # key=value line per event to --log:
 #   ev=bind status=0x..          ev=resp n=K dst=.. status=0x.. id=..
-#   ev=receipt id=.. stat=.. tlv_id=.. state=N esm=0x..   ev=mo src=.. dst=.. text_hex=..
+#   ev=receipt id=.. stat=.. tlv_id=.. state=N esm=0x.. t=EPOCH   ev=mo src=.. dst=.. text_hex=..
 #   ev=summary sent=.. ok=.. throttled=.. failed=.. receipts=.. seconds=..
 # Kinds of text (--kinds, cycled): gsm, ucs2, long_udh (3 GSM parts, 8-bit
 # UDH), long_sar (3 UCS-2 parts, SAR TLVs), payload (one message_payload).
@@ -130,9 +130,9 @@ sub handle {
             $tlv_id =~ s/\0$//;
             my $state = defined $pdu->{message_state} ? ord($pdu->{message_state}) : -1;
             my $dup = $seen_receipt{$tlv_id}++ ? 1 : 0;
-            out(sprintf('ev=receipt id=%s stat=%s err=%s tlv_id=%s state=%d esm=0x%02x src=%s dst=%s dup=%d',
+            out(sprintf('ev=receipt id=%s stat=%s err=%s tlv_id=%s state=%d esm=0x%02x src=%s dst=%s dup=%d t=%.3f',
                         $id // '-', $stat // '-', $err // '-', $tlv_id, $state, $pdu->{esm_class},
-                        $pdu->{source_addr}, $pdu->{destination_addr}, $dup));
+                        $pdu->{source_addr}, $pdu->{destination_addr}, $dup, time));
             $receipts++;
         } else {
             my $body = length($text) ? $text : ($pdu->{message_payload} // '');
