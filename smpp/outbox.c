@@ -6,7 +6,10 @@
  * delivered only after the ESME's deliver_sm_resp (acks and releases go in
  * groups at the end of the loop turn), and takes MO from carriers
  * (smpp_server_mo) into the outbox of the account whose number it names.
- * Never sends to an ESME more than its window.
+ * Never sends to an ESME more than its window.  The outbox is partitioned
+ * by recipient id with the history ranges (sql/031): a row is named by its
+ * id and its recipient's (struct ob_key), so each statement reads only the
+ * ranges of its rows.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include "log.h"
 #include "pgarr.h"
+#include "ranges.h"
 #include "recipient.h"
 #include "server.h"
 #include "server_int.h"
@@ -21,17 +25,18 @@
 
 /*
  * Outbox lease: $1 node, $2 bigint[] SMPP account ids, $3 int[] rows each
- * may take now, $4 lease seconds.  Oldest first per account.
+ * may take now, $4 lease seconds.  Oldest first per account (smpp_outbox_due
+ * of each range), then updated by key in those rows' ranges (ranges.h).
  */
-static const struct store_stmt stmt_outbox_lease = {
+const struct store_stmt smpp_server_stmt_outbox_lease = {
 	"smpps_outbox_lease",
-	"WITH c AS (SELECT o.id FROM unnest($2::bigint[], $3::int[]) AS a(acct, lim)"
-	"  CROSS JOIN LATERAL (SELECT o.id FROM smpp_outbox o WHERE o.smpp_account_id = a.acct"
+	"WITH c AS (SELECT o.id, o.recipient_id AS rid FROM unnest($2::bigint[], $3::int[]) AS a(acct, lim)"
+	"  CROSS JOIN LATERAL (SELECT o.id, o.recipient_id FROM smpp_outbox o WHERE o.smpp_account_id = a.acct"
 	"   AND o.delivered_at IS NULL AND (o.lease_until IS NULL OR o.lease_until < now())"
 	"   ORDER BY o.id LIMIT a.lim FOR UPDATE SKIP LOCKED) o)"
 	" UPDATE smpp_outbox o SET lease_owner = $1, lease_until = now() + make_interval(secs => $4::float8),"
 	"  attempts = o.attempts + 1"
-	" FROM c WHERE o.id = c.id"
+	" FROM c WHERE " RANGES_OUTBOX_BY_KEYS("o", "c")
 	" RETURNING o.id, o.smpp_account_id, o.kind, coalesce(o.state, ''), coalesce(o.registered, 1),"
 	"  coalesce(o.error_code, 0), o.source_addr, o.dest_addr, coalesce(o.body, ''),"
 	"  coalesce(to_char(o.submitted_at AT TIME ZONE 'UTC', 'YYMMDDHH24MI'), ''),"
@@ -40,15 +45,20 @@ static const struct store_stmt stmt_outbox_lease = {
 };
 
 /*
- * Answered rows: $1 bigint[] ids.  Driven from the array by primary key;
- * no predicate on delivered_at in WHERE, so the planner never walks the
- * partial index of every undelivered row instead.
+ * Answered rows: $1 bigint[] ids, $2 bigint[] their recipients (NULL: an
+ * MO).  Driven from the arrays by each partition's primary key, in the
+ * history ranges of those recipients only (ranges.h; smpp_outbox is
+ * partitioned by recipient id, sql/031); no predicate on delivered_at in
+ * WHERE, so the planner never walks the partial index of every undelivered
+ * row instead.
  */
-static const struct store_stmt stmt_outbox_ack = {
+#define KEYS "WITH k AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS k(id, rid))"
+const struct store_stmt smpp_server_stmt_outbox_ack = {
 	"smpps_outbox_ack",
-	"UPDATE smpp_outbox o SET delivered_at = coalesce(o.delivered_at, now()), lease_owner = NULL, lease_until = NULL"
-	" FROM unnest($1::bigint[]) AS x(id) WHERE o.id = x.id",
-	1, 0,
+	KEYS
+	" UPDATE smpp_outbox o SET delivered_at = coalesce(o.delivered_at, now()), lease_owner = NULL, lease_until = NULL"
+	" FROM k WHERE " RANGES_OUTBOX_BY_KEYS("o", "k"),
+	2, 0,
 };
 
 /* A restarted node's own outbox leases ($1 its name; node.c runs it): free now.  Row: how many. */
@@ -60,14 +70,16 @@ const struct store_stmt smpp_server_stmt_take_back = {
 	1, 0,
 };
 
-/* Rows sent on a link that went down (or not sent): $1 bigint[] ids, $2 node.  Free for the next lease. */
-static const struct store_stmt stmt_outbox_release = {
+/* Rows sent on a link that went down (or not sent): $1, $2 as the ack's, $3 node.  Free for the next lease. */
+const struct store_stmt smpp_server_stmt_outbox_release = {
 	"smpps_outbox_release",
-	"UPDATE smpp_outbox o SET lease_until = CASE WHEN o.lease_owner = $2 AND o.delivered_at IS NULL"
+	KEYS
+	" UPDATE smpp_outbox o SET lease_until = CASE WHEN o.lease_owner = $3 AND o.delivered_at IS NULL"
 	"  THEN NULL ELSE o.lease_until END"
-	" FROM unnest($1::bigint[]) AS x(id) WHERE o.id = x.id",
-	2, 0,
+	" FROM k WHERE " RANGES_OUTBOX_BY_KEYS("o", "k"),
+	3, 0,
 };
+#undef KEYS
 
 /*
  * A carrier's MO: $1 route, $2 source, $3 destination, $4 text, $5
@@ -103,6 +115,13 @@ static const struct store_stmt stmt_mo = {
 };
 /* --- outbox: receipts and MO towards the ESMEs ---------------------------------------------------- */
 
+/* A row for the next ack or release statement (when memory runs out, its lease runs out instead). */
+static void ob_queue(struct ob_key **keys, size_t *n, size_t *cap, struct ob_key k)
+{
+	if (util_grow((void **)keys, cap, *n + 1, sizeof(**keys)) == 0)
+		(*keys)[(*n)++] = k;
+}
+
 void smpps_on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_pdu *resp)
 {
 	struct conn *c = arg;
@@ -112,17 +131,16 @@ void smpps_on_resp(void *arg, uint64_t tag, uint32_t status, const struct smpp_p
 		c->acct->outbox_in_flight--;
 	if (c->ob_in_flight > 0)
 		c->ob_in_flight--;
-	long long id = (long long)tag;
+	struct ob_key *k = (struct ob_key *)(uintptr_t)tag;
 	if (status == 0) {
-		if (util_grow((void **)&srv->acked, &srv->cap_acked, srv->n_acked + 1, sizeof(*srv->acked)) == 0)
-			srv->acked[srv->n_acked++] = id;
+		ob_queue(&srv->acked, &srv->n_acked, &srv->cap_acked, *k);
 		srv->c.receipts_acked++;
 	} else if (status == SMPP_STATUS_LINK_LOST) {
-		if (util_grow((void **)&srv->released, &srv->cap_released, srv->n_released + 1, sizeof(*srv->released)) == 0)
-			srv->released[srv->n_released++] = id;
+		ob_queue(&srv->released, &srv->n_released, &srv->cap_released, *k);
 	} else {
-		log_warn("smpps", "conn=%s ev=deliver_sm_refused outbox=%lld status=0x%08x", c->name, id, status);
+		log_warn("smpps", "conn=%s ev=deliver_sm_refused outbox=%lld status=0x%08x", c->name, k->id, status);
 	}
+	free(k);
 	/* any other answer: the lease runs out and it is sent again */
 	if (!srv->stopping)
 		ev_prepare_start(srv->loop, &srv->pump);   /* the ack, and room for the next lease */
@@ -195,10 +213,9 @@ static void set_addr(const char *a, uint8_t *ton, uint8_t *npi)
 	*npi = numeric ? 1 : 0;
 }
 
-/* One leased outbox row as a deliver_sm; 1 sent, 0 not needed (acked), -1 not sent now. */
-static int outbox_send(struct smpp_server *srv, PGresult *res, int row)
+/* One leased outbox row (its key) as a deliver_sm; 1 sent, 0 not needed (acked), -1 not sent now. */
+static int outbox_send(struct smpp_server *srv, PGresult *res, int row, struct ob_key key)
 {
-	long long id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
 	long long acct_id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
 	const char *kind = PQgetvalue(res, row, 2);
 	struct acct *a = NULL;
@@ -223,7 +240,7 @@ static int outbox_send(struct smpp_server *srv, PGresult *res, int row)
 		if (registered == 2 && ms == SMPP_STATE_DELIVERED)
 			return 0;   /* failures only were asked for */
 		int err = atoi(PQgetvalue(res, row, 5));
-		snprintf(msgid, sizeof(msgid), "%llx", strtoll(PQgetvalue(res, row, 11), NULL, 10));
+		snprintf(msgid, sizeof(msgid), "%llx", key.rid);
 		/* the first 20 characters of the text, as GSM-safe ASCII */
 		char excerpt[21];
 		const char *t = PQgetvalue(res, row, 8);
@@ -267,8 +284,14 @@ static int outbox_send(struct smpp_server *srv, PGresult *res, int row)
 			smpp_tlv_add(&pdu, SMPP_TLV_MESSAGE_PAYLOAD, enc, (uint16_t)(n > 65000 ? 65000 : n));
 		}
 	}
-	if (smpp_session_request(c->s, &pdu, (uint64_t)id) < 0)
+	struct ob_key *tag = malloc(sizeof(*tag));
+	if (!tag)
 		return -1;
+	*tag = key;
+	if (smpp_session_request(c->s, &pdu, (uint64_t)(uintptr_t)tag) < 0) {
+		free(tag);
+		return -1;
+	}
 	a->outbox_in_flight++;
 	c->ob_in_flight++;
 	if (strcmp(kind, "receipt") == 0)
@@ -319,15 +342,12 @@ static void lease_done(struct store_job *job, enum store_error err, const char *
 	qsort(order, (size_t)rows, 2 * sizeof(*order), cmp_ll);
 	for (int i = 0; i < rows; i++) {
 		int r = (int)order[2 * i + 1];
-		int sent = outbox_send(srv, job->res, r);
-		if (sent == 0) {
-			if (util_grow((void **)&srv->acked, &srv->cap_acked, srv->n_acked + 1, sizeof(*srv->acked)) == 0)
-				srv->acked[srv->n_acked++] = order[2 * i];
-		} else if (sent < 0) {
-			if (util_grow((void **)&srv->released, &srv->cap_released, srv->n_released + 1,
-				 sizeof(*srv->released)) == 0)
-				srv->released[srv->n_released++] = order[2 * i];
-		}
+		struct ob_key k = { order[2 * i], strtoll(PQgetvalue(job->res, r, 11), NULL, 10) };
+		int sent = outbox_send(srv, job->res, r, k);
+		if (sent == 0)
+			ob_queue(&srv->acked, &srv->n_acked, &srv->cap_acked, k);
+		else if (sent < 0)
+			ob_queue(&srv->released, &srv->n_released, &srv->cap_released, k);
 	}
 	free(order);
 	srv->next_lease = 0;   /* more may be waiting: leased again as soon as the ESME makes room */
@@ -370,7 +390,7 @@ void smpps_outbox_lease(struct smpp_server *srv)
 	bt->params[2] = b;
 	bt->params[3] = bt->p_lease;
 	bt->in_flight = 1;
-	bt->job = (struct store_job){ .stmt = &stmt_outbox_lease, .nparams = 4, .params = bt->params,
+	bt->job = (struct store_job){ .stmt = &smpp_server_stmt_outbox_lease, .nparams = 4, .params = bt->params,
 				      .done = lease_done, .arg = srv };
 	store_submit(srv->store, &bt->job);
 }
@@ -388,26 +408,33 @@ void smpps_outbox_updates(struct smpp_server *srv)
 {
 	struct {
 		struct ogroup *bt;
-		long long **ids;
+		struct ob_key **keys;
 		size_t *n;
 		const struct store_stmt *stmt;
-	} w[2] = { { &srv->ack, &srv->acked, &srv->n_acked, &stmt_outbox_ack },
-		   { &srv->release, &srv->released, &srv->n_released, &stmt_outbox_release } };
+	} w[2] = { { &srv->ack, &srv->acked, &srv->n_acked, &smpp_server_stmt_outbox_ack },
+		   { &srv->release, &srv->released, &srv->n_released, &smpp_server_stmt_outbox_release } };
 	for (int k = 0; k < 2; k++) {
 		if (w[k].bt->in_flight || *w[k].n == 0)
 			continue;
-		struct pgarr ids = {0};
-		for (size_t i = 0; i < *w[k].n; i++)
-			pgarr_num(&ids, (*w[k].ids)[i], 0);
-		char *lit = pgarr_take(&ids);
-		if (!lit)
+		struct pgarr ids = {0}, rids = {0};
+		for (size_t i = 0; i < *w[k].n; i++) {
+			pgarr_num(&ids, (*w[k].keys)[i].id, 0);
+			pgarr_num(&rids, (*w[k].keys)[i].rid, (*w[k].keys)[i].rid == 0);
+		}
+		char *lit = pgarr_take(&ids), *rlit = pgarr_take(&rids);
+		if (!lit || !rlit) {
+			free(lit);
+			free(rlit);
 			continue;
+		}
 		*w[k].n = 0;
 		w[k].bt->lit[0] = lit;
+		w[k].bt->lit[1] = rlit;
 		w[k].bt->params[0] = lit;
-		w[k].bt->params[1] = srv->node;
+		w[k].bt->params[1] = rlit;
+		w[k].bt->params[2] = srv->node;
 		w[k].bt->in_flight = 1;
-		w[k].bt->job = (struct store_job){ .stmt = w[k].stmt, .nparams = k == 0 ? 1 : 2,
+		w[k].bt->job = (struct store_job){ .stmt = w[k].stmt, .nparams = k == 0 ? 2 : 3,
 						   .params = w[k].bt->params, .done = ack_done, .arg = w[k].bt,
 						   .retry = 1 };
 		store_submit(srv->store, &w[k].bt->job);

@@ -67,5 +67,8 @@ void smpp_server_login_disabled(struct smpp_server *srv, long long smpp_account_
 
 /* A restarted node's own outbox leases returned at once ($1 its name; node.c runs it). */
 extern const struct store_stmt smpp_server_stmt_take_back;
+/* The outbox's hot statements (smpp/outbox.c), for pushgatectl plan. */
+extern const struct store_stmt smpp_server_stmt_outbox_lease, smpp_server_stmt_outbox_ack,
+	smpp_server_stmt_outbox_release;
 
 #endif

@@ -130,6 +130,15 @@ struct ogroup {
 	char             p_lease[32];
 };
 
+/*
+ * An outbox row by its key: its id and its recipient's, which names the
+ * history range (partition) it is in; 0 for none (an MO).  A deliver_sm in
+ * flight carries one (malloc'd, its session tag) until the ESME answers.
+ */
+struct ob_key {
+	long long id, rid;
+};
+
 struct mojob {
 	struct store_job    job;
 	struct smpp_server *srv;
@@ -161,7 +170,7 @@ struct smpp_server {
 	size_t               jobs_in_flight;
 	/* outbox */
 	struct ogroup        lease, ack, release;
-	long long           *acked, *released;
+	struct ob_key       *acked, *released;
 	size_t               n_acked, cap_acked, n_released, cap_released;
 	double               next_lease;    /* no lease before (the last found nothing) */
 	char                 stand_in_hash[SMPP_PASSWD_HASH_MAX];   /* checked for unknown system_ids */

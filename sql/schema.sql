@@ -189,7 +189,8 @@ DECLARE
     g record;
     w record;
     part text;
-    pending boolean;
+    pending text;
+    found boolean;
     issued bigint := history_issued();
 BEGIN
     FOR g IN SELECT h.lo, h.hi FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo ORDER BY h.lo LOOP
@@ -203,16 +204,20 @@ BEGIN
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_SUBMITTED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_ACCEPTED'')', part) INTO in_flight;
-        -- its webhook deliveries still to be made (webhook_outbox_due)
-        pending := false;
-        FOR w IN SELECT p.part FROM history_parts(g.lo) p WHERE p.tbl = 'webhook_outbox' LOOP
-            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE delivered_at IS NULL AND given_up_at IS NULL)', w.part)
-                INTO pending;
+        -- its webhook deliveries and SMPP receipts still to be made (each outbox's partial index)
+        pending := NULL;
+        FOR w IN SELECT p.tbl, p.part FROM history_parts(g.lo) p WHERE p.tbl IN ('webhook_outbox', 'smpp_outbox') LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE delivered_at IS NULL%s)', w.part,
+                           CASE WHEN w.tbl = 'webhook_outbox' THEN ' AND given_up_at IS NULL' ELSE '' END) INTO found;
+            IF found THEN
+                pending := CASE w.tbl WHEN 'webhook_outbox' THEN 'a webhook delivery pending'
+                                      ELSE 'an SMPP receipt undelivered' END;
+            END IF;
         END LOOP;
         action := CASE WHEN g.hi > issued + 1 THEN 'kept: ids still to be issued in it'
                        WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
                        WHEN in_flight THEN 'kept: a recipient in flight'
-                       WHEN pending THEN 'kept: a webhook delivery pending'
+                       WHEN pending IS NOT NULL THEN 'kept: ' || pending
                        ELSE 'drop' END;
         RETURN NEXT;
     END LOOP;
@@ -1878,7 +1883,7 @@ CREATE TABLE public.smpp_outbox (
     delivered_at timestamp with time zone,
     CONSTRAINT smpp_outbox_kind_check CHECK ((kind = ANY (ARRAY['receipt'::text, 'mo'::text])))
 )
-WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
+PARTITION BY RANGE (recipient_id);
 
 --
 -- Name: smpp_outbox_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1896,6 +1901,60 @@ CREATE SEQUENCE public.smpp_outbox_id_seq
 --
 
 ALTER SEQUENCE public.smpp_outbox_id_seq OWNED BY public.smpp_outbox.id;
+
+--
+-- Name: smpp_outbox_1; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.smpp_outbox_1 (
+    id bigint DEFAULT nextval('public.smpp_outbox_id_seq'::regclass) NOT NULL,
+    smpp_account_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    kind text NOT NULL,
+    recipient_id bigint,
+    state text,
+    registered smallint,
+    error_code integer,
+    source_addr text NOT NULL,
+    dest_addr text NOT NULL,
+    body text,
+    submitted_at timestamp with time zone,
+    done_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    delivered_at timestamp with time zone,
+    CONSTRAINT smpp_outbox_kind_check CHECK ((kind = ANY (ARRAY['receipt'::text, 'mo'::text])))
+)
+WITH (autovacuum_vacuum_scale_factor='0.05', autovacuum_vacuum_threshold='1000');
+
+--
+-- Name: smpp_outbox_other; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.smpp_outbox_other (
+    id bigint DEFAULT nextval('public.smpp_outbox_id_seq'::regclass) NOT NULL,
+    smpp_account_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    kind text NOT NULL,
+    recipient_id bigint,
+    state text,
+    registered smallint,
+    error_code integer,
+    source_addr text NOT NULL,
+    dest_addr text NOT NULL,
+    body text,
+    submitted_at timestamp with time zone,
+    done_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    delivered_at timestamp with time zone,
+    CONSTRAINT smpp_outbox_kind_check CHECK ((kind = ANY (ARRAY['receipt'::text, 'mo'::text]))),
+    CONSTRAINT smpp_outbox_other_no_recipient CHECK ((recipient_id IS NULL))
+);
 
 --
 -- Name: sms_parts; Type: TABLE; Schema: public; Owner: -
@@ -2052,6 +2111,18 @@ ALTER TABLE ONLY public.events ATTACH PARTITION public.events_1 FOR VALUES FROM 
 --
 
 ALTER TABLE ONLY public.recipients ATTACH PARTITION public.recipients_1 FOR VALUES FROM ('1') TO ('1000001');
+
+--
+-- Name: smpp_outbox_1; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_outbox ATTACH PARTITION public.smpp_outbox_1 FOR VALUES FROM ('1') TO ('1000001');
+
+--
+-- Name: smpp_outbox_other; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_outbox ATTACH PARTITION public.smpp_outbox_other DEFAULT;
 
 --
 -- Name: sms_parts_1; Type: TABLE ATTACH; Schema: public; Owner: -
@@ -2368,11 +2439,18 @@ ALTER TABLE ONLY public.smpp_binds
     ADD CONSTRAINT smpp_binds_pkey PRIMARY KEY (node, route, bind);
 
 --
--- Name: smpp_outbox smpp_outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: smpp_outbox_1 smpp_outbox_pkey_1; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.smpp_outbox
-    ADD CONSTRAINT smpp_outbox_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.smpp_outbox_1
+    ADD CONSTRAINT smpp_outbox_pkey_1 PRIMARY KEY (id);
+
+--
+-- Name: smpp_outbox_other smpp_outbox_pkey_other; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.smpp_outbox_other
+    ADD CONSTRAINT smpp_outbox_pkey_other PRIMARY KEY (id);
 
 --
 -- Name: sms_parts sms_parts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2665,13 +2743,37 @@ CREATE INDEX recipients_sms_waiting_1 ON public.recipients_1 USING btree (expire
 -- Name: smpp_outbox_due; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX smpp_outbox_due ON public.smpp_outbox USING btree (smpp_account_id, id) WHERE (delivered_at IS NULL);
+CREATE INDEX smpp_outbox_due ON ONLY public.smpp_outbox USING btree (smpp_account_id, id) WHERE (delivered_at IS NULL);
+
+--
+-- Name: smpp_outbox_due_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX smpp_outbox_due_1 ON public.smpp_outbox_1 USING btree (smpp_account_id, id) WHERE (delivered_at IS NULL);
+
+--
+-- Name: smpp_outbox_due_other; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX smpp_outbox_due_other ON public.smpp_outbox_other USING btree (smpp_account_id, id) WHERE (delivered_at IS NULL);
 
 --
 -- Name: smpp_outbox_one_receipt; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX smpp_outbox_one_receipt ON public.smpp_outbox USING btree (recipient_id) WHERE (kind = 'receipt'::text);
+CREATE UNIQUE INDEX smpp_outbox_one_receipt ON ONLY public.smpp_outbox USING btree (recipient_id) WHERE (kind = 'receipt'::text);
+
+--
+-- Name: smpp_outbox_one_receipt_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX smpp_outbox_one_receipt_1 ON public.smpp_outbox_1 USING btree (recipient_id) WHERE (kind = 'receipt'::text);
+
+--
+-- Name: smpp_outbox_one_receipt_other; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX smpp_outbox_one_receipt_other ON public.smpp_outbox_other USING btree (recipient_id) WHERE (kind = 'receipt'::text);
 
 --
 -- Name: sms_parts_route_smsc_id; Type: INDEX; Schema: public; Owner: -
@@ -2804,6 +2906,30 @@ ALTER INDEX public.recipients_sms_queue ATTACH PARTITION public.recipients_sms_q
 --
 
 ALTER INDEX public.recipients_sms_waiting ATTACH PARTITION public.recipients_sms_waiting_1;
+
+--
+-- Name: smpp_outbox_due_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.smpp_outbox_due ATTACH PARTITION public.smpp_outbox_due_1;
+
+--
+-- Name: smpp_outbox_due_other; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.smpp_outbox_due ATTACH PARTITION public.smpp_outbox_due_other;
+
+--
+-- Name: smpp_outbox_one_receipt_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.smpp_outbox_one_receipt ATTACH PARTITION public.smpp_outbox_one_receipt_1;
+
+--
+-- Name: smpp_outbox_one_receipt_other; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.smpp_outbox_one_receipt ATTACH PARTITION public.smpp_outbox_one_receipt_other;
 
 --
 -- Name: sms_parts_pkey_1; Type: INDEX ATTACH; Schema: public; Owner: -

@@ -5,7 +5,7 @@
  * its size and what retention does with it (history_retention(),
  * sql/functions/history_retention.sql); run drops the ranges it says may
  * go, each through history_range_drop() (its partitions, history_parts():
- * webhook_outbox, events, sms_parts, recipients, and its history_ranges
+ * smpp_outbox, webhook_outbox, events, sms_parts, recipients, and its history_ranges
  * row, its locks taken only when free at once, tried again while busy).  No
  * DELETE, no dead rows: the cost of a range is a few catalog changes,
  * whatever it holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz

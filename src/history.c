@@ -4,7 +4,8 @@
  *  - made ahead: every HISTORY_INTERVAL seconds it calls history_ensure()
  *    (sql/functions/history_ensure.sql), which adds the next range (a
  *    partition of each history table: recipients, sms_parts, events,
- *    webhook_outbox) while fewer ids than a whole range are left.  A row whose recipient id no range holds could
+ *    webhook_outbox, smpp_outbox) while fewer ids than a whole range are
+ *    left.  A row whose recipient id no range holds could
  *    not be written at all, so the margin is a range (about a day of
  *    traffic, at least HISTORY_RANGE_MIN_SQL ids) and the check runs often:
  *    the bulk path's 25,000 recipients a second use a quarter of the

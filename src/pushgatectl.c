@@ -53,6 +53,7 @@
 #include "recipient.h"
 #include "respond.h"
 #include "search.h"
+#include "server.h"
 #include "stmts.h"
 #include "store.h"
 #include "util.h"
@@ -768,6 +769,7 @@ static const struct store_stmt *const plan_stmts[] = {
 	&stmts_wake_claim_messages, &stmts_wake_claim_scan, &stmts_wake_outcomes,
 	&search_stmt_number, &search_stmt_account, &console_stmt_overview,
 	&webhook_stmt_lease, &webhook_stmt_delivered, &webhook_stmt_failed,
+	&smpp_server_stmt_outbox_lease, &smpp_server_stmt_outbox_ack, &smpp_server_stmt_outbox_release,
 };
 
 static const struct store_stmt *plan_stmt(const char *name)

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ranges.h"
+
 /* --- the transition table ------------------------------------------------------------ */
 
 #define NEW ""   /* a recipient created by the statement */
@@ -104,16 +106,6 @@ int recipient_state_final(const char *state)
 #define DECIDED_CHANNEL(s) "CASE " s " WHEN 'PUSH_SENT' THEN 'push' WHEN 'SMS_QUEUED' THEN 'sms' WHEN 'SMS_FAILED' THEN 'sms' END"
 #define DECIDED_FINAL(s)   "CASE WHEN " s " IN ('SMS_FAILED', 'DROPPED', 'CANCELED') THEN now() END"
 
-/*
- * COL is one of the ids ID of the CTE FROM: found by key, in the history
- * ranges (sql/029) those ids fall in only.  `= ANY` of an array known only
- * at run time prunes no partition of the history tables by itself; the
- * ids' least and greatest (BETWEEN) become InitPlans, which run-time
- * pruning uses, so only the ranges between them are read.
- */
-#define BY_IDS(COL, ID, FROM) \
-	COL " = ANY (ARRAY(SELECT " ID " FROM " FROM "))" \
-	" AND " COL " BETWEEN (SELECT min(" ID ") FROM " FROM ") AND (SELECT max(" ID ") FROM " FROM ")"
 
 const struct store_stmt recipient_stmt_intake = {
 	"intake",
@@ -270,7 +262,7 @@ const struct store_stmt recipient_stmt_sms_lease = {
 	 * of the table (then it merge-joined q with a scan of the whole primary
 	 * key), or at one row (then it probed the whole id array once per row
 	 * of q: 330 us per leased row under a backlog), and reads only the
-	 * history ranges q's ids fall in (BY_IDS).  The route before this
+	 * history ranges q's ids fall in (RANGES_IN).  The route before this
 	 * lease (failover) is the row's own, read by key (o: the row before
 	 * the update).
 	 */
@@ -282,7 +274,7 @@ const struct store_stmt recipient_stmt_sms_lease = {
 	"  UPDATE recipients r SET state = 'SMS_SUBMITTED', lease_owner = $1, route = $5,"
 	"    lease_until = now() + make_interval(secs => $4::float8), attempts = r.attempts + 1,"
 	"    submitted_at = now(), updated_at = now()"
-	"  FROM recipients o, messages m WHERE " BY_IDS("r.id", "id", "q")
+	"  FROM recipients o, messages m WHERE " RANGES_IN("r.id", "id", "q")
 	"    AND o.id = r.id AND m.id = r.message_id"
 	"  RETURNING r.id, r.message_id, r.account_id, r.msisdn, m.sender, coalesce(r.text, m.sms_text, m.body) AS body,"
 	"    r.attempts, o.route AS was),"
@@ -350,7 +342,7 @@ const struct store_stmt recipient_stmt_sms_resp = {
  * err, detail, ord, and the recipient's message_id, account_id and parts) to
  * their parts, and finalises a recipient once all its parts are final: failed
  * beats expired beats delivered.  Intermediate receipts (state NULL) only
- * leave an event.  The parts are found by key (BY_IDS of m's recipient ids,
+ * leave an event.  The parts are found by key (RANGES_IN of m's recipient ids,
  * in their history ranges only) whatever
  * the join the planner picks: a hash join read every part of every range
  * when a generic plan guessed m large (apply_parked's).  The
@@ -371,7 +363,7 @@ const struct store_stmt recipient_stmt_sms_resp = {
 	"  UPDATE sms_parts sp SET state = m.state,"                                              \
 	"    error_code = CASE WHEN m.state = 'SMS_DELIVERED' THEN NULL ELSE m.err END, updated_at = now()" \
 	"  FROM m WHERE sp.recipient_id = m.recipient_id AND sp.part_no = m.part_no"             \
-	"    AND " BY_IDS("sp.recipient_id", "recipient_id", "m")                                 \
+	"    AND " RANGES_IN("sp.recipient_id", "recipient_id", "m")                                 \
 	"    AND m.state IS NOT NULL AND sp.state = 'SMS_ACCEPTED'"                               \
 	"  RETURNING sp.recipient_id, sp.part_no, sp.state, sp.error_code, m.parts),"             \
 	" np AS MATERIALIZED ("                                                                   \
@@ -645,7 +637,7 @@ const struct store_stmt recipient_stmt_device_register = {
  * Codes out of the database: the text of each code SMS that is final (or a
  * day old) is removed from its recipient (the message keeps it masked).
  * Driven from the small pending table, each recipient by key, in its
- * history range only (BY_IDS).
+ * history range only (RANGES_IN).
  */
 const struct store_stmt recipient_stmt_code_scrub = {
 	"code_scrub",
@@ -656,7 +648,7 @@ const struct store_stmt recipient_stmt_code_scrub = {
 	"  LIMIT 1000),"
 	" d AS (DELETE FROM code_sms_pending c WHERE c.recipient_id IN (SELECT recipient_id FROM f)"
 	"  RETURNING c.recipient_id)"
-	" UPDATE recipients r SET text = NULL WHERE " BY_IDS("r.id", "recipient_id", "d"),
+	" UPDATE recipients r SET text = NULL WHERE " RANGES_IN("r.id", "recipient_id", "d"),
 	0, 0,
 };
 

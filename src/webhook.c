@@ -50,6 +50,7 @@
 #include "metrics.h"
 #include "netpolicy.h"
 #include "pgarr.h"
+#include "ranges.h"
 #include "util.h"
 
 #define POLL_INTERVAL   0.2       /* seconds between looks at the outbox when idle */
@@ -134,21 +135,8 @@ struct webhook {
 
 #define PENDING(t) t ".delivered_at IS NULL AND " t ".given_up_at IS NULL"
 #define BLOCKED_BY_LEASE "2 seconds"   /* longest a row waits behind an event in flight before a look */
-/*
- * Rows of t whose recipient is in the array ARR, or that have none (a
- * mobile-originated message forwarded to a webhook: the default partition).
- * The outbox is partitioned by recipient id (sql/030), and `= ANY(array)`
- * alone prunes no partition; its least and greatest, InitPlans, let the
- * executor skip every range outside them.  Only a bound for pruning: the
- * statements match rows by id.
- */
-#define IN_RECIPIENTS(t, ARR) \
-	"(" t ".recipient_id IS NULL OR (" t ".recipient_id = ANY(" ARR ") AND " t ".recipient_id BETWEEN" \
-	" (SELECT min(x) FROM unnest(" ARR ") x) AND (SELECT max(x) FROM unnest(" ARR ") x)))"
-/* Rows of t the lease's rows k name (by id), pruned to the recipient ids of c (see IN_RECIPIENTS). */
-#define LEASED(t) \
-	t ".id = k.id AND (" t ".recipient_id IS NULL OR (" t ".recipient_id = k.recipient_id" \
-	" AND " t ".recipient_id BETWEEN (SELECT min(recipient_id) FROM c) AND (SELECT max(recipient_id) FROM c)))"
+/* Rows of t the lease's rows k name (by id), pruned to the recipient ids of c (ranges.h). */
+#define LEASED(t) RANGES_OUTBOX_KEYED(t, "k", "recipient_id", "c")
 
 /*
  * $1 node, $2 rows to look at, $3 lease seconds, $4 most events of one
@@ -219,12 +207,12 @@ const struct store_stmt webhook_stmt_delivered = {
 	"WITH d AS ("
 	"  UPDATE webhook_outbox o SET delivered_at = now(), attempts = o.attempts + 1,"
 	"    lease_owner = NULL, lease_until = NULL, last_error = NULL"
-	"  WHERE o.id = ANY($1::bigint[]) AND " IN_RECIPIENTS("o", "$2::bigint[]") " AND " PENDING("o")
+	"  WHERE o.id = ANY($1::bigint[]) AND " RANGES_OUTBOX_IN("o", "$2::bigint[]") " AND " PENDING("o")
 	"  RETURNING o.recipient_id, o.url),"
 	" f AS ("
 	"  UPDATE webhook_outbox o SET next_attempt_at = now()"
 	"  FROM (SELECT DISTINCT recipient_id, url FROM d) g"
-	"  WHERE " IN_RECIPIENTS("o", "$2::bigint[]") " AND o.recipient_id = g.recipient_id AND o.url = g.url"
+	"  WHERE " RANGES_OUTBOX_IN("o", "$2::bigint[]") " AND o.recipient_id = g.recipient_id AND o.url = g.url"
 	"    AND " PENDING("o")
 	"    AND o.lease_owner IS NULL AND o.next_attempt_at > now() AND o.id <> ALL($1::bigint[])"
 	"  RETURNING 1)"
@@ -248,7 +236,7 @@ const struct store_stmt webhook_stmt_failed = {
 	"    next_attempt_at = least(now() + make_interval(secs => $4::float8),"
 	"                            o.created_at + make_interval(secs => $5::float8)),"
 	"    given_up_at = CASE WHEN o.created_at + make_interval(secs => $5::float8) <= now() THEN now() END"
-	"  WHERE o.id = ANY($1::bigint[]) AND " IN_RECIPIENTS("o", "$6::bigint[]") " AND o.lease_owner = $2"
+	"  WHERE o.id = ANY($1::bigint[]) AND " RANGES_OUTBOX_IN("o", "$6::bigint[]") " AND o.lease_owner = $2"
 	"    AND " PENDING("o")
 	"  RETURNING o.id, o.recipient_id, o.url,"
 	"    CASE WHEN o.given_up_at IS NULL THEN o.next_attempt_at ELSE now() END AS due,"
@@ -256,7 +244,7 @@ const struct store_stmt webhook_stmt_failed = {
 	" g AS (SELECT recipient_id, url, min(due) AS due FROM f GROUP BY recipient_id, url),"
 	" w AS ("
 	"  UPDATE webhook_outbox o SET next_attempt_at = g.due"
-	"  FROM g WHERE " IN_RECIPIENTS("o", "$6::bigint[]") " AND o.recipient_id = g.recipient_id AND o.url = g.url"
+	"  FROM g WHERE " RANGES_OUTBOX_IN("o", "$6::bigint[]") " AND o.recipient_id = g.recipient_id AND o.url = g.url"
 	"    AND " PENDING("o") " AND o.lease_owner IS NULL AND o.next_attempt_at > g.due"
 	"    AND o.id <> ALL($1::bigint[])"
 	"  RETURNING 1)"

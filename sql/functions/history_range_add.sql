@@ -1,15 +1,15 @@
 -- Makes the history range [p_lo, p_hi) of recipient ids: one partition of
 -- each table in history_tables (recipients_<lo>, sms_parts_<lo>,
--- events_<lo>, webhook_outbox_<lo>) with that table's storage options, and
+-- events_<lo>, webhook_outbox_<lo>, smpp_outbox_<lo>) with that table's storage options, and
 -- its history_ranges row, in the caller's transaction.  Each partition is
 -- created on its own and then attached: ATTACH takes SHARE UPDATE EXCLUSIVE
 -- on the parent, so the traffic on the current ranges goes on (CREATE TABLE
 -- ... PARTITION OF would take ACCESS EXCLUSIVE); the new table is empty,
 -- nothing is scanned.
--- A table with an own_key (events, webhook_outbox: id) gets a primary key
+-- A table with an own_key (events and the outboxes: id) gets a primary key
 -- on it in each partition (a key of the parent would have to hold
--- recipient_id).  webhook_outbox's default partition (rows without a
--- recipient) is locked a moment by the attach; its CHECK spares it a scan.
+-- recipient_id).  The outboxes' default partitions (rows without a
+-- recipient) are locked a moment by the attach; their CHECK spares them a scan.
 -- SECURITY DEFINER: pushgated's role may write rows, not create tables.
 CREATE OR REPLACE FUNCTION history_range_add(p_lo bigint, p_hi bigint)
 RETURNS void

@@ -18,7 +18,7 @@
 -- again: nothing can have entered it since.  No DELETE, no dead rows, O(1)
 -- whatever the range holds.  (DETACH ... CONCURRENTLY would not need the
 -- parents' lock, but cannot run in a function nor on a table with a default
--- partition, as webhook_outbox has.)
+-- partition, as the outboxes have.)
 -- SECURITY DEFINER: pushgated's role may write rows, not drop tables.
 CREATE OR REPLACE FUNCTION history_range_drop(p_lo bigint, p_keep interval)
 RETURNS text

@@ -9,7 +9,8 @@
 --   * none of its recipients is in flight (scheduled, held, push sent,
 --     queued, submitted or waiting for a receipt: each state its partial
 --     index, so the check reads index pages, not the range), and
---   * none of its webhook deliveries is pending (webhook_outbox_due).
+--   * none of its webhook deliveries is pending (webhook_outbox_due) and
+--     none of its SMPP receipts is undelivered (smpp_outbox_due).
 -- Reads only, by key and partial index: O(1) per range.  pushgatectl
 -- retention status prints it; retention run exports and drops what it says
 -- (history_range_drop()); pushgated drops them one at a time with
@@ -33,7 +34,8 @@ DECLARE
     g record;
     w record;
     part text;
-    pending boolean;
+    pending text;
+    found boolean;
     issued bigint := history_issued();
 BEGIN
     FOR g IN SELECT h.lo, h.hi FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo ORDER BY h.lo LOOP
@@ -47,16 +49,20 @@ BEGIN
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_SUBMITTED'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_ACCEPTED'')', part) INTO in_flight;
-        -- its webhook deliveries still to be made (webhook_outbox_due)
-        pending := false;
-        FOR w IN SELECT p.part FROM history_parts(g.lo) p WHERE p.tbl = 'webhook_outbox' LOOP
-            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE delivered_at IS NULL AND given_up_at IS NULL)', w.part)
-                INTO pending;
+        -- its webhook deliveries and SMPP receipts still to be made (each outbox's partial index)
+        pending := NULL;
+        FOR w IN SELECT p.tbl, p.part FROM history_parts(g.lo) p WHERE p.tbl IN ('webhook_outbox', 'smpp_outbox') LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE delivered_at IS NULL%s)', w.part,
+                           CASE WHEN w.tbl = 'webhook_outbox' THEN ' AND given_up_at IS NULL' ELSE '' END) INTO found;
+            IF found THEN
+                pending := CASE w.tbl WHEN 'webhook_outbox' THEN 'a webhook delivery pending'
+                                      ELSE 'an SMPP receipt undelivered' END;
+            END IF;
         END LOOP;
         action := CASE WHEN g.hi > issued + 1 THEN 'kept: ids still to be issued in it'
                        WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
                        WHEN in_flight THEN 'kept: a recipient in flight'
-                       WHEN pending THEN 'kept: a webhook delivery pending'
+                       WHEN pending IS NOT NULL THEN 'kept: ' || pending
                        ELSE 'drop' END;
         RETURN NEXT;
     END LOOP;

@@ -270,10 +270,23 @@ FROM accounts a, generate_series(1, {n}) g WHERE a.name = 'seed';
 -- a message from a handset forwarded to its owner: no recipient
 INSERT INTO webhook_outbox (account_id, url, event_id, payload)
 SELECT a.id, a.webhook_url, {n} + 1, jsonb_build_object('event_id', {n} + 1, 'kind', 'mo') FROM accounts a
-WHERE a.name = 'seed'
+WHERE a.name = 'seed';
+-- receipts for an ESME (one per recipient), the last ones undelivered, and an MO for it (no recipient)
+INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, recipient_id, state, source_addr, dest_addr, body,
+                         delivered_at, attempts)
+SELECT s.id, s.account_id, 'receipt', g, 'SMS_DELIVERED', '8210' || lpad(g::text, 8, '0'), 'SEED', 'old',
+       CASE WHEN g > {n} - {pending} THEN NULL ELSE now() END, CASE WHEN g > {n} - {pending} THEN 0 ELSE 1 END
+FROM smpp_accounts s, generate_series(1, {n}) g WHERE s.system_id = 'seedesme';
+INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, source_addr, dest_addr, body)
+SELECT s.id, s.account_id, 'mo', '821012345678', 'SEED', 'hello' FROM smpp_accounts s WHERE s.system_id = 'seedesme'
 """
+OUTBOXES = ("webhook_outbox", "smpp_outbox")
+
+
 @tests.case
-def a_populated_webhook_outbox_converts_while_traffic_goes_on(env):
+def populated_outboxes_convert_while_traffic_goes_on(env):
+    """sql/030 and sql/031: webhook_outbox and smpp_outbox become partitioned by the ranges in one
+    run of migrate, under traffic; what was still to be delivered is delivered after."""
     got, lock = [], threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -308,12 +321,15 @@ def a_populated_webhook_outbox_converts_while_traffic_goes_on(env):
         q(f"CREATE TABLE {t}_{top} PARTITION OF {t} FOR VALUES FROM ({top}) TO ({top + 1000000})")
     q(f"INSERT INTO history_ranges (lo, hi, issued) VALUES ({top}, {top + 1000000}, 0)")
     q(f"INSERT INTO accounts (name, api_key_hash, webhook_url) VALUES ('seed', '\\x00', 'http://127.0.0.1:{port}/hook')")
+    subprocess.run(ctl + ["smpp-account", "add", "seed", "--system-id", "seedesme", "--password-file", "-"],
+                   check=True, capture_output=True, timeout=60, input=b"pwseed\n")
     n, pending = ROWS, 10
     r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(env.pg_port),
                         "-U", "postgres", "-d", "hooks", "-c", HOOK_SEED.format(n=n, pending=pending)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    q("VACUUM ANALYZE webhook_outbox")
+    for t in OUTBOXES:
+        q(f"VACUUM ANALYZE {t}")
     env.psql(SEED, dbname="hooks")   # the same traffic: its events write the outbox
     psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(env.pg_port), "-U", "postgres",
             "-d", "hooks", "-c", "CALL traffic()"]
@@ -331,31 +347,37 @@ def a_populated_webhook_outbox_converts_while_traffic_goes_on(env):
         out, err = traffic.communicate(timeout=60)
     assert traffic.returncode == 0, err.decode()
     logged = int(q("SELECT count(*) FROM traffic_log"))
-    # the delivered history stays in webhook_outbox_old; what is still to go moved, each row to its range
-    assert q("SELECT relkind FROM pg_class WHERE oid = 'webhook_outbox'::regclass") == "p"
-    assert int(q("SELECT count(*) FROM webhook_outbox_old")) == n - pending
-    assert int(q("SELECT count(*) FROM webhook_outbox_old WHERE delivered_at IS NULL")) == 0
-    assert int(q("SELECT count(*) FROM webhook_outbox")) == pending + 1 + logged
-    assert int(q("SELECT count(DISTINCT id) FROM webhook_outbox")) == pending + 1 + logged
-    assert int(q("SELECT count(*) FROM webhook_outbox_other")) == 1   # the one without a recipient
-    assert q("SELECT count(*) FROM webhook_outbox w JOIN history_ranges h ON w.recipient_id >= h.lo"
-             " AND w.recipient_id < h.hi WHERE w.tableoid <> ('webhook_outbox_' || h.lo)::regclass") == "0"
-    assert q("SELECT pg_get_serial_sequence('webhook_outbox', 'id')") == "public.webhook_outbox_id_seq"
-    assert q("SELECT count(*) FROM pg_inherits i LEFT JOIN pg_index x ON x.indrelid = i.inhrelid AND x.indisprimary"
-             " WHERE i.inhparent = 'webhook_outbox'::regclass AND x.indexrelid IS NULL") == "0"
+    # the delivered history stays in <outbox>_old; what is still to go moved, each row to its range
+    for t, traffic_rows in (("webhook_outbox", logged), ("smpp_outbox", 0)):
+        assert q(f"SELECT relkind FROM pg_class WHERE oid = '{t}'::regclass") == "p", t
+        assert int(q(f"SELECT count(*) FROM {t}_old")) == n - pending, t
+        assert int(q(f"SELECT count(*) FROM {t}_old WHERE delivered_at IS NULL")) == 0, t
+        assert int(q(f"SELECT count(*) FROM {t}")) == pending + 1 + traffic_rows, t
+        assert int(q(f"SELECT count(DISTINCT id) FROM {t}")) == pending + 1 + traffic_rows, t
+        assert int(q(f"SELECT count(*) FROM {t}_other")) == 1, t   # the one without a recipient
+        assert q(f"SELECT count(*) FROM {t} w JOIN history_ranges h ON w.recipient_id >= h.lo"
+                 f" AND w.recipient_id < h.hi WHERE w.tableoid <> ('{t}_' || h.lo)::regclass") == "0", t
+        assert q(f"SELECT pg_get_serial_sequence('{t}', 'id')") == f"public.{t}_id_seq", t
+        assert q("SELECT count(*) FROM pg_inherits i LEFT JOIN pg_index x ON x.indrelid = i.inhrelid AND x.indisprimary"
+                 f" WHERE i.inhparent = '{t}'::regclass AND x.indexrelid IS NULL") == "0", t
+    # one receipt per recipient, still enforced on the partitioned table
+    assert q("SELECT indisunique FROM pg_index WHERE indexrelid = 'smpp_outbox_one_receipt'::regclass") == "t"
     gap = float(q("SELECT coalesce(extract(epoch FROM max(at - prev)), 0) FROM"
                   " (SELECT at, lag(at) OVER (ORDER BY n) AS prev FROM traffic_log) g"))
-    print(f"# {n} webhook outbox rows ({pending} pending): migrate took {took:.2f} s with {logged} traffic"
+    print(f"# {n} rows in each outbox ({pending} pending): migrate took {took:.2f} s with {logged} traffic"
           f" transactions; longest gap between two {gap:.3f} s", flush=True)
     assert gap < 3.0, f"traffic stood still {gap:.2f} s"
     lo = int(q("SELECT lo FROM history_ranges WHERE lo <= (SELECT max(recipient_id) FROM traffic_log)"
                " ORDER BY lo DESC LIMIT 1"))
     assert q(f"SELECT string_agg(part, ',') FROM history_parts({lo})") \
-        == f"webhook_outbox_{lo},events_{lo},sms_parts_{lo},recipients_{lo}"
-    # pushgated on it: the pending deliveries (the seeded ones and the traffic's) reach the receiver
+        == f"smpp_outbox_{lo},webhook_outbox_{lo},events_{lo},sms_parts_{lo},recipients_{lo}"
+    # pushgated on it: the pending deliveries (the seeded ones and the traffic's) reach the receiver,
+    # and the ESME its receipts and the MO
     env.stop_pushgated()
     env.conninfo = conninfo
     env.key = env.create_account("after2")
+    smpps = free_port()
+    env.ini_overrides.setdefault("smpp_server", {})["listen"] = f"127.0.0.1:{smpps}"
     env.write_ini()
     env.start_pushgated()
     env.wait_for(lambda: q("SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NULL") == "0", timeout=120,
@@ -364,6 +386,18 @@ def a_populated_webhook_outbox_converts_while_traffic_goes_on(env):
         seen = set(got)
     assert set(range(n - pending + 1, n + 2)) <= seen, sorted(seen)[:20]   # with the one without a recipient
     assert len(seen) >= pending + 1 + logged, (len(seen), pending, logged)
+    log = os.path.join(env.tmp, "seedesme.log")
+    r = subprocess.run(["perl", os.path.join(env.srcdir, "tests", "interop", "netsmpp_esme.pl"), "--port", str(smpps),
+                        "--system-id", "seedesme", "--password", "pwseed", "--mode", "rx", "--log", log,
+                        "--expect-receipts", str(pending), "--expect-mo", "1", "--max-seconds", "60"],
+                       capture_output=True, timeout=90, stdin=subprocess.DEVNULL)
+    with open(log) as f:
+        evs = [dict(t.split("=", 1) for t in line.split() if "=" in t) for line in f if line.startswith("ev=")]
+    assert r.returncode == 0, evs[-3:]
+    assert sorted(int(e["tlv_id"], 16) for e in evs if e["ev"] == "receipt") == list(range(n - pending + 1, n + 1)), evs
+    assert [e["text_hex"] for e in evs if e["ev"] == "mo"] == ["hello".encode().hex()], evs
+    env.wait_for(lambda: q("SELECT count(*) FROM smpp_outbox WHERE delivered_at IS NULL") == "0", timeout=10,
+                 what="the ESME's answers recorded in the partitioned outbox")
 
 
 tests.run()

@@ -179,36 +179,58 @@ FROM events e WHERE e.recipient_id >= {lo} AND e.recipient_id < {hi}
 # (the pending ones are due tomorrow: pushgated's sender leaves them alone meanwhile)
 
 
+RECEIPTS = """
+INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, recipient_id, state, source_addr, dest_addr, body,
+                         created_at, delivered_at)
+SELECT (SELECT id FROM smpp_accounts WHERE system_id = 'keeper'), r.account_id, 'receipt', r.id, r.state, r.msisdn,
+       'KEEP', 'old', r.created_at, CASE WHEN r.id = {pending} THEN NULL ELSE r.created_at + interval '5 s' END
+FROM recipients r WHERE r.id >= {lo} AND r.id < {hi}
+"""
+# (no ESME of that login binds: the undelivered receipt waits)
+
+
 @tests.case
-def webhook_deliveries_go_with_their_range_and_a_pending_one_keeps_it(env):
+def outbox_rows_go_with_their_range_and_a_pending_one_keeps_it(env):
+    """webhook_outbox (sql/030) and smpp_outbox (sql/031) are partitioned with the ranges: a
+    range goes with its deliveries, and one still to be made, of either, keeps it."""
+    env.ctl("smpp-account", "add", "test", "--system-id", "keeper", "--password", "pwkeeper", check=True)
     top = int(env.scalar("SELECT max(hi) FROM history_ranges"))
     n = SIZE
-    done, waiting = top, top + n
-    for lo in (done, waiting):
+    done, hook, receipt = top, top + n, top + 2 * n
+    for lo in (done, hook, receipt):
         env.sql(f"SELECT history_range_add({lo}, {lo + n})")
         env.psql(SEED.format(sender="HOOK", age="100 days", n=n, lo=lo, open=-1))
-        # every event of the range written for a webhook, delivered; one of the second range's still to go
-        env.psql(HOOKS.format(lo=lo, hi=lo + n, pending=waiting + 3 if lo == waiting else -1))
-    env.sql(f"SELECT setval('recipients_id_seq', {top + 2 * n - 1})")
-    env.wait_for(lambda: int(env.scalar("SELECT max(hi) FROM history_ranges")) > top + 2 * n, timeout=30,
+        # every event of the range written for a webhook and every recipient's receipt for an ESME,
+        # delivered; one webhook event of the second range still to go, one receipt of the third
+        env.psql(HOOKS.format(lo=lo, hi=lo + n, pending=hook + 3 if lo == hook else -1))
+        env.psql(RECEIPTS.format(lo=lo, hi=lo + n, pending=receipt + 5 if lo == receipt else -1))
+    env.sql(f"SELECT setval('recipients_id_seq', {top + 3 * n - 1})")
+    env.wait_for(lambda: int(env.scalar("SELECT max(hi) FROM history_ranges")) > top + 3 * n, timeout=30,
                  what="pushgated's next range")
-    for lo in (done, waiting):
+    for lo in (done, hook, receipt):
         assert int(env.scalar(f"SELECT count(*) FROM webhook_outbox_{lo}")) == n * 5, lo
+        assert int(env.scalar(f"SELECT count(*) FROM smpp_outbox_{lo}")) == n, lo
     st = status(env)
     assert st[str(done)] == ("no", "drop"), st
-    assert st[str(waiting)] == ("no", "kept: a webhook delivery pending"), st
+    assert st[str(hook)] == ("no", "kept: a webhook delivery pending"), st
+    assert st[str(receipt)] == ("no", "kept: an SMPP receipt undelivered"), st
     r = env.ctl("retention", "run", check=True, timeout=60)
-    assert re.search(rf"^range {done} to ", r.stdout, re.M) and not re.search(rf"^range {waiting} to ", r.stdout, re.M), \
-        r.stdout
-    for t in ("webhook_outbox", "events", "sms_parts", "recipients"):
+    assert re.search(rf"^range {done} to ", r.stdout, re.M), r.stdout
+    assert not re.search(rf"^range ({hook}|{receipt}) to ", r.stdout, re.M), r.stdout
+    for t in ("smpp_outbox", "webhook_outbox", "events", "sms_parts", "recipients"):
         assert env.scalar(f"SELECT to_regclass('{t}_{done}') IS NULL") == "t", t
-        assert env.scalar(f"SELECT to_regclass('{t}_{waiting}') IS NOT NULL") == "t", t
-    assert int(env.scalar(f"SELECT count(*) FROM webhook_outbox WHERE recipient_id >= {done}"
-                          f" AND recipient_id < {done + n}")) == 0
-    assert int(env.scalar(f"SELECT count(*) FROM webhook_outbox_{waiting}")) == n * 5
-    # delivered (given up, here) at last: the range may go
-    env.sql(f"UPDATE webhook_outbox SET given_up_at = now() WHERE recipient_id = {waiting + 3} AND delivered_at IS NULL")
-    assert status(env)[str(waiting)] == ("no", "drop")
+        for kept in (hook, receipt):
+            assert env.scalar(f"SELECT to_regclass('{t}_{kept}') IS NOT NULL") == "t", (t, kept)
+    for t in ("smpp_outbox", "webhook_outbox"):
+        assert int(env.scalar(f"SELECT count(*) FROM {t} WHERE recipient_id >= {done}"
+                              f" AND recipient_id < {done + n}")) == 0, t
+    assert int(env.scalar(f"SELECT count(*) FROM webhook_outbox_{hook}")) == n * 5
+    assert int(env.scalar(f"SELECT count(*) FROM smpp_outbox_{receipt}")) == n
+    # delivered (given up, for the webhook) at last: the ranges may go
+    env.sql(f"UPDATE webhook_outbox SET given_up_at = now() WHERE recipient_id = {hook + 3} AND delivered_at IS NULL")
+    env.sql(f"UPDATE smpp_outbox SET delivered_at = now() WHERE recipient_id = {receipt + 5}")
+    st = status(env)
+    assert st[str(hook)] == ("no", "drop") and st[str(receipt)] == ("no", "drop"), st
 
 
 @tests.case

@@ -1,0 +1,121 @@
+-- migrate: online
+-- 031_smpp_outbox_ranges: smpp_outbox (receipts and mobile-originated
+-- messages for the ESMEs, smpp/outbox.c) joins the history ranges as
+-- webhook_outbox did in sql/030, by the same steps: partitioned by
+-- recipient id on the ranges' bounds, so a range's receipts are made and
+-- dropped with its recipients (retention keeps a range while one of its
+-- receipts is undelivered); rows without a recipient (MO) go to the
+-- default partition smpp_outbox_other, CHECK (recipient_id IS NULL);
+-- each partition has its own primary key on id.  smpp_outbox_one_receipt
+-- (one receipt per recipient) holds the partition key and stays unique.
+--
+-- The conversion, one short transaction (ACCESS EXCLUSIVE on the outbox
+-- alone, each try waiting at most a second, for a minute): the old table
+-- is renamed smpp_outbox_old, the partitioned one made in its place, and
+-- the rows still to be delivered moved over (ids, leases and attempts as
+-- they were).  The old table keeps the delivered history (dropped at once
+-- when it has none; else for the operator to drop, docs/operations.md).
+-- Run again, it finds the table partitioned.  The steps repeat sql/030's
+-- for another table: a migration cannot call a function of
+-- sql/functions/, which is loaded after the migrations.
+SET lock_timeout = '1s';
+DO $$
+DECLARE
+    g record;
+    i record;
+    r record;
+    idx text[];
+    vw text[];
+    d text;
+    part text;
+    moved bigint;
+    locked boolean := false;
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'smpp_outbox'::regclass) = 'p' THEN
+        RETURN;
+    END IF;
+    FOR attempt IN 1..60 LOOP
+        BEGIN
+            LOCK TABLE smpp_outbox IN ACCESS EXCLUSIVE MODE;
+            locked := true;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            PERFORM pg_sleep(0.2);
+        END;
+        EXIT WHEN locked;
+    END LOOP;
+    IF NOT locked THEN
+        RAISE EXCEPTION 'smpp_outbox: no moment without a transaction on it in a minute; run the migration again';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'smpp_outbox'::regclass AND NOT tgisinternal) THEN
+        RAISE EXCEPTION 'smpp_outbox: a trigger on it; this migration does not move triggers';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = 'smpp_outbox'::regclass AND x.indisunique
+                  AND NOT x.indisprimary
+                  AND NOT (SELECT attnum FROM pg_attribute WHERE attrelid = x.indrelid AND attname = 'recipient_id')
+                          = ANY (x.indkey::int2[])) THEN
+        RAISE EXCEPTION 'smpp_outbox: unique index without recipient_id besides the primary key';
+    END IF;
+    -- what follows the table by name, captured before the rename
+    SELECT coalesce(array_agg(format('CREATE OR REPLACE VIEW %s AS %s', v.oid::regclass, pg_get_viewdef(v.oid))), '{}')
+      INTO vw
+      FROM (SELECT DISTINCT rw.ev_class AS oid FROM pg_depend dp JOIN pg_rewrite rw ON rw.oid = dp.objid
+             WHERE dp.classid = 'pg_rewrite'::regclass AND dp.refobjid = 'smpp_outbox'::regclass
+               AND rw.ev_class <> 'smpp_outbox'::regclass) v;
+    SELECT coalesce(array_agg(pg_get_indexdef(x.indexrelid)), '{}') INTO idx
+      FROM pg_index x WHERE x.indrelid = 'smpp_outbox'::regclass AND NOT x.indisprimary;
+    ALTER TABLE smpp_outbox RENAME TO smpp_outbox_old;
+    FOR i IN SELECT ic.relname FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+              WHERE x.indrelid = 'smpp_outbox_old'::regclass LOOP
+        EXECUTE format('ALTER INDEX %I RENAME TO %I', i.relname, i.relname || '_old');
+    END LOOP;
+    CREATE TABLE smpp_outbox (LIKE smpp_outbox_old INCLUDING DEFAULTS INCLUDING CONSTRAINTS
+                                 INCLUDING STORAGE INCLUDING COMMENTS) PARTITION BY RANGE (recipient_id);
+    FOREACH d IN ARRAY idx LOOP
+        EXECUTE d;
+    END LOOP;
+    INSERT INTO history_tables (name, key, reloptions, ord, own_key)
+    SELECT 'smpp_outbox', 'recipient_id', c.reloptions, 5, 'id'
+      FROM pg_class c WHERE c.oid = 'smpp_outbox_old'::regclass
+    ON CONFLICT (name) DO NOTHING;
+    FOR g IN SELECT h.lo, h.hi, t.reloptions FROM history_ranges h, history_tables t
+              WHERE t.name = 'smpp_outbox' ORDER BY h.lo LOOP
+        part := 'smpp_outbox_' || CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        EXECUTE format('CREATE TABLE %I PARTITION OF smpp_outbox FOR VALUES FROM (%s) TO (%s)%s', part,
+                       CASE WHEN g.lo = -9223372036854775808 THEN 'MINVALUE' ELSE g.lo::text END, g.hi,
+                       CASE WHEN g.reloptions IS NULL THEN '' ELSE ' WITH (' || array_to_string(g.reloptions, ', ') || ')' END);
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id)', part,
+                       'smpp_outbox_pkey_' || substr(part, length('smpp_outbox_') + 1));
+        FOR i IN SELECT c.relname AS own, pc.relname AS parent
+                   FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                   JOIN pg_inherits h ON h.inhrelid = x.indexrelid JOIN pg_class pc ON pc.oid = h.inhparent
+                  WHERE x.indrelid = part::regclass
+                    AND c.relname <> pc.relname || '_' || substr(part, length('smpp_outbox_') + 1) LOOP
+            EXECUTE format('ALTER INDEX %I RENAME TO %I', i.own, i.parent || '_' || substr(part, length('smpp_outbox_') + 1));
+        END LOOP;
+    END LOOP;
+    CREATE TABLE smpp_outbox_other PARTITION OF smpp_outbox DEFAULT;
+    ALTER TABLE smpp_outbox_other ADD CONSTRAINT smpp_outbox_other_no_recipient CHECK (recipient_id IS NULL);
+    ALTER TABLE smpp_outbox_other ADD CONSTRAINT smpp_outbox_pkey_other PRIMARY KEY (id);
+    FOR i IN SELECT c.relname AS own, pc.relname AS parent
+               FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+               JOIN pg_inherits h ON h.inhrelid = x.indexrelid JOIN pg_class pc ON pc.oid = h.inhparent
+              WHERE x.indrelid = 'smpp_outbox_other'::regclass AND c.relname <> pc.relname || '_other' LOOP
+        EXECUTE format('ALTER INDEX %I RENAME TO %I', i.own, i.parent || '_other');
+    END LOOP;
+    -- the rows still to be delivered, as they are
+    WITH m AS (DELETE FROM smpp_outbox_old o WHERE o.delivered_at IS NULL RETURNING o.*)
+    INSERT INTO smpp_outbox SELECT * FROM m;
+    FOR r IN SELECT s.oid::regclass AS seq, a.attname FROM pg_depend dp JOIN pg_class s ON s.oid = dp.objid
+              JOIN pg_attribute a ON a.attrelid = dp.refobjid AND a.attnum = dp.refobjsubid
+              WHERE dp.classid = 'pg_class'::regclass AND s.relkind = 'S'
+                AND dp.refobjid = 'smpp_outbox_old'::regclass AND dp.deptype = 'a' LOOP
+        EXECUTE format('ALTER SEQUENCE %s OWNED BY smpp_outbox.%I', r.seq, r.attname);
+    END LOOP;
+    FOREACH d IN ARRAY vw LOOP
+        EXECUTE d;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM smpp_outbox_old) THEN
+        DROP TABLE smpp_outbox_old;
+    END IF;
+END $$;
+RESET lock_timeout;
