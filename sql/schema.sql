@@ -139,10 +139,10 @@ BEGIN
 END $$;
 
 --
--- Name: history_range_drop(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+-- Name: history_range_drop(bigint, interval, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.history_range_drop(p_lo bigint, p_keep interval) RETURNS text
+CREATE FUNCTION public.history_range_drop(p_lo bigint, p_keep interval, p_class text DEFAULT 'history'::text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     SET lock_timeout TO '200ms'
@@ -150,23 +150,35 @@ CREATE FUNCTION public.history_range_drop(p_lo bigint, p_keep interval) RETURNS 
 DECLARE
     g record;
     t record;
+    parts text[];
 BEGIN
     FOR attempt IN 1..150 LOOP
         BEGIN
             -- one caller at a time (history_ensure() takes it too)
             LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-            FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
-                EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', t.part);
+            SELECT coalesce(array_agg(p.part ORDER BY h.ord DESC), '{}') INTO parts FROM history_parts(p_lo) p
+              JOIN history_tables h ON h.name = p.tbl WHERE p_class = 'history' OR h.class = p_class;
+            FOR i IN 1..cardinality(parts) LOOP
+                EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', parts[i]);
             END LOOP;
-            FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
-                EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', t.name);
-            END LOOP;
-            SELECT * INTO g FROM history_retention(p_keep, p_lo) h;
-            IF NOT FOUND OR g.action <> 'drop' THEN
+            IF p_class = 'history' THEN
+                FOR t IN SELECT h.name FROM history_tables h ORDER BY h.ord LOOP
+                    EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', t.name);
+                END LOOP;
+            END IF;
+            SELECT * INTO g FROM history_retention(p_keep, p_lo, p_class) h;
+            IF NOT FOUND OR g.action NOT IN ('drop', 'clear') THEN
                 RETURN coalesce(g.action, 'gone');
             END IF;
-            FOR t IN SELECT p.part FROM history_parts(p_lo) p LOOP
-                EXECUTE format('DROP TABLE %I', t.part);
+            IF p_class = 'outbox' THEN
+                IF cardinality(parts) > 0 THEN
+                    EXECUTE 'TRUNCATE ' || (SELECT string_agg(quote_ident(x), ', ') FROM unnest(parts) x);
+                END IF;
+                UPDATE history_ranges h SET outboxes_cleared_at = now() WHERE h.lo = p_lo;
+                RETURN 'cleared';
+            END IF;
+            FOR i IN 1..cardinality(parts) LOOP
+                EXECUTE format('DROP TABLE %I', parts[i]);
             END LOOP;
             DELETE FROM history_ranges h WHERE h.lo = p_lo;
             RETURN 'dropped';
@@ -178,10 +190,10 @@ BEGIN
 END $$;
 
 --
--- Name: history_retention(interval, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: history_retention(interval, bigint, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.history_retention(p_keep interval, p_lo bigint DEFAULT NULL::bigint) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, in_flight boolean, action text)
+CREATE FUNCTION public.history_retention(p_keep interval, p_lo bigint DEFAULT NULL::bigint, p_class text DEFAULT 'history'::text) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, in_flight boolean, action text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $_$
@@ -193,7 +205,11 @@ DECLARE
     found boolean;
     issued bigint := history_issued();
 BEGIN
-    FOR g IN SELECT h.lo, h.hi FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo ORDER BY h.lo LOOP
+    IF p_class NOT IN ('history', 'outbox') THEN
+        RAISE EXCEPTION 'no retention class %', p_class;
+    END IF;
+    FOR g IN SELECT h.lo, h.hi, h.outboxes_cleared_at FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo
+              ORDER BY h.lo LOOP
         lo := g.lo;
         hi := g.hi;
         suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
@@ -218,23 +234,26 @@ BEGIN
                        WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
                        WHEN in_flight THEN 'kept: a recipient in flight'
                        WHEN pending IS NOT NULL THEN 'kept: ' || pending
-                       ELSE 'drop' END;
+                       WHEN p_class = 'history' THEN 'drop'
+                       WHEN g.outboxes_cleared_at IS NOT NULL THEN 'cleared'
+                       ELSE 'clear' END;
         RETURN NEXT;
     END LOOP;
 END $_$;
 
 --
--- Name: history_retention_drop(interval); Type: FUNCTION; Schema: public; Owner: -
+-- Name: history_retention_drop(interval, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.history_retention_drop(p_keep interval) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, action text)
+CREATE FUNCTION public.history_retention_drop(p_keep interval, p_class text DEFAULT 'history'::text) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, action text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
     g record;
 BEGIN
-    SELECT * INTO g FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
+    SELECT * INTO g FROM history_retention(p_keep, NULL, p_class) h WHERE h.action IN ('drop', 'clear')
+     ORDER BY h.lo LIMIT 1;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -242,7 +261,7 @@ BEGIN
     hi := g.hi;
     suffix := g.suffix;
     newest := g.newest;
-    action := history_range_drop(g.lo, p_keep);
+    action := history_range_drop(g.lo, p_keep, p_class);
     RETURN NEXT;
 END $$;
 
@@ -1317,6 +1336,7 @@ CREATE TABLE public.history_ranges (
     hi bigint NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     issued bigint NOT NULL,
+    outboxes_cleared_at timestamp with time zone,
     CONSTRAINT history_ranges_check CHECK ((hi > lo))
 );
 
@@ -1327,6 +1347,12 @@ CREATE TABLE public.history_ranges (
 COMMENT ON TABLE public.history_ranges IS 'recipient id ranges [lo, hi) of the history partitions: recipients_<n>, sms_parts_<n>, events_<n>; issued: recipients_id_seq when the range was made (sizing)';
 
 --
+-- Name: COLUMN history_ranges.outboxes_cleared_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.history_ranges.outboxes_cleared_at IS 'when the range''s outbox partitions were emptied (retention class outbox)';
+
+--
 -- Name: history_tables; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1335,7 +1361,9 @@ CREATE TABLE public.history_tables (
     key text NOT NULL,
     reloptions text[],
     ord integer NOT NULL,
-    own_key text
+    own_key text,
+    class text DEFAULT 'history'::text NOT NULL,
+    CONSTRAINT history_tables_class_check CHECK ((class = ANY (ARRAY['history'::text, 'outbox'::text])))
 );
 
 --
@@ -1349,6 +1377,12 @@ COMMENT ON TABLE public.history_tables IS 'the tables partitioned by recipient i
 --
 
 COMMENT ON COLUMN public.history_tables.own_key IS 'each partition''s own primary key column (a key of the parent would have to hold the partition key)';
+
+--
+-- Name: COLUMN history_tables.class; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.history_tables.class IS 'retention class: history ([retention] history_days) or outbox (outbox_days)';
 
 --
 -- Name: invitations; Type: TABLE; Schema: public; Owner: -

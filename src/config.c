@@ -80,6 +80,7 @@ static const struct key_def global_keys[] = {
 	CSTR("console", "chart_js", console_chart_js, "/usr/share/javascript/chart.js/chart.min.js"),
 	CNUM("reports", "rollup_interval", K_DOUBLE, rollup_interval, 0, 3600, "5"),
 	CNUM("retention", "history_days", K_DOUBLE, retention_history_days, 1, 36500, "90"),
+	CNUM("retention", "outbox_days", K_DOUBLE, retention_outbox_days, 1, 36500, "90"),
 	CSTR("retention", "export_dir", retention_export_dir, ""),
 	CNUM("retention", "check_interval", K_DOUBLE, retention_check_interval, 0, 86400, "3600"),
 	CNUM("push", "invite", K_BOOL, invite, 0, 1, "no"),

@@ -110,6 +110,7 @@ struct config {
 	double rollup_interval;         /* seconds between report rollup runs (rollup.c); 0: not on this node */
 	/* [retention]: pushgated (history.c) and pushgatectl retention (ctl_retention.c) */
 	double retention_history_days;  /* history ranges older than this may be dropped */
+	double retention_outbox_days;   /* their outboxes (webhook, SMPP) may be emptied after this */
 	char   retention_export_dir[256]; /* "": drop without exporting */
 	double retention_check_interval; /* seconds between pushgated's drops of old ranges; 0: none */
 	int    invite;                  /* yes: numbers with no app get an install invitation by SMS */

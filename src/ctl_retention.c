@@ -6,7 +6,10 @@
  * sql/functions/history_retention.sql); run drops the ranges it says may
  * go, each through history_range_drop() (its partitions, history_parts():
  * smpp_outbox, webhook_outbox, events, sms_parts, recipients, and its history_ranges
- * row, its locks taken only when free at once, tried again while busy).  No
+ * row, its locks taken only when free at once, tried again while busy).
+ * Per class (sql/032): with [retention] outbox_days (--outbox-days) shorter
+ * than history_days, a kept range older than it has its outbox partitions
+ * emptied instead (TRUNCATE, the range stays), exported first likewise.  No
  * DELETE, no dead rows: the cost of a range is a few catalog changes,
  * whatever it holds.  --export DIR first writes each partition to DIR/<partition>.csv.gz
  * (COPY, CSV with a header, through gzip), holding a SHARE lock on them so
@@ -33,33 +36,35 @@
 
 struct ret_args {
 	int         run;          /* run, else status */
-	double      keep_days;
+	double      keep_days;    /* class history: ranges dropped */
+	double      outbox_days;  /* class outbox: a range's outboxes emptied (when shorter than keep_days) */
 	const char *export_dir;   /* NULL or "": none */
 };
 
 static int usage(const char *msg)
 {
 	fprintf(stderr, "pushgatectl: retention: %s\n"
-		"usage: pushgatectl retention status|run [--keep-days N] [--export DIR]\n", msg);
+		"usage: pushgatectl retention status|run [--keep-days N] [--outbox-days N] [--export DIR]\n", msg);
 	return 2;
 }
 
 static int parse(int argc, char **argv, const struct config *cfg, struct ret_args *a)
 {
-	*a = (struct ret_args){ 0, cfg->retention_history_days, cfg->retention_export_dir };
+	*a = (struct ret_args){ 0, cfg->retention_history_days, cfg->retention_outbox_days, cfg->retention_export_dir };
 	if (argc < 2 || (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "run") != 0))
 		return usage("status or run?");
 	a->run = argv[1][0] == 'r';
 	for (int i = 2; i < argc; i += 2) {
 		if (i + 1 >= argc)
 			return usage("an option without its value");
-		if (strcmp(argv[i], "--keep-days") == 0) {
+		if (strcmp(argv[i], "--keep-days") == 0 || strcmp(argv[i], "--outbox-days") == 0) {
 			char *end;
 			errno = 0;
 			double v = strtod(argv[i + 1], &end);
 			if (errno || *end || end == argv[i + 1] || !(v >= 1 && v <= 36500))
-				return usage("--keep-days takes 1 to 36500 days");
-			a->keep_days = v;
+				return usage(argv[i][2] == 'k' ? "--keep-days takes 1 to 36500 days"
+								: "--outbox-days takes 1 to 36500 days");
+			*(argv[i][2] == 'k' ? &a->keep_days : &a->outbox_days) = v;
 		} else if (strcmp(argv[i], "--export") == 0 && a->run) {
 			a->export_dir = argv[i + 1];
 		} else {
@@ -94,23 +99,36 @@ static int exec_ok(PGconn *conn, const char *sql)
 	return r ? 0 : -1;
 }
 
-/* The ranges and what retention does with each; NULL on error. */
-static PGresult *plan(PGconn *conn, double keep_days)
+/* Outboxes kept as long as their range, or longer, go with it: no limit of their own. */
+static int outboxes_apart(const struct ret_args *a)
 {
-	char days[32];
-	snprintf(days, sizeof(days), "%g", keep_days);
-	const char *params[1] = { days };
+	return a->outbox_days < a->keep_days;
+}
+
+/*
+ * The ranges and what retention does with each: lo, hi, suffix, newest,
+ * in flight, action (class history), size, action for its outboxes (class
+ * outbox); NULL on error.
+ */
+static PGresult *plan(PGconn *conn, const struct ret_args *a)
+{
+	char days[32], odays[32];
+	snprintf(days, sizeof(days), "%.17g", a->keep_days);
+	snprintf(odays, sizeof(odays), "%.17g", a->outbox_days);
+	const char *params[2] = { days, odays };
 	return exec(conn,
 		"SELECT h.lo, h.hi, h.suffix,"
 		"  coalesce(" STMTS_ISO_TS("h.newest") ", '-'), CASE WHEN h.in_flight THEN 'yes' ELSE 'no' END, h.action,"
-		"  pg_size_pretty((SELECT sum(pg_total_relation_size(p.part::regclass)) FROM history_parts(h.lo) p))"
+		"  pg_size_pretty((SELECT sum(pg_total_relation_size(p.part::regclass)) FROM history_parts(h.lo) p)),"
+		"  o.action"
 		" FROM history_retention(make_interval(secs => $1::float8 * 86400)) h"
-		" ORDER BY h.lo", 1, params, PGRES_TUPLES_OK);
+		" JOIN history_retention(make_interval(secs => $2::float8 * 86400), NULL, 'outbox') o ON o.lo = h.lo"
+		" ORDER BY h.lo", 2, params, PGRES_TUPLES_OK);
 }
 
 static int status(PGconn *conn, const struct ret_args *a)
 {
-	PGresult *r = plan(conn, a->keep_days);
+	PGresult *r = plan(conn, a);
 	if (!r)
 		return 1;
 	printf("%-20s %-20s %-24s %-9s %-10s %s\n", "RANGE", "TO", "NEWEST", "IN_FLIGHT", "SIZE", "ACTION");
@@ -118,6 +136,13 @@ static int status(PGconn *conn, const struct ret_args *a)
 		printf("%-20s %-20s %-24s %-9s %-10s %s\n", PQgetvalue(r, i, 2), PQgetvalue(r, i, 1),
 		       PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 6), PQgetvalue(r, i, 5));
 	printf("limit: %g days\n", a->keep_days);
+	if (outboxes_apart(a)) {
+		printf("\noutboxes (webhook_outbox, smpp_outbox) of the ranges kept:\n%-20s %s\n", "RANGE", "OUTBOXES");
+		for (int i = 0; i < PQntuples(r); i++)
+			if (strcmp(PQgetvalue(r, i, 5), "drop") != 0)
+				printf("%-20s %s\n", PQgetvalue(r, i, 2), PQgetvalue(r, i, 7));
+		printf("limit: %g days\n", a->outbox_days);
+	}
 	PQclear(r);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -216,18 +241,19 @@ static long long export_one(PGconn *conn, const char *dir, const char *part)
 	return lines > 0 ? lines - 1 : 0;   /* the header */
 }
 
-/* The partitions of the range at lo, in drop order (history_parts()); NULL on error. */
-static PGresult *range_parts(PGconn *conn, const char *lo)
+/* The partitions of the range at lo of one class ("history": all), in drop order (history_parts()); NULL on error. */
+static PGresult *range_parts(PGconn *conn, const char *lo, const char *class)
 {
-	const char *params[1] = { lo };
-	return exec(conn, "SELECT tbl, part FROM history_parts($1::bigint)", 1, params, PGRES_TUPLES_OK);
+	const char *params[2] = { lo, class };
+	return exec(conn, "SELECT p.tbl, p.part FROM history_parts($1::bigint) p JOIN history_tables h ON h.name = p.tbl"
+		    " WHERE $2 = 'history' OR h.class = $2 ORDER BY h.ord DESC", 2, params, PGRES_TUPLES_OK);
 }
 
-static int export_range(PGconn *conn, const char *dir, const char *lo)
+static int export_range(PGconn *conn, const char *dir, const char *lo, const char *class)
 {
 	if (exec_ok(conn, "BEGIN") < 0)
 		return -1;
-	PGresult *parts = range_parts(conn, lo);
+	PGresult *parts = range_parts(conn, lo, class);
 	int bad = !parts;
 	for (int i = 0; !bad && i < PQntuples(parts); i++) {
 		char sql[256];
@@ -251,15 +277,16 @@ static int export_range(PGconn *conn, const char *dir, const char *lo)
 }
 
 /*
- * Drops one range through history_range_drop() (which looks for a moment
- * when its locks are free for ~1.5 s; a busy call is repeated DROP_TRIES
- * times), after finalizing a detach an older release's run left pending.
- * 0 dropped, 1 kept (why printed), -1 error.
+ * Drops one range (class history), or empties its outboxes (class outbox),
+ * through history_range_drop() (which looks for a moment when its locks are
+ * free for ~1.5 s; a busy call is repeated DROP_TRIES times), after
+ * finalizing a detach an older release's run left pending.  0 done, 1 kept
+ * (why printed), -1 error.
  */
 #define DROP_TRIES 10
-static int drop_range(PGconn *conn, const char *lo, const char *keep_days)
+static int drop_range(PGconn *conn, const char *lo, const char *keep_days, const char *class)
 {
-	PGresult *parts = range_parts(conn, lo);
+	PGresult *parts = range_parts(conn, lo, "history");
 	if (!parts)
 		return -1;
 	int bad = 0;
@@ -283,14 +310,14 @@ static int drop_range(PGconn *conn, const char *lo, const char *keep_days)
 	PQclear(parts);
 	if (bad)
 		return -1;
-	const char *params[2] = { lo, keep_days };
+	const char *params[3] = { lo, keep_days, class };
 	for (int t = 0; t < DROP_TRIES; t++) {
-		PGresult *r = exec(conn, "SELECT history_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400))",
-				   2, params, PGRES_TUPLES_OK);
+		PGresult *r = exec(conn, "SELECT history_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400), $3)",
+				   3, params, PGRES_TUPLES_OK);
 		if (!r)
 			return -1;
 		const char *what = PQgetvalue(r, 0, 0);
-		int rc = strcmp(what, "dropped") == 0 ? 0 : strcmp(what, "busy") == 0 ? 2 : 1;
+		int rc = strcmp(what, "dropped") == 0 || strcmp(what, "cleared") == 0 ? 0 : strcmp(what, "busy") == 0 ? 2 : 1;
 		if (rc == 1)
 			printf("  kept: %s\n", what);
 		PQclear(r);
@@ -311,23 +338,26 @@ static double now_s(void)
 
 static int run(PGconn *conn, const struct ret_args *a)
 {
-	PGresult *r = plan(conn, a->keep_days);
+	PGresult *r = plan(conn, a);
 	if (!r)
 		return 1;
-	char days[32];
+	char days[32], odays[32];
 	snprintf(days, sizeof(days), "%.17g", a->keep_days);
-	int dropped = 0, kept = 0, failed = 0;
+	snprintf(odays, sizeof(odays), "%.17g", a->outbox_days);
+	int dropped = 0, cleared = 0, kept = 0, failed = 0;
 	for (int i = 0; i < PQntuples(r) && !failed; i++) {
 		const char *lo = PQgetvalue(r, i, 0), *suffix = PQgetvalue(r, i, 2);
-		if (strcmp(PQgetvalue(r, i, 5), "drop") != 0) {
+		int drop = strcmp(PQgetvalue(r, i, 5), "drop") == 0;
+		if (!drop && !(outboxes_apart(a) && strcmp(PQgetvalue(r, i, 7), "clear") == 0)) {
 			kept++;
 			continue;
 		}
+		const char *class = drop ? "history" : "outbox";
 		double t0 = now_s();
-		printf("range %s to %s (newest %s, %s):\n", suffix, PQgetvalue(r, i, 1), PQgetvalue(r, i, 3),
-		       PQgetvalue(r, i, 6));
-		int rc = a->export_dir && a->export_dir[0] && export_range(conn, a->export_dir, lo) < 0
-			 ? -1 : drop_range(conn, lo, days);
+		printf("range %s to %s (newest %s, %s)%s:\n", suffix, PQgetvalue(r, i, 1), PQgetvalue(r, i, 3),
+		       PQgetvalue(r, i, 6), drop ? "" : ", its outboxes");
+		int rc = a->export_dir && a->export_dir[0] && export_range(conn, a->export_dir, lo, class) < 0
+			 ? -1 : drop_range(conn, lo, drop ? days : odays, class);
 		if (rc < 0) {
 			failed = 1;
 			break;
@@ -336,11 +366,15 @@ static int run(PGconn *conn, const struct ret_args *a)
 			kept++;
 			continue;
 		}
-		printf("  dropped in %.3f s\n", now_s() - t0);
-		dropped++;
+		printf("  %s in %.3f s\n", drop ? "dropped" : "emptied", now_s() - t0);
+		*(drop ? &dropped : &cleared) += 1;
 	}
 	PQclear(r);
-	printf("%d range(s) dropped, %d kept (limit %g days)\n", dropped, kept, a->keep_days);
+	printf("%d range(s) dropped, %d range(s)' outboxes emptied, %d kept (limit %g days", dropped, cleared, kept,
+	       a->keep_days);
+	if (outboxes_apart(a))
+		printf(", outboxes %g days", a->outbox_days);
+	printf(")\n");
 	return fflush(stdout) == 0 && !failed ? 0 : 1;
 }
 

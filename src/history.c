@@ -10,17 +10,20 @@
  *    traffic, at least HISTORY_RANGE_MIN_SQL ids) and the check runs often:
  *    the bulk path's 25,000 recipients a second use a quarter of the
  *    smallest range between two checks.
- *  - retention: every [retention] check_interval seconds (0: never; also
- *    never when export_dir asks for an export first, which pushgatectl
- *    retention run does) it calls history_retention_drop()
- *    (sql/functions/history_retention_drop.sql), which drops the oldest
- *    range older than [retention] history_days with nothing in flight, whole
- *    partitions, its locks taken only when free at once; after a drop it asks
- *    again at once, so old ranges go one at a time; a lock not granted is
- *    tried again after a minute (HISTORY_RETRY, or the interval if shorter).
- * Logs each range made and dropped and each failure.  Owns its two jobs
- * (periodics: each one in flight at most) and the figures for /metrics;
- * never blocks.
+ *  - retention, per class of table (sql/032): every [retention]
+ *    check_interval seconds (0: never; also never when export_dir asks for
+ *    an export first, which pushgatectl retention run does) it calls
+ *    history_retention_drop() (sql/functions/history_retention_drop.sql),
+ *    which drops the oldest range older than [retention] history_days with
+ *    nothing in flight, whole partitions, its locks taken only when free at
+ *    once; when outbox_days is shorter, a second job empties the outbox
+ *    partitions (webhook_outbox, smpp_outbox) of the oldest range older than
+ *    that the same way.  After a success each asks again at once, so old
+ *    ranges go one at a time; a lock not granted is tried again after a
+ *    minute (HISTORY_RETRY, or the interval if shorter).
+ * Logs each range made, dropped and emptied and each failure.  Owns its
+ * jobs (periodics: each one in flight at most) and the figures for
+ * /metrics; never blocks.
  */
 #include "history.h"
 
@@ -43,20 +46,33 @@ static const struct store_stmt stmt_ensure = {
 	0, 0,
 };
 
-/* $1 days kept.  Row (when a range was judged): lo, suffix, newest, action. */
+/* $1 days kept, $2 class.  Row (when a range was judged): lo, suffix, newest, action. */
 static const struct store_stmt stmt_drop = {
 	"history_retention_drop",
-	"SELECT lo, suffix, newest, action FROM history_retention_drop(make_interval(secs => $1::float8 * 86400))",
-	1, 0,
+	"SELECT lo, suffix, newest, action FROM history_retention_drop(make_interval(secs => $1::float8 * 86400), $2)",
+	2, 0,
+};
+
+/* One retention class's job: a range (history) or its outboxes (outbox) at a time. */
+struct retire {
+	struct periodic  job;
+	struct history  *h;
+	const char      *class;    /* history_tables.class */
+	const char      *success;  /* the action history_range_drop() answers when done */
+	const char      *event;    /* logged then */
+	double           keep_days;
+	char             p_days[32];
+	const char      *params[2];
+	int              on;
+	unsigned long long done;
 };
 
 struct history {
-	struct periodic  ensure, drop;
-	double           keep_days, drop_interval;   /* drop_interval 0: pushgated drops nothing */
-	char             p_days[32];
-	const char      *drop_params[1];
-	long long        ahead;       /* ids left in the ranges made (-1: not seen yet) */
-	unsigned long long dropped, drop_failures;
+	struct periodic  ensure;
+	struct retire    drop, clear;   /* class history: ranges dropped; outbox: their outboxes emptied */
+	double           drop_interval; /* 0: pushgated retires nothing */
+	long long        ahead;         /* ids left in the ranges made (-1: not seen yet) */
+	unsigned long long drop_failures;
 };
 
 static void ensure_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
@@ -78,30 +94,46 @@ static double retry_after(const struct history *h)
 	return h->drop_interval < HISTORY_RETRY ? h->drop_interval : HISTORY_RETRY;
 }
 
-static void drop_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
+static void retire_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
 {
-	struct history *h = arg;
+	struct retire *r = arg;
+	struct history *h = r->h;
 	if (err != STORE_OK) {
 		h->drop_failures++;
 		if (err == STORE_SQL_ERROR)
-			log_error("history", "ev=history_retention_failed err=\"%s\"", msg);
-		periodic_again(&h->drop, retry_after(h));
+			log_error("history", "ev=history_retention_failed class=%s err=\"%s\"", r->class, msg);
+		periodic_again(&r->job, retry_after(h));
 		return;
 	}
 	if (PQntuples(res) != 1 || PQnfields(res) != 4)
 		return;   /* nothing old enough: the next check at the interval */
 	const char *suffix = PQgetvalue(res, 0, 1), *newest = PQgetvalue(res, 0, 2), *action = PQgetvalue(res, 0, 3);
-	if (strcmp(action, "dropped") == 0) {
-		h->dropped++;
-		log_info("history", "ev=history_range_dropped range=%s newest=\"%s\" keep_days=%g", suffix, newest,
-			 h->keep_days);
-		periodic_again(&h->drop, 0.0);   /* the next old one, if any */
+	if (strcmp(action, r->success) == 0) {
+		r->done++;
+		log_info("history", "ev=%s range=%s newest=\"%s\" keep_days=%g", r->event, suffix, newest, r->keep_days);
+		periodic_again(&r->job, 0.0);   /* the next old one, if any */
 	} else if (strcmp(action, "busy") == 0) {
 		h->drop_failures++;
-		log_info("history", "ev=history_retention_busy range=%s retry_s=%g", suffix, retry_after(h));
-		periodic_again(&h->drop, retry_after(h));
+		log_info("history", "ev=history_retention_busy class=%s range=%s retry_s=%g", r->class, suffix,
+			 retry_after(h));
+		periodic_again(&r->job, retry_after(h));
 	}
 	/* otherwise it changed its mind under the lock (a recipient came back in flight): the interval */
+}
+
+static void retire_init(struct retire *r, struct history *h, struct ev_loop *loop, struct store *store,
+			const char *class, const char *success, const char *event, double keep_days, int on)
+{
+	r->h = h;
+	r->class = class;
+	r->success = success;
+	r->event = event;
+	r->keep_days = keep_days;
+	r->on = on;
+	snprintf(r->p_days, sizeof(r->p_days), "%.17g", keep_days);
+	r->params[0] = r->p_days;
+	r->params[1] = class;
+	periodic_init(&r->job, loop, store, &stmt_drop, r->params, retire_done, r);
 }
 
 struct history *history_new(struct ev_loop *loop, struct store *store, const struct history_config *c)
@@ -110,12 +142,12 @@ struct history *history_new(struct ev_loop *loop, struct store *store, const str
 	if (!h)
 		return NULL;
 	h->ahead = -1;
-	h->keep_days = c->keep_days;
 	h->drop_interval = c->export_first ? 0 : c->drop_interval;
-	snprintf(h->p_days, sizeof(h->p_days), "%.17g", c->keep_days);
-	h->drop_params[0] = h->p_days;
 	periodic_init(&h->ensure, loop, store, &stmt_ensure, NULL, ensure_done, h);
-	periodic_init(&h->drop, loop, store, &stmt_drop, h->drop_params, drop_done, h);
+	retire_init(&h->drop, h, loop, store, "history", "dropped", "history_range_dropped", c->keep_days, 1);
+	/* outboxes kept as long as their range or longer go with it: no job of their own */
+	retire_init(&h->clear, h, loop, store, "outbox", "cleared", "history_outboxes_cleared", c->outbox_days,
+		    c->outbox_days < c->keep_days);
 	if (c->drop_interval > 0 && c->export_first)
 		log_info("history", "ev=history_retention_manual why=\"[retention] export_dir is set: pushgatectl retention "
 			 "run --export drops the old ranges\"");
@@ -128,8 +160,9 @@ void history_start(struct history *h)
 		return;
 	periodic_start(&h->ensure, 0.5, HISTORY_INTERVAL);
 	/* the first retention check a minute after start: the ranges ahead come first */
-	if (h->drop_interval > 0)
-		periodic_start(&h->drop, h->drop_interval < 60 ? h->drop_interval : 60, h->drop_interval);
+	for (struct retire *r = &h->drop; h->drop_interval > 0 && r <= &h->clear; r++)
+		if (r->on)
+			periodic_start(&r->job, h->drop_interval < 60 ? h->drop_interval : 60, h->drop_interval);
 }
 
 void history_stop(struct history *h)
@@ -137,7 +170,8 @@ void history_stop(struct history *h)
 	if (!h)
 		return;
 	periodic_stop(&h->ensure);
-	periodic_stop(&h->drop);
+	periodic_stop(&h->drop.job);
+	periodic_stop(&h->clear.job);
 }
 
 void history_free(struct history *h)
@@ -157,7 +191,10 @@ void history_metrics(const struct history *h, struct metrics_out *o)
 	metrics_double(o, "pushgate_history_ids_ahead", NULL, (double)h->ahead);
 	metrics_family(o, "pushgate_history_ranges_dropped_total", METRICS_COUNTER,
 		       "history ranges this node dropped under [retention] history_days");
-	metrics_double(o, "pushgate_history_ranges_dropped_total", NULL, (double)h->dropped);
+	metrics_double(o, "pushgate_history_ranges_dropped_total", NULL, (double)h->drop.done);
+	metrics_family(o, "pushgate_history_outboxes_cleared_total", METRICS_COUNTER,
+		       "history ranges whose outboxes this node emptied under [retention] outbox_days");
+	metrics_double(o, "pushgate_history_outboxes_cleared_total", NULL, (double)h->clear.done);
 	metrics_family(o, "pushgate_history_retention_failures_total", METRICS_COUNTER,
 		       "retention checks that failed or found the history's tables busy (tried again a minute later)");
 	metrics_double(o, "pushgate_history_retention_failures_total", NULL, (double)h->drop_failures);

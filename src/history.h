@@ -1,6 +1,7 @@
 /*
  * history.h: the history range keeper (history.c) on pushgated's loop:
- * ranges made ahead, old ones dropped under [retention].
+ * ranges made ahead, old ones dropped (or their outboxes emptied) under
+ * [retention].
  */
 #ifndef PUSHGATE_HISTORY_H
 #define PUSHGATE_HISTORY_H
@@ -18,13 +19,14 @@ struct metrics_out;
 
 struct history_config {
 	double keep_days;       /* [retention] history_days */
+	double outbox_days;     /* [retention] outbox_days: a range's outboxes emptied after (when shorter) */
 	double drop_interval;   /* [retention] check_interval: seconds between drops of old ranges, 0: none */
 	int    export_first;    /* [retention] export_dir set: pushgatectl retention run drops, after its export */
 };
 
 /*
  * Calls history_ensure() on `store` at start and every few seconds once
- * started, and history_retention_drop() every drop_interval.  `store` must
+ * started, and history_retention_drop() every drop_interval (per class).  `store` must
  * run each job in a transaction of its own (round_max 1): a drop's locks
  * last no longer than the drop.
  */
@@ -35,7 +37,8 @@ void history_free(struct history *h);
 
 /*
  * pushgate_history_ids_ahead: recipient ids left in the ranges made (-1
- * before the first check); ranges dropped and retention checks failed.
+ * before the first check); ranges dropped, ranges' outboxes emptied and
+ * retention checks failed.
  */
 void history_metrics(const struct history *h, struct metrics_out *o);
 

@@ -570,8 +570,8 @@ int main(int argc, char **argv)
 	/* on a connection of its own: a count never holds up the API's statements */
 	srv.depths = srv.sweeper ? depths_new(srv.loop, srv.slow_store) : NULL;
 	srv.rollup = srv.depths ? rollup_new(srv.loop, srv.slow_store, srv.cfg.rollup_interval) : NULL;
-	struct history_config hic = { srv.cfg.retention_history_days, srv.cfg.retention_check_interval,
-				     srv.cfg.retention_export_dir[0] != 0 };
+	struct history_config hic = { srv.cfg.retention_history_days, srv.cfg.retention_outbox_days,
+				     srv.cfg.retention_check_interval, srv.cfg.retention_export_dir[0] != 0 };
 	srv.history = srv.depths && (srv.rollup || srv.cfg.rollup_interval <= 0) ? history_new(srv.loop, srv.slow_store, &hic)
 		      : NULL;
 	srv.accounts = srv.history ? metrics_accounts_new(srv.cfg.metrics_accounts) : NULL;

@@ -18,16 +18,23 @@
 -- suffix: what its partitions' names end in (<table>_<suffix>: the range's
 -- lo, or legacy for the range sql/029 made of a populated database's rows).
 -- p_lo: that range alone (history_range_drop() judges one range under its
--- locks, not them all).  A function's arguments and result columns cannot
--- change in place: the older one-argument form is dropped first, once.
+-- locks, not them all).
+-- p_class: 'history' (the default) judges the range as a whole ('drop');
+-- 'outbox' judges its outbox partitions alone (sql/032: emptied after
+-- [retention] outbox_days, 'clear', or 'cleared' once done), under the same
+-- conditions.  A function's arguments and result columns cannot change in
+-- place: the older forms are dropped first, once.
 DO $$
 BEGIN
     IF to_regprocedure('history_retention(interval)') IS NOT NULL THEN
         DROP FUNCTION history_retention(interval);
     END IF;
+    IF to_regprocedure('history_retention(interval, bigint)') IS NOT NULL THEN
+        DROP FUNCTION history_retention(interval, bigint);
+    END IF;
 END
 $$;
-CREATE OR REPLACE FUNCTION history_retention(p_keep interval, p_lo bigint DEFAULT NULL)
+CREATE OR REPLACE FUNCTION history_retention(p_keep interval, p_lo bigint DEFAULT NULL, p_class text DEFAULT 'history')
 RETURNS TABLE (lo bigint, hi bigint, suffix text, newest timestamptz, in_flight boolean, action text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -38,7 +45,11 @@ DECLARE
     found boolean;
     issued bigint := history_issued();
 BEGIN
-    FOR g IN SELECT h.lo, h.hi FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo ORDER BY h.lo LOOP
+    IF p_class NOT IN ('history', 'outbox') THEN
+        RAISE EXCEPTION 'no retention class %', p_class;
+    END IF;
+    FOR g IN SELECT h.lo, h.hi, h.outboxes_cleared_at FROM history_ranges h WHERE p_lo IS NULL OR h.lo = p_lo
+              ORDER BY h.lo LOOP
         lo := g.lo;
         hi := g.hi;
         suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
@@ -63,7 +74,9 @@ BEGIN
                        WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
                        WHEN in_flight THEN 'kept: a recipient in flight'
                        WHEN pending IS NOT NULL THEN 'kept: ' || pending
-                       ELSE 'drop' END;
+                       WHEN p_class = 'history' THEN 'drop'
+                       WHEN g.outboxes_cleared_at IS NOT NULL THEN 'cleared'
+                       ELSE 'clear' END;
         RETURN NEXT;
     END LOOP;
 END $$;

@@ -1,16 +1,25 @@
--- Retention as pushgated runs it ([retention] check_interval): drops the
--- oldest history range that history_retention(p_keep) says may go
--- (history_range_drop(), in one short transaction) and returns it with
--- what happened ('dropped', 'busy', or why it stays after all); no row when
--- none may go.  pushgated calls it again at once after a drop, so old
--- ranges go one at a time.
-CREATE OR REPLACE FUNCTION history_retention_drop(p_keep interval)
+-- Retention as pushgated runs it ([retention] check_interval), for one
+-- class (sql/032): the oldest history range that history_retention(p_keep,
+-- NULL, p_class) says may go ('drop') or have its outboxes emptied
+-- ('clear') goes through history_range_drop() in one short transaction;
+-- returns it with what happened ('dropped', 'cleared', 'busy', or why it
+-- stays after all); no row when none may.  pushgated calls it again at once
+-- after a success, so old ranges go one at a time.
+DO $$
+BEGIN
+    IF to_regprocedure('history_retention_drop(interval)') IS NOT NULL THEN
+        DROP FUNCTION history_retention_drop(interval);
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION history_retention_drop(p_keep interval, p_class text DEFAULT 'history')
 RETURNS TABLE (lo bigint, hi bigint, suffix text, newest timestamptz, action text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     g record;
 BEGIN
-    SELECT * INTO g FROM history_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
+    SELECT * INTO g FROM history_retention(p_keep, NULL, p_class) h WHERE h.action IN ('drop', 'clear')
+     ORDER BY h.lo LIMIT 1;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -18,6 +27,6 @@ BEGIN
     hi := g.hi;
     suffix := g.suffix;
     newest := g.newest;
-    action := history_range_drop(g.lo, p_keep);
+    action := history_range_drop(g.lo, p_keep, p_class);
     RETURN NEXT;
 END $$;

@@ -63,14 +63,20 @@ def counts(env, lo):
                  for t, k in (("recipients", "id"), ("sms_parts", "recipient_id"), ("events", "recipient_id")))
 
 
-def status(env):
-    r = env.ctl("retention", "status", check=True)
-    rows = {}
-    for line in r.stdout.splitlines()[1:]:
+def status(env, *args):
+    """{range: (in flight, action)}; with the outboxes' own limit also {range: outboxes' action}."""
+    r = env.ctl("retention", "status", *args, check=True)
+    rows, outboxes = {}, {}
+    table, _, rest = r.stdout.partition("\n\n")
+    for line in table.splitlines()[1:]:
         f = line.split(None, 6)   # RANGE TO NEWEST IN_FLIGHT SIZE (a number and its unit) ACTION
         if len(f) == 7:
             rows[f[0]] = (f[3], f[6])
-    return rows
+    for line in rest.splitlines()[2:]:
+        f = line.split(None, 1)   # RANGE OUTBOXES
+        if len(f) == 2 and not line.startswith("limit:"):
+            outboxes[f[0]] = f[1]
+    return (rows, outboxes) if rest else rows
 
 
 @tests.case
@@ -303,9 +309,61 @@ def pushgated_drops_old_ranges_by_itself_while_traffic_goes_on(env):
 
 
 @tests.case
+def outboxes_go_after_outbox_days_and_their_range_stays(env):
+    """[retention] outbox_days (sql/032): a range's delivered webhook and SMPP outbox rows are
+    emptied (TRUNCATE: the partitions stay) before the range itself goes; a pending delivery
+    keeps them; pushgatectl (with --export) and pushgated both do it."""
+    top = int(env.scalar("SELECT max(hi) FROM history_ranges"))
+    n = SIZE
+    done, hook = top, top + n
+    for lo in (done, hook):
+        env.sql(f"SELECT history_range_add({lo}, {lo + n})")
+        env.psql(SEED.format(sender="OUTBOX", age="40 days", n=n, lo=lo, open=-1))
+        env.psql(HOOKS.format(lo=lo, hi=lo + n, pending=hook + 7 if lo == hook else -1))
+        env.psql(RECEIPTS.format(lo=lo, hi=lo + n, pending=-1))
+    env.sql(f"SELECT setval('recipients_id_seq', {top + 2 * n - 1})")
+    env.wait_for(lambda: int(env.scalar("SELECT max(hi) FROM history_ranges")) > top + 2 * n, timeout=30,
+                 what="pushgated's next range")
+    rows, outboxes = status(env, "--outbox-days", "30")
+    assert rows[str(done)] == ("no", "kept: newer than the limit"), rows
+    assert outboxes[str(done)] == "clear" and outboxes[str(hook)] == "kept: a webhook delivery pending", outboxes
+    assert status(env) == rows   # outboxes kept as long as their range: no section of their own
+    out = os.path.join(env.tmp, "outbox-export")
+    os.mkdir(out)
+    r = env.ctl("retention", "run", "--outbox-days", "30", "--export", out, check=True, timeout=60)
+    m = re.search(rf"^range {done} to .*, its outboxes:\n(?:  exported .*\n)+  emptied in ([0-9.]+) s$", r.stdout, re.M)
+    assert m and not re.search(rf"^range {hook} to ", r.stdout, re.M), r.stdout
+    assert float(m.group(1)) < 1.0, r.stdout
+    assert sorted(os.listdir(out)) == [f"smpp_outbox_{done}.csv.gz", f"webhook_outbox_{done}.csv.gz"], os.listdir(out)
+    with gzip.open(os.path.join(out, f"webhook_outbox_{done}.csv.gz"), "rt") as f:
+        assert sum(1 for _ in f) == n * 5 + 1   # every row, and the header
+    # emptied, not dropped: the history of the range is all there, and rows may still come
+    assert [int(env.scalar(f"SELECT count(*) FROM {t}_{done}")) for t in ("webhook_outbox", "smpp_outbox")] == [0, 0]
+    assert counts(env, done) == FULL
+    assert env.scalar(f"SELECT outboxes_cleared_at IS NOT NULL FROM history_ranges WHERE lo = {done}") == "t"
+    assert status(env, "--outbox-days", "30")[1][str(done)] == "cleared"
+    env.sql(f"INSERT INTO webhook_outbox (account_id, url, event_id, recipient_id, payload, delivered_at) SELECT"
+            f" account_id, 'http://192.0.2.1/hook', 0, id, '{{}}', now() FROM recipients WHERE id = {done + 1}")
+    assert int(env.scalar(f"SELECT count(*) FROM webhook_outbox_{hook}")) == n * 5
+    # pushgated, once the pending delivery is given up
+    env.sql(f"UPDATE webhook_outbox SET given_up_at = now() WHERE recipient_id = {hook + 7} AND delivered_at IS NULL")
+    env.ini_overrides.setdefault("retention", {}).update({"check_interval": "1", "outbox_days": "30"})
+    env.write_ini()
+    env.restart_pushgated()
+    env.wait_for(lambda: env.scalar(f"SELECT count(*) FROM webhook_outbox_{hook}") == "0", timeout=30,
+                 what="pushgated emptying the second range's outboxes")
+    assert int(env.scalar(f"SELECT count(*) FROM smpp_outbox_{hook}")) == 0
+    assert counts(env, hook) == FULL
+    assert re.search(rf"ev=history_outboxes_cleared range={hook} ", env.pushgated_log_text())
+    st, _, _, raw = env.http("GET", "/metrics", key=None)
+    assert st == 200 and re.search(r"^pushgate_history_outboxes_cleared_total 1$", raw.decode(), re.M), raw[-2000:]
+
+
+@tests.case
 def bad_arguments_are_usage_errors(env):
     for args in (("retention",), ("retention", "drop"), ("retention", "run", "--keep-days", "0"),
-                 ("retention", "status", "--export", "/tmp"), ("retention", "run", "--export")):
+                 ("retention", "status", "--export", "/tmp"), ("retention", "run", "--export"),
+                 ("retention", "status", "--outbox-days", "0")):
         r = env.ctl(*args)
         assert r.returncode == 2 and "usage: pushgatectl retention" in r.stderr, (args, r.returncode, r.stderr)
     r = env.ctl("retention", "run", "--export", "/nonexistent/dir")
