@@ -36,6 +36,7 @@
 #include "pgarr.h"
 #include "keys.h"
 #include "log.h"
+#include "periodic.h"
 #include "push.h"
 #include "ratelimit.h"
 #include "respond.h"
@@ -62,9 +63,7 @@ struct devices {
 	struct ratelimit    *per_ip;      /* code SMS per client address */
 	struct ratelimit    *overall;     /* code SMS of this node */
 	struct ev_loop      *loop;
-	ev_timer             scrub;       /* codes out of the database once their SMS is final */
-	struct store_job     scrub_job;
-	int                  scrub_in_flight;
+	struct periodic      scrub;       /* codes out of the database once their SMS is final */
 };
 
 enum dev_op { OP_NONE, OP_WAKEUP_SET, OP_WAKEUP_CLEAR, OP_ACKS, OP_PENDING };
@@ -740,23 +739,11 @@ void devices_webpush_key(struct devices *d, struct http_request *req)
 	respond_json(req, 200, NULL, json_pack("{s:s}", "public_key", key));
 }
 
-static void scrub_done(struct store_job *job, enum store_error e, const char *err)
+static void scrub_done(void *arg, const PGresult *res, enum store_error e, const char *err)
 {
-	struct devices *d = job->arg;
-	d->scrub_in_flight = 0;
+	(void)arg; (void)res;
 	if (e == STORE_SQL_ERROR)
 		log_error("devices", "ev=code_scrub_failed err=\"%s\"", err ? err : "");
-}
-
-static void scrub_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop; (void)revents;
-	struct devices *d = w->data;
-	if (d->scrub_in_flight || !store_is_up(d->store))
-		return;
-	d->scrub_in_flight = 1;
-	d->scrub_job = (struct store_job){ .stmt = &recipient_stmt_code_scrub, .done = scrub_done, .arg = d };
-	store_submit(d->store, &d->scrub_job);
 }
 
 struct devices *devices_new(struct ev_loop *loop, struct store *store, const struct config *cfg, struct push *push,
@@ -779,9 +766,8 @@ struct devices *devices_new(struct ev_loop *loop, struct store *store, const str
 		devices_free(d);
 		return NULL;
 	}
-	ev_timer_init(&d->scrub, scrub_cb, SCRUB_INTERVAL, SCRUB_INTERVAL);
-	d->scrub.data = d;
-	ev_timer_start(loop, &d->scrub);
+	periodic_init(&d->scrub, loop, store, &recipient_stmt_code_scrub, NULL, scrub_done, d);
+	periodic_start(&d->scrub, SCRUB_INTERVAL, SCRUB_INTERVAL);
 	ev_unref(loop);   /* housekeeping keeps no loop running */
 	return d;
 }
@@ -790,9 +776,9 @@ void devices_free(struct devices *d)
 {
 	if (!d)
 		return;
-	if (ev_is_active(&d->scrub)) {
+	if (ev_is_active(&d->scrub.timer)) {
 		ev_ref(d->loop);
-		ev_timer_stop(d->loop, &d->scrub);
+		periodic_stop(&d->scrub);
 	}
 	ratelimit_free(d->per_ip);
 	ratelimit_free(d->overall);

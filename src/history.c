@@ -124,12 +124,8 @@ static void retire_done(void *arg, const PGresult *res, enum store_error err, co
 static void retire_init(struct retire *r, struct history *h, struct ev_loop *loop, struct store *store,
 			const char *class, const char *success, const char *event, double keep_days, int on)
 {
-	r->h = h;
-	r->class = class;
-	r->success = success;
-	r->event = event;
-	r->keep_days = keep_days;
-	r->on = on;
+	*r = (struct retire){ .h = h, .class = class, .success = success, .event = event, .keep_days = keep_days,
+			      .on = on };
 	snprintf(r->p_days, sizeof(r->p_days), "%.17g", keep_days);
 	r->params[0] = r->p_days;
 	r->params[1] = class;

@@ -49,6 +49,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "netpolicy.h"
+#include "periodic.h"
 #include "pgarr.h"
 #include "ranges.h"
 #include "util.h"
@@ -98,7 +99,6 @@ struct webhook {
 	char                 node[96];
 	struct curlev       *curl;
 	ev_timer             poll;
-	ev_timer             stats;
 	struct webhook_fair *fq;                 /* leased, waiting for a slot; in flight per account and host */
 	size_t               q_events;          /* events of the batches waiting */
 	struct netpolicy    *policy;            /* addresses a customer's URL may reach */
@@ -125,8 +125,7 @@ struct webhook {
 	char                *dl_ids, *dl_rids;
 	ev_prepare           dl_flush;
 	/* backlog */
-	int                  stats_in_flight;
-	struct store_job     stats_job;
+	struct periodic      stats;
 	long long            backlog;
 	struct counters      c;
 };
@@ -1194,25 +1193,13 @@ static void poll_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	pump(w);
 }
 
-static void stats_done(struct store_job *job, enum store_error err, const char *msg)
+static void stats_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
 {
-	struct webhook *w = job->arg;
-	w->stats_in_flight = 0;
+	struct webhook *w = arg;
 	if (err == STORE_SQL_ERROR)
 		log_error("webhook", "ev=backlog_failed err=\"%s\"", msg);
-	else if (err == STORE_OK && PQntuples(job->res) == 1)
-		w->backlog = strtoll(PQgetvalue(job->res, 0, 0), NULL, 10);
-}
-
-static void stats_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop; (void)revents;
-	struct webhook *w = t->data;
-	if (w->stats_in_flight || !store_is_up(w->store))
-		return;
-	w->stats_in_flight = 1;
-	w->stats_job = (struct store_job){ .stmt = &stmt_backlog, .done = stats_done, .arg = w };
-	store_submit(w->store, &w->stats_job);
+	else if (err == STORE_OK && PQntuples(res) == 1)
+		w->backlog = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 }
 
 /* --- public ---------------------------------------------------------------------------- */
@@ -1239,8 +1226,7 @@ struct webhook *webhook_new(struct ev_loop *loop, struct store *store, const str
 	w->dl_flush.data = w;
 	ev_timer_init(&w->poll, poll_cb, POLL_INTERVAL, POLL_INTERVAL);
 	w->poll.data = w;
-	ev_timer_init(&w->stats, stats_cb, 1.0, STATS_INTERVAL);
-	w->stats.data = w;
+	periodic_init(&w->stats, loop, store, &stmt_backlog, NULL, stats_done, w);
 	return w;
 }
 
@@ -1248,7 +1234,7 @@ void webhook_start(struct webhook *w)
 {
 	w->started = 1;
 	ev_timer_start(w->loop, &w->poll);
-	ev_timer_start(w->loop, &w->stats);
+	periodic_start(&w->stats, 1.0, STATS_INTERVAL);
 }
 
 void webhook_kick(struct webhook *w)
@@ -1265,7 +1251,7 @@ void webhook_stop(struct webhook *w)
 		return;
 	w->stopping = 1;
 	ev_timer_stop(w->loop, &w->poll);
-	ev_timer_stop(w->loop, &w->stats);
+	periodic_stop(&w->stats);
 	struct wh_req *r;
 	size_t n = 0;
 	while ((r = queue_take(w, NULL))) {
@@ -1309,7 +1295,7 @@ void webhook_free(struct webhook *w)
 		return;
 	w->freeing = w->stopping = 1;
 	ev_timer_stop(w->loop, &w->poll);
-	ev_timer_stop(w->loop, &w->stats);
+	periodic_stop(&w->stats);
 	ev_prepare_stop(w->loop, &w->dl_flush);
 	struct wh_req *r;
 	while (w->fq && (r = queue_take(w, NULL)))
