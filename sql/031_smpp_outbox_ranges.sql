@@ -30,6 +30,9 @@ DECLARE
     part text;
     moved bigint;
     locked boolean := false;
+    orphans bigint;
+    orphan_lo bigint;
+    orphan_hi bigint;
 BEGIN
     IF (SELECT relkind FROM pg_class WHERE oid = 'smpp_outbox'::regclass) = 'p' THEN
         RETURN;
@@ -45,6 +48,15 @@ BEGIN
     END LOOP;
     IF NOT locked THEN
         RAISE EXCEPTION 'smpp_outbox: no moment without a transaction on it in a minute; run the migration again';
+    END IF;
+    -- a row still to be delivered must go to its recipient's range: one whose recipient id no
+    -- range holds (a recipient that never was) is the operator's to settle first
+    SELECT count(*), min(o.recipient_id), max(o.recipient_id) INTO orphans, orphan_lo, orphan_hi FROM smpp_outbox o
+     WHERE o.delivered_at IS NULL AND o.recipient_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM history_ranges h WHERE o.recipient_id >= h.lo AND o.recipient_id < h.hi);
+    IF orphans > 0 THEN
+        RAISE EXCEPTION 'smpp_outbox: % rows still to be delivered name recipient ids no history range holds (% to %);'
+                        ' deliver, give up or delete them, then run the migration again', orphans, orphan_lo, orphan_hi;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'smpp_outbox'::regclass AND NOT tgisinternal) THEN
         RAISE EXCEPTION 'smpp_outbox: a trigger on it; this migration does not move triggers';

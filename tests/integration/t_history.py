@@ -315,11 +315,13 @@ def populated_outboxes_convert_while_traffic_goes_on(env):
     def q(sql):
         return env.psql(sql, dbname="hooks").strip()
 
-    # a range made ahead (by hand: the function files are today's, for a later schema)
+    # a range made ahead (by hand: the function files are today's, for a later schema), up to
+    # the seeded rows' recipient ids at least
     top = int(q("SELECT max(hi) FROM history_ranges"))
+    hi = max(top + 1000000, ROWS + 2)
     for t in TABLES:
-        q(f"CREATE TABLE {t}_{top} PARTITION OF {t} FOR VALUES FROM ({top}) TO ({top + 1000000})")
-    q(f"INSERT INTO history_ranges (lo, hi, issued) VALUES ({top}, {top + 1000000}, 0)")
+        q(f"CREATE TABLE {t}_{top} PARTITION OF {t} FOR VALUES FROM ({top}) TO ({hi})")
+    q(f"INSERT INTO history_ranges (lo, hi, issued) VALUES ({top}, {hi}, 0)")
     q(f"INSERT INTO accounts (name, api_key_hash, webhook_url) VALUES ('seed', '\\x00', 'http://127.0.0.1:{port}/hook')")
     subprocess.run(ctl + ["smpp-account", "add", "seed", "--system-id", "seedesme", "--password-file", "-"],
                    check=True, capture_output=True, timeout=60, input=b"pwseed\n")
@@ -398,6 +400,45 @@ def populated_outboxes_convert_while_traffic_goes_on(env):
     assert [e["text_hex"] for e in evs if e["ev"] == "mo"] == ["hello".encode().hex()], evs
     env.wait_for(lambda: q("SELECT count(*) FROM smpp_outbox WHERE delivered_at IS NULL") == "0", timeout=10,
                  what="the ESME's answers recorded in the partitioned outbox")
+
+
+@tests.case
+def an_outbox_row_naming_a_recipient_no_range_holds_stops_the_conversion_with_a_clear_error(env):
+    """Regression (HISTORY_ROWS=5000000): a row still to be delivered whose recipient id no
+    history range holds made sql/030's move fail on the default partition's CHECK, an error
+    that names neither the cause nor the fix.  Now each outbox's conversion says so before it
+    changes anything, and goes through once the rows are settled."""
+    env.psql("CREATE DATABASE orphans", dbname="postgres")
+    conninfo = re.sub(r"dbname=\S+", "dbname=orphans", env.conninfo)
+    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", conninfo]
+
+    def migrate(*args):
+        return subprocess.run(ctl + ["migrate", *args], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    def q(sql):
+        return env.psql(sql, dbname="orphans").strip()
+
+    assert migrate("--to", "29").returncode == 0
+    q("INSERT INTO accounts (name, api_key_hash) VALUES ('seed', '\\x00')")
+    subprocess.run(ctl + ["smpp-account", "add", "seed", "--system-id", "orphan", "--password-file", "-"],
+                   check=True, capture_output=True, timeout=60, input=b"pworphan\n")
+    far = 900000000000
+    q(f"INSERT INTO webhook_outbox (account_id, url, event_id, recipient_id, payload)"
+      f" SELECT id, 'http://192.0.2.1/', 1, {far}, '{{}}' FROM accounts WHERE name = 'seed'")
+    q(f"INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, recipient_id, source_addr, dest_addr)"
+      f" SELECT id, account_id, 'receipt', {far}, 'x', 'y' FROM smpp_accounts WHERE system_id = 'orphan'")
+    for t in ("webhook_outbox", "smpp_outbox"):
+        r = migrate()
+        assert r.returncode != 0 and f"{t}: 1 rows still to be delivered name recipient ids no history range" \
+            f" holds ({far} to {far})" in r.stderr, r.stdout + r.stderr
+        assert q(f"SELECT relkind FROM pg_class WHERE oid = '{t}'::regclass") == "r", t
+        assert q(f"SELECT count(*) FROM {t}") == "1", t
+        q(f"DELETE FROM {t} WHERE recipient_id = {far}")
+    r = migrate()
+    assert r.returncode == 0 and f"version {LATEST}" in r.stdout, r.stdout + r.stderr
+    for t in ("webhook_outbox", "smpp_outbox"):
+        assert q(f"SELECT relkind FROM pg_class WHERE oid = '{t}'::regclass") == "p", t
 
 
 tests.run()
