@@ -48,6 +48,18 @@ static int usage(const char *msg)
 	return 2;
 }
 
+/* A number of days, 1 to 36500, into *out; 0 / -1. */
+static int parse_days(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || !(v >= 1 && v <= 36500))
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static int parse(int argc, char **argv, const struct config *cfg, struct ret_args *a)
 {
 	*a = (struct ret_args){ 0, cfg->retention_history_days, cfg->retention_outbox_days, cfg->retention_export_dir };
@@ -57,14 +69,12 @@ static int parse(int argc, char **argv, const struct config *cfg, struct ret_arg
 	for (int i = 2; i < argc; i += 2) {
 		if (i + 1 >= argc)
 			return usage("an option without its value");
-		if (strcmp(argv[i], "--keep-days") == 0 || strcmp(argv[i], "--outbox-days") == 0) {
-			char *end;
-			errno = 0;
-			double v = strtod(argv[i + 1], &end);
-			if (errno || *end || end == argv[i + 1] || !(v >= 1 && v <= 36500))
-				return usage(argv[i][2] == 'k' ? "--keep-days takes 1 to 36500 days"
-								: "--outbox-days takes 1 to 36500 days");
-			*(argv[i][2] == 'k' ? &a->keep_days : &a->outbox_days) = v;
+		if (strcmp(argv[i], "--keep-days") == 0) {
+			if (parse_days(argv[i + 1], &a->keep_days) < 0)
+				return usage("--keep-days takes 1 to 36500 days");
+		} else if (strcmp(argv[i], "--outbox-days") == 0) {
+			if (parse_days(argv[i + 1], &a->outbox_days) < 0)
+				return usage("--outbox-days takes 1 to 36500 days");
 		} else if (strcmp(argv[i], "--export") == 0 && a->run) {
 			a->export_dir = argv[i + 1];
 		} else {
@@ -367,7 +377,10 @@ static int run(PGconn *conn, const struct ret_args *a)
 			continue;
 		}
 		printf("  %s in %.3f s\n", drop ? "dropped" : "emptied", now_s() - t0);
-		*(drop ? &dropped : &cleared) += 1;
+		if (drop)
+			dropped++;
+		else
+			cleared++;
 	}
 	PQclear(r);
 	printf("%d range(s) dropped, %d range(s)' outboxes emptied, %d kept (limit %g days", dropped, cleared, kept,

@@ -150,15 +150,21 @@ struct history *history_new(struct ev_loop *loop, struct store *store, const str
 	return h;
 }
 
+/* The first retention check a minute after start (the ranges ahead come first), then every interval. */
+static void retire_start(struct retire *r)
+{
+	double every = r->h->drop_interval;
+	if (r->on && every > 0)
+		periodic_start(&r->job, every < 60 ? every : 60, every);
+}
+
 void history_start(struct history *h)
 {
 	if (!h)
 		return;
 	periodic_start(&h->ensure, 0.5, HISTORY_INTERVAL);
-	/* the first retention check a minute after start: the ranges ahead come first */
-	for (struct retire *r = &h->drop; h->drop_interval > 0 && r <= &h->clear; r++)
-		if (r->on)
-			periodic_start(&r->job, h->drop_interval < 60 ? h->drop_interval : 60, h->drop_interval);
+	retire_start(&h->drop);
+	retire_start(&h->clear);
 }
 
 void history_stop(struct history *h)
