@@ -214,7 +214,11 @@ BEGIN
         hi := g.hi;
         suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
         part := 'recipients_' || suffix;
-        EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
+        BEGIN
+            EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
+        EXCEPTION WHEN undefined_table THEN
+            CONTINUE;   -- dropped meanwhile (another node's retention, after this loop's rows were read)
+        END;
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE state IN (''SCHEDULED'', ''HELD''))'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''PUSH_SENT'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'

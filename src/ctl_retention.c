@@ -129,7 +129,7 @@ static PGresult *plan(PGconn *conn, const struct ret_args *a)
 	return exec(conn,
 		"SELECT h.lo, h.hi, h.suffix,"
 		"  coalesce(" STMTS_ISO_TS("h.newest") ", '-'), CASE WHEN h.in_flight THEN 'yes' ELSE 'no' END, h.action,"
-		"  pg_size_pretty((SELECT sum(pg_total_relation_size(p.part::regclass)) FROM history_parts(h.lo) p)),"
+		"  pg_size_pretty((SELECT sum(pg_total_relation_size(to_regclass(p.part))) FROM history_parts(h.lo) p)),"
 		"  o.action"
 		" FROM history_retention(make_interval(secs => $1::float8 * 86400)) h"
 		" JOIN history_retention(make_interval(secs => $2::float8 * 86400), NULL, 'outbox') o ON o.lo = h.lo"

@@ -18,7 +18,8 @@
 -- suffix: what its partitions' names end in (<table>_<suffix>: the range's
 -- lo, or legacy for the range sql/029 made of a populated database's rows).
 -- p_lo: that range alone (history_range_drop() judges one range under its
--- locks, not them all).
+-- locks, not them all).  A range another node drops while this reads is
+-- left out (no lock is taken here: status must never stop the traffic).
 -- p_class: 'history' (the default) judges the range as a whole ('drop');
 -- 'outbox' judges its outbox partitions alone (sql/032: emptied after
 -- [retention] outbox_days, 'clear', or 'cleared' once done), under the same
@@ -54,7 +55,11 @@ BEGIN
         hi := g.hi;
         suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
         part := 'recipients_' || suffix;
-        EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
+        BEGIN
+            EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', part) INTO newest;
+        EXCEPTION WHEN undefined_table THEN
+            CONTINUE;   -- dropped meanwhile (another node's retention, after this loop's rows were read)
+        END;
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE state IN (''SCHEDULED'', ''HELD''))'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''PUSH_SENT'')'
                        ' OR EXISTS (SELECT 1 FROM %1$I WHERE state = ''SMS_QUEUED'')'
