@@ -2814,16 +2814,16 @@ CREATE UNIQUE INDEX smpp_outbox_one_receipt_1 ON public.smpp_outbox_1 USING btre
 CREATE UNIQUE INDEX smpp_outbox_one_receipt_other ON public.smpp_outbox_other USING btree (recipient_id) WHERE (kind = 'receipt'::text);
 
 --
--- Name: sms_parts_route_smsc_id; Type: INDEX; Schema: public; Owner: -
+-- Name: sms_parts_smsc_newest; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX sms_parts_route_smsc_id ON ONLY public.sms_parts USING btree (route, smsc_id);
+CREATE INDEX sms_parts_smsc_newest ON ONLY public.sms_parts USING btree (route, smsc_id, recipient_id);
 
 --
--- Name: sms_parts_route_smsc_id_1; Type: INDEX; Schema: public; Owner: -
+-- Name: sms_parts_smsc_newest_1; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX sms_parts_route_smsc_id_1 ON public.sms_parts_1 USING btree (route, smsc_id);
+CREATE INDEX sms_parts_smsc_newest_1 ON public.sms_parts_1 USING btree (route, smsc_id, recipient_id);
 
 --
 -- Name: webhook_outbox_due; Type: INDEX; Schema: public; Owner: -
@@ -2976,10 +2976,10 @@ ALTER INDEX public.smpp_outbox_one_receipt ATTACH PARTITION public.smpp_outbox_o
 ALTER INDEX public.sms_parts_pkey ATTACH PARTITION public.sms_parts_pkey_1;
 
 --
--- Name: sms_parts_route_smsc_id_1; Type: INDEX ATTACH; Schema: public; Owner: -
+-- Name: sms_parts_smsc_newest_1; Type: INDEX ATTACH; Schema: public; Owner: -
 --
 
-ALTER INDEX public.sms_parts_route_smsc_id ATTACH PARTITION public.sms_parts_route_smsc_id_1;
+ALTER INDEX public.sms_parts_smsc_newest ATTACH PARTITION public.sms_parts_smsc_newest_1;
 
 --
 -- Name: webhook_outbox_due_1; Type: INDEX ATTACH; Schema: public; Owner: -

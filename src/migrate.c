@@ -14,7 +14,8 @@
  * Each migration runs in its own transaction together with its
  * schema_version row, so a failure leaves the previous version intact;
  * one marked "-- migrate: online" runs statement by statement outside a
- * transaction (an index built CONCURRENTLY) and is written to be run again.
+ * transaction (an index built CONCURRENTLY, on each partition from a list of
+ * statements one of them selects) and is written to be run again.
  *
  * Uses blocking libpq: it runs from pushgatectl and at daemon start-up,
  * never on the event loop.  Never leaves the lock held or a transaction
@@ -177,8 +178,37 @@ fail:
  * be safe to run again from the start (DROP INDEX CONCURRENTLY IF EXISTS
  * first: a build cut short leaves an invalid index), since its version row
  * is written only once every statement succeeded.
+ *
+ * A statement whose result is one column named MIGRATE_RUN is a list of
+ * statements made from the catalog (an index built CONCURRENTLY on each
+ * partition of a table, which no function can do): each row's text is run
+ * in turn, in the same way, before the file's next statement.
  */
 #define MIGRATE_ONLINE "-- migrate: online\n"
+#define MIGRATE_RUN "migrate_run"
+
+/* Runs one statement of an online migration, and the statements it lists; 0 when all succeeded. */
+static int run_online(PGconn *conn, const char *stmt)
+{
+	PGresult *res = PQexec(conn, stmt);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+		PQclear(res);
+		return -1;
+	}
+	int rc = 0;
+	if (st == PGRES_TUPLES_OK && PQnfields(res) == 1 && strcmp(PQfname(res, 0), MIGRATE_RUN) == 0) {
+		for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+			PGresult *r = PQexec(conn, PQgetvalue(res, i, 0));
+			ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+			PQclear(r);
+			if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY)
+				rc = -1;
+		}
+	}
+	PQclear(res);
+	return rc;
+}
 
 /*
  * The ";" that ends the statement starting at s: the first one at the end of
@@ -212,11 +242,9 @@ static int apply_online(PGconn *conn, const struct migration *m, char *err, size
 			set_err(err, errlen, "migration %s failed: out of memory", m->name);
 			return -1;
 		}
-		PGresult *res = PQexec(conn, stmt);
-		ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-		PQclear(res);
+		int rc = run_online(conn, stmt);
 		free(stmt);
-		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+		if (rc < 0)
 			goto fail;
 		s += len;
 		while (*s == '\n')

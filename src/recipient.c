@@ -411,8 +411,10 @@ const struct store_stmt recipient_stmt_sms_receipts = {
 	"  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) WITH ORDINALITY"
 	"  AS d(route, smsc_id, state, err, detail, ord)),"
 	/*
-	 * the part by its SMSC id (LIMIT: a nested loop, one probe per history
-	 * range), then its recipient by key.  Not joined inside the LIMIT: there
+	 * the part by its SMSC id, the newest (LIMIT: a nested loop; index
+	 * sms_parts_smsc_newest, sql/033, gives each range's parts newest first,
+	 * so the ranges are read in order, newest first, and the first part found
+	 * ends the probe), then its recipient by key.  Not joined inside the LIMIT: there
 	 * the recipients' primary key, ordered across the ranges, offered the
 	 * newest-first order, and the plan walked every recipient newer than the
 	 * one sought, for each receipt.  (LIMIT 1 on the key: the planner then
@@ -438,8 +440,8 @@ const struct store_stmt recipient_stmt_apply_parked = {
 	"apply_parked",
 	/*
 	 * Each parked receipt's part by its SMSC id (the newest, as sms_receipts
-	 * takes it), one probe per history range: a join of the two tables
-	 * could hash every part of every range.
+	 * takes it, newest range first): a join of the two tables could hash
+	 * every part of every range.
 	 */
 	"WITH f AS MATERIALIZED ("
 	"  SELECT dp.id, sp.recipient_id, sp.part_no FROM dlr_parked dp"

@@ -162,9 +162,17 @@ def engine_updates_find_recipients_by_key_in_the_generic_plan(env):
         # plan walked the recipients' primary key backwards across the history ranges until it met the
         # one sought (for every receipt: 1,100 receipts/s with 14k recipients); a parked receipt's part
         # was found by hashing every part.  Every history row by key, whatever the statistics.
+        while int(env.scalar("SELECT count(*) FROM history_ranges")) < 3:
+            env.sql("SELECT history_range_add(hi, hi + 1000) FROM history_ranges ORDER BY lo DESC LIMIT 1")
+        ranges = [int(r[0]) for r in env.sql("SELECT lo FROM history_ranges ORDER BY lo DESC")]
         for name in ("sms_receipts", "apply_parked"):
             plan = env.ctl("plan", name, check=True).stdout
-            assert not re.search(r"Backward using (recipients|sms_parts|events)_", plan), plan
+            assert not re.search(r"Backward using (recipients|events|sms_parts_pkey)_", plan), plan
+            # sql/033: the part by its SMSC id, newest range first, each range's index read backwards
+            # (an ordered Append: the first part found ends it), not sorted over what every range holds
+            assert "Sort Key: sp.recipient_id DESC" not in plan, plan
+            scans = re.findall(r"Index Scan Backward using sms_parts_smsc_newest_(\d+) on sms_parts_\d+", plan)
+            assert [int(lo) for lo in scans] == ranges, (ranges, plan)
             assert all("cost=0.00..0.00 " in l for l in plan.splitlines()
                        if re.search(r"Seq Scan on (recipients|sms_parts|events)_", l)), plan
         for name, alias in (("sms_resp", "r"), ("sms_receipts", "x")):

@@ -16,7 +16,10 @@ that history: the issue's 5M-row check is HISTORY_ROWS=5000000.  A
 version-29 database whose account has a webhook converts its outbox
 (sql/030) under the same traffic: the delivered rows stay in
 webhook_outbox_old, those still to go (one without a recipient) move to the
-partition of their range, and pushgated then delivers every one.
+partition of their range, and pushgated then delivers every one.  The
+receipts' index (sql/033) is built on each partition while traffic goes on,
+and again after a run cut short; a receipt then reads the ranges newest first
+and no range older than its part.
 """
 import http.server
 import json
@@ -118,6 +121,37 @@ def messages_across_a_range_boundary_are_delivered_and_kept_with_their_recipient
     env.wait_for(lambda: (metric(env, "pushgate_history_ids_ahead") or -1) >= 1000000, timeout=30,
                  what="a whole range ahead again")
 
+
+@tests.case
+def a_receipt_reads_the_ranges_newest_first_and_stops_at_its_part(env):
+    """sql/033: a receipt's part is looked up newest range first; the ranges older than the
+    part are not read (their index is never scanned), so the cost stays with the ranges kept."""
+    assert env.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'sms_parts_smsc_newest'::regclass") == "t"
+    assert env.scalar("SELECT to_regclass('sms_parts_route_smsc_id') IS NULL") == "t"
+
+    def scans():
+        """{range: (scans of its sms_parts_smsc_newest, scans of its sms_parts of any kind)}"""
+        return {int(lo): (int(i), int(t)) for lo, i, t in
+                env.sql("SELECT h.lo, coalesce(x.idx_scan, 0), t.seq_scan + coalesce(t.idx_scan, 0) FROM history_ranges h"
+                        " JOIN pg_stat_user_tables t ON t.relname = 'sms_parts_' || h.lo"
+                        " LEFT JOIN pg_stat_user_indexes x ON x.indexrelname = 'sms_parts_smsc_newest_' || h.lo")}
+    before = scans()
+    numbers = [f"82107710{i:03d}0" for i in range(6)]
+    ids = [env.send([n], sender="NEWEST")["id"] for n in numbers]
+    env.wait_for(lambda: env.recipients_final(ids), timeout=60, what="every NEWEST recipient final")
+    rids = [int(r[0]) for r in env.sql("SELECT r.id FROM recipients r JOIN messages m ON m.id = r.message_id"
+                                       " WHERE m.sender = 'NEWEST' AND r.state = 'SMS_DELIVERED'")]
+    assert len(rids) == len(numbers), rids
+    older = [int(r[0]) for r in env.sql(f"SELECT lo FROM history_ranges WHERE hi <= {min(rids)}")]
+    newer = [lo for lo in before if lo not in older]
+    assert older and newer, (older, before)  # the case before leaves the ids in a range after the first
+    # each receipt reads at least its part's range; the statistics come with the receipts'
+    # transactions (within PostgreSQL's flush interval): once they show, an older range's would
+    env.wait_for(lambda: sum(scans()[lo][0] - before[lo][0] for lo in newer) >= len(numbers), timeout=90,
+                 what="the receipts' lookups in the statistics")
+    after = scans()
+    for lo in older:
+        assert after[lo][1] == before[lo][1], f"range {lo} read for receipts of recipients {rids}: {before} -> {after}"
 
 # the history, in statements of at most 250,000 recipients (HISTORY_ROWS=5000000 takes a while)
 SEED_CHUNK = """
@@ -240,6 +274,12 @@ def a_populated_database_converts_while_traffic_goes_on(env):
     assert r.returncode != 0 and "recipients_message_id_fkey" in r.stderr, r.stderr
     r = subprocess.run(ctl + ["migrate"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0 and "nothing to do" in r.stdout, r.stdout + r.stderr
+    # sql/033 built the receipts' index on each partition, legacy one included, and dropped the old
+    assert q("SELECT indisvalid FROM pg_index WHERE indexrelid = 'sms_parts_smsc_newest'::regclass") == "t"
+    assert q("SELECT to_regclass('sms_parts_route_smsc_id') IS NULL") == "t"
+    assert q("SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid"
+             " JOIN pg_class c ON c.oid = x.indrelid WHERE i.inhparent = 'sms_parts_smsc_newest'::regclass"
+             " AND x.indisvalid") == f"sms_parts_{b},sms_parts_legacy", "every partition's index attached"
 
     # pushgated on the converted database: the next range made ahead, a message delivered
     env.stop_pushgated()
@@ -439,6 +479,45 @@ def an_outbox_row_naming_a_recipient_no_range_holds_stops_the_conversion_with_a_
     assert r.returncode == 0 and f"version {LATEST}" in r.stdout, r.stdout + r.stderr
     for t in ("webhook_outbox", "smpp_outbox"):
         assert q(f"SELECT relkind FROM pg_class WHERE oid = '{t}'::regclass") == "p", t
+
+
+@tests.case
+def the_receipts_index_migration_runs_again_after_being_cut_short(env):
+    """sql/033 builds the index on each partition from a list it selects (run by migrate, one
+    statement after another outside a transaction): cut short, the version is not recorded, and
+    migrate run again drops what it left and builds it anew; each partition then has it once."""
+    env.psql("CREATE DATABASE cutshort", dbname="postgres")
+    conninfo = re.sub(r"dbname=\S+", "dbname=cutshort", env.conninfo)
+    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", conninfo]
+
+    def migrate(*args):
+        return subprocess.run(ctl + ["migrate", *args], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    def q(sql):
+        return env.psql(sql, dbname="cutshort").strip()
+
+    assert migrate("--to", "32").returncode == 0
+    q("SELECT history_range_add(hi, hi + 1000) FROM history_ranges ORDER BY lo DESC LIMIT 1")
+    los = [int(v) for v in q("SELECT string_agg(lo::text, ',' ORDER BY lo) FROM history_ranges").split(",")]
+    assert len(los) == 2, los
+    # what a run cut short leaves: the parent's index, one partition's built and attached, the
+    # other's built and not attached; the old index still there
+    q("CREATE INDEX sms_parts_smsc_newest ON ONLY sms_parts (route, smsc_id, recipient_id)")
+    for lo in los:
+        q(f"CREATE INDEX sms_parts_smsc_newest_{lo} ON sms_parts_{lo} (route, smsc_id, recipient_id)")
+    q(f"ALTER INDEX sms_parts_smsc_newest ATTACH PARTITION sms_parts_smsc_newest_{los[0]}")
+    assert q("SELECT indisvalid FROM pg_index WHERE indexrelid = 'sms_parts_smsc_newest'::regclass") == "f"
+    r = migrate()
+    assert r.returncode == 0 and f"version {LATEST}" in r.stdout, r.stdout + r.stderr
+    assert q("SELECT indisvalid FROM pg_index WHERE indexrelid = 'sms_parts_smsc_newest'::regclass") == "t"
+    assert q("SELECT to_regclass('sms_parts_route_smsc_id') IS NULL") == "t"
+    for lo in los:
+        assert q(f"SELECT count(*) FROM pg_indexes WHERE tablename = 'sms_parts_{lo}'") == "2", lo  # and the key
+        assert q(f"SELECT i.inhparent::regclass FROM pg_inherits i"
+                 f" WHERE i.inhrelid = 'sms_parts_smsc_newest_{lo}'::regclass") == "sms_parts_smsc_newest", lo
+    r = migrate()
+    assert r.returncode == 0 and "nothing to do" in r.stdout, r.stdout + r.stderr
 
 
 tests.run()
