@@ -270,6 +270,46 @@ BEGIN
 END $$;
 
 --
+-- Name: history_trim(interval, interval, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_trim(p_keep interval, p_outbox_keep interval, p_limit integer) RETURNS TABLE(tbl text, deleted bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+BEGIN
+    FOREACH tbl IN ARRAY ARRAY['mo_messages', 'smpp_outbox_other', 'webhook_outbox_other'] LOOP
+        EXECUTE format('WITH d AS (DELETE FROM %1$I WHERE id = ANY (ARRAY(SELECT history_trimmable(%1$L, $1, $2, $3)))'
+                       ' RETURNING 1) SELECT count(*) FROM d', tbl)
+            INTO deleted USING p_keep, p_outbox_keep, p_limit;
+        RETURN NEXT;
+    END LOOP;
+END $_$;
+
+--
+-- Name: history_trimmable(text, interval, interval, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_trimmable(p_table text, p_keep interval, p_outbox_keep interval, p_limit integer DEFAULT NULL::integer) RETURNS SETOF bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_table = 'mo_messages' THEN
+        RETURN QUERY SELECT id FROM mo_messages WHERE received_at < now() - p_keep
+                     ORDER BY received_at LIMIT p_limit;
+    ELSIF p_table = 'smpp_outbox_other' THEN
+        RETURN QUERY SELECT id FROM smpp_outbox_other WHERE created_at < now() - p_outbox_keep
+                       AND delivered_at IS NOT NULL ORDER BY created_at LIMIT p_limit;
+    ELSIF p_table = 'webhook_outbox_other' THEN
+        RETURN QUERY SELECT id FROM webhook_outbox_other WHERE created_at < now() - p_outbox_keep
+                       AND (delivered_at IS NOT NULL OR given_up_at IS NOT NULL) ORDER BY created_at LIMIT p_limit;
+    ELSE
+        RAISE EXCEPTION 'history_trimmable: % is not a table retention trims', p_table;
+    END IF;
+END $$;
+
+--
 -- Name: intake_admit(bigint[], integer[], text[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2664,6 +2704,12 @@ CREATE INDEX messages_smpp ON public.messages USING btree (id) WHERE (smpp_accou
 CREATE INDEX mo_messages_account ON public.mo_messages USING btree (account_id, id);
 
 --
+-- Name: mo_messages_received; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX mo_messages_received ON public.mo_messages USING btree (received_at);
+
+--
 -- Name: opt_out_log_msisdn; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2814,6 +2860,12 @@ CREATE UNIQUE INDEX smpp_outbox_one_receipt_1 ON public.smpp_outbox_1 USING btre
 CREATE UNIQUE INDEX smpp_outbox_one_receipt_other ON public.smpp_outbox_other USING btree (recipient_id) WHERE (kind = 'receipt'::text);
 
 --
+-- Name: smpp_outbox_other_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX smpp_outbox_other_created ON public.smpp_outbox_other USING btree (created_at);
+
+--
 -- Name: sms_parts_smsc_newest; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2842,6 +2894,12 @@ CREATE INDEX webhook_outbox_due_1 ON public.webhook_outbox_1 USING btree (next_a
 --
 
 CREATE INDEX webhook_outbox_due_other ON public.webhook_outbox_other USING btree (next_attempt_at, id) WHERE ((delivered_at IS NULL) AND (given_up_at IS NULL));
+
+--
+-- Name: webhook_outbox_other_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_outbox_other_created ON public.webhook_outbox_other USING btree (created_at);
 
 --
 -- Name: webhook_outbox_recipient; Type: INDEX; Schema: public; Owner: -

@@ -16,6 +16,12 @@
  * that nothing changes them while they are read.  The limit and the
  * directory come from [retention] (history_days, export_dir) unless given.
  * A detach an older release's run left pending is finalized first.
+ * The rows no range holds (no recipient id: a carrier's MO, its deliveries
+ * to ESMEs and webhooks) are deleted by age instead (history_trimmable(),
+ * history_trim(): MO after history_days, delivered deliveries after
+ * outbox_days); status counts them, run deletes them after the ranges,
+ * with --export in a COPY of the DELETE itself, so that what is written out
+ * is exactly what went, to DIR/<table>-<UTC time>.csv.gz.
  * Arguments are checked before connecting.
  */
 #include "ctl_retention.h"
@@ -109,6 +115,10 @@ static int exec_ok(PGconn *conn, const char *sql)
 	return r ? 0 : -1;
 }
 
+/* The tables whose rows no range holds, in the order history_trim() deletes them. */
+static const char *const trim_tables[] = { "mo_messages", "smpp_outbox_other", "webhook_outbox_other" };
+#define N_TRIM_TABLES (sizeof(trim_tables) / sizeof(trim_tables[0]))
+
 /* Outboxes kept as long as their range, or longer, go with it: no limit of their own. */
 static int outboxes_apart(const struct ret_args *a)
 {
@@ -154,6 +164,20 @@ static int status(PGconn *conn, const struct ret_args *a)
 		printf("limit: %g days\n", a->outbox_days);
 	}
 	PQclear(r);
+	char days[32], odays[32];
+	snprintf(days, sizeof(days), "%.17g", a->keep_days);
+	snprintf(odays, sizeof(odays), "%.17g", a->outbox_days);
+	printf("\noutside the ranges (no recipient id), deleted by age:\n%-22s %-8s %s\n", "TABLE", "TO_GO", "LIMIT");
+	for (size_t i = 0; i < N_TRIM_TABLES; i++) {
+		const char *params[3] = { trim_tables[i], days, odays };
+		r = exec(conn, "SELECT count(*) FROM history_trimmable($1, make_interval(secs => $2::float8 * 86400),"
+			 " make_interval(secs => $3::float8 * 86400))", 3, params, PGRES_TUPLES_OK);
+		if (!r)
+			return 1;
+		printf("%-22s %-8s %g days%s\n", trim_tables[i], PQgetvalue(r, 0, 0), i == 0 ? a->keep_days : a->outbox_days,
+		       i == 0 ? "" : ", once delivered");
+		PQclear(r);
+	}
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -202,14 +226,18 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* COPY one partition out to DIR/<part>.csv.gz (written to .tmp, then renamed); rows or -1. */
-static long long export_one(PGconn *conn, const char *dir, const char *part)
+/* COPY `what` (a table, or a query in parentheses) out to path (written to .tmp, then renamed); rows or -1. */
+static long long export_copy(PGconn *conn, const char *path, const char *what, const char *part)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8], sql[256];
-	snprintf(path, sizeof(path), "%s/%s.csv.gz", dir, part);
+	char tmp[PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	snprintf(sql, sizeof(sql), "COPY %s TO STDOUT WITH (FORMAT csv, HEADER)", part);
+	size_t len = strlen(what) + 64;
+	char *sql = malloc(len);
+	if (!sql)
+		return -1;
+	snprintf(sql, len, "COPY %s TO STDOUT WITH (FORMAT csv, HEADER)", what);
 	PGresult *r = PQexec(conn, sql);
+	free(sql);
 	if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
 		fprintf(stderr, "pushgatectl: retention: %s", PQerrorMessage(conn));
 		PQclear(r);
@@ -249,6 +277,14 @@ static long long export_one(PGconn *conn, const char *dir, const char *part)
 		return -1;
 	}
 	return lines > 0 ? lines - 1 : 0;   /* the header */
+}
+
+/* COPY one partition out to DIR/<part>.csv.gz; rows or -1. */
+static long long export_one(PGconn *conn, const char *dir, const char *part)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s.csv.gz", dir, part);
+	return export_copy(conn, path, part, part);
 }
 
 /* The partitions of the range at lo of one class ("history": all), in drop order (history_parts()); NULL on error. */
@@ -346,6 +382,66 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * Deletes the old rows outside the ranges: through history_trim() in
+ * batches (each call its own transaction), or, with an export, each table's
+ * in one COPY of its DELETE ... RETURNING (a row deleted is a row written;
+ * nothing is deleted unless its file was written whole).  0 / -1.
+ */
+#define TRIM_BATCH 50000
+static int trim(PGconn *conn, const struct ret_args *a, const char *days, const char *odays)
+{
+	long long total[N_TRIM_TABLES] = { 0 };
+	if (a->export_dir && a->export_dir[0]) {
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm tm;
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+		for (size_t i = 0; i < N_TRIM_TABLES; i++) {
+			char path[PATH_MAX], what[512];
+			snprintf(path, sizeof(path), "%s/%s-%s.csv.gz", a->export_dir, trim_tables[i], stamp);
+			snprintf(what, sizeof(what), "(DELETE FROM %1$s WHERE id IN (SELECT history_trimmable('%1$s',"
+				 " make_interval(secs => %2$s::float8 * 86400), make_interval(secs => %3$s::float8 * 86400)))"
+				 " RETURNING *)", trim_tables[i], days, odays);
+			if (exec_ok(conn, "BEGIN") < 0)
+				return -1;
+			total[i] = export_copy(conn, path, what, trim_tables[i]);
+			if (total[i] < 0 || exec_ok(conn, "COMMIT") < 0) {
+				exec_ok(conn, "ROLLBACK");
+				return -1;
+			}
+			if (total[i] > 0)
+				printf("  exported %s: %lld rows to %s\n", trim_tables[i], total[i], path);
+			else
+				unlink(path);   /* nothing went: no file */
+		}
+	} else {
+		char batch[16];
+		snprintf(batch, sizeof(batch), "%d", TRIM_BATCH);
+		const char *params[3] = { days, odays, batch };
+		for (int more = 1; more;) {
+			PGresult *r = exec(conn, "SELECT tbl, deleted FROM history_trim(make_interval(secs => $1::float8 * 86400),"
+					   " make_interval(secs => $2::float8 * 86400), $3::int)", 3, params, PGRES_TUPLES_OK);
+			if (!r)
+				return -1;
+			more = 0;
+			for (int j = 0; j < PQntuples(r); j++)
+				for (size_t i = 0; i < N_TRIM_TABLES; i++)
+					if (strcmp(PQgetvalue(r, j, 0), trim_tables[i]) == 0) {
+						long long n = strtoll(PQgetvalue(r, j, 1), NULL, 10);
+						total[i] += n;
+						more |= n >= TRIM_BATCH;
+					}
+			PQclear(r);
+		}
+	}
+	printf("outside the ranges:");
+	for (size_t i = 0; i < N_TRIM_TABLES; i++)
+		printf("%s %s %lld", i ? "," : "", trim_tables[i], total[i]);
+	printf(" rows deleted\n");
+	return 0;
+}
+
 static int run(PGconn *conn, const struct ret_args *a)
 {
 	PGresult *r = plan(conn, a);
@@ -383,6 +479,8 @@ static int run(PGconn *conn, const struct ret_args *a)
 			cleared++;
 	}
 	PQclear(r);
+	if (!failed && trim(conn, a, days, odays) < 0)
+		failed = 1;
 	printf("%d range(s) dropped, %d range(s)' outboxes emptied, %d kept (limit %g days", dropped, cleared, kept,
 	       a->keep_days);
 	if (outboxes_apart(a))

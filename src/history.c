@@ -21,7 +21,12 @@
  *    that the same way.  After a success each asks again at once, so old
  *    ranges go one at a time; a lock not granted is tried again after a
  *    minute (HISTORY_RETRY, or the interval if shorter).
- * Logs each range made, dropped and emptied and each failure.  Owns its
+ *  - the rows outside the ranges (no recipient id: a carrier's MO and its
+ *    deliveries to ESMEs and webhooks), at the same interval: history_trim()
+ *    deletes those older than the limits (MO history_days, delivered
+ *    deliveries outbox_days), HISTORY_TRIM_BATCH rows of each table a call,
+ *    and calls again at once while a call took a whole batch.
+ * Logs each range made, dropped and emptied, each trim and each failure.  Owns its
  * jobs (periodics: each one in flight at most) and the figures for
  * /metrics; never blocks.
  */
@@ -39,6 +44,9 @@
 
 #define HISTORY_INTERVAL  10.0        /* seconds between checks of the ranges ahead */
 #define HISTORY_RETRY     60.0        /* at most this many seconds before a try that was busy or failed comes again */
+#define HISTORY_TRIM_BATCH 5000       /* rows of each table deleted by one call of history_trim() */
+#define HISTORY_SQL_INT_(n) #n
+#define HISTORY_SQL_INT(n)  HISTORY_SQL_INT_(n)
 
 static const struct store_stmt stmt_ensure = {
 	"history_ensure",
@@ -50,6 +58,14 @@ static const struct store_stmt stmt_ensure = {
 static const struct store_stmt stmt_drop = {
 	"history_retention_drop",
 	"SELECT lo, suffix, newest, action FROM history_retention_drop(make_interval(secs => $1::float8 * 86400), $2)",
+	2, 0,
+};
+
+/* $1 days MO kept, $2 days delivered deliveries kept.  Rows: table, rows deleted. */
+static const struct store_stmt stmt_trim = {
+	"history_trim",
+	"SELECT tbl, deleted FROM history_trim(make_interval(secs => $1::float8 * 86400),"
+	" make_interval(secs => $2::float8 * 86400), " HISTORY_SQL_INT(HISTORY_TRIM_BATCH) ")",
 	2, 0,
 };
 
@@ -70,6 +86,10 @@ struct retire {
 struct history {
 	struct periodic  ensure;
 	struct retire    drop, clear;   /* class history: ranges dropped; outbox: their outboxes emptied */
+	struct periodic  trim;          /* rows outside the ranges deleted */
+	char             trim_days[2][32];
+	const char      *trim_params[2];
+	unsigned long long trimmed;
 	double           drop_interval; /* 0: pushgated retires nothing */
 	long long        ahead;         /* ids left in the ranges made (-1: not seen yet) */
 	unsigned long long drop_failures;
@@ -121,6 +141,29 @@ static void retire_done(void *arg, const PGresult *res, enum store_error err, co
 	/* otherwise it changed its mind under the lock (a recipient came back in flight): the interval */
 }
 
+static void trim_done(void *arg, const PGresult *res, enum store_error err, const char *msg)
+{
+	struct history *h = arg;
+	if (err != STORE_OK) {
+		h->drop_failures++;
+		if (err == STORE_SQL_ERROR)
+			log_error("history", "ev=history_trim_failed err=\"%s\"", msg);
+		periodic_again(&h->trim, retry_after(h));
+		return;
+	}
+	int full = 0;
+	for (int i = 0; PQnfields(res) == 2 && i < PQntuples(res); i++) {
+		long long n = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		if (n <= 0)
+			continue;
+		h->trimmed += (unsigned long long)n;
+		full |= n >= HISTORY_TRIM_BATCH;
+		log_info("history", "ev=history_trimmed table=%s rows=%lld", PQgetvalue(res, i, 0), n);
+	}
+	if (full)
+		periodic_again(&h->trim, 0.0);   /* more of them: the next batch */
+}
+
 static void retire_init(struct retire *r, struct history *h, struct ev_loop *loop, struct store *store,
 			const char *class, const char *success, const char *event, double keep_days, int on)
 {
@@ -144,6 +187,11 @@ struct history *history_new(struct ev_loop *loop, struct store *store, const str
 	/* outboxes kept as long as their range or longer go with it: no job of their own */
 	retire_init(&h->clear, h, loop, store, "outbox", "cleared", "history_outboxes_cleared", c->outbox_days,
 		    c->outbox_days < c->keep_days);
+	for (int i = 0; i < 2; i++) {
+		snprintf(h->trim_days[i], sizeof(h->trim_days[i]), "%.17g", i == 0 ? c->keep_days : c->outbox_days);
+		h->trim_params[i] = h->trim_days[i];
+	}
+	periodic_init(&h->trim, loop, store, &stmt_trim, h->trim_params, trim_done, h);
 	if (c->drop_interval > 0 && c->export_first)
 		log_info("history", "ev=history_retention_manual why=\"[retention] export_dir is set: pushgatectl retention "
 			 "run --export drops the old ranges\"");
@@ -165,6 +213,8 @@ void history_start(struct history *h)
 	periodic_start(&h->ensure, 0.5, HISTORY_INTERVAL);
 	retire_start(&h->drop);
 	retire_start(&h->clear);
+	if (h->drop_interval > 0)
+		periodic_start(&h->trim, h->drop_interval < 60 ? h->drop_interval : 60, h->drop_interval);
 }
 
 void history_stop(struct history *h)
@@ -174,6 +224,7 @@ void history_stop(struct history *h)
 	periodic_stop(&h->ensure);
 	periodic_stop(&h->drop.job);
 	periodic_stop(&h->clear.job);
+	periodic_stop(&h->trim);
 }
 
 void history_free(struct history *h)
@@ -197,6 +248,9 @@ void history_metrics(const struct history *h, struct metrics_out *o)
 	metrics_family(o, "pushgate_history_outboxes_cleared_total", METRICS_COUNTER,
 		       "history ranges whose outboxes this node emptied under [retention] outbox_days");
 	metrics_double(o, "pushgate_history_outboxes_cleared_total", NULL, (double)h->clear.done);
+	metrics_family(o, "pushgate_history_rows_trimmed_total", METRICS_COUNTER,
+		       "rows outside the history ranges (MO and its deliveries) this node deleted under [retention]");
+	metrics_double(o, "pushgate_history_rows_trimmed_total", NULL, (double)h->trimmed);
 	metrics_family(o, "pushgate_history_retention_failures_total", METRICS_COUNTER,
 		       "retention checks that failed or found the history's tables busy (tried again a minute later)");
 	metrics_double(o, "pushgate_history_retention_failures_total", NULL, (double)h->drop_failures);

@@ -1,7 +1,7 @@
 /*
  * history.h: the history range keeper (history.c) on pushgated's loop:
  * ranges made ahead, old ones dropped (or their outboxes emptied) under
- * [retention].
+ * [retention], and the old rows outside the ranges (MO) deleted.
  */
 #ifndef PUSHGATE_HISTORY_H
 #define PUSHGATE_HISTORY_H
@@ -26,7 +26,8 @@ struct history_config {
 
 /*
  * Calls history_ensure() on `store` at start and every few seconds once
- * started, and history_retention_drop() every drop_interval (per class).  `store` must
+ * started, and history_retention_drop() (per class) and history_trim() every
+ * drop_interval.  `store` must
  * run each job in a transaction of its own (round_max 1): a drop's locks
  * last no longer than the drop.
  */
@@ -37,8 +38,8 @@ void history_free(struct history *h);
 
 /*
  * pushgate_history_ids_ahead: recipient ids left in the ranges made (-1
- * before the first check); ranges dropped, ranges' outboxes emptied and
- * retention checks failed.
+ * before the first check); ranges dropped, ranges' outboxes emptied, rows
+ * outside the ranges deleted and retention checks failed.
  */
 void history_metrics(const struct history *h, struct metrics_out *o);
 

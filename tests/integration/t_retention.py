@@ -14,7 +14,9 @@ itself ([retention] check_interval) drops an old range while a client sends
 one message per request: tried while a reader holds the range (busy, undone,
 the traffic goes on), then dropped whole once the reader is gone; one in
 flight kept; the longest wait between two acknowledgements printed and
-bounded.
+bounded.  A carrier's MO and its deliveries (no recipient, so no range) are
+deleted by age, exported first, what is pending kept; pushgated does it in
+batches.
 """
 import csv
 import gzip
@@ -66,17 +68,21 @@ def counts(env, lo):
 def status(env, *args):
     """{range: (in flight, action)}; with the outboxes' own limit also {range: outboxes' action}."""
     r = env.ctl("retention", "status", *args, check=True)
-    rows, outboxes = {}, {}
-    table, _, rest = r.stdout.partition("\n\n")
+    rows, outboxes = {}, None
+    table, *rest = r.stdout.split("\n\n")
     for line in table.splitlines()[1:]:
         f = line.split(None, 6)   # RANGE TO NEWEST IN_FLIGHT SIZE (a number and its unit) ACTION
         if len(f) == 7:
             rows[f[0]] = (f[3], f[6])
-    for line in rest.splitlines()[2:]:
-        f = line.split(None, 1)   # RANGE OUTBOXES
-        if len(f) == 2 and not line.startswith("limit:"):
-            outboxes[f[0]] = f[1]
-    return (rows, outboxes) if rest else rows
+    for section in rest:
+        if not section.startswith("outboxes "):
+            continue   # the rows outside the ranges (old_mo_... reads them)
+        outboxes = {}
+        for line in section.splitlines()[2:]:
+            f = line.split(None, 1)   # RANGE OUTBOXES
+            if len(f) == 2 and not line.startswith("limit:"):
+                outboxes[f[0]] = f[1]
+    return (rows, outboxes) if outboxes is not None else rows
 
 
 @tests.case
@@ -173,6 +179,36 @@ def a_range_without_export_is_dropped_in_under_a_second(env):
     # live traffic goes on
     live = env.send(["821066000020"], sender="LIVE")["id"]
     env.wait_for(lambda: env.recipients_final([live]), timeout=60, what="a message after the drop")
+
+
+@tests.case
+def a_range_dropped_while_status_reads_is_left_out(env):
+    """Regression (fresh-clone run 12): history_retention() reads history_ranges and then each
+    range's partitions by name; a range another node dropped in between failed the whole call
+    ('relation recipients_<lo> does not exist').  A reader whose snapshot still sees the range
+    row while its partitions are gone (REPEATABLE READ, taken before the drop) gets the others."""
+    top = int(env.scalar("SELECT max(hi) FROM history_ranges"))
+    env.sql(f"SELECT history_range_add({top}, {top + SIZE})")
+    env.psql(SEED.format(sender="GONE", age="100 days", n=SIZE, lo=top, open=-1))
+    env.sql(f"SELECT setval('recipients_id_seq', {top + SIZE - 1})")
+    env.wait_for(lambda: int(env.scalar("SELECT max(hi) FROM history_ranges")) > top + SIZE, timeout=30,
+                 what="pushgated's next range")
+    reader = env.open_tx()
+    reader.run("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM history_ranges;")
+    r = env.ctl("retention", "run", check=True, timeout=60)
+    assert re.search(rf"^range {top} to .*\n  dropped in ", r.stdout, re.M), r.stdout
+    assert env.scalar(f"SELECT to_regclass('recipients_{top}') IS NULL") == "t"
+    try:
+        assert reader.run(f"SELECT count(*) FROM history_ranges WHERE lo = {top};") == ["1"]   # still seen
+        for cls in ("history", "outbox"):
+            rows = reader.run(f"SELECT lo || ' ' || action FROM history_retention('90 days', NULL, '{cls}');")
+            los = [int(line.split()[0]) for line in rows]
+            assert top not in los and los and all(lo != top for lo in los), (cls, rows)
+            assert reader.run(f"SELECT count(*) FROM history_retention('90 days', {top}, '{cls}');") == ["0"], cls
+    finally:
+        reader.run("COMMIT;")
+    # status from a fresh snapshot: the range is simply gone
+    assert str(top) not in status(env)
 
 
 HOOKS = """
@@ -359,6 +395,78 @@ def outboxes_go_after_outbox_days_and_their_range_stays(env):
     assert st == 200 and re.search(r"^pushgate_history_outboxes_cleared_total 1$", raw.decode(), re.M), raw[-2000:]
 
 
+# rows no range holds (no recipient id): a carrier's MO, queued for an ESME and posted to a webhook
+MO_SEED = """
+INSERT INTO mo_messages (route, source_addr, dest_addr, body, received_at)
+SELECT 'default', '8210' || lpad(g::text, 8, '0'), '{tag}', 'stop', now() - interval '{age}' + g * interval '1 ms'
+FROM generate_series(1, {n}) g;
+INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, source_addr, dest_addr, body, created_at, delivered_at)
+SELECT s.id, s.account_id, 'mo', '821012345678', '{tag}', 'hi', now() - interval '{age}',
+       CASE WHEN g > {pending} THEN now() - interval '{age}' END
+FROM smpp_accounts s, generate_series(1, {n}) g WHERE s.system_id = 'keeper';
+INSERT INTO webhook_outbox (account_id, url, event_id, payload, created_at, next_attempt_at, delivered_at, given_up_at)
+SELECT a.id, 'http://192.0.2.1/mo', 0, jsonb_build_object('kind', 'mo', 'to', '{tag}'), now() - interval '{age}',
+       now() + interval '1 day', CASE WHEN g > {pending} + 1 THEN now() - interval '{age}' END,
+       CASE WHEN g = {pending} + 1 THEN now() - interval '{age}' END
+FROM accounts a, generate_series(1, {n}) g WHERE a.name = 'test'
+"""
+
+
+def mo_counts(env, tag):
+    return tuple(int(env.scalar(f"SELECT count(*) FROM {t} WHERE {c} = '{tag}'"))
+                 for t, c in (("mo_messages", "dest_addr"), ("smpp_outbox_other", "dest_addr"),
+                              ("webhook_outbox_other", "payload->>'to'")))
+
+
+@tests.case
+def old_mo_and_its_delivered_deliveries_are_deleted_and_what_is_pending_stays(env):
+    """The rows no history range holds (sql/034, history_trimmable(), history_trim()): a
+    carrier's MO older than history_days, and its deliveries to ESMEs and webhooks older than
+    outbox_days once delivered or given up, are deleted oldest first; one still to be delivered
+    stays however old.  pushgatectl with --export writes out exactly what it deletes; pushgated
+    does it by itself in batches."""
+    env.ini_overrides.setdefault("retention", {}).update({"check_interval": "0", "outbox_days": "30"})
+    env.write_ini()
+    env.restart_pushgated()
+    env.psql(MO_SEED.format(tag="MOOLD", age="100 days", n=5, pending=1))   # 1 pending in each outbox
+    env.psql(MO_SEED.format(tag="MONEW", age="10 days", n=5, pending=0))
+    assert mo_counts(env, "MOOLD") == (5, 5, 5)
+    r = env.ctl("retention", "status", "--outbox-days", "30", check=True)
+    got = dict(re.findall(r"^(mo_messages|smpp_outbox_other|webhook_outbox_other) +(\d+) ", r.stdout, re.M))
+    # the MO is older than history_days (90); of its deliveries (older than 30 days), those
+    # delivered or given up: 4 of each outbox's 5 (MO_SEED)
+    assert got == {"mo_messages": "5", "smpp_outbox_other": "4", "webhook_outbox_other": "4"}, r.stdout
+    out = os.path.join(env.tmp, "mo-export")
+    os.mkdir(out)
+    r = env.ctl("retention", "run", "--outbox-days", "30", "--export", out, check=True, timeout=60)
+    assert "outside the ranges: mo_messages 5, smpp_outbox_other 4, webhook_outbox_other 4 rows deleted" in r.stdout, \
+        r.stdout
+    assert mo_counts(env, "MOOLD") == (0, 1, 1)   # the pending ones stay
+    assert mo_counts(env, "MONEW") == (5, 5, 5)
+    assert env.scalar("SELECT count(*) FROM webhook_outbox_other WHERE payload->>'to' = 'MOOLD'"
+                      " AND delivered_at IS NULL AND given_up_at IS NULL") == "1"
+    files = sorted(os.listdir(out))
+    assert [re.sub(r"-\d{8}T\d{6}Z", "", f) for f in files] == \
+        ["mo_messages.csv.gz", "smpp_outbox_other.csv.gz", "webhook_outbox_other.csv.gz"], files
+    with gzip.open(os.path.join(out, files[0]), "rt", encoding="utf-8") as f:
+        rows = list(csv.reader(io.StringIO(f.read())))
+    assert rows[0][:2] == ["id", "route"] and len(rows) == 6 and all(r_[3] == "MOOLD" for r_ in rows[1:]), rows
+    r = env.ctl("retention", "run", "--outbox-days", "30", check=True, timeout=60)
+    assert "outside the ranges: mo_messages 0, smpp_outbox_other 0, webhook_outbox_other 0 rows deleted" in r.stdout, \
+        r.stdout
+    # pushgated by itself: more than a batch (5,000) of old MO, the next batch at once
+    env.psql(MO_SEED.format(tag="MOBULK", age="100 days", n=6000, pending=0))
+    env.ini_overrides["retention"]["check_interval"] = "1"
+    env.write_ini()
+    env.restart_pushgated()
+    env.wait_for(lambda: mo_counts(env, "MOBULK") == (0, 0, 0), timeout=60, what="pushgated deleting the old MO")
+    assert mo_counts(env, "MONEW") == (5, 5, 5) and mo_counts(env, "MOOLD") == (0, 1, 1)
+    log = env.pushgated_log_text()
+    assert re.search(r"ev=history_trimmed table=mo_messages rows=5000$", log, re.M), log[-3000:]
+    assert re.search(r"ev=history_trimmed table=mo_messages rows=1000$", log, re.M), log[-3000:]
+    st, _, _, raw = env.http("GET", "/metrics", key=None)
+    assert st == 200 and re.search(r"^pushgate_history_rows_trimmed_total 18000$", raw.decode(), re.M), raw[-2000:]
+
 @tests.case
 def bad_arguments_are_usage_errors(env):
     for args in (("retention",), ("retention", "drop"), ("retention", "run", "--keep-days", "0"),
@@ -370,5 +478,5 @@ def bad_arguments_are_usage_errors(env):
     assert r.returncode == 1 and "is not a directory" in r.stderr, r.stderr
 
 
-# pushgated drops nothing by itself (the harness sets check_interval 0) until the last case turns it on
+# pushgated drops nothing by itself (the harness sets check_interval 0) until the cases at the end turn it on
 tests.run(ini={"reports": {"rollup_interval": "0"}})
