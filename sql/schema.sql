@@ -274,7 +274,7 @@ END $$;
 --
 
 CREATE FUNCTION public.history_trim(p_keep interval, p_outbox_keep interval, p_limit integer) RETURNS TABLE(tbl text, deleted bigint)
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $_$
 BEGIN
@@ -291,7 +291,7 @@ END $_$;
 --
 
 CREATE FUNCTION public.history_trimmable(p_table text, p_keep interval, p_outbox_keep interval, p_limit integer DEFAULT NULL::integer) RETURNS SETOF bigint
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN

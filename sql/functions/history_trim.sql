@@ -4,10 +4,9 @@
 -- table: how many went.  Unlike a range (a partition dropped whole), these
 -- are deleted: a few a day next to the MT history, and autovacuum takes the
 -- dead rows as they come; bounded calls keep each transaction short.
--- SECURITY DEFINER: pushgated's role may not delete them itself.
 CREATE OR REPLACE FUNCTION history_trim(p_keep interval, p_outbox_keep interval, p_limit integer)
 RETURNS TABLE (tbl text, deleted bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
     FOREACH tbl IN ARRAY ARRAY['mo_messages', 'smpp_outbox_other', 'webhook_outbox_other'] LOOP
         EXECUTE format('WITH d AS (DELETE FROM %1$I WHERE id = ANY (ARRAY(SELECT history_trimmable(%1$L, $1, $2, $3)))'

@@ -15,7 +15,7 @@
 CREATE OR REPLACE FUNCTION history_trimmable(p_table text, p_keep interval, p_outbox_keep interval,
                                              p_limit integer DEFAULT NULL)
 RETURNS SETOF bigint
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
 BEGIN
     IF p_table = 'mo_messages' THEN
         RETURN QUERY SELECT id FROM mo_messages WHERE received_at < now() - p_keep

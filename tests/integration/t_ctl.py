@@ -189,6 +189,34 @@ def engine_updates_find_recipients_by_key_in_the_generic_plan(env):
 
 
 @tests.case
+def outbox_statements_find_their_rows_by_key_beside_kept_mo(env):
+    """The outboxes' default partitions (smpp_outbox_other, webhook_outbox_other) keep the MO
+    deliveries of outbox_days (sql/034: deleted by age, not with a range): tens of thousands of
+    rows.  The lease, ack, release and outcome statements must reach their rows there by key,
+    not read the partition: no scan of it that costs anything in the generic plans."""
+    env.ctl("smpp-account", "add", "test", "--system-id", "planmo", "--password", "pwplanmo", check=True)
+    env.psql("""
+        INSERT INTO smpp_outbox (smpp_account_id, account_id, kind, source_addr, dest_addr, body, delivered_at)
+          SELECT s.id, s.account_id, 'mo', '821012345678', 'PLANMO', 'hi', now()
+          FROM smpp_accounts s, generate_series(1, 50000) g WHERE s.system_id = 'planmo';
+        INSERT INTO webhook_outbox (account_id, url, event_id, payload, delivered_at)
+          SELECT s.account_id, 'http://192.0.2.1/mo', 0, '{}', now()
+          FROM smpp_accounts s, generate_series(1, 50000) g WHERE s.system_id = 'planmo';
+        ANALYZE smpp_outbox; ANALYZE webhook_outbox;""")
+    try:
+        for name in ("smpps_outbox_lease", "smpps_outbox_ack", "smpps_outbox_release",
+                     "webhook_lease", "webhook_delivered", "webhook_failed"):
+            plan = env.ctl("plan", name, check=True).stdout
+            table = "smpp" if name.startswith("smpps") else "webhook"
+            assert f"{table}_outbox_other" in plan, (name, plan)
+            assert all("cost=0.00..0.00 " in l for l in plan.splitlines()
+                       if re.search(rf"Seq Scan on {table}_outbox_other", l)), (name, plan)
+            assert not re.search(rf"Bitmap Heap Scan on {table}_outbox_other", plan), (name, plan)
+    finally:
+        env.psql("DELETE FROM smpp_outbox WHERE dest_addr = 'PLANMO';"
+                 " DELETE FROM webhook_outbox WHERE url = 'http://192.0.2.1/mo'")
+
+@tests.case
 def states_prints_the_transition_table(env):
     r = env.ctl("states")
     assert r.returncode == 0, r.stderr

@@ -48,6 +48,19 @@ def metric(env, name):
     return None
 
 
+def own_database(env, name):
+    """A database of its own beside the test's: (pushgatectl argv on it, migrate(*args), q(sql))."""
+    env.psql(f"CREATE DATABASE {name}", dbname="postgres")
+    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", re.sub(r"dbname=\S+", f"dbname={name}", env.conninfo)]
+
+    def migrate(*args):
+        return subprocess.run(ctl + ["migrate", *args], capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    def q(sql):
+        return env.psql(sql, dbname=name).strip()
+    return ctl, migrate, q
+
 def partition_of(env, table, key, ids):
     """{id: partition name} of the rows of `table` whose `key` is in ids."""
     rows = env.sql(f"SELECT {key}, tableoid::regclass::text FROM {table} WHERE {key} = ANY('{{{','.join(map(str, ids))}}}')")
@@ -448,16 +461,7 @@ def an_outbox_row_naming_a_recipient_no_range_holds_stops_the_conversion_with_a_
     history range holds made sql/030's move fail on the default partition's CHECK, an error
     that names neither the cause nor the fix.  Now each outbox's conversion says so before it
     changes anything, and goes through once the rows are settled."""
-    env.psql("CREATE DATABASE orphans", dbname="postgres")
-    conninfo = re.sub(r"dbname=\S+", "dbname=orphans", env.conninfo)
-    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", conninfo]
-
-    def migrate(*args):
-        return subprocess.run(ctl + ["migrate", *args], capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
-
-    def q(sql):
-        return env.psql(sql, dbname="orphans").strip()
+    ctl, migrate, q = own_database(env, "orphans")
 
     assert migrate("--to", "29").returncode == 0
     q("INSERT INTO accounts (name, api_key_hash) VALUES ('seed', '\\x00')")
@@ -486,16 +490,7 @@ def the_receipts_index_migration_runs_again_after_being_cut_short(env):
     """sql/033 builds the index on each partition from a list it selects (run by migrate, one
     statement after another outside a transaction): cut short, the version is not recorded, and
     migrate run again drops what it left and builds it anew; each partition then has it once."""
-    env.psql("CREATE DATABASE cutshort", dbname="postgres")
-    conninfo = re.sub(r"dbname=\S+", "dbname=cutshort", env.conninfo)
-    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", conninfo]
-
-    def migrate(*args):
-        return subprocess.run(ctl + ["migrate", *args], capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
-
-    def q(sql):
-        return env.psql(sql, dbname="cutshort").strip()
+    _, migrate, q = own_database(env, "cutshort")
 
     assert migrate("--to", "32").returncode == 0
     q("SELECT history_range_add(hi, hi + 1000) FROM history_ranges ORDER BY lo DESC LIMIT 1")
