@@ -277,14 +277,30 @@ CREATE FUNCTION public.history_trim(p_keep interval, p_outbox_keep interval, p_l
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $_$
+DECLARE
+    t record;
 BEGIN
-    FOREACH tbl IN ARRAY ARRAY['mo_messages', 'smpp_outbox_other', 'webhook_outbox_other'] LOOP
-        EXECUTE format('WITH d AS (DELETE FROM %1$I WHERE id = ANY (ARRAY(SELECT history_trimmable(%1$L, $1, $2, $3)))'
-                       ' RETURNING 1) SELECT count(*) FROM d', tbl)
+    FOR t IN SELECT * FROM history_trim_tables() LOOP
+        tbl := t.tbl;
+        EXECUTE format('WITH d AS (DELETE FROM %1$I WHERE %2$I = ANY (ARRAY(SELECT history_trimmable(%1$L, $1, $2, $3)))'
+                       ' RETURNING 1) SELECT count(*) FROM d', t.tbl, t.id_column)
             INTO deleted USING p_keep, p_outbox_keep, p_limit;
         RETURN NEXT;
     END LOOP;
 END $_$;
+
+--
+-- Name: history_trim_tables(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.history_trim_tables() RETURNS TABLE(tbl text, id_column text, class text)
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    VALUES ('mo_messages', 'id', 'history'),
+           ('message_keys', 'message_id', 'history'),
+           ('smpp_outbox_other', 'id', 'outbox'),
+           ('webhook_outbox_other', 'id', 'outbox')
+$$;
 
 --
 -- Name: history_trimmable(text, interval, interval, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -298,6 +314,9 @@ BEGIN
     IF p_table = 'mo_messages' THEN
         RETURN QUERY SELECT id FROM mo_messages WHERE received_at < now() - p_keep
                      ORDER BY received_at LIMIT p_limit;
+    ELSIF p_table = 'message_keys' THEN
+        RETURN QUERY SELECT message_id FROM message_keys WHERE created_at < now() - p_keep
+                     ORDER BY created_at LIMIT p_limit;
     ELSIF p_table = 'smpp_outbox_other' THEN
         RETURN QUERY SELECT id FROM smpp_outbox_other WHERE created_at < now() - p_outbox_keep
                        AND delivered_at IS NOT NULL ORDER BY created_at LIMIT p_limit;
@@ -367,8 +386,8 @@ BEGIN
             SELECT array_agg(s.sender) INTO owned FROM account_senders s
             WHERE s.sender = ANY (p_sender) AND s.account_id <> a.id;
         END IF;
-        SELECT array_agg(m.idempotency_key) INTO replays FROM messages m
-        WHERE m.account_id = a.id AND m.idempotency_key = ANY (p_idem);
+        SELECT array_agg(k.key) INTO replays FROM message_keys k
+        WHERE k.account_id = a.id AND k.key = ANY (p_idem);
 
         FOR i IN 1 .. n_msgs LOOP
             CONTINUE WHEN p_account[i] <> a.id;
@@ -1439,6 +1458,23 @@ CREATE TABLE public.invitations (
 );
 
 --
+-- Name: message_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.message_keys (
+    account_id bigint NOT NULL,
+    key text NOT NULL,
+    message_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE message_keys; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.message_keys IS 'idempotency keys: the message each (account, key) stored; kept [retention] history_days';
+
+--
 -- Name: messages; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2412,6 +2448,13 @@ ALTER TABLE ONLY public.invitations
     ADD CONSTRAINT invitations_pkey PRIMARY KEY (msisdn);
 
 --
+-- Name: message_keys message_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.message_keys
+    ADD CONSTRAINT message_keys_pkey PRIMARY KEY (account_id, key);
+
+--
 -- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2654,6 +2697,18 @@ CREATE INDEX events_resend ON ONLY public.events USING btree (at) WHERE (kind = 
 --
 
 CREATE INDEX events_resend_1 ON public.events_1 USING btree (at) WHERE (kind = 'resend'::text);
+
+--
+-- Name: message_keys_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX message_keys_created ON public.message_keys USING btree (created_at);
+
+--
+-- Name: message_keys_message; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX message_keys_message ON public.message_keys USING btree (message_id);
 
 --
 -- Name: messages_account_created; Type: INDEX; Schema: public; Owner: -

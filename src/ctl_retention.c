@@ -17,8 +17,9 @@
  * directory come from [retention] (history_days, export_dir) unless given.
  * A detach an older release's run left pending is finalized first.
  * The rows no range holds (no recipient id: a carrier's MO, its deliveries
- * to ESMEs and webhooks) are deleted by age instead (history_trimmable(),
- * history_trim(): MO after history_days, delivered deliveries after
+ * to ESMEs and webhooks; idempotency keys) are deleted by age instead
+ * (history_trim_tables() lists them, history_trimmable(), history_trim():
+ * MO and keys after history_days, delivered deliveries after
  * outbox_days); status counts them, run deletes them after the ranges,
  * with --export in a COPY of the DELETE itself, so that what is written out
  * is exactly what went, to DIR/<table>-<UTC time>.csv.gz.
@@ -115,9 +116,15 @@ static int exec_ok(PGconn *conn, const char *sql)
 	return r ? 0 : -1;
 }
 
-/* The tables whose rows no range holds, in the order history_trim() deletes them. */
-static const char *const trim_tables[] = { "mo_messages", "smpp_outbox_other", "webhook_outbox_other" };
-#define N_TRIM_TABLES (sizeof(trim_tables) / sizeof(trim_tables[0]))
+/*
+ * The tables whose rows no range holds, in the order history_trim() deletes
+ * them, as the database lists them (history_trim_tables()): table, the
+ * column naming a row, class; NULL on error.
+ */
+static PGresult *trim_tables(PGconn *conn)
+{
+	return exec(conn, "SELECT tbl, id_column, class FROM history_trim_tables()", 0, NULL, PGRES_TUPLES_OK);
+}
 
 /* Outboxes kept as long as their range, or longer, go with it: no limit of their own. */
 static int outboxes_apart(const struct ret_args *a)
@@ -167,17 +174,19 @@ static int status(PGconn *conn, const struct ret_args *a)
 	char days[32], odays[32];
 	snprintf(days, sizeof(days), "%.17g", a->keep_days);
 	snprintf(odays, sizeof(odays), "%.17g", a->outbox_days);
+	const char *params[2] = { days, odays };
+	r = exec(conn, "SELECT t.tbl, (SELECT count(*) FROM history_trimmable(t.tbl, make_interval(secs => $1::float8 * 86400),"
+		 " make_interval(secs => $2::float8 * 86400))), t.class FROM history_trim_tables() t", 2, params,
+		 PGRES_TUPLES_OK);
+	if (!r)
+		return 1;
 	printf("\noutside the ranges (no recipient id), deleted by age:\n%-22s %-8s %s\n", "TABLE", "TO_GO", "LIMIT");
-	for (size_t i = 0; i < N_TRIM_TABLES; i++) {
-		const char *params[3] = { trim_tables[i], days, odays };
-		r = exec(conn, "SELECT count(*) FROM history_trimmable($1, make_interval(secs => $2::float8 * 86400),"
-			 " make_interval(secs => $3::float8 * 86400))", 3, params, PGRES_TUPLES_OK);
-		if (!r)
-			return 1;
-		printf("%-22s %-8s %g days%s\n", trim_tables[i], PQgetvalue(r, 0, 0), i == 0 ? a->keep_days : a->outbox_days,
-		       i == 0 ? "" : ", once delivered");
-		PQclear(r);
+	for (int i = 0; i < PQntuples(r); i++) {
+		int outbox = strcmp(PQgetvalue(r, i, 2), "outbox") == 0;
+		printf("%-22s %-8s %g days%s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+		       outbox ? a->outbox_days : a->keep_days, outbox ? ", once delivered" : "");
 	}
+	PQclear(r);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -391,55 +400,70 @@ static double now_s(void)
 #define TRIM_BATCH 50000
 static int trim(PGconn *conn, const struct ret_args *a, const char *days, const char *odays)
 {
-	long long total[N_TRIM_TABLES] = { 0 };
-	if (a->export_dir && a->export_dir[0]) {
+	PGresult *tables = trim_tables(conn);
+	if (!tables)
+		return -1;
+	int n = PQntuples(tables);
+	long long *total = calloc((size_t)n + 1, sizeof(*total));
+	int rc = total ? 0 : -1;
+	if (rc == 0 && a->export_dir && a->export_dir[0]) {
 		char stamp[32];
 		time_t now = time(NULL);
 		struct tm tm;
 		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-		for (size_t i = 0; i < N_TRIM_TABLES; i++) {
+		for (int i = 0; i < n && rc == 0; i++) {
+			const char *tbl = PQgetvalue(tables, i, 0);
 			char path[PATH_MAX], what[512];
-			snprintf(path, sizeof(path), "%s/%s-%s.csv.gz", a->export_dir, trim_tables[i], stamp);
-			snprintf(what, sizeof(what), "(DELETE FROM %1$s WHERE id IN (SELECT history_trimmable('%1$s',"
+			snprintf(path, sizeof(path), "%s/%s-%s.csv.gz", a->export_dir, tbl, stamp);
+			snprintf(what, sizeof(what), "(DELETE FROM %1$s WHERE %4$s IN (SELECT history_trimmable('%1$s',"
 				 " make_interval(secs => %2$s::float8 * 86400), make_interval(secs => %3$s::float8 * 86400)))"
-				 " RETURNING *)", trim_tables[i], days, odays);
-			if (exec_ok(conn, "BEGIN") < 0)
-				return -1;
-			total[i] = export_copy(conn, path, what, trim_tables[i]);
+				 " RETURNING *)", tbl, days, odays, PQgetvalue(tables, i, 1));
+			if (exec_ok(conn, "BEGIN") < 0) {
+				rc = -1;
+				break;
+			}
+			total[i] = export_copy(conn, path, what, tbl);
 			if (total[i] < 0 || exec_ok(conn, "COMMIT") < 0) {
 				exec_ok(conn, "ROLLBACK");
-				return -1;
+				rc = -1;
+				break;
 			}
 			if (total[i] > 0)
-				printf("  exported %s: %lld rows to %s\n", trim_tables[i], total[i], path);
+				printf("  exported %s: %lld rows to %s\n", tbl, total[i], path);
 			else
 				unlink(path);   /* nothing went: no file */
 		}
-	} else {
+	} else if (rc == 0) {
 		char batch[16];
 		snprintf(batch, sizeof(batch), "%d", TRIM_BATCH);
 		const char *params[3] = { days, odays, batch };
-		for (int more = 1; more;) {
+		for (int more = 1; more && rc == 0;) {
 			PGresult *r = exec(conn, "SELECT tbl, deleted FROM history_trim(make_interval(secs => $1::float8 * 86400),"
 					   " make_interval(secs => $2::float8 * 86400), $3::int)", 3, params, PGRES_TUPLES_OK);
-			if (!r)
-				return -1;
+			if (!r) {
+				rc = -1;
+				break;
+			}
 			more = 0;
 			for (int j = 0; j < PQntuples(r); j++)
-				for (size_t i = 0; i < N_TRIM_TABLES; i++)
-					if (strcmp(PQgetvalue(r, j, 0), trim_tables[i]) == 0) {
-						long long n = strtoll(PQgetvalue(r, j, 1), NULL, 10);
-						total[i] += n;
-						more |= n >= TRIM_BATCH;
+				for (int i = 0; i < n; i++)
+					if (strcmp(PQgetvalue(r, j, 0), PQgetvalue(tables, i, 0)) == 0) {
+						long long d = strtoll(PQgetvalue(r, j, 1), NULL, 10);
+						total[i] += d;
+						more |= d >= TRIM_BATCH;
 					}
 			PQclear(r);
 		}
 	}
-	printf("outside the ranges:");
-	for (size_t i = 0; i < N_TRIM_TABLES; i++)
-		printf("%s %s %lld", i ? "," : "", trim_tables[i], total[i]);
-	printf(" rows deleted\n");
-	return 0;
+	if (rc == 0) {
+		printf("outside the ranges:");
+		for (int i = 0; i < n; i++)
+			printf("%s %s %lld", i ? "," : "", PQgetvalue(tables, i, 0), total[i]);
+		printf(" rows deleted\n");
+	}
+	free(total);
+	PQclear(tables);
+	return rc;
 }
 
 static int run(PGconn *conn, const struct ret_args *a)

@@ -1,6 +1,6 @@
 /*
  * history.c: the history's recipient id ranges (sql/029) on pushgated's
- * loop, two jobs on the slow store:
+ * loop, jobs on the slow store:
  *  - made ahead: every HISTORY_INTERVAL seconds it calls history_ensure()
  *    (sql/functions/history_ensure.sql), which adds the next range (a
  *    partition of each history table: recipients, sms_parts, events,
@@ -22,9 +22,9 @@
  *    ranges go one at a time; a lock not granted is tried again after a
  *    minute (HISTORY_RETRY, or the interval if shorter).
  *  - the rows outside the ranges (no recipient id: a carrier's MO and its
- *    deliveries to ESMEs and webhooks), at the same interval: history_trim()
- *    deletes those older than the limits (MO history_days, delivered
- *    deliveries outbox_days), HISTORY_TRIM_BATCH rows of each table a call,
+ *    deliveries to ESMEs and webhooks; idempotency keys), at the same
+ *    interval: history_trim() deletes those older than the limits (MO and
+ *    keys history_days, delivered deliveries outbox_days), HISTORY_TRIM_BATCH rows of each table a call,
  *    and calls again at once while a call took a whole batch.
  * Logs each range made, dropped and emptied, each trim and each failure.  Owns its
  * jobs (periodics: each one in flight at most) and the figures for
@@ -45,8 +45,6 @@
 #define HISTORY_INTERVAL  10.0        /* seconds between checks of the ranges ahead */
 #define HISTORY_RETRY     60.0        /* at most this many seconds before a try that was busy or failed comes again */
 #define HISTORY_TRIM_BATCH 5000       /* rows of each table deleted by one call of history_trim() */
-#define HISTORY_SQL_INT_(n) #n
-#define HISTORY_SQL_INT(n)  HISTORY_SQL_INT_(n)
 
 static const struct store_stmt stmt_ensure = {
 	"history_ensure",
@@ -61,12 +59,12 @@ static const struct store_stmt stmt_drop = {
 	2, 0,
 };
 
-/* $1 days MO kept, $2 days delivered deliveries kept.  Rows: table, rows deleted. */
+/* $1 days MO and keys kept, $2 days delivered deliveries kept, $3 rows a table.  Rows: table, rows deleted. */
 static const struct store_stmt stmt_trim = {
 	"history_trim",
 	"SELECT tbl, deleted FROM history_trim(make_interval(secs => $1::float8 * 86400),"
-	" make_interval(secs => $2::float8 * 86400), " HISTORY_SQL_INT(HISTORY_TRIM_BATCH) ")",
-	2, 0,
+	" make_interval(secs => $2::float8 * 86400), $3::int)",
+	3, 0,
 };
 
 /* One retention class's job: a range (history) or its outboxes (outbox) at a time. */
@@ -88,7 +86,8 @@ struct history {
 	struct retire    drop, clear;   /* class history: ranges dropped; outbox: their outboxes emptied */
 	struct periodic  trim;          /* rows outside the ranges deleted */
 	char             trim_days[2][32];
-	const char      *trim_params[2];
+	char             trim_batch[16];
+	const char      *trim_params[3];
 	unsigned long long trimmed;
 	double           drop_interval; /* 0: pushgated retires nothing */
 	long long        ahead;         /* ids left in the ranges made (-1: not seen yet) */
@@ -191,6 +190,8 @@ struct history *history_new(struct ev_loop *loop, struct store *store, const str
 		snprintf(h->trim_days[i], sizeof(h->trim_days[i]), "%.17g", i == 0 ? c->keep_days : c->outbox_days);
 		h->trim_params[i] = h->trim_days[i];
 	}
+	snprintf(h->trim_batch, sizeof(h->trim_batch), "%d", HISTORY_TRIM_BATCH);
+	h->trim_params[2] = h->trim_batch;
 	periodic_init(&h->trim, loop, store, &stmt_trim, h->trim_params, trim_done, h);
 	if (c->drop_interval > 0 && c->export_first)
 		log_info("history", "ev=history_retention_manual why=\"[retention] export_dir is set: pushgatectl retention "
@@ -249,7 +250,7 @@ void history_metrics(const struct history *h, struct metrics_out *o)
 		       "history ranges whose outboxes this node emptied under [retention] outbox_days");
 	metrics_double(o, "pushgate_history_outboxes_cleared_total", NULL, (double)h->clear.done);
 	metrics_family(o, "pushgate_history_rows_trimmed_total", METRICS_COUNTER,
-		       "rows outside the history ranges (MO and its deliveries) this node deleted under [retention]");
+		       "rows outside the history ranges (MO, its deliveries, idempotency keys) this node deleted under [retention]");
 	metrics_double(o, "pushgate_history_rows_trimmed_total", NULL, (double)h->trimmed);
 	metrics_family(o, "pushgate_history_retention_failures_total", METRICS_COUNTER,
 		       "retention checks that failed or found the history's tables busy (tried again a minute later)");

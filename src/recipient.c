@@ -132,6 +132,13 @@ const struct store_stmt recipient_stmt_intake = {
 	"   LEFT JOIN LATERAL (SELECT a.opt_out_policy, a.ad_night_consent, a.auth_sms_first, a.opt_out_number"
 	"     FROM accounts a WHERE a.id = x.account_id) a ON true"
 	"   ORDER BY x.mord) y),"
+	/* each key claimed (sql/035): a message is stored when its key is its own, a replay when it was taken */
+	" c AS ("
+	"  INSERT INTO message_keys (account_id, key, message_id)"
+	"  SELECT mi.account_id, mi.idempotency_key, mi.id FROM mi"
+	"  WHERE mi.id IS NOT NULL AND mi.idempotency_key IS NOT NULL ORDER BY mi.mord"
+	"  ON CONFLICT (account_id, key) DO NOTHING"
+	"  RETURNING message_id),"
 	" m AS ("
 	"  INSERT INTO messages (id, account_id, sender, body, channels, push_timeout, sms_text, purpose, send_at,"
 	"    validity, opt_out_policy, callback_url, batch_id, idempotency_key, dlr_url, dlr_mask, smpp_account_id,"
@@ -143,8 +150,8 @@ const struct store_stmt recipient_stmt_intake = {
 	"    mi.chan, mi.push_timeout, mi.sms_text, mi.purpose, mi.send_at, mi.validity, mi.opt_out_policy,"
 	"    mi.callback_url, mi.batch_id, mi.idempotency_key, mi.dlr_url, mi.dlr_mask, mi.smpp_account_id,"
 	"    mi.smpp_registered"
-	"  FROM mi WHERE mi.id IS NOT NULL ORDER BY mi.mord"
-	"  ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+	"  FROM mi WHERE mi.id IS NOT NULL AND (mi.idempotency_key IS NULL OR mi.id IN (SELECT message_id FROM c))"
+	"  ORDER BY mi.mord"
 	"  RETURNING id),"
 	/* each message's id when it was stored (not refused, not a replay) and its sender, by
 	 * ordinal: the recipients below find theirs by subscript, in constant time whatever
@@ -199,9 +206,8 @@ const struct store_stmt recipient_stmt_intake = {
 	" UNION ALL"
 	/* a message whose idempotency key was used before: its recipients as they were stored */
 	" SELECT x.message_id, x.id, x.msisdn, x.state, x.route, true, mi.mord, 0"
-	" FROM mi JOIN messages o ON o.account_id = mi.account_id AND o.idempotency_key = mi.idempotency_key"
-	"   AND o.idempotency_key IS NOT NULL"
-	" JOIN recipients x ON x.message_id = o.id"
+	" FROM mi JOIN message_keys o ON o.account_id = mi.account_id AND o.key = mi.idempotency_key"
+	" JOIN recipients x ON x.message_id = o.message_id"
 	" WHERE mi.idempotency_key IS NOT NULL AND mi.id NOT IN (SELECT id FROM m)"
 	" UNION ALL"
 	/* a refused message: one row, state REFUSED, the refusal as its route, Retry-After seconds last */

@@ -58,8 +58,8 @@ BEGIN
             SELECT array_agg(s.sender) INTO owned FROM account_senders s
             WHERE s.sender = ANY (p_sender) AND s.account_id <> a.id;
         END IF;
-        SELECT array_agg(m.idempotency_key) INTO replays FROM messages m
-        WHERE m.account_id = a.id AND m.idempotency_key = ANY (p_idem);
+        SELECT array_agg(k.key) INTO replays FROM message_keys k
+        WHERE k.account_id = a.id AND k.key = ANY (p_idem);
 
         FOR i IN 1 .. n_msgs LOOP
             CONTINUE WHEN p_account[i] <> a.id;

@@ -238,6 +238,14 @@ def a_populated_database_converts_while_traffic_goes_on(env):
         long_sql(SEED_CHUNK.format(lo=lo, hi=min(ROWS, lo + 249999)))
     long_sql("VACUUM ANALYZE messages, recipients, events, sms_parts")
     env.psql(SEED, dbname="conv")
+    # a message sent with an idempotency key before sql/035 moved the keys to message_keys: for
+    # the account made after the conversion, the next id (messages name no account by foreign key)
+    after_id = env.psql("SELECT max(id) + 1 FROM accounts", dbname="conv").strip()
+    old_keyed = env.psql(f"WITH m AS (INSERT INTO messages (account_id, sender, body, idempotency_key)"
+                         f" VALUES ({after_id}, 'OLDKEY', 'before', 'k-before') RETURNING id),"
+                         f" r AS (INSERT INTO recipients (message_id, account_id, msisdn, state, final_at)"
+                         f" SELECT id, {after_id}, '821077100011', 'SMS_DELIVERED', now() FROM m)"
+                         f" SELECT id FROM m", dbname="conv").strip()
     seeded = time.monotonic() - t0
     assert env.psql("SELECT count(*) FROM pg_views WHERE viewname = 'report_recipients'", dbname="conv").strip() == "1"
     psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(env.pg_port), "-U", "postgres",
@@ -266,12 +274,13 @@ def a_populated_database_converts_while_traffic_goes_on(env):
     after = int(q(f"SELECT count(*) FROM traffic_log WHERE recipient_id >= {b}"))
     assert before > 0 and after > 0, (before, after)
     # every row kept, each in its partition
-    assert int(q("SELECT count(*) FROM recipients")) == ROWS + logged
+    assert int(q("SELECT count(*) FROM recipients")) == ROWS + logged + 1   # + the keyed message's
     assert int(q("SELECT count(*) FROM events")) == 4 * ROWS + logged
     assert int(q("SELECT count(*) FROM sms_parts")) == ROWS + logged
     for t in TABLES:
         assert q(f"SELECT relkind FROM pg_class WHERE oid = '{t}'::regclass") == "p", t
-        assert int(q(f"SELECT count(*) FROM {t}_legacy")) == (4 if t == "events" else 1) * ROWS + before, t
+        assert int(q(f"SELECT count(*) FROM {t}_legacy")) == \
+            (4 if t == "events" else 1) * ROWS + before + (t == "recipients"), t
         assert int(q(f"SELECT count(*) FROM {t}_{b}")) == after, t
     # the longest a transaction of the traffic waited: the gap between two commits
     gap = float(q("SELECT coalesce(extract(epoch FROM max(at - prev)), 0) FROM"
@@ -289,7 +298,7 @@ def a_populated_database_converts_while_traffic_goes_on(env):
             " WHERE w.ev_class = 'report_recipients'::regclass AND d.refobjid IN"
             " ('recipients'::regclass, 'events'::regclass, 'recipients_legacy'::regclass, 'events_legacy'::regclass)")
     assert dep == "recipients,events" or set(dep.split(",")) == {"recipients", "events"}, dep
-    assert q("SELECT count(*) FROM report_recipients") == str(ROWS + logged)
+    assert q("SELECT count(*) FROM report_recipients WHERE account = 'seed'") == str(ROWS + logged)
     # the foreign key to messages holds on the new table
     r = subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(env.pg_port), "-U", "postgres", "-d", "conv",
                         "-c", "INSERT INTO recipients (message_id, account_id, msisdn, state) VALUES (-1, 1, '8210', 'ACCEPTED')"],
@@ -308,8 +317,14 @@ def a_populated_database_converts_while_traffic_goes_on(env):
     env.stop_pushgated()
     env.conninfo = conninfo
     env.key = env.create_account("after")
+    assert q("SELECT id FROM accounts WHERE name = 'after'") == after_id
     env.write_ini()
     env.start_pushgated()
+    # the key used before the conversion still replays its message
+    st, hdrs, replay, raw = env.http("POST", "/v1/messages", {"from": "OLDKEY", "to": ["821077100011"], "text": "again"},
+                                     headers={"Idempotency-Key": "k-before"})
+    assert st == 202 and str(replay["id"]) == old_keyed, (old_keyed, st, raw[:300])
+    assert hdrs.get("idempotent-replayed") == "true", hdrs
     body = env.send(["821077100010"], sender="AFTER")
     env.wait_for(lambda: env.recipients_final([body["id"]]), timeout=60, what="the AFTER message final")
     rid = int(q(f"SELECT id FROM recipients WHERE message_id = {body['id']}"))

@@ -408,14 +408,16 @@ INSERT INTO webhook_outbox (account_id, url, event_id, payload, created_at, next
 SELECT a.id, 'http://192.0.2.1/mo', 0, jsonb_build_object('kind', 'mo', 'to', '{tag}'), now() - interval '{age}',
        now() + interval '1 day', CASE WHEN g > {pending} + 1 THEN now() - interval '{age}' END,
        CASE WHEN g = {pending} + 1 THEN now() - interval '{age}' END
-FROM accounts a, generate_series(1, {n}) g WHERE a.name = 'test'
+FROM accounts a, generate_series(1, {n}) g WHERE a.name = 'test';
+INSERT INTO message_keys (account_id, key, message_id, created_at)
+SELECT a.id, '{tag}-' || g, -(abs(hashtext('{tag}'))::bigint * 100000 + g), now() - interval '{age}' FROM accounts a, generate_series(1, {n}) g WHERE a.name = 'test'
 """
 
 
 def mo_counts(env, tag):
     return tuple(int(env.scalar(f"SELECT count(*) FROM {t} WHERE {c} = '{tag}'"))
                  for t, c in (("mo_messages", "dest_addr"), ("smpp_outbox_other", "dest_addr"),
-                              ("webhook_outbox_other", "payload->>'to'")))
+                              ("webhook_outbox_other", "payload->>'to'"), ("message_keys", "split_part(key, '-', 1)")))
 
 
 @tests.case
@@ -430,42 +432,49 @@ def old_mo_and_its_delivered_deliveries_are_deleted_and_what_is_pending_stays(en
     env.restart_pushgated()
     env.psql(MO_SEED.format(tag="MOOLD", age="100 days", n=5, pending=1))   # 1 pending in each outbox
     env.psql(MO_SEED.format(tag="MONEW", age="10 days", n=5, pending=0))
-    assert mo_counts(env, "MOOLD") == (5, 5, 5)
+    assert mo_counts(env, "MOOLD") == (5, 5, 5, 5)
     r = env.ctl("retention", "status", "--outbox-days", "30", check=True)
-    got = dict(re.findall(r"^(mo_messages|smpp_outbox_other|webhook_outbox_other) +(\d+) ", r.stdout, re.M))
-    # the MO is older than history_days (90); of its deliveries (older than 30 days), those
-    # delivered or given up: 4 of each outbox's 5 (MO_SEED)
-    assert got == {"mo_messages": "5", "smpp_outbox_other": "4", "webhook_outbox_other": "4"}, r.stdout
+    got = dict(re.findall(r"^(mo_messages|message_keys|smpp_outbox_other|webhook_outbox_other) +(\d+) ", r.stdout,
+                          re.M))
+    # the MO and the idempotency keys are older than history_days (90); of the deliveries (older
+    # than 30 days), those delivered or given up: 4 of each outbox's 5 (MO_SEED)
+    assert got == {"mo_messages": "5", "message_keys": "5", "smpp_outbox_other": "4", "webhook_outbox_other": "4"}, \
+        r.stdout
     out = os.path.join(env.tmp, "mo-export")
     os.mkdir(out)
     r = env.ctl("retention", "run", "--outbox-days", "30", "--export", out, check=True, timeout=60)
-    assert "outside the ranges: mo_messages 5, smpp_outbox_other 4, webhook_outbox_other 4 rows deleted" in r.stdout, \
-        r.stdout
-    assert mo_counts(env, "MOOLD") == (0, 1, 1)   # the pending ones stay
-    assert mo_counts(env, "MONEW") == (5, 5, 5)
+    assert "outside the ranges: mo_messages 5, message_keys 5, smpp_outbox_other 4, webhook_outbox_other 4 rows" \
+        " deleted" in r.stdout, r.stdout
+    assert mo_counts(env, "MOOLD") == (0, 1, 1, 0)   # the pending ones stay
+    assert mo_counts(env, "MONEW") == (5, 5, 5, 5)
     assert env.scalar("SELECT count(*) FROM webhook_outbox_other WHERE payload->>'to' = 'MOOLD'"
                       " AND delivered_at IS NULL AND given_up_at IS NULL") == "1"
     files = sorted(os.listdir(out))
     assert [re.sub(r"-\d{8}T\d{6}Z", "", f) for f in files] == \
-        ["mo_messages.csv.gz", "smpp_outbox_other.csv.gz", "webhook_outbox_other.csv.gz"], files
-    with gzip.open(os.path.join(out, files[0]), "rt", encoding="utf-8") as f:
+        ["message_keys.csv.gz", "mo_messages.csv.gz", "smpp_outbox_other.csv.gz", "webhook_outbox_other.csv.gz"], files
+    with gzip.open(os.path.join(out, files[1]), "rt", encoding="utf-8") as f:
         rows = list(csv.reader(io.StringIO(f.read())))
     assert rows[0][:2] == ["id", "route"] and len(rows) == 6 and all(r_[3] == "MOOLD" for r_ in rows[1:]), rows
+    with gzip.open(os.path.join(out, files[0]), "rt", encoding="utf-8") as f:
+        rows = list(csv.reader(io.StringIO(f.read())))
+    assert rows[0][:3] == ["account_id", "key", "message_id"] and sorted(r_[1] for r_ in rows[1:]) == \
+        [f"MOOLD-{i}" for i in range(1, 6)], rows
     r = env.ctl("retention", "run", "--outbox-days", "30", check=True, timeout=60)
-    assert "outside the ranges: mo_messages 0, smpp_outbox_other 0, webhook_outbox_other 0 rows deleted" in r.stdout, \
-        r.stdout
+    assert "outside the ranges: mo_messages 0, message_keys 0, smpp_outbox_other 0, webhook_outbox_other 0 rows" \
+        " deleted" in r.stdout, r.stdout
     # pushgated by itself: more than a batch (5,000) of old MO, the next batch at once
     env.psql(MO_SEED.format(tag="MOBULK", age="100 days", n=6000, pending=0))
     env.ini_overrides["retention"]["check_interval"] = "1"
     env.write_ini()
     env.restart_pushgated()
-    env.wait_for(lambda: mo_counts(env, "MOBULK") == (0, 0, 0), timeout=60, what="pushgated deleting the old MO")
-    assert mo_counts(env, "MONEW") == (5, 5, 5) and mo_counts(env, "MOOLD") == (0, 1, 1)
+    env.wait_for(lambda: mo_counts(env, "MOBULK") == (0, 0, 0, 0), timeout=60, what="pushgated deleting the old MO")
+    assert mo_counts(env, "MONEW") == (5, 5, 5, 5) and mo_counts(env, "MOOLD") == (0, 1, 1, 0)
     log = env.pushgated_log_text()
     assert re.search(r"ev=history_trimmed table=mo_messages rows=5000$", log, re.M), log[-3000:]
     assert re.search(r"ev=history_trimmed table=mo_messages rows=1000$", log, re.M), log[-3000:]
     st, _, _, raw = env.http("GET", "/metrics", key=None)
-    assert st == 200 and re.search(r"^pushgate_history_rows_trimmed_total 18000$", raw.decode(), re.M), raw[-2000:]
+    assert re.search(r"ev=history_trimmed table=message_keys rows=5000$", log, re.M), log[-3000:]
+    assert st == 200 and re.search(r"^pushgate_history_rows_trimmed_total 24000$", raw.decode(), re.M), raw[-2000:]
 
 @tests.case
 def bad_arguments_are_usage_errors(env):
