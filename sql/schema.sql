@@ -45,19 +45,13 @@ DECLARE
     newest record;
     issued bigint;
     size bigint;
-    elapsed double precision;
 BEGIN
     made := 0;
     LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
     issued := history_issued();
     LOOP
         SELECT * INTO newest FROM history_ranges ORDER BY lo DESC LIMIT 1;
-        size := newest.hi - newest.lo;
-        elapsed := extract(epoch FROM now() - newest.created_at);
-        IF elapsed >= 600 AND issued > newest.issued THEN
-            size := ceil((issued - newest.issued) / elapsed * extract(epoch FROM p_span))::bigint;
-        END IF;
-        size := greatest(size, p_min);
+        size := range_next_size(newest.lo, newest.hi, newest.created_at, newest.issued, issued, p_min, p_span);
         ahead := newest.hi - issued;
         EXIT WHEN ahead >= size;
         PERFORM history_range_add(newest.hi, newest.hi + size);
@@ -256,6 +250,18 @@ CREATE FUNCTION public.history_retention_drop(p_keep interval, p_class text DEFA
 DECLARE
     g record;
 BEGIN
+    IF p_class = 'messages' THEN
+        SELECT * INTO g FROM message_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
+        IF FOUND THEN
+            lo := g.lo;
+            hi := g.hi;
+            suffix := 'messages_' || g.suffix;
+            newest := g.newest;
+            action := message_range_drop(g.lo, p_keep);
+            RETURN NEXT;
+        END IF;
+        RETURN;
+    END IF;
     SELECT * INTO g FROM history_retention(p_keep, NULL, p_class) h WHERE h.action IN ('drop', 'clear')
      ORDER BY h.lo LIMIT 1;
     IF NOT FOUND THEN
@@ -574,6 +580,157 @@ CREATE FUNCTION public.kannel_urlencode(s text) RETURNS text
          FROM (SELECT i, get_byte(convert_to(s, 'UTF8'), i) AS b
                FROM generate_series(0, octet_length(convert_to(s, 'UTF8')) - 1) AS i) x) END
 $$;
+
+--
+-- Name: message_ensure(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.message_ensure(p_min bigint DEFAULT 1000000, p_span interval DEFAULT '1 day'::interval) RETURNS TABLE(made integer, ahead bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    newest record;
+    issued bigint;
+    size bigint;
+BEGIN
+    made := 0;
+    LOCK TABLE message_ranges IN SHARE ROW EXCLUSIVE MODE;
+    issued := message_issued();
+    LOOP
+        SELECT * INTO newest FROM message_ranges ORDER BY lo DESC LIMIT 1;
+        size := range_next_size(newest.lo, newest.hi, newest.created_at, newest.issued, issued, p_min, p_span);
+        ahead := newest.hi - issued;
+        EXIT WHEN ahead >= size;
+        PERFORM message_range_add(newest.hi, newest.hi + size);
+        made := made + 1;
+    END LOOP;
+    RETURN NEXT;
+END $$;
+
+--
+-- Name: message_issued(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.message_issued() RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END FROM messages_id_seq s
+$$;
+
+--
+-- Name: message_range_add(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.message_range_add(p_lo bigint, p_hi bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    i record;
+    part text := 'messages_' || p_lo;
+    opts text[];
+BEGIN
+    IF p_hi <= p_lo THEN
+        RAISE EXCEPTION 'message range [%, %) is empty', p_lo, p_hi;
+    END IF;
+    SELECT c.reloptions INTO opts FROM message_ranges r
+      JOIN pg_class c ON c.oid = to_regclass('public.messages_' || CASE WHEN r.lo = -9223372036854775808
+                                                                         THEN 'legacy' ELSE r.lo::text END)
+     ORDER BY r.lo DESC LIMIT 1;
+    EXECUTE format('CREATE TABLE %I (LIKE messages INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)%s',
+                   part, CASE WHEN opts IS NULL THEN '' ELSE ' WITH (' || array_to_string(opts, ', ') || ')' END);
+    EXECUTE format('ALTER TABLE messages ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)', part, p_lo, p_hi);
+    FOR i IN SELECT c.relname AS own, pc.relname AS parent
+               FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+               JOIN pg_inherits h ON h.inhrelid = x.indexrelid JOIN pg_class pc ON pc.oid = h.inhparent
+              WHERE x.indrelid = part::regclass AND c.relname <> pc.relname || '_' || p_lo LOOP
+        EXECUTE format('ALTER INDEX %I RENAME TO %I', i.own, i.parent || '_' || p_lo);
+    END LOOP;
+    INSERT INTO message_ranges (lo, hi, issued) VALUES (p_lo, p_hi, message_issued());
+END $$;
+
+--
+-- Name: message_range_drop(bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.message_range_drop(p_lo bigint, p_keep interval) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET lock_timeout TO '200ms'
+    AS $$
+DECLARE
+    g record;
+    part text := 'messages_' || CASE WHEN p_lo = -9223372036854775808 THEN 'legacy' ELSE p_lo::text END;
+BEGIN
+    FOR attempt IN 1..150 LOOP
+        BEGIN
+            LOCK TABLE message_ranges IN SHARE ROW EXCLUSIVE MODE;
+            EXECUTE format('LOCK TABLE ONLY %I IN ACCESS EXCLUSIVE MODE NOWAIT', part);
+            LOCK TABLE ONLY messages IN ACCESS EXCLUSIVE MODE NOWAIT;
+            SELECT * INTO g FROM message_retention(p_keep, p_lo) h;
+            IF NOT FOUND OR g.action <> 'drop' THEN
+                RETURN coalesce(g.action, 'gone');
+            END IF;
+            EXECUTE format('DROP TABLE %I', part);
+            DELETE FROM message_ranges m WHERE m.lo = p_lo;
+            RETURN 'dropped';
+        EXCEPTION WHEN lock_not_available OR deadlock_detected OR undefined_table THEN
+            PERFORM pg_sleep(0.01);
+        END;
+    END LOOP;
+    RETURN 'busy';
+END $$;
+
+--
+-- Name: message_retention(interval, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.message_retention(p_keep interval, p_lo bigint DEFAULT NULL::bigint) RETURNS TABLE(lo bigint, hi bigint, suffix text, newest timestamp with time zone, action text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    g record;
+    issued bigint := message_issued();
+    named bigint := (SELECT min(r.message_id) FROM recipients r);
+BEGIN
+    FOR g IN SELECT m.lo, m.hi FROM message_ranges m WHERE p_lo IS NULL OR m.lo = p_lo ORDER BY m.lo LOOP
+        lo := g.lo;
+        hi := g.hi;
+        suffix := CASE WHEN g.lo = -9223372036854775808 THEN 'legacy' ELSE g.lo::text END;
+        BEGIN
+            EXECUTE format('SELECT created_at FROM %I ORDER BY id DESC LIMIT 1', 'messages_' || suffix) INTO newest;
+        EXCEPTION WHEN undefined_table THEN
+            CONTINUE;   -- dropped meanwhile
+        END;
+        action := CASE WHEN g.hi > issued + 1 THEN 'kept: ids still to be issued in it'
+                       WHEN newest >= now() - p_keep THEN 'kept: newer than the limit'
+                       WHEN named < g.hi THEN 'kept: a recipient of its messages is kept'
+                       WHEN EXISTS (SELECT 1 FROM message_keys k WHERE k.message_id >= g.lo AND k.message_id < g.hi)
+                           THEN 'kept: an idempotency key of its messages is kept'
+                       ELSE 'drop' END;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+--
+-- Name: range_next_size(bigint, bigint, timestamp with time zone, bigint, bigint, bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.range_next_size(p_lo bigint, p_hi bigint, p_made timestamp with time zone, p_then bigint, p_now bigint, p_min bigint, p_span interval) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    size bigint := p_hi - p_lo;
+    elapsed double precision := extract(epoch FROM now() - p_made);
+BEGIN
+    IF elapsed >= 600 AND p_now > p_then THEN
+        size := ceil((p_now - p_then) / elapsed * extract(epoch FROM p_span))::bigint;
+    END IF;
+    RETURN greatest(size, p_min);
+END $$;
 
 --
 -- Name: recipient_cancelable(text); Type: FUNCTION; Schema: public; Owner: -
@@ -1475,6 +1632,24 @@ CREATE TABLE public.message_keys (
 COMMENT ON TABLE public.message_keys IS 'idempotency keys: the message each (account, key) stored; kept [retention] history_days';
 
 --
+-- Name: message_ranges; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.message_ranges (
+    lo bigint NOT NULL,
+    hi bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    issued bigint NOT NULL,
+    CONSTRAINT message_ranges_check CHECK ((hi > lo))
+);
+
+--
+-- Name: TABLE message_ranges; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.message_ranges IS 'message id ranges [lo, hi) of the partitions messages_<lo>; issued: messages_id_seq when the range was made (sizing)';
+
+--
 -- Name: messages; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1501,7 +1676,7 @@ CREATE TABLE public.messages (
     CONSTRAINT messages_opt_out_policy_check CHECK ((opt_out_policy = ANY (ARRAY['sms'::text, 'drop'::text]))),
     CONSTRAINT messages_purpose_check CHECK ((purpose = ANY (ARRAY['NORMAL'::text, 'AUTH'::text, 'AD'::text])))
 )
-WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_insert_threshold='10000', autovacuum_analyze_scale_factor='0.05');
+PARTITION BY RANGE (id);
 
 --
 -- Name: messages_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -1519,6 +1694,35 @@ CREATE SEQUENCE public.messages_id_seq
 --
 
 ALTER SEQUENCE public.messages_id_seq OWNED BY public.messages.id;
+
+--
+-- Name: messages_1; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.messages_1 (
+    id bigint DEFAULT nextval('public.messages_id_seq'::regclass) NOT NULL,
+    account_id bigint NOT NULL,
+    sender text NOT NULL,
+    body text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    channels text[] DEFAULT '{push,sms}'::text[] NOT NULL,
+    push_timeout double precision,
+    sms_text text,
+    purpose text DEFAULT 'NORMAL'::text NOT NULL,
+    send_at timestamp with time zone,
+    validity double precision,
+    opt_out_policy text,
+    callback_url text,
+    batch_id bigint,
+    idempotency_key text,
+    dlr_url text,
+    dlr_mask integer,
+    smpp_account_id bigint,
+    smpp_registered smallint,
+    CONSTRAINT messages_opt_out_policy_check CHECK ((opt_out_policy = ANY (ARRAY['sms'::text, 'drop'::text]))),
+    CONSTRAINT messages_purpose_check CHECK ((purpose = ANY (ARRAY['NORMAL'::text, 'AUTH'::text, 'AD'::text])))
+)
+WITH (autovacuum_vacuum_insert_scale_factor='0.05', autovacuum_vacuum_insert_threshold='10000', autovacuum_analyze_scale_factor='0.05');
 
 --
 -- Name: mo_messages; Type: TABLE; Schema: public; Owner: -
@@ -2221,6 +2425,12 @@ CREATE TABLE public.webhook_outbox_other (
 ALTER TABLE ONLY public.events ATTACH PARTITION public.events_1 FOR VALUES FROM ('1') TO ('1000001');
 
 --
+-- Name: messages_1; Type: TABLE ATTACH; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages ATTACH PARTITION public.messages_1 FOR VALUES FROM ('1') TO ('1000001');
+
+--
 -- Name: recipients_1; Type: TABLE ATTACH; Schema: public; Owner: -
 --
 
@@ -2455,11 +2665,25 @@ ALTER TABLE ONLY public.message_keys
     ADD CONSTRAINT message_keys_pkey PRIMARY KEY (account_id, key);
 
 --
+-- Name: message_ranges message_ranges_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.message_ranges
+    ADD CONSTRAINT message_ranges_pkey PRIMARY KEY (lo);
+
+--
 -- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: messages_1 messages_pkey_1; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages_1
+    ADD CONSTRAINT messages_pkey_1 PRIMARY KEY (id);
 
 --
 -- Name: mo_messages mo_messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2714,43 +2938,73 @@ CREATE INDEX message_keys_message ON public.message_keys USING btree (message_id
 -- Name: messages_account_created; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX messages_account_created ON public.messages USING btree (account_id, created_at);
+CREATE INDEX messages_account_created ON ONLY public.messages USING btree (account_id, created_at);
+
+--
+-- Name: messages_account_created_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_account_created_1 ON public.messages_1 USING btree (account_id, created_at);
 
 --
 -- Name: messages_batch; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX messages_batch ON public.messages USING btree (batch_id) WHERE (batch_id IS NOT NULL);
+CREATE INDEX messages_batch ON ONLY public.messages USING btree (batch_id) WHERE (batch_id IS NOT NULL);
+
+--
+-- Name: messages_batch_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_batch_1 ON public.messages_1 USING btree (batch_id) WHERE (batch_id IS NOT NULL);
 
 --
 -- Name: messages_callback; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX messages_callback ON public.messages USING btree (id) WHERE (callback_url IS NOT NULL);
+CREATE INDEX messages_callback ON ONLY public.messages USING btree (id) WHERE (callback_url IS NOT NULL);
+
+--
+-- Name: messages_callback_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_callback_1 ON public.messages_1 USING btree (id) WHERE (callback_url IS NOT NULL);
 
 --
 -- Name: messages_created; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX messages_created ON public.messages USING btree (created_at);
+CREATE INDEX messages_created ON ONLY public.messages USING btree (created_at);
 
 --
--- Name: messages_idempotency; Type: INDEX; Schema: public; Owner: -
+-- Name: messages_created_1; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX messages_idempotency ON public.messages USING btree (account_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX messages_created_1 ON public.messages_1 USING btree (created_at);
 
 --
 -- Name: messages_kannel_dlr; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX messages_kannel_dlr ON public.messages USING btree (id) WHERE (dlr_url IS NOT NULL);
+CREATE INDEX messages_kannel_dlr ON ONLY public.messages USING btree (id) WHERE (dlr_url IS NOT NULL);
+
+--
+-- Name: messages_kannel_dlr_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_kannel_dlr_1 ON public.messages_1 USING btree (id) WHERE (dlr_url IS NOT NULL);
 
 --
 -- Name: messages_smpp; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX messages_smpp ON public.messages USING btree (id) WHERE (smpp_account_id IS NOT NULL);
+CREATE INDEX messages_smpp ON ONLY public.messages USING btree (id) WHERE (smpp_account_id IS NOT NULL);
+
+--
+-- Name: messages_smpp_1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_smpp_1 ON public.messages_1 USING btree (id) WHERE (smpp_account_id IS NOT NULL);
 
 --
 -- Name: mo_messages_account; Type: INDEX; Schema: public; Owner: -
@@ -2999,6 +3253,48 @@ ALTER INDEX public.events_recipient ATTACH PARTITION public.events_recipient_1;
 ALTER INDEX public.events_resend ATTACH PARTITION public.events_resend_1;
 
 --
+-- Name: messages_account_created_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.messages_account_created ATTACH PARTITION public.messages_account_created_1;
+
+--
+-- Name: messages_batch_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.messages_batch ATTACH PARTITION public.messages_batch_1;
+
+--
+-- Name: messages_callback_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.messages_callback ATTACH PARTITION public.messages_callback_1;
+
+--
+-- Name: messages_created_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.messages_created ATTACH PARTITION public.messages_created_1;
+
+--
+-- Name: messages_kannel_dlr_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.messages_kannel_dlr ATTACH PARTITION public.messages_kannel_dlr_1;
+
+--
+-- Name: messages_pkey_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.messages_pkey ATTACH PARTITION public.messages_pkey_1;
+
+--
+-- Name: messages_smpp_1; Type: INDEX ATTACH; Schema: public; Owner: -
+--
+
+ALTER INDEX public.messages_smpp ATTACH PARTITION public.messages_smpp_1;
+
+--
 -- Name: recipients_batch_state_1; Type: INDEX ATTACH; Schema: public; Owner: -
 --
 
@@ -3181,13 +3477,6 @@ ALTER TABLE ONLY public.account_usage
 
 ALTER TABLE ONLY public.batches
     ADD CONSTRAINT batches_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id);
-
---
--- Name: recipients recipients_message_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE public.recipients
-    ADD CONSTRAINT recipients_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id);
 
 --
 -- Name: smpp_accounts smpp_accounts_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

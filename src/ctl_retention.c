@@ -16,6 +16,9 @@
  * that nothing changes them while they are read.  The limit and the
  * directory come from [retention] (history_days, export_dir) unless given.
  * A detach an older release's run left pending is finalized first.
+ * The message ranges (sql/036) are listed apart (message_retention()) and
+ * dropped after the history ranges (message_range_drop()), each exported
+ * first to DIR/messages_<lo>.csv.gz with --export.
  * The rows no range holds (no recipient id: a carrier's MO, its deliveries
  * to ESMEs and webhooks; idempotency keys) are deleted by age instead
  * (history_trim_tables() lists them, history_trimmable(), history_trim():
@@ -153,6 +156,17 @@ static PGresult *plan(PGconn *conn, const struct ret_args *a)
 		" ORDER BY h.lo", 2, params, PGRES_TUPLES_OK);
 }
 
+/* The message ranges and what retention does with each: lo, hi, suffix, newest, action, size; NULL on error. */
+static PGresult *message_plan(PGconn *conn, const char *days)
+{
+	const char *params[1] = { days };
+	return exec(conn,
+		"SELECT m.lo, m.hi, m.suffix, coalesce(" STMTS_ISO_TS("m.newest") ", '-'), m.action,"
+		"  pg_size_pretty(pg_total_relation_size(to_regclass('public.messages_' || m.suffix)))"
+		" FROM message_retention(make_interval(secs => $1::float8 * 86400)) m ORDER BY m.lo", 1, params,
+		PGRES_TUPLES_OK);
+}
+
 static int status(PGconn *conn, const struct ret_args *a)
 {
 	PGresult *r = plan(conn, a);
@@ -174,6 +188,15 @@ static int status(PGconn *conn, const struct ret_args *a)
 	char days[32], odays[32];
 	snprintf(days, sizeof(days), "%.17g", a->keep_days);
 	snprintf(odays, sizeof(odays), "%.17g", a->outbox_days);
+	r = message_plan(conn, days);
+	if (!r)
+		return 1;
+	printf("\nmessage ranges (messages_<lo>, sql/036):\n%-20s %-20s %-24s %-10s %s\n", "RANGE", "TO", "NEWEST", "SIZE",
+	       "ACTION");
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("%-20s %-20s %-24s %-10s %s\n", PQgetvalue(r, i, 2), PQgetvalue(r, i, 1), PQgetvalue(r, i, 3),
+		       PQgetvalue(r, i, 5), PQgetvalue(r, i, 4));
+	PQclear(r);
 	const char *params[2] = { days, odays };
 	r = exec(conn, "SELECT t.tbl, (SELECT count(*) FROM history_trimmable(t.tbl, make_interval(secs => $1::float8 * 86400),"
 		 " make_interval(secs => $2::float8 * 86400))), t.class FROM history_trim_tables() t", 2, params,
@@ -392,6 +415,68 @@ static double now_s(void)
 }
 
 /*
+ * Drops the message ranges message_retention() says may go (the history
+ * ranges went first: theirs may free some), oldest first, each through
+ * message_range_drop(), exported first to DIR/messages_<suffix>.csv.gz
+ * under a SHARE lock.  The number dropped, or -1.
+ */
+static int drop_messages(PGconn *conn, const struct ret_args *a, const char *days)
+{
+	PGresult *r = message_plan(conn, days);
+	if (!r)
+		return -1;
+	int dropped = 0, bad = 0;
+	for (int i = 0; i < PQntuples(r) && !bad; i++) {
+		if (strcmp(PQgetvalue(r, i, 4), "drop") != 0)
+			continue;
+		char part[96], sql[160];
+		snprintf(part, sizeof(part), "messages_%s", PQgetvalue(r, i, 2));
+		double t0 = now_s();
+		printf("message range %s to %s (newest %s, %s):\n", PQgetvalue(r, i, 2), PQgetvalue(r, i, 1),
+		       PQgetvalue(r, i, 3), PQgetvalue(r, i, 5));
+		if (a->export_dir && a->export_dir[0]) {
+			snprintf(sql, sizeof(sql), "LOCK TABLE ONLY %s IN SHARE MODE", part);
+			long long rows = -1;
+			if (exec_ok(conn, "BEGIN") == 0 && exec_ok(conn, sql) == 0)
+				rows = export_one(conn, a->export_dir, part);
+			if (rows < 0 || exec_ok(conn, "COMMIT") < 0) {
+				exec_ok(conn, "ROLLBACK");
+				bad = 1;
+				break;
+			}
+			printf("  exported %s: %lld rows to %s/%s.csv.gz\n", part, rows, a->export_dir, part);
+		}
+		const char *params[2] = { PQgetvalue(r, i, 0), days };
+		int rc = 2;
+		for (int t = 0; t < DROP_TRIES && rc == 2; t++) {
+			PGresult *d = exec(conn, "SELECT message_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400))",
+					   2, params, PGRES_TUPLES_OK);
+			if (!d) {
+				rc = -1;
+				break;
+			}
+			const char *what = PQgetvalue(d, 0, 0);
+			rc = strcmp(what, "dropped") == 0 ? 0 : strcmp(what, "busy") == 0 ? 2 : 1;
+			if (rc == 1)
+				printf("  kept: %s\n", what);
+			PQclear(d);
+			if (rc == 2)
+				usleep(200000);
+		}
+		if (rc == 2)
+			fprintf(stderr, "pushgatectl: retention: %s: its locks stayed busy; run again\n", part);
+		if (rc < 0 || rc == 2)
+			bad = 1;
+		else if (rc == 0) {
+			printf("  dropped in %.3f s\n", now_s() - t0);
+			dropped++;
+		}
+	}
+	PQclear(r);
+	return bad ? -1 : dropped;
+}
+
+/*
  * Deletes the old rows outside the ranges: through history_trim() in
  * batches (each call its own transaction), or, with an export, each table's
  * in one COPY of its DELETE ... RETURNING (a row deleted is a row written;
@@ -503,10 +588,13 @@ static int run(PGconn *conn, const struct ret_args *a)
 			cleared++;
 	}
 	PQclear(r);
+	int msgs = failed ? 0 : drop_messages(conn, a, days);
+	if (msgs < 0)
+		failed = 1;
 	if (!failed && trim(conn, a, days, odays) < 0)
 		failed = 1;
-	printf("%d range(s) dropped, %d range(s)' outboxes emptied, %d kept (limit %g days", dropped, cleared, kept,
-	       a->keep_days);
+	printf("%d range(s) dropped, %d range(s)' outboxes emptied, %d kept, %d message range(s) dropped (limit %g days",
+	       dropped, cleared, kept, msgs > 0 ? msgs : 0, a->keep_days);
 	if (outboxes_apart(a))
 		printf(", outboxes %g days", a->outbox_days);
 	printf(")\n");

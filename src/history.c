@@ -1,11 +1,11 @@
 /*
- * history.c: the history's recipient id ranges (sql/029) on pushgated's
- * loop, jobs on the slow store:
+ * history.c: the history's recipient id ranges (sql/029) and message id
+ * ranges (sql/036) on pushgated's loop, jobs on the slow store:
  *  - made ahead: every HISTORY_INTERVAL seconds it calls history_ensure()
  *    (sql/functions/history_ensure.sql), which adds the next range (a
  *    partition of each history table: recipients, sms_parts, events,
  *    webhook_outbox, smpp_outbox) while fewer ids than a whole range are
- *    left.  A row whose recipient id no range holds could
+ *    left, and message_ensure(), the same for messages.  A row whose recipient id no range holds could
  *    not be written at all, so the margin is a range (about a day of
  *    traffic, at least HISTORY_RANGE_MIN_SQL ids) and the check runs often:
  *    the bulk path's 25,000 recipients a second use a quarter of the
@@ -18,7 +18,9 @@
  *    nothing in flight, whole partitions, its locks taken only when free at
  *    once; when outbox_days is shorter, a second job empties the outbox
  *    partitions (webhook_outbox, smpp_outbox) of the oldest range older than
- *    that the same way.  After a success each asks again at once, so old
+ *    that the same way; a third drops the oldest message range no kept
+ *    recipient or idempotency key names (message_retention()).  After a
+ *    success each asks again at once, so old
  *    ranges go one at a time; a lock not granted is tried again after a
  *    minute (HISTORY_RETRY, or the interval if shorter).
  *  - the rows outside the ranges (no recipient id: a carrier's MO and its
@@ -48,7 +50,8 @@
 
 static const struct store_stmt stmt_ensure = {
 	"history_ensure",
-	"SELECT made, ahead FROM history_ensure(" HISTORY_RANGE_MIN_SQL ", '" HISTORY_RANGE_SPAN_SQL "')",
+	"SELECT h.made + m.made, h.ahead FROM history_ensure(" HISTORY_RANGE_MIN_SQL ", '" HISTORY_RANGE_SPAN_SQL "') h,"
+	" message_ensure(" HISTORY_RANGE_MIN_SQL ", '" HISTORY_RANGE_SPAN_SQL "') m",
 	0, 0,
 };
 
@@ -84,6 +87,7 @@ struct retire {
 struct history {
 	struct periodic  ensure;
 	struct retire    drop, clear;   /* class history: ranges dropped; outbox: their outboxes emptied */
+	struct retire    msgs;          /* class messages: message ranges dropped */
 	struct periodic  trim;          /* rows outside the ranges deleted */
 	char             trim_days[2][32];
 	char             trim_batch[16];
@@ -186,6 +190,7 @@ struct history *history_new(struct ev_loop *loop, struct store *store, const str
 	/* outboxes kept as long as their range or longer go with it: no job of their own */
 	retire_init(&h->clear, h, loop, store, "outbox", "cleared", "history_outboxes_cleared", c->outbox_days,
 		    c->outbox_days < c->keep_days);
+	retire_init(&h->msgs, h, loop, store, "messages", "dropped", "history_messages_dropped", c->keep_days, 1);
 	for (int i = 0; i < 2; i++) {
 		snprintf(h->trim_days[i], sizeof(h->trim_days[i]), "%.17g", i == 0 ? c->keep_days : c->outbox_days);
 		h->trim_params[i] = h->trim_days[i];
@@ -214,6 +219,7 @@ void history_start(struct history *h)
 	periodic_start(&h->ensure, 0.5, HISTORY_INTERVAL);
 	retire_start(&h->drop);
 	retire_start(&h->clear);
+	retire_start(&h->msgs);
 	if (h->drop_interval > 0)
 		periodic_start(&h->trim, h->drop_interval < 60 ? h->drop_interval : 60, h->drop_interval);
 }
@@ -225,6 +231,7 @@ void history_stop(struct history *h)
 	periodic_stop(&h->ensure);
 	periodic_stop(&h->drop.job);
 	periodic_stop(&h->clear.job);
+	periodic_stop(&h->msgs.job);
 	periodic_stop(&h->trim);
 }
 
@@ -246,6 +253,9 @@ void history_metrics(const struct history *h, struct metrics_out *o)
 	metrics_family(o, "pushgate_history_ranges_dropped_total", METRICS_COUNTER,
 		       "history ranges this node dropped under [retention] history_days");
 	metrics_double(o, "pushgate_history_ranges_dropped_total", NULL, (double)h->drop.done);
+	metrics_family(o, "pushgate_history_message_ranges_dropped_total", METRICS_COUNTER,
+		       "message ranges this node dropped once no kept recipient or idempotency key named their messages");
+	metrics_double(o, "pushgate_history_message_ranges_dropped_total", NULL, (double)h->msgs.done);
 	metrics_family(o, "pushgate_history_outboxes_cleared_total", METRICS_COUNTER,
 		       "history ranges whose outboxes this node emptied under [retention] outbox_days");
 	metrics_double(o, "pushgate_history_outboxes_cleared_total", NULL, (double)h->clear.done);

@@ -4,7 +4,9 @@
 -- ('clear') goes through history_range_drop() in one short transaction;
 -- returns it with what happened ('dropped', 'cleared', 'busy', or why it
 -- stays after all); no row when none may.  pushgated calls it again at once
--- after a success, so old ranges go one at a time.
+-- after a success, so old ranges go one at a time.  Class 'messages': the
+-- oldest message range (sql/036) message_retention() says may go, through
+-- message_range_drop(); its suffix is its partition's name.
 DO $$
 BEGIN
     IF to_regprocedure('history_retention_drop(interval)') IS NOT NULL THEN
@@ -18,6 +20,18 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     g record;
 BEGIN
+    IF p_class = 'messages' THEN
+        SELECT * INTO g FROM message_retention(p_keep) h WHERE h.action = 'drop' ORDER BY h.lo LIMIT 1;
+        IF FOUND THEN
+            lo := g.lo;
+            hi := g.hi;
+            suffix := 'messages_' || g.suffix;
+            newest := g.newest;
+            action := message_range_drop(g.lo, p_keep);
+            RETURN NEXT;
+        END IF;
+        RETURN;
+    END IF;
     SELECT * INTO g FROM history_retention(p_keep, NULL, p_class) h WHERE h.action IN ('drop', 'clear')
      ORDER BY h.lo LIMIT 1;
     IF NOT FOUND THEN

@@ -82,14 +82,15 @@ def psql_long(env, sql):
 
 def history_cover(env, top, size=None):
     """History ranges (sql/029) of SIZE recipient ids (default BENCH_RANGE, 1,000,000) up to
-    past id TOP and a range more: what pushgated's history_ensure() keeps ahead, for a preload
-    that writes its ids itself.  A range of a million ids is a day of a modest service's
+    past id TOP and a range more, and message ranges (sql/036) the same: what pushgated's
+    history_ensure() and message_ensure() keep ahead, for a preload that writes its ids itself.  A range of a million ids is a day of a modest service's
     traffic, so the partitions a history of N recipients spans are about those of N / 1M days
     in service; a smaller BENCH_RANGE gives a history the ranges of more days."""
     size = size or env_int("BENCH_RANGE", 1_000_000)
-    env.psql(f"DO $$ DECLARE h bigint; BEGIN LOOP SELECT max(hi) INTO h FROM history_ranges;"
-             f" EXIT WHEN h > {int(top)} + {int(size)}; PERFORM history_range_add(h, h + {int(size)});"
-             f" END LOOP; END $$")
+    for ranges, add in (("history_ranges", "history_range_add"), ("message_ranges", "message_range_add")):
+        env.psql(f"DO $$ DECLARE h bigint; BEGIN LOOP SELECT max(hi) INTO h FROM {ranges};"
+                 f" EXIT WHEN h > {int(top)} + {int(size)}; PERFORM {add}(h, h + {int(size)});"
+                 f" END LOOP; END $$")
 
 
 def preload_history(env, n):

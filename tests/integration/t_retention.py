@@ -23,6 +23,7 @@ import gzip
 import io
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -475,6 +476,74 @@ def old_mo_and_its_delivered_deliveries_are_deleted_and_what_is_pending_stays(en
     st, _, _, raw = env.http("GET", "/metrics", key=None)
     assert re.search(r"ev=history_trimmed table=message_keys rows=5000$", log, re.M), log[-3000:]
     assert st == 200 and re.search(r"^pushgate_history_rows_trimmed_total 24000$", raw.decode(), re.M), raw[-2000:]
+
+
+@tests.case
+def a_message_range_goes_once_no_kept_recipient_or_key_names_its_messages(env):
+    """Message ranges (sql/036, message_retention(), message_range_drop()), in a database of
+    their own: four ranges of old messages; the first names no kept recipient (dropped), the
+    second has a recipient kept (it and every later range stay: the least message id a kept
+    recipient names bounds them), the third an idempotency key kept, the fourth ids still to be
+    issued.  As the recipient and then the key go, so do their ranges, through pushgatectl
+    (exported first) and through pushgated's own job (history_retention_drop(.., 'messages'))."""
+    env.psql("CREATE DATABASE mranges", dbname="postgres")
+    ctl = [os.path.join(env.builddir, "pushgatectl"), "-d", re.sub(r"dbname=\S+", "dbname=mranges", env.conninfo)]
+
+    def run(*args):
+        r = subprocess.run(ctl + list(args), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    def q(sql):
+        return env.psql(sql, dbname="mranges").strip()
+    run("migrate")
+    assert q("SELECT string_agg(lo || '-' || hi, ',') FROM message_ranges") == "1-1000001"
+    # ids issued up to 3,000,000: the ranges up to it made, and one ahead
+    q("SELECT setval('messages_id_seq', 3000000)")
+    assert q("SELECT made FROM message_ensure()") == "3"
+    assert q("SELECT string_agg(lo::text, ',' ORDER BY lo) FROM message_ranges") == "1,1000001,2000001,3000001"
+    q("INSERT INTO messages (id, account_id, sender, body, created_at)"
+      " SELECT lo + g, 1, 'OLD', 'old', now() - interval '100 days' FROM (VALUES (1), (1000001), (2000001)) r(lo),"
+      " generate_series(0, 4) g")
+    q("INSERT INTO recipients (id, message_id, account_id, msisdn, state, final_at)"
+      " VALUES (5, 1000003, 1, '821000000005', 'SMS_DELIVERED', now() - interval '100 days')")
+    q("INSERT INTO message_keys (account_id, key, message_id) VALUES (1, 'k-kept', 2000002)")
+
+    def actions():
+        return dict(l.split("|") for l in q("SELECT lo || '|' || action FROM message_retention('90 days')").splitlines())
+    assert actions() == {"1": "drop", "1000001": "kept: a recipient of its messages is kept",
+                         "2000001": "kept: a recipient of its messages is kept",
+                         "3000001": "kept: ids still to be issued in it"}, actions()
+    out = run("retention", "status")
+    assert re.search(r"^1 +1000001 +\S.* drop$", out, re.M), out
+    exp = os.path.join(env.tmp, "mexport")
+    os.mkdir(exp)
+    out = run("retention", "run", "--export", exp)
+    assert re.search(r"^message range 1 to 1000001 .*\n  exported messages_1: 5 rows to .*\n  dropped in [0-9.]+ s$",
+                     out, re.M), out
+    assert "1 message range(s) dropped" in out, out
+    assert q("SELECT to_regclass('messages_1') IS NULL") == "t"
+    with gzip.open(os.path.join(exp, "messages_1.csv.gz"), "rt", encoding="utf-8") as f:
+        rows = list(csv.reader(io.StringIO(f.read())))
+    assert rows[0][:2] == ["id", "account_id"] and [r_[0] for r_ in rows[1:]] == ["1", "2", "3", "4", "5"], rows
+    # the recipient goes (its history range dropped): the key still holds the third range
+    q("DELETE FROM recipients WHERE id = 5")
+    assert actions() == {"1000001": "drop", "2000001": "kept: an idempotency key of its messages is kept",
+                         "3000001": "kept: ids still to be issued in it"}, actions()
+    assert q("SELECT suffix || ' ' || action FROM history_retention_drop('90 days', 'messages')") == \
+        "messages_1000001 dropped"
+    assert q("SELECT count(*) FROM history_retention_drop('90 days', 'messages')") == "0"
+    q("DELETE FROM message_keys")
+    assert q("SELECT suffix || ' ' || action FROM history_retention_drop('90 days', 'messages')") == \
+        "messages_2000001 dropped"
+    assert q("SELECT string_agg(lo::text, ',' ORDER BY lo) FROM message_ranges") == "3000001"
+    assert q("SELECT count(*) FROM messages") == "0"
+    # a message newer than the limit keeps its range, whatever names it
+    q("SELECT setval('messages_id_seq', 5000000)")
+    q("SELECT message_ensure()")
+    q("INSERT INTO messages (id, account_id, sender, body) VALUES (3000001, 1, 'NEW', 'new')")
+    assert actions()["3000001"] == "kept: newer than the limit", actions()
+
 
 @tests.case
 def bad_arguments_are_usage_errors(env):
