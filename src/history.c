@@ -50,7 +50,7 @@
 
 static const struct store_stmt stmt_ensure = {
 	"history_ensure",
-	"SELECT h.made + m.made, h.ahead FROM history_ensure(" HISTORY_RANGE_MIN_SQL ", '" HISTORY_RANGE_SPAN_SQL "') h,"
+	"SELECT h.made + m.made, h.ahead, m.ahead FROM history_ensure(" HISTORY_RANGE_MIN_SQL ", '" HISTORY_RANGE_SPAN_SQL "') h,"
 	" message_ensure(" HISTORY_RANGE_MIN_SQL ", '" HISTORY_RANGE_SPAN_SQL "') m",
 	0, 0,
 };
@@ -95,6 +95,7 @@ struct history {
 	unsigned long long trimmed;
 	double           drop_interval; /* 0: pushgated retires nothing */
 	long long        ahead;         /* ids left in the ranges made (-1: not seen yet) */
+	long long        msg_ahead;     /* message ids left in the message ranges made (-1: not seen yet) */
 	unsigned long long drop_failures;
 };
 
@@ -103,11 +104,13 @@ static void ensure_done(void *arg, const PGresult *res, enum store_error err, co
 	struct history *h = arg;
 	if (err == STORE_SQL_ERROR)
 		log_error("history", "ev=history_ensure_failed err=\"%s\"", msg);
-	if (err == STORE_OK && PQntuples(res) == 1 && PQnfields(res) == 2) {
+	if (err == STORE_OK && PQntuples(res) == 1 && PQnfields(res) == 3) {
 		int made = atoi(PQgetvalue(res, 0, 0));
 		h->ahead = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		h->msg_ahead = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 		if (made > 0)
-			log_info("history", "ev=history_range_made ranges=%d ahead=%lld", made, h->ahead);
+			log_info("history", "ev=history_range_made ranges=%d ahead=%lld message_ids_ahead=%lld", made, h->ahead,
+				 h->msg_ahead);
 	}
 }
 
@@ -184,6 +187,7 @@ struct history *history_new(struct ev_loop *loop, struct store *store, const str
 	if (!h)
 		return NULL;
 	h->ahead = -1;
+	h->msg_ahead = -1;
 	h->drop_interval = c->export_first ? 0 : c->drop_interval;
 	periodic_init(&h->ensure, loop, store, &stmt_ensure, NULL, ensure_done, h);
 	retire_init(&h->drop, h, loop, store, "history", "dropped", "history_range_dropped", c->keep_days, 1);
@@ -250,6 +254,9 @@ void history_metrics(const struct history *h, struct metrics_out *o)
 	metrics_family(o, "pushgate_history_ids_ahead", METRICS_GAUGE,
 		       "recipient ids left in the history ranges made ahead, as this node last saw them (-1: not yet)");
 	metrics_double(o, "pushgate_history_ids_ahead", NULL, (double)h->ahead);
+	metrics_family(o, "pushgate_history_message_ids_ahead", METRICS_GAUGE,
+		       "message ids left in the message ranges made ahead, as this node last saw them (-1: not yet)");
+	metrics_double(o, "pushgate_history_message_ids_ahead", NULL, (double)h->msg_ahead);
 	metrics_family(o, "pushgate_history_ranges_dropped_total", METRICS_COUNTER,
 		       "history ranges this node dropped under [retention] history_days");
 	metrics_double(o, "pushgate_history_ranges_dropped_total", NULL, (double)h->drop.done);

@@ -95,6 +95,20 @@ def a_new_database_keeps_its_history_in_ranges_made_ahead(env):
     assert env.scalar(f"SELECT count(*) FROM pg_indexes WHERE indexname = 'events_recipient_{last}'") == "1"
     opts = env.scalar(f"SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'recipients_{ranges[0][0]}'")
     assert "autovacuum_vacuum_scale_factor=0.02" in opts, opts
+    # messages in ranges of its own (sql/036), one made ahead, each with the storage options and
+    # indexes of the first
+    assert env.scalar("SELECT relkind FROM pg_class WHERE oid = 'messages'::regclass") == "p"
+    env.wait_for(lambda: (metric(env, "pushgate_history_message_ids_ahead") or -1) >= 1000000, timeout=30,
+                 what="pushgated sees a whole message range ahead")
+    mr = env.sql("SELECT lo, hi FROM message_ranges ORDER BY lo")
+    assert mr[0][0] == "1" and all(int(a[1]) == int(b[0]) for a, b in zip(mr, mr[1:])), mr
+    env.sql("SELECT message_range_add(hi, hi + 10) FROM message_ranges ORDER BY lo DESC LIMIT 1")
+    last = env.scalar("SELECT max(lo) FROM message_ranges")
+    opts = env.scalar(f"SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'messages_{last}'")
+    assert opts == env.scalar("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'messages_1'") \
+        and "autovacuum_vacuum_insert_threshold=10000" in opts, opts
+    assert env.scalar(f"SELECT count(*) FROM pg_indexes WHERE indexname IN ('messages_created_{last}',"
+                      f" 'messages_pkey_{last}')") == "2"
 
 
 @tests.case
