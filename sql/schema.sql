@@ -38,27 +38,11 @@ $$;
 --
 
 CREATE FUNCTION public.history_ensure(p_min bigint DEFAULT 1000000, p_span interval DEFAULT '1 day'::interval) RETURNS TABLE(made integer, ahead bigint)
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-DECLARE
-    newest record;
-    issued bigint;
-    size bigint;
-BEGIN
-    made := 0;
-    LOCK TABLE history_ranges IN SHARE ROW EXCLUSIVE MODE;
-    issued := history_issued();
-    LOOP
-        SELECT * INTO newest FROM history_ranges ORDER BY lo DESC LIMIT 1;
-        size := range_next_size(newest.lo, newest.hi, newest.created_at, newest.issued, issued, p_min, p_span);
-        ahead := newest.hi - issued;
-        EXIT WHEN ahead >= size;
-        PERFORM history_range_add(newest.hi, newest.hi + size);
-        made := made + 1;
-    END LOOP;
-    RETURN NEXT;
-END $$;
+    SELECT * FROM range_ensure('history', p_min, p_span)
+$$;
 
 --
 -- Name: history_issued(); Type: FUNCTION; Schema: public; Owner: -
@@ -586,27 +570,11 @@ $$;
 --
 
 CREATE FUNCTION public.message_ensure(p_min bigint DEFAULT 1000000, p_span interval DEFAULT '1 day'::interval) RETURNS TABLE(made integer, ahead bigint)
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-DECLARE
-    newest record;
-    issued bigint;
-    size bigint;
-BEGIN
-    made := 0;
-    LOCK TABLE message_ranges IN SHARE ROW EXCLUSIVE MODE;
-    issued := message_issued();
-    LOOP
-        SELECT * INTO newest FROM message_ranges ORDER BY lo DESC LIMIT 1;
-        size := range_next_size(newest.lo, newest.hi, newest.created_at, newest.issued, issued, p_min, p_span);
-        ahead := newest.hi - issued;
-        EXIT WHEN ahead >= size;
-        PERFORM message_range_add(newest.hi, newest.hi + size);
-        made := made + 1;
-    END LOOP;
-    RETURN NEXT;
-END $$;
+    SELECT * FROM range_ensure('messages', p_min, p_span)
+$$;
 
 --
 -- Name: message_issued(); Type: FUNCTION; Schema: public; Owner: -
@@ -713,6 +681,41 @@ BEGIN
                        ELSE 'drop' END;
         RETURN NEXT;
     END LOOP;
+END $$;
+
+--
+-- Name: range_ensure(text, bigint, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.range_ensure(p_kind text, p_min bigint, p_span interval) RETURNS TABLE(made integer, ahead bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    ranges text := CASE p_kind WHEN 'history' THEN 'history_ranges' WHEN 'messages' THEN 'message_ranges' END;
+    newest record;
+    issued bigint;
+    size bigint;
+BEGIN
+    IF ranges IS NULL THEN
+        RAISE EXCEPTION 'range_ensure: no ranges of kind %', p_kind;
+    END IF;
+    made := 0;
+    EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', ranges);
+    issued := CASE p_kind WHEN 'history' THEN history_issued() ELSE message_issued() END;
+    LOOP
+        EXECUTE format('SELECT lo, hi, created_at, issued FROM %I ORDER BY lo DESC LIMIT 1', ranges) INTO newest;
+        size := range_next_size(newest.lo, newest.hi, newest.created_at, newest.issued, issued, p_min, p_span);
+        ahead := newest.hi - issued;
+        EXIT WHEN ahead >= size;
+        IF p_kind = 'history' THEN
+            PERFORM history_range_add(newest.hi, newest.hi + size);
+        ELSE
+            PERFORM message_range_add(newest.hi, newest.hi + size);
+        END IF;
+        made := made + 1;
+    END LOOP;
+    RETURN NEXT;
 END $$;
 
 --
