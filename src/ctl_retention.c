@@ -362,6 +362,30 @@ static int export_range(PGconn *conn, const char *dir, const char *lo, const cha
  * (why printed), -1 error.
  */
 #define DROP_TRIES 10
+
+/*
+ * Runs a drop function (history_range_drop(), message_range_drop(): one
+ * text answer) until it is not 'busy', DROP_TRIES times 200 ms apart.
+ * 0 done ('dropped', 'cleared'), 1 kept (why printed), -1 error or still busy.
+ */
+static int drop_call(PGconn *conn, const char *sql, int nparams, const char *const *params, const char *what_range)
+{
+	for (int t = 0; t < DROP_TRIES; t++) {
+		PGresult *r = exec(conn, sql, nparams, params, PGRES_TUPLES_OK);
+		if (!r)
+			return -1;
+		const char *what = PQgetvalue(r, 0, 0);
+		int rc = strcmp(what, "dropped") == 0 || strcmp(what, "cleared") == 0 ? 0 : strcmp(what, "busy") == 0 ? 2 : 1;
+		if (rc == 1)
+			printf("  kept: %s\n", what);
+		PQclear(r);
+		if (rc != 2)
+			return rc;
+		usleep(200000);
+	}
+	fprintf(stderr, "pushgatectl: retention: range %s: its tables stayed busy; run again\n", what_range);
+	return -1;
+}
 static int drop_range(PGconn *conn, const char *lo, const char *keep_days, const char *class)
 {
 	PGresult *parts = range_parts(conn, lo, "history");
@@ -389,22 +413,8 @@ static int drop_range(PGconn *conn, const char *lo, const char *keep_days, const
 	if (bad)
 		return -1;
 	const char *params[3] = { lo, keep_days, class };
-	for (int t = 0; t < DROP_TRIES; t++) {
-		PGresult *r = exec(conn, "SELECT history_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400), $3)",
-				   3, params, PGRES_TUPLES_OK);
-		if (!r)
-			return -1;
-		const char *what = PQgetvalue(r, 0, 0);
-		int rc = strcmp(what, "dropped") == 0 || strcmp(what, "cleared") == 0 ? 0 : strcmp(what, "busy") == 0 ? 2 : 1;
-		if (rc == 1)
-			printf("  kept: %s\n", what);
-		PQclear(r);
-		if (rc != 2)
-			return rc;
-		usleep(200000);
-	}
-	fprintf(stderr, "pushgatectl: retention: range %s: its tables stayed busy; run again\n", lo);
-	return -1;
+	return drop_call(conn, "SELECT history_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400), $3)",
+			 3, params, lo);
 }
 
 static double now_s(void)
@@ -447,25 +457,9 @@ static int drop_messages(PGconn *conn, const struct ret_args *a, const char *day
 			printf("  exported %s: %lld rows to %s/%s.csv.gz\n", part, rows, a->export_dir, part);
 		}
 		const char *params[2] = { PQgetvalue(r, i, 0), days };
-		int rc = 2;
-		for (int t = 0; t < DROP_TRIES && rc == 2; t++) {
-			PGresult *d = exec(conn, "SELECT message_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400))",
-					   2, params, PGRES_TUPLES_OK);
-			if (!d) {
-				rc = -1;
-				break;
-			}
-			const char *what = PQgetvalue(d, 0, 0);
-			rc = strcmp(what, "dropped") == 0 ? 0 : strcmp(what, "busy") == 0 ? 2 : 1;
-			if (rc == 1)
-				printf("  kept: %s\n", what);
-			PQclear(d);
-			if (rc == 2)
-				usleep(200000);
-		}
-		if (rc == 2)
-			fprintf(stderr, "pushgatectl: retention: %s: its locks stayed busy; run again\n", part);
-		if (rc < 0 || rc == 2)
+		int rc = drop_call(conn, "SELECT message_range_drop($1::bigint, make_interval(secs => $2::float8 * 86400))",
+				   2, params, part);
+		if (rc < 0)
 			bad = 1;
 		else if (rc == 0) {
 			printf("  dropped in %.3f s\n", now_s() - t0);
